@@ -1,0 +1,4 @@
+#ifndef LONGRUN_CLMDB_SHIM_H
+#define LONGRUN_CLMDB_SHIM_H
+#include <lmdb.h>
+#endif

@@ -1,0 +1,225 @@
+import CLMDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An LMDB environment: one data directory holding `data.mdb` and `lock.mdb`.
+///
+/// Transactions are managed: ``read(_:)`` and ``write(_:)`` begin one, pass it to the closure, and
+/// commit when the closure returns or abort when it throws. The closures are synchronous, so no
+/// transaction can cross an `await`. The environment is opened with `MDB_NOTLS`, so a read
+/// transaction is not tied to the thread that began it.
+///
+/// The memory map grows by itself: when a write hits `MDB_MAP_FULL`, the transaction is aborted,
+/// the map is doubled (up to ``Configuration/maximumMapSize``) and the write closure runs again.
+///
+/// - Important: mmap hazards. Values returned by ``ReadTransaction/get(_:key:)`` point into the map
+///   and are valid only until the transaction ends; copy what must outlive it. Never open the same
+///   data directory twice in one process (LMDB forbids it: locks are per process).
+public final class Environment: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var path: String
+        public var maximumDatabases: Int = 32
+        public var initialMapSize: Int = 64 << 20
+        public var maximumMapSize: Int = 1 << 40
+        public var maximumReaders: Int = 1024
+        /// `false` skips the fsync at commit (`MDB_NOSYNC`); durability then rests on ``sync(force:)``.
+        public var syncOnCommit: Bool = true
+        public var readOnly: Bool = false
+        public var fileMode: mode_t = 0o600
+
+        public init(path: String) {
+            self.path = path
+        }
+    }
+
+    public let configuration: Configuration
+    let handle: OpaquePointer
+    /// Changing the map size requires that this process has no transaction open. Transactions hold
+    /// this lock shared; growing the map takes it exclusively.
+    private let resizeLock: ReadWriteLock
+    private var currentMapSize: Int
+
+    public init(configuration: Configuration) throws(LMDBError) {
+        self.configuration = configuration
+        var env: OpaquePointer?
+        try LMDBError.check(mdb_env_create(&env), "mdb_env_create")
+        guard let env else { throw LMDBError(kind: .invalid, code: EINVAL, operation: "mdb_env_create") }
+        do {
+            try LMDBError.check(mdb_env_set_maxdbs(env, MDB_dbi(configuration.maximumDatabases)), "mdb_env_set_maxdbs")
+            try LMDBError.check(mdb_env_set_maxreaders(env, UInt32(configuration.maximumReaders)), "mdb_env_set_maxreaders")
+            try LMDBError.check(mdb_env_set_mapsize(env, configuration.initialMapSize), "mdb_env_set_mapsize")
+            var flags = UInt32(MDB_NOTLS)
+            if !configuration.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
+            if configuration.readOnly { flags |= UInt32(MDB_RDONLY) }
+            try LMDBError.check(
+                mdb_env_open(env, configuration.path, flags, configuration.fileMode),
+                "mdb_env_open(\(configuration.path))"
+            )
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+        self.handle = env
+        self.resizeLock = ReadWriteLock()
+        var info = MDB_envinfo()
+        mdb_env_info(env, &info)
+        self.currentMapSize = info.me_mapsize
+    }
+
+    deinit {
+        mdb_env_close(handle)
+    }
+
+    /// Opens (and with `create`, creates) a named database. Handles stay valid for the life of the
+    /// environment; open them all once at start, as the store's schema does.
+    public func openDatabase(_ name: String, create: Bool = true) throws(LMDBError) -> Database {
+        let dbi: MDB_dbi = try writeOnce { txn throws(LMDBError) in
+            var dbi = MDB_dbi()
+            let flags = create && !configuration.readOnly ? UInt32(MDB_CREATE) : 0
+            try LMDBError.check(mdb_dbi_open(txn.handle, name, flags, &dbi), "mdb_dbi_open(\(name))")
+            return dbi
+        }
+        return Database(name: name, dbi: dbi)
+    }
+
+    /// Runs `body` in a read-only transaction, which sees the state of the last commit.
+    public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
+        let txn = try ReadTransaction(environment: self, flags: UInt32(MDB_RDONLY))
+        defer { txn.abort() }
+        return try body(txn)
+    }
+
+    /// Runs `body` in a write transaction and commits when it returns; aborts if it throws.
+    ///
+    /// If the map fills up, the map grows and `body` runs again from the start in a new transaction,
+    /// so `body` must keep its results inside the transaction's work (not in state outside it).
+    /// LMDB allows one write transaction at a time per environment; concurrent callers block.
+    public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+        while true {
+            let usedMapSize: Int
+            do {
+                resizeLock.lockShared()
+                defer { resizeLock.unlock() }
+                usedMapSize = currentMapSizeLocked()
+                do {
+                    let txn = try WriteTransaction(environment: self)
+                    do {
+                        let result = try body(txn)
+                        try txn.commit()
+                        return result
+                    } catch {
+                        txn.abort()
+                        throw error
+                    }
+                }
+            } catch let error as LMDBError where error.kind == .mapFull {
+                try grow(from: usedMapSize, error: error)
+            } catch let error as LMDBError where error.kind == .mapResized {
+                try adoptMapSize()
+            }
+        }
+    }
+
+    private func writeOnce<R>(_ body: (WriteTransaction) throws(LMDBError) -> R) throws(LMDBError) -> R {
+        do {
+            return try write { txn in try body(txn) }
+        } catch let error as LMDBError {
+            throw error
+        } catch {
+            preconditionFailure("unreachable: body throws only LMDBError")
+        }
+    }
+
+    /// Flushes the data to disk. With ``Configuration/syncOnCommit`` `false`, this is what makes
+    /// earlier commits durable.
+    public func sync(force: Bool = true) throws(LMDBError) {
+        try LMDBError.check(mdb_env_sync(handle, force ? 1 : 0), "mdb_env_sync")
+    }
+
+    /// Writes a consistent copy of the environment to `path` (a file), optionally compacted.
+    /// Runs in a read transaction of its own, so writers are not blocked.
+    public func copy(toFile path: String, compact: Bool) throws(LMDBError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "open(\(path))") }
+        defer { close(fd) }
+        try LMDBError.check(mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copyfd2(\(path))")
+        guard fsync(fd) == 0 else { throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "fsync(\(path))") }
+    }
+
+    public struct Info: Sendable {
+        public var mapSize: Int
+        public var usedBytes: Int
+        public var lastTransactionID: Int
+        public var pageSize: Int
+    }
+
+    public var info: Info {
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        var stat = MDB_stat()
+        mdb_env_stat(handle, &stat)
+        return Info(
+            mapSize: info.me_mapsize,
+            usedBytes: (info.me_last_pgno + 1) * Int(stat.ms_psize),
+            lastTransactionID: info.me_last_txnid,
+            pageSize: Int(stat.ms_psize)
+        )
+    }
+
+    private func currentMapSizeLocked() -> Int {
+        currentMapSize
+    }
+
+    private func grow(from usedMapSize: Int, error: LMDBError) throws(LMDBError) {
+        resizeLock.lockExclusive()
+        defer { resizeLock.unlock() }
+        // Another writer may have grown it while we waited for the lock.
+        guard currentMapSize == usedMapSize else { return }
+        let limit = configuration.maximumMapSize
+        guard currentMapSize < limit else {
+            var full = error
+            full.detail = "the map reached its configured maximum of \(limit) bytes; raise the maximum map size"
+            throw full
+        }
+        let next = min(limit, max(currentMapSize * 2, currentMapSize + (64 << 20)))
+        try LMDBError.check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize(\(next))")
+        currentMapSize = next
+    }
+
+    private func adoptMapSize() throws(LMDBError) {
+        resizeLock.lockExclusive()
+        defer { resizeLock.unlock() }
+        try LMDBError.check(mdb_env_set_mapsize(handle, 0), "mdb_env_set_mapsize(0)")
+        var info = MDB_envinfo()
+        mdb_env_info(handle, &info)
+        currentMapSize = info.me_mapsize
+    }
+}
+
+extension Environment {
+    /// The names of the named databases in the environment (the keys of LMDB's main database), to
+    /// tell a fresh or foreign environment from one of ours before creating anything in it.
+    public func databaseNames() throws -> [String] {
+        try read { txn in
+            var dbi = MDB_dbi()
+            try LMDBError.check(mdb_dbi_open(txn.handle, nil, 0, &dbi), "mdb_dbi_open(main)")
+            return try txn.withCursor(Database(name: "(main)", dbi: dbi)) { cursor in
+                var names: [String] = []
+                var entry = try cursor.first()
+                while let (key, _) = entry {
+                    names.append(String(decoding: key, as: UTF8.self))
+                    entry = try cursor.next()
+                }
+                return names
+            }
+        }
+    }
+}
