@@ -79,10 +79,26 @@ public final class Environment: @unchecked Sendable {
     /// Opens (and with `create`, creates) a named database. Handles stay valid for the life of the
     /// environment; open them all once at start, as the store's schema does.
     public func openDatabase(_ name: String, create: Bool = true) throws(LMDBError) -> Database {
+        if configuration.readOnly {
+            // A read-only environment has no write transactions; a handle opened in a read
+            // transaction becomes shared when that transaction commits.
+            resizeLock.lockShared()
+            defer { resizeLock.unlock() }
+            let txn = try ReadTransaction(environment: self, flags: UInt32(MDB_RDONLY))
+            var dbi = MDB_dbi()
+            let rc = mdb_dbi_open(txn.handle, name, 0, &dbi)
+            guard rc == MDB_SUCCESS else {
+                txn.abort()
+                try LMDBError.check(rc, "mdb_dbi_open(\(name))")
+                preconditionFailure("unreachable")
+            }
+            txn.markCommitted()
+            try LMDBError.check(mdb_txn_commit(txn.handle), "mdb_txn_commit")
+            return Database(name: name, dbi: dbi)
+        }
         let dbi: MDB_dbi = try writeOnce { txn throws(LMDBError) in
             var dbi = MDB_dbi()
-            let flags = create && !configuration.readOnly ? UInt32(MDB_CREATE) : 0
-            try LMDBError.check(mdb_dbi_open(txn.handle, name, flags, &dbi), "mdb_dbi_open(\(name))")
+            try LMDBError.check(mdb_dbi_open(txn.handle, name, create ? UInt32(MDB_CREATE) : 0, &dbi), "mdb_dbi_open(\(name))")
             return dbi
         }
         return Database(name: name, dbi: dbi)

@@ -1,0 +1,154 @@
+import LMDB
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("LMDB environment and transactions")
+struct EnvironmentTests {
+    let directory: String
+
+    init() {
+        var template = Array("/tmp/longrun-lmdb-XXXXXX".utf8CString)
+        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    func open(initialMapSize: Int = 1 << 20, maximumMapSize: Int = 1 << 30) throws -> Environment {
+        var configuration = Environment.Configuration(path: directory)
+        configuration.initialMapSize = initialMapSize
+        configuration.maximumMapSize = maximumMapSize
+        return try Environment(configuration: configuration)
+    }
+
+    func string(_ buffer: UnsafeRawBufferPointer?) -> String? {
+        buffer.map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func writeCommitsWhenTheClosureReturns() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        try env.write { txn in try txn.put(db, key: Array("a".utf8), value: Array("1".utf8)) }
+        let value = try env.read { txn in string(try txn.get(db, key: Array("a".utf8))) }
+        #expect(value == "1")
+    }
+
+    @Test func writeAbortsWhenTheClosureThrows() throws {
+        struct Boom: Error {}
+        let env = try open()
+        let db = try env.openDatabase("things")
+        #expect(throws: Boom.self) {
+            try env.write { txn in
+                try txn.put(db, key: Array("a".utf8), value: Array("1".utf8))
+                throw Boom()
+            }
+        }
+        let value = try env.read { txn in string(try txn.get(db, key: Array("a".utf8))) }
+        #expect(value == nil)
+    }
+
+    @Test func getReturnsNilForAMissingKeyInsteadOfThrowing() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        #expect(try env.read { txn in try txn.get(db, key: Array("missing".utf8)) } == nil)
+    }
+
+    @Test func insertOnlyAndAppendRefuseWhatTheyMust() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        try env.write { txn in try txn.put(db, key: [2], value: [1], mode: .append) }
+        #expect {
+            try env.write { txn in try txn.put(db, key: [1], value: [1], mode: .append) }
+        } throws: { ($0 as? LMDBError)?.kind == .keyExists }
+        #expect {
+            try env.write { txn in try txn.put(db, key: [2], value: [9], mode: .insertOnly) }
+        } throws: { ($0 as? LMDBError)?.kind == .keyExists }
+        #expect(try env.read { txn in try txn.get(db, key: [2]).map(Array.init) } == [1])
+    }
+
+    @Test func cursorsWalkKeysInByteOrderAndSeek() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        try env.write { txn in
+            for key in ["b", "d", "a", "c"] { try txn.put(db, key: Array(key.utf8), value: []) }
+        }
+        let (all, fromC, last) = try env.read { txn in
+            try txn.withCursor(db) { cursor in
+                var keys: [String] = []
+                var entry = try cursor.first()
+                while let (key, _) = entry {
+                    keys.append(String(decoding: key, as: UTF8.self))
+                    entry = try cursor.next()
+                }
+                let seeked = try cursor.seek(atLeast: Array("bb".utf8)).map { String(decoding: $0.key, as: UTF8.self) }
+                let last = try cursor.last().map { String(decoding: $0.key, as: UTF8.self) }
+                return (keys, seeked, last)
+            }
+        }
+        #expect(all == ["a", "b", "c", "d"])
+        #expect(fromC == "c")
+        #expect(last == "d")
+    }
+
+    @Test func theMapGrowsWhenFullAndTheWriteIsNotLost() throws {
+        let env = try open(initialMapSize: 1 << 20, maximumMapSize: 1 << 30)
+        let db = try env.openDatabase("things")
+        let value = [UInt8](repeating: 7, count: 4096)
+        // 16 MiB in one transaction into a 1 MiB map: grows several times, re-running the closure.
+        var runs = 0
+        try env.write { txn in
+            runs += 1
+            for index in 0..<4096 {
+                try txn.put(db, key: withUnsafeBytes(of: UInt32(index).bigEndian) { Array($0) }, value: value)
+            }
+        }
+        #expect(runs > 1)
+        #expect(env.info.mapSize > 1 << 20)
+        let count = try env.read { txn in try txn.count(db) }
+        #expect(count == 4096)
+    }
+
+    @Test func aFullMapAtItsMaximumFailsWithMapFullAndKeepsEarlierData() throws {
+        let env = try open(initialMapSize: 1 << 20, maximumMapSize: 2 << 20)
+        let db = try env.openDatabase("things")
+        try env.write { txn in try txn.put(db, key: [0], value: [42]) }
+        let value = [UInt8](repeating: 7, count: 4096)
+        #expect {
+            try env.write { txn in
+                for index in 1..<2048 {
+                    try txn.put(db, key: withUnsafeBytes(of: UInt32(index).bigEndian) { Array($0) }, value: value)
+                }
+            }
+        } throws: { error in
+            guard let error = error as? LMDBError, error.kind == .mapFull else { return false }
+            return error.description.contains("maximum")
+        }
+        #expect(try env.read { txn in try txn.get(db, key: [0]).map(Array.init) } == [42])
+        #expect(try env.read { txn in try txn.count(db) } == 1)
+    }
+
+    @Test func readOnlyEnvironmentsSeeCommittedDataAndCannotCreate() throws {
+        do {
+            let env = try open()
+            let db = try env.openDatabase("things")
+            try env.write { txn in try txn.put(db, key: [1], value: [2]) }
+        }
+        var configuration = Environment.Configuration(path: directory)
+        configuration.readOnly = true
+        let env = try Environment(configuration: configuration)
+        let db = try env.openDatabase("things", create: false)
+        #expect(try env.read { txn in try txn.get(db, key: [1]).map(Array.init) } == [2])
+        #expect(throws: LMDBError.self) { try env.openDatabase("other", create: false) }
+        #expect(try env.databaseNames() == ["things"])
+    }
+
+    @Test func openingANonDirectoryFailsWithASystemError() throws {
+        let configuration = Environment.Configuration(path: directory + "/does/not/exist")
+        #expect {
+            try Environment(configuration: configuration)
+        } throws: { error in
+            guard case .system(let errno)? = (error as? LMDBError)?.kind else { return false }
+            return errno == ENOENT
+        }
+    }
+}
