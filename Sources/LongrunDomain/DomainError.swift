@@ -1,0 +1,40 @@
+/// A command the lifecycle rules reject. The edge maps ``Kind`` to a `google.rpc.Code` in one table
+/// and sends ``reason`` as the `ErrorInfo` reason.
+public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Kind: Hashable, Sendable {
+        case invalidArgument
+        case notFound
+        case alreadyExists
+        case failedPrecondition
+        case aborted
+        case outOfRange
+        case resourceExhausted
+    }
+
+    public var kind: Kind
+    /// UPPER_SNAKE, stable, for machines: e.g. `OPERATION_ALREADY_DONE`.
+    public var reason: String
+    /// For people: what went wrong and, where it helps, what to do next.
+    public var message: String
+
+    public init(_ kind: Kind, reason: String, _ message: String) {
+        self.kind = kind
+        self.reason = reason
+        self.message = message
+    }
+
+    public var description: String { "\(reason): \(message)" }
+
+    static func notFound(_ name: OperationName) -> DomainError {
+        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) does not exist")
+    }
+
+    static func deleted(_ name: OperationName) -> DomainError {
+        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) was deleted")
+    }
+
+    static func alreadyDone(_ name: OperationName, _ verb: String) -> DomainError {
+        DomainError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE",
+                    "cannot \(verb) operation \(name): it is already done")
+    }
+}

@@ -1,0 +1,74 @@
+/// How a running operation reacts to a cancel request.
+public enum CancellationPolicy: Hashable, Sendable {
+    /// The producer sees the request and completes; if it has not within `grace` (nil: the engine's
+    /// default), the engine completes the operation with CANCELLED.
+    case cooperative(grace: Duration?)
+    /// The engine completes the operation with CANCELLED at once.
+    case immediate
+
+    public static let `default` = CancellationPolicy.cooperative(grace: nil)
+}
+
+/// A fact in the log: one transition of one operation. Past tense; never changed once appended.
+public struct Event: Hashable, Sendable {
+    /// Position in the log, from 1, without gaps.
+    public var sequence: UInt64
+    /// When the engine decided it, from the injected clock.
+    public var time: Timestamp
+    public var name: OperationName
+    public var actor: Actor
+    public var kind: Kind
+
+    public init(sequence: UInt64, time: Timestamp, name: OperationName, actor: Actor, kind: Kind) {
+        self.sequence = sequence
+        self.time = time
+        self.name = name
+        self.actor = actor
+        self.kind = kind
+    }
+
+    public enum Kind: Hashable, Sendable {
+        case created(Created)
+        case progressed(metadata: Payload?)
+        /// `graceDeadline`: when the engine will complete the operation with CANCELLED if the producer
+        /// has not; nil for immediate cancellation (completed in the same batch).
+        case cancelRequested(reason: String, graceDeadline: Timestamp?)
+        case completed(Outcome)
+        case deleted
+
+        /// A short lowercase word for logs and tables: `created`, `progressed`, ...
+        public var label: String {
+            switch self {
+            case .created: "created"
+            case .progressed: "progressed"
+            case .cancelRequested: "cancel_requested"
+            case .completed: "completed"
+            case .deleted: "deleted"
+            }
+        }
+    }
+
+    public struct Created: Hashable, Sendable {
+        public var metadata: Payload?
+        public var requestID: String?
+        public var cancellation: CancellationPolicy
+
+        public init(metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default) {
+            self.metadata = metadata
+            self.requestID = requestID
+            self.cancellation = cancellation
+        }
+    }
+
+    /// An event that ``Lifecycle/decide(_:state:context:)`` wants appended; the store stamps
+    /// sequence, time and name.
+    public struct Draft: Hashable, Sendable {
+        public var actor: Actor
+        public var kind: Kind
+
+        public init(actor: Actor, kind: Kind) {
+            self.actor = actor
+            self.kind = kind
+        }
+    }
+}

@@ -1,0 +1,164 @@
+/// Every rule of the operation lifecycle, as two pure functions:
+/// - ``decide(_:state:context:)`` checks a command against the current state and returns the
+///   events to append (possibly none) or throws a ``DomainError``;
+/// - ``apply(_:_:)`` folds one event into the state and cannot fail.
+public enum Lifecycle {
+    /// What ``decide(_:state:context:)`` knows besides the state of the command's operation.
+    public struct Context: Sendable {
+        public var now: Timestamp
+        public var actor: Actor
+        /// Grace for cooperative cancellation when the operation did not set its own.
+        public var defaultCancelGrace: Duration
+        /// For `create` with a request id: the operation that id already created, if any.
+        public var priorForRequestID: OperationState?
+
+        public init(now: Timestamp, actor: Actor, defaultCancelGrace: Duration, priorForRequestID: OperationState? = nil) {
+            self.now = now
+            self.actor = actor
+            self.defaultCancelGrace = defaultCancelGrace
+            self.priorForRequestID = priorForRequestID
+        }
+    }
+
+    /// The events to append, and the operation whose resulting state answers the caller (for an
+    /// idempotent create, the one the request id created first).
+    public struct Decision: Hashable, Sendable {
+        public var subject: OperationName
+        public var events: [Event.Draft]
+    }
+
+    public static let defaultCancelGrace: Duration = .seconds(30)
+
+    public static func decide(_ command: Command, state: OperationState?, context: Context) throws(DomainError) -> Decision {
+        let name = command.name
+        func decision(_ events: [Event.Draft]) -> Decision { Decision(subject: name, events: events) }
+        func draft(_ kind: Event.Kind) -> Event.Draft { Event.Draft(actor: context.actor, kind: kind) }
+
+        switch command {
+        case .create(let create):
+            if let requestID = create.requestID {
+                try validateRequestID(requestID)
+                if let prior = context.priorForRequestID {
+                    guard prior.deletion == nil else {
+                        throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND",
+                                          "request_id '\(requestID)' already created operation \(prior.name), which was deleted since")
+                    }
+                    return Decision(subject: prior.name, events: [])
+                }
+            }
+            if let state {
+                throw DomainError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS",
+                                  state.isDeleted
+                                      ? "operation \(name) existed and was deleted; names are never reused, so that history stays unambiguous"
+                                      : "operation \(name) already exists")
+            }
+            if case .cooperative(let grace?) = create.cancellation, grace < .zero {
+                throw DomainError(.invalidArgument, reason: "INVALID_CANCEL_GRACE", "cancel grace must not be negative")
+            }
+            return decision([draft(.created(Event.Created(
+                metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation)))])
+
+        case .progress(let progress):
+            let state = try live(state, name)
+            guard !state.done else { throw .alreadyDone(name, "update") }
+            if let expected = progress.expectedVersion, expected != state.version {
+                throw DomainError(.aborted, reason: "VERSION_MISMATCH",
+                                  "operation \(name) is at version \(state.version), not the expected \(expected); read it again and retry")
+            }
+            return decision([draft(.progressed(metadata: progress.metadata))])
+
+        case .complete(_, let outcome):
+            let state = try live(state, name)
+            guard !state.done else { throw .alreadyDone(name, "complete") }
+            if case .error(let status) = outcome, status.code == StatusCode.ok.rawValue {
+                throw DomainError(.invalidArgument, reason: "INVALID_ERROR_STATUS",
+                                  "an error result needs a non-OK code; complete with a response for success")
+            }
+            return decision([draft(.completed(outcome))])
+
+        case .cancel(_, let reason):
+            let state = try live(state, name)
+            // Cancel is best effort and idempotent: a done operation or a repeated request changes nothing.
+            guard !state.done, state.cancelRequest == nil else { return decision([]) }
+            switch state.cancellation {
+            case .immediate:
+                return decision([
+                    draft(.cancelRequested(reason: reason, graceDeadline: nil)),
+                    Event.Draft(actor: .engine, kind: .completed(.error(cancelledStatus(reason: reason, byGrace: nil)))),
+                ])
+            case .cooperative(let grace):
+                let deadline = context.now + (grace ?? context.defaultCancelGrace)
+                return decision([draft(.cancelRequested(reason: reason, graceDeadline: deadline))])
+            }
+
+        case .delete:
+            _ = try live(state, name)
+            return decision([draft(.deleted)])
+
+        case .enforceCancelGrace:
+            guard let state, !state.isDeleted, !state.done,
+                  let request = state.cancelRequest, let deadline = request.graceDeadline,
+                  context.now >= deadline
+            else { return decision([]) }
+            let grace = deadline - request.time
+            return decision([Event.Draft(actor: .engine, kind: .completed(.error(
+                cancelledStatus(reason: request.reason, byGrace: grace))))])
+        }
+    }
+
+    /// Folds `event` into `state`. Total: an event that does not fit (which a log written by
+    /// ``decide(_:state:context:)`` never holds) leaves the state as it was.
+    public static func apply(_ state: OperationState?, _ event: Event) -> OperationState? {
+        if case .created(let created) = event.kind {
+            guard state == nil else { return state }
+            return OperationState(
+                name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
+                updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
+                cancellation: created.cancellation, cancelRequest: nil, deletion: nil, version: 1,
+                createSequence: event.sequence, lastSequence: event.sequence
+            )
+        }
+        guard var state else { return nil }
+        switch event.kind {
+        case .created:
+            break
+        case .progressed(let metadata):
+            state.metadata = metadata
+        case .cancelRequested(let reason, let deadline):
+            state.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
+        case .completed(let outcome):
+            guard state.outcome == nil else { return state }
+            state.outcome = outcome
+            state.endTime = event.time
+        case .deleted:
+            state.deletion = .init(actor: event.actor, time: event.time)
+        }
+        state.updateTime = event.time
+        state.version += 1
+        state.lastSequence = event.sequence
+        return state
+    }
+
+    static func validateRequestID(_ requestID: String) throws(DomainError) {
+        guard !requestID.isEmpty, requestID.utf8.count <= OperationName.maximumRequestIDLength,
+              requestID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
+        else {
+            throw DomainError(.invalidArgument, reason: "INVALID_REQUEST_ID",
+                              "request_id must be 1 to \(OperationName.maximumRequestIDLength) printable ASCII characters without spaces (a UUID is typical)")
+        }
+    }
+
+    private static func live(_ state: OperationState?, _ name: OperationName) throws(DomainError) -> OperationState {
+        guard let state else { throw .notFound(name) }
+        guard !state.isDeleted else { throw .deleted(name) }
+        return state
+    }
+
+    private static func cancelledStatus(reason: String, byGrace grace: Duration?) -> Status {
+        var message = reason.isEmpty ? "operation cancelled" : "operation cancelled: \(reason)"
+        if let grace {
+            message += " (the producer did not complete within the cancel grace of \(grace))"
+        }
+        return Status(.cancelled, message)
+    }
+}

@@ -1,0 +1,179 @@
+/// The collection an operation lives in: the root `operations`, or `{parent}/operations` where
+/// `{parent}` is `collection/id` pairs such as `tenants/acme`.
+public struct CollectionName: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// `""` for the root collection, else e.g. `tenants/acme`.
+    public let parent: String
+
+    public static let root = CollectionName(validatedParent: "")
+
+    init(validatedParent: String) {
+        self.parent = validatedParent
+    }
+
+    /// Parses a parent (`""`, `tenants/acme`) as given to CreateOperation.
+    public init(parent: String) throws(DomainError) {
+        if !parent.isEmpty { try OperationName.validateParent(parent, whole: parent) }
+        self.parent = parent
+    }
+
+    /// Parses the `name` of a ListOperations request: `""` or `operations` → the root collection;
+    /// `{parent}` or `{parent}/operations` → that parent's collection.
+    public init(listName: String) throws(DomainError) {
+        if listName.isEmpty || listName == "operations" {
+            self.parent = ""
+            return
+        }
+        guard listName.utf8.count <= OperationName.maximumLength else {
+            throw OperationName.invalid(listName, "is longer than \(OperationName.maximumLength) bytes")
+        }
+        var parent = listName
+        if parent.hasSuffix("/operations") { parent.removeLast("/operations".count) }
+        try OperationName.validateParent(parent, whole: listName)
+        self.parent = parent
+    }
+
+    public var description: String { parent.isEmpty ? "operations" : parent + "/operations" }
+
+    public static func < (lhs: CollectionName, rhs: CollectionName) -> Bool { lhs.parent < rhs.parent }
+}
+
+/// An operation's resource name (AIP-122): `operations/{id}` or `{parent}/operations/{id}`.
+public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvertible {
+    /// Longest accepted name in bytes. Names are LMDB keys (at most 511 bytes with our suffixes).
+    public static let maximumLength = 256
+    /// Longest accepted `request_id`.
+    public static let maximumRequestIDLength = 128
+
+    public let collection: CollectionName
+    public let id: String
+    public let description: String
+
+    /// Builds a name from a collection and a caller-chosen or generated id, validating the id.
+    public init(collection: CollectionName, id: String) throws(DomainError) {
+        guard Self.isValidID(id) else {
+            throw DomainError(.invalidArgument, reason: "INVALID_OPERATION_ID",
+                              "operation id '\(id)' must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ (lowercase letters, digits and hyphens, starting with a letter, at most 63 characters)")
+        }
+        let text = collection.parent.isEmpty ? "operations/" + id : collection.parent + "/operations/" + id
+        guard text.utf8.count <= Self.maximumLength else {
+            throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
+        }
+        self.collection = collection
+        self.id = id
+        self.description = text
+    }
+
+    /// Parses a full name such as `operations/build-42` or `tenants/acme/operations/build-42`.
+    public init(parsing text: String) throws(DomainError) {
+        guard text.utf8.count <= Self.maximumLength else {
+            throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
+        }
+        guard let lastSlash = text.utf8.lastIndex(of: UInt8(ascii: "/")) else {
+            throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
+        }
+        let head = String(text[..<lastSlash])
+        let id = String(text[text.index(after: lastSlash)...])
+        let parent: String
+        if head == "operations" {
+            parent = ""
+        } else if head.hasSuffix("/operations") {
+            parent = String(head.dropLast("/operations".count))
+            try Self.validateParent(parent, whole: text)
+        } else {
+            throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
+        }
+        try self.init(collection: CollectionName(validatedParent: parent), id: id)
+    }
+
+    public static func < (lhs: OperationName, rhs: OperationName) -> Bool { lhs.description < rhs.description }
+
+    /// `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`, checked on bytes without regex machinery.
+    public static func isValidID(_ id: String) -> Bool {
+        let bytes = id.utf8
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+        guard isLower(first), isLower(last) || isDigit(last) else { return false }
+        return bytes.allSatisfy { isLower($0) || isDigit($0) || $0 == UInt8(ascii: "-") }
+    }
+
+    /// A parent is one or more `collection/id` pairs; collections are lowerCamelCase identifiers and
+    /// ids follow the operation id rule, except that they may start with a digit. `operations` may
+    /// not be a parent collection, so that a name never reads two ways.
+    static func validateParent(_ parent: String, whole: String) throws(DomainError) {
+        let segments = parent.split(separator: "/", omittingEmptySubsequences: false)
+        guard segments.count >= 2, segments.count % 2 == 0 else {
+            throw invalid(whole, "its parent '\(parent)' must be collection/id pairs such as tenants/acme")
+        }
+        for index in stride(from: 0, to: segments.count, by: 2) {
+            let collection = segments[index]
+            let id = segments[index + 1]
+            guard isValidCollection(collection) else {
+                throw invalid(whole, "'\(collection)' is not a valid collection (lowerCamelCase letters and digits)")
+            }
+            guard collection != "operations" else {
+                throw invalid(whole, "an operation cannot be a parent; list a collection such as operations or tenants/acme/operations")
+            }
+            guard isValidParentID(id) else {
+                throw invalid(whole, "'\(id)' is not a valid id (lowercase letters, digits and hyphens, at most 63)")
+            }
+        }
+    }
+
+    static func invalid(_ name: String, _ why: String) -> DomainError {
+        DomainError(.invalidArgument, reason: "INVALID_NAME", "name '\(name.prefix(300))' \(why)")
+    }
+
+    private static func isValidCollection(_ segment: Substring) -> Bool {
+        let bytes = segment.utf8
+        guard let first = bytes.first, isLower(first), bytes.count <= 63 else { return false }
+        return bytes.allSatisfy { isLower($0) || isDigit($0) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }
+    }
+
+    private static func isValidParentID(_ segment: Substring) -> Bool {
+        let bytes = segment.utf8
+        guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
+        guard isLower(first) || isDigit(first), isLower(last) || isDigit(last) else { return false }
+        return bytes.allSatisfy { isLower($0) || isDigit($0) || $0 == UInt8(ascii: "-") }
+    }
+
+    @inline(__always) private static func isLower(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }
+    @inline(__always) private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+}
+
+/// Generates operation ids that are unique and sort in creation order: `o` + 10 base32 characters of
+/// milliseconds since the epoch + 6 of a counter that starts at a random value each millisecond, e.g.
+/// `o01jd4x8k2m7c9gq1`. Digits sort before letters, so text order is time order.
+public struct OperationIDGenerator: Sendable {
+    private static let alphabet = Array("0123456789abcdefghjkmnpqrstvwxyz".utf8)
+    private var lastMillisecond: Int64 = 0
+    private var counter: UInt32 = 0
+
+    public init() {}
+
+    /// The next id, given the current time and a random number. Never goes backwards within one
+    /// generator, even if the clock does: it keeps the last millisecond and bumps the counter.
+    public mutating func next(now: Timestamp, random: UInt32) -> String {
+        let millisecond = max(now.nanosecondsSinceEpoch / 1_000_000, 0)
+        if millisecond > lastMillisecond {
+            lastMillisecond = millisecond
+            counter = random & 0x1FFF_FFFF  // leave headroom below 2^30 for increments
+        } else {
+            counter &+= 1
+            if counter >= 1 << 30 {  // a billion ids in one millisecond: borrow the next one
+                lastMillisecond += 1
+                counter = 0
+            }
+        }
+        var bytes = [UInt8](repeating: UInt8(ascii: "o"), count: 17)
+        var time = UInt64(lastMillisecond)
+        for index in stride(from: 10, through: 1, by: -1) {
+            bytes[index] = Self.alphabet[Int(time & 31)]
+            time >>= 5
+        }
+        var count = counter
+        for index in stride(from: 16, through: 11, by: -1) {
+            bytes[index] = Self.alphabet[Int(count & 31)]
+            count >>= 5
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

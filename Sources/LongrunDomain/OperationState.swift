@@ -1,0 +1,88 @@
+/// The folded state of one operation: what Get returns and what the views store.
+public struct OperationState: Hashable, Sendable {
+    public var name: OperationName
+    public var metadata: Payload?
+    /// Set exactly when the operation is done.
+    public var outcome: Outcome?
+    public var createTime: Timestamp
+    public var updateTime: Timestamp
+    public var endTime: Timestamp?
+    /// The actor of `created`: the owner.
+    public var creator: Actor
+    public var requestID: String?
+    public var cancellation: CancellationPolicy
+    public var cancelRequest: CancelRequest?
+    public var deletion: Deletion?
+    /// Number of transitions so far (1 after creation). Progress can require an expected version.
+    public var version: UInt64
+    /// Sequence of the `created` event: the operation's position in creation order.
+    public var createSequence: UInt64
+    /// Sequence of the newest event of this operation.
+    public var lastSequence: UInt64
+
+    public struct CancelRequest: Hashable, Sendable {
+        public var actor: Actor
+        public var time: Timestamp
+        public var reason: String
+        public var graceDeadline: Timestamp?
+
+        public init(actor: Actor, time: Timestamp, reason: String, graceDeadline: Timestamp?) {
+            self.actor = actor
+            self.time = time
+            self.reason = reason
+            self.graceDeadline = graceDeadline
+        }
+    }
+
+    public struct Deletion: Hashable, Sendable {
+        public var actor: Actor
+        public var time: Timestamp
+
+        public init(actor: Actor, time: Timestamp) {
+            self.actor = actor
+            self.time = time
+        }
+    }
+
+    public var done: Bool { outcome != nil }
+    public var isDeleted: Bool { deletion != nil }
+    /// Cancellation was requested and the operation has not finished yet.
+    public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }
+
+    public init(
+        name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
+        endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,
+        cancelRequest: CancelRequest?, deletion: Deletion?, version: UInt64, createSequence: UInt64, lastSequence: UInt64
+    ) {
+        self.name = name
+        self.metadata = metadata
+        self.outcome = outcome
+        self.createTime = createTime
+        self.updateTime = updateTime
+        self.endTime = endTime
+        self.creator = creator
+        self.requestID = requestID
+        self.cancellation = cancellation
+        self.cancelRequest = cancelRequest
+        self.deletion = deletion
+        self.version = version
+        self.createSequence = createSequence
+        self.lastSequence = lastSequence
+    }
+
+    /// The values a List filter sees.
+    public var filterRecord: FilterRecord {
+        var errorCode: Int32?
+        var responseType: String?
+        switch outcome {
+        case .error(let status): errorCode = status.code
+        case .response(let payload): responseType = payload.typeURL
+        case nil: break
+        }
+        return FilterRecord(
+            name: name.description, done: done, createTime: createTime, updateTime: updateTime,
+            endTime: endTime, errorCode: errorCode, cancelRequested: cancelRequest != nil,
+            metadataType: metadata?.typeURL, responseType: responseType
+        )
+    }
+}

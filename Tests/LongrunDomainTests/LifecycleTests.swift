@@ -1,0 +1,271 @@
+@testable import LongrunDomain
+import Testing
+
+/// given(events) · when(command) · then(events or error): every lifecycle rule, without storage.
+@Suite("Lifecycle rules")
+struct LifecycleTests {
+    static let name = try! OperationName(parsing: "operations/build-1")
+    static let producer = Actor(uid: 1000, pid: 10, label: "producer")
+    static let consumer = Actor(uid: 1001, pid: 11, label: "consumer")
+    static let t0 = Timestamp(seconds: 1_800_000_000)
+    static let meta = Payload(typeURL: "type.googleapis.com/acme.Meta", value: [1])
+    static let response = Payload(typeURL: "type.googleapis.com/acme.Result", value: [2])
+
+    /// Folds `kinds` as successive events of ``name``, one second apart.
+    func given(_ kinds: [Event.Kind], actor: Actor = producer) -> OperationState? {
+        var state: OperationState?
+        for (index, kind) in kinds.enumerated() {
+            let event = Event(sequence: UInt64(index + 1), time: Self.t0 + .seconds(index), name: Self.name, actor: actor, kind: kind)
+            state = Lifecycle.apply(state, event)
+        }
+        return state
+    }
+
+    func when(_ command: Command, given state: OperationState?, actor: Actor = producer,
+              now: Timestamp = t0 + .seconds(100), grace: Duration = .seconds(30),
+              prior: OperationState? = nil) throws(DomainError) -> [Event.Draft] {
+        try Lifecycle.decide(command, state: state,
+                             context: .init(now: now, actor: actor, defaultCancelGrace: grace, priorForRequestID: prior)).events
+    }
+
+    func expectError(_ kind: DomainError.Kind, reason: String, _ body: () throws -> [Event.Draft],
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+        do {
+            let events = try body()
+            Issue.record("expected \(reason), got events \(events)", sourceLocation: sourceLocation)
+        } catch let error as DomainError {
+            #expect(error.kind == kind, sourceLocation: sourceLocation)
+            #expect(error.reason == reason, sourceLocation: sourceLocation)
+        } catch {
+            Issue.record("expected a DomainError, got \(error)", sourceLocation: sourceLocation)
+        }
+    }
+
+    static let created = Event.Kind.created(.init(metadata: meta))
+    static let createdImmediate = Event.Kind.created(.init(cancellation: .immediate))
+    static let completedOK = Event.Kind.completed(.response(response))
+
+    // MARK: create
+
+    @Test func createOfANewNameAppendsCreated() throws {
+        let events = try when(.create(.init(name: Self.name, metadata: Self.meta, requestID: "r-1")), given: nil)
+        #expect(events == [.init(actor: Self.producer, kind: .created(.init(metadata: Self.meta, requestID: "r-1")))])
+        let state = Lifecycle.apply(nil, Event(sequence: 1, time: Self.t0, name: Self.name, actor: Self.producer, kind: events[0].kind))
+        #expect(state?.done == false)
+        #expect(state?.outcome == nil)
+        #expect(state?.version == 1)
+        #expect(state?.creator == Self.producer)
+    }
+
+    @Test func createOfAnExistingNameIsAlreadyExists() {
+        expectError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS") {
+            try when(.create(.init(name: Self.name)), given: given([Self.created]))
+        }
+    }
+
+    @Test func namesOfDeletedOperationsAreNeverReused() {
+        expectError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS") {
+            try when(.create(.init(name: Self.name)), given: given([Self.created, .deleted]))
+        }
+    }
+
+    @Test func aRepeatedRequestIDReturnsTheFirstOperationAndAppendsNothing() throws {
+        let first = given([.created(.init(requestID: "r-1"))])!
+        let other = try OperationName(parsing: "operations/other")
+        let decision = try Lifecycle.decide(.create(.init(name: other, requestID: "r-1")), state: nil,
+                                            context: .init(now: Self.t0, actor: Self.producer, defaultCancelGrace: .seconds(30), priorForRequestID: first))
+        #expect(decision.events.isEmpty)
+        #expect(decision.subject == Self.name)
+    }
+
+    @Test func aRequestIDWhoseOperationWasDeletedIsNotFound() {
+        let deleted = given([.created(.init(requestID: "r-1")), .deleted])
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try when(.create(.init(name: try! OperationName(parsing: "operations/x"), requestID: "r-1")), given: nil, prior: deleted)
+        }
+    }
+
+    @Test(arguments: ["", String(repeating: "x", count: 129), "has space", "tab\t", "ünicode"])
+    func malformedRequestIDsAreInvalid(_ requestID: String) {
+        expectError(.invalidArgument, reason: "INVALID_REQUEST_ID") {
+            try when(.create(.init(name: Self.name, requestID: requestID)), given: nil)
+        }
+    }
+
+    @Test func aNegativeCancelGraceIsInvalid() {
+        expectError(.invalidArgument, reason: "INVALID_CANCEL_GRACE") {
+            try when(.create(.init(name: Self.name, cancellation: .cooperative(grace: .seconds(-1)))), given: nil)
+        }
+    }
+
+    // MARK: progress
+
+    @Test func progressReplacesMetadataAndBumpsTheVersion() throws {
+        let newMeta = Payload(typeURL: "type.googleapis.com/acme.Meta", value: [9])
+        let events = try when(.progress(.init(name: Self.name, metadata: newMeta, expectedVersion: 1)), given: given([Self.created]))
+        #expect(events == [.init(actor: Self.producer, kind: .progressed(metadata: newMeta))])
+        let state = given([Self.created, .progressed(metadata: newMeta)])
+        #expect(state?.metadata == newMeta)
+        #expect(state?.version == 2)
+        #expect(state?.updateTime == Self.t0 + .seconds(1))
+    }
+
+    @Test func progressWithAStaleVersionIsAborted() {
+        expectError(.aborted, reason: "VERSION_MISMATCH") {
+            try when(.progress(.init(name: Self.name, metadata: nil, expectedVersion: 1)),
+                     given: given([Self.created, .progressed(metadata: nil)]))
+        }
+    }
+
+    @Test func progressOfADoneOperationIsFailedPrecondition() {
+        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") {
+            try when(.progress(.init(name: Self.name, metadata: nil)), given: given([Self.created, Self.completedOK]))
+        }
+    }
+
+    @Test func progressOfAMissingOrDeletedOperationIsNotFound() {
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try when(.progress(.init(name: Self.name, metadata: nil)), given: nil)
+        }
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try when(.progress(.init(name: Self.name, metadata: nil)), given: given([Self.created, .deleted]))
+        }
+    }
+
+    @Test func progressAfterACancelRequestTellsTheProducer() throws {
+        let state = given([Self.created, .cancelRequested(reason: "user", graceDeadline: Self.t0 + .seconds(31))])!
+        #expect(state.isCancelPending)
+        let events = try when(.progress(.init(name: Self.name, metadata: nil)), given: state)
+        #expect(events.count == 1)
+    }
+
+    // MARK: complete
+
+    @Test func completeWithAResponseEndsTheOperation() throws {
+        let events = try when(.complete(name: Self.name, outcome: .response(Self.response)), given: given([Self.created]))
+        #expect(events == [.init(actor: Self.producer, kind: Self.completedOK)])
+        let state = given([Self.created, Self.completedOK])!
+        #expect(state.done)
+        #expect(state.outcome == .response(Self.response))
+        #expect(state.endTime == Self.t0 + .seconds(1))
+    }
+
+    @Test func completeWithAnErrorEndsTheOperation() throws {
+        let failure = Outcome.error(Status(.internal, "disk on fire"))
+        _ = try when(.complete(name: Self.name, outcome: failure), given: given([Self.created]))
+        #expect(given([Self.created, .completed(failure)])?.outcome == failure)
+    }
+
+    @Test func completeWithAnOKErrorIsInvalid() {
+        expectError(.invalidArgument, reason: "INVALID_ERROR_STATUS") {
+            try when(.complete(name: Self.name, outcome: .error(Status(.ok, ""))), given: given([Self.created]))
+        }
+    }
+
+    @Test func completeTwiceIsFailedPrecondition() {
+        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") {
+            try when(.complete(name: Self.name, outcome: .response(Self.response)), given: given([Self.created, Self.completedOK]))
+        }
+    }
+
+    @Test func applyIgnoresASecondCompletionSoTheFirstOutcomeStands() {
+        let state = given([Self.created, Self.completedOK, .completed(.error(Status(.internal, "late")))])
+        #expect(state?.outcome == .response(Self.response))
+    }
+
+    // MARK: cancel
+
+    @Test func cancelOfACooperativeOperationRecordsWhoAndTheGraceDeadline() throws {
+        let now = Self.t0 + .seconds(100)
+        let events = try when(.cancel(name: Self.name, reason: "user asked"), given: given([Self.created]), actor: Self.consumer, now: now)
+        #expect(events == [.init(actor: Self.consumer, kind: .cancelRequested(reason: "user asked", graceDeadline: now + .seconds(30)))])
+    }
+
+    @Test func anOperationsOwnGraceOverridesTheDefault() throws {
+        let now = Self.t0 + .seconds(100)
+        let events = try when(.cancel(name: Self.name, reason: ""),
+                              given: given([.created(.init(cancellation: .cooperative(grace: .seconds(5))))]), now: now)
+        #expect(events.first?.kind == .cancelRequested(reason: "", graceDeadline: now + .seconds(5)))
+    }
+
+    @Test func cancelOfAnImmediateOperationCompletesItWithCancelled() throws {
+        let events = try when(.cancel(name: Self.name, reason: "stop"), given: given([Self.createdImmediate]), actor: Self.consumer)
+        #expect(events.count == 2)
+        #expect(events[0] == .init(actor: Self.consumer, kind: .cancelRequested(reason: "stop", graceDeadline: nil)))
+        #expect(events[1].actor == .engine)
+        guard case .completed(.error(let status)) = events[1].kind else { Issue.record("not completed: \(events[1])"); return }
+        #expect(status.code == StatusCode.cancelled.rawValue)
+    }
+
+    @Test func cancelOfADoneOperationOrARepeatedCancelAppendsNothing() throws {
+        #expect(try when(.cancel(name: Self.name, reason: ""), given: given([Self.created, Self.completedOK])).isEmpty)
+        #expect(try when(.cancel(name: Self.name, reason: ""),
+                         given: given([Self.created, .cancelRequested(reason: "", graceDeadline: Self.t0)])).isEmpty)
+    }
+
+    @Test func cancelOfAMissingOrDeletedOperationIsNotFound() {
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.cancel(name: Self.name, reason: ""), given: nil) }
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try when(.cancel(name: Self.name, reason: ""), given: given([Self.created, .deleted]))
+        }
+    }
+
+    @Test func theProducerMayStillCompleteNormallyAfterACancelRequest() throws {
+        let state = given([Self.created, .cancelRequested(reason: "", graceDeadline: Self.t0 + .seconds(30))])
+        let events = try when(.complete(name: Self.name, outcome: .response(Self.response)), given: state)
+        #expect(events.count == 1)
+    }
+
+    @Test func graceEnforcementCompletesWithCancelledOnlyOnceTheDeadlinePassed() throws {
+        let deadline = Self.t0 + .seconds(30)
+        let state = given([Self.created, .cancelRequested(reason: "why", graceDeadline: deadline)])
+        #expect(try when(.enforceCancelGrace(name: Self.name), given: state, now: deadline - .seconds(1)).isEmpty)
+        let events = try when(.enforceCancelGrace(name: Self.name), given: state, now: deadline)
+        #expect(events.count == 1)
+        #expect(events.first?.actor == .engine)
+        guard case .completed(.error(let status))? = events.first?.kind else { Issue.record("not completed"); return }
+        #expect(status.code == 1)
+        #expect(status.message.contains("why"))
+    }
+
+    @Test func graceEnforcementDoesNothingOnceTheProducerCompletedOrTheOperationWasDeleted() throws {
+        let deadline = Self.t0 + .seconds(30)
+        let cancelled = Event.Kind.cancelRequested(reason: "", graceDeadline: deadline)
+        #expect(try when(.enforceCancelGrace(name: Self.name), given: given([Self.created, cancelled, Self.completedOK]), now: deadline + .seconds(1)).isEmpty)
+        #expect(try when(.enforceCancelGrace(name: Self.name), given: given([Self.created, cancelled, .deleted]), now: deadline + .seconds(1)).isEmpty)
+        #expect(try when(.enforceCancelGrace(name: Self.name), given: nil).isEmpty)
+    }
+
+    // MARK: delete
+
+    @Test func deleteAppendsDeletedAndDoesNotCancel() throws {
+        let events = try when(.delete(name: Self.name), given: given([Self.created]), actor: Self.consumer)
+        #expect(events == [.init(actor: Self.consumer, kind: .deleted)])
+        let state = given([Self.created, .deleted])!
+        #expect(state.isDeleted)
+        #expect(state.cancelRequest == nil)
+        #expect(state.outcome == nil)
+    }
+
+    @Test func deleteOfAMissingOrDeletedOperationIsNotFound() {
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.delete(name: Self.name), given: nil) }
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.delete(name: Self.name), given: given([Self.created, .deleted])) }
+    }
+
+    @Test func completingADeletedOperationIsNotFound() {
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try when(.complete(name: Self.name, outcome: .response(Self.response)), given: given([Self.created, .deleted]))
+        }
+    }
+
+    // MARK: invariant
+
+    @Test func doneIsExactlyWhenThereIsAnOutcome() {
+        for kinds in [[Self.created], [Self.created, Self.completedOK], [Self.created, .progressed(metadata: nil)],
+                      [Self.createdImmediate, .cancelRequested(reason: "", graceDeadline: nil), .completed(.error(Status(.cancelled, "")))]] {
+            let state = given(kinds)!
+            #expect(state.done == (state.outcome != nil))
+            #expect(state.done == (state.endTime != nil))
+        }
+    }
+}
