@@ -1,0 +1,321 @@
+import LongrunDomain
+
+/// Encodes and decodes the store's records (docs/FORMAT.md gives the .proto for each).
+///
+/// Every top-level record starts with `format_version = 1`; a reader refuses versions it does not
+/// know instead of guessing, and skips unknown fields so additions stay compatible.
+public enum RecordCodec {
+    /// The record format this build writes.
+    public static let formatVersion: UInt64 = 1
+
+    // MARK: Events (`LogRecord`)
+
+    public static func encode(_ event: Event) -> [UInt8] {
+        var w = WireWriter(capacity: 96)
+        w.uint(1, formatVersion)
+        w.uint(2, event.sequence)
+        w.sint(3, event.time.nanosecondsSinceEpoch, always: true)
+        w.string(4, event.name.description)
+        w.message(5) { encodeActor(event.actor, into: &$0) }
+        switch event.kind {
+        case .created(let created):
+            w.message(10) { w in
+                if let metadata = created.metadata { w.message(1) { encodePayload(metadata, into: &$0) } }
+                if let requestID = created.requestID { w.string(2, requestID) }
+                w.message(3) { encodeCancellation(created.cancellation, into: &$0) }
+            }
+        case .progressed(let metadata):
+            w.message(11) { w in
+                if let metadata { w.message(1) { encodePayload(metadata, into: &$0) } }
+            }
+        case .cancelRequested(let reason, let deadline):
+            w.message(12) { w in
+                w.string(1, reason)
+                if let deadline { w.sint(2, deadline.nanosecondsSinceEpoch, always: true) }
+            }
+        case .completed(let outcome):
+            w.message(13) { encodeOutcome(outcome, into: &$0) }
+        case .deleted:
+            w.message(14) { _ in }
+        }
+        return w.bytes
+    }
+
+    public static func decodeEvent(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> Event {
+        var r = WireReader(buffer)
+        var version: UInt64 = 0
+        var sequence: UInt64 = 0
+        var time: Int64 = 0
+        var name: String?
+        var actor = Actor()
+        var kind: Event.Kind?
+        while let (field, type) = try r.nextField() {
+            switch field {
+            case 1: try r.expect(type, 0, field: field); version = try r.uint()
+            case 2: try r.expect(type, 0, field: field); sequence = try r.uint()
+            case 3: try r.expect(type, 0, field: field); time = try r.sint()
+            case 4: try r.expect(type, 2, field: field); name = try r.string()
+            case 5: try r.expect(type, 2, field: field); var m = try r.message(); actor = try decodeActor(&m)
+            case 10:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var created = Event.Created()
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); var p = try m.message(); created.metadata = try decodePayload(&p)
+                    case 2: try m.expect(t, 2, field: f); created.requestID = try m.string()
+                    case 3: try m.expect(t, 2, field: f); var c = try m.message(); created.cancellation = try decodeCancellation(&c)
+                    default: try m.skip(t)
+                    }
+                }
+                kind = .created(created)
+            case 11:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var metadata: Payload?
+                while let (f, t) = try m.nextField() {
+                    if f == 1 { try m.expect(t, 2, field: f); var p = try m.message(); metadata = try decodePayload(&p) } else { try m.skip(t) }
+                }
+                kind = .progressed(metadata: metadata)
+            case 12:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var reason = ""
+                var deadline: Timestamp?
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); reason = try m.string()
+                    case 2: try m.expect(t, 0, field: f); deadline = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    default: try m.skip(t)
+                    }
+                }
+                kind = .cancelRequested(reason: reason, graceDeadline: deadline)
+            case 13:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                kind = .completed(try decodeOutcome(&m))
+            case 14:
+                try r.expect(type, 2, field: field)
+                _ = try r.message()
+                kind = .deleted
+            default:
+                try r.skip(type)
+            }
+        }
+        guard version == formatVersion else { throw CodecError(message: "unknown event format version \(version)") }
+        guard let name, let kind else { throw CodecError(message: "event lacks its name or kind") }
+        let operationName: OperationName
+        do { operationName = try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+        return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: operationName, actor: actor, kind: kind)
+    }
+
+    // MARK: Views (`OperationRecord`)
+
+    public static func encode(_ state: OperationState) -> [UInt8] {
+        var w = WireWriter(capacity: 160)
+        w.uint(1, formatVersion)
+        w.string(2, state.name.description)
+        if let metadata = state.metadata { w.message(3) { encodePayload(metadata, into: &$0) } }
+        if let outcome = state.outcome { w.message(4) { encodeOutcome(outcome, into: &$0) } }
+        w.sint(6, state.createTime.nanosecondsSinceEpoch, always: true)
+        w.sint(7, state.updateTime.nanosecondsSinceEpoch, always: true)
+        if let end = state.endTime { w.sint(8, end.nanosecondsSinceEpoch, always: true) }
+        w.message(9) { encodeActor(state.creator, into: &$0) }
+        if let requestID = state.requestID { w.string(10, requestID) }
+        w.message(11) { encodeCancellation(state.cancellation, into: &$0) }
+        if let request = state.cancelRequest {
+            w.message(12) { w in
+                w.message(1) { encodeActor(request.actor, into: &$0) }
+                w.sint(2, request.time.nanosecondsSinceEpoch, always: true)
+                w.string(3, request.reason)
+                if let deadline = request.graceDeadline { w.sint(4, deadline.nanosecondsSinceEpoch, always: true) }
+            }
+        }
+        if let deletion = state.deletion {
+            w.message(13) { w in
+                w.message(1) { encodeActor(deletion.actor, into: &$0) }
+                w.sint(2, deletion.time.nanosecondsSinceEpoch, always: true)
+            }
+        }
+        w.uint(14, state.version)
+        w.uint(15, state.createSequence)
+        w.uint(16, state.lastSequence)
+        return w.bytes
+    }
+
+    public static func decodeState(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> OperationState {
+        var r = WireReader(buffer)
+        var version: UInt64 = 0
+        var name: String?
+        var metadata: Payload?
+        var outcome: Outcome?
+        var createTime: Int64 = 0, updateTime: Int64 = 0
+        var endTime: Int64?
+        var creator = Actor()
+        var requestID: String?
+        var cancellation = CancellationPolicy.default
+        var cancelRequest: OperationState.CancelRequest?
+        var deletion: OperationState.Deletion?
+        var operationVersion: UInt64 = 0, createSequence: UInt64 = 0, lastSequence: UInt64 = 0
+        while let (field, type) = try r.nextField() {
+            switch field {
+            case 1: try r.expect(type, 0, field: field); version = try r.uint()
+            case 2: try r.expect(type, 2, field: field); name = try r.string()
+            case 3: try r.expect(type, 2, field: field); var m = try r.message(); metadata = try decodePayload(&m)
+            case 4: try r.expect(type, 2, field: field); var m = try r.message(); outcome = try decodeOutcome(&m)
+            case 6: try r.expect(type, 0, field: field); createTime = try r.sint()
+            case 7: try r.expect(type, 0, field: field); updateTime = try r.sint()
+            case 8: try r.expect(type, 0, field: field); endTime = try r.sint()
+            case 9: try r.expect(type, 2, field: field); var m = try r.message(); creator = try decodeActor(&m)
+            case 10: try r.expect(type, 2, field: field); requestID = try r.string()
+            case 11: try r.expect(type, 2, field: field); var m = try r.message(); cancellation = try decodeCancellation(&m)
+            case 12:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var request = OperationState.CancelRequest(actor: Actor(), time: Timestamp(nanosecondsSinceEpoch: 0), reason: "", graceDeadline: nil)
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); var a = try m.message(); request.actor = try decodeActor(&a)
+                    case 2: try m.expect(t, 0, field: f); request.time = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    case 3: try m.expect(t, 2, field: f); request.reason = try m.string()
+                    case 4: try m.expect(t, 0, field: f); request.graceDeadline = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    default: try m.skip(t)
+                    }
+                }
+                cancelRequest = request
+            case 13:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var record = OperationState.Deletion(actor: Actor(), time: Timestamp(nanosecondsSinceEpoch: 0))
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); var a = try m.message(); record.actor = try decodeActor(&a)
+                    case 2: try m.expect(t, 0, field: f); record.time = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    default: try m.skip(t)
+                    }
+                }
+                deletion = record
+            case 14: try r.expect(type, 0, field: field); operationVersion = try r.uint()
+            case 15: try r.expect(type, 0, field: field); createSequence = try r.uint()
+            case 16: try r.expect(type, 0, field: field); lastSequence = try r.uint()
+            default: try r.skip(type)
+            }
+        }
+        guard version == formatVersion else { throw CodecError(message: "unknown operation record format version \(version)") }
+        guard let name else { throw CodecError(message: "operation record lacks its name") }
+        let operationName: OperationName
+        do { operationName = try OperationName(parsing: name) } catch { throw CodecError(message: "operation record has an invalid name: \(error.message)") }
+        return OperationState(
+            name: operationName, metadata: metadata, outcome: outcome,
+            createTime: Timestamp(nanosecondsSinceEpoch: createTime), updateTime: Timestamp(nanosecondsSinceEpoch: updateTime),
+            endTime: endTime.map(Timestamp.init(nanosecondsSinceEpoch:)), creator: creator, requestID: requestID,
+            cancellation: cancellation, cancelRequest: cancelRequest, deletion: deletion, version: operationVersion,
+            createSequence: createSequence, lastSequence: lastSequence
+        )
+    }
+
+    // MARK: Shared messages
+
+    /// `google.protobuf.Any`
+    static func encodePayload(_ payload: Payload, into w: inout WireWriter) {
+        w.string(1, payload.typeURL)
+        w.bytes(2, payload.value)
+    }
+
+    static func decodePayload(_ r: inout WireReader) throws(CodecError) -> Payload {
+        var payload = Payload(typeURL: "", value: [])
+        while let (f, t) = try r.nextField() {
+            switch f {
+            case 1: try r.expect(t, 2, field: f); payload.typeURL = try r.string()
+            case 2: try r.expect(t, 2, field: f); payload.value = try r.bytes()
+            default: try r.skip(t)
+            }
+        }
+        return payload
+    }
+
+    /// `oneof result { Any response = 1; google.rpc.Status error = 2; }`
+    static func encodeOutcome(_ outcome: Outcome, into w: inout WireWriter) {
+        switch outcome {
+        case .response(let payload):
+            w.message(1) { encodePayload(payload, into: &$0) }
+        case .error(let status):
+            w.message(2) { w in
+                w.int(1, Int64(status.code))
+                w.string(2, status.message)
+                for detail in status.details { w.message(3) { encodePayload(detail, into: &$0) } }
+            }
+        }
+    }
+
+    static func decodeOutcome(_ r: inout WireReader) throws(CodecError) -> Outcome {
+        var outcome: Outcome?
+        while let (f, t) = try r.nextField() {
+            switch f {
+            case 1:
+                try r.expect(t, 2, field: f)
+                var m = try r.message()
+                outcome = .response(try decodePayload(&m))
+            case 2:
+                try r.expect(t, 2, field: f)
+                var m = try r.message()
+                var status = Status(code: 0, message: "")
+                while let (sf, st) = try m.nextField() {
+                    switch sf {
+                    case 1: try m.expect(st, 0, field: sf); status.code = Int32(truncatingIfNeeded: try m.int())
+                    case 2: try m.expect(st, 2, field: sf); status.message = try m.string()
+                    case 3: try m.expect(st, 2, field: sf); var d = try m.message(); status.details.append(try decodePayload(&d))
+                    default: try m.skip(st)
+                    }
+                }
+                outcome = .error(status)
+            default:
+                try r.skip(t)
+            }
+        }
+        guard let outcome else { throw CodecError(message: "completion has neither a response nor an error") }
+        return outcome
+    }
+
+    static func encodeActor(_ actor: Actor, into w: inout WireWriter) {
+        if let uid = actor.uid { w.uint(1, UInt64(uid), always: true) }
+        if let pid = actor.pid { w.int(2, Int64(pid), always: true) }
+        w.string(3, actor.label)
+    }
+
+    static func decodeActor(_ r: inout WireReader) throws(CodecError) -> Actor {
+        var actor = Actor()
+        while let (f, t) = try r.nextField() {
+            switch f {
+            case 1: try r.expect(t, 0, field: f); actor.uid = UInt32(truncatingIfNeeded: try r.uint())
+            case 2: try r.expect(t, 0, field: f); actor.pid = Int32(truncatingIfNeeded: try r.int())
+            case 3: try r.expect(t, 2, field: f); actor.label = try r.string()
+            default: try r.skip(t)
+            }
+        }
+        return actor
+    }
+
+    /// `Cancellation { Mode mode = 1; optional sint64 grace_nanos = 2; }` (mode 0 cooperative, 1 immediate)
+    static func encodeCancellation(_ policy: CancellationPolicy, into w: inout WireWriter) {
+        switch policy {
+        case .immediate:
+            w.uint(1, 1)
+        case .cooperative(let grace):
+            if let grace { w.sint(2, grace.nanoseconds, always: true) }
+        }
+    }
+
+    static func decodeCancellation(_ r: inout WireReader) throws(CodecError) -> CancellationPolicy {
+        var mode: UInt64 = 0
+        var grace: Duration?
+        while let (f, t) = try r.nextField() {
+            switch f {
+            case 1: try r.expect(t, 0, field: f); mode = try r.uint()
+            case 2: try r.expect(t, 0, field: f); grace = .nanoseconds(try r.sint())
+            default: try r.skip(t)
+            }
+        }
+        return mode == 1 ? .immediate : .cooperative(grace: grace)
+    }
+}

@@ -1,0 +1,113 @@
+import LMDB
+import LongrunDomain
+
+/// Every named database and meta key of a data directory, declared in one place.
+/// docs/FORMAT.md specifies each key and value byte for byte; change both together.
+public struct Schema: Sendable {
+    /// Bumped when the layout changes incompatibly; a store with another number is refused.
+    public static let formatVersion: UInt32 = 1
+
+    /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
+    public let log: Database
+    /// name (UTF-8) → `OperationRecord`: the current state of every operation, deleted ones kept as
+    /// tombstones so names are never reused.
+    public let operations: Database
+    /// parent (UTF-8) · 0x00 · create sequence (8 bytes BE) → name: live operations in creation order, for List.
+    public let byCreation: Database
+    /// Same keys as ``byCreation`` for operations that are not done, so `done = false` scans no done ones.
+    public let running: Database
+    /// name · 0x00 · sequence (8 bytes BE) → empty: every event of an operation, for history.
+    public let history: Database
+    /// parent · 0x00 · request id → name: idempotent creates.
+    public let requestIDs: Database
+    /// deadline (8 bytes, big-endian, sign bit flipped) · name → empty: cancel grace deadlines pending.
+    public let cancelDeadlines: Database
+    /// Meta keys below → values.
+    public let meta: Database
+
+    /// The databases the fold writes: dropped and rebuilt together by a rebuild.
+    public var views: [Database] { [operations, byCreation, running, history, requestIDs, cancelDeadlines] }
+
+    public enum MetaKey {
+        /// UInt32 BE: ``Schema/formatVersion`` of the store.
+        public static let formatVersion = Array("format_version".utf8)
+        /// UInt64 BE: sequence of the last event folded into the views. Written in the same
+        /// transaction as the events, so views and log never disagree after a crash.
+        public static let appliedSequence = Array("applied_sequence".utf8)
+    }
+
+    init(environment: Environment) throws(LMDBError) {
+        log = try environment.openDatabase("log")
+        operations = try environment.openDatabase("operations")
+        byCreation = try environment.openDatabase("by_creation")
+        running = try environment.openDatabase("running")
+        history = try environment.openDatabase("history")
+        requestIDs = try environment.openDatabase("request_ids")
+        cancelDeadlines = try environment.openDatabase("cancel_deadlines")
+        meta = try environment.openDatabase("meta")
+    }
+}
+
+/// Key encodings (docs/FORMAT.md, "Keys").
+enum Keys {
+    static func sequence(_ value: UInt64) -> [UInt8] {
+        withUnsafeBytes(of: value.bigEndian) { Array($0) }
+    }
+
+    static func decodeSequence(_ buffer: UnsafeRawBufferPointer) -> UInt64? {
+        guard buffer.count == 8 else { return nil }
+        return UInt64(bigEndian: buffer.loadUnaligned(as: UInt64.self))
+    }
+
+    static func name(_ name: OperationName) -> [UInt8] { Array(name.description.utf8) }
+
+    /// `parent · 0x00`: the prefix of a collection's entries in ``Schema/byCreation`` and ``Schema/running``.
+    static func collectionPrefix(_ collection: CollectionName) -> [UInt8] {
+        var key = Array(collection.parent.utf8)
+        key.append(0)
+        return key
+    }
+
+    static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] {
+        collectionPrefix(collection) + Keys.sequence(sequence)
+    }
+
+    /// `name · 0x00`: the prefix of an operation's entries in ``Schema/history``.
+    static func historyPrefix(_ name: OperationName) -> [UInt8] {
+        var key = Array(name.description.utf8)
+        key.append(0)
+        return key
+    }
+
+    static func history(_ name: OperationName, _ sequence: UInt64) -> [UInt8] {
+        historyPrefix(name) + Keys.sequence(sequence)
+    }
+
+    static func requestID(_ collection: CollectionName, _ requestID: String) -> [UInt8] {
+        collectionPrefix(collection) + Array(requestID.utf8)
+    }
+
+    static func deadline(_ time: Timestamp, _ name: OperationName) -> [UInt8] {
+        // Flip the sign bit so that negative times sort before positive ones as unsigned bytes.
+        Keys.sequence(UInt64(bitPattern: time.nanosecondsSinceEpoch) ^ (1 << 63)) + Array(name.description.utf8)
+    }
+
+    static func decodeDeadline(_ buffer: UnsafeRawBufferPointer) -> (Timestamp, String)? {
+        guard buffer.count > 8, let raw = decodeSequence(UnsafeRawBufferPointer(rebasing: buffer[0..<8])) else { return nil }
+        let time = Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: raw ^ (1 << 63)))
+        return (time, String(decoding: UnsafeRawBufferPointer(rebasing: buffer[8...]), as: UTF8.self))
+    }
+
+    static func hasPrefix(_ buffer: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
+        guard buffer.count >= prefix.count else { return false }
+        return prefix.withUnsafeBytes { memcmp($0.baseAddress!, buffer.baseAddress!, prefix.count) == 0 }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

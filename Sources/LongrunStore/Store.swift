@@ -1,0 +1,172 @@
+import LMDB
+import Logging
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The data directory: the append-only log and the views folded from it, in one LMDB environment.
+///
+/// Every write appends events, folds them into the views and records the applied sequence in one
+/// transaction. On open, a log that is ahead of the views (views dropped, a crash between a commit
+/// of an older build and its fold, a new view) is replayed before anything is served.
+public final class Store: Sendable {
+    public struct Configuration: Sendable {
+        /// fsync at every commit (`full` durability). `false` leaves durability to ``Store/sync()``.
+        public var syncOnCommit = true
+        public var initialMapSize = 64 << 20
+        public var maximumMapSize = 1 << 40
+        /// Events folded per transaction while replaying, bounding the transaction's size.
+        public var replayChunk = 50_000
+        public var readOnly = false
+
+        public init() {}
+    }
+
+    public let directory: String
+    let environment: Environment
+    let schema: Schema
+    private let logger: Logger
+
+    public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
+        self.directory = directory
+        self.logger = logger
+        try Self.prepareDirectory(directory, readOnly: configuration.readOnly)
+        var environmentConfiguration = Environment.Configuration(path: directory)
+        environmentConfiguration.syncOnCommit = configuration.syncOnCommit
+        environmentConfiguration.initialMapSize = configuration.initialMapSize
+        environmentConfiguration.maximumMapSize = configuration.maximumMapSize
+        environmentConfiguration.readOnly = configuration.readOnly
+        let environment = try storage { try Environment(configuration: environmentConfiguration) }
+        self.environment = environment
+
+        let existing = try storage { try environment.databaseNames() }
+        if !existing.isEmpty && !existing.contains("meta") {
+            throw StoreError(.foreignDirectory,
+                             "\(directory) holds an LMDB environment that is not a Longrun store (databases: \(existing.prefix(5).joined(separator: ", "))); nothing was changed")
+        }
+        if existing.isEmpty && configuration.readOnly {
+            throw StoreError(.foreignDirectory, "\(directory) holds no Longrun store")
+        }
+        self.schema = try storage { try Schema(environment: environment) }
+        try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
+        if !configuration.readOnly {
+            try replayTail(chunk: configuration.replayChunk)
+        }
+    }
+
+    /// Runs `body` with a consistent view of the store as of the last commit.
+    public func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
+        try storage { try environment.read { txn in try body(StoreReader(txn: txn, schema: schema)) } }
+    }
+
+    /// Runs `body` in the write transaction: what it appends is folded and committed together with
+    /// the applied sequence when it returns, and discarded if it throws. `body` may run again if the
+    /// map had to grow, so it must derive everything it returns from the transaction.
+    public func write<R>(_ body: (StoreWriter) throws -> R) throws -> R {
+        try storage {
+            try environment.write { txn in
+                let writer = try StoreWriter(txn: txn, schema: schema)
+                let result = try body(writer)
+                try writer.finish()
+                return result
+            }
+        }
+    }
+
+    /// Makes every commit so far durable (for `relaxed` durability).
+    public func sync() throws {
+        try storage { try environment.sync(force: true) }
+    }
+
+    /// Size of the map and how much of it is used.
+    public var environmentInfo: Environment.Info { environment.info }
+
+    // MARK: Opening
+
+    private static func prepareDirectory(_ directory: String, readOnly: Bool) throws {
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            guard !readOnly else { throw StoreError(.foreignDirectory, "\(directory) does not exist") }
+            try makeDirectories(directory)
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw StoreError(.foreignDirectory, "\(directory) is not a directory")
+        }
+        // A directory with files but no data.mdb is someone else's: never create a store among them.
+        if access(directory + "/data.mdb", F_OK) != 0 {
+            guard let handle = opendir(directory) else { return }
+            defer { closedir(handle) }
+            while let entry = readdir(handle) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+                if name != "." && name != ".." && name != "lock.mdb" {
+                    throw StoreError(.foreignDirectory,
+                                     "\(directory) is not empty and holds no Longrun store (found '\(name)'); choose a new or empty directory")
+                }
+            }
+        }
+    }
+
+    private static func makeDirectories(_ path: String) throws {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                throw StoreError(.storage, "cannot create directory \(prefix): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    private func checkOrInitializeFormat(fresh: Bool, readOnly: Bool) throws {
+        let found: UInt32? = try read { reader in try reader.formatVersion() }
+        if let found {
+            guard found == Schema.formatVersion else {
+                throw StoreError(.unsupportedFormat,
+                                 "\(directory) has store format \(found); this build reads format \(Schema.formatVersion). Use a matching longrund or migrate with longrun-replay rebuild")
+            }
+            return
+        }
+        let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }
+        guard fresh || !hasData, !readOnly else {
+            throw StoreError(.foreignDirectory, "\(directory) has Longrun databases but no format version; nothing was changed. Run `longrun-replay verify` on it")
+        }
+        try write { writer in
+            try writer.txn.put(schema.meta, key: Schema.MetaKey.formatVersion,
+                               value: withUnsafeBytes(of: Schema.formatVersion.bigEndian) { Array($0) })
+        }
+        logger.info("created a new store", metadata: ["directory": "\(directory)", "format": "\(Schema.formatVersion)"])
+    }
+
+    /// Folds the log entries after the applied sequence into the views, in chunks.
+    private func replayTail(chunk: Int) throws {
+        let (applied, head) = try read { reader in (try reader.appliedSequence(), try reader.logHead()) }
+        guard applied != head else { return }
+        guard applied < head else {
+            throw StoreError(.dataLoss,
+                             "the views have folded up to sequence \(applied) but the log ends at \(head): events are missing from the log. Run `longrun-replay verify --data-dir \(directory)`")
+        }
+        logger.notice("views are behind the log; replaying", metadata: ["applied": "\(applied)", "head": "\(head)"])
+        var next = applied + 1
+        while next <= head {
+            let last = min(head, next + UInt64(chunk) - 1)
+            try write { writer in try writer.foldLogged(from: next, through: last) }
+            next = last + 1
+        }
+        logger.notice("replay finished", metadata: ["events": "\(head - applied)"])
+    }
+
+    /// Drops every view and folds the whole log again. Used when views are suspected wrong.
+    public func rebuildViews(chunk: Int = 50_000) throws {
+        try write { writer in
+            for database in schema.views { try writer.txn.clear(database) }
+            try writer.setAppliedSequence(0)
+        }
+        try replayTail(chunk: chunk)
+    }
+}

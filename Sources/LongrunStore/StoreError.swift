@@ -1,0 +1,56 @@
+import LMDB
+
+/// Why the store cannot open, read or write. The edge maps ``Kind`` to a `google.rpc.Code`.
+public struct StoreError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable, Equatable {
+        /// The directory holds something that is not a Longrun store. Nothing was changed.
+        case foreignDirectory
+        /// The store was written by a format this build does not know.
+        case unsupportedFormat
+        /// A record cannot be decoded, or the log and views contradict each other.
+        case dataLoss
+        /// The map reached its maximum or the disk is full: writes fail, reads keep working.
+        case resourceExhausted
+        /// Any other failure of the storage engine.
+        case storage
+        /// The store was closed.
+        case closed
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// The LMDB failure underneath, if any.
+    public var underlying: LMDBError?
+
+    public init(_ kind: Kind, _ message: String, underlying: LMDBError? = nil) {
+        self.kind = kind
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
+
+    /// The one place LMDB failures become store errors.
+    static func wrap(_ error: LMDBError) -> StoreError {
+        switch error.kind {
+        case .mapFull:
+            StoreError(.resourceExhausted, "the store reached its maximum size (\(error)); raise --max-map-size or free space by deleting operations", underlying: error)
+        case .diskFull:
+            StoreError(.resourceExhausted, "the disk holding the store is full (\(error)); free space and retry", underlying: error)
+        case .corrupted, .panic, .invalid, .versionMismatch, .incompatible:
+            StoreError(.dataLoss, "the data file is damaged or not an LMDB store of this version (\(error)); run `longrun-replay verify`", underlying: error)
+        default:
+            StoreError(.storage, "storage failure: \(error)", underlying: error)
+        }
+    }
+}
+
+/// Runs `body`, turning any ``LMDBError`` into a ``StoreError``.
+@inline(__always)
+func storage<R>(_ body: () throws -> R) throws -> R {
+    do {
+        return try body()
+    } catch let error as LMDBError {
+        throw StoreError.wrap(error)
+    }
+}

@@ -1,0 +1,67 @@
+import LMDB
+import LongrunDomain
+
+/// One page of a List over a collection, in creation order.
+public struct ListQuery: Sendable {
+    public var collection: CollectionName
+    public var filter: Filter
+    /// Resume after this create sequence (0: from the start).
+    public var afterCreateSequence: UInt64
+    public var pageSize: Int
+    /// Index entries a page may examine before it returns short (with a token to continue), so a
+    /// filter that matches rarely cannot make one request scan the whole store.
+    public var scanBudget: Int
+
+    public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int, scanBudget: Int = 10_000) {
+        self.collection = collection
+        self.filter = filter
+        self.afterCreateSequence = afterCreateSequence
+        self.pageSize = pageSize
+        self.scanBudget = scanBudget
+    }
+}
+
+public struct ListPage: Sendable {
+    public var operations: [OperationState]
+    /// Where the next page starts; nil when this page is the last.
+    public var resumeAfter: UInt64?
+}
+
+extension StoreReader {
+    /// Lists a collection from the creation index, or from the index of running operations when
+    /// the filter excludes done ones. Keyset paging on the immutable create sequence means no
+    /// operation is skipped or repeated across pages while others change.
+    public func list(_ query: ListQuery) throws -> ListPage {
+        let index = query.filter.excludesDone ? schema.running : schema.byCreation
+        let prefix = Keys.collectionPrefix(query.collection)
+        return try txn.withCursor(index) { cursor in
+            var operations: [OperationState] = []
+            operations.reserveCapacity(min(query.pageSize, 1000))
+            var scanned = 0
+            var lastScanned = query.afterCreateSequence
+            var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
+            while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
+                if scanned >= query.scanBudget {
+                    // Out of budget: a short page; the client continues from the last examined entry.
+                    return ListPage(operations: operations, resumeAfter: lastScanned)
+                }
+                scanned += 1
+                let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
+                guard let stateBytes = try txn.get(schema.operations, key: value) else {
+                    throw StoreError(.dataLoss, "the list index names \(String(decoding: value, as: UTF8.self)), which has no view")
+                }
+                let state = try decodeState(stateBytes, key: String(decoding: value, as: UTF8.self))
+                if query.filter.isEmpty || query.filter.matches(state.filterRecord) {
+                    if operations.count == query.pageSize {
+                        // One more match exists: the page is full and not the last.
+                        return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
+                    }
+                    operations.append(state)
+                }
+                lastScanned = sequence
+                entry = try cursor.next()
+            }
+            return ListPage(operations: operations, resumeAfter: nil)
+        }
+    }
+}

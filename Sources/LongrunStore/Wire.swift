@@ -1,0 +1,151 @@
+/// The protobuf wire format, by hand, for the store's records.
+///
+/// The store encodes events and views as protobuf messages (described in docs/FORMAT.md) so any
+/// protobuf library can read a data directory, but it does not link the protobuf runtime: the
+/// storage layer stays free of RPC code, and the hot append and replay paths avoid its allocations.
+struct WireWriter {
+    private(set) var bytes: [UInt8]
+
+    init(capacity: Int = 128) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    mutating func tag(_ field: UInt32, _ wireType: UInt8) {
+        varint(UInt64(field) << 3 | UInt64(wireType))
+    }
+
+    /// A `uint64`/`uint32`/`bool` field; zero is written only when `always` (proto3 `optional`).
+    mutating func uint(_ field: UInt32, _ value: UInt64, always: Bool = false) {
+        guard value != 0 || always else { return }
+        tag(field, 0)
+        varint(value)
+    }
+
+    /// An `int32`/`int64` field (two's complement varint, as protobuf does).
+    mutating func int(_ field: UInt32, _ value: Int64, always: Bool = false) {
+        uint(field, UInt64(bitPattern: value), always: always)
+    }
+
+    /// An `sint64` field (zig-zag).
+    mutating func sint(_ field: UInt32, _ value: Int64, always: Bool = false) {
+        uint(field, UInt64(bitPattern: (value << 1) ^ (value >> 63)), always: always)
+    }
+
+    mutating func bytes(_ field: UInt32, _ value: [UInt8], always: Bool = false) {
+        guard !value.isEmpty || always else { return }
+        tag(field, 2)
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    mutating func string(_ field: UInt32, _ value: String, always: Bool = false) {
+        guard !value.isEmpty || always else { return }
+        tag(field, 2)
+        varint(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// A nested message, written by `body` and length-prefixed. Always written (presence matters).
+    mutating func message(_ field: UInt32, _ body: (inout WireWriter) -> Void) {
+        var nested = WireWriter(capacity: 64)
+        body(&nested)
+        tag(field, 2)
+        varint(UInt64(nested.bytes.count))
+        bytes.append(contentsOf: nested.bytes)
+    }
+}
+
+/// Why a stored record could not be read. The store reports it as data loss with the key.
+public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Reads protobuf fields from a buffer (often straight from the LMDB map: no copy until a field's
+/// value is taken). Unknown fields are skipped, so newer writers stay readable.
+struct WireReader {
+    private let buffer: UnsafeRawBufferPointer
+    private var offset = 0
+
+    init(_ buffer: UnsafeRawBufferPointer) {
+        self.buffer = buffer
+    }
+
+    var isAtEnd: Bool { offset >= buffer.count }
+
+    mutating func varint() throws(CodecError) -> UInt64 {
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            guard offset < buffer.count else { throw CodecError(message: "truncated varint") }
+            let byte = buffer[offset]
+            offset += 1
+            if shift == 63 && byte > 1 { throw CodecError(message: "varint overflows 64 bits") }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    /// The next field's number and wire type, or nil at the end.
+    mutating func nextField() throws(CodecError) -> (field: UInt32, wireType: UInt8)? {
+        guard !isAtEnd else { return nil }
+        let key = try varint()
+        let field = key >> 3
+        guard field > 0, field <= UInt64(UInt32.max >> 3) else { throw CodecError(message: "invalid field number \(field)") }
+        return (UInt32(field), UInt8(key & 7))
+    }
+
+    mutating func uint() throws(CodecError) -> UInt64 { try varint() }
+    mutating func int() throws(CodecError) -> Int64 { Int64(bitPattern: try varint()) }
+    mutating func sint() throws(CodecError) -> Int64 {
+        let raw = try varint()
+        return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
+    }
+
+    mutating func lengthDelimited() throws(CodecError) -> UnsafeRawBufferPointer {
+        let length = try varint()
+        guard length <= UInt64(buffer.count - offset) else {
+            throw CodecError(message: "length \(length) runs past the end of the record")
+        }
+        let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + Int(length))])
+        offset += Int(length)
+        return slice
+    }
+
+    mutating func bytes() throws(CodecError) -> [UInt8] { Array(try lengthDelimited()) }
+    mutating func string() throws(CodecError) -> String { String(decoding: try lengthDelimited(), as: UTF8.self) }
+    mutating func message() throws(CodecError) -> WireReader { WireReader(try lengthDelimited()) }
+
+    mutating func skip(_ wireType: UInt8) throws(CodecError) {
+        switch wireType {
+        case 0: _ = try varint()
+        case 1: try advance(8)
+        case 2: _ = try lengthDelimited()
+        case 5: try advance(4)
+        default: throw CodecError(message: "unsupported wire type \(wireType)")
+        }
+    }
+
+    /// Checks that a field has the wire type the schema gives it.
+    func expect(_ wireType: UInt8, _ expected: UInt8, field: UInt32) throws(CodecError) {
+        guard wireType == expected else {
+            throw CodecError(message: "field \(field) has wire type \(wireType), expected \(expected)")
+        }
+    }
+
+    private mutating func advance(_ count: Int) throws(CodecError) {
+        guard count <= buffer.count - offset else { throw CodecError(message: "truncated fixed-width field") }
+        offset += count
+    }
+}

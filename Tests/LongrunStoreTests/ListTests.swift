@@ -1,0 +1,118 @@
+import LongrunDomain
+@testable import LongrunStore
+import LongrunTestSupport
+import Testing
+
+@Suite("Store: list paging and indexes")
+struct ListTests {
+    let t0 = Timestamp(seconds: 1_800_000_000)
+
+    func name(_ index: Int, parent: String = "") -> OperationName {
+        try! OperationName(collection: CollectionName(parent: parent), id: "op-\(index)")
+    }
+
+    func create(_ store: Store, _ names: [OperationName], done: (Int) -> Bool = { _ in false }) throws {
+        try store.write { writer in
+            for (index, op) in names.enumerated() {
+                try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: op, time: t0)
+                if done(index) {
+                    try writer.append([.init(actor: Fixtures.producer, kind: .completed(.response(Fixtures.payload("R"))))], name: op, time: t0)
+                }
+            }
+        }
+    }
+
+    func listAll(_ store: Store, _ collection: CollectionName, filter: Filter = .all, pageSize: Int, budget: Int = 10_000,
+                 between: (Int) throws -> Void = { _ in }) throws -> (names: [String], pages: Int) {
+        var after: UInt64 = 0
+        var names: [String] = []
+        var pages = 0
+        while true {
+            let page = try store.read { try $0.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize, scanBudget: budget)) }
+            pages += 1
+            #expect(page.operations.count <= pageSize)
+            names += page.operations.map(\.name.id)
+            guard let next = page.resumeAfter else { break }
+            after = next
+            try between(pages)
+            if pages > 10_000 { Issue.record("paging does not end"); break }
+        }
+        return (names, pages)
+    }
+
+    @Test func pagesWalkACollectionInCreationOrderAndOnlyTheLastHasNoToken() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        try create(store, (0..<25).map { name($0) })
+        try create(store, (0..<5).map { name($0, parent: "tenants/acme") })
+        let (names, pages) = try listAll(store, .root, pageSize: 10)
+        #expect(names == (0..<25).map { "op-\($0)" })
+        #expect(pages == 3)
+        // An exact multiple of the page size ends on a full page with no token, not an empty extra page.
+        let (tenant, tenantPages) = try listAll(store, try CollectionName(parent: "tenants/acme"), pageSize: 5)
+        #expect(tenant.count == 5)
+        #expect(tenantPages == 1)
+    }
+
+    @Test func nothingThatExistedIsSkippedOrRepeatedWhileOthersChange() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        try create(store, (0..<100).map { name($0) })
+        var nextNew = 1000
+        let (names, _) = try listAll(store, .root, pageSize: 7) { page in
+            // Between pages: create new operations and complete some old ones.
+            try create(store, [name(nextNew)])
+            nextNew += 1
+            try store.write { writer in
+                try writer.append([.init(actor: Fixtures.producer, kind: .completed(.response(Fixtures.payload("R"))))], name: name(page * 3), time: t0)
+            }
+        }
+        let original = names.filter { Int($0.dropFirst(3))! < 1000 }
+        #expect(original == (0..<100).map { "op-\($0)" })
+        #expect(Set(names).count == names.count)
+    }
+
+    @Test func doneFalseScansOnlyTheRunningIndex() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        // 3000 done operations, then 3 running ones.
+        try create(store, (0..<3000).map { name($0) }, done: { _ in true })
+        try create(store, (3000..<3003).map { name($0) })
+        // With a scan budget of 10, only an index without the done operations can answer in one page.
+        let running = try store.read {
+            try $0.list(ListQuery(collection: .root, filter: try Filter(parsing: "done = false"), pageSize: 50, scanBudget: 10))
+        }
+        #expect(running.operations.map(\.name.id) == ["op-3000", "op-3001", "op-3002"])
+        #expect(running.resumeAfter == nil)
+        // The same budget over all operations returns a short page with a token to continue.
+        let done = try store.read {
+            try $0.list(ListQuery(collection: .root, filter: try Filter(parsing: "done = true"), pageSize: 50, scanBudget: 10))
+        }
+        #expect(done.operations.count == 10)
+        #expect(done.resumeAfter != nil)
+    }
+
+    @Test func aSparseFilterReturnsShortPagesThatStillReachEveryMatch() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        try create(store, (0..<500).map { name($0) }, done: { $0 % 97 == 0 })
+        let (names, pages) = try listAll(store, .root, filter: try Filter(parsing: "done = true"), pageSize: 2, budget: 40)
+        #expect(names == ["op-0", "op-97", "op-194", "op-291", "op-388", "op-485"])
+        #expect(pages > 3)
+    }
+
+    @Test func deletedOperationsLeaveTheListButKeepTheirName() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        try create(store, (0..<3).map { name($0) })
+        try store.write { writer in try writer.append([.init(actor: Fixtures.consumer, kind: .deleted)], name: name(1), time: t0) }
+        #expect(try listAll(store, .root, pageSize: 10).names == ["op-0", "op-2"])
+        #expect(try store.read { try $0.operation(name(1))?.isDeleted } == true)
+        #expect(try store.read { try $0.runningOperationCount() } == 2)
+    }
+}

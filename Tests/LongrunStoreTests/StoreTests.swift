@@ -1,0 +1,206 @@
+import LMDB
+import LongrunDomain
+@testable import LongrunStore
+import LongrunTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Store: open, append, fold, replay")
+struct StoreTests {
+    let logger = Fixtures.quietLogger
+    let t0 = Timestamp(seconds: 1_800_000_000)
+
+    func name(_ id: String, parent: String = "") -> OperationName {
+        try! OperationName(collection: CollectionName(parent: parent), id: id)
+    }
+
+    /// Appends `kinds` for `name` in one transaction each.
+    func append(_ store: Store, _ name: OperationName, _ kinds: [Event.Kind]) throws {
+        for kind in kinds {
+            try store.write { writer in try writer.append([.init(actor: Fixtures.producer, kind: kind)], name: name, time: t0) }
+        }
+    }
+
+    func snapshot(_ store: Store) throws -> [OperationState] {
+        try store.read { reader in
+            var states: [OperationState] = []
+            try reader.txn.withCursor(reader.schema.operations) { cursor in
+                var entry = try cursor.first()
+                while let (_, value) = entry {
+                    states.append(try RecordCodec.decodeState(value))
+                    entry = try cursor.next()
+                }
+            }
+            return states
+        }
+    }
+
+    @Test func aNewDirectoryIsCreatedWithTheFormatVersion() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.child("a/b"), logger: logger)
+        #expect(try store.read { try $0.formatVersion() } == Schema.formatVersion)
+        #expect(try store.read { try $0.appliedSequence() } == 0)
+    }
+
+    @Test func appendsAreFoldedAndTheAppliedSequenceMovesInTheSameTransaction() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        let op = name("a")
+        try append(store, op, [.created(.init()), .progressed(metadata: nil)])
+        let (applied, head, state) = try store.read { reader in (try reader.appliedSequence(), try reader.logHead(), try reader.operation(op)) }
+        #expect(applied == 2)
+        #expect(head == 2)
+        #expect(state?.version == 2)
+    }
+
+    @Test func aThrowingWriteLeavesNeitherLogNorViewsChanged() throws {
+        struct Refused: Error {}
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        #expect(throws: Refused.self) {
+            try store.write { writer in
+                try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: name("a"), time: t0)
+                throw Refused()
+            }
+        }
+        #expect(try store.read { try $0.logHead() } == 0)
+        #expect(try store.read { try $0.operation(name("a")) } == nil)
+    }
+
+    @Test func viewsThatAreBehindTheLogAreReplayedOnOpen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let before: [OperationState]
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            for index in 0..<50 {
+                let op = name("op-\(index)")
+                try append(store, op, [.created(.init(requestID: "r\(index)")), .progressed(metadata: nil)])
+                if index % 3 == 0 { try append(store, op, [.completed(.response(Fixtures.payload("x")))]) }
+                if index % 5 == 0 { try append(store, op, [.deleted]) }
+            }
+            before = try snapshot(store)
+            // Simulate lost views: drop every view and reset the applied sequence.
+            try store.environment.write { txn in
+                for database in store.schema.views { try txn.clear(database) }
+                try txn.put(store.schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(0))
+            }
+        }
+        var configuration = Store.Configuration()
+        configuration.replayChunk = 7
+        let reopened = try Store(directory: directory.path, configuration: configuration, logger: logger)
+        #expect(try snapshot(reopened) == before)
+        #expect(try reopened.read { try $0.appliedSequence() } == reopened.read { try $0.logHead() })
+        #expect(try reopened.read { try $0.operation(forRequestID: "r7", in: .root)?.name } == name("op-7"))
+        #expect(try reopened.read { try $0.liveOperationCount() } == 40)
+    }
+
+    @Test func rebuildingViewsGivesTheSameViews() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        for index in 0..<20 {
+            try append(store, name("op-\(index)"), [.created(.init()), .cancelRequested(reason: "", graceDeadline: t0 + .seconds(index))])
+        }
+        let before = try snapshot(store)
+        let deadlinesBefore = try store.read { try $0.cancelDeadlines(dueBy: t0 + .seconds(100), limit: 100).due }
+        try store.rebuildViews(chunk: 3)
+        #expect(try snapshot(store) == before)
+        #expect(try store.read { try $0.cancelDeadlines(dueBy: t0 + .seconds(100), limit: 100).due } == deadlinesBefore)
+    }
+
+    @Test func aStoreWithAnUnknownFormatVersionIsRefused() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try store.environment.write { txn in
+                try txn.put(store.schema.meta, key: Schema.MetaKey.formatVersion, value: withUnsafeBytes(of: UInt32(99).bigEndian) { Array($0) })
+            }
+        }
+        #expect {
+            try Store(directory: directory.path, logger: logger)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .unsupportedFormat && error.message.contains("format 99")
+        }
+    }
+
+    @Test func aForeignLMDBEnvironmentIsRefusedAndLeftUnchanged() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let env = try Environment(configuration: .init(path: directory.path))
+            let db = try env.openDatabase("someone-elses")
+            try env.write { txn in try txn.put(db, key: [1], value: [1]) }
+        }
+        #expect {
+            try Store(directory: directory.path, logger: logger)
+        } throws: { ($0 as? StoreError)?.kind == .foreignDirectory }
+        let env = try Environment(configuration: .init(path: directory.path))
+        #expect(try env.databaseNames() == ["someone-elses"])
+    }
+
+    @Test func aNonEmptyDirectoryWithoutAStoreIsRefused() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let fd = open(directory.child("notes.txt"), O_CREAT | O_WRONLY, 0o600)
+        close(fd)
+        #expect {
+            try Store(directory: directory.path, logger: logger)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .foreignDirectory && error.message.contains("notes.txt")
+        }
+        #expect(access(directory.child("data.mdb"), F_OK) != 0)
+    }
+
+    @Test func viewsAheadOfTheLogAreDataLoss() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try append(store, name("a"), [.created(.init())])
+            try store.environment.write { txn in
+                try txn.put(store.schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(5))
+            }
+        }
+        #expect {
+            try Store(directory: directory.path, logger: logger)
+        } throws: { ($0 as? StoreError)?.kind == .dataLoss }
+    }
+
+    @Test func aCorruptEventIsReportedAsDataLossWithItsSequence() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("a"), [.created(.init()), .progressed(metadata: nil)])
+        try store.environment.write { txn in try txn.put(store.schema.log, key: Keys.sequence(2), value: [0xFF, 0xFF]) }
+        #expect {
+            try store.read { try $0.events(of: name("a"), after: 0, limit: 10) }
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .dataLoss && error.message.contains("log event 2")
+        }
+    }
+
+    @Test func historyKeepsEveryEventOfADeletedOperationInOrder() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        let a = name("a"), b = name("a", parent: "tenants/x")
+        try append(store, a, [.created(.init())])
+        try append(store, b, [.created(.init())])
+        try append(store, a, [.progressed(metadata: nil), .deleted])
+        let events = try store.read { try $0.events(of: a, after: 0, limit: 10) }
+        #expect(events.map(\.sequence) == [1, 3, 4])
+        #expect(events.map(\.kind.label) == ["created", "progressed", "deleted"])
+        #expect(try store.read { try $0.events(of: a, after: 1, limit: 1) }.map(\.sequence) == [3])
+    }
+}

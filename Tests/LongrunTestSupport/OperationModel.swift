@@ -1,0 +1,131 @@
+import LongrunDomain
+
+/// An in-memory model of the operations API, written independently of ``Lifecycle``, that the
+/// model-based test compares the real engine with after every step.
+public struct OperationModel {
+    public struct Operation: Equatable {
+        public var name: OperationName
+        public var metadata: Payload?
+        public var outcome: Outcome?
+        /// True when the outcome came from the engine (grace or immediate), whose message the model does not predict.
+        public var cancelledByEngine = false
+        public var cancelRequested = false
+        public var cancelDeadline: Timestamp?
+        public var deleted = false
+        public var version: UInt64 = 1
+        public var immediate: Bool
+        public var grace: Duration?
+        public var creationOrder: Int
+    }
+
+    public enum Expected: Equatable, Sendable {
+        case ok
+        case error(DomainError.Kind)
+    }
+
+    public private(set) var operations: [OperationName: Operation] = [:]
+    private var requestIDs: [String: OperationName] = [:]
+    private var created = 0
+    public let defaultGrace: Duration
+
+    public init(defaultGrace: Duration) {
+        self.defaultGrace = defaultGrace
+    }
+
+    public func live(_ name: OperationName) -> Operation? {
+        guard let operation = operations[name], !operation.deleted else { return nil }
+        return operation
+    }
+
+    /// Live operations of a collection in creation order.
+    public func list(_ collection: CollectionName, runningOnly: Bool = false) -> [Operation] {
+        operations.values
+            .filter { $0.name.collection == collection && !$0.deleted && (!runningOnly || $0.outcome == nil) }
+            .sorted { $0.creationOrder < $1.creationOrder }
+    }
+
+    public mutating func create(_ name: OperationName, metadata: Payload?, requestID: String?, immediate: Bool, grace: Duration?) -> (Expected, OperationName?) {
+        if let requestID, let prior = requestIDs["\(name.collection)|\(requestID)"] {
+            return operations[prior]!.deleted ? (.error(.notFound), nil) : (.ok, prior)
+        }
+        guard operations[name] == nil else { return (.error(.alreadyExists), nil) }
+        created += 1
+        operations[name] = Operation(name: name, metadata: metadata, immediate: immediate, grace: grace, creationOrder: created)
+        if let requestID { requestIDs["\(name.collection)|\(requestID)"] = name }
+        return (.ok, name)
+    }
+
+    public mutating func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64?) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        guard operation.outcome == nil else { return .error(.failedPrecondition) }
+        if let expectedVersion, expectedVersion != operation.version { return .error(.aborted) }
+        operation.metadata = metadata
+        operation.version += 1
+        operations[name] = operation
+        return .ok
+    }
+
+    public mutating func complete(_ name: OperationName, outcome: Outcome) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        guard operation.outcome == nil else { return .error(.failedPrecondition) }
+        operation.outcome = outcome
+        operation.version += 1
+        operations[name] = operation
+        return .ok
+    }
+
+    public mutating func cancel(_ name: OperationName, now: Timestamp) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        guard operation.outcome == nil, !operation.cancelRequested else { return .ok }
+        operation.cancelRequested = true
+        operation.version += 1
+        if operation.immediate {
+            operation.outcome = .error(Status(.cancelled, ""))
+            operation.cancelledByEngine = true
+            operation.version += 1
+        } else {
+            operation.cancelDeadline = now + (operation.grace ?? defaultGrace)
+        }
+        operations[name] = operation
+        return .ok
+    }
+
+    public mutating func delete(_ name: OperationName) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        operation.deleted = true
+        operation.version += 1
+        operations[name] = operation
+        return .ok
+    }
+
+    /// The engine's grace sweep: every pending cancel whose deadline has passed ends CANCELLED.
+    public mutating func enforceGrace(now: Timestamp) {
+        for (name, var operation) in operations where !operation.deleted && operation.outcome == nil {
+            guard let deadline = operation.cancelDeadline, deadline <= now else { continue }
+            operation.outcome = .error(Status(.cancelled, ""))
+            operation.cancelledByEngine = true
+            operation.version += 1
+            operations[name] = operation
+        }
+    }
+
+    /// Differences between the model's view of `name` and the engine's state, empty when they agree.
+    public func differences(_ name: OperationName, engine: OperationState?) -> [String] {
+        guard let model = operations[name] else {
+            return engine == nil ? [] : ["engine has \(name), model does not"]
+        }
+        guard let engine else { return ["model has \(name), engine does not"] }
+        var differences: [String] = []
+        if model.metadata != engine.metadata { differences.append("metadata \(String(describing: model.metadata)) vs \(String(describing: engine.metadata))") }
+        if model.deleted != engine.isDeleted { differences.append("deleted \(model.deleted) vs \(engine.isDeleted)") }
+        if model.cancelRequested != (engine.cancelRequest != nil) { differences.append("cancelRequested \(model.cancelRequested)") }
+        if model.version != engine.version { differences.append("version \(model.version) vs \(engine.version)") }
+        if engine.done != (engine.outcome != nil) { differences.append("done without exactly one result") }
+        if model.cancelledByEngine {
+            if engine.outcome?.isCancelled != true { differences.append("expected engine cancellation, got \(String(describing: engine.outcome))") }
+        } else if model.outcome != engine.outcome {
+            differences.append("outcome \(String(describing: model.outcome)) vs \(String(describing: engine.outcome))")
+        }
+        return differences.map { "\(name): \($0)" }
+    }
+}
