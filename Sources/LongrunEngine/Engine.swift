@@ -1,0 +1,244 @@
+import Logging
+import LongrunDomain
+import LongrunStore
+
+/// What a producer asks for when it creates an operation.
+public struct CreateRequest: Hashable, Sendable {
+    public var collection: CollectionName
+    /// Caller-chosen id; nil lets the engine generate a unique, time-ordered one.
+    public var id: String?
+    public var metadata: Payload?
+    /// Idempotency key (AIP-155): a repeat returns the first result and appends nothing.
+    public var requestID: String?
+    public var cancellation: CancellationPolicy
+
+    public init(collection: CollectionName = .root, id: String? = nil, metadata: Payload? = nil,
+                requestID: String? = nil, cancellation: CancellationPolicy = .default) {
+        self.collection = collection
+        self.id = id
+        self.metadata = metadata
+        self.requestID = requestID
+        self.cancellation = cancellation
+    }
+}
+
+/// How commits reach the disk.
+public enum Durability: Hashable, Sendable, CustomStringConvertible {
+    /// fsync at every commit before any caller is answered: nothing acknowledged is ever lost.
+    case full
+    /// No fsync per commit; the writer syncs at most `syncInterval` after a commit. A crash of the
+    /// process loses nothing (committed pages are in the OS page cache); a crash of the operating
+    /// system or a power loss loses at most the commits acknowledged during the last `syncInterval`.
+    case relaxed(syncInterval: Duration)
+
+    public var description: String {
+        switch self {
+        case .full: "full"
+        case .relaxed(let interval): "relaxed(sync every \(interval))"
+        }
+    }
+}
+
+/// The embeddable Longrun engine: the store, the group-commit writer and the waiters.
+///
+/// Mutations go through the single writer and return after their commit; reads (get, list,
+/// history) run on the caller's task in their own LMDB read transaction and never wait for writes.
+/// Call ``run()`` (for example in a `ServiceGroup`) to enforce cancel grace periods, and
+/// ``close()`` before the process exits.
+public final class LongrunEngine: Sendable {
+    public struct Configuration: Sendable {
+        public var durability: Durability = .full
+        /// How long a cooperative producer has to complete after a cancel request before the engine
+        /// completes the operation with CANCELLED, unless the operation set its own.
+        public var defaultCancelGrace: Duration = Lifecycle.defaultCancelGrace
+        /// Most commands committed in one transaction.
+        public var maximumBatchSize = 1024
+        public var initialMapSize = 64 << 20
+        public var maximumMapSize = 1 << 40
+
+        public init() {}
+    }
+
+    public let directory: String
+    public let configuration: Configuration
+    let store: Store
+    private let writer: GroupCommitWriter
+    private let waiters: WaiterRegistry
+    private let clock: any WallClock
+    private let logger: Logger
+
+    /// Opens (creating if absent) the store in `directory`, replaying the log into the views if they
+    /// are behind, and starts the writer.
+    public init(directory: String, configuration: Configuration = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) throws {
+        var storeConfiguration = Store.Configuration()
+        storeConfiguration.initialMapSize = configuration.initialMapSize
+        storeConfiguration.maximumMapSize = configuration.maximumMapSize
+        if case .relaxed = configuration.durability { storeConfiguration.syncOnCommit = false }
+        let store = try Store(directory: directory, configuration: storeConfiguration, logger: logger)
+        let applied = try store.read { try $0.appliedSequence() }
+        let waiters = WaiterRegistry(committedThrough: applied)
+        var syncInterval: Duration?
+        if case .relaxed(let interval) = configuration.durability { syncInterval = interval }
+        self.writer = GroupCommitWriter(
+            store: store, clock: clock, waiters: waiters, logger: logger,
+            maximumBatchSize: configuration.maximumBatchSize,
+            defaultCancelGrace: configuration.defaultCancelGrace, syncInterval: syncInterval
+        )
+        self.directory = directory
+        self.configuration = configuration
+        self.store = store
+        self.waiters = waiters
+        self.clock = clock
+        self.logger = logger
+        writer.start()
+        logger.info("engine open", metadata: [
+            "directory": "\(directory)", "applied_sequence": "\(applied)", "durability": "\(configuration.durability)",
+        ])
+    }
+
+    /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.
+    public func close() {
+        writer.shutdown()
+        waiters.cancelAll()
+    }
+
+    // MARK: Producer side
+
+    /// Creates an operation (done = false). With a request id seen before in the collection, returns
+    /// that operation instead and appends nothing.
+    public func create(_ request: CreateRequest, actor: Actor) async throws -> OperationState {
+        try await writer.submit(.create(request), actor: actor)
+    }
+
+    /// Replaces the metadata of a running operation. The result's ``OperationState/cancelRequest``
+    /// tells the producer whether cancellation was requested.
+    public func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64? = nil, actor: Actor) async throws -> OperationState {
+        try await writer.submit(.command(.progress(.init(name: name, metadata: metadata, expectedVersion: expectedVersion))), actor: actor)
+    }
+
+    /// Completes a running operation with a response or an error.
+    public func complete(_ name: OperationName, outcome: Outcome, actor: Actor) async throws -> OperationState {
+        try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor)
+    }
+
+    // MARK: Consumer side
+
+    /// Requests cancellation. Succeeds without appending anything if the operation is done or a
+    /// cancel was already requested.
+    public func cancel(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
+        try await writer.submit(.command(.cancel(name: name, reason: reason)), actor: actor)
+    }
+
+    /// Deletes an operation: it is no longer served, but its history stays. Does not cancel it.
+    public func delete(_ name: OperationName, actor: Actor) async throws {
+        _ = try await writer.submit(.command(.delete(name: name)), actor: actor)
+    }
+
+    /// The current state of a live operation; NOT_FOUND if unknown or deleted.
+    public func get(_ name: OperationName) throws -> OperationState {
+        try Self.live(store.read { try $0.operation(name) }, name)
+    }
+
+    /// One page of a collection's operations in creation order (AIP-158, AIP-160).
+    public func list(_ request: ListRequest) throws -> ListResponse {
+        let collection = try CollectionName(listName: request.name)
+        let filter: Filter
+        do { filter = try Filter(parsing: request.filter) } catch {
+            throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
+        }
+        let pageSize = try ListRequest.effectivePageSize(request.pageSize)
+        let binding = PageToken.binding(collection.description, filter.canonical)
+        let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
+        let page = try store.read { reader in
+            try reader.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize))
+        }
+        return ListResponse(
+            operations: page.operations,
+            nextPageToken: page.resumeAfter.map { PageToken(position: $0, binding: binding).encoded } ?? ""
+        )
+    }
+
+    /// The transitions of one operation, deleted ones included, oldest first.
+    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "") throws -> HistoryPage {
+        let size = try ListRequest.effectivePageSize(pageSize)
+        let binding = PageToken.binding("history", name.description)
+        let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
+        return try store.read { reader in
+            guard try reader.operation(name) != nil else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            var events = try reader.events(of: name, after: after, limit: size + 1)
+            var next = ""
+            if events.count > size {
+                events.removeLast()
+                next = PageToken(position: events.last!.sequence, binding: binding).encoded
+            }
+            return HistoryPage(events: events, nextPageToken: next)
+        }
+    }
+
+    /// Returns as soon as the operation is done, or its current state when `timeout` passes
+    /// (nil: no timeout; the caller's task cancellation ends the wait). NOT_FOUND if it is
+    /// unknown or gets deleted. Throws `CancellationError` if the calling task is cancelled.
+    public func wait(_ name: OperationName, timeout: Duration?) async throws -> OperationState {
+        let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
+        while true {
+            let (state, seen) = try store.read { reader in (try reader.operation(name), try reader.appliedSequence()) }
+            let live = try Self.live(state, name)
+            if live.done { return live }
+            switch await waiters.waitForChange(of: name, after: seen, deadline: deadline) {
+            case .changed:
+                continue
+            case .timedOut:
+                return try get(name)
+            case .cancelled:
+                throw CancellationError()
+            }
+        }
+    }
+
+    // MARK: Background work
+
+    /// Completes with CANCELLED every operation whose cancel grace has elapsed; returns when the next
+    /// one is due, if any.
+    @discardableResult
+    public func enforceCancelGrace() async throws -> Timestamp? {
+        let (due, next) = try store.read { try $0.cancelDeadlines(dueBy: clock.now(), limit: 1000) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for name in due {
+                group.addTask { _ = try await self.writer.submit(.command(.enforceCancelGrace(name: name)), actor: .engine) }
+            }
+            try await group.waitForAll()
+        }
+        return due.count == 1000 ? clock.now() : next
+    }
+
+    /// Enforces cancel grace periods until the task is cancelled. Deadlines are met within a second.
+    public func run() async throws {
+        while !Task.isCancelled {
+            let next: Timestamp?
+            do {
+                next = try await enforceCancelGrace()
+            } catch {
+                logger.error("enforcing cancel grace failed; retrying", metadata: ["error": "\(error)"])
+                next = nil
+            }
+            var pause = Duration.seconds(1)
+            if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }
+            do { try await Task.sleep(for: pause) } catch { return }
+        }
+    }
+
+    // MARK: Introspection
+
+    /// Group-commit counters since open.
+    public var writerStatistics: WriterStatistics { writer.statistics }
+    /// Callers currently suspended in ``wait(_:timeout:)``.
+    public var waiterCount: Int { waiters.waiterCount }
+    /// Sequence of the newest committed event.
+    public func appliedSequence() throws -> UInt64 { try store.read { try $0.appliedSequence() } }
+
+    private static func live(_ state: OperationState?, _ name: OperationName) throws -> OperationState {
+        guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) does not exist") }
+        guard !state.isDeleted else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) was deleted") }
+        return state
+    }
+}

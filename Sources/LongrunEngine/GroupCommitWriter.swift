@@ -1,0 +1,212 @@
+import Logging
+import LongrunDomain
+import LongrunStore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What a caller submits to the writer.
+enum WriteRequest: Sendable {
+    /// Create; the writer generates the id when the caller did not choose one.
+    case create(CreateRequest)
+    case command(Command)
+}
+
+/// Counters of the writer's work since open; the ratio transitions/commits is the group-commit gain.
+public struct WriterStatistics: Sendable, Equatable {
+    /// Write transactions committed.
+    public var commits: UInt64 = 0
+    /// Commands answered (accepted or rejected).
+    public var commands: UInt64 = 0
+    /// Events appended.
+    public var transitions: UInt64 = 0
+    /// Explicit syncs in `relaxed` durability.
+    public var syncs: UInt64 = 0
+}
+
+/// The one owner of the write transaction.
+///
+/// Callers from any task submit a request and suspend. A dedicated thread takes every request
+/// waiting (up to a batch limit), decides and appends them all in one transaction, commits once
+/// (one fsync in `full` durability), then resumes each caller with its own result and wakes the
+/// waiters of the operations that changed. A request the lifecycle rejects fails alone; a storage
+/// failure fails the whole batch, and nothing of it is committed.
+final class GroupCommitWriter: Sendable {
+    private struct Job: Sendable {
+        let request: WriteRequest
+        let actor: Actor
+        let continuation: CheckedContinuation<OperationState, any Error>
+    }
+
+    private let store: Store
+    private let clock: any WallClock
+    private let waiters: WaiterRegistry
+    private let logger: Logger
+    private let maximumBatchSize: Int
+    private let defaultCancelGrace: Duration
+    /// In `relaxed` durability, how often commits are synced; nil in `full`.
+    private let syncInterval: Duration?
+    private let queue = WorkQueue<Job>()
+    private let thread: Mutex<pthread_t?> = Mutex(nil)
+    private let stats = Mutex(WriterStatistics())
+
+    init(store: Store, clock: any WallClock, waiters: WaiterRegistry, logger: Logger,
+         maximumBatchSize: Int, defaultCancelGrace: Duration, syncInterval: Duration?) {
+        self.store = store
+        self.clock = clock
+        self.waiters = waiters
+        self.logger = logger
+        self.maximumBatchSize = maximumBatchSize
+        self.defaultCancelGrace = defaultCancelGrace
+        self.syncInterval = syncInterval
+    }
+
+    var statistics: WriterStatistics { stats.withLock { $0 } }
+
+    func start() {
+        let box = Unmanaged.passRetained(self)
+        var handle = pthread_t()
+        let rc = pthread_create(&handle, nil, { argument in
+            let writer = Unmanaged<GroupCommitWriter>.fromOpaque(argument!).takeRetainedValue()
+            writer.runLoop()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "cannot start the writer thread: \(rc)")
+        thread.withLock { $0 = handle }
+    }
+
+    /// Submits `request` and returns its result once its batch is committed.
+    func submit(_ request: WriteRequest, actor: Actor) async throws -> OperationState {
+        try await withCheckedThrowingContinuation { continuation in
+            if !queue.push(Job(request: request, actor: actor, continuation: continuation)) {
+                continuation.resume(throwing: StoreError(.closed, "the engine is shutting down; retry against the restarted daemon"))
+            }
+        }
+    }
+
+    /// Stops taking requests, commits what is queued, syncs, and joins the thread.
+    func shutdown() {
+        queue.close()
+        if let handle = thread.withLock({ value -> pthread_t? in defer { value = nil }; return value }) {
+            pthread_join(handle, nil)
+        }
+    }
+
+    // MARK: The writer thread
+
+    private func runLoop() {
+        var idGenerator = OperationIDGenerator()
+        var random = SystemRandomNumberGenerator()
+        var unsynced = false
+        let intervalNanoseconds = syncInterval.map { max($0.nanoseconds, 1_000_000) }
+        var lastSync = monotonicNanoseconds()
+        while true {
+            let timeout: Int64? = unsynced ? intervalNanoseconds.map { max(0, lastSync + $0 - monotonicNanoseconds()) } : nil
+            guard let batch = queue.drain(maximum: maximumBatchSize, timeoutNanoseconds: timeout) else { break }
+            if !batch.isEmpty {
+                commit(batch, idGenerator: &idGenerator, random: &random)
+                unsynced = syncInterval != nil
+            }
+            if unsynced, let interval = intervalNanoseconds, monotonicNanoseconds() - lastSync >= interval {
+                syncNow()
+                unsynced = false
+                lastSync = monotonicNanoseconds()
+            }
+        }
+        if unsynced { syncNow() }
+    }
+
+    private func syncNow() {
+        do {
+            try store.sync()
+            stats.withLock { $0.syncs += 1 }
+        } catch {
+            logger.error("periodic sync failed; commits since the last sync are not yet durable", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func commit(_ batch: [Job], idGenerator: inout OperationIDGenerator, random: inout SystemRandomNumberGenerator) {
+        let now = clock.now()
+        do {
+            let (results, head, changed, transitions) = try store.write { writer in
+                var results: [Result<OperationState, any Error>] = []
+                results.reserveCapacity(batch.count)
+                var changed: [OperationName] = []
+                var transitions = 0
+                for job in batch {
+                    do {
+                        let (state, events) = try execute(job, writer: writer, now: now, idGenerator: &idGenerator, random: &random)
+                        if events > 0 {
+                            changed.append(state.name)
+                            transitions += events
+                        }
+                        results.append(.success(state))
+                    } catch let error as DomainError {
+                        results.append(.failure(error))
+                    }
+                }
+                return (results, writer.head, changed, transitions)
+            }
+            stats.withLock {
+                $0.commits += 1
+                $0.commands += UInt64(batch.count)
+                $0.transitions += UInt64(transitions)
+            }
+            for (job, result) in zip(batch, results) { job.continuation.resume(with: result) }
+            waiters.notify(committedThrough: head, changed: changed)
+        } catch {
+            logger.error("write transaction failed; every command of the batch is rejected", metadata: [
+                "error": "\(error)", "commands": "\(batch.count)",
+            ])
+            for job in batch { job.continuation.resume(throwing: error) }
+        }
+    }
+
+    /// Decides one request against the transaction's current state and appends its events.
+    private func execute(_ job: Job, writer: StoreWriter, now: Timestamp,
+                         idGenerator: inout OperationIDGenerator, random: inout SystemRandomNumberGenerator)
+        throws -> (OperationState, events: Int)
+    {
+        let reader = writer.reader
+        let command: Command
+        var prior: OperationState?
+        switch job.request {
+        case .command(let given):
+            command = given
+        case .create(let request):
+            var name: OperationName
+            if let id = request.id {
+                name = try OperationName(collection: request.collection, id: id)
+            } else {
+                repeat {
+                    name = try OperationName(collection: request.collection, id: idGenerator.next(now: now, random: random.next()))
+                } while try reader.operation(name) != nil
+            }
+            if let requestID = request.requestID {
+                prior = try reader.operation(forRequestID: requestID, in: request.collection)
+            }
+            command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation))
+        }
+        let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace, priorForRequestID: prior)
+        let decision = try Lifecycle.decide(command, state: try reader.operation(command.name), context: context)
+        if !decision.events.isEmpty {
+            try writer.append(decision.events, name: decision.subject, time: now)
+        }
+        guard let state = try reader.operation(decision.subject) else {
+            throw StoreError(.dataLoss, "operation \(decision.subject) has no view right after its transition")
+        }
+        return (state, decision.events.count)
+    }
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
+}

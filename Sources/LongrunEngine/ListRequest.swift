@@ -1,0 +1,41 @@
+import LongrunDomain
+
+/// A ListOperations request, as the engine takes it.
+public struct ListRequest: Hashable, Sendable {
+    /// The collection: `""` or `operations` for the root, `{parent}` or `{parent}/operations`.
+    public var name: String
+    /// AIP-160 filter; empty matches everything.
+    public var filter: String
+    /// 0 → ``defaultPageSize``; above ``maximumPageSize`` → that maximum; negative → INVALID_ARGUMENT.
+    public var pageSize: Int32
+    public var pageToken: String
+
+    public static let defaultPageSize = 50
+    public static let maximumPageSize = 1000
+
+    public init(name: String = "", filter: String = "", pageSize: Int32 = 0, pageToken: String = "") {
+        self.name = name
+        self.filter = filter
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+
+    static func effectivePageSize(_ requested: Int32) throws(DomainError) -> Int {
+        guard requested >= 0 else {
+            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_SIZE", "page_size must not be negative (0 means the default of \(defaultPageSize))")
+        }
+        return requested == 0 ? defaultPageSize : min(Int(requested), maximumPageSize)
+    }
+}
+
+public struct ListResponse: Sendable {
+    public var operations: [OperationState]
+    /// Empty only on the last page.
+    public var nextPageToken: String
+}
+
+public struct HistoryPage: Sendable {
+    public var events: [Event]
+    /// Empty only on the last page.
+    public var nextPageToken: String
+}

@@ -1,0 +1,148 @@
+import HeapModule
+import LongrunDomain
+import Synchronization
+
+/// Callers suspended until an operation changes. Woken by commits, never by polling.
+///
+/// A waiter costs one dictionary entry and a continuation (plus a heap entry if it has a deadline);
+/// all deadlines share one timer task that sleeps until the earliest of them.
+final class WaiterRegistry: Sendable {
+    enum Wake: Sendable {
+        /// The operation (or, conservatively, the store) changed after the sequence the caller saw.
+        case changed
+        case timedOut
+        case cancelled
+    }
+
+    private struct Deadline: Comparable {
+        var instant: ContinuousClock.Instant
+        var id: UInt64
+        var name: OperationName
+
+        static func < (lhs: Deadline, rhs: Deadline) -> Bool { lhs.instant < rhs.instant }
+        static func == (lhs: Deadline, rhs: Deadline) -> Bool { lhs.id == rhs.id }
+    }
+
+    private struct State {
+        var nextID: UInt64 = 0
+        /// Highest sequence whose commit has been announced.
+        var notifiedSequence: UInt64
+        var waiters: [OperationName: [UInt64: CheckedContinuation<Wake, Never>]] = [:]
+        var count = 0
+        var deadlines = Heap<Deadline>()
+        var timer: Task<Void, Never>?
+        var timerInstant: ContinuousClock.Instant?
+        /// Set by ``cancelAll()``: later waits end at once.
+        var closed = false
+    }
+
+    private let state: Mutex<State>
+
+    init(committedThrough sequence: UInt64) {
+        state = Mutex(State(notifiedSequence: sequence))
+    }
+
+    /// Number of callers currently waiting.
+    var waiterCount: Int { state.withLock { $0.count } }
+
+    /// Suspends until a commit after `seenSequence` changes `name`, the deadline passes, or the
+    /// task is cancelled. Returns `.changed` at once if anything was committed after `seenSequence`
+    /// before the caller got here, so a change between the caller's read and this call is never missed.
+    func waitForChange(of name: OperationName, after seenSequence: UInt64, deadline: ContinuousClock.Instant?) async -> Wake {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
+                let immediate: Wake? = state.withLock { state in
+                    if Task.isCancelled || state.closed { return .cancelled }
+                    if state.notifiedSequence > seenSequence { return .changed }
+                    if let deadline, deadline <= .now { return .timedOut }
+                    state.waiters[name, default: [:]][id] = continuation
+                    state.count += 1
+                    if let deadline {
+                        state.deadlines.insert(Deadline(instant: deadline, id: id, name: name))
+                        scheduleTimerLocked(&state)
+                    }
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { state in Self.remove(id, name: name, from: &state) }
+            continuation?.resume(returning: .cancelled)
+        }
+    }
+
+    /// Called by the writer after each commit: records the committed sequence and wakes every
+    /// waiter of the changed operations.
+    func notify(committedThrough sequence: UInt64, changed names: [OperationName]) {
+        var woken: [CheckedContinuation<Wake, Never>] = []
+        state.withLock { state in
+            state.notifiedSequence = max(state.notifiedSequence, sequence)
+            guard !state.waiters.isEmpty else { return }
+            for name in names {
+                guard let entries = state.waiters.removeValue(forKey: name) else { continue }
+                state.count -= entries.count
+                woken.append(contentsOf: entries.values)
+            }
+        }
+        for continuation in woken { continuation.resume(returning: .changed) }
+    }
+
+    /// Wakes every waiter with `.cancelled` and refuses new ones (shutdown).
+    func cancelAll() {
+        let woken = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+            state.closed = true
+            let all = state.waiters.values.flatMap { $0.values }
+            state.waiters = [:]
+            state.count = 0
+            state.deadlines = Heap()
+            state.timer?.cancel()
+            state.timer = nil
+            state.timerInstant = nil
+            return all
+        }
+        for continuation in woken { continuation.resume(returning: .cancelled) }
+    }
+
+    private static func remove(_ id: UInt64, name: OperationName, from state: inout State) -> CheckedContinuation<Wake, Never>? {
+        guard let continuation = state.waiters[name]?.removeValue(forKey: id) else { return nil }
+        if state.waiters[name]?.isEmpty == true { state.waiters[name] = nil }
+        state.count -= 1
+        return continuation
+    }
+
+    /// Makes sure a timer is set for the earliest deadline. Deadlines of waiters already woken stay
+    /// in the heap until they come due and are then skipped.
+    private func scheduleTimerLocked(_ state: inout State) {
+        guard let earliest = state.deadlines.min?.instant else { return }
+        if let current = state.timerInstant, current <= earliest, state.timer != nil { return }
+        state.timer?.cancel()
+        state.timerInstant = earliest
+        state.timer = Task { [weak self] in
+            try? await Task.sleep(until: earliest, clock: .continuous)
+            guard !Task.isCancelled else { return }
+            self?.fireTimer()
+        }
+    }
+
+    private func fireTimer() {
+        let now = ContinuousClock.now
+        let expired = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+            var expired: [CheckedContinuation<Wake, Never>] = []
+            while let earliest = state.deadlines.min, earliest.instant <= now {
+                state.deadlines.removeMin()
+                if let continuation = Self.remove(earliest.id, name: earliest.name, from: &state) {
+                    expired.append(continuation)
+                }
+            }
+            state.timer = nil
+            state.timerInstant = nil
+            scheduleTimerLocked(&state)
+            return expired
+        }
+        for continuation in expired { continuation.resume(returning: .timedOut) }
+    }
+}

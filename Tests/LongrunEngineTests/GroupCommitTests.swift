@@ -1,0 +1,66 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunTestSupport
+import Testing
+
+@Suite("Engine: group commit")
+struct GroupCommitTests {
+    @Test func concurrentCallersShareCommitsAndEveryAcknowledgedTransitionSurvivesReopen() async throws {
+        try await withTemporaryDirectory { directory in
+            let tasks = 64, perTask = 20
+            var acknowledged: [OperationState] = []
+            let statistics: WriterStatistics
+            do {
+                let engine = try Fixtures.openEngine(directory.path)
+                acknowledged = try await withThrowingTaskGroup(of: [OperationState].self) { group in
+                    for task in 0..<tasks {
+                        group.addTask {
+                            var states: [OperationState] = []
+                            for step in 0..<perTask {
+                                let op = try await engine.create(CreateRequest(id: "t\(task)-s\(step)"), actor: Fixtures.producer)
+                                let done = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R", "\(task)/\(step)")), actor: Fixtures.producer)
+                                states.append(done)
+                            }
+                            return states
+                        }
+                    }
+                    return try await group.reduce(into: []) { $0 += $1 }
+                }
+                statistics = engine.writerStatistics
+                engine.close()
+            }
+            let transitions = UInt64(tasks * perTask * 2)
+            #expect(statistics.transitions == transitions)
+            #expect(statistics.commands == transitions)
+            // Group commit: far fewer transactions (and fsyncs) than transitions.
+            #expect(statistics.commits < transitions / 2, "commits: \(statistics.commits) for \(transitions) transitions")
+            let reopened = try Fixtures.openEngine(directory.path)
+            defer { reopened.close() }
+            #expect(acknowledged.count == tasks * perTask)
+            for state in acknowledged { #expect(try reopened.get(state.name) == state) }
+            #expect(try reopened.appliedSequence() == transitions)
+        }
+    }
+
+    @Test func aRejectedCommandFailsAloneAndDoesNotFailItsBatchMates() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            _ = try await engine.create(CreateRequest(id: "taken"), actor: Fixtures.producer)
+            let results = await withTaskGroup(of: (Int, Bool).self) { group in
+                for index in 0..<200 {
+                    group.addTask {
+                        // Every tenth asks for the taken name and must fail; the rest must succeed.
+                        let id = index % 10 == 0 ? "taken" : "free-\(index)"
+                        let ok = (try? await engine.create(CreateRequest(id: id), actor: Fixtures.producer)) != nil
+                        return (index, ok)
+                    }
+                }
+                return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+            }
+            for (index, ok) in results { #expect(ok == (index % 10 != 0), "command \(index)") }
+            #expect(try engine.list(ListRequest(pageSize: 1000)).operations.count == 181)
+            #expect(engine.writerStatistics.commits < 200)
+        }
+    }
+}

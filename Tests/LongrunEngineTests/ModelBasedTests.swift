@@ -1,0 +1,166 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Drives thousands of random commands against the engine and an in-memory model, comparing them
+/// after every step, after concurrent rounds, and after closing and reopening the store.
+/// Replay a failure with `LONGRUN_TEST_SEED=<seed printed> swift test --filter ModelBasedTests`.
+@Suite("Engine: model-based random test")
+struct ModelBasedTests {
+    struct Random: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let collections = [CollectionName.root, try! CollectionName(parent: "tenants/acme")]
+
+    @Test func theEngineBehavesLikeTheModel() async throws {
+        let seed = getenv("LONGRUN_TEST_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64.max)
+        print("ModelBasedTests seed: \(seed) (replay with LONGRUN_TEST_SEED=\(seed))")
+        var random = Random(state: seed)
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let clock = ManualClock()
+        let grace = Duration.seconds(5)
+        let configure: (inout LongrunEngine.Configuration) -> Void = { $0.defaultCancelGrace = grace }
+        var engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
+        var model = OperationModel(defaultGrace: grace)
+        let ids = (0..<30).map { "op-\($0)" }
+        var failures = 0
+
+        func randomName() -> OperationName {
+            try! OperationName(collection: Self.collections[Int(random.next() % 2)], id: ids[Int(random.next() % UInt64(ids.count))])
+        }
+        func randomPayload(_ type: String) -> Payload? {
+            random.next() % 4 == 0 ? nil : Fixtures.payload(type, String(random.next() % 1000))
+        }
+        func check(_ label: String, _ expected: OperationModel.Expected, _ body: () async throws -> Void) async {
+            var actual = OperationModel.Expected.ok
+            do { try await body() } catch let error as DomainError { actual = .error(error.kind) } catch {
+                actual = .error(.outOfRange)
+                Issue.record("\(label): unexpected error \(error) (seed \(seed))")
+            }
+            if actual != expected {
+                failures += 1
+                Issue.record("\(label): engine \(actual), model \(expected) (seed \(seed))")
+            }
+        }
+        func compareEverything(_ when: String) throws {
+            for (name, operation) in model.operations {
+                let engineState = try? engine.get(name)
+                if operation.deleted {
+                    #expect(engineState == nil, "\(when): deleted \(name) is still served (seed \(seed))")
+                } else {
+                    for difference in model.differences(name, engine: engineState) { Issue.record("\(when): \(difference) (seed \(seed))") }
+                }
+            }
+            for collection in Self.collections {
+                for runningOnly in [false, true] {
+                    var token = ""
+                    var listed: [String] = []
+                    repeat {
+                        let page = try engine.list(ListRequest(name: collection.description, filter: runningOnly ? "done = false" : "",
+                                                               pageSize: Int32(random.next() % 7 + 1), pageToken: token))
+                        listed += page.operations.map(\.name.description)
+                        token = page.nextPageToken
+                    } while !token.isEmpty
+                    let expected = model.list(collection, runningOnly: runningOnly).map(\.name.description)
+                    #expect(listed == expected, "\(when): list \(collection) runningOnly=\(runningOnly) (seed \(seed))")
+                }
+            }
+        }
+
+        for step in 0..<3000 {
+            clock.advance(by: .milliseconds(Int64(random.next() % 400)))
+            let name = randomName()
+            switch random.next() % 100 {
+            case 0..<25:
+                let metadata = randomPayload("M")
+                let requestID: String? = random.next() % 3 == 0 ? "req-\(random.next() % 20)" : nil
+                let immediate = random.next() % 4 == 0
+                let opGrace: Duration? = random.next() % 3 == 0 ? .seconds(Int64(random.next() % 10)) : nil
+                let (expected, subject) = model.create(name, metadata: metadata, requestID: requestID, immediate: immediate, grace: opGrace)
+                var returned: OperationName?
+                await check("step \(step) create \(name)", expected) {
+                    returned = try await engine.create(CreateRequest(collection: name.collection, id: name.id, metadata: metadata, requestID: requestID,
+                                                                     cancellation: immediate ? .immediate : .cooperative(grace: opGrace)), actor: Fixtures.producer).name
+                }
+                if expected == .ok { #expect(returned == subject, "step \(step): create returned \(String(describing: returned)) (seed \(seed))") }
+            case 25..<45:
+                let metadata = randomPayload("M")
+                let current = model.live(name)?.version
+                let expectedVersion: UInt64? = random.next() % 2 == 0 ? nil : (random.next() % 4 == 0 ? (current ?? 0) + 1 : current)
+                let expected = model.progress(name, metadata: metadata, expectedVersion: expectedVersion)
+                await check("step \(step) progress \(name)", expected) {
+                    _ = try await engine.progress(name, metadata: metadata, expectedVersion: expectedVersion, actor: Fixtures.producer)
+                }
+            case 45..<60:
+                let outcome: Outcome = random.next() % 3 == 0 ? .error(Status(code: Int32(random.next() % 16 + 1), message: "failed")) : .response(Fixtures.payload("R"))
+                let expected = model.complete(name, outcome: outcome)
+                await check("step \(step) complete \(name)", expected) {
+                    _ = try await engine.complete(name, outcome: outcome, actor: Fixtures.producer)
+                }
+            case 60..<72:
+                let expected = model.cancel(name, now: clock.now())
+                await check("step \(step) cancel \(name)", expected) { _ = try await engine.cancel(name, actor: Fixtures.consumer) }
+            case 72..<78:
+                let expected = model.delete(name)
+                await check("step \(step) delete \(name)", expected) { try await engine.delete(name, actor: Fixtures.consumer) }
+            case 78..<84:
+                model.enforceGrace(now: clock.now())
+                try await engine.enforceCancelGrace()
+            case 84..<90:
+                let expected: OperationModel.Expected = model.live(name) == nil ? .error(.notFound) : .ok
+                await check("step \(step) wait \(name)", expected) { _ = try await engine.wait(name, timeout: .zero) }
+            case 90..<97:
+                // A concurrent round: one command per distinct name, all in flight at once, so the
+                // writer batches them; each name's result is independent of the others' order.
+                var round: [OperationName: Outcome] = [:]
+                for _ in 0..<16 { round[randomName()] = .response(Fixtures.payload("R", String(random.next() % 100))) }
+                let expectations = round.map { name, outcome in (name, outcome, model.complete(name, outcome: outcome)) }
+                let current = engine
+                let results = await withTaskGroup(of: (OperationName, OperationModel.Expected).self) { group in
+                    for (name, outcome, _) in expectations {
+                        group.addTask {
+                            do {
+                                _ = try await current.complete(name, outcome: outcome, actor: Fixtures.producer)
+                                return (name, .ok)
+                            } catch let error as DomainError { return (name, .error(error.kind)) } catch { return (name, .error(.outOfRange)) }
+                        }
+                    }
+                    return await group.reduce(into: [OperationName: OperationModel.Expected]()) { $0[$1.0] = $1.1 }
+                }
+                for (name, _, expected) in expectations where results[name] != expected {
+                    Issue.record("step \(step) concurrent complete \(name): engine \(String(describing: results[name])), model \(expected) (seed \(seed))")
+                }
+            default:
+                if random.next() % 3 == 0 {
+                    engine.close()
+                    engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
+                    try compareEverything("step \(step) after reopen")
+                }
+            }
+            for difference in model.differences(name, engine: try? engine.get(name)) where !(model.operations[name]?.deleted ?? true) {
+                Issue.record("step \(step): \(difference) (seed \(seed))")
+            }
+            if step % 250 == 0 { try compareEverything("step \(step)") }
+            if failures > 10 { break }
+        }
+        try compareEverything("end")
+        engine.close()
+        engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
+        try compareEverything("after final reopen")
+        engine.close()
+    }
+}

@@ -1,0 +1,118 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunTestSupport
+import Testing
+
+@Suite("Engine: wait")
+struct WaitTests {
+    @Test func waitReturnsWhenTheOperationCompletes() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            async let waited = engine.wait(op.name, timeout: .seconds(30))
+            try await waitUntil { engine.waiterCount == 1 }
+            _ = try await engine.progress(op.name, metadata: nil, actor: Fixtures.producer)
+            _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
+            let state = try await waited
+            #expect(state.done)
+            #expect(engine.waiterCount == 0)
+        }
+    }
+
+    @Test func waitOnADoneOperationReturnsAtOnce() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
+            #expect(try await engine.wait(op.name, timeout: .zero).done)
+        }
+    }
+
+    @Test func waitReturnsTheCurrentStateAtTheTimeout() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            _ = try await engine.progress(op.name, metadata: Fixtures.payload("M", "half"), actor: Fixtures.producer)
+            let state = try await engine.wait(op.name, timeout: .milliseconds(50))
+            #expect(!state.done)
+            #expect(state.metadata == Fixtures.payload("M", "half"))
+            #expect(engine.waiterCount == 0)
+        }
+    }
+
+    @Test func waitOnAnOperationThatGetsDeletedIsNotFound() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            let waiting = Task { try await engine.wait(op.name, timeout: .seconds(30)) }
+            try await waitUntil { engine.waiterCount == 1 }
+            try await engine.delete(op.name, actor: Fixtures.consumer)
+            await #expect {
+                _ = try await waiting.value
+            } throws: { ($0 as? DomainError)?.kind == .notFound }
+        }
+    }
+
+    @Test func cancellingTheWaitingTaskEndsTheWaitAndFreesTheWaiter() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            let task = Task { try await engine.wait(op.name, timeout: nil) }
+            try await waitUntil { engine.waiterCount == 1 }
+            task.cancel()
+            await #expect(throws: CancellationError.self) { _ = try await task.value }
+            #expect(engine.waiterCount == 0)
+        }
+    }
+
+    @Test func thousandsOfWaitersAreAllWokenByTheirCompletions() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            var names: [OperationName] = []
+            for _ in 0..<100 { names.append(try await engine.create(CreateRequest(), actor: Fixtures.producer).name) }
+            let waiting = names
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                for index in 0..<3000 {
+                    group.addTask { try await engine.wait(waiting[index % waiting.count], timeout: .seconds(60)).done }
+                }
+                try await waitUntil { engine.waiterCount == 3000 }
+                try await withThrowingTaskGroup(of: Void.self) { completions in
+                    for name in waiting {
+                        completions.addTask { _ = try await engine.complete(name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
+                    }
+                    try await completions.waitForAll()
+                }
+                var done = 0
+                for try await finished in group where finished { done += 1 }
+                #expect(done == 3000)
+            }
+            #expect(engine.waiterCount == 0)
+        }
+    }
+
+    @Test func closingTheEngineWakesWaiters() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            let waiting = Task { try await engine.wait(op.name, timeout: nil) }
+            try await waitUntil { engine.waiterCount == 1 }
+            engine.close()
+            await #expect(throws: CancellationError.self) { _ = try await waiting.value }
+        }
+    }
+}
+
+/// Polls `condition` (a test-side check of engine state, not a product behaviour) until it holds or 10 s pass.
+func waitUntil(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+    for _ in 0..<10_000 {
+        if condition() { return }
+        try await Task.sleep(for: .milliseconds(1))
+    }
+    Issue.record("condition not reached in 10 s", sourceLocation: sourceLocation)
+}
