@@ -60,7 +60,7 @@ public enum RFC3339 {
                 index += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<9 where digits < 9 { nanos *= 10 }
+            if digits < 9 { for _ in digits..<9 { nanos *= 10 } }
         }
         var offsetSeconds = 0
         if expect([0x5A, 0x7A]) {
@@ -78,7 +78,12 @@ public enum RFC3339 {
         guard index == bytes.count else { return nil }
         let days = Int64(daysFromCivil(year: year, month: month, day: day))
         let seconds = days * 86_400 + Int64(hour * 3600 + minute * 60 + min(second, 59)) - Int64(offsetSeconds)
-        return Timestamp(seconds: seconds, nanos: Int32(nanos))
+        // Timestamps are nanoseconds in an Int64: years 1677 to 2262. Outside that, not a timestamp.
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow else { return nil }
+        let (total, overflow2) = scaled.addingReportingOverflow(Int64(nanos))
+        guard !overflow2 else { return nil }
+        return Timestamp(nanosecondsSinceEpoch: total)
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

@@ -9,20 +9,23 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         self.nanosecondsSinceEpoch = nanosecondsSinceEpoch
     }
 
+    /// Saturates at the representable range (years 1677 to 2262) instead of trapping.
     public init(seconds: Int64, nanos: Int32 = 0) {
-        self.nanosecondsSinceEpoch = seconds * 1_000_000_000 + Int64(nanos)
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (total, overflow2) = scaled.addingReportingOverflow(Int64(nanos))
+        self.nanosecondsSinceEpoch = overflow || overflow2 ? (seconds < 0 ? .min : .max) : total
     }
 
     /// Whole seconds since the epoch (floor), as `google.protobuf.Timestamp.seconds`.
     public var seconds: Int64 {
-        nanosecondsSinceEpoch >= 0
-            ? nanosecondsSinceEpoch / 1_000_000_000
-            : (nanosecondsSinceEpoch - 999_999_999) / 1_000_000_000
+        let (quotient, remainder) = nanosecondsSinceEpoch.quotientAndRemainder(dividingBy: 1_000_000_000)
+        return remainder < 0 ? quotient - 1 : quotient
     }
 
     /// The non-negative nanosecond part, as `google.protobuf.Timestamp.nanos`.
     public var nanos: Int32 {
-        Int32(nanosecondsSinceEpoch - seconds * 1_000_000_000)
+        let remainder = nanosecondsSinceEpoch % 1_000_000_000
+        return Int32(remainder < 0 ? remainder + 1_000_000_000 : remainder)
     }
 
     public static func < (lhs: Timestamp, rhs: Timestamp) -> Bool {

@@ -114,6 +114,23 @@ struct NameTests {
         #expect(RFC3339.parse(RFC3339.format(parsed)) == parsed)
     }
 
+    @Test(arguments: ["2026-01-01T00:00:00.1234567890Z", "9999-01-01T00:00:00Z", "0001-01-01T00:00:00Z"])
+    func rfc3339HandlesExtremesWithoutTrapping(_ text: String) {
+        // More than nine fraction digits are truncated; years outside 1677...2262 are not timestamps.
+        let parsed = RFC3339.parse(text)
+        if text.contains(".1234567890") { #expect(parsed?.nanos == 123_456_789) } else { #expect(parsed == nil) }
+    }
+
+    @Test func extremeTimestampsFormatAndSplitWithoutTrapping() {
+        for nanos in [Int64.min, Int64.min + 1, -1, 0, Int64.max] {
+            let timestamp = Timestamp(nanosecondsSinceEpoch: nanos)
+            #expect(timestamp.nanos >= 0 && timestamp.nanos < 1_000_000_000)
+            #expect(Int128(timestamp.seconds) * 1_000_000_000 + Int128(timestamp.nanos) == Int128(nanos))
+            #expect(!RFC3339.format(timestamp).isEmpty)
+        }
+        #expect(Timestamp(seconds: .max).nanosecondsSinceEpoch == .max)
+    }
+
     @Test(arguments: ["2026-13-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-21", "2026-11-21T06:07:59", "2026-11-21T24:00:00Z", "2026-11-21T06:07:59.Z"])
     func rfc3339RejectsMalformedTimes(_ text: String) {
         #expect(RFC3339.parse(text) == nil)

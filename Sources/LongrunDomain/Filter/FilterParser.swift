@@ -55,12 +55,8 @@ extension Filter {
         mutating func parseFilter() throws(FilterError) -> Node? {
             if token.kind == .end { return nil }
             let parsed = try parseExpression(nesting: 0)
-            switch token.kind {
-            case .end:
-                return parsed.node
-            default:
-                throw unexpected()
-            }
+            guard token.kind == .end else { throw unexpected() }
+            return parsed.node
         }
 
         func unexpected() -> FilterError {
