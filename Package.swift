@@ -1,15 +1,33 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+let grpc: [Target.Dependency] = [
+    .product(name: "GRPCCore", package: "grpc-swift-2"),
+    .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+    .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+    .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+]
+
 let package = Package(
     name: "Longrun",
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "LongrunEngine", targets: ["LongrunEngine"]),
+        .library(name: "LongrunStore", targets: ["LongrunStore"]),
+        .library(name: "LongrunDomain", targets: ["LongrunDomain"]),
+        .library(name: "LongrunClient", targets: ["LongrunClient"]),
+        .executable(name: "longrund", targets: ["longrund"]),
+        .executable(name: "longrun", targets: ["longrun"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -40,15 +58,51 @@ let package = Package(
                 .product(name: "HeapModule", package: "swift-collections"),
             ]
         ),
+        // Where the daemon and its clients meet by default: data directory and socket paths.
+        .target(name: "LongrunDefaults"),
+        // Generated protobuf messages and gRPC stubs (Tools/generate-protos.sh); no hand-written code.
+        .target(name: "LongrunProto", dependencies: grpc, path: "Sources/LongrunProto"),
+        // The edge: protobuf conversion, the error table, the gRPC services and the server.
+        .target(
+            name: "LongrunServer",
+            dependencies: grpc + [
+                "LongrunDomain", "LongrunEngine", "LongrunStore", "LongrunProto", "LongrunDefaults",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // A Swift client for the socket: typed operation handles and producer handles.
+        .target(
+            name: "LongrunClient",
+            dependencies: grpc + ["LongrunProto", "LongrunDefaults"]
+        ),
+        .executableTarget(
+            name: "longrund",
+            dependencies: [
+                "LongrunServer", "LongrunEngine", "LongrunDefaults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "longrun",
+            dependencies: grpc + [
+                "LongrunClient", "LongrunProto", "LongrunDefaults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .target(
             name: "LongrunTestSupport",
-            dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine"],
+            dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine", .product(name: "Logging", package: "swift-log")],
             path: "Tests/LongrunTestSupport"
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain"]),
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient"]),
     ],
     swiftLanguageModes: [.v6]
 )

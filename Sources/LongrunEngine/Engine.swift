@@ -121,6 +121,24 @@ public final class LongrunEngine: Sendable {
         try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor)
     }
 
+    /// A producer transition, for callers that queue many without awaiting each (streams).
+    public enum Transition: Sendable {
+        case create(CreateRequest)
+        case progress(OperationName, metadata: Payload?, expectedVersion: UInt64?)
+        case complete(OperationName, Outcome)
+    }
+
+    /// Queues `transition` now, so transitions are applied in call order, and calls `completion`
+    /// after its commit. `completion` runs on the writer's thread and must return quickly.
+    public func enqueue(_ transition: Transition, actor: Actor, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        let request: WriteRequest = switch transition {
+        case .create(let create): .create(create)
+        case .progress(let name, let metadata, let expected): .command(.progress(.init(name: name, metadata: metadata, expectedVersion: expected)))
+        case .complete(let name, let outcome): .command(.complete(name: name, outcome: outcome))
+        }
+        writer.enqueue(request, actor: actor, completion: completion)
+    }
+
     // MARK: Consumer side
 
     /// Requests cancellation. Succeeds without appending anything if the operation is done or a
@@ -193,6 +211,37 @@ public final class LongrunEngine: Sendable {
                 throw CancellationError()
             }
         }
+    }
+
+    // MARK: The log
+
+    /// Up to `limit` events of the log after `sequence`, oldest first, and the log's bounds.
+    /// OUT_OF_RANGE if `sequence` is beyond the head or older than what the log retains.
+    public func events(after sequence: UInt64, limit: Int) throws -> (events: [Event], head: UInt64) {
+        try store.read { reader in
+            let head = try reader.logHead()
+            guard sequence <= head else {
+                throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
+                                  "sequence \(sequence) is beyond the newest event \(head); resume from \(head) or earlier")
+            }
+            if let tail = try reader.logTail(), sequence + 1 < tail {
+                throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
+                                  "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
+            }
+            return (try reader.events(after: sequence, limit: limit), head)
+        }
+    }
+
+    /// Returns once an event after `sequence` is committed (at once if one already is). Throws
+    /// `CancellationError` when the task is cancelled or the engine closes.
+    public func waitForCommit(after sequence: UInt64) async throws {
+        if case .cancelled = await waiters.waitForCommit(after: sequence) { throw CancellationError() }
+    }
+
+    /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed,
+    /// and the operation's version right after the event at `sequence`.
+    public func operationAndVersion(_ name: OperationName, at sequence: UInt64) throws -> (OperationState?, UInt64) {
+        try store.read { reader in (try reader.operation(name), try reader.version(of: name, at: sequence)) }
     }
 
     // MARK: Background work

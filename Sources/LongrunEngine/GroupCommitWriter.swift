@@ -41,7 +41,7 @@ final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         let request: WriteRequest
         let actor: Actor
-        let continuation: CheckedContinuation<OperationState, any Error>
+        let completion: @Sendable (Result<OperationState, any Error>) -> Void
     }
 
     private let store: Store
@@ -84,9 +84,15 @@ final class GroupCommitWriter: Sendable {
     /// Submits `request` and returns its result once its batch is committed.
     func submit(_ request: WriteRequest, actor: Actor) async throws -> OperationState {
         try await withCheckedThrowingContinuation { continuation in
-            if !queue.push(Job(request: request, actor: actor, continuation: continuation)) {
-                continuation.resume(throwing: StoreError(.closed, "the engine is shutting down; retry against the restarted daemon"))
-            }
+            enqueue(request, actor: actor) { continuation.resume(with: $0) }
+        }
+    }
+
+    /// Queues `request` now, in call order, and calls `completion` on the writer's thread once its
+    /// batch is committed (or rejected). `completion` must not block.
+    func enqueue(_ request: WriteRequest, actor: Actor, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        if !queue.push(Job(request: request, actor: actor, completion: completion)) {
+            completion(.failure(StoreError(.closed, "the engine is shutting down; retry against the restarted daemon")))
         }
     }
 
@@ -158,13 +164,13 @@ final class GroupCommitWriter: Sendable {
                 $0.commands += UInt64(batch.count)
                 $0.transitions += UInt64(transitions)
             }
-            for (job, result) in zip(batch, results) { job.continuation.resume(with: result) }
+            for (job, result) in zip(batch, results) { job.completion(result) }
             waiters.notify(committedThrough: head, changed: changed)
         } catch {
             logger.error("write transaction failed; every command of the batch is rejected", metadata: [
                 "error": "\(error)", "commands": "\(batch.count)",
             ])
-            for job in batch { job.continuation.resume(throwing: error) }
+            for job in batch { job.completion(.failure(error)) }
         }
     }
 

@@ -28,6 +28,8 @@ final class WaiterRegistry: Sendable {
         /// Highest sequence whose commit has been announced.
         var notifiedSequence: UInt64
         var waiters: [OperationName: [UInt64: CheckedContinuation<Wake, Never>]] = [:]
+        /// Callers waiting for any commit (watch streams), woken by every notification.
+        var commitWaiters: [UInt64: CheckedContinuation<Wake, Never>] = [:]
         var count = 0
         var deadlines = Heap<Deadline>()
         var timer: Task<Void, Never>?
@@ -75,12 +77,39 @@ final class WaiterRegistry: Sendable {
         }
     }
 
+    /// Suspends until something is committed after `seenSequence` (at once if it already was), or
+    /// the task is cancelled, or the registry closes.
+    func waitForCommit(after seenSequence: UInt64) async -> Wake {
+        let id = state.withLock { state -> UInt64 in
+            state.nextID += 1
+            return state.nextID
+        }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
+                let immediate: Wake? = state.withLock { state in
+                    if Task.isCancelled || state.closed { return .cancelled }
+                    if state.notifiedSequence > seenSequence { return .changed }
+                    state.commitWaiters[id] = continuation
+                    return nil
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            let continuation = state.withLock { $0.commitWaiters.removeValue(forKey: id) }
+            continuation?.resume(returning: .cancelled)
+        }
+    }
+
     /// Called by the writer after each commit: records the committed sequence and wakes every
     /// waiter of the changed operations.
     func notify(committedThrough sequence: UInt64, changed names: [OperationName]) {
         var woken: [CheckedContinuation<Wake, Never>] = []
         state.withLock { state in
             state.notifiedSequence = max(state.notifiedSequence, sequence)
+            if !state.commitWaiters.isEmpty {
+                woken.append(contentsOf: state.commitWaiters.values)
+                state.commitWaiters = [:]
+            }
             guard !state.waiters.isEmpty else { return }
             for name in names {
                 guard let entries = state.waiters.removeValue(forKey: name) else { continue }
@@ -95,8 +124,9 @@ final class WaiterRegistry: Sendable {
     func cancelAll() {
         let woken = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
             state.closed = true
-            let all = state.waiters.values.flatMap { $0.values }
+            let all = state.waiters.values.flatMap { $0.values } + state.commitWaiters.values
             state.waiters = [:]
+            state.commitWaiters = [:]
             state.count = 0
             state.deadlines = Heap()
             state.timer?.cancel()

@@ -28,6 +28,9 @@ public final class Store: Sendable {
         public init() {}
     }
 
+    /// The file a daemon holds a lock on while it owns the directory; allowed beside a new store.
+    public static let daemonLockFile = "longrund.lock"
+
     public let directory: String
     let environment: Environment
     let schema: Schema
@@ -105,7 +108,7 @@ public final class Store: Sendable {
             defer { closedir(handle) }
             while let entry = readdir(handle) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if name != "." && name != ".." && name != "lock.mdb" {
+                if !["." , "..", "lock.mdb", Store.daemonLockFile].contains(name) {
                     throw StoreError(.foreignDirectory,
                                      "\(directory) is not empty and holds no Longrun store (found '\(name)'); choose a new or empty directory")
                 }

@@ -134,3 +134,23 @@ public struct StoreReader {
         }
     }
 }
+
+extension StoreReader {
+    /// The operation's version right after the event at `sequence`: how many of its events have a
+    /// sequence up to and including it. Walks the operation's history index.
+    public func version(of name: OperationName, at sequence: UInt64) throws -> UInt64 {
+        let prefix = Keys.historyPrefix(name)
+        return try txn.withCursor(schema.history) { cursor in
+            var count: UInt64 = 0
+            var entry = try cursor.seek(atLeast: prefix)
+            while let (key, _) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
+                guard let entrySequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])),
+                      entrySequence <= sequence
+                else { break }
+                count += 1
+                entry = try cursor.next()
+            }
+            return count
+        }
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where `longrund` keeps its data and listens, and so where `longrun` and clients look, when
+/// nothing is configured. One definition, shared by the daemon and its clients.
+///
+/// - root: `/var/lib/longrun` and `/run/longrun/longrund.sock`;
+/// - others: `$XDG_STATE_HOME/longrun` (default `~/.local/state/longrun`) and
+///   `$XDG_RUNTIME_DIR/longrun/longrund.sock` (default: `/tmp/longrun-$UID/longrund.sock`).
+/// `LONGRUN_SOCKET` overrides the socket for clients; `LONGRUN_DATA_DIR` the data directory.
+public struct DefaultPaths: Sendable, Equatable {
+    public var dataDirectory: String
+    public var socketPath: String
+
+    public init(dataDirectory: String, socketPath: String) {
+        self.dataDirectory = dataDirectory
+        self.socketPath = socketPath
+    }
+
+    /// The defaults for this process's user and environment.
+    public static var current: DefaultPaths {
+        resolve(uid: getuid(), environment: { name in getenv(name).map { String(cString: $0) } })
+    }
+
+    /// The defaults for `uid` given an environment lookup; pure, for tests.
+    public static func resolve(uid: uid_t, environment: (String) -> String?) -> DefaultPaths {
+        func nonEmpty(_ name: String) -> String? {
+            guard let value = environment(name), !value.isEmpty else { return nil }
+            return value
+        }
+        var paths: DefaultPaths
+        if uid == 0 {
+            paths = DefaultPaths(dataDirectory: "/var/lib/longrun", socketPath: "/run/longrun/longrund.sock")
+        } else {
+            let home = nonEmpty("HOME") ?? "/tmp"
+            let state = nonEmpty("XDG_STATE_HOME") ?? home + "/.local/state"
+            let runtime = nonEmpty("XDG_RUNTIME_DIR").map { $0 + "/longrun" } ?? "/tmp/longrun-\(uid)"
+            paths = DefaultPaths(dataDirectory: state + "/longrun", socketPath: runtime + "/longrund.sock")
+        }
+        if let socket = nonEmpty("LONGRUN_SOCKET") { paths.socketPath = socket }
+        if let data = nonEmpty("LONGRUN_DATA_DIR") { paths.dataDirectory = data }
+        return paths
+    }
+}

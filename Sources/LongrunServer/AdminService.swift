@@ -1,0 +1,32 @@
+import GRPCCore
+import Logging
+import LongrunEngine
+import LongrunProto
+
+/// `longrun.v1.Admin`: what the daemon is serving from.
+struct AdminService: Longrun_V1_Admin.ServiceProtocol {
+    static let version = "0.1.0"
+
+    let engine: LongrunEngine
+    let logger: Logger
+
+    func getServerInfo(request: ServerRequest<Longrun_V1_GetServerInfoRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_ServerInfo>
+    {
+        try await mappingErrors(logger) {
+            var info = Longrun_V1_ServerInfo()
+            info.version = Self.version
+            info.dataDirectory = engine.directory
+            info.appliedSequence = try engine.appliedSequence()
+            info.durability = engine.configuration.durability.description
+            return ServerResponse(message: info)
+        }
+    }
+
+    func takeSnapshot(request: ServerRequest<Longrun_V1_TakeSnapshotRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
+    {
+        // Snapshots (a checksummed consistent copy of the views, kept K deep) are not built yet.
+        throw ErrorMapping.status(.unimplemented, "snapshots are not available in this version of longrund", reason: "SNAPSHOTS_UNAVAILABLE")
+    }
+}

@@ -1,0 +1,50 @@
+import GRPCCore
+import LongrunDomain
+
+/// What a handler learns about its caller from the request metadata.
+struct CallContext: Sendable {
+    /// Metadata key a client may set to label itself in the audit trail (`longrun-actor: deploy-bot`).
+    static let actorKey = "longrun-actor"
+    /// Metadata key carrying a free-text reason for CancelOperation.
+    static let cancelReasonKey = "longrun-cancel-reason"
+    static let maximumLabelLength = 128
+
+    var actor: Actor
+    /// When the client's deadline (`grpc-timeout`) expires, if it sent one.
+    var deadline: ContinuousClock.Instant?
+    var cancelReason: String
+
+    init(metadata: Metadata, context: ServerContext) {
+        let label = metadata[stringValues: Self.actorKey].first(where: { _ in true }).map { String($0.prefix(Self.maximumLabelLength)) }
+        actor = Actor(label: label ?? "")
+        deadline = metadata[stringValues: "grpc-timeout"].first(where: { _ in true })
+            .flatMap(Self.parseTimeout).map { ContinuousClock.now + $0 }
+        cancelReason = metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0.prefix(1024)) } ?? ""
+    }
+
+    /// Parses a `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).
+    static func parseTimeout(_ text: String) -> Duration? {
+        guard let unit = text.last, text.count >= 2, text.count <= 9, let amount = Int64(text.dropLast()), amount >= 0 else { return nil }
+        switch unit {
+        case "H": return .seconds(amount * 3600)
+        case "M": return .seconds(amount * 60)
+        case "S": return .seconds(amount)
+        case "m": return .milliseconds(amount)
+        case "u": return .microseconds(amount)
+        case "n": return .nanoseconds(amount)
+        default: return nil
+        }
+    }
+}
+
+/// Runs `body` in a child task that is cancelled when gRPC cancels the RPC (deadline, client gone,
+/// server shutdown): grpc-swift signals those through the RPC's cancellation handle, not by
+/// cancelling the handler's task.
+func cancellingOnRPCCancellation<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    let task = Task { try await body() }
+    return try await withRPCCancellationHandler {
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    } onCancelRPC: {
+        task.cancel()
+    }
+}

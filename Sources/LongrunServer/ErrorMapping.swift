@@ -1,0 +1,63 @@
+import GRPCCore
+import GRPCProtobuf
+import Logging
+import LongrunDomain
+import LongrunStore
+
+/// The one table from the engine's errors to `google.rpc.Code`, with an `ErrorInfo` detail
+/// (UPPER_SNAKE reason, domain `longrun.dev`). An error it does not know becomes UNKNOWN and is
+/// logged with its cause.
+enum ErrorMapping {
+    static let domain = "longrun.dev"
+
+    static func status(for error: any Error, logger: Logger) -> GoogleRPCStatus {
+        switch error {
+        case let error as GoogleRPCStatus:
+            return error
+        case let error as RPCError:
+            return GoogleRPCStatus(code: error.code, message: error.message, details: [])
+        case let error as DomainError:
+            let code: RPCError.Code = switch error.kind {
+            case .invalidArgument: .invalidArgument
+            case .notFound: .notFound
+            case .alreadyExists: .alreadyExists
+            case .failedPrecondition: .failedPrecondition
+            case .aborted: .aborted
+            case .outOfRange: .outOfRange
+            case .resourceExhausted: .resourceExhausted
+            }
+            return status(code, error.message, reason: error.reason)
+        case let error as StoreError:
+            switch error.kind {
+            case .resourceExhausted:
+                return status(.resourceExhausted, error.message, reason: "STORE_FULL")
+            case .closed:
+                return status(.unavailable, error.message, reason: "SHUTTING_DOWN")
+            case .dataLoss:
+                logger.critical("data loss", metadata: ["error": "\(error)"])
+                return status(.dataLoss, error.message, reason: "DATA_LOSS")
+            case .foreignDirectory, .unsupportedFormat, .storage:
+                logger.error("storage failure", metadata: ["error": "\(error)"])
+                return status(.internalError, error.message, reason: "STORAGE_FAILURE")
+            }
+        case is CancellationError:
+            return status(.cancelled, "the request was cancelled", reason: "CANCELLED")
+        default:
+            logger.error("unmapped error", metadata: ["error": "\(String(reflecting: error))"])
+            return status(.unknown, "internal error: \(error)", reason: "UNKNOWN")
+        }
+    }
+
+    static func status(_ code: RPCError.Code, _ message: String, reason: String, metadata: [String: String] = [:]) -> GoogleRPCStatus {
+        GoogleRPCStatus(code: code, message: message, details: [.errorInfo(reason: reason, domain: domain, metadata: metadata)])
+    }
+}
+
+/// Runs a handler body, rethrowing any failure as a `GoogleRPCStatus` through ``ErrorMapping``.
+func mappingErrors<R>(_ logger: Logger, _ body: () async throws -> R) async throws -> R {
+    do {
+        return try await body()
+    } catch {
+        throw ErrorMapping.status(for: error, logger: logger)
+    }
+}

@@ -1,0 +1,95 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import Logging
+import LongrunEngine
+import LongrunStore
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The daemon's gRPC front: every service on one Unix socket, run as a `Service`.
+///
+/// On graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) it stops accepting calls,
+/// lets the writer commit what is queued, wakes waiters and watchers, and closes the store.
+public struct LongrunServer: Service {
+    public struct Configuration: Sendable {
+        public var socketPath: String
+        /// Who may connect: the socket's permission bits. Default 0660 (owner and group).
+        public var socketMode: mode_t = 0o660
+        /// Longest a WaitOperation holds a call when neither its timeout nor its deadline is shorter.
+        public var maximumWait: Duration = .seconds(3600)
+        /// Largest request message accepted.
+        public var maximumRequestBytes = 4 << 20
+
+        public init(socketPath: String) {
+            self.socketPath = socketPath
+        }
+    }
+
+    public let configuration: Configuration
+    private let engine: LongrunEngine
+    private let logger: Logger
+    private let listeningSocket: Int32
+
+    /// Binds the socket now, so that a caller learns of a conflict before anything starts.
+    public init(engine: LongrunEngine, configuration: Configuration, logger: Logger) throws {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode)
+    }
+
+    /// The services, for in-process transports in tests.
+    public static func services(engine: LongrunEngine, logger: Logger, maximumWait: Duration = .seconds(3600)) -> [any RegistrableRPCService] {
+        [
+            OperationsService(engine: engine, logger: logger, maximumWait: maximumWait),
+            ProducersService(engine: engine, logger: logger),
+            HistoryService(engine: engine, logger: logger),
+            AdminService(engine: engine, logger: logger),
+        ]
+    }
+
+    public func run() async throws {
+        var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
+        transportConfig.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes
+        let transport = HTTP2ServerTransport.Posix(
+            listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
+        )
+        let server = GRPCServer(transport: transport, services: Self.services(engine: engine, logger: logger, maximumWait: configuration.maximumWait))
+        let engine = self.engine
+        defer { unlink(configuration.socketPath) }
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await withGracefulShutdownHandler {
+                    try await server.serve()
+                } onGracefulShutdown: {
+                    server.beginGracefulShutdown()
+                    // Ends waits and watches, which would otherwise hold the server open; commits
+                    // already queued still land before the store closes.
+                    engine.close()
+                }
+            }
+            group.addTask {
+                try await cancelWhenGracefulShutdown { try await engine.run() }
+            }
+            if let address = try await transport.listeningAddress.unixDomainSocket {
+                logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.directory)"])
+            }
+        }
+        engine.close()
+    }
+}
+
+extension LongrunServer {
+    public static let version = AdminService.version
+
+    /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
+    /// object alive for as long as the daemon serves.
+    public static func lockDataDirectory(_ directory: String) throws -> AnyObject {
+        try DataDirectoryLock(directory: directory, lockFile: Store.daemonLockFile)
+    }
+}

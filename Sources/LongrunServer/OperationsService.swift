@@ -1,0 +1,95 @@
+import GRPCCore
+import Logging
+import LongrunDomain
+import LongrunEngine
+import LongrunProto
+import SwiftProtobuf
+
+/// `google.longrunning.Operations`, exactly as the engine defines it, so unmodified Google client
+/// libraries work against the socket.
+struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
+    let engine: LongrunEngine
+    let logger: Logger
+    /// Longest a WaitOperation holds the call when neither its timeout nor a deadline is shorter.
+    let maximumWait: Duration
+
+    func listOperations(request: ServerRequest<Google_Longrunning_ListOperationsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Longrunning_ListOperationsResponse>
+    {
+        try await mappingErrors(logger) {
+            let message = request.message
+            guard !message.returnPartialSuccess else {
+                throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
+                                          reason: "PARTIAL_SUCCESS_UNSUPPORTED")
+            }
+            let page = try engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken))
+            var response = Google_Longrunning_ListOperationsResponse()
+            response.operations = page.operations.map(\.proto)
+            response.nextPageToken = page.nextPageToken
+            return ServerResponse(message: response)
+        }
+    }
+
+    func getOperation(request: ServerRequest<Google_Longrunning_GetOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Longrunning_Operation>
+    {
+        try await mappingErrors(logger) {
+            ServerResponse(message: try engine.get(OperationName(parsing: request.message.name)).proto)
+        }
+    }
+
+    func deleteOperation(request: ServerRequest<Google_Longrunning_DeleteOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Protobuf_Empty>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            try await engine.delete(OperationName(parsing: request.message.name), actor: call.actor)
+            return ServerResponse(message: Google_Protobuf_Empty())
+        }
+    }
+
+    func cancelOperation(request: ServerRequest<Google_Longrunning_CancelOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Protobuf_Empty>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            _ = try await engine.cancel(OperationName(parsing: request.message.name), reason: call.cancelReason, actor: call.actor)
+            return ServerResponse(message: Google_Protobuf_Empty())
+        }
+    }
+
+    /// Returns when the operation is done, or its current state when the request's timeout or the
+    /// call's deadline comes, whichever is first. Before a deadline it answers a little early, so the
+    /// client gets the state rather than DEADLINE_EXCEEDED. Holds no thread while waiting.
+    func waitOperation(request: ServerRequest<Google_Longrunning_WaitOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Longrunning_Operation>
+    {
+        try await mappingErrors(logger) {
+            let message = request.message
+            let name = try OperationName(parsing: message.name)
+            var timeout = maximumWait
+            if message.hasTimeout {
+                guard let requested = Duration(validating: message.timeout) else {
+                    throw ErrorMapping.status(.invalidArgument, "timeout must be a non-negative duration", reason: "INVALID_TIMEOUT")
+                }
+                timeout = min(timeout, requested)
+            }
+            let call = CallContext(metadata: request.metadata, context: context)
+            if let deadline = call.deadline {
+                let remaining = deadline - ContinuousClock.now
+                // Answer before the deadline by a margin for the reply to travel and for a busy
+                // machine: 20% of the time left, between 10 ms and 250 ms.
+                let margin = min(max(remaining / 5, .milliseconds(10)), .milliseconds(250))
+                timeout = max(.zero, min(timeout, remaining - margin))
+            }
+            let engine = self.engine
+            let effectiveTimeout = timeout
+            do {
+                let state = try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: effectiveTimeout) }
+                return ServerResponse(message: state.proto)
+            } catch is CancellationError where !context.cancellation.isCancelled {
+                throw ErrorMapping.status(.unavailable, "the server is shutting down; retry the wait", reason: "SHUTTING_DOWN")
+            }
+        }
+    }
+}

@@ -1,0 +1,206 @@
+import GRPCCore
+import Logging
+import LongrunDomain
+import LongrunEngine
+import LongrunProto
+import Synchronization
+
+/// `longrun.v1.Producers`: create, progress and complete operations, one call at a time or many
+/// on one stream.
+struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
+    let engine: LongrunEngine
+    let logger: Logger
+    /// Transitions a stream may have in flight before the server stops reading from it.
+    static let maximumInFlightPerStream = 4096
+
+    func createOperation(request: ServerRequest<Longrun_V1_CreateOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Longrunning_Operation>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor).proto)
+        }
+    }
+
+    func updateOperation(request: ServerRequest<Longrun_V1_UpdateOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_UpdateOperationResponse>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            let (name, metadata, expected) = try Self.update(request.message)
+            let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor)
+            return ServerResponse(message: Self.updateResponse(state))
+        }
+    }
+
+    func completeOperation(request: ServerRequest<Longrun_V1_CompleteOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Google_Longrunning_Operation>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            let (name, outcome) = try Self.complete(request.message)
+            return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor).proto)
+        }
+    }
+
+    /// Applies transitions in the order received, without waiting for one commit before reading the
+    /// next, so many share a commit; answers each (by its tag) after its commit.
+    func streamTransitions(request: StreamingServerRequest<Longrun_V1_TransitionRequest>, context: ServerContext) async throws
+        -> StreamingServerResponse<Longrun_V1_TransitionResponse>
+    {
+        let call = CallContext(metadata: request.metadata, context: context)
+        let engine = self.engine
+        let logger = self.logger
+        return StreamingServerResponse { writer in
+            let (responses, sink) = AsyncStream.makeStream(of: Longrun_V1_TransitionResponse.self)
+            let flow = InFlight(limit: Self.maximumInFlightPerStream, sink: sink)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for await response in responses { try await writer.write(response) }
+                }
+                do {
+                    for try await message in request.messages {
+                        await flow.acquire()
+                        let tag = message.tag
+                        let isUpdate: Bool = if case .update? = message.command { true } else { false }
+                        do {
+                            let transition = try Self.transition(message)
+                            engine.enqueue(transition, actor: call.actor) { result in
+                                flow.release(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger))
+                            }
+                        } catch {
+                            flow.release(Self.transitionResponse(tag: tag, result: .failure(error), isUpdate: false, logger: logger))
+                        }
+                    }
+                } catch {
+                    flow.finishInput()
+                    throw error
+                }
+                flow.finishInput()
+                try await group.waitForAll()
+            }
+            return [:]
+        }
+    }
+
+    // MARK: Request validation, shared by the unary and streaming paths
+
+    static func create(_ message: Longrun_V1_CreateOperationRequest) throws -> CreateRequest {
+        CreateRequest(
+            collection: try CollectionName(parent: message.parent),
+            id: message.operationID.isEmpty ? nil : message.operationID,
+            metadata: message.hasMetadata ? Payload(message.metadata) : nil,
+            requestID: message.requestID.isEmpty ? nil : message.requestID,
+            cancellation: try CancellationPolicy(validating: message.hasCancellation ? message.cancellation : nil)
+        )
+    }
+
+    static func update(_ message: Longrun_V1_UpdateOperationRequest) throws -> (OperationName, Payload?, UInt64?) {
+        (try OperationName(parsing: message.name),
+         message.hasMetadata ? Payload(message.metadata) : nil,
+         message.hasExpectedVersion ? message.expectedVersion : nil)
+    }
+
+    static func complete(_ message: Longrun_V1_CompleteOperationRequest) throws -> (OperationName, Outcome) {
+        let name = try OperationName(parsing: message.name)
+        switch message.result {
+        case .response(let response)?: return (name, .response(Payload(response)))
+        case .error(let status)?: return (name, .error(Status(status)))
+        case nil:
+            throw DomainError(.invalidArgument, reason: "MISSING_RESULT", "CompleteOperation needs exactly one of response or error")
+        }
+    }
+
+    static func transition(_ message: Longrun_V1_TransitionRequest) throws -> LongrunEngine.Transition {
+        switch message.command {
+        case .create(let create)?: return .create(try Self.create(create))
+        case .update(let update)?:
+            let (name, metadata, expected) = try Self.update(update)
+            return .progress(name, metadata: metadata, expectedVersion: expected)
+        case .complete(let complete)?:
+            let (name, outcome) = try Self.complete(complete)
+            return .complete(name, outcome)
+        case nil:
+            throw DomainError(.invalidArgument, reason: "MISSING_COMMAND", "a TransitionRequest needs one of create, update or complete")
+        }
+    }
+
+    static func updateResponse(_ state: OperationState) -> Longrun_V1_UpdateOperationResponse {
+        var response = Longrun_V1_UpdateOperationResponse()
+        response.operation = state.proto
+        response.version = state.version
+        response.cancelRequested = state.cancelRequest != nil
+        return response
+    }
+
+    static func transitionResponse(tag: UInt64, result: Result<OperationState, any Error>, isUpdate: Bool, logger: Logger) -> Longrun_V1_TransitionResponse {
+        var response = Longrun_V1_TransitionResponse()
+        response.tag = tag
+        switch result {
+        case .success(let state) where isUpdate: response.update = updateResponse(state)
+        case .success(let state): response.operation = state.proto
+        case .failure(let error):
+            let status = ErrorMapping.status(for: error, logger: logger)
+            var proto = Google_Rpc_Status()
+            proto.code = Int32(status.code.rawValue)
+            proto.message = status.message
+            response.error = proto
+        }
+        return response
+    }
+}
+
+/// Counts a stream's transitions in flight: the reader waits while `limit` are pending, and the
+/// response stream ends once the input has ended and every pending transition was answered.
+final class InFlight: Sendable {
+    private struct State {
+        var pending = 0
+        var inputDone = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+    private let limit: Int
+    private let sink: AsyncStream<Longrun_V1_TransitionResponse>.Continuation
+
+    init(limit: Int, sink: AsyncStream<Longrun_V1_TransitionResponse>.Continuation) {
+        self.limit = limit
+        self.sink = sink
+    }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = state.withLock { state -> Bool in
+                if state.pending < limit {
+                    state.pending += 1
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    func release(_ response: Longrun_V1_TransitionResponse) {
+        sink.yield(response)
+        let (waiter, finished) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                return (waiter, false)  // the slot passes to the waiting reader
+            }
+            state.pending -= 1
+            return (nil, state.inputDone && state.pending == 0)
+        }
+        waiter?.resume()
+        if finished { sink.finish() }
+    }
+
+    func finishInput() {
+        let finished = state.withLock { state -> Bool in
+            state.inputDone = true
+            return state.pending == 0
+        }
+        if finished { sink.finish() }
+    }
+}

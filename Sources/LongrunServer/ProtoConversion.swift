@@ -1,0 +1,161 @@
+import Foundation
+import LongrunDomain
+import LongrunProto
+import SwiftProtobuf
+
+/// Conversions between the domain and the wire types. The only place that knows both.
+extension Payload {
+    init(_ any: Google_Protobuf_Any) {
+        self.init(typeURL: any.typeURL, value: [UInt8](any.value))
+    }
+
+    var proto: Google_Protobuf_Any {
+        var any = Google_Protobuf_Any()
+        any.typeURL = typeURL
+        any.value = Data(value)
+        return any
+    }
+}
+
+extension Status {
+    init(_ status: Google_Rpc_Status) {
+        self.init(code: status.code, message: status.message, details: status.details.map(Payload.init))
+    }
+
+    var proto: Google_Rpc_Status {
+        var status = Google_Rpc_Status()
+        status.code = code
+        status.message = message
+        status.details = details.map(\.proto)
+        return status
+    }
+}
+
+extension Timestamp {
+    var proto: Google_Protobuf_Timestamp {
+        Google_Protobuf_Timestamp(seconds: seconds, nanos: nanos)
+    }
+}
+
+extension Duration {
+    /// A non-negative protobuf Duration; nil if negative or out of range.
+    init?(validating duration: Google_Protobuf_Duration) {
+        guard duration.seconds >= 0, duration.nanos >= 0, duration.nanos < 1_000_000_000,
+              duration.seconds <= 315_576_000_000
+        else { return nil }
+        self = .seconds(duration.seconds) + .nanoseconds(Int64(duration.nanos))
+    }
+
+    var proto: Google_Protobuf_Duration {
+        let nanoseconds = self.nanoseconds
+        return Google_Protobuf_Duration(seconds: nanoseconds / 1_000_000_000, nanos: Int32(nanoseconds % 1_000_000_000))
+    }
+}
+
+extension OperationState {
+    /// `google.longrunning.Operation`: done=false ⇒ neither error nor response; done=true ⇒ exactly one.
+    var proto: Google_Longrunning_Operation {
+        var operation = Google_Longrunning_Operation()
+        operation.name = name.description
+        if let metadata { operation.metadata = metadata.proto }
+        switch outcome {
+        case .response(let payload)?:
+            operation.done = true
+            operation.response = payload.proto
+        case .error(let status)?:
+            operation.done = true
+            operation.error = status.proto
+        case nil:
+            operation.done = false
+        }
+        return operation
+    }
+}
+
+extension Actor {
+    var proto: Longrun_V1_Actor {
+        var actor = Longrun_V1_Actor()
+        if let uid { actor.uid = uid }
+        if let pid { actor.pid = pid }
+        actor.label = label
+        return actor
+    }
+}
+
+extension CancellationPolicy {
+    init(validating options: Longrun_V1_CancellationOptions?) throws(DomainError) {
+        guard let options else {
+            self = .default
+            return
+        }
+        switch options.mode {
+        case .immediate:
+            guard !options.hasGrace else {
+                throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "cancellation.grace applies only to COOPERATIVE mode")
+            }
+            self = .immediate
+        case .cooperative, .unspecified:
+            guard options.hasGrace else {
+                self = .cooperative(grace: nil)
+                return
+            }
+            guard let grace = Duration(validating: options.grace) else {
+                throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "cancellation.grace must be a non-negative duration")
+            }
+            self = .cooperative(grace: grace)
+        case .UNRECOGNIZED(let value):
+            throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "unknown cancellation mode \(value)")
+        }
+    }
+
+    var proto: Longrun_V1_CancellationOptions {
+        var options = Longrun_V1_CancellationOptions()
+        switch self {
+        case .immediate:
+            options.mode = .immediate
+        case .cooperative(let grace):
+            options.mode = .cooperative
+            if let grace { options.grace = grace.proto }
+        }
+        return options
+    }
+}
+
+extension Event {
+    /// `longrun.v1.OperationEvent`, with the operation's state when it is given.
+    func proto(state: OperationState?) -> Longrun_V1_OperationEvent {
+        var event = Longrun_V1_OperationEvent()
+        event.sequence = sequence
+        event.time = time.proto
+        event.name = name.description
+        event.actor = actor.proto
+        switch kind {
+        case .created(let created):
+            var message = Longrun_V1_OperationEvent.Created()
+            if let metadata = created.metadata { message.metadata = metadata.proto }
+            message.requestID = created.requestID ?? ""
+            message.cancellation = created.cancellation.proto
+            event.created = message
+        case .progressed(let metadata):
+            var message = Longrun_V1_OperationEvent.Progressed()
+            if let metadata { message.metadata = metadata.proto }
+            event.progressed = message
+        case .cancelRequested(let reason, let deadline):
+            var message = Longrun_V1_OperationEvent.CancelRequested()
+            message.reason = reason
+            if let deadline { message.graceDeadline = deadline.proto }
+            event.cancelRequested = message
+        case .completed(let outcome):
+            var message = Longrun_V1_OperationEvent.Completed()
+            switch outcome {
+            case .response(let payload): message.response = payload.proto
+            case .error(let status): message.error = status.proto
+            }
+            event.completed = message
+        case .deleted:
+            event.deleted = Longrun_V1_OperationEvent.Deleted()
+        }
+        if let state { event.operation = state.proto }
+        return event
+    }
+}

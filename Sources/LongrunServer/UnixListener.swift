@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Why the daemon cannot listen or own its data directory. Each message says what to do next.
+public struct StartupError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Creates the daemon's listening Unix socket itself, so that it has the configured mode from the
+/// moment it exists (bound under a umask, no window where it is more open), a live socket of
+/// another daemon is refused rather than stolen, and a stale socket file is replaced.
+enum UnixListener {
+    static func bind(path: String, mode: mode_t) throws -> Int32 {
+        guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
+            throw StartupError("socket path \(path) is longer than the system allows (\(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes); choose a shorter --socket")
+        }
+        try makeParentDirectory(of: path)
+        var info = stat()
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFSOCK else {
+                throw StartupError("\(path) exists and is not a socket; remove it or choose another --socket")
+            }
+            if isLive(path) {
+                throw StartupError("another longrund is serving on \(path); stop it first or choose another --socket")
+            }
+            unlink(path)  // stale: its daemon is gone
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw StartupError("cannot create a socket: \(String(cString: strerror(errno)))") }
+        var address = makeAddress(path)
+        let previousMask = umask(~mode & 0o777)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        let bindErrno = errno
+        umask(previousMask)
+        guard bound == 0 else {
+            close(fd)
+            throw StartupError("cannot bind \(path): \(String(cString: strerror(bindErrno)))")
+        }
+        guard chmod(path, mode) == 0, listen(fd, 1024) == 0 else {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            unlink(path)
+            throw StartupError("cannot listen on \(path): \(message)")
+        }
+        return fd
+    }
+
+    /// True if something accepts connections on `path`.
+    static func isLive(_ path: String) -> Bool {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = makeAddress(path)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        return result == 0
+    }
+
+    private static func makeAddress(_ path: String) -> sockaddr_un {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            let bytes = Array(path.utf8)
+            buffer.copyBytes(from: bytes)
+            buffer[bytes.count] = 0
+        }
+        return address
+    }
+
+    /// Creates missing parent directories: 0755 so other users of a shared socket can reach it
+    /// (the socket's own mode decides who may connect).
+    private static func makeParentDirectory(of path: String) throws {
+        guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { return }
+        var prefix = ""
+        for component in path[..<slash].split(separator: "/") {
+            prefix += "/" + component
+            if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
+                throw StartupError("cannot create directory \(prefix) for the socket: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
+/// An exclusive lock on `<data-dir>/longrund.lock`, held for the daemon's life, so that two daemons
+/// never serve one data directory. The kernel releases it when the process dies, even by SIGKILL.
+final class DataDirectoryLock: Sendable {
+    private let fd: Int32
+
+    init(directory: String, lockFile: String) throws {
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            var prefix = ""
+            for component in directory.split(separator: "/") {
+                prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + component
+                if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
+                    throw StartupError("cannot create data directory \(prefix): \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        let path = directory + "/" + lockFile
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StartupError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StartupError("another longrund owns the data directory \(directory); stop it first or choose another --data-dir")
+        }
+        ftruncate(fd, 0)
+        let pid = "\(getpid())\n"
+        _ = pid.withCString { write(fd, $0, strlen($0)) }
+    }
+
+    deinit {
+        close(fd)
+    }
+}

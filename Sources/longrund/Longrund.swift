@@ -1,0 +1,102 @@
+import ArgumentParser
+import Logging
+import LongrunDefaults
+import LongrunEngine
+import LongrunServer
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `longrund`: serves a Longrun data directory on a Unix socket. Thin: parses flags, then hands
+/// over to `LongrunServer` inside a `ServiceGroup`.
+@main
+struct Longrund: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "longrund",
+        abstract: "Serve long-running operations (google.longrunning.Operations) on a Unix socket.",
+        discussion: """
+            With no options it serves the default data directory on the default socket:
+            as root /var/lib/longrun and /run/longrun/longrund.sock; otherwise
+            $XDG_STATE_HOME/longrun and $XDG_RUNTIME_DIR/longrun/longrund.sock.
+            SIGTERM or SIGINT stop it gracefully: queued commits land, the store closes cleanly.
+            """
+    )
+
+    @Option(help: "Data directory (default: $LONGRUN_DATA_DIR or the embedded default).")
+    var dataDir: String?
+
+    @Option(help: "Unix socket to listen on (default: $LONGRUN_SOCKET or the embedded default).")
+    var socket: String?
+
+    @Option(help: "Permission bits of the socket, in octal: who may connect.")
+    var socketMode: String = "0660"
+
+    @Option(help: "full: fsync every commit (nothing acknowledged is lost). relaxed: sync every --sync-interval.")
+    var durability: DurabilityFlag = .full
+
+    @Option(help: "With --durability relaxed: the longest time a commit stays unsynced (e.g. 1s, 200ms).")
+    var syncInterval: String = "1s"
+
+    @Option(help: "How long a producer has to finish after a cancel request before the engine completes the operation with CANCELLED.")
+    var cancelGrace: String = "30s"
+
+    @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
+    var maxWait: String = "1h"
+
+    @Option(help: "Largest the data file may grow, in MiB.")
+    var maxMapSizeMib: Int = 1 << 20
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    enum DurabilityFlag: String, ExpressibleByArgument, CaseIterable {
+        case full, relaxed
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "longrund")
+        guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
+        logger.logLevel = level
+        guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal permission bits such as 0660") }
+        guard let grace = DurationText.parse(cancelGrace) else { throw ValidationError("--cancel-grace: not a duration: \(cancelGrace) (try 30s)") }
+        guard let wait = DurationText.parse(maxWait) else { throw ValidationError("--max-wait: not a duration: \(maxWait) (try 1h)") }
+        guard let interval = DurationText.parse(syncInterval), interval > .zero else {
+            throw ValidationError("--sync-interval: not a positive duration: \(syncInterval) (try 1s)")
+        }
+
+        let defaults = DefaultPaths.current
+        let dataDirectory = dataDir ?? defaults.dataDirectory
+        let socketPath = socket ?? defaults.socketPath
+        var engineConfiguration = LongrunEngine.Configuration()
+        engineConfiguration.durability = durability == .full ? .full : .relaxed(syncInterval: interval)
+        engineConfiguration.defaultCancelGrace = grace
+        engineConfiguration.maximumMapSize = maxMapSizeMib << 20
+
+        print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
+        do {
+            let lock = try LongrunServer.lockDataDirectory(dataDirectory)
+            let engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
+            var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
+            serverConfiguration.socketMode = mode
+            serverConfiguration.maximumWait = wait
+            let server: LongrunServer
+            do {
+                server = try LongrunServer(engine: engine, configuration: serverConfiguration, logger: logger)
+            } catch {
+                engine.close()
+                throw error
+            }
+            let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+            withExtendedLifetime(lock) {}
+            logger.notice("stopped cleanly")
+        } catch {
+            // Startup and storage errors say what to do next; print them plainly, without a trace.
+            let line = "longrund: \(error)\n"
+            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            throw ExitCode(1)
+        }
+    }
+}

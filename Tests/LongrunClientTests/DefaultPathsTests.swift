@@ -1,0 +1,47 @@
+import LongrunDefaults
+import Testing
+
+@Suite("Default paths")
+struct DefaultPathsTests {
+    @Test func rootUsesTheSystemDirectories() {
+        let paths = DefaultPaths.resolve(uid: 0) { _ in nil }
+        #expect(paths == DefaultPaths(dataDirectory: "/var/lib/longrun", socketPath: "/run/longrun/longrund.sock"))
+    }
+
+    @Test func usersFollowXDG() {
+        let environment = ["HOME": "/home/ann", "XDG_STATE_HOME": "/home/ann/state", "XDG_RUNTIME_DIR": "/run/user/1000"]
+        let paths = DefaultPaths.resolve(uid: 1000) { environment[$0] }
+        #expect(paths == DefaultPaths(dataDirectory: "/home/ann/state/longrun", socketPath: "/run/user/1000/longrun/longrund.sock"))
+    }
+
+    @Test func usersWithoutXDGFallBackToHomeAndTmp() {
+        let paths = DefaultPaths.resolve(uid: 1000) { $0 == "HOME" ? "/home/ann" : ($0 == "XDG_RUNTIME_DIR" ? "" : nil) }
+        #expect(paths == DefaultPaths(dataDirectory: "/home/ann/.local/state/longrun", socketPath: "/tmp/longrun-1000/longrund.sock"))
+    }
+
+    @Test func environmentOverridesWin() {
+        let paths = DefaultPaths.resolve(uid: 0) { ["LONGRUN_SOCKET": "/tmp/s.sock", "LONGRUN_DATA_DIR": "/srv/lr"][$0] }
+        #expect(paths == DefaultPaths(dataDirectory: "/srv/lr", socketPath: "/tmp/s.sock"))
+    }
+}
+
+@Suite("Duration text")
+struct DurationTextTests {
+    @Test(arguments: [
+        ("30s", Duration.seconds(30)), ("1.5s", .milliseconds(1500)), ("500ms", .milliseconds(500)),
+        ("2m", .seconds(120)), ("1h", .seconds(3600)), ("250us", .microseconds(250)), ("0s", .zero),
+    ])
+    func parses(_ text: String, _ expected: Duration) {
+        #expect(DurationText.parse(text) == expected)
+    }
+
+    @Test(arguments: ["", "s", "10", "-1s", "1.2.3s", "abc", "1d", "1e3s", "nans"])
+    func rejects(_ text: String) {
+        #expect(DurationText.parse(text) == nil)
+    }
+
+    @Test(arguments: [Duration.seconds(30), .milliseconds(1500), .seconds(7200), .microseconds(3)])
+    func formatsWhatItParses(_ duration: Duration) {
+        #expect(DurationText.parse(DurationText.format(duration)) == duration)
+    }
+}

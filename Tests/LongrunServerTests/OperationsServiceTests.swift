@@ -1,0 +1,117 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LongrunEngine
+import LongrunProto
+import LongrunTestSupport
+import SwiftProtobuf
+import Testing
+
+@Suite("google.longrunning.Operations over the socket")
+struct OperationsServiceTests {
+    @Test func getListCancelDeleteWithTheRightCodes() async throws {
+        try await Harness.with { h in
+            let created = try await h.create(id: "build-1", metadata: any(Google_Protobuf_StringValue("0%")))
+            #expect(created.name == "operations/build-1")
+            #expect(!created.done)
+            #expect(created.result == nil)
+
+            var get = Google_Longrunning_GetOperationRequest()
+            get.name = created.name
+            #expect(try await h.operations.getOperation(get) == created)
+
+            get.name = "operations/nope"
+            await expectRPCError(.notFound, reason: "OPERATION_NOT_FOUND") { _ = try await h.operations.getOperation(get) }
+            get.name = "not a name"
+            await expectRPCError(.invalidArgument, reason: "INVALID_NAME") { _ = try await h.operations.getOperation(get) }
+
+            var cancel = Google_Longrunning_CancelOperationRequest()
+            cancel.name = created.name
+            _ = try await h.operations.cancelOperation(cancel)
+            let afterCancel = try await h.operations.getOperation(.with { $0.name = created.name })
+            #expect(!afterCancel.done, "cooperative: the producer decides")
+
+            var delete = Google_Longrunning_DeleteOperationRequest()
+            delete.name = created.name
+            _ = try await h.operations.deleteOperation(delete)
+            await expectRPCError(.notFound) { _ = try await h.operations.getOperation(.with { $0.name = created.name }) }
+            await expectRPCError(.notFound) { _ = try await h.operations.deleteOperation(delete) }
+        }
+    }
+
+    @Test func listWalksEveryPageAndEndsWithAnEmptyToken() async throws {
+        try await Harness.with { h in
+            for index in 0..<23 { _ = try await h.create(id: "op-\(index)") }
+            var request = Google_Longrunning_ListOperationsRequest()
+            request.name = "operations"
+            request.pageSize = 5
+            var names: [String] = []
+            var pages = 0
+            repeat {
+                let page = try await h.operations.listOperations(request)
+                names += page.operations.map(\.name)
+                request.pageToken = page.nextPageToken
+                pages += 1
+            } while !request.pageToken.isEmpty && pages < 100
+            #expect(names == (0..<23).map { "operations/op-\($0)" })
+            #expect(pages == 5)
+
+            await expectRPCError(.invalidArgument, reason: "INVALID_PAGE_SIZE") {
+                _ = try await h.operations.listOperations(.with { $0.pageSize = -1 })
+            }
+            await expectRPCError(.invalidArgument, reason: "INVALID_FILTER") {
+                _ = try await h.operations.listOperations(.with { $0.filter = "done = maybe" })
+            }
+            await expectRPCError(.unimplemented, reason: "PARTIAL_SUCCESS_UNSUPPORTED") {
+                _ = try await h.operations.listOperations(.with { $0.returnPartialSuccess = true })
+            }
+        }
+    }
+
+    @Test func waitReturnsWhenAProducerCompletes() async throws {
+        try await Harness.with { h in
+            let op = try await h.create()
+            async let waited = h.operations.waitOperation(.with {
+                $0.name = op.name
+                $0.timeout = .init(seconds: 30)
+            })
+            try await Task.sleep(for: .milliseconds(50))
+            _ = try await h.complete(op.name, response: any(Google_Protobuf_StringValue("built")))
+            let done = try await waited
+            #expect(done.done)
+            #expect(try Google_Protobuf_StringValue(unpackingAny: done.response).value == "built")
+        }
+    }
+
+    @Test func waitReturnsTheCurrentStateAtItsTimeout() async throws {
+        try await Harness.with { h in
+            let op = try await h.create(metadata: any(Google_Protobuf_StringValue("working")))
+            let state = try await h.operations.waitOperation(.with {
+                $0.name = op.name
+                $0.timeout = .init(seconds: 0, nanos: 100_000_000)
+            })
+            #expect(!state.done)
+            #expect(state.metadata == op.metadata)
+            await expectRPCError(.invalidArgument, reason: "INVALID_TIMEOUT") {
+                _ = try await h.operations.waitOperation(.with {
+                    $0.name = op.name
+                    $0.timeout = .init(seconds: -1)
+                })
+            }
+        }
+    }
+
+    @Test func aDeadlineShorterThanTheTimeoutStillGetsTheStateInTime() async throws {
+        try await Harness.with { h in
+            let op = try await h.create()
+            var options = CallOptions.defaults
+            options.timeout = .seconds(1)
+            let started = ContinuousClock.now
+            let state = try await h.operations.waitOperation(.with {
+                $0.name = op.name
+                $0.timeout = .init(seconds: 30)
+            }, options: options)
+            #expect(!state.done)
+            #expect(ContinuousClock.now - started < .seconds(5))
+        }
+    }
+}

@@ -1,0 +1,90 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import Logging
+import LongrunEngine
+import LongrunProto
+import LongrunServer
+import LongrunTestSupport
+import SwiftProtobuf
+import Testing
+
+/// A real `LongrunServer` on a temporary Unix socket, and clients of every service connected to it.
+struct Harness: Sendable {
+    let operations: Google_Longrunning_Operations.Client<HTTP2ClientTransport.Posix>
+    let producers: Longrun_V1_Producers.Client<HTTP2ClientTransport.Posix>
+    let history: Longrun_V1_History.Client<HTTP2ClientTransport.Posix>
+    let admin: Longrun_V1_Admin.Client<HTTP2ClientTransport.Posix>
+    let engine: LongrunEngine
+    let clock: ManualClock
+    let socketPath: String
+    let directory: TemporaryDirectory
+
+    static func with<R: Sendable>(
+        configure: (inout LongrunEngine.Configuration) -> Void = { _ in },
+        _ body: (Harness) async throws -> R
+    ) async throws -> R {
+        let directory = TemporaryDirectory(prefix: "longrun-server")
+        defer { directory.remove() }
+        let clock = ManualClock(SystemWallClock().now())
+        let engine = try Fixtures.openEngine(directory.child("data"), clock: clock, configure: configure)
+        let socketPath = directory.child("longrund.sock")
+        let server = try LongrunServer(engine: engine, configuration: .init(socketPath: socketPath), logger: Fixtures.quietLogger)
+        let serving = Task { try await server.run() }
+        defer {
+            serving.cancel()
+            engine.close()
+        }
+        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        return try await withGRPCClient(transport: transport) { client in
+            let harness = Harness(
+                operations: .init(wrapping: client), producers: .init(wrapping: client), history: .init(wrapping: client),
+                admin: .init(wrapping: client), engine: engine, clock: clock, socketPath: socketPath, directory: directory
+            )
+            // One call first: the server is serving, and the client is running before any body returns.
+            _ = try await harness.admin.getServerInfo(.init())
+            return try await body(harness)
+        }
+    }
+
+    func create(id: String? = nil, parent: String = "", metadata: Google_Protobuf_Any? = nil, immediate: Bool = false,
+                actor: String? = nil) async throws -> Google_Longrunning_Operation {
+        var request = Longrun_V1_CreateOperationRequest()
+        request.parent = parent
+        if let id { request.operationID = id }
+        if let metadata { request.metadata = metadata }
+        if immediate { request.cancellation.mode = .immediate }
+        var metadataHeaders: Metadata = [:]
+        if let actor { metadataHeaders.addString(actor, forKey: "longrun-actor") }
+        return try await producers.createOperation(request, metadata: metadataHeaders)
+    }
+
+    func complete(_ name: String, response: Google_Protobuf_Any) async throws -> Google_Longrunning_Operation {
+        var request = Longrun_V1_CompleteOperationRequest()
+        request.name = name
+        request.response = response
+        return try await producers.completeOperation(request)
+    }
+}
+
+func any(_ message: some SwiftProtobuf.Message) -> Google_Protobuf_Any {
+    try! Google_Protobuf_Any(message: message)
+}
+
+/// Expects `body` to fail with `code` and, when given, the `ErrorInfo` reason the server attached.
+func expectRPCError(_ code: RPCError.Code, reason: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+                    _ body: () async throws -> Void) async {
+    do {
+        try await body()
+        Issue.record("expected \(code)", sourceLocation: sourceLocation)
+    } catch let error as RPCError {
+        #expect(error.code == code, "\(error)", sourceLocation: sourceLocation)
+        if let reason {
+            let status = try? error.unpackGoogleRPCStatus()
+            let reasons = status?.details.compactMap { $0.errorInfo?.reason } ?? []
+            #expect(reasons == [reason], "details: \(String(describing: status?.details))", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("expected RPCError \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
