@@ -87,6 +87,12 @@ public struct LongrunServer: Service {
 extension LongrunServer {
     public static let version = AdminService.version
 
+    /// Fails if another daemon serves on `socketPath` or the path is not a socket; a stale socket
+    /// is fine (``init(engine:configuration:logger:)`` replaces it).
+    public static func checkSocketAvailable(_ socketPath: String) throws {
+        try UnixListener.checkAvailable(path: socketPath)
+    }
+
     /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
     /// object alive for as long as the daemon serves.
     public static func lockDataDirectory(_ directory: String) throws -> AnyObject {

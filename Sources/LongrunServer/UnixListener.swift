@@ -21,14 +21,7 @@ enum UnixListener {
             throw StartupError("socket path \(path) is longer than the system allows (\(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes); choose a shorter --socket")
         }
         try makeParentDirectory(of: path)
-        var info = stat()
-        if lstat(path, &info) == 0 {
-            guard info.st_mode & S_IFMT == S_IFSOCK else {
-                throw StartupError("\(path) exists and is not a socket; remove it or choose another --socket")
-            }
-            if isLive(path) {
-                throw StartupError("another longrund is serving on \(path); stop it first or choose another --socket")
-            }
+        if try checkAvailable(path: path) {
             unlink(path)  // stale: its daemon is gone
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -51,6 +44,20 @@ enum UnixListener {
             throw StartupError("cannot listen on \(path): \(message)")
         }
         return fd
+    }
+
+    /// Throws if `path` is live or not a socket; returns true if a stale socket file is there.
+    @discardableResult
+    static func checkAvailable(path: String) throws -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return false }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw StartupError("\(path) exists and is not a socket; remove it or choose another --socket")
+        }
+        if isLive(path) {
+            throw StartupError("another longrund is serving on \(path); stop it first or choose another --socket")
+        }
+        return true
     }
 
     /// True if something accepts connections on `path`.

@@ -75,7 +75,10 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.maximumMapSize = maxMapSizeMib << 20
 
         print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
+        fflush(nil)
         do {
+            // Refuse a live socket before creating or locking anything.
+            try LongrunServer.checkSocketAvailable(socketPath)
             let lock = try LongrunServer.lockDataDirectory(dataDirectory)
             let engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
             var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
