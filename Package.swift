@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "LongrunEngine", targets: ["LongrunEngine"]),
         .library(name: "LongrunStore", targets: ["LongrunStore"]),
         .library(name: "LongrunDomain", targets: ["LongrunDomain"]),
+        .library(name: "LongrunProto", targets: ["LongrunProto"]),
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         .executable(name: "longrund", targets: ["longrund"]),
         .executable(name: "longrun", targets: ["longrun"]),

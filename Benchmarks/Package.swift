@@ -1,0 +1,41 @@
+// swift-tools-version: 6.1
+// Benchmarks live in their own package so that the test build does not compile the benchmark
+// stack. Run from this directory: `swift package benchmark` (see BENCHMARKS.md at the top level).
+import PackageDescription
+
+let package = Package(
+    name: "LongrunBenchmarks",
+    platforms: [.macOS(.v15)],
+    dependencies: [
+        .package(name: "Longrun", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark.git", from: "1.38.1", traits: ["MallocInterposer"]),
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        .executableTarget(
+            name: "EngineBenchmarks",
+            dependencies: [
+                .product(name: "Benchmark", package: "package-benchmark"),
+                .product(name: "LongrunEngine", package: "Longrun"),
+                .product(name: "LongrunStore", package: "Longrun"),
+                .product(name: "LongrunDomain", package: "Longrun"),
+            ],
+            path: "Benchmarks/EngineBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // Starts a real longrund on a temporary socket and data directory and drives it.
+        .executableTarget(
+            name: "longrun-load",
+            dependencies: [
+                .product(name: "LongrunProto", package: "Longrun"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/longrun-load"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)
