@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         .executable(name: "longrund", targets: ["longrund"]),
         .executable(name: "longrun", targets: ["longrun"]),
+        .executable(name: "longrun-replay", targets: ["longrun-replay"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -29,6 +30,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -47,6 +49,7 @@ let package = Package(
             dependencies: [
                 "LongrunDomain", "LMDB",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The writer (group commit), waiters and the engine facade that embedders and the daemon use.
@@ -63,11 +66,16 @@ let package = Package(
         .target(name: "LongrunDefaults"),
         // Generated protobuf messages and gRPC stubs (Tools/generate-protos.sh); no hand-written code.
         .target(name: "LongrunProto", dependencies: grpc, path: "Sources/LongrunProto"),
-        // The edge: protobuf conversion, the error table, the gRPC services and the server.
+        // Conversions between domain values and their protobuf messages.
+        .target(
+            name: "LongrunWire",
+            dependencies: ["LongrunDomain", "LongrunProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        // The edge: the error table, the gRPC services and the server.
         .target(
             name: "LongrunServer",
             dependencies: grpc + [
-                "LongrunDomain", "LongrunEngine", "LongrunStore", "LongrunProto", "LongrunDefaults",
+                "LongrunDomain", "LongrunEngine", "LongrunStore", "LongrunProto", "LongrunWire", "LongrunDefaults",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -93,6 +101,26 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // What longrun-replay does, as a library its tests call: reports, dumps, state as of a point.
+        .target(
+            name: "LongrunReplayKit",
+            dependencies: [
+                "LongrunStore", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        // The offline audit and recovery tool: verify, rebuild, dump, history, state --at, snapshots.
+        .executableTarget(
+            name: "longrun-replay",
+            dependencies: [
+                "LongrunReplayKit", "LongrunStore", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunDefaults",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Tools/longrun-replay"
+        ),
         .target(
             name: "LongrunTestSupport",
             dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine", .product(name: "Logging", package: "swift-log")],
@@ -103,7 +131,8 @@ let package = Package(
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient"]),
+        .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],
     swiftLanguageModes: [.v6]
 )

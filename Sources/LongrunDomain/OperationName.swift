@@ -82,6 +82,9 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         } else {
             throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
         }
+        guard Self.isValidID(id) else {
+            throw Self.invalid(text, "has an invalid operation id '\(id.prefix(80))': ids match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+        }
         try self.init(collection: CollectionName(validatedParent: parent), id: id)
     }
 

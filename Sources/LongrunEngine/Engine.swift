@@ -1,6 +1,7 @@
 import Logging
 import LongrunDomain
 import LongrunStore
+import Synchronization
 
 /// What a producer asks for when it creates an operation.
 public struct CreateRequest: Hashable, Sendable {
@@ -98,9 +99,14 @@ public final class LongrunEngine: Sendable {
 
     /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.
     public func close() {
+        closed.withLock { $0 = true }
         writer.shutdown()
         waiters.cancelAll()
     }
+
+    /// True once ``close()`` has begun: waits and watches that end now end because of it.
+    public var isClosed: Bool { closed.withLock { $0 } }
+    private let closed = Mutex(false)
 
     // MARK: Producer side
 
@@ -238,10 +244,25 @@ public final class LongrunEngine: Sendable {
         if case .cancelled = await waiters.waitForCommit(after: sequence) { throw CancellationError() }
     }
 
-    /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed,
-    /// and the operation's version right after the event at `sequence`.
-    public func operationAndVersion(_ name: OperationName, at sequence: UInt64) throws -> (OperationState?, UInt64) {
-        try store.read { reader in (try reader.operation(name), try reader.version(of: name, at: sequence)) }
+    /// The state `name` had right after the event at `sequence`, folded from its history; nil if it
+    /// did not exist yet. OUT_OF_RANGE if its early events were compacted away.
+    public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
+        try store.read { reader in
+            var state: OperationState?
+            var after: UInt64 = 0
+            while true {
+                let events = try reader.events(of: name, after: after, limit: 256)
+                for event in events where event.sequence <= sequence {
+                    if state == nil, case .created = event.kind {} else if state == nil {
+                        throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                                          "the early events of \(name) were compacted; its state at \(sequence) cannot be computed")
+                    }
+                    state = Lifecycle.apply(state, event)
+                }
+                guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
+                after = last.sequence
+            }
+        }
     }
 
     // MARK: Background work

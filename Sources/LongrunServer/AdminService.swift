@@ -2,6 +2,7 @@ import GRPCCore
 import Logging
 import LongrunEngine
 import LongrunProto
+import LongrunWire
 
 /// `longrun.v1.Admin`: what the daemon is serving from.
 struct AdminService: Longrun_V1_Admin.ServiceProtocol {

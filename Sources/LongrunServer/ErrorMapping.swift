@@ -3,12 +3,16 @@ import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunStore
+import LongrunProto
 
 /// The one table from the engine's errors to `google.rpc.Code`, with an `ErrorInfo` detail
 /// (UPPER_SNAKE reason, domain `longrun.dev`). An error it does not know becomes UNKNOWN and is
 /// logged with its cause.
 enum ErrorMapping {
     static let domain = "longrun.dev"
+
+    /// What open waits and watches receive when the daemon stops: retry against the restarted one.
+    static let shuttingDown = status(.unavailable, "the server is shutting down; retry once it is back", reason: "SHUTTING_DOWN")
 
     static func status(for error: any Error, logger: Logger) -> GoogleRPCStatus {
         switch error {
@@ -46,6 +50,19 @@ enum ErrorMapping {
             logger.error("unmapped error", metadata: ["error": "\(String(reflecting: error))"])
             return status(.unknown, "internal error: \(error)", reason: "UNKNOWN")
         }
+    }
+
+    /// The same status as a `google.rpc.Status` message, details included, for errors that travel
+    /// inside a response (StreamTransitions) rather than as the call's status.
+    static func protoStatus(for error: any Error, logger: Logger) -> Google_Rpc_Status {
+        let status = status(for: error, logger: logger)
+        if let bytes: [UInt8] = try? status.serializedBytes(), let proto = try? Google_Rpc_Status(serializedBytes: bytes) {
+            return proto
+        }
+        var proto = Google_Rpc_Status()
+        proto.code = Int32(status.code.rawValue)
+        proto.message = status.message
+        return proto
     }
 
     static func status(_ code: RPCError.Code, _ message: String, reason: String, metadata: [String: String] = [:]) -> GoogleRPCStatus {

@@ -3,6 +3,7 @@ import Logging
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
+import LongrunWire
 
 /// `longrun.v1.History`: the audit trail of one operation, and a resumable stream of every
 /// transition in a collection.
@@ -21,7 +22,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             let page = try engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken)
             var response = Longrun_V1_ListOperationEventsResponse()
             var version: UInt64 = 0
-            if let first = page.events.first { version = try engine.operationAndVersion(name, at: first.sequence).1 - 1 }
+            if let first = page.events.first { version = (try engine.state(of: name, at: first.sequence)?.version ?? 1) - 1 }
             response.events = page.events.map { event in
                 version += 1
                 return Self.proto(event, version: version, state: nil)
@@ -64,20 +65,24 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             do {
                 try await cancellingOnRPCCancellation {
                     var position = start
+                    var states = StatesAsOfEvents(engine: engine)
                     while true {
                         let (events, _) = try engine.events(after: position, limit: Self.watchBatch)
                         for event in events {
                             position = event.sequence
                             guard event.name.collection == collection else { continue }
-                            let (state, version) = try engine.operationAndVersion(event.name, at: event.sequence)
-                            if !filter.isEmpty, let state, !filter.matches(state.filterRecord) { continue }
-                            try await writer.write(Self.proto(event, version: version, state: state))
+                            // The filter sees, and the event carries, the operation as it was right after it.
+                            let state = try states.apply(event)
+                            if !filter.isEmpty, !filter.matches(state.filterRecord) { continue }
+                            try await writer.write(Self.proto(event, version: state.version, state: state))
                         }
                         if events.count < Self.watchBatch { try await engine.waitForCommit(after: position) }
                     }
                 }
             } catch is CancellationError {
-                // The client went away, its deadline passed, or the server is stopping: end quietly.
+                // The server is stopping: tell the client to come back. Otherwise the client went away
+                // or its deadline passed, and nobody is listening.
+                if engine.isClosed { throw ErrorMapping.shuttingDown }
             } catch {
                 throw ErrorMapping.status(for: error, logger: logger)
             }
@@ -85,10 +90,63 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         }
     }
 
+    func getOperationDetails(request: ServerRequest<Longrun_V1_GetOperationDetailsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_OperationDetails>
+    {
+        try await mappingErrors(logger) {
+            ServerResponse(message: Self.details(try engine.get(OperationName(parsing: request.message.name))))
+        }
+    }
+
+    static func details(_ state: OperationState) -> Longrun_V1_OperationDetails {
+        var details = Longrun_V1_OperationDetails()
+        details.operation = state.proto
+        details.version = state.version
+        if let request = state.cancelRequest {
+            details.cancelRequested = true
+            details.cancelReason = request.reason
+            if let deadline = request.graceDeadline, !state.done { details.cancelDeadline = deadline.proto }
+        }
+        details.createTime = state.createTime.proto
+        details.updateTime = state.updateTime.proto
+        if let end = state.endTime { details.endTime = end.proto }
+        details.creator = state.creator.proto
+        details.requestID = state.requestID ?? ""
+        details.cancellation = state.cancellation.proto
+        details.lastSequence = state.lastSequence
+        return details
+    }
+
     static func proto(_ event: Event, version: UInt64, state: OperationState?) -> Longrun_V1_OperationEvent {
         var proto = event.proto(state: state)
         if case .progressed = event.kind { proto.progressed.version = version }
         return proto
+    }
+}
+
+/// The state of each operation of a watched collection as of the event being delivered: folded
+/// forward from events the stream has seen, or from the operation's history on first sight.
+struct StatesAsOfEvents {
+    let engine: LongrunEngine
+    /// Bounded: when full it starts over, and misses are folded from history again.
+    static let capacity = 10_000
+    private var states: [OperationName: OperationState] = [:]
+
+    init(engine: LongrunEngine) {
+        self.engine = engine
+    }
+
+    mutating func apply(_ event: Event) throws -> OperationState {
+        var prior = states[event.name]
+        if prior == nil, case .created = event.kind {} else if prior == nil {
+            prior = try engine.state(of: event.name, at: event.sequence - 1)
+        }
+        guard let state = Lifecycle.apply(prior, event) else {
+            throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED", "the events of \(event.name) before \(event.sequence) are not in the log")
+        }
+        if states.count >= Self.capacity { states.removeAll(keepingCapacity: true) }
+        states[event.name] = state
+        return state
     }
 }
 

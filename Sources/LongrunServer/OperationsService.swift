@@ -3,6 +3,7 @@ import Logging
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
+import LongrunWire
 import SwiftProtobuf
 
 /// `google.longrunning.Operations`, exactly as the engine defines it, so unmodified Google client
@@ -87,8 +88,8 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
             do {
                 let state = try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: effectiveTimeout) }
                 return ServerResponse(message: state.proto)
-            } catch is CancellationError where !context.cancellation.isCancelled {
-                throw ErrorMapping.status(.unavailable, "the server is shutting down; retry the wait", reason: "SHUTTING_DOWN")
+            } catch is CancellationError where engine.isClosed {
+                throw ErrorMapping.shuttingDown
             }
         }
     }

@@ -3,6 +3,7 @@ import Logging
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
+import LongrunWire
 import Synchronization
 
 /// `longrun.v1.Producers`: create, progress and complete operations, one call at a time or many
@@ -140,11 +141,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         case .success(let state) where isUpdate: response.update = updateResponse(state)
         case .success(let state): response.operation = state.proto
         case .failure(let error):
-            let status = ErrorMapping.status(for: error, logger: logger)
-            var proto = Google_Rpc_Status()
-            proto.code = Int32(status.code.rawValue)
-            proto.message = status.message
-            response.error = proto
+            response.error = ErrorMapping.protoStatus(for: error, logger: logger)
         }
         return response
     }

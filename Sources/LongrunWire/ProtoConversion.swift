@@ -1,15 +1,16 @@
 import Foundation
-import LongrunDomain
-import LongrunProto
-import SwiftProtobuf
+public import LongrunDomain
+public import LongrunProto
+public import SwiftProtobuf
 
-/// Conversions between the domain and the wire types. The only place that knows both.
+/// Conversions between the domain and the wire types: the only place that knows both. Used by
+/// the server's edge and by the offline tools that print events.
 extension Payload {
-    init(_ any: Google_Protobuf_Any) {
+    public init(_ any: Google_Protobuf_Any) {
         self.init(typeURL: any.typeURL, value: [UInt8](any.value))
     }
 
-    var proto: Google_Protobuf_Any {
+    public var proto: Google_Protobuf_Any {
         var any = Google_Protobuf_Any()
         any.typeURL = typeURL
         any.value = Data(value)
@@ -18,11 +19,11 @@ extension Payload {
 }
 
 extension Status {
-    init(_ status: Google_Rpc_Status) {
+    public init(_ status: Google_Rpc_Status) {
         self.init(code: status.code, message: status.message, details: status.details.map(Payload.init))
     }
 
-    var proto: Google_Rpc_Status {
+    public var proto: Google_Rpc_Status {
         var status = Google_Rpc_Status()
         status.code = code
         status.message = message
@@ -32,21 +33,21 @@ extension Status {
 }
 
 extension Timestamp {
-    var proto: Google_Protobuf_Timestamp {
+    public var proto: Google_Protobuf_Timestamp {
         Google_Protobuf_Timestamp(seconds: seconds, nanos: nanos)
     }
 }
 
 extension Duration {
     /// A non-negative protobuf Duration; nil if negative or out of range.
-    init?(validating duration: Google_Protobuf_Duration) {
+    public init?(validating duration: Google_Protobuf_Duration) {
         guard duration.seconds >= 0, duration.nanos >= 0, duration.nanos < 1_000_000_000,
               duration.seconds <= 315_576_000_000
         else { return nil }
         self = .seconds(duration.seconds) + .nanoseconds(Int64(duration.nanos))
     }
 
-    var proto: Google_Protobuf_Duration {
+    public var proto: Google_Protobuf_Duration {
         let nanoseconds = self.nanoseconds
         return Google_Protobuf_Duration(seconds: nanoseconds / 1_000_000_000, nanos: Int32(nanoseconds % 1_000_000_000))
     }
@@ -54,7 +55,7 @@ extension Duration {
 
 extension OperationState {
     /// `google.longrunning.Operation`: done=false ⇒ neither error nor response; done=true ⇒ exactly one.
-    var proto: Google_Longrunning_Operation {
+    public var proto: Google_Longrunning_Operation {
         var operation = Google_Longrunning_Operation()
         operation.name = name.description
         if let metadata { operation.metadata = metadata.proto }
@@ -73,7 +74,7 @@ extension OperationState {
 }
 
 extension Actor {
-    var proto: Longrun_V1_Actor {
+    public var proto: Longrun_V1_Actor {
         var actor = Longrun_V1_Actor()
         if let uid { actor.uid = uid }
         if let pid { actor.pid = pid }
@@ -83,7 +84,7 @@ extension Actor {
 }
 
 extension CancellationPolicy {
-    init(validating options: Longrun_V1_CancellationOptions?) throws(DomainError) {
+    public init(validating options: Longrun_V1_CancellationOptions?) throws(DomainError) {
         guard let options else {
             self = .default
             return
@@ -100,7 +101,7 @@ extension CancellationPolicy {
                 return
             }
             guard let grace = Duration(validating: options.grace) else {
-                throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "cancellation.grace must be a non-negative duration")
+                throw DomainError(.invalidArgument, reason: "INVALID_CANCEL_GRACE", "cancellation.grace must be a non-negative duration")
             }
             self = .cooperative(grace: grace)
         case .UNRECOGNIZED(let value):
@@ -108,7 +109,7 @@ extension CancellationPolicy {
         }
     }
 
-    var proto: Longrun_V1_CancellationOptions {
+    public var proto: Longrun_V1_CancellationOptions {
         var options = Longrun_V1_CancellationOptions()
         switch self {
         case .immediate:
@@ -123,7 +124,7 @@ extension CancellationPolicy {
 
 extension Event {
     /// `longrun.v1.OperationEvent`, with the operation's state when it is given.
-    func proto(state: OperationState?) -> Longrun_V1_OperationEvent {
+    public func proto(state: OperationState?) -> Longrun_V1_OperationEvent {
         var event = Longrun_V1_OperationEvent()
         event.sequence = sequence
         event.time = time.proto
