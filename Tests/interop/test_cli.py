@@ -1,0 +1,273 @@
+"""The `longrun` CLI end to end against a real longrund (flags and exit codes from
+Sources/longrun and Sources/LongrunClient/CLI/CLIOutcome.swift):
+
+exit codes: 0 success; 1 error (one line on stderr) and, for `wait`, a failed operation;
+2 `wait`: cancelled; 3 `wait`: --timeout passed; 4 `progress`: cancellation requested; 64 usage.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import grpc
+import pytest
+from google.longrunning import operations_pb2
+from google.protobuf import struct_pb2, wrappers_pb2
+from google.rpc import code_pb2
+
+import support
+
+STRING_VALUE = "type.googleapis.com/google.protobuf.StringValue"
+
+
+@pytest.fixture(scope="module")
+def longrun_binary():
+    return support.binary("LONGRUN", "longrun")
+
+
+@pytest.fixture(scope="module")
+def cli(longrun_binary, daemon):
+    def run(*args, timeout=30, env=None, input=None, socket_path=None):
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
+        full_env.update(env or {})
+        sub, rest = args[0], list(args[1:])
+        cmd = [longrun_binary, sub, "--socket", socket_path or daemon.socket, *rest]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=full_env, input=input)
+    return run
+
+
+@pytest.fixture(scope="module")
+def operations(channel):
+    return support.stubs(channel)[3]
+
+
+def ok(result):
+    assert result.returncode == 0, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    return result.stdout
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def event_kind(event):
+    for key in ("created", "progressed", "cancelRequested", "cancel_requested", "completed", "deleted"):
+        if key in event:
+            return {"cancel_requested": "cancelRequested"}.get(key, key)
+    raise AssertionError(f"no kind in {event}")
+
+
+def get(operations, name):
+    return operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+
+
+def test_create_progress_wait_success(cli, operations, longrun_binary, daemon):
+    op_id = support.unique_id("cli")
+    out = ok(cli("create", "--id", op_id, "--metadata", '{"percent": 0, "message": "queued"}', "--actor", "cli-test"))
+    name = out.strip()
+    assert name == f"operations/{op_id}"
+    op = get(operations, name)
+    meta = struct_pb2.Struct()
+    assert not op.done and op.metadata.Unpack(meta) and meta["message"] == "queued"
+
+    out = ok(cli("progress", name, "--metadata", '{"percent": 50, "message": "compiling"}'))
+    assert out.strip() == "version=2 cancel_requested=false"
+    assert get(operations, name).metadata.Unpack(meta) and meta["percent"] == 50
+
+    # `wait` blocks until the operation is done, then exits 0 with the final state.
+    waiter = subprocess.Popen([longrun_binary, "wait", name, "--socket", daemon.socket, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        assert waiter.poll() is None, f"wait returned early: {waiter.communicate()}"
+        ok(cli("complete", name, "--response", json.dumps({"@type": STRING_VALUE, "value": "artifact.tar"})))
+        stdout, stderr = waiter.communicate(timeout=30)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    assert waiter.returncode == 0, (stdout, stderr)
+    [final] = json_lines(stdout)
+    assert final["name"] == name and final["done"] is True
+    assert final["response"] == {"@type": STRING_VALUE, "value": "artifact.tar"}
+    value = wrappers_pb2.StringValue()
+    assert get(operations, name).response.Unpack(value) and value.value == "artifact.tar"
+
+
+def test_wait_exit_code_for_failed_operation(cli, operations):
+    name = ok(cli("create")).strip()
+    ok(cli("complete", name, "--error-code", "INTERNAL", "--error-message", "compiler crashed"))
+    op = get(operations, name)
+    assert op.error.code == code_pb2.INTERNAL and op.error.message == "compiler crashed"
+    result = cli("wait", name, "--json")
+    assert result.returncode == 1, result
+    [final] = json_lines(result.stdout)
+    assert final["error"]["code"] == code_pb2.INTERNAL
+
+
+def test_cancel_progress_signals_then_wait_exit_code_cancelled(cli, operations):
+    name = ok(cli("create")).strip()
+    out = ok(cli("cancel", name, "--reason", "user pressed stop"))
+    assert "cancellation requested" in out
+    result = cli("progress", name, "--metadata", '{"message": "stopping"}')
+    assert result.returncode == 4, result
+    assert "cancel_requested=true" in result.stdout
+    ok(cli("complete", name, "--error-code", "CANCELLED"))
+    result = cli("wait", name)
+    assert result.returncode == 2, result
+    assert get(operations, name).error.code == code_pb2.CANCELLED
+
+
+def test_immediate_cancel(cli, operations):
+    name = ok(cli("create", "--immediate-cancel")).strip()
+    out = ok(cli("cancel", name))
+    assert "done" in out and "cancelled" in out, out
+    assert get(operations, name).error.code == code_pb2.CANCELLED
+    assert cli("wait", name).returncode == 2
+
+
+def test_wait_timeout_exit_code(cli):
+    name = ok(cli("create")).strip()
+    started = time.monotonic()
+    result = cli("wait", name, "--timeout", "300ms", "--json")
+    assert result.returncode == 3, result
+    assert time.monotonic() - started < 15
+    [final] = json_lines(result.stdout)
+    assert final["name"] == name and not final.get("done", False)
+    assert "not done" in result.stderr
+
+
+def test_history_list_json_and_delete(cli, operations):
+    parent = f"tenants/{support.unique_id('c')}"
+    names = [ok(cli("create", "--parent", parent, "--id", f"job-{i}", "--actor", "cli-bot")).strip() for i in range(5)]
+    assert names == [f"{parent}/operations/job-{i}" for i in range(5)]
+    ok(cli("progress", names[0], "--metadata", '{"percent": 10}'))
+    ok(cli("complete", names[0], "--response", '{"files": 3}'))
+    ok(cli("cancel", names[1], "--reason", "no longer needed"))
+
+    # list --json: one JSON object per operation, in creation order; --all pages through.
+    listed = json_lines(ok(cli("list", parent, "--json", "--all", "--page-size", "2")))
+    assert [o["name"] for o in listed] == names
+    # Any in the protobuf JSON mapping: a Struct (special JSON form) sits under "value".
+    assert listed[0]["done"] is True
+    assert listed[0]["response"] == {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {"files": 3}}
+    assert not listed[1].get("done", False)
+    running = json_lines(ok(cli("list", parent, "--json", "--all", "--filter", "done = false")))
+    assert [o["name"] for o in running] == names[1:]
+    # Without --all only the first page, and a hint on stderr.
+    first = cli("list", parent, "--json", "--page-size", "2")
+    assert [o["name"] for o in json_lines(ok(first))] == names[:2]
+    assert "--page-token" in first.stderr
+    # Human table.
+    table = ok(cli("list", parent))
+    assert table.splitlines()[0].split()[:3] == ["NAME", "DONE", "RESULT"]
+    assert all(n in table for n in names)
+
+    # history --json
+    events = json_lines(ok(cli("history", names[0], "--json")))
+    assert [event_kind(e) for e in events] == ["created", "progressed", "completed"]
+    assert all(e["name"] == names[0] for e in events)
+    assert events[0]["actor"]["label"] == "cli-bot"
+    seqs = [int(e["sequence"]) for e in events]
+    assert seqs == sorted(seqs)
+    cancel_events = json_lines(ok(cli("history", names[1], "--json")))
+    assert [event_kind(e) for e in cancel_events] == ["created", "cancelRequested"]
+    req = cancel_events[1].get("cancelRequested") or cancel_events[1].get("cancel_requested")
+    assert req["reason"] == "no longer needed"
+
+    # delete: gone from get/list, history stays.
+    out = ok(cli("delete", names[0]))
+    assert names[0] in out
+    with pytest.raises(grpc.RpcError) as err:
+        get(operations, names[0])
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    gone = cli("get", names[0])
+    assert gone.returncode == 1
+    assert gone.stderr.startswith("longrun: ") and "NOT_FOUND" in gone.stderr.upper().replace(" ", "_"), gone.stderr
+    assert len(gone.stderr.strip().splitlines()) == 1, gone.stderr
+    again = cli("delete", names[0])
+    assert again.returncode == 1
+    assert [o["name"] for o in json_lines(ok(cli("list", parent, "--json", "--all")))] == names[1:]
+    after = json_lines(ok(cli("history", names[0], "--json")))
+    assert [event_kind(e) for e in after] == ["created", "progressed", "completed", "deleted"]
+
+
+def test_get_json_and_socket_from_environment(cli, daemon):
+    name = ok(cli("create", "--metadata", '{"percent": 42}')).strip()
+    # LONGRUN_SOCKET instead of --socket.
+    from support import binary
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
+    env["LONGRUN_SOCKET"] = daemon.socket
+    result = subprocess.run([binary("LONGRUN", "longrun"), "get", name, "--json"], capture_output=True, text=True,
+                            timeout=30, env=env)
+    [op] = json_lines(ok(result))
+    assert op["name"] == name
+    assert op["metadata"]["@type"] == "type.googleapis.com/google.protobuf.Struct"
+
+
+def test_usage_errors_exit_64(cli):
+    name = ok(cli("create")).strip()
+    result = cli("complete", name)  # neither a response nor an error
+    assert result.returncode == 64, result
+    result = cli("wait", name, "--timeout", "soon")
+    assert result.returncode == 64, result
+
+
+def test_missing_socket_is_a_clear_error(cli):
+    missing = f"/tmp/lr-missing-{support.unique_id('s')}/longrund.sock"
+    started = time.monotonic()
+    result = cli("list", socket_path=missing, timeout=30)
+    assert result.returncode == 1, result
+    assert time.monotonic() - started < 10
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"cannot connect to {missing}" in lines[0] and "longrund running" in lines[0], lines[0]
+    assert result.stdout == ""
+
+
+def test_stale_socket_is_a_clear_error(cli):
+    """A socket file nobody listens on (e.g. left by a crashed daemon)."""
+    path = f"/tmp/lr-stale-{support.unique_id('s')}.sock"
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.close()  # bound, never listening: connect() is refused
+    try:
+        result = cli("get", "operations/x", socket_path=path, timeout=30)
+        assert result.returncode == 1, result
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"cannot connect to {path}" in lines[0], result.stderr
+    finally:
+        os.unlink(path)
+
+
+def test_watch_json_replays_then_follows(cli, longrun_binary, daemon):
+    import queue
+    import signal
+    import threading
+
+    parent = f"tenants/{support.unique_id('cw')}"
+    a = ok(cli("create", "--parent", parent, "--id", "a")).strip()
+    ok(cli("complete", a, "--error-code", "ABORTED", "--error-message", "x"))
+    proc = subprocess.Popen([longrun_binary, "watch", parent, "--socket", daemon.socket, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    try:
+        replayed = [json.loads(lines.get(timeout=15)) for _ in range(2)]
+        assert [(e["name"], event_kind(e)) for e in replayed] == [(a, "created"), (a, "completed")]
+        b = ok(cli("create", "--parent", parent, "--id", "b")).strip()
+        live = json.loads(lines.get(timeout=15))
+        assert (live["name"], event_kind(live)) == (b, "created")
+        assert int(live["sequence"]) > int(replayed[1]["sequence"])
+        assert proc.poll() is None, "watch ended by itself"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail("longrun watch did not stop on SIGINT within 10 s")

@@ -1,0 +1,172 @@
+"""longrund as a process: exclusive ownership of socket and data directory, crash recovery,
+graceful shutdown."""
+
+import os
+import queue
+import stat
+import threading
+import time
+
+import grpc
+import pytest
+from google.longrunning import operations_pb2
+from google.protobuf import wrappers_pb2
+from google.rpc import code_pb2, status_pb2
+
+import support
+from longrun.v1 import history_pb2
+
+EXIT_TIMEOUT = 30
+
+
+def get(operations, name):
+    return operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+
+
+def test_second_daemon_on_the_same_socket_is_refused(make_daemon):
+    first = make_daemon().start().wait_ready()
+    with grpc.insecure_channel(first.target) as ch:
+        producers, _, _, operations = support.stubs(ch)
+        name = support.create(producers).name
+
+        second = make_daemon(socket_path=first.socket).start()  # its own data directory
+        rc = second.wait_exit(EXIT_TIMEOUT)
+        assert rc is not None, f"second longrund still running after {EXIT_TIMEOUT} s\n{second.output()}"
+        assert rc != 0, second.output()
+        err = second.stderr()
+        assert "another longrund" in err and first.socket in err, second.output()
+
+        # The first one is undisturbed and its socket still there.
+        assert stat.S_ISSOCK(os.lstat(first.socket).st_mode)
+        assert get(operations, name).name == name
+
+
+def test_second_daemon_on_the_same_data_dir_is_refused(make_daemon):
+    first = make_daemon().start().wait_ready()
+    second = make_daemon(data_dir=first.data_dir).start()  # its own socket
+    rc = second.wait_exit(EXIT_TIMEOUT)
+    assert rc is not None, f"second longrund still running after {EXIT_TIMEOUT} s\n{second.output()}"
+    assert rc != 0, second.output()
+    err = second.stderr()
+    assert "another longrund owns the data directory" in err, second.output()
+    assert not os.path.exists(second.socket), "the refused daemon left a socket behind"
+    with grpc.insecure_channel(first.target) as ch:
+        support.create(support.stubs(ch)[0])
+
+
+def test_refuses_a_socket_path_that_is_not_a_socket(make_daemon):
+    d = make_daemon()
+    with open(d.socket, "w") as f:
+        f.write("precious")
+    d.start()
+    rc = d.wait_exit(EXIT_TIMEOUT)
+    assert rc not in (None, 0), d.output()
+    assert "not a socket" in d.stderr(), d.output()
+    with open(d.socket) as f:
+        assert f.read() == "precious"
+
+
+@pytest.mark.parametrize("durability", ["full", "relaxed"])
+def test_restart_after_sigkill_serves_acknowledged_operations(make_daemon, durability):
+    """A crash of the process loses nothing acknowledged (docs: also with relaxed durability, since
+    only an OS crash can lose relaxed commits), and the stale socket file is replaced."""
+    first = make_daemon(args=["--durability", durability]).start().wait_ready()
+    with grpc.insecure_channel(first.target) as ch:
+        producers, history, _, operations = support.stubs(ch)
+        running = support.create(producers, operation_id="running").name
+        support.update(producers, running, metadata=wrappers_pb2.StringValue(value="50%"))
+        succeeded = support.create(producers, operation_id="succeeded").name
+        support.complete(producers, succeeded, response=wrappers_pb2.StringValue(value="ok"))
+        failed = support.create(producers, operation_id="failed").name
+        support.complete(producers, failed, error=status_pb2.Status(code=code_pb2.DATA_LOSS, message="disk"))
+        deleted = support.create(producers, operation_id="deleted").name
+        operations.DeleteOperation(operations_pb2.DeleteOperationRequest(name=deleted), timeout=10)
+        idem = support.create(producers, operation_id="idem", request_id="req-123").name
+        before = {n: get(operations, n) for n in (running, succeeded, failed, idem)}
+        events_before = history.ListOperationEvents(history_pb2.ListOperationEventsRequest(name=deleted), timeout=10)
+
+    first.kill()
+    assert stat.S_ISSOCK(os.lstat(first.socket).st_mode), "expected a stale socket file after SIGKILL"
+
+    second = make_daemon(data_dir=first.data_dir, socket_path=first.socket, args=["--durability", durability])
+    second.start().wait_ready()
+    with grpc.insecure_channel(second.target) as ch:
+        producers, history, _, operations = support.stubs(ch)
+        for name, op in before.items():
+            assert get(operations, name) == op
+        with pytest.raises(grpc.RpcError) as err:
+            get(operations, deleted)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        assert history.ListOperationEvents(history_pb2.ListOperationEventsRequest(name=deleted),
+                                           timeout=10) == events_before
+        listed = operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+        assert [op.name for op in listed.operations] == [running, succeeded, failed, idem]
+        # Names are never reused, not even across restarts; request ids are still remembered.
+        with pytest.raises(grpc.RpcError) as err:
+            support.create(producers, operation_id="deleted")
+        assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+        assert support.create(producers, operation_id="other", request_id="req-123").name == idem
+        # And it keeps working.
+        support.complete(producers, running, response=wrappers_pb2.StringValue(value="after restart"))
+        assert get(operations, running).done
+
+
+def test_sigterm_removes_socket_and_restart_serves_the_data(make_daemon):
+    first = make_daemon(args=["--socket-mode", "0600"]).start().wait_ready()
+    assert stat.S_IMODE(os.lstat(first.socket).st_mode) == 0o600
+    with grpc.insecure_channel(first.target) as ch:
+        name = support.create(support.stubs(ch)[0]).name
+    first.stop_and_check()
+    assert not os.path.exists(first.socket), "socket file left behind after a clean stop"
+
+    second = make_daemon(data_dir=first.data_dir, socket_path=first.socket).start().wait_ready()
+    assert stat.S_IMODE(os.lstat(second.socket).st_mode) == 0o660  # the default
+    with grpc.insecure_channel(second.target) as ch:
+        assert get(support.stubs(ch)[3], name).name == name
+
+
+def test_sigterm_ends_waits_and_watches_and_exits_cleanly(make_daemon):
+    d = make_daemon().start().wait_ready()
+    ch = grpc.insecure_channel(d.target)
+    try:
+        producers, history, _, operations = support.stubs(ch)
+        name = support.create(producers).name
+        wait = operations.WaitOperation.future(operations_pb2.WaitOperationRequest(name=name), timeout=60)
+        watch = history.WatchOperations(history_pb2.WatchOperationsRequest(start_at_head=True), timeout=60)
+        results = queue.Queue()
+
+        def read_watch():
+            try:
+                for _ in watch:
+                    pass
+                results.put("OK (a clean end of stream)")
+            except grpc.RpcError as e:
+                results.put(e.code())
+
+        reader = threading.Thread(target=read_watch, daemon=True)
+        reader.start()
+        time.sleep(0.5)
+        assert not wait.done()
+
+        started = time.monotonic()
+        d.stop_and_check()  # SIGTERM; exit code 0 within 10 s
+        assert time.monotonic() - started < 10
+
+        problems = []
+        try:
+            wait.result(timeout=10)
+            problems.append("WaitOperation returned a result during shutdown")
+        except grpc.RpcError as e:
+            # OperationsService.waitOperation: "the server is shutting down; retry the wait" (UNAVAILABLE).
+            # CANCELLED would tell the client that *it* ended the wait (docs/API.md).
+            if e.code() != grpc.StatusCode.UNAVAILABLE:
+                problems.append(f"WaitOperation ended with {e.code()} ({e.details()!r}), expected UNAVAILABLE")
+        reader.join(10)
+        # docs/API.md, WatchOperations: "The stream does not end by itself" and
+        # "UNAVAILABLE (server shutting down: resume as above)".
+        watch_end = results.get(timeout=1)
+        if watch_end != grpc.StatusCode.UNAVAILABLE:
+            problems.append(f"WatchOperations ended with {watch_end}, expected UNAVAILABLE")
+        assert not problems, "; ".join(problems)
+    finally:
+        ch.close()
