@@ -118,6 +118,7 @@ public final class Environment: @unchecked Sendable {
     /// If the map fills up, the map grows and `body` runs again from the start in a new transaction,
     /// so `body` must keep its results inside the transaction's work (not in state outside it).
     /// LMDB allows one write transaction at a time per environment; concurrent callers block.
+    @discardableResult
     public func write<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
         while true {
             let usedMapSize: Int

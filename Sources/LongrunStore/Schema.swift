@@ -34,6 +34,8 @@ public struct Schema: Sendable {
         /// UInt64 BE: sequence of the last event folded into the views. Written in the same
         /// transaction as the events, so views and log never disagree after a crash.
         public static let appliedSequence = Array("applied_sequence".utf8)
+        /// 32 bytes: the chain hash of the last event compacted out of the log (absent: genesis).
+        public static let logBaseHash = Array("log_base_hash".utf8)
     }
 
     init(environment: Environment) throws(LMDBError) {

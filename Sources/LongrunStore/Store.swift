@@ -24,12 +24,17 @@ public final class Store: Sendable {
         /// Events folded per transaction while replaying, bounding the transaction's size.
         public var replayChunk = 50_000
         public var readOnly = false
+        /// Check the hash chain of the log after the newest usable snapshot before serving, and refuse
+        /// a damaged log. (The whole log is checked by `longrun-replay verify`.)
+        public var verifyRecentLog = true
 
         public init() {}
     }
 
     /// The file a daemon holds a lock on while it owns the directory; allowed beside a new store.
     public static let daemonLockFile = "longrund.lock"
+    /// Where snapshots of this store live, inside its directory.
+    public var snapshotDirectory: String { directory + "/snapshots" }
 
     public let directory: String
     let environment: Environment
@@ -59,7 +64,24 @@ public final class Store: Sendable {
         self.schema = try storage { try Schema(environment: environment) }
         try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {
+            if configuration.verifyRecentLog { try checkRecentLog() }
             try replayTail(chunk: configuration.replayChunk)
+        }
+    }
+
+    /// Refuses to serve a log whose recent part (after the newest usable snapshot) fails its chain.
+    private func checkRecentLog() throws {
+        let head = try read { try $0.logHead() }
+        guard head > 0 else { return }
+        let start = try usableSnapshot(upTo: head).map { $0.sequence + 1 }
+        let (_, problem) = try verifyLog(from: start)
+        if let problem {
+            throw StoreError(.dataLoss, """
+                the log of \(directory) is damaged at event \(problem.sequence ?? 0): \(problem.message). \
+                Nothing was changed. See the extent with `longrun-replay verify --data-dir \(directory)`; \
+                then restore the directory from a backup, or build a store from the log before the damage with \
+                `longrun-replay rebuild --data-dir \(directory) --to NEW_DIR --until \((problem.sequence ?? 1) - 1)`
+                """)
         }
     }
 
@@ -71,6 +93,7 @@ public final class Store: Sendable {
     /// Runs `body` in the write transaction: what it appends is folded and committed together with
     /// the applied sequence when it returns, and discarded if it throws. `body` may run again if the
     /// map had to grow, so it must derive everything it returns from the transaction.
+    @discardableResult
     public func write<R>(_ body: (StoreWriter) throws -> R) throws -> R {
         try storage {
             try environment.write { txn in
@@ -108,7 +131,7 @@ public final class Store: Sendable {
             defer { closedir(handle) }
             while let entry = readdir(handle) {
                 let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if !["." , "..", "lock.mdb", Store.daemonLockFile].contains(name) {
+                if ![".", "..", "lock.mdb", "snapshots", Store.daemonLockFile].contains(name) {
                     throw StoreError(.foreignDirectory,
                                      "\(directory) is not empty and holds no Longrun store (found '\(name)'); choose a new or empty directory")
                 }
@@ -154,14 +177,23 @@ public final class Store: Sendable {
             throw StoreError(.dataLoss,
                              "the views have folded up to sequence \(applied) but the log ends at \(head): events are missing from the log. Run `longrun-replay verify --data-dir \(directory)`")
         }
-        logger.notice("views are behind the log; replaying", metadata: ["applied": "\(applied)", "head": "\(head)"])
         var next = applied + 1
+        if applied == 0, let snapshot = try usableSnapshot(upTo: head) {
+            // Views lost entirely: start from the newest snapshot and replay only the tail.
+            try write { writer in
+                for database in schema.views { try writer.txn.clear(database) }
+                try SnapshotFile.load(snapshot.path, into: writer)
+            }
+            next = snapshot.sequence + 1
+            logger.notice("views were empty; loaded a snapshot", metadata: ["snapshot": "\(snapshot.path)", "sequence": "\(snapshot.sequence)"])
+        }
+        logger.notice("views are behind the log; replaying", metadata: ["applied": "\(next - 1)", "head": "\(head)"])
         while next <= head {
             let last = min(head, next + UInt64(chunk) - 1)
             try write { writer in try writer.foldLogged(from: next, through: last) }
             next = last + 1
         }
-        logger.notice("replay finished", metadata: ["events": "\(head - applied)"])
+        logger.notice("replay finished", metadata: ["head": "\(head)"])
     }
 
     /// Drops every view and folds the whole log again. Used when views are suspected wrong.

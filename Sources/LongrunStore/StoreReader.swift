@@ -31,6 +31,25 @@ public struct StoreReader {
         }
     }
 
+    /// The chain hash of the newest event in the log, or the base hash when the log is empty
+    /// (genesis, or the hash of the last event compacted away).
+    public func headHash() throws -> ChainHash {
+        try txn.withCursor(schema.log) { cursor in
+            guard let (key, value) = try cursor.last() else { return try baseHash() }
+            guard let (hash, _) = LogEntry.split(value) else {
+                throw StoreError(.dataLoss, "log entry \(Keys.decodeSequence(key) ?? 0) is too short to hold a chain hash")
+            }
+            return hash
+        }
+    }
+
+    /// The chain hash before the first retained event: genesis unless the log was compacted.
+    public func baseHash() throws -> ChainHash {
+        guard let value = try txn.get(schema.meta, key: Schema.MetaKey.logBaseHash) else { return .genesis }
+        guard value.count == ChainHash.byteCount else { throw StoreError(.dataLoss, "meta log_base_hash has \(value.count) bytes") }
+        return ChainHash(bytes: Array(value))
+    }
+
     /// Sequence of the oldest event still in the log; nil when the log is empty.
     public func logTail() throws -> UInt64? {
         try txn.withCursor(schema.log) { cursor in
@@ -124,7 +143,8 @@ public struct StoreReader {
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {
         do {
-            let event = try RecordCodec.decodeEvent(value)
+            guard let record = LogEntry.record(value) else { throw CodecError(message: "the entry is \(value.count) bytes, too short for a chain hash and a record") }
+            let event = try RecordCodec.decodeEvent(record)
             guard event.sequence == sequence else {
                 throw CodecError(message: "it claims sequence \(event.sequence)")
             }
@@ -136,21 +156,19 @@ public struct StoreReader {
 }
 
 extension StoreReader {
-    /// The operation's version right after the event at `sequence`: how many of its events have a
-    /// sequence up to and including it. Walks the operation's history index.
-    public func version(of name: OperationName, at sequence: UInt64) throws -> UInt64 {
-        let prefix = Keys.historyPrefix(name)
-        return try txn.withCursor(schema.history) { cursor in
-            var count: UInt64 = 0
-            var entry = try cursor.seek(atLeast: prefix)
-            while let (key, _) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
-                guard let entrySequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])),
-                      entrySequence <= sequence
-                else { break }
-                count += 1
-                entry = try cursor.next()
+    /// The newest event whose time is at or before `time`, by binary search over the log (event
+    /// times follow the order of commits, from one clock); nil if every retained event is later.
+    public func lastSequence(atOrBefore time: Timestamp) throws -> UInt64? {
+        guard let tail = try logTail() else { return nil }
+        var low = tail, high = try logHead()
+        guard let first = try event(at: low), first.time <= time else { return nil }
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            guard let event = try event(at: middle) else {
+                throw StoreError(.dataLoss, "event \(middle) is missing from the log")
             }
-            return count
+            if event.time <= time { low = middle } else { high = middle - 1 }
         }
+        return low
     }
 }

@@ -8,6 +8,8 @@ public final class StoreWriter {
     let schema: Schema
     /// The newest sequence in the log, including what this transaction appended.
     public private(set) var head: UInt64
+    /// The chain hash of the entry at ``head``.
+    private var headHash: ChainHash
     private var applied: UInt64
     private var appliedChanged = false
 
@@ -16,6 +18,7 @@ public final class StoreWriter {
         self.schema = schema
         let reader = StoreReader(txn: txn, schema: schema)
         self.head = try reader.logHead()
+        self.headHash = try reader.headHash()
         self.applied = try reader.appliedSequence()
     }
 
@@ -31,13 +34,36 @@ public final class StoreWriter {
         events.reserveCapacity(drafts.count)
         for draft in drafts {
             let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
-            let bytes = RecordCodec.encode(event)
-            try txn.put(schema.log, key: Keys.sequence(event.sequence), value: bytes, mode: .append)
+            let (entry, hash) = LogEntry.make(previous: headHash, record: RecordCodec.encode(event))
+            try txn.put(schema.log, key: Keys.sequence(event.sequence), value: entry, mode: .append)
             head = event.sequence
+            headHash = hash
             try fold(event)
             events.append(event)
         }
         return events
+    }
+
+    /// Copies one log entry from another store, refusing it unless it continues the chain, and folds
+    /// it when it is after the applied sequence (entries a loaded snapshot covers are only copied).
+    /// A compacted source log starts after 1: only this store's first entry may skip ahead.
+    func appendLogged(sequence: UInt64, entry: [UInt8]) throws {
+        guard head == 0 || sequence == head + 1 else {
+            throw StoreError(.dataLoss, "the log has a gap: expected event \(head + 1), found \(sequence)")
+        }
+        let (event, hash): (Event, ChainHash) = try entry.withUnsafeBytes { value in
+            guard let (stored, record) = LogEntry.split(value) else {
+                throw StoreError(.dataLoss, "event \(sequence) is too short to hold a chain hash")
+            }
+            guard headHash.next(record: record) == stored else {
+                throw StoreError(.dataLoss, "event \(sequence) breaks the hash chain: it was edited, removed or reordered. Run `longrun-replay verify`")
+            }
+            return (try reader.decodeEvent(value, sequence: sequence), stored)
+        }
+        try txn.put(schema.log, key: Keys.sequence(sequence), value: entry, mode: .append)
+        head = sequence
+        headHash = hash
+        if sequence > applied { try fold(event) }
     }
 
     /// Replay: folds the logged events `from...through` into the views.

@@ -1,0 +1,314 @@
+import Crypto
+import LMDB
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Snapshot files: a consistent copy of every view at one sequence, so recovery and rebuilds replay
+/// only the log after it and older log can be compacted. Format (docs/FORMAT.md, "Snapshots"):
+///
+///     "LRSNAP01" · u32 header length · SnapshotHeader
+///     records: u8 view index · u32 key length · key · u32 value length · value
+///     0xFF · u64 record count · SHA-256 of every byte before it
+///
+/// Written to a temporary file, fsynced, renamed into place, and the directory fsynced, so a crash
+/// leaves either the whole snapshot or none.
+public enum SnapshotFile {
+    public struct Info: Sendable, Equatable {
+        public var path: String
+        public var sequence: UInt64
+        public var sizeBytes: UInt64
+    }
+
+    public struct Header: Sendable, Equatable {
+        public var sequence: UInt64
+        /// Chain hash of the event at `sequence`: ties the snapshot to one history.
+        public var chainHash: ChainHash
+        public var createdUnixNanos: Int64
+        public var records: UInt64 = 0
+    }
+
+    static let magic = Array("LRSNAP01".utf8)
+    static let endMarker: UInt8 = 0xFF
+    static let prefix = "snapshot-"
+    static let suffix = ".lrsnap"
+
+    /// Snapshots in `directory`, newest first. A missing directory has none.
+    public static func list(in directory: String) throws -> [Info] {
+        guard let handle = opendir(directory) else { return [] }
+        defer { closedir(handle) }
+        var found: [Info] = []
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            guard name.hasPrefix(prefix), name.hasSuffix(suffix),
+                  let sequence = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
+            else { continue }
+            var info = stat()
+            let path = directory + "/" + name
+            guard stat(path, &info) == 0 else { continue }
+            found.append(Info(path: path, sequence: sequence, sizeBytes: UInt64(info.st_size)))
+        }
+        return found.sorted { $0.sequence > $1.sequence }
+    }
+
+    /// Writes a snapshot of `store`'s views as of its last commit into `directory`, then removes all
+    /// but the newest `keep`. Returns the existing snapshot if one is already at that sequence.
+    @discardableResult
+    public static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64) throws -> Info {
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            throw StoreError(.storage, "cannot create the snapshot directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        let info: Info = try store.read { reader in
+            let sequence = try reader.appliedSequence()
+            let finalPath = directory + "/" + prefix + String(sequence).leftPadded(20) + suffix
+            if let existing = try list(in: directory).first(where: { $0.sequence == sequence }) { return existing }
+            var chainHash = ChainHash.genesis
+            if sequence > 0 {
+                guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(sequence)), let (hash, _) = LogEntry.split(entry) else {
+                    throw StoreError(.dataLoss, "the log has no event \(sequence) for the snapshot to anchor to")
+                }
+                chainHash = hash
+            }
+            let temporary = directory + "/.tmp-" + String(sequence) + "-" + String(getpid())
+            let file = try OutputFile(path: temporary)
+            do {
+                file.write(magic)
+                let header = encodeHeader(Header(sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos))
+                file.write(bigEndian: UInt32(header.count))
+                file.write(header)
+                var records: UInt64 = 0
+                for (index, database) in reader.schema.views.enumerated() {
+                    try reader.txn.withCursor(database) { cursor in
+                        var entry = try cursor.first()
+                        while let (key, value) = entry {
+                            file.write([UInt8(index)])
+                            file.write(bigEndian: UInt32(key.count))
+                            file.write(key)
+                            file.write(bigEndian: UInt32(value.count))
+                            file.write(value)
+                            records += 1
+                            entry = try cursor.next()
+                        }
+                    }
+                }
+                file.write([endMarker])
+                file.write(bigEndian: records)
+                try file.finish()
+            } catch {
+                file.abandon()
+                throw error
+            }
+            guard rename(temporary, finalPath) == 0 else {
+                unlink(temporary)
+                throw StoreError(.storage, "cannot rename the snapshot into \(finalPath): \(String(cString: strerror(errno)))")
+            }
+            syncDirectory(directory)
+            var info = stat()
+            stat(finalPath, &info)
+            return Info(path: finalPath, sequence: sequence, sizeBytes: UInt64(info.st_size))
+        }
+        for old in try list(in: directory).dropFirst(max(keep, 1)) { unlink(old.path) }
+        return info
+    }
+
+    /// Checks a snapshot's structure and its SHA-256 trailer; returns its header.
+    public static func verify(_ path: String) throws -> Header {
+        try read(path) { _, _, _ in }
+    }
+
+    /// Loads a verified snapshot's views into a store whose views are empty, and records its
+    /// sequence as applied.
+    static func load(_ path: String, into writer: StoreWriter) throws {
+        // Verify first, so that a damaged file never leaves half its records behind.
+        _ = try verify(path)
+        let views = writer.schema.views
+        let header = try read(path) { index, key, value in
+            guard Int(index) < views.count else { throw StoreError(.dataLoss, "snapshot \(path) names view \(index), which this build does not have") }
+            try writer.txn.put(views[Int(index)], key: key, value: value)
+        }
+        try writer.setAppliedSequence(header.sequence)
+    }
+
+    /// Reads every record of the snapshot at `path`, verifying the trailer hash at the end.
+    private static func read(_ path: String, record: (UInt8, [UInt8], [UInt8]) throws -> Void) throws -> Header {
+        let file = try InputFile(path: path)
+        func fail(_ why: String) -> StoreError { StoreError(.dataLoss, "snapshot \(path) is damaged: \(why); delete it, a newer or older one or the log can replace it") }
+        guard try file.read(8) == magic else { throw fail("it does not start with LRSNAP01") }
+        let headerLength = try file.readUInt32()
+        guard headerLength < 1 << 20 else { throw fail("its header is \(headerLength) bytes") }
+        guard var header = try decodeHeader(try file.read(Int(headerLength))) else { throw fail("its header cannot be decoded") }
+        var count: UInt64 = 0
+        while true {
+            let index = try file.read(1)[0]
+            if index == endMarker { break }
+            let key = try file.read(Int(try file.readUInt32()))
+            let value = try file.read(Int(try file.readUInt32()))
+            try record(index, key, value)
+            count += 1
+        }
+        let expectedCount = try file.readUInt64()
+        let digest = file.digest
+        guard try file.read(32) == digest else { throw fail("its SHA-256 does not match its contents") }
+        guard file.atEnd else { throw fail("it has bytes after its checksum") }
+        guard expectedCount == count else { throw fail("it holds \(count) records but says \(expectedCount)") }
+        header.records = count
+        return header
+    }
+
+    private static func encodeHeader(_ header: Header) -> [UInt8] {
+        var writer = WireWriter()
+        writer.uint(1, 1)
+        writer.uint(2, header.sequence)
+        writer.bytes(3, header.chainHash.bytes)
+        writer.sint(4, header.createdUnixNanos)
+        writer.uint(5, UInt64(Schema.formatVersion))
+        return writer.bytes
+    }
+
+    private static func decodeHeader(_ bytes: [UInt8]) throws -> Header? {
+        try bytes.withUnsafeBytes { buffer in
+            var reader = WireReader(buffer)
+            var version: UInt64 = 0, storeFormat: UInt64 = 0, sequence: UInt64 = 0
+            var hash: [UInt8] = []
+            var created: Int64 = 0
+            while let (field, type) = try reader.nextField() {
+                switch field {
+                case 1: version = try reader.uint()
+                case 2: sequence = try reader.uint()
+                case 3: hash = try reader.bytes()
+                case 4: created = try reader.sint()
+                case 5: storeFormat = try reader.uint()
+                default: try reader.skip(type)
+                }
+            }
+            guard version == 1, storeFormat == UInt64(Schema.formatVersion), hash.count == ChainHash.byteCount else { return nil }
+            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created)
+        }
+    }
+
+    private static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        close(fd)
+    }
+}
+
+/// A file written through a 1 MiB buffer, hashed as it goes, fsynced by ``finish()``.
+private final class OutputFile {
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var hasher = SHA256()
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    /// The first write failure; reported by ``finish()`` so writers need not check every call.
+    private var failure: StoreError?
+
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        hasher.update(bufferPointer: bytes)
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20, failure == nil {
+            do { try flush() } catch { failure = error as? StoreError }
+        }
+    }
+
+    func write<T: FixedWidthInteger>(bigEndian value: T) {
+        withUnsafeBytes(of: value.bigEndian) { write($0) }
+    }
+
+    private func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            guard written > 0 else {
+                let code = errno
+                throw StoreError(code == ENOSPC ? .resourceExhausted : .storage, "cannot write \(path): \(String(cString: strerror(code)))")
+            }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        if let failure { throw failure }
+        let digest = Array(hasher.finalize())
+        buffer.append(contentsOf: digest)
+        try flush()
+        guard fsync(fd) == 0 else { throw StoreError(.storage, "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+    }
+
+    func abandon() {
+        close(fd)
+        unlink(path)
+    }
+}
+
+/// A file read through a 1 MiB buffer, hashing what has been read so far.
+private final class InputFile {
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var hasher = SHA256()
+    private var eof = false
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { close(fd) }
+
+    /// SHA-256 of every byte returned so far.
+    var digest: [UInt8] { Array(hasher.finalize()) }
+
+    var atEnd: Bool {
+        if position < buffer.count { return false }
+        return (try? fill()) == false
+    }
+
+    func read(_ count: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count {
+            if position == buffer.count {
+                guard try fill() else { throw StoreError(.dataLoss, "snapshot \(path) is damaged: it ends early") }
+            }
+            let take = min(count - out.count, buffer.count - position)
+            out.append(contentsOf: buffer[position..<(position + take)])
+            position += take
+        }
+        hasher.update(data: out)
+        return out
+    }
+
+    func readUInt32() throws -> UInt32 { try read(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    func readUInt64() throws -> UInt64 { try read(8).reduce(0) { $0 << 8 | UInt64($1) } }
+
+    private func fill() throws -> Bool {
+        guard !eof else { return false }
+        buffer = [UInt8](repeating: 0, count: 1 << 20)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+        guard count >= 0 else { throw StoreError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        buffer.removeSubrange(count...)
+        position = 0
+        if count == 0 { eof = true }
+        return count > 0
+    }
+}

@@ -1,0 +1,127 @@
+import LMDB
+import Logging
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension Store {
+    /// Builds a new store in `directory` (which must not hold one) from `source`'s log: copies every
+    /// retained log entry, checking the chain as it goes, and folds them into fresh views. With a
+    /// snapshot, loads its views first and folds only the events after it. `upTo` stops early.
+    public static func rebuild(from source: Store, into directory: String, upTo: UInt64? = nil, snapshot: SnapshotFile.Info? = nil,
+                               logger: Logger, progress: StoreProgressHandler? = nil) throws -> Store {
+        var configuration = Store.Configuration()
+        configuration.syncOnCommit = false
+        configuration.maximumMapSize = source.environment.configuration.maximumMapSize
+        let target = try Store(directory: directory, configuration: configuration, logger: logger)
+        guard try target.read({ try $0.logHead() }) == 0 else {
+            throw StoreError(.foreignDirectory, "\(directory) already holds a store; rebuild needs a new directory")
+        }
+        let (tail, sourceHead, base) = try source.read { reader in (try reader.logTail(), try reader.logHead(), try reader.baseHash()) }
+        let last = min(upTo ?? sourceHead, sourceHead)
+        if let snapshot {
+            let header = try SnapshotFile.verify(snapshot.path)
+            guard header.sequence <= last else {
+                throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
+            }
+            try target.write { writer in try SnapshotFile.load(snapshot.path, into: writer) }
+            progress?(StoreProgress(phase: "loaded snapshot", done: header.sequence, total: last))
+        } else if let tail, tail > 1 {
+            throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild needs a snapshot at \(tail - 1) or later")
+        }
+        try target.write { writer in
+            if base != .genesis { try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.logBaseHash, value: base.bytes) }
+        }
+        guard let tail, tail <= last else {
+            try target.sync()
+            return target
+        }
+        var next = tail
+        let chunk: UInt64 = 20_000
+        while next <= last {
+            let end = min(last, next + chunk - 1)
+            let entries: [(UInt64, [UInt8])] = try source.read { reader in
+                try reader.txn.withCursor(reader.schema.log) { cursor in
+                    var entries: [(UInt64, [UInt8])] = []
+                    var entry = try cursor.seek(atLeast: Keys.sequence(next))
+                    while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= end {
+                        entries.append((sequence, Array(value)))
+                        entry = try cursor.next()
+                    }
+                    return entries
+                }
+            }
+            try target.write { writer in
+                for (sequence, value) in entries { try writer.appendLogged(sequence: sequence, entry: value) }
+            }
+            next = end + 1
+            progress?(StoreProgress(phase: "replaying the log", done: end - tail + 1, total: last - tail + 1))
+        }
+        try target.sync()
+        return target
+    }
+
+    /// ``rebuild(from:into:upTo:snapshot:logger:progress:)`` into a temporary sibling of `directory`,
+    /// renamed into place only when complete, so `directory` is either absent or a whole store.
+    public static func rebuildAtomically(from source: Store, into directory: String, snapshot: SnapshotFile.Info? = nil,
+                                         logger: Logger, progress: StoreProgressHandler? = nil) throws {
+        var info = stat()
+        guard stat(directory, &info) != 0 else {
+            throw StoreError(.foreignDirectory, "\(directory) exists; rebuild writes a new directory and never overwrites one")
+        }
+        let temporary = directory + ".rebuilding-\(getpid())"
+        do {
+            let target = try rebuild(from: source, into: temporary, snapshot: snapshot, logger: logger, progress: progress)
+            try target.sync()
+        } catch {
+            removeTree(temporary)
+            throw error
+        }
+        guard rename(temporary, directory) == 0 else {
+            let message = String(cString: strerror(errno))
+            removeTree(temporary)
+            throw StoreError(.storage, "cannot move the rebuilt store into \(directory): \(message)")
+        }
+    }
+}
+
+func removeTree(_ path: String) {
+    guard let directory = opendir(path) else {
+        unlink(path)
+        return
+    }
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+        if name == "." || name == ".." { continue }
+        let child = path + "/" + name
+        var info = stat()
+        if lstat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { removeTree(child) } else { unlink(child) }
+    }
+    closedir(directory)
+    rmdir(path)
+}
+
+extension Store {
+    /// The newest valid snapshot at or before `sequence` that a rebuild can start from: one whose
+    /// chain hash matches the log (or any, when the log before it was compacted away), or nil.
+    public func usableSnapshot(upTo sequence: UInt64) throws -> SnapshotFile.Info? {
+        let tail = try read { try $0.logTail() } ?? 1
+        for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence {
+            guard let header = try? SnapshotFile.verify(snapshot.path) else { continue }
+            if header.sequence + 1 < tail { return snapshot }  // nothing in the log to compare with
+            if header.sequence == 0 { return nil }
+            let anchored = try read { reader -> Bool in
+                guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(header.sequence)),
+                      let (hash, _) = LogEntry.split(entry) else { return false }
+                return hash == header.chainHash
+            }
+            // Without a compacted log, replaying from zero is always possible; a snapshot only saves time.
+            if anchored { return snapshot }
+        }
+        return nil
+    }
+}
