@@ -130,7 +130,7 @@ let package = Package(
         .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain"]),
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport"]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],

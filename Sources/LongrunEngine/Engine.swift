@@ -56,6 +56,12 @@ public final class LongrunEngine: Sendable {
         public var maximumBatchSize = 1024
         public var initialMapSize = 64 << 20
         public var maximumMapSize = 1 << 40
+        /// Take a snapshot once this many events were committed since the last one (nil: never by count).
+        public var snapshotEveryEvents: UInt64? = 100_000
+        /// Take a snapshot this long after the last one if anything was committed (nil: never by time).
+        public var snapshotInterval: Duration? = .seconds(3600)
+        /// Snapshots kept; older ones are removed after each new one.
+        public var snapshotsKept = 3
 
         public init() {}
     }
@@ -281,9 +287,20 @@ public final class LongrunEngine: Sendable {
         return due.count == 1000 ? clock.now() : next
     }
 
-    /// Enforces cancel grace periods until the task is cancelled. Deadlines are met within a second.
+    /// Enforces cancel grace periods and takes scheduled snapshots until the task is cancelled.
+    /// Deadlines are met within a second.
     public func run() async throws {
+        var lastSnapshot = (sequence: try store.usableSnapshot(upTo: .max)?.sequence ?? 0, at: ContinuousClock.now)
         while !Task.isCancelled {
+            if let applied = try? appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
+                do {
+                    let info = try await takeSnapshot()
+                    lastSnapshot = (info.sequence, ContinuousClock.now)
+                } catch {
+                    logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                    lastSnapshot.at = ContinuousClock.now
+                }
+            }
             let next: Timestamp?
             do {
                 next = try await enforceCancelGrace()
@@ -295,6 +312,35 @@ public final class LongrunEngine: Sendable {
             if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }
             do { try await Task.sleep(for: pause) } catch { return }
         }
+    }
+
+    // MARK: Snapshots
+
+    /// Writes a snapshot of the views as of the last commit into the data directory's `snapshots/`
+    /// and keeps the newest ``Configuration/snapshotsKept``. One at a time: FAILED_PRECONDITION if
+    /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
+    public func takeSnapshot() async throws -> SnapshotFile.Info {
+        guard snapshotting.withLock({ busy in defer { busy = true }; return !busy }) else {
+            throw DomainError(.failedPrecondition, reason: "SNAPSHOT_IN_PROGRESS", "a snapshot is being written; retry when it is done")
+        }
+        defer { snapshotting.withLock { $0 = false } }
+        let store = self.store, keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
+        let started = ContinuousClock.now
+        let info = try await onDedicatedThread { try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created) }
+        logger.notice("snapshot written", metadata: [
+            "sequence": "\(info.sequence)", "bytes": "\(info.sizeBytes)", "path": "\(info.path)", "took": "\(ContinuousClock.now - started)",
+        ])
+        return info
+    }
+
+    private let snapshotting = Mutex(false)
+
+    /// Whether the schedule calls for a snapshot now, given the last one's sequence and time.
+    func snapshotDue(applied: UInt64, last: (sequence: UInt64, at: ContinuousClock.Instant)) -> Bool {
+        guard applied > last.sequence else { return false }
+        if let every = configuration.snapshotEveryEvents, applied - last.sequence >= every { return true }
+        if let interval = configuration.snapshotInterval, ContinuousClock.now - last.at >= interval { return true }
+        return false
     }
 
     // MARK: Introspection

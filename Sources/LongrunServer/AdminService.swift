@@ -27,7 +27,13 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
     func takeSnapshot(request: ServerRequest<Longrun_V1_TakeSnapshotRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
-        // Snapshots (a checksummed consistent copy of the views, kept K deep) are not built yet.
-        throw ErrorMapping.status(.unimplemented, "snapshots are not available in this version of longrund", reason: "SNAPSHOTS_UNAVAILABLE")
+        try await mappingErrors(logger) {
+            let info = try await engine.takeSnapshot()
+            var response = Longrun_V1_TakeSnapshotResponse()
+            response.sequence = info.sequence
+            response.path = info.path
+            response.sizeBytes = info.sizeBytes
+            return ServerResponse(message: response)
+        }
     }
 }

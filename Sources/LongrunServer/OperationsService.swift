@@ -79,8 +79,8 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
             if let deadline = call.deadline {
                 let remaining = deadline - ContinuousClock.now
                 // Answer before the deadline by a margin for the reply to travel and for a busy
-                // machine: 20% of the time left, between 10 ms and 250 ms.
-                let margin = min(max(remaining / 5, .milliseconds(10)), .milliseconds(250))
+                // machine: 20% of the time left, between 10 ms and 1 s.
+                let margin = min(max(remaining / 5, .milliseconds(10)), .seconds(1))
                 timeout = max(.zero, min(timeout, remaining - margin))
             }
             let engine = self.engine

@@ -45,6 +45,15 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
     var maxWait: String = "1h"
 
+    @Option(help: "Take a snapshot after this many events since the last one (0: not by count).")
+    var snapshotEvery: UInt64 = 100_000
+
+    @Option(help: "Take a snapshot this long after the last one if anything changed (0s: not by time).")
+    var snapshotInterval: String = "1h"
+
+    @Option(help: "Snapshots to keep in <data-dir>/snapshots; older ones are removed.")
+    var snapshotsKept: Int = 3
+
     @Option(help: "Largest the data file may grow, in MiB.")
     var maxMapSizeMib: Int = 1 << 20
 
@@ -62,6 +71,10 @@ struct Longrund: AsyncParsableCommand {
         guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal permission bits such as 0660") }
         guard let grace = DurationText.parse(cancelGrace) else { throw ValidationError("--cancel-grace: not a duration: \(cancelGrace) (try 30s)") }
         guard let wait = DurationText.parse(maxWait) else { throw ValidationError("--max-wait: not a duration: \(maxWait) (try 1h)") }
+        guard let snapshotPeriod = DurationText.parse(snapshotInterval) else {
+            throw ValidationError("--snapshot-interval: not a duration: \(snapshotInterval) (try 1h, or 0s to disable)")
+        }
+        guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be at least 1") }
         guard let interval = DurationText.parse(syncInterval), interval > .zero else {
             throw ValidationError("--sync-interval: not a positive duration: \(syncInterval) (try 1s)")
         }
@@ -73,6 +86,9 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.durability = durability == .full ? .full : .relaxed(syncInterval: interval)
         engineConfiguration.defaultCancelGrace = grace
         engineConfiguration.maximumMapSize = maxMapSizeMib << 20
+        engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
+        engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod
+        engineConfiguration.snapshotsKept = snapshotsKept
 
         print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
         fflush(nil)

@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import LongrunEngine
+import LongrunStore
 import LongrunProto
 import LongrunTestSupport
 import SwiftProtobuf
@@ -140,6 +141,41 @@ struct ProducersAndHistoryTests {
                     for try await _ in response.messages {}
                 }
             }
+        }
+    }
+
+    @Test func detailsShowWhatTheOperationMessageDoesNot() async throws {
+        try await Harness.with { h in
+            let op = try await h.create(id: "detailed", actor: "maker")
+            var details = try await h.history.getOperationDetails(.with { $0.name = op.name })
+            #expect(details.version == 1)
+            #expect(!details.cancelRequested)
+            #expect(details.creator.label == "maker")
+            #expect(!details.hasEndTime)
+            var metadata = Metadata()
+            metadata.addString("no longer needed", forKey: "longrun-cancel-reason")
+            _ = try await h.operations.cancelOperation(.with { $0.name = op.name }, metadata: metadata)
+            details = try await h.history.getOperationDetails(.with { $0.name = op.name })
+            #expect(details.cancelRequested)
+            #expect(details.cancelReason == "no longer needed")
+            #expect(details.hasCancelDeadline)
+            #expect(details.version == 2)
+            _ = try await h.operations.deleteOperation(.with { $0.name = op.name })
+            await expectRPCError(.notFound) { _ = try await h.history.getOperationDetails(.with { $0.name = op.name }) }
+        }
+    }
+
+    @Test func takeSnapshotWritesAVerifiableSnapshotOfTheCommittedViews() async throws {
+        try await Harness.with { h in
+            for index in 0..<5 { _ = try await h.create(id: "snap-\(index)") }
+            let response = try await h.admin.takeSnapshot(.init())
+            #expect(response.sequence == 5)
+            #expect(response.sizeBytes > 0)
+            #expect(response.path.hasPrefix(h.engine.directory + "/snapshots/"))
+            let header = try SnapshotFile.verify(response.path)
+            #expect(header.sequence == 5)
+            // Nothing new: the same snapshot.
+            #expect(try await h.admin.takeSnapshot(.init()).path == response.path)
         }
     }
 
