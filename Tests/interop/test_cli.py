@@ -203,8 +203,8 @@ def test_get_json_and_socket_from_environment(cli, daemon):
     result = subprocess.run([binary("LONGRUN", "longrun"), "get", name, "--json"], capture_output=True, text=True,
                             timeout=30, env=env)
     [op] = json_lines(ok(result))
-    assert op["name"] == name
-    assert op["metadata"]["@type"] == "type.googleapis.com/google.protobuf.Struct"
+    assert op["operation"]["name"] == name
+    assert op["operation"]["metadata"]["@type"] == "type.googleapis.com/google.protobuf.Struct"
 
 
 def test_usage_errors_exit_64(cli):

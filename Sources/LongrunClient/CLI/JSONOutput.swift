@@ -1,0 +1,144 @@
+import Foundation
+import LongrunProto
+import SwiftProtobuf
+
+/// One-line JSON for operations, events and responses, in SwiftProtobuf's JSON mapping.
+///
+/// `Any`s of registered types (``LongrunTypes``, the well-known types) print in the JSON mapping
+/// of `Any`; the JSON mapping has no form for other types, so those print as
+/// `{"@type": url, "value": base64}` with the serialized bytes.
+package enum JSONOutput {
+    package static func line(_ operation: Google_Longrunning_Operation) -> String {
+        var rewriter = AnyRewriter()
+        var copy = operation
+        rewriter.fix(&copy)
+        return rewriter.encode(copy)
+    }
+
+    package static func line(_ event: Longrun_V1_OperationEvent) -> String {
+        var rewriter = AnyRewriter()
+        var copy = event
+        rewriter.fix(&copy)
+        return rewriter.encode(copy)
+    }
+
+    package static func line(_ response: Longrun_V1_UpdateOperationResponse) -> String {
+        var rewriter = AnyRewriter()
+        var copy = response
+        if copy.hasOperation { rewriter.fix(&copy.operation) }
+        return rewriter.encode(copy)
+    }
+
+    package static func line(_ details: Longrun_V1_OperationDetails) -> String {
+        var rewriter = AnyRewriter()
+        var copy = details
+        if copy.hasOperation { rewriter.fix(&copy.operation) }
+        return rewriter.encode(copy)
+    }
+
+    /// For messages without `Any`s.
+    package static func line(plain message: some SwiftProtobuf.Message) -> String {
+        (try? message.jsonString()) ?? "{}"
+    }
+
+    /// The JSON for an `Any` that SwiftProtobuf cannot print: its type URL and base64 bytes.
+    package static func rawAnyJSON(_ any: Google_Protobuf_Any) -> String {
+        "{\"@type\":\(quote(any.typeURL)),\"value\":\(quote(any.value.base64EncodedString()))}"
+    }
+
+    /// A JSON string literal.
+    package static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    /// Whether SwiftProtobuf can print `any` in the JSON mapping.
+    package static func isPrintable(_ any: Google_Protobuf_Any) -> Bool {
+        LongrunTypes.registerAll()
+        return (try? any.jsonString()) != nil
+    }
+}
+
+/// Replaces unprintable `Any`s by empty `Any`s with a unique marker type URL, and after encoding
+/// the marker's JSON by the raw form.
+private struct AnyRewriter {
+    private let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    private var replacements: [(marker: String, json: String)] = []
+
+    mutating func fix(_ any: inout Google_Protobuf_Any) {
+        guard !JSONOutput.isPrintable(any) else { return }
+        let markerURL = "longrun.invalid/raw-any-\(token)-\(replacements.count)"
+        replacements.append((marker: "{\"@type\":\"\(markerURL)\"}", json: JSONOutput.rawAnyJSON(any)))
+        any = Google_Protobuf_Any.with { $0.typeURL = markerURL }
+    }
+
+    mutating func fix(_ status: inout Google_Rpc_Status) {
+        for index in status.details.indices { fix(&status.details[index]) }
+    }
+
+    mutating func fix(_ operation: inout Google_Longrunning_Operation) {
+        if operation.hasMetadata { fix(&operation.metadata) }
+        switch operation.result {
+        case .response(var response):
+            fix(&response)
+            operation.response = response
+        case .error(var status):
+            fix(&status)
+            operation.error = status
+        case nil:
+            break
+        }
+    }
+
+    mutating func fix(_ event: inout Longrun_V1_OperationEvent) {
+        if event.hasOperation { fix(&event.operation) }
+        switch event.kind {
+        case .created(var created):
+            if created.hasMetadata { fix(&created.metadata) }
+            event.created = created
+        case .progressed(var progressed):
+            if progressed.hasMetadata { fix(&progressed.metadata) }
+            event.progressed = progressed
+        case .completed(var completed):
+            switch completed.result {
+            case .response(var response):
+                fix(&response)
+                completed.response = response
+            case .error(var status):
+                fix(&status)
+                completed.error = status
+            case nil:
+                break
+            }
+            event.completed = completed
+        case .cancelRequested, .deleted, nil:
+            break
+        }
+    }
+
+    func encode(_ message: some SwiftProtobuf.Message) -> String {
+        var json: String
+        do {
+            json = try message.jsonString()
+        } catch {
+            return "{\"error\":\(JSONOutput.quote("cannot encode as JSON: \(error)"))}"
+        }
+        for replacement in replacements {
+            json = json.replacingOccurrences(of: replacement.marker, with: replacement.json)
+        }
+        return json
+    }
+}

@@ -1,0 +1,284 @@
+import ArgumentParser
+import LongrunClient
+import LongrunProto
+import SwiftProtobuf
+
+struct ListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List the operations in a collection.",
+        discussion: """
+            COLLECTION is "" or `operations` for the root collection, `tenants/acme` or \
+            `tenants/acme/operations` for tenants/acme/operations/*. The table shows NAME, DONE, \
+            RESULT (ok, ERROR <CODE>, cancelled, - while running) and UPDATED (the time of the \
+            operation's last change, read with GetOperationDetails, 8 operations at a time; \
+            - if it cannot be read). --json prints the operations as listed, without those reads.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The collection (default: the root collection).")
+    var collection = ""
+
+    @Option(help: "An AIP-160 filter, e.g. 'done = false' or 'error.code = CANCELLED'.")
+    var filter = ""
+
+    @Option(help: "Operations per page (0: the server's default).")
+    var pageSize: Int32 = 0
+
+    @Option(help: "Start at this page (a token printed by a previous list).")
+    var pageToken = ""
+
+    @Flag(help: "List every page, not just the first.")
+    var all = false
+
+    func validate() throws {
+        if pageSize < 0 { throw ValidationError("--page-size must not be negative") }
+    }
+
+    func run() async throws {
+        let json = global.json
+        try await global.run { client in
+            var operations: [Google_Longrunning_Operation] = []
+            if all {
+                try await client.forEachOperationPage(in: collection, filter: filter, pageSize: pageSize, pageToken: pageToken) { page in
+                    if json { page.forEach { Output.line(JSONOutput.line($0)) } } else { operations += page }
+                }
+            } else {
+                let page = try await client.listOperations(in: collection, filter: filter, pageSize: pageSize, pageToken: pageToken)
+                if json { page.operations.forEach { Output.line(JSONOutput.line($0)) } } else { operations = page.operations }
+                if !page.nextPageToken.isEmpty {
+                    Output.note("more operations: add --all, or --page-token \(page.nextPageToken)")
+                }
+            }
+            if !json {
+                if operations.isEmpty {
+                    Output.note("no operations")
+                } else {
+                    let updated = await client.updateTimes(of: operations.map(\.name), concurrency: 8)
+                    Output.line(HumanOutput.operationsTable(operations, updated: updated))
+                }
+            }
+            return ExitCodes.success
+        }
+    }
+}
+
+struct GetCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "get",
+        abstract: "Show an operation with its details.",
+        discussion: """
+            Shows the operation (done, metadata, result) and its details: version, created, \
+            updated and ended times, creator, request id, cancellation policy, and whether \
+            cancellation was requested (with its reason, and the deadline by which the engine \
+            cancels it if its producer has not stopped). --json prints the \
+            longrun.v1.OperationDetails message, the operation in its `operation` field.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name, e.g. operations/build-42.")
+    var name: String
+
+    func run() async throws {
+        try await global.run { client in
+            let details = try await client.details(name)
+            Output.line(global.json ? JSONOutput.line(details) : HumanOutput.detailsBlock(details))
+            return ExitCodes.success
+        }
+    }
+}
+
+struct WaitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wait",
+        abstract: "Wait for an operation to be done, following its progress.",
+        discussion: """
+            Prints the final state. While waiting, and when standard error is a terminal, prints a \
+            progress line whenever the metadata changes. Exit code: 0 the operation succeeded, 1 it \
+            failed (or an RPC failed), 2 it was cancelled, 3 --timeout passed and it is not done.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: ArgumentHelp("Give up after this long, e.g. 30s, 1.5s, 500ms, 2m (default: no limit).", valueName: "duration"))
+    var timeout: String?
+
+    @Flag(help: "Do not print progress lines.")
+    var quiet = false
+
+    func validate() throws {
+        _ = try parseDuration(timeout, option: "--timeout")
+    }
+
+    func run() async throws {
+        let limit = try parseDuration(timeout, option: "--timeout")
+        let reporter: ProgressReporter? = quiet || !Output.stderrIsTerminal
+            ? nil
+            : ProgressReporter(write: { Output.note($0) }, now: { .now })
+        try await global.run { client in
+            let operation = try await client.waitUntilDone(name, timeout: limit, perCallTimeout: .seconds(1)) { operation in
+                reporter?.observe(operation)
+            }
+            if global.json {
+                Output.line(JSONOutput.line(operation))
+            } else {
+                Output.line(HumanOutput.operationBlock(operation))
+            }
+            if !operation.done, let timeout {
+                Output.error("operation \(name) is not done after \(timeout)")
+            }
+            return ExitCodes.forOperation(operation)
+        }
+    }
+}
+
+struct CancelCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cancel",
+        abstract: "Request cancellation of an operation.",
+        discussion: """
+            A cooperative operation keeps running until its producer stops (or its grace period \
+            ends); an immediate one is cancelled at once. Prints the operation's state after the request.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: "Why; recorded in the CancelRequested event.")
+    var reason: String?
+
+    func run() async throws {
+        try await global.run { client in
+            try await client.cancelOperation(name, reason: reason)
+            let operation = try? await client.getOperation(name)
+            if global.json {
+                if let operation { Output.line(JSONOutput.line(operation)) }
+            } else if let operation, operation.done {
+                Output.line("\(name): done, \(HumanOutput.resultSummary(operation))")
+            } else {
+                Output.line("\(name): cancellation requested")
+            }
+            return ExitCodes.success
+        }
+    }
+}
+
+struct DeleteCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "delete",
+        abstract: "Delete an operation (it is not cancelled; its history stays readable)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    func run() async throws {
+        try await global.run { client in
+            try await client.deleteOperation(name)
+            Output.line(global.json ? "{\"name\":\(JSONOutput.quote(name)),\"deleted\":true}" : "deleted \(name)")
+            return ExitCodes.success
+        }
+    }
+}
+
+struct HistoryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history",
+        abstract: "Show an operation's events (also after its deletion).",
+        discussion: "Columns: SEQ, TIME, KIND, ACTOR (label, uid, pid), DETAIL."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    func run() async throws {
+        let json = global.json
+        try await global.run { client in
+            var events: [Longrun_V1_OperationEvent] = []
+            try await client.forEachOperationEventPage(name, pageSize: 1000) { page in
+                if json { page.forEach { Output.line(JSONOutput.line($0)) } } else { events += page }
+            }
+            if !json { Output.line(HumanOutput.eventsTable(events)) }
+            return ExitCodes.success
+        }
+    }
+}
+
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch",
+        abstract: "Follow the event log of a collection until interrupted.",
+        discussion: """
+            Prints the retained events after --after (default: from the start of the retained \
+            log), then new ones as they are committed: SEQ TIME NAME KIND ACTOR DETAIL. To resume, \
+            pass the last SEQ printed as --after.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The collection (default: the root collection).")
+    var collection = ""
+
+    @Option(help: "An AIP-160 filter on the operation's state after each event.")
+    var filter = ""
+
+    @Option(help: ArgumentHelp("Only events with a sequence greater than this.", valueName: "seq"))
+    var after: UInt64 = 0
+
+    @Flag(help: "Only events committed from now on (not with --after).")
+    var head = false
+
+    func validate() throws {
+        if head && after != 0 { throw ValidationError("--head and --after exclude each other") }
+    }
+
+    func run() async throws {
+        let json = global.json
+        try await global.run { client in
+            try await client.watchOperations(in: collection, filter: filter, afterSequence: after, startAtHead: head) { event in
+                Output.line(json ? JSONOutput.line(event) : HumanOutput.watchLine(event))
+            }
+            return ExitCodes.success
+        }
+    }
+}
+
+struct InfoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the daemon's version, data directory and durability.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await global.run { client in
+            let info = try await client.serverInfo()
+            if global.json {
+                Output.line(JSONOutput.line(plain: info))
+            } else {
+                Output.line("""
+                    version:           \(info.version)
+                    data directory:    \(info.dataDirectory)
+                    applied sequence:  \(info.appliedSequence)
+                    durability:        \(info.durability)
+                    socket:            \(global.socketPath)
+                    """)
+            }
+            return ExitCodes.success
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+
+@main
+struct LongrunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "longrun",
+        abstract: "Create, follow, cancel and audit long-running operations served by longrund.",
+        discussion: """
+            Consumers: list, get, wait, cancel, delete, history, watch. Producers (for shell \
+            scripts): create, progress, complete.
+
+            Exit codes: 0 success; 1 an error (printed as one line on stderr), and for `wait` an \
+            operation that failed; 2 `wait`: the operation was cancelled; 3 `wait`: --timeout \
+            passed before the operation was done; 4 `progress`: cancellation was requested (stop \
+            and complete the operation); 64 usage error.
+            """,
+        subcommands: [
+            ListCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
+            HistoryCommand.self, WatchCommand.self,
+            CreateCommand.self, ProgressCommand.self, CompleteCommand.self,
+            InfoCommand.self,
+        ]
+    )
+}
