@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(
             name: "longrund",
             dependencies: [
-                "LongrunServer", "LongrunEngine", "LongrunDefaults",
+                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

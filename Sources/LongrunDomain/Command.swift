@@ -8,6 +8,12 @@ public enum Command: Hashable, Sendable {
     case delete(name: OperationName)
     /// Issued by the engine: complete a cancel-requested operation whose grace period has elapsed.
     case enforceCancelGrace(name: OperationName)
+    /// Issued by the engine: expire a done operation whose time to live has passed.
+    case expire(name: OperationName)
+    /// Keep the operation from expiring (idempotent).
+    case hold(name: OperationName, reason: String)
+    /// Let the operation expire again (idempotent).
+    case release(name: OperationName, reason: String)
 
     public struct Create: Hashable, Sendable {
         /// Caller-chosen or generated; the engine generates before deciding.
@@ -41,7 +47,8 @@ public enum Command: Hashable, Sendable {
         switch self {
         case .create(let create): create.name
         case .progress(let progress): progress.name
-        case .complete(let name, _), .cancel(let name, _), .delete(let name), .enforceCancelGrace(let name): name
+        case .complete(let name, _), .cancel(let name, _), .delete(let name), .enforceCancelGrace(let name),
+             .expire(let name), .hold(let name, _), .release(let name, _): name
         }
     }
 }

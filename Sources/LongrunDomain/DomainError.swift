@@ -33,6 +33,10 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) was deleted")
     }
 
+    static func expired(_ name: OperationName) -> DomainError {
+        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) expired under the retention policy; its history remains")
+    }
+
     static func alreadyDone(_ name: OperationName, _ verb: String) -> DomainError {
         DomainError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE",
                     "cannot \(verb) operation \(name): it is already done")

@@ -35,6 +35,12 @@ public struct Event: Hashable, Sendable {
         case cancelRequested(reason: String, graceDeadline: Timestamp?)
         case completed(Outcome)
         case deleted
+        /// Retention removed a done operation whose time to live had passed. Like `deleted`, it is no
+        /// longer served and its history stays.
+        case expired
+        /// A hold keeps the operation from expiring until it is released.
+        case holdSet(reason: String)
+        case holdReleased(reason: String)
 
         /// A short lowercase word for logs and tables: `created`, `progressed`, ...
         public var label: String {
@@ -44,6 +50,9 @@ public struct Event: Hashable, Sendable {
             case .cancelRequested: "cancel_requested"
             case .completed: "completed"
             case .deleted: "deleted"
+            case .expired: "expired"
+            case .holdSet: "hold_set"
+            case .holdReleased: "hold_released"
             }
         }
     }

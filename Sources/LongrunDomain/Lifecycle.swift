@@ -11,12 +11,16 @@ public enum Lifecycle {
         public var defaultCancelGrace: Duration
         /// For `create` with a request id: the operation that id already created, if any.
         public var priorForRequestID: OperationState?
+        /// How long done operations are kept, by outcome.
+        public var retention: RetentionPolicy
 
-        public init(now: Timestamp, actor: Actor, defaultCancelGrace: Duration, priorForRequestID: OperationState? = nil) {
+        public init(now: Timestamp, actor: Actor, defaultCancelGrace: Duration, priorForRequestID: OperationState? = nil,
+                    retention: RetentionPolicy = .keepForever) {
             self.now = now
             self.actor = actor
             self.defaultCancelGrace = defaultCancelGrace
             self.priorForRequestID = priorForRequestID
+            self.retention = retention
         }
     }
 
@@ -95,6 +99,20 @@ public enum Lifecycle {
             _ = try live(state, name)
             return decision([draft(.deleted)])
 
+        case .expire:
+            guard let state, !state.isDeleted, state.hold == nil, let outcome = state.outcome, let end = state.endTime,
+                  let ttl = context.retention.timeToLive(outcome), context.now >= end + ttl
+            else { return decision([]) }
+            return decision([Event.Draft(actor: .engine, kind: .expired)])
+
+        case .hold(_, let reason):
+            let state = try live(state, name)
+            return decision(state.hold == nil ? [draft(.holdSet(reason: reason))] : [])
+
+        case .release(_, let reason):
+            let state = try live(state, name)
+            return decision(state.hold != nil ? [draft(.holdReleased(reason: reason))] : [])
+
         case .enforceCancelGrace:
             guard let state, !state.isDeleted, !state.done,
                   let request = state.cancelRequest, let deadline = request.graceDeadline,
@@ -132,6 +150,12 @@ public enum Lifecycle {
             state.endTime = event.time
         case .deleted:
             state.deletion = .init(actor: event.actor, time: event.time)
+        case .expired:
+            state.expireTime = event.time
+        case .holdSet(let reason):
+            state.hold = .init(actor: event.actor, time: event.time, reason: reason)
+        case .holdReleased:
+            state.hold = nil
         }
         state.updateTime = event.time
         state.version += 1
@@ -150,7 +174,7 @@ public enum Lifecycle {
 
     private static func live(_ state: OperationState?, _ name: OperationName) throws(DomainError) -> OperationState {
         guard let state else { throw .notFound(name) }
-        guard !state.isDeleted else { throw .deleted(name) }
+        guard !state.isDeleted else { throw state.expireTime != nil ? .expired(name) : .deleted(name) }
         return state
     }
 

@@ -13,6 +13,10 @@ public struct OperationState: Hashable, Sendable {
     public var cancellation: CancellationPolicy
     public var cancelRequest: CancelRequest?
     public var deletion: Deletion?
+    /// Set when retention expired the operation.
+    public var expireTime: Timestamp?
+    /// Set while a hold keeps the operation from expiring.
+    public var hold: Hold?
     /// Number of transitions so far (1 after creation). Progress can require an expected version.
     public var version: UInt64
     /// Sequence of the `created` event: the operation's position in creation order.
@@ -44,15 +48,29 @@ public struct OperationState: Hashable, Sendable {
         }
     }
 
+    public struct Hold: Hashable, Sendable {
+        public var actor: Actor
+        public var time: Timestamp
+        public var reason: String
+
+        public init(actor: Actor, time: Timestamp, reason: String) {
+            self.actor = actor
+            self.time = time
+            self.reason = reason
+        }
+    }
+
     public var done: Bool { outcome != nil }
-    public var isDeleted: Bool { deletion != nil }
+    /// Deleted, or expired by retention: no longer served, history kept, name never reused.
+    public var isDeleted: Bool { deletion != nil || expireTime != nil }
     /// Cancellation was requested and the operation has not finished yet.
     public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }
 
     public init(
         name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
         endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,
-        cancelRequest: CancelRequest?, deletion: Deletion?, version: UInt64, createSequence: UInt64, lastSequence: UInt64
+        cancelRequest: CancelRequest?, deletion: Deletion?, expireTime: Timestamp? = nil, hold: Hold? = nil,
+        version: UInt64, createSequence: UInt64, lastSequence: UInt64
     ) {
         self.name = name
         self.metadata = metadata
@@ -65,6 +83,8 @@ public struct OperationState: Hashable, Sendable {
         self.cancellation = cancellation
         self.cancelRequest = cancelRequest
         self.deletion = deletion
+        self.expireTime = expireTime
+        self.hold = hold
         self.version = version
         self.createSequence = createSequence
         self.lastSequence = lastSequence

@@ -62,6 +62,11 @@ public final class LongrunEngine: Sendable {
         public var snapshotInterval: Duration? = .seconds(3600)
         /// Snapshots kept; older ones are removed after each new one.
         public var snapshotsKept = 3
+        /// How long done operations are kept, by outcome; expired ones stay in the history.
+        public var retention: RetentionPolicy = .keepForever
+        /// Drop log events that are covered by a snapshot and older than this (nil: keep the whole log).
+        /// History and watch requests that reach before the retained log then get OUT_OF_RANGE.
+        public var compactLogOlderThan: Duration?
 
         public init() {}
     }
@@ -89,7 +94,7 @@ public final class LongrunEngine: Sendable {
         self.writer = GroupCommitWriter(
             store: store, clock: clock, waiters: waiters, logger: logger,
             maximumBatchSize: configuration.maximumBatchSize,
-            defaultCancelGrace: configuration.defaultCancelGrace, syncInterval: syncInterval
+            defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval
         )
         self.directory = directory
         self.configuration = configuration
@@ -159,6 +164,16 @@ public final class LongrunEngine: Sendable {
         try await writer.submit(.command(.cancel(name: name, reason: reason)), actor: actor)
     }
 
+    /// Keeps an operation from expiring under the retention policy until released. Idempotent.
+    public func hold(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
+        try await writer.submit(.command(.hold(name: name, reason: reason)), actor: actor)
+    }
+
+    /// Lets a held operation expire again. Idempotent.
+    public func release(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
+        try await writer.submit(.command(.release(name: name, reason: reason)), actor: actor)
+    }
+
     /// Deletes an operation: it is no longer served, but its history stays. Does not cancel it.
     public func delete(_ name: OperationName, actor: Actor) async throws {
         _ = try await writer.submit(.command(.delete(name: name)), actor: actor)
@@ -194,7 +209,11 @@ public final class LongrunEngine: Sendable {
         let binding = PageToken.binding("history", name.description)
         let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
         return try store.read { reader in
-            guard try reader.operation(name) != nil else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            guard let state = try reader.operation(name) else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            if let tail = try reader.logTail(), state.createSequence < tail, after + 1 < tail {
+                throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                                  "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
+            }
             var events = try reader.events(of: name, after: after, limit: size + 1)
             var next = ""
             if events.count > size {
@@ -250,25 +269,15 @@ public final class LongrunEngine: Sendable {
         if case .cancelled = await waiters.waitForCommit(after: sequence) { throw CancellationError() }
     }
 
-    /// The state `name` had right after the event at `sequence`, folded from its history; nil if it
-    /// did not exist yet. OUT_OF_RANGE if its early events were compacted away.
+    /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
+    /// OUT_OF_RANGE if its early events were compacted.
     public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
-        try store.read { reader in
-            var state: OperationState?
-            var after: UInt64 = 0
-            while true {
-                let events = try reader.events(of: name, after: after, limit: 256)
-                for event in events where event.sequence <= sequence {
-                    if state == nil, case .created = event.kind {} else if state == nil {
-                        throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
-                                          "the early events of \(name) were compacted; its state at \(sequence) cannot be computed")
-                    }
-                    state = Lifecycle.apply(state, event)
-                }
-                guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
-                after = last.sequence
-            }
-        }
+        try store.read { try $0.state(of: name, at: sequence) }
+    }
+
+    /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed.
+    public func operationIncludingDeleted(_ name: OperationName) throws -> OperationState? {
+        try store.read { try $0.operation(name) }
     }
 
     // MARK: Background work
@@ -287,6 +296,35 @@ public final class LongrunEngine: Sendable {
         return due.count == 1000 ? clock.now() : next
     }
 
+    /// With ``Configuration/compactLogOlderThan`` set: drops the log's events through the newest
+    /// snapshot whose events are all older than that. Returns how many were dropped.
+    @discardableResult
+    public func compactLogIfDue() async throws -> UInt64 {
+        guard let age = configuration.compactLogOlderThan else { return 0 }
+        let store = self.store, now = clock.now()
+        return try await onDedicatedThread {
+            guard let cutoff = try store.read({ try $0.lastSequence(atOrBefore: now - age) }),
+                  let snapshot = try store.usableSnapshot(upTo: cutoff),
+                  let tail = try store.read({ try $0.logTail() }), snapshot.sequence >= tail
+            else { return 0 }
+            return try store.compactLog(through: snapshot.sequence)
+        }
+    }
+
+    /// Expires every done operation whose time to live has passed; returns how many.
+    @discardableResult
+    public func enforceRetention() async throws -> Int {
+        guard !configuration.retention.keepsEverything else { return 0 }
+        let due = try store.read { try $0.expiredByRetention(configuration.retention, now: clock.now(), limit: 1000) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for name in due {
+                group.addTask { _ = try await self.writer.submit(.command(.expire(name: name)), actor: .engine) }
+            }
+            try await group.waitForAll()
+        }
+        return due.count
+    }
+
     /// Enforces cancel grace periods and takes scheduled snapshots until the task is cancelled.
     /// Deadlines are met within a second.
     public func run() async throws {
@@ -296,17 +334,19 @@ public final class LongrunEngine: Sendable {
                 do {
                     let info = try await takeSnapshot()
                     lastSnapshot = (info.sequence, ContinuousClock.now)
+                    let dropped = try await compactLogIfDue()
+                    if dropped > 0 { logger.notice("compacted the log", metadata: ["events": "\(dropped)"]) }
                 } catch {
                     logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     lastSnapshot.at = ContinuousClock.now
                 }
             }
-            let next: Timestamp?
+            var next: Timestamp?
             do {
                 next = try await enforceCancelGrace()
+                if try await enforceRetention() == 1000 { next = clock.now() }
             } catch {
-                logger.error("enforcing cancel grace failed; retrying", metadata: ["error": "\(error)"])
-                next = nil
+                logger.error("enforcing cancel grace or retention failed; retrying", metadata: ["error": "\(error)"])
             }
             var pause = Duration.seconds(1)
             if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }

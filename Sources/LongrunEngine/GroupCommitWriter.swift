@@ -50,6 +50,7 @@ final class GroupCommitWriter: Sendable {
     private let logger: Logger
     private let maximumBatchSize: Int
     private let defaultCancelGrace: Duration
+    private let retention: RetentionPolicy
     /// In `relaxed` durability, how often commits are synced; nil in `full`.
     private let syncInterval: Duration?
     private let queue = WorkQueue<Job>()
@@ -57,13 +58,14 @@ final class GroupCommitWriter: Sendable {
     private let stats = Mutex(WriterStatistics())
 
     init(store: Store, clock: any WallClock, waiters: WaiterRegistry, logger: Logger,
-         maximumBatchSize: Int, defaultCancelGrace: Duration, syncInterval: Duration?) {
+         maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
         self.store = store
         self.clock = clock
         self.waiters = waiters
         self.logger = logger
         self.maximumBatchSize = maximumBatchSize
         self.defaultCancelGrace = defaultCancelGrace
+        self.retention = retention
         self.syncInterval = syncInterval
     }
 
@@ -199,7 +201,8 @@ final class GroupCommitWriter: Sendable {
             }
             command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation))
         }
-        let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace, priorForRequestID: prior)
+        let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace,
+                                        priorForRequestID: prior, retention: retention)
         let decision = try Lifecycle.decide(command, state: try reader.operation(command.name), context: context)
         if !decision.events.isEmpty {
             try writer.append(decision.events, name: decision.subject, time: now)

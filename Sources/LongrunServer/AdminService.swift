@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import LongrunDomain
 import LongrunEngine
 import LongrunProto
 import LongrunWire
@@ -21,6 +22,20 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             info.appliedSequence = try engine.appliedSequence()
             info.durability = engine.configuration.durability.description
             return ServerResponse(message: info)
+        }
+    }
+
+    func setHold(request: ServerRequest<Longrun_V1_SetHoldRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_OperationDetails>
+    {
+        try await mappingErrors(logger) {
+            let call = CallContext(metadata: request.metadata, context: context)
+            let message = request.message
+            let name = try OperationName(parsing: message.name)
+            let state = message.hold
+                ? try await engine.hold(name, reason: message.reason, actor: call.actor)
+                : try await engine.release(name, reason: message.reason, actor: call.actor)
+            return ServerResponse(message: HistoryService.details(state))
         }
     }
 

@@ -72,9 +72,9 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                             position = event.sequence
                             guard event.name.collection == collection else { continue }
                             // The filter sees, and the event carries, the operation as it was right after it.
-                            let state = try states.apply(event)
+                            let (state, exact) = try states.apply(event)
                             if !filter.isEmpty, !filter.matches(state.filterRecord) { continue }
-                            try await writer.write(Self.proto(event, version: state.version, state: state))
+                            try await writer.write(Self.proto(event, version: exact ? state.version : 0, state: exact ? state : nil))
                         }
                         if events.count < Self.watchBatch { try await engine.waitForCommit(after: position) }
                     }
@@ -114,6 +114,10 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         details.requestID = state.requestID ?? ""
         details.cancellation = state.cancellation.proto
         details.lastSequence = state.lastSequence
+        if let hold = state.hold {
+            details.held = true
+            details.holdReason = hold.reason
+        }
         return details
     }
 
@@ -126,6 +130,10 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
 
 /// The state of each operation of a watched collection as of the event being delivered: folded
 /// forward from events the stream has seen, or from the operation's history on first sight.
+///
+/// An operation created before the retained log (its early events compacted) has no history to
+/// fold: it is given its current state when the event is its latest (exact), and otherwise the
+/// event goes out without a state and the filter sees the current state (docs/API.md).
 struct StatesAsOfEvents {
     let engine: LongrunEngine
     /// Bounded: when full it starts over, and misses are folded from history again.
@@ -136,17 +144,29 @@ struct StatesAsOfEvents {
         self.engine = engine
     }
 
-    mutating func apply(_ event: Event) throws -> OperationState {
+    /// The operation's state right after `event`, and whether it is exact.
+    mutating func apply(_ event: Event) throws -> (state: OperationState, exact: Bool) {
         var prior = states[event.name]
         if prior == nil, case .created = event.kind {} else if prior == nil {
-            prior = try engine.state(of: event.name, at: event.sequence - 1)
+            do {
+                prior = try engine.state(of: event.name, at: event.sequence - 1)
+            } catch let error as DomainError where error.reason == "HISTORY_COMPACTED" {
+                guard let current = try engine.operationIncludingDeleted(event.name) else { throw error }
+                let exact = current.lastSequence == event.sequence
+                if exact { remember(current) }
+                return (current, exact)
+            }
         }
         guard let state = Lifecycle.apply(prior, event) else {
             throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED", "the events of \(event.name) before \(event.sequence) are not in the log")
         }
+        remember(state)
+        return (state, true)
+    }
+
+    private mutating func remember(_ state: OperationState) {
         if states.count >= Self.capacity { states.removeAll(keepingCapacity: true) }
-        states[event.name] = state
-        return state
+        states[state.name] = state
     }
 }
 

@@ -37,8 +37,24 @@ public enum RecordCodec {
             w.message(13) { encodeOutcome(outcome, into: &$0) }
         case .deleted:
             w.message(14) { _ in }
+        case .expired:
+            w.message(15) { _ in }
+        case .holdSet(let reason):
+            w.message(16) { $0.string(1, reason) }
+        case .holdReleased(let reason):
+            w.message(17) { $0.string(1, reason) }
         }
         return w.bytes
+    }
+
+    /// `message { string reason = 1; }`
+    private static func decodeReason(_ r: inout WireReader) throws(CodecError) -> String {
+        var m = try r.message()
+        var reason = ""
+        while let (f, t) = try m.nextField() {
+            if f == 1 { try m.expect(t, 2, field: f); reason = try m.string() } else { try m.skip(t) }
+        }
+        return reason
     }
 
     public static func decodeEvent(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> Event {
@@ -98,6 +114,16 @@ public enum RecordCodec {
                 try r.expect(type, 2, field: field)
                 _ = try r.message()
                 kind = .deleted
+            case 15:
+                try r.expect(type, 2, field: field)
+                _ = try r.message()
+                kind = .expired
+            case 16:
+                try r.expect(type, 2, field: field)
+                kind = .holdSet(reason: try decodeReason(&r))
+            case 17:
+                try r.expect(type, 2, field: field)
+                kind = .holdReleased(reason: try decodeReason(&r))
             default:
                 try r.skip(type)
             }
@@ -137,6 +163,14 @@ public enum RecordCodec {
                 w.sint(2, deletion.time.nanosecondsSinceEpoch, always: true)
             }
         }
+        if let expired = state.expireTime { w.sint(17, expired.nanosecondsSinceEpoch, always: true) }
+        if let hold = state.hold {
+            w.message(18) { w in
+                w.message(1) { encodeActor(hold.actor, into: &$0) }
+                w.sint(2, hold.time.nanosecondsSinceEpoch, always: true)
+                w.string(3, hold.reason)
+            }
+        }
         w.uint(14, state.version)
         w.uint(15, state.createSequence)
         w.uint(16, state.lastSequence)
@@ -157,6 +191,8 @@ public enum RecordCodec {
         var cancelRequest: OperationState.CancelRequest?
         var deletion: OperationState.Deletion?
         var operationVersion: UInt64 = 0, createSequence: UInt64 = 0, lastSequence: UInt64 = 0
+        var expireTime: Timestamp?
+        var hold: OperationState.Hold?
         while let (field, type) = try r.nextField() {
             switch field {
             case 1: try r.expect(type, 0, field: field); version = try r.uint()
@@ -195,6 +231,20 @@ public enum RecordCodec {
                     }
                 }
                 deletion = record
+            case 17: try r.expect(type, 0, field: field); expireTime = Timestamp(nanosecondsSinceEpoch: try r.sint())
+            case 18:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var record = OperationState.Hold(actor: Actor(), time: Timestamp(nanosecondsSinceEpoch: 0), reason: "")
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); var a = try m.message(); record.actor = try decodeActor(&a)
+                    case 2: try m.expect(t, 0, field: f); record.time = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    case 3: try m.expect(t, 2, field: f); record.reason = try m.string()
+                    default: try m.skip(t)
+                    }
+                }
+                hold = record
             case 14: try r.expect(type, 0, field: field); operationVersion = try r.uint()
             case 15: try r.expect(type, 0, field: field); createSequence = try r.uint()
             case 16: try r.expect(type, 0, field: field); lastSequence = try r.uint()
@@ -209,7 +259,8 @@ public enum RecordCodec {
             name: operationName, metadata: metadata, outcome: outcome,
             createTime: Timestamp(nanosecondsSinceEpoch: createTime), updateTime: Timestamp(nanosecondsSinceEpoch: updateTime),
             endTime: endTime.map(Timestamp.init(nanosecondsSinceEpoch:)), creator: creator, requestID: requestID,
-            cancellation: cancellation, cancelRequest: cancelRequest, deletion: deletion, version: operationVersion,
+            cancellation: cancellation, cancelRequest: cancelRequest, deletion: deletion, expireTime: expireTime, hold: hold,
+            version: operationVersion,
             createSequence: createSequence, lastSequence: lastSequence
         )
     }

@@ -22,11 +22,15 @@ public struct Schema: Sendable {
     public let requestIDs: Database
     /// deadline (8 bytes, big-endian, sign bit flipped) · name → empty: cancel grace deadlines pending.
     public let cancelDeadlines: Database
+    /// outcome class (1 byte: 0 succeeded, 1 failed, 2 cancelled) · end time (8 bytes BE, sign bit
+    /// flipped) · name → empty: done operations retention may expire (not held, not deleted).
+    public let expiryCandidates: Database
     /// Meta keys below → values.
     public let meta: Database
 
-    /// The databases the fold writes: dropped and rebuilt together by a rebuild.
-    public var views: [Database] { [operations, byCreation, running, history, requestIDs, cancelDeadlines] }
+    /// The databases the fold writes: dropped and rebuilt together by a rebuild. Their order is the
+    /// view index in snapshot files: append new views at the end.
+    public var views: [Database] { [operations, byCreation, running, history, requestIDs, cancelDeadlines, expiryCandidates] }
 
     public enum MetaKey {
         /// UInt32 BE: ``Schema/formatVersion`` of the store.
@@ -46,6 +50,7 @@ public struct Schema: Sendable {
         history = try environment.openDatabase("history")
         requestIDs = try environment.openDatabase("request_ids")
         cancelDeadlines = try environment.openDatabase("cancel_deadlines")
+        expiryCandidates = try environment.openDatabase("expiry_candidates")
         meta = try environment.openDatabase("meta")
     }
 }
@@ -98,6 +103,10 @@ enum Keys {
         guard buffer.count > 8, let raw = decodeSequence(UnsafeRawBufferPointer(rebasing: buffer[0..<8])) else { return nil }
         let time = Timestamp(nanosecondsSinceEpoch: Int64(bitPattern: raw ^ (1 << 63)))
         return (time, String(decoding: UnsafeRawBufferPointer(rebasing: buffer[8...]), as: UTF8.self))
+    }
+
+    static func expiryCandidate(_ outcomeClass: RetentionPolicy.OutcomeClass, _ end: Timestamp, _ name: OperationName) -> [UInt8] {
+        [outcomeClass.rawValue] + deadline(end, name)
     }
 
     static func hasPrefix(_ buffer: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {

@@ -120,13 +120,20 @@ public enum SnapshotFile {
     }
 
     /// Loads a verified snapshot's views into a store whose views are empty, and records its
-    /// sequence as applied.
-    static func load(_ path: String, into writer: StoreWriter) throws {
+    /// sequence as applied. History entries of events before `logStart` are left out: those events
+    /// were compacted out of the log after the snapshot was taken.
+    static func load(_ path: String, into writer: StoreWriter, logStart: UInt64) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
         _ = try verify(path)
         let views = writer.schema.views
+        let history = views.firstIndex(of: writer.schema.history)
         let header = try read(path) { index, key, value in
             guard Int(index) < views.count else { throw StoreError(.dataLoss, "snapshot \(path) names view \(index), which this build does not have") }
+            if Int(index) == history, key.count > 8,
+               let sequence = key.withUnsafeBytes({ Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: $0[($0.count - 8)...])) }),
+               sequence < logStart {
+                return
+            }
             try writer.txn.put(views[Int(index)], key: key, value: value)
         }
         try writer.setAppliedSequence(header.sequence)

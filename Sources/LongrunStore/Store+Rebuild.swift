@@ -28,7 +28,7 @@ extension Store {
             guard header.sequence <= last else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
             }
-            try target.write { writer in try SnapshotFile.load(snapshot.path, into: writer) }
+            try target.write { writer in try SnapshotFile.load(snapshot.path, into: writer, logStart: tail ?? 1) }
             progress?(StoreProgress(phase: "loaded snapshot", done: header.sequence, total: last))
         } else if let tail, tail > 1 {
             throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild needs a snapshot at \(tail - 1) or later")
@@ -107,19 +107,20 @@ func removeTree(_ path: String) {
 
 extension Store {
     /// The newest valid snapshot at or before `sequence` that a rebuild can start from: one whose
-    /// chain hash matches the log (or any, when the log before it was compacted away), or nil.
+    /// chain hash matches the log's hash at its sequence (the stored entry, or the log's base hash
+    /// when the snapshot is exactly where the log was compacted). A snapshot older than the
+    /// compacted part cannot be used: the events after it are gone.
     public func usableSnapshot(upTo sequence: UInt64) throws -> SnapshotFile.Info? {
-        let tail = try read { try $0.logTail() } ?? 1
-        for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence {
+        let (tail, base) = try read { reader in (try reader.logTail(), try reader.baseHash()) }
+        for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
             guard let header = try? SnapshotFile.verify(snapshot.path) else { continue }
-            if header.sequence + 1 < tail { return snapshot }  // nothing in the log to compare with
-            if header.sequence == 0 { return nil }
+            if let tail, header.sequence + 1 < tail { continue }
             let anchored = try read { reader -> Bool in
+                if let tail, header.sequence + 1 == tail { return header.chainHash == base }
                 guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(header.sequence)),
                       let (hash, _) = LogEntry.split(entry) else { return false }
                 return hash == header.chainHash
             }
-            // Without a compacted log, replaying from zero is always possible; a snapshot only saves time.
             if anchored { return snapshot }
         }
         return nil

@@ -182,7 +182,7 @@ public final class Store: Sendable {
             // Views lost entirely: start from the newest snapshot and replay only the tail.
             try write { writer in
                 for database in schema.views { try writer.txn.clear(database) }
-                try SnapshotFile.load(snapshot.path, into: writer)
+                try SnapshotFile.load(snapshot.path, into: writer, logStart: try writer.reader.logTail() ?? 1)
             }
             next = snapshot.sequence + 1
             logger.notice("views were empty; loaded a snapshot", metadata: ["snapshot": "\(snapshot.path)", "sequence": "\(snapshot.sequence)"])
@@ -197,7 +197,11 @@ public final class Store: Sendable {
     }
 
     /// Drops every view and folds the whole log again. Used when views are suspected wrong.
+    /// A compacted log cannot be folded from its start: rebuild from a snapshot instead.
     public func rebuildViews(chunk: Int = 50_000) throws {
+        if let tail = try read({ try $0.logTail() }), tail > 1 {
+            throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild from a snapshot with longrun-replay rebuild")
+        }
         try write { writer in
             for database in schema.views { try writer.txn.clear(database) }
             try writer.setAppliedSequence(0)

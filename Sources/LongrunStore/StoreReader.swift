@@ -129,6 +129,28 @@ public struct StoreReader {
         }
     }
 
+    /// Done operations whose time to live under `policy` has passed by `now` (held ones are never
+    /// candidates), up to `limit`.
+    public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int) throws -> [OperationName] {
+        var due: [OperationName] = []
+        for outcomeClass in RetentionPolicy.OutcomeClass.allCases {
+            guard let ttl = policy.timeToLive(outcomeClass), due.count < limit else { continue }
+            let cutoff = now - ttl
+            try txn.withCursor(schema.expiryCandidates) { cursor in
+                var entry = try cursor.seek(atLeast: [outcomeClass.rawValue])
+                while let (key, _) = entry, key.first == outcomeClass.rawValue, due.count < limit {
+                    guard let (end, name) = Keys.decodeDeadline(UnsafeRawBufferPointer(rebasing: key[1...])) else {
+                        throw StoreError(.dataLoss, "expiry_candidates key of \(key.count) bytes")
+                    }
+                    guard end <= cutoff else { break }
+                    due.append(try OperationName(parsing: name))
+                    entry = try cursor.next()
+                }
+            }
+        }
+        return due
+    }
+
     /// Number of live operations in the views (not deleted).
     public func liveOperationCount() throws -> Int { try txn.count(schema.byCreation) }
     public func runningOperationCount() throws -> Int { try txn.count(schema.running) }

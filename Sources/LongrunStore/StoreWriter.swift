@@ -124,12 +124,25 @@ public final class StoreWriter {
         case .completed:
             try txn.delete(schema.running, key: Keys.creation(collection, next.createSequence))
             try clearCancelDeadline(previous)
-        case .deleted:
+            if next.hold == nil { try setExpiryCandidate(next, present: true) }
+        case .deleted, .expired:
             let key = Keys.creation(collection, next.createSequence)
             try txn.delete(schema.byCreation, key: key)
             try txn.delete(schema.running, key: key)
             try clearCancelDeadline(previous)
+            if let previous { try setExpiryCandidate(previous, present: false) }
+        case .holdSet:
+            try setExpiryCandidate(next, present: false)
+        case .holdReleased:
+            try setExpiryCandidate(next, present: true)
         }
+    }
+
+    /// Adds (or removes) a done operation to the index retention scans.
+    private func setExpiryCandidate(_ state: OperationState, present: Bool) throws {
+        guard let outcome = state.outcome, let end = state.endTime else { return }
+        let key = Keys.expiryCandidate(RetentionPolicy.outcomeClass(outcome), end, state.name)
+        if present && !state.isDeleted { try txn.put(schema.expiryCandidates, key: key, value: []) } else { try txn.delete(schema.expiryCandidates, key: key) }
     }
 
     private func clearCancelDeadline(_ state: OperationState?) throws {

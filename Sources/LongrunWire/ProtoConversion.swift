@@ -155,6 +155,12 @@ extension Event {
             event.completed = message
         case .deleted:
             event.deleted = Longrun_V1_OperationEvent.Deleted()
+        case .expired:
+            event.expired = Longrun_V1_OperationEvent.Expired()
+        case .holdSet(let reason):
+            event.holdSet = .with { $0.reason = reason }
+        case .holdReleased(let reason):
+            event.holdReleased = .with { $0.reason = reason }
         }
         if let state { event.operation = state.proto }
         return event

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import LongrunDefaults
+import LongrunDomain
 import LongrunEngine
 import LongrunServer
 import ServiceLifecycle
@@ -54,6 +55,18 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Snapshots to keep in <data-dir>/snapshots; older ones are removed.")
     var snapshotsKept: Int = 3
 
+    @Option(help: "Expire operations that succeeded this long after they ended, e.g. 7d (default: keep forever).")
+    var retainSucceeded: String?
+
+    @Option(help: "Expire operations that failed this long after they ended (default: keep forever).")
+    var retainFailed: String?
+
+    @Option(help: "Expire operations that were cancelled this long after they ended (default: keep forever).")
+    var retainCancelled: String?
+
+    @Option(help: "Drop log events older than this once a snapshot covers them, e.g. 30d (default: keep the whole log). History and watches cannot reach before the retained log.")
+    var compactLogAfter: String?
+
     @Option(help: "Largest the data file may grow, in MiB.")
     var maxMapSizeMib: Int = 1 << 20
 
@@ -75,6 +88,17 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--snapshot-interval: not a duration: \(snapshotInterval) (try 1h, or 0s to disable)")
         }
         guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be at least 1") }
+        func duration(_ text: String?, _ flag: String) throws -> Duration? {
+            guard let text else { return nil }
+            guard let value = DurationText.parse(text), value > .zero else { throw ValidationError("\(flag): not a positive duration: \(text) (try 7d)") }
+            return value
+        }
+        let retention = RetentionPolicy(
+            succeeded: try duration(retainSucceeded, "--retain-succeeded"),
+            failed: try duration(retainFailed, "--retain-failed"),
+            cancelled: try duration(retainCancelled, "--retain-cancelled")
+        )
+        let compaction = try duration(compactLogAfter, "--compact-log-after")
         guard let interval = DurationText.parse(syncInterval), interval > .zero else {
             throw ValidationError("--sync-interval: not a positive duration: \(syncInterval) (try 1s)")
         }
@@ -89,6 +113,8 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
         engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod
         engineConfiguration.snapshotsKept = snapshotsKept
+        engineConfiguration.retention = retention
+        engineConfiguration.compactLogOlderThan = compaction
 
         print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
         fflush(nil)

@@ -269,3 +269,62 @@ struct LifecycleTests {
         }
     }
 }
+
+@Suite("Lifecycle rules: retention and holds")
+struct RetentionRuleTests {
+    static let name = try! OperationName(parsing: "operations/kept")
+    static let t0 = Timestamp(seconds: 1_800_000_000)
+    static let policy = RetentionPolicy(succeeded: .seconds(60), failed: .seconds(600), cancelled: nil)
+
+    func given(_ kinds: [Event.Kind]) -> OperationState? {
+        var state: OperationState?
+        for (index, kind) in kinds.enumerated() {
+            state = Lifecycle.apply(state, Event(sequence: UInt64(index + 1), time: Self.t0, name: Self.name, actor: Actor(label: "p"), kind: kind))
+        }
+        return state
+    }
+
+    func decide(_ command: Command, _ state: OperationState?, at offset: Duration) throws -> [Event.Draft] {
+        try Lifecycle.decide(command, state: state, context: .init(now: Self.t0 + offset, actor: Actor(label: "admin"),
+                                                                  defaultCancelGrace: .seconds(30), retention: Self.policy)).events
+    }
+
+    static let succeeded = Event.Kind.completed(.response(Payload(typeURL: "t/R", value: [])))
+    static let failed = Event.Kind.completed(.error(Status(.internal, "x")))
+    static let cancelled = Event.Kind.completed(.error(Status(.cancelled, "x")))
+
+    @Test func aDoneOperationExpiresOnlyAfterTheTimeToLiveOfItsOutcome() throws {
+        let done = given([.created(.init()), Self.succeeded])
+        #expect(try decide(.expire(name: Self.name), done, at: .seconds(59)).isEmpty)
+        #expect(try decide(.expire(name: Self.name), done, at: .seconds(60)).map(\.kind) == [.expired])
+        #expect(try decide(.expire(name: Self.name), done, at: .seconds(60)).first?.actor == .engine)
+        let failure = given([.created(.init()), Self.failed])
+        #expect(try decide(.expire(name: Self.name), failure, at: .seconds(61)).isEmpty)
+        #expect(try decide(.expire(name: Self.name), failure, at: .seconds(600)).count == 1)
+        // No time to live for cancelled ones: kept forever.
+        #expect(try decide(.expire(name: Self.name), given([.created(.init()), Self.cancelled]), at: .seconds(1_000_000)).isEmpty)
+        // Running operations never expire.
+        #expect(try decide(.expire(name: Self.name), given([.created(.init())]), at: .seconds(1_000_000)).isEmpty)
+    }
+
+    @Test func aHoldPreventsExpiryUntilReleasedAndBothAreRecorded() throws {
+        let held = given([.created(.init()), Self.succeeded, .holdSet(reason: "legal")])
+        #expect(held?.hold?.reason == "legal")
+        #expect(try decide(.expire(name: Self.name), held, at: .seconds(3600)).isEmpty)
+        #expect(try decide(.hold(name: Self.name, reason: "again"), held, at: .zero).isEmpty)
+        #expect(try decide(.release(name: Self.name, reason: "done"), held, at: .zero).map(\.kind) == [.holdReleased(reason: "done")])
+        let released = given([.created(.init()), Self.succeeded, .holdSet(reason: "legal"), .holdReleased(reason: "done")])
+        #expect(released?.hold == nil)
+        #expect(try decide(.release(name: Self.name, reason: ""), released, at: .zero).isEmpty)
+        #expect(try decide(.expire(name: Self.name), released, at: .seconds(60)).count == 1)
+    }
+
+    @Test func anExpiredOperationIsGoneLikeADeletedOneAndItsNameIsNotReused() {
+        let expired = given([.created(.init()), Self.succeeded, .expired])
+        #expect(expired?.isDeleted == true)
+        #expect(expired?.expireTime == Self.t0)
+        #expect(throws: DomainError.self) { try decide(.hold(name: Self.name, reason: ""), expired, at: .zero) }
+        #expect(throws: DomainError.self) { try decide(.delete(name: Self.name), expired, at: .zero) }
+        #expect(throws: DomainError.self) { try decide(.create(.init(name: Self.name)), expired, at: .zero) }
+    }
+}

@@ -100,6 +100,9 @@ struct ProducersAndHistoryTests {
                 case .cancelRequested: "cancel_requested"
                 case .completed: "completed"
                 case .deleted: "deleted"
+                case .expired: "expired"
+                case .holdSet: "hold_set"
+                case .holdReleased: "hold_released"
                 case nil: "none"
                 }
             } == ["created", "progressed", "cancel_requested", "deleted"])

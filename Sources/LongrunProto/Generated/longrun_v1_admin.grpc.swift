@@ -48,10 +48,24 @@ public enum Longrun_V1_Admin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetHold" metadata.
+        public enum SetHold: Sendable {
+            /// Request type for "SetHold".
+            public typealias Input = Longrun_V1_SetHoldRequest
+            /// Response type for "SetHold".
+            public typealias Output = Longrun_V1_OperationDetails
+            /// Descriptor for "SetHold".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "SetHold",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "longrun.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             TakeSnapshot.descriptor,
-            GetServerInfo.descriptor
+            GetServerInfo.descriptor,
+            SetHold.descriptor
         ]
     }
 }
@@ -127,6 +141,31 @@ extension Longrun_V1_Admin {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_GetServerInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_ServerInfo>
+
+        /// Handle the "SetHold" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+        /// > operation from expiring under the daemon's retention policy. Both are
+        /// > recorded as events with who did it and the reason. Idempotent: setting a
+        /// > hold on a held operation, or releasing one that is not held, changes
+        /// > nothing. Returns the operation's details after the change.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown, deleted or expired operation.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_SetHoldRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_OperationDetails` messages.
+        func setHold(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_SetHoldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationDetails>
     }
 
     /// Service protocol for the "longrun.v1.Admin" service.
@@ -186,6 +225,31 @@ extension Longrun_V1_Admin {
             request: GRPCCore.ServerRequest<Longrun_V1_GetServerInfoRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ServerInfo>
+
+        /// Handle the "SetHold" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+        /// > operation from expiring under the daemon's retention policy. Both are
+        /// > recorded as events with who did it and the reason. Idempotent: setting a
+        /// > hold on a held operation, or releasing one that is not held, changes
+        /// > nothing. Returns the operation's details after the change.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown, deleted or expired operation.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_SetHoldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_OperationDetails` message.
+        func setHold(
+            request: GRPCCore.ServerRequest<Longrun_V1_SetHoldRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails>
     }
 
     /// Simple service protocol for the "longrun.v1.Admin" service.
@@ -243,6 +307,31 @@ extension Longrun_V1_Admin {
             request: Longrun_V1_GetServerInfoRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Longrun_V1_ServerInfo
+
+        /// Handle the "SetHold" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+        /// > operation from expiring under the daemon's retention policy. Both are
+        /// > recorded as events with who did it and the reason. Idempotent: setting a
+        /// > hold on a held operation, or releasing one that is not held, changes
+        /// > nothing. Returns the operation's details after the change.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown, deleted or expired operation.
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_SetHoldRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_OperationDetails` to respond with.
+        func setHold(
+            request: Longrun_V1_SetHoldRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_OperationDetails
     }
 }
 
@@ -267,6 +356,17 @@ extension Longrun_V1_Admin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_ServerInfo>(),
             handler: { request, context in
                 try await self.getServerInfo(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.SetHold.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_SetHoldRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_OperationDetails>(),
+            handler: { request, context in
+                try await self.setHold(
                     request: request,
                     context: context
                 )
@@ -299,6 +399,17 @@ extension Longrun_V1_Admin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func setHold(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_SetHoldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationDetails> {
+        let response = try await self.setHold(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -323,6 +434,19 @@ extension Longrun_V1_Admin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ServerInfo> {
         return GRPCCore.ServerResponse<Longrun_V1_ServerInfo>(
             message: try await self.getServerInfo(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setHold(
+        request: GRPCCore.ServerRequest<Longrun_V1_SetHoldRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails> {
+        return GRPCCore.ServerResponse<Longrun_V1_OperationDetails>(
+            message: try await self.setHold(
                 request: request.message,
                 context: context
             ),
@@ -398,6 +522,36 @@ extension Longrun_V1_Admin {
             deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_ServerInfo>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ServerInfo>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetHold" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+        /// > operation from expiring under the daemon's retention policy. Both are
+        /// > recorded as events with who did it and the reason. Idempotent: setting a
+        /// > hold on a held operation, or releasing one that is not held, changes
+        /// > nothing. Returns the operation's details after the change.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown, deleted or expired operation.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_SetHoldRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_SetHoldRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_OperationDetails` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setHold<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_SetHoldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_SetHoldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationDetails>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -498,6 +652,47 @@ extension Longrun_V1_Admin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetHold" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+        /// > operation from expiring under the daemon's retention policy. Both are
+        /// > recorded as events with who did it and the reason. Idempotent: setting a
+        /// > hold on a held operation, or releasing one that is not held, changes
+        /// > nothing. Returns the operation's details after the change.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown, deleted or expired operation.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_SetHoldRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_SetHoldRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_OperationDetails` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setHold<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_SetHoldRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_SetHoldRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationDetails>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.SetHold.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -563,6 +758,42 @@ extension Longrun_V1_Admin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_GetServerInfoRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_ServerInfo>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetHold" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+    /// > operation from expiring under the daemon's retention policy. Both are
+    /// > recorded as events with who did it and the reason. Idempotent: setting a
+    /// > hold on a held operation, or releasing one that is not held, changes
+    /// > nothing. Returns the operation's details after the change.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+    /// > unknown, deleted or expired operation.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_SetHoldRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setHold<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_SetHoldRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setHold(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_SetHoldRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_OperationDetails>(),
             options: options,
             onResponse: handleResponse
         )
@@ -638,6 +869,46 @@ extension Longrun_V1_Admin.ClientProtocol {
             metadata: metadata
         )
         return try await self.getServerInfo(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetHold" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Sets (`hold = true`) or releases (`hold = false`) the hold that keeps an
+    /// > operation from expiring under the daemon's retention policy. Both are
+    /// > recorded as events with who did it and the reason. Idempotent: setting a
+    /// > hold on a held operation, or releasing one that is not held, changes
+    /// > nothing. Returns the operation's details after the change.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+    /// > unknown, deleted or expired operation.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setHold<Result>(
+        _ message: Longrun_V1_SetHoldRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_SetHoldRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setHold(
             request: request,
             options: options,
             onResponse: handleResponse

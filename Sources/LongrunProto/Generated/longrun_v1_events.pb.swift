@@ -121,6 +121,34 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     set {_uniqueStorage()._kind = .deleted(newValue)}
   }
 
+  /// Retention removed the done operation after its time to live; like
+  /// `deleted`, it is no longer served and its history stays.
+  public var expired: Longrun_V1_OperationEvent.Expired {
+    get {
+      if case .expired(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.Expired()
+    }
+    set {_uniqueStorage()._kind = .expired(newValue)}
+  }
+
+  /// A hold now keeps the operation from expiring (Admin.SetHold).
+  public var holdSet: Longrun_V1_OperationEvent.HoldSet {
+    get {
+      if case .holdSet(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.HoldSet()
+    }
+    set {_uniqueStorage()._kind = .holdSet(newValue)}
+  }
+
+  /// The hold was released: the operation may expire again.
+  public var holdReleased: Longrun_V1_OperationEvent.HoldReleased {
+    get {
+      if case .holdReleased(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.HoldReleased()
+    }
+    set {_uniqueStorage()._kind = .holdReleased(newValue)}
+  }
+
   /// The operation's state right after this event, when the server includes
   /// it. For a `deleted` event it is the last state before the deletion.
   public var operation: Google_Longrunning_Operation {
@@ -148,6 +176,13 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     /// The operation was deleted (google.longrunning DeleteOperation). It is
     /// the operation's last event.
     case deleted(Longrun_V1_OperationEvent.Deleted)
+    /// Retention removed the done operation after its time to live; like
+    /// `deleted`, it is no longer served and its history stays.
+    case expired(Longrun_V1_OperationEvent.Expired)
+    /// A hold now keeps the operation from expiring (Admin.SetHold).
+    case holdSet(Longrun_V1_OperationEvent.HoldSet)
+    /// The hold was released: the operation may expire again.
+    case holdReleased(Longrun_V1_OperationEvent.HoldReleased)
 
   }
 
@@ -301,6 +336,45 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     public init() {}
   }
 
+  /// Payload of an `expired` event.
+  public nonisolated struct Expired: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  /// Payload of a `hold_set` event.
+  public nonisolated struct HoldSet: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// Why the operation is held, as given by whoever set the hold.
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  /// Payload of a `hold_released` event.
+  public nonisolated struct HoldReleased: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// Why the hold was released.
+    public var reason: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
@@ -354,7 +428,7 @@ fileprivate nonisolated let _protobuf_package = "longrun.v1"
 
 nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OperationEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{2}\u{6}operation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{1}expired\0\u{3}hold_set\0\u{3}hold_released\0\u{2}\u{3}operation\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -466,6 +540,45 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
             _storage._kind = .deleted(v)
           }
         }()
+        case 15: try {
+          var v: Longrun_V1_OperationEvent.Expired?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .expired(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .expired(v)
+          }
+        }()
+        case 16: try {
+          var v: Longrun_V1_OperationEvent.HoldSet?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .holdSet(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .holdSet(v)
+          }
+        }()
+        case 17: try {
+          var v: Longrun_V1_OperationEvent.HoldReleased?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .holdReleased(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .holdReleased(v)
+          }
+        }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._operation) }()
         default: break
         }
@@ -511,6 +624,18 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
       case .deleted?: try {
         guard case .deleted(let v)? = _storage._kind else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 14)
+      }()
+      case .expired?: try {
+        guard case .expired(let v)? = _storage._kind else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      }()
+      case .holdSet?: try {
+        guard case .holdSet(let v)? = _storage._kind else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 16)
+      }()
+      case .holdReleased?: try {
+        guard case .holdReleased(let v)? = _storage._kind else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
       }()
       case nil: break
       }
@@ -744,6 +869,85 @@ nonisolated extension Longrun_V1_OperationEvent.Deleted: SwiftProtobuf.Message, 
   }
 
   public static func ==(lhs: Longrun_V1_OperationEvent.Deleted, rhs: Longrun_V1_OperationEvent.Deleted) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.Expired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".Expired"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.Expired, rhs: Longrun_V1_OperationEvent.Expired) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.HoldSet: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".HoldSet"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.HoldSet, rhs: Longrun_V1_OperationEvent.HoldSet) -> Bool {
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.HoldReleased: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".HoldReleased"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.HoldReleased, rhs: Longrun_V1_OperationEvent.HoldReleased) -> Bool {
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

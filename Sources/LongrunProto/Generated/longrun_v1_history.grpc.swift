@@ -48,10 +48,24 @@ public enum Longrun_V1_History: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "GetOperationDetails" metadata.
+        public enum GetOperationDetails: Sendable {
+            /// Request type for "GetOperationDetails".
+            public typealias Input = Longrun_V1_GetOperationDetailsRequest
+            /// Response type for "GetOperationDetails".
+            public typealias Output = Longrun_V1_OperationDetails
+            /// Descriptor for "GetOperationDetails".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.History"),
+                method: "GetOperationDetails",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "longrun.v1.History" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             ListOperationEvents.descriptor,
-            WatchOperations.descriptor
+            WatchOperations.descriptor,
+            GetOperationDetails.descriptor
         ]
     }
 }
@@ -142,6 +156,31 @@ extension Longrun_V1_History {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_WatchOperationsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationEvent>
+
+        /// Handle the "GetOperationDetails" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns what `google.longrunning.Operation` does not carry about a live
+        /// > operation: its version, whether and why cancellation was requested, its
+        /// > times and its creator. A cheap read of the current state: producers poll
+        /// > it to notice a cancel request without appending anything to the log.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown or deleted operation (its events stay readable through
+        /// > ListOperationEvents).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_GetOperationDetailsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_OperationDetails` messages.
+        func getOperationDetails(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_GetOperationDetailsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationDetails>
     }
 
     /// Service protocol for the "longrun.v1.History" service.
@@ -216,6 +255,31 @@ extension Longrun_V1_History {
             request: GRPCCore.ServerRequest<Longrun_V1_WatchOperationsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationEvent>
+
+        /// Handle the "GetOperationDetails" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns what `google.longrunning.Operation` does not carry about a live
+        /// > operation: its version, whether and why cancellation was requested, its
+        /// > times and its creator. A cheap read of the current state: producers poll
+        /// > it to notice a cancel request without appending anything to the log.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown or deleted operation (its events stay readable through
+        /// > ListOperationEvents).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_GetOperationDetailsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_OperationDetails` message.
+        func getOperationDetails(
+            request: GRPCCore.ServerRequest<Longrun_V1_GetOperationDetailsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails>
     }
 
     /// Simple service protocol for the "longrun.v1.History" service.
@@ -289,6 +353,31 @@ extension Longrun_V1_History {
             response: GRPCCore.RPCWriter<Longrun_V1_OperationEvent>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "GetOperationDetails" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns what `google.longrunning.Operation` does not carry about a live
+        /// > operation: its version, whether and why cancellation was requested, its
+        /// > times and its creator. A cheap read of the current state: producers poll
+        /// > it to notice a cancel request without appending anything to the log.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown or deleted operation (its events stay readable through
+        /// > ListOperationEvents).
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_GetOperationDetailsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_OperationDetails` to respond with.
+        func getOperationDetails(
+            request: Longrun_V1_GetOperationDetailsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_OperationDetails
     }
 }
 
@@ -313,6 +402,17 @@ extension Longrun_V1_History.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_OperationEvent>(),
             handler: { request, context in
                 try await self.watchOperations(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_History.Method.GetOperationDetails.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_GetOperationDetailsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_OperationDetails>(),
+            handler: { request, context in
+                try await self.getOperationDetails(
                     request: request,
                     context: context
                 )
@@ -344,6 +444,17 @@ extension Longrun_V1_History.ServiceProtocol {
             context: context
         )
         return response
+    }
+
+    public func getOperationDetails(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_GetOperationDetailsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationDetails> {
+        let response = try await self.getOperationDetails(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
     }
 }
 
@@ -377,6 +488,19 @@ extension Longrun_V1_History.SimpleServiceProtocol {
                 )
                 return [:]
             }
+        )
+    }
+
+    public func getOperationDetails(
+        request: GRPCCore.ServerRequest<Longrun_V1_GetOperationDetailsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails> {
+        return GRPCCore.ServerResponse<Longrun_V1_OperationDetails>(
+            message: try await self.getOperationDetails(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
         )
     }
 }
@@ -463,6 +587,36 @@ extension Longrun_V1_History {
             deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationEvent>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Longrun_V1_OperationEvent>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetOperationDetails" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns what `google.longrunning.Operation` does not carry about a live
+        /// > operation: its version, whether and why cancellation was requested, its
+        /// > times and its creator. A cheap read of the current state: producers poll
+        /// > it to notice a cancel request without appending anything to the log.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown or deleted operation (its events stay readable through
+        /// > ListOperationEvents).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_GetOperationDetailsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_GetOperationDetailsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_OperationDetails` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getOperationDetails<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_GetOperationDetailsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_GetOperationDetailsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationDetails>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -576,6 +730,47 @@ extension Longrun_V1_History {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "GetOperationDetails" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns what `google.longrunning.Operation` does not carry about a live
+        /// > operation: its version, whether and why cancellation was requested, its
+        /// > times and its creator. A cheap read of the current state: producers poll
+        /// > it to notice a cancel request without appending anything to the log.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+        /// > unknown or deleted operation (its events stay readable through
+        /// > ListOperationEvents).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_GetOperationDetailsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_GetOperationDetailsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_OperationDetails` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getOperationDetails<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_GetOperationDetailsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_GetOperationDetailsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationDetails>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_History.Method.GetOperationDetails.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -655,6 +850,42 @@ extension Longrun_V1_History.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_WatchOperationsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_OperationEvent>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetOperationDetails" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Returns what `google.longrunning.Operation` does not carry about a live
+    /// > operation: its version, whether and why cancellation was requested, its
+    /// > times and its creator. A cheap read of the current state: producers poll
+    /// > it to notice a cancel request without appending anything to the log.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+    /// > unknown or deleted operation (its events stay readable through
+    /// > ListOperationEvents).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_GetOperationDetailsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getOperationDetails<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_GetOperationDetailsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getOperationDetails(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_GetOperationDetailsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_OperationDetails>(),
             options: options,
             onResponse: handleResponse
         )
@@ -744,6 +975,46 @@ extension Longrun_V1_History.ClientProtocol {
             metadata: metadata
         )
         return try await self.watchOperations(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetOperationDetails" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Returns what `google.longrunning.Operation` does not carry about a live
+    /// > operation: its version, whether and why cancellation was requested, its
+    /// > times and its creator. A cheap read of the current state: producers poll
+    /// > it to notice a cancel request without appending anything to the log.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed name; `NOT_FOUND` for an
+    /// > unknown or deleted operation (its events stay readable through
+    /// > ListOperationEvents).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getOperationDetails<Result>(
+        _ message: Longrun_V1_GetOperationDetailsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_GetOperationDetailsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getOperationDetails(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -22,6 +22,146 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// The request for [History.GetOperationDetails][longrun.v1.History.GetOperationDetails].
+public nonisolated struct Longrun_V1_GetOperationDetailsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operation's full name, e.g. `operations/build-42`.
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One operation's current state with its bookkeeping.
+public nonisolated struct Longrun_V1_OperationDetails: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operation as GetOperation returns it.
+  public var operation: Google_Longrunning_Operation {
+    get {_storage._operation ?? Google_Longrunning_Operation()}
+    set {_uniqueStorage()._operation = newValue}
+  }
+  /// Returns true if `operation` has been explicitly set.
+  public var hasOperation: Bool {_storage._operation != nil}
+  /// Clears the value of `operation`. Subsequent reads from it will return its default value.
+  public mutating func clearOperation() {_uniqueStorage()._operation = nil}
+
+  /// Number of transitions so far (1 after creation); what
+  /// `UpdateOperationRequest.expected_version` compares with.
+  public var version: UInt64 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// Whether cancellation has been requested (the operation may still be
+  /// running: cancellation is cooperative).
+  public var cancelRequested: Bool {
+    get {_storage._cancelRequested}
+    set {_uniqueStorage()._cancelRequested = newValue}
+  }
+
+  /// The reason given with the cancel request, if any.
+  public var cancelReason: String {
+    get {_storage._cancelReason}
+    set {_uniqueStorage()._cancelReason = newValue}
+  }
+
+  /// When the engine will complete the operation with CANCELLED if its
+  /// producer has not; unset unless a cooperative cancel is pending.
+  public var cancelDeadline: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._cancelDeadline ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._cancelDeadline = newValue}
+  }
+  /// Returns true if `cancelDeadline` has been explicitly set.
+  public var hasCancelDeadline: Bool {_storage._cancelDeadline != nil}
+  /// Clears the value of `cancelDeadline`. Subsequent reads from it will return its default value.
+  public mutating func clearCancelDeadline() {_uniqueStorage()._cancelDeadline = nil}
+
+  /// When the operation was created, last changed, and finished (unset while
+  /// running).
+  public var createTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._createTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._createTime = newValue}
+  }
+  /// Returns true if `createTime` has been explicitly set.
+  public var hasCreateTime: Bool {_storage._createTime != nil}
+  /// Clears the value of `createTime`. Subsequent reads from it will return its default value.
+  public mutating func clearCreateTime() {_uniqueStorage()._createTime = nil}
+
+  public var updateTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._updateTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._updateTime = newValue}
+  }
+  /// Returns true if `updateTime` has been explicitly set.
+  public var hasUpdateTime: Bool {_storage._updateTime != nil}
+  /// Clears the value of `updateTime`. Subsequent reads from it will return its default value.
+  public mutating func clearUpdateTime() {_uniqueStorage()._updateTime = nil}
+
+  public var endTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_storage._endTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_uniqueStorage()._endTime = newValue}
+  }
+  /// Returns true if `endTime` has been explicitly set.
+  public var hasEndTime: Bool {_storage._endTime != nil}
+  /// Clears the value of `endTime`. Subsequent reads from it will return its default value.
+  public mutating func clearEndTime() {_uniqueStorage()._endTime = nil}
+
+  /// Who created it.
+  public var creator: Longrun_V1_Actor {
+    get {_storage._creator ?? Longrun_V1_Actor()}
+    set {_uniqueStorage()._creator = newValue}
+  }
+  /// Returns true if `creator` has been explicitly set.
+  public var hasCreator: Bool {_storage._creator != nil}
+  /// Clears the value of `creator`. Subsequent reads from it will return its default value.
+  public mutating func clearCreator() {_uniqueStorage()._creator = nil}
+
+  /// The idempotency key it was created with, if any.
+  public var requestID: String {
+    get {_storage._requestID}
+    set {_uniqueStorage()._requestID = newValue}
+  }
+
+  /// How it reacts to a cancel request.
+  public var cancellation: Longrun_V1_CancellationOptions {
+    get {_storage._cancellation ?? Longrun_V1_CancellationOptions()}
+    set {_uniqueStorage()._cancellation = newValue}
+  }
+  /// Returns true if `cancellation` has been explicitly set.
+  public var hasCancellation: Bool {_storage._cancellation != nil}
+  /// Clears the value of `cancellation`. Subsequent reads from it will return its default value.
+  public mutating func clearCancellation() {_uniqueStorage()._cancellation = nil}
+
+  /// Sequence of its newest event in the log.
+  public var lastSequence: UInt64 {
+    get {_storage._lastSequence}
+    set {_uniqueStorage()._lastSequence = newValue}
+  }
+
+  /// Whether a hold keeps it from expiring under the retention policy, and why.
+  public var held: Bool {
+    get {_storage._held}
+    set {_uniqueStorage()._held = newValue}
+  }
+
+  public var holdReason: String {
+    get {_storage._holdReason}
+    set {_uniqueStorage()._holdReason = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
 /// The request for [History.ListOperationEvents][longrun.v1.History.ListOperationEvents].
 public nonisolated struct Longrun_V1_ListOperationEventsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -101,6 +241,197 @@ public nonisolated struct Longrun_V1_WatchOperationsRequest: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "longrun.v1"
+
+nonisolated extension Longrun_V1_GetOperationDetailsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetOperationDetailsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_GetOperationDetailsRequest, rhs: Longrun_V1_GetOperationDetailsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".OperationDetails"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}operation\0\u{1}version\0\u{3}cancel_requested\0\u{3}cancel_reason\0\u{3}cancel_deadline\0\u{3}create_time\0\u{3}update_time\0\u{3}end_time\0\u{1}creator\0\u{3}request_id\0\u{1}cancellation\0\u{3}last_sequence\0\u{1}held\0\u{3}hold_reason\0")
+
+  fileprivate class _StorageClass {
+    var _operation: Google_Longrunning_Operation? = nil
+    var _version: UInt64 = 0
+    var _cancelRequested: Bool = false
+    var _cancelReason: String = String()
+    var _cancelDeadline: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _createTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _updateTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _endTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _creator: Longrun_V1_Actor? = nil
+    var _requestID: String = String()
+    var _cancellation: Longrun_V1_CancellationOptions? = nil
+    var _lastSequence: UInt64 = 0
+    var _held: Bool = false
+    var _holdReason: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _operation = source._operation
+      _version = source._version
+      _cancelRequested = source._cancelRequested
+      _cancelReason = source._cancelReason
+      _cancelDeadline = source._cancelDeadline
+      _createTime = source._createTime
+      _updateTime = source._updateTime
+      _endTime = source._endTime
+      _creator = source._creator
+      _requestID = source._requestID
+      _cancellation = source._cancellation
+      _lastSequence = source._lastSequence
+      _held = source._held
+      _holdReason = source._holdReason
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._operation) }()
+        case 2: try { try decoder.decodeSingularUInt64Field(value: &_storage._version) }()
+        case 3: try { try decoder.decodeSingularBoolField(value: &_storage._cancelRequested) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._cancelReason) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._cancelDeadline) }()
+        case 6: try { try decoder.decodeSingularMessageField(value: &_storage._createTime) }()
+        case 7: try { try decoder.decodeSingularMessageField(value: &_storage._updateTime) }()
+        case 8: try { try decoder.decodeSingularMessageField(value: &_storage._endTime) }()
+        case 9: try { try decoder.decodeSingularMessageField(value: &_storage._creator) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._requestID) }()
+        case 11: try { try decoder.decodeSingularMessageField(value: &_storage._cancellation) }()
+        case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastSequence) }()
+        case 13: try { try decoder.decodeSingularBoolField(value: &_storage._held) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._holdReason) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._operation {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      if _storage._version != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._version, fieldNumber: 2)
+      }
+      if _storage._cancelRequested != false {
+        try visitor.visitSingularBoolField(value: _storage._cancelRequested, fieldNumber: 3)
+      }
+      if !_storage._cancelReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._cancelReason, fieldNumber: 4)
+      }
+      try { if let v = _storage._cancelDeadline {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+      try { if let v = _storage._createTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+      } }()
+      try { if let v = _storage._updateTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+      } }()
+      try { if let v = _storage._endTime {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      try { if let v = _storage._creator {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+      } }()
+      if !_storage._requestID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._requestID, fieldNumber: 10)
+      }
+      try { if let v = _storage._cancellation {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 11)
+      } }()
+      if _storage._lastSequence != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lastSequence, fieldNumber: 12)
+      }
+      if _storage._held != false {
+        try visitor.visitSingularBoolField(value: _storage._held, fieldNumber: 13)
+      }
+      if !_storage._holdReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._holdReason, fieldNumber: 14)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationDetails, rhs: Longrun_V1_OperationDetails) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._operation != rhs_storage._operation {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._cancelRequested != rhs_storage._cancelRequested {return false}
+        if _storage._cancelReason != rhs_storage._cancelReason {return false}
+        if _storage._cancelDeadline != rhs_storage._cancelDeadline {return false}
+        if _storage._createTime != rhs_storage._createTime {return false}
+        if _storage._updateTime != rhs_storage._updateTime {return false}
+        if _storage._endTime != rhs_storage._endTime {return false}
+        if _storage._creator != rhs_storage._creator {return false}
+        if _storage._requestID != rhs_storage._requestID {return false}
+        if _storage._cancellation != rhs_storage._cancellation {return false}
+        if _storage._lastSequence != rhs_storage._lastSequence {return false}
+        if _storage._held != rhs_storage._held {return false}
+        if _storage._holdReason != rhs_storage._holdReason {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Longrun_V1_ListOperationEventsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListOperationEventsRequest"

@@ -1,0 +1,64 @@
+import LMDB
+import LongrunDomain
+
+extension Store {
+    /// Drops the log's events up to and including `through`, which must be the sequence of a
+    /// usable snapshot (so a rebuild can still start from it), in chunks. Each dropped event's
+    /// history entry goes with it; the views keep every operation's current state. The chain hash
+    /// of the last dropped event becomes the log's base hash, so the chain of what remains still
+    /// verifies. Returns how many events were dropped.
+    @discardableResult
+    public func compactLog(through: UInt64, chunk: Int = 10_000) throws -> UInt64 {
+        guard let snapshot = try usableSnapshot(upTo: through), snapshot.sequence == through else {
+            throw StoreError(.storage, "compaction must end at a usable snapshot's sequence; none is at \(through)")
+        }
+        var dropped: UInt64 = 0
+        while true {
+            let count = try write { writer -> Int in
+                let reader = writer.reader
+                var count = 0
+                var lastHash: ChainHash?
+                var keys: [[UInt8]] = []
+                var events: [Event] = []
+                try reader.txn.withCursor(schema.log) { cursor in
+                    var entry = try cursor.first()
+                    while let (key, value) = entry, count < chunk, let sequence = Keys.decodeSequence(key), sequence <= through {
+                        events.append(try reader.decodeEvent(value, sequence: sequence))
+                        lastHash = LogEntry.split(value)?.hash
+                        keys.append(Array(key))
+                        count += 1
+                        entry = try cursor.next()
+                    }
+                }
+                for event in events {
+                    try writer.txn.delete(schema.history, key: Keys.history(event.name, event.sequence))
+                }
+                for key in keys { try writer.txn.delete(schema.log, key: key) }
+                if let lastHash { try writer.txn.put(schema.meta, key: Schema.MetaKey.logBaseHash, value: lastHash.bytes) }
+                return count
+            }
+            dropped += UInt64(count)
+            if count < chunk { return dropped }
+        }
+    }
+}
+
+extension StoreReader {
+    /// `name`'s state right after the event at `sequence`, folded from its history; nil if it did
+    /// not exist yet. OUT_OF_RANGE if it was created before the retained log (its early events were
+    /// compacted; its current state is still in the views).
+    public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
+        if let tail = try logTail(), tail > 1, let current = try operation(name), current.createSequence < tail {
+            throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                              "the early events of \(name) were compacted (the log starts at \(tail)); its state at \(sequence) cannot be computed")
+        }
+        var state: OperationState?
+        var after: UInt64 = 0
+        while true {
+            let events = try self.events(of: name, after: after, limit: 256)
+            for event in events where event.sequence <= sequence { state = Lifecycle.apply(state, event) }
+            guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
+            after = last.sequence
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunStore
+import LongrunTestSupport
+import Testing
+
+@Suite("Engine: retention, holds and log compaction")
+struct RetentionTests {
+    @Test func doneOperationsExpireByOutcomeUnlessHeld() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.path, clock: clock) {
+                $0.retention = RetentionPolicy(succeeded: .seconds(60), failed: .seconds(3600), cancelled: nil)
+            }
+            defer { engine.close() }
+            let ok = try await engine.create(CreateRequest(id: "ok"), actor: Fixtures.producer)
+            let held = try await engine.create(CreateRequest(id: "held"), actor: Fixtures.producer)
+            let failed = try await engine.create(CreateRequest(id: "failed"), actor: Fixtures.producer)
+            let running = try await engine.create(CreateRequest(id: "running"), actor: Fixtures.producer)
+            for name in [ok.name, held.name] { _ = try await engine.complete(name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
+            _ = try await engine.complete(failed.name, outcome: .error(Status(.internal, "x")), actor: Fixtures.producer)
+            _ = try await engine.hold(held.name, reason: "audit", actor: Fixtures.consumer)
+
+            clock.advance(by: .seconds(59))
+            #expect(try await engine.enforceRetention() == 0)
+            clock.advance(by: .seconds(1))
+            #expect(try await engine.enforceRetention() == 1)
+            #expect(throws: DomainError.self) { _ = try engine.get(ok.name) }
+            #expect(try engine.get(held.name).done)
+            #expect(try engine.get(failed.name).done)
+            #expect(!(try engine.get(running.name).done))
+            #expect(try engine.history(of: ok.name).events.map(\.kind.label) == ["created", "completed", "expired"])
+            #expect(try engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["held", "failed", "running"])
+
+            _ = try await engine.release(held.name, reason: "closed", actor: Fixtures.consumer)
+            #expect(try await engine.enforceRetention() == 1)
+            #expect(try engine.history(of: held.name).events.map(\.kind.label) == ["created", "completed", "hold_set", "hold_released", "expired"])
+            clock.advance(by: .seconds(3600))
+            #expect(try await engine.enforceRetention() == 1)
+            #expect(try engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["running"])
+        }
+    }
+
+    @Test func compactionDropsSnapshottedLogAndHistoryBeforeItIsOutOfRange() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.child("data"), clock: clock) { $0.compactLogOlderThan = .seconds(3600) }
+            defer { engine.close() }
+            let old = try await engine.create(CreateRequest(id: "old"), actor: Fixtures.producer)
+            for _ in 0..<3 { _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer) }
+            let snapshot = try await engine.takeSnapshot()
+            #expect(snapshot.sequence == 4)
+            #expect(try await engine.compactLogIfDue() == 0, "nothing is older than an hour yet")
+            clock.advance(by: .seconds(7200))
+            let young = try await engine.create(CreateRequest(id: "young"), actor: Fixtures.producer)
+            #expect(try await engine.compactLogIfDue() == 4)
+
+            // The old operation is still served; its history and the log before the cut are not.
+            #expect(try engine.get(old.name).version == 4)
+            #expect {
+                try engine.history(of: old.name)
+            } throws: { ($0 as? DomainError)?.reason == "HISTORY_COMPACTED" }
+            #expect(try engine.history(of: young.name).events.count == 1)
+            #expect {
+                try engine.events(after: 0, limit: 10)
+            } throws: { ($0 as? DomainError)?.reason == "SEQUENCE_COMPACTED" }
+            #expect(try engine.events(after: 4, limit: 10).events.map(\.sequence) == [5])
+            _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer)
+
+            // The remaining chain still verifies, and a rebuild starts from the snapshot.
+            let store = try Store(directory: directory.child("data"), configuration: { var c = Store.Configuration(); c.readOnly = true; return c }(),
+                                  logger: Fixtures.quietLogger)
+            let report = try store.verify(scratchDirectory: directory.child("scratch"), logger: Fixtures.quietLogger)
+            #expect(report.isHealthy, "\(report.problems)")
+            #expect(report.firstSequence == 5)
+        }
+    }
+}
