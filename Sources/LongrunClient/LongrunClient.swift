@@ -345,6 +345,17 @@ public struct LongrunClient: Sendable {
             try await admin.takeSnapshot(Longrun_V1_TakeSnapshotRequest(), metadata: requestMetadata)
         }
     }
+
+    /// `SetHold`: `hold` true keeps the operation from expiring under retention; false releases it.
+    public func setHold(_ name: String, hold: Bool, reason: String = "") async throws -> Longrun_V1_OperationDetails {
+        try await mappingErrors {
+            try await admin.setHold(.with {
+                $0.name = name
+                $0.hold = hold
+                $0.reason = reason
+            }, metadata: requestMetadata)
+        }
+    }
 }
 
 /// An exponential backoff schedule: `initial`, then ×`multiplier` per step, at most `maximum`.

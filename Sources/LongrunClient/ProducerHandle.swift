@@ -160,6 +160,11 @@ public final class ProducerHandle: Sendable {
                     state.stopSignal?.yield()
                 }
             }
+            // Called from this handle's running work: cancel it now, so its very next suspension
+            // point throws, rather than when the run's monitor task gets scheduled.
+            if response.cancelRequested, Self.runningWork == ObjectIdentifier(self) {
+                withUnsafeCurrentTask { $0?.cancel() }
+            }
             return Progress(cancellationRequested: response.cancelRequested, version: response.version, operation: response.operation)
         } catch let error as LongrunClientError where error.code == .failedPrecondition {
             markDoneElsewhere()
@@ -246,6 +251,9 @@ public final class ProducerHandle: Sendable {
     /// Returns the done operation. If the operation was already done (completed by the engine after
     /// an `IMMEDIATE` cancel or the grace period), returns it as it is. Throws the RPC error if the
     /// completion fails otherwise (e.g. `NOT_FOUND` after a deletion).
+    /// Set inside the work of a running ``run(cancellationPollInterval:_:)``: the handle it belongs to.
+    @TaskLocal static var runningWork: ObjectIdentifier?
+
     public func run<Response: SwiftProtobuf.Message>(
         cancellationPollInterval: Duration? = .seconds(1),
         _ work: @escaping @Sendable (ProducerHandle) async throws -> Response
@@ -263,7 +271,7 @@ public final class ProducerHandle: Sendable {
         let outcome: Result<Response, any Error> = await withTaskGroup(of: RunChild<Response>.self) { group in
             group.addTask {
                 do {
-                    return .work(.success(try await work(self)))
+                    return .work(.success(try await Self.$runningWork.withValue(ObjectIdentifier(self)) { try await work(self) }))
                 } catch {
                     return .work(.failure(error))
                 }

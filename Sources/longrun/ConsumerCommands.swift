@@ -259,6 +259,70 @@ struct WatchCommand: AsyncParsableCommand {
     }
 }
 
+struct HoldCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hold",
+        abstract: "Keep an operation from expiring under the daemon's retention policy (recorded in its history)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: "Why; recorded in the hold_set event.")
+    var reason: String = ""
+
+    func run() async throws {
+        try await global.run { client in
+            let details = try await client.setHold(name, hold: true, reason: reason)
+            Output.line(global.json ? JSONOutput.line(details) : "held \(name)")
+            return ExitCodes.success
+        }
+    }
+}
+
+struct ReleaseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "release",
+        abstract: "Release an operation's hold: it may expire again (recorded in its history)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: "Why; recorded in the hold_released event.")
+    var reason: String = ""
+
+    func run() async throws {
+        try await global.run { client in
+            let details = try await client.setHold(name, hold: false, reason: reason)
+            Output.line(global.json ? JSONOutput.line(details) : "released \(name)")
+            return ExitCodes.success
+        }
+    }
+}
+
+struct SnapshotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Ask the daemon for a snapshot of its views now (it also takes them on a schedule)."
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await global.run { client in
+            let snapshot = try await client.takeSnapshot()
+            Output.line(global.json ? JSONOutput.line(plain: snapshot)
+                : "snapshot at sequence \(snapshot.sequence): \(snapshot.path) (\(snapshot.sizeBytes) bytes)")
+            return ExitCodes.success
+        }
+    }
+}
+
 struct InfoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "info", abstract: "Show the daemon's version, data directory and durability.")
 

@@ -18,7 +18,7 @@ struct LongrunCommand: AsyncParsableCommand {
             ListCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
             HistoryCommand.self, WatchCommand.self,
             CreateCommand.self, ProgressCommand.self, CompleteCommand.self,
-            InfoCommand.self,
+            HoldCommand.self, ReleaseCommand.self, SnapshotCommand.self, InfoCommand.self,
         ]
     )
 }

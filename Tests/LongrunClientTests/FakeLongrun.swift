@@ -532,6 +532,16 @@ extension FakeLongrun: Longrun_V1_Admin.ClientProtocol {
         throw RPCError(code: .unimplemented, message: "not in the fake")
     }
 
+    func setHold<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_SetHoldRequest>,
+        serializer: some MessageSerializer<Longrun_V1_SetHoldRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_OperationDetails>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
+
     func getServerInfo<Result: Sendable>(
         request: ClientRequest<Longrun_V1_GetServerInfoRequest>,
         serializer: some MessageSerializer<Longrun_V1_GetServerInfoRequest>,

@@ -59,7 +59,10 @@ struct OperationHandleTests {
         client.waitCallTimeout = .milliseconds(20)
         let seen = Mutex(0)
         async let final = client.waitUntilDone("operations/x") { _ in seen.withLock { $0 += 1 } }
-        try await Task.sleep(for: .milliseconds(120))
+        // Finish only once the handle has come back for a third wait (bounded: 10 s).
+        for _ in 0..<1000 where fake.calls.filter({ $0 == "WaitOperation" }).count < 3 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
         fake.finish("operations/x", error: status(.internal, "boom"))
         let operation = try await final
         #expect(operation.done)

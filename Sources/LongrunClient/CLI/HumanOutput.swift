@@ -221,6 +221,9 @@ package enum HumanOutput {
         case .cancelRequested: "cancel_requested"
         case .completed: "completed"
         case .deleted: "deleted"
+        case .expired: "expired"
+        case .holdSet: "hold_set"
+        case .holdReleased: "hold_released"
         case nil: "unknown"
         }
     }
@@ -258,7 +261,11 @@ package enum HumanOutput {
             case .error(let status): return "ERROR " + statusLine(status)
             case nil: return ""
             }
-        case .deleted, nil:
+        case .holdSet(let hold):
+            return hold.reason.isEmpty ? "" : "reason=\(JSONOutput.quote(hold.reason))"
+        case .holdReleased(let release):
+            return release.reason.isEmpty ? "" : "reason=\(JSONOutput.quote(release.reason))"
+        case .deleted, .expired, nil:
             return ""
         }
     }
