@@ -106,11 +106,18 @@ public final class Environment: @unchecked Sendable {
 
     /// Runs `body` in a read-only transaction, which sees the state of the last commit.
     public func read<R>(_ body: (ReadTransaction) throws -> R) throws -> R {
-        resizeLock.lockShared()
-        defer { resizeLock.unlock() }
-        let txn = try ReadTransaction(environment: self, flags: UInt32(MDB_RDONLY))
-        defer { txn.abort() }
-        return try body(txn)
+        while true {
+            do {
+                resizeLock.lockShared()
+                defer { resizeLock.unlock() }
+                let txn = try ReadTransaction(environment: self, flags: UInt32(MDB_RDONLY))
+                defer { txn.abort() }
+                return try body(txn)
+            } catch let error as LMDBError where error.kind == .mapResized {
+                // Another process (the daemon) grew the map: adopt its size and read again.
+                try adoptMapSize()
+            }
+        }
     }
 
     /// Runs `body` in a write transaction and commits when it returns; aborts if it throws.

@@ -35,7 +35,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             let state = message.hold
                 ? try await engine.hold(name, reason: message.reason, actor: call.actor)
                 : try await engine.release(name, reason: message.reason, actor: call.actor)
-            return ServerResponse(message: HistoryService.details(state))
+            return ServerResponse(message: state.detailsProto)
         }
     }
 

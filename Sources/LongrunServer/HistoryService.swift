@@ -94,31 +94,8 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         -> ServerResponse<Longrun_V1_OperationDetails>
     {
         try await mappingErrors(logger) {
-            ServerResponse(message: Self.details(try engine.get(OperationName(parsing: request.message.name))))
+            ServerResponse(message: try engine.get(OperationName(parsing: request.message.name)).detailsProto)
         }
-    }
-
-    static func details(_ state: OperationState) -> Longrun_V1_OperationDetails {
-        var details = Longrun_V1_OperationDetails()
-        details.operation = state.proto
-        details.version = state.version
-        if let request = state.cancelRequest {
-            details.cancelRequested = true
-            details.cancelReason = request.reason
-            if let deadline = request.graceDeadline, !state.done { details.cancelDeadline = deadline.proto }
-        }
-        details.createTime = state.createTime.proto
-        details.updateTime = state.updateTime.proto
-        if let end = state.endTime { details.endTime = end.proto }
-        details.creator = state.creator.proto
-        details.requestID = state.requestID ?? ""
-        details.cancellation = state.cancellation.proto
-        details.lastSequence = state.lastSequence
-        if let hold = state.hold {
-            details.held = true
-            details.holdReason = hold.reason
-        }
-        return details
     }
 
     static func proto(_ event: Event, version: UInt64, state: OperationState?) -> Longrun_V1_OperationEvent {

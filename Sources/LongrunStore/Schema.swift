@@ -40,7 +40,12 @@ public struct Schema: Sendable {
         public static let appliedSequence = Array("applied_sequence".utf8)
         /// 32 bytes: the chain hash of the last event compacted out of the log (absent: genesis).
         public static let logBaseHash = Array("log_base_hash".utf8)
+        /// UTF-8, the view databases' names joined by commas: a build with other views rebuilds them.
+        public static let viewSet = Array("view_set".utf8)
     }
+
+    /// ``views`` by name, as stored under ``MetaKey/viewSet``.
+    public var viewSetDescription: String { views.map(\.name).joined(separator: ",") }
 
     init(environment: Environment) throws(LMDBError) {
         log = try environment.openDatabase("log")

@@ -25,6 +25,9 @@ extension Store {
         let last = min(upTo ?? sourceHead, sourceHead)
         if let snapshot {
             let header = try SnapshotFile.verify(snapshot.path)
+            guard try source.read({ try $0.chainHash(at: header.sequence) }) == header.chainHash else {
+                throw StoreError(.dataLoss, "snapshot \(snapshot.path) does not belong to this log: its chain hash at \(header.sequence) differs (or the log no longer reaches back to it)")
+            }
             guard header.sequence <= last else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
             }
@@ -111,17 +114,11 @@ extension Store {
     /// when the snapshot is exactly where the log was compacted). A snapshot older than the
     /// compacted part cannot be used: the events after it are gone.
     public func usableSnapshot(upTo sequence: UInt64) throws -> SnapshotFile.Info? {
-        let (tail, base) = try read { reader in (try reader.logTail(), try reader.baseHash()) }
+        let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
             guard let header = try? SnapshotFile.verify(snapshot.path) else { continue }
             if let tail, header.sequence + 1 < tail { continue }
-            let anchored = try read { reader -> Bool in
-                if let tail, header.sequence + 1 == tail { return header.chainHash == base }
-                guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(header.sequence)),
-                      let (hash, _) = LogEntry.split(entry) else { return false }
-                return hash == header.chainHash
-            }
-            if anchored { return snapshot }
+            if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }
         return nil
     }

@@ -180,14 +180,17 @@ extension Store {
         var (report, problem) = try verifyLog(progress: progress)
         // The applied sequence and the views' digest from one transaction: a daemon may commit
         // meanwhile, and the rebuild below stops at the same sequence.
-        (report.appliedSequence, report.viewsDigest) = try read { reader in (try reader.appliedSequence(), try viewsDigest(reader)) }
+        let headNow: UInt64
+        (report.appliedSequence, headNow, report.viewsDigest) = try read { reader in
+            (try reader.appliedSequence(), try reader.logHead(), try viewsDigest(reader))
+        }
         if let problem {
             report.problems.append(problem)
             return report
         }
-        if report.appliedSequence != report.headSequence {
+        if report.appliedSequence != headNow {
             report.problems.append(VerifyProblem(kind: .appliedMismatch, sequence: nil,
-                                                 message: "the views applied sequence \(report.appliedSequence) differs from the log head \(report.headSequence)"))
+                                                 message: "the views applied sequence \(report.appliedSequence) differs from the log head \(headNow)"))
         }
         let snapshots = try SnapshotFile.list(in: snapshotDirectory)
         for snapshot in snapshots {

@@ -65,8 +65,22 @@ public final class Store: Sendable {
         try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {
             if configuration.verifyRecentLog { try checkRecentLog() }
+            try rebuildViewsIfTheViewSetChanged(chunk: configuration.replayChunk)
             try replayTail(chunk: configuration.replayChunk)
         }
+    }
+
+    /// A build that adds (or drops) a view must fold the whole log into it: the applied sequence
+    /// says nothing about a view that did not exist when it was written.
+    private func rebuildViewsIfTheViewSetChanged(chunk: Int) throws {
+        let current = schema.viewSetDescription
+        let stored = try read { reader in try reader.txn.get(schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
+        guard stored != current else { return }
+        if try read({ try $0.logHead() }) > 0 {
+            logger.notice("the set of views changed; rebuilding them from the log", metadata: ["was": "\(stored ?? "(unrecorded)")", "now": "\(current)"])
+            try rebuildViews(chunk: chunk)
+        }
+        try write { writer in try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(current.utf8)) }
     }
 
     /// Refuses to serve a log whose recent part (after the newest usable snapshot) fails its chain.

@@ -43,6 +43,14 @@ public struct StoreReader {
         }
     }
 
+    /// The chain hash of the event at `sequence` (the base hash for the last compacted one); nil if
+    /// the log cannot tell (further back than that, or beyond the head).
+    public func chainHash(at sequence: UInt64) throws -> ChainHash? {
+        if let value = try txn.get(schema.log, key: Keys.sequence(sequence)) { return LogEntry.split(value)?.hash }
+        let tail = try logTail() ?? (try logHead() + 1)
+        return sequence + 1 == tail ? try baseHash() : nil
+    }
+
     /// The chain hash before the first retained event: genesis unless the log was compacted.
     public func baseHash() throws -> ChainHash {
         guard let value = try txn.get(schema.meta, key: Schema.MetaKey.logBaseHash) else { return .genesis }

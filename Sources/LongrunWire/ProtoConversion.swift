@@ -166,3 +166,29 @@ extension Event {
         return event
     }
 }
+
+extension OperationState {
+    /// `longrun.v1.OperationDetails`: what `google.longrunning.Operation` does not carry.
+    public var detailsProto: Longrun_V1_OperationDetails {
+        var details = Longrun_V1_OperationDetails()
+        details.operation = proto
+        details.version = version
+        if let request = cancelRequest {
+            details.cancelRequested = true
+            details.cancelReason = request.reason
+            if let deadline = request.graceDeadline, !done { details.cancelDeadline = deadline.proto }
+        }
+        details.createTime = createTime.proto
+        details.updateTime = updateTime.proto
+        if let endTime { details.endTime = endTime.proto }
+        details.creator = creator.proto
+        details.requestID = requestID ?? ""
+        details.cancellation = cancellation.proto
+        details.lastSequence = lastSequence
+        if let hold {
+            details.held = true
+            details.holdReason = hold.reason
+        }
+        return details
+    }
+}
