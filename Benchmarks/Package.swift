@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         .executableTarget(
@@ -21,9 +22,22 @@ let package = Package(
                 .product(name: "LongrunEngine", package: "Longrun"),
                 .product(name: "LongrunStore", package: "Longrun"),
                 .product(name: "LongrunDomain", package: "Longrun"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+        // Builds a store of N events and measures replay, reopen, snapshots and verify on it.
+        .executableTarget(
+            name: "store-figures",
+            dependencies: [
+                .product(name: "LongrunEngine", package: "Longrun"),
+                .product(name: "LongrunStore", package: "Longrun"),
+                .product(name: "LongrunDomain", package: "Longrun"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/store-figures"
         ),
         // Starts a real longrund on a temporary socket and data directory and drives it.
         .executableTarget(

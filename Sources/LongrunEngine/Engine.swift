@@ -328,7 +328,7 @@ public final class LongrunEngine: Sendable {
     /// Enforces cancel grace periods and takes scheduled snapshots until the task is cancelled.
     /// Deadlines are met within a second.
     public func run() async throws {
-        var lastSnapshot = (sequence: try store.usableSnapshot(upTo: .max)?.sequence ?? 0, at: ContinuousClock.now)
+        var lastSnapshot = (sequence: try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
         while !Task.isCancelled {
             if let applied = try? appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
                 do {

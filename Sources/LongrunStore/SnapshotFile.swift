@@ -119,6 +119,18 @@ public enum SnapshotFile {
         try read(path) { _, _, _ in }
     }
 
+    /// Reads only the header: cheap, for choosing a snapshot. Its contents are verified when it is
+    /// loaded (``load(_:into:logStart:)`` verifies first) and by `verify`.
+    public static func readHeader(_ path: String) throws -> Header {
+        let file = try InputFile(path: path)
+        func fail(_ why: String) -> StoreError { StoreError(.dataLoss, "snapshot \(path) is damaged: \(why)") }
+        guard try file.read(8) == magic else { throw fail("it does not start with LRSNAP01") }
+        let headerLength = try file.readUInt32()
+        guard headerLength < 1 << 20 else { throw fail("its header is \(headerLength) bytes") }
+        guard let header = try decodeHeader(try file.read(Int(headerLength))) else { throw fail("its header cannot be decoded") }
+        return header
+    }
+
     /// Loads a verified snapshot's views into a store whose views are empty, and records its
     /// sequence as applied. History entries of events before `logStart` are left out: those events
     /// were compacted out of the log after the snapshot was taken.

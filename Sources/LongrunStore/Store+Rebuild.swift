@@ -113,10 +113,13 @@ extension Store {
     /// chain hash matches the log's hash at its sequence (the stored entry, or the log's base hash
     /// when the snapshot is exactly where the log was compacted). A snapshot older than the
     /// compacted part cannot be used: the events after it are gone.
-    public func usableSnapshot(upTo sequence: UInt64) throws -> SnapshotFile.Info? {
+    ///
+    /// `checkContents: false` reads only each snapshot's header (for choosing where to start
+    /// checking the log at open); loading a snapshot always verifies its contents first.
+    public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
         let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
-            guard let header = try? SnapshotFile.verify(snapshot.path) else { continue }
+            guard let header = try? (checkContents ? SnapshotFile.verify(snapshot.path) : SnapshotFile.readHeader(snapshot.path)) else { continue }
             if let tail, header.sequence + 1 < tail { continue }
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }

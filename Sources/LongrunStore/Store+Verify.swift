@@ -64,7 +64,12 @@ extension Store {
         guard let logTail else { return (report, nil) }
         var tail = logTail
         var hash = base
-        if let start, start > logTail, start <= head {
+        if let start, start > head {
+            // Nothing after the starting point: nothing to check.
+            report.headHash = try read { try $0.headHash() }
+            return (report, nil)
+        }
+        if let start, start > logTail {
             guard let before = try read({ reader in try reader.txn.get(reader.schema.log, key: Keys.sequence(start - 1)).flatMap { LogEntry.split($0)?.hash } }) else {
                 return (report, VerifyProblem(kind: .gap, sequence: start - 1, message: "event \(start - 1) is missing from the log"))
             }

@@ -87,7 +87,7 @@ public final class Store: Sendable {
     private func checkRecentLog() throws {
         let head = try read { try $0.logHead() }
         guard head > 0 else { return }
-        let start = try usableSnapshot(upTo: head).map { $0.sequence + 1 }
+        let start = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
         let (_, problem) = try verifyLog(from: start)
         if let problem {
             throw StoreError(.dataLoss, """

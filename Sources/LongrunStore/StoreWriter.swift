@@ -51,19 +51,21 @@ public final class StoreWriter {
         guard head == 0 || sequence == head + 1 else {
             throw StoreError(.dataLoss, "the log has a gap: expected event \(head + 1), found \(sequence)")
         }
-        let (event, hash): (Event, ChainHash) = try entry.withUnsafeBytes { value in
+        let folds = sequence > applied
+        // Entries a loaded snapshot already covers are only copied: the chain vouches for their bytes.
+        let (event, hash): (Event?, ChainHash) = try entry.withUnsafeBytes { value in
             guard let (stored, record) = LogEntry.split(value) else {
                 throw StoreError(.dataLoss, "event \(sequence) is too short to hold a chain hash")
             }
             guard headHash.next(record: record) == stored else {
                 throw StoreError(.dataLoss, "event \(sequence) breaks the hash chain: it was edited, removed or reordered. Run `longrun-replay verify`")
             }
-            return (try reader.decodeEvent(value, sequence: sequence), stored)
+            return (folds ? try reader.decodeEvent(value, sequence: sequence) : nil, stored)
         }
         try txn.put(schema.log, key: Keys.sequence(sequence), value: entry, mode: .append)
         head = sequence
         headHash = hash
-        if sequence > applied { try fold(event) }
+        if let event { try fold(event) }
     }
 
     /// Replay: folds the logged events `from...through` into the views.

@@ -212,3 +212,21 @@ struct IntegrityTests {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+@Suite("Store: the chain check at open")
+struct OpenCheckTests {
+    @Test func checkingFromAfterTheHeadChecksNothingAndFromTheMiddleChecksTheRest() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        for index in 0..<10 {
+            try store.write { writer in
+                try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: try OperationName(parsing: "operations/op-\(index)"), time: Timestamp(seconds: 1))
+            }
+        }
+        #expect(try store.verifyLog(from: 11).report.events == 0)
+        #expect(try store.verifyLog(from: 7).report.events == 4)
+        #expect(try store.verifyLog().report.events == 10)
+        #expect(try store.verifyLog(from: 7).report.headHash == store.verifyLog().report.headHash)
+    }
+}
