@@ -51,35 +51,40 @@ final class WaiterRegistry: Sendable {
     /// task is cancelled. Returns `.changed` at once if anything was committed after `seenSequence`
     /// before the caller got here, so a change between the caller's read and this call is never missed.
     func waitForChange(of name: OperationName, after seenSequence: UInt64, deadline: ContinuousClock.Instant?) async -> Wake {
-        let id = state.withLock { state -> UInt64 in
-            state.nextID += 1
-            return state.nextID
-        }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
-                let immediate: Wake? = state.withLock { state in
-                    if Task.isCancelled || state.closed { return .cancelled }
-                    if state.notifiedSequence > seenSequence { return .changed }
-                    if let deadline, deadline <= .now { return .timedOut }
-                    state.waiters[name, default: [:]][id] = continuation
-                    state.count += 1
-                    if let deadline {
-                        state.deadlines.insert(Deadline(instant: deadline, id: id, name: name))
-                        scheduleTimerLocked(&state)
-                    }
-                    return nil
-                }
-                if let immediate { continuation.resume(returning: immediate) }
+        await suspend(after: seenSequence) { state, id, continuation in
+            if let deadline, deadline <= .now { return .timedOut }
+            state.waiters[name, default: [:]][id] = continuation
+            state.count += 1
+            if let deadline {
+                state.deadlines.insert(Deadline(instant: deadline, id: id, name: name))
+                scheduleTimerLocked(&state)
             }
-        } onCancel: {
-            let continuation = state.withLock { state in Self.remove(id, name: name, from: &state) }
-            continuation?.resume(returning: .cancelled)
+            return nil
+        } unregister: { state, id in
+            Self.remove(id, name: name, from: &state)
         }
     }
 
     /// Suspends until something is committed after `seenSequence` (at once if it already was), or
     /// the task is cancelled, or the registry closes.
     func waitForCommit(after seenSequence: UInt64) async -> Wake {
+        await suspend(after: seenSequence) { state, id, continuation in
+            state.commitWaiters[id] = continuation
+            return nil
+        } unregister: { state, id in
+            state.commitWaiters.removeValue(forKey: id)
+        }
+    }
+
+    /// The suspension both waits share: under the lock, end at once if the task is cancelled, the
+    /// registry closed, or a commit after `seenSequence` was already announced; otherwise let
+    /// `register` file the continuation (or end it with a wake of its own). Cancellation takes the
+    /// continuation back through `unregister` and resumes it with `.cancelled`.
+    private func suspend(
+        after seenSequence: UInt64,
+        register: (inout State, UInt64, CheckedContinuation<Wake, Never>) -> Wake?,
+        unregister: @escaping @Sendable (inout State, UInt64) -> CheckedContinuation<Wake, Never>?
+    ) async -> Wake {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
             return state.nextID
@@ -89,13 +94,12 @@ final class WaiterRegistry: Sendable {
                 let immediate: Wake? = state.withLock { state in
                     if Task.isCancelled || state.closed { return .cancelled }
                     if state.notifiedSequence > seenSequence { return .changed }
-                    state.commitWaiters[id] = continuation
-                    return nil
+                    return register(&state, id, continuation)
                 }
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation = state.withLock { $0.commitWaiters.removeValue(forKey: id) }
+            let continuation = state.withLock { unregister(&$0, id) }
             continuation?.resume(returning: .cancelled)
         }
     }

@@ -259,27 +259,34 @@ struct WatchCommand: AsyncParsableCommand {
     }
 }
 
+/// What `hold` and `release` share: the operation, the reason, and the call.
+struct HoldTarget: ParsableArguments {
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: "Why; recorded in the hold_set or hold_released event.")
+    var reason: String = ""
+
+    func setHold(_ hold: Bool) async throws {
+        try await global.run { client in
+            let details = try await client.setHold(name, hold: hold, reason: reason)
+            Output.line(global.json ? JSONOutput.line(details) : "\(hold ? "held" : "released") \(name)")
+            return ExitCodes.success
+        }
+    }
+}
+
 struct HoldCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hold",
         abstract: "Keep an operation from expiring under the daemon's retention policy (recorded in its history)."
     )
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var target: HoldTarget
 
-    @Argument(help: "The operation's full name.")
-    var name: String
-
-    @Option(help: "Why; recorded in the hold_set event.")
-    var reason: String = ""
-
-    func run() async throws {
-        try await global.run { client in
-            let details = try await client.setHold(name, hold: true, reason: reason)
-            Output.line(global.json ? JSONOutput.line(details) : "held \(name)")
-            return ExitCodes.success
-        }
-    }
+    func run() async throws { try await target.setHold(true) }
 }
 
 struct ReleaseCommand: AsyncParsableCommand {
@@ -288,21 +295,9 @@ struct ReleaseCommand: AsyncParsableCommand {
         abstract: "Release an operation's hold: it may expire again (recorded in its history)."
     )
 
-    @OptionGroup var global: GlobalOptions
+    @OptionGroup var target: HoldTarget
 
-    @Argument(help: "The operation's full name.")
-    var name: String
-
-    @Option(help: "Why; recorded in the hold_released event.")
-    var reason: String = ""
-
-    func run() async throws {
-        try await global.run { client in
-            let details = try await client.setHold(name, hold: false, reason: reason)
-            Output.line(global.json ? JSONOutput.line(details) : "released \(name)")
-            return ExitCodes.success
-        }
-    }
+    func run() async throws { try await target.setHold(false) }
 }
 
 struct SnapshotCommand: AsyncParsableCommand {

@@ -213,8 +213,9 @@ struct ProducerHandleTests {
         let fake = FakeLongrun()
         let producer = try await fake.client.createOperation()
         let name = producer.name
+        // Cancel once the producer has polled twice (bounded: 10 s), so the test does not depend on timing.
         let cancelAfter = Task {
-            try await Task.sleep(for: .milliseconds(100))
+            for _ in 0..<1000 where fake.count("GetOperationDetails") < 2 { try await Task.sleep(for: .milliseconds(10)) }
             try await fake.client.cancelOperation(name)
         }
         let clock = ContinuousClock()
@@ -230,7 +231,7 @@ struct ProducerHandleTests {
         #expect(done.error.message == "cancelled at the consumer's request")
         // One GetOperationDetails per interval, and nothing else to poll with.
         let polls = fake.count("GetOperationDetails")
-        #expect(polls >= 2)
+        #expect(polls >= 3, "two polls before the cancel, and one that saw it")
         #expect(polls <= Int(elapsed / .milliseconds(30)) + 1)
         #expect(!fake.calls.contains("ListOperations"))
         #expect(!fake.calls.contains("GetOperation"))

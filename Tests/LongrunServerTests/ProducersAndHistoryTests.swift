@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import LongrunClient
 import LongrunEngine
 import LongrunStore
 import LongrunProto
@@ -93,19 +94,7 @@ struct ProducersAndHistoryTests {
             #expect(events.map(\.sequence) == [1, 2, 3, 4])
             #expect(events.first?.actor.label == "deployer")
             #expect(events[1].progressed.version == 2)
-            #expect(events.map { event -> String in
-                switch event.kind {
-                case .created: "created"
-                case .progressed: "progressed"
-                case .cancelRequested: "cancel_requested"
-                case .completed: "completed"
-                case .deleted: "deleted"
-                case .expired: "expired"
-                case .holdSet: "hold_set"
-                case .holdReleased: "hold_released"
-                case nil: "none"
-                }
-            } == ["created", "progressed", "cancel_requested", "deleted"])
+            #expect(events.map(HumanOutput.kind) == ["created", "progressed", "cancel_requested", "deleted"])
             await expectRPCError(.notFound) { _ = try await h.history.listOperationEvents(.with { $0.name = "operations/never" }) }
         }
     }
