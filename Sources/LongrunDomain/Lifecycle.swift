@@ -63,7 +63,7 @@ public enum Lifecycle {
                 metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation)))])
 
         case .progress(let progress):
-            let state = try live(state, name)
+            let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "update") }
             if let expected = progress.expectedVersion, expected != state.version {
                 throw DomainError(.aborted, reason: "VERSION_MISMATCH",
@@ -72,7 +72,7 @@ public enum Lifecycle {
             return decision([draft(.progressed(metadata: progress.metadata))])
 
         case .complete(_, let outcome):
-            let state = try live(state, name)
+            let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "complete") }
             if case .error(let status) = outcome, status.code == StatusCode.ok.rawValue {
                 throw DomainError(.invalidArgument, reason: "INVALID_ERROR_STATUS",
@@ -81,7 +81,7 @@ public enum Lifecycle {
             return decision([draft(.completed(outcome))])
 
         case .cancel(_, let reason):
-            let state = try live(state, name)
+            let state = try requireLive(state, name)
             // Cancel is best effort and idempotent: a done operation or a repeated request changes nothing.
             guard !state.done, state.cancelRequest == nil else { return decision([]) }
             switch state.cancellation {
@@ -96,7 +96,7 @@ public enum Lifecycle {
             }
 
         case .delete:
-            _ = try live(state, name)
+            _ = try requireLive(state, name)
             return decision([draft(.deleted)])
 
         case .expire:
@@ -106,11 +106,11 @@ public enum Lifecycle {
             return decision([Event.Draft(actor: .engine, kind: .expired)])
 
         case .hold(_, let reason):
-            let state = try live(state, name)
+            let state = try requireLive(state, name)
             return decision(state.hold == nil ? [draft(.holdSet(reason: reason))] : [])
 
         case .release(_, let reason):
-            let state = try live(state, name)
+            let state = try requireLive(state, name)
             return decision(state.hold != nil ? [draft(.holdReleased(reason: reason))] : [])
 
         case .enforceCancelGrace:
@@ -172,7 +172,9 @@ public enum Lifecycle {
         }
     }
 
-    private static func live(_ state: OperationState?, _ name: OperationName) throws(DomainError) -> OperationState {
+    /// The operation's state if it is live; NOT_FOUND saying whether it never existed, was
+    /// deleted, or expired.
+    public static func requireLive(_ state: OperationState?, _ name: OperationName) throws(DomainError) -> OperationState {
         guard let state else { throw .notFound(name) }
         guard !state.isDeleted else { throw state.expireTime != nil ? .expired(name) : .deleted(name) }
         return state

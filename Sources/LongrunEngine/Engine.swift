@@ -181,7 +181,7 @@ public final class LongrunEngine: Sendable {
 
     /// The current state of a live operation; NOT_FOUND if unknown or deleted.
     public func get(_ name: OperationName) throws -> OperationState {
-        try Self.live(store.read { try $0.operation(name) }, name)
+        try Lifecycle.requireLive(store.read { try $0.operation(name) }, name)
     }
 
     /// One page of a collection's operations in creation order (AIP-158, AIP-160).
@@ -231,7 +231,7 @@ public final class LongrunEngine: Sendable {
         let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
         while true {
             let (state, seen) = try store.read { reader in (try reader.operation(name), try reader.appliedSequence()) }
-            let live = try Self.live(state, name)
+            let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
             switch await waiters.waitForChange(of: name, after: seen, deadline: deadline) {
             case .changed:
@@ -287,12 +287,7 @@ public final class LongrunEngine: Sendable {
     @discardableResult
     public func enforceCancelGrace() async throws -> Timestamp? {
         let (due, next) = try store.read { try $0.cancelDeadlines(dueBy: clock.now(), limit: 1000) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for name in due {
-                group.addTask { _ = try await self.writer.submit(.command(.enforceCancelGrace(name: name)), actor: .engine) }
-            }
-            try await group.waitForAll()
-        }
+        try await submitAsEngine(due.map { .enforceCancelGrace(name: $0) })
         return due.count == 1000 ? clock.now() : next
     }
 
@@ -316,13 +311,18 @@ public final class LongrunEngine: Sendable {
     public func enforceRetention() async throws -> Int {
         guard !configuration.retention.keepsEverything else { return 0 }
         let due = try store.read { try $0.expiredByRetention(configuration.retention, now: clock.now(), limit: 1000) }
+        try await submitAsEngine(due.map { .expire(name: $0) })
+        return due.count
+    }
+
+    /// Submits the engine's own commands all at once, so they share commits, and waits for them.
+    private func submitAsEngine(_ commands: [Command]) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for name in due {
-                group.addTask { _ = try await self.writer.submit(.command(.expire(name: name)), actor: .engine) }
+            for command in commands {
+                group.addTask { _ = try await self.writer.submit(.command(command), actor: .engine) }
             }
             try await group.waitForAll()
         }
-        return due.count
     }
 
     /// Enforces cancel grace periods and takes scheduled snapshots until the task is cancelled.
@@ -391,10 +391,4 @@ public final class LongrunEngine: Sendable {
     public var waiterCount: Int { waiters.waiterCount }
     /// Sequence of the newest committed event.
     public func appliedSequence() throws -> UInt64 { try store.read { try $0.appliedSequence() } }
-
-    private static func live(_ state: OperationState?, _ name: OperationName) throws -> OperationState {
-        guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) does not exist") }
-        guard !state.isDeleted else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) was deleted") }
-        return state
-    }
 }
