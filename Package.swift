@@ -83,7 +83,7 @@ let package = Package(
         // A Swift client for the socket: typed operation handles and producer handles.
         .target(
             name: "LongrunClient",
-            dependencies: grpc + ["LongrunProto", "LongrunDefaults"]
+            dependencies: grpc + ["LongrunProto", "LongrunDefaults", "LongrunDomain"]
         ),
         .executableTarget(
             name: "longrund",

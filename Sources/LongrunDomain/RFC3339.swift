@@ -4,14 +4,22 @@
 public enum RFC3339 {
     /// Formats in UTC with `Z`, printing fractional seconds only when they are not zero (3, 6 or 9 digits).
     public static func format(_ timestamp: Timestamp) -> String {
-        let seconds = timestamp.seconds
-        let nanos = Int(timestamp.nanos)
+        format(seconds: timestamp.seconds, nanos: timestamp.nanos)
+    }
+
+    /// Formats seconds and nanoseconds since the epoch, the wider range of
+    /// `google.protobuf.Timestamp` (years 1 to 9999). With `millisecondsOnly`, a non-zero fraction is
+    /// always three digits, as people read times on a terminal.
+    public static func format(seconds: Int64, nanos: Int32, millisecondsOnly: Bool = false) -> String {
+        let nanos = Int(nanos)
         var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = Int(seconds - days * 86_400)
         let (year, month, day) = civil(fromDays: &days)
         var out = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2)
         out += "T" + pad(secondOfDay / 3600, 2) + ":" + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
-        if nanos != 0 {
+        if millisecondsOnly {
+            if nanos >= 1_000_000 { out += "." + pad(nanos / 1_000_000, 3) }
+        } else if nanos != 0 {
             if nanos % 1_000_000 == 0 {
                 out += "." + pad(nanos / 1_000_000, 3)
             } else if nanos % 1000 == 0 {
