@@ -246,9 +246,9 @@ public final class LongrunEngine: Sendable {
 
     // MARK: The log
 
-    /// Up to `limit` events of the log after `sequence`, oldest first, and the log's bounds.
+    /// Up to `limit` events of the log after `sequence`, oldest first.
     /// OUT_OF_RANGE if `sequence` is beyond the head or older than what the log retains.
-    public func events(after sequence: UInt64, limit: Int) throws -> (events: [Event], head: UInt64) {
+    public func events(after sequence: UInt64, limit: Int) throws -> [Event] {
         try store.read { reader in
             let head = try reader.logHead()
             guard sequence <= head else {
@@ -259,7 +259,7 @@ public final class LongrunEngine: Sendable {
                 throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
                                   "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
             }
-            return (try reader.events(after: sequence, limit: limit), head)
+            return try reader.events(after: sequence, limit: limit)
         }
     }
 

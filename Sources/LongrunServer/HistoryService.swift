@@ -67,7 +67,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                     var position = start
                     var states = StatesAsOfEvents(engine: engine)
                     while true {
-                        let (events, _) = try engine.events(after: position, limit: Self.watchBatch)
+                        let events = try engine.events(after: position, limit: Self.watchBatch)
                         for event in events {
                             position = event.sequence
                             guard event.name.collection == collection else { continue }

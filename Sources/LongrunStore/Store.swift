@@ -124,8 +124,6 @@ public final class Store: Sendable {
         try storage { try environment.sync(force: true) }
     }
 
-    /// Size of the map and how much of it is used.
-    public var environmentInfo: Environment.Info { environment.info }
 
     // MARK: Opening
 

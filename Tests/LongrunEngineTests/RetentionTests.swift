@@ -64,7 +64,7 @@ struct RetentionTests {
             #expect {
                 try engine.events(after: 0, limit: 10)
             } throws: { ($0 as? DomainError)?.reason == "SEQUENCE_COMPACTED" }
-            #expect(try engine.events(after: 4, limit: 10).events.map(\.sequence) == [5])
+            #expect(try engine.events(after: 4, limit: 10).map(\.sequence) == [5])
             _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer)
 
             // The remaining chain still verifies, and a rebuild starts from the snapshot.
