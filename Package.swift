@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "LongrunDomain", targets: ["LongrunDomain"]),
         .library(name: "LongrunProto", targets: ["LongrunProto"]),
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
+        // The raw LMDB wrapper, for the benchmarks' baselines (raw appends, raw cursor scans).
+        .library(name: "LMDB", targets: ["LMDB"]),
         .executable(name: "longrund", targets: ["longrund"]),
         .executable(name: "longrun", targets: ["longrun"]),
         .executable(name: "longrun-replay", targets: ["longrun-replay"]),
