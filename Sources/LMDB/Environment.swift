@@ -17,6 +17,12 @@ import Darwin
 ///
 /// The memory map grows by itself: when a write hits `MDB_MAP_FULL`, the transaction is aborted,
 /// the map is doubled (up to ``Configuration/maximumMapSize``) and the write closure runs again.
+/// At the maximum, the write fails with ``LMDBError/Kind/mapFull``; when the file system is full,
+/// the commit fails with ``LMDBError/Kind/diskFull``. Either way nothing of the transaction is
+/// kept, earlier commits are intact, and the environment stays usable for reads and later writes.
+///
+/// Before LMDB maps an existing data file, its header is checked (``DataFileHeader/inspect(_:)``):
+/// an empty, truncated or foreign file is refused with an error and nothing is created beside it.
 ///
 /// - Important: mmap hazards. Values returned by ``ReadTransaction/get(_:key:)`` point into the map
 ///   and are valid only until the transaction ends; copy what must outlive it. Never open the same
@@ -25,7 +31,10 @@ public final class Environment: @unchecked Sendable {
     public struct Configuration: Sendable {
         public var path: String
         public var maximumDatabases: Int = 32
+        /// The map's size at open (never below what the data file already uses). A writable
+        /// environment starts at no more than ``maximumMapSize``.
         public var initialMapSize: Int = 64 << 20
+        /// The largest the map, and so the data file, may grow: the bound on the store's size.
         public var maximumMapSize: Int = 1 << 40
         public var maximumReaders: Int = 1024
         /// `false` skips the fsync at commit (`MDB_NOSYNC`); durability then rests on ``sync(force:)``.
@@ -47,13 +56,19 @@ public final class Environment: @unchecked Sendable {
 
     public init(configuration: Configuration) throws(LMDBError) {
         self.configuration = configuration
+        let dataFile = configuration.path + "/data.mdb"
+        if access(dataFile, F_OK) == 0 {
+            _ = try DataFileHeader.inspect(dataFile)
+        }
+        let initialMapSize = configuration.readOnly
+            ? configuration.initialMapSize : min(configuration.initialMapSize, configuration.maximumMapSize)
         var env: OpaquePointer?
         try LMDBError.check(mdb_env_create(&env), "mdb_env_create")
         guard let env else { throw LMDBError(kind: .invalid, code: EINVAL, operation: "mdb_env_create") }
         do {
             try LMDBError.check(mdb_env_set_maxdbs(env, MDB_dbi(configuration.maximumDatabases)), "mdb_env_set_maxdbs")
             try LMDBError.check(mdb_env_set_maxreaders(env, UInt32(configuration.maximumReaders)), "mdb_env_set_maxreaders")
-            try LMDBError.check(mdb_env_set_mapsize(env, configuration.initialMapSize), "mdb_env_set_mapsize")
+            try LMDBError.check(mdb_env_set_mapsize(env, initialMapSize), "mdb_env_set_mapsize")
             var flags = UInt32(MDB_NOTLS)
             if !configuration.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
             if configuration.readOnly { flags |= UInt32(MDB_RDONLY) }
@@ -137,7 +152,7 @@ public final class Environment: @unchecked Sendable {
                     let txn = try WriteTransaction(environment: self)
                     do {
                         let result = try body(txn)
-                        try txn.commit()
+                        do throws(LMDBError) { try txn.commit() } catch { throw classifyCommitFailure(error) }
                         return result
                     } catch {
                         txn.abort()
@@ -210,12 +225,28 @@ public final class Environment: @unchecked Sendable {
         let limit = configuration.maximumMapSize
         guard currentMapSize < limit else {
             var full = error
-            full.detail = "the map reached its configured maximum of \(limit) bytes; raise the maximum map size"
+            full.detail = "the data file reached its configured maximum size of \(ByteCount.text(limit))"
             throw full
         }
         let next = min(limit, max(currentMapSize * 2, currentMapSize + (64 << 20)))
         try LMDBError.check(mdb_env_set_mapsize(handle, next), "mdb_env_set_mapsize(\(next))")
         currentMapSize = next
+    }
+
+    /// LMDB reports a write that the file system cut short as `EIO`, not `ENOSPC` (a `pwrite` of
+    /// several pages that ran out of space part way returns a short count). When the file system of
+    /// the environment has (next to) no space left, that is a full disk.
+    private func classifyCommitFailure(_ error: LMDBError) -> LMDBError {
+        guard error.kind == .system(errno: EIO), let free = freeBytes(), free < 1 << 20 else { return error }
+        return LMDBError(kind: .diskFull, code: ENOSPC, operation: error.operation,
+                         detail: "a short write with \(ByteCount.text(free)) left on the file system: the disk is full")
+    }
+
+    /// Bytes available to this process on the file system holding the environment.
+    public func freeBytes() -> Int? {
+        var info = statvfs()
+        guard statvfs(configuration.path, &info) == 0 else { return nil }
+        return Int(info.f_bavail) * Int(info.f_frsize)
     }
 
     private func adoptMapSize() throws(LMDBError) {
@@ -245,5 +276,22 @@ extension Environment {
                 return names
             }
         }
+    }
+}
+
+/// Byte counts for messages: `64 GiB`, `1.5 MiB`, `512 bytes`.
+public enum ByteCount {
+    public static func text(_ bytes: Int) -> String {
+        let units = ["KiB", "MiB", "GiB", "TiB", "PiB"]
+        guard bytes >= 1024 else { return "\(bytes) bytes" }
+        var value = Double(bytes) / 1024
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        let rounded = (value * 10).rounded() / 10
+        let number = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
+        return "\(number) \(units[unit])"
     }
 }
