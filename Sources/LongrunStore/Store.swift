@@ -56,7 +56,18 @@ public final class Store: Sendable {
         let existing = try storage { try environment.databaseNames() }
         if !existing.isEmpty && !existing.contains("meta") {
             throw StoreError(.foreignDirectory,
-                             "\(directory) holds an LMDB environment that is not a Longrun store (databases: \(existing.prefix(5).joined(separator: ", "))); nothing was changed")
+                             "\(directory) holds an LMDB environment that is not a Longrun store (databases: \(existing.prefix(5).joined(separator: ", "))); nothing was changed. Point the data directory at a Longrun store, or at a new or empty directory")
+        }
+        if existing.contains("meta") {
+            // Before the schema opens (and would create) its databases: a store of another format
+            // may lay them out differently, and must be refused untouched.
+            let meta = try storage { try environment.openDatabase("meta", create: false) }
+            let found: UInt32? = try storage {
+                try environment.read { txn in
+                    try txn.get(meta, key: Schema.MetaKey.formatVersion).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
+                }
+            }
+            if let found, found != Schema.formatVersion { throw Self.unsupportedFormat(found, directory: directory) }
         }
         if existing.isEmpty && configuration.readOnly {
             throw StoreError(.foreignDirectory, "\(directory) holds no Longrun store")
@@ -127,27 +138,67 @@ public final class Store: Sendable {
 
     // MARK: Opening
 
-    private static func prepareDirectory(_ directory: String, readOnly: Bool) throws {
+    /// Checks, without creating or changing anything, that `directory` can hold a Longrun store:
+    /// absent (it will be created), or a directory that is empty or holds a data file that is a
+    /// complete LMDB file. Throws a ``StoreError`` that says what is wrong and what to do. (Whether
+    /// an LMDB environment is ours, and its format version, are checked when it is opened.)
+    public static func checkDirectory(_ directory: String) throws {
         var info = stat()
-        if stat(directory, &info) != 0 {
-            guard !readOnly else { throw StoreError(.foreignDirectory, "\(directory) does not exist") }
-            try makeDirectories(directory)
-            return
-        }
+        guard stat(directory, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw StoreError(.foreignDirectory, "\(directory) is not a directory")
+            throw StoreError(.foreignDirectory,
+                             "\(directory) is not a directory (it is \(fileKind(info.st_mode))); nothing was changed. Point the data directory at a directory, or at a path that does not exist yet")
         }
-        // A directory with files but no data.mdb is someone else's: never create a store among them.
-        if access(directory + "/data.mdb", F_OK) != 0 {
-            guard let handle = opendir(directory) else { return }
-            defer { closedir(handle) }
-            while let entry = readdir(handle) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-                if ![".", "..", "lock.mdb", "snapshots", Store.daemonLockFile].contains(name) {
-                    throw StoreError(.foreignDirectory,
-                                     "\(directory) is not empty and holds no Longrun store (found '\(name)'); choose a new or empty directory")
+        let dataFile = directory + "/data.mdb"
+        if access(dataFile, F_OK) == 0 {
+            do {
+                _ = try DataFileHeader.inspect(dataFile)
+            } catch {
+                switch error.kind {
+                case .corrupted:
+                    throw StoreError(.dataLoss, """
+                        \(dataFile) is damaged: \(error.detail ?? "\(error)"). Nothing was changed. \
+                        Restore the data directory from a backup; if the store never held data, remove the directory to start afresh
+                        """, underlying: error)
+                case .invalid, .versionMismatch:
+                    throw StoreError(.foreignDirectory, """
+                        \(directory) is not a Longrun store: its data.mdb is \(error.detail ?? "\(error)"). Nothing was changed. \
+                        Point the data directory at a Longrun store, or at a new or empty directory
+                        """, underlying: error)
+                default:
+                    throw StoreError.wrap(error)
                 }
             }
+            return
+        }
+        // A directory with files but no data.mdb is someone else's: never create a store among them.
+        guard let handle = opendir(directory) else { return }
+        defer { closedir(handle) }
+        while let entry = readdir(handle) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if ![".", "..", "lock.mdb", "snapshots", Store.daemonLockFile].contains(name) {
+                throw StoreError(.foreignDirectory,
+                                 "\(directory) is not empty and holds no Longrun store (found '\(name)'); nothing was changed. Choose a new or empty directory")
+            }
+        }
+    }
+
+    private static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: "a regular file"
+        case S_IFLNK: "a symbolic link"
+        case S_IFSOCK: "a socket"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR, S_IFBLK: "a device"
+        default: "not a directory"
+        }
+    }
+
+    private static func prepareDirectory(_ directory: String, readOnly: Bool) throws {
+        try checkDirectory(directory)
+        if access(directory, F_OK) != 0 {
+            guard !readOnly else { throw StoreError(.foreignDirectory, "\(directory) does not exist") }
+            try makeDirectories(directory)
         }
     }
 
@@ -164,10 +215,7 @@ public final class Store: Sendable {
     private func checkOrInitializeFormat(fresh: Bool, readOnly: Bool) throws {
         let found: UInt32? = try read { reader in try reader.formatVersion() }
         if let found {
-            guard found == Schema.formatVersion else {
-                throw StoreError(.unsupportedFormat,
-                                 "\(directory) has store format \(found); this build reads format \(Schema.formatVersion). Use a matching longrund or migrate with longrun-replay rebuild")
-            }
+            guard found == Schema.formatVersion else { throw Self.unsupportedFormat(found, directory: directory) }
             return
         }
         let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }
@@ -179,6 +227,14 @@ public final class Store: Sendable {
                                value: withUnsafeBytes(of: Schema.formatVersion.bigEndian) { Array($0) })
         }
         logger.info("created a new store", metadata: ["directory": "\(directory)", "format": "\(Schema.formatVersion)"])
+    }
+
+    private static func unsupportedFormat(_ found: UInt32, directory: String) -> StoreError {
+        let advice = found > Schema.formatVersion
+            ? "it was written by a newer Longrun: run that version (or a newer one) on it"
+            : "it was written by an older Longrun: build a store of this format from it with that version's `longrun-replay rebuild`"
+        return StoreError(.unsupportedFormat,
+                          "\(directory) has store format \(found); this build reads format \(Schema.formatVersion) only. Nothing was changed; \(advice)")
     }
 
     /// Folds the log entries after the applied sequence into the views, in chunks.

@@ -34,9 +34,16 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     static func wrap(_ error: LMDBError) -> StoreError {
         switch error.kind {
         case .mapFull:
-            StoreError(.resourceExhausted, "the store reached its maximum size (\(error)); raise --max-map-size or free space by deleting operations", underlying: error)
+            StoreError(.resourceExhausted, """
+                the store is full: \(error.detail ?? "the data file reached its maximum size"), so writes are refused; reads keep working \
+                and nothing committed is affected. Raise the maximum store size (longrund --max-store-size) and restart; \
+                to need less, expire done operations (--retain-succeeded/failed/cancelled) and compact the log (--compact-log-after)
+                """, underlying: error)
         case .diskFull:
-            StoreError(.resourceExhausted, "the disk holding the store is full (\(error)); free space and retry", underlying: error)
+            StoreError(.resourceExhausted, """
+                the disk holding the store is full (\(error)), so writes are refused; reads keep working and nothing committed \
+                is affected. Free space on that file system: writes resume by themselves
+                """, underlying: error)
         case .corrupted, .panic, .invalid, .versionMismatch, .incompatible:
             StoreError(.dataLoss, "the data file is damaged or not an LMDB store of this version (\(error)); run `longrun-replay verify`", underlying: error)
         default:
