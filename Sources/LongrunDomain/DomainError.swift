@@ -9,6 +9,7 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         case aborted
         case outOfRange
         case resourceExhausted
+        case permissionDenied
     }
 
     public var kind: Kind

@@ -13,14 +13,17 @@ public enum Lifecycle {
         public var priorForRequestID: OperationState?
         /// How long done operations are kept, by outcome.
         public var retention: RetentionPolicy
+        /// What the caller may do (see ``Access``).
+        public var access: Access
 
         public init(now: Timestamp, actor: Actor, defaultCancelGrace: Duration, priorForRequestID: OperationState? = nil,
-                    retention: RetentionPolicy = .keepForever) {
+                    retention: RetentionPolicy = .keepForever, access: Access = .unrestricted) {
             self.now = now
             self.actor = actor
             self.defaultCancelGrace = defaultCancelGrace
             self.priorForRequestID = priorForRequestID
             self.retention = retention
+            self.access = access
         }
     }
 
@@ -43,6 +46,11 @@ public enum Lifecycle {
             if let requestID = create.requestID {
                 try validateRequestID(requestID)
                 if let prior = context.priorForRequestID {
+                    // A request id names one caller's attempt; another uid reusing it is not a retry.
+                    guard context.access.mayChange(prior) else {
+                        throw DomainError(.alreadyExists, reason: "REQUEST_ID_IN_USE",
+                                          "request_id '\(requestID)' was already used by another caller; use a fresh one (a UUID is typical)")
+                    }
                     guard prior.deletion == nil else {
                         throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND",
                                           "request_id '\(requestID)' already created operation \(prior.name), which was deleted since")
@@ -63,6 +71,7 @@ public enum Lifecycle {
                 metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation)))])
 
         case .progress(let progress):
+            try context.access.requireChange(state, name, "update")
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "update") }
             if let expected = progress.expectedVersion, expected != state.version {
@@ -72,6 +81,7 @@ public enum Lifecycle {
             return decision([draft(.progressed(metadata: progress.metadata))])
 
         case .complete(_, let outcome):
+            try context.access.requireChange(state, name, "complete")
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "complete") }
             if case .error(let status) = outcome, status.code == StatusCode.ok.rawValue {
@@ -81,6 +91,7 @@ public enum Lifecycle {
             return decision([draft(.completed(outcome))])
 
         case .cancel(_, let reason):
+            try context.access.requireChange(state, name, "cancel")
             let state = try requireLive(state, name)
             // Cancel is best effort and idempotent: a done operation or a repeated request changes nothing.
             guard !state.done, state.cancelRequest == nil else { return decision([]) }
@@ -96,6 +107,7 @@ public enum Lifecycle {
             }
 
         case .delete:
+            try context.access.requireChange(state, name, "delete")
             _ = try requireLive(state, name)
             return decision([draft(.deleted)])
 
@@ -106,10 +118,12 @@ public enum Lifecycle {
             return decision([Event.Draft(actor: .engine, kind: .expired)])
 
         case .hold(_, let reason):
+            try context.access.requireUnrestricted(name, "hold")
             let state = try requireLive(state, name)
             return decision(state.hold == nil ? [draft(.holdSet(reason: reason))] : [])
 
         case .release(_, let reason):
+            try context.access.requireUnrestricted(name, "release")
             let state = try requireLive(state, name)
             return decision(state.hold != nil ? [draft(.holdReleased(reason: reason))] : [])
 

@@ -123,19 +123,19 @@ public final class LongrunEngine: Sendable {
 
     /// Creates an operation (done = false). With a request id seen before in the collection, returns
     /// that operation instead and appends nothing.
-    public func create(_ request: CreateRequest, actor: Actor) async throws -> OperationState {
-        try await writer.submit(.create(request), actor: actor)
+    public func create(_ request: CreateRequest, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.create(request), actor: actor, access: access)
     }
 
     /// Replaces the metadata of a running operation. The result's ``OperationState/cancelRequest``
     /// tells the producer whether cancellation was requested.
-    public func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64? = nil, actor: Actor) async throws -> OperationState {
-        try await writer.submit(.command(.progress(.init(name: name, metadata: metadata, expectedVersion: expectedVersion))), actor: actor)
+    public func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64? = nil, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.progress(.init(name: name, metadata: metadata, expectedVersion: expectedVersion))), actor: actor, access: access)
     }
 
     /// Completes a running operation with a response or an error.
-    public func complete(_ name: OperationName, outcome: Outcome, actor: Actor) async throws -> OperationState {
-        try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor)
+    public func complete(_ name: OperationName, outcome: Outcome, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor, access: access)
     }
 
     /// A producer transition, for callers that queue many without awaiting each (streams).
@@ -147,45 +147,49 @@ public final class LongrunEngine: Sendable {
 
     /// Queues `transition` now, so transitions are applied in call order, and calls `completion`
     /// after its commit. `completion` runs on the writer's thread and must return quickly.
-    public func enqueue(_ transition: Transition, actor: Actor, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+    public func enqueue(_ transition: Transition, actor: Actor, access: Access = .unrestricted, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
         let request: WriteRequest = switch transition {
         case .create(let create): .create(create)
         case .progress(let name, let metadata, let expected): .command(.progress(.init(name: name, metadata: metadata, expectedVersion: expected)))
         case .complete(let name, let outcome): .command(.complete(name: name, outcome: outcome))
         }
-        writer.enqueue(request, actor: actor, completion: completion)
+        writer.enqueue(request, actor: actor, access: access, completion: completion)
     }
 
     // MARK: Consumer side
 
     /// Requests cancellation. Succeeds without appending anything if the operation is done or a
     /// cancel was already requested.
-    public func cancel(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
-        try await writer.submit(.command(.cancel(name: name, reason: reason)), actor: actor)
+    public func cancel(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.cancel(name: name, reason: reason)), actor: actor, access: access)
     }
 
     /// Keeps an operation from expiring under the retention policy until released. Idempotent.
-    public func hold(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
-        try await writer.submit(.command(.hold(name: name, reason: reason)), actor: actor)
+    public func hold(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.hold(name: name, reason: reason)), actor: actor, access: access)
     }
 
     /// Lets a held operation expire again. Idempotent.
-    public func release(_ name: OperationName, reason: String = "", actor: Actor) async throws -> OperationState {
-        try await writer.submit(.command(.release(name: name, reason: reason)), actor: actor)
+    public func release(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.release(name: name, reason: reason)), actor: actor, access: access)
     }
 
     /// Deletes an operation: it is no longer served, but its history stays. Does not cancel it.
-    public func delete(_ name: OperationName, actor: Actor) async throws {
-        _ = try await writer.submit(.command(.delete(name: name)), actor: actor)
+    public func delete(_ name: OperationName, actor: Actor, access: Access = .unrestricted) async throws {
+        _ = try await writer.submit(.command(.delete(name: name)), actor: actor, access: access)
     }
 
-    /// The current state of a live operation; NOT_FOUND if unknown or deleted.
-    public func get(_ name: OperationName) throws -> OperationState {
-        try Lifecycle.requireLive(store.read { try $0.operation(name) }, name)
+    /// The current state of a live operation; NOT_FOUND if unknown or deleted; PERMISSION_DENIED,
+    /// checked first, if `access` may not read it.
+    public func get(_ name: OperationName, access: Access = .unrestricted) throws -> OperationState {
+        let state = try store.read { try $0.operation(name) }
+        try access.requireRead(state, name)
+        return try Lifecycle.requireLive(state, name)
     }
 
     /// One page of a collection's operations in creation order (AIP-158, AIP-160).
-    public func list(_ request: ListRequest) throws -> ListResponse {
+    /// With owner-only `access`, only the caller's own operations.
+    public func list(_ request: ListRequest, access: Access = .unrestricted) throws -> ListResponse {
         let collection = try CollectionName(listName: request.name)
         let filter: Filter
         do { filter = try Filter(parsing: request.filter) } catch {
@@ -195,7 +199,8 @@ public final class LongrunEngine: Sendable {
         let binding = PageToken.binding(collection.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
         let page = try store.read { reader in
-            try reader.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize))
+            try reader.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
+                                      creatorUID: access.listsOnlyUID))
         }
         return ListResponse(
             operations: page.operations,
@@ -204,12 +209,14 @@ public final class LongrunEngine: Sendable {
     }
 
     /// The transitions of one operation, deleted ones included, oldest first.
-    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "") throws -> HistoryPage {
+    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) throws -> HistoryPage {
         let size = try ListRequest.effectivePageSize(pageSize)
         let binding = PageToken.binding("history", name.description)
         let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
         return try store.read { reader in
-            guard let state = try reader.operation(name) else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            let state = try reader.operation(name)
+            try access.requireRead(state, name)
+            guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
             if let tail = try reader.logTail(), state.createSequence < tail, after + 1 < tail {
                 throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
                                   "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
@@ -227,10 +234,11 @@ public final class LongrunEngine: Sendable {
     /// Returns as soon as the operation is done, or its current state when `timeout` passes
     /// (nil: no timeout; the caller's task cancellation ends the wait). NOT_FOUND if it is
     /// unknown or gets deleted. Throws `CancellationError` if the calling task is cancelled.
-    public func wait(_ name: OperationName, timeout: Duration?) async throws -> OperationState {
+    public func wait(_ name: OperationName, timeout: Duration?, access: Access = .unrestricted) async throws -> OperationState {
         let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
         while true {
             let (state, seen) = try store.read { reader in (try reader.operation(name), try reader.appliedSequence()) }
+            try access.requireRead(state, name)
             let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
             switch await waiters.waitForChange(of: name, after: seen, deadline: deadline) {
@@ -319,7 +327,7 @@ public final class LongrunEngine: Sendable {
     private func submitAsEngine(_ commands: [Command]) async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for command in commands {
-                group.addTask { _ = try await self.writer.submit(.command(command), actor: .engine) }
+                group.addTask { _ = try await self.writer.submit(.command(command), actor: .engine, access: .unrestricted) }
             }
             try await group.waitForAll()
         }

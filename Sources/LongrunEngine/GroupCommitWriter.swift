@@ -41,6 +41,7 @@ final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         let request: WriteRequest
         let actor: Actor
+        let access: Access
         let completion: @Sendable (Result<OperationState, any Error>) -> Void
     }
 
@@ -84,16 +85,16 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Submits `request` and returns its result once its batch is committed.
-    func submit(_ request: WriteRequest, actor: Actor) async throws -> OperationState {
+    func submit(_ request: WriteRequest, actor: Actor, access: Access) async throws -> OperationState {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(request, actor: actor) { continuation.resume(with: $0) }
+            enqueue(request, actor: actor, access: access) { continuation.resume(with: $0) }
         }
     }
 
     /// Queues `request` now, in call order, and calls `completion` on the writer's thread once its
     /// batch is committed (or rejected). `completion` must not block.
-    func enqueue(_ request: WriteRequest, actor: Actor, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
-        if !queue.push(Job(request: request, actor: actor, completion: completion)) {
+    func enqueue(_ request: WriteRequest, actor: Actor, access: Access, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        if !queue.push(Job(request: request, actor: actor, access: access, completion: completion)) {
             completion(.failure(StoreError(.closed, "the engine is shutting down; retry against the restarted daemon")))
         }
     }
@@ -202,7 +203,7 @@ final class GroupCommitWriter: Sendable {
             command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation))
         }
         let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace,
-                                        priorForRequestID: prior, retention: retention)
+                                        priorForRequestID: prior, retention: retention, access: job.access)
         let decision = try Lifecycle.decide(command, state: try reader.operation(command.name), context: context)
         if !decision.events.isEmpty {
             try writer.append(decision.events, name: decision.subject, time: now)

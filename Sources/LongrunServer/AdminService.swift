@@ -11,6 +11,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
 
     let engine: LongrunEngine
     let logger: Logger
+    let policy: AccessPolicy
 
     func getServerInfo(request: ServerRequest<Longrun_V1_GetServerInfoRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_ServerInfo>
@@ -29,12 +30,12 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         -> ServerResponse<Longrun_V1_OperationDetails>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
             let name = try OperationName(parsing: message.name)
             let state = message.hold
-                ? try await engine.hold(name, reason: message.reason, actor: call.actor)
-                : try await engine.release(name, reason: message.reason, actor: call.actor)
+                ? try await engine.hold(name, reason: message.reason, actor: call.actor, access: call.access)
+                : try await engine.release(name, reason: message.reason, actor: call.actor, access: call.access)
             return ServerResponse(message: state.detailsProto)
         }
     }
@@ -43,6 +44,11 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
         try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            guard call.access == .unrestricted else {
+                throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
+                                  "not allowed to take a snapshot: only root, the daemon's user or the admin group may (\(call.peer))")
+            }
             let info = try await engine.takeSnapshot()
             var response = Longrun_V1_TakeSnapshotResponse()
             response.sequence = info.sequence

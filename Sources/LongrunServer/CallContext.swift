@@ -9,14 +9,27 @@ struct CallContext: Sendable {
     static let cancelReasonKey = "longrun-cancel-reason"
     static let maximumLabelLength = 128
 
+    /// The connection's credentials from the kernel (`SO_PEERCRED`, see ``PeerIdentity``).
+    var peer: PeerCredentials
+    /// The actor recorded in events: the peer's uid and pid, and the label the client chose.
     var actor: Actor
+    /// What the caller may do under the daemon's ``AccessPolicy``.
+    var access: Access
     /// When the client's deadline (`grpc-timeout`) expires, if it sent one.
     var deadline: ContinuousClock.Instant?
     var cancelReason: String
 
-    init(metadata: Metadata, context: ServerContext) {
+    /// Throws UNAUTHENTICATED if the connection's credentials are missing, which happens only if
+    /// the kernel would not give them: the daemon acts for no one it cannot name.
+    init(metadata: Metadata, context: ServerContext, policy: AccessPolicy) throws {
+        guard let peer = metadata[stringValues: PeerIdentity.metadataKey].first(where: { _ in true }).flatMap(PeerIdentity.decode) else {
+            throw ErrorMapping.status(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
+                                      reason: "NO_PEER_CREDENTIALS")
+        }
         let label = metadata[stringValues: Self.actorKey].first(where: { _ in true }).map { String($0.prefix(Self.maximumLabelLength)) }
-        actor = Actor(label: label ?? "")
+        self.peer = peer
+        actor = Actor(uid: peer.uid, pid: peer.pid, label: label ?? "")
+        access = policy.access(for: peer)
         deadline = metadata[stringValues: "grpc-timeout"].first(where: { _ in true })
             .flatMap(Self.parseTimeout).map { ContinuousClock.now + $0 }
         cancelReason = metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0.prefix(1024)) } ?? ""

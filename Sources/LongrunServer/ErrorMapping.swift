@@ -29,6 +29,7 @@ enum ErrorMapping {
             case .aborted: .aborted
             case .outOfRange: .outOfRange
             case .resourceExhausted: .resourceExhausted
+            case .permissionDenied: .permissionDenied
             }
             return status(code, error.message, reason: error.reason)
         case let error as StoreError:

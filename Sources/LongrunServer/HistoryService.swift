@@ -10,6 +10,8 @@ import LongrunWire
 struct HistoryService: Longrun_V1_History.ServiceProtocol {
     let engine: LongrunEngine
     let logger: Logger
+    let policy: AccessPolicy
+    let quotas: PeerQuotas
     /// Events read from the log per step of a watch stream.
     static let watchBatch = 256
 
@@ -17,9 +19,10 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         -> ServerResponse<Longrun_V1_ListOperationEventsResponse>
     {
         try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
             let name = try OperationName(parsing: message.name)
-            let page = try engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken)
+            let page = try engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
             var response = Longrun_V1_ListOperationEventsResponse()
             var version: UInt64 = 0
             if let first = page.events.first { version = (try engine.state(of: name, at: first.sequence)?.version ?? 1) - 1 }
@@ -39,10 +42,12 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         -> StreamingServerResponse<Longrun_V1_OperationEvent>
     {
         let message = request.message
+        let call: CallContext
         let collection: CollectionName
         let filter: Filter
         let start: UInt64
         do {
+            call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             collection = try CollectionName(listName: message.name)
             do { filter = try Filter(parsing: message.filter) } catch {
                 throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
@@ -61,22 +66,27 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         }
         let engine = self.engine
         let logger = self.logger
+        let quotas = self.quotas
         return StreamingServerResponse { writer in
             do {
-                try await cancellingOnRPCCancellation {
-                    var position = start
-                    var states = StatesAsOfEvents(engine: engine)
-                    while true {
-                        let events = try engine.events(after: position, limit: Self.watchBatch)
-                        for event in events {
-                            position = event.sequence
-                            guard event.name.collection == collection else { continue }
-                            // The filter sees, and the event carries, the operation as it was right after it.
-                            let (state, exact) = try states.apply(event)
-                            if !filter.isEmpty, !filter.matches(state.filterRecord) { continue }
-                            try await writer.write(Self.proto(event, version: exact ? state.version : 0, state: exact ? state : nil))
+                try await quotas.withSlot(.watch, for: call.peer) {
+                    try await cancellingOnRPCCancellation {
+                        var position = start
+                        var states = StatesAsOfEvents(engine: engine)
+                        while true {
+                            let events = try engine.events(after: position, limit: Self.watchBatch)
+                            for event in events {
+                                position = event.sequence
+                                guard event.name.collection == collection else { continue }
+                                // The filter sees, and the event carries, the operation as it was right after it.
+                                let (state, exact) = try states.apply(event)
+                                // Owner-only: a caller sees the transitions of its own operations alone.
+                                guard call.access.mayRead(state) else { continue }
+                                if !filter.isEmpty, !filter.matches(state.filterRecord) { continue }
+                                try await writer.write(Self.proto(event, version: exact ? state.version : 0, state: exact ? state : nil))
+                            }
+                            if events.count < Self.watchBatch { try await engine.waitForCommit(after: position) }
                         }
-                        if events.count < Self.watchBatch { try await engine.waitForCommit(after: position) }
                     }
                 }
             } catch is CancellationError {
@@ -94,7 +104,8 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         -> ServerResponse<Longrun_V1_OperationDetails>
     {
         try await mappingErrors(logger) {
-            ServerResponse(message: try engine.get(OperationName(parsing: request.message.name)).detailsProto)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            return ServerResponse(message: try engine.get(OperationName(parsing: request.message.name), access: call.access).detailsProto)
         }
     }
 

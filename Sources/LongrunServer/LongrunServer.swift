@@ -20,6 +20,14 @@ public struct LongrunServer: Service {
         public var socketPath: String
         /// Who may connect: the socket's permission bits. Default 0660 (owner and group).
         public var socketMode: mode_t = 0o660
+        /// The socket's group, if not the daemon's own: with mode 0660, its members may connect.
+        public var socketGroup: gid_t?
+        /// Who may do what once connected (admin group, owner-only reads).
+        public var access = AccessPolicy()
+        /// Most WaitOperation calls one uid may have open at once.
+        public var maximumWaitsPerPeer = 16_384
+        /// Most WatchOperations streams one uid may have open at once.
+        public var maximumWatchesPerPeer = 256
         /// Longest a WaitOperation holds a call when neither its timeout nor its deadline is shorter.
         public var maximumWait: Duration = .seconds(3600)
         /// Largest request message accepted.
@@ -34,32 +42,36 @@ public struct LongrunServer: Service {
     private let engine: LongrunEngine
     private let logger: Logger
     private let listeningSocket: Int32
+    /// Open waits and watches per uid, shared by the services.
+    let quotas: PeerQuotas
 
     /// Binds the socket now, so that a caller learns of a conflict before anything starts.
     public init(engine: LongrunEngine, configuration: Configuration, logger: Logger) throws {
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
-        self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode)
+        self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
+        self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
     }
 
-    /// The services, for in-process transports in tests.
-    public static func services(engine: LongrunEngine, logger: Logger, maximumWait: Duration = .seconds(3600)) -> [any RegistrableRPCService] {
-        [
-            OperationsService(engine: engine, logger: logger, maximumWait: maximumWait),
-            ProducersService(engine: engine, logger: logger),
-            HistoryService(engine: engine, logger: logger),
-            AdminService(engine: engine, logger: logger),
+    private func services() -> [any RegistrableRPCService] {
+        let policy = configuration.access
+        return [
+            OperationsService(engine: engine, logger: logger, maximumWait: configuration.maximumWait, policy: policy, quotas: quotas),
+            ProducersService(engine: engine, logger: logger, policy: policy),
+            HistoryService(engine: engine, logger: logger, policy: policy, quotas: quotas),
+            AdminService(engine: engine, logger: logger, policy: policy),
         ]
     }
 
     public func run() async throws {
         var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
         transportConfig.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes
+        PeerIdentity.install(on: &transportConfig, policy: configuration.access)
         let transport = HTTP2ServerTransport.Posix(
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )
-        let server = GRPCServer(transport: transport, services: Self.services(engine: engine, logger: logger, maximumWait: configuration.maximumWait))
+        let server = GRPCServer(transport: transport, services: services())
         let engine = self.engine
         defer { unlink(configuration.socketPath) }
         try await withThrowingDiscardingTaskGroup { group in

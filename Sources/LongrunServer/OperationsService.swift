@@ -13,17 +13,21 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     let logger: Logger
     /// Longest a WaitOperation holds the call when neither its timeout nor a deadline is shorter.
     let maximumWait: Duration
+    let policy: AccessPolicy
+    let quotas: PeerQuotas
 
     func listOperations(request: ServerRequest<Google_Longrunning_ListOperationsRequest>, context: ServerContext) async throws
         -> ServerResponse<Google_Longrunning_ListOperationsResponse>
     {
         try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
             guard !message.returnPartialSuccess else {
                 throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
                                           reason: "PARTIAL_SUCCESS_UNSUPPORTED")
             }
-            let page = try engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken))
+            let page = try engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken),
+                                       access: call.access)
             var response = Google_Longrunning_ListOperationsResponse()
             response.operations = page.operations.map(\.proto)
             response.nextPageToken = page.nextPageToken
@@ -35,7 +39,8 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         try await mappingErrors(logger) {
-            ServerResponse(message: try engine.get(OperationName(parsing: request.message.name)).proto)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            return ServerResponse(message: try engine.get(OperationName(parsing: request.message.name), access: call.access).proto)
         }
     }
 
@@ -43,8 +48,8 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         -> ServerResponse<Google_Protobuf_Empty>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
-            try await engine.delete(OperationName(parsing: request.message.name), actor: call.actor)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            try await engine.delete(OperationName(parsing: request.message.name), actor: call.actor, access: call.access)
             return ServerResponse(message: Google_Protobuf_Empty())
         }
     }
@@ -53,8 +58,8 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         -> ServerResponse<Google_Protobuf_Empty>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
-            _ = try await engine.cancel(OperationName(parsing: request.message.name), reason: call.cancelReason, actor: call.actor)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            _ = try await engine.cancel(OperationName(parsing: request.message.name), reason: call.cancelReason, actor: call.actor, access: call.access)
             return ServerResponse(message: Google_Protobuf_Empty())
         }
     }
@@ -66,6 +71,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
             let name = try OperationName(parsing: message.name)
             var timeout = maximumWait
@@ -75,7 +81,6 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
                 }
                 timeout = min(timeout, requested)
             }
-            let call = CallContext(metadata: request.metadata, context: context)
             if let deadline = call.deadline {
                 let remaining = deadline - ContinuousClock.now
                 // Answer before the deadline by a margin for the reply to travel and for a busy
@@ -85,8 +90,11 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
             }
             let engine = self.engine
             let effectiveTimeout = timeout
+            let access = call.access
             do {
-                let state = try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: effectiveTimeout) }
+                let state = try await quotas.withSlot(.wait, for: call.peer) {
+                    try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: effectiveTimeout, access: access) }
+                }
                 return ServerResponse(message: state.proto)
             } catch is CancellationError where engine.isClosed {
                 throw ErrorMapping.shuttingDown

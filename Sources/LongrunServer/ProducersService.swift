@@ -11,6 +11,7 @@ import Synchronization
 struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     let engine: LongrunEngine
     let logger: Logger
+    let policy: AccessPolicy
     /// Transitions a stream may have in flight before the server stops reading from it.
     static let maximumInFlightPerStream = 4096
 
@@ -18,8 +19,8 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
-            return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor).proto)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor, access: call.access).proto)
         }
     }
 
@@ -27,9 +28,9 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Longrun_V1_UpdateOperationResponse>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let (name, metadata, expected) = try Self.update(request.message)
-            let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor)
+            let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor, access: call.access)
             return ServerResponse(message: Self.updateResponse(state))
         }
     }
@@ -38,9 +39,9 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         try await mappingErrors(logger) {
-            let call = CallContext(metadata: request.metadata, context: context)
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let (name, outcome) = try Self.complete(request.message)
-            return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor).proto)
+            return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor, access: call.access).proto)
         }
     }
 
@@ -49,7 +50,12 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     func streamTransitions(request: StreamingServerRequest<Longrun_V1_TransitionRequest>, context: ServerContext) async throws
         -> StreamingServerResponse<Longrun_V1_TransitionResponse>
     {
-        let call = CallContext(metadata: request.metadata, context: context)
+        let call: CallContext
+        do {
+            call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+        } catch {
+            return StreamingServerResponse(error: RPCError(ErrorMapping.status(for: error, logger: logger)))
+        }
         let engine = self.engine
         let logger = self.logger
         return StreamingServerResponse { writer in
@@ -66,7 +72,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
                         let isUpdate: Bool = if case .update? = message.command { true } else { false }
                         do {
                             let transition = try Self.transition(message)
-                            engine.enqueue(transition, actor: call.actor) { result in
+                            engine.enqueue(transition, actor: call.actor, access: call.access) { result in
                                 flow.release(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger))
                             }
                         } catch {

@@ -16,18 +16,20 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
 /// moment it exists (bound under a umask, no window where it is more open), a live socket of
 /// another daemon is refused rather than stolen, and a stale socket file is replaced.
 enum UnixListener {
-    static func bind(path: String, mode: mode_t) throws -> Int32 {
+    static func bind(path: String, mode: mode_t, group: gid_t? = nil) throws -> Int32 {
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw StartupError("socket path \(path) is longer than the system allows (\(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes); choose a shorter --socket")
         }
         try makeParentDirectory(of: path)
+        try checkDirectoryIsPrivate(of: path)
         if try checkAvailable(path: path) {
             unlink(path)  // stale: its daemon is gone
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw StartupError("cannot create a socket: \(String(cString: strerror(errno)))") }
         var address = makeAddress(path)
-        let previousMask = umask(~mode & 0o777)
+        // Bound owner-only, then given its group, then its mode: never more open than configured.
+        let previousMask = umask(~(mode & 0o700) & 0o777)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
@@ -36,6 +38,12 @@ enum UnixListener {
         guard bound == 0 else {
             close(fd)
             throw StartupError("cannot bind \(path): \(String(cString: strerror(bindErrno)))")
+        }
+        if let group, chown(path, getuid(), group) != 0 {
+            let message = String(cString: strerror(errno))
+            close(fd)
+            unlink(path)
+            throw StartupError("cannot give \(path) the group \(group): \(message); the daemon's user must be a member of that group")
         }
         guard chmod(path, mode) == 0, listen(fd, 1024) == 0 else {
             let message = String(cString: strerror(errno))
@@ -81,6 +89,24 @@ enum UnixListener {
             buffer[bytes.count] = 0
         }
         return address
+    }
+
+    /// Refuses a socket directory that others can write to: whoever can write there could replace
+    /// the socket with their own between this daemon's start and a client's connect.
+    private static func checkDirectoryIsPrivate(of path: String) throws {
+        let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        var info = stat()
+        guard stat(directory, &info) == 0 else {
+            throw StartupError("cannot inspect the socket directory \(directory): \(String(cString: strerror(errno)))")
+        }
+        if info.st_mode & S_IWOTH != 0 {
+            throw StartupError("the socket directory \(directory) is writable by other users, who could replace the socket; "
+                + "use a directory only its owner can write (for example $XDG_RUNTIME_DIR/longrun or /run/longrun) or run: chmod o-w \(directory)")
+        }
+        if info.st_uid != 0 && info.st_uid != getuid() {
+            throw StartupError("the socket directory \(directory) belongs to uid \(info.st_uid), who could replace the socket; "
+                + "use a directory owned by this user (uid \(getuid())) or root")
+        }
     }
 
     /// Creates missing parent directories: 0755 so other users of a shared socket can reach it

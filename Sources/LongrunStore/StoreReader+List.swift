@@ -11,13 +11,17 @@ public struct ListQuery: Sendable {
     /// Index entries a page may examine before it returns short (with a token to continue), so a
     /// filter that matches rarely cannot make one request scan the whole store.
     public var scanBudget: Int
+    /// Only operations this uid created (an owner-only daemon's non-admin callers); nil: all.
+    public var creatorUID: UInt32?
 
-    public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int, scanBudget: Int = 10_000) {
+    public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int,
+                scanBudget: Int = 10_000, creatorUID: UInt32? = nil) {
         self.collection = collection
         self.filter = filter
         self.afterCreateSequence = afterCreateSequence
         self.pageSize = pageSize
         self.scanBudget = scanBudget
+        self.creatorUID = creatorUID
     }
 }
 
@@ -51,7 +55,8 @@ extension StoreReader {
                     throw StoreError(.dataLoss, "the list index names \(String(decoding: value, as: UTF8.self)), which has no view")
                 }
                 let state = try decodeState(stateBytes, key: String(decoding: value, as: UTF8.self))
-                if query.filter.isEmpty || query.filter.matches(state.filterRecord) {
+                if query.creatorUID == nil || state.creator.uid == query.creatorUID,
+                   query.filter.isEmpty || query.filter.matches(state.filterRecord) {
                     if operations.count == query.pageSize {
                         // One more match exists: the page is full and not the last.
                         return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)

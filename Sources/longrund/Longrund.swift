@@ -34,6 +34,21 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Permission bits of the socket, in octal: who may connect.")
     var socketMode: String = "0660"
 
+    @Option(help: "Group of the socket (name or gid): with the default mode 0660 its members may connect.")
+    var socketGroup: String?
+
+    @Option(help: "Members of this group (name or gid) may progress, complete, cancel, delete and hold any operation, like root.")
+    var adminGroup: String?
+
+    @Flag(help: "Callers read only the operations their uid created (root, the daemon's user and the admin group read all).")
+    var ownerOnly = false
+
+    @Option(help: "Most WaitOperation calls one uid may have open at once.")
+    var maxWaitsPerPeer: Int = 16_384
+
+    @Option(help: "Most WatchOperations streams one uid may have open at once.")
+    var maxWatchesPerPeer: Int = 256
+
     @Option(help: "full: fsync every commit (nothing acknowledged is lost). relaxed: sync every --sync-interval.")
     var durability: DurabilityFlag = .full
 
@@ -87,6 +102,7 @@ struct Longrund: AsyncParsableCommand {
         guard let snapshotPeriod = DurationText.parse(snapshotInterval) else {
             throw ValidationError("--snapshot-interval: not a duration: \(snapshotInterval) (try 1h, or 0s to disable)")
         }
+        guard maxWaitsPerPeer >= 1, maxWatchesPerPeer >= 1 else { throw ValidationError("--max-waits-per-peer and --max-watches-per-peer must be at least 1") }
         guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be at least 1") }
         func duration(_ text: String?, _ flag: String) throws -> Duration? {
             guard let text else { return nil }
@@ -125,6 +141,10 @@ struct Longrund: AsyncParsableCommand {
             let engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
             var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
             serverConfiguration.socketMode = mode
+            serverConfiguration.socketGroup = try socketGroup.map { try Self.groupID($0, flag: "--socket-group") }
+            serverConfiguration.access = AccessPolicy(adminGroup: try adminGroup.map { try Self.groupID($0, flag: "--admin-group") }, ownerOnly: ownerOnly)
+            serverConfiguration.maximumWaitsPerPeer = maxWaitsPerPeer
+            serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
             serverConfiguration.maximumWait = wait
             let server: LongrunServer
             do {
@@ -143,5 +163,16 @@ struct Longrund: AsyncParsableCommand {
             _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
             throw ExitCode(1)
         }
+    }
+    /// A group given by name or number, resolved through the system's group database.
+    static func groupID(_ text: String, flag: String) throws -> gid_t {
+        if let gid = gid_t(text) { return gid }
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getgrnam_r(text, &entry, &buffer, buffer.count, &result) == 0, result != nil else {
+            throw ValidationError("\(flag): no group named \(text) (create it with groupadd, or give a gid)")
+        }
+        return entry.gr_gid
     }
 }

@@ -16,12 +16,14 @@ struct Harness: Sendable {
     let history: Longrun_V1_History.Client<HTTP2ClientTransport.Posix>
     let admin: Longrun_V1_Admin.Client<HTTP2ClientTransport.Posix>
     let engine: LongrunEngine
+    let server: LongrunServer
     let clock: ManualClock
     let socketPath: String
     let directory: TemporaryDirectory
 
     static func with<R: Sendable>(
         configure: (inout LongrunEngine.Configuration) -> Void = { _ in },
+        server configureServer: (inout LongrunServer.Configuration) -> Void = { _ in },
         _ body: (Harness) async throws -> R
     ) async throws -> R {
         let directory = TemporaryDirectory(prefix: "longrun-server")
@@ -29,7 +31,9 @@ struct Harness: Sendable {
         let clock = ManualClock(SystemWallClock().now())
         let engine = try Fixtures.openEngine(directory.child("data"), clock: clock, configure: configure)
         let socketPath = directory.child("longrund.sock")
-        let server = try LongrunServer(engine: engine, configuration: .init(socketPath: socketPath), logger: Fixtures.quietLogger)
+        var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
+        configureServer(&serverConfiguration)
+        let server = try LongrunServer(engine: engine, configuration: serverConfiguration, logger: Fixtures.quietLogger)
         let serving = Task { try await server.run() }
         defer {
             serving.cancel()
@@ -39,7 +43,7 @@ struct Harness: Sendable {
         return try await withGRPCClient(transport: transport) { client in
             let harness = Harness(
                 operations: .init(wrapping: client), producers: .init(wrapping: client), history: .init(wrapping: client),
-                admin: .init(wrapping: client), engine: engine, clock: clock, socketPath: socketPath, directory: directory
+                admin: .init(wrapping: client), engine: engine, server: server, clock: clock, socketPath: socketPath, directory: directory
             )
             // One call first: the server is serving, and the client is running before any body returns.
             _ = try await harness.admin.getServerInfo(.init())

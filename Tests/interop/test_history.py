@@ -130,14 +130,16 @@ def test_list_operation_events_pages_through_every_transition_of_a_deleted_opera
     assert [e.sequence for e in whole.events] == seqs and not whole.next_page_token
 
 
-def test_event_actor_carries_the_label_and_no_identity_a_client_could_forge(stubs):
-    """docs/API.md#request-metadata: the label comes from `longrun-actor`; uid and pid are reserved
-    for peer credentials and never taken from what the client sends."""
+def test_event_actor_is_the_kernel_identity_plus_the_label_whatever_the_client_claims(stubs):
+    """docs/API.md#identity: uid and pid come from the socket's SO_PEERCRED; the client chooses only
+    the label (`longrun-actor`). A forged `longrun-peer` header is replaced by the daemon."""
     producers, history, _, _ = stubs
-    name = support.create(producers, grpc_metadata=[("longrun-actor", "me"), ("longrun-uid", "0"), ("uid", "0")]).name
+    forged = [("longrun-actor", "me"), ("longrun-peer", "uid=4242;gid=4242;pid=1;admin=1"), ("longrun-uid", "4242")]
+    name = support.create(producers, grpc_metadata=forged).name
     [event] = history.ListOperationEvents(history_pb2.ListOperationEventsRequest(name=name), timeout=10).events
     assert event.actor.label == "me"
-    assert not event.actor.HasField("uid") and not event.actor.HasField("pid"), f"identity taken from the client: {event.actor}"
+    assert event.actor.uid == os.getuid(), f"identity taken from the client: {event.actor}"
+    assert event.actor.pid == os.getpid()
 
 
 def test_engine_caused_events_are_labelled_longrun_engine(stubs):

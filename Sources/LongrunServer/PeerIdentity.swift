@@ -1,0 +1,162 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import LongrunDomain
+import NIOCore
+import NIOHTTP2
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Who is on the other end of a connection, as the kernel reports it (`SO_PEERCRED`): the
+/// process that connected, not anything the client says about itself.
+public struct PeerCredentials: Hashable, Sendable, CustomStringConvertible {
+    public var uid: UInt32
+    public var gid: UInt32
+    public var pid: Int32
+    /// Root, the daemon's own uid, or a member of the admin group: may act on every operation.
+    public var isAdmin: Bool
+
+    public var description: String { "uid=\(uid) gid=\(gid) pid=\(pid)\(isAdmin ? " admin" : "")" }
+}
+
+/// Who may do what on this daemon, applied to the credentials of each connection.
+public struct AccessPolicy: Sendable {
+    /// Members of this group (primary or supplementary) may act on every operation, like root.
+    public var adminGroup: UInt32?
+    /// Callers read only the operations their uid created (admins read everything).
+    public var ownerOnly: Bool
+
+    public init(adminGroup: UInt32? = nil, ownerOnly: Bool = false) {
+        self.adminGroup = adminGroup
+        self.ownerOnly = ownerOnly
+    }
+
+    func access(for peer: PeerCredentials) -> Access {
+        peer.isAdmin ? .unrestricted : .owner(uid: peer.uid, readsOwnOnly: ownerOnly)
+    }
+
+    /// Root and the daemon's own uid (which owns the data files anyway) are admins; so is every
+    /// member of the admin group, by the group database at connection time.
+    func isAdmin(uid: UInt32, gid: UInt32) -> Bool {
+        if uid == 0 || uid == getuid() { return true }
+        guard let adminGroup else { return false }
+        if gid == adminGroup { return true }
+        return Self.supplementaryGroups(of: uid, primary: gid).contains(adminGroup)
+    }
+
+    private static func supplementaryGroups(of uid: UInt32, primary: UInt32) -> [UInt32] {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil, let name = entry.pw_name else { return [] }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, primary, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, primary, &groups, &count) >= 0 else { return [] }
+        }
+        return Array(groups.prefix(Int(count)))
+    }
+}
+
+/// Carries each connection's credentials from the socket to the RPC handlers.
+///
+/// grpc-swift gives handlers no view of the connection, so the transport's per-connection and
+/// per-stream hooks do it: on accept, the connection's `SO_PEERCRED` is read once (with the admin
+/// check, which may consult the group database) and kept in the connection's pipeline; on each
+/// HTTP/2 stream, a handler in front of gRPC's removes any `longrun-peer` header the client sent
+/// and adds the kernel's answer, which ``CallContext`` reads. A client therefore cannot forge it.
+enum PeerIdentity {
+    static let metadataKey = "longrun-peer"
+
+    static func install(on config: inout HTTP2ServerTransport.Posix.Config, policy: AccessPolicy) {
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let credentials = Self.readCredentials(channel).map { raw in
+                    PeerCredentials(uid: raw.uid, gid: raw.gid, pid: raw.pid, isAdmin: policy.isAdmin(uid: raw.uid, gid: raw.gid))
+                }
+                try channel.pipeline.syncOperations.addHandler(ConnectionCredentials(credentials), position: .first)
+            }
+        }
+        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
+            stream.eventLoop.makeCompletedFuture {
+                // HTTP/2 streams run on their connection's event loop, so the parent's pipeline is
+                // reachable synchronously.
+                let credentials = try? stream.parent?.pipeline.syncOperations.handler(type: ConnectionCredentials.self).credentials
+                try stream.pipeline.syncOperations.addHandler(StreamCredentialsStamp(credentials.flatMap { $0 }), position: .first)
+            }
+        }
+    }
+
+    static func encode(_ peer: PeerCredentials) -> String {
+        "uid=\(peer.uid);gid=\(peer.gid);pid=\(peer.pid);admin=\(peer.isAdmin ? 1 : 0)"
+    }
+
+    static func decode(_ text: String) -> PeerCredentials? {
+        var fields: [Substring: Substring] = [:]
+        for part in text.split(separator: ";") {
+            guard let equals = part.firstIndex(of: "=") else { return nil }
+            fields[part[..<equals]] = part[part.index(after: equals)...]
+        }
+        guard let uid = fields["uid"].flatMap({ UInt32($0) }), let gid = fields["gid"].flatMap({ UInt32($0) }),
+              let pid = fields["pid"].flatMap({ Int32($0) }), let admin = fields["admin"]
+        else { return nil }
+        return PeerCredentials(uid: uid, gid: gid, pid: pid, isAdmin: admin == "1")
+    }
+
+    /// Linux's `struct ucred` (pid, uid, gid), which Glibc exports only under `_GNU_SOURCE`.
+    private struct UCred: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+    }
+
+    private static func readCredentials(_ channel: any Channel) -> UCred? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let future: EventLoopFuture<UCred> = provider.unsafeGetSocketOption(level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED))
+        // Called on the channel's event loop, where the option is read synchronously: the future is
+        // already fulfilled and the callback runs at once.
+        var credentials: UCred?
+        future.assumeIsolated().whenSuccess { credentials = $0 }
+        return credentials
+    }
+}
+
+/// Holds a connection's credentials in its pipeline; passes every event through untouched.
+private final class ConnectionCredentials: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let credentials: PeerCredentials?
+
+    init(_ credentials: PeerCredentials?) {
+        self.credentials = credentials
+    }
+}
+
+/// Replaces any client-sent `longrun-peer` header of a stream with the connection's credentials.
+private final class StreamCredentialsStamp: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame.FramePayload
+    typealias InboundOut = HTTP2Frame.FramePayload
+
+    private let value: String?
+    private var stamped = false
+
+    init(_ credentials: PeerCredentials?) {
+        self.value = credentials.map(PeerIdentity.encode)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .headers(var headers) = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        headers.headers.remove(name: PeerIdentity.metadataKey)
+        if !stamped, let value {
+            headers.headers.add(name: PeerIdentity.metadataKey, value: value)
+        }
+        stamped = true
+        context.fireChannelRead(wrapInboundOut(.headers(headers)))
+    }
+}

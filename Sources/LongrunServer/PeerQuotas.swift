@@ -1,0 +1,57 @@
+import LongrunDomain
+import Synchronization
+
+/// Caps on the long-held calls one uid may have open at once (WaitOperation, WatchOperations), so
+/// one caller cannot tie up the daemon's memory for everyone else. Short calls need no cap: each
+/// is bounded by the request size and the page size.
+final class PeerQuotas: Sendable {
+    enum Kind: String, Sendable {
+        case wait = "WaitOperation calls"
+        case watch = "WatchOperations streams"
+    }
+
+    struct Limits: Sendable {
+        var waits: Int
+        var watches: Int
+    }
+
+    private struct Key: Hashable {
+        var uid: UInt32
+        var kind: Kind
+    }
+
+    let limits: Limits
+    private let open = Mutex<[Key: Int]>([:])
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Runs `body` holding one of `peer`'s slots of `kind`; RESOURCE_EXHAUSTED if none is free.
+    func withSlot<R: Sendable>(_ kind: Kind, for peer: PeerCredentials, _ body: () async throws -> R) async throws -> R {
+        let key = Key(uid: peer.uid, kind: kind)
+        let limit = kind == .wait ? limits.waits : limits.watches
+        let acquired = open.withLock { open in
+            let count = open[key, default: 0]
+            guard count < limit else { return false }
+            open[key] = count + 1
+            return true
+        }
+        guard acquired else {
+            throw DomainError(.resourceExhausted, reason: "TOO_MANY_OPEN_CALLS",
+                              "uid \(peer.uid) already has \(limit) \(kind.rawValue) open, the most one uid may; close some, or raise the daemon's limit")
+        }
+        defer {
+            open.withLock { open in
+                let count = open[key, default: 1] - 1
+                open[key] = count == 0 ? nil : count
+            }
+        }
+        return try await body()
+    }
+
+    /// How many slots of `kind` `uid` holds now.
+    func openCount(_ kind: Kind, uid: UInt32) -> Int {
+        open.withLock { $0[Key(uid: uid, kind: kind), default: 0] }
+    }
+}
