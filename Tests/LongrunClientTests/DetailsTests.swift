@@ -174,11 +174,12 @@ struct CancellationPollingTests {
         let clock = ContinuousClock()
         let start = clock.now
         let done = try await producer.run(cancellationPollInterval: .milliseconds(20)) { _ in
-            try await Task.sleep(for: .seconds(30))
+            try await Task.sleep(for: .seconds(3600))
             return Google_Protobuf_StringValue("mine")
         }
         try await finisher.value
-        #expect(clock.now - start < .seconds(5))
+        // The hour-long work was cut short (the bound is loose: CI machines can be very busy).
+        #expect(clock.now - start < .seconds(120))
         #expect(try Google_Protobuf_StringValue(unpackingAny: done.response).value == "by someone else")
         #expect(fake.calls.suffix(2) == ["CompleteOperation", "GetOperation"])
     }
