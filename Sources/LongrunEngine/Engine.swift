@@ -55,7 +55,11 @@ public final class LongrunEngine: Sendable {
         /// Most commands committed in one transaction.
         public var maximumBatchSize = 1024
         public var initialMapSize = 64 << 20
-        public var maximumMapSize = 1 << 40
+        /// The largest the data file may grow (LMDB's map). A write that needs more fails with
+        /// `StoreError` `.resourceExhausted` (RESOURCE_EXHAUSTED, reason `STORE_FULL`), as does one on
+        /// a full disk; reads keep working, and writes resume once there is room (a larger maximum
+        /// takes a reopen, freed disk space does not).
+        public var maximumMapSize = 64 << 30
         /// Take a snapshot once this many events were committed since the last one (nil: never by count).
         public var snapshotEveryEvents: UInt64? = 100_000
         /// Take a snapshot this long after the last one if anything was committed (nil: never by time).
@@ -106,6 +110,13 @@ public final class LongrunEngine: Sendable {
         logger.info("engine open", metadata: [
             "directory": "\(directory)", "applied_sequence": "\(applied)", "durability": "\(configuration.durability)",
         ])
+    }
+
+    /// Checks, creating and changing nothing, that `directory` can be opened as a store: absent,
+    /// empty, or holding a complete LMDB data file. Throws an error that says what is wrong and what
+    /// to do. For a daemon to call before it takes the directory's lock.
+    public static func checkDirectory(_ directory: String) throws {
+        try Store.checkDirectory(directory)
     }
 
     /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.

@@ -82,8 +82,8 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Drop log events older than this once a snapshot covers them, e.g. 30d (default: keep the whole log). History and watches cannot reach before the retained log.")
     var compactLogAfter: String?
 
-    @Option(help: "Largest the data file may grow, in MiB.")
-    var maxMapSizeMib: Int = 1 << 20
+    @Option(help: "Largest the data file may grow, e.g. 64GiB, 512MiB, 2T. Writes beyond it fail with RESOURCE_EXHAUSTED (STORE_FULL) while reads keep working; raise it and restart.")
+    var maxStoreSize: String = "64GiB"
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -125,7 +125,10 @@ struct Longrund: AsyncParsableCommand {
         var engineConfiguration = LongrunEngine.Configuration()
         engineConfiguration.durability = durability == .full ? .full : .relaxed(syncInterval: interval)
         engineConfiguration.defaultCancelGrace = grace
-        engineConfiguration.maximumMapSize = maxMapSizeMib << 20
+        guard let storeLimit = StoreSize.parse(maxStoreSize), storeLimit >= 1 << 20 else {
+            throw ValidationError("--max-store-size: not a size of at least 1MiB: \(maxStoreSize) (try 64GiB)")
+        }
+        engineConfiguration.maximumMapSize = storeLimit
         engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
         engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod
         engineConfiguration.snapshotsKept = snapshotsKept
@@ -137,6 +140,8 @@ struct Longrund: AsyncParsableCommand {
         do {
             // Refuse a live socket before creating or locking anything.
             try LongrunServer.checkSocketAvailable(socketPath)
+            // Refuse a data directory that is not a store before the lock file is created in it.
+            try LongrunEngine.checkDirectory(dataDirectory)
             let lock = try LongrunServer.lockDataDirectory(dataDirectory)
             let engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
             var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
