@@ -1,194 +1,142 @@
 import ArgumentParser
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2
-import LongrunProto
-import SwiftProtobuf
 
-/// Starts `longrund` on a temporary socket and data directory, loads it, and reports ops/s,
-/// latency percentiles, the daemon's CPU time and peak RSS, and a JSON result.
+/// Starts `longrund` on temporary sockets and data directories, loads it over its Unix socket, and
+/// reports throughput, latency percentiles, the daemon's CPU time and peak RSS, each workload's
+/// ratio to its baseline measured in the same run, and a JSON result.
 @main
 struct LoadTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longrun-load",
-        abstract: "Load a real longrund over its Unix socket and report throughput and latency."
+        abstract: "Load a real longrund over its Unix socket and report throughput and latency.",
+        subcommands: [RunWorkloads.self, NoopServer.self],
+        defaultSubcommand: RunWorkloads.self
+    )
+}
+
+/// What every workload reads from the command line.
+struct Settings: Sendable {
+    var longrund: String
+    var seconds: Int
+    var producers: [Int]
+    var streamWindow: Int
+    var operations: Int
+    var concurrency: Int
+    var listSizes: [Int]
+    var listConcurrency: Int
+    var restartEvents: Int
+    var restarts: Int
+    var waiters: Int
+    var waitConnections: Int?
+    var storeCache: String?
+}
+
+struct RunWorkloads: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one workload, or all of them in sequence (the default subcommand).",
+        discussion: """
+            w1  lifecycle: create → 3 progress → complete, unary and streaming, vs raw LMDB appends
+            w2  GetOperation by random name (alias: get), vs a no-op server on the same transport
+            w3  ListOperations page of 100, done = false, on 10k and 1M operations
+            w5  restart on a 10M-event store, with and without a snapshot at the head
+            w7  10k concurrent WaitOperation callers: wake-up latency and memory per waiter
+            all every workload above, in that order
+            """
     )
 
     @Option(help: "Path to the longrund binary to start (build it with: swift build -c release --product longrund).")
     var longrund: String = "../.build/release/longrund"
 
-    @Option(help: "Workload: get (W2: GetOperation by random name).")
-    var workload: String = "get"
+    @Option(help: "Workload: w1, w2 (or get), w3, w5, w7 or all.")
+    var workload: String = "w2"
 
-    @Option(help: "Operations stored before measuring.")
-    var operations: Int = 100_000
-
-    @Option(help: "Concurrent callers.")
-    var concurrency: Int = 64
-
-    @Option(help: "Seconds to measure.")
-    var seconds: Int = 10
+    @Option(help: "Seconds to measure each run of a workload.")
+    var seconds: Int = 5
 
     @Option(help: "Write the result as JSON to this file.")
     var json: String?
 
+    @Option(help: "W1: concurrent producers, comma-separated: one run per count, unary and streaming.")
+    var producers: String = "1,16,64"
+
+    @Option(help: "W1 streaming: transitions each producer keeps unanswered on its stream.")
+    var streamWindow: Int = 16
+
+    @Option(help: "W2: operations stored before measuring.")
+    var operations: Int = 100_000
+
+    @Option(help: "W2: concurrent callers (on one connection).")
+    var concurrency: Int = 64
+
+    @Option(help: "W3: operations stored (half of them done), comma-separated.")
+    var listSizes: String = "10000,1000000"
+
+    @Option(help: "W3: concurrent callers, each walking the pages.")
+    var listConcurrency: Int = 1
+
+    @Option(help: "W5: events in the store (operations × 4: create, 2 progress, complete).")
+    var restartEvents: Int = 10_000_000
+
+    @Option(help: "W5: restarts timed with and without a snapshot.")
+    var restarts: Int = 3
+
+    @Option(help: "W7: concurrent WaitOperation callers.")
+    var waiters: Int = 10_000
+
+    @Option(help: "W7: client connections the waiters are spread over (default: one per 100 waiters).")
+    var waitConnections: Int?
+
+    @Option(help: "Keep the stores W3 and W5 build in this directory and reuse them in later runs.")
+    var storeCache: String?
+
+    func validate() throws {
+        guard Self.workloads[workload] != nil || workload == "all" else { throw ValidationError("unknown workload \(workload); see --help") }
+        guard seconds > 0, streamWindow > 0, operations > 0, concurrency > 0, listConcurrency > 0, restartEvents >= 4, restarts > 0, waiters > 0 else {
+            throw ValidationError("counts and durations must be positive")
+        }
+        _ = try Self.counts(producers, "--producers")
+        _ = try Self.counts(listSizes, "--list-sizes")
+    }
+
     func run() async throws {
-        guard workload == "get" else { throw ValidationError("unknown workload \(workload)") }
-        let daemon = try Daemon.start(binary: longrund)
-        defer { daemon.stop() }
-        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: daemon.socket), transportSecurity: .plaintext)
-        let result = try await withGRPCClient(transport: transport) { client in
-            let producers = Longrun_V1_Producers.Client(wrapping: client)
-            let operationsClient = Google_Longrunning_Operations.Client(wrapping: client)
-            try await Self.populate(producers, count: operations)
-            let cpuBefore = daemon.cpuSeconds()
-            let measured = try await Self.measure(concurrency: concurrency, seconds: seconds) { random in
-                var request = Google_Longrunning_GetOperationRequest()
-                request.name = "operations/op-\(Int.random(in: 0..<operations, using: &random))"
-                _ = try await operationsClient.getOperation(request)
-            }
-            return (measured, daemon.cpuSeconds() - cpuBefore)
-        }
-        let (latencies, elapsed) = result.0
-        let report = Report(
-            workload: "W2 GetOperation, \(operations) operations stored, \(concurrency) callers",
-            requests: latencies.count, seconds: elapsed, latenciesMicroseconds: latencies,
-            daemonCPUSeconds: result.1, daemonPeakRSSKiB: daemon.peakRSSKiB()
+        let settings = Settings(
+            longrund: longrund, seconds: seconds, producers: try Self.counts(producers, "--producers"),
+            streamWindow: streamWindow, operations: operations, concurrency: concurrency,
+            listSizes: try Self.counts(listSizes, "--list-sizes"), listConcurrency: listConcurrency,
+            restartEvents: restartEvents, restarts: restarts, waiters: waiters, waitConnections: waitConnections,
+            storeCache: storeCache
         )
-        print(report.text)
-        if let json { try report.json.write(toFile: json, atomically: true, encoding: .utf8) }
-    }
-
-    /// Creates `count` operations over one StreamTransitions stream.
-    static func populate(_ producers: Longrun_V1_Producers.Client<HTTP2ClientTransport.Posix>, count: Int) async throws {
-        let answered = try await producers.streamTransitions(requestProducer: { writer in
-            for index in 0..<count {
-                try await writer.write(.with {
-                    $0.tag = UInt64(index)
-                    $0.create = .with { $0.operationID = "op-\(index)" }
-                })
-            }
-        }) { response in
-            var answered = 0
-            for try await message in response.messages {
-                if case .error(let status)? = message.result { throw RPCError(code: .unknown, message: "populate failed: \(status.message)") }
-                answered += 1
-            }
-            return answered
+        raiseOpenFileLimit()
+        say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage()), longrund \(longrund)")
+        var result = RunResult(secondsPerMeasurement: seconds)
+        let names = workload == "all" ? Self.order : [Self.workloads[workload]!]
+        for name in names {
+            try await Self.run(name, settings: settings, into: &result)
+            if let json { try result.write(to: json) }
+            say("")
         }
-        guard answered == count else { throw RPCError(code: .unknown, message: "populate answered \(answered) of \(count)") }
     }
 
-    /// Runs `call` from `concurrency` tasks for `seconds`; returns every latency (µs) and the time taken.
-    static func measure(concurrency: Int, seconds: Int, _ call: @escaping @Sendable (inout SystemRandomNumberGenerator) async throws -> Void) async throws -> ([UInt32], Double) {
-        let clock = ContinuousClock()
-        let start = clock.now
-        let end = start + .seconds(seconds)
-        let all = try await withThrowingTaskGroup(of: [UInt32].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    var random = SystemRandomNumberGenerator()
-                    var latencies: [UInt32] = []
-                    latencies.reserveCapacity(1 << 16)
-                    while clock.now < end {
-                        let before = clock.now
-                        try await call(&random)
-                        let (s, atto) = (clock.now - before).components
-                        latencies.append(UInt32(clamping: s * 1_000_000 + atto / 1_000_000_000_000))
-                    }
-                    return latencies
-                }
-            }
-            return try await group.reduce(into: []) { $0 += $1 }
+    static let order = ["w1", "w2", "w3", "w5", "w7"]
+    static let workloads = ["w1": "w1", "w2": "w2", "get": "w2", "w3": "w3", "w5": "w5", "w7": "w7"]
+
+    static func run(_ name: String, settings: Settings, into result: inout RunResult) async throws {
+        switch name {
+        case "w1": result.w1 = try await W1Lifecycle(settings: settings).run()
+        case "w2": result.w2 = try await W2Get(settings: settings).run()
+        case "w3": result.w3 = try await W3List(settings: settings).run()
+        case "w5": result.w5 = try await W5Restart(settings: settings).run()
+        case "w7": result.w7 = try await W7Wait(settings: settings).run()
+        default: preconditionFailure("unknown workload \(name)")
         }
-        let (s, atto) = (clock.now - start).components
-        return (all, Double(s) + Double(atto) / 1e18)
-    }
-}
-
-struct Report {
-    var workload: String
-    var requests: Int
-    var seconds: Double
-    var latenciesMicroseconds: [UInt32]
-    var daemonCPUSeconds: Double
-    var daemonPeakRSSKiB: Int
-
-    var perSecond: Double { Double(requests) / seconds }
-
-    func percentile(_ p: Double) -> UInt32 {
-        let sorted = latenciesMicroseconds.sorted()
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
     }
 
-    var text: String {
-        """
-        \(workload)
-          \(requests) requests in \(String(format: "%.2f", seconds)) s: \(String(format: "%.0f", perSecond)) requests/s
-          latency p50 \(percentile(0.5)) µs, p99 \(percentile(0.99)) µs
-          daemon CPU \(String(format: "%.2f", daemonCPUSeconds)) s (\(String(format: "%.0f", daemonCPUSeconds / seconds * 100))% of one core), peak RSS \(daemonPeakRSSKiB / 1024) MiB
-        """
-    }
-
-    var json: String {
-        """
-        {"workload": "\(workload)", "requests": \(requests), "seconds": \(seconds), "requests_per_second": \(perSecond), \
-        "p50_us": \(percentile(0.5)), "p99_us": \(percentile(0.99)), "daemon_cpu_seconds": \(daemonCPUSeconds), "daemon_peak_rss_kib": \(daemonPeakRSSKiB)}
-        """
-    }
-}
-
-/// A longrund child process on a temporary data directory and socket.
-final class Daemon: Sendable {
-    let process: Process
-    let directory: String
-    let socket: String
-
-    private init(process: Process, directory: String, socket: String) {
-        self.process = process
-        self.directory = directory
-        self.socket = socket
-    }
-
-    static func start(binary: String) throws -> Daemon {
-        guard FileManager.default.isExecutableFile(atPath: binary) else {
-            throw ValidationError("no longrund at \(binary); build it with: swift build -c release --product longrund (from the repository root)")
+    static func counts(_ text: String, _ flag: String) throws -> [Int] {
+        let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.count == text.split(separator: ",").count, values.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("\(flag): positive counts separated by commas, e.g. 1,16,64")
         }
-        let directory = NSTemporaryDirectory() + "longrun-load-\(getpid())"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let socket = directory + "/s.sock"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--data-dir", directory + "/data", "--socket", socket, "--log-level", "warning"]
-        try process.run()
-        for _ in 0..<300 where !FileManager.default.fileExists(atPath: socket) { usleep(20_000) }
-        guard FileManager.default.fileExists(atPath: socket) else { throw ValidationError("longrund did not create \(socket) within 6 s") }
-        return Daemon(process: process, directory: directory, socket: socket)
-    }
-
-    func stop() {
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// User + system CPU seconds of the daemon so far, from /proc.
-    func cpuSeconds() -> Double {
-        guard let stat = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")")
-        else { return 0 }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-    }
-
-    /// Peak resident set size (VmHWM) of the daemon, in KiB.
-    func peakRSSKiB() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
-        }
-        return 0
+        return values
     }
 }
