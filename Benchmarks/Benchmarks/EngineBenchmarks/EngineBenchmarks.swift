@@ -9,7 +9,9 @@ import Glibc
 #endif
 
 /// In-process figures of the engine: durable transitions through the group-commit writer with 1
-/// and 64 concurrent callers, and Get / List on a store of 100k operations.
+/// and 64 concurrent callers, and Get / List on a store of 100k operations; then the store's own
+/// hot paths (`storeBenchmarks()`). package-benchmark runs each benchmark in a process of its
+/// own, so every fixture is built by the benchmark that uses it and removed by its teardown.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal],
@@ -63,6 +65,8 @@ let benchmarks: @Sendable () -> Void = {
         for index in benchmark.scaledIterations {
             blackHole(try engine.get(names[index & 1023]))
         }
+    } teardown: {
+        loaded.remove()
     }
 
     Benchmark("List page of 100 (done = false), 100k operations stored") { benchmark in
@@ -70,6 +74,8 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(try engine.list(ListRequest(filter: "done = false", pageSize: 100)))
         }
+    } teardown: {
+        loaded.remove()
     }
 
     Benchmark("List page of 100 (no filter), 100k operations stored") { benchmark in
@@ -77,7 +83,11 @@ let benchmarks: @Sendable () -> Void = {
         for _ in benchmark.scaledIterations {
             blackHole(try engine.list(ListRequest(pageSize: 100)))
         }
+    } teardown: {
+        loaded.remove()
     }
+
+    storeBenchmarks()
 }
 
 struct EngineFixture {
@@ -127,5 +137,10 @@ final class LoadedStore: @unchecked Sendable {
         }
         self.fixture = fixture
         return engine
+    }
+
+    func remove() {
+        fixture?.close()
+        fixture = nil
     }
 }

@@ -1,131 +1,106 @@
 import ArgumentParser
 import Foundation
 import Logging
-import LongrunDomain
-import LongrunEngine
-import LongrunStore
 
-/// Builds a store of N events in-process, then measures what recovery and audit cost on it:
-/// rebuilding the views from the log (events/s), reopening it, taking and verifying a snapshot,
-/// rebuilding from that snapshot, and verifying the whole store. Prints a table and JSON.
+/// The in-process workloads: the store and the embedded engine measured without the socket, each
+/// against a baseline measured in the same run. Prints a table and writes every figure as JSON.
 @main
 struct StoreFigures: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "store-figures")
+    static let configuration = CommandConfiguration(
+        commandName: "store-figures",
+        abstract: "Runs the in-process workloads (List, Get, replay, durable writes, recovery) with their same-run baselines.",
+        discussion: """
+            Workloads: w3 (List pages of 100 with done = false on stores of --list-sizes operations), get \
+            (Get by random name), w4 (rebuild views from a log of --replay-events events, against a raw LMDB \
+            scan and a decode-only pass), w6 (durable transitions through the engine with 64 tasks, against \
+            raw LMDB appends in the engine's batch size), recovery (replay into a new directory, reopen, \
+            snapshots, verify on --events events written through the engine).
 
-    @Option(help: "Events to generate (operations × 4: create, 2 progress, complete).")
+            The defaults are quick. The full figures: --replay-events 10000000 --store-cache DIR (the 10M-event \
+            store takes a few minutes to build once; reruns reuse it).
+            """
+    )
+
+    enum Workload: String, ExpressibleByArgument, CaseIterable {
+        case w3, get, w4, w6, recovery
+    }
+
+    @Option(name: .customLong("workload"), help: "A workload to run (repeat for several): w3, get, w4, w6, recovery. Default: w3, get, w4, w6.")
+    var workloads: [Workload] = [.w3, .get, .w4, .w6]
+
+    @Option(help: "W3: operations stored, comma-separated (half of them done); the ratio is largest over smallest.")
+    var listSizes: String = "10000,1000000"
+
+    @Option(help: "W3: pages measured per store (after up to 1000 warm-up pages).")
+    var listPages: Int = 5000
+
+    @Option(help: "Get: operations stored (half done).")
+    var getOperations: Int = 1_000_000
+
+    @Option(help: "Get: Gets measured.")
+    var gets: Int = 100_000
+
+    @Option(help: "W4: events in the log to replay (operations × 4: create, 2 progress, complete).")
+    var replayEvents: Int = 1_000_000
+
+    @Option(help: "W6: seconds for the engine, and as many for the raw LMDB baseline.")
+    var writeSeconds: Int = 5
+
+    @Option(help: "W6: concurrent tasks.")
+    var writeTasks: Int = 64
+
+    @Option(help: "Recovery: events to generate through the engine.")
     var events: Int = 1_000_000
 
-    @Option(help: "Directory to build the store in (default: a temporary one, removed afterwards).")
+    @Option(help: "Keep the stores W3, Get and W4 read in this directory and reuse them on later runs.")
+    var storeCache: String?
+
+    @Option(help: "Scratch directory (default: a temporary one, removed afterwards).")
     var directory: String?
 
-    @Option(help: "Write the figures as JSON to this file.")
+    @Option(help: "Write every figure as JSON to this file.")
     var json: String?
 
     func run() async throws {
         var logger = Logger(label: "store-figures")
         logger.logLevel = .warning
-        let base = directory ?? NSTemporaryDirectory() + "longrun-figures-\(getpid())"
-        try? FileManager.default.removeItem(atPath: base)
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        defer { if directory == nil { try? FileManager.default.removeItem(atPath: base) } }
-        var figures: [(String, String)] = []
-        func record(_ name: String, _ value: String) {
-            figures.append((name, value))
-            print("\(name): \(value)")
+        let scratch = directory ?? NSTemporaryDirectory() + "longrun-figures-\(getpid())"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { if directory == nil { try? FileManager.default.removeItem(atPath: scratch) } }
+        let report = Report()
+        let builder = StoreBuilder(root: storeCache ?? scratch + "/stores", logger: logger, report: report)
+        let sizes = try listSizes.split(separator: ",").map { text in
+            guard let size = Int(text.trimmingCharacters(in: .whitespaces)), size > 0 else { throw ValidationError("--list-sizes takes positive integers separated by commas") }
+            return size
         }
 
-        // Generate: 64 concurrent producers through the group-commit writer, relaxed durability.
-        var configuration = LongrunEngine.Configuration()
-        configuration.durability = .relaxed(syncInterval: .seconds(1))
-        configuration.snapshotEveryEvents = nil
-        configuration.snapshotInterval = nil
-        let data = base + "/data"
-        let operations = events / 4
-        var started = ContinuousClock.now
-        do {
-            let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
-            let actor = Actor(label: "figures")
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for producer in 0..<64 {
-                    group.addTask {
-                        var index = producer
-                        while index < operations {
-                            let op = try await engine.create(CreateRequest(id: "op-\(index)", metadata: Payload(typeURL: "type.googleapis.com/figures.M", value: Array("queued".utf8))), actor: actor)
-                            for step in 0..<2 {
-                                _ = try await engine.progress(op.name, metadata: Payload(typeURL: "type.googleapis.com/figures.M", value: Array("step \(step)".utf8)), actor: actor)
-                            }
-                            _ = try await engine.complete(op.name, outcome: .response(Payload(typeURL: "type.googleapis.com/figures.R", value: Array("done".utf8))), actor: actor)
-                            index += 64
-                        }
-                    }
-                }
-                try await group.waitForAll()
+        for workload in Workload.allCases where workloads.contains(workload) {
+            print("\(workload.rawValue):")
+            switch workload {
+            case .w3:
+                try ListWorkload(sizes: sizes, pages: listPages, builder: builder, logger: logger, report: report).run()
+            case .get:
+                try GetWorkload(operations: getOperations, gets: gets, builder: builder, logger: logger, report: report).run()
+            case .w4:
+                try ReplayWorkload(events: replayEvents, builder: builder, logger: logger, report: report).run()
+            case .w6:
+                try await WriteWorkload(duration: .seconds(writeSeconds), tasks: writeTasks, scratch: scratch, logger: logger, report: report).run()
+            case .recovery:
+                try await RecoveryWorkload(events: events, scratch: scratch, logger: logger, report: report).run()
             }
-            engine.close()
         }
-        let generated = ContinuousClock.now - started
-        record("generate \(operations * 4) events (64 producers, relaxed)", "\(Self.seconds(generated)) s, \(Self.rate(operations * 4, generated)) events/s")
-        record("data file", Self.megabytes(Self.size(of: data + "/data.mdb")))
-
-        let store = try Store(directory: data, logger: logger)
-        let head = try store.read { try $0.logHead() }
-
-        // Reopen: what a restart costs before the first request can be served.
-        started = ContinuousClock.now
-        do {
-            let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
-            _ = try engine.get(try OperationName(parsing: "operations/op-0"))
-            engine.close()
+        if storeCache == nil, !workloads.allSatisfy({ $0 == .w6 || $0 == .recovery }) {
+            report.note("stores were built for this run and removed; --store-cache keeps them")
         }
-        record("reopen engine and serve one Get (\(head) events)", "\(Self.milliseconds(ContinuousClock.now - started)) ms")
-
-        // Replay: fold the whole log into fresh views in a new directory.
-        started = ContinuousClock.now
-        _ = try Store.rebuild(from: store, into: base + "/rebuilt", logger: logger)
-        let replay = ContinuousClock.now - started
-        record("rebuild views from the log", "\(Self.seconds(replay)) s, \(Self.rate(Int(head), replay)) events/s")
-
-        // Snapshot: write, size, verify, and rebuild from it (replays nothing after it).
-        started = ContinuousClock.now
-        let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 1, createdUnixNanos: 0)
-        record("snapshot write", "\(Self.seconds(ContinuousClock.now - started)) s, \(Self.megabytes(Int(snapshot.sizeBytes)))")
-        started = ContinuousClock.now
-        do {
-            let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
-            _ = try engine.get(try OperationName(parsing: "operations/op-0"))
-            engine.close()
-        }
-        record("reopen engine and serve one Get, snapshot at the head", "\(Self.milliseconds(ContinuousClock.now - started)) ms")
-        started = ContinuousClock.now
-        _ = try SnapshotFile.verify(snapshot.path)
-        record("snapshot verify", "\(Self.seconds(ContinuousClock.now - started)) s")
-        started = ContinuousClock.now
-        _ = try Store.rebuild(from: store, into: base + "/from-snapshot", snapshot: snapshot, logger: logger)
-        record("rebuild from the snapshot (copies the log, folds nothing)", "\(Self.seconds(ContinuousClock.now - started)) s")
-
-        // Verify: chain over the whole log, rebuild into scratch, compare digests.
-        started = ContinuousClock.now
-        let report = try store.verify(scratchDirectory: base + "/scratch", logger: logger)
-        record("verify (chain + rebuild + digests)", "\(Self.seconds(ContinuousClock.now - started)) s, healthy: \(report.isHealthy)")
-        started = ContinuousClock.now
-        _ = try store.verifyLog()
-        record("verify the log's chain only", "\(Self.seconds(ContinuousClock.now - started)) s, \(Self.rate(Int(head), ContinuousClock.now - started)) events/s")
-
+        report.printTable()
         if let json {
-            let body = figures.map { "\"\($0.0)\": \"\($0.1)\"" }.joined(separator: ",\n  ")
-            try "{\n  \(body)\n}\n".write(toFile: json, atomically: true, encoding: .utf8)
+            try report.writeJSON(to: json, options: [
+                "workloads": workloads.map(\.rawValue).joined(separator: ","), "list_sizes": listSizes, "list_pages": "\(listPages)",
+                "get_operations": "\(getOperations)", "gets": "\(gets)", "replay_events": "\(replayEvents)",
+                "write_seconds": "\(writeSeconds)", "write_tasks": "\(writeTasks)", "events": "\(events)",
+                "store_cache": storeCache ?? "",
+            ])
+            print("wrote \(json)")
         }
     }
-
-    static func size(of path: String) -> Int {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
-    }
-
-    static func seconds(_ duration: Duration) -> String { String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) }
-    static func milliseconds(_ duration: Duration) -> String { String(format: "%.1f", (Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18) * 1000) }
-    static func rate(_ count: Int, _ duration: Duration) -> String {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(format: "%.0f", Double(count) / seconds)
-    }
-    static func megabytes(_ bytes: Int) -> String { String(format: "%.1f MiB", Double(bytes) / 1_048_576) }
 }

@@ -1,0 +1,86 @@
+import Logging
+import LongrunDomain
+import LongrunEngine
+
+/// W3: ListOperations pages of 100 with `done = false` through the engine's list API, on stores of
+/// different sizes (half of the operations done). Pages start at random positions: the tokens are
+/// the ones the engine issued while walking the whole listing once, so every page measured is full.
+struct ListWorkload {
+    let sizes: [Int]
+    let pages: Int
+    let builder: StoreBuilder
+    let logger: Logger
+    let report: Report
+
+    static let pageSize: Int32 = 100
+    static let filter = "done = false"
+
+    func run() throws {
+        var p50s: [Int: Double] = [:]
+        for size in sizes {
+            let data = try builder.store(operations: size, shape: .halfDone)
+            let latencies = try measure(data)
+            let p50 = latencies.microseconds(atQuantile: 0.5)
+            p50s[size] = p50
+            report.add("W3", "w3.page_p50_us.\(size)", "List page of 100, done = false, \(size) ops stored: p50", p50, "µs", target: .atMost(50))
+            report.add("W3", "w3.page_p99_us.\(size)", "List page of 100, done = false, \(size) ops stored: p99", latencies.microseconds(atQuantile: 0.99), "µs")
+            report.add("W3", "w3.page_mean_us.\(size)", "List page of 100, done = false, \(size) ops stored: mean", latencies.meanMicroseconds, "µs")
+        }
+        if let smallest = sizes.min(), let largest = sizes.max(), smallest != largest, let small = p50s[smallest], let large = p50s[largest] {
+            report.add("W3", "w3.page_p50_ratio.\(largest)_over_\(smallest)", "List page p50, \(largest) ops over \(smallest) ops", large / small, "×", target: .atMost(1.3))
+        }
+    }
+
+    private func measure(_ data: String) throws -> Latencies {
+        var configuration = LongrunEngine.Configuration()
+        configuration.durability = .relaxed(syncInterval: .seconds(1))
+        configuration.snapshotEveryEvents = nil
+        configuration.snapshotInterval = nil
+        let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
+        defer { engine.close() }
+
+        // Walk the listing once, keeping the token of every page that came back full.
+        var tokens: [String] = []
+        var token = ""
+        repeat {
+            let page = try engine.list(ListRequest(filter: Self.filter, pageSize: Self.pageSize, pageToken: token))
+            if page.operations.count == Int(Self.pageSize) { tokens.append(token) }
+            token = page.nextPageToken
+        } while !token.isEmpty
+        guard !tokens.isEmpty else { throw FiguresError("no full page of running operations in \(data)") }
+
+        var generator = SplitMix64(seed: 5)
+        let warmup = min(pages, 1000)
+        var latencies = Latencies()
+        latencies.reserve(pages)
+        for iteration in 0..<(warmup + pages) {
+            let request = ListRequest(filter: Self.filter, pageSize: Self.pageSize, pageToken: tokens[Int(generator.next() % UInt64(tokens.count))])
+            let started = ContinuousClock.now
+            let page = try engine.list(request)
+            let elapsed = ContinuousClock.now - started
+            precondition(page.operations.count == Int(Self.pageSize), "a page from a full page's token came back short")
+            if iteration >= warmup { latencies.append(elapsed) }
+        }
+        return latencies
+    }
+}
+
+/// A small deterministic generator, so runs pick the same pages.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+struct FiguresError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

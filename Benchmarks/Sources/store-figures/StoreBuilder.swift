@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import LongrunDomain
+import LongrunStore
+
+/// Builds the stores the workloads read, straight through the store writer (the engine's fold and
+/// encoding, without its decide step and fsyncs), and keeps them in a cache directory when asked
+/// so that reruns skip the build.
+struct StoreBuilder {
+    enum Shape: String {
+        /// Every operation created; every other one (the even ones) completed: half done.
+        case halfDone = "half-done"
+        /// Every operation created, progressed twice and completed: four events each, as a daemon
+        /// serving producers writes them.
+        case fourEvents = "four-events"
+
+        var eventsPerOperation: Double { self == .halfDone ? 1.5 : 4 }
+    }
+
+    /// Where stores live: the cache directory, or the run's scratch directory.
+    let root: String
+    let logger: Logger
+    let report: Report
+
+    /// The data directory of a store of `operations` operations of `shape`, built unless the cache
+    /// already holds a complete one.
+    func store(operations: Int, shape: Shape) throws -> String {
+        let directory = root + "/\(shape.rawValue)-\(operations)"
+        let marker = directory + "/complete"
+        if FileManager.default.fileExists(atPath: marker) { return directory + "/data" }
+        try? FileManager.default.removeItem(atPath: directory)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let started = ContinuousClock.now
+        let events = try build(into: directory + "/data", operations: operations, shape: shape)
+        let elapsed = ContinuousClock.now - started
+        report.note("built \(directory): \(operations) operations, \(events) events in \(String(format: "%.1f", elapsed.seconds)) s (\(Int(Double(events) / elapsed.seconds)) events/s, store writer, no fsync)")
+        try "\(operations) operations, \(shape.rawValue), \(events) events\n".write(toFile: marker, atomically: true, encoding: .utf8)
+        return directory + "/data"
+    }
+
+    /// Operations go in groups of 64 (as 64 producers interleave them): each step of the shape for
+    /// the whole group, then the next step. One transaction per 16 groups; one sync at the end.
+    private func build(into data: String, operations: Int, shape: Shape) throws -> Int {
+        var configuration = Store.Configuration()
+        configuration.syncOnCommit = false
+        let store = try Store(directory: data, configuration: configuration, logger: logger)
+        let actor = Actor(label: "figures")
+        let queued = Payload(typeURL: "type.googleapis.com/figures.M", value: Array("queued".utf8))
+        let steps = (0..<2).map { Payload(typeURL: "type.googleapis.com/figures.M", value: Array("step \($0)".utf8)) }
+        let done = Payload(typeURL: "type.googleapis.com/figures.R", value: Array("done".utf8))
+        let groupSize = 64, groupsPerTransaction = 16
+        var clock = Timestamp(nanosecondsSinceEpoch: 1_795_000_000_000_000_000)
+        var events = 0
+        var first = 0
+        while first < operations {
+            let last = min(operations, first + groupSize * groupsPerTransaction)
+            let written: Int = try store.write { writer in
+                var written = 0
+                for group in stride(from: first, to: last, by: groupSize) {
+                    let names = try (group..<min(last, group + groupSize)).map { try OperationName(parsing: "operations/op-\($0)") }
+                    let kinds: [(Int) -> Event.Kind?] = switch shape {
+                    case .halfDone: [
+                        { _ in .created(Event.Created(metadata: queued)) },
+                        { $0 % 2 == 0 ? .completed(.response(done)) : nil },
+                    ]
+                    case .fourEvents: [
+                        { _ in .created(Event.Created(metadata: queued)) },
+                        { _ in .progressed(metadata: steps[0]) },
+                        { _ in .progressed(metadata: steps[1]) },
+                        { _ in .completed(.response(done)) },
+                    ]
+                    }
+                    for kind in kinds {
+                        for (offset, name) in names.enumerated() {
+                            guard let kind = kind(group + offset) else { continue }
+                            try writer.append([Event.Draft(actor: actor, kind: kind)], name: name, time: clock)
+                            written += 1
+                        }
+                        clock = clock + .milliseconds(1)
+                    }
+                }
+                return written
+            }
+            events += written
+            first = last
+            if events % 1_000_000 < written { print("  … \(events) events") }
+        }
+        try store.sync()
+        return events
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import LMDB
+import Logging
+import LongrunDomain
+import LongrunEngine
+import LongrunStore
+
+/// W6: durable transitions per second through the embedded engine (group-commit writer, `full`
+/// durability, 64 concurrent tasks each creating and completing operations), against raw LMDB
+/// appends in the same run: records the size of the engine's log entries, committed (with
+/// LMDB's fsync) in batches as large as the engine's observed transitions per commit.
+struct WriteWorkload {
+    let duration: Duration
+    let tasks: Int
+    let scratch: String
+    let logger: Logger
+    let report: Report
+
+    static let response = Payload(typeURL: "type.googleapis.com/figures.R", value: Array("done".utf8))
+
+    func run() async throws {
+        let engine = try await runEngine()
+        let batch = max(1, Int((engine.transitionsPerCommit).rounded()))
+        let size = Self.logEntrySize()
+        let raw = try runRawAppends(batch: batch, valueSize: size)
+        report.add("W6", "w6.engine_transitions_per_s", "engine, full durability, \(tasks) tasks: transitions/s", engine.rate, "/s")
+        report.add("W6", "w6.engine_transitions_per_commit", "engine: transitions per commit", engine.transitionsPerCommit, "")
+        report.add("W6", "w6.engine_latency_p50_us", "engine: transition latency p50", engine.latencies.microseconds(atQuantile: 0.5), "µs")
+        report.add("W6", "w6.engine_latency_p99_us", "engine: transition latency p99", engine.latencies.microseconds(atQuantile: 0.99), "µs")
+        report.add("W6", "w6.raw_appends_per_s", "raw LMDB appends, \(size) B records, \(batch) per fsynced commit: records/s", raw.rate, "/s")
+        report.add("W6", "w6.raw_commits_per_s", "raw LMDB: commits/s", raw.commitsPerSecond, "/s")
+        report.add("W6", "w6.engine_over_raw", "engine transitions/s over raw appends/s", engine.rate / raw.rate, "×", target: .atLeast(0.5))
+    }
+
+    struct EngineRun {
+        var rate: Double
+        var transitionsPerCommit: Double
+        var latencies: Latencies
+    }
+
+    private func runEngine() async throws -> EngineRun {
+        let data = scratch + "/w6-engine"
+        try? FileManager.default.removeItem(atPath: data)
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var configuration = LongrunEngine.Configuration()
+        configuration.durability = .full
+        configuration.snapshotEveryEvents = nil
+        configuration.snapshotInterval = nil
+        let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
+        defer { engine.close() }
+        let actor = Actor(label: "figures")
+        let before = engine.writerStatistics
+        let started = ContinuousClock.now
+        let deadline = started + duration
+        let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
+            for task in 0..<tasks {
+                group.addTask {
+                    var latencies = Latencies()
+                    var index = 0
+                    while ContinuousClock.now < deadline {
+                        var begun = ContinuousClock.now
+                        let op = try await engine.create(CreateRequest(id: "w\(task)-\(index)"), actor: actor)
+                        latencies.append(ContinuousClock.now - begun)
+                        begun = ContinuousClock.now
+                        _ = try await engine.complete(op.name, outcome: .response(Self.response), actor: actor)
+                        latencies.append(ContinuousClock.now - begun)
+                        index += 1
+                    }
+                    return latencies
+                }
+            }
+            var all = Latencies()
+            for try await latencies in group { all.append(contentsOf: latencies) }
+            return all
+        }
+        let elapsed = ContinuousClock.now - started
+        let after = engine.writerStatistics
+        let transitions = Double(after.transitions - before.transitions)
+        let commits = Double(max(1, after.commits - before.commits))
+        return EngineRun(rate: transitions / elapsed.seconds, transitionsPerCommit: transitions / commits, latencies: latencies)
+    }
+
+    /// The mean size of the log values the engine wrote above: chain hash and `LogRecord` of a
+    /// create and of a completion, with names, times and sequences of the same magnitude.
+    static func logEntrySize() -> Int {
+        let name = try! OperationName(parsing: "operations/w63-12345")
+        let time = Timestamp(nanosecondsSinceEpoch: 1_795_000_000_000_000_000)
+        let actor = Actor(label: "figures")
+        let created = Event(sequence: 1_000_000, time: time, name: name, actor: actor, kind: .created(Event.Created()))
+        let completed = Event(sequence: 1_000_001, time: time, name: name, actor: actor, kind: .completed(.response(response)))
+        let records = [RecordCodec.encode(created).count, RecordCodec.encode(completed).count]
+        return ChainHash.byteCount + records.reduce(0, +) / records.count
+    }
+
+    struct RawRun {
+        var rate: Double
+        var commitsPerSecond: Double
+    }
+
+    /// Appends under increasing big-endian sequence keys, `batch` per write transaction, with the
+    /// `LMDB` product's default (durable) environment: one fsync per commit.
+    private func runRawAppends(batch: Int, valueSize: Int) throws -> RawRun {
+        let path = scratch + "/w6-raw"
+        try? FileManager.default.removeItem(atPath: path)
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try {
+            let environment = try Environment(configuration: Environment.Configuration(path: path))
+            let log = try environment.openDatabase("log")
+            var value = [UInt8](repeating: 0, count: valueSize)
+            for index in value.indices { value[index] = UInt8(truncatingIfNeeded: index &* 31) }
+            var sequence: UInt64 = 0
+            var commits = 0
+            let started = ContinuousClock.now
+            let deadline = started + duration
+            while ContinuousClock.now < deadline {
+                let first = sequence
+                try environment.write { txn in
+                    for offset in 1...UInt64(batch) {
+                        try withUnsafeBytes(of: (first + offset).bigEndian) { key in
+                            try value.withUnsafeBytes { value in try txn.put(log, key: key, value: value, mode: .append) }
+                        }
+                    }
+                }
+                sequence = first + UInt64(batch)
+                commits += 1
+            }
+            let elapsed = ContinuousClock.now - started
+            return RawRun(rate: Double(sequence) / elapsed.seconds, commitsPerSecond: Double(commits) / elapsed.seconds)
+        }()
+    }
+}
