@@ -43,6 +43,7 @@ public enum Lifecycle {
 
         switch command {
         case .create(let create):
+            try Limits.check(create.metadata, "the metadata")
             if let requestID = create.requestID {
                 try validateRequestID(requestID)
                 if let prior = context.priorForRequestID {
@@ -72,6 +73,7 @@ public enum Lifecycle {
 
         case .progress(let progress):
             try context.access.requireChange(state, name, "update")
+            try Limits.check(progress.metadata, "the metadata")
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "update") }
             if let expected = progress.expectedVersion, expected != state.version {
@@ -82,6 +84,7 @@ public enum Lifecycle {
 
         case .complete(_, let outcome):
             try context.access.requireChange(state, name, "complete")
+            try Limits.check(outcome)
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "complete") }
             if case .error(let status) = outcome, status.code == StatusCode.ok.rawValue {
@@ -92,6 +95,7 @@ public enum Lifecycle {
 
         case .cancel(_, let reason):
             try context.access.requireChange(state, name, "cancel")
+            try Limits.checkReason(reason)
             let state = try requireLive(state, name)
             // Cancel is best effort and idempotent: a done operation or a repeated request changes nothing.
             guard !state.done, state.cancelRequest == nil else { return decision([]) }
@@ -119,11 +123,13 @@ public enum Lifecycle {
 
         case .hold(_, let reason):
             try context.access.requireUnrestricted(name, "hold")
+            try Limits.checkReason(reason)
             let state = try requireLive(state, name)
             return decision(state.hold == nil ? [draft(.holdSet(reason: reason))] : [])
 
         case .release(_, let reason):
             try context.access.requireUnrestricted(name, "release")
+            try Limits.checkReason(reason)
             let state = try requireLive(state, name)
             return decision(state.hold != nil ? [draft(.holdReleased(reason: reason))] : [])
 

@@ -32,7 +32,7 @@ struct CallContext: Sendable {
         access = policy.access(for: peer)
         deadline = metadata[stringValues: "grpc-timeout"].first(where: { _ in true })
             .flatMap(Self.parseTimeout).map { ContinuousClock.now + $0 }
-        cancelReason = metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0.prefix(1024)) } ?? ""
+        cancelReason = metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0) } ?? ""  // bounded by the lifecycle (Limits)
     }
 
     /// Parses a `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).

@@ -13,15 +13,20 @@ public struct ListQuery: Sendable {
     public var scanBudget: Int
     /// Only operations this uid created (an owner-only daemon's non-admin callers); nil: all.
     public var creatorUID: UInt32?
+    /// Stored bytes a page may hold before it ends early (with a token to continue), so that a page
+    /// of large operations stays under what gRPC clients accept in one message (4 MiB by default).
+    /// A page always holds at least one operation.
+    public var maximumBytes: Int
 
     public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int,
-                scanBudget: Int = 10_000, creatorUID: UInt32? = nil) {
+                scanBudget: Int = 10_000, creatorUID: UInt32? = nil, maximumBytes: Int = 3 << 20) {
         self.collection = collection
         self.filter = filter
         self.afterCreateSequence = afterCreateSequence
         self.pageSize = pageSize
         self.scanBudget = scanBudget
         self.creatorUID = creatorUID
+        self.maximumBytes = maximumBytes
     }
 }
 
@@ -42,6 +47,7 @@ extension StoreReader {
             var operations: [OperationState] = []
             operations.reserveCapacity(min(query.pageSize, 1000))
             var scanned = 0
+            var bytes = 0
             var lastScanned = query.afterCreateSequence
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
@@ -57,11 +63,12 @@ extension StoreReader {
                 let state = try decodeState(stateBytes, key: String(decoding: value, as: UTF8.self))
                 if query.creatorUID == nil || state.creator.uid == query.creatorUID,
                    query.filter.isEmpty || query.filter.matches(state.filterRecord) {
-                    if operations.count == query.pageSize {
+                    if operations.count == query.pageSize || (!operations.isEmpty && bytes + stateBytes.count > query.maximumBytes) {
                         // One more match exists: the page is full and not the last.
                         return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
                     }
                     operations.append(state)
+                    bytes += stateBytes.count
                 }
                 lastScanned = sequence
                 entry = try cursor.next()

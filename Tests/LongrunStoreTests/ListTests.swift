@@ -55,6 +55,33 @@ struct ListTests {
         #expect(tenantPages == 1)
     }
 
+    @Test func aPageOfLargeOperationsEndsBeforeItOutgrowsOneGRPCMessage() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        let big = Payload(typeURL: "type.googleapis.com/acme.Big", value: [UInt8](repeating: 7, count: 900 << 10))
+        try store.write { writer in
+            for index in 0..<10 {
+                try writer.append([.init(actor: Fixtures.producer, kind: .created(.init(metadata: big)))], name: name(index), time: t0)
+            }
+        }
+        var after: UInt64 = 0
+        var seen: [String] = []
+        while true {
+            let page = try store.read { try $0.list(ListQuery(collection: .root, afterCreateSequence: after, pageSize: 100)) }
+            // 3 MiB of stored state at most: three 900 KiB operations, never a page past the budget.
+            #expect(page.operations.count == min(3, 10 - seen.count))
+            seen += page.operations.map(\.name.id)
+            guard let next = page.resumeAfter else { break }
+            after = next
+        }
+        #expect(seen == (0..<10).map { "op-\($0)" })
+        // A single operation larger than the budget still comes back, alone on its page.
+        let alone = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 100, maximumBytes: 1000)) }
+        #expect(alone.operations.count == 1)
+        #expect(alone.resumeAfter != nil)
+    }
+
     @Test func nothingThatExistedIsSkippedOrRepeatedWhileOthersChange() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
