@@ -84,7 +84,7 @@ struct RunWorkloads: AsyncParsableCommand {
     @Option(help: "W7: concurrent WaitOperation callers.")
     var waiters: Int = 10_000
 
-    @Option(help: "W7: client connections the waiters are spread over (default: one per 100 waiters).")
+    @Option(help: "W7: client connections the waiters are spread over (default and minimum: one per 100 waiters).")
     var waitConnections: Int?
 
     @Option(help: "Keep the stores W3 and W5 build in this directory and reuse them in later runs.")
@@ -94,6 +94,9 @@ struct RunWorkloads: AsyncParsableCommand {
         guard Self.workloads[workload] != nil || workload == "all" else { throw ValidationError("unknown workload \(workload); see --help") }
         guard seconds > 0, streamWindow > 0, operations > 0, concurrency > 0, listConcurrency > 0, restartEvents >= 4, restarts > 0, waiters > 0 else {
             throw ValidationError("counts and durations must be positive")
+        }
+        if let waitConnections, waitConnections * W7Wait.streamsPerConnection < waiters {
+            throw ValidationError("--wait-connections: at least \((waiters + W7Wait.streamsPerConnection - 1) / W7Wait.streamsPerConnection) for \(waiters) waiters (the HTTP/2 client opens at most \(W7Wait.streamsPerConnection) streams per connection)")
         }
         _ = try Self.counts(producers, "--producers")
         _ = try Self.counts(listSizes, "--list-sizes")

@@ -5,28 +5,52 @@ import Synchronization
 import SwiftProtobuf
 
 /// W7: N concurrent WaitOperation callers, each on its own running operation, spread over several
-/// connections (the server advertises no stream limit, and NIO's HTTP/2 assumes 100 per connection
-/// until told otherwise). While they wait: the daemon's RSS increase per waiter. Then one pipelined
-/// producer stream completes every operation: per waiter, the time from its completion's
-/// acknowledgement (and from its send) to the waiter's response.
+/// connections: the server advertises no stream limit, and NIO's HTTP/2 client then keeps to 100
+/// open streams per connection (it queues the others). While they wait: the daemon's RSS increase
+/// per waiter. Then one pipelined producer stream completes every operation: per waiter, the time
+/// from its completion's acknowledgement (and from its send) to the waiter's response.
 struct W7Result: Codable, Sendable {
     var waiters: Int
     var connections: Int
+    /// Daemon RSS with the operations created, before the waiters' connections are opened.
     var rssBeforeKiB: Int
+    /// With the waiters' connections open and used once, no call in flight.
+    var rssConnectedKiB: Int
+    /// With every waiter waiting.
     var rssWaitingKiB: Int
+    /// (waiting - connected) / waiters: what each waiting call costs.
     var bytesPerWaiter: Double
+    /// (waiting - before) / waiters: the same, with the connections' share.
+    var bytesPerWaiterWithConnections: Double
     /// From the producer receiving the completion's acknowledgement to the waiter's response.
     /// Negative when the waiter heard first (both follow the same commit).
-    var wakeAfterAcknowledgement: LatencySummary
+    var wakeAfterAcknowledgement = LatencySummary([])
     /// From sending the completion to the waiter's response (includes the commit).
-    var wakeAfterSend: LatencySummary
-    var waitersOver50Milliseconds: Int
-    var completionSeconds: Double
+    var wakeAfterSend = LatencySummary([])
+    var waitersOver50Milliseconds = 0
+    /// From the first completion sent to the last waiter answered.
+    var completionSeconds = 0.0
+    /// CPU the daemon, and this process (producer and waiters), used meanwhile: a client short of
+    /// CPU would delay the waiters' responses it reads.
+    var daemonCompletionCPUSeconds = 0.0
+    var clientCompletionCPUSeconds = 0.0
     var targets = "every waiter ≤ 50 ms after the acknowledgement; ≤ 2 KB of daemon RSS per waiter"
 
+    init(waiters: Int, connections: Int, rssBeforeKiB: Int, rssConnectedKiB: Int, rssWaitingKiB: Int) {
+        self.waiters = waiters
+        self.connections = connections
+        self.rssBeforeKiB = rssBeforeKiB
+        self.rssConnectedKiB = rssConnectedKiB
+        self.rssWaitingKiB = rssWaitingKiB
+        bytesPerWaiter = Double(rssWaitingKiB - rssConnectedKiB) * 1024 / Double(waiters)
+        bytesPerWaiterWithConnections = Double(rssWaitingKiB - rssBeforeKiB) * 1024 / Double(waiters)
+    }
+
     enum CodingKeys: String, CodingKey {
-        case waiters, connections, bytesPerWaiter, wakeAfterAcknowledgement, wakeAfterSend, waitersOver50Milliseconds, completionSeconds, targets
+        case waiters, connections, bytesPerWaiter, bytesPerWaiterWithConnections, wakeAfterAcknowledgement, wakeAfterSend
+        case waitersOver50Milliseconds, completionSeconds, daemonCompletionCPUSeconds, clientCompletionCPUSeconds, targets
         case rssBeforeKiB = "rss_before_kib"
+        case rssConnectedKiB = "rss_connected_kib"
         case rssWaitingKiB = "rss_waiting_kib"
     }
 }
@@ -36,20 +60,21 @@ struct W7Wait {
 
     func run() async throws -> W7Result {
         let count = settings.waiters
-        let connections = settings.waitConnections ?? max(1, (count + 99) / 100)
+        let connections = settings.waitConnections ?? (count + Self.streamsPerConnection - 1) / Self.streamsPerConnection
         say("W7 \(count) concurrent WaitOperation callers on \(connections) connections, then completion of every operation")
         let daemon = try Daemon.start(binary: settings.longrund)
         defer { daemon.stop() }
         return try await Connection.with(socket: daemon.socket) { control in
             try await populate(control.producers, prefix: "w-", count: count)
-            await Self.settle(daemon.server)
-            let rssBefore = daemon.server.rssKiB()
-            let arrivals = Arrivals(count: count)
+            let rssBefore = await Self.settledRSS(daemon.server)
             return try await Connection.with(socket: daemon.socket, count: connections) { clients in
-                try await withThrowingTaskGroup(of: Void.self) { group in
+                for client in clients { _ = try await client.operations.getOperation(.with { $0.name = "operations/w-0" }) }
+                let rssConnected = await Self.settledRSS(daemon.server)
+                let arrivals = Arrivals(count: count)
+                return try await withThrowingTaskGroup(of: Void.self) { waiters in
                     for index in 0..<count {
                         let operations = clients[index % clients.count].operations
-                        group.addTask {
+                        waiters.addTask {
                             let operation = try await operations.waitOperation(.with {
                                 $0.name = "operations/w-\(index)"
                                 $0.timeout = .init(seconds: 600)
@@ -57,43 +82,66 @@ struct W7Wait {
                             arrivals.record(index, done: operation.done)
                         }
                     }
-                    await Self.settle(daemon.server)
-                    let rssWaiting = daemon.server.rssKiB()
+                    let rssWaiting = await Self.settledRSS(daemon.server)
                     guard arrivals.answered == 0 else {
                         throw RPCError(code: .internalError, message: "\(arrivals.answered) waiters were answered before any completion")
                     }
-                    say("  daemon RSS \(rssBefore / 1024) MiB before, \(rssWaiting / 1024) MiB with \(count) waiting: \(Format.fixed(Double(rssWaiting - rssBefore) * 1024 / Double(count), 0)) bytes per waiter (target ≤ 2 KB)")
-
-                    let started = ContinuousClock.now
-                    let completion = try await PipelinedStream.run(control.producers, window: 4096, keepTimes: true) { tag in
-                        tag < count ? .with { $0.complete = Requests.complete(name: "operations/w-\(tag)") } : nil
-                    }
-                    try await group.waitForAll()
-                    let completionSeconds = (ContinuousClock.now - started).seconds
-                    guard arrivals.notDone == 0 else { throw RPCError(code: .internalError, message: "\(arrivals.notDone) waiters returned a running operation") }
-
-                    var afterAcknowledgement: [Int64] = [], afterSend: [Int64] = []
-                    for (index, arrived) in arrivals.instants.enumerated() {
-                        guard let arrived, let times = completion.times[UInt64(index)] else { continue }
-                        afterAcknowledgement.append((arrived - times.acknowledged).microseconds)
-                        afterSend.append((arrived - times.sent).microseconds)
-                    }
-                    let result = W7Result(
-                        waiters: count, connections: connections, rssBeforeKiB: rssBefore, rssWaitingKiB: rssWaiting,
-                        bytesPerWaiter: Double(rssWaiting - rssBefore) * 1024 / Double(count),
-                        wakeAfterAcknowledgement: LatencySummary(afterAcknowledgement), wakeAfterSend: LatencySummary(afterSend),
-                        waitersOver50Milliseconds: afterAcknowledgement.count { $0 > 50_000 }, completionSeconds: completionSeconds
-                    )
+                    var result = W7Result(waiters: count, connections: connections, rssBeforeKiB: rssBefore, rssConnectedKiB: rssConnected, rssWaitingKiB: rssWaiting)
                     say("""
-                          wake-up after the acknowledgement: \(result.wakeAfterAcknowledgement.text), min \(Format.micros(result.wakeAfterAcknowledgement.minMicroseconds)); \
-                        \(result.waitersOver50Milliseconds) over 50 ms (target: none)
-                          wake-up after sending the completion: \(result.wakeAfterSend.text); all \(count) completed and woken in \(Format.fixed(completionSeconds * 1000, 0)) ms
+                          daemon RSS \(rssBefore) KiB before, \(rssConnected) KiB with \(connections) connections open, \(rssWaiting) KiB with \(count) waiting: \
+                        \(Format.fixed(result.bytesPerWaiter, 0)) bytes per waiter (\(Format.fixed(result.bytesPerWaiterWithConnections, 0)) with the connections' share; target ≤ 2 KB)
                         """)
+                    try await Self.completeAll(count, producers: control.producers, daemon: daemon.server, arrivals: arrivals, into: &result) {
+                        try await waiters.waitForAll()
+                    }
                     return result
                 }
             }
         }
     }
+
+    /// Completes every operation on one pipelined stream, waits (`waitersDone`) for every waiter,
+    /// and records each waiter's wake-up after its completion's acknowledgement and send.
+    private static func completeAll(
+        _ count: Int, producers: Longrun_V1_Producers.Client<Transport>, daemon: ServerProcess, arrivals: Arrivals,
+        into result: inout W7Result, waitersDone: () async throws -> Void
+    ) async throws {
+        let started = ContinuousClock.now
+        let cpuBefore = (daemon.cpuSeconds(), processCPUSeconds("self"))
+        let completion = try await PipelinedStream.run(producers, window: 4096, keepTimes: true) { tag in
+            tag < count ? .with { $0.complete = Requests.complete(name: "operations/w-\(tag)") } : nil
+        }
+        try await waitersDone()
+        result.completionSeconds = (ContinuousClock.now - started).seconds
+        result.daemonCompletionCPUSeconds = daemon.cpuSeconds() - cpuBefore.0
+        result.clientCompletionCPUSeconds = processCPUSeconds("self") - cpuBefore.1
+        guard arrivals.notDone == 0 else { throw RPCError(code: .internalError, message: "\(arrivals.notDone) waiters returned a running operation") }
+
+        var afterAcknowledgement: [Int64] = [], afterSend: [Int64] = []
+        for (index, arrived) in arrivals.instants.enumerated() {
+            guard let arrived, let times = completion.times[UInt64(index)] else { continue }
+            afterAcknowledgement.append((arrived - times.acknowledged).microseconds)
+            afterSend.append((arrived - times.sent).microseconds)
+        }
+        result.wakeAfterAcknowledgement = LatencySummary(afterAcknowledgement)
+        result.wakeAfterSend = LatencySummary(afterSend)
+        result.waitersOver50Milliseconds = afterAcknowledgement.count { $0 > 50_000 }
+        say("""
+              wake-up after the acknowledgement: \(result.wakeAfterAcknowledgement.text), min \(Format.micros(result.wakeAfterAcknowledgement.minMicroseconds)); \
+            \(result.waitersOver50Milliseconds) over 50 ms (target: none)
+              wake-up after sending the completion: \(result.wakeAfterSend.text); all \(count) completed and woken in \(Format.fixed(result.completionSeconds * 1000, 0)) ms, \
+            CPU meanwhile: daemon \(Format.fixed(result.daemonCompletionCPUSeconds, 2)) s, this tool \(Format.fixed(result.clientCompletionCPUSeconds, 2)) s
+            """)
+    }
+
+    /// The daemon's RSS once it and this process are idle (see ``settle(_:)``).
+    private static func settledRSS(_ server: ServerProcess) async -> Int {
+        await settle(server)
+        return server.rssKiB()
+    }
+
+    /// Streams NIO's HTTP/2 client opens on one connection when the server sets no limit.
+    static let streamsPerConnection = 100
 
     /// Returns once neither the daemon nor this process has used CPU for 300 ms (at least 1 s
     /// after the call, at most 60 s): every call sent so far has been received and registered.
