@@ -158,7 +158,11 @@ struct Longrund: AsyncParsableCommand {
                 engine.close()
                 throw error
             }
-            let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            var groupConfiguration = ServiceGroupConfiguration(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // A connection that never answers the server's GOAWAY (or never even speaks HTTP/2) would
+            // hold a graceful shutdown open forever: after this long, open calls are cancelled.
+            groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
+            let group = ServiceGroup(configuration: groupConfiguration)
             try await group.run()
             withExtendedLifetime(lock) {}
             logger.notice("stopped cleanly")
