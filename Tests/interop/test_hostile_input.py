@@ -1,0 +1,385 @@
+"""Hostile input on the socket: longrund stays up, keeps serving a well-behaved client, and its
+store verifies afterwards.
+
+Every test runs its attack while a well-behaved grpcio client creates and reads operations in a
+loop on its own channel. The client must keep making progress through and after the attack (it
+waits for a number of further round trips, not for a time), every one of its calls must succeed,
+the daemon must be the same process, and `longrun-replay verify` must pass on the data directory.
+
+Frames are crafted with `h2` (valid HTTP/2 that the server accepts, to reach the gRPC layer) and
+by hand (frame headers that lie).
+"""
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import grpc
+import pytest
+
+import support
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# Frame types and flags (RFC 9113 §6).
+DATA, HEADERS, SETTINGS, CONTINUATION = 0x0, 0x1, 0x4, 0x9
+END_STREAM, END_HEADERS = 0x1, 0x4
+PROGRESS_TIMEOUT = 60.0
+# grpcio shares one connection among the channels of a process to the same target; the attacks on
+# grpcio channels must not share the good client's connection (the server may close a connection
+# that sent a bad header block, failing every call on it).
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
+def frame(kind, flags, stream, payload, length=None):
+    """One HTTP/2 frame; `length` lets the header announce a different length than the payload's."""
+    size = len(payload) if length is None else length
+    return struct.pack(">I", size)[1:] + bytes([kind, flags]) + struct.pack(">I", stream & 0x7FFFFFFF) + payload
+
+
+def replay(*args):
+    return subprocess.run([support.binary("LONGRUN_REPLAY", "longrun-replay"), *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+class WellBehavedClient:
+    """Create then Get, in a loop, on its own channel; counts round trips and records every error."""
+
+    def __init__(self, target):
+        self.channel = grpc.insecure_channel(target, options=OWN_CONNECTION)
+        self.producers, _, _, self.operations = support.stubs(self.channel)
+        self.round_trips = 0
+        self.errors = []
+        self.names = []
+        self._stop = threading.Event()
+        self._lock = threading.Condition()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        self.wait_for_progress(5)  # serving before the attack starts
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.channel.close()
+
+    def _run(self):
+        from google.longrunning import operations_pb2
+
+        while not self._stop.is_set():
+            try:
+                created = support.create(self.producers)
+                got = self.operations.GetOperation(operations_pb2.GetOperationRequest(name=created.name), timeout=10)
+                assert got.name == created.name and not got.done, (created, got)
+                with self._lock:
+                    self.names.append(created.name)
+                    self.round_trips += 1
+                    self._lock.notify_all()
+            except Exception as error:  # noqa: BLE001 - every failure of the good client is a finding
+                with self._lock:
+                    self.errors.append(repr(error))
+                    self._lock.notify_all()
+                time.sleep(0.05)
+
+    def wait_for_progress(self, count):
+        """Blocks until `count` more round trips succeeded (fails the test on a client error)."""
+        with self._lock:
+            target = self.round_trips + count
+            deadline = time.monotonic() + PROGRESS_TIMEOUT
+            while self.round_trips < target and not self.errors:
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"the well-behaved client made no progress for {PROGRESS_TIMEOUT:.0f} s"
+                self._lock.wait(remaining)
+            assert not self.errors, f"the well-behaved client saw errors: {self.errors[:3]}"
+
+
+@pytest.fixture
+def guarded(fresh_daemon):
+    """Yields (daemon, client); afterwards checks the client kept going without errors, the daemon is
+    the same live process, and the store verifies."""
+    pid = fresh_daemon.proc.pid
+    with WellBehavedClient(fresh_daemon.target) as client:
+        yield fresh_daemon, client
+        client.wait_for_progress(20)  # still serving after the attack
+    assert fresh_daemon.running(), f"longrund died\n{fresh_daemon.output()}"
+    assert fresh_daemon.proc.pid == pid
+    assert not client.errors, client.errors[:3]
+    verified = replay("verify", "--data-dir", fresh_daemon.data_dir)
+    assert verified.returncode == 0, f"verify failed\n{verified.stdout}\n{verified.stderr}"
+    # Everything the client was told is committed is there.
+    with grpc.insecure_channel(fresh_daemon.target) as channel:
+        from google.longrunning import operations_pb2
+
+        _, _, _, operations = support.stubs(channel)
+        for name in client.names[:: max(1, len(client.names) // 50)]:
+            operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+
+
+def connect(path):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)  # blocking: a full accept backlog makes a non-blocking connect fail with EAGAIN
+    s.settimeout(10)
+    return s
+
+
+def drain_until_closed(s, limit=1 << 20):
+    """Reads what the server answers until it closes the connection (or `limit` bytes / a timeout)."""
+    received = b""
+    try:
+        while len(received) < limit:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    except (socket.timeout, ConnectionResetError, BrokenPipeError):
+        pass
+    return received
+
+
+def send_and_close(path, data, wait_for_close=True):
+    s = connect(path)
+    try:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            return b""  # the server already hung up: fine
+        return drain_until_closed(s) if wait_for_close else b""
+    finally:
+        s.close()
+
+
+def abort(s):
+    """Closes with a reset (SO_LINGER 0) where the socket type allows, else plainly."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    s.close()
+
+
+def h2_connection():
+    import h2.config
+    import h2.connection
+
+    conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    return conn
+
+
+def grpc_headers(method, extra=()):
+    return [(":method", "POST"), (":scheme", "http"), (":path", method), (":authority", "localhost"),
+            ("content-type", "application/grpc"), ("te", "trailers"), *extra]
+
+
+def grpc_message(payload):
+    return b"\x00" + struct.pack(">I", len(payload)) + payload
+
+
+# ---- the attacks ------------------------------------------------------------------------------------
+
+def test_garbage_bytes(guarded):
+    daemon, client = guarded
+    for seed in range(5):
+        send_and_close(daemon.socket, os.urandom(64 << 10))
+    send_and_close(daemon.socket, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    send_and_close(daemon.socket, b"\x00" * 100_000)
+    client.wait_for_progress(10)
+
+
+def test_valid_preface_then_garbage(guarded):
+    daemon, client = guarded
+    for _ in range(5):
+        answer = send_and_close(daemon.socket, PREFACE + os.urandom(32 << 10))
+        # The server speaks HTTP/2 back (its SETTINGS, then GOAWAY) before closing, or just closes.
+        assert answer == b"" or answer[3] == SETTINGS, answer[:32]
+    client.wait_for_progress(10)
+
+
+def test_truncated_frames(guarded):
+    daemon, client = guarded
+    settings = frame(SETTINGS, 0, 0, b"")
+    cases = [
+        PREFACE + frame(SETTINGS, 0, 0, b"\x00\x01" + b"\x00\x00", length=1000),   # announces 1000, sends 4
+        PREFACE + settings + frame(HEADERS, END_HEADERS, 1, b"\x82\x86", length=16000),
+        PREFACE + settings + frame(DATA, 0, 1, b"\x00\x00\x00", length=0xFFFFFF),  # beyond any max frame size
+        PREFACE + settings + b"\x00\x00",                                           # half a frame header
+        PREFACE[:10],                                                               # half a preface
+    ]
+    for data in cases:
+        send_and_close(daemon.socket, data, wait_for_close=False)
+    client.wait_for_progress(10)
+
+
+def test_headers_with_bad_hpack(guarded):
+    daemon, client = guarded
+    settings = frame(SETTINGS, 0, 0, b"")
+    bad_blocks = [
+        b"\xff\xff\xff\xff\xff\xff\xff\x7f",          # an index integer that overflows
+        b"\xbf\xff\x00",                              # indexed field far beyond the tables
+        b"\x40\x7f\xff\xff\xff\x0f" + b"a" * 10,      # literal whose length exceeds the frame
+        b"\x3f\xe1\xff\x03",                          # dynamic table size update above the limit
+        os.urandom(300),
+    ]
+    for block in bad_blocks:
+        answer = send_and_close(daemon.socket, PREFACE + settings + frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
+        assert answer == b"" or answer[3] == SETTINGS, answer[:32]
+    client.wait_for_progress(10)
+
+
+def test_many_connections_dropped_mid_request(guarded):
+    from google.longrunning import operations_pb2
+    from longrun.v1 import producers_pb2
+
+    daemon, client = guarded
+    create = producers_pb2.CreateOperationRequest(operation_id=support.unique_id("dropped")).SerializeToString()
+    get = operations_pb2.GetOperationRequest(name="operations/nothing-here").SerializeToString()
+    for round_ in range(10):
+        sockets = []
+        for index in range(30):
+            conn = h2_connection()
+            method = "/longrun.v1.Producers/CreateOperation" if index % 2 else "/google.longrunning.Operations/GetOperation"
+            body = grpc_message(create if index % 2 else get)
+            conn.send_headers(1, grpc_headers(method))
+            conn.send_data(1, body[: len(body) // 2])  # half the message, no END_STREAM
+            s = connect(daemon.socket)
+            s.sendall(conn.data_to_send())
+            sockets.append(s)
+        for s in sockets:
+            abort(s)
+    client.wait_for_progress(10)
+
+
+def send_oversized(target):
+    """CreateOperation with metadata above the daemon's maximum request size (4 MiB by default,
+    LongrunServer.Configuration.maximumRequestBytes); returns the failure. Checks that nothing was
+    created and that the channel still works."""
+    from google.longrunning import operations_pb2
+    from google.protobuf import wrappers_pb2
+
+    maximum = 4 << 20
+    with grpc.insecure_channel(target, options=OWN_CONNECTION) as channel:
+        producers, _, _, operations = support.stubs(channel)
+        name = support.unique_id("huge")
+        with pytest.raises(grpc.RpcError) as failure:
+            support.create(producers, operation_id=name, metadata=wrappers_pb2.BytesValue(value=os.urandom(maximum + (64 << 10))))
+        assert support.create(producers, metadata=wrappers_pb2.BytesValue(value=b"x" * (64 << 10))).name
+        with pytest.raises(grpc.RpcError) as missing:
+            operations.GetOperation(operations_pb2.GetOperationRequest(name=f"operations/{name}"), timeout=10)
+        assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    return failure.value
+
+
+def test_oversized_message_is_refused(guarded):
+    daemon, client = guarded
+    for _ in range(3):
+        error = send_oversized(daemon.target)
+        # grpc-swift's transport answers a message above its limit by resetting the stream (see the
+        # xfail below for the status the API promises).
+        assert error.code() in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.CANCELLED), error
+    client.wait_for_progress(10)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="grpc-swift-nio-transport resets the stream (RST_STREAM CANCEL, seen as "
+                                        "CANCELLED) instead of sending RESOURCE_EXHAUSTED trailers for a message "
+                                        "above maxRequestPayloadSize")
+def test_oversized_message_gets_resource_exhausted(fresh_daemon):
+    error = send_oversized(fresh_daemon.target)
+    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+
+
+def test_huge_metadata_header(guarded):
+    from google.longrunning import operations_pb2
+
+    daemon, client = guarded
+    with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+        _, _, _, operations = support.stubs(channel)
+        for size in (64 << 10, 1 << 20):
+            with pytest.raises(grpc.RpcError) as failure:
+                operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/x"), timeout=10,
+                                        metadata=[("x-padding", "a" * size)])
+            assert failure.value.code() != grpc.StatusCode.OK
+    # The same by hand: a header block of 4 MiB in CONTINUATION frames that never ends.
+    conn = h2_connection()
+    s = connect(daemon.socket)
+    try:
+        s.sendall(conn.data_to_send())
+        block = b"\x00\x05x-pad\x7f\x81\xff\x03" + b"a" * 16384  # a literal header whose value is one frame long
+        s.sendall(frame(HEADERS, 0, 1, block[:16384]))
+        try:
+            for _ in range(256):
+                s.sendall(frame(CONTINUATION, 0, 1, b"a" * 16384))
+        except (BrokenPipeError, ConnectionResetError, socket.timeout):
+            pass  # the server gave up on the connection: good
+    finally:
+        abort(s)
+    client.wait_for_progress(10)
+
+
+CHILD = textwrap.dedent("""
+    import sys, grpc
+    sys.path[:0] = sys.argv[3].split(":")
+    from google.longrunning import operations_pb2, operations_pb2_grpc
+    from longrun.v1 import history_pb2, history_pb2_grpc
+    from google.protobuf import duration_pb2
+    channel = grpc.insecure_channel(sys.argv[1])
+    ops = operations_pb2_grpc.OperationsStub(channel)
+    history = history_pb2_grpc.HistoryStub(channel)
+    waits = [ops.WaitOperation.future(operations_pb2.WaitOperationRequest(
+        name=sys.argv[2], timeout=duration_pb2.Duration(seconds=3000)), timeout=3000) for _ in range(20)]
+    watches = [history.WatchOperations(history_pb2.WatchOperationsRequest(name="")) for _ in range(5)]
+    for watch in watches:
+        next(watch)   # the server is streaming to us
+    print("ready", flush=True)
+    sys.stdin.read()  # until killed
+""")
+
+
+def test_clients_that_vanish_during_wait_and_watch(guarded):
+    from google.longrunning import operations_pb2
+
+    daemon, client = guarded
+    with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+        producers, _, _, operations = support.stubs(channel)
+        waited = support.create(producers)
+        paths = ":".join(p for p in sys.path if p)
+        for round_ in range(3):
+            child = subprocess.Popen([sys.executable, "-c", CHILD, daemon.target, waited.name, paths],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                line = child.stdout.readline()
+                assert line.strip() == "ready", f"child: {line!r} {child.stderr.read() if child.poll() is not None else ''}"
+            finally:
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=10)
+            # Commits after the vanished clients: their waiters and watchers are woken into closed streams.
+            support.update(producers, waited.name)
+            client.wait_for_progress(5)
+        support.complete(producers, waited.name, response=operations_pb2.GetOperationRequest(name="done"))
+        got = operations.GetOperation(operations_pb2.GetOperationRequest(name=waited.name), timeout=10)
+        assert got.done
+    client.wait_for_progress(10)
+
+
+@pytest.mark.parametrize("greeting", [b"", PREFACE + frame(SETTINGS, 0, 0, b"")], ids=["silent", "http2-then-silent"])
+def test_a_client_that_never_answers_does_not_hold_shutdown(make_daemon, greeting):
+    """SIGTERM ends the daemon, with exit 0, although a connection never answers its GOAWAY; this
+    held the graceful shutdown open forever before it was bounded."""
+    daemon = make_daemon().start().wait_ready()
+    s = connect(daemon.socket)
+    try:
+        s.sendall(greeting)
+        with grpc.insecure_channel(daemon.target) as channel:  # served meanwhile
+            producers, _, _, _ = support.stubs(channel)
+            support.create(producers)
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.wait_exit(30)
+        assert code == 0, f"longrund {'is still running' if code is None else f'exited {code}'} after SIGTERM\n{daemon.output()}"
+    finally:
+        s.close()
