@@ -1,0 +1,98 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunStore
+import LongrunTestSupport
+import Testing
+
+/// A store at its maximum size refuses writes with a resource-exhausted error naming the limit,
+/// keeps serving reads, loses nothing acknowledged, and takes writes again with a larger maximum.
+@Suite("Engine: a full store")
+struct StoreFullTests {
+    static let smallLimit = 1 << 20
+    /// 16 KiB of metadata per operation: a 1 MiB store fills within 64 creates.
+    static let bulk = Fixtures.payload("acme.Bulk", String(repeating: "x", count: 16 << 10))
+
+    func open(_ directory: String, limit: Int) throws -> LongrunEngine {
+        try Fixtures.openEngine(directory) { configuration in
+            configuration.maximumMapSize = limit
+            configuration.snapshotEveryEvents = nil
+            configuration.snapshotInterval = nil
+        }
+    }
+
+    /// Expects `body` to fail with the store-full error and returns its message.
+    func expectStoreFull(sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void) async -> String? {
+        do {
+            try await body()
+            Issue.record("the write succeeded in a full store", sourceLocation: sourceLocation)
+            return nil
+        } catch let error as StoreError {
+            #expect(error.kind == .resourceExhausted, "\(error)", sourceLocation: sourceLocation)
+            return error.message
+        } catch {
+            Issue.record("expected StoreError.resourceExhausted, got \(error)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
+    @Test func writesFailAtTheLimitReadsWorkAndALargerLimitResumesThem() async throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var acknowledged: [OperationState] = []
+        var failure: (any Error)?
+        do {
+            let engine = try open(directory.path, limit: Self.smallLimit)
+            defer { engine.close() }
+            for index in 0..<1000 {
+                do {
+                    acknowledged.append(try await engine.create(CreateRequest(id: "bulk-\(index)", metadata: Self.bulk), actor: Fixtures.producer))
+                } catch {
+                    failure = error
+                    break
+                }
+            }
+            let error = try #require(failure as? StoreError, "filling a 1 MiB store: \(String(describing: failure))")
+            #expect(error.kind == .resourceExhausted)
+            #expect(error.message.contains("1 MiB"), "\(error.message)")
+            #expect(error.message.contains("--max-store-size"), "\(error.message)")
+            #expect(error.message.contains("reads keep working"), "\(error.message)")
+            #expect(acknowledged.count > 10, "the store filled after \(acknowledged.count) creates")
+
+            // The writer survived the failed batch: it answers the next ones (a batch of several
+            // commands together), every one with the same error.
+            try await withThrowingTaskGroup(of: String?.self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        await expectStoreFull { _ = try await engine.create(CreateRequest(id: "more-\(index)", metadata: Self.bulk), actor: Fixtures.producer) }
+                    }
+                }
+                for try await message in group { #expect(message?.contains("--max-store-size") == true) }
+            }
+
+            // Reads keep working and see everything acknowledged, and nothing of the failed writes.
+            for state in acknowledged { #expect(try engine.get(state.name) == state) }
+            let listed = try engine.list(ListRequest(name: "operations", pageSize: 1000))
+            #expect(listed.operations.map(\.name) == acknowledged.map(\.name))
+            #expect(try engine.appliedSequence() == UInt64(acknowledged.count))
+        }
+
+        // Reopened with the same limit: intact, and still full.
+        do {
+            let engine = try open(directory.path, limit: Self.smallLimit)
+            defer { engine.close() }
+            for state in acknowledged { #expect(try engine.get(state.name) == state) }
+            _ = await expectStoreFull { _ = try await engine.create(CreateRequest(id: "after-reopen", metadata: Self.bulk), actor: Fixtures.producer) }
+        }
+
+        // Reopened with a larger limit: writes resume, and what was acknowledged is still there.
+        do {
+            let engine = try open(directory.path, limit: 64 << 20)
+            defer { engine.close() }
+            let created = try await engine.create(CreateRequest(id: "after-raise", metadata: Self.bulk), actor: Fixtures.producer)
+            _ = try await engine.complete(created.name, outcome: .response(Fixtures.payload("acme.Done")), actor: Fixtures.producer)
+            for state in acknowledged { #expect(try engine.get(state.name) == state) }
+            #expect(try engine.get(created.name).done)
+            #expect(try engine.appliedSequence() == UInt64(acknowledged.count + 2))
+        }
+    }
+}
