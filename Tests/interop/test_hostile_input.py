@@ -10,6 +10,7 @@ Frames are crafted with `h2` (valid HTTP/2 that the server accepts, to reach the
 by hand (frame headers that lie).
 """
 
+import contextlib
 import os
 import signal
 import socket
@@ -100,26 +101,33 @@ class WellBehavedClient:
             assert not self.errors, f"the well-behaved client saw errors: {self.errors[:3]}"
 
 
-@pytest.fixture
-def guarded(fresh_daemon):
-    """Yields (daemon, client); afterwards checks the client kept going without errors, the daemon is
+@contextlib.contextmanager
+def guarding(daemon):
+    """Yields a well-behaved client; afterwards checks it kept going without errors, the daemon is
     the same live process, and the store verifies."""
-    pid = fresh_daemon.proc.pid
-    with WellBehavedClient(fresh_daemon.target) as client:
-        yield fresh_daemon, client
+    pid = daemon.proc.pid
+    with WellBehavedClient(daemon.target) as client:
+        yield client
         client.wait_for_progress(20)  # still serving after the attack
-    assert fresh_daemon.running(), f"longrund died\n{fresh_daemon.output()}"
-    assert fresh_daemon.proc.pid == pid
+    assert daemon.running(), f"longrund died\n{daemon.output()}"
+    assert daemon.proc.pid == pid
     assert not client.errors, client.errors[:3]
-    verified = replay("verify", "--data-dir", fresh_daemon.data_dir)
+    verified = replay("verify", "--data-dir", daemon.data_dir)
     assert verified.returncode == 0, f"verify failed\n{verified.stdout}\n{verified.stderr}"
     # Everything the client was told is committed is there.
-    with grpc.insecure_channel(fresh_daemon.target) as channel:
+    with grpc.insecure_channel(daemon.target) as channel:
         from google.longrunning import operations_pb2
 
         _, _, _, operations = support.stubs(channel)
         for name in client.names[:: max(1, len(client.names) // 50)]:
             operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+
+
+@pytest.fixture
+def guarded(fresh_daemon):
+    """(daemon, well-behaved client), checked as `guarding` says."""
+    with guarding(fresh_daemon) as client:
+        yield fresh_daemon, client
 
 
 def connect(path):
@@ -332,25 +340,59 @@ CHILD = textwrap.dedent("""
     ops = operations_pb2_grpc.OperationsStub(channel)
     history = history_pb2_grpc.HistoryStub(channel)
     waits = [ops.WaitOperation.future(operations_pb2.WaitOperationRequest(
-        name=sys.argv[2], timeout=duration_pb2.Duration(seconds=3000)), timeout=3000) for _ in range(20)]
-    watches = [history.WatchOperations(history_pb2.WatchOperationsRequest(name="")) for _ in range(5)]
+        name=sys.argv[2], timeout=duration_pb2.Duration(seconds=3000)), timeout=3000) for _ in range(int(sys.argv[4]))]
+    watches = [history.WatchOperations(history_pb2.WatchOperationsRequest(name="")) for _ in range(int(sys.argv[5]))]
     for watch in watches:
         next(watch)   # the server is streaming to us
+    assert not any(wait.done() for wait in waits), [wait.exception() for wait in waits if wait.done()]
     print("ready", flush=True)
     sys.stdin.read()  # until killed
 """)
 
 
-def test_clients_that_vanish_during_wait_and_watch(guarded):
+WAITS, WATCHES = 20, 5
+
+
+def quota_is_free(target, name):
+    """True if this uid can open all its WAITS waits and WATCHES watches at once now, i.e. the daemon
+    released every wait and watch of the killed clients (the quota is per uid, and they ran as us)."""
+    from google.longrunning import operations_pb2
+    from google.protobuf import duration_pb2
+    from longrun.v1 import history_pb2
+
+    with grpc.insecure_channel(target, options=OWN_CONNECTION) as channel:
+        _, history, _, operations = support.stubs(channel)
+        watches = [history.WatchOperations(history_pb2.WatchOperationsRequest(name=""), timeout=30) for _ in range(WATCHES)]
+        waits = [operations.WaitOperation.future(operations_pb2.WaitOperationRequest(
+            name=name, timeout=duration_pb2.Duration(seconds=1)), timeout=30) for _ in range(WAITS)]
+        try:
+            for watch in watches:
+                next(watch)
+            for wait in waits:
+                assert not wait.result().done  # the 1 s wait ended with the running operation
+            return True
+        except grpc.RpcError as error:
+            if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return False
+            raise
+        finally:
+            for watch in watches:
+                watch.cancel()
+
+
+def test_clients_that_vanish_during_wait_and_watch(make_daemon):
+    """Clients killed while they hold the most WaitOperation calls and watch streams their uid may
+    have: the daemon releases them all (the same uid can open as many again), and commits that
+    wake them do no harm."""
     from google.longrunning import operations_pb2
 
-    daemon, client = guarded
-    with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+    daemon = make_daemon(args=["--max-waits-per-peer", str(WAITS), "--max-watches-per-peer", str(WATCHES)]).start().wait_ready()
+    with guarding(daemon) as client, grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
         producers, _, _, operations = support.stubs(channel)
         waited = support.create(producers)
         paths = ":".join(p for p in sys.path if p)
         for round_ in range(3):
-            child = subprocess.Popen([sys.executable, "-c", CHILD, daemon.target, waited.name, paths],
+            child = subprocess.Popen([sys.executable, "-c", CHILD, daemon.target, waited.name, paths, str(WAITS), str(WATCHES)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:
                 line = child.stdout.readline()
@@ -361,10 +403,12 @@ def test_clients_that_vanish_during_wait_and_watch(guarded):
             # Commits after the vanished clients: their waiters and watchers are woken into closed streams.
             support.update(producers, waited.name)
             client.wait_for_progress(5)
+            deadline = time.monotonic() + 60
+            while not quota_is_free(daemon.target, waited.name):
+                assert time.monotonic() < deadline, "the killed client's waits and watches were never released"
         support.complete(producers, waited.name, response=operations_pb2.GetOperationRequest(name="done"))
         got = operations.GetOperation(operations_pb2.GetOperationRequest(name=waited.name), timeout=10)
         assert got.done
-    client.wait_for_progress(10)
 
 
 @pytest.mark.parametrize("greeting", [b"", PREFACE + frame(SETTINGS, 0, 0, b"")], ids=["silent", "http2-then-silent"])
