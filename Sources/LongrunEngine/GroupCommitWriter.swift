@@ -36,7 +36,8 @@ public struct WriterStatistics: Sendable, Equatable {
 /// waiting (up to a batch limit), decides and appends them all in one transaction, commits once
 /// (one fsync in `full` durability), then resumes each caller with its own result and wakes the
 /// waiters of the operations that changed. A request the lifecycle rejects fails alone; a storage
-/// failure fails the whole batch, and nothing of it is committed.
+/// failure (a full store or disk included) fails the whole batch, nothing of it is committed, and
+/// the writer goes on with the next batch.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
         let request: WriteRequest
@@ -57,6 +58,8 @@ final class GroupCommitWriter: Sendable {
     private let queue = WorkQueue<Job>()
     private let thread: Mutex<pthread_t?> = Mutex(nil)
     private let stats = Mutex(WriterStatistics())
+    /// Whether the last batch failed because the store is full (logged once per episode).
+    private let storeFull = Mutex(false)
 
     init(store: Store, clock: any WallClock, waiters: WaiterRegistry, logger: Logger,
          maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
@@ -169,6 +172,15 @@ final class GroupCommitWriter: Sendable {
             }
             for (job, result) in zip(batch, results) { job.completion(result) }
             waiters.notify(committedThrough: head, changed: changed)
+            if storeFull.withLock({ full in defer { full = false }; return full }) {
+                logger.notice("the store has room again: writes are committed again")
+            }
+        } catch let error as StoreError where error.kind == .resourceExhausted {
+            // Every batch fails the same way until there is room: say so once, not per batch.
+            let first = storeFull.withLock { full in defer { full = true }; return !full }
+            logger.log(level: first ? .error : .debug, "the store is full: write batches are refused until there is room; reads keep working",
+                       metadata: ["error": "\(error)", "commands": "\(batch.count)"])
+            for job in batch { job.completion(.failure(error)) }
         } catch {
             logger.error("write transaction failed; every command of the batch is rejected", metadata: [
                 "error": "\(error)", "commands": "\(batch.count)",
