@@ -9,6 +9,7 @@ struct LoadTool: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longrun-load",
         abstract: "Load a real longrund over its Unix socket and report throughput and latency.",
+        discussion: "`run` is the default subcommand: `longrun-load --workload all` runs everything; `longrun-load run --help` lists the options.",
         subcommands: [RunWorkloads.self, NoopServer.self],
         defaultSubcommand: RunWorkloads.self
     )

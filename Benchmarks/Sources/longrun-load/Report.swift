@@ -23,39 +23,42 @@ struct LatencySummary: Codable, Sendable {
     var text: String { "p50 \(Format.micros(p50Microseconds)), p99 \(Format.micros(p99Microseconds)), max \(Format.micros(maxMicroseconds))" }
 }
 
-/// What the server process cost during a measurement.
+/// What the server process cost during a measurement, and what this process (the load) cost: on
+/// a small machine a client short of CPU limits the figure as much as the server.
 struct ProcessCost: Codable, Sendable {
     var cpuSeconds: Double
     /// CPU seconds per second of measurement: 1.0 is one core busy.
     var cores: Double
     var peakRSSKiB: Int
+    var loadToolCores: Double
 
     enum CodingKeys: String, CodingKey {
-        case cpuSeconds, cores
+        case cpuSeconds, cores, loadToolCores
         case peakRSSKiB = "peak_rss_kib"
     }
 
-    init(cpuSeconds: Double, seconds: Double, peakRSSKiB: Int) {
-        self.cpuSeconds = cpuSeconds
-        self.cores = seconds > 0 ? cpuSeconds / seconds : 0
-        self.peakRSSKiB = peakRSSKiB
+    var text: String {
+        "CPU \(Format.fixed(cpuSeconds, 2)) s (\(Format.fixed(cores * 100, 0))% of one core), peak RSS \(peakRSSKiB / 1024) MiB; "
+            + "load tool \(Format.fixed(loadToolCores * 100, 0))% of one core"
     }
-
-    var text: String { "CPU \(Format.fixed(cpuSeconds, 2)) s (\(Format.fixed(cores * 100, 0))% of one core), peak RSS \(peakRSSKiB / 1024) MiB" }
 }
 
-/// Measures a server's CPU between `start` and `finish`.
+/// Measures a server's CPU, and this process's, from its creation to ``finish(seconds:)``.
 struct CostMeter {
     let server: ServerProcess
-    private let cpuBefore: Double
+    private let serverBefore: Double
+    private let ownBefore: Double
 
     init(_ server: ServerProcess) {
         self.server = server
-        self.cpuBefore = server.cpuSeconds()
+        serverBefore = server.cpuSeconds()
+        ownBefore = processCPUSeconds("self")
     }
 
     func finish(seconds: Double) -> ProcessCost {
-        ProcessCost(cpuSeconds: server.cpuSeconds() - cpuBefore, seconds: seconds, peakRSSKiB: server.peakRSSKiB())
+        let cpu = server.cpuSeconds() - serverBefore
+        return ProcessCost(cpuSeconds: cpu, cores: cpu / seconds, peakRSSKiB: server.peakRSSKiB(),
+                           loadToolCores: (processCPUSeconds("self") - ownBefore) / seconds)
     }
 }
 

@@ -53,7 +53,12 @@ struct W2Get {
         let stored = settings.operations
         let (callers, seconds) = (settings.concurrency, settings.seconds)
         return try await Connection.with(socket: server.socket) { connection in
-            if let count { try await populate(connection.producers, prefix: "op-", count: count) }
+            if let count {
+                try await populate(connection.producers, prefix: "op-", count: count)
+                // Snapshot now: the daemon's scheduled one (every 100k events) then finds it and
+                // writes nothing while it is measured.
+                _ = try await connection.admin.takeSnapshot(.init())
+            }
             let meter = CostMeter(server)
             let outcome = try await ClosedLoop.run(callers: callers, seconds: seconds) { _, random in
                 var request = Google_Longrunning_GetOperationRequest()
