@@ -7,12 +7,17 @@ import Glibc
 
 /// The data file is checked before LMDB maps it, and the map never outgrows its maximum.
 @Suite("LMDB data file checks and the map's maximum")
-struct DataFileTests {
+final class DataFileTests {
     let directory: String
 
     init() {
         var template = Array("/tmp/longrun-datafile-XXXXXX".utf8CString)
         directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    deinit {
+        for name in ["data.mdb", "lock.mdb"] { unlink(directory + "/" + name) }
+        rmdir(directory)
     }
 
     var dataFile: String { directory + "/data.mdb" }
