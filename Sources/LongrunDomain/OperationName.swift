@@ -26,10 +26,20 @@ public struct CollectionName: Hashable, Sendable, Comparable, CustomStringConver
         guard listName.utf8.count <= OperationName.maximumLength else {
             throw OperationName.invalid(listName, "is longer than \(OperationName.maximumLength) bytes")
         }
-        var parent = listName
-        if parent.hasSuffix("/operations") { parent.removeLast("/operations".count) }
-        try OperationName.validateParent(parent, whole: listName)
-        self.parent = parent
+        if listName.hasSuffix("/operations") {
+            let parent = String(listName.dropLast("/operations".count))
+            do throws(DomainError) {
+                try OperationName.validateParent(parent, whole: listName)
+                self.parent = parent
+                return
+            } catch {
+                // `{parent}` whose last id is `operations`, such as `tenants/operations`: the two
+                // readings differ by one segment, so at most one of them is collection/id pairs.
+                guard (try? OperationName.validateParent(listName, whole: listName)) != nil else { throw error }
+            }
+        }
+        try OperationName.validateParent(listName, whole: listName)
+        self.parent = listName
     }
 
     public var description: String { parent.isEmpty ? "operations" : parent + "/operations" }
