@@ -79,7 +79,7 @@ public enum RecordCodec {
                 while let (f, t) = try m.nextField() {
                     switch f {
                     case 1: try m.expect(t, 2, field: f); var p = try m.message(); created.metadata = try decodePayload(&p)
-                    case 2: try m.expect(t, 2, field: f); created.requestID = try m.string()
+                    case 2: try m.expect(t, 2, field: f); created.requestID = nonEmpty(try m.string())
                     case 3: try m.expect(t, 2, field: f); var c = try m.message(); created.cancellation = try decodeCancellation(&c)
                     default: try m.skip(t)
                     }
@@ -203,7 +203,7 @@ public enum RecordCodec {
             case 7: try r.expect(type, 0, field: field); updateTime = try r.sint()
             case 8: try r.expect(type, 0, field: field); endTime = try r.sint()
             case 9: try r.expect(type, 2, field: field); var m = try r.message(); creator = try decodeActor(&m)
-            case 10: try r.expect(type, 2, field: field); requestID = try r.string()
+            case 10: try r.expect(type, 2, field: field); requestID = nonEmpty(try r.string())
             case 11: try r.expect(type, 2, field: field); var m = try r.message(); cancellation = try decodeCancellation(&m)
             case 12:
                 try r.expect(type, 2, field: field)
@@ -266,6 +266,9 @@ public enum RecordCodec {
     }
 
     // MARK: Shared messages
+
+    /// `string request_id`: empty means none (docs/FORMAT.md), which is also what `encode` writes for nil.
+    private static func nonEmpty(_ text: String) -> String? { text.isEmpty ? nil : text }
 
     /// `google.protobuf.Any`
     static func encodePayload(_ payload: Payload, into w: inout WireWriter) {
