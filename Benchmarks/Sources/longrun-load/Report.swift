@@ -108,7 +108,6 @@ enum Format {
 
     static func percent(_ ratio: Double) -> String { "\(fixed(ratio * 100, 1))%" }
 
-    static func seconds(_ duration: Duration) -> Double { duration.seconds }
 }
 
 extension Duration {

@@ -12,6 +12,8 @@ struct W2Result: Codable, Sendable {
         var requestsPerSecond: Double
         var latency: LatencySummary
         var server: ProcessCost
+        /// Server CPU per request: less sensitive than requests/s to a client short of CPU.
+        var serverCPUMicrosecondsPerRequest: Double
     }
 
     var operationsStored: Int
@@ -31,7 +33,8 @@ struct W2Get {
         say("W2 GetOperation by random name: \(stored) operations stored, \(callers) callers on one connection, \(settings.seconds) s")
         let daemon: W2Result.Side
         do {
-            let process = try Daemon.start(binary: settings.longrund)
+            // Scheduled snapshots off: the 100k events of populating would start one inside the window.
+            let process = try Daemon.start(binary: settings.longrund, arguments: ["--snapshot-every", "0", "--snapshot-interval", "0s"])
             defer { process.stop() }
             daemon = try await measure(process.server, populate: stored)
         }
@@ -53,25 +56,23 @@ struct W2Get {
         let stored = settings.operations
         let (callers, seconds) = (settings.concurrency, settings.seconds)
         return try await Connection.with(socket: server.socket) { connection in
-            if let count {
-                try await populate(connection.producers, prefix: "op-", count: count)
-                // Snapshot now: the daemon's scheduled one (every 100k events) then finds it and
-                // writes nothing while it is measured.
-                _ = try await connection.admin.takeSnapshot(.init())
-            }
+            if let count { try await populate(connection.producers, prefix: "op-", count: count) }
             let meter = CostMeter(server)
             let outcome = try await ClosedLoop.run(callers: callers, seconds: seconds) { _, random in
                 var request = Google_Longrunning_GetOperationRequest()
                 request.name = "operations/op-\(Int.random(in: 0..<stored, using: &random))"
                 _ = try await connection.operations.getOperation(request)
             }
+            let cost = meter.finish(seconds: outcome.seconds)
             return W2Result.Side(requests: outcome.latencies.count, seconds: outcome.seconds, requestsPerSecond: outcome.perSecond,
-                                 latency: LatencySummary(outcome.latencies), server: meter.finish(seconds: outcome.seconds))
+                                 latency: LatencySummary(outcome.latencies), server: cost,
+                                 serverCPUMicrosecondsPerRequest: cost.cpuSeconds * 1e6 / Double(max(1, outcome.latencies.count)))
         }
     }
 
     private static func text(_ side: W2Result.Side) -> String {
-        "\(Format.rate(side.requestsPerSecond)) requests/s, latency \(side.latency.text); server \(side.server.text)"
+        "\(Format.rate(side.requestsPerSecond)) requests/s, latency \(side.latency.text); server \(side.server.text); "
+            + "\(Format.fixed(side.serverCPUMicrosecondsPerRequest, 0)) µs of server CPU per request"
     }
 
     /// This tool's own executable, to start its hidden no-op server.
