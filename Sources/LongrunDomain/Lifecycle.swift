@@ -147,40 +147,49 @@ public enum Lifecycle {
     /// Folds `event` into `state`. Total: an event that does not fit (which a log written by
     /// ``decide(_:state:context:)`` never holds) leaves the state as it was.
     public static func apply(_ state: OperationState?, _ event: Event) -> OperationState? {
+        var state = state
+        return apply(&state, event) ? state : nil
+    }
+
+    /// ``apply(_:_:)-(OperationState?,_)`` in place, for folding many events without copying the
+    /// state each time. Returns false (and leaves `state` nil) when `state` is nil and `event` is
+    /// not `created`.
+    public static func apply(_ state: inout OperationState?, _ event: Event) -> Bool {
         if case .created(let created) = event.kind {
-            guard state == nil else { return state }
-            return OperationState(
+            guard state == nil else { return true }
+            state = OperationState(
                 name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
                 updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
                 cancellation: created.cancellation, cancelRequest: nil, deletion: nil, version: 1,
                 createSequence: event.sequence, lastSequence: event.sequence
             )
+            return true
         }
-        guard var state else { return nil }
+        guard state != nil else { return false }
         switch event.kind {
         case .created:
             break
         case .progressed(let metadata):
-            state.metadata = metadata
+            state!.metadata = metadata
         case .cancelRequested(let reason, let deadline):
-            state.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
+            state!.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
         case .completed(let outcome):
-            guard state.outcome == nil else { return state }
-            state.outcome = outcome
-            state.endTime = event.time
+            guard state!.outcome == nil else { return true }
+            state!.outcome = outcome
+            state!.endTime = event.time
         case .deleted:
-            state.deletion = .init(actor: event.actor, time: event.time)
+            state!.deletion = .init(actor: event.actor, time: event.time)
         case .expired:
-            state.expireTime = event.time
+            state!.expireTime = event.time
         case .holdSet(let reason):
-            state.hold = .init(actor: event.actor, time: event.time, reason: reason)
+            state!.hold = .init(actor: event.actor, time: event.time, reason: reason)
         case .holdReleased:
-            state.hold = nil
+            state!.hold = nil
         }
-        state.updateTime = event.time
-        state.version += 1
-        state.lastSequence = event.sequence
-        return state
+        state!.updateTime = event.time
+        state!.version += 1
+        state!.lastSequence = event.sequence
+        return true
     }
 
     static func validateRequestID(_ requestID: String) throws(DomainError) {

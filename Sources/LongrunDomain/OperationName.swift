@@ -78,6 +78,14 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         guard text.utf8.count <= Self.maximumLength else {
             throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
         }
+        // The common case, `operations/{id}`, without building intermediate strings.
+        if text.utf8.starts(with: Self.rootPrefix) {
+            let id = String(text.utf8.dropFirst(Self.rootPrefix.count))!
+            if Self.isValidID(id) {
+                self.init(validatedCollection: .root, id: id, description: text)
+                return
+            }
+        }
         guard let lastSlash = text.utf8.lastIndex(of: UInt8(ascii: "/")) else {
             throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
         }
@@ -99,6 +107,18 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     }
 
     public static func < (lhs: OperationName, rhs: OperationName) -> Bool { lhs.description < rhs.description }
+
+    // The full name determines the collection and the id: compare and hash it alone.
+    public static func == (lhs: OperationName, rhs: OperationName) -> Bool { lhs.description == rhs.description }
+    public func hash(into hasher: inout Hasher) { hasher.combine(description) }
+
+    private static let rootPrefix = Array("operations/".utf8)
+
+    private init(validatedCollection collection: CollectionName, id: String, description: String) {
+        self.collection = collection
+        self.id = id
+        self.description = description
+    }
 
     /// `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`, checked on bytes without regex machinery.
     public static func isValidID(_ id: String) -> Bool {

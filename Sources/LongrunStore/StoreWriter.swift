@@ -69,20 +69,51 @@ public final class StoreWriter {
     }
 
     /// Replay: folds the logged events `from...through` into the views.
+    ///
+    /// Streams the log with one cursor and folds each operation's events in memory, then writes
+    /// each operation touched in the chunk once: its record, and the difference between the indexes
+    /// of its state before the chunk and after it. The views end exactly as folding event by event
+    /// leaves them (the indexes are a function of the state: ``IndexEntries``), at a fraction of the
+    /// reads, decodes, encodes and writes.
     func foldLogged(from: UInt64, through: UInt64) throws {
         precondition(from == applied + 1, "replay must continue from the applied sequence")
-        let events = try reader.events(after: from - 1, limit: Int(through - from + 1))
+        guard from <= through else { return }
+        struct Touched {
+            var before: OperationState?
+            var after: OperationState?
+        }
+        var touched: [OperationName: Touched] = [:]
+        touched.reserveCapacity(Int(min(through - from + 1, 1 << 20)))
         var expected = from
-        for event in events {
-            guard event.sequence == expected else {
-                throw StoreError(.dataLoss, "the log has a gap: expected sequence \(expected), found \(event.sequence)")
+        try txn.withCursor(schema.log) { cursor in
+            var entry = try cursor.seek(atLeast: Keys.sequence(from))
+            while let (key, value) = entry, expected <= through {
+                guard let sequence = Keys.decodeSequence(key), sequence == expected else {
+                    throw StoreError(.dataLoss, "the log has a gap: expected sequence \(expected), found \(Keys.decodeSequence(key).map(String.init) ?? "a malformed key")")
+                }
+                let event = try reader.decodeEvent(value, sequence: sequence)
+                if touched[event.name] == nil {
+                    let stored = try reader.operation(event.name)
+                    touched[event.name] = Touched(before: stored, after: stored)
+                }
+                // In place: the state is not copied per event.
+                if Lifecycle.apply(&touched[event.name]!.after, event) {
+                    try txn.put(schema.history, key: Keys.history(event.name, event.sequence), value: [])
+                }
+                expected += 1
+                entry = try cursor.next()
             }
-            try fold(event)
-            expected += 1
         }
         guard expected == through + 1 else {
             throw StoreError(.dataLoss, "the log ends at \(expected - 1) before the expected \(through)")
         }
+        for (name, slot) in touched {
+            guard let after = slot.after, after != slot.before else { continue }
+            try txn.put(schema.operations, key: Keys.name(name), value: RecordCodec.encode(after))
+            try updateIndexes(from: slot.before, to: after)
+        }
+        applied = through
+        appliedChanged = true
     }
 
     func setAppliedSequence(_ sequence: UInt64) throws {
@@ -96,59 +127,83 @@ public final class StoreWriter {
         try txn.put(schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(applied))
     }
 
-    /// Folds one event into every view. The one place views change.
+    /// Folds one event into every view.
     private func fold(_ event: Event) throws {
-        let nameKey = Keys.name(event.name)
         let previous = try reader.operation(event.name)
         defer {
             applied = event.sequence
             appliedChanged = true
         }
         guard let next = Lifecycle.apply(previous, event) else { return }
-        try txn.put(schema.operations, key: nameKey, value: RecordCodec.encode(next))
+        try txn.put(schema.operations, key: Keys.name(event.name), value: RecordCodec.encode(next))
         try txn.put(schema.history, key: Keys.history(event.name, event.sequence), value: [])
-        let collection = event.name.collection
-        switch event.kind {
-        case .created(let created):
-            guard previous == nil else { return }
-            let key = Keys.creation(collection, next.createSequence)
-            try txn.put(schema.byCreation, key: key, value: nameKey)
-            try txn.put(schema.running, key: key, value: nameKey)
-            if let requestID = created.requestID {
-                try txn.put(schema.requestIDs, key: Keys.requestID(collection, requestID), value: nameKey)
-            }
-        case .progressed:
-            break
-        case .cancelRequested(_, let deadline):
-            if let deadline, !next.done, !next.isDeleted {
-                try txn.put(schema.cancelDeadlines, key: Keys.deadline(deadline, event.name), value: [])
-            }
-        case .completed:
-            try txn.delete(schema.running, key: Keys.creation(collection, next.createSequence))
-            try clearCancelDeadline(previous)
-            if next.hold == nil { try setExpiryCandidate(next, present: true) }
-        case .deleted, .expired:
-            let key = Keys.creation(collection, next.createSequence)
-            try txn.delete(schema.byCreation, key: key)
-            try txn.delete(schema.running, key: key)
-            try clearCancelDeadline(previous)
-            if let previous { try setExpiryCandidate(previous, present: false) }
-        case .holdSet:
-            try setExpiryCandidate(next, present: false)
-        case .holdReleased:
-            try setExpiryCandidate(next, present: true)
+        try updateIndexes(from: previous, to: next)
+    }
+
+    /// Makes the indexes of one operation go from what `previous` implies to what `next` implies.
+    /// The one place index entries change.
+    private func updateIndexes(from previous: OperationState?, to next: OperationState) throws {
+        let old = IndexEntries(previous)
+        let new = IndexEntries(next)
+        for (database, key) in old.entries(schema) where !new.contains(database, key, schema) {
+            try txn.delete(database, key: key)
+        }
+        for (database, key) in new.entries(schema) where !old.contains(database, key, schema) {
+            try txn.put(database, key: key, value: database == schema.byCreation || database == schema.running || database == schema.requestIDs
+                        ? Keys.name(next.name) : [])
+        }
+    }
+}
+
+/// The index entries an operation's state implies, beside its record and its history:
+/// - `by_creation` while it is not deleted or expired, `running` while it is also not done (both
+///   keyed by collection and create sequence, valued by name);
+/// - `request_ids` if it was created with one (kept after deletion, so a retry learns of it);
+/// - `cancel_deadlines` while a cooperative cancel's grace runs and it is not done;
+/// - `expiry_candidates` while it is done, not held and not deleted (keyed by outcome class and
+///   end time, for retention).
+struct IndexEntries {
+    var creation: [UInt8]?
+    var running: Bool
+    var requestID: [UInt8]?
+    var cancelDeadline: [UInt8]?
+    var expiryCandidate: [UInt8]?
+
+    init(_ state: OperationState?) {
+        guard let state else {
+            (creation, running, requestID, cancelDeadline, expiryCandidate) = (nil, false, nil, nil, nil)
+            return
+        }
+        let live = !state.isDeleted
+        creation = live ? Keys.creation(state.name.collection, state.createSequence) : nil
+        running = live && !state.done
+        requestID = state.requestID.map { Keys.requestID(state.name.collection, $0) }
+        cancelDeadline = live && !state.done ? state.cancelRequest?.graceDeadline.map { Keys.deadline($0, state.name) } : nil
+        if live, state.hold == nil, let outcome = state.outcome, let end = state.endTime {
+            expiryCandidate = Keys.expiryCandidate(RetentionPolicy.outcomeClass(outcome), end, state.name)
+        } else {
+            expiryCandidate = nil
         }
     }
 
-    /// Adds (or removes) a done operation to the index retention scans.
-    private func setExpiryCandidate(_ state: OperationState, present: Bool) throws {
-        guard let outcome = state.outcome, let end = state.endTime else { return }
-        let key = Keys.expiryCandidate(RetentionPolicy.outcomeClass(outcome), end, state.name)
-        if present && !state.isDeleted { try txn.put(schema.expiryCandidates, key: key, value: []) } else { try txn.delete(schema.expiryCandidates, key: key) }
+    func entries(_ schema: Schema) -> [(Database, [UInt8])] {
+        var entries: [(Database, [UInt8])] = []
+        if let creation {
+            entries.append((schema.byCreation, creation))
+            if running { entries.append((schema.running, creation)) }
+        }
+        if let requestID { entries.append((schema.requestIDs, requestID)) }
+        if let cancelDeadline { entries.append((schema.cancelDeadlines, cancelDeadline)) }
+        if let expiryCandidate { entries.append((schema.expiryCandidates, expiryCandidate)) }
+        return entries
     }
 
-    private func clearCancelDeadline(_ state: OperationState?) throws {
-        guard let state, let deadline = state.cancelRequest?.graceDeadline else { return }
-        try txn.delete(schema.cancelDeadlines, key: Keys.deadline(deadline, state.name))
+    func contains(_ database: Database, _ key: [UInt8], _ schema: Schema) -> Bool {
+        if database == schema.byCreation { return creation == key }
+        if database == schema.running { return running && creation == key }
+        if database == schema.requestIDs { return requestID == key }
+        if database == schema.cancelDeadlines { return cancelDeadline == key }
+        if database == schema.expiryCandidates { return expiryCandidate == key }
+        return false
     }
 }

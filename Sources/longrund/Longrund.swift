@@ -173,6 +173,7 @@ struct Longrund: AsyncParsableCommand {
             throw ExitCode(1)
         }
     }
+
     /// A group given by name or number, resolved through the system's group database.
     static func groupID(_ text: String, flag: String) throws -> gid_t {
         if let gid = gid_t(text) { return gid }

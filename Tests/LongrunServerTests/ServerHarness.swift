@@ -6,6 +6,7 @@ import LongrunEngine
 import LongrunProto
 import LongrunServer
 import LongrunTestSupport
+import ServiceLifecycle
 import SwiftProtobuf
 import Testing
 
@@ -34,21 +35,30 @@ struct Harness: Sendable {
         var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
         configureServer(&serverConfiguration)
         let server = try LongrunServer(engine: engine, configuration: serverConfiguration, logger: Fixtures.quietLogger)
-        let serving = Task { try await server.run() }
-        defer {
-            serving.cancel()
-            engine.close()
+        // Stopped the way the daemon stops (graceful shutdown through a ServiceGroup), not by
+        // cancelling its task: cancellation drops connections the transport has accepted but not
+        // yet handled, which NIO treats as a programming error and traps on.
+        let group = ServiceGroup(configuration: .init(services: [server], logger: Fixtures.quietLogger))
+        let serving = Task { try await group.run() }
+        let result: Result<R, any Error>
+        do {
+            let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+            result = .success(try await withGRPCClient(transport: transport) { client in
+                let harness = Harness(
+                    operations: .init(wrapping: client), producers: .init(wrapping: client), history: .init(wrapping: client),
+                    admin: .init(wrapping: client), engine: engine, server: server, clock: clock, socketPath: socketPath, directory: directory
+                )
+                // One call first: the server is serving, and the client is running before any body returns.
+                _ = try await harness.admin.getServerInfo(.init())
+                return try await body(harness)
+            })
+        } catch {
+            result = .failure(error)
         }
-        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
-        return try await withGRPCClient(transport: transport) { client in
-            let harness = Harness(
-                operations: .init(wrapping: client), producers: .init(wrapping: client), history: .init(wrapping: client),
-                admin: .init(wrapping: client), engine: engine, server: server, clock: clock, socketPath: socketPath, directory: directory
-            )
-            // One call first: the server is serving, and the client is running before any body returns.
-            _ = try await harness.admin.getServerInfo(.init())
-            return try await body(harness)
-        }
+        await group.triggerGracefulShutdown()
+        _ = await serving.result
+        engine.close()
+        return try result.get()
     }
 
     func create(id: String? = nil, parent: String = "", metadata: Google_Protobuf_Any? = nil, immediate: Bool = false,
