@@ -49,6 +49,7 @@ let package = Package(
                 .product(name: "LongrunEngine", package: "Longrun"),
                 .product(name: "LongrunStore", package: "Longrun"),
                 .product(name: "LongrunDomain", package: "Longrun"),
+                .product(name: "LMDB", package: "Longrun"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
