@@ -42,6 +42,8 @@ extension StoreReader {
     /// operation is skipped or repeated across pages while others change.
     public func list(_ query: ListQuery) throws -> ListPage {
         let index = query.filter.excludesDone ? schema.running : schema.byCreation
+        // The index of running operations answers `done = false` by itself.
+        let filter = query.filter == .notDone ? Filter.all : query.filter
         let prefix = Keys.collectionPrefix(query.collection)
         return try txn.withCursor(index) { cursor in
             var operations: [OperationState] = []
@@ -62,7 +64,7 @@ extension StoreReader {
                 }
                 let state = try decodeState(stateBytes, key: String(decoding: value, as: UTF8.self))
                 if query.creatorUID == nil || state.creator.uid == query.creatorUID,
-                   query.filter.isEmpty || query.filter.matches(state.filterRecord) {
+                   filter.isEmpty || filter.matches(state.filterRecord) {
                     if operations.count == query.pageSize || (!operations.isEmpty && bytes + stateBytes.count > query.maximumBytes) {
                         // One more match exists: the page is full and not the last.
                         return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)

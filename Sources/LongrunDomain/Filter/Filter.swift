@@ -31,6 +31,9 @@ public struct Filter: Sendable, Hashable, CustomStringConvertible {
     /// The filter that matches everything (the empty filter).
     public static let all = Filter(root: nil, canonical: "")
 
+    /// `done = false`, the filter of "what is still running", which an index can answer alone.
+    public static let notDone = try! Filter(parsing: "done = false")
+
     let root: Node?
     private let canonicalText: String
     private let excludesDoneFlag: Bool
