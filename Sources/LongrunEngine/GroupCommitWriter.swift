@@ -216,11 +216,14 @@ final class GroupCommitWriter: Sendable {
         }
         let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace,
                                         priorForRequestID: prior, retention: retention, access: job.access)
-        let decision = try Lifecycle.decide(command, state: try reader.operation(command.name), context: context)
+        let current = try reader.operation(command.name)
+        let decision = try Lifecycle.decide(command, state: current, context: context)
+        // The state decided on is the one folded: no operation is read and decoded twice.
+        var state = decision.subject == command.name ? current : try reader.operation(decision.subject)
         if !decision.events.isEmpty {
-            try writer.append(decision.events, name: decision.subject, time: now)
+            state = try writer.append(decision.events, name: decision.subject, time: now, current: state).state
         }
-        guard let state = try reader.operation(decision.subject) else {
+        guard let state else {
             throw StoreError(.dataLoss, "operation \(decision.subject) has no view right after its transition")
         }
         return (state, decision.events.count)

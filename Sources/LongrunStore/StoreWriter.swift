@@ -29,19 +29,28 @@ public final class StoreWriter {
     /// with their sequence numbers.
     @discardableResult
     public func append(_ drafts: [Event.Draft], name: OperationName, time: Timestamp) throws -> [Event] {
+        try append(drafts, name: name, time: time, current: reader.operation(name)).events
+    }
+
+    /// ``append(_:name:time:)`` for a caller that has just read `current`, the operation's state in
+    /// this transaction: it is folded without being read again, and the state after the events is
+    /// returned.
+    public func append(_ drafts: [Event.Draft], name: OperationName, time: Timestamp,
+                       current: OperationState?) throws -> (events: [Event], state: OperationState?) {
         precondition(applied == head, "views must be caught up with the log before appending")
         var events: [Event] = []
         events.reserveCapacity(drafts.count)
+        var state = current
         for draft in drafts {
             let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
             let (entry, hash) = LogEntry.make(previous: headHash, record: RecordCodec.encode(event))
             try txn.put(schema.log, key: Keys.sequence(event.sequence), value: entry, mode: .append)
             head = event.sequence
             headHash = hash
-            try fold(event)
+            state = try fold(event, previous: state)
             events.append(event)
         }
-        return events
+        return (events, state)
     }
 
     /// Copies one log entry from another store, refusing it unless it continues the chain, and folds
@@ -127,17 +136,23 @@ public final class StoreWriter {
         try txn.put(schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(applied))
     }
 
-    /// Folds one event into every view.
-    private func fold(_ event: Event) throws {
-        let previous = try reader.operation(event.name)
+    /// Folds one event into every view; returns the operation's state after it.
+    @discardableResult
+    private func fold(_ event: Event) throws -> OperationState? {
+        try fold(event, previous: reader.operation(event.name))
+    }
+
+    /// Folds one event, given the operation's state in this transaction before it.
+    private func fold(_ event: Event, previous: OperationState?) throws -> OperationState? {
         defer {
             applied = event.sequence
             appliedChanged = true
         }
-        guard let next = Lifecycle.apply(previous, event) else { return }
+        guard let next = Lifecycle.apply(previous, event) else { return previous }
         try txn.put(schema.operations, key: Keys.name(event.name), value: RecordCodec.encode(next))
         try txn.put(schema.history, key: Keys.history(event.name, event.sequence), value: [])
         try updateIndexes(from: previous, to: next)
+        return next
     }
 
     /// Makes the indexes of one operation go from what `previous` implies to what `next` implies.
