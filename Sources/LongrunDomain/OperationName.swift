@@ -90,7 +90,7 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
             throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
         }
         let head = String(text[..<lastSlash])
-        let id = String(text[text.index(after: lastSlash)...])
+        let id = String(text[text.utf8.index(after: lastSlash)...])
         let parent: String
         if head == "operations" {
             parent = ""

@@ -372,6 +372,15 @@ struct FuzzPropertyTests {
         }
     }
 
+    /// Found by Tools/fuzz (fuzz-names, input `t/0/operations/\u{35C}z`): the id was cut after the
+    /// last '/' by Character, and a combining mark after that '/' joins it into one Character, so the
+    /// mark was dropped and the name accepted as `t/0/operations/z`, a different name.
+    @Test(arguments: ["t/0/operations/\u{35C}z", "operations/\u{301}a", "tenants/acme/operations/\u{200D}b"])
+    func aCombiningMarkAfterTheLastSlashIsNotDropped(_ text: String) {
+        #expect(throws: DomainError.self) { try OperationName(parsing: text) }
+        #expect(NameReference.violation(text) == nil)
+    }
+
     /// Writes the libFuzzer seed corpora (Tools/fuzz/corpus/{filter,page-token,names}) when
     /// LONGRUN_FUZZ_WRITE_CORPUS names the corpus directory. A page-token input is the expected
     /// binding (8 bytes, big-endian) followed by the token text.
@@ -416,7 +425,7 @@ private let nameSeeds: [String] = [
     "tenants//operations/x", "/operations/x", "operations/x/operations/y", "a/b/c", "aB9/x/operations/y",
     "operations/" + String(repeating: "a", count: 63), "operations/" + String(repeating: "a", count: 64),
     (1...4).map { "c\($0)/" + String(repeating: "a", count: 60) }.joined(separator: "/") + "/operations/x",
-    "0b7b7d9e-6b5a-4b8f-9f3c-2a1d0c9b8a7f", "req 1", "req\u{7F}", "ünï/x/operations/y",
+    "0b7b7d9e-6b5a-4b8f-9f3c-2a1d0c9b8a7f", "req 1", "req\u{7F}", "ünï/x/operations/y", "t/0/operations/\u{35C}z",
 ]
 
 /// A deliberately naive reading of README.md's naming rules, to compare the parsers with.
