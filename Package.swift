@@ -134,7 +134,7 @@ let package = Package(
             path: "Tests/LongrunTestSupport"
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
-        .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain"]),
+        .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain", "LongrunTestSupport"]),
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",

@@ -1,3 +1,4 @@
+import LongrunTestSupport
 import Testing
 @testable import LongrunDomain
 
@@ -776,18 +777,6 @@ func errorsNameTheirColumn(text: String, column: Int, message: String) throws {
 
 // MARK: - Round trip, robustness
 
-/// SplitMix64: a small, seedable generator so failures can be replayed.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 private let grammarTokens = [
     "done", "cancel_requested", "name", "create_time", "update_time", "end_time", "error.code",
     "metadata.type", "response.type", "error", "foo", "AND", "OR", "NOT", "and", "or", "not", "-", "(", ")",
@@ -799,7 +788,7 @@ private let grammarTokens = [
     "é", "e\u{301}", "\u{301}", "😀", "👨‍👩‍👧", "\u{0}", "\r\n", "\t", "\u{3000}", "\u{200B}", "\u{FEFF}",
 ]
 
-private func randomScalar(_ rng: inout SeededGenerator) -> Unicode.Scalar {
+private func randomScalar(_ rng: inout SplitMix64) -> Unicode.Scalar {
     while true {
         let value: UInt32
         switch rng.next() % 4 {
@@ -813,7 +802,7 @@ private func randomScalar(_ rng: inout SeededGenerator) -> Unicode.Scalar {
 }
 
 /// A random, mostly valid filter built from the grammar.
-private func randomExpression(_ rng: inout SeededGenerator, depth: Int) -> String {
+private func randomExpression(_ rng: inout SplitMix64, depth: Int) -> String {
     func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
     func space() -> String { pick(["", " ", " ", "  ", "\t", "\n"]) }
     if depth > 0, rng.next() % 3 != 0 {
@@ -849,7 +838,7 @@ private func randomExpression(_ rng: inout SeededGenerator, depth: Int) -> Strin
     }
 }
 
-private func randomText(_ rng: inout SeededGenerator) -> String {
+private func randomText(_ rng: inout SplitMix64) -> String {
     switch rng.next() % 5 {
     case 3:
         // Near the nesting limit: parentheses and negations around and between expressions.
@@ -900,7 +889,7 @@ private func randomText(_ rng: inout SeededGenerator) -> String {
 
 private func checkRoundTrip(seed: UInt64, count: Int) throws {
     print("FilterTests random round trip: seed \(seed)")
-    var rng = SeededGenerator(state: seed)
+    var rng = SplitMix64(seed: seed)
     var parsedCount = 0
     for iteration in 0..<count {
         let text = randomText(&rng)

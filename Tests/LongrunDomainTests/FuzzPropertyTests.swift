@@ -1,5 +1,6 @@
 import Foundation
 @testable import LongrunDomain
+import LongrunTestSupport
 import Testing
 
 // Seeded random inputs for the parsers that take text from callers: filters, page tokens, names
@@ -9,33 +10,14 @@ import Testing
 
 // MARK: - Seeded generation
 
-/// SplitMix64: tiny, fast, and the same sequence on every platform for a given seed.
-private struct FuzzGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-}
-
 private enum FuzzRun {
     static let environment = ProcessInfo.processInfo.environment
     static let iterations = environment["LONGRUN_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 20_000
     static let seed: UInt64 = environment["LONGRUN_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10_46_2026
 
     /// Runs `body` `iterations` times with one generator per test, derived from the seed and the test's salt.
-    static func run(_ salt: UInt64, _ body: (inout FuzzGenerator) throws -> Void) rethrows {
-        var random = FuzzGenerator(seed: seed ^ salt)
+    static func run(_ salt: UInt64, _ body: (inout SplitMix64) throws -> Void) rethrows {
+        var random = SplitMix64(seed: seed ^ salt)
         for _ in 0..<iterations { try body(&random) }
     }
 
@@ -43,7 +25,7 @@ private enum FuzzRun {
 }
 
 /// Byte- and scalar-level damage to a valid text: the mutations libFuzzer favours.
-private func mutate(_ text: String, _ random: inout FuzzGenerator) -> String {
+private func mutate(_ text: String, _ random: inout SplitMix64) -> String {
     var scalars = Array(text.unicodeScalars)
     let extras: [Unicode.Scalar] = ["(", ")", "\"", "'", "\\", "*", "-", ":", "=", "!", "<", ">", " ", "\t", "\n", "\r",
                                     "/", "a", "Z", "0", "9", ".", "_", "\u{0}", "\u{301}", "\u{3000}", "\u{FEFF}", "\u{1F600}", "ü"]
@@ -114,7 +96,7 @@ private let filterSeeds: [String] = [
 ]
 
 /// Text from the filter language's vocabulary, in random order: mostly near-misses of real filters.
-private func randomFilterText(_ random: inout FuzzGenerator) -> String {
+private func randomFilterText(_ random: inout SplitMix64) -> String {
     let fields = ["done", "cancel_requested", "name", "create_time", "update_time", "end_time", "error.code",
                   "metadata.type", "response.type", "Done", "error", "name.x"]
     let operators = ["=", "!=", "<", "<=", ">", ">=", ":", "==", "!", "=<"]
@@ -161,7 +143,7 @@ private indirect enum ReferenceFilter {
     }
 
     /// Written with only the parentheses precedence needs (OR binds tighter than AND), sometimes more.
-    func text(_ random: inout FuzzGenerator) -> String {
+    func text(_ random: inout SplitMix64) -> String {
         switch self {
         case .leaf(let text, _):
             return random.chance(10) ? "(" + text + ")" : text
@@ -183,12 +165,12 @@ private indirect enum ReferenceFilter {
         }
     }
 
-    private func operand(_ random: inout FuzzGenerator, parenthesizeAnd: Bool) -> String {
+    private func operand(_ random: inout SplitMix64, parenthesizeAnd: Bool) -> String {
         if case .and = self { return "(" + text(&random) + ")" }
         return random.chance(10) ? "(" + text(&random) + ")" : text(&random)
     }
 
-    static func random(_ random: inout FuzzGenerator, depth: Int) -> ReferenceFilter {
+    static func random(_ random: inout SplitMix64, depth: Int) -> ReferenceFilter {
         if depth == 0 || random.chance(35) { return leaf(&random) }
         let count = Int.random(in: 2...3, using: &random)
         switch Int.random(in: 0..<3, using: &random) {
@@ -198,7 +180,7 @@ private indirect enum ReferenceFilter {
         }
     }
 
-    private static func leaf(_ random: inout FuzzGenerator) -> ReferenceFilter {
+    private static func leaf(_ random: inout SplitMix64) -> ReferenceFilter {
         switch Int.random(in: 0..<7, using: &random) {
         case 0:
             let value = random.chance(50)
@@ -478,7 +460,7 @@ private enum NameReference {
         !text.isEmpty && text.utf8.count <= 128 && text.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 
-    static func randomName(_ random: inout FuzzGenerator) -> String {
+    static func randomName(_ random: inout SplitMix64) -> String {
         let pieces = ["operations", "tenants", "acme", "a", "z9", "9z", "b-1", "-b", "b-", "aBc", "ABC", "x_y", "ü", "",
                       String(repeating: "a", count: 63), String(repeating: "b", count: 64), "o01jd4x8k2m7c9gq1"]
         return (0..<Int.random(in: 1...8, using: &random)).map { _ in random.pick(pieces) }.joined(separator: "/")

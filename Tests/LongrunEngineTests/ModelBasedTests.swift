@@ -13,23 +13,12 @@ import Glibc
 /// Replay a failure with `LONGRUN_TEST_SEED=<seed printed> swift test --filter ModelBasedTests`.
 @Suite("Engine: model-based random test")
 struct ModelBasedTests {
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let collections = [CollectionName.root, try! CollectionName(parent: "tenants/acme")]
 
     @Test func theEngineBehavesLikeTheModel() async throws {
         let seed = getenv("LONGRUN_TEST_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64.max)
         print("ModelBasedTests seed: \(seed) (replay with LONGRUN_TEST_SEED=\(seed))")
-        var random = Random(state: seed)
+        var random = SplitMix64(seed: seed)
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let clock = ManualClock()

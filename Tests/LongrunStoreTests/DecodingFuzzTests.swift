@@ -1,6 +1,7 @@
 import Foundation
 import LongrunDomain
 @testable import LongrunStore
+import LongrunTestSupport
 import Testing
 
 // Seeded random damage to the store's records, as a damaged or foreign data file can hold: the same
@@ -8,35 +9,14 @@ import Testing
 // LONGRUN_FUZZ_ITERATIONS (default 20000) inputs per test from LONGRUN_FUZZ_SEED (default fixed);
 // a failure names the seed to rerun with.
 
-/// SplitMix64: the same sequence on every platform for a given seed.
-private struct FuzzGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-    mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &self)] }
-    mutating func bytes(_ range: ClosedRange<Int>) -> [UInt8] {
-        (0..<Int.random(in: range, using: &self)).map { _ in UInt8.random(in: 0...255, using: &self) }
-    }
-}
-
 private enum FuzzRun {
     static let environment = ProcessInfo.processInfo.environment
     static let iterations = environment["LONGRUN_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 20_000
     static let seed: UInt64 = environment["LONGRUN_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10_46_2026
     static var reproduce: String { "reproduce with LONGRUN_FUZZ_SEED=\(seed)" }
 
-    static func run(_ salt: UInt64, _ body: (inout FuzzGenerator) throws -> Void) rethrows {
-        var random = FuzzGenerator(seed: seed ^ salt)
+    static func run(_ salt: UInt64, _ body: (inout SplitMix64) throws -> Void) rethrows {
+        var random = SplitMix64(seed: seed ^ salt)
         for _ in 0..<iterations { try body(&random) }
     }
 }
@@ -49,24 +29,24 @@ private enum Values {
     static let times: [Int64] = [0, 1, -1, .max, .min, .min + 1, 1_800_000_000_123_456_789]
     static let strings = ["", "x", "ünïcödé \u{1F600}", String(repeating: "r", count: 300), "\0"]
 
-    static func time(_ random: inout FuzzGenerator) -> Timestamp {
+    static func time(_ random: inout SplitMix64) -> Timestamp {
         Timestamp(nanosecondsSinceEpoch: random.chance(70) ? random.pick(times) : Int64(bitPattern: random.next()))
     }
 
-    static func actor(_ random: inout FuzzGenerator) -> Actor {
+    static func actor(_ random: inout SplitMix64) -> Actor {
         Actor(uid: random.chance(50) ? random.pick([0, 1000, .max]) : nil, pid: random.chance(50) ? random.pick([0, -1, .max, .min]) : nil,
               label: random.pick(strings))
     }
 
-    static func payload(_ random: inout FuzzGenerator) -> Payload {
+    static func payload(_ random: inout SplitMix64) -> Payload {
         Payload(typeURL: random.pick(["", "type.googleapis.com/acme.v1.BuildMetadata", "x"]), value: random.bytes(0...40))
     }
 
-    static func grace(_ random: inout FuzzGenerator) -> Duration {
+    static func grace(_ random: inout SplitMix64) -> Duration {
         .nanoseconds(random.chance(70) ? random.pick([0, 1, -1, 30_000_000_000, .max, .min, .min + 1, .max - 1]) : Int64(bitPattern: random.next()))
     }
 
-    static func cancellation(_ random: inout FuzzGenerator) -> CancellationPolicy {
+    static func cancellation(_ random: inout SplitMix64) -> CancellationPolicy {
         switch Int.random(in: 0..<3, using: &random) {
         case 0: .immediate
         case 1: .cooperative(grace: nil)
@@ -74,14 +54,14 @@ private enum Values {
         }
     }
 
-    static func outcome(_ random: inout FuzzGenerator) -> Outcome {
+    static func outcome(_ random: inout SplitMix64) -> Outcome {
         random.chance(50)
             ? .response(payload(&random))
             : .error(Status(code: random.pick([0, 1, -7, .max, .min]), message: random.pick(strings),
                             details: (0..<Int.random(in: 0...2, using: &random)).map { _ in payload(&random) }))
     }
 
-    static func kind(_ random: inout FuzzGenerator) -> Event.Kind {
+    static func kind(_ random: inout SplitMix64) -> Event.Kind {
         switch Int.random(in: 0..<8, using: &random) {
         case 0: .created(.init(metadata: random.chance(50) ? payload(&random) : nil,
                                requestID: random.chance(50) ? random.pick(["r", "0b7b7d9e-6b5a-4b8f"]) : nil,
@@ -96,13 +76,13 @@ private enum Values {
         }
     }
 
-    static func event(_ random: inout FuzzGenerator) -> Event {
+    static func event(_ random: inout SplitMix64) -> Event {
         Event(sequence: random.pick([0, 1, 1 << 40, .max]), time: time(&random), name: random.pick(names),
               actor: actor(&random), kind: kind(&random))
     }
 
     /// A state reached by folding a random history, as the views hold it.
-    static func state(_ random: inout FuzzGenerator) -> OperationState {
+    static func state(_ random: inout SplitMix64) -> OperationState {
         let name = random.pick(names)
         var state: OperationState = Lifecycle.apply(nil, Event(sequence: 1, time: time(&random), name: name, actor: actor(&random),
                                                kind: .created(.init(metadata: payload(&random), requestID: random.chance(50) ? "r" : nil,
@@ -118,7 +98,7 @@ private enum Values {
 
 /// One to three of: bit flips, truncation, insertion, deletion, random bytes, and a varint (often a
 /// length) replaced by a huge value.
-private func damage(_ bytes: [UInt8], _ random: inout FuzzGenerator) -> [UInt8] {
+private func damage(_ bytes: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
     var bytes = bytes
     for _ in 0..<Int.random(in: 1...3, using: &random) {
         let index = Int.random(in: 0...bytes.count, using: &random)
@@ -253,7 +233,7 @@ struct DecodingFuzzTests {
         guard let directory = FuzzRun.environment["LONGRUN_FUZZ_WRITE_CORPUS"] else { return }
         let target = directory + "/event-codec"
         try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-        var random = FuzzGenerator(seed: 0x5EED)
+        var random = SplitMix64(seed: 0x5EED)
         for index in 0..<48 {
             let bytes = index < 32 ? RecordCodec.encode(Values.event(&random)) : RecordCodec.encode(Values.state(&random))
             let value = index % 8 == 0 ? LogEntry.make(previous: .genesis, record: bytes).value : bytes
