@@ -95,16 +95,31 @@ enum PeerIdentity {
         "uid=\(peer.uid);gid=\(peer.gid);pid=\(peer.pid);admin=\(peer.isAdmin ? 1 : 0)"
     }
 
+    /// Parses what ``encode(_:)`` wrote, fields in that order; nil for anything else. Runs once per
+    /// call, so it scans bytes rather than splitting strings.
     static func decode(_ text: String) -> PeerCredentials? {
-        var fields: [Substring: Substring] = [:]
-        for part in text.split(separator: ";") {
-            guard let equals = part.firstIndex(of: "=") else { return nil }
-            fields[part[..<equals]] = part[part.index(after: equals)...]
+        var utf8 = text.utf8[...]
+        func field(_ key: StaticString, last: Bool = false) -> UInt64? {
+            let name = UnsafeRawBufferPointer(start: key.utf8Start, count: key.utf8CodeUnitCount)
+            guard utf8.starts(with: name) else { return nil }
+            utf8 = utf8.dropFirst(name.count)
+            var value: UInt64 = 0
+            var digits = 0
+            while let byte = utf8.first, byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 10 {
+                value = value * 10 + UInt64(byte - UInt8(ascii: "0"))
+                digits += 1
+                utf8 = utf8.dropFirst()
+            }
+            guard digits > 0 else { return nil }
+            if last { return utf8.isEmpty ? value : nil }
+            guard utf8.first == UInt8(ascii: ";") else { return nil }
+            utf8 = utf8.dropFirst()
+            return value
         }
-        guard let uid = fields["uid"].flatMap({ UInt32($0) }), let gid = fields["gid"].flatMap({ UInt32($0) }),
-              let pid = fields["pid"].flatMap({ Int32($0) }), let admin = fields["admin"]
+        guard let uid = field("uid=").flatMap(UInt32.init(exactly:)), let gid = field("gid=").flatMap(UInt32.init(exactly:)),
+              let pid = field("pid=").flatMap(Int32.init(exactly:)), let admin = field("admin=", last: true), admin <= 1
         else { return nil }
-        return PeerCredentials(uid: uid, gid: gid, pid: pid, isAdmin: admin == "1")
+        return PeerCredentials(uid: uid, gid: gid, pid: pid, isAdmin: admin == 1)
     }
 
     /// Linux's `struct ucred` (pid, uid, gid), which Glibc exports only under `_GNU_SOURCE`.

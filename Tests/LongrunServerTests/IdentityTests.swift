@@ -33,7 +33,9 @@ struct IdentityTests {
     @Test func thePeerHeaderRoundTripsAndRejectsGarbage() {
         let peer = PeerCredentials(uid: 1000, gid: 100, pid: 4321, isAdmin: false)
         #expect(PeerIdentity.decode(PeerIdentity.encode(peer)) == peer)
-        for garbage in ["", "uid=1", "uid=x;gid=1;pid=1;admin=0", "uid=1;gid=1;pid=1", "nonsense", "uid=-1;gid=1;pid=1;admin=0"] {
+        for garbage in ["", "uid=1", "uid=x;gid=1;pid=1;admin=0", "uid=1;gid=1;pid=1", "nonsense", "uid=-1;gid=1;pid=1;admin=0",
+                        "uid=1;gid=1;pid=1;admin=2", "uid=1;gid=1;pid=1;admin=0;", "uid=4294967296;gid=1;pid=1;admin=0",
+                        "gid=1;uid=1;pid=1;admin=0", "uid=1;gid=1;pid=2147483648;admin=0"] {
             #expect(PeerIdentity.decode(garbage) == nil, "decoded \(garbage)")
         }
     }
