@@ -68,17 +68,17 @@ public struct Rebuild: Sendable {
         }
 
         let temporary = target + ".rebuilding-\(getpid())"
-        FileSystem.removeTree(temporary)  // a leftover of this pid's earlier, interrupted run
+        removeTree(temporary)  // a leftover of this pid's earlier, interrupted run
         let built: (hash: String, digest: String, live: Int, head: UInt64)
         do {
             built = try buildInto(temporary, source: source, until: last, snapshot: snapshot, logger: logger, progress: progress)
         } catch {
-            FileSystem.removeTree(temporary)
+            removeTree(temporary)
             throw damagedLogError(error, source: source, target: target, until: last)
         }
         guard rename(temporary, target) == 0 else {
             let reason = FileSystem.errorText()
-            FileSystem.removeTree(temporary)
+            removeTree(temporary)
             throw ReplayError("cannot move the rebuilt store into \(target): \(reason)")
         }
         FileSystem.syncDirectory(FileSystem.parent(of: target))

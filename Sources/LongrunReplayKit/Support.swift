@@ -92,23 +92,6 @@ public enum FileSystem {
         return stat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
     }
 
-    /// Removes `path` and everything under it; symbolic links are removed, never followed.
-    public static func removeTree(_ path: String) {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) else {
-            unlink(path)
-            return
-        }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name == "." || name == ".." { continue }
-            removeTree(path + "/" + name)
-        }
-        closedir(directory)
-        rmdir(path)
-    }
-
     /// The parent directory of `path` (`.` for a bare name).
     public static func parent(of path: String) -> String {
         var trimmed = path
@@ -181,7 +164,7 @@ public final class ScratchDirectory: Sendable {
     }
 
     public func remove() {
-        FileSystem.removeTree(path)
+        removeTree(path)
     }
 }
 

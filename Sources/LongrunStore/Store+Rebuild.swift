@@ -92,17 +92,19 @@ extension Store {
     }
 }
 
-func removeTree(_ path: String) {
-    guard let directory = opendir(path) else {
+/// Removes `path` and everything under it; symbolic links are removed, never followed. The one
+/// implementation for the store, the replay tool and the tests.
+package func removeTree(_ path: String) {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return }
+    guard info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) else {
         unlink(path)
         return
     }
     while let entry = readdir(directory) {
         let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         if name == "." || name == ".." { continue }
-        let child = path + "/" + name
-        var info = stat()
-        if lstat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR { removeTree(child) } else { unlink(child) }
+        removeTree(path + "/" + name)
     }
     closedir(directory)
     rmdir(path)

@@ -1,3 +1,5 @@
+import LongrunStore
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -22,28 +24,9 @@ public struct TemporaryDirectory: Sendable {
     public func child(_ name: String) -> String { path + "/" + name }
 
     public func remove() {
-        Self.removeTree(path)
+        LongrunStore.removeTree(path)
     }
 
-    static func removeTree(_ path: String) {
-        guard let directory = opendir(path) else {
-            unlink(path)
-            return
-        }
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            if name == "." || name == ".." { continue }
-            let child = path + "/" + name
-            var info = stat()
-            if lstat(child, &info) == 0, info.st_mode & S_IFMT == S_IFDIR {
-                removeTree(child)
-            } else {
-                unlink(child)
-            }
-        }
-        closedir(directory)
-        rmdir(path)
-    }
 }
 
 public func withTemporaryDirectory<R>(_ body: (TemporaryDirectory) async throws -> R) async rethrows -> R {
