@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import LongrunDefaults
 import LongrunEngine
 import LongrunStore
 import ServiceLifecycle
@@ -97,7 +98,7 @@ public struct LongrunServer: Service {
 }
 
 extension LongrunServer {
-    public static let version = AdminService.version
+    public static let version = LongrunVersion.current
 
     /// Fails if another daemon serves on `socketPath` or the path is not a socket; a stale socket
     /// is fine (``init(engine:configuration:logger:)`` replaces it).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LongrunDefaults
 
 @main
 struct LongrunCommand: AsyncParsableCommand {
@@ -14,6 +15,7 @@ struct LongrunCommand: AsyncParsableCommand {
             passed before the operation was done; 4 `progress`: cancellation was requested (stop \
             and complete the operation); 64 usage error.
             """,
+        version: LongrunVersion.current,
         subcommands: [
             ListCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
             HistoryCommand.self, WatchCommand.self,
