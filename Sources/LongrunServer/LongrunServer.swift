@@ -108,6 +108,6 @@ extension LongrunServer {
     /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
     /// object alive for as long as the daemon serves.
     public static func lockDataDirectory(_ directory: String) throws -> AnyObject {
-        try DataDirectoryLock(directory: directory, lockFile: Store.daemonLockFile)
+        try Store.lockDirectory(directory)
     }
 }

@@ -39,7 +39,7 @@ public final class Store: Sendable {
     public let directory: String
     let environment: Environment
     let schema: Schema
-    private let logger: Logger
+    let logger: Logger
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory
@@ -67,7 +67,18 @@ public final class Store: Sendable {
                     try txn.get(meta, key: Schema.MetaKey.formatVersion).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
                 }
             }
-            if let found, found != Schema.formatVersion { throw Self.unsupportedFormat(found, directory: directory) }
+            if let found, found != Schema.formatVersion {
+                guard found >= Schema.oldestConvertibleFormat && found < Schema.formatVersion else {
+                    throw Self.unsupportedFormat(found, directory: directory)
+                }
+                guard !configuration.readOnly else {
+                    throw StoreError(.unsupportedFormat, """
+                        \(directory) has store format \(found), which this build converts to format \(Schema.formatVersion) \
+                        (records gain checksums) when it opens the store for writing; nothing was changed. Start longrund on it \
+                        once (it converts in place, showing progress, and can be interrupted), then run this again
+                        """)
+                }
+            }
         }
         if existing.isEmpty && configuration.readOnly {
             throw StoreError(.foreignDirectory, "\(directory) holds no Longrun store")
@@ -215,7 +226,11 @@ public final class Store: Sendable {
     private func checkOrInitializeFormat(fresh: Bool, readOnly: Bool) throws {
         let found: UInt32? = try read { reader in try reader.formatVersion() }
         if let found {
-            guard found == Schema.formatVersion else { throw Self.unsupportedFormat(found, directory: directory) }
+            if found == Schema.formatVersion { return }
+            guard found >= Schema.oldestConvertibleFormat, found < Schema.formatVersion, !readOnly else {
+                throw Self.unsupportedFormat(found, directory: directory)
+            }
+            try upgradeFromFormat1()
             return
         }
         let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }
