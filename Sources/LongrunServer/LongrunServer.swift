@@ -79,10 +79,12 @@ public struct LongrunServer: Service {
                 try await withGracefulShutdownHandler {
                     try await server.serve()
                 } onGracefulShutdown: {
-                    server.beginGracefulShutdown()
-                    // Ends waits and watches, which would otherwise hold the server open; commits
+                    // First mark the engine closed: it ends waits and watches, which would otherwise
+                    // hold the server open, and any call cancelled from here on tells its client the
+                    // server is going away (UNAVAILABLE), not that the client cancelled it. Commits
                     // already queued still land before the store closes.
                     engine.close()
+                    server.beginGracefulShutdown()
                 }
             }
             group.addTask {
