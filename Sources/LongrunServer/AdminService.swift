@@ -46,11 +46,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
         try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            guard call.access == .unrestricted else {
-                throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
-                                  "not allowed to take a snapshot: only root, the daemon's user or the admin group may (\(call.peer))")
-            }
+            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "take a snapshot")
             let info = try await engine.takeSnapshot()
             var response = Longrun_V1_TakeSnapshotResponse()
             response.sequence = info.sequence
@@ -64,11 +60,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         -> ServerResponse<Longrun_V1_IntegrityStatus>
     {
         try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            guard call.access == .unrestricted else {
-                throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
-                                  "not allowed to scrub the store: only root, the daemon's user or the admin group may (\(call.peer))")
-            }
+            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "scrub the store")
             return ServerResponse(message: try await engine.scrub().proto)
         }
     }
@@ -87,6 +79,14 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             response.remaining = report.remaining.map(\.proto)
             return ServerResponse(message: response)
         }
+    }
+}
+
+/// PERMISSION_DENIED unless the caller is root, the daemon's user or in the admin group.
+private func requireAdmin(_ call: CallContext, _ what: String) throws {
+    guard call.access == .unrestricted else {
+        throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
+                          "not allowed to \(what): only root, the daemon's user or the admin group may (\(call.peer))")
     }
 }
 

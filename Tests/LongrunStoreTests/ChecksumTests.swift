@@ -71,6 +71,18 @@ struct ChecksumTests {
         }
     }
 
+    /// Where the record of `name` is in `operations`, in key order.
+    func position(of name: OperationName, in store: Store) throws -> Int {
+        try store.read { reader in
+            try reader.txn.withCursor(store.schema.operations) { cursor in
+                var index = 0
+                var entry = try cursor.first()
+                while let (key, _) = entry, !key.elementsEqual(Keys.name(name)) { index += 1; entry = try cursor.next() }
+                return index
+            }
+        }
+    }
+
     /// States equal but for the sequence of their last event (a repair appends one).
     func sameButLastSequence(_ a: OperationState?, _ b: OperationState?) -> Bool {
         guard var a, var b else { return a == nil && b == nil }
@@ -84,14 +96,7 @@ struct ChecksumTests {
         defer { directory.remove() }
         let store = try populated(directory.child("data"))
         let target = name(3)
-        let entry = try store.read { reader in
-            try reader.txn.withCursor(store.schema.operations) { cursor in
-                var index = 0
-                var entry = try cursor.first()
-                while let (key, _) = entry, !key.elementsEqual(Keys.name(target)) { index += 1; entry = try cursor.next() }
-                return index
-            }
-        }
+        let entry = try position(of: target, in: store)
         _ = try flip(store, store.schema.operations, entry: entry, byte: 20)
         #expect {
             try store.read { try $0.operation(target) }
@@ -179,14 +184,7 @@ struct ChecksumTests {
         }
         try store.compactLog(through: snapshot.sequence)
         let before = try states(store)
-        let entry = try store.read { reader in
-            try reader.txn.withCursor(store.schema.operations) { cursor in
-                var index = 0
-                var entry = try cursor.first()
-                while let (key, _) = entry, !key.elementsEqual(Keys.name(target)) { index += 1; entry = try cursor.next() }
-                return index
-            }
-        }
+        let entry = try position(of: target, in: store)
         _ = try flip(store, store.schema.operations, entry: entry, byte: 30)
         let findings = try Scrubber.run(store)
         #expect(findings.contains { $0.operation == target })
@@ -208,20 +206,24 @@ struct ChecksumTests {
         } throws: { ($0 as? DomainError)?.reason == "LOG_DAMAGED" }
     }
 
-    @Test func aDamagedSnapshotIsAFindingAndNotRepairable() throws {
+    /// A byte flipped in the header (offset 14: its sequence) or in the body of a snapshot.
+    @Test(arguments: [14, 200])
+    func aDamagedSnapshotIsAFindingAndNotRepairable(_ offset: Int) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try populated(directory.child("data"))
         let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
         let fd = open(snapshot.path, O_RDWR)
         var byte: UInt8 = 0
-        #expect(pread(fd, &byte, 1, 200) == 1)
+        #expect(pread(fd, &byte, 1, off_t(offset)) == 1)
         byte ^= 0x01
-        #expect(pwrite(fd, &byte, 1, 200) == 1)
+        #expect(pwrite(fd, &byte, 1, off_t(offset)) == 1)
         close(fd)
         let findings = try Scrubber.run(store)
         #expect(findings.map(\.kind) == [.snapshotDamaged])
         #expect(findings.first?.repairable == false)
+        // Recovery never starts from it.
+        #expect(try store.usableSnapshot(upTo: .max) == nil)
     }
 
     /// Seeded: one random bit flipped in a random record of a random database. The damaged value
