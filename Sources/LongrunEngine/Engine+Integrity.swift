@@ -51,6 +51,11 @@ extension LongrunEngine {
                     try await Task.sleep(for: spent * ((1 - share) / share))
                 }
             }
+            if let (sequence, hash) = scrubber.verifiedLog {
+                // The next start checks only the log after this point (and after the newest snapshot).
+                let store = self.store
+                try await onDedicatedThread { try store.recordVerifiedLog(through: sequence, hash: hash) }
+            }
             integrity.passFinished(started: started, finished: clock.now(), findings: scrubber.findings, checked: scrubber.checked)
         } catch {
             integrity.passAbandoned()

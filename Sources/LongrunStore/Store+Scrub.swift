@@ -88,6 +88,10 @@ public final class Scrubber {
     public private(set) var findings: [IntegrityFinding] = []
     /// Records checked so far.
     public private(set) var checked: UInt64 = 0
+    /// The newest event through which this pass found the log's chain and checksums intact, once
+    /// its log phase is over and found nothing (``Store/recordVerifiedLog(through:hash:)``).
+    public private(set) var verifiedLog: (sequence: UInt64, hash: ChainHash)?
+    private var logIsClean = true
     public var isFinished: Bool { if case .finished = phase { true } else { false } }
 
     public init(store: Store) {
@@ -140,6 +144,7 @@ public final class Scrubber {
     }
 
     func record(_ finding: IntegrityFinding) {
+        if finding.database == "log" { logIsClean = false }
         if seen.insert(finding).inserted { findings.append(finding) }
     }
 
@@ -156,6 +161,7 @@ public final class Scrubber {
                 // A new pass, or compaction dropped what the pass had not reached: start at the base.
                 expected = tail
                 hash = try reader.baseHash()
+                logIsClean = true
             }
             var count = 0
             return try reader.txn.withCursor(schema.log) { cursor in
@@ -193,6 +199,7 @@ public final class Scrubber {
                     expected = sequence + 1
                     entry = try cursor.next()
                 }
+                if logIsClean, expected > tail { verifiedLog = (expected - 1, hash) }
                 return .views(index: 0, after: nil)
             }
         }

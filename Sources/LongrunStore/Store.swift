@@ -105,11 +105,15 @@ public final class Store: Sendable {
         try write { writer in try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(current.utf8)) }
     }
 
-    /// Refuses to serve a log whose recent part (after the newest usable snapshot) fails its chain.
+    /// Refuses to serve a log whose recent part fails its chain: the part after the newest usable
+    /// snapshot, or after the last event a whole-log check (the scrub) verified, whichever is later.
+    /// The older part is checked by the scrub and by `longrun-replay verify`.
     private func checkRecentLog() throws {
         let head = try read { try $0.logHead() }
         guard head > 0 else { return }
-        let start = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
+        let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
+        let afterVerified = try verifiedLogStart()
+        let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
         let (_, problem) = try verifyLog(from: start)
         if let problem {
             throw StoreError(.dataLoss, """
@@ -118,6 +122,36 @@ public final class Store: Sendable {
                 then restore the directory from a backup, or build a store from the log before the damage with \
                 `longrun-replay rebuild --data-dir \(directory) --to NEW_DIR --until \((problem.sequence ?? 1) - 1)`
                 """)
+        }
+    }
+
+    /// Where the start-up check may begin thanks to the scrub's checkpoint: after the verified event,
+    /// if the log still holds it with the hash that was verified. A checkpoint the log no longer
+    /// agrees with means the log changed since it was verified: DATA_LOSS.
+    private func verifiedLogStart() throws -> UInt64? {
+        try read { reader in
+            guard let (sequence, hash) = try reader.verifiedLog(), let tail = try reader.logTail(), sequence >= tail,
+                  sequence <= (try reader.logHead())
+            else { return nil }
+            guard try reader.chainHash(at: sequence) == hash else {
+                throw StoreError(.dataLoss, """
+                    event \(sequence) of \(directory) is not the one the scrub verified: the log was changed since. \
+                    Nothing was changed. See the extent with `longrun-replay verify --data-dir \(directory)` and restore from a backup
+                    """)
+            }
+            return sequence + 1
+        }
+    }
+
+    /// Records that a whole-log check found the chain intact through `sequence` (whose chain hash
+    /// is `hash`), unless a later checkpoint is already recorded.
+    public func recordVerifiedLog(through sequence: UInt64, hash: ChainHash) throws {
+        try storage {
+            try environment.write { txn in
+                let reader = StoreReader(txn: txn, schema: schema)
+                if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
+                try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
+            }
         }
     }
 

@@ -49,6 +49,15 @@ public struct StoreReader {
         return sequence + 1 == tail ? try baseHash() : nil
     }
 
+    /// The newest event a whole-log check found the chain intact through, and its chain hash.
+    public func verifiedLog() throws -> (sequence: UInt64, hash: ChainHash)? {
+        guard let value = try txn.get(schema.meta, key: Schema.MetaKey.verifiedLog) else { return nil }
+        guard value.count == 8 + ChainHash.byteCount, let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: value[0..<8])) else {
+            throw StoreError(.dataLoss, "meta verified_log has \(value.count) bytes, expected 40")
+        }
+        return (sequence, ChainHash(bytes: Array(value[8...])))
+    }
+
     /// The chain hash before the first retained event: genesis unless the log was compacted.
     public func baseHash() throws -> ChainHash {
         guard let value = try txn.get(schema.meta, key: Schema.MetaKey.logBaseHash) else { return .genesis }

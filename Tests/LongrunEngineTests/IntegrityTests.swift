@@ -67,6 +67,8 @@ struct EngineIntegrityTests {
             // The producer's expected version still holds after the repair.
             #expect(try await engine.progress(victim.name, metadata: nil, expectedVersion: before.version, actor: Fixtures.producer).version == before.version + 1)
             #expect(try await engine.scrub().findings.isEmpty)
+            // A clean pass checkpoints the verified log, so the next start checks only what follows.
+            #expect(try engine.store.read { try $0.verifiedLog()?.sequence } == (try engine.appliedSequence()))
         }
     }
 

@@ -281,6 +281,58 @@ struct ChecksumTests {
         }
     }
 
+    // MARK: The scrub's checkpoint
+
+    @Test func openingChecksOnlyTheLogAfterTheScrubsCheckpoint() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.child("data")
+        var checkpoint: UInt64 = 0
+        do {
+            let store = try populated(path)
+            let scrubber = Scrubber(store: store)
+            while try scrubber.step(budget: 7) {}
+            let (sequence, hash) = try #require(scrubber.verifiedLog)
+            #expect(sequence == (try store.read { try $0.logHead() }))
+            #expect(hash == (try store.read { try $0.headHash() }))
+            try store.recordVerifiedLog(through: sequence, hash: hash)
+            checkpoint = sequence
+            try store.write { writer in
+                _ = try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: Fixtures.name("operations/later"), time: t0)
+            }
+            // Damage before the checkpoint: opening does not look there (the scrub does).
+            _ = try flip(store, store.schema.log, entry: 3, byte: 60)
+        }
+        do {
+            let store = try Store(directory: path, logger: logger)
+            #expect(try Scrubber.run(store).contains { $0.sequence == 4 })
+            // A scrub that finds damage in the log moves no checkpoint.
+            let scrubber = Scrubber(store: store)
+            while try scrubber.step(budget: 1000) {}
+            #expect(scrubber.verifiedLog == nil)
+            // Damage after the checkpoint is refused at open.
+            _ = try flip(store, store.schema.log, entry: Int(checkpoint), byte: 60)
+        }
+        #expect {
+            try Store(directory: path, logger: logger)
+        } throws: { error in
+            (error as? StoreError)?.kind == .dataLoss && "\(error)".contains("event \(checkpoint + 1)")
+        }
+    }
+
+    @Test func aCheckpointTheLogNoLongerAgreesWithIsRefused() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.child("data")
+        do {
+            let store = try populated(path)
+            try store.recordVerifiedLog(through: 10, hash: .genesis)
+        }
+        #expect {
+            try Store(directory: path, logger: logger)
+        } throws: { "\($0)".contains("event 10 of \(path) is not the one the scrub verified") }
+    }
+
     // MARK: Format 1
 
     /// Turns a format-2 store into what format 1 wrote: no checksums, format number 1.
