@@ -46,13 +46,15 @@ let package = Package(
         ),
         // A small typed wrapper: environment, databases, managed transactions, cursors, one error.
         .target(name: "LMDB", dependencies: ["CLMDB"]),
+        // CRC-32C for the records' checksums (hardware instruction where the processor has one).
+        .target(name: "CCRC32C"),
         // The operation lifecycle: names, events, decide/apply, filters. No I/O, no protobuf.
         .target(name: "LongrunDomain"),
         // The schema, the log, the views and replay on top of LMDB.
         .target(
             name: "LongrunStore",
             dependencies: [
-                "LongrunDomain", "LMDB",
+                "LongrunDomain", "LMDB", "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]

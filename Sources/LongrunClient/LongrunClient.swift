@@ -346,6 +346,20 @@ public struct LongrunClient: Sendable {
         }
     }
 
+    /// `Scrub`: checks the whole store now and returns what the integrity checks know.
+    public func scrub() async throws -> Longrun_V1_IntegrityStatus {
+        try await mappingErrors {
+            try await admin.scrub(Longrun_V1_ScrubRequest(), metadata: requestMetadata)
+        }
+    }
+
+    /// `Repair`: rebuilds the named operations' views from the log (none: whatever a scrub finds).
+    public func repair(_ names: [String] = []) async throws -> Longrun_V1_RepairResponse {
+        try await mappingErrors {
+            try await admin.repair(.with { $0.names = names }, metadata: requestMetadata)
+        }
+    }
+
     /// `SetHold`: `hold` true keeps the operation from expiring under retention; false releases it.
     public func setHold(_ name: String, hold: Bool, reason: String = "") async throws -> Longrun_V1_OperationDetails {
         try await mappingErrors {

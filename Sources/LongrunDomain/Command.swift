@@ -14,6 +14,9 @@ public enum Command: Hashable, Sendable {
     case hold(name: OperationName, reason: String)
     /// Let the operation expire again (idempotent).
     case release(name: OperationName, reason: String)
+    /// Record that the operation's views were rebuilt from its events after damage was found
+    /// (for unrestricted callers: the engine, root, the admin group).
+    case recordRepair(name: OperationName, detail: String)
 
     public struct Create: Hashable, Sendable {
         /// Caller-chosen or generated; the engine generates before deciding.
@@ -48,7 +51,7 @@ public enum Command: Hashable, Sendable {
         case .create(let create): create.name
         case .progress(let progress): progress.name
         case .complete(let name, _), .cancel(let name, _), .delete(let name), .enforceCancelGrace(let name),
-             .expire(let name), .hold(let name, _), .release(let name, _): name
+             .expire(let name), .hold(let name, _), .release(let name, _), .recordRepair(let name, _): name
         }
     }
 }

@@ -41,6 +41,10 @@ public struct Event: Hashable, Sendable {
         /// A hold keeps the operation from expiring until it is released.
         case holdSet(reason: String)
         case holdReleased(reason: String)
+        /// The operation's views (its state, index entries and history entries) were found damaged
+        /// and rebuilt from its events; `detail` says what was wrong. Not a lifecycle transition:
+        /// it changes neither the version nor the update time.
+        case repaired(detail: String)
 
         /// A short lowercase word for logs and tables: `created`, `progressed`, ...
         public var label: String {
@@ -53,6 +57,7 @@ public struct Event: Hashable, Sendable {
             case .expired: "expired"
             case .holdSet: "hold_set"
             case .holdReleased: "hold_released"
+            case .repaired: "repaired"
             }
         }
     }

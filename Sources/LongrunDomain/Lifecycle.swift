@@ -133,6 +133,14 @@ public enum Lifecycle {
             let state = try requireLive(state, name)
             return decision(state.hold != nil ? [draft(.holdReleased(reason: reason))] : [])
 
+        case .recordRepair(_, let detail):
+            try context.access.requireUnrestricted(name, "repair")
+            guard state != nil else {
+                throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no events to rebuild it from: it never existed")
+            }
+            try Limits.checkReason(detail)
+            return decision([draft(.repaired(detail: detail))])
+
         case .enforceCancelGrace:
             guard let state, !state.isDeleted, !state.done,
                   let request = state.cancelRequest, let deadline = request.graceDeadline,
@@ -166,6 +174,12 @@ public enum Lifecycle {
             return true
         }
         guard state != nil else { return false }
+        if case .repaired = event.kind {
+            // Recorded in the operation's history, but not a transition: producers' expected
+            // versions stay valid across a repair.
+            state!.lastSequence = event.sequence
+            return true
+        }
         switch event.kind {
         case .created:
             break
@@ -185,6 +199,8 @@ public enum Lifecycle {
             state!.hold = .init(actor: event.actor, time: event.time, reason: reason)
         case .holdReleased:
             state!.hold = nil
+        case .repaired:
+            break
         }
         state!.updateTime = event.time
         state!.version += 1

@@ -71,6 +71,13 @@ public final class LongrunEngine: Sendable {
         /// Drop log events that are covered by a snapshot and older than this (nil: keep the whole log).
         /// History and watch requests that reach before the retained log then get OUT_OF_RANGE.
         public var compactLogOlderThan: Duration?
+        /// How often a background scrub pass checks the whole store (nil: only on demand). Each pass
+        /// is throttled to ``scrubShare`` of one core.
+        public var scrubInterval: Duration? = .seconds(86_400)
+        /// The fraction of one core a background scrub pass may use.
+        public var scrubShare = 0.03
+        /// How long after opening the first background pass starts.
+        public var scrubFirstDelay: Duration = .seconds(60)
 
         public init() {}
     }
@@ -79,9 +86,10 @@ public final class LongrunEngine: Sendable {
     public let configuration: Configuration
     let store: Store
     private let writer: GroupCommitWriter
-    private let waiters: WaiterRegistry
-    private let clock: any WallClock
-    private let logger: Logger
+    let waiters: WaiterRegistry
+    let clock: any WallClock
+    let logger: Logger
+    let integrity: IntegrityMonitor
 
     /// Opens (creating if absent) the store in `directory`, replaying the log into the views if they
     /// are behind, and starts the writer.
@@ -95,8 +103,10 @@ public final class LongrunEngine: Sendable {
         let waiters = WaiterRegistry(committedThrough: applied)
         var syncInterval: Duration?
         if case .relaxed(let interval) = configuration.durability { syncInterval = interval }
+        let integrity = IntegrityMonitor(logger: logger)
+        self.integrity = integrity
         self.writer = GroupCommitWriter(
-            store: store, clock: clock, waiters: waiters, logger: logger,
+            store: store, clock: clock, waiters: waiters, integrity: integrity, logger: logger,
             maximumBatchSize: configuration.maximumBatchSize,
             defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval
         )
@@ -193,7 +203,7 @@ public final class LongrunEngine: Sendable {
     /// The current state of a live operation; NOT_FOUND if unknown or deleted; PERMISSION_DENIED,
     /// checked first, if `access` may not read it.
     public func get(_ name: OperationName, access: Access = .unrestricted) throws -> OperationState {
-        let state = try store.read { try $0.operation(name) }
+        let state = try read { try $0.operation(name) }
         try access.requireRead(state, name)
         return try Lifecycle.requireLive(state, name)
     }
@@ -209,7 +219,7 @@ public final class LongrunEngine: Sendable {
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collection.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
-        let page = try store.read { reader in
+        let page = try read { reader in
             try reader.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
                                       creatorUID: access.listsOnlyUID))
         }
@@ -224,7 +234,7 @@ public final class LongrunEngine: Sendable {
         let size = try ListRequest.effectivePageSize(pageSize)
         let binding = PageToken.binding("history", name.description)
         let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
-        return try store.read { reader in
+        return try read { reader in
             let state = try reader.operation(name)
             try access.requireRead(state, name)
             guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
@@ -248,7 +258,7 @@ public final class LongrunEngine: Sendable {
     public func wait(_ name: OperationName, timeout: Duration?, access: Access = .unrestricted) async throws -> OperationState {
         let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
         while true {
-            let (state, seen) = try store.read { reader in (try reader.operation(name), try reader.appliedSequence()) }
+            let (state, seen) = try read { reader in (try reader.operation(name), try reader.appliedSequence()) }
             try access.requireRead(state, name)
             let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
@@ -268,7 +278,7 @@ public final class LongrunEngine: Sendable {
     /// Up to `limit` events of the log after `sequence`, oldest first.
     /// OUT_OF_RANGE if `sequence` is beyond the head or older than what the log retains.
     public func events(after sequence: UInt64, limit: Int) throws -> [Event] {
-        try store.read { reader in
+        try read { reader in
             let head = try reader.logHead()
             guard sequence <= head else {
                 throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
@@ -291,12 +301,12 @@ public final class LongrunEngine: Sendable {
     /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
     /// OUT_OF_RANGE if its early events were compacted.
     public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
-        try store.read { try $0.state(of: name, at: sequence) }
+        try read { try $0.state(of: name, at: sequence) }
     }
 
     /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed.
     public func operationIncludingDeleted(_ name: OperationName) throws -> OperationState? {
-        try store.read { try $0.operation(name) }
+        try read { try $0.operation(name) }
     }
 
     // MARK: Background work
@@ -305,7 +315,7 @@ public final class LongrunEngine: Sendable {
     /// one is due, if any.
     @discardableResult
     public func enforceCancelGrace() async throws -> Timestamp? {
-        let (due, next) = try store.read { try $0.cancelDeadlines(dueBy: clock.now(), limit: 1000) }
+        let (due, next) = try read { try $0.cancelDeadlines(dueBy: clock.now(), limit: 1000, damaged: integrity.noteDamagedRead) }
         try await submitAsEngine(due.map { .enforceCancelGrace(name: $0) })
         return due.count == 1000 ? clock.now() : next
     }
@@ -329,7 +339,7 @@ public final class LongrunEngine: Sendable {
     @discardableResult
     public func enforceRetention() async throws -> Int {
         guard !configuration.retention.keepsEverything else { return 0 }
-        let due = try store.read { try $0.expiredByRetention(configuration.retention, now: clock.now(), limit: 1000) }
+        let due = try read { try $0.expiredByRetention(configuration.retention, now: clock.now(), limit: 1000, damaged: integrity.noteDamagedRead) }
         try await submitAsEngine(due.map { .expire(name: $0) })
         return due.count
     }
@@ -344,9 +354,16 @@ public final class LongrunEngine: Sendable {
         }
     }
 
-    /// Enforces cancel grace periods and takes scheduled snapshots until the task is cancelled.
-    /// Deadlines are met within a second.
+    /// Enforces cancel grace periods, takes scheduled snapshots and runs the background integrity
+    /// scrub until the task is cancelled. Deadlines are met within a second.
     public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.runScrubs() }
+            group.addTask { try await self.runMaintenance() }
+        }
+    }
+
+    private func runMaintenance() async throws {
         var lastSnapshot = (sequence: try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
         while !Task.isCancelled {
             if let applied = try? appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {

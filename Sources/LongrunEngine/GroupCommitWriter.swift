@@ -49,6 +49,7 @@ final class GroupCommitWriter: Sendable {
     private let store: Store
     private let clock: any WallClock
     private let waiters: WaiterRegistry
+    private let integrity: IntegrityMonitor
     private let logger: Logger
     private let maximumBatchSize: Int
     private let defaultCancelGrace: Duration
@@ -61,11 +62,12 @@ final class GroupCommitWriter: Sendable {
     /// Whether the last batch failed because the store is full (logged once per episode).
     private let storeFull = Mutex(false)
 
-    init(store: Store, clock: any WallClock, waiters: WaiterRegistry, logger: Logger,
+    init(store: Store, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
          maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
         self.store = store
         self.clock = clock
         self.waiters = waiters
+        self.integrity = integrity
         self.logger = logger
         self.maximumBatchSize = maximumBatchSize
         self.defaultCancelGrace = defaultCancelGrace
@@ -163,6 +165,11 @@ final class GroupCommitWriter: Sendable {
                         }
                         results.append(.success(state))
                     } catch let error as DomainError {
+                        results.append(.failure(error))
+                    } catch let error as StoreError where error.damage != nil {
+                        // A damaged record fails only the command that read it (before it wrote
+                        // anything): the rest of the batch, other operations, commit as usual.
+                        integrity.noteDamagedRead(error)
                         results.append(.failure(error))
                     }
                 }

@@ -36,7 +36,7 @@ public struct Verification: Sendable {
     /// The code a problem is printed with: `DATA_LOSS` for the log, else what is wrong.
     public static func code(_ problem: VerifyProblem, appliedSequence: UInt64, headSequence: UInt64) -> String {
         switch problem.kind {
-        case .gap, .undecodable, .sequenceMismatch, .brokenChain: "DATA_LOSS"
+        case .gap, .undecodable, .sequenceMismatch, .brokenChain, .checksumMismatch: "DATA_LOSS"
         case .appliedMismatch: appliedSequence > headSequence ? "DATA_LOSS" : "VIEWS_BEHIND"
         case .viewsDiffer: "VIEWS_DIFFER"
         case .snapshotAhead: "SNAPSHOT_AHEAD"
@@ -45,7 +45,7 @@ public struct Verification: Sendable {
     }
 
     static func isLogProblem(_ kind: VerifyProblem.Kind) -> Bool {
-        [.gap, .undecodable, .sequenceMismatch, .brokenChain].contains(kind)
+        [.gap, .undecodable, .sequenceMismatch, .brokenChain, .checksumMismatch].contains(kind)
     }
 
     private func code(_ problem: VerifyProblem) -> String {

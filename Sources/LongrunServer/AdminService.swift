@@ -4,6 +4,7 @@ import LongrunDefaults
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
+import LongrunStore
 import LongrunWire
 
 /// `longrun.v1.Admin`: what the daemon is serving from.
@@ -23,6 +24,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             info.dataDirectory = engine.directory
             info.appliedSequence = try engine.appliedSequence()
             info.durability = engine.configuration.durability.description
+            info.integrity = engine.integrityStatus.proto
             return ServerResponse(message: info)
         }
     }
@@ -45,11 +47,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
         try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            guard call.access == .unrestricted else {
-                throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
-                                  "not allowed to take a snapshot: only root, the daemon's user or the admin group may (\(call.peer))")
-            }
+            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "take a snapshot")
             let info = try await engine.takeSnapshot()
             var response = Longrun_V1_TakeSnapshotResponse()
             response.sequence = info.sequence
@@ -57,5 +55,66 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             response.sizeBytes = info.sizeBytes
             return ServerResponse(message: response)
         }
+    }
+
+    func scrub(request: ServerRequest<Longrun_V1_ScrubRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_IntegrityStatus>
+    {
+        try await mappingErrors(logger) {
+            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "scrub the store")
+            return ServerResponse(message: try await engine.scrub().proto)
+        }
+    }
+
+    func repair(request: ServerRequest<Longrun_V1_RepairRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_RepairResponse>
+    {
+        try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            let names = try request.message.names.map { try OperationName(parsing: $0) }
+            let report = try await engine.repair(names, actor: call.actor, access: call.access)
+            var response = Longrun_V1_RepairResponse()
+            response.repaired = report.repaired.map(\.description)
+            response.droppedEntries = UInt64(report.droppedEntries)
+            response.unrepairable = report.unrepairable.map(\.proto)
+            response.remaining = report.remaining.map(\.proto)
+            return ServerResponse(message: response)
+        }
+    }
+}
+
+/// PERMISSION_DENIED unless the caller is root, the daemon's user or in the admin group.
+private func requireAdmin(_ call: CallContext, _ what: String) throws {
+    guard call.access == .unrestricted else {
+        throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
+                          "not allowed to \(what): only root, the daemon's user or the admin group may (\(call.peer))")
+    }
+}
+
+extension IntegrityStatus {
+    var proto: Longrun_V1_IntegrityStatus {
+        var status = Longrun_V1_IntegrityStatus()
+        if let started = lastPassStarted { status.lastPassStarted = started.proto }
+        if let finished = lastPassFinished { status.lastPassFinished = finished.proto }
+        status.passes = passes
+        status.recordsChecked = recordsChecked
+        status.damagedReads = damagedReads
+        status.findings = findings.map(\.proto)
+        status.passRunning = passesRunning > 0
+        return status
+    }
+}
+
+extension IntegrityFinding {
+    var proto: Longrun_V1_IntegrityFinding {
+        var finding = Longrun_V1_IntegrityFinding()
+        finding.kind = kind.rawValue
+        finding.database = database
+        finding.key = printableKey ?? ""
+        finding.operation = operation?.description ?? ""
+        finding.sequence = sequence ?? 0
+        finding.message = message
+        finding.repairable = repairable
+        return finding
     }
 }

@@ -39,8 +39,18 @@ enum ErrorMapping {
             case .closed:
                 return status(.unavailable, error.message, reason: "SHUTTING_DOWN")
             case .dataLoss:
-                logger.critical("data loss", metadata: ["error": "\(error)"])
-                return status(.dataLoss, error.message, reason: "DATA_LOSS")
+                guard let damage = error.damage else {
+                    logger.critical("data loss", metadata: ["error": "\(error)"])
+                    return status(.dataLoss, error.message, reason: "DATA_LOSS")
+                }
+                // Counted and logged once by the engine; the caller learns which record and what to run.
+                var metadata = ["database": damage.database, "key": damage.printableKey]
+                if let name = damage.operation { metadata["operation"] = name.description }
+                if let sequence = damage.sequence { metadata["sequence"] = String(sequence) }
+                metadata["repair"] = damage.database == "log"
+                    ? "longrun-replay verify --data-dir DIR (then restore from a backup)"
+                    : "longrun repair" + (damage.operation.map { " \($0)" } ?? "")
+                return status(.dataLoss, error.message, reason: "RECORD_DAMAGED", metadata: metadata)
             case .foreignDirectory, .unsupportedFormat, .storage:
                 logger.error("storage failure", metadata: ["error": "\(error)"])
                 return status(.internalError, error.message, reason: "STORAGE_FAILURE")

@@ -120,10 +120,12 @@ public struct LongrunServer: Service {
                 } onGracefulShutdown: {
                     // First, so that health watchers hear NOT_SERVING before their streams end.
                     health.advance(to: .draining)
-                    server.beginGracefulShutdown()
-                    // Ends waits and watches, which would otherwise hold the server open; commits
+                    // Then mark the engine closed: it ends waits and watches, which would otherwise
+                    // hold the server open, and any call cancelled from here on tells its client the
+                    // server is going away (UNAVAILABLE), not that the client cancelled it. Commits
                     // already queued still land before the store closes.
                     engine.close()
+                    server.beginGracefulShutdown()
                 }
             }
             group.addTask {
@@ -151,6 +153,6 @@ extension LongrunServer {
     /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
     /// object alive for as long as the daemon serves.
     public static func lockDataDirectory(_ directory: String) throws -> AnyObject {
-        try DataDirectoryLock(directory: directory, lockFile: Store.daemonLockFile)
+        try Store.lockDirectory(directory)
     }
 }

@@ -122,38 +122,3 @@ enum UnixListener {
         }
     }
 }
-
-/// An exclusive lock on `<data-dir>/longrund.lock`, held for the daemon's life, so that two daemons
-/// never serve one data directory. The kernel releases it when the process dies, even by SIGKILL.
-final class DataDirectoryLock: Sendable {
-    private let fd: Int32
-
-    init(directory: String, lockFile: String) throws {
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            var prefix = ""
-            for component in directory.split(separator: "/") {
-                prefix += (directory.hasPrefix("/") || !prefix.isEmpty ? "/" : "") + component
-                if mkdir(prefix, 0o700) != 0 && errno != EEXIST {
-                    throw StartupError("cannot create data directory \(prefix): \(String(cString: strerror(errno)))")
-                }
-            }
-        }
-        let path = directory + "/" + lockFile
-        // Kept in a local until locked: once `self.fd` is set, a throw runs deinit, which closes it,
-        // and a second close here would close whatever another thread has opened under that number.
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StartupError("cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw StartupError("another longrund owns the data directory \(directory); stop it first or choose another --data-dir")
-        }
-        self.fd = fd
-        ftruncate(fd, 0)
-        let pid = "\(getpid())\n"
-        _ = pid.withCString { write(fd, $0, strlen($0)) }
-    }
-
-    deinit {
-        close(fd)
-    }
-}

@@ -33,23 +33,43 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Splits and builds log values: `chain hash (32 bytes) · LogRecord`.
+/// Splits and builds log values: `CRC-32C (4 bytes) · chain hash (32 bytes) · LogRecord`, the
+/// CRC over the key (the sequence) and everything after it (``Checksum``).
 enum LogEntry {
-    static func make(previous: ChainHash, record: [UInt8]) -> (value: [UInt8], hash: ChainHash) {
+    static let headerCount = Checksum.byteCount + ChainHash.byteCount
+
+    static func make(sequence: UInt64, previous: ChainHash, record: [UInt8]) -> (value: [UInt8], hash: ChainHash) {
         let hash = record.withUnsafeBytes { previous.next(record: $0) }
-        return (hash.bytes + record, hash)
+        var value = [UInt8](repeating: 0, count: Checksum.byteCount)
+        value.reserveCapacity(headerCount + record.count)
+        value += hash.bytes
+        value += record
+        let crc = Keys.sequence(sequence).withUnsafeBytes { key in
+            value.withUnsafeBytes { Checksum.crc(key: key, body: UnsafeRawBufferPointer(rebasing: $0[Checksum.byteCount...])) }
+        }
+        withUnsafeBytes(of: crc.bigEndian) { bytes in for i in 0..<Checksum.byteCount { value[i] = bytes[i] } }
+        return (value, hash)
     }
 
-    /// The stored chain hash and the record bytes of a log value; nil if it is too short.
+    /// The stored chain hash and the record bytes of a log value, without checking its checksum
+    /// (for `verify`, which checks the chain first); nil if it is too short.
     static func split(_ value: UnsafeRawBufferPointer) -> (hash: ChainHash, record: UnsafeRawBufferPointer)? {
-        guard value.count > ChainHash.byteCount else { return nil }
-        return (ChainHash(bytes: Array(value[0..<ChainHash.byteCount])),
-                UnsafeRawBufferPointer(rebasing: value[ChainHash.byteCount...]))
+        guard value.count > headerCount else { return nil }
+        return (ChainHash(bytes: Array(value[Checksum.byteCount..<headerCount])),
+                UnsafeRawBufferPointer(rebasing: value[headerCount...]))
     }
 
-    /// The record bytes of a log value, without copying the hash.
-    static func record(_ value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
-        guard value.count > ChainHash.byteCount else { return nil }
-        return UnsafeRawBufferPointer(rebasing: value[ChainHash.byteCount...])
+    /// Whether the checksum of the log value stored under `sequence` holds.
+    static func checksumHolds(_ value: UnsafeRawBufferPointer, sequence: UInt64) -> Bool {
+        Keys.sequence(sequence).withUnsafeBytes { Checksum.body(key: $0, value: value) } != nil
+    }
+
+    /// The chain hash and record of the log value stored under `sequence`, or a `DATA_LOSS`
+    /// ``StoreError`` naming the event if its checksum fails or it is too short.
+    static func open(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> (hash: ChainHash, record: UnsafeRawBufferPointer) {
+        guard checksumHolds(value, sequence: sequence), let parts = split(value) else {
+            throw StoreError.damaged(DamagedRecord(database: "log", key: Keys.sequence(sequence)))
+        }
+        return parts
     }
 }

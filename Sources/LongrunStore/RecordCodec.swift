@@ -43,6 +43,8 @@ public enum RecordCodec {
             w.message(16) { $0.string(1, reason) }
         case .holdReleased(let reason):
             w.message(17) { $0.string(1, reason) }
+        case .repaired(let detail):
+            w.message(18) { $0.string(1, detail) }
         }
         return w.bytes
     }
@@ -124,6 +126,9 @@ public enum RecordCodec {
             case 17:
                 try r.expect(type, 2, field: field)
                 kind = .holdReleased(reason: try decodeReason(&r))
+            case 18:
+                try r.expect(type, 2, field: field)
+                kind = .repaired(detail: try decodeReason(&r))
             default:
                 try r.skip(type)
             }

@@ -4,8 +4,12 @@ import LongrunDomain
 /// Every named database and meta key of a data directory, declared in one place.
 /// docs/FORMAT.md specifies each key and value byte for byte; change both together.
 public struct Schema: Sendable {
-    /// Bumped when the layout changes incompatibly; a store with another number is refused.
-    public static let formatVersion: UInt32 = 1
+    /// Bumped when the layout changes incompatibly. A store of format 1 (before checksums) is
+    /// converted in place when opened for writing (``Store/upgradeFromFormat1()``); any other
+    /// number is refused.
+    public static let formatVersion: UInt32 = 2
+    /// The oldest format this build converts.
+    public static let oldestConvertibleFormat: UInt32 = 1
 
     /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
     public let log: Database
@@ -42,7 +46,16 @@ public struct Schema: Sendable {
         public static let logBaseHash = Array("log_base_hash".utf8)
         /// UTF-8, the view databases' names joined by commas: a build with other views rebuilds them.
         public static let viewSet = Array("view_set".utf8)
+        /// 8 bytes sequence (BE) · 32 bytes chain hash: the newest event a whole-log check (the
+        /// scrub) found the chain intact through, so opening need check only the log after it.
+        public static let verifiedLog = Array("verified_log".utf8)
+        /// Present only while a format-1 store is being converted: the index (u8) of the database
+        /// being converted in ``Schema/checksummed`` order, then the last key converted.
+        public static let upgradeProgress = Array("upgrade_progress".utf8)
     }
+
+    /// Every database whose values carry a checksum (docs/FORMAT.md, "Checksums"): all but `meta`.
+    public var checksummed: [Database] { [log] + views }
 
     /// ``views`` by name, as stored under ``MetaKey/viewSet``.
     public var viewSetDescription: String { views.map(\.name).joined(separator: ",") }

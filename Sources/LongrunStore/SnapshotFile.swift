@@ -29,6 +29,8 @@ public enum SnapshotFile {
         public var chainHash: ChainHash
         public var createdUnixNanos: Int64
         public var records: UInt64 = 0
+        /// The store format of the records: 1 before checksums (loading seals them), 2 with them.
+        public var storeFormat: UInt32 = Schema.formatVersion
     }
 
     static let magic = Array("LRSNAP01".utf8)
@@ -67,10 +69,10 @@ public enum SnapshotFile {
             if let existing = try list(in: directory).first(where: { $0.sequence == sequence }) { return existing }
             var chainHash = ChainHash.genesis
             if sequence > 0 {
-                guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(sequence)), let (hash, _) = LogEntry.split(entry) else {
+                guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(sequence)) else {
                     throw StoreError(.dataLoss, "the log has no event \(sequence) for the snapshot to anchor to")
                 }
-                chainHash = hash
+                chainHash = try LogEntry.open(entry, sequence: sequence).hash
             }
             let temporary = directory + "/.tmp-" + String(sequence) + "-" + String(getpid())
             let file = try OutputFile(path: temporary)
@@ -84,6 +86,8 @@ public enum SnapshotFile {
                     try reader.txn.withCursor(database) { cursor in
                         var entry = try cursor.first()
                         while let (key, value) = entry {
+                            // A damaged record is never copied into a snapshot, where it would outlive a repair.
+                            _ = try Checksum.open(database, key: key, value: value)
                             file.write([UInt8(index)])
                             file.write(bigEndian: UInt32(key.count))
                             file.write(key)
@@ -136,7 +140,7 @@ public enum SnapshotFile {
     /// were compacted out of the log after the snapshot was taken.
     static func load(_ path: String, into writer: StoreWriter, logStart: UInt64) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
-        _ = try verify(path)
+        let verified = try verify(path)
         let views = writer.schema.views
         let history = views.firstIndex(of: writer.schema.history)
         let header = try read(path) { index, key, value in
@@ -146,9 +150,32 @@ public enum SnapshotFile {
                sequence < logStart {
                 return
             }
-            try writer.txn.put(views[Int(index)], key: key, value: value)
+            if verified.storeFormat == 1 {
+                try writer.putSealed(views[Int(index)], key: key, body: value)
+            } else {
+                _ = try value.withUnsafeBytes { try Checksum.open(views[Int(index)], key: key, value: $0) }
+                try writer.txn.put(views[Int(index)], key: key, value: value)
+            }
         }
         try writer.setAppliedSequence(header.sequence)
+    }
+
+    /// The `operations` records (view 0) stored under `keys` in the snapshot at `path`, without their
+    /// checksums; verifies the snapshot first.
+    static func operationRecords(_ path: String, names keys: Set<[UInt8]>) throws -> [[UInt8]: [UInt8]] {
+        let header = try verify(path)
+        var found: [[UInt8]: [UInt8]] = [:]
+        _ = try read(path) { index, key, value in
+            guard index == 0, keys.contains(key) else { return }
+            if header.storeFormat == 1 {
+                found[key] = value
+            } else {
+                found[key] = try key.withUnsafeBytes { key in
+                    try value.withUnsafeBytes { Array(try Checksum.open(named: "operations", key: key, value: $0)) }
+                }
+            }
+        }
+        return found
     }
 
     /// Reads every record of the snapshot at `path`, verifying the trailer hash at the end.
@@ -203,8 +230,8 @@ public enum SnapshotFile {
                 default: try reader.skip(type)
                 }
             }
-            guard version == 1, storeFormat == UInt64(Schema.formatVersion), hash.count == ChainHash.byteCount else { return nil }
-            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created)
+            guard version == 1, (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount else { return nil }
+            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat))
         }
     }
 

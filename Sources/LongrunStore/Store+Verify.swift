@@ -21,7 +21,7 @@ public typealias StoreProgressHandler = @Sendable (StoreProgress) -> Void
 /// A problem `verify` found. `sequence` is the first bad event when the problem is in the log.
 public struct VerifyProblem: Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
-        case gap, undecodable, sequenceMismatch, brokenChain, viewsDiffer, appliedMismatch, snapshotAhead, snapshotCorrupt
+        case gap, undecodable, sequenceMismatch, brokenChain, checksumMismatch, viewsDiffer, appliedMismatch, snapshotAhead, snapshotCorrupt
     }
 
     public var kind: Kind
@@ -70,7 +70,7 @@ extension Store {
             return (report, nil)
         }
         if let start, start > logTail {
-            guard let before = try read({ reader in try reader.txn.get(reader.schema.log, key: Keys.sequence(start - 1)).flatMap { LogEntry.split($0)?.hash } }) else {
+            guard let before = try read({ reader in try reader.txn.get(reader.schema.log, key: Keys.sequence(start - 1)).map { try LogEntry.open($0, sequence: start - 1).hash } }) else {
                 return (report, VerifyProblem(kind: .gap, sequence: start - 1, message: "event \(start - 1) is missing from the log"))
             }
             tail = start
@@ -95,6 +95,10 @@ extension Store {
                         guard computed == stored else {
                             return VerifyProblem(kind: .brokenChain, sequence: sequence,
                                                  message: "event \(sequence) does not match its chain hash: it was edited, removed or reordered")
+                        }
+                        guard LogEntry.checksumHolds(value, sequence: sequence) else {
+                            return VerifyProblem(kind: .checksumMismatch, sequence: sequence,
+                                                 message: "event \(sequence) fails its checksum although its chain holds: its checksum bytes were damaged")
                         }
                         do {
                             let event = try RecordCodec.decodeEvent(record)

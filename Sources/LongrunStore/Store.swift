@@ -39,7 +39,7 @@ public final class Store: Sendable {
     public let directory: String
     let environment: Environment
     let schema: Schema
-    private let logger: Logger
+    let logger: Logger
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory
@@ -67,7 +67,18 @@ public final class Store: Sendable {
                     try txn.get(meta, key: Schema.MetaKey.formatVersion).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
                 }
             }
-            if let found, found != Schema.formatVersion { throw Self.unsupportedFormat(found, directory: directory) }
+            if let found, found != Schema.formatVersion {
+                guard found >= Schema.oldestConvertibleFormat && found < Schema.formatVersion else {
+                    throw Self.unsupportedFormat(found, directory: directory)
+                }
+                guard !configuration.readOnly else {
+                    throw StoreError(.unsupportedFormat, """
+                        \(directory) has store format \(found), which this build converts to format \(Schema.formatVersion) \
+                        (records gain checksums) when it opens the store for writing; nothing was changed. Start longrund on it \
+                        once (it converts in place, showing progress, and can be interrupted), then run this again
+                        """)
+                }
+            }
         }
         if existing.isEmpty && configuration.readOnly {
             throw StoreError(.foreignDirectory, "\(directory) holds no Longrun store")
@@ -94,11 +105,15 @@ public final class Store: Sendable {
         try write { writer in try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(current.utf8)) }
     }
 
-    /// Refuses to serve a log whose recent part (after the newest usable snapshot) fails its chain.
+    /// Refuses to serve a log whose recent part fails its chain: the part after the newest usable
+    /// snapshot, or after the last event a whole-log check (the scrub) verified, whichever is later.
+    /// The older part is checked by the scrub and by `longrun-replay verify`.
     private func checkRecentLog() throws {
         let head = try read { try $0.logHead() }
         guard head > 0 else { return }
-        let start = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
+        let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
+        let afterVerified = try verifiedLogStart()
+        let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
         let (_, problem) = try verifyLog(from: start)
         if let problem {
             throw StoreError(.dataLoss, """
@@ -107,6 +122,36 @@ public final class Store: Sendable {
                 then restore the directory from a backup, or build a store from the log before the damage with \
                 `longrun-replay rebuild --data-dir \(directory) --to NEW_DIR --until \((problem.sequence ?? 1) - 1)`
                 """)
+        }
+    }
+
+    /// Where the start-up check may begin thanks to the scrub's checkpoint: after the verified event,
+    /// if the log still holds it with the hash that was verified. A checkpoint the log no longer
+    /// agrees with means the log changed since it was verified: DATA_LOSS.
+    private func verifiedLogStart() throws -> UInt64? {
+        try read { reader in
+            guard let (sequence, hash) = try reader.verifiedLog(), let tail = try reader.logTail(), sequence >= tail,
+                  sequence <= (try reader.logHead())
+            else { return nil }
+            guard try reader.chainHash(at: sequence) == hash else {
+                throw StoreError(.dataLoss, """
+                    event \(sequence) of \(directory) is not the one the scrub verified: the log was changed since. \
+                    Nothing was changed. See the extent with `longrun-replay verify --data-dir \(directory)` and restore from a backup
+                    """)
+            }
+            return sequence + 1
+        }
+    }
+
+    /// Records that a whole-log check found the chain intact through `sequence` (whose chain hash
+    /// is `hash`), unless a later checkpoint is already recorded.
+    public func recordVerifiedLog(through sequence: UInt64, hash: ChainHash) throws {
+        try storage {
+            try environment.write { txn in
+                let reader = StoreReader(txn: txn, schema: schema)
+                if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
+                try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
+            }
         }
     }
 
@@ -215,7 +260,11 @@ public final class Store: Sendable {
     private func checkOrInitializeFormat(fresh: Bool, readOnly: Bool) throws {
         let found: UInt32? = try read { reader in try reader.formatVersion() }
         if let found {
-            guard found == Schema.formatVersion else { throw Self.unsupportedFormat(found, directory: directory) }
+            if found == Schema.formatVersion { return }
+            guard found >= Schema.oldestConvertibleFormat, found < Schema.formatVersion, !readOnly else {
+                throw Self.unsupportedFormat(found, directory: directory)
+            }
+            try upgradeFromFormat1()
             return
         }
         let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }

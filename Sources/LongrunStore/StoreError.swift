@@ -21,11 +21,22 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// The LMDB failure underneath, if any.
     public var underlying: LMDBError?
+    /// The record whose checksum failed, for a ``Kind/dataLoss`` found by reading one.
+    public var damage: DamagedRecord?
 
-    public init(_ kind: Kind, _ message: String, underlying: LMDBError? = nil) {
+    public init(_ kind: Kind, _ message: String, underlying: LMDBError? = nil, damage: DamagedRecord? = nil) {
         self.kind = kind
         self.message = message
         self.underlying = underlying
+        self.damage = damage
+    }
+
+    /// A read met a record whose checksum does not hold: it is not served.
+    static func damaged(_ record: DamagedRecord) -> StoreError {
+        let repair = record.database == "log"
+            ? "An event cannot be rebuilt from anything else: see the extent with `longrun-replay verify`, and restore the data directory from a backup if the event is before the newest snapshot"
+            : "Rebuild it from the log with `longrun repair` (daemon running) or `longrun-replay repair --data-dir DIR` (daemon stopped)"
+        return StoreError(.dataLoss, "the stored \(record) fails its checksum (damaged on disk or in memory), so it is not served. \(repair)", damage: record)
     }
 
     public var description: String { message }

@@ -59,10 +59,12 @@ extension StoreReader {
                 }
                 scanned += 1
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
-                guard let stateBytes = try txn.get(schema.operations, key: value) else {
-                    throw StoreError(.dataLoss, "the list index names \(String(decoding: value, as: UTF8.self)), which has no view")
+                let nameKey = try Checksum.open(index, key: key, value: value)
+                guard let stored = try txn.get(schema.operations, key: nameKey) else {
+                    throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
                 }
-                let state = try decodeState(stateBytes, key: String(decoding: value, as: UTF8.self))
+                let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
+                let state = try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self))
                 if query.creatorUID == nil || state.creator.uid == query.creatorUID,
                    filter.isEmpty || filter.matches(state.filterRecord) {
                     if operations.count == query.pageSize || (!operations.isEmpty && bytes + stateBytes.count > query.maximumBytes) {

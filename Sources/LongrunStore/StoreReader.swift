@@ -36,19 +36,26 @@ public struct StoreReader {
     public func headHash() throws -> ChainHash {
         try txn.withCursor(schema.log) { cursor in
             guard let (key, value) = try cursor.last() else { return try baseHash() }
-            guard let (hash, _) = LogEntry.split(value) else {
-                throw StoreError(.dataLoss, "log entry \(Keys.decodeSequence(key) ?? 0) is too short to hold a chain hash")
-            }
-            return hash
+            guard let sequence = Keys.decodeSequence(key) else { throw StoreError(.dataLoss, "log key of \(key.count) bytes") }
+            return try LogEntry.open(value, sequence: sequence).hash
         }
     }
 
     /// The chain hash of the event at `sequence` (the base hash for the last compacted one); nil if
     /// the log cannot tell (further back than that, or beyond the head).
     public func chainHash(at sequence: UInt64) throws -> ChainHash? {
-        if let value = try txn.get(schema.log, key: Keys.sequence(sequence)) { return LogEntry.split(value)?.hash }
+        if let value = try txn.get(schema.log, key: Keys.sequence(sequence)) { return try LogEntry.open(value, sequence: sequence).hash }
         let tail = try logTail() ?? (try logHead() + 1)
         return sequence + 1 == tail ? try baseHash() : nil
+    }
+
+    /// The newest event a whole-log check found the chain intact through, and its chain hash.
+    public func verifiedLog() throws -> (sequence: UInt64, hash: ChainHash)? {
+        guard let value = try txn.get(schema.meta, key: Schema.MetaKey.verifiedLog) else { return nil }
+        guard value.count == 8 + ChainHash.byteCount, let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: value[0..<8])) else {
+            throw StoreError(.dataLoss, "meta verified_log has \(value.count) bytes, expected 40")
+        }
+        return (sequence, ChainHash(bytes: Array(value[8...])))
     }
 
     /// The chain hash before the first retained event: genesis unless the log was compacted.
@@ -68,13 +75,21 @@ public struct StoreReader {
 
     /// The state of `name`, deleted ones included (check ``OperationState/isDeleted``).
     public func operation(_ name: OperationName) throws -> OperationState? {
-        guard let value = try txn.get(schema.operations, key: Keys.name(name)) else { return nil }
-        return try decodeState(value, key: name.description)
+        let key = Keys.name(name)
+        guard let value = try txn.get(schema.operations, key: key) else { return nil }
+        return try decodeState(try Checksum.open(schema.operations, key: key, value: value), key: name.description)
+    }
+
+    /// The body of the value under `key` in `database` if present, checked against its checksum
+    /// (a `DATA_LOSS` ``StoreError`` naming the record if it fails).
+    func checkedGet(_ database: Database, key: [UInt8]) throws -> UnsafeRawBufferPointer? {
+        guard let value = try txn.get(database, key: key) else { return nil }
+        return try Checksum.open(database, key: key, value: value)
     }
 
     /// The operation that `requestID` created in `collection`, if any.
     public func operation(forRequestID requestID: String, in collection: CollectionName) throws -> OperationState? {
-        guard let value = try txn.get(schema.requestIDs, key: Keys.requestID(collection, requestID)) else { return nil }
+        guard let value = try checkedGet(schema.requestIDs, key: Keys.requestID(collection, requestID)) else { return nil }
         return try operation(OperationName(parsing: String(decoding: value, as: UTF8.self)))
     }
 
@@ -104,7 +119,8 @@ public struct StoreReader {
         let sequences: [UInt64] = try txn.withCursor(schema.history) { cursor in
             var sequences: [UInt64] = []
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(after &+ 1))
-            while let (key, _) = entry, sequences.count < limit, Keys.hasPrefix(key, prefix) {
+            while let (key, value) = entry, sequences.count < limit, Keys.hasPrefix(key, prefix) {
+                _ = try Checksum.open(schema.history, key: key, value: value)
                 guard key.count == prefix.count + 8 else { break }
                 sequences.append(Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0)
                 entry = try cursor.next()
@@ -120,12 +136,19 @@ public struct StoreReader {
     }
 
     /// Cancel-requested operations whose grace deadline is at or before `now`, oldest first, and the
-    /// earliest deadline still in the future (for the sweeper to sleep until).
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int) throws -> (due: [OperationName], next: Timestamp?) {
+    /// earliest deadline still in the future (for the sweeper to sleep until). An entry that fails
+    /// its checksum is passed to `damaged` and skipped, so one damaged entry does not stop the
+    /// others' deadlines (the scrub reports it; repair rebuilds it).
+    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: (DamagedRecord) -> Void = { _ in }) throws -> (due: [OperationName], next: Timestamp?) {
         try txn.withCursor(schema.cancelDeadlines) { cursor in
             var due: [OperationName] = []
             var entry = try cursor.first()
-            while let (key, _) = entry {
+            while let (key, value) = entry {
+                guard Checksum.body(key: key, value: value) != nil else {
+                    damaged(DamagedRecord(database: schema.cancelDeadlines.name, key: Array(key)))
+                    entry = try cursor.next()
+                    continue
+                }
                 guard let (deadline, name) = Keys.decodeDeadline(key) else {
                     throw StoreError(.dataLoss, "cancel_deadlines key of \(key.count) bytes")
                 }
@@ -138,15 +161,21 @@ public struct StoreReader {
     }
 
     /// Done operations whose time to live under `policy` has passed by `now` (held ones are never
-    /// candidates), up to `limit`.
-    public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int) throws -> [OperationName] {
+    /// candidates), up to `limit`. Entries that fail their checksum are passed to `damaged` and skipped.
+    public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int,
+                                   damaged: (DamagedRecord) -> Void = { _ in }) throws -> [OperationName] {
         var due: [OperationName] = []
         for outcomeClass in RetentionPolicy.OutcomeClass.allCases {
             guard let ttl = policy.timeToLive(outcomeClass), due.count < limit else { continue }
             let cutoff = now - ttl
             try txn.withCursor(schema.expiryCandidates) { cursor in
                 var entry = try cursor.seek(atLeast: [outcomeClass.rawValue])
-                while let (key, _) = entry, key.first == outcomeClass.rawValue, due.count < limit {
+                while let (key, value) = entry, key.first == outcomeClass.rawValue, due.count < limit {
+                    guard Checksum.body(key: key, value: value) != nil else {
+                        damaged(DamagedRecord(database: schema.expiryCandidates.name, key: Array(key)))
+                        entry = try cursor.next()
+                        continue
+                    }
                     guard let (end, name) = Keys.decodeDeadline(UnsafeRawBufferPointer(rebasing: key[1...])) else {
                         throw StoreError(.dataLoss, "expiry_candidates key of \(key.count) bytes")
                     }
@@ -172,8 +201,8 @@ public struct StoreReader {
     }
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {
+        let record = try LogEntry.open(value, sequence: sequence).record
         do {
-            guard let record = LogEntry.record(value) else { throw CodecError(message: "the entry is \(value.count) bytes, too short for a chain hash and a record") }
             let event = try RecordCodec.decodeEvent(record)
             guard event.sequence == sequence else {
                 throw CodecError(message: "it claims sequence \(event.sequence)")

@@ -43,7 +43,7 @@ public final class StoreWriter {
         var state = current
         for draft in drafts {
             let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
-            let (entry, hash) = LogEntry.make(previous: headHash, record: RecordCodec.encode(event))
+            let (entry, hash) = LogEntry.make(sequence: event.sequence, previous: headHash, record: RecordCodec.encode(event))
             try txn.put(schema.log, key: Keys.sequence(event.sequence), value: entry, mode: .append)
             head = event.sequence
             headHash = hash
@@ -63,9 +63,7 @@ public final class StoreWriter {
         let folds = sequence > applied
         // Entries a loaded snapshot already covers are only copied: the chain vouches for their bytes.
         let (event, hash): (Event?, ChainHash) = try entry.withUnsafeBytes { value in
-            guard let (stored, record) = LogEntry.split(value) else {
-                throw StoreError(.dataLoss, "event \(sequence) is too short to hold a chain hash")
-            }
+            let (stored, record) = try LogEntry.open(value, sequence: sequence)
             guard headHash.next(record: record) == stored else {
                 throw StoreError(.dataLoss, "event \(sequence) breaks the hash chain: it was edited, removed or reordered. Run `longrun-replay verify`")
             }
@@ -107,7 +105,7 @@ public final class StoreWriter {
                 }
                 // In place: the state is not copied per event.
                 if Lifecycle.apply(&touched[event.name]!.after, event) {
-                    try txn.put(schema.history, key: Keys.history(event.name, event.sequence), value: [])
+                    try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
                 }
                 expected += 1
                 entry = try cursor.next()
@@ -118,7 +116,7 @@ public final class StoreWriter {
         }
         for (name, slot) in touched {
             guard let after = slot.after, after != slot.before else { continue }
-            try txn.put(schema.operations, key: Keys.name(name), value: RecordCodec.encode(after))
+            try putSealed(schema.operations, key: Keys.name(name), body: RecordCodec.encode(after))
             try updateIndexes(from: slot.before, to: after)
         }
         applied = through
@@ -149,10 +147,15 @@ public final class StoreWriter {
             appliedChanged = true
         }
         guard let next = Lifecycle.apply(previous, event) else { return previous }
-        try txn.put(schema.operations, key: Keys.name(event.name), value: RecordCodec.encode(next))
-        try txn.put(schema.history, key: Keys.history(event.name, event.sequence), value: [])
+        try putSealed(schema.operations, key: Keys.name(event.name), body: RecordCodec.encode(next))
+        try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
         try updateIndexes(from: previous, to: next)
         return next
+    }
+
+    /// Stores `body` under `key` with its checksum (``Checksum``): the one way view records are written.
+    func putSealed(_ database: Database, key: [UInt8], body: [UInt8]) throws {
+        try txn.put(database, key: key, value: Checksum.seal(key: key, body: body))
     }
 
     /// Makes the indexes of one operation go from what `previous` implies to what `next` implies.
@@ -164,8 +167,7 @@ public final class StoreWriter {
             try txn.delete(database, key: key)
         }
         for (database, key) in new.entries(schema) where !old.contains(database, key, schema) {
-            try txn.put(database, key: key, value: database == schema.byCreation || database == schema.running || database == schema.requestIDs
-                        ? Keys.name(next.name) : [])
+            try putSealed(database, key: key, body: IndexEntries.body(of: database, for: next.name, schema))
         }
     }
 }
@@ -211,6 +213,12 @@ struct IndexEntries {
         if let cancelDeadline { entries.append((schema.cancelDeadlines, cancelDeadline)) }
         if let expiryCandidate { entries.append((schema.expiryCandidates, expiryCandidate)) }
         return entries
+    }
+
+    /// What an index entry of `name` holds (before its checksum): the name for the indexes List
+    /// and request ids read through, nothing for the others, whose key says it all.
+    static func body(of database: Database, for name: OperationName, _ schema: Schema) -> [UInt8] {
+        database == schema.byCreation || database == schema.running || database == schema.requestIDs ? Keys.name(name) : []
     }
 
     func contains(_ database: Database, _ key: [UInt8], _ schema: Schema) -> Bool {

@@ -161,6 +161,8 @@ extension Event {
             event.holdSet = .with { $0.reason = reason }
         case .holdReleased(let reason):
             event.holdReleased = .with { $0.reason = reason }
+        case .repaired(let detail):
+            event.repaired = .with { $0.detail = detail }
         }
         if let state { event.operation = state.proto }
         return event

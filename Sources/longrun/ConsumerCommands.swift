@@ -335,7 +335,9 @@ struct InfoCommand: AsyncParsableCommand {
                     applied sequence:  \(info.appliedSequence)
                     durability:        \(info.durability)
                     socket:            \(global.socketPath)
+                    integrity:         \(IntegrityText.summary(info.integrity))
                     """)
+                for finding in info.integrity.findings { Output.line("  " + IntegrityText.line(finding)) }
             }
             return ExitCodes.success
         }

@@ -13,7 +13,8 @@ struct LongrunCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 an error (printed as one line on stderr), and for `wait` an \
             operation that failed; 2 `wait`: the operation was cancelled; 3 `wait`: --timeout \
             passed before the operation was done; 4 `progress`: cancellation was requested (stop \
-            and complete the operation); 64 usage error.
+            and complete the operation); 5 `scrub`/`repair`: damage was found or remains; 64 usage \
+            error.
             """,
         version: LongrunVersion.current,
         subcommands: [
@@ -21,6 +22,7 @@ struct LongrunCommand: AsyncParsableCommand {
             HistoryCommand.self, WatchCommand.self,
             CreateCommand.self, ProgressCommand.self, CompleteCommand.self,
             HoldCommand.self, ReleaseCommand.self, SnapshotCommand.self, InfoCommand.self,
+            ScrubCommand.self, RepairCommand.self,
         ]
     )
 }

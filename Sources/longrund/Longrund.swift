@@ -83,6 +83,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Drop log events older than this once a snapshot covers them, e.g. 30d (default: keep the whole log). History and watches cannot reach before the retained log.")
     var compactLogAfter: String?
 
+    @Option(help: "How often a background scrub checks the whole store (chain, checksums, views against the log, snapshots), using at most 3% of one core; 0s: only on demand (longrun scrub).")
+    var scrubInterval: String = "24h"
+
     @Option(help: "Largest the data file may grow, e.g. 64GiB, 512MiB, 2T. Writes beyond it fail with RESOURCE_EXHAUSTED (STORE_FULL) while reads keep working; raise it and restart.")
     var maxStoreSize: String = "64GiB"
 
@@ -116,6 +119,9 @@ struct Longrund: AsyncParsableCommand {
             cancelled: try duration(retainCancelled, "--retain-cancelled")
         )
         let compaction = try duration(compactLogAfter, "--compact-log-after")
+        guard let scrubPeriod = DurationText.parse(scrubInterval) else {
+            throw ValidationError("--scrub-interval: not a duration: \(scrubInterval) (try 24h, or 0s to scrub only on demand)")
+        }
         guard let interval = DurationText.parse(syncInterval), interval > .zero else {
             throw ValidationError("--sync-interval: not a positive duration: \(syncInterval) (try 1s)")
         }
@@ -135,6 +141,7 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.snapshotsKept = snapshotsKept
         engineConfiguration.retention = retention
         engineConfiguration.compactLogOlderThan = compaction
+        engineConfiguration.scrubInterval = scrubPeriod == .zero ? nil : scrubPeriod
 
         print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
         fflush(nil)

@@ -552,4 +552,24 @@ extension FakeLongrun: Longrun_V1_Admin.ClientProtocol {
         record("GetServerInfo")
         return try await onResponse(ClientResponse(message: .with { $0.version = "fake" }))
     }
+
+    func scrub<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_ScrubRequest>,
+        serializer: some MessageSerializer<Longrun_V1_ScrubRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_IntegrityStatus>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_IntegrityStatus>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
+
+    func repair<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_RepairRequest>,
+        serializer: some MessageSerializer<Longrun_V1_RepairRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_RepairResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
 }

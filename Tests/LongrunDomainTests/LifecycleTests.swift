@@ -328,3 +328,32 @@ struct RetentionRuleTests {
         #expect(throws: DomainError.self) { try decide(.create(.init(name: Self.name)), expired, at: .zero) }
     }
 }
+
+extension LifecycleTests {
+    // MARK: repair
+
+    @Test func aRepairIsRecordedForUnrestrictedCallersOnlyAndChangesNoVersion() throws {
+        let running = given([.created(.init(metadata: Self.meta)), .progressed(metadata: Self.meta)])
+        let drafts = try Lifecycle.decide(.recordRepair(name: Self.name, detail: "damaged_record in operations"), state: running,
+                                          context: .init(now: Self.t0, actor: .engine, defaultCancelGrace: .seconds(30))).events
+        #expect(drafts.map(\.kind) == [.repaired(detail: "damaged_record in operations")])
+        let repaired = Lifecycle.apply(running, Event(sequence: 9, time: Self.t0 + .seconds(500), name: Self.name, actor: .engine, kind: drafts[0].kind))
+        // A producer's expected version stays valid, and the update time is the last transition's.
+        #expect(repaired?.version == running?.version)
+        #expect(repaired?.updateTime == running?.updateTime)
+        #expect(repaired?.lastSequence == 9)
+
+        expectError(.permissionDenied, reason: "PERMISSION_DENIED") {
+            try Lifecycle.decide(.recordRepair(name: Self.name, detail: ""), state: running,
+                                 context: .init(now: Self.t0, actor: Self.producer, defaultCancelGrace: .seconds(30),
+                                                access: .owner(uid: 1000, readsOwnOnly: false))).events
+        }
+        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+            try Lifecycle.decide(.recordRepair(name: Self.name, detail: ""), state: nil,
+                                 context: .init(now: Self.t0, actor: .engine, defaultCancelGrace: .seconds(30))).events
+        }
+        // Deleted operations keep their history, so they can be repaired too.
+        let deleted = given([.created(.init()), .deleted])
+        #expect(try when(.recordRepair(name: Self.name, detail: "x"), given: deleted, actor: .engine).count == 1)
+    }
+}

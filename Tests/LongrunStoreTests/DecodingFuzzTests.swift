@@ -62,7 +62,7 @@ private enum Values {
     }
 
     static func kind(_ random: inout SplitMix64) -> Event.Kind {
-        switch Int.random(in: 0..<8, using: &random) {
+        switch Int.random(in: 0..<9, using: &random) {
         case 0: .created(.init(metadata: random.chance(50) ? payload(&random) : nil,
                                requestID: random.chance(50) ? random.pick(["r", "0b7b7d9e-6b5a-4b8f"]) : nil,
                                cancellation: cancellation(&random)))
@@ -72,6 +72,7 @@ private enum Values {
         case 4: .deleted
         case 5: .expired
         case 6: .holdSet(reason: random.pick(strings))
+        case 7: .repaired(detail: random.pick(strings))
         default: .holdReleased(reason: random.pick(strings))
         }
     }
@@ -180,26 +181,34 @@ struct DecodingFuzzTests {
         }
     }
 
-    @Test func logValuesSplitIntoTheirHashAndRecord() {
+    @Test func logValuesSplitIntoChecksumHashAndRecord() {
         FuzzRun.run(15) { random in
             let record = random.chance(50) ? RecordCodec.encode(Values.event(&random)) : random.bytes(0...80)
             let previous = ChainHash(bytes: random.bytes(32...32))
-            let (value, hash) = LogEntry.make(previous: previous, record: record)
+            let sequence = random.next() % 1_000_000 + 1
+            let (value, hash) = LogEntry.make(sequence: sequence, previous: previous, record: record)
             value.withUnsafeBytes { buffer in
                 let split = LogEntry.split(buffer)
                 if record.isEmpty {
-                    #expect(split == nil && LogEntry.record(buffer) == nil)
+                    #expect(split == nil && (try? LogEntry.open(buffer, sequence: sequence)) == nil)
                 } else {
-                    #expect(split?.hash == hash && split.map { Array($0.record) } == record && LogEntry.record(buffer).map(Array.init) == record)
+                    #expect(split?.hash == hash && split.map { Array($0.record) } == record)
+                    #expect((try? LogEntry.open(buffer, sequence: sequence)).map { Array($0.record) } == record)
+                    // Under another sequence the checksum does not hold: a moved event is caught.
+                    #expect((try? LogEntry.open(buffer, sequence: sequence + 1)) == nil)
                 }
                 #expect(hash == record.withUnsafeBytes { previous.next(record: $0) })
             }
             let damaged = damage(value, &random)
             damaged.withUnsafeBytes { buffer in
                 let split = LogEntry.split(buffer)
-                #expect((split != nil) == (damaged.count > ChainHash.byteCount), "\(damaged.count) bytes; \(FuzzRun.reproduce)")
+                #expect((split != nil) == (damaged.count > LogEntry.headerCount), "\(damaged.count) bytes; \(FuzzRun.reproduce)")
                 if let split {
-                    #expect(split.hash.bytes == Array(damaged.prefix(32)) && Array(split.record) == Array(damaged.dropFirst(32)))
+                    #expect(split.hash.bytes == Array(damaged.dropFirst(4).prefix(32)) && Array(split.record) == Array(damaged.dropFirst(LogEntry.headerCount)))
+                }
+                // Damage never passes the checksum.
+                if damaged != value {
+                    #expect((try? LogEntry.open(buffer, sequence: sequence)) == nil, "\(FuzzRun.reproduce)")
                 }
             }
         }
@@ -236,7 +245,7 @@ struct DecodingFuzzTests {
         var random = SplitMix64(seed: 0x5EED)
         for index in 0..<48 {
             let bytes = index < 32 ? RecordCodec.encode(Values.event(&random)) : RecordCodec.encode(Values.state(&random))
-            let value = index % 8 == 0 ? LogEntry.make(previous: .genesis, record: bytes).value : bytes
+            let value = index % 8 == 0 ? LogEntry.make(sequence: UInt64(index + 1), previous: .genesis, record: bytes).value : bytes
             try Data(value).write(to: URL(fileURLWithPath: "\(target)/seed-\(index)"))
         }
     }

@@ -123,12 +123,12 @@ struct OpenChecksTests {
             let meta = try env.openDatabase("meta")
             let events = try env.openDatabase("events_v2")
             try env.write { txn in
-                try txn.put(meta, key: Array("format_version".utf8), value: withUnsafeBytes(of: UInt32(2).bigEndian) { Array($0) })
+                try txn.put(meta, key: Array("format_version".utf8), value: withUnsafeBytes(of: UInt32(3).bigEndian) { Array($0) })
                 try txn.put(events, key: [0, 0, 0, 0, 0, 0, 0, 1], value: [1, 2, 3])
             }
         }
         expectRefused(directory.path, .unsupportedFormat, file: directory.child("data.mdb"),
-                      ["store format 2", "reads format 1", "Nothing was changed", "newer Longrun"])
+                      ["store format 3", "reads format 2", "Nothing was changed", "newer Longrun"])
         let env = try Environment(configuration: .init(path: directory.path))
         #expect(try env.databaseNames() == ["events_v2", "meta"])
     }

@@ -29,8 +29,8 @@ struct StoreTests {
             var states: [OperationState] = []
             try reader.txn.withCursor(reader.schema.operations) { cursor in
                 var entry = try cursor.first()
-                while let (_, value) = entry {
-                    states.append(try RecordCodec.decodeState(value))
+                while let (key, value) = entry {
+                    states.append(try RecordCodec.decodeState(try Checksum.open(reader.schema.operations, key: key, value: value)))
                     entry = try cursor.next()
                 }
             }

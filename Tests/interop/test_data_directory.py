@@ -111,9 +111,9 @@ def test_a_store_of_a_future_format_version(make_daemon):
     path = make_store(make_daemon)
     env = lmdb.open(path, max_dbs=32, map_size=1 << 30)
     with env.begin(write=True, db=env.open_db(b"meta")) as txn:
-        txn.put(b"format_version", struct.pack(">I", 2))
+        txn.put(b"format_version", struct.pack(">I", 3))
     env.close()
-    refused(make_daemon, path, ["store format 2", "reads format 1", "Nothing was changed", "newer Longrun"],
+    refused(make_daemon, path, ["store format 3", "reads format 2", "Nothing was changed", "newer Longrun"],
             may_add={"lock.mdb", "longrund.lock"})
 
 

@@ -18,14 +18,14 @@ struct LongrunReplay: ParsableCommand {
         abstract: "Verify, rebuild and inspect a Longrun data directory from its event log, offline.",
         discussion: """
             Reads the data directory read-only, so it can run while longrund serves it; only \
-            `snapshot take` writes, into the directory's snapshots/ folder. Rebuilds write new \
-            directories and never overwrite one.
+            `snapshot take` writes, into the directory's snapshots/ folder, and `repair`, which \
+            needs longrund stopped. Rebuilds write new directories and never overwrite one.
 
             Exit codes: 0 success; 1 the command failed (one line on stderr says why and what to do); \
-            2 `verify` or `snapshot verify` found a problem; 64 usage error.
+            2 `verify`, `snapshot verify` or `repair` found a problem (that remains); 64 usage error.
             """,
         version: LongrunVersion.current,
-        subcommands: [Verify.self, Rebuild.self, Dump.self, History.self, State.self, Snapshot.self]
+        subcommands: [Verify.self, Repair.self, Rebuild.self, Dump.self, History.self, State.self, Snapshot.self]
     )
 }
 
@@ -119,6 +119,37 @@ enum Output {
     static func note(_ text: String) {
         let line = text + "\n"
         _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+    }
+}
+
+// MARK: repair
+
+struct Repair: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Scrub a stopped store and rebuild from its log every view found damaged.",
+        discussion: """
+            Checks everything a background scrub checks (the log's chain and checksums, every view \
+            record's checksum, every operation against the fold of its events, every index and \
+            history entry, the snapshots), then rebuilds each damaged operation's record, index \
+            entries and history entries from its events and records a `repaired` event on it. \
+            Damaged log events cannot be rebuilt from anything: they are listed with what to do. \
+            Needs longrund stopped (it takes the directory's lock); with longrund running, use \
+            `longrun repair`.
+
+            Exit codes: 0 nothing was damaged, or everything was repaired; 2 something remains \
+            damaged; 1 the repair could not run.
+            """
+    )
+
+    @OptionGroup var options: CommonOptions
+
+    func run() throws {
+        try execute { bar in
+            let result = try LongrunReplayKit.Repair.run(directory: options.directory, logger: logger, progress: { bar.update($0) })
+            bar.finish()
+            Output.line(options.json ? result.json : result.human)
+            return result.exitCode
+        }
     }
 }
 

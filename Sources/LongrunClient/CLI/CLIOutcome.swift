@@ -12,6 +12,8 @@ package enum ExitCodes {
     package static let timedOut: Int32 = 3
     /// `progress`: the update succeeded and cancellation of the operation was requested.
     package static let cancellationRequested: Int32 = 4
+    /// `scrub`, `repair`: damage was found (or remains); the findings are printed.
+    package static let damageFound: Int32 = 5
     /// A usage error (ArgumentParser's EX_USAGE).
     package static let usage: Int32 = 64
 

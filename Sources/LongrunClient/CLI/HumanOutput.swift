@@ -224,6 +224,7 @@ package enum HumanOutput {
         case .expired: "expired"
         case .holdSet: "hold_set"
         case .holdReleased: "hold_released"
+        case .repaired: "repaired"
         case nil: "unknown"
         }
     }
@@ -265,6 +266,8 @@ package enum HumanOutput {
             return hold.reason.isEmpty ? "" : "reason=\(JSONOutput.quote(hold.reason))"
         case .holdReleased(let release):
             return release.reason.isEmpty ? "" : "reason=\(JSONOutput.quote(release.reason))"
+        case .repaired(let repair):
+            return "rebuilt from the log: \(repair.detail)"
         case .deleted, .expired, nil:
             return ""
         }

@@ -124,7 +124,7 @@ private struct AnyRewriter {
                 break
             }
             event.completed = completed
-        case .cancelRequested, .deleted, .expired, .holdSet, .holdReleased, nil:
+        case .cancelRequested, .deleted, .expired, .holdSet, .holdReleased, .repaired, nil:
             break
         }
     }

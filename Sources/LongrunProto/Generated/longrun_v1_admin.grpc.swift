@@ -61,11 +61,39 @@ public enum Longrun_V1_Admin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Scrub" metadata.
+        public enum Scrub: Sendable {
+            /// Request type for "Scrub".
+            public typealias Input = Longrun_V1_ScrubRequest
+            /// Response type for "Scrub".
+            public typealias Output = Longrun_V1_IntegrityStatus
+            /// Descriptor for "Scrub".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "Scrub",
+                type: .unary
+            )
+        }
+        /// Namespace for "Repair" metadata.
+        public enum Repair: Sendable {
+            /// Request type for "Repair".
+            public typealias Input = Longrun_V1_RepairRequest
+            /// Response type for "Repair".
+            public typealias Output = Longrun_V1_RepairResponse
+            /// Descriptor for "Repair".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "Repair",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "longrun.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             TakeSnapshot.descriptor,
             GetServerInfo.descriptor,
-            SetHold.descriptor
+            SetHold.descriptor,
+            Scrub.descriptor,
+            Repair.descriptor
         ]
     }
 }
@@ -166,6 +194,61 @@ extension Longrun_V1_Admin {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_SetHoldRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_OperationDetails>
+
+        /// Handle the "Scrub" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the whole store now, at full speed, and returns what it found:
+        /// > the log's hash chain and every record's checksum, every operation's
+        /// > state against the fold of its events, every index and history entry,
+        /// > and the snapshots. The daemon also does this in the background
+        /// > (`longrund --scrub-interval`), throttled. If a background pass is
+        /// > running, this one runs after it.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_ScrubRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_IntegrityStatus` messages.
+        func scrub(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_ScrubRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_IntegrityStatus>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Rebuilds damaged views from the log: each named operation's state, index
+        /// > entries and history entries are folded again from its events (starting
+        /// > from the newest snapshot where its early events were compacted), damaged
+        /// > or stale entries are dropped, a `repaired` event is recorded on each
+        /// > repaired operation, and the repaired operations are checked again.
+        /// > Damaged log events cannot be rebuilt from anything: they are reported,
+        /// > not repaired.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+        /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+        /// > backup first).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_RepairRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_RepairResponse` messages.
+        func repair(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_RepairResponse>
     }
 
     /// Service protocol for the "longrun.v1.Admin" service.
@@ -250,6 +333,61 @@ extension Longrun_V1_Admin {
             request: GRPCCore.ServerRequest<Longrun_V1_SetHoldRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails>
+
+        /// Handle the "Scrub" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the whole store now, at full speed, and returns what it found:
+        /// > the log's hash chain and every record's checksum, every operation's
+        /// > state against the fold of its events, every index and history entry,
+        /// > and the snapshots. The daemon also does this in the background
+        /// > (`longrund --scrub-interval`), throttled. If a background pass is
+        /// > running, this one runs after it.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ScrubRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_IntegrityStatus` message.
+        func scrub(
+            request: GRPCCore.ServerRequest<Longrun_V1_ScrubRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_IntegrityStatus>
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Rebuilds damaged views from the log: each named operation's state, index
+        /// > entries and history entries are folded again from its events (starting
+        /// > from the newest snapshot where its early events were compacted), damaged
+        /// > or stale entries are dropped, a `repaired` event is recorded on each
+        /// > repaired operation, and the repaired operations are checked again.
+        /// > Damaged log events cannot be rebuilt from anything: they are reported,
+        /// > not repaired.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+        /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+        /// > backup first).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_RepairResponse` message.
+        func repair(
+            request: GRPCCore.ServerRequest<Longrun_V1_RepairRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_RepairResponse>
     }
 
     /// Simple service protocol for the "longrun.v1.Admin" service.
@@ -332,6 +470,61 @@ extension Longrun_V1_Admin {
             request: Longrun_V1_SetHoldRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Longrun_V1_OperationDetails
+
+        /// Handle the "Scrub" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the whole store now, at full speed, and returns what it found:
+        /// > the log's hash chain and every record's checksum, every operation's
+        /// > state against the fold of its events, every index and history entry,
+        /// > and the snapshots. The daemon also does this in the background
+        /// > (`longrund --scrub-interval`), throttled. If a background pass is
+        /// > running, this one runs after it.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group.
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_ScrubRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_IntegrityStatus` to respond with.
+        func scrub(
+            request: Longrun_V1_ScrubRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_IntegrityStatus
+
+        /// Handle the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Rebuilds damaged views from the log: each named operation's state, index
+        /// > entries and history entries are folded again from its events (starting
+        /// > from the newest snapshot where its early events were compacted), damaged
+        /// > or stale entries are dropped, a `repaired` event is recorded on each
+        /// > repaired operation, and the repaired operations are checked again.
+        /// > Damaged log events cannot be rebuilt from anything: they are reported,
+        /// > not repaired.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+        /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+        /// > backup first).
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_RepairRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_RepairResponse` to respond with.
+        func repair(
+            request: Longrun_V1_RepairRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_RepairResponse
     }
 }
 
@@ -367,6 +560,28 @@ extension Longrun_V1_Admin.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_OperationDetails>(),
             handler: { request, context in
                 try await self.setHold(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.Scrub.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_ScrubRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_IntegrityStatus>(),
+            handler: { request, context in
+                try await self.scrub(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.Repair.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_RepairRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_RepairResponse>(),
+            handler: { request, context in
+                try await self.repair(
                     request: request,
                     context: context
                 )
@@ -410,6 +625,28 @@ extension Longrun_V1_Admin.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func scrub(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_ScrubRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_IntegrityStatus> {
+        let response = try await self.scrub(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func repair(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_RepairResponse> {
+        let response = try await self.repair(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -447,6 +684,32 @@ extension Longrun_V1_Admin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Longrun_V1_OperationDetails> {
         return GRPCCore.ServerResponse<Longrun_V1_OperationDetails>(
             message: try await self.setHold(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func scrub(
+        request: GRPCCore.ServerRequest<Longrun_V1_ScrubRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_IntegrityStatus> {
+        return GRPCCore.ServerResponse<Longrun_V1_IntegrityStatus>(
+            message: try await self.scrub(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func repair(
+        request: GRPCCore.ServerRequest<Longrun_V1_RepairRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_RepairResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_RepairResponse>(
+            message: try await self.repair(
                 request: request.message,
                 context: context
             ),
@@ -552,6 +815,71 @@ extension Longrun_V1_Admin {
             deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_OperationDetails>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_OperationDetails>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Scrub" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the whole store now, at full speed, and returns what it found:
+        /// > the log's hash chain and every record's checksum, every operation's
+        /// > state against the fold of its events, every index and history entry,
+        /// > and the snapshots. The daemon also does this in the background
+        /// > (`longrund --scrub-interval`), throttled. If a background pass is
+        /// > running, this one runs after it.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ScrubRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_ScrubRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_IntegrityStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func scrub<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_ScrubRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_ScrubRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_IntegrityStatus>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_IntegrityStatus>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Rebuilds damaged views from the log: each named operation's state, index
+        /// > entries and history entries are folded again from its events (starting
+        /// > from the newest snapshot where its early events were compacted), damaged
+        /// > or stale entries are dropped, a `repaired` event is recorded on each
+        /// > repaired operation, and the repaired operations are checked again.
+        /// > Damaged log events cannot be rebuilt from anything: they are reported,
+        /// > not repaired.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+        /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+        /// > backup first).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_RepairRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func repair<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_RepairResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -693,6 +1021,93 @@ extension Longrun_V1_Admin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "Scrub" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Checks the whole store now, at full speed, and returns what it found:
+        /// > the log's hash chain and every record's checksum, every operation's
+        /// > state against the fold of its events, every index and history entry,
+        /// > and the snapshots. The daemon also does this in the background
+        /// > (`longrund --scrub-interval`), throttled. If a background pass is
+        /// > running, this one runs after it.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ScrubRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_ScrubRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_IntegrityStatus` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func scrub<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_ScrubRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_ScrubRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_IntegrityStatus>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_IntegrityStatus>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.Scrub.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Repair" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Rebuilds damaged views from the log: each named operation's state, index
+        /// > entries and history entries are folded again from its events (starting
+        /// > from the newest snapshot where its early events were compacted), damaged
+        /// > or stale entries are dropped, a `repaired` event is recorded on each
+        /// > repaired operation, and the repaired operations are checked again.
+        /// > Damaged log events cannot be rebuilt from anything: they are reported,
+        /// > not repaired.
+        /// > 
+        /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+        /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+        /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+        /// > backup first).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_RepairRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_RepairRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_RepairResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func repair<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_RepairRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_RepairRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_RepairResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.Repair.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -794,6 +1209,83 @@ extension Longrun_V1_Admin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_SetHoldRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_OperationDetails>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Scrub" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks the whole store now, at full speed, and returns what it found:
+    /// > the log's hash chain and every record's checksum, every operation's
+    /// > state against the fold of its events, every index and history entry,
+    /// > and the snapshots. The daemon also does this in the background
+    /// > (`longrund --scrub-interval`), throttled. If a background pass is
+    /// > running, this one runs after it.
+    /// > 
+    /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+    /// > or in the admin group.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_ScrubRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func scrub<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_ScrubRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_IntegrityStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.scrub(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_ScrubRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_IntegrityStatus>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Rebuilds damaged views from the log: each named operation's state, index
+    /// > entries and history entries are folded again from its events (starting
+    /// > from the newest snapshot where its early events were compacted), damaged
+    /// > or stale entries are dropped, a `repaired` event is recorded on each
+    /// > repaired operation, and the repaired operations are checked again.
+    /// > Damaged log events cannot be rebuilt from anything: they are reported,
+    /// > not repaired.
+    /// > 
+    /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+    /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+    /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+    /// > backup first).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_RepairRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_RepairRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.repair(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_RepairRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_RepairResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -909,6 +1401,91 @@ extension Longrun_V1_Admin.ClientProtocol {
             metadata: metadata
         )
         return try await self.setHold(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Scrub" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Checks the whole store now, at full speed, and returns what it found:
+    /// > the log's hash chain and every record's checksum, every operation's
+    /// > state against the fold of its events, every index and history entry,
+    /// > and the snapshots. The daemon also does this in the background
+    /// > (`longrund --scrub-interval`), throttled. If a background pass is
+    /// > running, this one runs after it.
+    /// > 
+    /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+    /// > or in the admin group.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func scrub<Result>(
+        _ message: Longrun_V1_ScrubRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_IntegrityStatus>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_ScrubRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.scrub(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Repair" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Rebuilds damaged views from the log: each named operation's state, index
+    /// > entries and history entries are folded again from its events (starting
+    /// > from the newest snapshot where its early events were compacted), damaged
+    /// > or stale entries are dropped, a `repaired` event is recorded on each
+    /// > repaired operation, and the repaired operations are checked again.
+    /// > Damaged log events cannot be rebuilt from anything: they are reported,
+    /// > not repaired.
+    /// > 
+    /// > Errors: `PERMISSION_DENIED` unless the caller is root, the daemon's user
+    /// > or in the admin group; `INVALID_ARGUMENT` for a malformed name;
+    /// > `FAILED_PRECONDITION` when the log itself is damaged (restore from a
+    /// > backup first).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func repair<Result>(
+        _ message: Longrun_V1_RepairRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_RepairRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.repair(
             request: request,
             options: options,
             onResponse: handleResponse

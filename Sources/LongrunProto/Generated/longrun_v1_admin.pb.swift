@@ -22,6 +22,143 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// The request for [Admin.Scrub][longrun.v1.Admin.Scrub]. No fields yet.
+public nonisolated struct Longrun_V1_ScrubRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The request for [Admin.Repair][longrun.v1.Admin.Repair].
+public nonisolated struct Longrun_V1_RepairRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Full names of the operations to rebuild. Empty: scrub the store first and
+  /// repair everything the scrub finds that the log can rebuild.
+  public var names: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The response of [Admin.Repair][longrun.v1.Admin.Repair].
+public nonisolated struct Longrun_V1_RepairResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operations rebuilt from their events (each now has a `repaired`
+  /// event).
+  public var repaired: [String] = []
+
+  /// Damaged or stale index and history entries that were dropped.
+  public var droppedEntries: UInt64 = 0
+
+  /// What the log cannot rebuild (damaged events, snapshots), with what to do.
+  public var unrepairable: [Longrun_V1_IntegrityFinding] = []
+
+  /// What a check of the repaired operations still finds; empty when the
+  /// repair worked.
+  public var remaining: [Longrun_V1_IntegrityFinding] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What the integrity checks of a running daemon have found.
+public nonisolated struct Longrun_V1_IntegrityStatus: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// When the last complete pass of the scrub started and finished; unset
+  /// before the first one completes.
+  public var lastPassStarted: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_lastPassStarted ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_lastPassStarted = newValue}
+  }
+  /// Returns true if `lastPassStarted` has been explicitly set.
+  public var hasLastPassStarted: Bool {self._lastPassStarted != nil}
+  /// Clears the value of `lastPassStarted`. Subsequent reads from it will return its default value.
+  public mutating func clearLastPassStarted() {self._lastPassStarted = nil}
+
+  public var lastPassFinished: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_lastPassFinished ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_lastPassFinished = newValue}
+  }
+  /// Returns true if `lastPassFinished` has been explicitly set.
+  public var hasLastPassFinished: Bool {self._lastPassFinished != nil}
+  /// Clears the value of `lastPassFinished`. Subsequent reads from it will return its default value.
+  public mutating func clearLastPassFinished() {self._lastPassFinished = nil}
+
+  /// Complete passes since the daemon started.
+  public var passes: UInt64 = 0
+
+  /// Records (events, view records, index entries, snapshots) the last
+  /// complete pass checked.
+  public var recordsChecked: UInt64 = 0
+
+  /// Reads refused with `DATA_LOSS` since the daemon started because a record
+  /// failed its checksum.
+  public var damagedReads: UInt64 = 0
+
+  /// What the last complete pass found, plus damaged records reads met since;
+  /// empty when everything checks.
+  public var findings: [Longrun_V1_IntegrityFinding] = []
+
+  /// Whether a pass is running now.
+  public var passRunning: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lastPassStarted: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+  fileprivate var _lastPassFinished: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// One problem the integrity checks found.
+public nonisolated struct Longrun_V1_IntegrityFinding: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// `damaged_record`, `broken_chain`, `log_gap`, `view_differs`,
+  /// `index_missing`, `index_stale`, `history_stale`, `snapshot_damaged`.
+  public var kind: String = String()
+
+  /// The database of the record (`log`, `operations`, `by_creation`, ...),
+  /// or the snapshot's path for `snapshot_damaged`.
+  public var database: String = String()
+
+  /// The record's key, printable (binary parts in hex between angle brackets).
+  public var key: String = String()
+
+  /// The operation concerned, when known.
+  public var operation: String = String()
+
+  /// The log sequence concerned, when it is an event.
+  public var sequence: UInt64 = 0
+
+  /// What is wrong and what to do.
+  public var message: String = String()
+
+  /// Whether Admin.Repair can rebuild it from the log.
+  public var repairable: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// The request for [Admin.SetHold][longrun.v1.Admin.SetHold].
 public nonisolated struct Longrun_V1_SetHoldRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -108,14 +245,244 @@ public nonisolated struct Longrun_V1_ServerInfo: Sendable {
   /// periodically; the text gives the interval).
   public var durability: String = String()
 
+  /// What the integrity checks have found (see Admin.Scrub).
+  public var integrity: Longrun_V1_IntegrityStatus {
+    get {_integrity ?? Longrun_V1_IntegrityStatus()}
+    set {_integrity = newValue}
+  }
+  /// Returns true if `integrity` has been explicitly set.
+  public var hasIntegrity: Bool {self._integrity != nil}
+  /// Clears the value of `integrity`. Subsequent reads from it will return its default value.
+  public mutating func clearIntegrity() {self._integrity = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _integrity: Longrun_V1_IntegrityStatus? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "longrun.v1"
+
+nonisolated extension Longrun_V1_ScrubRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScrubRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_ScrubRequest, rhs: Longrun_V1_ScrubRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_RepairRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}names\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.names) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.names.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.names, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_RepairRequest, rhs: Longrun_V1_RepairRequest) -> Bool {
+    if lhs.names != rhs.names {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_RepairResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RepairResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}repaired\0\u{3}dropped_entries\0\u{1}unrepairable\0\u{1}remaining\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.repaired) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.droppedEntries) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.unrepairable) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.remaining) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.repaired.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.repaired, fieldNumber: 1)
+    }
+    if self.droppedEntries != 0 {
+      try visitor.visitSingularUInt64Field(value: self.droppedEntries, fieldNumber: 2)
+    }
+    if !self.unrepairable.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.unrepairable, fieldNumber: 3)
+    }
+    if !self.remaining.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.remaining, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_RepairResponse, rhs: Longrun_V1_RepairResponse) -> Bool {
+    if lhs.repaired != rhs.repaired {return false}
+    if lhs.droppedEntries != rhs.droppedEntries {return false}
+    if lhs.unrepairable != rhs.unrepairable {return false}
+    if lhs.remaining != rhs.remaining {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_IntegrityStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IntegrityStatus"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}last_pass_started\0\u{3}last_pass_finished\0\u{1}passes\0\u{3}records_checked\0\u{3}damaged_reads\0\u{1}findings\0\u{3}pass_running\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._lastPassStarted) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._lastPassFinished) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.passes) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.recordsChecked) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.damagedReads) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.findings) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.passRunning) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._lastPassStarted {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._lastPassFinished {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    if self.passes != 0 {
+      try visitor.visitSingularUInt64Field(value: self.passes, fieldNumber: 3)
+    }
+    if self.recordsChecked != 0 {
+      try visitor.visitSingularUInt64Field(value: self.recordsChecked, fieldNumber: 4)
+    }
+    if self.damagedReads != 0 {
+      try visitor.visitSingularUInt64Field(value: self.damagedReads, fieldNumber: 5)
+    }
+    if !self.findings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.findings, fieldNumber: 6)
+    }
+    if self.passRunning != false {
+      try visitor.visitSingularBoolField(value: self.passRunning, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_IntegrityStatus, rhs: Longrun_V1_IntegrityStatus) -> Bool {
+    if lhs._lastPassStarted != rhs._lastPassStarted {return false}
+    if lhs._lastPassFinished != rhs._lastPassFinished {return false}
+    if lhs.passes != rhs.passes {return false}
+    if lhs.recordsChecked != rhs.recordsChecked {return false}
+    if lhs.damagedReads != rhs.damagedReads {return false}
+    if lhs.findings != rhs.findings {return false}
+    if lhs.passRunning != rhs.passRunning {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_IntegrityFinding: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".IntegrityFinding"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}database\0\u{1}key\0\u{1}operation\0\u{1}sequence\0\u{1}message\0\u{1}repairable\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.database) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.operation) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.sequence) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.message) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.repairable) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.database.isEmpty {
+      try visitor.visitSingularStringField(value: self.database, fieldNumber: 2)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 3)
+    }
+    if !self.operation.isEmpty {
+      try visitor.visitSingularStringField(value: self.operation, fieldNumber: 4)
+    }
+    if self.sequence != 0 {
+      try visitor.visitSingularUInt64Field(value: self.sequence, fieldNumber: 5)
+    }
+    if !self.message.isEmpty {
+      try visitor.visitSingularStringField(value: self.message, fieldNumber: 6)
+    }
+    if self.repairable != false {
+      try visitor.visitSingularBoolField(value: self.repairable, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_IntegrityFinding, rhs: Longrun_V1_IntegrityFinding) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.database != rhs.database {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.operation != rhs.operation {return false}
+    if lhs.sequence != rhs.sequence {return false}
+    if lhs.message != rhs.message {return false}
+    if lhs.repairable != rhs.repairable {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Longrun_V1_SetHoldRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SetHoldRequest"
@@ -237,7 +604,7 @@ nonisolated extension Longrun_V1_GetServerInfoRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Longrun_V1_ServerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ServerInfo"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}data_directory\0\u{3}applied_sequence\0\u{1}durability\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}version\0\u{3}data_directory\0\u{3}applied_sequence\0\u{1}durability\0\u{1}integrity\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -249,12 +616,17 @@ nonisolated extension Longrun_V1_ServerInfo: SwiftProtobuf.Message, SwiftProtobu
       case 2: try { try decoder.decodeSingularStringField(value: &self.dataDirectory) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.appliedSequence) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.durability) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._integrity) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.version.isEmpty {
       try visitor.visitSingularStringField(value: self.version, fieldNumber: 1)
     }
@@ -267,6 +639,9 @@ nonisolated extension Longrun_V1_ServerInfo: SwiftProtobuf.Message, SwiftProtobu
     if !self.durability.isEmpty {
       try visitor.visitSingularStringField(value: self.durability, fieldNumber: 4)
     }
+    try { if let v = self._integrity {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -275,6 +650,7 @@ nonisolated extension Longrun_V1_ServerInfo: SwiftProtobuf.Message, SwiftProtobu
     if lhs.dataDirectory != rhs.dataDirectory {return false}
     if lhs.appliedSequence != rhs.appliedSequence {return false}
     if lhs.durability != rhs.durability {return false}
+    if lhs._integrity != rhs._integrity {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -149,6 +149,18 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     set {_uniqueStorage()._kind = .holdReleased(newValue)}
   }
 
+  /// The operation's stored views (its state, index entries and history
+  /// entries) were found damaged and rebuilt from its events (Admin.Repair
+  /// or `longrun-replay repair`). Not a lifecycle transition: the
+  /// operation's version and update time do not change.
+  public var repaired: Longrun_V1_OperationEvent.Repaired {
+    get {
+      if case .repaired(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.Repaired()
+    }
+    set {_uniqueStorage()._kind = .repaired(newValue)}
+  }
+
   /// The operation's state right after this event, when the server includes
   /// it. For a `deleted` event it is the last state before the deletion.
   public var operation: Google_Longrunning_Operation {
@@ -183,6 +195,11 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     case holdSet(Longrun_V1_OperationEvent.HoldSet)
     /// The hold was released: the operation may expire again.
     case holdReleased(Longrun_V1_OperationEvent.HoldReleased)
+    /// The operation's stored views (its state, index entries and history
+    /// entries) were found damaged and rebuilt from its events (Admin.Repair
+    /// or `longrun-replay repair`). Not a lifecycle transition: the
+    /// operation's version and update time do not change.
+    case repaired(Longrun_V1_OperationEvent.Repaired)
 
   }
 
@@ -375,6 +392,20 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     public init() {}
   }
 
+  /// The operation's views were rebuilt from its events.
+  public nonisolated struct Repaired: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// What was found damaged, e.g. `operations record fails its checksum`.
+    public var detail: String = String()
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
@@ -428,7 +459,7 @@ fileprivate nonisolated let _protobuf_package = "longrun.v1"
 
 nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OperationEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{1}expired\0\u{3}hold_set\0\u{3}hold_released\0\u{2}\u{3}operation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{1}expired\0\u{3}hold_set\0\u{3}hold_released\0\u{1}repaired\0\u{2}\u{2}operation\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -579,6 +610,19 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
             _storage._kind = .holdReleased(v)
           }
         }()
+        case 18: try {
+          var v: Longrun_V1_OperationEvent.Repaired?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .repaired(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .repaired(v)
+          }
+        }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._operation) }()
         default: break
         }
@@ -636,6 +680,10 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
       case .holdReleased?: try {
         guard case .holdReleased(let v)? = _storage._kind else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 17)
+      }()
+      case .repaired?: try {
+        guard case .repaired(let v)? = _storage._kind else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       }()
       case nil: break
       }
@@ -948,6 +996,36 @@ nonisolated extension Longrun_V1_OperationEvent.HoldReleased: SwiftProtobuf.Mess
 
   public static func ==(lhs: Longrun_V1_OperationEvent.HoldReleased, rhs: Longrun_V1_OperationEvent.HoldReleased) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.Repaired: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".Repaired"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}detail\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.detail) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.detail.isEmpty {
+      try visitor.visitSingularStringField(value: self.detail, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.Repaired, rhs: Longrun_V1_OperationEvent.Repaired) -> Bool {
+    if lhs.detail != rhs.detail {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -3,8 +3,9 @@
 //
 // Properties: decoding any bytes as an event or an operation record either returns a value or
 // throws `CodecError`, never traps; a decoded value re-encodes to bytes that decode to the same
-// value, and re-encoding that is a fixed point. A log value splits into its 32-byte chain hash and
-// its record exactly when it is longer than a hash, and `make` builds what `split` takes apart.
+// value, and re-encoding that is a fixed point. A log value splits into its 4-byte checksum, its
+// 32-byte chain hash and its record exactly when it is longer than those, and `make` builds what
+// `open` takes apart.
 import LongrunDomain
 @testable import LongrunStore
 
@@ -36,19 +37,17 @@ public func fuzzEventCodec(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         guard RecordCodec.encode(again) == bytes else { fail("encoding \(state) is not a fixed point") }
     }
 
-    // Log values: chain hash · record.
+    // Log values: checksum · chain hash · record.
     let split = LogEntry.split(buffer)
-    guard (split != nil) == (size > ChainHash.byteCount), (LogEntry.record(buffer) != nil) == (split != nil) else {
-        fail("split of \(size) bytes")
-    }
+    guard (split != nil) == (size > LogEntry.headerCount) else { fail("split of \(size) bytes") }
     if let (hash, record) = split {
-        guard hash.bytes.elementsEqual(buffer.prefix(ChainHash.byteCount)), record.elementsEqual(buffer.dropFirst(ChainHash.byteCount)),
-              LogEntry.record(buffer).map({ $0.elementsEqual(record) }) == true
+        guard hash.bytes.elementsEqual(buffer.dropFirst(Checksum.byteCount).prefix(ChainHash.byteCount)),
+              record.elementsEqual(buffer.dropFirst(LogEntry.headerCount))
         else { fail("split of \(size) bytes lost or moved bytes") }
-        let (value, next) = LogEntry.make(previous: hash, record: Array(record))
-        guard let (madeHash, madeRecord) = value.withUnsafeBytes({ LogEntry.split($0).map { ($0.hash, Array($0.record)) } }),
+        let (value, next) = LogEntry.make(sequence: 7, previous: hash, record: Array(record))
+        guard let (madeHash, madeRecord) = value.withUnsafeBytes({ try? LogEntry.open($0, sequence: 7) }).map({ ($0.hash, Array($0.record)) }),
               madeHash == next, madeRecord.elementsEqual(record), next == hash.next(record: record)
-        else { fail("make and split disagree for \(size) bytes") }
+        else { fail("make and open disagree for \(size) bytes") }
     }
     return 0
 }

@@ -1,0 +1,106 @@
+import Logging
+import LongrunDomain
+import LongrunStore
+
+extension LongrunEngine {
+    /// What the integrity checks have found so far (scrub passes and reads).
+    public var integrityStatus: IntegrityStatus { integrity.status }
+
+    /// Runs a whole scrub pass now, at full speed on a thread of its own, and returns what it found
+    /// (also published in ``integrityStatus``). The engine keeps serving meanwhile.
+    public func scrub() async throws -> IntegrityStatus {
+        try await scrubPass(share: nil)
+        return integrity.status
+    }
+
+    /// Background scrub passes, one every ``Configuration/scrubInterval``, each throttled to
+    /// ``Configuration/scrubShare`` of one core. Returns when the task is cancelled.
+    func runScrubs() async {
+        guard let interval = configuration.scrubInterval else { return }
+        // The first pass starts soon after opening (not at once: start-up has work of its own).
+        do { try await Task.sleep(for: min(interval, configuration.scrubFirstDelay)) } catch { return }
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            do {
+                try await scrubPass(share: configuration.scrubShare)
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.error("integrity scrub pass failed; retrying at the next interval", metadata: ["error": "\(error)"])
+            }
+            let next = started + interval
+            do { try await Task.sleep(until: max(next, ContinuousClock.now + .seconds(1)), clock: .continuous) } catch { return }
+        }
+    }
+
+    /// One pass in steps; with `share`, sleeps between steps so the pass uses at most that fraction
+    /// of one core.
+    func scrubPass(share: Double?) async throws {
+        let scrubber = Scrubber(store: store)
+        let started = clock.now()
+        integrity.passStarted()
+        do {
+            let step = Step(scrubber)
+            while true {
+                try Task.checkCancellation()
+                let began = ContinuousClock.now
+                let more = try await onDedicatedThread { try step.run(budget: 2_000) }
+                if !more { break }
+                if let share, share > 0, share < 1 {
+                    let spent = ContinuousClock.now - began
+                    try await Task.sleep(for: spent * ((1 - share) / share))
+                }
+            }
+            if let (sequence, hash) = scrubber.verifiedLog {
+                // The next start checks only the log after this point (and after the newest snapshot).
+                let store = self.store
+                try await onDedicatedThread { try store.recordVerifiedLog(through: sequence, hash: hash) }
+            }
+            integrity.passFinished(started: started, finished: clock.now(), findings: scrubber.findings, checked: scrubber.checked)
+        } catch {
+            integrity.passAbandoned()
+            throw error
+        }
+    }
+
+    /// Rebuilds damaged views from the log (see ``Store/repair(_:operations:actor:now:access:progress:)``):
+    /// the operations named, or with none, everything a fresh scrub pass finds that the log can
+    /// rebuild. Only for unrestricted callers. Waiters of repaired operations are woken.
+    public func repair(_ names: [OperationName] = [], actor: Actor, access: Access = .unrestricted) async throws -> RepairReport {
+        guard access == .unrestricted else {
+            throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not allowed to repair the store: only root, the daemon's user or the admin group may")
+        }
+        let requested = Set(names)
+        if names.isEmpty { try await scrubPass(share: nil) }
+        let findings = integrity.status.findings.filter { names.isEmpty || ($0.operation.map(requested.contains) ?? false) }
+        let store = self.store, now = clock.now()
+        let report = try await onDedicatedThread {
+            try store.repair(findings, operations: requested, actor: actor, now: now, access: access)
+        }
+        waiters.notify(committedThrough: report.head, changed: report.repaired)
+        integrity.repaired(report)
+        logger.notice("repaired views from the log", metadata: [
+            "operations": "\(report.repaired.count)", "dropped_entries": "\(report.droppedEntries)",
+            "unrepairable": "\(report.unrepairable.count)", "remaining": "\(report.remaining.count)",
+        ])
+        return report
+    }
+
+    /// Runs `body` in a read transaction; a record that fails its checksum is counted and logged
+    /// before the DATA_LOSS error reaches the caller.
+    func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
+        do {
+            return try store.read(body)
+        } catch let error as StoreError where error.damage != nil {
+            integrity.noteDamagedRead(error)
+            throw error
+        }
+    }
+}
+
+/// Hands a scrubber to the dedicated threads its steps run on, one step at a time.
+private final class Step: @unchecked Sendable {
+    private let scrubber: Scrubber
+    init(_ scrubber: Scrubber) { self.scrubber = scrubber }
+    func run(budget: Int) throws -> Bool { try scrubber.step(budget: budget) }
+}

@@ -1,0 +1,116 @@
+import CCRC32C
+import LMDB
+import LongrunDomain
+
+/// The CRC-32C every stored record carries (docs/FORMAT.md, "Checksums").
+///
+/// Every value in the log and in the views is `CRC-32C (4 bytes, big-endian) · body`, the CRC
+/// taken over the key and then the body, so a flipped bit in either, or a record moved under
+/// another key, is caught by the read that meets it. LMDB checks nothing of its own; the log's
+/// hash chain catches edits too, but only when the chain is walked, and views have no chain.
+/// The checksum is not a defence against someone rewriting records on purpose: the chain, the
+/// background scrub and `longrun-replay verify` are.
+enum Checksum {
+    static let byteCount = 4
+
+    static func crc(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> UInt32 {
+        let partial = longrun_crc32c_extend(0, key.baseAddress, key.count)
+        return longrun_crc32c_extend(partial, body.baseAddress, body.count)
+    }
+
+    /// `crc · body`, the value to store under `key`.
+    static func seal(key: [UInt8], body: [UInt8]) -> [UInt8] {
+        key.withUnsafeBytes { key in body.withUnsafeBytes { body in seal(key: key, body: body) } }
+    }
+
+    static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> [UInt8] {
+        let value = crc(key: key, body: body).bigEndian
+        return [UInt8](unsafeUninitializedCapacity: byteCount + body.count) { buffer, count in
+            withUnsafeBytes(of: value) { buffer.baseAddress!.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: byteCount) }
+            if !body.isEmpty {
+                (buffer.baseAddress! + byteCount).initialize(from: body.bindMemory(to: UInt8.self).baseAddress!, count: body.count)
+            }
+            count = byteCount + body.count
+        }
+    }
+
+    /// The body of a stored value if its checksum holds; nil if it does not (or it is too short).
+    static func body(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        guard value.count >= byteCount else { return nil }
+        let stored = UInt32(bigEndian: value.loadUnaligned(as: UInt32.self))
+        let body = UnsafeRawBufferPointer(rebasing: value[byteCount...])
+        return crc(key: key, body: body) == stored ? body : nil
+    }
+
+    /// The body of a value of `database`, or a `DATA_LOSS` ``StoreError`` naming the record.
+    static func open(_ database: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        try open(named: database.name, key: key, value: value)
+    }
+
+    static func open(named database: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        guard let body = body(key: key, value: value) else {
+            throw StoreError.damaged(DamagedRecord(database: database, key: Array(key)))
+        }
+        return body
+    }
+
+    static func open(_ database: Database, key: [UInt8], value: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+        try key.withUnsafeBytes { key in try open(database, key: key, value: value) }
+    }
+}
+
+/// A stored record whose checksum does not hold: where it is, and which operation or event it
+/// belongs to when its key says so.
+public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
+    /// The database (`log`, `operations`, `by_creation`, ...).
+    public var database: String
+    /// The record's key, as stored.
+    public var key: [UInt8]
+
+    public init(database: String, key: [UInt8]) {
+        self.database = database
+        self.key = key
+    }
+
+    /// The log sequence, for a record of the log.
+    public var sequence: UInt64? {
+        guard database == "log" else { return nil }
+        return key.withUnsafeBytes { Keys.decodeSequence($0) }
+    }
+
+    /// The operation the key names, when it names one that parses: `operations` and `history` keys
+    /// begin with the name; `cancel_deadlines` and `expiry_candidates` keys end with it.
+    public var operation: OperationName? {
+        let text: [UInt8]
+        switch database {
+        case "operations": text = key
+        case "history": text = Array(key.prefix(while: { $0 != 0 }))
+        case "cancel_deadlines" where key.count > 8: text = Array(key[8...])
+        case "expiry_candidates" where key.count > 9: text = Array(key[9...])
+        default: return nil
+        }
+        guard let string = String(validating: text, as: UTF8.self) else { return nil }
+        return try? OperationName(parsing: string)
+    }
+
+    /// The key for people: the text of its UTF-8 parts, its binary parts in hex.
+    public var printableKey: String {
+        if let sequence { return "\(sequence)" }
+        var text = ""
+        var binary: [UInt8] = []
+        func flush() {
+            if !binary.isEmpty { text += "<" + binary.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() + ">" }
+            binary.removeAll()
+        }
+        for byte in key {
+            if byte >= 0x20 && byte < 0x7F { flush(); text.append(Character(Unicode.Scalar(byte))) } else { binary.append(byte) }
+        }
+        flush()
+        return text
+    }
+
+    public var description: String {
+        if let sequence { return "log event \(sequence)" }
+        return "\(database) record '\(printableKey)'"
+    }
+}

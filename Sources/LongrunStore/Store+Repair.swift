@@ -1,0 +1,237 @@
+import LMDB
+import LongrunDomain
+
+/// What ``Store/repair(_:operations:actor:now:access:progress:)`` did.
+public struct RepairReport: Sendable {
+    /// Operations whose views were rebuilt from their events; each gained a `repaired` event.
+    public var repaired: [OperationName] = []
+    /// Damaged or stale index, history and view entries that were dropped.
+    public var droppedEntries = 0
+    /// What the log cannot rebuild (damaged events, snapshots, operations whose early events were
+    /// compacted with no snapshot to start from).
+    public var unrepairable: [IntegrityFinding] = []
+    /// What a check of the repaired operations still finds: empty when the repair worked.
+    public var remaining: [IntegrityFinding] = []
+    /// The `repaired` events appended, and the log head after them.
+    public var events: [Event] = []
+    public var head: UInt64 = 0
+
+    public init() {}
+}
+
+extension Store {
+    /// Rebuilds from the log what `findings` (from a ``Scrubber`` pass) say is damaged, and the
+    /// views of `operations`.
+    ///
+    /// For each operation concerned: folds its events again (from the newest snapshot when its early
+    /// events were compacted), replaces its record, its history entries and every index entry that
+    /// refers to it, and records a `repaired` event through ``Lifecycle/decide(_:state:context:)``.
+    /// Damaged and stale entries the findings name are dropped. All of it happens in one write
+    /// transaction, after one read-only scan of the log; then the repaired operations are checked
+    /// again. A damaged log cannot be repaired from itself: FAILED_PRECONDITION, nothing changed.
+    public func repair(_ findings: [IntegrityFinding], operations: Set<OperationName> = [], actor: Actor, now: Timestamp,
+                       access: Access = .unrestricted, progress: StoreProgressHandler? = nil) throws -> RepairReport {
+        var report = RepairReport()
+        report.unrepairable = findings.filter { !$0.repairable }
+        var names = operations
+        for finding in findings where finding.repairable { if let name = finding.operation { names.insert(name) } }
+        let drops = findings.filter { $0.repairable && $0.key != nil && [.damagedRecord, .indexStale, .historyStale].contains($0.kind) }
+        guard !names.isEmpty || !drops.isEmpty else {
+            report.head = try read { try $0.logHead() }
+            return report
+        }
+        var details: [OperationName: [String]] = [:]
+        for finding in findings where finding.repairable {
+            guard let name = finding.operation else { continue }
+            let text = "\(finding.kind.rawValue) in \(finding.database)"
+            if details[name, default: []].contains(text) == false { details[name, default: []].append(text) }
+        }
+
+        // 1. The events of every operation concerned, from one scan of the log.
+        let (events, scannedThrough, tail) = try eventsOf(names, progress: progress)
+        // 2. Where the early events were compacted, the state in the newest snapshot is the start.
+        var bases: [OperationName: (state: OperationState, sequence: UInt64)] = [:]
+        let needBase = names.filter { name in events[name]?.first.map { if case .created = $0.kind { false } else { true } } ?? true }
+        if tail > 1, !needBase.isEmpty {
+            if let snapshot = try usableSnapshot(upTo: scannedThrough) {
+                let records = try SnapshotFile.operationRecords(snapshot.path, names: Set(needBase.map(Keys.name)))
+                for name in needBase {
+                    guard let body = records[Keys.name(name)] else { continue }
+                    let state = try body.withUnsafeBytes { try decodeSnapshotState($0, name: name, path: snapshot.path) }
+                    bases[name] = (state, snapshot.sequence)
+                }
+            }
+        }
+
+        let notRepairable = report.unrepairable
+        let scanned = events
+        try write { writer in
+            // The body may run again if the map had to grow: start from the same place each time.
+            report.unrepairable = notRepairable
+            report.repaired = []
+            report.events = []
+            report.droppedEntries = 0
+            var events = scanned
+            let reader = writer.reader
+            // Events committed since the scan.
+            if scannedThrough < writer.head {
+                try collectEvents(of: names, from: scannedThrough + 1, through: writer.head, reader: reader, into: &events)
+            }
+            for finding in drops {
+                guard let key = finding.key, let database = schema.checksummed.first(where: { $0.name == finding.database }),
+                      let value = try writer.txn.get(database, key: key)
+                else { continue }
+                let stillDamaged = key.withUnsafeBytes { Checksum.body(key: $0, value: value) } == nil
+                if finding.kind != .damagedRecord || stillDamaged {
+                    _ = try writer.txn.delete(database, key: key)
+                    report.droppedEntries += 1
+                }
+            }
+            for name in names.sorted(by: { $0.description < $1.description }) {
+                let operationEvents = events[name] ?? []
+                let base = bases[name]
+                if base == nil, tail > 1, operationEvents.first.map({ if case .created = $0.kind { false } else { true } }) ?? true {
+                    // Neither the log nor a snapshot can say what this operation was.
+                    report.unrepairable.append(IntegrityFinding(kind: .viewDiffers, database: "operations", key: Keys.name(name), operation: name, message: """
+                        \(name) cannot be rebuilt: its early events were compacted and no usable snapshot holds it. \
+                        Restore the data directory from a backup
+                        """))
+                    continue
+                }
+                var state = base?.state
+                var historySequences: [UInt64] = []
+                for event in operationEvents {
+                    if let base, event.sequence <= base.sequence {
+                        historySequences.append(event.sequence)
+                    } else if Lifecycle.apply(&state, event) {
+                        historySequences.append(event.sequence)
+                    }
+                }
+                let old = try? reader.operation(name)
+                report.droppedEntries += try removeEntries(of: name, old: old, writer: writer)
+                guard let state else {
+                    // The log never created it: whatever is stored under its name is not an operation.
+                    if try writer.txn.delete(schema.operations, key: Keys.name(name)) { report.droppedEntries += 1 }
+                    continue
+                }
+                try writer.putSealed(schema.operations, key: Keys.name(name), body: RecordCodec.encode(state))
+                for sequence in historySequences where sequence >= tail {
+                    try writer.putSealed(schema.history, key: Keys.history(name, sequence), body: [])
+                }
+                for (database, key) in IndexEntries(state).entries(schema) {
+                    try writer.putSealed(database, key: key, body: IndexEntries.body(of: database, for: name, schema))
+                }
+                let detail = String((details[name] ?? ["rebuilt on request"]).joined(separator: "; ").prefix(Limits.maximumReasonBytes / 4))
+                let context = Lifecycle.Context(now: now, actor: actor, defaultCancelGrace: Lifecycle.defaultCancelGrace, access: access)
+                let decision = try Lifecycle.decide(.recordRepair(name: name, detail: detail), state: state, context: context)
+                report.events += try writer.append(decision.events, name: name, time: now, current: state).events
+                report.repaired.append(name)
+            }
+            report.head = writer.head
+        }
+
+        // 3. Check what was repaired.
+        report.remaining = try Scrubber(store: self).check(operations: report.repaired)
+        return report
+    }
+
+    /// Every event of `names` in the retained log, the sequence the scan reached, and the log's tail.
+    private func eventsOf(_ names: Set<OperationName>, progress: StoreProgressHandler?) throws
+        -> (events: [OperationName: [Event]], through: UInt64, tail: UInt64)
+    {
+        let (tail, head) = try read { reader in (try reader.logTail() ?? 1, try reader.logHead()) }
+        var events: [OperationName: [Event]] = [:]
+        var next = tail
+        let chunk: UInt64 = 50_000
+        while next <= head {
+            let last = min(head, next + chunk - 1)
+            try read { reader in try collectEvents(of: names, from: next, through: last, reader: reader, into: &events) }
+            progress?(StoreProgress(phase: "reading the log", done: last - tail + 1, total: head - tail + 1))
+            next = last + 1
+        }
+        return (events, head, tail)
+    }
+
+    private func collectEvents(of names: Set<OperationName>, from: UInt64, through: UInt64, reader: StoreReader,
+                               into events: inout [OperationName: [Event]]) throws {
+        try reader.txn.withCursor(schema.log) { cursor in
+            var entry = try cursor.seek(atLeast: Keys.sequence(from))
+            while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= through {
+                let event: Event
+                do {
+                    event = try reader.decodeEvent(value, sequence: sequence)
+                } catch {
+                    throw DomainError(.failedPrecondition, reason: "LOG_DAMAGED", """
+                        the log itself is damaged at event \(sequence), so no view is rebuilt from it (nothing was changed): \(error). \
+                        See the extent with `longrun-replay verify`, and restore the data directory from a backup
+                        """)
+                }
+                if names.contains(event.name) { events[event.name, default: []].append(event) }
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// Deletes the history entries of `name` and every index entry that refers to it; returns how many.
+    private func removeEntries(of name: OperationName, old: OperationState?, writer: StoreWriter) throws -> Int {
+        let txn = writer.txn
+        var doomed: [(Database, [UInt8])] = old.map { IndexEntries($0).entries(schema) } ?? []
+        let nameKey = Keys.name(name)
+        func scan(_ database: Database, from prefix: [UInt8], while inRange: (UnsafeRawBufferPointer) -> Bool,
+                  refersToName: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws {
+            try txn.withCursor(database) { cursor in
+                var entry = prefix.isEmpty ? try cursor.first() : try cursor.seek(atLeast: prefix)
+                while let (key, value) = entry, inRange(key) {
+                    if refersToName(key, value) { doomed.append((database, Array(key))) }
+                    entry = try cursor.next()
+                }
+            }
+        }
+        let historyPrefix = Keys.historyPrefix(name)
+        try scan(schema.history, from: historyPrefix, while: { Keys.hasPrefix($0, historyPrefix) }, refersToName: { _, _ in true })
+        let collection = Keys.collectionPrefix(name.collection)
+        for database in [schema.byCreation, schema.running] {
+            try scan(database, from: collection, while: { Keys.hasPrefix($0, collection) }, refersToName: { key, value in
+                (Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])).elementsEqual(nameKey)
+            })
+        }
+        try scan(schema.requestIDs, from: collection, while: { Keys.hasPrefix($0, collection) }, refersToName: { key, value in
+            (Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])).elementsEqual(nameKey)
+        })
+        for database in [schema.cancelDeadlines, schema.expiryCandidates] {
+            try scan(database, from: [], while: { _ in true }, refersToName: { key, _ in key.count > nameKey.count && key.suffix(nameKey.count).elementsEqual(nameKey) })
+        }
+        var removed = 0
+        for (database, key) in doomed where try txn.delete(database, key: key) { removed += 1 }
+        return removed
+    }
+
+    private func decodeSnapshotState(_ body: UnsafeRawBufferPointer, name: OperationName, path: String) throws -> OperationState {
+        do {
+            return try RecordCodec.decodeState(body)
+        } catch {
+            throw StoreError(.dataLoss, "snapshot \(path) holds an undecodable record of \(name): \(error)")
+        }
+    }
+}
+
+extension Scrubber {
+    /// Checks `operations` as a pass would (checksum, fold, the index entries their states imply);
+    /// returns what it finds.
+    public func check(operations: [OperationName]) throws -> [IntegrityFinding] {
+        let schema = store.schema
+        return try store.read { reader in
+            let tail = try reader.logTail() ?? 1
+            for name in operations {
+                let key = Keys.name(name)
+                guard let value = try reader.txn.get(schema.operations, key: key) else { continue }
+                guard let body = key.withUnsafeBytes({ k in Checksum.body(key: k, value: value).map(Array.init) }) else {
+                    record(IntegrityFinding(damaged: DamagedRecord(database: "operations", key: key)))
+                    continue
+                }
+                try checkOperation(key: key, body: body, reader: reader, tail: tail)
+            }
+            return findings
+        }
+    }
+}

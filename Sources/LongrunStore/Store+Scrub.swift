@@ -1,0 +1,349 @@
+import LMDB
+import LongrunDomain
+
+/// One problem an integrity check found: a record, an event, an index entry or a snapshot.
+public struct IntegrityFinding: Sendable, Hashable, CustomStringConvertible {
+    public enum Kind: String, Sendable, CaseIterable {
+        /// A record of the log or of a view fails its checksum.
+        case damagedRecord = "damaged_record"
+        /// An event does not match its chain hash.
+        case brokenChain = "broken_chain"
+        /// The log skips a sequence.
+        case logGap = "log_gap"
+        /// An operation's stored state differs from the fold of its events.
+        case viewDiffers = "view_differs"
+        /// An index entry that an operation's state implies is missing or holds something else.
+        case indexMissing = "index_missing"
+        /// An index entry that no operation's state implies.
+        case indexStale = "index_stale"
+        /// A history entry that names no event of its operation.
+        case historyStale = "history_stale"
+        /// A snapshot file fails its digest or cannot be read.
+        case snapshotDamaged = "snapshot_damaged"
+    }
+
+    public var kind: Kind
+    /// The database (`log`, `operations`, ...), or the snapshot's path.
+    public var database: String
+    /// The record's key as stored, when the finding is about one record.
+    public var key: [UInt8]?
+    public var operation: OperationName?
+    public var sequence: UInt64?
+    public var message: String
+
+    public init(kind: Kind, database: String, key: [UInt8]? = nil, operation: OperationName? = nil, sequence: UInt64? = nil, message: String) {
+        self.kind = kind
+        self.database = database
+        self.key = key
+        self.operation = operation
+        self.sequence = sequence
+        self.message = message
+    }
+
+    /// A finding about a record whose checksum failed.
+    public init(damaged record: DamagedRecord) {
+        self.init(kind: .damagedRecord, database: record.database, key: record.key, operation: record.operation, sequence: record.sequence,
+                  message: "the stored \(record) fails its checksum")
+    }
+
+    /// Whether the log can rebuild what is wrong (``Store/repair(_:actor:now:progress:)``): any view
+    /// record or entry can; a damaged event or snapshot cannot.
+    public var repairable: Bool {
+        switch kind {
+        case .damagedRecord: database != "log"
+        case .viewDiffers, .indexMissing, .indexStale, .historyStale: true
+        case .brokenChain, .logGap, .snapshotDamaged: false
+        }
+    }
+
+    /// The key for people (``DamagedRecord/printableKey``).
+    public var printableKey: String? { key.map { DamagedRecord(database: database, key: $0).printableKey } }
+
+    public var description: String { message }
+}
+
+/// Walks a whole store in small steps, checking everything that can be checked without another
+/// copy of it: the log's chain and checksums from its base to its head, every view record's
+/// checksum, every operation's state against the fold of its events, every index entry against
+/// the state that implies it (both ways), every history entry against the log, and every
+/// snapshot's digest.
+///
+/// Each ``step(budget:)`` is one read transaction over at most `budget` records, so a caller can
+/// throttle a pass to a small share of a core and the daemon keeps serving meanwhile. What one
+/// step checks is consistent in itself; records changed between steps are checked as they are
+/// when reached. Operations whose early events were compacted are checked against their
+/// checksums and indexes only (their fold needs a snapshot: `longrun-replay verify` does that).
+public final class Scrubber {
+    private enum Phase {
+        case log(next: UInt64?, hash: ChainHash)
+        case views(index: Int, after: [UInt8]?)
+        case snapshots(remaining: [String])
+        case finished
+    }
+
+    let store: Store
+    private var phase: Phase = .log(next: nil, hash: .genesis)
+    private var seen: Set<IntegrityFinding> = []
+    /// What this pass has found so far, in the order found.
+    public private(set) var findings: [IntegrityFinding] = []
+    /// Records checked so far.
+    public private(set) var checked: UInt64 = 0
+    /// The newest event through which this pass found the log's chain and checksums intact, once
+    /// its log phase is over and found nothing (``Store/recordVerifiedLog(through:hash:)``).
+    public private(set) var verifiedLog: (sequence: UInt64, hash: ChainHash)?
+    private var logIsClean = true
+    public var isFinished: Bool { if case .finished = phase { true } else { false } }
+
+    public init(store: Store) {
+        self.store = store
+    }
+
+    /// Runs a whole pass at once (for `longrun-replay` and tests).
+    public static func run(_ store: Store, progress: StoreProgressHandler? = nil) throws -> [IntegrityFinding] {
+        let scrubber = Scrubber(store: store)
+        while try scrubber.step(budget: 20_000) {
+            progress?(StoreProgress(phase: "scrubbing (\(scrubber.phaseName))", done: scrubber.checked, total: 0))
+        }
+        return scrubber.findings
+    }
+
+    /// What the pass is checking now, for progress reports.
+    public var phaseName: String {
+        switch phase {
+        case .log: "log"
+        case .views(let index, _): store.schema.views[min(index, store.schema.views.count - 1)].name
+        case .snapshots: "snapshots"
+        case .finished: "finished"
+        }
+    }
+
+    /// Checks up to `budget` more records; returns false once the pass is complete.
+    public func step(budget: Int) throws -> Bool {
+        switch phase {
+        case .log(let next, let hash):
+            phase = try checkLog(from: next, hash: hash, budget: budget)
+        case .views(let index, let after):
+            phase = try checkViews(index: index, after: after, budget: budget)
+        case .snapshots(var remaining):
+            if let path = remaining.popLast() {
+                checked += 1
+                do { _ = try SnapshotFile.verify(path) } catch {
+                    record(IntegrityFinding(kind: .snapshotDamaged, database: path, message: """
+                        snapshot \(path) is damaged (\(error)). The views and the log do not depend on it; delete it, \
+                        and the next scheduled snapshot (or `longrun snapshot`) replaces it
+                        """))
+                }
+                phase = .snapshots(remaining: remaining)
+            } else {
+                phase = .finished
+            }
+        case .finished:
+            return false
+        }
+        return !isFinished
+    }
+
+    func record(_ finding: IntegrityFinding) {
+        if finding.database == "log" { logIsClean = false }
+        if seen.insert(finding).inserted { findings.append(finding) }
+    }
+
+    // MARK: The log
+
+    private func checkLog(from start: UInt64?, hash startHash: ChainHash, budget: Int) throws -> Phase {
+        let schema = store.schema
+        let newestSnapshot = try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence
+        return try store.read { reader in
+            guard let tail = try reader.logTail() else { return .views(index: 0, after: nil) }
+            var expected = start ?? tail
+            var hash = startHash
+            if start == nil || expected < tail {
+                // A new pass, or compaction dropped what the pass had not reached: start at the base.
+                expected = tail
+                hash = try reader.baseHash()
+                logIsClean = true
+            }
+            var count = 0
+            return try reader.txn.withCursor(schema.log) { cursor in
+                var entry = try cursor.seek(atLeast: Keys.sequence(expected))
+                while let (key, value) = entry {
+                    guard count < budget else { return .log(next: expected, hash: hash) }
+                    count += 1
+                    checked += 1
+                    let sequence = Keys.decodeSequence(key) ?? 0
+                    if sequence != expected {
+                        record(IntegrityFinding(kind: .logGap, database: "log", sequence: expected,
+                                                message: "event \(expected) is missing from the log (the next present is \(sequence))"))
+                        expected = sequence
+                    }
+                    let where_ = Self.whereInLog(sequence, newestSnapshot: newestSnapshot)
+                    if let (stored, record) = LogEntry.split(value) {
+                        if hash.next(record: record) != stored {
+                            self.record(IntegrityFinding(kind: .brokenChain, database: "log", key: Array(key), sequence: sequence, message: """
+                                event \(sequence) does not match its chain hash: it was damaged or edited. \(where_)
+                                """))
+                        } else if !LogEntry.checksumHolds(value, sequence: sequence) {
+                            self.record(IntegrityFinding(kind: .damagedRecord, database: "log", key: Array(key), sequence: sequence, message: """
+                                event \(sequence) fails its checksum although its chain holds (its checksum bytes were damaged). \(where_)
+                                """))
+                        } else if (try? RecordCodec.decodeEvent(record))?.sequence != sequence {
+                            self.record(IntegrityFinding(kind: .damagedRecord, database: "log", key: Array(key), sequence: sequence,
+                                                         message: "event \(sequence) cannot be decoded or names another sequence. \(where_)"))
+                        }
+                        // Go on from the stored hash: one damaged event is one finding, not one per later event.
+                        hash = stored
+                    } else {
+                        record(IntegrityFinding(kind: .damagedRecord, database: "log", key: Array(key), sequence: sequence,
+                                                message: "event \(sequence) is too short to hold a chain hash. \(where_)"))
+                    }
+                    expected = sequence + 1
+                    entry = try cursor.next()
+                }
+                if logIsClean, expected > tail { verifiedLog = (expected - 1, hash) }
+                return .views(index: 0, after: nil)
+            }
+        }
+    }
+
+    /// What a damaged event means, by where it is.
+    static func whereInLog(_ sequence: UInt64, newestSnapshot: UInt64?) -> String {
+        if let newestSnapshot, sequence <= newestSnapshot {
+            return """
+                It is before the newest snapshot (\(newestSnapshot)), so the views and recovery do not need it and are intact; \
+                reading it (history, watch) answers DATA_LOSS. It cannot be rebuilt: restore the data directory from a backup \
+                to get it back (`longrun-replay verify` lists every damaged event)
+                """
+        }
+        return """
+            It is after the newest snapshot, so the daemon will refuse to restart on this log. Restore the data directory \
+            from a backup, or build a store from the log before it with `longrun-replay rebuild --until \(sequence - 1)`
+            """
+    }
+
+    // MARK: The views
+
+    private func checkViews(index: Int, after: [UInt8]?, budget: Int) throws -> Phase {
+        let schema = store.schema
+        guard index < schema.views.count else {
+            return .snapshots(remaining: try SnapshotFile.list(in: store.snapshotDirectory).map(\.path).reversed())
+        }
+        let database = schema.views[index]
+        return try store.read { reader in
+            let tail = try reader.logTail() ?? 1
+            var collected: [([UInt8], [UInt8])] = []
+            let more: Bool = try reader.txn.withCursor(database) { cursor in
+                var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
+                if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
+                while let (key, value) = entry {
+                    guard collected.count < budget else { return true }
+                    collected.append((Array(key), Array(value)))
+                    entry = try cursor.next()
+                }
+                return false
+            }
+            for (key, value) in collected {
+                checked += 1
+                let body: [UInt8]? = key.withUnsafeBytes { key in value.withUnsafeBytes { Checksum.body(key: key, value: $0).map(Array.init) } }
+                guard let body else {
+                    record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key)))
+                    continue
+                }
+                try checkEntry(database, key: key, body: body, reader: reader, tail: tail)
+            }
+            guard more, let last = collected.last?.0 else { return .views(index: index + 1, after: nil) }
+            return .views(index: index, after: last)
+        }
+    }
+
+    /// Checks one view entry whose checksum holds against what the rest of the store implies.
+    private func checkEntry(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
+        let schema = store.schema
+        if database == schema.operations {
+            try checkOperation(key: key, body: body, reader: reader, tail: tail)
+        } else if database == schema.history {
+            try checkHistoryEntry(key: key, reader: reader, tail: tail)
+        } else {
+            try checkIndexEntry(database, key: key, body: body, reader: reader)
+        }
+    }
+
+    func checkOperation(key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
+        let schema = store.schema
+        let text = String(decoding: key, as: UTF8.self)
+        guard let name = try? OperationName(parsing: text), let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) }), state.name == name else {
+            record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: try? OperationName(parsing: text),
+                                    message: "the record of \(text) cannot be decoded or names another operation"))
+            return
+        }
+        if state.createSequence >= tail {
+            let folded: OperationState?
+            do {
+                folded = try reader.state(of: name, at: .max)
+            } catch let error as StoreError {
+                // A damaged event is reported by the log's check: the fold needs the log, not a repair.
+                if error.damage?.database == "log" { return }
+                if let damage = error.damage { record(IntegrityFinding(damaged: damage)) }
+                record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: name,
+                                        message: "the events of \(name) cannot be folded to check its state: \(error)"))
+                return
+            }
+            if folded != state {
+                record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: name,
+                                        message: "the stored state of \(name) differs from the fold of its events"))
+            }
+        }
+        for (index, indexKey) in IndexEntries(state).entries(schema) {
+            let expected = IndexEntries.body(of: index, for: name, schema)
+            let found: [UInt8]? = try reader.txn.get(index, key: indexKey).flatMap { value in
+                indexKey.withUnsafeBytes { Checksum.body(key: $0, value: value).map(Array.init) }
+            }
+            if found != expected {
+                record(IntegrityFinding(kind: .indexMissing, database: index.name, key: indexKey, operation: name,
+                                        message: "\(index.name) lacks the entry of \(name) (or it is damaged or holds another name)"))
+            }
+        }
+    }
+
+    private func checkIndexEntry(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader) throws {
+        let schema = store.schema
+        let text: String
+        if database == schema.byCreation || database == schema.running || database == schema.requestIDs {
+            text = String(decoding: body, as: UTF8.self)
+        } else if let name = DamagedRecord(database: database.name, key: key).operation {
+            text = name.description
+        } else {
+            text = ""
+        }
+        let state: OperationState?
+        do {
+            state = try (try? OperationName(parsing: text)).flatMap { try reader.operation($0) }
+        } catch let error as StoreError where error.damage != nil {
+            // The operation's own record is damaged: reported when its database is checked.
+            return
+        }
+        guard let state, IndexEntries(state).contains(database, key, schema) else {
+            record(IntegrityFinding(kind: .indexStale, database: database.name, key: key, operation: try? OperationName(parsing: text),
+                                    message: "\(database.name) holds an entry for \(text.isEmpty ? "an unknown operation" : text) that its state does not imply"))
+            return
+        }
+    }
+
+    private func checkHistoryEntry(key: [UInt8], reader: StoreReader, tail: UInt64) throws {
+        let nameBytes = key.prefix(while: { $0 != 0 })
+        let text = String(decoding: nameBytes, as: UTF8.self)
+        let sequence = key.count == nameBytes.count + 9 ? key.withUnsafeBytes { Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: $0[(nameBytes.count + 1)...])) } : nil
+        guard let sequence, let name = try? OperationName(parsing: text) else {
+            record(IntegrityFinding(kind: .historyStale, database: "history", key: key, message: "a history entry has a malformed key"))
+            return
+        }
+        guard sequence >= tail else { return }
+        let event: Event?
+        do { event = try reader.event(at: sequence) } catch let error as StoreError where error.damage != nil {
+            return  // the damaged event is reported by the log's check
+        }
+        if event?.name != name {
+            record(IntegrityFinding(kind: .historyStale, database: "history", key: key, operation: name, sequence: sequence,
+                                    message: "the history of \(name) names event \(sequence), which is \(event == nil ? "not in the log" : "another operation's")"))
+        }
+    }
+}
