@@ -423,6 +423,10 @@ public final class LongrunEngine: Sendable {
 
     /// Group-commit counters since open.
     public var writerStatistics: WriterStatistics { writer.statistics }
+    /// True while writes are refused because the store reached its maximum size or the disk is
+    /// full: set when a write batch fails with `StoreError.Kind.resourceExhausted`, cleared by the
+    /// next successful commit. Cheap (one lock), for health checks.
+    public var writesRefused: Bool { writer.isRefusingWrites }
     /// Callers currently suspended in ``wait(_:timeout:)``.
     public var waiterCount: Int { waiters.waiterCount }
     /// Sequence of the newest committed event.

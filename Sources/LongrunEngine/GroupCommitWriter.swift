@@ -77,6 +77,9 @@ final class GroupCommitWriter: Sendable {
 
     var statistics: WriterStatistics { stats.withLock { $0 } }
 
+    /// True from a batch refused because the store or disk is full until the next commit succeeds.
+    var isRefusingWrites: Bool { storeFull.withLock { $0 } }
+
     func start() {
         let box = Unmanaged.passRetained(self)
         var handle = pthread_t()

@@ -1,5 +1,6 @@
 import GRPCCore
 import Logging
+import LongrunDefaults
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
@@ -8,7 +9,7 @@ import LongrunWire
 
 /// `longrun.v1.Admin`: what the daemon is serving from.
 struct AdminService: Longrun_V1_Admin.ServiceProtocol {
-    static let version = "0.1.0"
+    static let version = LongrunVersion.current
 
     let engine: LongrunEngine
     let logger: Logger

@@ -1,7 +1,9 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import LongrunDefaults
 import LongrunEngine
+import LongrunProto
 import LongrunStore
 import ServiceLifecycle
 
@@ -32,6 +34,8 @@ public struct LongrunServer: Service {
         public var maximumWait: Duration = .seconds(3600)
         /// Largest request message accepted.
         public var maximumRequestBytes = 4 << 20
+        /// How often a health Watch looks at the polled conditions (phase changes arrive at once).
+        public var healthPollInterval: Duration = .milliseconds(250)
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -44,6 +48,8 @@ public struct LongrunServer: Service {
     private let listeningSocket: Int32
     /// Open waits and watches per uid, shared by the services.
     let quotas: PeerQuotas
+    /// What `grpc.health.v1.Health` reports: starting, serving or draining, and the engine's signals.
+    public let health: HealthStatusSource
 
     /// Binds the socket now, so that a caller learns of a conflict before anything starts.
     public init(engine: LongrunEngine, configuration: Configuration, logger: Logger) throws {
@@ -51,16 +57,48 @@ public struct LongrunServer: Service {
         self.configuration = configuration
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
+        self.health = HealthStatusSource(services: Self.servedServices, conditions: Self.healthConditions(engine: engine))
         self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
     }
 
     private func services() -> [any RegistrableRPCService] {
         let policy = configuration.access
+        let reflection = ReflectionService(index: .generated, services: Self.servedServices)
         return [
             OperationsService(engine: engine, logger: logger, maximumWait: configuration.maximumWait, policy: policy, quotas: quotas),
             ProducersService(engine: engine, logger: logger, policy: policy),
             HistoryService(engine: engine, logger: logger, policy: policy, quotas: quotas),
             AdminService(engine: engine, logger: logger, policy: policy),
+            HealthService(source: health, logger: logger, pollInterval: configuration.healthPollInterval),
+            reflection,
+            ReflectionServiceV1Alpha(v1: reflection),
+        ]
+    }
+
+    /// Every service served, by fully-qualified name: what reflection lists and health knows.
+    public static let servedServices = [
+        Google_Longrunning_Operations.descriptor.fullyQualifiedService,
+        Longrun_V1_Producers.descriptor.fullyQualifiedService,
+        Longrun_V1_History.descriptor.fullyQualifiedService,
+        Longrun_V1_Admin.descriptor.fullyQualifiedService,
+        Grpc_Health_V1_Health.descriptor.fullyQualifiedService,
+        Grpc_Reflection_V1_ServerReflection.descriptor.fullyQualifiedService,
+        Grpc_Reflection_V1alpha_ServerReflection.descriptor.fullyQualifiedService,
+    ]
+
+    /// The services with methods that write (create, update, cancel, delete, hold, snapshot).
+    static let writingServices: Set = [
+        Google_Longrunning_Operations.descriptor.fullyQualifiedService,
+        Longrun_V1_Producers.descriptor.fullyQualifiedService,
+        Longrun_V1_Admin.descriptor.fullyQualifiedService,
+    ]
+
+    /// What makes the daemon, or some of its services, NOT_SERVING besides starting and draining.
+    /// A new condition is one more line here.
+    static func healthConditions(engine: LongrunEngine) -> [HealthCondition] {
+        [
+            HealthCondition("writes refused: the store or its disk is full", affects: writingServices) { engine.writesRefused },
+            HealthCondition("the store is closed") { engine.isClosed },
         ]
     }
 
@@ -73,13 +111,16 @@ public struct LongrunServer: Service {
         )
         let server = GRPCServer(transport: transport, services: services())
         let engine = self.engine
+        let health = self.health
         defer { unlink(configuration.socketPath) }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await withGracefulShutdownHandler {
                     try await server.serve()
                 } onGracefulShutdown: {
-                    // First mark the engine closed: it ends waits and watches, which would otherwise
+                    // First, so that health watchers hear NOT_SERVING before their streams end.
+                    health.advance(to: .draining)
+                    // Then mark the engine closed: it ends waits and watches, which would otherwise
                     // hold the server open, and any call cancelled from here on tells its client the
                     // server is going away (UNAVAILABLE), not that the client cancelled it. Commits
                     // already queued still land before the store closes.
@@ -90,7 +131,9 @@ public struct LongrunServer: Service {
             group.addTask {
                 try await cancelWhenGracefulShutdown { try await engine.run() }
             }
-            if let address = try await transport.listeningAddress.unixDomainSocket {
+            let address = try await transport.listeningAddress
+            health.advance(to: .serving)
+            if let address = address.unixDomainSocket {
                 logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.directory)"])
             }
         }
@@ -99,7 +142,7 @@ public struct LongrunServer: Service {
 }
 
 extension LongrunServer {
-    public static let version = AdminService.version
+    public static let version = LongrunVersion.current
 
     /// Fails if another daemon serves on `socketPath` or the path is not a socket; a stale socket
     /// is fine (``init(engine:configuration:logger:)`` replaces it).

@@ -31,12 +31,15 @@ public final class DirectoryLock: Sendable {
             }
         }
         let path = directory + "/" + lockFile
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Kept in a local until locked: once `self.fd` is set, a throw runs deinit, which closes it,
+        // and a second close here would close whatever another thread has opened under that number.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             throw StoreError(.storage, "another longrund owns the data directory \(directory); stop it first or choose another --data-dir")
         }
+        self.fd = fd
         ftruncate(fd, 0)
         let pid = "\(getpid())\n"
         _ = pid.withCString { write(fd, $0, strlen($0)) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LongrunDefaults
 
 @main
 struct LongrunCommand: AsyncParsableCommand {
@@ -15,6 +16,7 @@ struct LongrunCommand: AsyncParsableCommand {
             and complete the operation); 5 `scrub`/`repair`: damage was found or remains; 64 usage \
             error.
             """,
+        version: LongrunVersion.current,
         subcommands: [
             ListCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
             HistoryCommand.self, WatchCommand.self,

@@ -22,7 +22,8 @@ struct Longrund: AsyncParsableCommand {
             as root /var/lib/longrun and /run/longrun/longrund.sock; otherwise
             $XDG_STATE_HOME/longrun and $XDG_RUNTIME_DIR/longrun/longrund.sock.
             SIGTERM or SIGINT stop it gracefully: queued commits land, the store closes cleanly.
-            """
+            """,
+        version: LongrunVersion.current
     )
 
     @Option(help: "Data directory (default: $LONGRUN_DATA_DIR or the embedded default).")

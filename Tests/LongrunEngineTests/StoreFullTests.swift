@@ -43,6 +43,7 @@ struct StoreFullTests {
         do {
             let engine = try open(directory.path, limit: Self.smallLimit)
             defer { engine.close() }
+            #expect(!engine.writesRefused)
             for index in 0..<1000 {
                 do {
                     acknowledged.append(try await engine.create(CreateRequest(id: "bulk-\(index)", metadata: Self.bulk), actor: Fixtures.producer))
@@ -57,6 +58,7 @@ struct StoreFullTests {
             #expect(error.message.contains("--max-store-size"), "\(error.message)")
             #expect(error.message.contains("reads keep working"), "\(error.message)")
             #expect(acknowledged.count > 10, "the store filled after \(acknowledged.count) creates")
+            #expect(engine.writesRefused)
 
             // The writer survived the failed batch: it answers the next ones (a batch of several
             // commands together), every one with the same error.
@@ -70,6 +72,8 @@ struct StoreFullTests {
             }
 
             // Reads keep working and see everything acknowledged, and nothing of the failed writes.
+            // Reads do not clear the signal; only a successful commit does.
+            #expect(engine.writesRefused)
             for state in acknowledged { #expect(try engine.get(state.name) == state) }
             let listed = try engine.list(ListRequest(name: "operations", pageSize: 1000))
             #expect(listed.operations.map(\.name) == acknowledged.map(\.name))
@@ -89,6 +93,7 @@ struct StoreFullTests {
             let engine = try open(directory.path, limit: 64 << 20)
             defer { engine.close() }
             let created = try await engine.create(CreateRequest(id: "after-raise", metadata: Self.bulk), actor: Fixtures.producer)
+            #expect(!engine.writesRefused)
             _ = try await engine.complete(created.name, outcome: .response(Fixtures.payload("acme.Done")), actor: Fixtures.producer)
             for state in acknowledged { #expect(try engine.get(state.name) == state) }
             #expect(try engine.get(created.name).done)

@@ -16,6 +16,9 @@ struct Harness: Sendable {
     let producers: Longrun_V1_Producers.Client<HTTP2ClientTransport.Posix>
     let history: Longrun_V1_History.Client<HTTP2ClientTransport.Posix>
     let admin: Longrun_V1_Admin.Client<HTTP2ClientTransport.Posix>
+    let health: Grpc_Health_V1_Health.Client<HTTP2ClientTransport.Posix>
+    let reflection: Grpc_Reflection_V1_ServerReflection.Client<HTTP2ClientTransport.Posix>
+    let reflectionV1Alpha: Grpc_Reflection_V1alpha_ServerReflection.Client<HTTP2ClientTransport.Posix>
     let engine: LongrunEngine
     let server: LongrunServer
     let clock: ManualClock
@@ -46,7 +49,8 @@ struct Harness: Sendable {
             result = .success(try await withGRPCClient(transport: transport) { client in
                 let harness = Harness(
                     operations: .init(wrapping: client), producers: .init(wrapping: client), history: .init(wrapping: client),
-                    admin: .init(wrapping: client), engine: engine, server: server, clock: clock, socketPath: socketPath, directory: directory
+                    admin: .init(wrapping: client), health: .init(wrapping: client), reflection: .init(wrapping: client),
+                    reflectionV1Alpha: .init(wrapping: client), engine: engine, server: server, clock: clock, socketPath: socketPath, directory: directory
                 )
                 // One call first: the server is serving, and the client is running before any body returns.
                 _ = try await harness.admin.getServerInfo(.init())

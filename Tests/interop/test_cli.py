@@ -271,3 +271,18 @@ def test_watch_json_replays_then_follows(cli, longrun_binary, daemon):
             proc.kill()
             proc.wait()
             pytest.fail("longrun watch did not stop on SIGINT within 10 s")
+
+
+def test_the_three_binaries_print_the_version_the_daemon_reports(longrun_binary, daemon):
+    from longrun.v1 import admin_pb2
+
+    printed = set()
+    for path in (support.binary("LONGRUND", "longrund"), longrun_binary, support.binary("LONGRUN_REPLAY", "longrun-replay")):
+        result = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, (path, result.stderr)
+        printed.add(result.stdout.strip())
+    assert len(printed) == 1, printed
+    with grpc.insecure_channel(daemon.target) as channel:
+        _, _, admin, _ = support.stubs(channel)
+        reported = admin.GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=10).version
+    assert printed == {reported} and reported, (printed, reported)

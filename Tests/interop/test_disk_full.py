@@ -1,6 +1,6 @@
 """A full disk: writes fail with RESOURCE_EXHAUSTED (reason STORE_FULL) and a message that says
 what to do, reads keep working, nothing acknowledged is lost, and writes resume by themselves once
-space is freed.
+space is freed. Health says NOT_SERVING while writes are refused, and SERVING again once one commits.
 
 The data directory lives on a small tmpfs mounted for the test (root only; skipped where mount is
 not permitted). LMDB writes pages with pwrite (longrund does not use MDB_WRITEMAP), so a full file
@@ -14,6 +14,7 @@ import tempfile
 import grpc
 import pytest
 from google.protobuf import wrappers_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 import support
 
@@ -65,6 +66,17 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(make_daemon, small
         assert "disk" in failure.details() and "Free space" in failure.details(), failure.details()
         assert len(acknowledged) >= 5, f"only {len(acknowledged)} creates fit"
 
+        # Probes see it: the whole server and the services that write are NOT_SERVING; the
+        # read-only History is still SERVING.
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def status(service):
+            return health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+
+        for service in ("", "longrun.v1.Producers", "google.longrunning.Operations"):
+            assert status(service) == health_pb2.HealthCheckResponse.NOT_SERVING, service
+        assert status("longrun.v1.History") == health_pb2.HealthCheckResponse.SERVING
+
         # Still full: small writes fail the same way, and the daemon keeps answering.
         for _ in range(3):
             with pytest.raises(grpc.RpcError) as again:
@@ -83,6 +95,7 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(make_daemon, small
         resumed = support.create(producers, metadata=wrappers_pb2.BytesValue(value=os.urandom(PAYLOAD)))
         done = support.complete(producers, resumed.name, response=wrappers_pb2.StringValue(value="ok"))
         assert done.done
+        assert status("") == health_pb2.HealthCheckResponse.SERVING
         for created in acknowledged:
             assert operations.GetOperation(operations_pb2.GetOperationRequest(name=created.name), timeout=10) == created
 

@@ -24,6 +24,7 @@ struct LongrunReplay: ParsableCommand {
             Exit codes: 0 success; 1 the command failed (one line on stderr says why and what to do); \
             2 `verify`, `snapshot verify` or `repair` found a problem (that remains); 64 usage error.
             """,
+        version: LongrunVersion.current,
         subcommands: [Verify.self, Repair.self, Rebuild.self, Dump.self, History.self, State.self, Snapshot.self]
     )
 }

@@ -1,0 +1,82 @@
+import GRPCCore
+import Logging
+import LongrunProto
+
+/// `grpc.health.v1.Health`, what `grpc_health_probe` and orchestrators call: the status of the whole
+/// server (`""`) or of one service, from a ``HealthStatusSource``.
+struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
+    let source: HealthStatusSource
+    let logger: Logger
+    /// How often a Watch looks at the polled conditions (phase changes arrive at once).
+    let pollInterval: Duration
+
+    func check(request: ServerRequest<Grpc_Health_V1_HealthCheckRequest>, context: ServerContext) async throws
+        -> ServerResponse<Grpc_Health_V1_HealthCheckResponse>
+    {
+        let service = request.message.service
+        guard let status = source.status(of: service) else {
+            throw ErrorMapping.status(.notFound, "no service named '\(service)' is served here; the empty name is the whole server",
+                                      reason: "UNKNOWN_SERVICE", metadata: ["service": String(service.prefix(256))])
+        }
+        return ServerResponse(message: Self.response(status))
+    }
+
+    func list(request: ServerRequest<Grpc_Health_V1_HealthListRequest>, context: ServerContext) async throws
+        -> ServerResponse<Grpc_Health_V1_HealthListResponse>
+    {
+        var response = Grpc_Health_V1_HealthListResponse()
+        for service in [""] + source.services {
+            if let status = source.status(of: service) { response.statuses[service] = Self.response(status) }
+        }
+        return ServerResponse(message: response)
+    }
+
+    /// Sends the current status, then each change. An unknown name gets SERVICE_UNKNOWN and the call
+    /// stays open, as the protocol asks (the served services never change, so nothing follows).
+    /// When the server drains the stream sends NOT_SERVING and ends with UNAVAILABLE, so that
+    /// graceful shutdown is not held open by watchers; clients retry with backoff.
+    func watch(request: ServerRequest<Grpc_Health_V1_HealthCheckRequest>, context: ServerContext) async throws
+        -> StreamingServerResponse<Grpc_Health_V1_HealthCheckResponse>
+    {
+        let service = request.message.service
+        let source = self.source
+        let pollInterval = self.pollInterval
+        return StreamingServerResponse { writer in
+            do {
+                try await cancellingOnRPCCancellation {
+                    try await source.withChanges(polling: pollInterval) { changes in
+                        var last: Grpc_Health_V1_HealthCheckResponse?
+                        for await _ in changes {
+                            let status = source.status(of: service)
+                            let response = status.map(Self.response) ?? Self.response(.serviceUnknown)
+                            if response != last {
+                                try await writer.write(response)
+                                last = response
+                            }
+                            if source.phase == .draining { return }
+                        }
+                        // The changes end only when the task is cancelled.
+                        throw CancellationError()
+                    }
+                }
+            } catch is CancellationError {
+                // The client went away or its deadline passed: nobody is listening.
+                return [:]
+            }
+            throw ErrorMapping.shuttingDown
+        }
+    }
+
+    static func response(_ status: ServingStatus) -> Grpc_Health_V1_HealthCheckResponse {
+        switch status {
+        case .serving: response(Grpc_Health_V1_HealthCheckResponse.ServingStatus.serving)
+        case .notServing: response(Grpc_Health_V1_HealthCheckResponse.ServingStatus.notServing)
+        }
+    }
+
+    static func response(_ status: Grpc_Health_V1_HealthCheckResponse.ServingStatus) -> Grpc_Health_V1_HealthCheckResponse {
+        var response = Grpc_Health_V1_HealthCheckResponse()
+        response.status = status
+        return response
+    }
+}
