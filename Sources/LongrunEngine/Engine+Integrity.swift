@@ -6,6 +6,9 @@ extension LongrunEngine {
     /// What the integrity checks have found so far (scrub passes and reads).
     public var integrityStatus: IntegrityStatus { integrity.status }
 
+    /// Whether the integrity checks know of damage now: cheap (one lock, no copy), for health checks.
+    public var integrityDamageKnown: Bool { integrity.damageKnown }
+
     /// Runs a whole scrub pass now, at full speed on a thread of its own, and returns what it found
     /// (also published in ``integrityStatus``). The engine keeps serving meanwhile.
     public func scrub() async throws -> IntegrityStatus {

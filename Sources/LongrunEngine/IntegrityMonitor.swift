@@ -33,6 +33,8 @@ final class IntegrityMonitor: Sendable {
 
     var status: IntegrityStatus { state.withLock { $0 } }
 
+    var damageKnown: Bool { state.withLock { !$0.findings.isEmpty } }
+
     /// A read met a damaged record: count it, and log it the first time.
     func noteDamagedRead(_ error: StoreError) {
         if let damage = error.damage { noteDamagedRead(damage) }

@@ -27,12 +27,17 @@ public struct HealthCondition: Sendable {
     public var reason: String
     /// The fully-qualified services this condition affects; nil: every service.
     public var affects: Set<String>?
+    /// Whether it also makes the whole server (`""`) NOT_SERVING. A condition that the daemon
+    /// keeps serving through, and that a restart would not cure, reports on its own name only, so
+    /// that probes do not restart the daemon over it.
+    public var affectsWholeServer: Bool
     /// True while the condition holds.
     public var holds: @Sendable () -> Bool
 
-    public init(_ reason: String, affects: Set<String>? = nil, holds: @escaping @Sendable () -> Bool) {
+    public init(_ reason: String, affects: Set<String>? = nil, affectsWholeServer: Bool = true, holds: @escaping @Sendable () -> Bool) {
         self.reason = reason
         self.affects = affects
+        self.affectsWholeServer = affectsWholeServer
         self.holds = holds
     }
 }
@@ -84,7 +89,7 @@ public final class HealthStatusSource: Sendable {
         case .serving: break
         case .draining: reasons.append("draining: shutting down")
         }
-        for condition in conditions where service.isEmpty || condition.affects?.contains(service) ?? true {
+        for condition in conditions where service.isEmpty ? condition.affectsWholeServer : condition.affects?.contains(service) ?? true {
             if condition.holds() { reasons.append(condition.reason) }
         }
         return reasons.isEmpty ? .serving : .notServing(reasons: reasons)

@@ -57,7 +57,7 @@ public struct LongrunServer: Service {
         self.configuration = configuration
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
-        self.health = HealthStatusSource(services: Self.servedServices, conditions: Self.healthConditions(engine: engine))
+        self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
         self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
     }
 
@@ -93,12 +93,21 @@ public struct LongrunServer: Service {
         Longrun_V1_Admin.descriptor.fullyQualifiedService,
     ]
 
+    /// The health name that is NOT_SERVING while the integrity checks know of damage (a record
+    /// that fails its checksum, a broken chain, a damaged snapshot): `longrun info` lists it and
+    /// `longrun repair` fixes what the log can rebuild. The daemon keeps serving everything else,
+    /// and a restart would not cure it, so neither `""` nor any real service reports it.
+    public static let integrityHealthName = "longrun.integrity"
+
     /// What makes the daemon, or some of its services, NOT_SERVING besides starting and draining.
     /// A new condition is one more line here.
     static func healthConditions(engine: LongrunEngine) -> [HealthCondition] {
         [
             HealthCondition("writes refused: the store or its disk is full", affects: writingServices) { engine.writesRefused },
             HealthCondition("the store is closed") { engine.isClosed },
+            HealthCondition("damage found: see longrun info", affects: [integrityHealthName], affectsWholeServer: false) {
+                engine.integrityDamageKnown
+            },
         ]
     }
 

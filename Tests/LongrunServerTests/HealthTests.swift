@@ -54,6 +54,18 @@ struct HealthStatusSourceTests {
         for name in [""] + Self.services { #expect(source.status(of: name) == .serving) }
     }
 
+    @Test func aConditionOfItsOwnNameLeavesTheWholeServerServing() {
+        let damage = Mutex(true)
+        let source = HealthStatusSource(services: Self.services + ["acme.integrity"], conditions: [
+            HealthCondition("damage", affects: ["acme.integrity"], affectsWholeServer: false) { damage.withLock { $0 } },
+        ])
+        source.advance(to: .serving)
+        #expect(source.status(of: "acme.integrity") == .notServing(reasons: ["damage"]))
+        for name in [""] + Self.services { #expect(source.status(of: name) == .serving) }
+        damage.withLock { $0 = false }
+        #expect(source.status(of: "acme.integrity") == .serving)
+    }
+
     @Test func aPhaseChangeWakesWatchersAtOnceAndTheyLeaveNothingBehind() async throws {
         let source = HealthStatusSource(services: Self.services, conditions: [])
         try await source.withChanges(polling: .seconds(3600)) { changes in
@@ -102,14 +114,15 @@ struct HealthServiceTests {
             #expect(LongrunServer.servedServices.contains("google.longrunning.Operations"))
             #expect(LongrunServer.servedServices.contains("grpc.health.v1.Health"))
             #expect(LongrunServer.servedServices.contains("grpc.reflection.v1alpha.ServerReflection"))
-            for name in [""] + LongrunServer.servedServices {
+            let names = [""] + LongrunServer.servedServices + [LongrunServer.integrityHealthName]
+            for name in names {
                 #expect(try await h.health.check(Self.request(name)).status == .serving, "\(name)")
             }
             await expectRPCError(.notFound, reason: "UNKNOWN_SERVICE") {
                 _ = try await h.health.check(Self.request("acme.NotHere"))
             }
             let listed = try await h.health.list(.init())
-            #expect(Set(listed.statuses.keys) == Set([""] + LongrunServer.servedServices))
+            #expect(Set(listed.statuses.keys) == Set(names))
             #expect(listed.statuses.values.allSatisfy { $0.status == .serving })
         }
     }

@@ -92,6 +92,16 @@ def test_a_damaged_view_is_refused_found_and_repaired_online(make_daemon):
     for name in names[:2] + names[3:]:
         assert get(daemon, name).name == name
 
+    # Health: the damage shows on its own name; the daemon as a whole still serves.
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    def health(service):
+        with grpc.insecure_channel(daemon.target) as channel:
+            return health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=service), timeout=10).status
+
+    assert health("longrun.integrity") == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert health("") == health_pb2.HealthCheckResponse.SERVING
+
     # The refused read is counted and listed.
     shown = longrun(daemon, "info", "--json")
     assert shown.returncode == 0, shown.stderr
@@ -107,6 +117,7 @@ def test_a_damaged_view_is_refused_found_and_repaired_online(make_daemon):
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert f"repaired {names[2]}" in repaired.stdout, repaired.stdout
     assert get(daemon, names[2]) == before
+    assert health("longrun.integrity") == health_pb2.HealthCheckResponse.SERVING
 
     history = longrun(daemon, "history", names[2])
     assert history.returncode == 0, history.stderr
