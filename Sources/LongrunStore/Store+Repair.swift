@@ -87,6 +87,9 @@ extension Store {
                     report.droppedEntries += 1
                 }
             }
+            // Every entry that refers to an operation about to be rebuilt goes first, in one pass
+            // over each index (a repair of many operations must not scan the indexes once each).
+            report.droppedEntries += try removeEntries(of: names, writer: writer)
             for name in names.sorted(by: { $0.description < $1.description }) {
                 let operationEvents = events[name] ?? []
                 let base = bases[name]
@@ -107,8 +110,6 @@ extension Store {
                         historySequences.append(event.sequence)
                     }
                 }
-                let old = try? reader.operation(name)
-                report.droppedEntries += try removeEntries(of: name, old: old, writer: writer)
                 guard let state else {
                     // The log never created it: whatever is stored under its name is not an operation.
                     if try writer.txn.delete(schema.operations, key: Keys.name(name)) { report.droppedEntries += 1 }
@@ -172,35 +173,42 @@ extension Store {
         }
     }
 
-    /// Deletes the history entries of `name` and every index entry that refers to it; returns how many.
-    private func removeEntries(of name: OperationName, old: OperationState?, writer: StoreWriter) throws -> Int {
+    /// Deletes the record, the history entries and every index entry that refer to any of `names`,
+    /// in one pass over each index (and a range per collection where the key says which); returns
+    /// how many entries went, records not counted.
+    private func removeEntries(of names: Set<OperationName>, writer: StoreWriter) throws -> Int {
         let txn = writer.txn
-        var doomed: [(Database, [UInt8])] = old.map { IndexEntries($0).entries(schema) } ?? []
-        let nameKey = Keys.name(name)
-        func scan(_ database: Database, from prefix: [UInt8], while inRange: (UnsafeRawBufferPointer) -> Bool,
-                  refersToName: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws {
+        let nameKeys = Set(names.map(Keys.name))
+        var doomed: [(Database, [UInt8])] = []
+        // What each current record implies, when it can still be read.
+        for name in names {
+            if let old = try? writer.reader.operation(name) { doomed += IndexEntries(old).entries(schema) }
+        }
+        func scan(_ database: Database, from prefix: [UInt8], refersToName: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws {
             try txn.withCursor(database) { cursor in
                 var entry = prefix.isEmpty ? try cursor.first() : try cursor.seek(atLeast: prefix)
-                while let (key, value) = entry, inRange(key) {
+                while let (key, value) = entry, prefix.isEmpty || Keys.hasPrefix(key, prefix) {
                     if refersToName(key, value) { doomed.append((database, Array(key))) }
                     entry = try cursor.next()
                 }
             }
         }
-        let historyPrefix = Keys.historyPrefix(name)
-        try scan(schema.history, from: historyPrefix, while: { Keys.hasPrefix($0, historyPrefix) }, refersToName: { _, _ in true })
-        let collection = Keys.collectionPrefix(name.collection)
-        for database in [schema.byCreation, schema.running] {
-            try scan(database, from: collection, while: { Keys.hasPrefix($0, collection) }, refersToName: { key, value in
-                (Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])).elementsEqual(nameKey)
-            })
+        /// The body of a name-valued entry, checksum or not: a damaged entry that names one goes too.
+        func namedBy(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+            let body = Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])
+            return nameKeys.contains(Array(body))
         }
-        try scan(schema.requestIDs, from: collection, while: { Keys.hasPrefix($0, collection) }, refersToName: { key, value in
-            (Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])).elementsEqual(nameKey)
-        })
-        for database in [schema.cancelDeadlines, schema.expiryCandidates] {
-            try scan(database, from: [], while: { _ in true }, refersToName: { key, _ in key.count > nameKey.count && key.suffix(nameKey.count).elementsEqual(nameKey) })
+        for name in names {
+            let prefix = Keys.historyPrefix(name)
+            try scan(schema.history, from: prefix) { _, _ in true }
         }
+        for collection in Set(names.map(\.collection)) {
+            let prefix = Keys.collectionPrefix(collection)
+            for database in [schema.byCreation, schema.running, schema.requestIDs] { try scan(database, from: prefix, refersToName: namedBy) }
+        }
+        // Keys end with the name, after a fixed-width deadline (and an outcome class).
+        try scan(schema.cancelDeadlines, from: []) { key, _ in key.count > 8 && nameKeys.contains(Array(key[8...])) }
+        try scan(schema.expiryCandidates, from: []) { key, _ in key.count > 9 && nameKeys.contains(Array(key[9...])) }
         var removed = 0
         for (database, key) in doomed where try txn.delete(database, key: key) { removed += 1 }
         return removed

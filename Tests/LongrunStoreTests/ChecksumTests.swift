@@ -194,6 +194,25 @@ struct ChecksumTests {
         #expect(sameButLastSequence(before[target] ?? nil, try store.read { try $0.operation(target) }))
     }
 
+    @Test func oneRepairRebuildsEveryDamagedOperationAtOnce() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try populated(directory.child("data"))
+        let before = try states(store)
+        let count = try store.read { try $0.txn.count(store.schema.operations) }
+        for entry in 0..<count { _ = try flip(store, store.schema.operations, entry: entry, byte: 11) }
+        _ = try flip(store, store.schema.running, entry: 0, byte: 2)
+        _ = try flip(store, store.schema.history, entry: 5, byte: 1, inKey: true)
+        let findings = try Scrubber.run(store)
+        let report = try store.repair(findings, actor: .engine, now: t0 + .seconds(7000))
+        #expect(report.repaired.count == count)
+        #expect(report.remaining.isEmpty && report.unrepairable.isEmpty)
+        #expect(try Scrubber.run(store).isEmpty)
+        #expect(try store.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+        let after = try states(store)
+        for (operation, state) in before { #expect(sameButLastSequence(state, after[operation] ?? nil), "\(operation)") }
+    }
+
     @Test func repairRefusesToRebuildFromADamagedLog() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
