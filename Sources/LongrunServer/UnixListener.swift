@@ -54,9 +54,11 @@ enum UnixListener {
         return fd
     }
 
-    /// Throws if `path` is live or not a socket; returns true if a stale socket file is there.
+    /// Throws if `path` is live or not a socket, or its directory is one others could replace it
+    /// in; returns true if a stale socket file is there.
     @discardableResult
     static func checkAvailable(path: String) throws -> Bool {
+        try checkDirectoryIsPrivate(of: path, allowMissing: true)
         var info = stat()
         guard lstat(path, &info) == 0 else { return false }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
@@ -92,16 +94,24 @@ enum UnixListener {
     }
 
     /// Refuses a socket directory that others can write to: whoever can write there could replace
-    /// the socket with their own between this daemon's start and a client's connect.
-    private static func checkDirectoryIsPrivate(of path: String) throws {
+    /// the socket with their own between this daemon's start and a client's connect. A directory
+    /// that does not exist yet passes with `allowMissing` (it will be created private).
+    ///
+    /// The advice never tells to change the directory itself: a world-writable directory is
+    /// usually shared on purpose (/tmp), and taking its write bit away would break every other user.
+    static func checkDirectoryIsPrivate(of path: String, allowMissing: Bool = false) throws {
         let directory = path.lastIndex(of: "/").map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         var info = stat()
         guard stat(directory, &info) == 0 else {
+            if allowMissing && errno == ENOENT { return }
             throw StartupError("cannot inspect the socket directory \(directory): \(String(cString: strerror(errno)))")
         }
         if info.st_mode & S_IWOTH != 0 {
+            let name = path[path.index(after: path.lastIndex(of: "/") ?? path.startIndex)...]
             throw StartupError("the socket directory \(directory) is writable by other users, who could replace the socket; "
-                + "use a directory only its owner can write (for example $XDG_RUNTIME_DIR/longrun or /run/longrun) or run: chmod o-w \(directory)")
+                + "nothing was created. Put the socket in a directory only you or root can write: leave --socket unset "
+                + "for the default ($XDG_RUNTIME_DIR/longrun or /run/longrun), or pass one inside a private directory, "
+                + "e.g. --socket \(directory == "/" ? "" : directory)/longrun-\(getuid())/\(name) (longrund creates it)")
         }
         if info.st_uid != 0 && info.st_uid != getuid() {
             throw StartupError("the socket directory \(directory) belongs to uid \(info.st_uid), who could replace the socket; "

@@ -8,7 +8,8 @@ struct LongrunCommand: AsyncParsableCommand {
         abstract: "Create, follow, cancel and audit long-running operations served by longrund.",
         discussion: """
             Consumers: list, get, wait, cancel, delete, history, watch. Producers (for shell \
-            scripts): create, progress, complete.
+            scripts): create, progress, complete. Operators: hold, release, snapshot, info, scrub, \
+            repair.
 
             Exit codes: 0 success; 1 an error (printed as one line on stderr), and for `wait` an \
             operation that failed; 2 `wait`: the operation was cancelled; 3 `wait`: --timeout \

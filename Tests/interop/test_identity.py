@@ -194,5 +194,10 @@ def test_a_socket_directory_others_can_write_is_refused(make_daemon):
         assert d.wait_exit(30) == 1
         assert "writable by other users" in d.stderr()
         assert not os.path.exists(os.path.join(shared, "d.sock"))
+        # Refused before anything else: no store was created, and the advice is safe to follow
+        # (never "take the write bit off a shared directory").
+        assert not os.path.exists(d.data_dir), os.listdir(os.path.dirname(d.data_dir))
+        assert "chmod" not in d.stderr()
+        assert f"--socket {shared}/longrun-{os.getuid()}/d.sock" in d.stderr(), d.stderr()
     finally:
         shutil.rmtree(shared, ignore_errors=True)
