@@ -45,7 +45,7 @@ public func fuzzEventCodec(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
               record.elementsEqual(buffer.dropFirst(LogEntry.headerCount))
         else { fail("split of \(size) bytes lost or moved bytes") }
         let (value, next) = LogEntry.make(sequence: 7, previous: hash, record: Array(record))
-        guard let (madeHash, madeRecord) = value.withUnsafeBytes({ try? LogEntry.open($0, sequence: 7) }).map({ ($0.hash, Array($0.record)) }),
+        guard let (madeHash, madeRecord) = value.withUnsafeBytes({ buffer in (try? LogEntry.open(buffer, sequence: 7)).map { ($0.hash, Array($0.record)) } }),
               madeHash == next, madeRecord.elementsEqual(record), next == hash.next(record: record)
         else { fail("make and open disagree for \(size) bytes") }
     }
