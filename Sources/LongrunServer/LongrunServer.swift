@@ -36,6 +36,11 @@ public struct LongrunServer: Service {
         public var maximumRequestBytes = 4 << 20
         /// How often a health Watch looks at the polled conditions (phase changes arrive at once).
         public var healthPollInterval: Duration = .milliseconds(250)
+        /// A listening socket the service manager opened (socket activation): served instead of
+        /// binding `socketPath`, and left in place at exit (it is the manager's).
+        public var inheritedSocket: Int32?
+        /// Where to report readiness, shutdown and liveness (`NOTIFY_SOCKET`), if a manager asks.
+        public var notifier: ServiceManagerNotifier?
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -58,7 +63,8 @@ public struct LongrunServer: Service {
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
-        self.listeningSocket = try UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        self.listeningSocket = try configuration.inheritedSocket
+            ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
     }
 
     private func services() -> [any RegistrableRPCService] {
@@ -121,12 +127,14 @@ public struct LongrunServer: Service {
         let server = GRPCServer(transport: transport, services: services())
         let engine = self.engine
         let health = self.health
-        defer { unlink(configuration.socketPath) }
+        let notifier = configuration.notifier
+        defer { if configuration.inheritedSocket == nil { unlink(configuration.socketPath) } }
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await withGracefulShutdownHandler {
                     try await server.serve()
                 } onGracefulShutdown: {
+                    notifier?.notify("STOPPING=1\nSTATUS=draining: finishing open calls, committing what is queued")
                     // First, so that health watchers hear NOT_SERVING before their streams end.
                     health.advance(to: .draining)
                     // Then mark the engine closed: it ends waits and watches, which would otherwise
@@ -145,12 +153,29 @@ public struct LongrunServer: Service {
             if let address = address.unixDomainSocket {
                 logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.directory)"])
             }
+            if let notifier {
+                notifier.notify("READY=1\nSTATUS=serving on \(configuration.socketPath)")
+                if let interval = notifier.watchdogInterval {
+                    group.addTask {
+                        await cancelWhenGracefulShutdown { await Self.keepWatchdogFed(notifier, every: interval, engine: engine) }
+                    }
+                }
+            }
         }
         engine.close()
     }
 }
 
 extension LongrunServer {
+    /// Sends `WATCHDOG=1` every `interval` for as long as the store answers a read: a daemon whose
+    /// store hangs stops feeding the watchdog, and the service manager restarts it.
+    static func keepWatchdogFed(_ notifier: ServiceManagerNotifier, every interval: Duration, engine: LongrunEngine) async {
+        while !Task.isCancelled {
+            if (try? engine.appliedSequence()) != nil { notifier.notify("WATCHDOG=1") }
+            do { try await Task.sleep(for: interval) } catch { return }
+        }
+    }
+
     public static let version = LongrunVersion.current
 
     /// Fails if another daemon serves on `socketPath` or the path is not a socket; a stale socket

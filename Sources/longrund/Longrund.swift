@@ -22,6 +22,8 @@ struct Longrund: AsyncParsableCommand {
             as root /var/lib/longrun and /run/longrun/longrund.sock; otherwise
             $XDG_STATE_HOME/longrun and $XDG_RUNTIME_DIR/longrun/longrund.sock.
             SIGTERM or SIGINT stop it gracefully: queued commits land, the store closes cleanly.
+            Under a service manager (Tools/systemd): it serves the socket passed by socket
+            activation (LISTEN_FDS) and reports READY=1, STOPPING=1 and WATCHDOG=1 to NOTIFY_SOCKET.
             """,
         version: LongrunVersion.current
     )
@@ -128,7 +130,11 @@ struct Longrund: AsyncParsableCommand {
 
         let defaults = DefaultPaths.current
         let dataDirectory = dataDir ?? defaults.dataDirectory
-        let socketPath = socket ?? defaults.socketPath
+        let environment = ServiceManager.environment
+        // Socket activation: the service manager's socket is served instead of binding one.
+        let activation = Result { try ServiceManager.inheritedSocket(environment: environment) }
+        let inherited = (try? activation.get()) ?? nil
+        let socketPath = inherited?.path ?? socket ?? defaults.socketPath
         var engineConfiguration = LongrunEngine.Configuration()
         engineConfiguration.durability = durability == .full ? .full : .relaxed(syncInterval: interval)
         engineConfiguration.defaultCancelGrace = grace
@@ -146,8 +152,10 @@ struct Longrund: AsyncParsableCommand {
         print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
         fflush(nil)
         do {
-            // Refuse a live socket before creating or locking anything.
-            try LongrunServer.checkSocketAvailable(socketPath)
+            // A socket activation longrund cannot use is refused before anything is created.
+            _ = try activation.get()
+            // Refuse a live socket before creating or locking anything (an inherited one is ours).
+            if inherited == nil { try LongrunServer.checkSocketAvailable(socketPath) }
             // Refuse a data directory that is not a store before the lock file is created in it.
             try LongrunEngine.checkDirectory(dataDirectory)
             let lock = try LongrunServer.lockDataDirectory(dataDirectory)
@@ -159,6 +167,8 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.maximumWaitsPerPeer = maxWaitsPerPeer
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
             serverConfiguration.maximumWait = wait
+            serverConfiguration.inheritedSocket = inherited?.descriptor
+            serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
             let server: LongrunServer
             do {
                 server = try LongrunServer(engine: engine, configuration: serverConfiguration, logger: logger)
