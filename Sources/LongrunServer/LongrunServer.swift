@@ -41,6 +41,9 @@ public struct LongrunServer: Service {
         public var inheritedSocket: Int32?
         /// Where to report readiness, shutdown and liveness (`NOTIFY_SOCKET`), if a manager asks.
         public var notifier: ServiceManagerNotifier?
+        /// The level of the one access-log line per RPC (method, name, code, duration, uid/pid).
+        /// Debug by default, so that a daemon logging at info prints none.
+        public var accessLogLevel: Logger.Level = .debug
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -124,7 +127,8 @@ public struct LongrunServer: Service {
         let transport = HTTP2ServerTransport.Posix(
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )
-        let server = GRPCServer(transport: transport, services: services())
+        let server = GRPCServer(transport: transport, services: services(),
+                                interceptors: [AccessLog(logger: logger, level: configuration.accessLogLevel)])
         let engine = self.engine
         let health = self.health
         let notifier = configuration.notifier

@@ -94,13 +94,27 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(help: "text: one readable line per message; json: one JSON object per line (time, level, label, message, source, then the metadata), for log collectors.")
+    var logFormat: LogFormat = .text
+
+    @Option(help: "Level of the access log, one line per RPC (method, name, code, duration_ms, uid, pid): printed when --log-level is this level or lower. The default, debug, prints none at --log-level info.")
+    var accessLogLevel: String = "debug"
+
+    enum LogFormat: String, ExpressibleByArgument, CaseIterable {
+        case text, json
+    }
+
     enum DurabilityFlag: String, ExpressibleByArgument, CaseIterable {
         case full, relaxed
     }
 
     func run() async throws {
-        var logger = Logger(label: "longrund")
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
+        guard let accessLevel = Logger.Level(rawValue: accessLogLevel) else {
+            throw ValidationError("unknown --access-log-level \(accessLogLevel) (trace, debug, info, notice, warning, error or critical)")
+        }
+        if logFormat == .json { LoggingSystem.bootstrap(JSONLogHandler.init(label:)) }
+        var logger = Logger(label: "longrund")
         logger.logLevel = level
         guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal permission bits such as 0660") }
         guard let grace = DurationText.parse(cancelGrace) else { throw ValidationError("--cancel-grace: not a duration: \(cancelGrace) (try 30s)") }
@@ -168,6 +182,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
             serverConfiguration.maximumWait = wait
             serverConfiguration.inheritedSocket = inherited?.descriptor
+            serverConfiguration.accessLogLevel = accessLevel
             serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
             let server: LongrunServer
             do {
