@@ -127,8 +127,9 @@ public struct LongrunServer: Service {
         let transport = HTTP2ServerTransport.Posix(
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )
-        let server = GRPCServer(transport: transport, services: services(),
-                                interceptors: [AccessLog(logger: logger, level: configuration.accessLogLevel)])
+        // The access log is installed only when its lines would be printed: off, it costs nothing.
+        let accessLog = logger.logLevel <= configuration.accessLogLevel ? [AccessLog(logger: logger, level: configuration.accessLogLevel)] : []
+        let server = GRPCServer(transport: transport, services: services(), interceptors: accessLog)
         let engine = self.engine
         let health = self.health
         let notifier = configuration.notifier

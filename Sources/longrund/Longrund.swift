@@ -200,9 +200,14 @@ struct Longrund: AsyncParsableCommand {
             withExtendedLifetime(lock) {}
             logger.notice("stopped cleanly")
         } catch {
-            // Startup and storage errors say what to do next; print them plainly, without a trace.
-            let line = "longrund: \(error)\n"
-            _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            // Startup and storage errors say what to do next; print them plainly, without a trace
+            // (as a JSON line too when the logs are JSON, so a collector reads every line).
+            if logFormat == .json {
+                logger.critical("longrund: \(error)")
+            } else {
+                let line = "longrund: \(error)\n"
+                _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+            }
             throw ExitCode(1)
         }
     }

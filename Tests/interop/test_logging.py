@@ -47,3 +47,12 @@ def test_the_access_log_is_silent_at_the_default_levels(make_daemon):
         support.create(producers)
     daemon.stop_and_check()
     assert " rpc " not in daemon.stderr() and "method=" not in daemon.stderr(), daemon.stderr()
+
+
+def test_a_refused_start_is_a_json_line_too(make_daemon, tmp_path):
+    (tmp_path / "notes.txt").write_text("not a store\n")
+    daemon = make_daemon(data_dir=str(tmp_path), args=["--log-format", "json"]).start()
+    assert daemon.wait_exit(30) == 1
+    entries = [json.loads(line) for line in daemon.stderr().splitlines() if line.strip()]
+    assert entries and entries[-1]["level"] == "critical", daemon.stderr()
+    assert "not empty and holds no Longrun store" in entries[-1]["message"], entries[-1]
