@@ -60,6 +60,9 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
                     }
                 }
             } catch is CancellationError {
+                // Cancelled while the daemon drains (before this watch saw it): tell the client to
+                // come back, as a watch that saw the drain does.
+                if source.phase == .draining { throw ErrorMapping.shuttingDown }
                 // The client went away or its deadline passed: nobody is listening.
                 return [:]
             }
