@@ -9,7 +9,10 @@ import SwiftProtobuf
 struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The daemon's Unix socket.",
-        discussion: "Default: $LONGRUN_SOCKET, else \(DefaultPaths.current.socketPath).",
+        discussion: """
+            Default: $LONGRUN_SOCKET, else \(DefaultPaths.current.socketPath), or \(DefaultPaths.systemSocketPath) \
+            (the system daemon's) when only that one exists.
+            """,
         valueName: "path"
     ))
     var socket: String?
@@ -23,7 +26,7 @@ struct GlobalOptions: ParsableArguments {
     ))
     var actor: String?
 
-    var socketPath: String { socket ?? DefaultPaths.current.socketPath }
+    var socketPath: String { socket ?? DefaultPaths.currentClientSocketPath }
 
     var actorLabel: String? { actor ?? ProcessInfo.processInfo.environment["LONGRUN_ACTOR"] }
 

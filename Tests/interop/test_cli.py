@@ -223,7 +223,7 @@ def test_missing_socket_is_a_clear_error(cli):
     assert time.monotonic() - started < 10
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert f"cannot connect to {missing}" in lines[0] and "longrund running" in lines[0], lines[0]
+    assert f"cannot connect to {missing}: no such socket; longrund is not running on it" in lines[0], lines[0]
     assert result.stdout == ""
 
 
@@ -237,7 +237,8 @@ def test_stale_socket_is_a_clear_error(cli):
         result = cli("get", "operations/x", socket_path=path, timeout=30)
         assert result.returncode == 1, result
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"cannot connect to {path}" in lines[0], result.stderr
+        assert len(lines) == 1 and f"cannot connect to {path}: nothing listens on it" in lines[0], result.stderr
+        assert "longrund is not running on it" in lines[0], result.stderr
     finally:
         os.unlink(path)
 
