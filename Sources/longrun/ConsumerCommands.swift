@@ -99,7 +99,8 @@ struct WaitCommand: AsyncParsableCommand {
         discussion: """
             Prints the final state. While waiting, and when standard error is a terminal, prints a \
             progress line whenever the metadata changes. Exit code: 0 the operation succeeded, 1 it \
-            failed (or an RPC failed), 2 it was cancelled, 3 --timeout passed and it is not done.
+            failed (or an RPC failed), 2 it was cancelled, 3 --timeout passed and it is not done, \
+            6 the daemon could not be reached or stopped answering (the outcome is unknown).
             """
     )
 
@@ -123,7 +124,7 @@ struct WaitCommand: AsyncParsableCommand {
         let reporter: ProgressReporter? = quiet || !Output.stderrIsTerminal
             ? nil
             : ProgressReporter(write: { Output.note($0) }, now: { .now })
-        try await global.run { client in
+        try await global.run(unreachableCode: ExitCodes.unreachable) { client in
             let operation = try await client.waitUntilDone(name, timeout: limit, perCallTimeout: .seconds(1)) { operation in
                 reporter?.observe(operation)
             }

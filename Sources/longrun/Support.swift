@@ -30,9 +30,10 @@ struct GlobalOptions: ParsableArguments {
 
     var actorLabel: String? { actor ?? ProcessInfo.processInfo.environment["LONGRUN_ACTOR"] }
 
-    /// Connects, runs `body`, and turns its errors into one line on stderr and exit code 1.
-    /// `body` returns the exit code.
-    func run(_ body: (LongrunClient) async throws -> Int32) async throws {
+    /// Connects, runs `body`, and turns its errors into one line on stderr and exit code 1
+    /// (`unreachableCode` instead, when given, if the daemon could not be reached or stopped
+    /// answering). `body` returns the exit code.
+    func run(unreachableCode: Int32? = nil, _ body: (LongrunClient) async throws -> Int32) async throws {
         LongrunTypes.registerAll()
         let path = socketPath
         let code: Int32
@@ -45,6 +46,7 @@ struct GlobalOptions: ParsableArguments {
             throw exit
         } catch {
             Output.error(ErrorLine.message(for: error, socketPath: path))
+            if let unreachableCode, ExitCodes.isUnreachable(error) { throw ExitCode(unreachableCode) }
             throw ExitCode(ExitCodes.failure)
         }
         if code != ExitCodes.success { throw ExitCode(code) }

@@ -266,6 +266,15 @@ struct OutcomeTests {
         #expect(ExitCodes.forOperation(operation("operations/x", done: true)) == 1)
         #expect(ExitCodes.cancellationRequested == 4)
         #expect(ExitCodes.usage == 64)
+        #expect(ExitCodes.unreachable == 6)
+    }
+
+    @Test func unreachableMeansTheDaemonNotTheOperation() {
+        #expect(ExitCodes.isUnreachable(SocketMissing(path: "/s")))
+        #expect(ExitCodes.isUnreachable(LongrunClientError(code: .unavailable, message: "Stream unexpectedly closed.")))
+        #expect(!ExitCodes.isUnreachable(LongrunClientError(code: .internal, message: "boom")))
+        #expect(!ExitCodes.isUnreachable(LongrunClientError(code: .notFound, message: "no such operation")))
+        #expect(!ExitCodes.isUnreachable(CancellationError()))
     }
 
     @Test func connectionFailuresNameTheSocketAndWhy() {

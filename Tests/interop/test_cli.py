@@ -138,6 +138,40 @@ def test_wait_timeout_exit_code(cli):
     assert "not done" in result.stderr
 
 
+def test_wait_exit_code_when_the_daemon_dies(longrun_binary, make_daemon):
+    """SIGKILL while `wait` follows a running operation: exit 6 (daemon unreachable), not 1 (failed)."""
+    d = make_daemon().start().wait_ready()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
+    created = subprocess.run([longrun_binary, "create", "--socket", d.socket], capture_output=True, text=True,
+                             timeout=30, env=env)
+    name = ok(created).strip()
+    waiter = subprocess.Popen([longrun_binary, "wait", name, "--socket", d.socket], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        assert waiter.poll() is None, waiter.communicate()
+        d.kill()
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 6, f"exit {waiter.returncode}\nstdout: {out}\nstderr: {err}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("longrun: "), err
+    assert "longrund is not running on it" in lines[0], err
+    assert out == ""
+
+
+def test_wait_exit_code_without_a_daemon(cli):
+    missing = f"/tmp/lr-missing-{support.unique_id('s')}/longrund.sock"
+    result = cli("wait", "operations/x", socket_path=missing, timeout=30)
+    assert result.returncode == 6, result
+    assert f"cannot connect to {missing}: no such socket; longrund is not running on it" in result.stderr
+    # Other commands keep exit code 1 for an error.
+    assert cli("get", "operations/x", socket_path=missing, timeout=30).returncode == 1
+
+
 def test_history_list_json_and_delete(cli, operations):
     parent = f"tenants/{support.unique_id('c')}"
     names = [ok(cli("create", "--parent", parent, "--id", f"job-{i}", "--actor", "cli-bot")).strip() for i in range(5)]

@@ -15,6 +15,9 @@ package enum ExitCodes {
     package static let cancellationRequested: Int32 = 4
     /// `scrub`, `repair`: damage was found (or remains); the findings are printed.
     package static let damageFound: Int32 = 5
+    /// `wait`: the daemon could not be reached, or stopped answering, before the operation was
+    /// done (so its outcome is unknown: not to be confused with 1, the operation failed).
+    package static let unreachable: Int32 = 6
     /// A usage error (ArgumentParser's EX_USAGE).
     package static let usage: Int32 = 64
 
@@ -75,6 +78,16 @@ package enum ErrorLine {
     static func looksLikeConnectionFailure(_ message: String) -> Bool {
         let lowered = message.lowercased()
         return ["connect", "refused", "no such file", "unreachable", "transient failure"].contains { lowered.contains($0) }
+    }
+}
+
+extension ExitCodes {
+    /// Whether `error` means the daemon could not be reached or stopped answering: its socket is
+    /// missing, or a call failed with `UNAVAILABLE` (refused, reset, or the daemon shutting down).
+    package static func isUnreachable(_ error: any Error) -> Bool {
+        if error is SocketMissing { return true }
+        if let error = error as? LongrunClientError { return error.code == .unavailable }
+        return false
     }
 }
 
