@@ -16,14 +16,15 @@ public typealias LongrunTransport = HTTP2ClientTransport.Posix
 /// Connects to the daemon's socket, runs `body` with a client, and closes the connection after.
 ///
 /// - Parameters:
-///   - socketPath: nil uses ``DefaultPaths/current`` (which honours `LONGRUN_SOCKET`).
+///   - socketPath: nil uses ``DefaultPaths/currentClientSocketPath`` (`LONGRUN_SOCKET`, else the
+///     user's default socket, else the system daemon's if only that exists).
 ///   - actor: sent as `longrun-actor` on every call (the `Actor.label` of the events caused).
 public func withLongrunClient<Result: Sendable>(
     socketPath: String? = nil,
     actor: String? = nil,
     _ body: (LongrunClient) async throws -> Result
 ) async throws -> Result {
-    let path = socketPath ?? DefaultPaths.current.socketPath
+    let path = socketPath ?? DefaultPaths.currentClientSocketPath
     let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: path), transportSecurity: .plaintext)
     return try await withGRPCClient(transport: transport) { grpc in
         try await body(LongrunClient(wrapping: grpc, actor: actor))

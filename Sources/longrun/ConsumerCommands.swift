@@ -2,6 +2,7 @@ import ArgumentParser
 import LongrunClient
 import LongrunProto
 import SwiftProtobuf
+import Synchronization
 
 struct ListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -99,7 +100,10 @@ struct WaitCommand: AsyncParsableCommand {
         discussion: """
             Prints the final state. While waiting, and when standard error is a terminal, prints a \
             progress line whenever the metadata changes. Exit code: 0 the operation succeeded, 1 it \
-            failed (or an RPC failed), 2 it was cancelled, 3 --timeout passed and it is not done.
+            failed (or an RPC failed), 2 it was cancelled, 3 --timeout passed and it is not done, \
+            6 the daemon could not be reached or stopped answering (the outcome is unknown). \
+            If the daemon goes away while waiting (a restart), wait reconnects with backoff \
+            (100 ms doubling to 2 s) for up to --retry-for, within --timeout.
             """
     )
 
@@ -114,17 +118,31 @@ struct WaitCommand: AsyncParsableCommand {
     @Flag(help: "Do not print progress lines.")
     var quiet = false
 
+    @Option(help: ArgumentHelp("How long to keep reconnecting when the daemon goes away (0s: not at all).", valueName: "duration"))
+    var retryFor = "30s"
+
     func validate() throws {
         _ = try parseDuration(timeout, option: "--timeout")
+        _ = try parseDuration(retryFor, option: "--retry-for")
     }
 
     func run() async throws {
         let limit = try parseDuration(timeout, option: "--timeout")
+        let retry = try parseDuration(retryFor, option: "--retry-for") ?? .zero
         let reporter: ProgressReporter? = quiet || !Output.stderrIsTerminal
             ? nil
             : ProgressReporter(write: { Output.note($0) }, now: { .now })
-        try await global.run { client in
-            let operation = try await client.waitUntilDone(name, timeout: limit, perCallTimeout: .seconds(1)) { operation in
+        let deadline = limit.map { ContinuousClock.now + $0 }
+        let liveness = Liveness()
+        let policy = ReconnectPolicy(retryFor: retry, deadline: deadline)
+        try await global.run(unreachableCode: ExitCodes.unreachable, reconnect: policy, liveness: liveness) { client in
+            // One quick call first: the daemon has answered, so losing it later is a restart
+            // to wait for, not a wrong socket.
+            _ = try await client.getOperation(name)
+            liveness.answered()
+            let remaining = deadline.map { max($0 - .now, .zero) }
+            let operation = try await client.waitUntilDone(name, timeout: remaining, perCallTimeout: .seconds(1)) { operation in
+                liveness.answered()
                 reporter?.observe(operation)
             }
             if global.json {
@@ -226,7 +244,8 @@ struct WatchCommand: AsyncParsableCommand {
         discussion: """
             Prints the retained events after --after (default: from the start of the retained \
             log), then new ones as they are committed: SEQ TIME NAME KIND ACTOR DETAIL. To resume, \
-            pass the last SEQ printed as --after.
+            pass the last SEQ printed as --after. If the daemon goes away (a restart), watch \
+            reconnects with backoff for up to --retry-for and resumes after the last event printed.
             """
     )
 
@@ -244,17 +263,37 @@ struct WatchCommand: AsyncParsableCommand {
     @Flag(help: "Only events committed from now on (not with --after).")
     var head = false
 
+    @Option(help: ArgumentHelp("How long to keep reconnecting when the daemon goes away (0s: not at all).", valueName: "duration"))
+    var retryFor = "30s"
+
     func validate() throws {
         if head && after != 0 { throw ValidationError("--head and --after exclude each other") }
+        _ = try parseDuration(retryFor, option: "--retry-for")
     }
 
     func run() async throws {
         let json = global.json
-        try await global.run { client in
-            try await client.watchOperations(in: collection, filter: filter, afterSequence: after, startAtHead: head) { event in
-                Output.line(json ? JSONOutput.line(event) : HumanOutput.watchLine(event))
+        let retry = try parseDuration(retryFor, option: "--retry-for") ?? .zero
+        let liveness = Liveness()
+        // The sequence to resume after: the last event printed or, with --head and nothing
+        // printed yet, the log head when the watch first started.
+        let resumeAfter = Mutex<UInt64?>(nil)
+        try await global.run(reconnect: ReconnectPolicy(retryFor: retry), liveness: liveness) { client in
+            let resume = resumeAfter.withLock { $0 }
+            if resume == nil && head {
+                let info = try await client.serverInfo()
+                resumeAfter.withLock { $0 = $0 ?? info.appliedSequence }
             }
-            return ExitCodes.success
+            liveness.answered()
+            try await client.watchOperations(
+                in: collection, filter: filter, afterSequence: resume ?? after, startAtHead: resume == nil && head
+            ) { event in
+                liveness.answered()
+                Output.line(json ? JSONOutput.line(event) : HumanOutput.watchLine(event))
+                resumeAfter.withLock { $0 = event.sequence }
+            }
+            // The daemon ended the stream (it does when it drains for a restart): resume.
+            throw LongrunClientError(code: .unavailable, message: "the daemon ended the watch")
         }
     }
 }

@@ -14,8 +14,8 @@ struct LongrunCommand: AsyncParsableCommand {
             Exit codes: 0 success; 1 an error (printed as one line on stderr), and for `wait` an \
             operation that failed; 2 `wait`: the operation was cancelled; 3 `wait`: --timeout \
             passed before the operation was done; 4 `progress`: cancellation was requested (stop \
-            and complete the operation); 5 `scrub`/`repair`: damage was found or remains; 64 usage \
-            error.
+            and complete the operation); 5 `scrub`/`repair`: damage was found or remains; 6 `wait`: \
+            the daemon could not be reached or stopped answering; 64 usage error.
             """,
         version: LongrunVersion.current,
         subcommands: [

@@ -9,7 +9,10 @@ import SwiftProtobuf
 struct GlobalOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "The daemon's Unix socket.",
-        discussion: "Default: $LONGRUN_SOCKET, else \(DefaultPaths.current.socketPath).",
+        discussion: """
+            Default: $LONGRUN_SOCKET, else \(DefaultPaths.current.socketPath), or \(DefaultPaths.systemSocketPath) \
+            (the system daemon's) when only that one exists.
+            """,
         valueName: "path"
     ))
     var socket: String?
@@ -23,28 +26,55 @@ struct GlobalOptions: ParsableArguments {
     ))
     var actor: String?
 
-    var socketPath: String { socket ?? DefaultPaths.current.socketPath }
+    var socketPath: String { socket ?? DefaultPaths.currentClientSocketPath }
 
     var actorLabel: String? { actor ?? ProcessInfo.processInfo.environment["LONGRUN_ACTOR"] }
 
-    /// Connects, runs `body`, and turns its errors into one line on stderr and exit code 1.
-    /// `body` returns the exit code.
-    func run(_ body: (LongrunClient) async throws -> Int32) async throws {
+    /// Connects, runs `body`, and turns its errors into one line on stderr and exit code 1
+    /// (`unreachableCode` instead, when given, if the daemon could not be reached or stopped
+    /// answering). `body` returns the exit code.
+    ///
+    /// With a `reconnect` policy, a daemon that answered once (as `liveness` records) and then
+    /// became unreachable is waited for: `body` runs again on a new connection, after the
+    /// policy's backoff, until the policy gives up. `body` must resume where it left off.
+    func run(
+        unreachableCode: Int32? = nil,
+        reconnect: ReconnectPolicy? = nil,
+        liveness: Liveness = Liveness(),
+        _ body: (LongrunClient) async throws -> Int32
+    ) async throws {
         LongrunTypes.registerAll()
         let path = socketPath
-        let code: Int32
-        do {
-            guard socketExists(at: path) else { throw SocketMissing(path: path) }
-            code = try await withLongrunClient(socketPath: path, actor: actorLabel) { client in
-                try await body(client)
+        var policy = reconnect
+        // Each outage is announced once: after the daemon's last answer before it.
+        var announcedAfter: ContinuousClock.Instant?
+        while true {
+            let code: Int32
+            do {
+                guard socketExists(at: path) else { throw SocketMissing(path: path) }
+                code = try await withLongrunClient(socketPath: path, actor: actorLabel) { client in
+                    try await body(client)
+                }
+            } catch let exit as ExitCode {
+                throw exit
+            } catch {
+                if ExitCodes.isUnreachable(error), var current = policy,
+                   let delay = current.delayAfterFailure(now: .now, lastAnswer: liveness.lastAnswer) {
+                    policy = current
+                    if liveness.lastAnswer != announcedAfter {
+                        announcedAfter = liveness.lastAnswer
+                        Output.error("\(ErrorLine.message(for: error, socketPath: path)); reconnecting for up to \(DurationText.format(current.retryFor))")
+                    }
+                    try await Task.sleep(for: delay)
+                    continue
+                }
+                Output.error(ErrorLine.message(for: error, socketPath: path))
+                if let unreachableCode, ExitCodes.isUnreachable(error) { throw ExitCode(unreachableCode) }
+                throw ExitCode(ExitCodes.failure)
             }
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            Output.error(ErrorLine.message(for: error, socketPath: path))
-            throw ExitCode(ExitCodes.failure)
+            if code != ExitCodes.success { throw ExitCode(code) }
+            return
         }
-        if code != ExitCodes.success { throw ExitCode(code) }
     }
 }
 

@@ -25,6 +25,37 @@ struct DefaultPathsTests {
     }
 }
 
+@Suite("Client socket")
+struct ClientSocketTests {
+    let user = ["HOME": "/home/ann", "XDG_RUNTIME_DIR": "/run/user/1000"]
+    let own = "/run/user/1000/longrun/longrund.sock"
+
+    @Test func usersFallBackToTheSystemSocketWhenTheirOwnIsMissing() {
+        let path = DefaultPaths.clientSocketPath(uid: 1000, environment: { user[$0] }, fileExists: { $0 == DefaultPaths.systemSocketPath })
+        #expect(path == "/run/longrun/longrund.sock")
+    }
+
+    @Test func theirOwnSocketWinsWhenItExists() {
+        #expect(DefaultPaths.clientSocketPath(uid: 1000, environment: { user[$0] }, fileExists: { _ in true }) == own)
+        #expect(DefaultPaths.clientSocketPath(uid: 1000, environment: { user[$0] }, fileExists: { $0 == own }) == own)
+    }
+
+    @Test func withNeitherTheirOwnIsNamed() {
+        // The error then names the socket the user's own daemon would listen on.
+        #expect(DefaultPaths.clientSocketPath(uid: 1000, environment: { user[$0] }, fileExists: { _ in false }) == own)
+    }
+
+    @Test func theEnvironmentWinsEvenIfMissing() {
+        var environment = user
+        environment["LONGRUN_SOCKET"] = "/srv/lr.sock"
+        #expect(DefaultPaths.clientSocketPath(uid: 1000, environment: { environment[$0] }, fileExists: { $0 == DefaultPaths.systemSocketPath }) == "/srv/lr.sock")
+    }
+
+    @Test func rootUsesTheSystemSocket() {
+        #expect(DefaultPaths.clientSocketPath(uid: 0, environment: { _ in nil }, fileExists: { _ in false }) == "/run/longrun/longrund.sock")
+    }
+}
+
 @Suite("Duration text")
 struct DurationTextTests {
     @Test(arguments: [

@@ -138,6 +138,88 @@ def test_wait_timeout_exit_code(cli):
     assert "not done" in result.stderr
 
 
+def test_wait_exit_code_when_the_daemon_dies(longrun_binary, make_daemon):
+    """SIGKILL while `wait` follows a running operation: exit 6 (daemon unreachable), not 1 (failed)."""
+    d = make_daemon().start().wait_ready()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
+    created = subprocess.run([longrun_binary, "create", "--socket", d.socket], capture_output=True, text=True,
+                             timeout=30, env=env)
+    name = ok(created).strip()
+    # `wait` reconnects after a restart for --retry-for; the daemon stays dead for longer.
+    waiter = subprocess.Popen([longrun_binary, "wait", name, "--socket", d.socket, "--retry-for", "1s"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        assert waiter.poll() is None, waiter.communicate()
+        d.kill()
+        out, err = waiter.communicate(timeout=60)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+            waiter.wait()
+    assert waiter.returncode == 6, f"exit {waiter.returncode}\nstdout: {out}\nstderr: {err}"
+    lines = err.strip().splitlines()
+    assert "reconnecting for up to 1s" in lines[0], err
+    assert lines[-1].startswith("longrun: ") and "longrund is not running on it" in lines[-1], err
+    assert out == ""
+
+
+def test_wait_and_watch_ride_out_a_daemon_restart(longrun_binary, make_daemon):
+    """SIGTERM the daemon under `wait` and `watch --json`, start it again on the same data directory
+    and socket: both reconnect; `wait` reports the result, `watch` continues without a gap or a repeat."""
+    first = make_daemon().start().wait_ready()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
+
+    def run(*args):
+        return ok(subprocess.run([longrun_binary, args[0], "--socket", first.socket, *args[1:]],
+                                 capture_output=True, text=True, timeout=30, env=env))
+
+    name = run("create").strip()
+    run("progress", name, "--metadata", '{"percent": 10}')
+    waiter = subprocess.Popen([longrun_binary, "wait", name, "--socket", first.socket, "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    watcher = subprocess.Popen([longrun_binary, "watch", "--socket", first.socket, "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(1.0)
+        first.stop_and_check()
+        time.sleep(0.5)
+        assert waiter.poll() is None and watcher.poll() is None, "wait or watch gave up at once"
+        second = make_daemon(data_dir=first.data_dir, socket_path=first.socket).start().wait_ready()
+        run("progress", name, "--metadata", '{"percent": 90}')
+        run("complete", name, "--response", '{"ok": true}')
+        out, err = waiter.communicate(timeout=60)
+        assert waiter.returncode == 0, f"exit {waiter.returncode}\nstdout: {out}\nstderr: {err}"
+        [final] = json_lines(out)
+        assert final["name"] == name and final["done"] is True and final["response"]["value"] == {"ok": True}
+        # watch: every event once, in order, across the restart (created, 2 progressed, completed).
+        deadline = time.monotonic() + 30
+        events = []
+        while len(events) < 4 and time.monotonic() < deadline:
+            line = watcher.stdout.readline()
+            if line.strip():
+                events.append(json.loads(line))
+        sequences = [int(e["sequence"]) for e in events]
+        assert sequences == sorted(set(sequences)), sequences
+        assert [event_kind(e) for e in events] == ["created", "progressed", "progressed", "completed"], events
+        assert watcher.poll() is None
+    finally:
+        for p in (waiter, watcher):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    second.stop_and_check()
+
+
+def test_wait_exit_code_without_a_daemon(cli):
+    missing = f"/tmp/lr-missing-{support.unique_id('s')}/longrund.sock"
+    result = cli("wait", "operations/x", socket_path=missing, timeout=30)
+    assert result.returncode == 6, result
+    assert f"cannot connect to {missing}: no such socket; longrund is not running on it" in result.stderr
+    # Other commands keep exit code 1 for an error.
+    assert cli("get", "operations/x", socket_path=missing, timeout=30).returncode == 1
+
+
 def test_history_list_json_and_delete(cli, operations):
     parent = f"tenants/{support.unique_id('c')}"
     names = [ok(cli("create", "--parent", parent, "--id", f"job-{i}", "--actor", "cli-bot")).strip() for i in range(5)]
@@ -223,7 +305,7 @@ def test_missing_socket_is_a_clear_error(cli):
     assert time.monotonic() - started < 10
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert f"cannot connect to {missing}" in lines[0] and "longrund running" in lines[0], lines[0]
+    assert f"cannot connect to {missing}: no such socket; longrund is not running on it" in lines[0], lines[0]
     assert result.stdout == ""
 
 
@@ -237,7 +319,8 @@ def test_stale_socket_is_a_clear_error(cli):
         result = cli("get", "operations/x", socket_path=path, timeout=30)
         assert result.returncode == 1, result
         lines = result.stderr.strip().splitlines()
-        assert len(lines) == 1 and f"cannot connect to {path}" in lines[0], result.stderr
+        assert len(lines) == 1 and f"cannot connect to {path}: nothing listens on it" in lines[0], result.stderr
+        assert "longrund is not running on it" in lines[0], result.stderr
     finally:
         os.unlink(path)
 

@@ -58,14 +58,15 @@ package enum HumanOutput {
         return "\(any.messageName) (\(any.value.count) bytes)"
     }
 
-    /// The JSON of the message inside `any`, if its type is registered and it decodes.
+    /// The JSON of the message inside `any`, if its type is registered and it decodes, with the
+    /// keys of its objects sorted (so that the same payload always prints the same).
     package static func contentJSON(_ any: Google_Protobuf_Any) -> String? {
         LongrunTypes.registerAll()
         guard let type = Google_Protobuf_Any.messageType(forTypeURL: any.typeURL),
               let message = try? type.init(serializedBytes: any.value),
-              let json = try? message.jsonString()
+              let json = try? message.jsonString(options: JSONOutput.encodingOptions)
         else { return nil }
-        return json
+        return SortedKeysJSON.sorted(json)
     }
 
     // MARK: Progress

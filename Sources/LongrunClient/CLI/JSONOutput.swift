@@ -4,6 +4,11 @@ import SwiftProtobuf
 
 /// One-line JSON for operations, events and responses, in SwiftProtobuf's JSON mapping.
 ///
+/// Deterministic: the same message prints as the same bytes in every run. Map fields are printed
+/// in key order, and each payload (every `Any`: metadata, response, error details) is printed
+/// with the keys of its objects sorted, recursively (see ``SortedKeysJSON``), since SwiftProtobuf
+/// prints a `google.protobuf.Struct` in the unstable order of a Swift `Dictionary`.
+///
 /// `Any`s of registered types (``LongrunTypes``, the well-known types) print in the JSON mapping
 /// of `Any`; the JSON mapping has no form for other types, so those print as
 /// `{"@type": url, "value": base64}` with the serialized bytes.
@@ -38,7 +43,21 @@ package enum JSONOutput {
 
     /// For messages without `Any`s.
     package static func line(plain message: some SwiftProtobuf.Message) -> String {
-        (try? message.jsonString()) ?? "{}"
+        (try? message.jsonString(options: encodingOptions)) ?? "{}"
+    }
+
+    /// SwiftProtobuf's JSON options for every output: map fields in key order.
+    package static var encodingOptions: JSONEncodingOptions {
+        var options = JSONEncodingOptions()
+        options.useDeterministicOrdering = true
+        return options
+    }
+
+    /// The JSON of a printable `Any` (`{"@type":…,…}`) with its objects' keys sorted; nil if
+    /// SwiftProtobuf cannot print it.
+    package static func sortedJSON(_ any: Google_Protobuf_Any) -> String? {
+        LongrunTypes.registerAll()
+        return (try? any.jsonString(options: encodingOptions)).map(SortedKeysJSON.sorted)
     }
 
     /// The JSON for an `Any` that SwiftProtobuf cannot print: its type URL and base64 bytes.
@@ -72,16 +91,16 @@ package enum JSONOutput {
     }
 }
 
-/// Replaces unprintable `Any`s by empty `Any`s with a unique marker type URL, and after encoding
-/// the marker's JSON by the raw form.
+/// Replaces every `Any` by an empty `Any` with a unique marker type URL, and after encoding the
+/// marker's JSON by the `Any`'s own: with sorted keys, or the raw form if SwiftProtobuf cannot print it.
 private struct AnyRewriter {
     private let token = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     private var replacements: [(marker: String, json: String)] = []
 
     mutating func fix(_ any: inout Google_Protobuf_Any) {
-        guard !JSONOutput.isPrintable(any) else { return }
-        let markerURL = "longrun.invalid/raw-any-\(token)-\(replacements.count)"
-        replacements.append((marker: "{\"@type\":\"\(markerURL)\"}", json: JSONOutput.rawAnyJSON(any)))
+        let json = JSONOutput.sortedJSON(any) ?? JSONOutput.rawAnyJSON(any)
+        let markerURL = "longrun.invalid/any-\(token)-\(replacements.count)"
+        replacements.append((marker: "{\"@type\":\"\(markerURL)\"}", json: json))
         any = Google_Protobuf_Any.with { $0.typeURL = markerURL }
     }
 
@@ -132,7 +151,7 @@ private struct AnyRewriter {
     func encode(_ message: some SwiftProtobuf.Message) -> String {
         var json: String
         do {
-            json = try message.jsonString()
+            json = try message.jsonString(options: JSONOutput.encodingOptions)
         } catch {
             return "{\"error\":\(JSONOutput.quote("cannot encode as JSON: \(error)"))}"
         }
