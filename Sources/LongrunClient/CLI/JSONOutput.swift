@@ -1,4 +1,5 @@
 import Foundation
+import LongrunDefaults
 import LongrunProto
 import SwiftProtobuf
 
@@ -66,23 +67,7 @@ package enum JSONOutput {
     }
 
     /// A JSON string literal.
-    package static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    package static func quote(_ text: String) -> String { JSONString.quote(text) }
 
     /// Whether SwiftProtobuf can print `any` in the JSON mapping.
     package static func isPrintable(_ any: Google_Protobuf_Any) -> Bool {
