@@ -92,6 +92,8 @@ public final class Scrubber {
     /// its log phase is over and found nothing (``Store/recordVerifiedLog(through:hash:)``).
     public private(set) var verifiedLog: (sequence: UInt64, hash: ChainHash)?
     private var logIsClean = true
+    /// The newest usable snapshot's sequence when the pass began, for wording log findings.
+    private var newestSnapshot: UInt64?
     public var isFinished: Bool { if case .finished = phase { true } else { false } }
 
     public init(store: Store) {
@@ -152,7 +154,9 @@ public final class Scrubber {
 
     private func checkLog(from start: UInt64?, hash startHash: ChainHash, budget: Int) throws -> Phase {
         let schema = store.schema
-        let newestSnapshot = try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence
+        // Read once per pass (a step must not list the snapshot folder again): only findings need it.
+        if start == nil { newestSnapshot = try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence }
+        let newestSnapshot = self.newestSnapshot
         return try store.read { reader in
             guard let tail = try reader.logTail() else { return .views(index: 0, after: nil) }
             var expected = start ?? tail
@@ -176,7 +180,8 @@ public final class Scrubber {
                                                 message: "event \(expected) is missing from the log (the next present is \(sequence))"))
                         expected = sequence
                     }
-                    let where_ = Self.whereInLog(sequence, newestSnapshot: newestSnapshot)
+                    // Worded only when there is a finding to word.
+                    var where_: String { Self.whereInLog(sequence, newestSnapshot: newestSnapshot) }
                     if let (stored, record) = LogEntry.split(value) {
                         if hash.next(record: record) != stored {
                             self.record(IntegrityFinding(kind: .brokenChain, database: "log", key: Array(key), sequence: sequence, message: """
