@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // The shared backend: several hosts on one PostgreSQL store (LongrunPostgres).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -57,6 +59,15 @@ let package = Package(
                 "LongrunDomain", "LMDB", "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The shared backend of the storage seam: one store on PostgreSQL for several hosts.
+        .target(
+            name: "LongrunPostgres",
+            dependencies: [
+                "LongrunDomain", "LongrunStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The writer (group commit), waiters and the engine facade that embedders and the daemon use.
@@ -97,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "longrund",
             dependencies: [
-                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain",
+                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain", "LongrunPostgres", "LongrunStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -132,13 +143,14 @@ let package = Package(
         ),
         .target(
             name: "LongrunTestSupport",
-            dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine", "LongrunPostgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/LongrunTestSupport"
         ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
         .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain", "LongrunTestSupport"]),
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunPostgres", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunPostgresTests", dependencies: ["LongrunPostgres", "LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),

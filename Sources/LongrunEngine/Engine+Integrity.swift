@@ -19,7 +19,7 @@ extension LongrunEngine {
     /// Background scrub passes, one every ``Configuration/scrubInterval``, each throttled to
     /// ``Configuration/scrubShare`` of one core. Returns when the task is cancelled.
     func runScrubs() async {
-        guard let interval = configuration.scrubInterval else { return }
+        guard let interval = configuration.scrubInterval, lmdb != nil else { return }
         // The first pass starts soon after opening (not at once: start-up has work of its own).
         do { try await Task.sleep(for: min(interval, configuration.scrubFirstDelay)) } catch { return }
         while !Task.isCancelled {
@@ -39,6 +39,7 @@ extension LongrunEngine {
     /// One pass in steps; with `share`, sleeps between steps so the pass uses at most that fraction
     /// of one core.
     func scrubPass(share: Double?) async throws {
+        let store = try requireLMDB("scrubbing")
         let scrubber = Scrubber(store: store)
         let started = clock.now()
         integrity.passStarted()
@@ -56,7 +57,6 @@ extension LongrunEngine {
             }
             if let (sequence, hash) = scrubber.verifiedLog {
                 // The next start checks only the log after this point (and after the newest snapshot).
-                let store = self.store
                 try await onDedicatedThread { try store.recordVerifiedLog(through: sequence, hash: hash) }
             }
             integrity.passFinished(started: started, finished: clock.now(), findings: scrubber.findings, checked: scrubber.checked)
@@ -76,7 +76,7 @@ extension LongrunEngine {
         let requested = Set(names)
         if names.isEmpty { try await scrubPass(share: nil) }
         let findings = integrity.status.findings.filter { names.isEmpty || ($0.operation.map(requested.contains) ?? false) }
-        let store = self.store, now = clock.now()
+        let store = try requireLMDB("repair"), now = clock.now()
         let report = try await onDedicatedThread {
             try store.repair(findings, operations: requested, actor: actor, now: now, access: access)
         }
@@ -89,11 +89,11 @@ extension LongrunEngine {
         return report
     }
 
-    /// Runs `body` in a read transaction; a record that fails its checksum is counted and logged
+    /// Runs `body`'s reads of the store; a record that fails its checksum is counted and logged
     /// before the DATA_LOSS error reaches the caller.
-    func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
+    func read<R>(_ body: (any OperationStore) async throws -> R) async throws -> R {
         do {
-            return try store.read(body)
+            return try await body(store)
         } catch let error as StoreError where error.damage != nil {
             integrity.noteDamagedRead(error)
             throw error

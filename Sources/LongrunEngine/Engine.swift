@@ -82,9 +82,14 @@ public final class LongrunEngine: Sendable {
         public init() {}
     }
 
-    public let directory: String
+    /// Where the store lives: the data directory (LMDB) or the database (PostgreSQL).
+    public let location: String
     public let configuration: Configuration
-    let store: Store
+    /// The storage seam every read and write goes through.
+    let store: any OperationStore
+    /// The LMDB store when the engine runs on one: snapshots, compaction, scrub and repair work on
+    /// its data directory. Nil on a shared backend, which keeps durability and integrity itself.
+    let lmdb: Store?
     private let writer: GroupCommitWriter
     let waiters: WaiterRegistry
     let clock: any WallClock
@@ -93,13 +98,25 @@ public final class LongrunEngine: Sendable {
 
     /// Opens (creating if absent) the store in `directory`, replaying the log into the views if they
     /// are behind, and starts the writer.
-    public init(directory: String, configuration: Configuration = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) throws {
+    public convenience init(directory: String, configuration: Configuration = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) throws {
         var storeConfiguration = Store.Configuration()
         storeConfiguration.initialMapSize = configuration.initialMapSize
         storeConfiguration.maximumMapSize = configuration.maximumMapSize
         if case .relaxed = configuration.durability { storeConfiguration.syncOnCommit = false }
         let store = try Store(directory: directory, configuration: storeConfiguration, logger: logger)
         let applied = try store.read { try $0.appliedSequence() }
+        self.init(store: store, lmdb: store, applied: applied, configuration: configuration, clock: clock, logger: logger)
+    }
+
+    /// Serves `store`, a backend other than the embedded LMDB one (PostgreSQL): snapshots, log
+    /// compaction, scrub and repair are the backend's own business there and are refused here.
+    /// The engine closes the store when it closes.
+    public convenience init(store: any OperationStore, configuration: Configuration = .init(), clock: any WallClock = SystemWallClock(), logger: Logger) async throws {
+        let applied = try await store.appliedSequence()
+        self.init(store: store, lmdb: store as? Store, applied: applied, configuration: configuration, clock: clock, logger: logger)
+    }
+
+    private init(store: any OperationStore, lmdb: Store?, applied: UInt64, configuration: Configuration, clock: any WallClock, logger: Logger) {
         let waiters = WaiterRegistry(committedThrough: applied)
         var syncInterval: Duration?
         if case .relaxed(let interval) = configuration.durability { syncInterval = interval }
@@ -110,16 +127,29 @@ public final class LongrunEngine: Sendable {
             maximumBatchSize: configuration.maximumBatchSize,
             defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval
         )
-        self.directory = directory
+        self.location = store.location
         self.configuration = configuration
         self.store = store
+        self.lmdb = lmdb
         self.waiters = waiters
         self.clock = clock
         self.logger = logger
         writer.start()
+        // Commits by other hosts sharing the store wake this host's waiters and watchers too.
+        store.followCommits(after: applied) { [waiters] head, changed in waiters.notify(committedThrough: head, changed: changed) }
         logger.info("engine open", metadata: [
-            "directory": "\(directory)", "applied_sequence": "\(applied)", "durability": "\(configuration.durability)",
+            "store": "\(store.location)", "applied_sequence": "\(applied)", "durability": "\(configuration.durability)",
         ])
+    }
+
+    /// The LMDB store, for what only it has (snapshots, compaction, scrub, repair); on another
+    /// backend FAILED_PRECONDITION naming what to use instead.
+    func requireLMDB(_ what: String) throws -> Store {
+        guard let lmdb else {
+            throw DomainError(.failedPrecondition, reason: "NOT_ON_THIS_BACKEND",
+                              "\(what) works on the embedded LMDB store only; \(store.location) keeps its own durability and integrity (use the database's backups and checks)")
+        }
+        return lmdb
     }
 
     /// Checks, creating and changing nothing, that `directory` can be opened as a store: absent,
@@ -134,6 +164,7 @@ public final class LongrunEngine: Sendable {
         closed.withLock { $0 = true }
         writer.shutdown()
         waiters.cancelAll()
+        store.close()
     }
 
     /// True once ``close()`` has begun: waits and watches that end now end because of it.
@@ -202,15 +233,15 @@ public final class LongrunEngine: Sendable {
 
     /// The current state of a live operation; NOT_FOUND if unknown or deleted; PERMISSION_DENIED,
     /// checked first, if `access` may not read it.
-    public func get(_ name: OperationName, access: Access = .unrestricted) throws -> OperationState {
-        let state = try read { try $0.operation(name) }
+    public func get(_ name: OperationName, access: Access = .unrestricted) async throws -> OperationState {
+        let state = try await read { try await $0.operation(name) }
         try access.requireRead(state, name)
         return try Lifecycle.requireLive(state, name)
     }
 
     /// One page of a collection's operations in creation order (AIP-158, AIP-160).
     /// With owner-only `access`, only the caller's own operations.
-    public func list(_ request: ListRequest, access: Access = .unrestricted) throws -> ListResponse {
+    public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
         let collection = try CollectionName(listName: request.name)
         let filter: Filter
         do { filter = try Filter(parsing: request.filter) } catch {
@@ -219,8 +250,8 @@ public final class LongrunEngine: Sendable {
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collection.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
-        let page = try read { reader in
-            try reader.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
+        let page = try await read { store in
+            try await store.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
                                       creatorUID: access.listsOnlyUID))
         }
         return ListResponse(
@@ -230,19 +261,19 @@ public final class LongrunEngine: Sendable {
     }
 
     /// The transitions of one operation, deleted ones included, oldest first.
-    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) throws -> HistoryPage {
+    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) async throws -> HistoryPage {
         let size = try ListRequest.effectivePageSize(pageSize)
         let binding = PageToken.binding("history", name.description)
         let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
-        return try read { reader in
-            let state = try reader.operation(name)
+        return try await read { store in
+            let state = try await store.operation(name)
             try access.requireRead(state, name)
             guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
-            if let tail = try reader.logTail(), state.createSequence < tail, after + 1 < tail {
+            if let tail = try await store.logTail(), state.createSequence < tail, after + 1 < tail {
                 throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
                                   "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
             }
-            var events = try reader.events(of: name, after: after, limit: size + 1)
+            var events = try await store.events(of: name, after: after, limit: size + 1)
             var next = ""
             if events.count > size {
                 events.removeLast()
@@ -258,7 +289,9 @@ public final class LongrunEngine: Sendable {
     public func wait(_ name: OperationName, timeout: Duration?, access: Access = .unrestricted) async throws -> OperationState {
         let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
         while true {
-            let (state, seen) = try read { reader in (try reader.operation(name), try reader.appliedSequence()) }
+            // The sequence first, then the state: the state is at least that new, so a change
+            // after it has a later sequence and wakes this waiter.
+            let (seen, state) = try await read { store in (try await store.appliedSequence(), try await store.operation(name)) }
             try access.requireRead(state, name)
             let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
@@ -266,7 +299,7 @@ public final class LongrunEngine: Sendable {
             case .changed:
                 continue
             case .timedOut:
-                return try get(name)
+                return try await get(name)
             case .cancelled:
                 throw CancellationError()
             }
@@ -277,18 +310,18 @@ public final class LongrunEngine: Sendable {
 
     /// Up to `limit` events of the log after `sequence`, oldest first.
     /// OUT_OF_RANGE if `sequence` is beyond the head or older than what the log retains.
-    public func events(after sequence: UInt64, limit: Int) throws -> [Event] {
-        try read { reader in
-            let head = try reader.logHead()
+    public func events(after sequence: UInt64, limit: Int) async throws -> [Event] {
+        try await read { store in
+            let head = try await store.appliedSequence()
             guard sequence <= head else {
                 throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
                                   "sequence \(sequence) is beyond the newest event \(head); resume from \(head) or earlier")
             }
-            if let tail = try reader.logTail(), sequence + 1 < tail {
+            if let tail = try await store.logTail(), sequence + 1 < tail {
                 throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
                                   "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
             }
-            return try reader.events(after: sequence, limit: limit)
+            return try await store.events(after: sequence, limit: limit)
         }
     }
 
@@ -300,13 +333,13 @@ public final class LongrunEngine: Sendable {
 
     /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
     /// OUT_OF_RANGE if its early events were compacted.
-    public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
-        try read { try $0.state(of: name, at: sequence) }
+    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
+        try await read { try await $0.state(of: name, at: sequence) }
     }
 
     /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed.
-    public func operationIncludingDeleted(_ name: OperationName) throws -> OperationState? {
-        try read { try $0.operation(name) }
+    public func operationIncludingDeleted(_ name: OperationName) async throws -> OperationState? {
+        try await read { try await $0.operation(name) }
     }
 
     // MARK: Background work
@@ -315,7 +348,8 @@ public final class LongrunEngine: Sendable {
     /// one is due, if any.
     @discardableResult
     public func enforceCancelGrace() async throws -> Timestamp? {
-        let (due, next) = try read { try $0.cancelDeadlines(dueBy: clock.now(), limit: 1000, damaged: integrity.noteDamagedRead) }
+        let integrity = self.integrity
+        let (due, next) = try await read { try await $0.cancelDeadlines(dueBy: clock.now(), limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
         try await submitAsEngine(due.map { .enforceCancelGrace(name: $0) })
         return due.count == 1000 ? clock.now() : next
     }
@@ -325,7 +359,7 @@ public final class LongrunEngine: Sendable {
     @discardableResult
     public func compactLogIfDue() async throws -> UInt64 {
         guard let age = configuration.compactLogOlderThan else { return 0 }
-        let store = self.store, now = clock.now()
+        let store = try requireLMDB("log compaction"), now = clock.now()
         return try await onDedicatedThread {
             guard let cutoff = try store.read({ try $0.lastSequence(atOrBefore: now - age) }),
                   let snapshot = try store.usableSnapshot(upTo: cutoff),
@@ -339,7 +373,8 @@ public final class LongrunEngine: Sendable {
     @discardableResult
     public func enforceRetention() async throws -> Int {
         guard !configuration.retention.keepsEverything else { return 0 }
-        let due = try read { try $0.expiredByRetention(configuration.retention, now: clock.now(), limit: 1000, damaged: integrity.noteDamagedRead) }
+        let integrity = self.integrity, retention = configuration.retention
+        let due = try await read { try await $0.expiredByRetention(retention, now: clock.now(), limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
         try await submitAsEngine(due.map { .expire(name: $0) })
         return due.count
     }
@@ -364,9 +399,9 @@ public final class LongrunEngine: Sendable {
     }
 
     private func runMaintenance() async throws {
-        var lastSnapshot = (sequence: try store.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
+        var lastSnapshot = (sequence: try lmdb?.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
         while !Task.isCancelled {
-            if let applied = try? appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
+            if lmdb != nil, let applied = try? await appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
                 do {
                     let info = try await takeSnapshot()
                     lastSnapshot = (info.sequence, ContinuousClock.now)
@@ -400,7 +435,7 @@ public final class LongrunEngine: Sendable {
             throw DomainError(.failedPrecondition, reason: "SNAPSHOT_IN_PROGRESS", "a snapshot is being written; retry when it is done")
         }
         defer { snapshotting.withLock { $0 = false } }
-        let store = self.store, keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
+        let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
         let started = ContinuousClock.now
         let info = try await onDedicatedThread { try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created) }
         logger.notice("snapshot written", metadata: [
@@ -430,5 +465,5 @@ public final class LongrunEngine: Sendable {
     /// Callers currently suspended in ``wait(_:timeout:)``.
     public var waiterCount: Int { waiters.waiterCount }
     /// Sequence of the newest committed event.
-    public func appliedSequence() throws -> UInt64 { try store.read { try $0.appliedSequence() } }
+    public func appliedSequence() async throws -> UInt64 { try await store.appliedSequence() }
 }

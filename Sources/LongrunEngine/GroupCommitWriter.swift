@@ -46,7 +46,7 @@ final class GroupCommitWriter: Sendable {
         let completion: @Sendable (Result<OperationState, any Error>) -> Void
     }
 
-    private let store: Store
+    private let store: any OperationStore
     private let clock: any WallClock
     private let waiters: WaiterRegistry
     private let integrity: IntegrityMonitor
@@ -62,7 +62,7 @@ final class GroupCommitWriter: Sendable {
     /// Whether the last batch failed because the store is full (logged once per episode).
     private let storeFull = Mutex(false)
 
-    init(store: Store, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
+    init(store: any OperationStore, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
          maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
         self.store = store
         self.clock = clock
@@ -150,15 +150,33 @@ final class GroupCommitWriter: Sendable {
 
     private func commit(_ batch: [Job], idGenerator: inout OperationIDGenerator, random: inout SystemRandomNumberGenerator) {
         let now = clock.now()
+        // Names for creates that did not choose one, drawn before the transaction so that a backend
+        // that loads what a batch reads (PostgreSQL) knows them too.
+        var generated: [Int: OperationName] = [:]
+        var footprint = BatchFootprint()
+        for (index, job) in batch.enumerated() {
+            switch job.request {
+            case .command(let command):
+                footprint.operations.insert(command.name)
+            case .create(let request):
+                if request.id == nil, let name = try? OperationName(collection: request.collection, id: idGenerator.next(now: now, random: random.next())) {
+                    generated[index] = name
+                    footprint.operations.insert(name)
+                } else if let id = request.id, let name = try? OperationName(collection: request.collection, id: id) {
+                    footprint.operations.insert(name)
+                }
+                if let requestID = request.requestID { footprint.requestIDs.insert(.init(request.collection, requestID)) }
+            }
+        }
         do {
-            let (results, head, changed, transitions) = try store.write { writer in
+            let (results, head, changed, transitions) = try store.write(footprint: footprint) { writer in
                 var results: [Result<OperationState, any Error>] = []
                 results.reserveCapacity(batch.count)
                 var changed: [OperationName] = []
                 var transitions = 0
-                for job in batch {
+                for (index, job) in batch.enumerated() {
                     do {
-                        let (state, events) = try execute(job, writer: writer, now: now, idGenerator: &idGenerator, random: &random)
+                        let (state, events) = try execute(job, generatedName: generated[index], writer: writer, now: now)
                         if events > 0 {
                             changed.append(state.name)
                             transitions += events
@@ -200,24 +218,25 @@ final class GroupCommitWriter: Sendable {
     }
 
     /// Decides one request against the transaction's current state and appends its events.
-    private func execute(_ job: Job, writer: StoreWriter, now: Timestamp,
-                         idGenerator: inout OperationIDGenerator, random: inout SystemRandomNumberGenerator)
-        throws -> (OperationState, events: Int)
-    {
-        let reader = writer.reader
+    private func execute(_ job: Job, generatedName: OperationName?, writer: any BatchWriting, now: Timestamp) throws -> (OperationState, events: Int) {
+        let reader = writer
         let command: Command
         var prior: OperationState?
         switch job.request {
         case .command(let given):
             command = given
         case .create(let request):
-            var name: OperationName
+            let name: OperationName
             if let id = request.id {
                 name = try OperationName(collection: request.collection, id: id)
+            } else if let generatedName {
+                // Time-ordered, random within its millisecond: taken only if another host drew the same id then.
+                guard try reader.operation(generatedName) == nil else {
+                    throw DomainError(.aborted, reason: "GENERATED_ID_TAKEN", "the generated id \(generatedName.id) is taken; retry the create")
+                }
+                name = generatedName
             } else {
-                repeat {
-                    name = try OperationName(collection: request.collection, id: idGenerator.next(now: now, random: random.next()))
-                } while try reader.operation(name) != nil
+                throw DomainError(.invalidArgument, reason: "INVALID_NAME", "collection \(request.collection) cannot hold a generated id")
             }
             if let requestID = request.requestID {
                 prior = try reader.operation(forRequestID: requestID, in: request.collection)

@@ -21,8 +21,8 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         try await mappingErrors(logger) {
             var info = Longrun_V1_ServerInfo()
             info.version = Self.version
-            info.dataDirectory = engine.directory
-            info.appliedSequence = try engine.appliedSequence()
+            info.dataDirectory = engine.location
+            info.appliedSequence = try await engine.appliedSequence()
             info.durability = engine.configuration.durability.description
             info.integrity = engine.integrityStatus.proto
             return ServerResponse(message: info)

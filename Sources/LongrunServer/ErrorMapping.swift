@@ -38,6 +38,9 @@ enum ErrorMapping {
                 return status(.resourceExhausted, error.message, reason: "STORE_FULL")
             case .closed:
                 return status(.unavailable, error.message, reason: "SHUTTING_DOWN")
+            case .unavailable:
+                logger.warning("store unavailable", metadata: ["error": "\(error)"])
+                return status(.unavailable, error.message, reason: "STORE_UNAVAILABLE")
             case .dataLoss:
                 guard let damage = error.damage else {
                     logger.critical("data loss", metadata: ["error": "\(error)"])

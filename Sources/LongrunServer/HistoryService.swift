@@ -22,10 +22,10 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
             let name = try OperationName(parsing: message.name)
-            let page = try engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
+            let page = try await engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
             var response = Longrun_V1_ListOperationEventsResponse()
             var version: UInt64 = 0
-            if let first = page.events.first { version = (try engine.state(of: name, at: first.sequence)?.version ?? 1) - 1 }
+            if let first = page.events.first { version = (try await engine.state(of: name, at: first.sequence)?.version ?? 1) - 1 }
             response.events = page.events.map { event in
                 version += 1
                 return Self.proto(event, version: version, state: nil)
@@ -56,10 +56,10 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                 guard message.afterSequence == 0 else {
                     throw DomainError(.invalidArgument, reason: "INVALID_START", "give either start_at_head or after_sequence, not both")
                 }
-                start = try engine.appliedSequence()
+                start = try await engine.appliedSequence()
             } else {
                 start = message.afterSequence
-                _ = try engine.events(after: start, limit: 0)  // OUT_OF_RANGE before the stream starts
+                _ = try await engine.events(after: start, limit: 0)  // OUT_OF_RANGE before the stream starts
             }
         } catch {
             return StreamingServerResponse(error: RPCError(ErrorMapping.status(for: error, logger: logger)))
@@ -74,12 +74,12 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                         var position = start
                         var states = StatesAsOfEvents(engine: engine)
                         while true {
-                            let events = try engine.events(after: position, limit: Self.watchBatch)
+                            let events = try await engine.events(after: position, limit: Self.watchBatch)
                             for event in events {
                                 position = event.sequence
                                 guard event.name.collection == collection else { continue }
                                 // The filter sees, and the event carries, the operation as it was right after it.
-                                let (state, exact) = try states.apply(event)
+                                let (state, exact) = try await states.apply(event)
                                 // Owner-only: a caller sees the transitions of its own operations alone.
                                 guard call.access.mayRead(state) else { continue }
                                 if !filter.isEmpty, !filter.matches(state.filterRecord) { continue }
@@ -105,7 +105,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            return ServerResponse(message: try engine.get(OperationName(parsing: request.message.name), access: call.access).detailsProto)
+            return ServerResponse(message: try await engine.get(OperationName(parsing: request.message.name), access: call.access).detailsProto)
         }
     }
 
@@ -133,13 +133,13 @@ struct StatesAsOfEvents {
     }
 
     /// The operation's state right after `event`, and whether it is exact.
-    mutating func apply(_ event: Event) throws -> (state: OperationState, exact: Bool) {
+    mutating func apply(_ event: Event) async throws -> (state: OperationState, exact: Bool) {
         var prior = states[event.name]
         if prior == nil, case .created = event.kind {} else if prior == nil {
             do {
-                prior = try engine.state(of: event.name, at: event.sequence - 1)
+                prior = try await engine.state(of: event.name, at: event.sequence - 1)
             } catch let error as DomainError where error.reason == "HISTORY_COMPACTED" {
-                guard let current = try engine.operationIncludingDeleted(event.name) else { throw error }
+                guard let current = try await engine.operationIncludingDeleted(event.name) else { throw error }
                 let exact = current.lastSequence == event.sequence
                 if exact { remember(current) }
                 return (current, exact)

@@ -156,7 +156,7 @@ public struct LongrunServer: Service {
             let address = try await transport.listeningAddress
             health.advance(to: .serving)
             if let address = address.unixDomainSocket {
-                logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.directory)"])
+                logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.location)"])
             }
             if let notifier {
                 notifier.notify("READY=1\nSTATUS=serving on \(configuration.socketPath)")
@@ -176,7 +176,7 @@ extension LongrunServer {
     /// store hangs stops feeding the watchdog, and the service manager restarts it.
     static func keepWatchdogFed(_ notifier: ServiceManagerNotifier, every interval: Duration, engine: LongrunEngine) async {
         while !Task.isCancelled {
-            if (try? engine.appliedSequence()) != nil { notifier.notify("WATCHDOG=1") }
+            if (try? await engine.appliedSequence()) != nil { notifier.notify("WATCHDOG=1") }
             do { try await Task.sleep(for: interval) } catch { return }
         }
     }

@@ -26,7 +26,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
                 throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
                                           reason: "PARTIAL_SUCCESS_UNSUPPORTED")
             }
-            let page = try engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken),
+            let page = try await engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken),
                                        access: call.access)
             var response = Google_Longrunning_ListOperationsResponse()
             response.operations = page.operations.map(\.proto)
@@ -40,7 +40,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            return ServerResponse(message: try engine.get(OperationName(parsing: request.message.name), access: call.access).proto)
+            return ServerResponse(message: try await engine.get(OperationName(parsing: request.message.name), access: call.access).proto)
         }
     }
 

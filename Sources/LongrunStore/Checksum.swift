@@ -10,7 +10,7 @@ import LongrunDomain
 /// hash chain catches edits too, but only when the chain is walked, and views have no chain.
 /// The checksum is not a defence against someone rewriting records on purpose: the chain, the
 /// background scrub and `longrun-replay verify` are.
-enum Checksum {
+package enum Checksum {
     static let byteCount = 4
 
     static func crc(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> UInt32 {
@@ -19,7 +19,7 @@ enum Checksum {
     }
 
     /// `crc · body`, the value to store under `key`.
-    static func seal(key: [UInt8], body: [UInt8]) -> [UInt8] {
+    package static func seal(key: [UInt8], body: [UInt8]) -> [UInt8] {
         key.withUnsafeBytes { key in body.withUnsafeBytes { body in seal(key: key, body: body) } }
     }
 
@@ -47,7 +47,7 @@ enum Checksum {
         try open(named: database.name, key: key, value: value)
     }
 
-    static func open(named database: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
+    package static func open(named database: String, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer {
         guard let body = body(key: key, value: value) else {
             throw StoreError.damaged(DamagedRecord(database: database, key: Array(key)))
         }

@@ -35,10 +35,10 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 
 /// Splits and builds log values: `CRC-32C (4 bytes) · chain hash (32 bytes) · LogRecord`, the
 /// CRC over the key (the sequence) and everything after it (``Checksum``).
-enum LogEntry {
+package enum LogEntry {
     static let headerCount = Checksum.byteCount + ChainHash.byteCount
 
-    static func make(sequence: UInt64, previous: ChainHash, record: [UInt8]) -> (value: [UInt8], hash: ChainHash) {
+    package static func make(sequence: UInt64, previous: ChainHash, record: [UInt8]) -> (value: [UInt8], hash: ChainHash) {
         let hash = record.withUnsafeBytes { previous.next(record: $0) }
         var value = [UInt8](repeating: 0, count: Checksum.byteCount)
         value.reserveCapacity(headerCount + record.count)
@@ -66,7 +66,7 @@ enum LogEntry {
 
     /// The chain hash and record of the log value stored under `sequence`, or a `DATA_LOSS`
     /// ``StoreError`` naming the event if its checksum fails or it is too short.
-    static func open(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> (hash: ChainHash, record: UnsafeRawBufferPointer) {
+    package static func open(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> (hash: ChainHash, record: UnsafeRawBufferPointer) {
         guard checksumHolds(value, sequence: sequence), let parts = split(value) else {
             throw StoreError.damaged(DamagedRecord(database: "log", key: Keys.sequence(sequence)))
         }

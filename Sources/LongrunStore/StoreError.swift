@@ -15,16 +15,19 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case storage
         /// The store was closed.
         case closed
+        /// A shared backend (PostgreSQL) cannot be reached now: retry; nothing of the failed call
+        /// was acknowledged.
+        case unavailable
     }
 
     public var kind: Kind
     public var message: String
-    /// The LMDB failure underneath, if any.
-    public var underlying: LMDBError?
+    /// The backend's failure underneath (an `LMDBError`, a PostgreSQL error), if any.
+    public var underlying: (any Error & Sendable)?
     /// The record whose checksum failed, for a ``Kind/dataLoss`` found by reading one.
     public var damage: DamagedRecord?
 
-    public init(_ kind: Kind, _ message: String, underlying: LMDBError? = nil, damage: DamagedRecord? = nil) {
+    public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil, damage: DamagedRecord? = nil) {
         self.kind = kind
         self.message = message
         self.underlying = underlying
@@ -32,7 +35,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     }
 
     /// A read met a record whose checksum does not hold: it is not served.
-    static func damaged(_ record: DamagedRecord) -> StoreError {
+    package static func damaged(_ record: DamagedRecord) -> StoreError {
         let repair = record.database == "log"
             ? "An event cannot be rebuilt from anything else: see the extent with `longrun-replay verify`, and restore the data directory from a backup if the event is before the newest snapshot"
             : "Rebuild it from the log with `longrun repair` (daemon running) or `longrun-replay repair --data-dir DIR` (daemon stopped)"

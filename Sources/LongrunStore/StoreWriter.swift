@@ -187,20 +187,12 @@ struct IndexEntries {
     var expiryCandidate: [UInt8]?
 
     init(_ state: OperationState?) {
-        guard let state else {
-            (creation, running, requestID, cancelDeadline, expiryCandidate) = (nil, false, nil, nil, nil)
-            return
-        }
-        let live = !state.isDeleted
-        creation = live ? Keys.creation(state.name.collection, state.createSequence) : nil
-        running = live && !state.done
-        requestID = state.requestID.map { Keys.requestID(state.name.collection, $0) }
-        cancelDeadline = live && !state.done ? state.cancelRequest?.graceDeadline.map { Keys.deadline($0, state.name) } : nil
-        if live, state.hold == nil, let outcome = state.outcome, let end = state.endTime {
-            expiryCandidate = Keys.expiryCandidate(RetentionPolicy.outcomeClass(outcome), end, state.name)
-        } else {
-            expiryCandidate = nil
-        }
+        let facts = IndexFacts(state)
+        creation = facts.listed ? state.map { Keys.creation($0.name.collection, $0.createSequence) } : nil
+        running = facts.running
+        requestID = state.flatMap { state in facts.requestID.map { Keys.requestID(state.name.collection, $0) } }
+        cancelDeadline = state.flatMap { state in facts.cancelDeadline.map { Keys.deadline($0, state.name) } }
+        expiryCandidate = state.flatMap { state in facts.expiry.map { Keys.expiryCandidate($0.outcomeClass, $0.end, state.name) } }
     }
 
     func entries(_ schema: Schema) -> [(Database, [UInt8])] {

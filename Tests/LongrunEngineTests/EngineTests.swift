@@ -32,12 +32,12 @@ struct EngineTests {
             let progressed = try await engine.progress(created.name, metadata: Fixtures.payload("acme.Meta", "50%"), expectedVersion: 1, actor: Fixtures.producer)
             #expect(progressed.version == 2)
             #expect(progressed.cancelRequest == nil)
-            #expect(try engine.get(created.name).metadata == Fixtures.payload("acme.Meta", "50%"))
+            #expect(try await engine.get(created.name).metadata == Fixtures.payload("acme.Meta", "50%"))
             clock.advance(by: .seconds(1))
             let done = try await engine.complete(created.name, outcome: .response(Fixtures.payload("acme.Result")), actor: Fixtures.producer)
             #expect(done.done)
             #expect(done.endTime == clock.now())
-            #expect(try engine.get(created.name) == done)
+            #expect(try await engine.get(created.name) == done)
         }
     }
 
@@ -49,7 +49,7 @@ struct EngineTests {
             for _ in 0..<20 { names.append(try await engine.create(CreateRequest(), actor: Fixtures.producer).name.id) }
             #expect(names == names.sorted())
             #expect(Set(names).count == 20)
-            let listed = try engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id)
+            let listed = try await engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id)
             #expect(listed == names)
         }
     }
@@ -62,7 +62,7 @@ struct EngineTests {
             let missing = Fixtures.name("operations/missing")
             await expectDomainError(.invalidArgument, "INVALID_OPERATION_ID") { _ = try await engine.create(CreateRequest(id: "Bad_Id"), actor: Fixtures.producer) }
             await expectDomainError(.alreadyExists, "OPERATION_ALREADY_EXISTS") { _ = try await engine.create(CreateRequest(id: "a"), actor: Fixtures.producer) }
-            await expectDomainError(.notFound) { _ = try engine.get(missing) }
+            await expectDomainError(.notFound) { _ = try await engine.get(missing) }
             await expectDomainError(.notFound) { _ = try await engine.progress(missing, metadata: nil, actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.complete(missing, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.cancel(missing, actor: Fixtures.consumer) }
@@ -77,10 +77,10 @@ struct EngineTests {
             await expectDomainError(.failedPrecondition, "OPERATION_ALREADY_DONE") {
                 _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
             }
-            await expectDomainError(.invalidArgument, "INVALID_PAGE_SIZE") { _ = try engine.list(ListRequest(pageSize: -1)) }
-            await expectDomainError(.invalidArgument, "INVALID_FILTER") { _ = try engine.list(ListRequest(filter: "nope = 1")) }
-            await expectDomainError(.invalidArgument, "INVALID_NAME") { _ = try engine.list(ListRequest(name: "operations/a")) }
-            await expectDomainError(.invalidArgument, "INVALID_PAGE_TOKEN") { _ = try engine.list(ListRequest(pageToken: "garbage")) }
+            await expectDomainError(.invalidArgument, "INVALID_PAGE_SIZE") { _ = try await engine.list(ListRequest(pageSize: -1)) }
+            await expectDomainError(.invalidArgument, "INVALID_FILTER") { _ = try await engine.list(ListRequest(filter: "nope = 1")) }
+            await expectDomainError(.invalidArgument, "INVALID_NAME") { _ = try await engine.list(ListRequest(name: "operations/a")) }
+            await expectDomainError(.invalidArgument, "INVALID_PAGE_TOKEN") { _ = try await engine.list(ListRequest(pageToken: "garbage")) }
         }
     }
 
@@ -89,10 +89,10 @@ struct EngineTests {
             let engine = try Fixtures.openEngine(directory.path)
             defer { engine.close() }
             let first = try await engine.create(CreateRequest(requestID: "req-1"), actor: Fixtures.producer)
-            let head = try engine.appliedSequence()
+            let head = try await engine.appliedSequence()
             let again = try await engine.create(CreateRequest(requestID: "req-1"), actor: Fixtures.producer)
             #expect(again == first)
-            #expect(try engine.appliedSequence() == head)
+            #expect(try await engine.appliedSequence() == head)
             // The same id in another collection is another request.
             let elsewhere = try await engine.create(CreateRequest(collection: CollectionName(parent: "tenants/a"), requestID: "req-1"), actor: Fixtures.producer)
             #expect(elsewhere.name != first.name)
@@ -114,21 +114,21 @@ struct EngineTests {
             let seen = try await engine.progress(slow.name, metadata: nil, actor: Fixtures.producer)
             #expect(seen.isCancelPending)
             // A repeated cancel appends nothing.
-            let head = try engine.appliedSequence()
+            let head = try await engine.appliedSequence()
             _ = try await engine.cancel(slow.name, actor: Fixtures.consumer)
-            #expect(try engine.appliedSequence() == head)
+            #expect(try await engine.appliedSequence() == head)
             // Before the grace: nothing happens.
             clock.advance(by: .seconds(9))
             try await engine.enforceCancelGrace()
-            #expect(!(try engine.get(slow.name).done))
+            #expect(!(try await engine.get(slow.name).done))
             // After the default grace, the engine completes with CANCELLED; the per-operation grace still runs.
             clock.advance(by: .seconds(2))
             let next = try await engine.enforceCancelGrace()
-            let enforced = try engine.get(slow.name)
+            let enforced = try await engine.get(slow.name)
             #expect(enforced.outcome?.isCancelled == true)
-            #expect(!(try engine.get(polite.name).done))
+            #expect(!(try await engine.get(polite.name).done))
             #expect(next == polite.createTime + .seconds(60))
-            let history = try engine.history(of: slow.name).events
+            let history = try await engine.history(of: slow.name).events
             #expect(history.map(\.kind.label) == ["created", "cancel_requested", "progressed", "completed"])
             #expect(history.last?.actor == .engine)
         }
@@ -143,9 +143,9 @@ struct EngineTests {
             #expect(after.done)
             #expect(after.outcome?.isCancelled == true)
             // Cancel of a done operation succeeds and appends nothing.
-            let head = try engine.appliedSequence()
+            let head = try await engine.appliedSequence()
             _ = try await engine.cancel(op.name, actor: Fixtures.consumer)
-            #expect(try engine.appliedSequence() == head)
+            #expect(try await engine.appliedSequence() == head)
         }
     }
 
@@ -167,15 +167,15 @@ struct EngineTests {
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(id: "doomed"), actor: Fixtures.producer)
             try await engine.delete(op.name, actor: Fixtures.consumer)
-            await expectDomainError(.notFound) { _ = try engine.get(op.name) }
+            await expectDomainError(.notFound) { _ = try await engine.get(op.name) }
             await expectDomainError(.notFound) { _ = try await engine.progress(op.name, metadata: nil, actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
             await expectDomainError(.notFound) { try await engine.delete(op.name, actor: Fixtures.consumer) }
             await expectDomainError(.alreadyExists) { _ = try await engine.create(CreateRequest(id: "doomed"), actor: Fixtures.producer) }
-            let history = try engine.history(of: op.name)
+            let history = try await engine.history(of: op.name)
             #expect(history.events.map(\.kind.label) == ["created", "deleted"])
             #expect(history.events.last?.actor == Fixtures.consumer)
-            #expect(try engine.list(ListRequest()).operations.isEmpty)
+            #expect(try await engine.list(ListRequest()).operations.isEmpty)
         }
     }
 
@@ -188,15 +188,15 @@ struct EngineTests {
             var token = ""
             var sequences: [UInt64] = []
             repeat {
-                let page = try engine.history(of: op.name, pageSize: 4, pageToken: token)
+                let page = try await engine.history(of: op.name, pageSize: 4, pageToken: token)
                 sequences += page.events.map(\.sequence)
                 token = page.nextPageToken
             } while !token.isEmpty
             #expect(sequences == Array(1...10))
             await expectDomainError(.invalidArgument, "PAGE_TOKEN_MISMATCH") {
                 let other = try await engine.create(CreateRequest(), actor: Fixtures.producer)
-                let token = try engine.history(of: op.name, pageSize: 4).nextPageToken
-                _ = try engine.history(of: other.name, pageToken: token)
+                let token = try await engine.history(of: op.name, pageSize: 4).nextPageToken
+                _ = try await engine.history(of: other.name, pageToken: token)
             }
         }
     }
@@ -212,22 +212,22 @@ struct EngineTests {
             var token = ""
             var names: [String] = []
             repeat {
-                let page = try engine.list(ListRequest(filter: "done = false", pageSize: 4, pageToken: token))
+                let page = try await engine.list(ListRequest(filter: "done = false", pageSize: 4, pageToken: token))
                 names += page.operations.map(\.name.id)
                 token = page.nextPageToken
             } while !token.isEmpty
             #expect(names == stride(from: 1, to: 30, by: 2).map { "op-\($0)" })
-            let cancelled = try engine.list(ListRequest(filter: "error.code = CANCELLED", pageSize: 1000)).operations
+            let cancelled = try await engine.list(ListRequest(filter: "error.code = CANCELLED", pageSize: 1000)).operations
             #expect(cancelled.count == 15)
-            let first = try engine.list(ListRequest(filter: "done = false", pageSize: 4))
+            let first = try await engine.list(ListRequest(filter: "done = false", pageSize: 4))
             await expectDomainError(.invalidArgument, "PAGE_TOKEN_MISMATCH") {
-                _ = try engine.list(ListRequest(filter: "done = true", pageSize: 4, pageToken: first.nextPageToken))
+                _ = try await engine.list(ListRequest(filter: "done = true", pageSize: 4, pageToken: first.nextPageToken))
             }
             // A changed page size is allowed.
-            #expect(try engine.list(ListRequest(filter: "done = false", pageSize: 10, pageToken: first.nextPageToken)).operations.count == 10)
+            #expect(try await engine.list(ListRequest(filter: "done = false", pageSize: 10, pageToken: first.nextPageToken)).operations.count == 10)
             // page_size 0 means 50; above 1000 means 1000.
-            #expect(try engine.list(ListRequest(pageSize: 0)).operations.count == 30)
-            #expect(try engine.list(ListRequest(pageSize: 5000)).nextPageToken.isEmpty)
+            #expect(try await engine.list(ListRequest(pageSize: 0)).operations.count == 30)
+            #expect(try await engine.list(ListRequest(pageSize: 5000)).nextPageToken.isEmpty)
         }
     }
 
@@ -244,7 +244,7 @@ struct EngineTests {
             }
             let reopened = try Fixtures.openEngine(directory.path)
             defer { reopened.close() }
-            for state in states { #expect(try reopened.get(state.name) == state) }
+            for state in states { #expect(try await reopened.get(state.name) == state) }
         }
     }
 

@@ -37,8 +37,8 @@ struct GroupCommitTests {
             let reopened = try Fixtures.openEngine(directory.path)
             defer { reopened.close() }
             #expect(acknowledged.count == tasks * perTask)
-            for state in acknowledged { #expect(try reopened.get(state.name) == state) }
-            #expect(try reopened.appliedSequence() == transitions)
+            for state in acknowledged { #expect(try await reopened.get(state.name) == state) }
+            #expect(try await reopened.appliedSequence() == transitions)
         }
     }
 
@@ -59,7 +59,7 @@ struct GroupCommitTests {
                 return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
             }
             for (index, ok) in results { #expect(ok == (index % 10 != 0), "command \(index)") }
-            #expect(try engine.list(ListRequest(pageSize: 1000)).operations.count == 181)
+            #expect(try await engine.list(ListRequest(pageSize: 1000)).operations.count == 181)
             #expect(engine.writerStatistics.commits < 200)
         }
     }

@@ -10,7 +10,7 @@ import Testing
 struct EngineIntegrityTests {
     /// Flips one bit in the stored record of `name`.
     func damage(_ engine: LongrunEngine, _ name: OperationName) throws {
-        let store = engine.store
+        let store = try #require(engine.lmdb)
         try store.environment.write { txn in
             let key = Keys.name(name)
             var value = Array(try #require(try txn.get(store.schema.operations, key: key)))
@@ -27,8 +27,8 @@ struct EngineIntegrityTests {
             let healthy = try await engine.create(CreateRequest(id: "healthy"), actor: Fixtures.producer)
             try damage(engine, victim.name)
 
-            #expect { try engine.get(victim.name) } throws: { ($0 as? StoreError)?.damage?.operation == victim.name }
-            #expect(try engine.get(healthy.name).name == healthy.name)
+            await #expect { try await engine.get(victim.name) } throws: { ($0 as? StoreError)?.damage?.operation == victim.name }
+            #expect(try await engine.get(healthy.name).name == healthy.name)
             // A write that would read the damaged record fails alone; others commit.
             let refused = Task { try await engine.progress(victim.name, metadata: nil, actor: Fixtures.producer) }
             let accepted = Task { try await engine.progress(healthy.name, metadata: Fixtures.payload("M", "50%"), actor: Fixtures.producer) }
@@ -59,16 +59,16 @@ struct EngineIntegrityTests {
             #expect(report.repaired == [victim.name])
             #expect(report.remaining.isEmpty)
             #expect(engine.integrityStatus.findings.isEmpty)
-            let after = try engine.get(victim.name)
+            let after = try await engine.get(victim.name)
             #expect(after.metadata == before.metadata && after.version == before.version)
-            let history = try engine.history(of: victim.name)
+            let history = try await engine.history(of: victim.name)
             #expect(history.events.last?.kind == .repaired(detail: "damaged_record in operations"))
             #expect(history.events.last?.actor == Fixtures.consumer)
             // The producer's expected version still holds after the repair.
             #expect(try await engine.progress(victim.name, metadata: nil, expectedVersion: before.version, actor: Fixtures.producer).version == before.version + 1)
             #expect(try await engine.scrub().findings.isEmpty)
             // A clean pass checkpoints the verified log, so the next start checks only what follows.
-            #expect(try engine.store.read { try $0.verifiedLog()?.sequence } == (try engine.appliedSequence()))
+            #expect(try engine.lmdb!.read { try $0.verifiedLog()?.sequence } == (try await engine.appliedSequence()))
         }
     }
 

@@ -9,22 +9,23 @@ import Glibc
 #endif
 
 /// Drives thousands of random commands against the engine and an in-memory model, comparing them
-/// after every step, after concurrent rounds, and after closing and reopening the store.
+/// after every step, after concurrent rounds, and after closing and reopening the store, on every
+/// storage backend (PostgreSQL when a test server is given: see `TestBackend`).
 /// Replay a failure with `LONGRUN_TEST_SEED=<seed printed> swift test --filter ModelBasedTests`.
 @Suite("Engine: model-based random test")
 struct ModelBasedTests {
     static let collections = [CollectionName.root, try! CollectionName(parent: "tenants/acme")]
 
-    @Test func theEngineBehavesLikeTheModel() async throws {
+    @Test(arguments: TestBackend.available)
+    func theEngineBehavesLikeTheModel(on backend: TestBackend) async throws {
         let seed = getenv("LONGRUN_TEST_SEED").flatMap { UInt64(String(cString: $0)) } ?? UInt64.random(in: 1...UInt64.max)
-        print("ModelBasedTests seed: \(seed) (replay with LONGRUN_TEST_SEED=\(seed))")
+        print("ModelBasedTests seed: \(seed) on \(backend) (replay with LONGRUN_TEST_SEED=\(seed))")
         var random = SplitMix64(seed: seed)
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
+        let place = try TestStorePlace(backend)
         let clock = ManualClock()
         let grace = Duration.seconds(5)
         let configure: (inout LongrunEngine.Configuration) -> Void = { $0.defaultCancelGrace = grace }
-        var engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
+        var engine = try await place.openEngine(clock: clock, configure: configure)
         var model = OperationModel(defaultGrace: grace)
         let ids = (0..<30).map { "op-\($0)" }
         var failures = 0
@@ -39,16 +40,16 @@ struct ModelBasedTests {
             var actual = OperationModel.Expected.ok
             do { try await body() } catch let error as DomainError { actual = .error(error.kind) } catch {
                 actual = .error(.outOfRange)
-                Issue.record("\(label): unexpected error \(error) (seed \(seed))")
+                Issue.record("\(label): unexpected error \(error) (seed \(seed), \(backend))")
             }
             if actual != expected {
                 failures += 1
-                Issue.record("\(label): engine \(actual), model \(expected) (seed \(seed))")
+                Issue.record("\(label): engine \(actual), model \(expected) (seed \(seed), \(backend))")
             }
         }
-        func compareEverything(_ when: String) throws {
+        func compareEverything(_ when: String) async throws {
             for (name, operation) in model.operations {
-                let engineState = try? engine.get(name)
+                let engineState = try? await engine.get(name)
                 if operation.deleted {
                     #expect(engineState == nil, "\(when): deleted \(name) is still served (seed \(seed))")
                 } else {
@@ -60,7 +61,7 @@ struct ModelBasedTests {
                     var token = ""
                     var listed: [String] = []
                     repeat {
-                        let page = try engine.list(ListRequest(name: collection.description, filter: runningOnly ? "done = false" : "",
+                        let page = try await engine.list(ListRequest(name: collection.description, filter: runningOnly ? "done = false" : "",
                                                                pageSize: Int32(random.next() % 7 + 1), pageToken: token))
                         listed += page.operations.map(\.name.description)
                         token = page.nextPageToken
@@ -137,21 +138,26 @@ struct ModelBasedTests {
             default:
                 if random.next() % 3 == 0 {
                     engine.close()
-                    engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
-                    try compareEverything("step \(step) after reopen")
+                    engine = try await place.openEngine(clock: clock, configure: configure)
+                    try await compareEverything("step \(step) after reopen")
                 }
             }
-            for difference in model.differences(name, engine: try? engine.get(name)) where !(model.operations[name]?.deleted ?? true) {
+            for difference in model.differences(name, engine: try? await engine.get(name)) where !(model.operations[name]?.deleted ?? true) {
                 Issue.record("step \(step): \(difference) (seed \(seed))")
             }
-            if step % 250 == 0 { try compareEverything("step \(step)") }
+            if step % 250 == 0 { try await compareEverything("step \(step)") }
             if failures > 10 { break }
         }
-        try compareEverything("end")
+        try await compareEverything("end")
         engine.close()
-        engine = try Fixtures.openEngine(directory.path, clock: clock, configure: configure)
-        try compareEverything("after final reopen")
+        engine = try await place.openEngine(clock: clock, configure: configure)
+        try await compareEverything("after final reopen")
         engine.close()
+        guard let directory = place.directory else {
+            await place.remove()
+            return
+        }
+        defer { directory.remove() }
 
         // Replay folds a chunk in memory and writes each operation once; it must leave exactly the
         // views that folding event by event left, for every history this run produced.

@@ -25,19 +25,19 @@ struct RetentionTests {
             #expect(try await engine.enforceRetention() == 0)
             clock.advance(by: .seconds(1))
             #expect(try await engine.enforceRetention() == 1)
-            #expect(throws: DomainError.self) { _ = try engine.get(ok.name) }
-            #expect(try engine.get(held.name).done)
-            #expect(try engine.get(failed.name).done)
-            #expect(!(try engine.get(running.name).done))
-            #expect(try engine.history(of: ok.name).events.map(\.kind.label) == ["created", "completed", "expired"])
-            #expect(try engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["held", "failed", "running"])
+            await #expect(throws: DomainError.self) { _ = try await engine.get(ok.name) }
+            #expect(try await engine.get(held.name).done)
+            #expect(try await engine.get(failed.name).done)
+            #expect(!(try await engine.get(running.name).done))
+            #expect(try await engine.history(of: ok.name).events.map(\.kind.label) == ["created", "completed", "expired"])
+            #expect(try await engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["held", "failed", "running"])
 
             _ = try await engine.release(held.name, reason: "closed", actor: Fixtures.consumer)
             #expect(try await engine.enforceRetention() == 1)
-            #expect(try engine.history(of: held.name).events.map(\.kind.label) == ["created", "completed", "hold_set", "hold_released", "expired"])
+            #expect(try await engine.history(of: held.name).events.map(\.kind.label) == ["created", "completed", "hold_set", "hold_released", "expired"])
             clock.advance(by: .seconds(3600))
             #expect(try await engine.enforceRetention() == 1)
-            #expect(try engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["running"])
+            #expect(try await engine.list(ListRequest(pageSize: 100)).operations.map(\.name.id) == ["running"])
         }
     }
 
@@ -56,15 +56,15 @@ struct RetentionTests {
             #expect(try await engine.compactLogIfDue() == 4)
 
             // The old operation is still served; its history and the log before the cut are not.
-            #expect(try engine.get(old.name).version == 4)
-            #expect {
-                try engine.history(of: old.name)
+            #expect(try await engine.get(old.name).version == 4)
+            await #expect {
+                try await engine.history(of: old.name)
             } throws: { ($0 as? DomainError)?.reason == "HISTORY_COMPACTED" }
-            #expect(try engine.history(of: young.name).events.count == 1)
-            #expect {
-                try engine.events(after: 0, limit: 10)
+            #expect(try await engine.history(of: young.name).events.count == 1)
+            await #expect {
+                try await engine.events(after: 0, limit: 10)
             } throws: { ($0 as? DomainError)?.reason == "SEQUENCE_COMPACTED" }
-            #expect(try engine.events(after: 4, limit: 10).map(\.sequence) == [5])
+            #expect(try await engine.events(after: 4, limit: 10).map(\.sequence) == [5])
             _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer)
 
             // The remaining chain still verifies, and a rebuild starts from the snapshot.

@@ -74,17 +74,17 @@ struct StoreFullTests {
             // Reads keep working and see everything acknowledged, and nothing of the failed writes.
             // Reads do not clear the signal; only a successful commit does.
             #expect(engine.writesRefused)
-            for state in acknowledged { #expect(try engine.get(state.name) == state) }
-            let listed = try engine.list(ListRequest(name: "operations", pageSize: 1000))
+            for state in acknowledged { #expect(try await engine.get(state.name) == state) }
+            let listed = try await engine.list(ListRequest(name: "operations", pageSize: 1000))
             #expect(listed.operations.map(\.name) == acknowledged.map(\.name))
-            #expect(try engine.appliedSequence() == UInt64(acknowledged.count))
+            #expect(try await engine.appliedSequence() == UInt64(acknowledged.count))
         }
 
         // Reopened with the same limit: intact, and still full.
         do {
             let engine = try open(directory.path, limit: Self.smallLimit)
             defer { engine.close() }
-            for state in acknowledged { #expect(try engine.get(state.name) == state) }
+            for state in acknowledged { #expect(try await engine.get(state.name) == state) }
             _ = await expectStoreFull { _ = try await engine.create(CreateRequest(id: "after-reopen", metadata: Self.bulk), actor: Fixtures.producer) }
         }
 
@@ -95,9 +95,9 @@ struct StoreFullTests {
             let created = try await engine.create(CreateRequest(id: "after-raise", metadata: Self.bulk), actor: Fixtures.producer)
             #expect(!engine.writesRefused)
             _ = try await engine.complete(created.name, outcome: .response(Fixtures.payload("acme.Done")), actor: Fixtures.producer)
-            for state in acknowledged { #expect(try engine.get(state.name) == state) }
-            #expect(try engine.get(created.name).done)
-            #expect(try engine.appliedSequence() == UInt64(acknowledged.count + 2))
+            for state in acknowledged { #expect(try await engine.get(state.name) == state) }
+            #expect(try await engine.get(created.name).done)
+            #expect(try await engine.appliedSequence() == UInt64(acknowledged.count + 2))
         }
     }
 }

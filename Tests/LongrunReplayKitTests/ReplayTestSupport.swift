@@ -43,7 +43,7 @@ enum Scenario {
         tick(); _ = try await engine.cancel(charlie, reason: "stop", actor: Fixtures.consumer)
         tick(); try await engine.delete(bravo, actor: Fixtures.consumer)
         tick(); _ = try await engine.complete(alpha, outcome: .response(Fixtures.payload("test.Result", "done")), actor: Fixtures.producer)
-        #expect(try engine.appliedSequence() == 9)
+        #expect(try await engine.appliedSequence() == 9)
     }
 
     /// Appends `count` more operations (created and completed) to the store in `directory`.

@@ -124,9 +124,9 @@ struct VerifyAndRebuildTests {
             do {
                 let engine = try Fixtures.openEngine(target)
                 defer { engine.close() }
-                #expect(try engine.get(Scenario.alpha).done)
+                #expect(try await engine.get(Scenario.alpha).done)
                 _ = try await engine.create(CreateRequest(id: "delta"), actor: Fixtures.producer)
-                #expect(try engine.appliedSequence() == 10)
+                #expect(try await engine.appliedSequence() == 10)
             }
             let check = try Verification.run(store: try Scenario.open(target), scratchParent: directory.path, logger: logger)
             #expect(check.isHealthy)

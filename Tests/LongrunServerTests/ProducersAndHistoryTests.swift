@@ -163,7 +163,7 @@ struct ProducersAndHistoryTests {
             let response = try await h.admin.takeSnapshot(.init())
             #expect(response.sequence == 5)
             #expect(response.sizeBytes > 0)
-            #expect(response.path.hasPrefix(h.engine.directory + "/snapshots/"))
+            #expect(response.path.hasPrefix(h.engine.location + "/snapshots/"))
             let header = try SnapshotFile.verify(response.path)
             #expect(header.sequence == 5)
             // Nothing new: the same snapshot.
@@ -177,7 +177,7 @@ struct ProducersAndHistoryTests {
             let info = try await h.admin.getServerInfo(.init())
             #expect(info.appliedSequence == 1)
             #expect(info.durability == "full")
-            #expect(info.dataDirectory == h.engine.directory)
+            #expect(info.dataDirectory == h.engine.location)
         }
     }
 }

@@ -64,7 +64,7 @@ let benchmarks: @Sendable () -> Void = {
         let name = loaded.nextName()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try engine.get(name))
+            blackHole(try await engine.get(name))
         }
         benchmark.stopMeasurement()
     } teardown: {
@@ -75,7 +75,7 @@ let benchmarks: @Sendable () -> Void = {
         let engine = try await loaded.engine()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try engine.list(ListRequest(filter: "done = false", pageSize: 100)))
+            blackHole(try await engine.list(ListRequest(filter: "done = false", pageSize: 100)))
         }
         benchmark.stopMeasurement()
     } teardown: {
@@ -86,7 +86,7 @@ let benchmarks: @Sendable () -> Void = {
         let engine = try await loaded.engine()
         benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
-            blackHole(try engine.list(ListRequest(pageSize: 100)))
+            blackHole(try await engine.list(ListRequest(pageSize: 100)))
         }
         benchmark.stopMeasurement()
     } teardown: {

@@ -33,7 +33,7 @@ struct GetWorkload {
         latencies.reserve(count)
         for index in 0..<count {
             let started = ContinuousClock.now
-            let state = try engine.get(names[index & 4095])
+            let state = try await engine.get(names[index & 4095])
             latencies.append(ContinuousClock.now - started)
             precondition(state.createSequence > 0)
         }

@@ -43,7 +43,7 @@ struct ListWorkload {
         var tokens: [String] = []
         var token = ""
         repeat {
-            let page = try engine.list(ListRequest(filter: Self.filter, pageSize: Self.pageSize, pageToken: token))
+            let page = try await engine.list(ListRequest(filter: Self.filter, pageSize: Self.pageSize, pageToken: token))
             if page.operations.count == Int(Self.pageSize) { tokens.append(token) }
             token = page.nextPageToken
         } while !token.isEmpty
@@ -56,7 +56,7 @@ struct ListWorkload {
         for iteration in 0..<(warmup + pages) {
             let request = ListRequest(filter: Self.filter, pageSize: Self.pageSize, pageToken: tokens[Int(generator.next() % UInt64(tokens.count))])
             let started = ContinuousClock.now
-            let page = try engine.list(request)
+            let page = try await engine.list(request)
             let elapsed = ContinuousClock.now - started
             precondition(page.operations.count == Int(Self.pageSize), "a page from a full page's token came back short")
             if iteration >= warmup { latencies.append(elapsed) }

@@ -60,7 +60,7 @@ struct RecoveryWorkload {
         started = ContinuousClock.now
         do {
             let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
-            _ = try engine.get(try OperationName(parsing: "operations/op-0"))
+            _ = try await engine.get(try OperationName(parsing: "operations/op-0"))
             engine.close()
         }
         report.add("recovery", "recovery.reopen_ms", "reopen engine and serve one Get (\(head) events, no snapshot)", (ContinuousClock.now - started).seconds * 1000, "ms")
@@ -79,7 +79,7 @@ struct RecoveryWorkload {
         started = ContinuousClock.now
         do {
             let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
-            _ = try engine.get(try OperationName(parsing: "operations/op-0"))
+            _ = try await engine.get(try OperationName(parsing: "operations/op-0"))
             engine.close()
         }
         report.add("recovery", "recovery.reopen_with_snapshot_ms", "reopen engine and serve one Get, snapshot at the head", (ContinuousClock.now - started).seconds * 1000, "ms")

@@ -1,0 +1,100 @@
+import Logging
+import PostgresNIO
+
+/// The tables of a PostgreSQL store, declared in one place (docs/FORMAT.md describes them).
+///
+/// - `longrun_head`: one row, the newest sequence and its chain hash. Every write transaction
+///   locks it first, so writers on all hosts commit one at a time and sequences are commit order.
+/// - `longrun_log`: the events, each stored exactly as in LMDB's log (`CRC-32C · chain hash ·
+///   record`), so a copy between backends keeps the hashes and one verifier reads both.
+/// - `longrun_operations`: the views: each operation's record (`CRC-32C · record`) and the index
+///   columns its state implies (`IndexFacts`), with partial indexes for List, running operations,
+///   cancel deadlines and retention.
+/// - `longrun_request_ids`: the request id each operation was created with, per collection.
+/// - `longrun_meta`: `schema_version`.
+enum PostgresSchema {
+    /// The version this build writes. A newer database is refused; an older one is migrated.
+    static let version = 1
+
+    /// Creates the tables if absent, under a transaction-scoped advisory lock so that hosts
+    /// starting together do not race (and so that it works behind transaction-pooling poolers).
+    /// Throws if the database holds a newer schema.
+    static func prepare(_ connection: PostgresConnection, schema: String, logger: Logger) async throws {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            try await connection.query("SELECT pg_advisory_xact_lock(7205759403792793)", logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger)
+            try await connection.query("CREATE TABLE IF NOT EXISTS longrun_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
+            let rows = try await connection.query("SELECT value FROM longrun_meta WHERE key = 'schema_version'", logger: logger)
+            var found: Int?
+            for try await (value) in rows.decode(String.self) { found = Int(value) }
+            if let found, found > version {
+                throw StorePrepareError("the database holds a Longrun schema of version \(found), newer than this build's \(version): run a longrund at least as new as the one that wrote it")
+            }
+            if found == nil {
+                for statement in tables {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("INSERT INTO longrun_meta (key, value) VALUES ('schema_version', \(String(version)))", logger: logger)
+                logger.notice("created the Longrun tables", metadata: ["schema": "\(schema)", "version": "\(version)"])
+            }
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    static let tables = [
+        """
+        CREATE TABLE longrun_head (
+            id smallint PRIMARY KEY CHECK (id = 1),
+            sequence bigint NOT NULL,
+            hash bytea NOT NULL
+        )
+        """,
+        "INSERT INTO longrun_head (id, sequence, hash) VALUES (1, 0, '\\x" + String(repeating: "00", count: 32) + "')",
+        """
+        CREATE TABLE longrun_log (
+            sequence bigint PRIMARY KEY,
+            operation text NOT NULL,
+            entry bytea NOT NULL
+        )
+        """,
+        "CREATE INDEX longrun_log_by_operation ON longrun_log (operation, sequence)",
+        """
+        CREATE TABLE longrun_operations (
+            name text PRIMARY KEY,
+            collection text NOT NULL,
+            create_sequence bigint NOT NULL,
+            listed boolean NOT NULL,
+            running boolean NOT NULL,
+            cancel_deadline bigint,
+            expiry_class smallint,
+            expiry_end bigint,
+            record bytea NOT NULL
+        )
+        """,
+        "CREATE INDEX longrun_operations_listed ON longrun_operations (collection, create_sequence) WHERE listed",
+        "CREATE INDEX longrun_operations_running ON longrun_operations (collection, create_sequence) WHERE running",
+        "CREATE INDEX longrun_operations_cancel ON longrun_operations (cancel_deadline) WHERE cancel_deadline IS NOT NULL",
+        "CREATE INDEX longrun_operations_expiry ON longrun_operations (expiry_class, expiry_end) WHERE expiry_class IS NOT NULL",
+        """
+        CREATE TABLE longrun_request_ids (
+            collection text NOT NULL,
+            request_id text NOT NULL,
+            name text NOT NULL,
+            PRIMARY KEY (collection, request_id)
+        )
+        """,
+    ]
+
+    /// The channel a commit is announced on (a hint only: followers also poll).
+    static let channel = "longrun_commits"
+}
+
+struct StorePrepareError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,133 @@
+import LongrunDomain
+import LongrunStore
+import PostgresNIO
+
+/// Reads: each one statement through the pool, seeing what is committed. Records are checked
+/// against their checksums as on LMDB.
+extension PostgresStore {
+    public func appliedSequence() async throws -> UInt64 {
+        try await reading { client in
+            for try await sequence in try await client.query("SELECT sequence FROM longrun_head WHERE id = 1", logger: logger).decode(Int64.self) {
+                return UInt64(sequence)
+            }
+            throw StoreError(.dataLoss, "the longrun_head row is missing: the database was edited by hand; restore it from a backup")
+        }
+    }
+
+    public func operation(_ name: OperationName) async throws -> OperationState? {
+        try await reading { client in
+            let key = name.description
+            for try await record in try await client.query("SELECT record FROM longrun_operations WHERE name = \(key)", logger: logger).decode(ByteBuffer.self) {
+                return try PostgresRecords.openState(record, name: key)
+            }
+            return nil
+        }
+    }
+
+    /// The same page as on LMDB: candidates from the partial index in creation order (at most the
+    /// scan budget and one more), checked by the shared ``ListPageBuilder``.
+    public func list(_ query: ListQuery) async throws -> ListPage {
+        try await reading { client in
+            let collection = query.collection.description
+            let after = Int64(query.afterCreateSequence)
+            let limit = Int64(query.scanBudget) + 1
+            let rows = query.usesRunningIndex
+                ? try await client.query("""
+                    SELECT name, create_sequence, record FROM longrun_operations
+                    WHERE running AND collection = \(collection) AND create_sequence > \(after)
+                    ORDER BY create_sequence LIMIT \(limit)
+                    """, logger: logger)
+                : try await client.query("""
+                    SELECT name, create_sequence, record FROM longrun_operations
+                    WHERE listed AND collection = \(collection) AND create_sequence > \(after)
+                    ORDER BY create_sequence LIMIT \(limit)
+                    """, logger: logger)
+            var page = ListPageBuilder(query)
+            for try await (name, sequence, record) in rows.decode((String, Int64, ByteBuffer).self) {
+                if let short = page.budgetExhausted() { return short }
+                let state = try PostgresRecords.openState(record, name: name)
+                if let full = page.add(state, sequence: UInt64(sequence), size: record.readableBytes) { return full }
+            }
+            return page.end()
+        }
+    }
+
+    /// The PostgreSQL log keeps every event (PostgreSQL's own backups bound its size).
+    public func logTail() async throws -> UInt64? { nil }
+
+    public func events(after sequence: UInt64, limit: Int) async throws -> [Event] {
+        guard limit > 0 else { return [] }
+        return try await reading { client in
+            var events: [Event] = []
+            let rows = try await client.query("""
+                SELECT sequence, entry FROM longrun_log WHERE sequence > \(Int64(sequence)) ORDER BY sequence LIMIT \(Int64(limit))
+                """, logger: logger)
+            for try await (sequence, entry) in rows.decode((Int64, ByteBuffer).self) {
+                events.append(try PostgresRecords.openEvent(entry, sequence: sequence))
+            }
+            return events
+        }
+    }
+
+    public func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event] {
+        guard limit > 0 else { return [] }
+        return try await reading { client in
+            var events: [Event] = []
+            let rows = try await client.query("""
+                SELECT sequence, entry FROM longrun_log WHERE operation = \(name.description) AND sequence > \(Int64(sequence))
+                ORDER BY sequence LIMIT \(Int64(limit))
+                """, logger: logger)
+            for try await (sequence, entry) in rows.decode((Int64, ByteBuffer).self) {
+                events.append(try PostgresRecords.openEvent(entry, sequence: sequence))
+            }
+            return events
+        }
+    }
+
+    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
+        var state: OperationState?
+        var after: UInt64 = 0
+        while true {
+            let events = try await self.events(of: name, after: after, limit: 256)
+            for event in events where event.sequence <= sequence { state = Lifecycle.apply(state, event) }
+            guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
+            after = last.sequence
+        }
+    }
+
+    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [OperationName], next: Timestamp?)
+    {
+        try await reading { client in
+            var due: [OperationName] = []
+            let rows = try await client.query("""
+                SELECT name, cancel_deadline FROM longrun_operations WHERE cancel_deadline IS NOT NULL
+                ORDER BY cancel_deadline, name LIMIT \(Int64(limit) + 1)
+                """, logger: logger)
+            for try await (name, deadline) in rows.decode((String, Int64).self) {
+                let deadline = Timestamp(nanosecondsSinceEpoch: deadline)
+                if deadline > now || due.count >= limit { return (due, deadline) }
+                due.append(try OperationName(parsing: name))
+            }
+            return (due, nil)
+        }
+    }
+
+    public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> [OperationName]
+    {
+        try await reading { client in
+            var due: [OperationName] = []
+            for outcomeClass in RetentionPolicy.OutcomeClass.allCases {
+                guard let ttl = policy.timeToLive(outcomeClass), due.count < limit else { continue }
+                let cutoff = (now - ttl).nanosecondsSinceEpoch
+                let rows = try await client.query("""
+                    SELECT name FROM longrun_operations WHERE expiry_class = \(Int16(outcomeClass.rawValue)) AND expiry_end <= \(cutoff)
+                    ORDER BY expiry_end, name LIMIT \(Int64(limit - due.count))
+                    """, logger: logger)
+                for try await name in rows.decode(String.self) { due.append(try OperationName(parsing: name)) }
+            }
+            return due
+        }
+    }
+}

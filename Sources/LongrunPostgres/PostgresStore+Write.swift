@@ -1,0 +1,244 @@
+import LongrunDomain
+import LongrunStore
+import PostgresNIO
+
+extension PostgresStore {
+    /// One batch, one transaction on the writer's connection: lock the head row, load what the
+    /// batch reads (one query each for operations and request ids), let the engine decide and fold
+    /// in memory, then write the log rows, the changed operations and request ids, and the head in
+    /// four statements, announce the commit, and commit. A failure rolls everything back.
+    public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
+        let connection: PostgresConnection
+        do { connection = try writerConnectionOrConnect() } catch { throw mapped(error) }
+        let logger = self.logger
+        do {
+            let loaded = try runBlocking { try await Self.begin(connection, footprint: footprint, logger: logger) }
+            let batch = PostgresBatch(loaded)
+            let result: R
+            do {
+                result = try body(batch)
+            } catch {
+                _ = try runBlocking { try await connection.query("ROLLBACK", logger: logger) }
+                throw error
+            }
+            let changes = batch.changes
+            let notify = options.notifyCommits
+            try runBlocking { try await Self.commit(changes, notify: notify, on: connection, logger: logger) }
+            return result
+        } catch let error as DomainError {
+            throw error
+        } catch let error as StoreError where error.damage != nil {
+            throw error
+        } catch {
+            // The connection's state is unknown (a failed COMMIT may or may not have landed): start
+            // the next batch on a fresh one. Callers are told the batch failed; none was acknowledged.
+            dropWriterConnection()
+            throw mapped(error)
+        }
+    }
+
+    /// Syncs are PostgreSQL's: every COMMIT is durable as its `synchronous_commit` says.
+    public func sync() throws {}
+
+    /// What a batch starts from: the head, and the state of everything its footprint names.
+    struct Loaded: Sendable {
+        var head: UInt64
+        var headHash: ChainHash
+        var states: [OperationName: OperationState?]
+        var requestIDs: [BatchFootprint.RequestIDKey: OperationName]
+    }
+
+    static func begin(_ connection: PostgresConnection, footprint: BatchFootprint, logger: Logger) async throws -> Loaded {
+        try await connection.query("BEGIN", logger: logger)
+        do {
+            // Every writer on every host takes this row first: one batch at a time, in sequence order.
+            var head: (Int64, ByteBuffer)?
+            for try await row in try await connection.query("SELECT sequence, hash FROM longrun_head WHERE id = 1 FOR UPDATE", logger: logger)
+                .decode((Int64, ByteBuffer).self) { head = row }
+            guard let (sequence, hashBytes) = head, hashBytes.readableBytes == ChainHash.byteCount else {
+                throw StoreError(.dataLoss, "the longrun_head row is missing or malformed: the database was edited by hand; restore it from a backup")
+            }
+            var loaded = Loaded(head: UInt64(sequence), headHash: ChainHash(bytes: Array(buffer: hashBytes)), states: [:], requestIDs: [:])
+            var names = Set(footprint.operations.map(\.description))
+            if !footprint.requestIDs.isEmpty {
+                let keys = Array(footprint.requestIDs)
+                let rows = try await connection.query("""
+                    SELECT r.collection, r.request_id, r.name FROM longrun_request_ids r
+                    JOIN unnest(\(keys.map(\.collection.description)), \(keys.map(\.requestID))) AS k(collection, request_id)
+                      ON r.collection = k.collection AND r.request_id = k.request_id
+                    """, logger: logger)
+                for try await (collection, requestID, name) in rows.decode((String, String, String).self) {
+                    let key = BatchFootprint.RequestIDKey(try CollectionName(listName: collection), requestID)
+                    loaded.requestIDs[key] = try OperationName(parsing: name)
+                    names.insert(name)
+                }
+            }
+            for name in names { loaded.states[try OperationName(parsing: name)] = .some(nil) }
+            if !names.isEmpty {
+                let rows = try await connection.query("SELECT name, record FROM longrun_operations WHERE name = ANY(\(Array(names)))", logger: logger)
+                for try await (name, record) in rows.decode((String, ByteBuffer).self) {
+                    loaded.states[try OperationName(parsing: name)] = .some(try PostgresRecords.openState(record, name: name))
+                }
+            }
+            return loaded
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+
+    static func commit(_ changes: PostgresBatch.Changes, notify: Bool, on connection: PostgresConnection, logger: Logger) async throws {
+        do {
+            if !changes.log.isEmpty {
+                try await connection.query("""
+                    INSERT INTO longrun_log (sequence, operation, entry)
+                    SELECT * FROM unnest(\(changes.log.map(\.sequence)), \(changes.log.map(\.operation)), \(changes.log.map(\.entry)))
+                    """, logger: logger)
+            }
+            if !changes.operations.isEmpty {
+                let rows = changes.operations
+                try await connection.query("""
+                    INSERT INTO longrun_operations (name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                    SELECT name, collection, create_sequence, listed, running,
+                           NULLIF(cancel_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record
+                    FROM unnest(\(rows.map(\.name)), \(rows.map(\.collection)), \(rows.map(\.createSequence)), \(rows.map(\.listed)),
+                                \(rows.map(\.running)), \(rows.map(\.cancelDeadline)), \(rows.map(\.expiryClass)), \(rows.map(\.expiryEnd)),
+                                \(rows.map(\.record)))
+                      AS r(name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                    ON CONFLICT (name) DO UPDATE SET
+                        listed = excluded.listed, running = excluded.running, cancel_deadline = excluded.cancel_deadline,
+                        expiry_class = excluded.expiry_class, expiry_end = excluded.expiry_end, record = excluded.record
+                    """, logger: logger)
+            }
+            if !changes.requestIDs.isEmpty {
+                let keys = changes.requestIDs
+                try await connection.query("""
+                    INSERT INTO longrun_request_ids (collection, request_id, name)
+                    SELECT * FROM unnest(\(keys.map(\.collection)), \(keys.map(\.requestID)), \(keys.map(\.name)))
+                    ON CONFLICT DO NOTHING
+                    """, logger: logger)
+            }
+            if let head = changes.head {
+                try await connection.query("UPDATE longrun_head SET sequence = \(Int64(head.sequence)), hash = \(ByteBuffer(bytes: head.hash.bytes)) WHERE id = 1", logger: logger)
+                if notify {
+                    // One notification per batch (NOTIFY serialises commits briefly); a hint only.
+                    try await connection.query("SELECT pg_notify(\(PostgresSchema.channel), \(String(head.sequence)))", logger: logger)
+                }
+            }
+            try await connection.query("COMMIT", logger: logger)
+        } catch {
+            _ = try? await connection.query("ROLLBACK", logger: logger)
+            throw error
+        }
+    }
+}
+
+/// The write side of one PostgreSQL batch: reads come from what the batch loaded and what it
+/// appended; appends fold in memory (`Lifecycle.apply`) and are written at commit.
+final class PostgresBatch: BatchWriting {
+    struct LogRow: Sendable {
+        var sequence: Int64
+        var operation: String
+        var entry: ByteBuffer
+    }
+
+    struct OperationRow: Sendable {
+        var name: String
+        var collection: String
+        var createSequence: Int64
+        var listed: Bool
+        var running: Bool
+        /// -1 for none: unnest cannot carry optionals, NULLIF turns them back.
+        var cancelDeadline: Int64
+        var expiryClass: Int16
+        var expiryEnd: Int64
+        var record: ByteBuffer
+    }
+
+    struct RequestIDRow: Sendable {
+        var collection: String
+        var requestID: String
+        var name: String
+    }
+
+    struct Changes: Sendable {
+        var log: [LogRow] = []
+        var operations: [OperationRow] = []
+        var requestIDs: [RequestIDRow] = []
+        var head: (sequence: UInt64, hash: ChainHash)?
+    }
+
+    private(set) var head: UInt64
+    private var headHash: ChainHash
+    private var states: [OperationName: OperationState?]
+    private var requestIDs: [BatchFootprint.RequestIDKey: OperationName]
+    private var log: [LogRow] = []
+    /// Operations changed, in first-change order (each written once, in its final state).
+    private var changed: [OperationName] = []
+    private var newRequestIDs: [RequestIDRow] = []
+
+    init(_ loaded: PostgresStore.Loaded) {
+        head = loaded.head
+        headHash = loaded.headHash
+        states = loaded.states
+        requestIDs = loaded.requestIDs
+    }
+
+    func operation(_ name: OperationName) throws -> OperationState? {
+        guard let state = states[name] else {
+            throw StoreError(.storage, "the write batch read \(name), which it did not load (a bug in the writer's footprint); the batch was rolled back")
+        }
+        return state
+    }
+
+    func operation(forRequestID requestID: String, in collection: CollectionName) throws -> OperationState? {
+        guard let name = requestIDs[.init(collection, requestID)] else { return nil }
+        return try operation(name)
+    }
+
+    func append(_ drafts: [Event.Draft], name: OperationName, time: Timestamp, current: OperationState?)
+        throws -> (events: [Event], state: OperationState?)
+    {
+        var events: [Event] = []
+        var state = current
+        for draft in drafts {
+            let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
+            let (entry, hash) = PostgresRecords.logEntry(event, previous: headHash)
+            log.append(LogRow(sequence: Int64(event.sequence), operation: name.description, entry: entry))
+            head = event.sequence
+            headHash = hash
+            state = Lifecycle.apply(state, event) ?? state
+            events.append(event)
+        }
+        if states[name] == nil || states[name]! != state {
+            if !changed.contains(name) { changed.append(name) }
+            states[name] = .some(state)
+        }
+        if let state, let requestID = state.requestID {
+            let key = BatchFootprint.RequestIDKey(name.collection, requestID)
+            if requestIDs[key] == nil {
+                requestIDs[key] = name
+                newRequestIDs.append(RequestIDRow(collection: name.collection.description, requestID: requestID, name: name.description))
+            }
+        }
+        return (events, state)
+    }
+
+    var changes: Changes {
+        var changes = Changes(log: log, requestIDs: newRequestIDs)
+        if !log.isEmpty { changes.head = (head, headHash) }
+        for name in changed {
+            guard let state = states[name] ?? nil else { continue }
+            let facts = IndexFacts(state)
+            changes.operations.append(OperationRow(
+                name: name.description, collection: name.collection.description, createSequence: Int64(state.createSequence),
+                listed: facts.listed, running: facts.running,
+                cancelDeadline: facts.cancelDeadline?.nanosecondsSinceEpoch ?? -1,
+                expiryClass: facts.expiry.map { Int16($0.outcomeClass.rawValue) } ?? -1,
+                expiryEnd: facts.expiry?.end.nanosecondsSinceEpoch ?? -1,
+                record: PostgresRecords.sealState(state)
+            ))
+        }
+        return changes
+    }
+}

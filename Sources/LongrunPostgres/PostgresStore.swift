@@ -1,0 +1,197 @@
+import Logging
+import LongrunDomain
+import LongrunStore
+import PostgresNIO
+import Synchronization
+
+/// The PostgreSQL backend of the storage seam: several `longrund` hosts share one store.
+///
+/// Every write batch is one PostgreSQL transaction that first locks the one `longrun_head` row, so
+/// writers on every host commit one at a time, each batch's events get the next sequences, and
+/// sequence order is commit order: a reader that sees sequence `n` committed sees everything before
+/// it, and the log's hash chain is one chain, exactly as on LMDB. (Group commit on each host keeps
+/// the lock's cost per batch, not per transition.) Reads go through a connection pool and never
+/// wait for writers. Each host follows the others' commits by `LISTEN` (a hint) and by polling the
+/// head every ``Options/pollInterval`` (so a lost notification delays a wake-up, never loses it).
+public final class PostgresStore: OperationStore {
+    public struct Options: Sendable {
+        /// How often a follower reads the head when no notification arrived: the longest a waiter on
+        /// this host waits for another host's commit when notifications are lost.
+        public var pollInterval: Duration = .milliseconds(500)
+        /// Announce each commit with `NOTIFY` (one per batch). Off: other hosts learn by polling.
+        public var notifyCommits = true
+        /// Connections the read pool may open.
+        public var maximumReadConnections = 16
+        /// How long to wait for a connection before a call fails with UNAVAILABLE.
+        public var connectTimeout: Duration = .seconds(5)
+
+        public init() {}
+    }
+
+    public let location: String
+    let target: PostgresLocation
+    let options: Options
+    let logger: Logger
+    let client: PostgresClient
+    private let clientTask: Task<Void, Never>
+    /// The writer's own connection, outside the pool: a batch's queries share one transaction.
+    /// Only the engine's writer thread touches it.
+    private let writerConnection = Mutex<PostgresConnection?>(nil)
+    let follower = Mutex<Task<Void, Never>?>(nil)
+    private let closed = Mutex(false)
+
+    private init(target: PostgresLocation, options: Options, logger: Logger) {
+        self.target = target
+        self.location = target.description
+        self.options = options
+        self.logger = logger
+        var configuration = Self.clientConfiguration(target)
+        configuration.options.maximumConnections = options.maximumReadConnections
+        configuration.options.connectTimeout = options.connectTimeout
+        configuration.options.additionalStartupParameters = [("search_path", target.schema)]
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.clientTask = Task { await client.run() }
+    }
+
+    /// Connects, creates the tables if the database has none (or refuses a newer schema), and
+    /// returns the store. UNAVAILABLE with what to check if the server cannot be reached.
+    public static func open(_ target: PostgresLocation, options: Options = .init(), logger: Logger) async throws -> PostgresStore {
+        let store = PostgresStore(target: target, options: options, logger: logger)
+        do {
+            let connection = try await store.connect()
+            defer { Task { try? await connection.close() } }
+            try await PostgresSchema.prepare(connection, schema: target.schema, logger: logger)
+        } catch {
+            store.close()
+            if let error = error as? StorePrepareError { throw StoreError(.unsupportedFormat, error.description) }
+            throw store.mapped(error)
+        }
+        return store
+    }
+
+    public func close() {
+        guard closed.withLock({ wasClosed in defer { wasClosed = true }; return !wasClosed }) else { return }
+        follower.withLock { $0?.cancel() }
+        if let connection = writerConnection.withLock({ value in defer { value = nil }; return value }) {
+            Task { try? await connection.close() }
+        }
+        clientTask.cancel()
+    }
+
+    /// Removes the store: its schema with everything in it, or, in the `public` schema, its
+    /// tables. For tests, and for tools that move a store elsewhere. Irreversible.
+    public func dropEverything() async throws {
+        let statement = target.schema == "public"
+            ? "DROP TABLE IF EXISTS longrun_head, longrun_log, longrun_operations, longrun_request_ids, longrun_meta"
+            : "DROP SCHEMA IF EXISTS \(target.schema) CASCADE"
+        _ = try await reading { client in try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+    }
+
+    /// Runs one SQL statement on the store's schema (tests edit the store with it).
+    package func execute(_ sql: String) async throws {
+        _ = try await reading { client in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+    }
+
+    // MARK: Connections
+
+    static func clientConfiguration(_ target: PostgresLocation) -> PostgresClient.Configuration {
+        switch target.endpoint {
+        case .unixSocket(let path):
+            return .init(unixSocketPath: path, username: target.user, password: target.password, database: target.database)
+        case .tcp(let host, let port):
+            let tls: PostgresClient.Configuration.TLS = switch target.tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
+            return .init(host: host, port: port, username: target.user, password: target.password, database: target.database, tls: tls)
+        }
+    }
+
+    /// A connection of its own, outside the pool (the writer's, the schema check's).
+    func connect() async throws -> PostgresConnection {
+        var configuration: PostgresConnection.Configuration
+        switch target.endpoint {
+        case .unixSocket(let path):
+            configuration = .init(unixSocketPath: path, username: target.user, password: target.password, database: target.database)
+        case .tcp(let host, let port):
+            let tls: PostgresConnection.Configuration.TLS = switch target.tls {
+            case .disable: .disable
+            case .prefer: .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            case .require: .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+            }
+            configuration = .init(host: host, port: port, username: target.user, password: target.password, database: target.database, tls: tls)
+        }
+        configuration.options.connectTimeout = .nanoseconds(options.connectTimeout.nanoseconds)
+        configuration.options.additionalStartupParameters = [("search_path", target.schema)]
+        return try await PostgresConnection.connect(configuration: configuration, id: Self.nextConnectionID(), logger: logger)
+    }
+
+    private static let connectionIDs = Atomic<Int>(1)
+    private static func nextConnectionID() -> Int { connectionIDs.add(1, ordering: .relaxed).newValue }
+
+    /// The writer's connection, opened (again) when there is none.
+    func writerConnectionOrConnect() throws -> PostgresConnection {
+        if let connection = writerConnection.withLock({ $0 }), !connection.isClosed { return connection }
+        let connection = try runBlocking { [self] in try await connect() }
+        writerConnection.withLock { $0 = connection }
+        return connection
+    }
+
+    /// Forgets the writer's connection after a failure, so that the next batch opens a new one.
+    func dropWriterConnection() {
+        if let connection = writerConnection.withLock({ value in defer { value = nil }; return value }) {
+            Task { try? await connection.close() }
+        }
+    }
+
+    // MARK: Errors
+
+    /// The one place PostgreSQL failures become store errors: the server unreachable or gone is
+    /// UNAVAILABLE (retry; nothing unacknowledged was committed by this call's batch), anything
+    /// else a storage failure with the server's words.
+    func mapped(_ error: any Error) -> any Error {
+        if error is StoreError || error is DomainError || error is CancellationError { return error }
+        if let error = error as? PSQLError {
+            switch error.code {
+            case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
+                 .sslUnsupported, .failedToAddSSLHandler:
+                return StoreError(.unavailable, """
+                    PostgreSQL at \(location) cannot be reached (\(error.code)): check that the server runs and accepts \
+                    connections from this host, then retry; longrund reconnects by itself
+                    """, underlying: error)
+            case .server:
+                let state = error.serverInfo?[.sqlState] ?? ""
+                let message = error.serverInfo?[.message] ?? "\(error)"
+                // Class 08: connection exception; 57P0x: the server is shutting down or restarting;
+                // 53: out of resources (too many connections, disk full).
+                if state.hasPrefix("08") || state.hasPrefix("57P") {
+                    return StoreError(.unavailable, "PostgreSQL at \(location) is not available (\(state): \(message)); retry, longrund reconnects by itself", underlying: error)
+                }
+                if state.hasPrefix("53") {
+                    return StoreError(.resourceExhausted, "PostgreSQL at \(location) is out of resources (\(state): \(message)): free disk space or raise max_connections", underlying: error)
+                }
+                if state == "28P01" || state == "28000" {
+                    return StoreError(.unavailable, "PostgreSQL at \(location) refused the login (\(message)): check the user and password in --store or PGPASSWORD", underlying: error)
+                }
+                if state == "3D000" {
+                    return StoreError(.unavailable, "PostgreSQL at \(location): \(message); create the database (createdb) or name another in --store", underlying: error)
+                }
+                return StoreError(.storage, "PostgreSQL at \(location) failed (\(state)): \(message)", underlying: error)
+            default:
+                return StoreError(.storage, "PostgreSQL at \(location) failed: \(error)", underlying: error)
+            }
+        }
+        return StoreError(.unavailable, "PostgreSQL at \(location): \(error); check that the server runs and is reachable", underlying: error)
+    }
+
+    /// Runs a read through the pool, mapping its failures.
+    func reading<R: Sendable>(_ body: (PostgresClient) async throws -> R) async throws -> R {
+        do {
+            return try await body(client)
+        } catch {
+            throw mapped(error)
+        }
+    }
+}

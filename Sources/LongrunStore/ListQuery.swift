@@ -1,0 +1,87 @@
+import LongrunDomain
+
+/// One page of a List over a collection, in creation order.
+public struct ListQuery: Sendable {
+    public var collection: CollectionName
+    public var filter: Filter
+    /// Resume after this create sequence (0: from the start).
+    public var afterCreateSequence: UInt64
+    public var pageSize: Int
+    /// Index entries a page may examine before it returns short (with a token to continue), so a
+    /// filter that matches rarely cannot make one request scan the whole store.
+    public var scanBudget: Int
+    /// Only operations this uid created (an owner-only daemon's non-admin callers); nil: all.
+    public var creatorUID: UInt32?
+    /// Stored bytes a page may hold before it ends early (with a token to continue), so that a page
+    /// of large operations stays under what gRPC clients accept in one message (4 MiB by default).
+    /// A page always holds at least one operation.
+    public var maximumBytes: Int
+
+    public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int,
+                scanBudget: Int = 10_000, creatorUID: UInt32? = nil, maximumBytes: Int = 3 << 20) {
+        self.collection = collection
+        self.filter = filter
+        self.afterCreateSequence = afterCreateSequence
+        self.pageSize = pageSize
+        self.scanBudget = scanBudget
+        self.creatorUID = creatorUID
+        self.maximumBytes = maximumBytes
+    }
+
+    /// Whether the index of running operations holds every candidate (the filter excludes done ones).
+    public var usesRunningIndex: Bool { filter.excludesDone }
+}
+
+public struct ListPage: Sendable {
+    public var operations: [OperationState]
+    /// Where the next page starts; nil when this page is the last.
+    public var resumeAfter: UInt64?
+}
+
+/// Builds one List page from candidates in creation order, the same way on every backend: the
+/// owner and filter checks, the page size, the byte bound and the scan budget.
+public struct ListPageBuilder {
+    public let query: ListQuery
+    /// The filter left to check once the index chose the candidates.
+    private let filter: Filter
+    private var operations: [OperationState] = []
+    private var scanned = 0
+    private var bytes = 0
+    private var lastScanned: UInt64
+
+    public init(_ query: ListQuery) {
+        self.query = query
+        // The index of running operations answers `done = false` by itself.
+        self.filter = query.filter == .notDone ? Filter.all : query.filter
+        self.lastScanned = query.afterCreateSequence
+        operations.reserveCapacity(min(query.pageSize, 1000))
+    }
+
+    /// Call before examining each candidate: a short page when the scan budget is spent (the client
+    /// continues from the last candidate examined), so a rare filter cannot scan the whole store.
+    public mutating func budgetExhausted() -> ListPage? {
+        guard scanned >= query.scanBudget else { return nil }
+        return ListPage(operations: operations, resumeAfter: lastScanned)
+    }
+
+    /// Examines one candidate, `size` bytes as stored; returns the page when it is full and another
+    /// match exists (so the page is not the last).
+    public mutating func add(_ state: OperationState, sequence: UInt64, size: Int) -> ListPage? {
+        scanned += 1
+        if query.creatorUID == nil || state.creator.uid == query.creatorUID,
+           filter.isEmpty || filter.matches(state.filterRecord) {
+            if operations.count == query.pageSize || (!operations.isEmpty && bytes + size > query.maximumBytes) {
+                return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
+            }
+            operations.append(state)
+            bytes += size
+        }
+        lastScanned = sequence
+        return nil
+    }
+
+    /// The candidates ran out: the last page.
+    public func end() -> ListPage {
+        ListPage(operations: operations, resumeAfter: nil)
+    }
+}

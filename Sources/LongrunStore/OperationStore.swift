@@ -1,0 +1,98 @@
+import LongrunDomain
+
+/// The storage seam: everything the engine's writer, readers, waiters and maintenance ask of a
+/// backend. Two implement it: ``Store`` (LMDB, embedded, one host) and the PostgreSQL store (shared
+/// by several hosts).
+///
+/// A backend keeps an append-only, hash-chained log of events and views folded from it, and
+/// changes both in one transaction. It decides nothing: every lifecycle rule runs in the engine
+/// (`Lifecycle.decide`) and in the fold (`Lifecycle.apply`), which a backend calls through
+/// ``BatchWriting/append(_:name:time:current:)``. Sequences are commit order: everything up to a
+/// committed sequence is committed, on every backend, so a reader that saw sequence `n` never
+/// misses an event at or before it.
+public protocol OperationStore: AnyObject, Sendable {
+    /// Where the data lives, for logs and `longrun info`: a data directory, or a database.
+    var location: String { get }
+
+    // MARK: Writing
+
+    /// Runs `body` in one write transaction: what it appends is folded and committed together when
+    /// it returns, and discarded if it throws. Called by the engine's one writer, on a thread of its
+    /// own (it may block); never concurrently with itself on one store object. `footprint` names the
+    /// operations and request ids `body` may read, so that a backend that must load or lock them
+    /// first does so in one round trip; `body` reading others is a bug the backend reports.
+    /// `body` may run again (LMDB grows its map; PostgreSQL retries a deadlock), so it derives
+    /// everything it returns from the transaction.
+    func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R
+
+    /// Makes every commit so far durable, for relaxed durability. Called on the writer's thread.
+    func sync() throws
+
+    // MARK: Reading (each call sees a committed state; none waits for the writer)
+
+    /// The sequence of the newest committed event (0 for an empty store).
+    func appliedSequence() async throws -> UInt64
+    /// An operation's state, deleted ones included; nil if it never existed.
+    func operation(_ name: OperationName) async throws -> OperationState?
+    /// One page of a collection, in creation order (``ListQuery``).
+    func list(_ query: ListQuery) async throws -> ListPage
+    /// The oldest sequence the log keeps; nil when it keeps everything from 1.
+    func logTail() async throws -> UInt64?
+    /// Up to `limit` events of the log after `sequence`, oldest first.
+    func events(after sequence: UInt64, limit: Int) async throws -> [Event]
+    /// Up to `limit` events of one operation after `sequence`, oldest first.
+    func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event]
+    /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
+    func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState?
+    /// Operations whose cooperative-cancel grace ended by `now` (up to `limit`), and when the next
+    /// one ends. Unreadable entries go to `damaged` and are skipped.
+    func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [OperationName], next: Timestamp?)
+    /// Done operations whose time to live under `policy` passed by `now`, up to `limit`.
+    func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> [OperationName]
+
+    // MARK: Other writers
+
+    /// From now until `close()`, calls `notify` for the commits after `sequence` with the sequence
+    /// through which everything is committed and the operations that changed, at least for those
+    /// this store object did not make (other hosts sharing the store). A backend with one writer
+    /// per store never calls it.
+    func followCommits(after sequence: UInt64, _ notify: @escaping @Sendable (_ committedThrough: UInt64, _ changed: [OperationName]) -> Void)
+
+    /// Stops following commits and releases connections. Idempotent.
+    func close()
+}
+
+/// The operations and request ids one write batch reads before it changes them.
+public struct BatchFootprint: Sendable {
+    public var operations: Set<OperationName> = []
+    public var requestIDs: Set<RequestIDKey> = []
+
+    public init() {}
+
+    /// A request id within its collection: ids are unique per collection (AIP-155).
+    public struct RequestIDKey: Hashable, Sendable {
+        public var collection: CollectionName
+        public var requestID: String
+
+        public init(_ collection: CollectionName, _ requestID: String) {
+            self.collection = collection
+            self.requestID = requestID
+        }
+    }
+}
+
+/// The write side of one batch transaction, as ``OperationStore/write(footprint:_:)`` hands it over.
+public protocol BatchWriting: AnyObject {
+    /// The newest sequence in the log, including what this transaction appended.
+    var head: UInt64 { get }
+    /// The state of `name` in this transaction (what it appended included).
+    func operation(_ name: OperationName) throws -> OperationState?
+    /// The operation created with `requestID` in `collection`, in this transaction.
+    func operation(forRequestID requestID: String, in collection: CollectionName) throws -> OperationState?
+    /// Appends `drafts` as events of `name` at `time`, folds each into the views, and returns them
+    /// with their sequences and the state after them. `current` is the state just read.
+    func append(_ drafts: [Event.Draft], name: OperationName, time: Timestamp, current: OperationState?) throws
+        -> (events: [Event], state: OperationState?)
+}

@@ -1,0 +1,55 @@
+import LongrunDomain
+
+/// The LMDB store behind the storage seam. Reads run in their own read transaction on the caller's
+/// thread (microseconds, never blocked by the writer); writes in the one write transaction.
+extension Store: OperationStore {
+    public var location: String { directory }
+
+    public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
+        // LMDB needs no footprint: the write transaction sees and locks the whole store.
+        try write { writer in try body(writer) }
+    }
+
+    public func appliedSequence() async throws -> UInt64 { try read { try $0.appliedSequence() } }
+    public func operation(_ name: OperationName) async throws -> OperationState? { try read { try $0.operation(name) } }
+    public func list(_ query: ListQuery) async throws -> ListPage { try read { try $0.list(query) } }
+    public func logTail() async throws -> UInt64? { try read { try $0.logTail() } }
+
+    public func events(after sequence: UInt64, limit: Int) async throws -> [Event] {
+        try read { try $0.events(after: sequence, limit: limit) }
+    }
+
+    public func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event] {
+        try read { try $0.events(of: name, after: sequence, limit: limit) }
+    }
+
+    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
+        try read { try $0.state(of: name, at: sequence) }
+    }
+
+    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [OperationName], next: Timestamp?)
+    {
+        try read { try $0.cancelDeadlines(dueBy: now, limit: limit, damaged: damaged) }
+    }
+
+    public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> [OperationName]
+    {
+        try read { try $0.expiredByRetention(policy, now: now, limit: limit, damaged: damaged) }
+    }
+
+    /// One writer per data directory (the daemon holds its lock): no commits by others to follow.
+    public func followCommits(after sequence: UInt64, _ notify: @escaping @Sendable (UInt64, [OperationName]) -> Void) {}
+
+    /// The environment closes when the last reference goes.
+    public func close() {}
+}
+
+extension StoreWriter: BatchWriting {
+    public func operation(_ name: OperationName) throws -> OperationState? { try reader.operation(name) }
+
+    public func operation(forRequestID requestID: String, in collection: CollectionName) throws -> OperationState? {
+        try reader.operation(forRequestID: requestID, in: collection)
+    }
+}
