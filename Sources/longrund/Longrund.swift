@@ -3,6 +3,7 @@ import Logging
 import LongrunDefaults
 import LongrunDomain
 import LongrunEngine
+import LongrunPostgres
 import LongrunServer
 import ServiceLifecycle
 
@@ -30,6 +31,9 @@ struct Longrund: AsyncParsableCommand {
 
     @Option(help: "Data directory (default: $LONGRUN_DATA_DIR or the embedded default).")
     var dataDir: String?
+
+    @Option(help: "A PostgreSQL store several hosts share instead of the data directory: postgres://user@host[:port]/database, or postgres://user@/database?host=/run/postgresql for the server's socket (password: in the URL or $PGPASSWORD; default: $LONGRUN_STORE).")
+    var store: String?
 
     @Option(help: "Unix socket to listen on (default: $LONGRUN_SOCKET or the embedded default).")
     var socket: String?
@@ -144,6 +148,12 @@ struct Longrund: AsyncParsableCommand {
 
         let defaults = DefaultPaths.current
         let dataDirectory = dataDir ?? defaults.dataDirectory
+        let sharedStore = try (store ?? ServiceManager.environment["LONGRUN_STORE"]).map { text in
+            do { return try PostgresLocation(parsing: text, environment: ServiceManager.environment) } catch {
+                throw ValidationError("--store: \(error)")
+            }
+        }
+        if sharedStore != nil, dataDir != nil { throw ValidationError("--store and --data-dir name two stores: give one") }
         let environment = ServiceManager.environment
         // Socket activation: the service manager's socket is served instead of binding one.
         let activation = Result { try ServiceManager.inheritedSocket(environment: environment) }
@@ -163,17 +173,27 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.compactLogOlderThan = compaction
         engineConfiguration.scrubInterval = scrubPeriod == .zero ? nil : scrubPeriod
 
-        print("longrund \(LongrunServer.version): data directory \(dataDirectory), socket \(socketPath), durability \(engineConfiguration.durability)")
+        let storeText = sharedStore.map { "store \($0)" } ?? "data directory \(dataDirectory)"
+        print("longrund \(LongrunServer.version): \(storeText), socket \(socketPath), durability \(sharedStore == nil ? engineConfiguration.durability.description : "the server's")")
         fflush(nil)
         do {
             // A socket activation longrund cannot use is refused before anything is created.
             _ = try activation.get()
             // Refuse a live socket before creating or locking anything (an inherited one is ours).
             if inherited == nil { try LongrunServer.checkSocketAvailable(socketPath) }
-            // Refuse a data directory that is not a store before the lock file is created in it.
-            try LongrunEngine.checkDirectory(dataDirectory)
-            let lock = try LongrunServer.lockDataDirectory(dataDirectory)
-            let engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
+            let lock: AnyObject?
+            let engine: LongrunEngine
+            if let sharedStore {
+                // Several hosts share it: no lock, no directory; PostgreSQL keeps durability.
+                lock = nil
+                let backend = try await PostgresStore.open(sharedStore, logger: logger)
+                engine = try await LongrunEngine(store: backend, configuration: engineConfiguration, logger: logger)
+            } else {
+                // Refuse a data directory that is not a store before the lock file is created in it.
+                try LongrunEngine.checkDirectory(dataDirectory)
+                lock = try LongrunServer.lockDataDirectory(dataDirectory)
+                engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
+            }
             var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)
             serverConfiguration.socketMode = mode
             serverConfiguration.socketGroup = try socketGroup.map { try Self.groupID($0, flag: "--socket-group") }

@@ -60,8 +60,13 @@ def _tail(path, limit=4000):
 class Daemon:
     """One longrund process on a private (or given) data directory and socket."""
 
-    def __init__(self, binary_path, data_dir=None, socket_path=None, args=()):
+    def __init__(self, binary_path, data_dir=None, socket_path=None, args=(), store=None):
         self.binary = binary_path
+        # A PostgreSQL store (--store): given, or with LONGRUN_INTEROP_STORE set (the suite run on
+        # PostgreSQL), a fresh schema of that database for each daemon not given a data directory.
+        if store is None and data_dir is None and os.environ.get("LONGRUN_INTEROP_STORE"):
+            store = postgres_schema_url(os.environ["LONGRUN_INTEROP_STORE"])
+        self.store = store
         # Short, private directory under /tmp: sockaddr_un paths must stay under ~100 bytes.
         self.home = tempfile.mkdtemp(prefix="lr-", dir="/tmp")
         self.data_dir = data_dir or os.path.join(self.home, "data")
@@ -77,7 +82,8 @@ class Daemon:
         return "unix:" + self.socket
 
     def start(self):
-        cmd = [self.binary, "--data-dir", self.data_dir, "--socket", self.socket, *self.args]
+        where = ["--store", self.store] if self.store else ["--data-dir", self.data_dir]
+        cmd = [self.binary, *where, "--socket", self.socket, *self.args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         return self
@@ -152,6 +158,11 @@ class Daemon:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.home, ignore_errors=True)
+
+
+def postgres_schema_url(base):
+    """`base` (a postgres:// URL) with a fresh schema of its own, so stores never meet."""
+    return base + ("&" if "?" in base else "?") + "schema=i_" + uuid.uuid4().hex[:12]
 
 
 # ---- gRPC helpers -------------------------------------------------------------------------------

@@ -185,7 +185,7 @@ def test_wait_and_watch_ride_out_a_daemon_restart(longrun_binary, make_daemon):
         first.stop_and_check()
         time.sleep(0.5)
         assert waiter.poll() is None and watcher.poll() is None, "wait or watch gave up at once"
-        second = make_daemon(data_dir=first.data_dir, socket_path=first.socket).start().wait_ready()
+        second = make_daemon(data_dir=first.data_dir, socket_path=first.socket, store=first.store).start().wait_ready()
         run("progress", name, "--metadata", '{"percent": 90}')
         run("complete", name, "--response", '{"ok": true}')
         out, err = waiter.communicate(timeout=60)

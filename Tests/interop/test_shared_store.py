@@ -1,0 +1,125 @@
+"""Two longrund "hosts" (two processes, two sockets) sharing one PostgreSQL store.
+
+Needs a PostgreSQL server: LONGRUN_TEST_POSTGRES (Tools/test starts one). Without it these tests
+are skipped with the reason, unless LONGRUN_REQUIRE_POSTGRES=1 (CI), where they fail.
+"""
+
+import os
+import threading
+import time
+
+import grpc
+import pytest
+from google.longrunning import operations_pb2
+from google.protobuf import wrappers_pb2
+
+import support
+
+POSTGRES = os.environ.get("LONGRUN_TEST_POSTGRES")
+if not POSTGRES and os.environ.get("LONGRUN_REQUIRE_POSTGRES") == "1":
+    raise RuntimeError("LONGRUN_REQUIRE_POSTGRES=1 but LONGRUN_TEST_POSTGRES is not set: run `eval \"$(Tools/postgres start)\"`")
+pytestmark = pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL test server (LONGRUN_TEST_POSTGRES); Tools/test starts one")
+
+
+@pytest.fixture
+def two_hosts(make_daemon):
+    store = support.postgres_schema_url(POSTGRES)
+    a = make_daemon(store=store).start().wait_ready()
+    b = make_daemon(store=store).start().wait_ready()
+    with grpc.insecure_channel(a.target) as ca, grpc.insecure_channel(b.target) as cb:
+        yield (a, support.stubs(ca)), (b, support.stubs(cb))
+
+
+def test_an_operation_created_on_one_host_is_served_by_the_other(two_hosts):
+    (_, (producers_a, _, _, _)), (_, (_, _, _, operations_b)) = two_hosts
+    name = support.create(producers_a, metadata=wrappers_pb2.StringValue(value="from a")).name
+    op = operations_b.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+    assert op.name == name and not op.done
+    listed = operations_b.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+    assert [o.name for o in listed.operations] == [name]
+
+
+def test_a_wait_on_one_host_returns_when_the_other_completes(two_hosts):
+    (_, (producers_a, _, _, _)), (_, (_, _, _, operations_b)) = two_hosts
+    latencies = []
+    for _ in range(5):
+        name = support.create(producers_a).name
+        request = operations_pb2.WaitOperationRequest(name=name)
+        request.timeout.seconds = 30
+        future = operations_b.WaitOperation.future(request, timeout=60)
+        time.sleep(0.2)
+        assert not future.done(), "the wait returned before the operation was done"
+        started = time.monotonic()
+        support.complete(producers_a, name, response=wrappers_pb2.StringValue(value="done"))
+        op = future.result(timeout=30)
+        latencies.append(time.monotonic() - started)
+        assert op.done, "the wait on host B ended at its timeout, not at host A's completion"
+    # Woken by host A's NOTIFY (or at worst by B's 500 ms poll), never by the 30 s timeout.
+    assert max(latencies) < 5, f"cross-host wake-ups took {latencies}"
+
+
+def test_a_watch_resumes_on_the_other_host_from_a_cursor_without_gaps(two_hosts):
+    from longrun.v1 import history_pb2
+
+    (_, (producers_a, history_a, _, _)), (_, (producers_b, history_b, _, _)) = two_hosts
+    for index in range(6):
+        support.create(producers_a if index % 2 == 0 else producers_b, operation_id=f"w-{index}")
+    first = list(history_a.ListOperationEvents(history_pb2.ListOperationEventsRequest(name="operations/w-0"), timeout=10).events)
+    assert len(first) == 1
+    stream = history_a.WatchOperations(history_pb2.WatchOperationsRequest(name="operations"), timeout=10)
+    seen = [next(stream) for _ in range(3)]
+    stream.cancel()
+    cursor = seen[-1].sequence
+    resumed = history_b.WatchOperations(history_pb2.WatchOperationsRequest(name="operations", after_sequence=cursor), timeout=10)
+    rest = [next(resumed) for _ in range(3)]
+    resumed.cancel()
+    assert [e.sequence for e in seen + rest] == list(range(1, 7))
+
+
+def test_two_hosts_racing_on_one_version_get_one_winner(two_hosts):
+    (_, (producers_a, _, _, _)), (_, (producers_b, _, _, _)) = two_hosts
+    name = support.create(producers_a).name
+    results = []
+
+    def update(producers, label):
+        try:
+            support.update(producers, name, metadata=wrappers_pb2.StringValue(value=label), expected_version=1)
+            results.append("ok")
+        except grpc.RpcError as error:
+            results.append(error.code())
+
+    threads = [threading.Thread(target=update, args=(p, l)) for p, l in ((producers_a, "a"), (producers_b, "b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(map(str, results)) == sorted(["ok", str(grpc.StatusCode.ABORTED)]), results
+
+
+def test_a_killed_host_loses_nothing_it_acknowledged_and_the_other_keeps_serving(two_hosts):
+    (a, (producers_a, _, _, _)), (_, (producers_b, _, _, operations_b)) = two_hosts
+    acknowledged = []
+    stop = threading.Event()
+
+    def produce():
+        index = 0
+        while not stop.is_set():
+            try:
+                acknowledged.append(support.create(producers_a, operation_id=f"k-{index}").name)
+            except grpc.RpcError:
+                return
+            index += 1
+
+    threads = [threading.Thread(target=produce) for _ in range(1)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    a.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(30)
+    assert acknowledged, "host A acknowledged nothing before it was killed"
+    for name in acknowledged:
+        assert operations_b.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10).name == name
+    # Host B still writes.
+    assert support.create(producers_b).name
