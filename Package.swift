@@ -36,6 +36,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        // The daemon's opt-in Prometheus endpoint (--metrics-listen): metric types and their exposition.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -87,6 +90,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // A Swift client for the socket: typed operation handles and producer handles.
@@ -140,7 +147,9 @@ let package = Package(
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
-                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                                  .product(name: "Prometheus", package: "swift-prometheus"),
+                                                                  .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],

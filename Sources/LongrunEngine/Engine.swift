@@ -85,7 +85,7 @@ public final class LongrunEngine: Sendable {
     public let directory: String
     public let configuration: Configuration
     let store: Store
-    private let writer: GroupCommitWriter
+    let writer: GroupCommitWriter
     let waiters: WaiterRegistry
     let clock: any WallClock
     let logger: Logger
