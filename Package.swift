@@ -38,6 +38,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         // The shared backend: several hosts on one PostgreSQL store (LongrunPostgres).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // The daemon's opt-in Prometheus endpoint (--metrics-listen): metric types and their exposition.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -98,6 +101,10 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // A Swift client for the socket: typed operation handles and producer handles.
@@ -152,7 +159,8 @@ let package = Package(
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunPostgres", "LongrunTestSupport"]),
         .testTarget(name: "LongrunPostgresTests", dependencies: ["LongrunPostgres", "LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
-                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
+                                                                  .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                                                  .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],

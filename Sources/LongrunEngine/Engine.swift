@@ -90,7 +90,7 @@ public final class LongrunEngine: Sendable {
     /// The LMDB store when the engine runs on one: snapshots, compaction, scrub and repair work on
     /// its data directory. Nil on a shared backend, which keeps durability and integrity itself.
     let lmdb: Store?
-    private let writer: GroupCommitWriter
+    let writer: GroupCommitWriter
     let waiters: WaiterRegistry
     let clock: any WallClock
     let logger: Logger

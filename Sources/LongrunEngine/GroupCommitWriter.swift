@@ -61,6 +61,8 @@ final class GroupCommitWriter: Sendable {
     private let stats = Mutex(WriterStatistics())
     /// Whether the last batch failed because the store is full (logged once per episode).
     private let storeFull = Mutex(false)
+    /// Told of each committed batch (the daemon's metrics); nil costs one lock per commit.
+    let commitObserver = Mutex<CommitObserver?>(nil)
 
     init(store: any OperationStore, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
          maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
@@ -168,6 +170,7 @@ final class GroupCommitWriter: Sendable {
                 if let requestID = request.requestID { footprint.requestIDs.insert(.init(request.collection, requestID)) }
             }
         }
+        let started = ContinuousClock.now
         do {
             let (results, head, changed, transitions) = try store.write(footprint: footprint) { writer in
                 var results: [Result<OperationState, any Error>] = []
@@ -197,6 +200,9 @@ final class GroupCommitWriter: Sendable {
                 $0.commits += 1
                 $0.commands += UInt64(batch.count)
                 $0.transitions += UInt64(transitions)
+            }
+            if let observe = commitObserver.withLock({ $0 }) {
+                observe(CommitSample(commands: batch.count, transitions: transitions, duration: ContinuousClock.now - started))
             }
             for (job, result) in zip(batch, results) { job.completion(result) }
             waiters.notify(committedThrough: head, changed: changed)

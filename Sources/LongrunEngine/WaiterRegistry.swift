@@ -44,6 +44,9 @@ final class WaiterRegistry: Sendable {
         state = Mutex(State(notifiedSequence: sequence))
     }
 
+    /// The newest sequence announced as committed.
+    var committedThrough: UInt64 { state.withLock { $0.notifiedSequence } }
+
     /// Number of callers currently waiting.
     var waiterCount: Int { state.withLock { $0.count } }
 

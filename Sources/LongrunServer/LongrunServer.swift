@@ -44,6 +44,9 @@ public struct LongrunServer: Service {
         /// The level of the one access-log line per RPC (method, name, code, duration, uid/pid).
         /// Debug by default, so that a daemon logging at info prints none.
         public var accessLogLevel: Logger.Level = .debug
+        /// Where RPCs, commits and the engine's state are recorded for Prometheus; nil records
+        /// nothing. The endpoint that serves them is a ``MetricsListener`` next to the server.
+        public var metrics: LongrunMetrics?
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -68,6 +71,7 @@ public struct LongrunServer: Service {
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
         self.listeningSocket = try configuration.inheritedSocket
             ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        configuration.metrics?.observe(engine: engine, quotas: quotas)
     }
 
     private func services() -> [any RegistrableRPCService] {
@@ -127,9 +131,11 @@ public struct LongrunServer: Service {
         let transport = HTTP2ServerTransport.Posix(
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )
-        // The access log is installed only when its lines would be printed: off, it costs nothing.
-        let accessLog = logger.logLevel <= configuration.accessLogLevel ? [AccessLog(logger: logger, level: configuration.accessLogLevel)] : []
-        let server = GRPCServer(transport: transport, services: services(), interceptors: accessLog)
+        // Metrics count every call when enabled; the access log is installed only when its lines
+        // would be printed: off, it costs nothing.
+        var interceptors: [any ServerInterceptor] = configuration.metrics.map { [RPCMetrics(metrics: $0)] } ?? []
+        if logger.logLevel <= configuration.accessLogLevel { interceptors.append(AccessLog(logger: logger, level: configuration.accessLogLevel)) }
+        let server = GRPCServer(transport: transport, services: services(), interceptors: interceptors)
         let engine = self.engine
         let health = self.health
         let notifier = configuration.notifier

@@ -50,6 +50,11 @@ final class PeerQuotas: Sendable {
         return try await body()
     }
 
+    /// How many slots of `kind` all uids hold now (the metrics' waiters and watchers).
+    func totalOpen(_ kind: Kind) -> Int {
+        open.withLock { $0.reduce(0) { $0 + ($1.key.kind == kind ? $1.value : 0) } }
+    }
+
     /// How many slots of `kind` `uid` holds now.
     func openCount(_ kind: Kind, uid: UInt32) -> Int {
         open.withLock { $0[Key(uid: uid, kind: kind), default: 0] }

@@ -104,6 +104,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Level of the access log, one line per RPC (method, name, code, duration_ms, uid, pid): printed when --log-level is this level or lower. The default, debug, prints none at --log-level info.")
     var accessLogLevel: String = "debug"
 
+    @Option(help: "Serve Prometheus metrics over HTTP (GET /metrics) on host:port (e.g. 127.0.0.1:9464) or on a Unix socket path (any value with a '/'). Off by default.")
+    var metricsListen: String?
+
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         case text, json
     }
@@ -146,6 +149,11 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--sync-interval: not a positive duration: \(syncInterval) (try 1s)")
         }
 
+        let metricsAddress: MetricsAddress?
+        do { metricsAddress = try metricsListen.map { try MetricsAddress(parsing: $0) } } catch {
+            throw ValidationError("--metrics-listen: \(error)")
+        }
+
         let defaults = DefaultPaths.current
         let dataDirectory = dataDir ?? defaults.dataDirectory
         let sharedStore = try (store ?? ServiceManager.environment["LONGRUN_STORE"]).map { text in
@@ -176,11 +184,18 @@ struct Longrund: AsyncParsableCommand {
         let storeText = sharedStore.map { "store \($0)" } ?? "data directory \(dataDirectory)"
         print("longrund \(LongrunServer.version): \(storeText), socket \(socketPath), durability \(sharedStore == nil ? engineConfiguration.durability.description : "the server's")")
         fflush(nil)
+        var metricsListener: MetricsListener?
         do {
             // A socket activation longrund cannot use is refused before anything is created.
             _ = try activation.get()
             // Refuse a live socket before creating or locking anything (an inherited one is ours).
             if inherited == nil { try LongrunServer.checkSocketAvailable(socketPath) }
+            // Bound before the store opens: a taken address fails the start before anything is created.
+            let metrics = metricsAddress.map { _ in LongrunMetrics() }
+            if let metricsAddress, let metrics {
+                metrics.bootstrapMetricsSystem()
+                metricsListener = try await MetricsListener.bind(metricsAddress, metrics: metrics, logger: logger)
+            }
             let lock: AnyObject?
             let engine: LongrunEngine
             if let sharedStore {
@@ -204,6 +219,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.inheritedSocket = inherited?.descriptor
             serverConfiguration.accessLogLevel = accessLevel
             serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
+            serverConfiguration.metrics = metrics
             let server: LongrunServer
             do {
                 server = try LongrunServer(engine: engine, configuration: serverConfiguration, logger: logger)
@@ -211,7 +227,11 @@ struct Longrund: AsyncParsableCommand {
                 engine.close()
                 throw error
             }
-            var groupConfiguration = ServiceGroupConfiguration(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // Services stop in reverse order: the server drains first, metrics stay scrapeable meanwhile.
+            var services: [any Service] = []
+            if let metricsListener { services.append(metricsListener) }
+            services.append(server)
+            var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
             // A connection that never answers the server's GOAWAY (or never even speaks HTTP/2) would
             // hold a graceful shutdown open forever: after this long, open calls are cancelled.
             groupConfiguration.maximumGracefulShutdownDuration = .seconds(5)
@@ -220,6 +240,7 @@ struct Longrund: AsyncParsableCommand {
             withExtendedLifetime(lock) {}
             logger.notice("stopped cleanly")
         } catch {
+            await metricsListener?.close()
             // Startup and storage errors say what to do next; print them plainly, without a trace
             // (as a JSON line too when the logs are JSON, so a collector reads every line).
             if logFormat == .json {

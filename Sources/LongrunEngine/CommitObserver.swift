@@ -1,0 +1,21 @@
+/// One committed write batch, as the writer saw it: what a metrics backend turns into the batch
+/// size and commit latency histograms. The writer's cumulative counters are ``WriterStatistics``.
+public struct CommitSample: Sendable, Equatable {
+    /// Commands in the batch (accepted or rejected by the lifecycle).
+    public var commands: Int
+    /// Events the batch appended.
+    public var transitions: Int
+    /// From opening the write transaction to its commit returning: deciding and appending the
+    /// batch, then the commit itself, which includes the fsync in `full` durability.
+    public var duration: Duration
+
+    public init(commands: Int, transitions: Int, duration: Duration) {
+        self.commands = commands
+        self.transitions = transitions
+        self.duration = duration
+    }
+}
+
+/// Called on the writer's thread after each successful commit: it must be quick and must not block
+/// (record into a histogram, nothing more), since the next batch waits for it.
+public typealias CommitObserver = @Sendable (CommitSample) -> Void

@@ -1,0 +1,169 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The opt-in HTTP endpoint Prometheus scrapes: `GET /metrics` answers the exposition, any other
+/// path 404, any other method 405. Bound by ``bind(_:metrics:logger:)`` so that a taken address
+/// fails the daemon's start with a clear message; served until graceful shutdown, as a `Service`.
+public final class MetricsListener: Service, Sendable {
+    public let address: MetricsAddress
+    /// The address actually bound (the chosen port when the address asked for port 0).
+    public let boundAddress: MetricsAddress
+    private let channel: any Channel
+    private let logger: Logger
+
+    private init(address: MetricsAddress, boundAddress: MetricsAddress, channel: any Channel, logger: Logger) {
+        self.address = address
+        self.boundAddress = boundAddress
+        self.channel = channel
+        self.logger = logger
+    }
+
+    /// Binds `address` now; throws a ``MetricsListenerError`` that says what is wrong (in use, not
+    /// an address of this machine, not permitted). A stale Unix socket is replaced, a live one refused.
+    public static func bind(_ address: MetricsAddress, metrics: LongrunMetrics, logger: Logger) async throws -> MetricsListener {
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
+                }
+            }
+        let channel: any Channel
+        do {
+            switch address {
+            case .tcp(let host, let port):
+                channel = try await bootstrap.bind(host: host, port: port).get()
+            case .unix(let path):
+                try checkUnixPath(path)
+                channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            }
+        } catch let error as StartupError {
+            throw error
+        } catch {
+            throw MetricsListenerError(address: address, underlying: error)
+        }
+        var bound = address
+        if case .tcp(let host, _) = address, let port = channel.localAddress?.port { bound = .tcp(host: host, port: port) }
+        logger.notice("serving metrics", metadata: ["metrics": "http://\(bound)/metrics"])
+        return MetricsListener(address: address, boundAddress: bound, channel: channel, logger: logger)
+    }
+
+    /// A live socket (another daemon's endpoint) or a file that is not a socket is refused; a
+    /// stale socket is replaced by the bind.
+    private static func checkUnixPath(_ path: String) throws {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw StartupError("\(path) exists and is not a socket; remove it or choose another --metrics-listen")
+        }
+        if UnixListener.isLive(path) {
+            throw StartupError("something is serving on \(path) already; stop it or choose another --metrics-listen")
+        }
+    }
+
+    /// Serves until graceful shutdown or cancellation, then closes the socket (and removes a Unix one).
+    public func run() async throws {
+        let channel = self.channel
+        try? await withTaskCancellationOrGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onCancelOrGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        removeSocketFile()
+    }
+
+    /// Closes the socket without serving: for a daemon whose start failed after binding.
+    public func close() async {
+        try? await channel.close()
+        removeSocketFile()
+    }
+
+    private func removeSocketFile() {
+        if case .unix(let path) = address { unlink(path) }
+    }
+}
+
+/// Why the metrics endpoint could not listen, worded for the operator.
+public struct MetricsListenerError: Error, CustomStringConvertible {
+    public let address: MetricsAddress
+    public let underlying: any Error
+
+    public var description: String {
+        let errno = (underlying as? IOError)?.errnoCode
+        let why: String = switch errno {
+        case EADDRINUSE: "the address is in use (another longrund or exporter listens there); choose another --metrics-listen"
+        case EADDRNOTAVAIL: "it is not an address of this machine"
+        case EACCES: "permission denied (ports below 1024 need privileges; a socket's directory must be writable)"
+        case ENOENT: "the socket's directory does not exist"
+        default: "\(underlying)"
+        }
+        return "cannot serve metrics on \(address): \(why)"
+    }
+}
+
+/// Answers one request at a time on a connection, keeping it open when the client asks to.
+private final class MetricsHTTPHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let metrics: LongrunMetrics
+    private var request: HTTPRequestHead?
+
+    init(metrics: LongrunMetrics) {
+        self.metrics = metrics
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            request = head
+        case .body:
+            break
+        case .end:
+            guard let head = request else { return }
+            request = nil
+            respond(to: head, context: context)
+        }
+    }
+
+    private func respond(to head: HTTPRequestHead, context: ChannelHandlerContext) {
+        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? head.uri
+        var headers = HTTPHeaders()
+        let status: HTTPResponseStatus
+        let body: [UInt8]
+        if head.method != .GET && head.method != .HEAD {
+            status = .methodNotAllowed
+            headers.add(name: "Allow", value: "GET, HEAD")
+            body = Array("only GET /metrics is served\n".utf8)
+        } else if path != "/metrics" {
+            status = .notFound
+            body = Array("not found: metrics are at /metrics\n".utf8)
+        } else {
+            status = .ok
+            body = metrics.exposition()
+        }
+        headers.add(name: "Content-Type", value: status == .ok ? LongrunMetrics.contentType : "text/plain; charset=utf-8")
+        headers.add(name: "Content-Length", value: String(body.count))
+        let keepAlive = head.isKeepAlive
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+        if head.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}
