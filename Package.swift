@@ -94,10 +94,16 @@ let package = Package(
             name: "LongrunClient",
             dependencies: grpc + ["LongrunProto", "LongrunDefaults", "LongrunDomain"]
         ),
+        // longrund's config file and LONGRUND_* variables, layered under its flags (keys read off
+        // the ArgumentParser declarations). Its own target: the CLI need not link it.
+        .target(
+            name: "LongrundConfig",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "longrund",
             dependencies: [
-                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain",
+                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain", "LongrundConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -142,6 +148,7 @@ let package = Package(
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],
     swiftLanguageModes: [.v6]
