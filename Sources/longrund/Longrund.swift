@@ -28,6 +28,12 @@ struct Longrund: AsyncParsableCommand {
         version: LongrunVersion.current
     )
 
+    @Option(help: "Config file whose keys are these options' names (default: $LONGRUN_CONFIG, else /etc/longrun/longrund.toml as root or $XDG_CONFIG_HOME/longrun/longrund.toml, if it exists). Each option is also read from $LONGRUND_<OPTION>; flags win over the environment, which wins over the file.")
+    var config: String?
+
+    @Flag(help: "Print the effective configuration, each value with its source, as a config file, and exit.")
+    var printConfig = false
+
     @Option(help: "Data directory (default: $LONGRUN_DATA_DIR or the embedded default).")
     var dataDir: String?
 
