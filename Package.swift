@@ -112,10 +112,16 @@ let package = Package(
             name: "LongrunClient",
             dependencies: grpc + ["LongrunProto", "LongrunDefaults", "LongrunDomain"]
         ),
+        // longrund's config file and LONGRUND_* variables, layered under its flags (keys read off
+        // the ArgumentParser declarations). Its own target: the CLI need not link it.
+        .target(
+            name: "LongrundConfig",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .executableTarget(
             name: "longrund",
             dependencies: [
-                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain", "LongrunPostgres", "LongrunStore",
+                "LongrunServer", "LongrunEngine", "LongrunDefaults", "LongrunDomain", "LongrunPostgres", "LongrunStore", "LongrundConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -162,6 +168,7 @@ let package = Package(
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],
     swiftLanguageModes: [.v6]

@@ -29,10 +29,16 @@ struct Longrund: AsyncParsableCommand {
         version: LongrunVersion.current
     )
 
+    @Option(help: "Config file whose keys are these options' names (default: $LONGRUN_CONFIG, else /etc/longrun/longrund.toml as root or $XDG_CONFIG_HOME/longrun/longrund.toml, if it exists). Each option is also read from $LONGRUND_<OPTION>; flags win over the environment, which wins over the file.")
+    var config: String?
+
+    @Flag(help: "Print the effective configuration, each value with its source, as a config file, and exit.")
+    var printConfig = false
+
     @Option(help: "Data directory (default: $LONGRUN_DATA_DIR or the embedded default).")
     var dataDir: String?
 
-    @Option(help: "A PostgreSQL store several hosts share instead of the data directory: postgres://user@host[:port]/database, or postgres://user@/database?host=/run/postgresql for the server's socket (password: in the URL or $PGPASSWORD; default: $LONGRUN_STORE).")
+    @Option(help: "A PostgreSQL store several hosts share instead of the data directory: postgres://user@host[:port]/database, or postgres://user@/database?host=/run/postgresql for the server's socket (password: in the URL or $PGPASSWORD).")
     var store: String?
 
     @Option(help: "Unix socket to listen on (default: $LONGRUN_SOCKET or the embedded default).")
@@ -156,7 +162,7 @@ struct Longrund: AsyncParsableCommand {
 
         let defaults = DefaultPaths.current
         let dataDirectory = dataDir ?? defaults.dataDirectory
-        let sharedStore = try (store ?? ServiceManager.environment["LONGRUN_STORE"]).map { text in
+        let sharedStore = try store.map { text in
             do { return try PostgresLocation(parsing: text, environment: ServiceManager.environment) } catch {
                 throw ValidationError("--store: \(error)")
             }
