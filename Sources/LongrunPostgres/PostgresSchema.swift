@@ -23,7 +23,9 @@ enum PostgresSchema {
         try await connection.query("BEGIN", logger: logger)
         do {
             try await connection.query("SELECT pg_advisory_xact_lock(7205759403792793)", logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            if schema != "public" {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+            }
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger)
             try await connection.query("CREATE TABLE IF NOT EXISTS longrun_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
             let rows = try await connection.query("SELECT value FROM longrun_meta WHERE key = 'schema_version'", logger: logger)

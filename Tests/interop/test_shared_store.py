@@ -123,3 +123,44 @@ def test_a_killed_host_loses_nothing_it_acknowledged_and_the_other_keeps_serving
         assert operations_b.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10).name == name
     # Host B still writes.
     assert support.create(producers_b).name
+
+
+def test_an_outage_of_postgresql_is_unavailable_and_the_daemon_resumes_by_itself(make_daemon, tmp_path):
+    """A PostgreSQL server of this test's own, stopped and started again under a serving daemon."""
+    import socket as sockets
+    import subprocess
+
+    with sockets.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    tools = os.path.join(os.path.dirname(__file__), "..", "..", "Tools", "postgres")
+    directory = f"/tmp/lr-pg-outage-{port}"
+    env = dict(os.environ, LONGRUN_POSTGRES_PORT=str(port))
+    started = subprocess.run([tools, "start", directory], env=env, capture_output=True, text=True)
+    assert started.returncode == 0, started.stderr
+    url = started.stdout.split("'")[1]
+    try:
+        daemon = make_daemon(store=url).start().wait_ready()
+        with grpc.insecure_channel(daemon.target) as channel:
+            producers, _, _, operations = support.stubs(channel)
+            before = support.create(producers).name
+            subprocess.run([tools, "down", directory], env=env, check=True)
+            with pytest.raises(grpc.RpcError) as refused:
+                support.create(producers)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
+            assert support.error_info(refused.value).reason == "STORE_UNAVAILABLE"
+            assert "check that the server runs" in refused.value.details()
+            subprocess.run([tools, "up", directory], env=env, check=True)
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    after = support.create(producers).name
+                    break
+                except grpc.RpcError as error:
+                    assert error.code() == grpc.StatusCode.UNAVAILABLE, error
+                    assert time.monotonic() < deadline, "writes did not resume within 30 s of the server's return"
+                    time.sleep(0.2)
+            names = {o.name for o in operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10).operations}
+            assert {before, after} <= names
+    finally:
+        subprocess.run([tools, "stop", directory], env=env)
