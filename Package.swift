@@ -71,6 +71,7 @@ let package = Package(
                 "LongrunDomain", "LongrunStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // The writer (group commit), waiters and the engine facade that embedders and the daemon use.
@@ -138,7 +139,7 @@ let package = Package(
         .target(
             name: "LongrunReplayKit",
             dependencies: [
-                "LongrunStore", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunClient",
+                "LongrunStore", "LongrunPostgres", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -147,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "longrun-replay",
             dependencies: [
-                "LongrunReplayKit", "LongrunStore", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunDefaults",
+                "LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunDefaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -167,7 +168,7 @@ let package = Package(
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
-        .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
     ],

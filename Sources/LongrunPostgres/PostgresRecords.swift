@@ -14,16 +14,20 @@ enum PostgresRecords {
     static func openEvent(_ entry: ByteBuffer, sequence: Int64) throws -> Event {
         let sequence = UInt64(sequence)
         return try entry.readableBytesView.withContiguousStorageIfAvailable { bytes in
-            let record = try LogEntry.open(UnsafeRawBufferPointer(bytes), sequence: sequence).record
-            let event: Event
-            do { event = try RecordCodec.decodeEvent(record) } catch {
-                throw StoreError(.dataLoss, "log event \(sequence) cannot be decoded (\(error)); run `longrun-replay verify`")
-            }
-            guard event.sequence == sequence else {
-                throw StoreError(.dataLoss, "log event \(sequence) claims sequence \(event.sequence); run `longrun-replay verify`")
-            }
-            return event
+            try decodeEvent(LogEntry.open(UnsafeRawBufferPointer(bytes), sequence: sequence).record, sequence: sequence)
         }!
+    }
+
+    /// The event in a log entry's record bytes, which must claim `sequence`.
+    static func decodeEvent(_ record: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {
+        let event: Event
+        do { event = try RecordCodec.decodeEvent(record) } catch {
+            throw StoreError(.dataLoss, "log event \(sequence) cannot be decoded (\(error)); run `longrun-replay verify`")
+        }
+        guard event.sequence == sequence else {
+            throw StoreError(.dataLoss, "log event \(sequence) claims sequence \(event.sequence); run `longrun-replay verify`")
+        }
+        return event
     }
 
     static func sealState(_ state: OperationState) -> ByteBuffer {

@@ -1,4 +1,5 @@
 import Logging
+import LongrunStore
 import PostgresNIO
 
 /// The tables of a PostgreSQL store, declared in one place (docs/FORMAT.md describes them).
@@ -19,22 +20,30 @@ enum PostgresSchema {
     /// Creates the tables if absent, under a transaction-scoped advisory lock so that hosts
     /// starting together do not race (and so that it works behind transaction-pooling poolers).
     /// Throws if the database holds a newer schema.
-    static func prepare(_ connection: PostgresConnection, schema: String, logger: Logger) async throws {
+    static func prepare(_ connection: PostgresConnection, schema: String, create: Bool, logger: Logger) async throws {
         try await connection.query("BEGIN", logger: logger)
         do {
             try await connection.query("SELECT pg_advisory_xact_lock(7205759403792793)", logger: logger)
-            if schema != "public" {
+            if schema != "public" && create {
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
             }
             try await connection.query(PostgresQuery(unsafeSQL: "SET LOCAL search_path TO \(schema)"), logger: logger)
-            try await connection.query("CREATE TABLE IF NOT EXISTS longrun_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
-            let rows = try await connection.query("SELECT value FROM longrun_meta WHERE key = 'schema_version'", logger: logger)
             var found: Int?
-            for try await (value) in rows.decode(String.self) { found = Int(value) }
+            let exists = try await connection.query("SELECT to_regclass('longrun_meta') IS NOT NULL", logger: logger)
+            var hasMeta = false
+            for try await value in exists.decode(Bool.self) { hasMeta = value }
+            if hasMeta {
+                let rows = try await connection.query("SELECT value FROM longrun_meta WHERE key = 'schema_version'", logger: logger)
+                for try await value in rows.decode(String.self) { found = Int(value) }
+            }
+            if found == nil && !create {
+                throw StorePrepareError("there is no Longrun store in schema \(schema) of this database (no longrun tables): check the URL's database and ?schema=", kind: .foreignDirectory)
+            }
             if let found, found > version {
-                throw StorePrepareError("the database holds a Longrun schema of version \(found), newer than this build's \(version): run a longrund at least as new as the one that wrote it")
+                throw StorePrepareError("the database holds a Longrun schema of version \(found), newer than this build's \(version): run a longrund at least as new as the one that wrote it", kind: .unsupportedFormat)
             }
             if found == nil {
+                try await connection.query("CREATE TABLE IF NOT EXISTS longrun_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
                 for statement in tables {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
@@ -98,5 +107,9 @@ enum PostgresSchema {
 
 struct StorePrepareError: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    var kind: StoreError.Kind
+    init(_ description: String, kind: StoreError.Kind) {
+        self.description = description
+        self.kind = kind
+    }
 }

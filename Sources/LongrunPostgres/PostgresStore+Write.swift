@@ -175,6 +175,7 @@ final class PostgresBatch: BatchWriting {
     private var log: [LogRow] = []
     /// Operations changed, in first-change order (each written once, in its final state).
     private var changed: [OperationName] = []
+    private var changedSet: Set<OperationName> = []
     private var newRequestIDs: [RequestIDRow] = []
 
     init(_ loaded: PostgresStore.Loaded) {
@@ -200,20 +201,43 @@ final class PostgresBatch: BatchWriting {
         throws -> (events: [Event], state: OperationState?)
     {
         var events: [Event] = []
-        var state = current
+        states[name] = .some(current)
         for draft in drafts {
             let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
             let (entry, hash) = PostgresRecords.logEntry(event, previous: headHash)
-            log.append(LogRow(sequence: Int64(event.sequence), operation: name.description, entry: entry))
-            head = event.sequence
-            headHash = hash
-            state = Lifecycle.apply(state, event) ?? state
+            try record(event, entry: entry, hash: hash)
             events.append(event)
         }
-        if states[name] == nil || states[name]! != state {
-            if !changed.contains(name) { changed.append(name) }
-            states[name] = .some(state)
+        return (events, states[name] ?? nil)
+    }
+
+    /// Appends an entry copied from another store's log (a copy between backends), refusing it
+    /// unless it continues the chain, and folds it. Its bytes are kept as they are.
+    func appendLogged(sequence: UInt64, entry: [UInt8]) throws {
+        guard sequence == head + 1 else {
+            throw StoreError(.dataLoss, "the copied log has a gap: expected event \(head + 1), found \(sequence)")
         }
+        let (stored, event): (ChainHash, Event) = try entry.withUnsafeBytes { value in
+            let (stored, record) = try LogEntry.open(value, sequence: sequence)
+            guard headHash.next(record: record) == stored else {
+                throw StoreError(.dataLoss, "event \(sequence) breaks the hash chain: it was edited, removed or reordered. Run `longrun-replay verify` on the source")
+            }
+            return (stored, try PostgresRecords.decodeEvent(record, sequence: sequence))
+        }
+        try record(event, entry: ByteBuffer(bytes: entry), hash: stored)
+    }
+
+    /// The one place a batch takes an event: its log row, the new head, the fold.
+    private func record(_ event: Event, entry: ByteBuffer, hash: ChainHash) throws {
+        let name = event.name
+        let previous = try operation(name)
+        log.append(LogRow(sequence: Int64(event.sequence), operation: name.description, entry: entry))
+        head = event.sequence
+        headHash = hash
+        let state = Lifecycle.apply(previous, event) ?? previous
+        guard state != previous else { return }
+        if changedSet.insert(name).inserted { changed.append(name) }
+        states[name] = .some(state)
         if let state, let requestID = state.requestID {
             let key = BatchFootprint.RequestIDKey(name.collection, requestID)
             if requestIDs[key] == nil {
@@ -221,7 +245,6 @@ final class PostgresBatch: BatchWriting {
                 newRequestIDs.append(RequestIDRow(collection: name.collection.description, requestID: requestID, name: name.description))
             }
         }
-        return (events, state)
     }
 
     var changes: Changes {

@@ -24,6 +24,9 @@ public final class PostgresStore: OperationStore {
         public var maximumReadConnections = 16
         /// How long to wait for a connection before a call fails with UNAVAILABLE.
         public var connectTimeout: Duration = .seconds(5)
+        /// Create the tables in a schema that has none (a daemon); false: refuse it (tools that
+        /// read a store, which must not create one by mistake).
+        public var createIfAbsent = true
 
         public init() {}
     }
@@ -61,10 +64,10 @@ public final class PostgresStore: OperationStore {
         do {
             let connection = try await store.connect()
             defer { Task { try? await connection.close() } }
-            try await PostgresSchema.prepare(connection, schema: target.schema, logger: logger)
+            try await PostgresSchema.prepare(connection, schema: target.schema, create: options.createIfAbsent, logger: logger)
         } catch {
             store.close()
-            if let error = error as? StorePrepareError { throw StoreError(.unsupportedFormat, error.description) }
+            if let error = error as? StorePrepareError { throw StoreError(error.kind, error.description) }
             throw store.mapped(error)
         }
         return store

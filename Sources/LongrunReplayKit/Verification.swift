@@ -9,6 +9,12 @@ public struct Verification: Sendable {
     /// Remarks that are not problems (e.g. a daemon committed during the check).
     public var notes: [String] = []
 
+    public init(dataDirectory: String, report: VerifyReport, notes: [String] = []) {
+        self.dataDirectory = dataDirectory
+        self.report = report
+        self.notes = notes
+    }
+
     public var isHealthy: Bool { report.isHealthy }
     public var exitCode: Int32 { report.isHealthy ? ReplayExitCode.success : ReplayExitCode.problemsFound }
 
@@ -56,6 +62,18 @@ public struct Verification: Sendable {
     public var nextSteps: [String] {
         var steps: [String] = []
         let kinds = Set(report.problems.map(\.kind))
+        if dataDirectory.hasPrefix("postgres://") {
+            // A PostgreSQL store: a copy refolds the views from the log; backups are the database's.
+            if let bad = logProblem?.sequence {
+                if bad > 1 {
+                    steps.append("the log is intact up to event \(bad - 1); copy that part into a new store with: longrun-replay copy --from '\(dataDirectory)' --to NEW --until \(bad - 1)")
+                }
+                steps.append("or restore the database from a backup (point-in-time recovery)")
+            } else if !report.problems.isEmpty {
+                steps.append("the log is intact; a copy folds the views anew from it: longrun-replay copy --from '\(dataDirectory)' --to NEW (a new directory, or an empty schema with ?schema=NAME), then serve NEW")
+            }
+            return steps
+        }
         if let bad = logProblem?.sequence {
             if bad > 1 {
                 steps.append("the log is intact up to event \(bad - 1); build a store from that part with: longrun-replay rebuild --data-dir \(dataDirectory) --to NEW_DIR --until \(bad - 1)")
@@ -73,7 +91,7 @@ public struct Verification: Sendable {
 
     /// The human report.
     public var human: String {
-        var lines: [(String, String)] = [("data directory", dataDirectory)]
+        var lines: [(String, String)] = [(dataDirectory.hasPrefix("postgres://") ? "store" : "data directory", dataDirectory)]
         let range = report.firstSequence.map { first in report.events == 0 ? "" : " (events \(first) to \(first + report.events - 1))" } ?? ""
         lines.append(("events checked", "\(report.events)\(range)"))
         lines.append(("head sequence", String(report.headSequence)))

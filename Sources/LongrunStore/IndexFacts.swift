@@ -18,6 +18,11 @@ public struct IndexFacts: Hashable, Sendable {
     public struct Expiry: Hashable, Sendable {
         public var outcomeClass: RetentionPolicy.OutcomeClass
         public var end: Timestamp
+
+        public init(outcomeClass: RetentionPolicy.OutcomeClass, end: Timestamp) {
+            self.outcomeClass = outcomeClass
+            self.end = end
+        }
     }
 
     public init(_ state: OperationState?) {

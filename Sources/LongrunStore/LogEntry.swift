@@ -53,7 +53,7 @@ package enum LogEntry {
 
     /// The stored chain hash and the record bytes of a log value, without checking its checksum
     /// (for `verify`, which checks the chain first); nil if it is too short.
-    static func split(_ value: UnsafeRawBufferPointer) -> (hash: ChainHash, record: UnsafeRawBufferPointer)? {
+    package static func split(_ value: UnsafeRawBufferPointer) -> (hash: ChainHash, record: UnsafeRawBufferPointer)? {
         guard value.count > headerCount else { return nil }
         return (ChainHash(bytes: Array(value[Checksum.byteCount..<headerCount])),
                 UnsafeRawBufferPointer(rebasing: value[headerCount...]))

@@ -47,20 +47,8 @@ extension Store {
         let chunk: UInt64 = 20_000
         while next <= last {
             let end = min(last, next + chunk - 1)
-            let entries: [(UInt64, [UInt8])] = try source.read { reader in
-                try reader.txn.withCursor(reader.schema.log) { cursor in
-                    var entries: [(UInt64, [UInt8])] = []
-                    var entry = try cursor.seek(atLeast: Keys.sequence(next))
-                    while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= end {
-                        entries.append((sequence, Array(value)))
-                        entry = try cursor.next()
-                    }
-                    return entries
-                }
-            }
-            try target.write { writer in
-                for (sequence, value) in entries { try writer.appendLogged(sequence: sequence, entry: value) }
-            }
+            let entries = try source.logEntries(after: next - 1, limit: Int(end - next + 1))
+            try target.appendLogged(entries)
             next = end + 1
             progress?(StoreProgress(phase: "replaying the log", done: end - tail + 1, total: last - tail + 1))
         }
@@ -126,5 +114,31 @@ extension Store {
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }
         return nil
+    }
+}
+
+extension Store {
+    /// Up to `limit` raw log entries after `sequence`, in order, as stored (`CRC-32C · chain hash ·
+    /// record`): what a copy to another backend carries byte for byte.
+    public func logEntries(after sequence: UInt64, limit: Int) throws -> [(sequence: UInt64, entry: [UInt8])] {
+        try read { reader in
+            try reader.txn.withCursor(reader.schema.log) { cursor in
+                var entries: [(sequence: UInt64, entry: [UInt8])] = []
+                var entry = try cursor.seek(atLeast: Keys.sequence(sequence &+ 1))
+                while let (key, value) = entry, let sequence = Keys.decodeSequence(key), entries.count < limit {
+                    entries.append((sequence, Array(value)))
+                    entry = try cursor.next()
+                }
+                return entries
+            }
+        }
+    }
+
+    /// Appends entries copied from another store's log in one transaction, each checked against
+    /// the chain, and folds them (a copy from another backend into a new store).
+    public func appendLogged(_ entries: [(sequence: UInt64, entry: [UInt8])]) throws {
+        try write { writer in
+            for (sequence, entry) in entries { try writer.appendLogged(sequence: sequence, entry: entry) }
+        }
     }
 }

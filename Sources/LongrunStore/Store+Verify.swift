@@ -28,6 +28,12 @@ public struct VerifyProblem: Sendable, CustomStringConvertible {
     public var sequence: UInt64?
     public var message: String
 
+    public init(kind: Kind, sequence: UInt64?, message: String) {
+        self.kind = kind
+        self.sequence = sequence
+        self.message = message
+    }
+
     public var description: String { message }
 }
 
@@ -45,6 +51,8 @@ public struct VerifyReport: Sendable {
     public var rebuiltDigest: String = ""
     public var snapshotsChecked = 0
     public var problems: [VerifyProblem] = []
+
+    public init() {}
 
     public var isHealthy: Bool { problems.isEmpty }
     /// The first bad sequence of the log, if the log is where a problem is.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Logging
 import LongrunDefaults
 import LongrunDomain
+import LongrunPostgres
 import LongrunReplayKit
 import LongrunStore
 
@@ -12,10 +13,10 @@ import Darwin
 #endif
 
 @main
-struct LongrunReplay: ParsableCommand {
+struct LongrunReplay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "longrun-replay",
-        abstract: "Verify, rebuild and inspect a Longrun data directory from its event log, offline.",
+        abstract: "Verify, rebuild and inspect a Longrun data directory from its event log, offline; copy a store between LMDB and PostgreSQL.",
         discussion: """
             Reads the data directory read-only, so it can run while longrund serves it; only \
             `snapshot take` writes, into the directory's snapshots/ folder, and `repair`, which \
@@ -25,7 +26,7 @@ struct LongrunReplay: ParsableCommand {
             2 `verify`, `snapshot verify` or `repair` found a problem (that remains); 64 usage error.
             """,
         version: LongrunVersion.current,
-        subcommands: [Verify.self, Repair.self, Rebuild.self, Dump.self, History.self, State.self, Snapshot.self]
+        subcommands: [Verify.self, Repair.self, Rebuild.self, Copy.self, Dump.self, History.self, State.self, Snapshot.self]
     )
 }
 
@@ -54,22 +55,30 @@ let logger = ReplaySource.makeLogger()
 /// Runs a command: its result code, or one line on stderr and exit code 1 for an error.
 func execute(_ body: (ProgressBar) throws -> Int32) throws {
     let bar = ProgressBar()
-    let code: Int32
-    do {
-        code = try body(bar)
-        bar.finish()
-        Output.flush()
-    } catch let exit as ExitCode {
-        bar.finish()
-        Output.flush()
+    try conclude(bar, Result { try body(bar) })
+}
+
+/// ``execute(_:)`` for async commands (the PostgreSQL ones).
+func executeAsync(_ body: (ProgressBar) async throws -> Int32) async throws {
+    let bar = ProgressBar()
+    let result: Result<Int32, any Error>
+    do { result = .success(try await body(bar)) } catch { result = .failure(error) }
+    try conclude(bar, result)
+}
+
+/// Ends a command's progress bar and output, and turns its result into the exit code.
+private func conclude(_ bar: ProgressBar, _ result: Result<Int32, any Error>) throws {
+    bar.finish()
+    Output.flush()
+    switch result {
+    case .success(let code):
+        if code != ReplayExitCode.success { throw ExitCode(code) }
+    case .failure(let exit as ExitCode):
         throw exit
-    } catch {
-        bar.finish()
-        Output.flush()
+    case .failure(let error):
         Output.error(ReplaySource.errorLine(error))
         throw ExitCode(ReplayExitCode.failure)
     }
-    if code != ReplayExitCode.success { throw ExitCode(code) }
 }
 
 func parseTime(_ text: String?, option: String) throws -> Timestamp? {
@@ -155,7 +164,7 @@ struct Repair: ParsableCommand {
 
 // MARK: verify
 
-struct Verify: ParsableCommand {
+struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the whole log's hash chain, the views against views rebuilt from it, and the snapshots.",
         discussion: """
@@ -166,6 +175,10 @@ struct Verify: ParsableCommand {
             detect a rewritten history), applied sequence, digests, snapshots checked, then each problem: \
             `DATA_LOSS: event N ...` names the first bad event of a damaged log.
 
+            With --store postgres://..., checks a PostgreSQL store instead: every entry's checksum and \
+            the chain from event 1, the head row, and every operation's record, index columns and \
+            request id against the fold of its events.
+
             Exit codes: 0 healthy; 2 a problem was found (DATA_LOSS, VIEWS_DIFFER, VIEWS_BEHIND, \
             SNAPSHOT_AHEAD, SNAPSHOT_DAMAGED); 1 the check could not run.
             """
@@ -173,13 +186,34 @@ struct Verify: ParsableCommand {
 
     @OptionGroup var options: CommonOptions
 
+    @Option(help: ArgumentHelp("A PostgreSQL store to check instead of a data directory (password: in the URL or $PGPASSWORD).", valueName: "url"))
+    var store: String?
+
     @Option(help: ArgumentHelp(
         "Where to create the scratch store the views are rebuilt in (removed afterwards). Default: $TMPDIR, else /tmp.",
         valueName: "dir"
     ))
     var scratch: String?
 
-    func run() throws {
+    func validate() throws {
+        if store != nil, options.dataDir != nil { throw ValidationError("--store and --data-dir name two stores: give one") }
+    }
+
+    func run() async throws {
+        if let store {
+            try await executeAsync { bar in
+                let location = try PostgresLocation(parsing: store, environment: ReplayEnvironment.current)
+                var storeOptions = PostgresStore.Options()
+                storeOptions.createIfAbsent = false
+                let postgres = try await PostgresStore.open(location, options: storeOptions, logger: logger)
+                defer { postgres.close() }
+                let result = Verification(dataDirectory: postgres.location, report: try await postgres.verify(progress: { bar.update($0) }))
+                bar.finish()
+                Output.line(options.json ? result.json : result.human)
+                return result.exitCode
+            }
+            return
+        }
         try execute { bar in
             let store = try options.openStore()
             let result = try Verification.run(store: store, scratchParent: scratch, logger: logger, progress: { bar.update($0) })
@@ -231,6 +265,59 @@ struct Rebuild: ParsableCommand {
             Output.line(options.json ? result.json : result.human)
             return ReplayExitCode.success
         }
+    }
+}
+
+// MARK: copy
+
+struct Copy: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Copy a store between backends: an LMDB data directory and a PostgreSQL store, either way.",
+        discussion: """
+            Copies the log event by event, byte for byte (sequences, times, actors, chain hashes), each \
+            checked against the chain; folds the views anew at the destination; then verifies the \
+            destination as `verify` does and compares its head hash with the source's. The \
+            destination must be a new data directory or an empty PostgreSQL store (a new schema: \
+            add ?schema=NAME). A compacted LMDB log is refused: the copy carries the whole history. \
+            Copy from a store no daemon writes to, or the copy ends at the head it saw first.
+
+            Exit codes: 0 copied and verified; 2 the copy does not verify; 1 the copy failed.
+            """
+    )
+
+    @Option(help: ArgumentHelp("The store to copy: a data directory or postgres://user@host/db.", valueName: "store"))
+    var from: String
+
+    @Option(help: ArgumentHelp("Where to copy it: a new data directory or an empty postgres://user@host/db?schema=NAME.", valueName: "store"))
+    var to: String
+
+    @Option(help: ArgumentHelp("Copy only the events up to this sequence (e.g. the last intact one `verify` names).", valueName: "seq"))
+    var until: UInt64?
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await executeAsync { bar in
+            let environment = ReplayEnvironment.current
+            let source = try StoreCopy.Place(parsing: from, environment: environment)
+            let destination = try StoreCopy.Place(parsing: to, environment: environment)
+            let result = try await StoreCopy.run(from: source, to: destination, until: until, logger: logger, progress: { bar.update($0) })
+            bar.finish()
+            Output.line(json ? result.json : result.human)
+            return result.exitCode
+        }
+    }
+}
+
+/// What the PostgreSQL URLs read from the environment (PGPASSWORD, PGUSER, ...).
+enum ReplayEnvironment {
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        for name in ["PGUSER", "PGPASSWORD", "PGDATABASE", "USER"] {
+            if let value = getenv(name) { result[name] = String(cString: value) }
+        }
+        return result
     }
 }
 
