@@ -25,6 +25,13 @@ public enum Lifecycle {
             self.retention = retention
             self.access = access
         }
+
+        /// The engine as the actor of the transitions it makes itself, on the caller's host.
+        public var engineActor: Actor {
+            var engine = Actor.engine
+            engine.host = actor.host
+            return engine
+        }
     }
 
     /// The events to append, and the operation whose resulting state answers the caller (for an
@@ -103,7 +110,7 @@ public enum Lifecycle {
             case .immediate:
                 return decision([
                     draft(.cancelRequested(reason: reason, graceDeadline: nil)),
-                    Event.Draft(actor: .engine, kind: .completed(.error(cancelledStatus(reason: reason, byGrace: nil)))),
+                    Event.Draft(actor: context.engineActor, kind: .completed(.error(cancelledStatus(reason: reason, byGrace: nil)))),
                 ])
             case .cooperative(let grace):
                 let deadline = context.now + (grace ?? context.defaultCancelGrace)
@@ -119,7 +126,7 @@ public enum Lifecycle {
             guard let state, !state.isDeleted, state.hold == nil, let outcome = state.outcome, let end = state.endTime,
                   let ttl = context.retention.timeToLive(outcome), context.now >= end + ttl
             else { return decision([]) }
-            return decision([Event.Draft(actor: .engine, kind: .expired)])
+            return decision([Event.Draft(actor: context.engineActor, kind: .expired)])
 
         case .hold(_, let reason):
             try context.access.requireUnrestricted(name, "hold")
@@ -147,7 +154,7 @@ public enum Lifecycle {
                   context.now >= deadline
             else { return decision([]) }
             let grace = deadline - request.time
-            return decision([Event.Draft(actor: .engine, kind: .completed(.error(
+            return decision([Event.Draft(actor: context.engineActor, kind: .completed(.error(
                 cancelledStatus(reason: request.reason, byGrace: grace))))])
         }
     }

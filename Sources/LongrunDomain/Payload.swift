@@ -53,11 +53,14 @@ public struct Actor: Hashable, Sendable, CustomStringConvertible {
     public var uid: UInt32?
     public var pid: Int32?
     public var label: String
+    /// The host whose daemon recorded the transition: several hosts can share one store.
+    public var host: String?
 
-    public init(uid: UInt32? = nil, pid: Int32? = nil, label: String = "") {
+    public init(uid: UInt32? = nil, pid: Int32? = nil, label: String = "", host: String? = nil) {
         self.uid = uid
         self.pid = pid
         self.label = label
+        self.host = host
     }
 
     /// The engine, for transitions it makes on its own (cancel grace elapsed, immediate cancel).
@@ -68,6 +71,7 @@ public struct Actor: Hashable, Sendable, CustomStringConvertible {
         if let uid { parts.append("uid=\(uid)") }
         if let pid { parts.append("pid=\(pid)") }
         if !label.isEmpty { parts.append(label) }
+        if let host { parts.append("on \(host)") }
         return parts.isEmpty ? "anonymous" : parts.joined(separator: " ")
     }
 }

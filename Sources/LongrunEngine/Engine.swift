@@ -78,6 +78,9 @@ public final class LongrunEngine: Sendable {
         public var scrubShare = 0.03
         /// How long after opening the first background pass starts.
         public var scrubFirstDelay: Duration = .seconds(60)
+        /// Recorded as the host of every transition this engine commits (the daemon's host name),
+        /// so that events of several hosts sharing one store say where they were made. Nil: none.
+        public var hostName: String?
 
         public init() {}
     }
@@ -125,7 +128,8 @@ public final class LongrunEngine: Sendable {
         self.writer = GroupCommitWriter(
             store: store, clock: clock, waiters: waiters, integrity: integrity, logger: logger,
             maximumBatchSize: configuration.maximumBatchSize,
-            defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval
+            defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval,
+            hostName: configuration.hostName
         )
         self.location = store.location
         self.configuration = configuration

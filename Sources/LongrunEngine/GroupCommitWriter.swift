@@ -64,8 +64,12 @@ final class GroupCommitWriter: Sendable {
     /// Told of each committed batch (the daemon's metrics); nil costs one lock per commit.
     let commitObserver = Mutex<CommitObserver?>(nil)
 
+    /// The host stamped on every actor this writer records (``LongrunEngine/Configuration/hostName``).
+    private let hostName: String?
+
     init(store: any OperationStore, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
-         maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?) {
+         maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?, hostName: String?) {
+        self.hostName = hostName
         self.store = store
         self.clock = clock
         self.waiters = waiters
@@ -249,7 +253,9 @@ final class GroupCommitWriter: Sendable {
             }
             command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation))
         }
-        let context = Lifecycle.Context(now: now, actor: job.actor, defaultCancelGrace: defaultCancelGrace,
+        var actor = job.actor
+        if actor.host == nil { actor.host = hostName }
+        let context = Lifecycle.Context(now: now, actor: actor, defaultCancelGrace: defaultCancelGrace,
                                         priorForRequestID: prior, retention: retention, access: job.access)
         let current = try reader.operation(command.name)
         let decision = try Lifecycle.decide(command, state: current, context: context)

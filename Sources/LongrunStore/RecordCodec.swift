@@ -340,6 +340,7 @@ public enum RecordCodec {
         if let uid = actor.uid { w.uint(1, UInt64(uid), always: true) }
         if let pid = actor.pid { w.int(2, Int64(pid), always: true) }
         w.string(3, actor.label)
+        if let host = actor.host { w.string(4, host) }
     }
 
     static func decodeActor(_ r: inout WireReader) throws(CodecError) -> Actor {
@@ -349,6 +350,7 @@ public enum RecordCodec {
             case 1: try r.expect(t, 0, field: f); actor.uid = UInt32(truncatingIfNeeded: try r.uint())
             case 2: try r.expect(t, 0, field: f); actor.pid = Int32(truncatingIfNeeded: try r.int())
             case 3: try r.expect(t, 2, field: f); actor.label = try r.string()
+            case 4: try r.expect(t, 2, field: f); actor.host = nonEmpty(try r.string())
             default: try r.skip(t)
             }
         }

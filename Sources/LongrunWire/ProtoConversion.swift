@@ -79,6 +79,7 @@ extension Actor {
         if let uid { actor.uid = uid }
         if let pid { actor.pid = pid }
         actor.label = label
+        actor.host = host ?? ""
         return actor
     }
 }

@@ -44,6 +44,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Unix socket to listen on (default: $LONGRUN_SOCKET or the embedded default).")
     var socket: String?
 
+    @Option(help: "The host recorded in every event this daemon commits, so that the events of several hosts sharing one store say where each was made (default: the system's host name).")
+    var hostName: String?
+
     @Option(help: "Permission bits of the socket, in octal: who may connect.")
     var socketMode: String = "0660"
 
@@ -186,6 +189,7 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.retention = retention
         engineConfiguration.compactLogOlderThan = compaction
         engineConfiguration.scrubInterval = scrubPeriod == .zero ? nil : scrubPeriod
+        engineConfiguration.hostName = hostName ?? Self.systemHostName()
 
         let storeText = sharedStore.map { "store \($0)" } ?? "data directory \(dataDirectory)"
         print("longrund \(LongrunServer.version): \(storeText), socket \(socketPath), durability \(sharedStore == nil ? engineConfiguration.durability.description : "the server's")")
@@ -257,6 +261,14 @@ struct Longrund: AsyncParsableCommand {
             }
             throw ExitCode(1)
         }
+    }
+
+    /// The system's host name (gethostname), nil if it has none.
+    static func systemHostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? nil : name
     }
 
     /// A group given by name or number, resolved through the system's group database.

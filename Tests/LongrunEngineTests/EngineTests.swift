@@ -134,6 +134,25 @@ struct EngineTests {
         }
     }
 
+    @Test func everyEventRecordsTheHostOfTheEngineThatCommittedIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.path, clock: clock) {
+                $0.hostName = "build-3"
+                $0.defaultCancelGrace = .seconds(1)
+            }
+            defer { engine.close() }
+            let created = try await engine.create(CreateRequest(id: "hosted"), actor: Fixtures.producer)
+            #expect(created.creator.host == "build-3")
+            _ = try await engine.cancel(created.name, actor: Fixtures.consumer)
+            clock.advance(by: .seconds(2))
+            try await engine.enforceCancelGrace()
+            let events = try await engine.history(of: created.name).events
+            #expect(events.map(\.actor.host) == ["build-3", "build-3", "build-3"], "the engine's own transitions say where too")
+            #expect(events.first?.actor.uid == Fixtures.producer.uid)
+        }
+    }
+
     @Test func immediateCancellationCompletesAtOnce() async throws {
         try await withTemporaryDirectory { directory in
             let engine = try Fixtures.openEngine(directory.path)

@@ -26,7 +26,7 @@ struct RecordCodecTests {
 
     @Test(arguments: kinds)
     func eventsRoundTrip(_ kind: Event.Kind) throws {
-        for actor in [Self.actor, Actor(), .engine] {
+        for actor in [Self.actor, Actor(), .engine, Actor(uid: 7, pid: 8, label: "w", host: "build-3.example")] {
             let event = Event(sequence: 1 << 40, time: Timestamp(nanosecondsSinceEpoch: -1_234_567_891), name: Self.name, actor: actor, kind: kind)
             let bytes = RecordCodec.encode(event)
             let decoded = try bytes.withUnsafeBytes { try RecordCodec.decodeEvent($0) }

@@ -24,8 +24,8 @@ pytestmark = pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL test server 
 @pytest.fixture
 def two_hosts(make_daemon):
     store = support.postgres_schema_url(POSTGRES)
-    a = make_daemon(store=store).start().wait_ready()
-    b = make_daemon(store=store).start().wait_ready()
+    a = make_daemon(store=store, args=["--host-name", "host-a"]).start().wait_ready()
+    b = make_daemon(store=store, args=["--host-name", "host-b"]).start().wait_ready()
     with grpc.insecure_channel(a.target) as ca, grpc.insecure_channel(b.target) as cb:
         yield (a, support.stubs(ca)), (b, support.stubs(cb))
 
@@ -37,6 +37,17 @@ def test_an_operation_created_on_one_host_is_served_by_the_other(two_hosts):
     assert op.name == name and not op.done
     listed = operations_b.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
     assert [o.name for o in listed.operations] == [name]
+
+
+def test_each_event_records_the_host_that_committed_it(two_hosts):
+    from longrun.v1 import history_pb2
+
+    (_, (producers_a, history_a, _, _)), (_, (producers_b, _, _, _)) = two_hosts
+    name = support.create(producers_a).name
+    support.complete(producers_b, name, response=wrappers_pb2.StringValue(value="done"))
+    events = history_a.ListOperationEvents(history_pb2.ListOperationEventsRequest(name=name), timeout=10).events
+    assert [(e.WhichOneof("kind"), e.actor.host) for e in events] == [("created", "host-a"), ("completed", "host-b")]
+    assert all(e.actor.uid == os.getuid() for e in events)
 
 
 def test_a_wait_on_one_host_returns_when_the_other_completes(two_hosts):

@@ -230,12 +230,13 @@ package enum HumanOutput {
         }
     }
 
-    /// `worker-7 uid=1000 pid=4242`, `longrun-engine`, or `-`.
+    /// `worker-7 uid=1000 pid=4242 host=build-3`, `longrun-engine`, or `-`.
     package static func actor(_ actor: Longrun_V1_Actor) -> String {
         var parts: [String] = []
         if !actor.label.isEmpty { parts.append(actor.label) }
         if actor.hasUid { parts.append("uid=\(actor.uid)") }
         if actor.hasPid { parts.append("pid=\(actor.pid)") }
+        if !actor.host.isEmpty { parts.append("host=\(actor.host)") }
         return parts.isEmpty ? "-" : parts.joined(separator: " ")
     }
 

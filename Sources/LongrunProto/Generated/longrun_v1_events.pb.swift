@@ -445,6 +445,12 @@ public nonisolated struct Longrun_V1_Actor: Sendable {
   /// for events the server caused itself. Empty if neither.
   public var label: String = String()
 
+  /// The host whose daemon recorded the event (its host name, or what
+  /// `longrund --host-name` says), so that the events of several hosts sharing
+  /// one store say where each was made. Empty for events recorded before
+  /// daemons recorded it, and by embedders that set none.
+  public var host: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1033,7 +1039,7 @@ nonisolated extension Longrun_V1_OperationEvent.Repaired: SwiftProtobuf.Message,
 
 nonisolated extension Longrun_V1_Actor: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Actor"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}uid\0\u{1}pid\0\u{1}label\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}uid\0\u{1}pid\0\u{1}label\0\u{1}host\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1044,6 +1050,7 @@ nonisolated extension Longrun_V1_Actor: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self._uid) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self._pid) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.host) }()
       default: break
       }
     }
@@ -1063,6 +1070,9 @@ nonisolated extension Longrun_V1_Actor: SwiftProtobuf.Message, SwiftProtobuf._Me
     if !self.label.isEmpty {
       try visitor.visitSingularStringField(value: self.label, fieldNumber: 3)
     }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1070,6 +1080,7 @@ nonisolated extension Longrun_V1_Actor: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs._uid != rhs._uid {return false}
     if lhs._pid != rhs._pid {return false}
     if lhs.label != rhs.label {return false}
+    if lhs.host != rhs.host {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
