@@ -67,6 +67,22 @@ struct CopyTests {
         }
     }
 
+    @Test func historyAndStateOfAPostgresStoreReadAsOnTheDataDirectory() async throws {
+        try await withTemporaryDirectory { directory in
+            try await Scenario.populate(directory.path)
+            let postgres = try PostgresTestServer.freshLocation()
+            defer { Task { try? await PostgresTestServer.drop(postgres) } }
+            _ = try await StoreCopy.run(from: .directory(directory.path), to: .postgres(postgres), logger: Scenario.logger)
+            let copy = try await ScratchCopy(of: postgres, logger: Scenario.logger)
+            defer { copy.remove() }
+            let original = try Scenario.open(directory.path)
+            #expect(try EventDump.historyLines(store: copy.store, name: Scenario.alpha) == (try EventDump.historyLines(store: original, name: Scenario.alpha)))
+            let query = StateQuery(at: .sequence(5), name: Scenario.alpha, collection: .root, filter: .all)
+            #expect(try StateAt.run(store: copy.store, query: query, logger: Scenario.logger).human
+                == (try StateAt.run(store: original, query: query, logger: Scenario.logger).human))
+        }
+    }
+
     @Test func aCopyIntoAStoreThatHoldsEventsIsRefused() async throws {
         try await withTemporaryDirectory { directory in
             try await Scenario.populate(directory.path)

@@ -50,6 +50,26 @@ struct CommonOptions: ParsableArguments {
     }
 }
 
+/// For the commands that read a store's events (dump, history, state): a PostgreSQL store instead.
+struct SourceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "A PostgreSQL store to read instead of a data directory: its log is first copied, checked against the chain, into a scratch directory (removed afterwards).",
+        valueName: "url"
+    ))
+    var store: String?
+
+    /// Runs `body` on the data directory of `options`, or on a scratch copy of the PostgreSQL store.
+    func withStore<R>(_ options: CommonOptions, bar: ProgressBar, _ body: (Store) throws -> R) async throws -> R {
+        guard let store else { return try body(options.openStore()) }
+        guard options.dataDir == nil else { throw ValidationError("--store and --data-dir name two stores: give one") }
+        let location = try PostgresLocation(parsing: store, environment: ReplayEnvironment.current)
+        let copy = try await ScratchCopy(of: location, logger: logger, progress: { bar.update($0) })
+        defer { copy.remove() }
+        bar.finish()
+        return try body(copy.store)
+    }
+}
+
 let logger = ReplaySource.makeLogger()
 
 /// Runs a command: its result code, or one line on stderr and exit code 1 for an error.
@@ -323,7 +343,7 @@ enum ReplayEnvironment {
 
 // MARK: dump
 
-struct Dump: ParsableCommand {
+struct Dump: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print events of the log as JSON lines (longrun.v1.OperationEvent), oldest first.",
         discussion: """
@@ -356,22 +376,25 @@ struct Dump: ParsableCommand {
         if let name { _ = try parseName(name) }
     }
 
-    func run() throws {
+    @OptionGroup var source: SourceOptions
+
+    func run() async throws {
         let query = DumpQuery(fromSequence: from, toSequence: to, since: try parseTime(since, option: "--since"),
                               until: try parseTime(until, option: "--until"), name: try name.map(parseName))
-        try execute { _ in
-            let store = try options.openStore()
-            let summary = try EventDump.run(store: store, query: query) { Output.line($0) }
-            Output.flush()
-            for note in summary.notes { Output.note("longrun-replay: note: " + note) }
-            return ReplayExitCode.success
+        try await executeAsync { bar in
+            try await source.withStore(options, bar: bar) { store in
+                let summary = try EventDump.run(store: store, query: query) { Output.line($0) }
+                Output.flush()
+                for note in summary.notes { Output.note("longrun-replay: note: " + note) }
+                return ReplayExitCode.success
+            }
         }
     }
 }
 
 // MARK: history
 
-struct History: ParsableCommand {
+struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the audit trail of one operation, deleted ones included.",
         discussion: "A table SEQ TIME KIND ACTOR DETAIL, or with --json one longrun.v1.OperationEvent per line."
@@ -384,23 +407,26 @@ struct History: ParsableCommand {
 
     func validate() throws { _ = try parseName(name) }
 
-    func run() throws {
+    @OptionGroup var source: SourceOptions
+
+    func run() async throws {
         let name = try parseName(self.name)
-        try execute { _ in
-            let store = try options.openStore()
-            if options.json {
-                try EventDump.historyJSON(store: store, name: name) { Output.line($0) }
-            } else {
-                Output.line(try EventDump.historyTable(store: store, name: name))
+        try await executeAsync { bar in
+            try await source.withStore(options, bar: bar) { store in
+                if options.json {
+                    try EventDump.historyJSON(store: store, name: name) { Output.line($0) }
+                } else {
+                    Output.line(try EventDump.historyTable(store: store, name: name))
+                }
+                return ReplayExitCode.success
             }
-            return ReplayExitCode.success
         }
     }
 }
 
 // MARK: state
 
-struct State: ParsableCommand {
+struct State: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the state as it was right after an event, computed by replaying the log.",
         discussion: """
@@ -451,20 +477,23 @@ struct State: ParsableCommand {
         return StateQuery(at: PointInTime(parsing: at)!, name: try name.map(parseName), collection: parsedCollection, filter: parsedFilter)
     }
 
-    func run() throws {
+    @OptionGroup var source: SourceOptions
+
+    func run() async throws {
         let query = try query()
-        try execute { bar in
-            let store = try options.openStore()
-            let result = try StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger, progress: { bar.update($0) })
-            bar.finish()
-            if options.json {
-                for line in result.jsonLines { Output.line(line) }
-            } else if case .absent = result.content {
-                Output.error(result.human)
-            } else {
-                Output.line(result.human)
+        try await executeAsync { bar in
+            try await source.withStore(options, bar: bar) { store in
+                let result = try StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger, progress: { bar.update($0) })
+                bar.finish()
+                if options.json {
+                    for line in result.jsonLines { Output.line(line) }
+                } else if case .absent = result.content {
+                    Output.error(result.human)
+                } else {
+                    Output.line(result.human)
+                }
+                return result.exitCode
             }
-            return result.exitCode
         }
     }
 }
