@@ -7,9 +7,9 @@ import PostgresNIO
 extension PostgresStore {
     /// Up to `limit` raw log entries after `sequence`, in order: exactly the bytes LMDB keeps.
     public func logEntries(after sequence: UInt64, limit: Int) async throws -> [(sequence: UInt64, entry: [UInt8])] {
-        try await reading { client in
+        try await reading { [logger] connection in
             var entries: [(sequence: UInt64, entry: [UInt8])] = []
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT sequence, entry FROM longrun_log WHERE sequence > \(Int64(sequence)) ORDER BY sequence LIMIT \(Int64(limit))
                 """, logger: logger)
             for try await (sequence, entry) in rows.decode((Int64, ByteBuffer).self) {
@@ -117,15 +117,15 @@ extension PostgresStore {
     private func storedViews(progress: StoreProgressHandler?, total: UInt64) async throws
         -> ([OperationName: (state: OperationState, facts: IndexFacts)], [VerifyProblem])
     {
-        try await reading { client in
+        try await reading { [logger] connection in
             var views: [OperationName: (state: OperationState, facts: IndexFacts)] = [:]
             var problems: [VerifyProblem] = []
-            let requestIDs = try await client.query("SELECT collection, request_id, name FROM longrun_request_ids", logger: logger)
+            let requestIDs = try await connection.query("SELECT collection, request_id, name FROM longrun_request_ids", logger: logger)
             var byRequestID: [String: String] = [:]
             for try await (collection, requestID, name) in requestIDs.decode((String, String, String).self) {
                 byRequestID[collection + "\u{0}" + requestID] = name
             }
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT name, listed, running, cancel_deadline, expiry_class, expiry_end, record FROM longrun_operations
                 """, logger: logger)
             for try await (name, listed, running, deadline, expiryClass, expiryEnd, record)

@@ -61,12 +61,12 @@ extension PostgresStore {
 
     /// The sequence through which the log is read after `sequence`, and the operations it changed.
     private func committed(after sequence: UInt64, limit: Int) async throws -> (UInt64, [OperationName], rows: Int) {
-        try await reading { client in
+        try await reading { [logger] connection in
             var through = sequence
             var names: [OperationName] = []
             var seen = Set<String>()
             var count = 0
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT sequence, operation FROM longrun_log WHERE sequence > \(Int64(sequence)) ORDER BY sequence LIMIT \(Int64(limit))
                 """, logger: logger)
             for try await (sequence, operation) in rows.decode((Int64, String).self) {

@@ -6,8 +6,8 @@ import PostgresNIO
 /// against their checksums as on LMDB.
 extension PostgresStore {
     public func appliedSequence() async throws -> UInt64 {
-        try await reading { client in
-            for try await sequence in try await client.query("SELECT sequence FROM longrun_head WHERE id = 1", logger: logger).decode(Int64.self) {
+        try await reading { [logger] connection in
+            for try await sequence in try await connection.query("SELECT sequence FROM longrun_head WHERE id = 1", logger: logger).decode(Int64.self) {
                 return UInt64(sequence)
             }
             throw StoreError(.dataLoss, "the longrun_head row is missing: the database was edited by hand; restore it from a backup")
@@ -15,9 +15,9 @@ extension PostgresStore {
     }
 
     public func operation(_ name: OperationName) async throws -> OperationState? {
-        try await reading { client in
+        try await reading { [logger] connection in
             let key = name.description
-            for try await record in try await client.query("SELECT record FROM longrun_operations WHERE name = \(key)", logger: logger).decode(ByteBuffer.self) {
+            for try await record in try await connection.query("SELECT record FROM longrun_operations WHERE name = \(key)", logger: logger).decode(ByteBuffer.self) {
                 return try PostgresRecords.openState(record, name: key)
             }
             return nil
@@ -27,17 +27,17 @@ extension PostgresStore {
     /// The same page as on LMDB: candidates from the partial index in creation order (at most the
     /// scan budget and one more), checked by the shared ``ListPageBuilder``.
     public func list(_ query: ListQuery) async throws -> ListPage {
-        try await reading { client in
+        try await reading { [logger] connection in
             let collection = query.collection.description
             let after = Int64(query.afterCreateSequence)
             let limit = Int64(query.scanBudget) + 1
             let rows = query.usesRunningIndex
-                ? try await client.query("""
+                ? try await connection.query("""
                     SELECT name, create_sequence, record FROM longrun_operations
                     WHERE running AND collection = \(collection) AND create_sequence > \(after)
                     ORDER BY create_sequence LIMIT \(limit)
                     """, logger: logger)
-                : try await client.query("""
+                : try await connection.query("""
                     SELECT name, create_sequence, record FROM longrun_operations
                     WHERE listed AND collection = \(collection) AND create_sequence > \(after)
                     ORDER BY create_sequence LIMIT \(limit)
@@ -57,9 +57,9 @@ extension PostgresStore {
 
     public func events(after sequence: UInt64, limit: Int) async throws -> [Event] {
         guard limit > 0 else { return [] }
-        return try await reading { client in
+        return try await reading { [logger] connection in
             var events: [Event] = []
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT sequence, entry FROM longrun_log WHERE sequence > \(Int64(sequence)) ORDER BY sequence LIMIT \(Int64(limit))
                 """, logger: logger)
             for try await (sequence, entry) in rows.decode((Int64, ByteBuffer).self) {
@@ -71,9 +71,9 @@ extension PostgresStore {
 
     public func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event] {
         guard limit > 0 else { return [] }
-        return try await reading { client in
+        return try await reading { [logger] connection in
             var events: [Event] = []
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT sequence, entry FROM longrun_log WHERE operation = \(name.description) AND sequence > \(Int64(sequence))
                 ORDER BY sequence LIMIT \(Int64(limit))
                 """, logger: logger)
@@ -98,9 +98,9 @@ extension PostgresStore {
     public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
         -> (due: [OperationName], next: Timestamp?)
     {
-        try await reading { client in
+        try await reading { [logger] connection in
             var due: [OperationName] = []
-            let rows = try await client.query("""
+            let rows = try await connection.query("""
                 SELECT name, cancel_deadline FROM longrun_operations WHERE cancel_deadline IS NOT NULL
                 ORDER BY cancel_deadline, name LIMIT \(Int64(limit) + 1)
                 """, logger: logger)
@@ -116,12 +116,12 @@ extension PostgresStore {
     public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
         -> [OperationName]
     {
-        try await reading { client in
+        try await reading { [logger] connection in
             var due: [OperationName] = []
             for outcomeClass in RetentionPolicy.OutcomeClass.allCases {
                 guard let ttl = policy.timeToLive(outcomeClass), due.count < limit else { continue }
                 let cutoff = (now - ttl).nanosecondsSinceEpoch
-                let rows = try await client.query("""
+                let rows = try await connection.query("""
                     SELECT name FROM longrun_operations WHERE expiry_class = \(Int16(outcomeClass.rawValue)) AND expiry_end <= \(cutoff)
                     ORDER BY expiry_end, name LIMIT \(Int64(limit - due.count))
                     """, logger: logger)

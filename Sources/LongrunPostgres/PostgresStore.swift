@@ -88,12 +88,12 @@ public final class PostgresStore: OperationStore {
         let statement = target.schema == "public"
             ? "DROP TABLE IF EXISTS longrun_head, longrun_log, longrun_operations, longrun_request_ids, longrun_meta"
             : "DROP SCHEMA IF EXISTS \(target.schema) CASCADE"
-        _ = try await reading { client in try await client.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        _ = try await reading { [logger] connection in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
     }
 
     /// Runs one SQL statement on the store's schema (tests edit the store with it).
     package func execute(_ sql: String) async throws {
-        _ = try await reading { client in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
+        _ = try await reading { [logger] connection in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger) }
     }
 
     // MARK: Connections
@@ -151,11 +151,27 @@ public final class PostgresStore: OperationStore {
 
     // MARK: Errors
 
+    /// No pooled connection within ``Options/connectTimeout``.
+    struct LeaseTimeout: Error {}
+
+    /// Set once a read has its connection.
+    final class LeaseFlag: Sendable {
+        private let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
+    }
+
     /// The one place PostgreSQL failures become store errors: the server unreachable or gone is
     /// UNAVAILABLE (retry; nothing unacknowledged was committed by this call's batch), anything
     /// else a storage failure with the server's words.
     func mapped(_ error: any Error) -> any Error {
         if error is StoreError || error is DomainError || error is CancellationError { return error }
+        if error is LeaseTimeout {
+            return StoreError(.unavailable, """
+                PostgreSQL at \(location) gave no connection within \(options.connectTimeout): check that the server runs and \
+                accepts connections from this host (and max_connections), then retry; longrund reconnects by itself
+                """)
+        }
         if let error = error as? PSQLError {
             switch error.code {
             case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
@@ -189,10 +205,31 @@ public final class PostgresStore: OperationStore {
         return StoreError(.unavailable, "PostgreSQL at \(location): \(error); check that the server runs and is reachable", underlying: error)
     }
 
-    /// Runs a read through the pool, mapping its failures.
-    func reading<R: Sendable>(_ body: (PostgresClient) async throws -> R) async throws -> R {
+    /// Runs a read on a connection of the pool, mapping its failures. Waiting for the connection is
+    /// bounded by ``Options/connectTimeout`` (the pool would otherwise wait for the server to come
+    /// back): then UNAVAILABLE. The read itself is not bounded.
+    func reading<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let client = self.client, timeout = options.connectTimeout
+        let leased = LeaseFlag()
         do {
-            return try await body(client)
+            return try await withThrowingTaskGroup(of: R?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        leased.set()
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if !leased.isSet { throw LeaseTimeout() }
+                    return nil
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                throw CancellationError()
+            }
         } catch {
             throw mapped(error)
         }

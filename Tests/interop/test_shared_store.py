@@ -161,6 +161,12 @@ def test_an_outage_of_postgresql_is_unavailable_and_the_daemon_resumes_by_itself
             assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value
             assert support.error_info(refused.value).reason == "STORE_UNAVAILABLE"
             assert "check that the server runs" in refused.value.details()
+            # Reads too answer UNAVAILABLE promptly, not at the client's deadline.
+            started = time.monotonic()
+            with pytest.raises(grpc.RpcError) as unreadable:
+                operations.GetOperation(operations_pb2.GetOperationRequest(name=before), timeout=30)
+            assert unreadable.value.code() == grpc.StatusCode.UNAVAILABLE, unreadable.value
+            assert time.monotonic() - started < 15, f"a read took {time.monotonic() - started:.1f} s to fail"
             subprocess.run([tools, "up", directory], env=env, check=True)
             deadline = time.monotonic() + 30
             while True:
