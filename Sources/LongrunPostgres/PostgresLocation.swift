@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where a PostgreSQL store lives, parsed from a libpq-style URL:
 ///
 /// - `postgres://user[:password]@host[:port]/database` — TCP (`postgresql://` works too);
@@ -23,6 +29,15 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     public var database: String
     public var tls: TLSMode
     public var schema: String
+
+    /// The variables of this process a URL reads (`PGUSER`, `PGPASSWORD`, `PGDATABASE`, `USER`).
+    public static var processEnvironment: [String: String] {
+        var result: [String: String] = [:]
+        for name in ["PGUSER", "PGPASSWORD", "PGDATABASE", "USER"] {
+            if let value = getenv(name) { result[name] = String(cString: value) }
+        }
+        return result
+    }
 
     /// Whether `text` names a PostgreSQL store rather than a data directory.
     public static func isPostgresURL(_ text: String) -> Bool {

@@ -35,31 +35,7 @@ struct AccessLog: ServerInterceptor {
             if let peer { metadata["uid"] = "\(peer.uid)"; metadata["pid"] = "\(peer.pid)" }
             logger.log(level: level, "rpc", metadata: metadata)
         }
-        var response: StreamingServerResponse<Output>
-        do {
-            response = try await next(observed, context)
-        } catch {
-            log(Self.code(of: error))
-            throw error
-        }
-        switch response.accepted {
-        case .success(var contents):
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    let trailers = try await producer(writer)
-                    log(nil)
-                    return trailers
-                } catch {
-                    log(Self.code(of: error))
-                    throw error
-                }
-            }
-            response.accepted = .success(contents)
-        case .failure(let error):
-            log(error.code)
-        }
-        return response
+        return try await observingCallEnd(observed, context, next: next, ended: log)
     }
 
     static func code(of error: any Error) -> RPCError.Code {

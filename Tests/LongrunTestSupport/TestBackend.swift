@@ -42,7 +42,7 @@ public enum PostgresTestServer {
                 start a server with `eval "$(Tools/postgres start)"`, or run Tools/test, which does
                 """)
         }
-        var location = try PostgresLocation(parsing: url, environment: processEnvironment())
+        var location = try PostgresLocation(parsing: url, environment: PostgresLocation.processEnvironment)
         location.schema = "t_" + String(UInt64.random(in: 1...UInt64.max), radix: 36)
         return location
     }
@@ -56,14 +56,6 @@ public enum PostgresTestServer {
 
     static func environment(_ name: String) -> String? {
         getenv(name).map { String(cString: $0) }
-    }
-
-    static func processEnvironment() -> [String: String] {
-        var result: [String: String] = [:]
-        for name in ["PGUSER", "PGPASSWORD", "PGDATABASE", "USER"] {
-            if let value = environment(name) { result[name] = value }
-        }
-        return result
     }
 }
 

@@ -62,7 +62,7 @@ struct SourceOptions: ParsableArguments {
     func withStore<R>(_ options: CommonOptions, bar: ProgressBar, _ body: (Store) throws -> R) async throws -> R {
         guard let store else { return try body(options.openStore()) }
         guard options.dataDir == nil else { throw ValidationError("--store and --data-dir name two stores: give one") }
-        let location = try PostgresLocation(parsing: store, environment: ReplayEnvironment.current)
+        let location = try PostgresLocation(parsing: store, environment: PostgresLocation.processEnvironment)
         let copy = try await ScratchCopy(of: location, logger: logger, progress: { bar.update($0) })
         defer { copy.remove() }
         bar.finish()
@@ -222,7 +222,7 @@ struct Verify: AsyncParsableCommand {
     func run() async throws {
         if let store {
             try await executeAsync { bar in
-                let location = try PostgresLocation(parsing: store, environment: ReplayEnvironment.current)
+                let location = try PostgresLocation(parsing: store, environment: PostgresLocation.processEnvironment)
                 var storeOptions = PostgresStore.Options()
                 storeOptions.createIfAbsent = false
                 let postgres = try await PostgresStore.open(location, options: storeOptions, logger: logger)
@@ -319,7 +319,7 @@ struct Copy: AsyncParsableCommand {
 
     func run() async throws {
         try await executeAsync { bar in
-            let environment = ReplayEnvironment.current
+            let environment = PostgresLocation.processEnvironment
             let source = try StoreCopy.Place(parsing: from, environment: environment)
             let destination = try StoreCopy.Place(parsing: to, environment: environment)
             let result = try await StoreCopy.run(from: source, to: destination, until: until, logger: logger, progress: { bar.update($0) })
@@ -327,17 +327,6 @@ struct Copy: AsyncParsableCommand {
             Output.line(json ? result.json : result.human)
             return result.exitCode
         }
-    }
-}
-
-/// What the PostgreSQL URLs read from the environment (PGPASSWORD, PGUSER, ...).
-enum ReplayEnvironment {
-    static var current: [String: String] {
-        var result: [String: String] = [:]
-        for name in ["PGUSER", "PGPASSWORD", "PGDATABASE", "USER"] {
-            if let value = getenv(name) { result[name] = String(cString: value) }
-        }
-        return result
     }
 }
 

@@ -19,31 +19,7 @@ struct RPCMetrics: ServerInterceptor {
         let record = { @Sendable (code: RPCError.Code?) in
             metrics.recordRPC(service: service, method: method, code: AccessLog.canonicalName(code), duration: ContinuousClock.now - started)
         }
-        var response: StreamingServerResponse<Output>
-        do {
-            response = try await next(request, context)
-        } catch {
-            record(AccessLog.code(of: error))
-            throw error
-        }
-        switch response.accepted {
-        case .success(var contents):
-            let producer = contents.producer
-            contents.producer = { writer in
-                do {
-                    let trailers = try await producer(writer)
-                    record(nil)
-                    return trailers
-                } catch {
-                    record(AccessLog.code(of: error))
-                    throw error
-                }
-            }
-            response.accepted = .success(contents)
-        case .failure(let error):
-            record(error.code)
-        }
-        return response
+        return try await observingCallEnd(request, context, next: next, ended: record)
     }
 }
 
