@@ -19,10 +19,11 @@ struct EngineTests {
         }
     }
 
-    @Test func createGetProgressCompleteRoundTrip() async throws {
-        try await withTemporaryDirectory { directory in
+    @Test(arguments: TestBackend.available)
+    func createGetProgressCompleteRoundTrip(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
             let clock = ManualClock()
-            let engine = try Fixtures.openEngine(directory.path, clock: clock)
+            let engine = try await place.openEngine(clock: clock)
             defer { engine.close() }
             let created = try await engine.create(CreateRequest(id: "build-1", metadata: Fixtures.payload("acme.Meta", "0%")), actor: Fixtures.producer)
             #expect(created.name.description == "operations/build-1")
@@ -41,9 +42,10 @@ struct EngineTests {
         }
     }
 
-    @Test func generatedNamesAreValidAndInCreationOrder() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func generatedNamesAreValidAndInCreationOrder(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             var names: [String] = []
             for _ in 0..<20 { names.append(try await engine.create(CreateRequest(), actor: Fixtures.producer).name.id) }
@@ -54,9 +56,10 @@ struct EngineTests {
         }
     }
 
-    @Test func errorsCarryTheirCodes() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func errorsCarryTheirCodes(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(id: "a"), actor: Fixtures.producer)
             let missing = Fixtures.name("operations/missing")
@@ -84,9 +87,10 @@ struct EngineTests {
         }
     }
 
-    @Test func aRepeatedRequestIDReturnsTheFirstResultAndAppendsNothing() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func aRepeatedRequestIDReturnsTheFirstResultAndAppendsNothing(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let first = try await engine.create(CreateRequest(requestID: "req-1"), actor: Fixtures.producer)
             let head = try await engine.appliedSequence()
@@ -99,10 +103,11 @@ struct EngineTests {
         }
     }
 
-    @Test func cancelIsCooperativeThenEnforcedAfterTheGrace() async throws {
-        try await withTemporaryDirectory { directory in
+    @Test(arguments: TestBackend.available)
+    func cancelIsCooperativeThenEnforcedAfterTheGrace(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
             let clock = ManualClock()
-            let engine = try Fixtures.openEngine(directory.path, clock: clock) { $0.defaultCancelGrace = .seconds(10) }
+            let engine = try await place.openEngine(clock: clock) { $0.defaultCancelGrace = .seconds(10) }
             defer { engine.close() }
             let slow = try await engine.create(CreateRequest(id: "slow"), actor: Fixtures.producer)
             let polite = try await engine.create(CreateRequest(id: "polite", cancellation: .cooperative(grace: .seconds(60))), actor: Fixtures.producer)
@@ -134,10 +139,11 @@ struct EngineTests {
         }
     }
 
-    @Test func everyEventRecordsTheHostOfTheEngineThatCommittedIt() async throws {
-        try await withTemporaryDirectory { directory in
+    @Test(arguments: TestBackend.available)
+    func everyEventRecordsTheHostOfTheEngineThatCommittedIt(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
             let clock = ManualClock()
-            let engine = try Fixtures.openEngine(directory.path, clock: clock) {
+            let engine = try await place.openEngine(clock: clock) {
                 $0.hostName = "build-3"
                 $0.defaultCancelGrace = .seconds(1)
             }
@@ -153,9 +159,10 @@ struct EngineTests {
         }
     }
 
-    @Test func immediateCancellationCompletesAtOnce() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func immediateCancellationCompletesAtOnce(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(cancellation: .immediate), actor: Fixtures.producer)
             let after = try await engine.cancel(op.name, actor: Fixtures.consumer)
@@ -168,9 +175,10 @@ struct EngineTests {
         }
     }
 
-    @Test func theProducerMayFinishNormallyDespiteACancelRequest() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func theProducerMayFinishNormallyDespiteACancelRequest(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             _ = try await engine.cancel(op.name, actor: Fixtures.consumer)
@@ -180,9 +188,10 @@ struct EngineTests {
         }
     }
 
-    @Test func deleteHidesTheOperationButKeepsItsHistoryAndDoesNotCancel() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func deleteHidesTheOperationButKeepsItsHistoryAndDoesNotCancel(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(id: "doomed"), actor: Fixtures.producer)
             try await engine.delete(op.name, actor: Fixtures.consumer)
@@ -198,9 +207,10 @@ struct EngineTests {
         }
     }
 
-    @Test func historyPagesEndWithAnEmptyToken() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func historyPagesEndWithAnEmptyToken(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             for _ in 0..<9 { _ = try await engine.progress(op.name, metadata: nil, actor: Fixtures.producer) }
@@ -220,9 +230,10 @@ struct EngineTests {
         }
     }
 
-    @Test func listFiltersPagesAndBindsTokensToTheFilter() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func listFiltersPagesAndBindsTokensToTheFilter(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             for index in 0..<30 {
                 let op = try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer)
@@ -250,26 +261,28 @@ struct EngineTests {
         }
     }
 
-    @Test func everythingAcknowledgedSurvivesReopen() async throws {
-        try await withTemporaryDirectory { directory in
+    @Test(arguments: TestBackend.available)
+    func everythingAcknowledgedSurvivesReopen(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
             var states: [OperationState] = []
             do {
-                let engine = try Fixtures.openEngine(directory.path) { $0.durability = .relaxed(syncInterval: .milliseconds(50)) }
+                let engine = try await place.openEngine { $0.durability = .relaxed(syncInterval: .milliseconds(50)) }
                 for index in 0..<10 {
                     let op = try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer)
                     states.append(index % 2 == 0 ? try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) : op)
                 }
                 engine.close()
             }
-            let reopened = try Fixtures.openEngine(directory.path)
+            let reopened = try await place.openEngine()
             defer { reopened.close() }
             for state in states { #expect(try await reopened.get(state.name) == state) }
         }
     }
 
-    @Test func writesAfterCloseAreRefusedAsUnavailable() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func writesAfterCloseAreRefusedAsUnavailable(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             engine.close()
             do {
                 _ = try await engine.create(CreateRequest(), actor: Fixtures.producer)

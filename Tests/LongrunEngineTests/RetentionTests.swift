@@ -6,10 +6,11 @@ import Testing
 
 @Suite("Engine: retention, holds and log compaction")
 struct RetentionTests {
-    @Test func doneOperationsExpireByOutcomeUnlessHeld() async throws {
-        try await withTemporaryDirectory { directory in
+    @Test(arguments: TestBackend.available)
+    func doneOperationsExpireByOutcomeUnlessHeld(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
             let clock = ManualClock()
-            let engine = try Fixtures.openEngine(directory.path, clock: clock) {
+            let engine = try await place.openEngine(clock: clock) {
                 $0.retention = RetentionPolicy(succeeded: .seconds(60), failed: .seconds(3600), cancelled: nil)
             }
             defer { engine.close() }

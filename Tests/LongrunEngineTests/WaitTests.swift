@@ -5,9 +5,10 @@ import Testing
 
 @Suite("Engine: wait")
 struct WaitTests {
-    @Test func waitReturnsWhenTheOperationCompletes() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func waitReturnsWhenTheOperationCompletes(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             async let waited = engine.wait(op.name, timeout: .seconds(30))
@@ -20,9 +21,10 @@ struct WaitTests {
         }
     }
 
-    @Test func waitOnADoneOperationReturnsAtOnce() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func waitOnADoneOperationReturnsAtOnce(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
@@ -30,9 +32,10 @@ struct WaitTests {
         }
     }
 
-    @Test func waitReturnsTheCurrentStateAtTheTimeout() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func waitReturnsTheCurrentStateAtTheTimeout(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             _ = try await engine.progress(op.name, metadata: Fixtures.payload("M", "half"), actor: Fixtures.producer)
@@ -43,9 +46,10 @@ struct WaitTests {
         }
     }
 
-    @Test func waitOnAnOperationThatGetsDeletedIsNotFound() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func waitOnAnOperationThatGetsDeletedIsNotFound(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             let waiting = Task { try await engine.wait(op.name, timeout: .seconds(30)) }
@@ -57,9 +61,10 @@ struct WaitTests {
         }
     }
 
-    @Test func cancellingTheWaitingTaskEndsTheWaitAndFreesTheWaiter() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func cancellingTheWaitingTaskEndsTheWaitAndFreesTheWaiter(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             let task = Task { try await engine.wait(op.name, timeout: nil) }
@@ -70,9 +75,10 @@ struct WaitTests {
         }
     }
 
-    @Test func thousandsOfWaitersAreAllWokenByTheirCompletions() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func thousandsOfWaitersAreAllWokenByTheirCompletions(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             defer { engine.close() }
             var names: [OperationName] = []
             for _ in 0..<100 { names.append(try await engine.create(CreateRequest(), actor: Fixtures.producer).name) }
@@ -96,9 +102,10 @@ struct WaitTests {
         }
     }
 
-    @Test func closingTheEngineWakesWaiters() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
+    @Test(arguments: TestBackend.available)
+    func closingTheEngineWakesWaiters(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             let waiting = Task { try await engine.wait(op.name, timeout: nil) }
             try await waitUntil { engine.waiterCount == 1 }

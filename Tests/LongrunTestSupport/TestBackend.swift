@@ -104,3 +104,16 @@ public struct TestSetupError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Runs `body` with a fresh place for a store on `backend`, removed afterwards.
+public func withStorePlace<R>(_ backend: TestBackend, _ body: (TestStorePlace) async throws -> R) async throws -> R {
+    let place = try TestStorePlace(backend)
+    do {
+        let result = try await body(place)
+        await place.remove()
+        return result
+    } catch {
+        await place.remove()
+        throw error
+    }
+}
