@@ -24,12 +24,44 @@ public enum Command: Hashable, Sendable {
         public var metadata: Payload?
         public var requestID: String?
         public var cancellation: CancellationPolicy
+        /// The id the caller asked for; nil when the engine generated ``name``'s. Part of what makes
+        /// two creates with one request id the same request.
+        public var requestedID: String?
 
-        public init(name: OperationName, metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default) {
+        public init(name: OperationName, metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default,
+                    requestedID: String? = nil) {
             self.name = name
             self.metadata = metadata
             self.requestID = requestID
             self.cancellation = cancellation
+            self.requestedID = requestedID
+        }
+
+        /// A fingerprint of what was asked for (the requested id, metadata and cancellation): a
+        /// request id reused with another fingerprint is another request, refused (AIP-155).
+        public var fingerprint: UInt64 {
+            var hash = RequestFingerprint()
+            hash.add(requestedID.map { "id:" + $0 } ?? "generated")
+            hash.add(metadata?.typeURL ?? "")
+            hash.add(metadata.map { $0.value } ?? [])
+            switch cancellation {
+            case .immediate: hash.add("immediate")
+            case .cooperative(let grace): hash.add("cooperative:" + (grace.map { "\($0.components.seconds).\($0.components.attoseconds)" } ?? "default"))
+            }
+            return hash.value
+        }
+    }
+
+    /// FNV-1a (64 bits) over length-prefixed fields: stable across runs, builds and platforms.
+    struct RequestFingerprint {
+        private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+        mutating func add(_ text: String) { add(Array(text.utf8)) }
+
+        mutating func add(_ bytes: [UInt8]) {
+            for byte in withUnsafeBytes(of: UInt64(bytes.count).littleEndian, Array.init) + bytes {
+                value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            }
         }
     }
 

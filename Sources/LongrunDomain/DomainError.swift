@@ -17,6 +17,8 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     public var reason: String
     /// For people: what went wrong and, where it helps, what to do next.
     public var message: String
+    /// For machines, beside the reason: e.g. `operation` naming the operation concerned.
+    public var metadata: [String: String] = [:]
 
     public init(_ kind: Kind, reason: String, _ message: String) {
         self.kind = kind

@@ -66,11 +66,17 @@ public struct Event: Hashable, Sendable {
         public var metadata: Payload?
         public var requestID: String?
         public var cancellation: CancellationPolicy
+        /// With a request id: the create request's fingerprint (``Command/Create/fingerprint``),
+        /// so that a later reuse of the id with another request is told apart. Nil in events
+        /// recorded before it was kept.
+        public var requestFingerprint: UInt64?
 
-        public init(metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default) {
+        public init(metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default,
+                    requestFingerprint: UInt64? = nil) {
             self.metadata = metadata
             self.requestID = requestID
             self.cancellation = cancellation
+            self.requestFingerprint = requestFingerprint
         }
     }
 

@@ -59,6 +59,14 @@ public enum Lifecycle {
                         throw DomainError(.alreadyExists, reason: "REQUEST_ID_IN_USE",
                                           "request_id '\(requestID)' was already used by another caller; use a fresh one (a UUID is typical)")
                     }
+                    if let original = prior.requestFingerprint, original != create.fingerprint {
+                        var error = DomainError(.alreadyExists, reason: "REQUEST_ID_REUSED", """
+                            request_id '\(requestID)' was used for another request (another operation id, metadata or cancellation), \
+                            which created \(prior.name); repeat that request exactly to get \(prior.name), or use a fresh request_id for a new operation
+                            """)
+                        error.metadata = ["operation": prior.name.description]
+                        throw error
+                    }
                     guard prior.deletion == nil else {
                         throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND",
                                           "request_id '\(requestID)' already created operation \(prior.name), which was deleted since")
@@ -76,7 +84,8 @@ public enum Lifecycle {
                 throw DomainError(.invalidArgument, reason: "INVALID_CANCEL_GRACE", "cancel grace must not be negative")
             }
             return decision([draft(.created(Event.Created(
-                metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation)))])
+                metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation,
+                requestFingerprint: create.requestID == nil ? nil : create.fingerprint)))])
 
         case .progress(let progress):
             try context.access.requireChange(state, name, "update")
@@ -176,7 +185,7 @@ public enum Lifecycle {
                 name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
                 updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
                 cancellation: created.cancellation, cancelRequest: nil, deletion: nil, version: 1,
-                createSequence: event.sequence, lastSequence: event.sequence
+                createSequence: event.sequence, lastSequence: event.sequence, requestFingerprint: created.requestFingerprint
             )
             return true
         }

@@ -21,6 +21,8 @@ public struct OperationState: Hashable, Sendable {
     public var version: UInt64
     /// Sequence of the `created` event: the operation's position in creation order.
     public var createSequence: UInt64
+    /// The fingerprint of the create request, when it had a request id (see ``Event/Created``).
+    public var requestFingerprint: UInt64?
     /// Sequence of the newest event of this operation.
     public var lastSequence: UInt64
 
@@ -70,8 +72,9 @@ public struct OperationState: Hashable, Sendable {
         name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
         endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,
         cancelRequest: CancelRequest?, deletion: Deletion?, expireTime: Timestamp? = nil, hold: Hold? = nil,
-        version: UInt64, createSequence: UInt64, lastSequence: UInt64
+        version: UInt64, createSequence: UInt64, lastSequence: UInt64, requestFingerprint: UInt64? = nil
     ) {
+        self.requestFingerprint = requestFingerprint
         self.name = name
         self.metadata = metadata
         self.outcome = outcome

@@ -251,7 +251,8 @@ final class GroupCommitWriter: Sendable {
             if let requestID = request.requestID {
                 prior = try reader.operation(forRequestID: requestID, in: request.collection)
             }
-            command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation))
+            command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation,
+                                    requestedID: request.id))
         }
         var actor = job.actor
         if actor.host == nil { actor.host = hostName }

@@ -31,7 +31,7 @@ enum ErrorMapping {
             case .resourceExhausted: .resourceExhausted
             case .permissionDenied: .permissionDenied
             }
-            return status(code, error.message, reason: error.reason)
+            return status(code, error.message, reason: error.reason, metadata: error.metadata)
         case let error as StoreError:
             switch error.kind {
             case .resourceExhausted:

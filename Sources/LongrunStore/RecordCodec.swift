@@ -23,6 +23,7 @@ public enum RecordCodec {
                 if let metadata = created.metadata { w.message(1) { encodePayload(metadata, into: &$0) } }
                 if let requestID = created.requestID { w.string(2, requestID) }
                 w.message(3) { encodeCancellation(created.cancellation, into: &$0) }
+                if let fingerprint = created.requestFingerprint { w.uint(4, fingerprint, always: true) }
             }
         case .progressed(let metadata):
             w.message(11) { w in
@@ -83,6 +84,7 @@ public enum RecordCodec {
                     case 1: try m.expect(t, 2, field: f); var p = try m.message(); created.metadata = try decodePayload(&p)
                     case 2: try m.expect(t, 2, field: f); created.requestID = nonEmpty(try m.string())
                     case 3: try m.expect(t, 2, field: f); var c = try m.message(); created.cancellation = try decodeCancellation(&c)
+                    case 4: try m.expect(t, 0, field: f); created.requestFingerprint = try m.uint()
                     default: try m.skip(t)
                     }
                 }
@@ -179,6 +181,7 @@ public enum RecordCodec {
         w.uint(14, state.version)
         w.uint(15, state.createSequence)
         w.uint(16, state.lastSequence)
+        if let fingerprint = state.requestFingerprint { w.uint(19, fingerprint, always: true) }
         return w.bytes
     }
 
@@ -192,6 +195,7 @@ public enum RecordCodec {
         var endTime: Int64?
         var creator = Actor()
         var requestID: String?
+        var requestFingerprint: UInt64?
         var cancellation = CancellationPolicy.default
         var cancelRequest: OperationState.CancelRequest?
         var deletion: OperationState.Deletion?
@@ -253,6 +257,7 @@ public enum RecordCodec {
             case 14: try r.expect(type, 0, field: field); operationVersion = try r.uint()
             case 15: try r.expect(type, 0, field: field); createSequence = try r.uint()
             case 16: try r.expect(type, 0, field: field); lastSequence = try r.uint()
+            case 19: try r.expect(type, 0, field: field); requestFingerprint = try r.uint()
             default: try r.skip(type)
             }
         }
@@ -266,7 +271,7 @@ public enum RecordCodec {
             endTime: endTime.map(Timestamp.init(nanosecondsSinceEpoch:)), creator: creator, requestID: requestID,
             cancellation: cancellation, cancelRequest: cancelRequest, deletion: deletion, expireTime: expireTime, hold: hold,
             version: operationVersion,
-            createSequence: createSequence, lastSequence: lastSequence
+            createSequence: createSequence, lastSequence: lastSequence, requestFingerprint: requestFingerprint
         )
     }
 

@@ -48,8 +48,9 @@ struct LifecycleTests {
     // MARK: create
 
     @Test func createOfANewNameAppendsCreated() throws {
-        let events = try when(.create(.init(name: Self.name, metadata: Self.meta, requestID: "r-1")), given: nil)
-        #expect(events == [.init(actor: Self.producer, kind: .created(.init(metadata: Self.meta, requestID: "r-1")))])
+        let create = Command.Create(name: Self.name, metadata: Self.meta, requestID: "r-1")
+        let events = try when(.create(create), given: nil)
+        #expect(events == [.init(actor: Self.producer, kind: .created(.init(metadata: Self.meta, requestID: "r-1", requestFingerprint: create.fingerprint)))])
         let state = Lifecycle.apply(nil, Event(sequence: 1, time: Self.t0, name: Self.name, actor: Self.producer, kind: events[0].kind))
         #expect(state?.done == false)
         #expect(state?.outcome == nil)
@@ -66,6 +67,42 @@ struct LifecycleTests {
     @Test func namesOfDeletedOperationsAreNeverReused() {
         expectError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS") {
             try when(.create(.init(name: Self.name)), given: given([Self.created, .deleted]))
+        }
+    }
+
+    /// The state a create with `request` left, its fingerprint kept as the fold keeps it.
+    func created(by request: Command.Create) throws -> OperationState {
+        let events = try when(.create(request), given: nil)
+        return try #require(Lifecycle.apply(nil, Event(sequence: 1, time: Self.t0, name: request.name, actor: Self.producer, kind: events[0].kind)))
+    }
+
+    func decideCreate(_ request: Command.Create, prior: OperationState) throws -> Lifecycle.Decision {
+        try Lifecycle.decide(.create(request), state: nil,
+                             context: .init(now: Self.t0, actor: Self.producer, defaultCancelGrace: .seconds(30), priorForRequestID: prior))
+    }
+
+    @Test func theSameRequestAgainReturnsTheFirstOperation() throws {
+        let request = Command.Create(name: Self.name, metadata: Self.meta, requestID: "r-1", cancellation: .immediate, requestedID: Self.name.id)
+        let decision = try decideCreate(request, prior: try created(by: request))
+        #expect(decision.events.isEmpty)
+        #expect(decision.subject == Self.name)
+    }
+
+    @Test(arguments: [
+        Command.Create(name: try! OperationName(parsing: "operations/other"), metadata: LifecycleTests.meta, requestID: "r-1", requestedID: "other"),
+        Command.Create(name: LifecycleTests.name, metadata: nil, requestID: "r-1", requestedID: LifecycleTests.name.id),
+        Command.Create(name: LifecycleTests.name, metadata: LifecycleTests.meta, requestID: "r-1", cancellation: .immediate, requestedID: LifecycleTests.name.id),
+        Command.Create(name: LifecycleTests.name, metadata: LifecycleTests.meta, requestID: "r-1", requestedID: nil),
+    ])
+    func aRequestIDReusedWithAnotherRequestIsRefusedNamingTheFirstOperation(_ other: Command.Create) throws {
+        let first = try created(by: Command.Create(name: Self.name, metadata: Self.meta, requestID: "r-1", requestedID: Self.name.id))
+        do {
+            _ = try decideCreate(other, prior: first)
+            Issue.record("a different request with the same request id was accepted")
+        } catch let error as DomainError {
+            #expect(error.kind == .alreadyExists)
+            #expect(error.reason == "REQUEST_ID_REUSED")
+            #expect(error.metadata["operation"] == Self.name.description)
         }
     }
 

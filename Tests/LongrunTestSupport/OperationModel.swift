@@ -24,7 +24,15 @@ public struct OperationModel {
     }
 
     public private(set) var operations: [OperationName: Operation] = [:]
-    private var requestIDs: [String: OperationName] = [:]
+    /// The first create request of each request id, per collection.
+    private var requestIDs: [String: CreateRequestRecord] = [:]
+
+    private struct CreateRequestRecord {
+        var name: OperationName
+        var metadata: Payload?
+        var immediate: Bool
+        var grace: Duration?
+    }
     private var created = 0
     public let defaultGrace: Duration
 
@@ -45,13 +53,17 @@ public struct OperationModel {
     }
 
     public mutating func create(_ name: OperationName, metadata: Payload?, requestID: String?, immediate: Bool, grace: Duration?) -> (Expected, OperationName?) {
-        if let requestID, let prior = requestIDs["\(name.collection)|\(requestID)"] {
-            return operations[prior]!.deleted ? (.error(.notFound), nil) : (.ok, prior)
+        if let requestID, let first = requestIDs["\(name.collection)|\(requestID)"] {
+            // The same request again gets the first result; another request with the id is refused.
+            guard first.name == name, first.metadata == metadata, first.immediate == immediate, first.grace == grace else {
+                return (.error(.alreadyExists), nil)
+            }
+            return operations[first.name]!.deleted ? (.error(.notFound), nil) : (.ok, first.name)
         }
         guard operations[name] == nil else { return (.error(.alreadyExists), nil) }
         created += 1
         operations[name] = Operation(name: name, metadata: metadata, immediate: immediate, grace: grace, creationOrder: created)
-        if let requestID { requestIDs["\(name.collection)|\(requestID)"] = name }
+        if let requestID { requestIDs["\(name.collection)|\(requestID)"] = CreateRequestRecord(name: name, metadata: metadata, immediate: immediate, grace: grace) }
         return (.ok, name)
     }
 

@@ -98,6 +98,12 @@ def call_list_mismatched_page_token(s):
                                                              page_token=first.next_page_token), timeout=10)
 
 
+def call_create_reused_request_id(s):
+    request_id = support.unique_id("req")
+    support.create(s[0], metadata=wrappers_pb2.StringValue(value="first"), request_id=request_id)
+    support.create(s[0], metadata=wrappers_pb2.StringValue(value="second"), request_id=request_id)
+
+
 def call_history_missing(s):
     s[1].ListOperationEvents(history_pb2.ListOperationEventsRequest(name="operations/" + support.unique_id("nope")),
                              timeout=10)
@@ -110,6 +116,7 @@ CASES = [
     (call_create_duplicate, grpc.StatusCode.ALREADY_EXISTS, "OPERATION_ALREADY_EXISTS"),
     (call_create_bad_id, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_OPERATION_ID"),
     (call_create_bad_request_id, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_REQUEST_ID"),
+    (call_create_reused_request_id, grpc.StatusCode.ALREADY_EXISTS, "REQUEST_ID_REUSED"),
     (call_create_negative_grace, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_CANCEL_GRACE"),
     (call_complete_twice, grpc.StatusCode.FAILED_PRECONDITION, "OPERATION_ALREADY_DONE"),
     (call_complete_with_ok_error, grpc.StatusCode.INVALID_ARGUMENT, "INVALID_ERROR_STATUS"),
@@ -182,3 +189,16 @@ def test_stream_transitions_errors_carry_the_unary_details(stubs):
         assert info.domain == DOMAIN
         if reason:
             assert info.reason == reason
+
+
+def test_a_request_id_reused_with_another_request_names_the_first_operation(stubs):
+    request_id = support.unique_id("req")
+    first = support.create(stubs[0], metadata=wrappers_pb2.StringValue(value="a"), request_id=request_id)
+    again = support.create(stubs[0], metadata=wrappers_pb2.StringValue(value="a"), request_id=request_id,
+                           operation_id=first.name.split("/")[-1])
+    assert again.name == first.name, "the same request again returns the first operation"
+    with pytest.raises(grpc.RpcError) as err:
+        support.create(stubs[0], metadata=wrappers_pb2.StringValue(value="b"), request_id=request_id)
+    info = support.error_info(err.value)
+    assert info.reason == "REQUEST_ID_REUSED"
+    assert info.metadata["operation"] == first.name
