@@ -1,0 +1,117 @@
+import Logging
+import LongrunDomain
+import LongrunStore
+import Synchronization
+
+/// What the engine does by itself: cancel grace, retention, scheduled snapshots and compaction.
+extension LongrunEngine {
+    // MARK: Background work
+
+    /// Completes with CANCELLED every operation whose cancel grace has elapsed; returns when the next
+    /// one is due, if any.
+    @discardableResult
+    public func enforceCancelGrace() async throws -> Timestamp? {
+        let integrity = self.integrity
+        let (due, next) = try await read { try await $0.cancelDeadlines(dueBy: clock.now(), limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
+        try await submitAsEngine(due.map { .enforceCancelGrace(name: $0) })
+        return due.count == 1000 ? clock.now() : next
+    }
+
+    /// With ``Configuration/compactLogOlderThan`` set: drops the log's events through the newest
+    /// snapshot whose events are all older than that. Returns how many were dropped.
+    @discardableResult
+    public func compactLogIfDue() async throws -> UInt64 {
+        guard let age = configuration.compactLogOlderThan else { return 0 }
+        let store = try requireLMDB("log compaction"), now = clock.now()
+        return try await onDedicatedThread {
+            guard let cutoff = try store.read({ try $0.lastSequence(atOrBefore: now - age) }),
+                  let snapshot = try store.usableSnapshot(upTo: cutoff),
+                  let tail = try store.read({ try $0.logTail() }), snapshot.sequence >= tail
+            else { return 0 }
+            return try store.compactLog(through: snapshot.sequence)
+        }
+    }
+
+    /// Expires every done operation whose time to live has passed; returns how many.
+    @discardableResult
+    public func enforceRetention() async throws -> Int {
+        guard !configuration.retention.keepsEverything else { return 0 }
+        let integrity = self.integrity, retention = configuration.retention
+        let due = try await read { try await $0.expiredByRetention(retention, now: clock.now(), limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
+        try await submitAsEngine(due.map { .expire(name: $0) })
+        return due.count
+    }
+
+    /// Submits the engine's own commands all at once, so they share commits, and waits for them.
+    private func submitAsEngine(_ commands: [Command]) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for command in commands {
+                group.addTask { _ = try await self.writer.submit(.command(command), actor: .engine, access: .unrestricted) }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Enforces cancel grace periods, takes scheduled snapshots and runs the background integrity
+    /// scrub until the task is cancelled. Deadlines are met within a second.
+    public func run() async throws {
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await self.runScrubs() }
+            group.addTask { try await self.runMaintenance() }
+        }
+    }
+
+    private func runMaintenance() async throws {
+        var lastSnapshot = (sequence: try lmdb?.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
+        while !Task.isCancelled {
+            if lmdb != nil, let applied = try? await appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
+                do {
+                    let info = try await takeSnapshot()
+                    lastSnapshot = (info.sequence, ContinuousClock.now)
+                    let dropped = try await compactLogIfDue()
+                    if dropped > 0 { logger.notice("compacted the log", metadata: ["events": "\(dropped)"]) }
+                } catch {
+                    logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
+                    lastSnapshot.at = ContinuousClock.now
+                }
+            }
+            var next: Timestamp?
+            do {
+                next = try await enforceCancelGrace()
+                if try await enforceRetention() == 1000 { next = clock.now() }
+            } catch {
+                logger.error("enforcing cancel grace or retention failed; retrying", metadata: ["error": "\(error)"])
+            }
+            var pause = Duration.seconds(1)
+            if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }
+            do { try await Task.sleep(for: pause) } catch { return }
+        }
+    }
+
+    // MARK: Snapshots
+
+    /// Writes a snapshot of the views as of the last commit into the data directory's `snapshots/`
+    /// and keeps the newest ``Configuration/snapshotsKept``. One at a time: FAILED_PRECONDITION if
+    /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
+    public func takeSnapshot() async throws -> SnapshotFile.Info {
+        guard snapshotting.withLock({ busy in defer { busy = true }; return !busy }) else {
+            throw DomainError(.failedPrecondition, reason: "SNAPSHOT_IN_PROGRESS", "a snapshot is being written; retry when it is done")
+        }
+        defer { snapshotting.withLock { $0 = false } }
+        let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
+        let started = ContinuousClock.now
+        let info = try await onDedicatedThread { try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created) }
+        logger.notice("snapshot written", metadata: [
+            "sequence": "\(info.sequence)", "bytes": "\(info.sizeBytes)", "path": "\(info.path)", "took": "\(ContinuousClock.now - started)",
+        ])
+        return info
+    }
+
+    /// Whether the schedule calls for a snapshot now, given the last one's sequence and time.
+    func snapshotDue(applied: UInt64, last: (sequence: UInt64, at: ContinuousClock.Instant)) -> Bool {
+        guard applied > last.sequence else { return false }
+        if let every = configuration.snapshotEveryEvents, applied - last.sequence >= every { return true }
+        if let interval = configuration.snapshotInterval, ContinuousClock.now - last.at >= interval { return true }
+        return false
+    }
+}

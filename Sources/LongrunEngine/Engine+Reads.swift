@@ -1,0 +1,116 @@
+import LongrunDomain
+import LongrunStore
+
+/// Reads: each runs on the caller's task against the store, never waiting for the writer.
+extension LongrunEngine {
+    /// The current state of a live operation; NOT_FOUND if unknown or deleted; PERMISSION_DENIED,
+    /// checked first, if `access` may not read it.
+    public func get(_ name: OperationName, access: Access = .unrestricted) async throws -> OperationState {
+        let state = try await read { try await $0.operation(name) }
+        try access.requireRead(state, name)
+        return try Lifecycle.requireLive(state, name)
+    }
+
+    /// One page of a collection's operations in creation order (AIP-158, AIP-160).
+    /// With owner-only `access`, only the caller's own operations.
+    public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
+        let collection = try CollectionName(listName: request.name)
+        let filter: Filter
+        do { filter = try Filter(parsing: request.filter) } catch {
+            throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
+        }
+        let pageSize = try ListRequest.effectivePageSize(request.pageSize)
+        let binding = PageToken.binding(collection.description, filter.canonical)
+        let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
+        let page = try await read { store in
+            try await store.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
+                                      creatorUID: access.listsOnlyUID))
+        }
+        return ListResponse(
+            operations: page.operations,
+            nextPageToken: page.resumeAfter.map { PageToken(position: $0, binding: binding).encoded } ?? ""
+        )
+    }
+
+    /// The transitions of one operation, deleted ones included, oldest first.
+    public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) async throws -> HistoryPage {
+        let size = try ListRequest.effectivePageSize(pageSize)
+        let binding = PageToken.binding("history", name.description)
+        let after = pageToken.isEmpty ? 0 : try PageToken(decoding: pageToken, expectedBinding: binding).position
+        return try await read { store in
+            let state = try await store.operation(name)
+            try access.requireRead(state, name)
+            guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            if let tail = try await store.logTail(), state.createSequence < tail, after + 1 < tail {
+                throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                                  "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
+            }
+            var events = try await store.events(of: name, after: after, limit: size + 1)
+            var next = ""
+            if events.count > size {
+                events.removeLast()
+                next = PageToken(position: events.last!.sequence, binding: binding).encoded
+            }
+            return HistoryPage(events: events, nextPageToken: next)
+        }
+    }
+
+    /// Returns as soon as the operation is done, or its current state when `timeout` passes
+    /// (nil: no timeout; the caller's task cancellation ends the wait). NOT_FOUND if it is
+    /// unknown or gets deleted. Throws `CancellationError` if the calling task is cancelled.
+    public func wait(_ name: OperationName, timeout: Duration?, access: Access = .unrestricted) async throws -> OperationState {
+        let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
+        while true {
+            // The sequence first, then the state: the state is at least that new, so a change
+            // after it has a later sequence and wakes this waiter.
+            let (seen, state) = try await read { store in (try await store.appliedSequence(), try await store.operation(name)) }
+            try access.requireRead(state, name)
+            let live = try Lifecycle.requireLive(state, name)
+            if live.done { return live }
+            switch await waiters.waitForChange(of: name, after: seen, deadline: deadline) {
+            case .changed:
+                continue
+            case .timedOut:
+                return try await get(name)
+            case .cancelled:
+                throw CancellationError()
+            }
+        }
+    }
+
+    // MARK: The log
+
+    /// Up to `limit` events of the log after `sequence`, oldest first.
+    /// OUT_OF_RANGE if `sequence` is beyond the head or older than what the log retains.
+    public func events(after sequence: UInt64, limit: Int) async throws -> [Event] {
+        try await read { store in
+            let head = try await store.appliedSequence()
+            guard sequence <= head else {
+                throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
+                                  "sequence \(sequence) is beyond the newest event \(head); resume from \(head) or earlier")
+            }
+            if let tail = try await store.logTail(), sequence + 1 < tail {
+                throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
+                                  "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
+            }
+            return try await store.events(after: sequence, limit: limit)
+        }
+    }
+
+    /// Returns once an event after `sequence` is committed (at once if one already is). Throws
+    /// `CancellationError` when the task is cancelled or the engine closes.
+    public func waitForCommit(after sequence: UInt64) async throws {
+        if case .cancelled = await waiters.waitForCommit(after: sequence) { throw CancellationError() }
+    }
+
+    /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
+    /// OUT_OF_RANGE if its early events were compacted.
+    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
+        try await read { try await $0.state(of: name, at: sequence) }
+    }
+
+    /// The state of `name` as the views hold it now, deleted ones included; nil if it never existed.
+    public func operationIncludingDeleted(_ name: OperationName) async throws -> OperationState? {
+        try await read { try await $0.operation(name) }
+    }
+}
