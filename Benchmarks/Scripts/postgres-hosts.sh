@@ -25,19 +25,22 @@
 #        pgbench without the head lock: postgres/pgbench-no-head-lock.sql (what global order costs);
 #   4. cross-host wake-up: cross_host_wait.py (WAKE_SAMPLES samples) idle, then under W1 load
 #      (16 producers a host);
-#   5. if LIST_OPS > 0: fills the PostgreSQL store to LIST_OPS operations (lr-create, 64 callers
+#   5. if LIST_OPS > 0: fills the PostgreSQL store to LIST_OPS operations (lr-create, 128 callers
 #      over both hosts) and times List pages of 100 (loadgen.py ops-list, 1 caller, walking pages).
 #
-# Needs: PostgreSQL 15 (Debian postgresql; pgbench in /usr/lib/postgresql/*/bin), the Python venv
-# and stubs of ../shared/bench (../shared/bench/setup.sh once, or see its README: a venv with grpcio,
-# grpcio-tools, googleapis-common-protos, then gen_longrun_stubs.sh), curl for the daemons' metrics.
+# Needs: PostgreSQL 15 (Debian postgresql; pgbench in /usr/lib/postgresql/*/bin), curl (the daemons'
+# metrics), and the Python venv and stubs of ../shared/bench in $LONGRUN_BENCH_TMP (default
+# /tmp/longrun-bench): ../shared/bench/setup.sh once, or without etcd:
+#   python3 -m venv $LONGRUN_BENCH_TMP/venv
+#   $LONGRUN_BENCH_TMP/venv/bin/pip install grpcio grpcio-tools googleapis-common-protos
+#   ../shared/bench/gen_longrun_stubs.sh
 # Environment: LONGRUND, BENCH_DIR, LONGRUN_BENCH_TMP (venv, stubs, disk probe), WORK (scratch),
 # OUT (results), PG_PORT, DUR, RUNS, WAKE_SAMPLES, LIST_OPS, NOLOCK=0 to skip the no-lock pgbench.
 set -eu
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 LONGRUND=${LONGRUND:-$REPO/.build/release/longrund}
 BENCH_DIR=${BENCH_DIR:-$(cd "$REPO/../shared/bench" && pwd)}
-export LONGRUN_BENCH_TMP=${LONGRUN_BENCH_TMP:-/tmp/bench-pg-tmp}
+export LONGRUN_BENCH_TMP=${LONGRUN_BENCH_TMP:-/tmp/longrun-bench}
 source $BENCH_DIR/common.sh          # $P (= LONGRUN_BENCH_TMP), disk_ok
 PY=${PY:-$P/venv/bin/python}; LG="$PY $BENCH_DIR/loadgen.py"
 WORK=${WORK:-/tmp/bench-pg-run}; OUT=${OUT:-/tmp/bench-pg-out}; PG_PORT=${PG_PORT:-55432}
