@@ -1,0 +1,15 @@
+-- One durable transition per transaction, in the statements a longrund batch sends
+-- (Sources/LongrunPostgres/PostgresStore+Write.swift): lock the head row, read the operation,
+-- append one log row, upsert the operation's row, advance the head, notify, commit.
+-- One transaction in five creates an operation, four update a stored one (W1: create, 3 updates, complete).
+-- -D entry_bytes=N, -D record_bytes=N: the sizes of the log entry and the operation record.
+\set r random(0, 4)
+\set old random(1, 100000)
+BEGIN;
+SELECT sequence AS seq, CASE WHEN :r = 0 THEN 'operations/s' || (sequence + 1) ELSE 'operations/p' || :old END AS name FROM pgb.longrun_head WHERE id = 1 FOR UPDATE \gset
+SELECT name, record FROM pgb.longrun_operations WHERE name = ANY(ARRAY[:name::text]);
+INSERT INTO pgb.longrun_log (sequence, operation, entry) SELECT * FROM unnest(ARRAY[:seq::bigint + 1], ARRAY[:name::text], ARRAY[decode(repeat('5a', :entry_bytes), 'hex')]);
+INSERT INTO pgb.longrun_operations (name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record) SELECT name, collection, create_sequence, listed, running, NULLIF(cancel_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record FROM unnest(ARRAY[:name::text], ARRAY['operations'], ARRAY[:seq::bigint + 1], ARRAY[true], ARRAY[:r <> 4], ARRAY[-1::bigint], ARRAY[-1::smallint], ARRAY[-1::bigint], ARRAY[decode(repeat('5a', :record_bytes), 'hex')]) AS r(name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record) ON CONFLICT (name) DO UPDATE SET listed = excluded.listed, running = excluded.running, cancel_deadline = excluded.cancel_deadline, expiry_class = excluded.expiry_class, expiry_end = excluded.expiry_end, record = excluded.record;
+UPDATE pgb.longrun_head SET sequence = :seq::bigint + 1, hash = decode(repeat('ab', 32), 'hex') WHERE id = 1;
+SELECT pg_notify('pgb_commits', (:seq::bigint + 1)::text);
+COMMIT;
