@@ -39,7 +39,8 @@ extension PostgresStore {
                 _ = try? await connection.query("ROLLBACK", logger: logger)
                 throw error
             }
-            try await Self.commit(batch.changes, notify: options.notifyCommits, on: connection, logger: logger)
+            let changes = batch.changes
+            try await Self.commit(changes, announce: options.notifyCommits ? "\(changes.head?.sequence ?? 0) \(commitToken)" : nil, on: connection, logger: logger)
         } catch {
             throw mapped(error)
         }

@@ -24,8 +24,10 @@ extension PostgresStore {
         while !Task.isCancelled {
             do {
                 try await client.withConnection { connection in
+                    let own = " " + commitToken
                     try await connection.listen(on: PostgresSchema.channel) { notifications in
-                        for try await _ in notifications { bell.ring() }
+                        // This store's own commits already woke its waiters (the writer did).
+                        for try await notification in notifications where !notification.payload.hasSuffix(own) { bell.ring() }
                     }
                 }
             } catch {

@@ -24,31 +24,43 @@ extension PostgresStore {
         }
     }
 
-    /// The same page as on LMDB: candidates from the partial index in creation order (at most the
-    /// scan budget and one more), checked by the shared ``ListPageBuilder``.
+    /// The same page as on LMDB: candidates from the partial index in creation order, checked by
+    /// the shared ``ListPageBuilder`` (owner, filter, size, bytes, scan budget). They are fetched in
+    /// chunks, the first just large enough for a page whose candidates all match, so a plain page of
+    /// 100 reads 101 rows, and a rare filter reads more only as it needs them, up to the budget.
     public func list(_ query: ListQuery) async throws -> ListPage {
         try await reading { [logger] connection in
-            let collection = query.collection.description
-            let after = Int64(query.afterCreateSequence)
-            let limit = Int64(query.scanBudget) + 1
-            let rows = query.usesRunningIndex
-                ? try await connection.query("""
-                    SELECT name, create_sequence, record FROM longrun_operations
-                    WHERE running AND collection = \(collection) AND create_sequence > \(after)
-                    ORDER BY create_sequence LIMIT \(limit)
-                    """, logger: logger)
-                : try await connection.query("""
-                    SELECT name, create_sequence, record FROM longrun_operations
-                    WHERE listed AND collection = \(collection) AND create_sequence > \(after)
-                    ORDER BY create_sequence LIMIT \(limit)
-                    """, logger: logger)
             var page = ListPageBuilder(query)
-            for try await (name, sequence, record) in rows.decode((String, Int64, ByteBuffer).self) {
-                if let short = page.budgetExhausted() { return short }
-                let state = try PostgresRecords.openState(record, name: name)
-                if let full = page.add(state, sequence: UInt64(sequence), size: record.readableBytes) { return full }
+            let collection = query.collection.description
+            var after = Int64(query.afterCreateSequence)
+            var remaining = query.scanBudget + 1
+            var chunk = max(query.pageSize, 1) + 1
+            while remaining > 0 {
+                let limit = Int64(min(chunk, remaining))
+                let rows = query.usesRunningIndex
+                    ? try await connection.query("""
+                        SELECT name, create_sequence, record FROM longrun_operations
+                        WHERE running AND collection = \(collection) AND create_sequence > \(after)
+                        ORDER BY create_sequence LIMIT \(limit)
+                        """, logger: logger)
+                    : try await connection.query("""
+                        SELECT name, create_sequence, record FROM longrun_operations
+                        WHERE listed AND collection = \(collection) AND create_sequence > \(after)
+                        ORDER BY create_sequence LIMIT \(limit)
+                        """, logger: logger)
+                var fetched: Int64 = 0
+                for try await (name, sequence, record) in rows.decode((String, Int64, ByteBuffer).self) {
+                    fetched += 1
+                    if let short = page.budgetExhausted() { return short }
+                    let state = try PostgresRecords.openState(record, name: name)
+                    if let full = page.add(state, sequence: UInt64(sequence), size: record.readableBytes) { return full }
+                    after = sequence
+                }
+                if fetched < limit { return page.end() }
+                remaining -= Int(fetched)
+                chunk = min(chunk * 4, 10_000)
             }
-            return page.end()
+            return page.budgetExhausted() ?? page.end()
         }
     }
 

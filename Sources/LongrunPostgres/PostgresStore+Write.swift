@@ -4,27 +4,41 @@ import PostgresNIO
 
 extension PostgresStore {
     /// One batch, one transaction on the writer's connection: lock the head row, load what the
-    /// batch reads (one query each for operations and request ids), let the engine decide and fold
+    /// batch reads (its operations and those its request ids created, in one query), let the engine decide and fold
     /// in memory, then write the log rows, the changed operations and request ids, and the head in
-    /// four statements, announce the commit, and commit. A failure rolls everything back.
+    /// one statement that also announces the commit, and commit. A failure rolls everything back.
     public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
-        let connection: PostgresConnection
-        do { connection = try writerConnectionOrConnect() } catch { throw mapped(error) }
-        let logger = self.logger
+        let logger = self.logger, timeout = options.writeTimeout
+        var phase = "connecting"
         do {
-            let loaded = try runBlocking { try await Self.begin(connection, footprint: footprint, logger: logger) }
+            let connection = try writerConnectionOrConnect()
+            phase = "locking the head and loading"
+            let loaded = try runBlocking(timeout: timeout) { try await Self.begin(connection, footprint: footprint, logger: logger) }
             let batch = PostgresBatch(loaded)
             let result: R
             do {
                 result = try body(batch)
             } catch {
-                _ = try runBlocking { try await connection.query("ROLLBACK", logger: logger) }
+                phase = "rolling back"
+                _ = try runBlocking(timeout: timeout) { try await connection.query("ROLLBACK", logger: logger) }
                 throw error
             }
             let changes = batch.changes
-            let notify = options.notifyCommits
-            try runBlocking { try await Self.commit(changes, notify: notify, on: connection, logger: logger) }
+            // One notification per batch, a hint only; it names this store object so that its own
+            // follower does not read back what it just wrote.
+            let announce = options.notifyCommits ? "\(changes.head?.sequence ?? 0) \(commitToken)" : nil
+            phase = "writing and committing"
+            try runBlocking(timeout: timeout) { try await Self.commit(changes, announce: announce, on: connection, logger: logger) }
             return result
+        } catch is BlockingTimeout {
+            // The server did not answer: go on without it (the abandoned transaction ends when its
+            // connection does, and holds the head row until then, so order is kept either way).
+            dropWriterConnection()
+            logger.error("a write batch got no answer within \(timeout) while \(phase); its connection is dropped", metadata: ["store": "\(location)"])
+            throw StoreError(.unavailable, """
+                PostgreSQL at \(location) did not answer within \(timeout) while \(phase): the batch may or may not have \
+                committed (retries with request ids and expected versions are safe); check that the server is up and reachable
+                """)
         } catch let error as DomainError {
             throw error
         } catch let error as StoreError where error.damage != nil {
@@ -48,6 +62,10 @@ extension PostgresStore {
         var requestIDs: [BatchFootprint.RequestIDKey: OperationName]
     }
 
+    /// BEGIN, lock the head, then load the footprint: the operations it names and those its request
+    /// ids created, in one statement. The load must be a statement of its own after the lock: in
+    /// READ COMMITTED each statement reads a snapshot taken when it starts, so only a statement
+    /// that starts once the lock is held sees what the previous holder committed.
     static func begin(_ connection: PostgresConnection, footprint: BatchFootprint, logger: Logger) async throws -> Loaded {
         try await connection.query("BEGIN", logger: logger)
         do {
@@ -59,25 +77,23 @@ extension PostgresStore {
                 throw StoreError(.dataLoss, "the longrun_head row is missing or malformed: the database was edited by hand; restore it from a backup")
             }
             var loaded = Loaded(head: UInt64(sequence), headHash: ChainHash(bytes: Array(buffer: hashBytes)), states: [:], requestIDs: [:])
-            var names = Set(footprint.operations.map(\.description))
-            if !footprint.requestIDs.isEmpty {
-                let keys = Array(footprint.requestIDs)
-                let rows = try await connection.query("""
-                    SELECT r.collection, r.request_id, r.name FROM longrun_request_ids r
-                    JOIN unnest(\(keys.map(\.collection.description)), \(keys.map(\.requestID))) AS k(collection, request_id)
+            for name in footprint.operations { loaded.states[name] = .some(nil) }
+            guard !footprint.operations.isEmpty || !footprint.requestIDs.isEmpty else { return loaded }
+            let keys = Array(footprint.requestIDs)
+            let rows = try await connection.query("""
+                SELECT w.name, o.record, w.collection, w.request_id FROM (
+                    SELECT n AS name, NULL::text AS collection, NULL::text AS request_id FROM unnest(\(footprint.operations.map(\.description))::text[]) AS n
+                    UNION ALL
+                    SELECT r.name, r.collection, r.request_id FROM longrun_request_ids r
+                    JOIN unnest(\(keys.map(\.collection.description))::text[], \(keys.map(\.requestID))::text[]) AS k(collection, request_id)
                       ON r.collection = k.collection AND r.request_id = k.request_id
-                    """, logger: logger)
-                for try await (collection, requestID, name) in rows.decode((String, String, String).self) {
-                    let key = BatchFootprint.RequestIDKey(try CollectionName(listName: collection), requestID)
-                    loaded.requestIDs[key] = try OperationName(parsing: name)
-                    names.insert(name)
-                }
-            }
-            for name in names { loaded.states[try OperationName(parsing: name)] = .some(nil) }
-            if !names.isEmpty {
-                let rows = try await connection.query("SELECT name, record FROM longrun_operations WHERE name = ANY(\(Array(names)))", logger: logger)
-                for try await (name, record) in rows.decode((String, ByteBuffer).self) {
-                    loaded.states[try OperationName(parsing: name)] = .some(try PostgresRecords.openState(record, name: name))
+                ) w LEFT JOIN longrun_operations o ON o.name = w.name
+                """, logger: logger)
+            for try await (name, record, collection, requestID) in rows.decode((String, ByteBuffer?, String?, String?).self) {
+                let operation = try OperationName(parsing: name)
+                loaded.states[operation] = .some(try record.map { try PostgresRecords.openState($0, name: name) })
+                if let collection, let requestID {
+                    loaded.requestIDs[BatchFootprint.RequestIDKey(try CollectionName(listName: collection), requestID)] = operation
                 }
             }
             return loaded
@@ -87,43 +103,37 @@ extension PostgresStore {
         }
     }
 
-    static func commit(_ changes: PostgresBatch.Changes, notify: Bool, on connection: PostgresConnection, logger: Logger) async throws {
+    /// Writes the batch in one statement (log rows, operations, request ids, head, and the commit's
+    /// announcement), then commits: two round trips while the head row is held.
+    static func commit(_ changes: PostgresBatch.Changes, announce: String?, on connection: PostgresConnection, logger: Logger) async throws {
+        let announce = announce ?? ""
         do {
-            if !changes.log.isEmpty {
-                try await connection.query("""
-                    INSERT INTO longrun_log (sequence, operation, entry)
-                    SELECT * FROM unnest(\(changes.log.map(\.sequence)), \(changes.log.map(\.operation)), \(changes.log.map(\.entry)))
-                    """, logger: logger)
-            }
-            if !changes.operations.isEmpty {
-                let rows = changes.operations
-                try await connection.query("""
-                    INSERT INTO longrun_operations (name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
-                    SELECT name, collection, create_sequence, listed, running,
-                           NULLIF(cancel_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record
-                    FROM unnest(\(rows.map(\.name)), \(rows.map(\.collection)), \(rows.map(\.createSequence)), \(rows.map(\.listed)),
-                                \(rows.map(\.running)), \(rows.map(\.cancelDeadline)), \(rows.map(\.expiryClass)), \(rows.map(\.expiryEnd)),
-                                \(rows.map(\.record)))
-                      AS r(name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
-                    ON CONFLICT (name) DO UPDATE SET
-                        listed = excluded.listed, running = excluded.running, cancel_deadline = excluded.cancel_deadline,
-                        expiry_class = excluded.expiry_class, expiry_end = excluded.expiry_end, record = excluded.record
-                    """, logger: logger)
-            }
-            if !changes.requestIDs.isEmpty {
-                let keys = changes.requestIDs
-                try await connection.query("""
-                    INSERT INTO longrun_request_ids (collection, request_id, name)
-                    SELECT * FROM unnest(\(keys.map(\.collection)), \(keys.map(\.requestID)), \(keys.map(\.name)))
-                    ON CONFLICT DO NOTHING
-                    """, logger: logger)
-            }
             if let head = changes.head {
-                try await connection.query("UPDATE longrun_head SET sequence = \(Int64(head.sequence)), hash = \(ByteBuffer(bytes: head.hash.bytes)) WHERE id = 1", logger: logger)
-                if notify {
-                    // One notification per batch (NOTIFY serialises commits briefly); a hint only.
-                    try await connection.query("SELECT pg_notify(\(PostgresSchema.channel), \(String(head.sequence)))", logger: logger)
-                }
+                let log = changes.log, rows = changes.operations, keys = changes.requestIDs
+                try await connection.query("""
+                    WITH logged AS (
+                        INSERT INTO longrun_log (sequence, operation, entry)
+                        SELECT * FROM unnest(\(log.map(\.sequence))::bigint[], \(log.map(\.operation))::text[], \(log.map(\.entry))::bytea[])
+                    ), folded AS (
+                        INSERT INTO longrun_operations (name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                        SELECT name, collection, create_sequence, listed, running,
+                               NULLIF(cancel_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record
+                        FROM unnest(\(rows.map(\.name))::text[], \(rows.map(\.collection))::text[], \(rows.map(\.createSequence))::bigint[],
+                                    \(rows.map(\.listed))::boolean[], \(rows.map(\.running))::boolean[], \(rows.map(\.cancelDeadline))::bigint[],
+                                    \(rows.map(\.expiryClass))::smallint[], \(rows.map(\.expiryEnd))::bigint[], \(rows.map(\.record))::bytea[])
+                          AS r(name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                        ON CONFLICT (name) DO UPDATE SET
+                            listed = excluded.listed, running = excluded.running, cancel_deadline = excluded.cancel_deadline,
+                            expiry_class = excluded.expiry_class, expiry_end = excluded.expiry_end, record = excluded.record
+                    ), identified AS (
+                        INSERT INTO longrun_request_ids (collection, request_id, name)
+                        SELECT * FROM unnest(\(keys.map(\.collection))::text[], \(keys.map(\.requestID))::text[], \(keys.map(\.name))::text[])
+                        ON CONFLICT DO NOTHING
+                    ), advanced AS (
+                        UPDATE longrun_head SET sequence = \(Int64(head.sequence)), hash = \(ByteBuffer(bytes: head.hash.bytes)) WHERE id = 1
+                    )
+                    SELECT pg_notify(\(PostgresSchema.channel), \(announce)) WHERE \(announce) <> ''
+                    """, logger: logger)
             }
             try await connection.query("COMMIT", logger: logger)
         } catch {

@@ -24,6 +24,12 @@ public final class PostgresStore: OperationStore {
         public var maximumReadConnections = 16
         /// How long to wait for a connection before a call fails with UNAVAILABLE.
         public var connectTimeout: Duration = .seconds(5)
+        /// The longest the writer waits for each step of a batch (lock and load; write and commit):
+        /// past it the writer drops its connection and the batch fails with UNAVAILABLE (it may have
+        /// committed: retries are safe with request ids and expected versions). Without it a server
+        /// that stopped answering without closing its sockets (a host crash, a partition) would hold
+        /// every write, and a shutdown, until TCP gave up.
+        public var writeTimeout: Duration = .seconds(5)
         /// Create the tables in a schema that has none (a daemon); false: refuse it (tools that
         /// read a store, which must not create one by mistake).
         public var createIfAbsent = true
@@ -42,6 +48,8 @@ public final class PostgresStore: OperationStore {
     private let writerConnection = Mutex<PostgresConnection?>(nil)
     let follower = Mutex<Task<Void, Never>?>(nil)
     private let closed = Mutex(false)
+    /// Ends this store object's commit notifications, so that its follower skips its own.
+    let commitToken = String(UInt64.random(in: 1...UInt64.max), radix: 36)
 
     private init(target: PostgresLocation, options: Options, logger: Logger) {
         self.target = target
@@ -137,7 +145,7 @@ public final class PostgresStore: OperationStore {
     /// The writer's connection, opened (again) when there is none.
     func writerConnectionOrConnect() throws -> PostgresConnection {
         if let connection = writerConnection.withLock({ $0 }), !connection.isClosed { return connection }
-        let connection = try runBlocking { [self] in try await connect() }
+        let connection = try runBlocking(timeout: options.connectTimeout + .seconds(1)) { [self] in try await connect() }
         writerConnection.withLock { $0 = connection }
         return connection
     }
