@@ -82,6 +82,18 @@ struct SharedStoreTests {
         }
     }
 
+    /// A documented limit, pinned: snapshots, scrub and repair are LMDB's.
+    @Test func snapshotsScrubAndRepairSayTheyAreLMDBs() async throws {
+        try await withTwoHosts { a, _ in
+            for (what, call) in [("snapshot", { _ = try await a.takeSnapshot() }), ("scrub", { _ = try await a.scrub() }),
+                                 ("repair", { _ = try await a.repair(actor: Fixtures.consumer) })] as [(String, () async throws -> Void)] {
+                let error = await #expect(throws: DomainError.self, "\(what)") { try await call() }
+                #expect(error?.kind == .failedPrecondition)
+                #expect(error?.reason == "NOT_ON_THIS_BACKEND")
+            }
+        }
+    }
+
     @Test func anUnreachableServerIsUnavailableWithWhatToCheck() async throws {
         let location = try PostgresLocation(parsing: "postgres://nobody@127.0.0.1:1/none?sslmode=disable")
         var options = PostgresStore.Options()
