@@ -105,7 +105,12 @@ def test_restart_after_sigkill_serves_acknowledged_operations(make_daemon, durab
         with pytest.raises(grpc.RpcError) as err:
             support.create(producers, operation_id="deleted")
         assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
-        assert support.create(producers, operation_id="other", request_id="req-123").name == idem
+        # The request id survives the restart: the same request again gets the first operation,
+        # another request with the id is refused naming it.
+        assert support.create(producers, operation_id="idem", request_id="req-123").name == idem
+        with pytest.raises(grpc.RpcError) as reused:
+            support.create(producers, operation_id="other", request_id="req-123")
+        assert support.error_info(reused.value).reason == "REQUEST_ID_REUSED"
         # And it keeps working.
         support.complete(producers, running, response=wrappers_pb2.StringValue(value="after restart"))
         assert get(operations, running).done

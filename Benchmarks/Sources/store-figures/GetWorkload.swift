@@ -11,7 +11,7 @@ struct GetWorkload {
     let logger: Logger
     let report: Report
 
-    func run() throws {
+    func run() async throws {
         let data = try builder.store(operations: operations, shape: .halfDone)
         var configuration = LongrunEngine.Configuration()
         configuration.durability = .relaxed(syncInterval: .seconds(1))
@@ -21,14 +21,14 @@ struct GetWorkload {
         defer { engine.close() }
         var generator = SplitMix64(seed: 2)
         let names = try (0..<4096).map { _ in try OperationName(parsing: "operations/op-\(generator.next() % UInt64(operations))") }
-        _ = try measureGets(engine, names: names, count: min(gets, 10_000))
-        let latencies = try measureGets(engine, names: names, count: gets)
+        _ = try await measureGets(engine, names: names, count: min(gets, 10_000))
+        let latencies = try await measureGets(engine, names: names, count: gets)
         report.add("Get", "get.p50_us.\(operations)", "Get by random name, \(operations) ops stored: p50", latencies.microseconds(atQuantile: 0.5), "µs")
         report.add("Get", "get.p99_us.\(operations)", "Get by random name, \(operations) ops stored: p99", latencies.microseconds(atQuantile: 0.99), "µs")
     }
 
     @inline(never)
-    func measureGets(_ engine: LongrunEngine, names: [OperationName], count: Int) throws -> Latencies {
+    func measureGets(_ engine: LongrunEngine, names: [OperationName], count: Int) async throws -> Latencies {
         var latencies = Latencies()
         latencies.reserve(count)
         for index in 0..<count {

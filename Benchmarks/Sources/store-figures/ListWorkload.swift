@@ -15,11 +15,11 @@ struct ListWorkload {
     static let pageSize: Int32 = 100
     static let filter = "done = false"
 
-    func run() throws {
+    func run() async throws {
         var p50s: [Int: Double] = [:]
         for size in sizes {
             let data = try builder.store(operations: size, shape: .halfDone)
-            let latencies = try measure(data)
+            let latencies = try await measure(data)
             let p50 = latencies.microseconds(atQuantile: 0.5)
             p50s[size] = p50
             report.add("W3", "w3.page_p50_us.\(size)", "List page of 100, done = false, \(size) ops stored: p50", p50, "µs", target: .atMost(50))
@@ -31,7 +31,7 @@ struct ListWorkload {
         }
     }
 
-    private func measure(_ data: String) throws -> Latencies {
+    private func measure(_ data: String) async throws -> Latencies {
         var configuration = LongrunEngine.Configuration()
         configuration.durability = .relaxed(syncInterval: .seconds(1))
         configuration.snapshotEveryEvents = nil

@@ -78,9 +78,9 @@ struct StoreFigures: AsyncParsableCommand {
             print("\(workload.rawValue):")
             switch workload {
             case .w3:
-                try ListWorkload(sizes: sizes, pages: listPages, builder: builder, logger: logger, report: report).run()
+                try await ListWorkload(sizes: sizes, pages: listPages, builder: builder, logger: logger, report: report).run()
             case .get:
-                try GetWorkload(operations: getOperations, gets: gets, builder: builder, logger: logger, report: report).run()
+                try await GetWorkload(operations: getOperations, gets: gets, builder: builder, logger: logger, report: report).run()
             case .w4:
                 try ReplayWorkload(events: replayEvents, builder: builder, logger: logger, report: report).run()
             case .w6:
