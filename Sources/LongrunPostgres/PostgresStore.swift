@@ -11,11 +11,12 @@ import Synchronization
 /// sequence order is commit order: a reader that sees sequence `n` committed sees everything before
 /// it, and the log's hash chain is one chain, exactly as on LMDB. (Group commit on each host keeps
 /// the lock's cost per batch, not per transition.) Reads go through a connection pool and never
-/// wait for writers. Each host follows the others' commits by `LISTEN` (a hint) and by polling the
-/// head every ``Options/pollInterval`` (so a lost notification delays a wake-up, never loses it).
+/// wait for writers. Each host follows the others' commits by `LISTEN` (a hint) and by reading the
+/// log after the last sequence it saw every ``Options/pollInterval`` (so a lost notification delays
+/// a wake-up, never loses it).
 public final class PostgresStore: OperationStore {
     public struct Options: Sendable {
-        /// How often a follower reads the head when no notification arrived: the longest a waiter on
+        /// How often a follower reads the log when no notification arrived: the longest a waiter on
         /// this host waits for another host's commit when notifications are lost.
         public var pollInterval: Duration = .milliseconds(500)
         /// Announce each commit with `NOTIFY` (one per batch). Off: other hosts learn by polling.
