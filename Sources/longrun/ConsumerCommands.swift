@@ -13,7 +13,8 @@ struct ListCommand: AsyncParsableCommand {
             `tenants/acme/operations` for tenants/acme/operations/*. The table shows NAME, DONE, \
             RESULT (ok, ERROR <CODE>, cancelled, - while running) and UPDATED (the time of the \
             operation's last change, read with GetOperationDetails, 8 operations at a time; \
-            - if it cannot be read). --json prints the operations as listed, without those reads.
+            - if it cannot be read). --json prints the operations as listed, without those reads. \
+            With --all, rows are printed page by page as they arrive (the header once).
             """
     )
 
@@ -43,9 +44,21 @@ struct ListCommand: AsyncParsableCommand {
         try await global.run { client in
             var operations: [Google_Longrunning_Operation] = []
             if all {
+                // Each page is printed as it arrives, so a long listing starts at once and its
+                // memory stays one page; the table's header comes with the first page only.
+                var printed = false
                 try await client.forEachOperationPage(in: collection, filter: filter, pageSize: pageSize, pageToken: pageToken) { page in
-                    if json { page.forEach { Output.line(JSONOutput.line($0)) } } else { operations += page }
+                    if json {
+                        page.forEach { Output.line(JSONOutput.line($0)) }
+                    } else if !page.isEmpty {
+                        let updated = await client.updateTimes(of: page.map(\.name), concurrency: 8)
+                        let table = HumanOutput.operationsTable(page, updated: updated)
+                        Output.line(printed ? String(table.split(separator: "\n", maxSplits: 1).dropFirst().first ?? "") : table)
+                        printed = true
+                    }
                 }
+                if !json, !printed { Output.note("no operations") }
+                return ExitCodes.success
             } else {
                 let page = try await client.listOperations(in: collection, filter: filter, pageSize: pageSize, pageToken: pageToken)
                 if json { page.operations.forEach { Output.line(JSONOutput.line($0)) } } else { operations = page.operations }
@@ -74,7 +87,8 @@ struct GetCommand: AsyncParsableCommand {
             Shows the operation (done, metadata, result) and its details: version, created, \
             updated and ended times, creator, request id, cancellation policy, and whether \
             cancellation was requested (with its reason, and the deadline by which the engine \
-            cancels it if its producer has not stopped). --json prints the \
+            cancels it if its producer has not stopped), and whether it is held (kept from expiring, \
+            with the reason). --json prints the \
             longrun.v1.OperationDetails message, the operation in its `operation` field.
             """
     )

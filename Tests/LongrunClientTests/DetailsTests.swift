@@ -349,6 +349,7 @@ struct DetailsOutputTests {
             request id:   r-1
             cancellation: cooperative grace=30s
             cancel:       requested reason="too slow" deadline=2026-01-01T00:00:32Z
+            hold:         none
             """)
     }
 
@@ -375,6 +376,7 @@ struct DetailsOutputTests {
             creator:      -
             cancellation: immediate
             cancel:       requested
+            hold:         none
             """)
     }
 
@@ -398,7 +400,19 @@ struct DetailsOutputTests {
             ended:    2026-01-01T00:00:01Z
             creator:  ci
             cancel:   not requested
+            hold:     none
             """)
+    }
+
+    @Test func aHeldOperationSaysSoAndWhy() {
+        var details = Self.pending
+        details.held = true
+        details.holdReason = "audit 42"
+        #expect(HumanOutput.detailsBlock(details).hasSuffix("""
+            hold:         held reason="audit 42"
+            """))
+        details.holdReason = ""
+        #expect(HumanOutput.detailsBlock(details).hasSuffix("hold:         held"))
     }
 
     @Test func theJSONIsTheDetailsMessage() throws {

@@ -245,6 +245,10 @@ def test_history_list_json_and_delete(cli, operations):
     table = ok(cli("list", parent))
     assert table.splitlines()[0].split()[:3] == ["NAME", "DONE", "RESULT"]
     assert all(n in table for n in names)
+    # --all prints page by page: one header, then every row once, in creation order.
+    paged = ok(cli("list", parent, "--all", "--page-size", "1")).splitlines()
+    assert paged[0].split()[:3] == ["NAME", "DONE", "RESULT"]
+    assert [line.split()[0] for line in paged[1:]] == names
 
     # history --json
     events = json_lines(ok(cli("history", names[0], "--json")))
@@ -273,6 +277,15 @@ def test_history_list_json_and_delete(cli, operations):
     assert [o["name"] for o in json_lines(ok(cli("list", parent, "--json", "--all")))] == names[1:]
     after = json_lines(ok(cli("history", names[0], "--json")))
     assert [event_kind(e) for e in after] == ["created", "progressed", "completed", "deleted"]
+
+
+def test_get_shows_whether_an_operation_is_held_and_why(cli):
+    name = ok(cli("create")).strip()
+    assert "hold:         none" in ok(cli("get", name))
+    ok(cli("hold", name, "--reason", "audit"))
+    assert 'hold:         held reason="audit"' in ok(cli("get", name))
+    ok(cli("release", name))
+    assert "hold:         none" in ok(cli("get", name))
 
 
 def test_get_json_and_socket_from_environment(cli, daemon):

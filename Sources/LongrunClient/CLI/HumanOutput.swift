@@ -137,6 +137,7 @@ package enum HumanOutput {
         if !details.requestID.isEmpty { lines.append(("request id", details.requestID)) }
         if details.hasCancellation { lines.append(("cancellation", cancellationPolicy(details.cancellation))) }
         lines.append(("cancel", cancelRequest(details)))
+        lines.append(("hold", details.held ? (details.holdReason.isEmpty ? "held" : "held reason=\(JSONOutput.quote(details.holdReason))") : "none"))
         return block(lines)
     }
 
