@@ -53,6 +53,8 @@ public struct OperationModel {
     }
 
     public mutating func create(_ name: OperationName, metadata: Payload?, requestID: String?, immediate: Bool, grace: Duration?) -> (Expected, OperationName?) {
+        // An immediate cancellation has no grace: the request carries none, so it cannot tell two apart.
+        let grace = immediate ? nil : grace
         if let requestID, let first = requestIDs["\(name.collection)|\(requestID)"] {
             // The same request again gets the first result; another request with the id is refused.
             guard first.name == name, first.metadata == metadata, first.immediate == immediate, first.grace == grace else {
