@@ -42,8 +42,8 @@ public struct Event: Hashable, Sendable {
         case holdSet(reason: String)
         case holdReleased(reason: String)
         /// The operation's views (its state, index entries and history entries) were found damaged
-        /// and rebuilt from its events; `detail` says what was wrong. Not a lifecycle transition:
-        /// it changes neither the version nor the update time.
+        /// and rebuilt from its events; `detail` says what was wrong. Not a transition (see
+        /// ``isTransition``).
         case repaired(detail: String)
 
         /// A short lowercase word for logs and tables: `created`, `progressed`, ...
@@ -58,6 +58,16 @@ public struct Event: Hashable, Sendable {
             case .holdSet: "hold_set"
             case .holdReleased: "hold_released"
             case .repaired: "repaired"
+            }
+        }
+
+        /// Whether the event is a transition of its operation: one that counts in
+        /// ``OperationState/version`` and sets the update time. Holds, releases and repairs are
+        /// recorded in the history but are not, so they never fail a producer's expected version.
+        public var isTransition: Bool {
+            switch self {
+            case .created, .progressed, .cancelRequested, .completed, .deleted, .expired: true
+            case .holdSet, .holdReleased, .repaired: false
             }
         }
     }

@@ -43,6 +43,16 @@ public enum Lifecycle {
 
     public static let defaultCancelGrace: Duration = .seconds(30)
 
+    /// The revision of the rules in ``apply(_:_:)``: views folded under another revision are folded
+    /// again from the log when a store opens (docs/FORMAT.md). Raise it whenever a rule changes what
+    /// an event does to the state.
+    ///
+    /// 1. The first rules.
+    /// 2. A hold or its release is no transition (``Event/Kind/isTransition``): it leaves
+    ///    ``OperationState/version`` and the update time as they were, so an administrator's hold
+    ///    never fails a producer's next update on its expected version.
+    public static let foldRevision: UInt32 = 2
+
     public static func decide(_ command: Command, state: OperationState?, context: Context) throws(DomainError) -> Decision {
         let name = command.name
         func decision(_ events: [Event.Draft]) -> Decision { Decision(subject: name, events: events) }
@@ -190,15 +200,9 @@ public enum Lifecycle {
             return true
         }
         guard state != nil else { return false }
-        if case .repaired = event.kind {
-            // Recorded in the operation's history, but not a transition: producers' expected
-            // versions stay valid across a repair.
-            state!.lastSequence = event.sequence
-            return true
-        }
         switch event.kind {
         case .created:
-            break
+            return true
         case .progressed(let metadata):
             state!.metadata = metadata
         case .cancelRequested(let reason, let deadline):
@@ -218,8 +222,10 @@ public enum Lifecycle {
         case .repaired:
             break
         }
-        state!.updateTime = event.time
-        state!.version += 1
+        if event.kind.isTransition {
+            state!.updateTime = event.time
+            state!.version += 1
+        }
         state!.lastSequence = event.sequence
         return true
     }

@@ -18,6 +18,7 @@ public struct OperationState: Hashable, Sendable {
     /// Set while a hold keeps the operation from expiring.
     public var hold: Hold?
     /// Number of transitions so far (1 after creation). Progress can require an expected version.
+    /// Holds, releases and repairs are recorded in the history but are not transitions: they leave it alone.
     public var version: UInt64
     /// Sequence of the `created` event: the operation's position in creation order.
     public var createSequence: UInt64

@@ -1,4 +1,5 @@
 import Logging
+import LongrunDomain
 import LongrunStore
 import PostgresNIO
 
@@ -12,7 +13,8 @@ import PostgresNIO
 ///   columns its state implies (`IndexFacts`), with partial indexes for List, running operations,
 ///   cancel deadlines and retention.
 /// - `longrun_request_ids`: the request id each operation was created with, per collection.
-/// - `longrun_meta`: `schema_version`.
+/// - `longrun_meta`: `schema_version`, and `fold_revision`: the ``Lifecycle/foldRevision`` the
+///   views were folded by.
 enum PostgresSchema {
     /// The version this build writes. A newer database is refused; an older one is migrated.
     static let version = 1
@@ -42,12 +44,26 @@ enum PostgresSchema {
             if let found, found > version {
                 throw StorePrepareError("the database holds a Longrun schema of version \(found), newer than this build's \(version): run a longrund at least as new as the one that wrote it", kind: .unsupportedFormat)
             }
+            if found != nil && create {
+                // A daemon serves the views; a tool that reads the log (copy, verify) may open any.
+                let rows = try await connection.query("SELECT value FROM longrun_meta WHERE key = 'fold_revision'", logger: logger)
+                var revision = 1
+                for try await value in rows.decode(String.self) { revision = Int(value) ?? 0 }
+                guard revision == Int(Lifecycle.foldRevision) else {
+                    // Other hosts may still serve these views: they are never folded again in place.
+                    throw StorePrepareError("""
+                        the views in schema \(schema) were folded by the rules of revision \(revision), and this build folds by revision \(Lifecycle.foldRevision); \
+                        nothing was changed. Copy the store into a new database with this build (`longrun-replay copy --from URL --to NEW_URL` \
+                        folds the log again) and point every host at the copy
+                        """, kind: .unsupportedFormat)
+                }
+            }
             if found == nil {
                 try await connection.query("CREATE TABLE IF NOT EXISTS longrun_meta (key text PRIMARY KEY, value text NOT NULL)", logger: logger)
                 for statement in tables {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
-                try await connection.query("INSERT INTO longrun_meta (key, value) VALUES ('schema_version', \(String(version)))", logger: logger)
+                try await connection.query("INSERT INTO longrun_meta (key, value) VALUES ('schema_version', \(String(version))), ('fold_revision', \(String(Lifecycle.foldRevision)))", logger: logger)
                 logger.notice("created the Longrun tables", metadata: ["schema": "\(schema)", "version": "\(version)"])
             }
             try await connection.query("COMMIT", logger: logger)

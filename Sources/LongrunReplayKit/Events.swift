@@ -134,7 +134,8 @@ public enum EventDump {
     }
 }
 
-/// Each operation's version after each event (the number of its events so far), for
+/// Each operation's version after each event (the number of its transitions so far, as
+/// ``Event/Kind/isTransition`` counts them), for
 /// `progressed` events: counted along a stream, looked up in the history index when an
 /// operation first appears after its creation.
 struct VersionTracker {
@@ -146,11 +147,11 @@ struct VersionTracker {
         var proto = event.proto(state: nil)
         let version: UInt64?
         if let known = versions[event.name] {
-            version = known + 1
+            version = known + (event.kind.isTransition ? 1 : 0)
         } else if case .created = event.kind {
             version = 1
         } else if case .progressed = event.kind {
-            version = try Self.countEvents(of: event.name, through: event.sequence, reader: reader)
+            version = try Self.countTransitions(of: event.name, through: event.sequence, reader: reader)
         } else {
             version = nil
         }
@@ -160,15 +161,15 @@ struct VersionTracker {
         return proto
     }
 
-    /// How many events of `name` have a sequence up to and including `sequence`.
-    static func countEvents(of name: OperationName, through sequence: UInt64, reader: StoreReader) throws -> UInt64 {
+    /// How many transitions of `name` have a sequence up to and including `sequence`.
+    static func countTransitions(of name: OperationName, through sequence: UInt64, reader: StoreReader) throws -> UInt64 {
         var count: UInt64 = 0
         var after: UInt64 = 0
         while true {
             let events = try reader.events(of: name, after: after, limit: 256)
             for event in events {
                 guard event.sequence <= sequence else { return count }
-                count += 1
+                if event.kind.isTransition { count += 1 }
             }
             guard events.count == 256, let last = events.last else { return count }
             after = last.sequence

@@ -24,10 +24,13 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             let name = try OperationName(parsing: message.name)
             let page = try await engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
             var response = Longrun_V1_ListOperationEventsResponse()
+            // The version after each event: the state's before the page, counted on by transitions.
             var version: UInt64 = 0
-            if let first = page.events.first { version = (try await engine.state(of: name, at: first.sequence)?.version ?? 1) - 1 }
+            if let first = page.events.first, first.sequence > 1 {
+                version = try await engine.state(of: name, at: first.sequence - 1)?.version ?? 0
+            }
             response.events = page.events.map { event in
-                version += 1
+                if event.kind.isTransition { version += 1 }
                 return Self.proto(event, version: version, state: nil)
             }
             response.nextPageToken = page.nextPageToken

@@ -46,6 +46,9 @@ public struct Schema: Sendable {
         public static let logBaseHash = Array("log_base_hash".utf8)
         /// UTF-8, the view databases' names joined by commas: a build with other views rebuilds them.
         public static let viewSet = Array("view_set".utf8)
+        /// UInt32 BE: the ``Lifecycle/foldRevision`` the views were folded by (absent: 1). A build
+        /// with other rules folds them again.
+        public static let foldRevision = Array("fold_revision".utf8)
         /// 8 bytes sequence (BE) · 32 bytes chain hash: the newest event a whole-log check (the
         /// scrub) found the chain intact through, so opening need check only the log after it.
         public static let verifiedLog = Array("verified_log".utf8)

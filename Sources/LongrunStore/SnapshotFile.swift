@@ -1,5 +1,6 @@
 import Crypto
 import LMDB
+import LongrunDomain
 
 #if canImport(Glibc)
 import Glibc
@@ -31,6 +32,9 @@ public enum SnapshotFile {
         public var records: UInt64 = 0
         /// The store format of the records: 1 before checksums (loading seals them), 2 with them.
         public var storeFormat: UInt32 = Schema.formatVersion
+        /// The ``Lifecycle/foldRevision`` its states were folded by (1 in snapshots from before
+        /// revisions were recorded).
+        public var foldRevision: UInt32 = Lifecycle.foldRevision
     }
 
     static let magic = Array("LRSNAP01".utf8)
@@ -211,13 +215,14 @@ public enum SnapshotFile {
         writer.bytes(3, header.chainHash.bytes)
         writer.sint(4, header.createdUnixNanos)
         writer.uint(5, UInt64(Schema.formatVersion))
+        writer.uint(6, UInt64(Lifecycle.foldRevision))
         return writer.bytes
     }
 
     private static func decodeHeader(_ bytes: [UInt8]) throws -> Header? {
         try bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
-            var version: UInt64 = 0, storeFormat: UInt64 = 0, sequence: UInt64 = 0
+            var version: UInt64 = 0, storeFormat: UInt64 = 0, sequence: UInt64 = 0, foldRevision: UInt64 = 1
             var hash: [UInt8] = []
             var created: Int64 = 0
             while let (field, type) = try reader.nextField() {
@@ -227,11 +232,15 @@ public enum SnapshotFile {
                 case 3: hash = try reader.bytes()
                 case 4: created = try reader.sint()
                 case 5: storeFormat = try reader.uint()
+                case 6: foldRevision = try reader.uint()
                 default: try reader.skip(type)
                 }
             }
-            guard version == 1, (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount else { return nil }
-            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat))
+            guard version == 1, (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount,
+                  let foldRevision = UInt32(exactly: foldRevision)
+            else { return nil }
+            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat),
+                          foldRevision: foldRevision)
         }
     }
 

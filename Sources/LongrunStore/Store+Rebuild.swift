@@ -104,6 +104,10 @@ extension Store {
     /// when the snapshot is exactly where the log was compacted). A snapshot older than the
     /// compacted part cannot be used: the events after it are gone.
     ///
+    /// A snapshot folded by other rules (``SnapshotFile/Header/foldRevision``) is used only when
+    /// the log was compacted, and so cannot be folded from its start: then it is the one base there
+    /// is, and every rebuild and check starts from it alike.
+    ///
     /// `checkContents: false` reads only each snapshot's header (for choosing where to start
     /// checking the log at open); loading a snapshot always verifies its contents first.
     public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
@@ -111,6 +115,7 @@ extension Store {
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
             guard let header = try? (checkContents ? SnapshotFile.verify(snapshot.path) : SnapshotFile.readHeader(snapshot.path)) else { continue }
             if let tail, header.sequence + 1 < tail { continue }
+            if header.foldRevision != Lifecycle.foldRevision && (tail ?? 1) <= 1 { continue }
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }
         return nil

@@ -87,22 +87,38 @@ public final class Store: Sendable {
         try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {
             if configuration.verifyRecentLog { try checkRecentLog() }
-            try rebuildViewsIfTheViewSetChanged(chunk: configuration.replayChunk)
+            try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)
             try replayTail(chunk: configuration.replayChunk)
         }
     }
 
-    /// A build that adds (or drops) a view must fold the whole log into it: the applied sequence
-    /// says nothing about a view that did not exist when it was written.
-    private func rebuildViewsIfTheViewSetChanged(chunk: Int) throws {
-        let current = schema.viewSetDescription
-        let stored = try read { reader in try reader.txn.get(schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
-        guard stored != current else { return }
-        if try read({ try $0.logHead() }) > 0 {
-            logger.notice("the set of views changed; rebuilding them from the log", metadata: ["was": "\(stored ?? "(unrecorded)")", "now": "\(current)"])
-            try rebuildViews(chunk: chunk)
+    /// Views folded by other rules than this build's are folded again from the log: a build that
+    /// adds (or drops) a view, since the applied sequence says nothing about a view that did not
+    /// exist when it was written; and a build whose ``Lifecycle/foldRevision`` differs, since its
+    /// `apply` would have left other states. The new rules are recorded only once the views are
+    /// whole, so a crash part way folds them again at the next open.
+    private func rebuildViewsIfTheirRulesChanged(chunk: Int) throws {
+        let currentSet = schema.viewSetDescription
+        let (storedSet, storedRevision) = try read { reader in
+            (try reader.txn.get(schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) },
+             try reader.txn.get(schema.meta, key: Schema.MetaKey.foldRevision).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil })
         }
-        try write { writer in try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(current.utf8)) }
+        let revision = storedRevision ?? 1
+        guard storedSet != currentSet || revision != Lifecycle.foldRevision else { return }
+        if try read({ try $0.logHead() }) > 0 {
+            if storedSet != currentSet {
+                logger.notice("the set of views changed; rebuilding them from the log", metadata: ["was": "\(storedSet ?? "(unrecorded)")", "now": "\(currentSet)"])
+                try rebuildViews(chunk: chunk)
+            } else {
+                logger.notice("this build folds events by other rules; rebuilding the views from the log",
+                              metadata: ["fold_revision_was": "\(revision)", "now": "\(Lifecycle.foldRevision)"])
+                try rebuildViews(chunk: chunk, fromASnapshotOfOtherRules: true)
+            }
+        }
+        try write { writer in
+            try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(currentSet.utf8))
+            try writer.txn.put(schema.meta, key: Schema.MetaKey.foldRevision, value: withUnsafeBytes(of: Lifecycle.foldRevision.bigEndian) { Array($0) })
+        }
     }
 
     /// Refuses to serve a log whose recent part fails its chain: the part after the newest usable
@@ -313,10 +329,13 @@ public final class Store: Sendable {
         logger.notice("replay finished", metadata: ["head": "\(head)"])
     }
 
-    /// Drops every view and folds the whole log again. Used when views are suspected wrong.
-    /// A compacted log cannot be folded from its start: rebuild from a snapshot instead.
-    public func rebuildViews(chunk: Int = 50_000) throws {
-        if let tail = try read({ try $0.logTail() }), tail > 1 {
+    /// Drops every view and folds the whole log again (from the newest usable snapshot, as every
+    /// replay does). Used when views are suspected wrong. A compacted log cannot be folded from its
+    /// start: rebuild from a snapshot with `longrun-replay rebuild` instead; but when only the fold
+    /// rules changed (`fromASnapshotOfOtherRules`), the snapshot at the compaction point is the
+    /// one base there is and serves.
+    public func rebuildViews(chunk: Int = 50_000, fromASnapshotOfOtherRules: Bool = false) throws {
+        if let tail = try read({ try $0.logTail() }), tail > 1, try !fromASnapshotOfOtherRules || usableSnapshot(upTo: .max) == nil {
             throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild from a snapshot with longrun-replay rebuild")
         }
         try write { writer in

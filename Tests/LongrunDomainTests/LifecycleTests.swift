@@ -356,6 +356,22 @@ struct RetentionRuleTests {
         #expect(try decide(.expire(name: Self.name), released, at: .seconds(60)).count == 1)
     }
 
+    @Test func aHoldOrItsReleaseIsNoTransitionAndLeavesTheProducersVersionValid() throws {
+        var state: OperationState?
+        let kinds: [Event.Kind] = [.created(.init()), .progressed(metadata: nil), .holdSet(reason: "audit"), .holdReleased(reason: "done")]
+        for (index, kind) in kinds.enumerated() {
+            state = Lifecycle.apply(state, Event(sequence: UInt64(index + 1), time: Self.t0 + .seconds(Int64(index)), name: Self.name,
+                                                 actor: Actor(label: index < 2 ? "producer" : "admin"), kind: kind))
+        }
+        #expect(state?.version == 2)
+        #expect(state?.updateTime == Self.t0 + .seconds(1))
+        #expect(state?.lastSequence == 4)
+        #expect(kinds.map(\.isTransition) == [true, true, false, false])
+        // The producer read version 2 before the administrator's hold: its update still applies.
+        let update = try decide(.progress(.init(name: Self.name, metadata: nil, expectedVersion: 2)), state, at: .seconds(5))
+        #expect(update.map(\.kind) == [.progressed(metadata: nil)])
+    }
+
     @Test func anExpiredOperationIsGoneLikeADeletedOneAndItsNameIsNotReused() {
         let expired = given([.created(.init()), Self.succeeded, .expired])
         #expect(expired?.isDeleted == true)

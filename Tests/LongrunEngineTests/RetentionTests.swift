@@ -42,6 +42,28 @@ struct RetentionTests {
         }
     }
 
+    @Test(arguments: TestBackend.available)
+    func anAdministratorsHoldDoesNotFailTheProducersNextUpdate(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
+            let created = try await engine.create(CreateRequest(id: "build"), actor: Fixtures.producer)
+            let seen = try await engine.progress(created.name, metadata: Fixtures.payload("M", "1"), actor: Fixtures.producer).version
+            _ = try await engine.hold(created.name, reason: "audit", actor: Fixtures.consumer)
+            #expect(try await engine.get(created.name).version == seen)
+            _ = try await engine.progress(created.name, metadata: Fixtures.payload("M", "2"), expectedVersion: seen, actor: Fixtures.producer)
+            _ = try await engine.release(created.name, reason: "closed", actor: Fixtures.consumer)
+            let completed = try await engine.complete(created.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
+            #expect(completed.version == seen + 2)
+            let kinds = try await engine.history(of: created.name).events.map(\.kind.label)
+            #expect(kinds == ["created", "progressed", "hold_set", "progressed", "hold_released", "completed"])
+            engine.close()
+            // The views folded event by event are the ones a reopen (or a replay) leaves.
+            let reopened = try await place.openEngine()
+            defer { reopened.close() }
+            #expect(try await reopened.get(created.name) == completed)
+        }
+    }
+
     @Test func compactionDropsSnapshottedLogAndHistoryBeforeItIsOutOfRange() async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock()

@@ -115,6 +115,31 @@ struct StoreTests {
         #expect(try store.read { try $0.cancelDeadlines(dueBy: t0 + .seconds(100), limit: 100).due } == deadlinesBefore)
     }
 
+    @Test func viewsFoldedByOtherRulesAreFoldedAgainOnOpen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let op = name("held")
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            let revision = withUnsafeBytes(of: Lifecycle.foldRevision.bigEndian) { Array($0) }
+            #expect(try store.read { try $0.txn.get(store.schema.meta, key: Schema.MetaKey.foldRevision).map { Array($0) } } == revision)
+            try append(store, op, [.created(.init()), .progressed(metadata: nil), .holdSet(reason: "audit")])
+            // What a build of fold revision 1 left: the hold counted as a version.
+            try store.write { writer in
+                var state = try #require(try writer.reader.operation(op))
+                state.version += 1
+                try writer.putSealed(writer.schema.operations, key: Keys.name(op), body: RecordCodec.encode(state))
+                _ = try writer.txn.delete(writer.schema.meta, key: Schema.MetaKey.foldRevision)
+            }
+            #expect(try store.read { try $0.operation(op)?.version } == 3)
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try reopened.read { try $0.operation(op)?.version } == 2)
+        #expect(try reopened.read { try $0.operation(op)?.hold?.reason } == "audit")
+        let revision = withUnsafeBytes(of: Lifecycle.foldRevision.bigEndian) { Array($0) }
+        #expect(try reopened.read { try $0.txn.get(reopened.schema.meta, key: Schema.MetaKey.foldRevision).map { Array($0) } } == revision)
+    }
+
     @Test func aStoreWithAnUnknownFormatVersionIsRefused() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
