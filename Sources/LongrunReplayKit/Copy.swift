@@ -91,7 +91,7 @@ public struct StoreCopy: Sendable {
     public var json: String {
         JSONValue.object([
             ("source", .string(source)), ("destination", .string(destination)),
-            ("events", .unsigned(events)), ("head_hash", .string(headHash.description)),
+            ("events", .unsigned(events)), ("headHash", .string(headHash.description)),
             ("verification", .raw(verification.json)),
         ]).text
     }

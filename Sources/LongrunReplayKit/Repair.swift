@@ -56,10 +56,10 @@ public struct Repair: Sendable {
 
     public var json: String {
         JSONValue.object([
-            ("data_directory", .string(dataDirectory)),
+            ("dataDirectory", .string(dataDirectory)),
             ("found", .array(findings.map(Self.json))),
             ("repaired", .array(report.repaired.map { .string($0.description) })),
-            ("dropped_entries", .unsigned(UInt64(report.droppedEntries))),
+            ("droppedEntries", .unsigned(UInt64(report.droppedEntries))),
             ("unrepairable", .array(report.unrepairable.map(Self.json))),
             ("remaining", .array(report.remaining.map(Self.json))),
         ]).text

@@ -29,10 +29,10 @@ public struct SnapshotStatus: Sendable {
         JSONValue.object([
             ("path", .string(path)),
             ("sequence", .unsigned(sequence)),
-            ("size_bytes", .unsigned(sizeBytes)),
+            ("sizeBytes", .unsigned(sizeBytes)),
             ("created", .time(header.map { Timestamp(nanosecondsSinceEpoch: $0.createdUnixNanos) })),
             ("records", .optional(header?.records)),
-            ("chain_hash", .optional(header?.chainHash.description)),
+            ("chainHash", .optional(header?.chainHash.description)),
             ("intact", .bool(isIntact)),
             ("anchored", anchored.map { .bool($0) } ?? .null),
             ("good", .bool(isGood)),
@@ -141,8 +141,8 @@ public enum Snapshots {
 
         public var json: String {
             JSONValue.object([
-                ("path", .string(info.path)), ("sequence", .unsigned(header.sequence)), ("size_bytes", .unsigned(info.sizeBytes)),
-                ("records", .unsigned(header.records)), ("chain_hash", .string(header.chainHash.description)),
+                ("path", .string(info.path)), ("sequence", .unsigned(header.sequence)), ("sizeBytes", .unsigned(info.sizeBytes)),
+                ("records", .unsigned(header.records)), ("chainHash", .string(header.chainHash.description)),
                 ("written", .bool(written)), ("removed", .array(removed.map { .string($0) })),
             ]).text
         }

@@ -184,34 +184,34 @@ public struct StateAt: Sendable {
                 ("exists", .bool(true)), ("deleted", .bool(state.isDeleted)),
             ]
             if let deletion = state.deletion {
-                fields.append(("delete_sequence", .unsigned(state.lastSequence)))
-                fields.append(("delete_time", .time(deletion.time)))
-                fields.append(("deleted_by", deletion.actor.json))
+                fields.append(("deleteSequence", .unsigned(state.lastSequence)))
+                fields.append(("deleteTime", .time(deletion.time)))
+                fields.append(("deletedBy", deletion.actor.json))
             }
             if let expired = state.expireTime {
                 fields.append(("expired", .bool(true)))
-                fields.append(("expire_sequence", .unsigned(state.lastSequence)))
-                fields.append(("expire_time", .time(expired)))
+                fields.append(("expireSequence", .unsigned(state.lastSequence)))
+                fields.append(("expireTime", .time(expired)))
             }
             if let hold = state.hold {
                 fields.append(("hold", .object([("reason", .string(hold.reason)), ("time", .time(hold.time)), ("actor", hold.actor.json)])))
             }
             fields += [
                 ("version", .unsigned(state.version)),
-                ("create_sequence", .unsigned(state.createSequence)),
-                ("last_sequence", .unsigned(state.lastSequence)),
-                ("create_time", .time(state.createTime)),
-                ("update_time", .time(state.updateTime)),
-                ("end_time", .time(state.endTime)),
+                ("createSequence", .unsigned(state.createSequence)),
+                ("lastSequence", .unsigned(state.lastSequence)),
+                ("createTime", .time(state.createTime)),
+                ("updateTime", .time(state.updateTime)),
+                ("endTime", .time(state.endTime)),
                 ("creator", state.creator.json),
-                ("cancel_requested", .bool(state.cancelRequest != nil)),
+                ("cancelRequested", .bool(state.cancelRequest != nil)),
                 ("operation", .raw(JSONOutput.line(state.proto))),
             ]
             return [JSONValue.object(fields).text]
         case .absent(let name, let createdAt):
             return [JSONValue.object([
                 ("sequence", .unsigned(sequence)), ("time", .time(time)), ("name", .string(name.description)),
-                ("exists", .bool(false)), ("create_sequence", .optional(createdAt)),
+                ("exists", .bool(false)), ("createSequence", .optional(createdAt)),
             ]).text]
         }
     }

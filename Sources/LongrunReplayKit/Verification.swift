@@ -120,17 +120,17 @@ public struct Verification: Sendable {
     public var json: String {
         let hashKnown = logProblem == nil
         return JSONValue.object([
-            ("data_dir", .string(dataDirectory)),
+            ("dataDir", .string(dataDirectory)),
             ("healthy", .bool(report.isHealthy)),
-            ("first_sequence", .optional(report.firstSequence)),
-            ("head_sequence", .unsigned(report.headSequence)),
-            ("events_checked", .unsigned(report.events)),
-            ("head_hash", hashKnown ? .string(report.headHash.description) : .null),
-            ("applied_sequence", .unsigned(report.appliedSequence)),
-            ("views_digest", .string(report.viewsDigest)),
-            ("rebuilt_digest", report.rebuiltDigest.isEmpty ? .null : .string(report.rebuiltDigest)),
-            ("snapshots_checked", .unsigned(UInt64(report.snapshotsChecked))),
-            ("first_bad_sequence", .optional(report.firstBadSequence)),
+            ("firstSequence", .optional(report.firstSequence)),
+            ("headSequence", .unsigned(report.headSequence)),
+            ("eventsChecked", .unsigned(report.events)),
+            ("headHash", hashKnown ? .string(report.headHash.description) : .null),
+            ("appliedSequence", .unsigned(report.appliedSequence)),
+            ("viewsDigest", .string(report.viewsDigest)),
+            ("rebuiltDigest", report.rebuiltDigest.isEmpty ? .null : .string(report.rebuiltDigest)),
+            ("snapshotsChecked", .unsigned(UInt64(report.snapshotsChecked))),
+            ("firstBadSequence", .optional(report.firstBadSequence)),
             ("problems", .array(report.problems.map { problem in
                 .object([
                     ("code", .string(code(problem))),
@@ -140,7 +140,7 @@ public struct Verification: Sendable {
                 ])
             })),
             ("notes", .array(notes.map { .string($0) })),
-            ("next_steps", .array(nextSteps.map { .string($0) })),
+            ("nextSteps", .array(nextSteps.map { .string($0) })),
         ]).text
     }
 }

@@ -224,7 +224,7 @@ struct JSONOutputTests {
         event.progressed = .with { $0.metadata = unknownAny; $0.version = 2 }
         event.operation = failed
         let eventObject = try jsonObject(JSONOutput.line(event))
-        #expect(eventObject["sequence"] as? String == "3")
+        #expect(eventObject["sequence"] as? Int == 3)
         let progressed = try #require(eventObject["progressed"] as? [String: Any])
         #expect((progressed["metadata"] as? [String: Any])?["@type"] as? String == "type.googleapis.com/acme.v1.BuildMetadata")
         #expect(((eventObject["operation"] as? [String: Any])?["metadata"] as? [String: Any])?["value"] as? String == "CCr/")
@@ -247,7 +247,7 @@ struct JSONOutputTests {
             $0.cancelRequested = true
         }
         let object = try jsonObject(JSONOutput.line(response))
-        #expect(object["version"] as? String == "4")
+        #expect(object["version"] as? Int == 4)
         #expect(object["cancelRequested"] as? Bool == true)
     }
 

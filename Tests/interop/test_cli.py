@@ -134,7 +134,7 @@ def test_wait_timeout_exit_code(cli):
     assert result.returncode == 3, result
     assert time.monotonic() - started < 15
     [final] = json_lines(result.stdout)
-    assert final["name"] == name and not final.get("done", False)
+    assert final["name"] == name and final["done"] is False
     assert "not done" in result.stderr
 
 
@@ -234,7 +234,10 @@ def test_history_list_json_and_delete(cli, operations):
     # Any in the protobuf JSON mapping: a Struct (special JSON form) sits under "value".
     assert listed[0]["done"] is True
     assert listed[0]["response"] == {"@type": "type.googleapis.com/google.protobuf.Struct", "value": {"files": 3}}
-    assert not listed[1].get("done", False)
+    # Every field present (docs/JSON.md): a running operation says done false and metadata null,
+    # and has neither member of the result oneof.
+    assert listed[1]["done"] is False and listed[1]["metadata"] is None
+    assert "error" not in listed[1] and "response" not in listed[1]
     running = json_lines(ok(cli("list", parent, "--json", "--all", "--filter", "done = false")))
     assert [o["name"] for o in running] == names[1:]
     # Without --all only the first page, and a hint on stderr.
@@ -382,3 +385,41 @@ def test_the_three_binaries_print_the_version_the_daemon_reports(longrun_binary,
         _, _, admin, _ = support.stubs(channel)
         reported = admin.GetServerInfo(admin_pb2.GetServerInfoRequest(), timeout=10).version
     assert printed == {reported} and reported, (printed, reported)
+
+
+def test_longrun_and_longrun_replay_print_one_json_convention(cli, daemon):
+    """docs/JSON.md: every field present, lowerCamelCase keys, integers as numbers, in both tools."""
+    name = ok(cli("create", "--parent", "tenants/json")).strip()
+    ok(cli("progress", name))
+    replay = support.binary("LONGRUN_REPLAY", "longrun-replay")
+
+    def walk(value, path=""):
+        # Keys outside payloads: lowerCamelCase (or "@type"); no 64-bit integer quoted as a string.
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                assert key == "@type" or (key[:1].islower() and "_" not in key), f"{path}.{key}"
+                if key in ("sequence", "version", "headSequence", "eventsChecked", "appliedSequence"):
+                    assert isinstance(inner, int) and not isinstance(inner, bool), f"{path}.{key} = {inner!r}"
+                walk(inner, f"{path}.{key}")
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, path + "[]")
+
+    [operation] = json_lines(ok(cli("get", name, "--json")))
+    assert operation["done"] is False and operation["metadata"] is None
+    walk(operation)
+    events = json_lines(ok(cli("history", name, "--json")))
+    assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
+    for event in events:
+        walk(event)
+    progressed = [e for e in events if "progressed" in e]
+    assert progressed and progressed[0]["progressed"]["version"] == 2
+
+    where = ["--store", daemon.store] if daemon.store else ["--data-dir", daemon.data_dir]
+    dumped = subprocess.run([replay, "dump", *where, "--json"], capture_output=True, text=True, timeout=60)
+    for event in json_lines(ok(dumped)):
+        walk(event)
+    verified = subprocess.run([replay, "verify", *where, "--json"], capture_output=True, text=True, timeout=60)
+    [report] = json_lines(ok(verified))
+    walk(report)
+    assert report["healthy"] is True and report["firstBadSequence"] is None and report["problems"] == []

@@ -3,7 +3,9 @@ import LongrunDefaults
 import LongrunProto
 import SwiftProtobuf
 
-/// One-line JSON for operations, events and responses, in SwiftProtobuf's JSON mapping.
+/// One-line JSON for operations, events and responses: the protobuf JSON mapping (lowerCamelCase
+/// keys, RFC 3339 times), with every field present (``CompleteJSON``) and 64-bit integers as
+/// numbers, as docs/JSON.md describes for every tool.
 ///
 /// Deterministic: the same message prints as the same bytes in every run. Map fields are printed
 /// in key order, and each payload (every `Any`: metadata, response, error details) is printed
@@ -43,14 +45,17 @@ package enum JSONOutput {
     }
 
     /// For messages without `Any`s.
-    package static func line(plain message: some SwiftProtobuf.Message) -> String {
-        (try? message.jsonString(options: encodingOptions)) ?? "{}"
+    package static func line<M: SwiftProtobuf.Message>(plain message: M) -> String {
+        guard let json = try? message.jsonString(options: encodingOptions) else { return "{}" }
+        return CompleteJSON.complete(json, messageName: M.protoMessageName)
     }
 
-    /// SwiftProtobuf's JSON options for every output: map fields in key order.
+    /// SwiftProtobuf's JSON options for every output: map fields in key order, 64-bit integers as
+    /// numbers (sequences and versions stay far below 2^53, where every JSON reader is exact).
     package static var encodingOptions: JSONEncodingOptions {
         var options = JSONEncodingOptions()
         options.useDeterministicOrdering = true
+        options.alwaysPrintInt64sAsNumbers = true
         return options
     }
 
@@ -133,10 +138,10 @@ private struct AnyRewriter {
         }
     }
 
-    func encode(_ message: some SwiftProtobuf.Message) -> String {
+    func encode<M: SwiftProtobuf.Message>(_ message: M) -> String {
         var json: String
         do {
-            json = try message.jsonString(options: JSONOutput.encodingOptions)
+            json = CompleteJSON.complete(try message.jsonString(options: JSONOutput.encodingOptions), messageName: M.protoMessageName)
         } catch {
             return "{\"error\":\(JSONOutput.quote("cannot encode as JSON: \(error)"))}"
         }

@@ -1,3 +1,5 @@
+import LongrunDefaults
+
 /// Rewrites JSON text with the members of every object in sorted key order (by Unicode scalars
 /// of the decoded key), recursively through nested objects and arrays, keeping every other token
 /// byte for byte.
@@ -9,44 +11,89 @@
 /// real changes. Invalid JSON is returned unchanged.
 package enum SortedKeysJSON {
     package static func sorted(_ json: String) -> String {
+        guard let tree = JSONTree(parsing: json) else { return json }
+        return tree.sorted().text
+    }
+}
+
+/// JSON text as a tree that keeps every string, number and literal token byte for byte: for
+/// rewriting the JSON SwiftProtobuf prints without reformatting any value.
+package indirect enum JSONTree {
+    /// A string, number or literal, as written.
+    case token(ArraySlice<UInt8>)
+    case array([JSONTree])
+    case object([Member])
+
+    package struct Member {
+        /// The key as written, quotes and escapes included.
+        package var key: ArraySlice<UInt8>
+        /// The key's characters, escapes resolved.
+        package var decoded: [Unicode.Scalar]
+        package var value: JSONTree
+
+        package var name: String { String(String.UnicodeScalarView(decoded)) }
+
+        package init(name: String, value: JSONTree) {
+            self.key = ArraySlice(JSONString.quote(name).utf8)
+            self.decoded = Array(name.unicodeScalars)
+            self.value = value
+        }
+
+        init(key: ArraySlice<UInt8>, decoded: [Unicode.Scalar], value: JSONTree) {
+            self.key = key
+            self.decoded = decoded
+            self.value = value
+        }
+    }
+
+    /// Nil if `json` is not one whole JSON value.
+    package init?(parsing json: String) {
         var parser = Parser(bytes: Array(json.utf8))
-        guard let value = parser.parseValue() else { return json }
+        guard let value = parser.parseValue() else { return nil }
         parser.skipWhitespace()
-        guard parser.position == parser.bytes.count else { return json }
+        guard parser.position == parser.bytes.count else { return nil }
+        self = value
+    }
+
+    package static func literal(_ text: String) -> JSONTree { .token(ArraySlice(text.utf8)) }
+
+    /// The same tree with every object's members in sorted key order, recursively.
+    package func sorted() -> JSONTree {
+        switch self {
+        case .token: self
+        case .array(let elements): .array(elements.map { $0.sorted() })
+        case .object(let members):
+            .object(members.map { Member(key: $0.key, decoded: $0.decoded, value: $0.value.sorted()) }
+                .sorted { $0.decoded.lexicographicallyPrecedes($1.decoded) { $0.value < $1.value } })
+        }
+    }
+
+    package var text: String {
         var out: [UInt8] = []
-        out.reserveCapacity(parser.bytes.count)
-        value.write(to: &out)
+        write(to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
-    private indirect enum Value {
-        /// A string, number or literal, as written.
-        case token(ArraySlice<UInt8>)
-        case array([Value])
-        case object([(key: ArraySlice<UInt8>, decoded: [Unicode.Scalar], value: Value)])
-
-        func write(to out: inout [UInt8]) {
-            switch self {
-            case .token(let bytes):
-                out += bytes
-            case .array(let elements):
-                out.append(UInt8(ascii: "["))
-                for (index, element) in elements.enumerated() {
-                    if index > 0 { out.append(UInt8(ascii: ",")) }
-                    element.write(to: &out)
-                }
-                out.append(UInt8(ascii: "]"))
-            case .object(let members):
-                out.append(UInt8(ascii: "{"))
-                let ordered = members.sorted { $0.decoded.lexicographicallyPrecedes($1.decoded) { $0.value < $1.value } }
-                for (index, member) in ordered.enumerated() {
-                    if index > 0 { out.append(UInt8(ascii: ",")) }
-                    out += member.key
-                    out.append(UInt8(ascii: ":"))
-                    member.value.write(to: &out)
-                }
-                out.append(UInt8(ascii: "}"))
+    private func write(to out: inout [UInt8]) {
+        switch self {
+        case .token(let bytes):
+            out += bytes
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in elements.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                element.write(to: &out)
             }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (index, member) in members.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                out += member.key
+                out.append(UInt8(ascii: ":"))
+                member.value.write(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
     }
 
@@ -65,7 +112,7 @@ package enum SortedKeysJSON {
             return true
         }
 
-        mutating func parseValue() -> Value? {
+        mutating func parseValue() -> JSONTree? {
             skipWhitespace()
             guard position < bytes.count else { return nil }
             switch bytes[position] {
@@ -76,21 +123,21 @@ package enum SortedKeysJSON {
             }
         }
 
-        mutating func parseObject() -> Value? {
+        mutating func parseObject() -> JSONTree? {
             position += 1
-            var members: [(key: ArraySlice<UInt8>, decoded: [Unicode.Scalar], value: Value)] = []
+            var members: [Member] = []
             if consume("}") { return .object(members) }
             repeat {
                 skipWhitespace()
                 guard let key = parseString(), consume(":"), let value = parseValue() else { return nil }
-                members.append((key: key.raw, decoded: key.decoded, value: value))
+                members.append(Member(key: key.raw, decoded: key.decoded, value: value))
             } while consume(",")
             return consume("}") ? .object(members) : nil
         }
 
-        mutating func parseArray() -> Value? {
+        mutating func parseArray() -> JSONTree? {
             position += 1
-            var elements: [Value] = []
+            var elements: [JSONTree] = []
             if consume("]") { return .array(elements) }
             repeat {
                 guard let element = parseValue() else { return nil }
@@ -100,7 +147,7 @@ package enum SortedKeysJSON {
         }
 
         /// A number, `true`, `false` or `null`: the bytes up to the next delimiter.
-        mutating func parseScalar() -> Value? {
+        mutating func parseScalar() -> JSONTree? {
             let start = position
             while position < bytes.count, !Array(",]} \t\n\r:".utf8).contains(bytes[position]) { position += 1 }
             return position > start ? .token(bytes[start..<position]) : nil
