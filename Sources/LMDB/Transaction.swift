@@ -49,6 +49,14 @@ public class ReadTransaction {
         return stat.ms_entries
     }
 
+    /// The entries of `database` and the bytes of the pages holding them (branch, leaf and overflow).
+    public final func statistics(_ database: Database) throws(LMDBError) -> (entries: Int, bytes: Int) {
+        precondition(isOpen, "transaction used after it ended")
+        var stat = MDB_stat()
+        try LMDBError.check(mdb_stat(handle, database.dbi, &stat), "mdb_stat(\(database.name))")
+        return (stat.ms_entries, (stat.ms_branch_pages + stat.ms_leaf_pages + stat.ms_overflow_pages) * Int(stat.ms_psize))
+    }
+
     /// Runs `body` with a cursor over `database`, closed when `body` returns.
     public final func withCursor<R, E: Error>(_ database: Database, _ body: (inout Cursor) throws(E) -> R) throws -> R {
         precondition(isOpen, "transaction used after it ended")

@@ -62,17 +62,27 @@ extension LongrunEngine {
     }
 
     private func runMaintenance() async throws {
-        var lastSnapshot = (sequence: try lmdb?.usableSnapshot(upTo: .max, checkContents: false)?.sequence ?? 0, at: ContinuousClock.now)
+        let newest = try lmdb?.usableSnapshot(upTo: .max, checkContents: false)
+        var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, at: ContinuousClock.now)
+        var lastCheckpoint = ContinuousClock.now
         while !Task.isCancelled {
-            if lmdb != nil, let applied = try? await appliedSequence(), snapshotDue(applied: applied, last: lastSnapshot) {
+            if let store = lmdb, let applied = try? await appliedSequence(),
+               let bytesPerEvent = try? store.read({ try $0.logBytesPerEvent() }),
+               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: bytesPerEvent) {
                 do {
                     let info = try await takeSnapshot()
-                    lastSnapshot = (info.sequence, ContinuousClock.now)
+                    lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, at: ContinuousClock.now)
                     let dropped = try await compactLogIfDue()
                     if dropped > 0 { logger.notice("compacted the log", metadata: ["events": "\(dropped)"]) }
                 } catch {
                     logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     lastSnapshot.at = ContinuousClock.now
+                }
+            }
+            if lmdb != nil, let interval = configuration.logCheckpointInterval, ContinuousClock.now - lastCheckpoint >= interval {
+                lastCheckpoint = ContinuousClock.now
+                do { try await advanceVerifiedLog() } catch {
+                    logger.error("checking the newest log failed; retrying at the next interval", metadata: ["error": "\(error)"])
                 }
             }
             var next: Timestamp?
@@ -107,10 +117,24 @@ extension LongrunEngine {
         return info
     }
 
-    /// Whether the schedule calls for a snapshot now, given the last one's sequence and time.
-    func snapshotDue(applied: UInt64, last: (sequence: UInt64, at: ContinuousClock.Instant)) -> Bool {
+    /// The newest snapshot, as the schedule needs it: its sequence, its size (0 if none) and when it
+    /// was taken or found.
+    struct LastSnapshot: Sendable {
+        var sequence: UInt64
+        var bytes: UInt64
+        var at: ContinuousClock.Instant
+    }
+
+    /// Whether the schedule calls for a snapshot now, given the last one and the log's size per event
+    /// (see ``Configuration/snapshotLogRatio``).
+    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double) -> Bool {
         guard applied > last.sequence else { return false }
-        if let every = configuration.snapshotEveryEvents, applied - last.sequence >= every { return true }
+        let events = applied - last.sequence
+        if let ratio = configuration.snapshotLogRatio {
+            let logBytes = Double(events) * logBytesPerEvent
+            if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * Double(last.bytes)) { return true }
+        }
+        if let every = configuration.snapshotEveryEvents, events >= every { return true }
         if let interval = configuration.snapshotInterval, ContinuousClock.now - last.at >= interval { return true }
         return false
     }

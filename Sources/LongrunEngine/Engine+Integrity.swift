@@ -66,6 +66,21 @@ extension LongrunEngine {
         }
     }
 
+    /// Reads back the log written since the last checkpoint and moves the checkpoint to the head
+    /// (``Store/advanceVerifiedLog()``), so a restart checks only what was written after it, with
+    /// or without snapshots. Damage it meets is a finding, as a scrub's would be. Returns the events
+    /// checked (nil before a whole-log check has set the first checkpoint).
+    @discardableResult
+    public func advanceVerifiedLog() async throws -> UInt64? {
+        guard let store = lmdb else { return nil }
+        guard let (checked, problem) = try await onDedicatedThread({ try store.advanceVerifiedLog() }) else { return nil }
+        if let problem {
+            integrity.noteFinding(IntegrityFinding(kind: problem.kind == .gap ? .logGap : .brokenChain, database: "log",
+                                                   sequence: problem.sequence, message: problem.message))
+        }
+        return checked
+    }
+
     /// Rebuilds damaged views from the log (see ``Store/repair(_:operations:actor:now:access:progress:)``):
     /// the operations named, or with none, everything a fresh scrub pass finds that the log can
     /// rebuild. Only for unrestricted callers. Waiters of repaired operations are woken.

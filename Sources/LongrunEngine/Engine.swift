@@ -60,10 +60,23 @@ public final class LongrunEngine: Sendable {
         /// a full disk; reads keep working, and writes resume once there is room (a larger maximum
         /// takes a reopen, freed disk space does not).
         public var maximumMapSize = 64 << 30
+        /// Take a snapshot once the log written since the last one is this many times that
+        /// snapshot's size, and at least ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the
+        /// bytes snapshots write stay within a quarter of what the log writes, whatever the store's
+        /// size: a snapshot copies every view, so a fixed cadence would rewrite a large store over and
+        /// over. Restarts do not need snapshots (the log checkpoint bounds the start-up check); they
+        /// bound the replay when views are lost, and where the log may be compacted.
+        public var snapshotLogRatio: Double? = 4
+        /// The least log growth that makes a snapshot due by ``snapshotLogRatio``.
+        public var snapshotMinimumLogBytes: UInt64 = 64 << 20
         /// Take a snapshot once this many events were committed since the last one (nil: never by count).
-        public var snapshotEveryEvents: UInt64? = 100_000
+        public var snapshotEveryEvents: UInt64?
         /// Take a snapshot this long after the last one if anything was committed (nil: never by time).
-        public var snapshotInterval: Duration? = .seconds(3600)
+        public var snapshotInterval: Duration?
+        /// How often the log written since the last checkpoint is read back and checked, moving the
+        /// checkpoint that start-up checks from (nil: only whole-log checks, at start and by the scrub,
+        /// move it).
+        public var logCheckpointInterval: Duration? = .seconds(10)
         /// Snapshots kept; older ones are removed after each new one.
         public var snapshotsKept = 3
         /// How long done operations are kept, by outcome; expired ones stay in the history.

@@ -56,6 +56,22 @@ final class IntegrityMonitor: Sendable {
         }
     }
 
+    /// A check outside a pass found damage (the tail check of the log): known until a pass no
+    /// longer finds it or a repair clears it; logged the first time.
+    func noteFinding(_ finding: IntegrityFinding) {
+        let first = state.withLock { status in
+            guard !status.findings.contains(finding) else { return false }
+            status.findings.append(finding)
+            return true
+        }
+        if first {
+            logger.critical("the log check found damage", metadata: [
+                "kind": "\(finding.kind.rawValue)", "sequence": "\(finding.sequence.map(String.init) ?? "-")", "detail": "\(finding.message)",
+                "next": "see the extent with longrun-replay verify; restore from a backup",
+            ])
+        }
+    }
+
     func passStarted() {
         state.withLock { $0.passesRunning += 1 }
     }

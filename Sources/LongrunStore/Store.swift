@@ -130,7 +130,12 @@ public final class Store: Sendable {
         let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
         let afterVerified = try verifiedLogStart()
         let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
-        let (_, problem) = try verifyLog(from: start)
+        let (report, problem) = try verifyLog(from: start)
+        if problem == nil, start == nil || start == afterVerified {
+            // Intact from the base (or from the last checkpoint, itself intact from the base) through
+            // the head: the next start checks only what follows.
+            try recordVerifiedLog(through: report.headSequence, hash: report.headHash)
+        }
         if let problem {
             throw StoreError(.dataLoss, """
                 the log of \(directory) is damaged at event \(problem.sequence ?? 0): \(problem.message). \
@@ -157,6 +162,20 @@ public final class Store: Sendable {
             }
             return sequence + 1
         }
+    }
+
+    /// Checks the log from the last checkpoint (``Schema/MetaKey/verifiedLog``) through the head,
+    /// reading it back from disk, and moves the checkpoint to the head when the chain holds: so a
+    /// restart checks only the events written since, whatever the snapshot cadence. Nil when no
+    /// whole-log check has set a checkpoint yet (the scrub's first pass does); else the events
+    /// checked and the first problem, if any (the checkpoint then stays where it was).
+    public func advanceVerifiedLog() throws -> (checked: UInt64, problem: VerifyProblem?)? {
+        guard let start = try verifiedLogStart() else { return nil }
+        let (report, problem) = try verifyLog(from: start)
+        if problem == nil, report.headSequence >= start {
+            try recordVerifiedLog(through: report.headSequence, hash: report.headHash)
+        }
+        return (report.events, problem)
     }
 
     /// Records that a whole-log check found the chain intact through `sequence` (whose chain hash

@@ -65,6 +65,13 @@ public struct StoreReader {
         return ChainHash(bytes: Array(value))
     }
 
+    /// The bytes the log takes on disk per event, on average (its pages over its entries); 0 when
+    /// empty. What the snapshot cadence measures log growth in, without reading the log.
+    public func logBytesPerEvent() throws -> Double {
+        let (entries, bytes) = try txn.statistics(schema.log)
+        return entries == 0 ? 0 : Double(bytes) / Double(entries)
+    }
+
     /// Sequence of the oldest event still in the log; nil when the log is empty.
     public func logTail() throws -> UInt64? {
         try txn.withCursor(schema.log) { cursor in

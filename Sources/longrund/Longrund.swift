@@ -77,11 +77,14 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
     var maxWait: String = "1h"
 
+    @Option(help: "Take a snapshot once the log grew by this many times the last snapshot's size, and by 64 MiB at least (0: not by size).")
+    var snapshotLogRatio: UInt64 = 4
+
     @Option(help: "Take a snapshot after this many events since the last one (0: not by count).")
-    var snapshotEvery: UInt64 = 100_000
+    var snapshotEvery: UInt64 = 0
 
     @Option(help: "Take a snapshot this long after the last one if anything changed (0s: not by time).")
-    var snapshotInterval: String = "1h"
+    var snapshotInterval: String = "0s"
 
     @Option(help: "Snapshots to keep in <data-dir>/snapshots; older ones are removed.")
     var snapshotsKept: Int = 3
@@ -183,6 +186,7 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--max-store-size: not a size of at least 1MiB: \(maxStoreSize) (try 64GiB)")
         }
         engineConfiguration.maximumMapSize = storeLimit
+        engineConfiguration.snapshotLogRatio = snapshotLogRatio == 0 ? nil : Double(snapshotLogRatio)
         engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
         engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod
         engineConfiguration.snapshotsKept = snapshotsKept

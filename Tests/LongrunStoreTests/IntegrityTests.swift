@@ -215,6 +215,45 @@ import Glibc
 
 @Suite("Store: the chain check at open")
 struct OpenCheckTests {
+    func append(_ store: Store, _ range: Range<Int>) throws {
+        for index in range {
+            try store.write { writer in
+                try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: try OperationName(parsing: "operations/op-\(index)"), time: Timestamp(seconds: 1))
+            }
+        }
+    }
+
+    @Test func theCheckpointFollowsTheHeadSoARestartChecksOnlyWhatCameAfter() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+            try append(store, 0..<5)
+            // No whole-log check has run: there is no checkpoint to move on from.
+            #expect(try store.advanceVerifiedLog() == nil)
+            #expect(try store.read { try $0.verifiedLog() } == nil)
+        }
+        // Opening checks the whole log (no snapshot, no checkpoint) and records the head.
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        #expect(try store.read { try $0.verifiedLog()?.sequence } == 5)
+        try append(store, 5..<8)
+        let checked = try #require(try store.advanceVerifiedLog())
+        #expect(checked.checked == 3 && checked.problem == nil)
+        #expect(try store.read { try $0.verifiedLog()?.sequence } == 8)
+        #expect(try store.advanceVerifiedLog()?.checked == 0)
+
+        // An event edited after the checkpoint is found, and the checkpoint stays before it.
+        try append(store, 8..<10)
+        try store.environment.write { txn in
+            var value = Array(try #require(try txn.get(store.schema.log, key: Keys.sequence(9))))
+            value[value.count - 3] ^= 0x01
+            try txn.put(store.schema.log, key: Keys.sequence(9), value: value)
+        }
+        let damaged = try #require(try store.advanceVerifiedLog())
+        #expect(damaged.problem?.sequence == 9)
+        #expect(try store.read { try $0.verifiedLog()?.sequence } == 8)
+    }
+
     @Test func checkingFromAfterTheHeadChecksNothingAndFromTheMiddleChecksTheRest() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }

@@ -405,9 +405,10 @@ def test_longrun_and_longrun_replay_print_one_json_convention(cli, daemon):
             for inner in value:
                 walk(inner, path + "[]")
 
-    [operation] = json_lines(ok(cli("get", name, "--json")))
-    assert operation["done"] is False and operation["metadata"] is None
-    walk(operation)
+    [details] = json_lines(ok(cli("get", name, "--json")))
+    walk(details)
+    assert details["version"] == 2 and details["cancelRequested"] is False
+    assert details["operation"]["done"] is False and details["operation"]["metadata"] is None
     events = json_lines(ok(cli("history", name, "--json")))
     assert [e["sequence"] for e in events] == sorted(e["sequence"] for e in events)
     for event in events:

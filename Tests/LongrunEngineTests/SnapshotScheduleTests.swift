@@ -1,0 +1,37 @@
+@testable import LongrunEngine
+import LongrunTestSupport
+import Testing
+
+/// When the engine takes a snapshot by itself (``LongrunEngine/Configuration/snapshotLogRatio``):
+/// in proportion to the log written since the last one, never by a fixed count that would rewrite a
+/// large store over and over.
+@Suite("Engine: the snapshot schedule")
+struct SnapshotScheduleTests {
+    func due(_ configure: (inout LongrunEngine.Configuration) -> Void, events: UInt64, lastBytes: UInt64, bytesPerEvent: Double) throws -> Bool {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let engine = try Fixtures.openEngine(directory.path, configure: configure)
+        defer { engine.close() }
+        let last = LongrunEngine.LastSnapshot(sequence: 1_000, bytes: lastBytes, at: .now)
+        return engine.snapshotDue(applied: 1_000 + events, last: last, logBytesPerEvent: bytesPerEvent)
+    }
+
+    @Test func aSnapshotIsDueOnceTheLogGrewByFourTimesTheLastOne() throws {
+        let mib: UInt64 = 1 << 20
+        // Last snapshot 100 MiB: due at 400 MiB of log, whatever the number of events.
+        #expect(try !due({ _ in }, events: 409_599, lastBytes: 100 * mib, bytesPerEvent: 1_024))
+        #expect(try due({ _ in }, events: 409_600, lastBytes: 100 * mib, bytesPerEvent: 1_024))
+        #expect(try due({ _ in }, events: 204_800, lastBytes: 100 * mib, bytesPerEvent: 2_048))
+        // A small store: 64 MiB of log at least, so a snapshot is never taken for a few events.
+        #expect(try !due({ _ in }, events: 65_535, lastBytes: 0, bytesPerEvent: 1_024))
+        #expect(try due({ _ in }, events: 65_536, lastBytes: 0, bytesPerEvent: 1_024))
+        // Nothing committed since: never due.
+        #expect(try !due({ _ in }, events: 0, lastBytes: 0, bytesPerEvent: 1_024))
+    }
+
+    @Test func theCountAndTimeCadencesAreOptInAndTheRatioCanBeTurnedOff() throws {
+        #expect(try !due({ $0.snapshotLogRatio = nil }, events: 10_000_000, lastBytes: 0, bytesPerEvent: 1_024))
+        #expect(try due({ $0.snapshotLogRatio = nil; $0.snapshotEveryEvents = 500 }, events: 500, lastBytes: 0, bytesPerEvent: 1))
+        #expect(try due({ $0.snapshotLogRatio = nil; $0.snapshotInterval = .zero }, events: 1, lastBytes: 0, bytesPerEvent: 1))
+    }
+}
