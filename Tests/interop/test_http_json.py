@@ -152,3 +152,16 @@ def test_another_uid_is_denied_as_over_grpc(make_daemon):
 def test_http_socket_none_turns_the_gateway_off(make_daemon):
     d = make_daemon(args=["--http-socket", "none"]).start().wait_ready()
     assert not os.path.exists(http_socket(d))
+
+
+def test_each_request_writes_one_access_log_line(make_daemon):
+    d = make_daemon(args=["--access-log-level", "info", "--log-format", "json"]).start().wait_ready()
+    status, _, _ = curl(d, "GET", "/v1/operations/absent")
+    assert status == 404
+    d.stop_and_check()
+    lines = [json.loads(line) for line in d.stderr().splitlines() if line.startswith("{")]
+    [line] = [entry for entry in lines if entry.get("transport") == "http"]
+    assert line["message"] == "rpc"
+    assert line["method"] == "google.longrunning.Operations/GetOperation"
+    assert (line["http"], line["http_status"], line["code"]) == ("GET /v1/operations/absent", "404", "NOT_FOUND")
+    assert line["name"] == "operations/absent" and line["uid"] == str(os.getuid())
