@@ -57,6 +57,8 @@ public struct LongrunServer: Service {
         public var inheritedHTTPSocket: Int32?
         /// Largest HTTP request body the gateway accepts; larger is answered 413.
         public var maximumHTTPBodyBytes = 64 << 10
+        /// How long a keep-alive HTTP connection may sit with no request before the gateway closes it.
+        public var httpIdleTimeout: Duration = .seconds(60)
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -221,8 +223,11 @@ extension LongrunServer {
                                   accessLogLevel: configuration.accessLogLevel, metrics: configuration.metrics)
         gateway.maximumBodyBytes = configuration.maximumHTTPBodyBytes
         let policy = configuration.access
+        let idle = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout / .nanoseconds(1)))
         return try await HTTPServerChannel.bootstrap { [gateway] channel in
             let peer = PeerIdentity.credentials(of: channel, policy: policy)
+            // In front of the codec, so that any bytes at all count as activity.
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), position: .first)
             try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer))
         }.withBoundSocket(httpListeningSocket).get()
     }

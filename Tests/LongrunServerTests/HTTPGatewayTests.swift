@@ -179,6 +179,19 @@ struct HTTPGatewayTests {
         }
     }
 
+    @Test func anIdleKeepAliveConnectionIsClosed() async throws {
+        try await Harness.withHTTP(server: { $0.httpIdleTimeout = .milliseconds(300) }) { h, http in
+            _ = try await h.create(id: "idle")
+            // Answered and kept open; then, with nothing more sent, closed by the server.
+            let closedAfter = try await http.exchangeThenAwaitClose("GET /v1/operations/idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            #expect(closedAfter.reply.status == 200)
+            #expect(closedAfter.reply.headers["connection"] == nil)
+            // Not sooner than asked would be a timing test on a busy machine; that it closes at all
+            // (the default would be a minute) is what matters.
+            #expect(closedAfter.closedWithin != nil, "still open 20 s after the answer")
+        }
+    }
+
     @Test func requestsAreCountedInTheRPCMetrics() async throws {
         let metrics = LongrunMetrics()
         try await Harness.withHTTP(server: { $0.metrics = metrics }) { h, http in
@@ -258,15 +271,26 @@ struct HTTPSocketClient: Sendable {
 
     /// Writes every request on one connection, then reads one reply per request.
     func exchange(_ requests: [String]) async throws -> [HTTPReply] {
+        try await exchange(requests, awaitClose: false).replies
+    }
+
+    /// One request; then, sending nothing more, how long until the server closes the connection
+    /// (nil: not within 20 s).
+    func exchangeThenAwaitClose(_ request: String) async throws -> (reply: HTTPReply, closedWithin: Duration?) {
+        let result = try await exchange([request], awaitClose: true)
+        return (result.replies[0], result.closedWithin)
+    }
+
+    private func exchange(_ requests: [String], awaitClose: Bool) async throws -> (replies: [HTTPReply], closedWithin: Duration?) {
         let path = self.path
         return try await withCheckedThrowingContinuation { continuation in
             Thread.detachNewThread {
-                continuation.resume(with: Result { try Self.blockingExchange(path: path, requests: requests) })
+                continuation.resume(with: Result { try Self.blockingExchange(path: path, requests: requests, awaitClose: awaitClose) })
             }
         }
     }
 
-    private static func blockingExchange(path: String, requests: [String]) throws -> [HTTPReply] {
+    private static func blockingExchange(path: String, requests: [String], awaitClose: Bool) throws -> (replies: [HTTPReply], closedWithin: Duration?) {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw ClientError("socket: \(errno)") }
         defer { close(fd) }
@@ -320,7 +344,11 @@ struct HTTPSocketClient: Sendable {
             replies.append(HTTPReply(status: status, headers: headers, body: String(decoding: buffer[..<length], as: UTF8.self)))
             buffer.removeSubrange(..<length)
         }
-        return replies
+        guard awaitClose else { return (replies, nil) }
+        let answered = ContinuousClock.now
+        // recv returns 0 at the server's close, or fails with EAGAIN when SO_RCVTIMEO (20 s) passes.
+        let closed = (try? fill()) == false
+        return (replies, closed ? ContinuousClock.now - answered : nil)
     }
 
     private static func find(_ needle: [UInt8], in haystack: [UInt8]) -> Range<Int>? {

@@ -5,7 +5,9 @@ import NIOHTTP1
 /// answers it through ``HTTPGateway/respond(to:)`` off the event loop, and writes the response
 /// back on it. NIOHTTP1's pipelining handler holds the next request until this one is answered,
 /// so responses go out in order. Keeps the connection open when the client asks to (HTTP/1.1's
-/// default) and closes it after an oversized body, whose rest would otherwise be read as requests.
+/// default) until it has been idle for the gateway's idle timeout (an ``IdleStateHandler`` in front
+/// of the codec says when), and closes it after an oversized body, whose rest would otherwise be
+/// read as requests.
 final class HTTPGatewayHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -16,6 +18,8 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
     private var body: ByteBuffer?
     /// After a 413: the rest of this request is dropped, and the connection closes.
     private var discarding = false
+    /// A request is being answered: the connection is not idle, however long the answer takes.
+    private var answering = false
 
     init(gateway: HTTPGateway, peer: PeerCredentials?) {
         self.gateway = gateway
@@ -43,15 +47,28 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
             self.head = nil
             let request = HTTPGateway.Request(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0), peer: peer)
             body = nil
-            Self.answer(request, gateway: gateway, context: NIOLoopBound(context, eventLoop: context.eventLoop))
+            answering = true
+            Self.answer(request, gateway: gateway, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
+                        context: NIOLoopBound(context, eventLoop: context.eventLoop))
         }
     }
 
+    /// Closes a connection that stayed idle (no request, none being answered) for the timeout.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if !answering && head == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     /// Answers off the event loop (the engine's calls are async), then writes on it.
-    private static func answer(_ request: HTTPGateway.Request, gateway: HTTPGateway, context: NIOLoopBound<ChannelHandlerContext>) {
+    private static func answer(_ request: HTTPGateway.Request, gateway: HTTPGateway, handler: NIOLoopBound<HTTPGatewayHandler>,
+                               context: NIOLoopBound<ChannelHandlerContext>) {
         Task {
             let response = await gateway.respond(to: request)
             context.eventLoop.execute {
+                handler.value.answering = false
                 write(response, version: request.head.version, keepAlive: request.head.isKeepAlive, context: context.value)
             }
         }
