@@ -180,7 +180,7 @@ struct HTTPGatewayTests {
     }
 
     @Test func anIdleKeepAliveConnectionIsClosed() async throws {
-        try await Harness.withHTTP(server: { $0.httpIdleTimeout = .milliseconds(300) }) { h, http in
+        try await Harness.withHTTP(server: { $0.httpIdleTimeout = .seconds(2) }) { h, http in
             _ = try await h.create(id: "idle")
             // Answered and kept open; then, with nothing more sent, closed by the server.
             let closedAfter = try await http.exchangeThenAwaitClose("GET /v1/operations/idle HTTP/1.1\r\nHost: localhost\r\n\r\n")
