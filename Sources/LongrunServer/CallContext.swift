@@ -1,7 +1,8 @@
 import GRPCCore
 import LongrunDomain
 
-/// What a handler learns about its caller from the request metadata.
+/// What a handler learns about its caller: from the request metadata over gRPC, from the
+/// request headers over HTTP (``HTTPGateway``); the credentials always from the kernel.
 struct CallContext: Sendable {
     /// Metadata key a client may set to label itself in the audit trail (`longrun-actor: deploy-bot`).
     static let actorKey = "longrun-actor"
@@ -19,20 +20,32 @@ struct CallContext: Sendable {
     var deadline: ContinuousClock.Instant?
     var cancelReason: String
 
-    /// Throws UNAUTHENTICATED if the connection's credentials are missing, which happens only if
-    /// the kernel would not give them: the daemon acts for no one it cannot name.
+    /// A gRPC call's context: the credentials ``PeerIdentity`` stamped on the call, and the
+    /// `longrun-actor`, `longrun-cancel-reason` and `grpc-timeout` metadata.
     init(metadata: Metadata, context: ServerContext, policy: AccessPolicy) throws {
-        guard let peer = metadata[stringValues: PeerIdentity.metadataKey].first(where: { _ in true }).flatMap(PeerIdentity.decode) else {
+        try self.init(
+            peer: metadata[stringValues: PeerIdentity.metadataKey].first(where: { _ in true }).flatMap(PeerIdentity.decode),
+            actorLabel: metadata[stringValues: Self.actorKey].first(where: { _ in true }).map { String($0) },
+            cancelReason: metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0) },
+            timeout: metadata[stringValues: "grpc-timeout"].first(where: { _ in true }).flatMap(Self.parseTimeout),
+            policy: policy
+        )
+    }
+
+    /// The context of a call over any transport, from the connection's credentials as the kernel
+    /// gave them and what the client said about itself. Throws UNAUTHENTICATED if the credentials
+    /// are missing, which happens only if the kernel would not give them: the daemon acts for no
+    /// one it cannot name.
+    init(peer: PeerCredentials?, actorLabel: String?, cancelReason: String?, timeout: Duration?, policy: AccessPolicy) throws {
+        guard let peer else {
             throw ErrorMapping.status(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
                                       reason: "NO_PEER_CREDENTIALS")
         }
-        let label = metadata[stringValues: Self.actorKey].first(where: { _ in true }).map { String($0.prefix(Self.maximumLabelLength)) }
         self.peer = peer
-        actor = Actor(uid: peer.uid, pid: peer.pid, label: label ?? "")
+        actor = Actor(uid: peer.uid, pid: peer.pid, label: actorLabel.map { String($0.prefix(Self.maximumLabelLength)) } ?? "")
         access = policy.access(for: peer)
-        deadline = metadata[stringValues: "grpc-timeout"].first(where: { _ in true })
-            .flatMap(Self.parseTimeout).map { ContinuousClock.now + $0 }
-        cancelReason = metadata[stringValues: Self.cancelReasonKey].first(where: { _ in true }).map { String($0) } ?? ""  // bounded by the lifecycle (Limits)
+        deadline = timeout.map { ContinuousClock.now + $0 }
+        self.cancelReason = cancelReason ?? ""  // bounded by the lifecycle (Limits)
     }
 
     /// Parses a `grpc-timeout` header: up to 8 digits and a unit (H, M, S, m, u, n).

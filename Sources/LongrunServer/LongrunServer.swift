@@ -5,6 +5,7 @@ import LongrunDefaults
 import LongrunEngine
 import LongrunProto
 import LongrunStore
+import NIOCore
 import ServiceLifecycle
 
 #if canImport(Glibc)
@@ -13,7 +14,8 @@ import Glibc
 import Musl
 #endif
 
-/// The daemon's gRPC front: every service on one Unix socket, run as a `Service`.
+/// The daemon's gRPC front: every service on one Unix socket, run as a `Service`; and, when
+/// configured, the Operations API over HTTP/JSON on a second socket (``HTTPGateway``).
 ///
 /// On graceful shutdown (SIGTERM/SIGINT through the `ServiceGroup`) it stops accepting calls,
 /// lets the writer commit what is queued, wakes waiters and watchers, and closes the store.
@@ -47,6 +49,16 @@ public struct LongrunServer: Service {
         /// Where RPCs, commits and the engine's state are recorded for Prometheus; nil records
         /// nothing. The endpoint that serves them is a ``MetricsListener`` next to the server.
         public var metrics: LongrunMetrics?
+        /// Where the HTTP/JSON gateway listens (the Operations API over HTTP/1.1, ``HTTPGateway``):
+        /// a second Unix socket, bound with the same mode and group as `socketPath`. Nil: no gateway.
+        public var httpSocketPath: String?
+        /// A listening socket the service manager opened for the gateway (named `http`), served
+        /// instead of binding `httpSocketPath` and left in place at exit.
+        public var inheritedHTTPSocket: Int32?
+        /// Largest HTTP request body the gateway accepts; larger is answered 413.
+        public var maximumHTTPBodyBytes = 64 << 10
+        /// How long a keep-alive HTTP connection may sit with no request before the gateway closes it.
+        public var httpIdleTimeout: Duration = .seconds(60)
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -57,6 +69,8 @@ public struct LongrunServer: Service {
     private let engine: LongrunEngine
     private let logger: Logger
     private let listeningSocket: Int32
+    /// The gateway's listening socket, if it serves one.
+    private let httpListeningSocket: Int32?
     /// Open waits and watches per uid, shared by the services.
     let quotas: PeerQuotas
     /// What `grpc.health.v1.Health` reports: starting, serving or draining, and the engine's signals.
@@ -69,8 +83,21 @@ public struct LongrunServer: Service {
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
-        self.listeningSocket = try configuration.inheritedSocket
+        let listeningSocket = try configuration.inheritedSocket
             ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
+        do {
+            // The same rules as the gRPC socket: who may connect is decided the same way for both.
+            self.httpListeningSocket = try configuration.inheritedHTTPSocket ?? configuration.httpSocketPath.map {
+                try UnixListener.bind(path: $0, mode: configuration.socketMode, group: configuration.socketGroup)
+            }
+        } catch {
+            if configuration.inheritedSocket == nil {
+                close(listeningSocket)
+                unlink(configuration.socketPath)
+            }
+            throw error
+        }
+        self.listeningSocket = listeningSocket
         configuration.metrics?.observe(engine: engine, quotas: quotas)
     }
 
@@ -140,6 +167,8 @@ public struct LongrunServer: Service {
         let health = self.health
         let notifier = configuration.notifier
         defer { if configuration.inheritedSocket == nil { unlink(configuration.socketPath) } }
+        defer { if configuration.inheritedHTTPSocket == nil, let path = configuration.httpSocketPath { unlink(path) } }
+        let httpChannel = try await startHTTPGateway()
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await withGracefulShutdownHandler {
@@ -159,10 +188,18 @@ public struct LongrunServer: Service {
             group.addTask {
                 try await cancelWhenGracefulShutdown { try await engine.run() }
             }
+            if let httpChannel {
+                // Stops accepting on graceful shutdown, like the gRPC socket; a request already
+                // read is answered (after the engine closed, with UNAVAILABLE: SHUTTING_DOWN).
+                group.addTask { await HTTPServerChannel.serve(httpChannel) }
+            }
             let address = try await transport.listeningAddress
             health.advance(to: .serving)
             if let address = address.unixDomainSocket {
                 logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.location)"])
+            }
+            if httpChannel != nil, let path = configuration.httpSocketPath {
+                logger.notice("serving HTTP/JSON", metadata: ["http_socket": "\(path)"])
             }
             if let notifier {
                 notifier.notify("READY=1\nSTATUS=serving on \(configuration.socketPath)")
@@ -178,6 +215,23 @@ public struct LongrunServer: Service {
 }
 
 extension LongrunServer {
+    /// Starts serving the gateway's socket, if there is one: the same Operations methods, access
+    /// policy, access log and metrics as the gRPC socket, each connection's peer read on accept.
+    private func startHTTPGateway() async throws -> (any Channel)? {
+        guard let httpListeningSocket else { return nil }
+        var gateway = HTTPGateway(methods: OperationsMethods(engine: engine), policy: configuration.access, logger: logger,
+                                  accessLogLevel: configuration.accessLogLevel, metrics: configuration.metrics)
+        gateway.maximumBodyBytes = configuration.maximumHTTPBodyBytes
+        let policy = configuration.access
+        let idle = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout / .nanoseconds(1)))
+        return try await HTTPServerChannel.bootstrap { [gateway] channel in
+            let peer = PeerIdentity.credentials(of: channel, policy: policy)
+            // In front of the codec, so that any bytes at all count as activity.
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), position: .first)
+            try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer))
+        }.withBoundSocket(httpListeningSocket).get()
+    }
+
     /// Sends `WATCHDOG=1` every `interval` for as long as the store answers a read: a daemon whose
     /// store hangs stops feeding the watchdog, and the service manager restarts it.
     static func keepWatchdogFed(_ notifier: ServiceManagerNotifier, every interval: Duration, engine: LongrunEngine) async {

@@ -16,22 +16,14 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     let policy: AccessPolicy
     let quotas: PeerQuotas
 
+    private var methods: OperationsMethods { OperationsMethods(engine: engine) }
+
     func listOperations(request: ServerRequest<Google_Longrunning_ListOperationsRequest>, context: ServerContext) async throws
         -> ServerResponse<Google_Longrunning_ListOperationsResponse>
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            guard !message.returnPartialSuccess else {
-                throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
-                                          reason: "PARTIAL_SUCCESS_UNSUPPORTED")
-            }
-            let page = try await engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken),
-                                       access: call.access)
-            var response = Google_Longrunning_ListOperationsResponse()
-            response.operations = page.operations.map(\.proto)
-            response.nextPageToken = page.nextPageToken
-            return ServerResponse(message: response)
+            return ServerResponse(message: try await methods.list(request.message, call: call))
         }
     }
 
@@ -40,7 +32,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            return ServerResponse(message: try await engine.get(OperationName(parsing: request.message.name), access: call.access).proto)
+            return ServerResponse(message: try await methods.get(request.message, call: call))
         }
     }
 
@@ -49,7 +41,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            try await engine.delete(OperationName(parsing: request.message.name), actor: call.actor, access: call.access)
+            try await methods.delete(request.message, call: call)
             return ServerResponse(message: Google_Protobuf_Empty())
         }
     }
@@ -59,7 +51,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
     {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            _ = try await engine.cancel(OperationName(parsing: request.message.name), reason: call.cancelReason, actor: call.actor, access: call.access)
+            try await methods.cancel(request.message, call: call)
             return ServerResponse(message: Google_Protobuf_Empty())
         }
     }

@@ -75,9 +75,7 @@ enum PeerIdentity {
     static func install(on config: inout HTTP2ServerTransport.Posix.Config, policy: AccessPolicy) {
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
             channel.eventLoop.makeCompletedFuture {
-                let credentials = Self.readCredentials(channel).map { raw in
-                    PeerCredentials(uid: raw.uid, gid: raw.gid, pid: raw.pid, isAdmin: policy.isAdmin(uid: raw.uid, gid: raw.gid))
-                }
+                let credentials = Self.credentials(of: channel, policy: policy)
                 try channel.pipeline.syncOperations.addHandler(ConnectionCredentials(credentials), position: .first)
             }
         }
@@ -88,6 +86,15 @@ enum PeerIdentity {
                 let credentials = try? stream.parent?.pipeline.syncOperations.handler(type: ConnectionCredentials.self).credentials
                 try stream.pipeline.syncOperations.addHandler(StreamCredentialsStamp(credentials.flatMap { $0 }), position: .first)
             }
+        }
+    }
+
+    /// The credentials of an accepted Unix-socket connection, with the admin check (which may
+    /// consult the group database) done once; nil if the kernel would not say. Call on the
+    /// channel's event loop. Both transports read their peers here, gRPC and the HTTP gateway.
+    static func credentials(of channel: any Channel, policy: AccessPolicy) -> PeerCredentials? {
+        readCredentials(channel).map { raw in
+            PeerCredentials(uid: raw.uid, gid: raw.gid, pid: raw.pid, isAdmin: policy.isAdmin(uid: raw.uid, gid: raw.gid))
         }
     }
 

@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// What a service manager (systemd, or anything that speaks its protocols) tells the daemon in its
-/// environment: a listening socket it opened (socket activation, `LISTEN_FDS`), and where to
+/// environment: the listening sockets it opened (socket activation, `LISTEN_FDS`), and where to
 /// report readiness, shutdown and liveness (`NOTIFY_SOCKET`, `WATCHDOG_USEC`). Both protocols are
 /// plain file descriptors and datagrams, so no systemd library is needed, and tests set the
 /// variables themselves.
@@ -22,26 +22,61 @@ public enum ServiceManager {
     /// The first descriptor a service manager passes (`SD_LISTEN_FDS_START`).
     static let firstPassedDescriptor: Int32 = 3
 
-    /// The listening socket passed by socket activation, if the environment says there is one for
-    /// this process (`LISTEN_PID` equals `pid`). Checks that it is one listening Unix stream
-    /// socket; returns it with the path it is bound to. Removes the variables from the environment
-    /// so that no child process takes them for its own.
-    public static func inheritedSocket(environment: [String: String], pid: pid_t = getpid()) throws -> (descriptor: Int32, path: String)? {
+    /// A listening Unix socket passed by socket activation, with the path it is bound to.
+    public struct InheritedSocket: Sendable, Equatable {
+        public var descriptor: Int32
+        public var path: String
+    }
+
+    /// The sockets passed by socket activation: the gRPC one, and the HTTP/JSON gateway's if the
+    /// manager passes a second one named `http` (`FileDescriptorName=http`, in `LISTEN_FDNAMES`).
+    public struct InheritedSockets: Sendable, Equatable {
+        public var grpc: InheritedSocket
+        public var http: InheritedSocket?
+    }
+
+    /// The name that marks the HTTP/JSON gateway's socket in `LISTEN_FDNAMES`.
+    public static let httpSocketName = "http"
+
+    /// The listening sockets passed by socket activation, if the environment says there are any for
+    /// this process (`LISTEN_PID` equals `pid`): one unnamed (or any name but `http`) for gRPC, and
+    /// optionally one named `http`. Checks that each is a listening Unix stream socket. Removes the
+    /// variables from the environment so that no child process takes them for its own.
+    public static func inheritedSockets(environment: [String: String], pid: pid_t = getpid()) throws -> InheritedSockets? {
         guard let listenPID = environment["LISTEN_PID"], let count = environment["LISTEN_FDS"] else { return nil }
         guard pid_t(listenPID) == pid else { return nil }
         defer { for name in ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"] { unsetenv(name) } }
-        guard let count = Int(count), count == 1 else {
-            throw StartupError("the service manager passed LISTEN_FDS=\(count) sockets; longrund serves exactly one: give its socket unit one ListenStream= (a path)")
+        guard let count = Int(count), count == 1 || count == 2 else {
+            throw StartupError("the service manager passed LISTEN_FDS=\(count) sockets; longrund serves exactly one gRPC socket (one ListenStream=, a path), "
+                + "and optionally a second for HTTP/JSON from a socket unit with FileDescriptorName=\(httpSocketName)")
         }
-        let descriptor = firstPassedDescriptor
+        let names = environment["LISTEN_FDNAMES"].map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) } ?? []
+        let httpIndex = names.count == count ? names.firstIndex(of: httpSocketName) : nil
+        if count == 2 {
+            guard let httpIndex, names.filter({ $0 == httpSocketName }).count == 1 else {
+                throw StartupError("the service manager passed LISTEN_FDS=2 sockets, but LISTEN_FDNAMES=\(environment["LISTEN_FDNAMES"] ?? "") does not name exactly one of them "
+                    + "\(httpSocketName); longrund serves exactly one gRPC socket, and a second only for HTTP/JSON: give that socket unit FileDescriptorName=\(httpSocketName)")
+            }
+            let http = try listeningUnixSocket(firstPassedDescriptor + Int32(httpIndex))
+            let grpc = try listeningUnixSocket(firstPassedDescriptor + Int32(1 - httpIndex))
+            return InheritedSockets(grpc: grpc, http: http)
+        }
+        if httpIndex != nil {
+            throw StartupError("the only socket the service manager passed is named \(httpSocketName) (LISTEN_FDNAMES); longrund needs its gRPC socket too: give longrund.socket one ListenStream=")
+        }
+        return InheritedSockets(grpc: try listeningUnixSocket(firstPassedDescriptor), http: nil)
+    }
+
+    /// Checks that `descriptor` is a listening Unix stream socket; returns it with its path.
+    private static func listeningUnixSocket(_ descriptor: Int32) throws -> InheritedSocket {
         var type: Int32 = 0, listening: Int32 = 0
         var length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0, type == Int32(SOCK_STREAM.rawValue) else {
-            throw StartupError("the descriptor the service manager passed (fd 3) is not a stream socket; use ListenStream= in the socket unit")
+            throw StartupError("the descriptor the service manager passed (fd \(descriptor)) is not a stream socket; use ListenStream= in the socket unit")
         }
         length = socklen_t(MemoryLayout<Int32>.size)
         guard getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening == 1 else {
-            throw StartupError("the socket the service manager passed (fd 3) is not listening")
+            throw StartupError("the socket the service manager passed (fd \(descriptor)) is not listening")
         }
         var address = sockaddr_un()
         length = socklen_t(MemoryLayout<sockaddr_un>.size)
@@ -49,11 +84,11 @@ public enum ServiceManager {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
         }
         guard named == 0, address.sun_family == sa_family_t(AF_UNIX) else {
-            throw StartupError("the socket the service manager passed (fd 3) is not a Unix socket; longrund serves on a Unix socket only (ListenStream=/run/longrun/longrund.sock)")
+            throw StartupError("the socket the service manager passed (fd \(descriptor)) is not a Unix socket; longrund serves on a Unix socket only (ListenStream=/run/longrun/longrund.sock)")
         }
         let path = withUnsafeBytes(of: address.sun_path) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
         _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
-        return (descriptor, path)
+        return InheritedSocket(descriptor: descriptor, path: path)
     }
 }
 

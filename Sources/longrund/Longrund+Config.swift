@@ -57,6 +57,8 @@ extension Longrund {
             let defaults = DefaultPaths.current
             values["data-dir"] = .string(command.dataDir ?? defaults.dataDirectory)
             values["socket"] = .string(command.socket ?? defaults.socketPath)
+            values["http-socket"] = .string(
+                Self.httpSocketPath(command.httpSocket, grpcSocket: command.socket ?? defaults.socketPath, socketActivated: false) ?? "none")
             print(EffectiveConfiguration.render(options: options, values: values, sources: layered.sources, file: location?.path), terminator: "")
             return
         }

@@ -22,6 +22,8 @@ struct Longrund: AsyncParsableCommand {
             With no options it serves the default data directory on the default socket:
             as root /var/lib/longrun and /run/longrun/longrund.sock; otherwise
             $XDG_STATE_HOME/longrun and $XDG_RUNTIME_DIR/longrun/longrund.sock.
+            google.longrunning.Operations is also served over HTTP/1.1 and JSON on a second
+            socket, longrund-http.sock next to it (--http-socket; none turns it off).
             SIGTERM or SIGINT stop it gracefully: queued commits land, the store closes cleanly.
             Under a service manager (Tools/systemd): it serves the socket passed by socket
             activation (LISTEN_FDS) and reports READY=1, STOPPING=1 and WATCHDOG=1 to NOTIFY_SOCKET.
@@ -43,6 +45,9 @@ struct Longrund: AsyncParsableCommand {
 
     @Option(help: "Unix socket to listen on (default: $LONGRUN_SOCKET or the embedded default).")
     var socket: String?
+
+    @Option(help: "Unix socket of the HTTP/JSON gateway: the Operations API over HTTP/1.1 (curl --unix-socket PATH http://localhost/v1/operations), bound with the same --socket-mode and --socket-group; none: no gateway (default: longrund-http.sock next to --socket; under socket activation, only the socket passed with FileDescriptorName=http).")
+    var httpSocket: String?
 
     @Option(help: "The host recorded in every event this daemon commits, so that the events of several hosts sharing one store say where each was made (default: the system's host name).")
     var hostName: String?
@@ -176,9 +181,15 @@ struct Longrund: AsyncParsableCommand {
         if sharedStore != nil, dataDir != nil { throw ValidationError("--store and --data-dir name two stores: give one") }
         let environment = ServiceManager.environment
         // Socket activation: the service manager's socket is served instead of binding one.
-        let activation = Result { try ServiceManager.inheritedSocket(environment: environment) }
-        let inherited = (try? activation.get()) ?? nil
+        let activation = Result { try ServiceManager.inheritedSockets(environment: environment) }
+        let inheritedSockets = (try? activation.get()) ?? nil
+        let inherited = inheritedSockets?.grpc
         let socketPath = inherited?.path ?? socket ?? defaults.socketPath
+        let httpSocketPath = inheritedSockets?.http?.path
+            ?? Self.httpSocketPath(httpSocket, grpcSocket: socketPath, socketActivated: inherited != nil)
+        if let httpSocketPath, httpSocketPath == socketPath {
+            throw ValidationError("--http-socket must differ from --socket (\(socketPath)): the HTTP/JSON gateway has a socket of its own")
+        }
         var engineConfiguration = LongrunEngine.Configuration()
         engineConfiguration.durability = durability == .full ? .full : .relaxed(syncInterval: interval)
         engineConfiguration.defaultCancelGrace = grace
@@ -196,7 +207,8 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.hostName = hostName ?? Self.systemHostName()
 
         let storeText = sharedStore.map { "store \($0)" } ?? "data directory \(dataDirectory)"
-        print("longrund \(LongrunServer.version): \(storeText), socket \(socketPath), durability \(sharedStore == nil ? engineConfiguration.durability.description : "the server's")")
+        let httpText = httpSocketPath.map { ", HTTP socket \($0)" } ?? ""
+        print("longrund \(LongrunServer.version): \(storeText), socket \(socketPath)\(httpText), durability \(sharedStore == nil ? engineConfiguration.durability.description : "the server's")")
         fflush(nil)
         var metricsListener: MetricsListener?
         do {
@@ -204,6 +216,7 @@ struct Longrund: AsyncParsableCommand {
             _ = try activation.get()
             // Refuse a live socket before creating or locking anything (an inherited one is ours).
             if inherited == nil { try LongrunServer.checkSocketAvailable(socketPath) }
+            if inheritedSockets?.http == nil, let httpSocketPath { try LongrunServer.checkSocketAvailable(httpSocketPath) }
             // Bound before the store opens: a taken address fails the start before anything is created.
             let metrics = metricsAddress.map { _ in LongrunMetrics() }
             if let metricsAddress, let metrics {
@@ -231,6 +244,8 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
             serverConfiguration.maximumWait = wait
             serverConfiguration.inheritedSocket = inherited?.descriptor
+            serverConfiguration.httpSocketPath = httpSocketPath
+            serverConfiguration.inheritedHTTPSocket = inheritedSockets?.http?.descriptor
             serverConfiguration.accessLogLevel = accessLevel
             serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
             serverConfiguration.metrics = metrics
@@ -265,6 +280,20 @@ struct Longrund: AsyncParsableCommand {
             }
             throw ExitCode(1)
         }
+    }
+
+    /// The default HTTP gateway socket's name, next to the gRPC socket.
+    static let defaultHTTPSocketName = "longrund-http.sock"
+
+    /// Where the HTTP/JSON gateway listens: `--http-socket`, nil for `none`; by default next to
+    /// the gRPC socket, except under socket activation, where the manager owns the socket
+    /// directory and passes the gateway's socket itself (named `http`) if it is wanted.
+    static func httpSocketPath(_ flag: String?, grpcSocket: String, socketActivated: Bool) -> String? {
+        if flag == "none" { return nil }
+        if let flag { return flag }
+        if socketActivated { return nil }
+        let directory = grpcSocket.lastIndex(of: "/").map { String(grpcSocket[...$0]) } ?? ""
+        return directory + defaultHTTPSocketName
     }
 
     /// The system's host name (gethostname), nil if it has none.

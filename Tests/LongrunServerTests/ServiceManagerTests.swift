@@ -11,12 +11,22 @@ import Glibc
 @Suite("Service manager: socket activation and sd_notify")
 struct ServiceManagerTests {
     @Test func socketActivationIsForTheProcessTheManagerNamesOnly() throws {
-        #expect(try ServiceManager.inheritedSocket(environment: [:]) == nil)
+        #expect(try ServiceManager.inheritedSockets(environment: [:]) == nil)
         // LISTEN_PID names another process (the variables leaked into a child): not ours.
-        #expect(try ServiceManager.inheritedSocket(environment: ["LISTEN_PID": "1", "LISTEN_FDS": "1"], pid: 4242) == nil)
+        #expect(try ServiceManager.inheritedSockets(environment: ["LISTEN_PID": "1", "LISTEN_FDS": "1"], pid: 4242) == nil)
         #expect {
-            try ServiceManager.inheritedSocket(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "2"], pid: 4242)
+            try ServiceManager.inheritedSockets(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "2"], pid: 4242)
         } throws: { "\($0)".contains("LISTEN_FDS=2") && "\($0)".contains("exactly one") }
+        // Two sockets are one for gRPC and one named http (the HTTP/JSON gateway's), nothing else.
+        #expect {
+            try ServiceManager.inheritedSockets(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "longrund.socket:other"], pid: 4242)
+        } throws: { "\($0)".contains("FileDescriptorName=http") }
+        #expect {
+            try ServiceManager.inheritedSockets(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "2", "LISTEN_FDNAMES": "http:http"], pid: 4242)
+        } throws: { "\($0)".contains("exactly one") }
+        #expect {
+            try ServiceManager.inheritedSockets(environment: ["LISTEN_PID": "4242", "LISTEN_FDS": "1", "LISTEN_FDNAMES": "http"], pid: 4242)
+        } throws: { "\($0)".contains("gRPC socket too") }
     }
 
     @Test func theWatchdogIntervalIsHalfWhatTheManagerAsksFor() {

@@ -56,6 +56,7 @@ def test_installs_binaries_completions_units_docs_and_config(bin_dir, destdir):
     assert "ExecStart=/opt/lr/bin/longrund --config /etc/longrun/longrund.toml" in service
     assert "/usr/local" not in service
     assert (root / "lib/systemd/system/longrund.socket").is_file()
+    assert "FileDescriptorName=http" in (root / "lib/systemd/system/longrund-http.socket").read_text()
     assert (root / "share/doc/longrun/README.md").is_file()
     assert (root / "share/doc/longrun/CONFIG.md").is_file()
     sample = (REPO / "Tools/longrund.toml.example").read_text()

@@ -110,3 +110,50 @@ def test_a_manager_passing_two_sockets_is_refused_with_what_to_change():
         listener.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_socket_activation_passes_the_http_socket_named_http():
+    """Two sockets, as longrund.socket and longrund-http.socket (FileDescriptorName=http) pass them:
+    the daemon serves gRPC on one and HTTP/JSON on the other, and leaves both files to the manager."""
+    home = tempfile.mkdtemp(prefix="lr-sm-", dir="/tmp")
+    listeners = []
+    log = open(os.path.join(home, "log"), "wb")
+    proc = None
+    try:
+        paths = [os.path.join(home, "longrund.sock"), os.path.join(home, "web.sock")]
+        for path in paths:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(path)
+            s.listen(64)
+            listeners.append(s)
+        n = listeners[1].fileno()
+        # bash: dash takes single-digit descriptors only. fd 4 first, in case n is 3.
+        script = (f'exec 4<&{n}; exec 3<&0 0</dev/null; ' + (f'exec {n}<&-; ' if n not in (3, 4) else '')
+                  + 'LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=longrund.socket:http exec "$@"')
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LISTEN_", "NOTIFY_", "WATCHDOG_", "LONGRUN"))}
+        proc = subprocess.Popen(["bash", "-c", script, "bash", support.binary("LONGRUND", "longrund"),
+                                 "--data-dir", os.path.join(home, "data")],
+                                stdin=listeners[0].fileno(), pass_fds=(n,), stdout=log, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + 30
+        while True:
+            out = subprocess.run(["curl", "-sS", "--unix-socket", paths[1], "http://localhost/v1/operations"],
+                                 capture_output=True, text=True, timeout=30)
+            if out.returncode == 0 and out.stdout.strip() == "{}":
+                break
+            assert proc.poll() is None, open(os.path.join(home, "log")).read()
+            assert time.monotonic() < deadline, (out.stdout, out.stderr)
+            time.sleep(0.1)
+        with grpc.insecure_channel("unix:" + paths[0]) as ch:
+            support.stubs(ch)[3].ListOperations(operations_pb2.ListOperationsRequest(), timeout=10)
+        assert not os.path.exists(os.path.join(home, "longrund-http.sock")), "bound a socket of its own too"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0, open(os.path.join(home, "log")).read()
+        assert all(os.path.exists(p) for p in paths), "the manager's sockets were removed"
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for s in listeners:
+            s.close()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)

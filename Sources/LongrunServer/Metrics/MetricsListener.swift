@@ -30,15 +30,9 @@ public final class MetricsListener: Service, Sendable {
     /// Binds `address` now; throws a ``MetricsListenerError`` that says what is wrong (in use, not
     /// an address of this machine, not permitted). A stale Unix socket is replaced, a live one refused.
     public static func bind(_ address: MetricsAddress, metrics: LongrunMetrics, logger: Logger) async throws -> MetricsListener {
-        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 64)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
-                }
-            }
+        let bootstrap = HTTPServerChannel.bootstrap { channel in
+            try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
+        }
         let channel: any Channel
         do {
             switch address {
@@ -74,12 +68,7 @@ public final class MetricsListener: Service, Sendable {
 
     /// Serves until graceful shutdown or cancellation, then closes the socket (and removes a Unix one).
     public func run() async throws {
-        let channel = self.channel
-        try? await withTaskCancellationOrGracefulShutdownHandler {
-            try await channel.closeFuture.get()
-        } onCancelOrGracefulShutdown: {
-            channel.close(promise: nil)
-        }
+        await HTTPServerChannel.serve(channel)
         removeSocketFile()
     }
 

@@ -1,0 +1,97 @@
+import NIOCore
+import NIOHTTP1
+
+/// One connection of the HTTP gateway: gathers each request (a body up to the gateway's limit),
+/// answers it through ``HTTPGateway/respond(to:)`` off the event loop, and writes the response
+/// back on it. NIOHTTP1's pipelining handler holds the next request until this one is answered,
+/// so responses go out in order. Keeps the connection open when the client asks to (HTTP/1.1's
+/// default) until it has been idle for the gateway's idle timeout (an ``IdleStateHandler`` in front
+/// of the codec says when), and closes it after an oversized body, whose rest would otherwise be
+/// read as requests.
+final class HTTPGatewayHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let gateway: HTTPGateway
+    private let peer: PeerCredentials?
+    private var head: HTTPRequestHead?
+    private var body: ByteBuffer?
+    /// After a 413: the rest of this request is dropped, and the connection closes.
+    private var discarding = false
+    /// A request is being answered: the connection is not idle, however long the answer takes.
+    private var answering = false
+
+    init(gateway: HTTPGateway, peer: PeerCredentials?) {
+        self.gateway = gateway
+        self.peer = peer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard !discarding else { return }
+            self.head = head
+            body = nil
+            if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > gateway.maximumBodyBytes {
+                refuseBody(context: context)
+            }
+        case .body(var chunk):
+            guard !discarding, head != nil else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > gateway.maximumBodyBytes {
+                refuseBody(context: context)
+                return
+            }
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+        case .end:
+            guard !discarding, let head else { return }
+            self.head = nil
+            let request = HTTPGateway.Request(head: head, body: body ?? context.channel.allocator.buffer(capacity: 0), peer: peer)
+            body = nil
+            answering = true
+            Self.answer(request, gateway: gateway, handler: NIOLoopBound(self, eventLoop: context.eventLoop),
+                        context: NIOLoopBound(context, eventLoop: context.eventLoop))
+        }
+    }
+
+    /// Closes a connection that stayed idle (no request, none being answered) for the timeout.
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            if !answering && head == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Answers off the event loop (the engine's calls are async), then writes on it.
+    private static func answer(_ request: HTTPGateway.Request, gateway: HTTPGateway, handler: NIOLoopBound<HTTPGatewayHandler>,
+                               context: NIOLoopBound<ChannelHandlerContext>) {
+        Task {
+            let response = await gateway.respond(to: request)
+            context.eventLoop.execute {
+                handler.value.answering = false
+                write(response, version: request.head.version, keepAlive: request.head.isKeepAlive, context: context.value)
+            }
+        }
+    }
+
+    private func refuseBody(context: ChannelHandlerContext) {
+        guard let head else { return }
+        discarding = true
+        self.head = nil
+        body = nil
+        Self.write(gateway.bodyTooLarge(head, peer: peer), version: head.version, keepAlive: false, context: context)
+    }
+
+    private static func write(_ response: HTTPGateway.Response, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = response.headers
+        let bytes = context.channel.allocator.buffer(string: response.body)
+        headers.replaceOrAdd(name: "Content-Length", value: String(bytes.readableBytes))
+        if !keepAlive { headers.replaceOrAdd(name: "Connection", value: "close") }
+        context.write(NIOAny(HTTPServerResponsePart.head(HTTPResponseHead(version: version, status: response.status, headers: headers))), promise: nil)
+        context.write(NIOAny(HTTPServerResponsePart.body(.byteBuffer(bytes))), promise: nil)
+        let written = context.writeAndFlush(NIOAny(HTTPServerResponsePart.end(nil)))
+        if !keepAlive {
+            written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+    }
+}

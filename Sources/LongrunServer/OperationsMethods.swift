@@ -1,0 +1,38 @@
+import LongrunDomain
+import LongrunEngine
+import LongrunProto
+import LongrunWire
+
+/// The `google.longrunning.Operations` methods that have an HTTP binding, one function each, from
+/// request message to response message. Both transports call these, the gRPC service
+/// (``OperationsService``) and the HTTP/JSON gateway (``HTTPGateway``), so a call means the same
+/// whichever way it arrives; each transport only converts its wire form and maps thrown errors
+/// through ``ErrorMapping``.
+struct OperationsMethods: Sendable {
+    let engine: LongrunEngine
+
+    func list(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) async throws -> Google_Longrunning_ListOperationsResponse {
+        guard !request.returnPartialSuccess else {
+            throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
+                                      reason: "PARTIAL_SUCCESS_UNSUPPORTED")
+        }
+        let page = try await engine.list(ListRequest(name: request.name, filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken),
+                                         access: call.access)
+        var response = Google_Longrunning_ListOperationsResponse()
+        response.operations = page.operations.map(\.proto)
+        response.nextPageToken = page.nextPageToken
+        return response
+    }
+
+    func get(_ request: Google_Longrunning_GetOperationRequest, call: CallContext) async throws -> Google_Longrunning_Operation {
+        try await engine.get(OperationName(parsing: request.name), access: call.access).proto
+    }
+
+    func delete(_ request: Google_Longrunning_DeleteOperationRequest, call: CallContext) async throws {
+        try await engine.delete(OperationName(parsing: request.name), actor: call.actor, access: call.access)
+    }
+
+    func cancel(_ request: Google_Longrunning_CancelOperationRequest, call: CallContext) async throws {
+        _ = try await engine.cancel(OperationName(parsing: request.name), reason: call.cancelReason, actor: call.actor, access: call.access)
+    }
+}
