@@ -22,10 +22,10 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         try await mappingErrors(logger) {
             let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             let message = request.message
-            guard !message.returnPartialSuccess else {
-                throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
-                                          reason: "PARTIAL_SUCCESS_UNSUPPORTED")
-            }
+            // `return_partial_success` is accepted and changes nothing: every collection lives in
+            // one consistent store (LMDB, or one PostgreSQL database), answered by one read, so a
+            // part is never unreachable while the rest answers. A store that cannot be read fails
+            // the whole call (UNAVAILABLE), with or without it; `unreachable` stays empty.
             let page = try await engine.list(ListRequest(name: message.name, filter: message.filter, pageSize: message.pageSize, pageToken: message.pageToken),
                                        access: call.access)
             var response = Google_Longrunning_ListOperationsResponse()
