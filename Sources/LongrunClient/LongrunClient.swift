@@ -339,6 +339,20 @@ public struct LongrunClient: Sendable {
         }
     }
 
+    /// `ListCollections`: one page of the collections that hold live operations.
+    public func listCollections(
+        matching name: String = "", pageSize: Int32 = 0, pageToken: String = ""
+    ) async throws -> Longrun_V1_ListCollectionsResponse {
+        let request = Longrun_V1_ListCollectionsRequest.with {
+            $0.name = name
+            $0.pageSize = pageSize
+            $0.pageToken = pageToken
+        }
+        return try await mappingErrors {
+            try await admin.listCollections(request, metadata: requestMetadata)
+        }
+    }
+
     /// `TakeSnapshot`.
     public func takeSnapshot() async throws -> Longrun_V1_TakeSnapshotResponse {
         try await mappingErrors {

@@ -41,6 +41,15 @@ public enum Access: Hashable, Sendable {
         return nil
     }
 
+    /// Throws PERMISSION_DENIED if the caller reads only its own operations (owner-only): the
+    /// names of the collections would tell it of others' operations, and finding the collections
+    /// that hold its own would read every operation. It lists its own with a wildcard instead.
+    public func requireListCollections() throws(DomainError) {
+        guard listsOnlyUID == nil else {
+            throw .permissionDenied("list the collections", rule: "this daemon is owner-only: only root or the admin group may; list your own operations across collections with the name '-'")
+        }
+    }
+
     /// Throws PERMISSION_DENIED unless the caller may read `state`.
     public func requireRead(_ state: OperationState?, _ name: OperationName) throws(DomainError) {
         guard mayRead(state) else {

@@ -60,6 +60,52 @@ public struct PageToken: Hashable, Sendable {
     }
 }
 
+/// The page token of a list of collections: the parent of the last collection returned, bound to
+/// the request like ``PageToken``. Opaque and URL-safe, and grants nothing.
+/// Layout before base64url: version (2) · binding (8, BE) · parent (UTF-8) · check (2).
+public struct CollectionPageToken: Hashable, Sendable {
+    public var after: String
+    public var binding: UInt64
+
+    public init(after: String, binding: UInt64) {
+        self.after = after
+        self.binding = binding
+    }
+
+    public var encoded: String {
+        var bytes: [UInt8] = [2]
+        for shift in stride(from: 56, through: 0, by: -8) { bytes.append(UInt8(truncatingIfNeeded: binding >> UInt64(shift))) }
+        bytes.append(contentsOf: after.utf8)
+        let check = Self.check(bytes)
+        bytes.append(UInt8(check >> 8))
+        bytes.append(UInt8(check & 0xFF))
+        return Base64URL.encode(bytes)
+    }
+
+    public init(decoding text: String, expectedBinding: UInt64) throws(DomainError) {
+        guard text.utf8.count <= 512, let bytes = Base64URL.decode(text), bytes.count >= 11, bytes[0] == 2,
+              Self.check(Array(bytes[0..<(bytes.count - 2)])) == UInt16(bytes[bytes.count - 2]) << 8 | UInt16(bytes[bytes.count - 1]),
+              let after = String(validating: bytes[9..<(bytes.count - 2)], as: UTF8.self)
+        else {
+            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_TOKEN",
+                              "page_token is not a token this server issued (it may be truncated); start again without a page_token")
+        }
+        var binding: UInt64 = 0
+        for byte in bytes[1..<9] { binding = binding << 8 | UInt64(byte) }
+        guard binding == expectedBinding else {
+            throw DomainError(.invalidArgument, reason: "PAGE_TOKEN_MISMATCH",
+                              "page_token was issued for a different name; repeat the request that produced it, or start again without a page_token")
+        }
+        self.init(after: after, binding: binding)
+    }
+
+    private static func check(_ bytes: [UInt8]) -> UInt16 {
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in bytes { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return UInt16(truncatingIfNeeded: hash ^ (hash >> 16))
+    }
+}
+
 /// RFC 4648 base64url without padding.
 enum Base64URL {
     private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)

@@ -11,25 +11,44 @@ extension LongrunEngine {
         return try Lifecycle.requireLive(state, name)
     }
 
-    /// One page of a collection's operations in creation order (AIP-158, AIP-160).
-    /// With owner-only `access`, only the caller's own operations.
+    /// One page of a collection's operations in creation order (AIP-158, AIP-160), or of every
+    /// collection a wildcard names (AIP-159, ``CollectionSet``), merged in creation order across
+    /// them with one keyset token. With owner-only `access`, only the caller's own operations.
     public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
-        let collection = try CollectionName(listName: request.name)
+        let collections = try CollectionSet(listName: request.name)
         let filter: Filter
         do { filter = try Filter(parsing: request.filter) } catch {
             throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
         }
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
-        let binding = PageToken.binding(collection.description, filter.canonical)
+        let binding = PageToken.binding(collections.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
         let page = try await read { store in
-            try await store.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize,
+            try await store.list(ListQuery(collections: collections, filter: filter, afterCreateSequence: after, pageSize: pageSize,
                                       creatorUID: access.listsOnlyUID))
         }
         return ListResponse(
             operations: page.operations,
             nextPageToken: page.resumeAfter.map { PageToken(position: $0, binding: binding).encoded } ?? ""
         )
+    }
+
+    /// The collections that hold live operations (not deleted or expired), in name order of their
+    /// parents (the root first), `name` restricting them (``CollectionSet``: `""` or `-` every
+    /// collection, `tenants/-`, or one collection), paged by the last parent returned.
+    /// Only names: a count per collection would read every operation of it on LMDB.
+    /// PERMISSION_DENIED for a caller that reads only its own operations (``Access``).
+    public func collections(_ request: CollectionsRequest, access: Access = .unrestricted) async throws -> CollectionsPage {
+        try access.requireListCollections()
+        let set = request.name.isEmpty ? CollectionSet.all : try CollectionSet(listName: request.name)
+        let pageSize = try ListRequest.effectivePageSize(request.pageSize)
+        let binding = PageToken.binding("collections", set.description)
+        let after = request.pageToken.isEmpty ? nil : try CollectionPageToken(decoding: request.pageToken, expectedBinding: binding).after
+        let all = try await read { store in try await store.collections(matching: set) }
+        let rest = after.map { after in all.drop(while: { $0.parent <= after }) } ?? all[...]
+        let page = Array(rest.prefix(pageSize))
+        let next = rest.count > pageSize ? CollectionPageToken(after: page.last!.parent, binding: binding).encoded : ""
+        return CollectionsPage(collections: page, nextPageToken: next)
     }
 
     /// The transitions of one operation, deleted ones included, oldest first.

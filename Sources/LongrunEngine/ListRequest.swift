@@ -34,6 +34,27 @@ public struct ListResponse: Sendable {
     public var nextPageToken: String
 }
 
+/// A request for the collections that hold live operations (``LongrunEngine/collections(_:access:)``).
+public struct CollectionsRequest: Hashable, Sendable {
+    /// `""` or `-`: every collection; `tenants/-`: those a wildcard names; or one collection.
+    public var name: String
+    /// As ListOperations': 0 → 50, at most 1000.
+    public var pageSize: Int32
+    public var pageToken: String
+
+    public init(name: String = "", pageSize: Int32 = 0, pageToken: String = "") {
+        self.name = name
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+public struct CollectionsPage: Sendable {
+    public var collections: [CollectionName]
+    /// Empty only on the last page.
+    public var nextPageToken: String
+}
+
 public struct HistoryPage: Sendable {
     public var events: [Event]
     /// Empty only on the last page.

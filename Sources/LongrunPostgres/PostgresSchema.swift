@@ -10,8 +10,8 @@ import PostgresNIO
 /// - `longrun_log`: the events, each stored exactly as in LMDB's log (`CRC-32C · chain hash ·
 ///   record`), so a copy between backends keeps the hashes and one verifier reads both.
 /// - `longrun_operations`: the views: each operation's record (`CRC-32C · record`) and the index
-///   columns its state implies (`IndexFacts`), with partial indexes for List, running operations,
-///   cancel deadlines and retention.
+///   columns its state implies (`IndexFacts`), with partial indexes for List (per collection, and
+///   in global creation order for wildcards), running operations, cancel deadlines and retention.
 /// - `longrun_request_ids`: the request id each operation was created with, per collection.
 /// - `longrun_meta`: `schema_version`, and `fold_revision`: the ``Lifecycle/foldRevision`` the
 ///   views were folded by.
@@ -66,6 +66,13 @@ enum PostgresSchema {
                 try await connection.query("INSERT INTO longrun_meta (key, value) VALUES ('schema_version', \(String(version))), ('fold_revision', \(String(Lifecycle.foldRevision)))", logger: logger)
                 logger.notice("created the Longrun tables", metadata: ["schema": "\(schema)", "version": "\(version)"])
             }
+            if create {
+                // Indexes added after schema version 1 was written: they change no data and older
+                // builds ignore them, so they are created where missing rather than by a version bump.
+                for statement in addedIndexes {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
             try await connection.query("COMMIT", logger: logger)
         } catch {
             _ = try? await connection.query("ROLLBACK", logger: logger)
@@ -115,6 +122,13 @@ enum PostgresSchema {
             PRIMARY KEY (collection, request_id)
         )
         """,
+    ]
+
+    /// Lists across collections (a wildcard name) in global creation order. Created by every
+    /// daemon at start where missing (a one-time build on an existing store, under the lock).
+    static let addedIndexes = [
+        "CREATE INDEX IF NOT EXISTS longrun_operations_listed_order ON longrun_operations (create_sequence) WHERE listed",
+        "CREATE INDEX IF NOT EXISTS longrun_operations_running_order ON longrun_operations (create_sequence) WHERE running",
     ]
 
     /// The channel a commit is announced on (a hint only: followers also poll).

@@ -28,32 +28,60 @@ extension PostgresStore {
     /// the shared ``ListPageBuilder`` (owner, filter, size, bytes, scan budget). They are fetched in
     /// chunks, the first just large enough for a page whose candidates all match, so a plain page of
     /// 100 reads 101 rows, and a rare filter reads more only as it needs them, up to the budget.
+    ///
+    /// Several collections (a wildcard) are read from the indexes in global creation order
+    /// (`create_sequence` alone), each candidate outside the wildcard counted towards the scan
+    /// budget without its record being sent, so a page reads at most the budget whatever the
+    /// wildcard matches. The order, and so the pages when no budget runs out, are LMDB's.
     public func list(_ query: ListQuery) async throws -> ListPage {
         try await reading { [logger] connection in
             var page = ListPageBuilder(query)
-            let collection = query.collection.description
+            let single = query.collections.single?.description
+            // A superset of the wildcard's collections, for PostgreSQL to leave out the records of
+            // the others; ListPageBuilder checks the exact rule (CollectionSet.matches).
+            let like = query.collections.likePattern
             var after = Int64(query.afterCreateSequence)
             var remaining = query.scanBudget + 1
             var chunk = max(query.pageSize, 1) + 1
             while remaining > 0 {
                 let limit = Int64(min(chunk, remaining))
-                let rows = query.usesRunningIndex
-                    ? try await connection.query("""
+                let rows: PostgresRowSequence
+                switch (single, query.usesRunningIndex) {
+                case (let collection?, true):
+                    rows = try await connection.query("""
                         SELECT name, create_sequence, record FROM longrun_operations
                         WHERE running AND collection = \(collection) AND create_sequence > \(after)
                         ORDER BY create_sequence LIMIT \(limit)
                         """, logger: logger)
-                    : try await connection.query("""
+                case (let collection?, false):
+                    rows = try await connection.query("""
                         SELECT name, create_sequence, record FROM longrun_operations
                         WHERE listed AND collection = \(collection) AND create_sequence > \(after)
                         ORDER BY create_sequence LIMIT \(limit)
                         """, logger: logger)
+                case (nil, true):
+                    rows = try await connection.query("""
+                        SELECT name, create_sequence, CASE WHEN collection LIKE \(like) THEN record END FROM longrun_operations
+                        WHERE running AND create_sequence > \(after)
+                        ORDER BY create_sequence LIMIT \(limit)
+                        """, logger: logger)
+                case (nil, false):
+                    rows = try await connection.query("""
+                        SELECT name, create_sequence, CASE WHEN collection LIKE \(like) THEN record END FROM longrun_operations
+                        WHERE listed AND create_sequence > \(after)
+                        ORDER BY create_sequence LIMIT \(limit)
+                        """, logger: logger)
+                }
                 var fetched: Int64 = 0
-                for try await (name, sequence, record) in rows.decode((String, Int64, ByteBuffer).self) {
+                for try await (name, sequence, record) in rows.decode((String, Int64, ByteBuffer?).self) {
                     fetched += 1
                     if let short = page.budgetExhausted() { return short }
-                    let state = try PostgresRecords.openState(record, name: name)
-                    if let full = page.add(state, sequence: UInt64(sequence), size: record.readableBytes) { return full }
+                    if let record {
+                        let state = try PostgresRecords.openState(record, name: name)
+                        if let full = page.add(state, sequence: UInt64(sequence), size: record.readableBytes) { return full }
+                    } else {
+                        page.skip(sequence: UInt64(sequence))
+                    }
                     after = sequence
                 }
                 if fetched < limit { return page.end() }
@@ -61,6 +89,29 @@ extension PostgresStore {
                 chunk = min(chunk * 4, 10_000)
             }
             return page.budgetExhausted() ?? page.end()
+        }
+    }
+
+    /// The collections with live operations, by a walk over the List index that jumps from each
+    /// collection to the next (one index probe per collection; PostgreSQL has no skip scan of its own).
+    public func collections(matching set: CollectionSet) async throws -> [CollectionName] {
+        try await reading { [logger] connection in
+            let rows = try await connection.query("""
+                WITH RECURSIVE walk(collection) AS (
+                    (SELECT collection FROM longrun_operations WHERE listed ORDER BY collection LIMIT 1)
+                    UNION ALL
+                    SELECT (SELECT o.collection FROM longrun_operations o
+                            WHERE o.listed AND o.collection > walk.collection ORDER BY o.collection LIMIT 1)
+                    FROM walk WHERE walk.collection IS NOT NULL
+                )
+                SELECT collection FROM walk WHERE collection IS NOT NULL
+                """, logger: logger)
+            var names: [CollectionName] = []
+            for try await text in rows.decode(String.self) {
+                let collection = try CollectionName(listName: text)
+                if set.matches(collection) { names.append(collection) }
+            }
+            return names.sorted()
         }
     }
 

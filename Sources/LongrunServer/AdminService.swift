@@ -29,6 +29,21 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         }
     }
 
+    func listCollections(request: ServerRequest<Longrun_V1_ListCollectionsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_ListCollectionsResponse>
+    {
+        try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            let message = request.message
+            let page = try await engine.collections(CollectionsRequest(name: message.name, pageSize: message.pageSize, pageToken: message.pageToken),
+                                                    access: call.access)
+            var response = Longrun_V1_ListCollectionsResponse()
+            response.collections = page.collections.map(\.description)
+            response.nextPageToken = page.nextPageToken
+            return ServerResponse(message: response)
+        }
+    }
+
     func setHold(request: ServerRequest<Longrun_V1_SetHoldRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_OperationDetails>
     {

@@ -38,7 +38,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         }
     }
 
-    /// Streams the collection's events after `after_sequence` (or from the head), with each
+    /// Streams the events of the collection (or of every collection a wildcard names) after `after_sequence` (or from the head), with each
     /// operation's current state, then waits for commits and streams those: a client that
     /// reconnects with the last sequence it saw misses nothing and sees nothing twice.
     func watchOperations(request: ServerRequest<Longrun_V1_WatchOperationsRequest>, context: ServerContext) async throws
@@ -46,12 +46,12 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
     {
         let message = request.message
         let call: CallContext
-        let collection: CollectionName
+        let collections: CollectionSet
         let filter: Filter
         let start: UInt64
         do {
             call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            collection = try CollectionName(listName: message.name)
+            collections = try CollectionSet(listName: message.name)
             do { filter = try Filter(parsing: message.filter) } catch {
                 throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
             }
@@ -80,7 +80,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                             let events = try await engine.events(after: position, limit: Self.watchBatch)
                             for event in events {
                                 position = event.sequence
-                                guard event.name.collection == collection else { continue }
+                                guard collections.matches(event.name.collection) else { continue }
                                 // The filter sees, and the event carries, the operation as it was right after it.
                                 let (state, exact) = try await states.apply(event)
                                 // Owner-only: a caller sees the transitions of its own operations alone.

@@ -12,10 +12,10 @@ struct OperationsMethods: Sendable {
     let engine: LongrunEngine
 
     func list(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) async throws -> Google_Longrunning_ListOperationsResponse {
-        guard !request.returnPartialSuccess else {
-            throw ErrorMapping.status(.unimplemented, "return_partial_success is not supported: every collection is local, so a list is never partial",
-                                      reason: "PARTIAL_SUCCESS_UNSUPPORTED")
-        }
+        // `return_partial_success` is accepted and changes nothing: every collection lives in one
+        // consistent store (LMDB, or one PostgreSQL database), answered by one read, so a part is
+        // never unreachable while the rest answers. A store that cannot be read fails the whole
+        // call (UNAVAILABLE), with or without it; `unreachable` stays empty.
         let page = try await engine.list(ListRequest(name: request.name, filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken),
                                          access: call.access)
         var response = Google_Longrunning_ListOperationsResponse()

@@ -1,8 +1,9 @@
 import LongrunDomain
 
-/// One page of a List over a collection, in creation order.
+/// One page of a List over a collection, or over several (AIP-159 wildcards), in creation order:
+/// by create sequence, which is global, so pages across collections interleave them as created.
 public struct ListQuery: Sendable {
-    public var collection: CollectionName
+    public var collections: CollectionSet
     public var filter: Filter
     /// Resume after this create sequence (0: from the start).
     public var afterCreateSequence: UInt64
@@ -19,7 +20,13 @@ public struct ListQuery: Sendable {
 
     public init(collection: CollectionName, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int,
                 scanBudget: Int = 10_000, creatorUID: UInt32? = nil, maximumBytes: Int = 3 << 20) {
-        self.collection = collection
+        self.init(collections: CollectionSet(collection), filter: filter, afterCreateSequence: afterCreateSequence, pageSize: pageSize,
+                  scanBudget: scanBudget, creatorUID: creatorUID, maximumBytes: maximumBytes)
+    }
+
+    public init(collections: CollectionSet, filter: Filter = .all, afterCreateSequence: UInt64 = 0, pageSize: Int,
+                scanBudget: Int = 10_000, creatorUID: UInt32? = nil, maximumBytes: Int = 3 << 20) {
+        self.collections = collections
         self.filter = filter
         self.afterCreateSequence = afterCreateSequence
         self.pageSize = pageSize
@@ -69,6 +76,7 @@ public struct ListPageBuilder {
     public mutating func add(_ state: OperationState, sequence: UInt64, size: Int) -> ListPage? {
         scanned += 1
         if query.creatorUID == nil || state.creator.uid == query.creatorUID,
+           query.collections.single != nil || query.collections.matches(state.name.collection),
            filter.isEmpty || filter.matches(state.filterRecord) {
             if operations.count == query.pageSize || (!operations.isEmpty && bytes + size > query.maximumBytes) {
                 return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
@@ -78,6 +86,13 @@ public struct ListPageBuilder {
         }
         lastScanned = sequence
         return nil
+    }
+
+    /// Counts a candidate the backend already knows is outside the query's collections (a
+    /// wildcard read in global creation order), towards the scan budget.
+    public mutating func skip(sequence: UInt64) {
+        scanned += 1
+        lastScanned = sequence
     }
 
     /// The candidates ran out: the last page.

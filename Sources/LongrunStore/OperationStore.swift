@@ -34,8 +34,11 @@ public protocol OperationStore: AnyObject, Sendable {
     func appliedSequence() async throws -> UInt64
     /// An operation's state, deleted ones included; nil if it never existed.
     func operation(_ name: OperationName) async throws -> OperationState?
-    /// One page of a collection, in creation order (``ListQuery``).
+    /// One page of a collection, or of several merged, in creation order (``ListQuery``).
     func list(_ query: ListQuery) async throws -> ListPage
+    /// The collections of `set` that hold live operations (not deleted or expired), in parent
+    /// order (the root first). Costs about one index probe per collection, none per operation.
+    func collections(matching set: CollectionSet) async throws -> [CollectionName]
     /// The oldest sequence the log keeps; nil when it keeps everything from 1.
     func logTail() async throws -> UInt64?
     /// Up to `limit` events of the log after `sequence`, oldest first.

@@ -5,25 +5,136 @@ extension StoreReader {
     /// Lists a collection from the creation index, or from the index of running operations when
     /// the filter excludes done ones. Keyset paging on the immutable create sequence means no
     /// operation is skipped or repeated across pages while others change.
+    ///
+    /// Several collections (a wildcard) are merged: the indexes are ordered by parent first, so
+    /// each matching collection is read from its own position and the smallest create sequence
+    /// goes next. Create sequences are global, so the merge is creation order across collections,
+    /// and one position resumes every collection. A page costs one seek per matching collection to
+    /// find them (``collections(matching:)``'s skip over the index) plus its candidates, never a
+    /// scan of the collections' operations.
     public func list(_ query: ListQuery) throws -> ListPage {
         let index = query.usesRunningIndex ? schema.running : schema.byCreation
-        let prefix = Keys.collectionPrefix(query.collection)
+        if let collection = query.collections.single {
+            return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection))
+        }
+        let collections = try collections(in: index, matching: query.collections)
         return try txn.withCursor(index) { cursor in
+            var page = ListPageBuilder(query)
+            var heads = MergeHeads()
+            let prefixes = collections.map(Keys.collectionPrefix)
+            for (slot, prefix) in prefixes.enumerated() {
+                if let sequence = try firstSequence(&cursor, prefix: prefix, after: query.afterCreateSequence) {
+                    heads.push(sequence: sequence, slot: slot)
+                }
+            }
+            while let (sequence, slot) = heads.pop() {
+                if let short = page.budgetExhausted() { return short }
+                let key = prefixes[slot] + Keys.sequence(sequence)
+                guard let value = try txn.get(index, key: key) else {
+                    throw StoreError(.dataLoss, "the list index lost an entry while it was read")
+                }
+                let (state, size) = try key.withUnsafeBytes { key in try listedState(index: index, key: key, value: value) }
+                if let full = page.add(state, sequence: sequence, size: size) { return full }
+                if let next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence) {
+                    heads.push(sequence: next, slot: slot)
+                }
+            }
+            return page.end()
+        }
+    }
+
+    private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8]) throws -> ListPage {
+        try txn.withCursor(index) { cursor in
             var page = ListPageBuilder(query)
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
                 if let short = page.budgetExhausted() { return short }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
-                let nameKey = try Checksum.open(index, key: key, value: value)
-                guard let stored = try txn.get(schema.operations, key: nameKey) else {
-                    throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
-                }
-                let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
-                let state = try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self))
-                if let full = page.add(state, sequence: sequence, size: stateBytes.count) { return full }
+                let (state, size) = try listedState(index: index, key: key, value: value)
+                if let full = page.add(state, sequence: sequence, size: size) { return full }
                 entry = try cursor.next()
             }
             return page.end()
         }
+    }
+
+    /// The operation a list index entry names, and its stored size.
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> (OperationState, Int) {
+        let nameKey = try Checksum.open(index, key: key, value: value)
+        guard let stored = try txn.get(schema.operations, key: nameKey) else {
+            throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
+        }
+        let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
+        return (try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self)), stateBytes.count)
+    }
+
+    /// The create sequence of the first entry of the collection `prefix` after `after`, if any.
+    private func firstSequence(_ cursor: inout Cursor, prefix: [UInt8], after: UInt64) throws -> UInt64? {
+        guard after < UInt64.max, let (key, _) = try cursor.seek(atLeast: prefix + Keys.sequence(after + 1)),
+              Keys.hasPrefix(key, prefix), key.count == prefix.count + 8
+        else { return nil }
+        return Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
+    }
+
+    /// The collections of `set` with live operations, in parent order (the root first): one seek
+    /// per collection (to its first entry, then past its last), never a read of its operations.
+    public func collections(matching set: CollectionSet) throws -> [CollectionName] {
+        try collections(in: schema.byCreation, matching: set)
+    }
+
+    func collections(in index: Database, matching set: CollectionSet) throws -> [CollectionName] {
+        let prefix = Array(set.parentPrefix.utf8)
+        return try txn.withCursor(index) { cursor in
+            var names: [CollectionName] = []
+            // LMDB refuses an empty key: every collection starts at the first entry.
+            var entry = prefix.isEmpty ? try cursor.first() : try cursor.seek(atLeast: prefix)
+            while let (key, _) = entry, Keys.hasPrefix(key, prefix) {
+                guard let zero = key.firstIndex(of: 0) else {
+                    throw StoreError(.dataLoss, "an entry of \(index.name) has no collection separator")
+                }
+                let parentBytes = Array(key[..<zero])
+                let collection = try CollectionName(parent: String(decoding: parentBytes, as: UTF8.self))
+                if set.matches(collection) { names.append(collection) }
+                // Parents never contain 0x00, so `parent · 0x01` is past every entry of that parent.
+                entry = try cursor.seek(atLeast: parentBytes + [1])
+            }
+            return names
+        }
+    }
+}
+
+/// The next entry of each collection being merged, smallest create sequence first (a binary heap).
+private struct MergeHeads {
+    private var heap: [(sequence: UInt64, slot: Int)] = []
+
+    mutating func push(sequence: UInt64, slot: Int) {
+        heap.append((sequence, slot))
+        var child = heap.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard heap[child].sequence < heap[parent].sequence else { break }
+            heap.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    mutating func pop() -> (UInt64, Int)? {
+        guard !heap.isEmpty else { return nil }
+        let top = heap[0]
+        let last = heap.removeLast()
+        if !heap.isEmpty {
+            heap[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1, right = left + 1
+                var smallest = parent
+                if left < heap.count, heap[left].sequence < heap[smallest].sequence { smallest = left }
+                if right < heap.count, heap[right].sequence < heap[smallest].sequence { smallest = right }
+                guard smallest != parent else { break }
+                heap.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return (top.sequence, top.slot)
     }
 }

@@ -10,7 +10,9 @@ struct ListCommand: AsyncParsableCommand {
         abstract: "List the operations in a collection.",
         discussion: """
             COLLECTION is "" or `operations` for the root collection, `tenants/acme` or \
-            `tenants/acme/operations` for tenants/acme/operations/*. The table shows NAME, DONE, \
+            `tenants/acme/operations` for tenants/acme/operations/*; `tenants/-` for every \
+            tenants/{id}/operations collection (AIP-159), `-` (or --all-collections) for every \
+            collection; across collections, operations come in creation order. The table shows NAME, DONE, \
             RESULT (ok, ERROR <CODE>, cancelled, - while running) and UPDATED (the time of the \
             operation's last change, read with GetOperationDetails, 8 operations at a time; \
             - if it cannot be read). --json prints the operations as listed, without those reads. \
@@ -35,12 +37,17 @@ struct ListCommand: AsyncParsableCommand {
     @Flag(help: "List every page, not just the first.")
     var all = false
 
+    @Flag(help: "List every collection at once (the name `-`), in creation order.")
+    var allCollections = false
+
     func validate() throws {
         if pageSize < 0 { throw ValidationError("--page-size must not be negative") }
+        if allCollections && !collection.isEmpty { throw ValidationError("give either a collection or --all-collections, not both") }
     }
 
     func run() async throws {
         let json = global.json
+        let collection = allCollections ? "-" : self.collection
         try await global.run { client in
             var operations: [Google_Longrunning_Operation] = []
             if all {
@@ -74,6 +81,43 @@ struct ListCommand: AsyncParsableCommand {
                     Output.line(HumanOutput.operationsTable(operations, updated: updated))
                 }
             }
+            return ExitCodes.success
+        }
+    }
+}
+
+struct CollectionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collections",
+        abstract: "List the collections that hold live operations.",
+        discussion: """
+            Prints one collection name per line (`operations` for the root, \
+            `tenants/acme/operations`), in the order of their parents; --json prints one \
+            {"name": ...} object per line. PATTERN restricts them: `tenants/-` for every \
+            tenants/{id}/operations (default: every collection). Names only: a count per \
+            collection would read all its operations. On an --owner-only daemon only admins may.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "Which collections (default: all), e.g. tenants/-.")
+    var pattern = ""
+
+    func run() async throws {
+        let json = global.json
+        try await global.run { client in
+            var token = ""
+            var any = false
+            repeat {
+                let page = try await client.listCollections(matching: pattern, pageSize: 1000, pageToken: token)
+                for name in page.collections {
+                    Output.line(json ? "{\"name\":\(JSONOutput.quote(name))}" : name)
+                    any = true
+                }
+                token = page.nextPageToken
+            } while !token.isEmpty
+            if !json, !any { Output.note("no collections") }
             return ExitCodes.success
         }
     }
@@ -259,7 +303,8 @@ struct WatchCommand: AsyncParsableCommand {
             Prints the retained events after --after (default: from the start of the retained \
             log), then new ones as they are committed: SEQ TIME NAME KIND ACTOR DETAIL. To resume, \
             pass the last SEQ printed as --after. If the daemon goes away (a restart), watch \
-            reconnects with backoff for up to --retry-for and resumes after the last event printed.
+            reconnects with backoff for up to --retry-for and resumes after the last event printed. \
+            COLLECTION may name several with `-` as list takes it (`tenants/-`, `-` for all).
             """
     )
 
@@ -267,6 +312,9 @@ struct WatchCommand: AsyncParsableCommand {
 
     @Argument(help: "The collection (default: the root collection).")
     var collection = ""
+
+    @Flag(help: "Follow every collection at once (the name `-`).")
+    var allCollections = false
 
     @Option(help: "An AIP-160 filter on the operation's state after each event.")
     var filter = ""
@@ -282,11 +330,13 @@ struct WatchCommand: AsyncParsableCommand {
 
     func validate() throws {
         if head && after != 0 { throw ValidationError("--head and --after exclude each other") }
+        if allCollections && !collection.isEmpty { throw ValidationError("give either a collection or --all-collections, not both") }
         _ = try parseDuration(retryFor, option: "--retry-for")
     }
 
     func run() async throws {
         let json = global.json
+        let collection = allCollections ? "-" : self.collection
         let retry = try parseDuration(retryFor, option: "--retry-for") ?? .zero
         let liveness = Liveness()
         // The sequence to resume after: the last event printed or, with --head and nothing

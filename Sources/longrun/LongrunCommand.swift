@@ -19,7 +19,7 @@ struct LongrunCommand: AsyncParsableCommand {
             """,
         version: LongrunVersion.current,
         subcommands: [
-            ListCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
+            ListCommand.self, CollectionsCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
             HistoryCommand.self, WatchCommand.self,
             CreateCommand.self, ProgressCommand.self, CompleteCommand.self,
             HoldCommand.self, ReleaseCommand.self, SnapshotCommand.self, InfoCommand.self,

@@ -572,4 +572,14 @@ extension FakeLongrun: Longrun_V1_Admin.ClientProtocol {
     ) async throws -> Result {
         throw RPCError(code: .unimplemented, message: "not in the fake")
     }
+
+    func listCollections<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_ListCollectionsRequest>,
+        serializer: some MessageSerializer<Longrun_V1_ListCollectionsRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_ListCollectionsResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
 }

@@ -14,7 +14,13 @@ import Glibc
 /// Replay a failure with `LONGRUN_TEST_SEED=<seed printed> swift test --filter ModelBasedTests`.
 @Suite("Engine: model-based random test")
 struct ModelBasedTests {
-    static let collections = [CollectionName.root, try! CollectionName(parent: "tenants/acme")]
+    static let collections = [CollectionName.root, try! CollectionName(parent: "tenants/acme"), try! CollectionName(parent: "tenants/globex")]
+    /// Wildcard reads (AIP-159) and which collections each covers, stated here apart from the
+    /// engine's rule: `tenants/-` is both tenants (not the root), `-` is every collection.
+    static let wildcards: [(name: String, covers: @Sendable (CollectionName) -> Bool)] = [
+        ("tenants/-/operations", { $0.parent == "tenants/acme" || $0.parent == "tenants/globex" }),
+        ("-", { _ in true }),
+    ]
 
     @Test(arguments: TestBackend.available)
     func theEngineBehavesLikeTheModel(on backend: TestBackend) async throws {
@@ -31,7 +37,7 @@ struct ModelBasedTests {
         var failures = 0
 
         func randomName() -> OperationName {
-            try! OperationName(collection: Self.collections[Int(random.next() % 2)], id: ids[Int(random.next() % UInt64(ids.count))])
+            try! OperationName(collection: Self.collections[Int(random.next() % UInt64(Self.collections.count))], id: ids[Int(random.next() % UInt64(ids.count))])
         }
         func randomPayload(_ type: String) -> Payload? {
             random.next() % 4 == 0 ? nil : Fixtures.payload(type, String(random.next() % 1000))
@@ -68,6 +74,20 @@ struct ModelBasedTests {
                     } while !token.isEmpty
                     let expected = model.list(collection, runningOnly: runningOnly).map(\.name.description)
                     #expect(listed == expected, "\(when): list \(collection) runningOnly=\(runningOnly) (seed \(seed))")
+                }
+            }
+            for wildcard in Self.wildcards {
+                for runningOnly in [false, true] {
+                    var token = ""
+                    var listed: [String] = []
+                    repeat {
+                        let page = try await engine.list(ListRequest(name: wildcard.name, filter: runningOnly ? "done = false" : "",
+                                                               pageSize: Int32(random.next() % 7 + 1), pageToken: token))
+                        listed += page.operations.map(\.name.description)
+                        token = page.nextPageToken
+                    } while !token.isEmpty
+                    let expected = model.list(where: wildcard.covers, runningOnly: runningOnly).map(\.name.description)
+                    #expect(listed == expected, "\(when): list \(wildcard.name) runningOnly=\(runningOnly) (seed \(seed))")
                 }
             }
         }

@@ -61,8 +61,39 @@ struct OperationsServiceTests {
             await expectRPCError(.invalidArgument, reason: "INVALID_FILTER") {
                 _ = try await h.operations.listOperations(.with { $0.filter = "done = maybe" })
             }
-            await expectRPCError(.unimplemented, reason: "PARTIAL_SUCCESS_UNSUPPORTED") {
-                _ = try await h.operations.listOperations(.with { $0.returnPartialSuccess = true })
+        }
+    }
+
+    /// AIP-159: a `-` parent lists several collections with one token; `return_partial_success` is
+    /// accepted and `unreachable` stays empty (one consistent store: docs/API.md, "Partial success").
+    @Test func aWildcardListsAcrossCollectionsAndPartialSuccessIsAccepted() async throws {
+        try await Harness.with { h in
+            var created: [String] = []
+            for index in 0..<5 {
+                for parent in ["tenants/b", "", "tenants/a"] { created.append(try await h.create(id: "op-\(index)", parent: parent).name) }
+            }
+            var request = Google_Longrunning_ListOperationsRequest()
+            request.name = "tenants/-/operations"
+            request.pageSize = 3
+            request.returnPartialSuccess = true
+            var names: [String] = []
+            var pages = 0
+            repeat {
+                let page = try await h.operations.listOperations(request)
+                #expect(page.unreachable.isEmpty)
+                names += page.operations.map(\.name)
+                request.pageToken = page.nextPageToken
+                pages += 1
+            } while !request.pageToken.isEmpty && pages < 100
+            #expect(names == created.filter { $0.hasPrefix("tenants/") })
+            #expect(try await h.operations.listOperations(.with { $0.name = "-"; $0.pageSize = 100; $0.returnPartialSuccess = true }).operations.map(\.name) == created)
+
+            let collections = try await h.admin.listCollections(.with { $0.pageSize = 2 })
+            #expect(collections.collections == ["operations", "tenants/a/operations"])
+            let rest = try await h.admin.listCollections(.with { $0.pageToken = collections.nextPageToken })
+            #expect(rest.collections == ["tenants/b/operations"] && rest.nextPageToken.isEmpty)
+            await expectRPCError(.invalidArgument, reason: "INVALID_NAME") {
+                _ = try await h.operations.listOperations(.with { $0.name = "-/a/operations" })
             }
         }
     }

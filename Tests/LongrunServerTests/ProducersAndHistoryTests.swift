@@ -136,6 +136,40 @@ struct ProducersAndHistoryTests {
         }
     }
 
+    /// The same wildcards as List: `tenants/-` follows every tenant's collection and nothing else.
+    @Test func watchFollowsEveryCollectionAWildcardNames() async throws {
+        try await Harness.with { h in
+            _ = try await h.create(id: "a", parent: "tenants/x")          // 1
+            _ = try await h.create(id: "root")                            // 2
+            _ = try await h.create(id: "b", parent: "tenants/y")          // 3
+            _ = try await h.create(id: "c", parent: "tenants/x/teams/t")  // 4
+            _ = try await h.create(id: "d", parent: "tenants/y")          // 5
+            let names: [String] = try await h.history.watchOperations(.with { $0.name = "tenants/-" }) { response in
+                var names: [String] = []
+                for try await event in response.messages {
+                    names.append(event.name)
+                    if names.count == 3 { break }
+                }
+                return names
+            }
+            #expect(names == ["tenants/x/operations/a", "tenants/y/operations/b", "tenants/y/operations/d"])
+            let all: [UInt64] = try await h.history.watchOperations(.with { $0.name = "-" }) { response in
+                var sequences: [UInt64] = []
+                for try await event in response.messages {
+                    sequences.append(event.sequence)
+                    if sequences.count == 5 { break }
+                }
+                return sequences
+            }
+            #expect(all == [1, 2, 3, 4, 5])
+            await expectRPCError(.invalidArgument, reason: "INVALID_NAME") {
+                try await h.history.watchOperations(.with { $0.name = "-/x" }) { response in
+                    for try await _ in response.messages {}
+                }
+            }
+        }
+    }
+
     @Test func detailsShowWhatTheOperationMessageDoesNot() async throws {
         try await Harness.with { h in
             let op = try await h.create(id: "detailed", actor: "maker")

@@ -47,8 +47,14 @@ public struct OperationModel {
 
     /// Live operations of a collection in creation order.
     public func list(_ collection: CollectionName, runningOnly: Bool = false) -> [Operation] {
+        list(where: { $0 == collection }, runningOnly: runningOnly)
+    }
+
+    /// Live operations of every collection `covers` accepts (a wildcard read), in creation order
+    /// across them.
+    public func list(where covers: (CollectionName) -> Bool, runningOnly: Bool = false) -> [Operation] {
         operations.values
-            .filter { $0.name.collection == collection && !$0.deleted && (!runningOnly || $0.outcome == nil) }
+            .filter { covers($0.name.collection) && !$0.deleted && (!runningOnly || $0.outcome == nil) }
             .sorted { $0.creationOrder < $1.creationOrder }
     }
 

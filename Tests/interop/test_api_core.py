@@ -320,14 +320,3 @@ def test_malformed_name_is_invalid_argument(client, name):
 def test_unknown_operation_is_not_found(client):
     with pytest.raises(exceptions.NotFound):
         client.get_operation("operations/" + support.unique_id("never"))
-
-
-def test_list_operations_refuses_return_partial_success(channel, producers):
-    """docs/API.md: a local store is never partial, so `return_partial_success` is UNIMPLEMENTED."""
-    from google.longrunning import operations_pb2
-
-    operations = support.stubs(channel)[3]
-    with pytest.raises(grpc.RpcError) as failure:
-        operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations", return_partial_success=True), timeout=10)
-    assert failure.value.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert support.error_info(failure.value).reason == "PARTIAL_SUCCESS_UNSUPPORTED"

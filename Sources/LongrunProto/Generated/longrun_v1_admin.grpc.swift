@@ -87,13 +87,27 @@ public enum Longrun_V1_Admin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListCollections" metadata.
+        public enum ListCollections: Sendable {
+            /// Request type for "ListCollections".
+            public typealias Input = Longrun_V1_ListCollectionsRequest
+            /// Response type for "ListCollections".
+            public typealias Output = Longrun_V1_ListCollectionsResponse
+            /// Descriptor for "ListCollections".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "ListCollections",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "longrun.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             TakeSnapshot.descriptor,
             GetServerInfo.descriptor,
             SetHold.descriptor,
             Scrub.descriptor,
-            Repair.descriptor
+            Repair.descriptor,
+            ListCollections.descriptor
         ]
     }
 }
@@ -249,6 +263,35 @@ extension Longrun_V1_Admin {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_RepairRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_RepairResponse>
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the collections that hold live operations (not deleted or
+        /// > expired), by name, in the order of their parents (the root collection
+        /// > `operations` first). A collection whose operations were all deleted or
+        /// > expired is not listed. Names only: counting each collection's
+        /// > operations would read all of them. Open to everyone who may connect,
+        /// > except on a daemon that limits reads to one's own operations
+        /// > (`--owner-only`), where only admins may (the names would tell others'
+        /// > operations apart); others list their own across collections with
+        /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+        /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_ListCollectionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_ListCollectionsResponse` messages.
+        func listCollections(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_ListCollectionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_ListCollectionsResponse>
     }
 
     /// Service protocol for the "longrun.v1.Admin" service.
@@ -388,6 +431,35 @@ extension Longrun_V1_Admin {
             request: GRPCCore.ServerRequest<Longrun_V1_RepairRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Longrun_V1_RepairResponse>
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the collections that hold live operations (not deleted or
+        /// > expired), by name, in the order of their parents (the root collection
+        /// > `operations` first). A collection whose operations were all deleted or
+        /// > expired is not listed. Names only: counting each collection's
+        /// > operations would read all of them. Open to everyone who may connect,
+        /// > except on a daemon that limits reads to one's own operations
+        /// > (`--owner-only`), where only admins may (the names would tell others'
+        /// > operations apart); others list their own across collections with
+        /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+        /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ListCollectionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_ListCollectionsResponse` message.
+        func listCollections(
+            request: GRPCCore.ServerRequest<Longrun_V1_ListCollectionsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse>
     }
 
     /// Simple service protocol for the "longrun.v1.Admin" service.
@@ -525,6 +597,35 @@ extension Longrun_V1_Admin {
             request: Longrun_V1_RepairRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Longrun_V1_RepairResponse
+
+        /// Handle the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the collections that hold live operations (not deleted or
+        /// > expired), by name, in the order of their parents (the root collection
+        /// > `operations` first). A collection whose operations were all deleted or
+        /// > expired is not listed. Names only: counting each collection's
+        /// > operations would read all of them. Open to everyone who may connect,
+        /// > except on a daemon that limits reads to one's own operations
+        /// > (`--owner-only`), where only admins may (the names would tell others'
+        /// > operations apart); others list their own across collections with
+        /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+        /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_ListCollectionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_ListCollectionsResponse` to respond with.
+        func listCollections(
+            request: Longrun_V1_ListCollectionsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_ListCollectionsResponse
     }
 }
 
@@ -587,6 +688,17 @@ extension Longrun_V1_Admin.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.ListCollections.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_ListCollectionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_ListCollectionsResponse>(),
+            handler: { request, context in
+                try await self.listCollections(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -642,6 +754,17 @@ extension Longrun_V1_Admin.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_RepairResponse> {
         let response = try await self.repair(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listCollections(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_ListCollectionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_ListCollectionsResponse> {
+        let response = try await self.listCollections(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -710,6 +833,19 @@ extension Longrun_V1_Admin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Longrun_V1_RepairResponse> {
         return GRPCCore.ServerResponse<Longrun_V1_RepairResponse>(
             message: try await self.repair(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listCollections(
+        request: GRPCCore.ServerRequest<Longrun_V1_ListCollectionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse>(
+            message: try await self.listCollections(
                 request: request.message,
                 context: context
             ),
@@ -880,6 +1016,40 @@ extension Longrun_V1_Admin {
             deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_RepairResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_RepairResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the collections that hold live operations (not deleted or
+        /// > expired), by name, in the order of their parents (the root collection
+        /// > `operations` first). A collection whose operations were all deleted or
+        /// > expired is not listed. Names only: counting each collection's
+        /// > operations would read all of them. Open to everyone who may connect,
+        /// > except on a daemon that limits reads to one's own operations
+        /// > (`--owner-only`), where only admins may (the names would tell others'
+        /// > operations apart); others list their own across collections with
+        /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+        /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ListCollectionsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_ListCollectionsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_ListCollectionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listCollections<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_ListCollectionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_ListCollectionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_ListCollectionsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1108,6 +1278,51 @@ extension Longrun_V1_Admin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListCollections" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists the collections that hold live operations (not deleted or
+        /// > expired), by name, in the order of their parents (the root collection
+        /// > `operations` first). A collection whose operations were all deleted or
+        /// > expired is not listed. Names only: counting each collection's
+        /// > operations would read all of them. Open to everyone who may connect,
+        /// > except on a daemon that limits reads to one's own operations
+        /// > (`--owner-only`), where only admins may (the names would tell others'
+        /// > operations apart); others list their own across collections with
+        /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+        /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_ListCollectionsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_ListCollectionsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_ListCollectionsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listCollections<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_ListCollectionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_ListCollectionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_ListCollectionsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.ListCollections.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1286,6 +1501,46 @@ extension Longrun_V1_Admin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_RepairRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_RepairResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCollections" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists the collections that hold live operations (not deleted or
+    /// > expired), by name, in the order of their parents (the root collection
+    /// > `operations` first). A collection whose operations were all deleted or
+    /// > expired is not listed. Names only: counting each collection's
+    /// > operations would read all of them. Open to everyone who may connect,
+    /// > except on a daemon that limits reads to one's own operations
+    /// > (`--owner-only`), where only admins may (the names would tell others'
+    /// > operations apart); others list their own across collections with
+    /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+    /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_ListCollectionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listCollections<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_ListCollectionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listCollections(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_ListCollectionsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_ListCollectionsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1486,6 +1741,50 @@ extension Longrun_V1_Admin.ClientProtocol {
             metadata: metadata
         )
         return try await self.repair(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListCollections" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists the collections that hold live operations (not deleted or
+    /// > expired), by name, in the order of their parents (the root collection
+    /// > `operations` first). A collection whose operations were all deleted or
+    /// > expired is not listed. Names only: counting each collection's
+    /// > operations would read all of them. Open to everyone who may connect,
+    /// > except on a daemon that limits reads to one's own operations
+    /// > (`--owner-only`), where only admins may (the names would tell others'
+    /// > operations apart); others list their own across collections with
+    /// > `google.longrunning.Operations.ListOperations` and the name `-`.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed `name`, a negative
+    /// > `page_size` or a bad `page_token`; `PERMISSION_DENIED` as above.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listCollections<Result>(
+        _ message: Longrun_V1_ListCollectionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_ListCollectionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listCollections(
             request: request,
             options: options,
             onResponse: handleResponse
