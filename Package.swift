@@ -86,8 +86,9 @@ let package = Package(
         ),
         // Where the daemon and its clients meet by default: data directory and socket paths.
         .target(name: "LongrunDefaults"),
-        // Generated protobuf messages and gRPC stubs (Tools/generate-protos.sh); no hand-written code.
-        .target(name: "LongrunProto", dependencies: grpc, path: "Sources/LongrunProto"),
+        // Generated protobuf messages and gRPC stubs (Tools/generate-protos.sh, in Generated/), and
+        // the one hand-written file every JSON printer shares: AnyJSON.swift.
+        .target(name: "LongrunProto", dependencies: grpc + ["LongrunDefaults"], path: "Sources/LongrunProto"),
         // Conversions between domain values and their protobuf messages.
         .target(
             name: "LongrunWire",

@@ -133,8 +133,11 @@ public final class Store: Sendable {
         let (report, problem) = try verifyLog(from: start)
         if problem == nil, start == nil || start == afterVerified {
             // Intact from the base (or from the last checkpoint, itself intact from the base) through
-            // the head: the next start checks only what follows.
-            try recordVerifiedLog(through: report.headSequence, hash: report.headHash)
+            // the head: the next start checks only what follows. Only a saving: a store too full
+            // to record it still opens (and serves reads).
+            do { try recordVerifiedLog(through: report.headSequence, hash: report.headHash) } catch {
+                logger.warning("could not record the checked log; the next start checks it again", metadata: ["error": "\(error)"])
+            }
         }
         if let problem {
             throw StoreError(.dataLoss, """

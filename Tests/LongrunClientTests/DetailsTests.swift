@@ -186,6 +186,8 @@ struct CancellationPollingTests {
 
     @Test func transientFailuresArePolledThrough() async throws {
         let fake = FakeLongrun()
+        // Not about the cancel grace: a starved test machine must not let its wall-clock 30 s pass.
+        fake.state.withLock { $0.defaultGrace = .seconds(86_400) }
         let producer = try await fake.client.createOperation()
         try await fake.client.cancelOperation(producer.name)
         fake.state.withLock { $0.failingDetails = 3 }
@@ -226,6 +228,8 @@ struct CancellationPollingTests {
 
     @Test func noPollingWithoutAnInterval() async throws {
         let fake = FakeLongrun()
+        // Not about the cancel grace: a starved test machine must not let its wall-clock 30 s pass.
+        fake.state.withLock { $0.defaultGrace = .seconds(86_400) }
         let producer = try await fake.client.createOperation()
         try await fake.client.cancelOperation(producer.name)
         let done = try await producer.run(cancellationPollInterval: nil) { _ in

@@ -241,6 +241,8 @@ struct ProducerHandleTests {
 
     @Test func aCooperativeProducerMayStillSucceed() async throws {
         let fake = FakeLongrun()
+        // Not about the cancel grace: a starved test machine must not let its wall-clock 30 s pass.
+        fake.state.withLock { $0.defaultGrace = .seconds(86_400) }
         let producer = try await fake.client.createOperation()
         try await fake.client.cancelOperation(producer.name)
         let done = try await producer.run(cancellationPollInterval: nil) { producer in

@@ -12,8 +12,7 @@ import SwiftProtobuf
 /// with the keys of its objects sorted, recursively (see ``SortedKeysJSON``), since SwiftProtobuf
 /// prints a `google.protobuf.Struct` in the unstable order of a Swift `Dictionary`.
 ///
-/// `Any`s of registered types (``LongrunTypes``, the well-known types) print in the JSON mapping
-/// of `Any`; the JSON mapping has no form for other types, so those print as
+/// `Any`s print as ``AnyJSON`` writes them: the JSON mapping for registered types, otherwise
 /// `{"@type": url, "value": base64}` with the serialized bytes.
 package enum JSONOutput {
     package static func line(_ operation: Google_Longrunning_Operation) -> String {
@@ -62,23 +61,11 @@ package enum JSONOutput {
     /// The JSON of a printable `Any` (`{"@type":…,…}`) with its objects' keys sorted; nil if
     /// SwiftProtobuf cannot print it.
     package static func sortedJSON(_ any: Google_Protobuf_Any) -> String? {
-        LongrunTypes.registerAll()
-        return (try? any.jsonString(options: encodingOptions)).map(SortedKeysJSON.sorted)
-    }
-
-    /// The JSON for an `Any` that SwiftProtobuf cannot print: its type URL and base64 bytes.
-    package static func rawAnyJSON(_ any: Google_Protobuf_Any) -> String {
-        "{\"@type\":\(quote(any.typeURL)),\"value\":\(quote(any.value.base64EncodedString()))}"
+        AnyJSON.mapped(any, options: encodingOptions).map(SortedKeysJSON.sorted)
     }
 
     /// A JSON string literal.
     package static func quote(_ text: String) -> String { JSONString.quote(text) }
-
-    /// Whether SwiftProtobuf can print `any` in the JSON mapping.
-    package static func isPrintable(_ any: Google_Protobuf_Any) -> Bool {
-        LongrunTypes.registerAll()
-        return (try? any.jsonString()) != nil
-    }
 }
 
 /// Replaces every `Any` by an empty `Any` with a unique marker type URL, and after encoding the
@@ -88,7 +75,7 @@ private struct AnyRewriter {
     private var replacements: [(marker: String, json: String)] = []
 
     mutating func fix(_ any: inout Google_Protobuf_Any) {
-        let json = JSONOutput.sortedJSON(any) ?? JSONOutput.rawAnyJSON(any)
+        let json = JSONOutput.sortedJSON(any) ?? AnyJSON.raw(any)
         let markerURL = "longrun.invalid/any-\(token)-\(replacements.count)"
         replacements.append((marker: "{\"@type\":\"\(markerURL)\"}", json: json))
         any = Google_Protobuf_Any.with { $0.typeURL = markerURL }

@@ -4,34 +4,15 @@ import LongrunDefaults
 import LongrunProto
 import SwiftProtobuf
 
-/// Proto3 JSON for the HTTP gateway's responses, by SwiftProtobuf, with one fallback for what
-/// proto3 JSON cannot say.
-///
-/// An `Any` is rendered by decoding its bytes as the type its URL names, which SwiftProtobuf can
-/// do only for a type compiled into the daemon and registered (the well-known types, and the
-/// `google.rpc` error details registered here): for any other type `jsonString()` throws
-/// (`anyTranscodeFailure`). The descriptors reflection serves (``DescriptorIndex``) name the
-/// daemon's own messages but cannot decode anything (SwiftProtobuf has no dynamic messages), and
-/// producers choose their own metadata and response types, so such an `Any` is common. Rather
-/// than failing the whole request, it is rendered as `{"@type": URL, "value": BASE64}`: the
-/// binary value, standard base64 as proto3 JSON writes bytes (docs/API.md#http-json).
+/// Proto3 JSON for the HTTP gateway's responses, by SwiftProtobuf, with each `Any` as ``AnyJSON``
+/// writes it: the mapping for the types compiled into the daemon and registered (the well-known
+/// types, `google.rpc`, `google.longrunning`, `longrun.v1`), and `{"@type": URL, "value": BASE64}`
+/// for the producers' own types, which the daemon cannot decode, rather than failing the whole
+/// request (docs/API.md#http-json).
 enum ProtoJSON {
-    /// The `google.rpc` error details, so the `ErrorInfo` of every error renders as JSON.
-    private static let registeredErrorDetails: Bool = {
-        let types: [any SwiftProtobuf.Message.Type] = [
-            Google_Rpc_ErrorInfo.self, Google_Rpc_RetryInfo.self, Google_Rpc_DebugInfo.self, Google_Rpc_QuotaFailure.self,
-            Google_Rpc_PreconditionFailure.self, Google_Rpc_BadRequest.self, Google_Rpc_RequestInfo.self,
-            Google_Rpc_ResourceInfo.self, Google_Rpc_Help.self, Google_Rpc_LocalizedMessage.self,
-        ]
-        for type in types { Google_Protobuf_Any.register(messageType: type) }
-        return true
-    }()
-
     /// An `Any` as proto3 JSON, or as the fallback object when its type is not known here.
     static func render(_ any: Google_Protobuf_Any) -> String {
-        _ = registeredErrorDetails
-        if let json = try? any.jsonString() { return json }
-        return "{\"@type\":\(JSONString.quote(any.typeURL)),\"value\":\(JSONString.quote(any.value.base64EncodedString()))}"
+        AnyJSON.render(any)
     }
 
     static func render(_ status: Google_Rpc_Status) -> String {
@@ -41,7 +22,7 @@ enum ProtoJSON {
     }
 
     static func render(_ operation: Google_Longrunning_Operation) -> String {
-        _ = registeredErrorDetails
+        LongrunTypes.registerAll()
         if let json = try? operation.jsonString() { return json }
         // Some Any in it is of an unknown type: render the rest by SwiftProtobuf, and each Any here.
         var plain = operation
@@ -64,7 +45,7 @@ enum ProtoJSON {
     }
 
     static func render(_ response: Google_Longrunning_ListOperationsResponse) -> String {
-        _ = registeredErrorDetails
+        LongrunTypes.registerAll()
         if let json = try? response.jsonString() { return json }
         var plain = response
         plain.operations = []
