@@ -30,6 +30,9 @@ struct Settings: Sendable {
     var waiters: Int
     var waitConnections: Int?
     var storeCache: String?
+    var soakInterval: Int
+    var soakRate: Int?
+    var soakCSV: String?
 }
 
 struct RunWorkloads: AsyncParsableCommand {
@@ -43,13 +46,15 @@ struct RunWorkloads: AsyncParsableCommand {
             w5  restart on a 10M-event store, with and without a snapshot at the head
             w7  10k concurrent WaitOperation callers: wake-up latency and memory per waiter
             all every workload above, in that order
+            soak  --seconds of unary lifecycles on the default settings, a line every --soak-interval
+                  (not in all: run it on its own, e.g. --seconds 1800 --soak-csv soak.csv)
             """
     )
 
     @Option(help: "Path to the longrund binary to start (build it with: swift build -c release --product longrund).")
     var longrund: String = "../.build/release/longrund"
 
-    @Option(help: "Workload: w1, w2 (or get), w3, w5, w7 or all.")
+    @Option(help: "Workload: w1, w2 (or get), w3, w5, w7, all, or soak.")
     var workload: String = "w2"
 
     @Option(help: "Seconds to measure each run of a workload.")
@@ -91,9 +96,18 @@ struct RunWorkloads: AsyncParsableCommand {
     @Option(help: "Keep the stores W3 and W5 build in this directory and reuse them in later runs.")
     var storeCache: String?
 
+    @Option(help: "Soak: seconds between report lines.")
+    var soakInterval: Int = 10
+
+    @Option(help: "Soak: transitions per second to pace the producers to (default: as fast as answered). The producers are the largest --producers count.")
+    var soakRate: Int?
+
+    @Option(help: "Soak: write the report lines as CSV to this file (for Benchmarks/Scripts/plot-soak.py).")
+    var soakCSV: String?
+
     func validate() throws {
         guard Self.workloads[workload] != nil || workload == "all" else { throw ValidationError("unknown workload \(workload); see --help") }
-        guard seconds > 0, streamWindow > 0, operations > 0, concurrency > 0, listConcurrency > 0, restartEvents >= 4, restarts > 0, waiters > 0 else {
+        guard seconds > 0, streamWindow > 0, operations > 0, concurrency > 0, listConcurrency > 0, restartEvents >= 4, restarts > 0, waiters > 0, soakInterval > 0, (soakRate ?? 1) > 0 else {
             throw ValidationError("counts and durations must be positive")
         }
         if let waitConnections, waitConnections * W7Wait.streamsPerConnection < waiters {
@@ -109,7 +123,7 @@ struct RunWorkloads: AsyncParsableCommand {
             streamWindow: streamWindow, operations: operations, concurrency: concurrency,
             listSizes: try Self.counts(listSizes, "--list-sizes"), listConcurrency: listConcurrency,
             restartEvents: restartEvents, restarts: restarts, waiters: waiters, waitConnections: waitConnections,
-            storeCache: storeCache
+            storeCache: storeCache, soakInterval: soakInterval, soakRate: soakRate, soakCSV: soakCSV
         )
         raiseOpenFileLimit()
         say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage()), longrund \(longrund)")
@@ -123,7 +137,7 @@ struct RunWorkloads: AsyncParsableCommand {
     }
 
     static let order = ["w1", "w2", "w3", "w5", "w7"]
-    static let workloads = ["w1": "w1", "w2": "w2", "get": "w2", "w3": "w3", "w5": "w5", "w7": "w7"]
+    static let workloads = ["w1": "w1", "w2": "w2", "get": "w2", "w3": "w3", "w5": "w5", "w7": "w7", "soak": "soak"]
 
     static func run(_ name: String, settings: Settings, into result: inout RunResult) async throws {
         switch name {
@@ -132,6 +146,7 @@ struct RunWorkloads: AsyncParsableCommand {
         case "w3": result.w3 = try await W3List(settings: settings).run()
         case "w5": result.w5 = try await W5Restart(settings: settings).run()
         case "w7": result.w7 = try await W7Wait(settings: settings).run()
+        case "soak": result.soak = try await Soak(settings: settings).run()
         default: preconditionFailure("unknown workload \(name)")
         }
     }

@@ -76,6 +76,7 @@ struct RunResult: Codable, Sendable {
     var w3: W3Result?
     var w5: W5Result?
     var w7: W7Result?
+    var soak: SoakResult?
 
     init(secondsPerMeasurement: Int) {
         self.secondsPerMeasurement = secondsPerMeasurement
