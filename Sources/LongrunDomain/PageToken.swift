@@ -39,25 +39,19 @@ public struct PageToken: Hashable, Sendable {
         guard text.utf8.count <= 64, let bytes = Base64URL.decode(text), bytes.count == 19, bytes[0] == 1,
               Self.check(Array(bytes[0..<17])) == UInt16(bytes[17]) << 8 | UInt16(bytes[18])
         else {
-            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_TOKEN",
-                              "page_token is not a token this server issued (it may be truncated); start again without a page_token")
+            throw .invalidPageToken
         }
         var position: UInt64 = 0
         var binding: UInt64 = 0
         for byte in bytes[1..<9] { position = position << 8 | UInt64(byte) }
         for byte in bytes[9..<17] { binding = binding << 8 | UInt64(byte) }
         guard binding == expectedBinding else {
-            throw DomainError(.invalidArgument, reason: "PAGE_TOKEN_MISMATCH",
-                              "page_token was issued for a different name or filter; repeat the request that produced it, or start again without a page_token")
+            throw .pageTokenMismatch("name or filter")
         }
         self.init(position: position, binding: binding)
     }
 
-    private static func check(_ bytes: [UInt8]) -> UInt16 {
-        var hash: UInt32 = 0x811C_9DC5
-        for byte in bytes { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
-        return UInt16(truncatingIfNeeded: hash ^ (hash >> 16))
-    }
+    private static func check(_ bytes: [UInt8]) -> UInt16 { tokenCheck(bytes) }
 }
 
 /// The page token of a list of collections: the parent of the last collection returned, bound to
@@ -87,22 +81,34 @@ public struct CollectionPageToken: Hashable, Sendable {
               Self.check(Array(bytes[0..<(bytes.count - 2)])) == UInt16(bytes[bytes.count - 2]) << 8 | UInt16(bytes[bytes.count - 1]),
               let after = String(validating: bytes[9..<(bytes.count - 2)], as: UTF8.self)
         else {
-            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_TOKEN",
-                              "page_token is not a token this server issued (it may be truncated); start again without a page_token")
+            throw .invalidPageToken
         }
         var binding: UInt64 = 0
         for byte in bytes[1..<9] { binding = binding << 8 | UInt64(byte) }
         guard binding == expectedBinding else {
-            throw DomainError(.invalidArgument, reason: "PAGE_TOKEN_MISMATCH",
-                              "page_token was issued for a different name; repeat the request that produced it, or start again without a page_token")
+            throw .pageTokenMismatch("name")
         }
         self.init(after: after, binding: binding)
     }
 
-    private static func check(_ bytes: [UInt8]) -> UInt16 {
-        var hash: UInt32 = 0x811C_9DC5
-        for byte in bytes { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
-        return UInt16(truncatingIfNeeded: hash ^ (hash >> 16))
+    private static func check(_ bytes: [UInt8]) -> UInt16 { tokenCheck(bytes) }
+}
+
+/// The 16-bit check that ends every page token: FNV-1a (32 bits) folded in half.
+private func tokenCheck(_ bytes: [UInt8]) -> UInt16 {
+    var hash: UInt32 = 0x811C_9DC5
+    for byte in bytes { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+    return UInt16(truncatingIfNeeded: hash ^ (hash >> 16))
+}
+
+extension DomainError {
+    static let invalidPageToken = DomainError(.invalidArgument, reason: "INVALID_PAGE_TOKEN",
+                                              "page_token is not a token this server issued (it may be truncated); start again without a page_token")
+
+    /// A token issued for another request: `what` differed (its name, or its name or filter).
+    static func pageTokenMismatch(_ what: String) -> DomainError {
+        DomainError(.invalidArgument, reason: "PAGE_TOKEN_MISMATCH",
+                    "page_token was issued for a different \(what); repeat the request that produced it, or start again without a page_token")
     }
 }
 
