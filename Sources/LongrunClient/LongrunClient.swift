@@ -353,6 +353,18 @@ public struct LongrunClient: Sendable {
         }
     }
 
+    /// `CancelOperations`: requests cancellation of every operation of `request.name` matching
+    /// `request.filter`, each checked and recorded as its own cancel; returns what it did.
+    public func cancelOperations(_ request: Longrun_V1_BulkOperationsRequest) async throws -> Longrun_V1_BulkOperationsResponse {
+        try await mappingErrors { try await admin.cancelOperations(request, metadata: requestMetadata) }
+    }
+
+    /// `DeleteOperations`: deletes every operation of `request.name` matching `request.filter`,
+    /// each checked and recorded as its own delete; returns what it did.
+    public func deleteOperations(_ request: Longrun_V1_BulkOperationsRequest) async throws -> Longrun_V1_BulkOperationsResponse {
+        try await mappingErrors { try await admin.deleteOperations(request, metadata: requestMetadata) }
+    }
+
     /// `TakeSnapshot`.
     public func takeSnapshot() async throws -> Longrun_V1_TakeSnapshotResponse {
         try await mappingErrors {

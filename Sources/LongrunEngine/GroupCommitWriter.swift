@@ -43,7 +43,14 @@ final class GroupCommitWriter: Sendable {
         let request: WriteRequest
         let actor: Actor
         let access: Access
-        let completion: @Sendable (Result<OperationState, any Error>) -> Void
+        let completion: @Sendable (Result<Written, any Error>) -> Void
+    }
+
+    /// A request's result: the operation's state after its batch, and how many events it appended
+    /// (0: the command changed nothing, e.g. a cancel of a done operation).
+    struct Written: Sendable {
+        var state: OperationState
+        var appended: Int
     }
 
     private let store: any OperationStore
@@ -100,14 +107,23 @@ final class GroupCommitWriter: Sendable {
 
     /// Submits `request` and returns its result once its batch is committed.
     func submit(_ request: WriteRequest, actor: Actor, access: Access) async throws -> OperationState {
+        try await submitCounting(request, actor: actor, access: access).state
+    }
+
+    /// ``submit(_:actor:access:)``, with the number of events the request appended.
+    func submitCounting(_ request: WriteRequest, actor: Actor, access: Access) async throws -> Written {
         try await withCheckedThrowingContinuation { continuation in
-            enqueue(request, actor: actor, access: access) { continuation.resume(with: $0) }
+            enqueueCounting(request, actor: actor, access: access) { continuation.resume(with: $0) }
         }
     }
 
     /// Queues `request` now, in call order, and calls `completion` on the writer's thread once its
     /// batch is committed (or rejected). `completion` must not block.
     func enqueue(_ request: WriteRequest, actor: Actor, access: Access, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        enqueueCounting(request, actor: actor, access: access) { completion($0.map(\.state)) }
+    }
+
+    private func enqueueCounting(_ request: WriteRequest, actor: Actor, access: Access, completion: @escaping @Sendable (Result<Written, any Error>) -> Void) {
         if !queue.push(Job(request: request, actor: actor, access: access, completion: completion)) {
             completion(.failure(StoreError(.closed, "the engine is shutting down; retry against the restarted daemon")))
         }
@@ -177,7 +193,7 @@ final class GroupCommitWriter: Sendable {
         let started = ContinuousClock.now
         do {
             let (results, head, changed, transitions) = try store.write(footprint: footprint) { writer in
-                var results: [Result<OperationState, any Error>] = []
+                var results: [Result<Written, any Error>] = []
                 results.reserveCapacity(batch.count)
                 var changed: [OperationName] = []
                 var transitions = 0
@@ -188,7 +204,7 @@ final class GroupCommitWriter: Sendable {
                             changed.append(state.name)
                             transitions += events
                         }
-                        results.append(.success(state))
+                        results.append(.success(Written(state: state, appended: events)))
                     } catch let error as DomainError {
                         results.append(.failure(error))
                     } catch let error as StoreError where error.damage != nil {

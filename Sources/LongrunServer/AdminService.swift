@@ -44,6 +44,40 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         }
     }
 
+    func cancelOperations(request: ServerRequest<Longrun_V1_BulkOperationsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_BulkOperationsResponse>
+    {
+        try await bulk(request, context: context) { call in .cancel(reason: request.message.reason.isEmpty ? call.cancelReason : request.message.reason) }
+    }
+
+    func deleteOperations(request: ServerRequest<Longrun_V1_BulkOperationsRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_BulkOperationsResponse>
+    {
+        try await bulk(request, context: context) { _ in .delete }
+    }
+
+    private func bulk(_ request: ServerRequest<Longrun_V1_BulkOperationsRequest>, context: ServerContext,
+                      _ action: (CallContext) -> BulkAction) async throws -> ServerResponse<Longrun_V1_BulkOperationsResponse> {
+        try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            let message = request.message
+            let report = try await engine.bulk(action(call), name: message.name, filter: message.filter, all: message.all,
+                                               validateOnly: message.validateOnly, actor: call.actor, access: call.access)
+            var response = Longrun_V1_BulkOperationsResponse()
+            response.matched = Int64(report.matched)
+            response.changed = Int64(report.changed)
+            response.unchanged = Int64(report.unchanged)
+            response.refusedCount = Int64(report.refusedCount)
+            response.refused = report.refused.map { refusal in
+                .with {
+                    $0.name = refusal.name.description
+                    $0.status = ErrorMapping.protoStatus(for: refusal.error, logger: logger)
+                }
+            }
+            return ServerResponse(message: response)
+        }
+    }
+
     func setHold(request: ServerRequest<Longrun_V1_SetHoldRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_OperationDetails>
     {

@@ -219,23 +219,34 @@ struct WaitCommand: AsyncParsableCommand {
 struct CancelCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",
-        abstract: "Request cancellation of an operation.",
+        abstract: "Request cancellation of an operation, or of every operation a filter matches.",
         discussion: """
             A cooperative operation keeps running until its producer stops (or its grace period \
-            ends); an immediate one is cancelled at once. Prints the operation's state after the request.
+            ends); an immediate one is cancelled at once. Prints the operation's state after the request. \
+            With --filter (or --every-operation), every matching operation of --collection that you may \
+            change is asked to cancel, each as its own request and event; it asks first unless --yes, and \
+            prints how many matched, changed, were left as they were (already done) or were refused. \
+            Exit 1 if any was refused.
             """
     )
 
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The operation's full name.")
-    var name: String
+    var name: String?
 
     @Option(help: "Why; recorded in the CancelRequested event.")
     var reason: String?
 
+    @OptionGroup var bulk: BulkOptions
+
+    func validate() throws { try bulk.validate(name: name) }
+
     func run() async throws {
         try await global.run { client in
+            guard let name else {
+                return try await bulk.run("cancel", json: global.json, client: client, reason: reason) { try await client.cancelOperations($0) }
+            }
             try await client.cancelOperation(name, reason: reason)
             let operation = try? await client.getOperation(name)
             if global.json {
@@ -253,16 +264,28 @@ struct CancelCommand: AsyncParsableCommand {
 struct DeleteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "delete",
-        abstract: "Delete an operation (it is not cancelled; its history stays readable)."
+        abstract: "Delete an operation, or every operation a filter matches (they are not cancelled; their history stays readable).",
+        discussion: """
+            With --filter (or --every-operation), every matching operation of --collection that you may \
+            change is deleted, each as its own request and event; it asks first unless --yes. Exit 1 if \
+            any was refused.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "The operation's full name.")
-    var name: String
+    var name: String?
+
+    @OptionGroup var bulk: BulkOptions
+
+    func validate() throws { try bulk.validate(name: name) }
 
     func run() async throws {
         try await global.run { client in
+            guard let name else {
+                return try await bulk.run("delete", json: global.json, client: client) { try await client.deleteOperations($0) }
+            }
             try await client.deleteOperation(name)
             Output.line(global.json ? "{\"name\":\(JSONOutput.quote(name)),\"deleted\":true}" : "deleted \(name)")
             return ExitCodes.success

@@ -90,8 +90,8 @@ enum Output {
         }
     }
 
-    static func note(_ text: String) {
-        try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
+    static func note(_ text: String, newline: Bool = true) {
+        try? FileHandle.standardError.write(contentsOf: Data((text + (newline ? "\n" : "")).utf8))
     }
 
     static func error(_ text: String) {

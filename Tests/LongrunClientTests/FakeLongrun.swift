@@ -582,4 +582,24 @@ extension FakeLongrun: Longrun_V1_Admin.ClientProtocol {
     ) async throws -> Result {
         throw RPCError(code: .unimplemented, message: "not in the fake")
     }
+
+    func cancelOperations<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_BulkOperationsRequest>,
+        serializer: some MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
+
+    func deleteOperations<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_BulkOperationsRequest>,
+        serializer: some MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result
+    ) async throws -> Result {
+        throw RPCError(code: .unimplemented, message: "not in the fake")
+    }
 }

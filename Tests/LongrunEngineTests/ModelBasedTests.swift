@@ -155,6 +155,21 @@ struct ModelBasedTests {
                 for (name, _, expected) in expectations where results[name] != expected {
                     Issue.record("step \(step) concurrent complete \(name): engine \(String(describing: results[name])), model \(expected) (seed \(seed))")
                 }
+            case 97:
+                // A bulk cancel of what runs, or a bulk delete of what is done, in one collection or
+                // across a wildcard: each operation as its own command.
+                let scope = random.next() % 3
+                let (scopeName, covers): (String, @Sendable (CollectionName) -> Bool) = scope == 2
+                    ? (name.collection.description, { [collection = name.collection] in $0 == collection })
+                    : Self.wildcards[Int(scope)]
+                let delete = random.next() % 2 == 0
+                let expected = model.bulk(delete: delete, covers: covers, matches: { delete ? $0.outcome != nil : $0.outcome == nil }, now: clock.now())
+                let report = try await engine.bulk(delete ? .delete : .cancel(reason: "bulk"), name: scopeName,
+                                                   filter: delete ? "done = true" : "done = false", actor: Fixtures.consumer)
+                if (report.matched, report.changed, report.unchanged, report.refusedCount) != (expected.matched, expected.changed, expected.unchanged, 0) {
+                    failures += 1
+                    Issue.record("step \(step) bulk \(delete ? "delete" : "cancel") in \(scopeName): engine \(report), model \(expected) (seed \(seed), \(backend))")
+                }
             default:
                 if random.next() % 3 == 0 {
                     engine.close()

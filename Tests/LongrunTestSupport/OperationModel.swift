@@ -75,6 +75,26 @@ public struct OperationModel {
         return (.ok, name)
     }
 
+    /// A bulk cancel (or delete) of the live operations of the collections `covers` names that
+    /// `matches` selects, in creation order, each as its own command: how many matched, changed (a
+    /// cancel of a done or already cancelled operation changes nothing), and were left alone.
+    public mutating func bulk(delete: Bool, covers: (CollectionName) -> Bool, matches: (Operation) -> Bool,
+                              now: Timestamp) -> (matched: Int, changed: Int, unchanged: Int) {
+        let targets = operations.values.filter { !$0.deleted && covers($0.name.collection) && matches($0) }
+            .sorted { $0.creationOrder < $1.creationOrder }
+        var changed = 0
+        for target in targets {
+            if delete {
+                _ = self.delete(target.name)
+                changed += 1
+            } else {
+                if target.outcome == nil && !target.cancelRequested { changed += 1 }
+                _ = cancel(target.name, now: now)
+            }
+        }
+        return (targets.count, changed, targets.count - changed)
+    }
+
     public mutating func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64?) -> Expected {
         guard var operation = live(name) else { return .error(.notFound) }
         guard operation.outcome == nil else { return .error(.failedPrecondition) }

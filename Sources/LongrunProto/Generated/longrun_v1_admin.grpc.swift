@@ -100,6 +100,32 @@ public enum Longrun_V1_Admin: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "CancelOperations" metadata.
+        public enum CancelOperations: Sendable {
+            /// Request type for "CancelOperations".
+            public typealias Input = Longrun_V1_BulkOperationsRequest
+            /// Response type for "CancelOperations".
+            public typealias Output = Longrun_V1_BulkOperationsResponse
+            /// Descriptor for "CancelOperations".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "CancelOperations",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteOperations" metadata.
+        public enum DeleteOperations: Sendable {
+            /// Request type for "DeleteOperations".
+            public typealias Input = Longrun_V1_BulkOperationsRequest
+            /// Response type for "DeleteOperations".
+            public typealias Output = Longrun_V1_BulkOperationsResponse
+            /// Descriptor for "DeleteOperations".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Admin"),
+                method: "DeleteOperations",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "longrun.v1.Admin" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             TakeSnapshot.descriptor,
@@ -107,7 +133,9 @@ public enum Longrun_V1_Admin: Sendable {
             SetHold.descriptor,
             Scrub.descriptor,
             Repair.descriptor,
-            ListCollections.descriptor
+            ListCollections.descriptor,
+            CancelOperations.descriptor,
+            DeleteOperations.descriptor
         ]
     }
 }
@@ -292,6 +320,57 @@ extension Longrun_V1_Admin {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_ListCollectionsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_ListCollectionsResponse>
+
+        /// Handle the "CancelOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Requests cancellation of every operation of `name` that matches `filter`,
+        /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+        /// > would: the caller's permission is checked per operation (its creator,
+        /// > or an admin), and each request is its own `cancel_requested` event (with
+        /// > `reason`). An operation already done or already asked to cancel is left
+        /// > as it is. Works through the matches in creation order, a page at a time;
+        /// > an operation the caller may not change is refused (and counted) without
+        /// > stopping the rest. Open to everyone who may connect.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+        /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+        /// > when the server shuts down part way (what was done stays done: run it
+        /// > again to finish).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_BulkOperationsResponse` messages.
+        func cancelOperations(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_BulkOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_BulkOperationsResponse>
+
+        /// Handle the "DeleteOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes every operation of `name` that matches `filter`, each exactly as
+        /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+        /// > does not cancel; the history stays), with the same rules and errors as
+        /// > `CancelOperations`.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_BulkOperationsResponse` messages.
+        func deleteOperations(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_BulkOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_BulkOperationsResponse>
     }
 
     /// Service protocol for the "longrun.v1.Admin" service.
@@ -460,6 +539,57 @@ extension Longrun_V1_Admin {
             request: GRPCCore.ServerRequest<Longrun_V1_ListCollectionsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse>
+
+        /// Handle the "CancelOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Requests cancellation of every operation of `name` that matches `filter`,
+        /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+        /// > would: the caller's permission is checked per operation (its creator,
+        /// > or an admin), and each request is its own `cancel_requested` event (with
+        /// > `reason`). An operation already done or already asked to cancel is left
+        /// > as it is. Works through the matches in creation order, a page at a time;
+        /// > an operation the caller may not change is refused (and counted) without
+        /// > stopping the rest. Open to everyone who may connect.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+        /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+        /// > when the server shuts down part way (what was done stays done: run it
+        /// > again to finish).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_BulkOperationsResponse` message.
+        func cancelOperations(
+            request: GRPCCore.ServerRequest<Longrun_V1_BulkOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse>
+
+        /// Handle the "DeleteOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes every operation of `name` that matches `filter`, each exactly as
+        /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+        /// > does not cancel; the history stays), with the same rules and errors as
+        /// > `CancelOperations`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_BulkOperationsResponse` message.
+        func deleteOperations(
+            request: GRPCCore.ServerRequest<Longrun_V1_BulkOperationsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse>
     }
 
     /// Simple service protocol for the "longrun.v1.Admin" service.
@@ -626,6 +756,57 @@ extension Longrun_V1_Admin {
             request: Longrun_V1_ListCollectionsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Longrun_V1_ListCollectionsResponse
+
+        /// Handle the "CancelOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Requests cancellation of every operation of `name` that matches `filter`,
+        /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+        /// > would: the caller's permission is checked per operation (its creator,
+        /// > or an admin), and each request is its own `cancel_requested` event (with
+        /// > `reason`). An operation already done or already asked to cancel is left
+        /// > as it is. Works through the matches in creation order, a page at a time;
+        /// > an operation the caller may not change is refused (and counted) without
+        /// > stopping the rest. Open to everyone who may connect.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+        /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+        /// > when the server shuts down part way (what was done stays done: run it
+        /// > again to finish).
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_BulkOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_BulkOperationsResponse` to respond with.
+        func cancelOperations(
+            request: Longrun_V1_BulkOperationsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_BulkOperationsResponse
+
+        /// Handle the "DeleteOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes every operation of `name` that matches `filter`, each exactly as
+        /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+        /// > does not cancel; the history stays), with the same rules and errors as
+        /// > `CancelOperations`.
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_BulkOperationsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_BulkOperationsResponse` to respond with.
+        func deleteOperations(
+            request: Longrun_V1_BulkOperationsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_BulkOperationsResponse
     }
 }
 
@@ -699,6 +880,28 @@ extension Longrun_V1_Admin.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.CancelOperations.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_BulkOperationsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_BulkOperationsResponse>(),
+            handler: { request, context in
+                try await self.cancelOperations(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Admin.Method.DeleteOperations.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_BulkOperationsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_BulkOperationsResponse>(),
+            handler: { request, context in
+                try await self.deleteOperations(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -765,6 +968,28 @@ extension Longrun_V1_Admin.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_ListCollectionsResponse> {
         let response = try await self.listCollections(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func cancelOperations(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_BulkOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_BulkOperationsResponse> {
+        let response = try await self.cancelOperations(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deleteOperations(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_BulkOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_BulkOperationsResponse> {
+        let response = try await self.deleteOperations(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -846,6 +1071,32 @@ extension Longrun_V1_Admin.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse> {
         return GRPCCore.ServerResponse<Longrun_V1_ListCollectionsResponse>(
             message: try await self.listCollections(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func cancelOperations(
+        request: GRPCCore.ServerRequest<Longrun_V1_BulkOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse>(
+            message: try await self.cancelOperations(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteOperations(
+        request: GRPCCore.ServerRequest<Longrun_V1_BulkOperationsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_BulkOperationsResponse>(
+            message: try await self.deleteOperations(
                 request: request.message,
                 context: context
             ),
@@ -1050,6 +1301,67 @@ extension Longrun_V1_Admin {
             deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_ListCollectionsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_ListCollectionsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CancelOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Requests cancellation of every operation of `name` that matches `filter`,
+        /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+        /// > would: the caller's permission is checked per operation (its creator,
+        /// > or an admin), and each request is its own `cancel_requested` event (with
+        /// > `reason`). An operation already done or already asked to cancel is left
+        /// > as it is. Works through the matches in creation order, a page at a time;
+        /// > an operation the caller may not change is refused (and counted) without
+        /// > stopping the rest. Open to everyone who may connect.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+        /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+        /// > when the server shuts down part way (what was done stays done: run it
+        /// > again to finish).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_BulkOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func cancelOperations<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes every operation of `name` that matches `filter`, each exactly as
+        /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+        /// > does not cancel; the history stays), with the same rules and errors as
+        /// > `CancelOperations`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_BulkOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteOperations<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1323,6 +1635,89 @@ extension Longrun_V1_Admin {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "CancelOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Requests cancellation of every operation of `name` that matches `filter`,
+        /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+        /// > would: the caller's permission is checked per operation (its creator,
+        /// > or an admin), and each request is its own `cancel_requested` event (with
+        /// > `reason`). An operation already done or already asked to cancel is left
+        /// > as it is. Works through the matches in creation order, a page at a time;
+        /// > an operation the caller may not change is refused (and counted) without
+        /// > stopping the rest. Open to everyone who may connect.
+        /// > 
+        /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+        /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+        /// > when the server shuts down part way (what was done stays done: run it
+        /// > again to finish).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_BulkOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func cancelOperations<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.CancelOperations.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteOperations" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes every operation of `name` that matches `filter`, each exactly as
+        /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+        /// > does not cancel; the history stays), with the same rules and errors as
+        /// > `CancelOperations`.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_BulkOperationsRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_BulkOperationsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteOperations<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_BulkOperationsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_BulkOperationsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Admin.Method.DeleteOperations.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1541,6 +1936,79 @@ extension Longrun_V1_Admin.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_ListCollectionsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_ListCollectionsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CancelOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Requests cancellation of every operation of `name` that matches `filter`,
+    /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+    /// > would: the caller's permission is checked per operation (its creator,
+    /// > or an admin), and each request is its own `cancel_requested` event (with
+    /// > `reason`). An operation already done or already asked to cancel is left
+    /// > as it is. Works through the matches in creation order, a page at a time;
+    /// > an operation the caller may not change is refused (and counted) without
+    /// > stopping the rest. Open to everyone who may connect.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+    /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+    /// > when the server shuts down part way (what was done stays done: run it
+    /// > again to finish).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func cancelOperations<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.cancelOperations(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_BulkOperationsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_BulkOperationsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes every operation of `name` that matches `filter`, each exactly as
+    /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+    /// > does not cancel; the history stays), with the same rules and errors as
+    /// > `CancelOperations`.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_BulkOperationsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteOperations<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteOperations(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_BulkOperationsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_BulkOperationsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1785,6 +2253,87 @@ extension Longrun_V1_Admin.ClientProtocol {
             metadata: metadata
         )
         return try await self.listCollections(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CancelOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Requests cancellation of every operation of `name` that matches `filter`,
+    /// > each exactly as its own `google.longrunning.Operations.CancelOperation`
+    /// > would: the caller's permission is checked per operation (its creator,
+    /// > or an admin), and each request is its own `cancel_requested` event (with
+    /// > `reason`). An operation already done or already asked to cancel is left
+    /// > as it is. Works through the matches in creation order, a page at a time;
+    /// > an operation the caller may not change is refused (and counted) without
+    /// > stopping the rest. Open to everyone who may connect.
+    /// > 
+    /// > Errors: `INVALID_ARGUMENT` for a malformed `name` or `filter`, or an
+    /// > empty `filter` without `all` (reason `BULK_NEEDS_FILTER`); `UNAVAILABLE`
+    /// > when the server shuts down part way (what was done stays done: run it
+    /// > again to finish).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func cancelOperations<Result>(
+        _ message: Longrun_V1_BulkOperationsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.cancelOperations(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteOperations" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes every operation of `name` that matches `filter`, each exactly as
+    /// > its own `google.longrunning.Operations.DeleteOperation` would (deleting
+    /// > does not cancel; the history stays), with the same rules and errors as
+    /// > `CancelOperations`.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteOperations<Result>(
+        _ message: Longrun_V1_BulkOperationsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_BulkOperationsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_BulkOperationsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteOperations(
             request: request,
             options: options,
             onResponse: handleResponse

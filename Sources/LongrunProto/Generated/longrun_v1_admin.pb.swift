@@ -22,6 +22,90 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// The request for [Admin.CancelOperations][longrun.v1.Admin.CancelOperations]
+/// and [Admin.DeleteOperations][longrun.v1.Admin.DeleteOperations].
+public nonisolated struct Longrun_V1_BulkOperationsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The collection, or several with wildcards, as `ListOperationsRequest.name`
+  /// takes them (`operations`, `tenants/acme`, `tenants/-`, `-`).
+  public var name: String = String()
+
+  /// An AIP-160 filter, as `ListOperationsRequest.filter` takes it
+  /// (`done = false AND create_time < "2026-12-01T00:00:00Z"`). Required
+  /// unless `all` is set.
+  public var filter: String = String()
+
+  /// With an empty `filter`: act on every operation of `name`. Never implied.
+  public var all: Bool = false
+
+  /// For `CancelOperations`: why, recorded in each `cancel_requested` event.
+  public var reason: String = String()
+
+  /// Only count the operations that match (what `matched` would be); change
+  /// nothing.
+  public var validateOnly: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// What a bulk cancel or delete did.
+public nonisolated struct Longrun_V1_BulkOperationsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Operations that matched the filter (and that the caller may read).
+  public var matched: Int64 = 0
+
+  /// Operations the call changed: one event each.
+  public var changed: Int64 = 0
+
+  /// Operations left as they were (a cancel of one that is done, or already
+  /// asked to cancel).
+  public var unchanged: Int64 = 0
+
+  /// Operations refused, e.g. `PERMISSION_DENIED` for another user's.
+  public var refusedCount: Int64 = 0
+
+  /// The first 100 refusals, in creation order.
+  public var refused: [Longrun_V1_BulkRefusal] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One operation a bulk call did not change, and why.
+public nonisolated struct Longrun_V1_BulkRefusal: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operation's full name.
+  public var name: String = String()
+
+  /// The error its own call would have got.
+  public var status: Google_Rpc_Status {
+    get {_status ?? Google_Rpc_Status()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Google_Rpc_Status? = nil
+}
+
 /// The request for [Admin.ListCollections][longrun.v1.Admin.ListCollections].
 public nonisolated struct Longrun_V1_ListCollectionsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -306,6 +390,145 @@ public nonisolated struct Longrun_V1_ServerInfo: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "longrun.v1"
+
+nonisolated extension Longrun_V1_BulkOperationsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BulkOperationsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}filter\0\u{1}all\0\u{1}reason\0\u{3}validate_only\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.filter) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.all) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularBoolField(value: &self.validateOnly) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.filter.isEmpty {
+      try visitor.visitSingularStringField(value: self.filter, fieldNumber: 2)
+    }
+    if self.all != false {
+      try visitor.visitSingularBoolField(value: self.all, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if self.validateOnly != false {
+      try visitor.visitSingularBoolField(value: self.validateOnly, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_BulkOperationsRequest, rhs: Longrun_V1_BulkOperationsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.filter != rhs.filter {return false}
+    if lhs.all != rhs.all {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.validateOnly != rhs.validateOnly {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_BulkOperationsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BulkOperationsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}matched\0\u{1}changed\0\u{1}unchanged\0\u{3}refused_count\0\u{1}refused\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.matched) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.changed) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.unchanged) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.refusedCount) }()
+      case 5: try { try decoder.decodeRepeatedMessageField(value: &self.refused) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.matched != 0 {
+      try visitor.visitSingularInt64Field(value: self.matched, fieldNumber: 1)
+    }
+    if self.changed != 0 {
+      try visitor.visitSingularInt64Field(value: self.changed, fieldNumber: 2)
+    }
+    if self.unchanged != 0 {
+      try visitor.visitSingularInt64Field(value: self.unchanged, fieldNumber: 3)
+    }
+    if self.refusedCount != 0 {
+      try visitor.visitSingularInt64Field(value: self.refusedCount, fieldNumber: 4)
+    }
+    if !self.refused.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.refused, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_BulkOperationsResponse, rhs: Longrun_V1_BulkOperationsResponse) -> Bool {
+    if lhs.matched != rhs.matched {return false}
+    if lhs.changed != rhs.changed {return false}
+    if lhs.unchanged != rhs.unchanged {return false}
+    if lhs.refusedCount != rhs.refusedCount {return false}
+    if lhs.refused != rhs.refused {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_BulkRefusal: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BulkRefusal"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_BulkRefusal, rhs: Longrun_V1_BulkRefusal) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs._status != rhs._status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
 
 nonisolated extension Longrun_V1_ListCollectionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListCollectionsRequest"
