@@ -107,14 +107,14 @@ extension PostgresStore {
         }
     }
 
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+    public func engineDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
         -> (due: [OperationName], next: Timestamp?)
     {
         try await reading { [logger] connection in
             var due: [OperationName] = []
             let rows = try await connection.query("""
-                SELECT name, cancel_deadline FROM longrun_operations WHERE cancel_deadline IS NOT NULL
-                ORDER BY cancel_deadline, name LIMIT \(Int64(limit) + 1)
+                SELECT name, engine_deadline FROM longrun_operations WHERE engine_deadline IS NOT NULL
+                ORDER BY engine_deadline, name LIMIT \(Int64(limit) + 1)
                 """, logger: logger)
             for try await (name, deadline) in rows.decode((String, Int64).self) {
                 let deadline = Timestamp(nanosecondsSinceEpoch: deadline)

@@ -139,18 +139,18 @@ public struct StoreReader {
     /// earliest deadline still in the future (for the sweeper to sleep until). An entry that fails
     /// its checksum is passed to `damaged` and skipped, so one damaged entry does not stop the
     /// others' deadlines (the scrub reports it; repair rebuilds it).
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: (DamagedRecord) -> Void = { _ in }) throws -> (due: [OperationName], next: Timestamp?) {
-        try txn.withCursor(schema.cancelDeadlines) { cursor in
+    public func engineDeadlines(dueBy now: Timestamp, limit: Int, damaged: (DamagedRecord) -> Void = { _ in }) throws -> (due: [OperationName], next: Timestamp?) {
+        try txn.withCursor(schema.engineDeadlines) { cursor in
             var due: [OperationName] = []
             var entry = try cursor.first()
             while let (key, value) = entry {
                 guard Checksum.body(key: key, value: value) != nil else {
-                    damaged(DamagedRecord(database: schema.cancelDeadlines.name, key: Array(key)))
+                    damaged(DamagedRecord(database: schema.engineDeadlines.name, key: Array(key)))
                     entry = try cursor.next()
                     continue
                 }
                 guard let (deadline, name) = Keys.decodeDeadline(key) else {
-                    throw StoreError(.dataLoss, "cancel_deadlines key of \(key.count) bytes")
+                    throw StoreError(.dataLoss, "engine_deadlines key of \(key.count) bytes")
                 }
                 if deadline > now || due.count >= limit { return (due, deadline) }
                 due.append(try OperationName(parsing: name))
