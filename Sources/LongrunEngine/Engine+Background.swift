@@ -19,21 +19,28 @@ extension LongrunEngine {
     @discardableResult
     public func enforceDeadlines() async throws -> Timestamp? {
         let integrity = self.integrity, now = clock.now(), start = engineStart
-        let (due, next) = try await read { try await $0.engineDeadlines(dueBy: now, limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
-        var ripe: [OperationName] = [], later: Timestamp?
-        for name in due {
-            // An unreadable state is the writer's to report, command by command: submit for it.
-            guard let state = try? await read({ try await $0.operation(name) }),
-                  let deadline = Lifecycle.nextEngineDeadline(state, engineStart: start), deadline > now
-            else {
-                ripe.append(name)
-                continue
+        var after: EngineDeadline?, later: Timestamp?
+        while true {
+            let (due, next) = try await read {
+                try await $0.engineDeadlines(dueBy: now, after: after, limit: 1000, damaged: { integrity.noteDamagedRead($0) })
             }
-            later = min(later ?? deadline, deadline)
+            var ripe: [OperationName] = []
+            for entry in due {
+                // An unreadable state is the writer's to report, command by command: submit for it.
+                guard let state = try? await read({ try await $0.operation(entry.name) }),
+                      let deadline = Lifecycle.nextEngineDeadline(state, engineStart: start), deadline > now
+                else {
+                    ripe.append(entry.name)
+                    continue
+                }
+                later = min(later ?? deadline, deadline)
+            }
+            try await submitAsEngine(ripe.flatMap { [Command.enforceCancelGrace(name: $0), .expireLease(name: $0)] })
+            // A full page: read on after it (entries still waiting stay in the index, so paging,
+            // not reading from the start again, is what reaches the ones behind them).
+            guard due.count == 1000, let last = due.last else { return [next, later].compactMap { $0 }.min() }
+            after = last
         }
-        try await submitAsEngine(ripe.flatMap { [Command.enforceCancelGrace(name: $0), .expireLease(name: $0)] })
-        if due.count == 1000 && !ripe.isEmpty { return clock.now() }
-        return [next, later].compactMap { $0 }.min()
     }
 
     /// With ``Configuration/compactLogOlderThan`` set: drops the log's events through the newest

@@ -47,3 +47,15 @@ public struct IndexFacts: Hashable, Sendable {
         }
     }
 }
+
+/// An entry of the engine-deadline index: the operation and its ``IndexFacts/engineDeadline``.
+/// Entries sort by deadline, then name; one also serves as the position to read on from.
+public struct EngineDeadline: Hashable, Sendable {
+    public var deadline: Timestamp
+    public var name: OperationName
+
+    public init(deadline: Timestamp, name: OperationName) {
+        self.deadline = deadline
+        self.name = name
+    }
+}

@@ -1,5 +1,7 @@
 import LongrunDomain
 import LongrunEngine
+import LongrunPostgres
+import LongrunStore
 import LongrunTestSupport
 import Testing
 
@@ -161,6 +163,33 @@ struct LeaseEngineTests {
             try await engine.enforceDeadlines()
             #expect(try await engine.get(leased.name).done == false)
             #expect(try await engine.get(leased.name).lease?.expireTime == clock.now() + .seconds(1))
+        }
+    }
+
+    @Test(arguments: TestBackend.available)
+    func theDeadlineIndexPagesInDeadlineThenNameOrder(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let clock = ManualClock()
+            let engine = try await place.openEngine(clock: clock)
+            for id in ["e", "b", "d", "a", "c"] {
+                _ = try await engine.create(CreateRequest(id: id, leaseTTL: .seconds(id == "e" ? 5 : 10)), actor: Fixtures.producer)
+            }
+            _ = try await engine.create(CreateRequest(id: "later", leaseTTL: .seconds(60)), actor: Fixtures.producer)
+            engine.close()
+            let store: any OperationStore = switch backend {
+            case .lmdb: try Store(directory: place.directory!.path, logger: Fixtures.quietLogger)
+            case .postgres: try await PostgresStore.open(place.postgres!, logger: Fixtures.quietLogger)
+            }
+            defer { store.close() }
+            var after: EngineDeadline?, seen: [String] = [], nexts: [Timestamp?] = []
+            repeat {
+                let (due, next) = try await store.engineDeadlines(dueBy: clock.now() + .seconds(10), after: after, limit: 2, damaged: { _ in })
+                seen += due.map(\.name.id)
+                nexts.append(next)
+                after = due.count == 2 ? due.last : nil
+            } while after != nil
+            #expect(seen == ["e", "a", "b", "c", "d"])
+            #expect(nexts.last == clock.now() + .seconds(60))
         }
     }
 
