@@ -235,6 +235,26 @@ public struct LongrunClient: Sendable {
         }
     }
 
+    /// `Heartbeat`: renews the operation's lease; says until when and whether cancellation was requested.
+    public func heartbeat(_ name: String) async throws -> Longrun_V1_HeartbeatResponse {
+        try await mappingErrors {
+            try await producers.heartbeat(.with { $0.name = name }, metadata: requestMetadata)
+        }
+    }
+
+    /// `AdoptOperation`: takes the operation over at `expectedVersion`, holding its lease from now
+    /// on (for `lease`, or the TTL the lease had).
+    public func adoptOperation(_ name: String, expectedVersion: UInt64, lease: Duration? = nil) async throws -> Longrun_V1_UpdateOperationResponse {
+        let request = Longrun_V1_AdoptOperationRequest.with {
+            $0.name = name
+            $0.expectedVersion = expectedVersion
+            if let lease { $0.lease = Google_Protobuf_Duration(rounding: lease) }
+        }
+        return try await mappingErrors {
+            try await producers.adoptOperation(request, metadata: requestMetadata)
+        }
+    }
+
     /// `CompleteOperation` with a response.
     public func completeOperation(_ name: String, response: Google_Protobuf_Any) async throws -> Google_Longrunning_Operation {
         try await completeOperation(.with {

@@ -24,11 +24,15 @@ public struct CreateOperationOptions: Sendable {
     /// The initial metadata.
     public var metadata: Google_Protobuf_Any?
     public var cancellation: Cancellation
+    /// Hold the operation under a lease of this TTL (1 s to 24 h): unless an update or a heartbeat
+    /// renews it in time, the daemon completes the operation with ABORTED. Nil: no lease.
+    public var lease: Duration?
 
     public init(
         parent: String = "", operationID: String = "", requestID: String = "",
-        metadata: Google_Protobuf_Any? = nil, cancellation: Cancellation = .cooperative()
+        metadata: Google_Protobuf_Any? = nil, cancellation: Cancellation = .cooperative(), lease: Duration? = nil
     ) {
+        self.lease = lease
         self.parent = parent
         self.operationID = operationID
         self.requestID = requestID
@@ -63,6 +67,7 @@ public struct CreateOperationOptions: Sendable {
             case .immediate:
                 $0.cancellation = .with { $0.mode = .immediate }
             }
+            if let lease { $0.lease = Google_Protobuf_Duration(rounding: lease) }
         }
     }
 }

@@ -6,6 +6,8 @@
 /// - anyone who may connect creates operations;
 /// - progress, complete, cancel and delete are for the operation's creating uid and for
 ///   unrestricted callers (root, members of the admin group, the engine, in-process embedders);
+/// - heartbeats are also for the uid holding the operation's lease; adoption is for the creating uid
+///   and unrestricted callers;
 /// - hold and release are for unrestricted callers only: a legal hold is not its owner's to lift;
 /// - reads are open to everyone who may connect, unless the daemon runs owner-only, when each
 ///   caller reads only the operations its uid created.
@@ -60,6 +62,20 @@ public enum Access: Hashable, Sendable {
     func requireChange(_ state: OperationState?, _ name: OperationName, _ verb: String) throws(DomainError) {
         guard mayChange(state) else {
             throw .permissionDenied("\(verb) operation \(name)", rule: "only the operation's creator, root or the admin group may")
+        }
+    }
+
+    /// Whether the caller may renew `state`'s lease: its creator's uid, its holder's, or unrestricted.
+    public func mayHeartbeat(_ state: OperationState?) -> Bool {
+        switch self {
+        case .unrestricted: true
+        case .owner(let uid, _): state?.creator.uid == uid || (state?.lease?.holder.uid).map { $0 == uid } == true
+        }
+    }
+
+    func requireHeartbeat(_ state: OperationState?, _ name: OperationName) throws(DomainError) {
+        guard mayHeartbeat(state) else {
+            throw .permissionDenied("renew the lease of operation \(name)", rule: "only the operation's creator, its lease holder, root or the admin group may")
         }
     }
 

@@ -17,6 +17,15 @@ public enum Command: Hashable, Sendable {
     /// Record that the operation's views were rebuilt from its events after damage was found
     /// (for unrestricted callers: the engine, root, the admin group).
     case recordRepair(name: OperationName, detail: String)
+    /// The producer is alive: renew the operation's lease (for its creator's uid, its holder's, or
+    /// unrestricted callers). Not a transition.
+    case heartbeat(name: OperationName)
+    /// Take a running operation over, at `expectedVersion`, holding its lease from now on (for its
+    /// creator's uid or unrestricted callers), with `leaseTTL` or, when nil, the lease's TTL.
+    case adopt(name: OperationName, expectedVersion: UInt64, leaseTTL: Duration?)
+    /// Issued by the engine: complete with ABORTED a running operation whose lease has expired
+    /// (decide checks the expiry, so a heartbeat committed first wins).
+    case expireLease(name: OperationName)
 
     public struct Create: Hashable, Sendable {
         /// Caller-chosen or generated; the engine generates before deciding.
@@ -27,9 +36,12 @@ public enum Command: Hashable, Sendable {
         /// The id the caller asked for; nil when the engine generated ``name``'s. Part of what makes
         /// two creates with one request id the same request.
         public var requestedID: String?
+        /// Hold the operation under a lease of this TTL (``Limits/leaseTTLRange``); nil: no lease.
+        public var leaseTTL: Duration?
 
         public init(name: OperationName, metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default,
-                    requestedID: String? = nil) {
+                    requestedID: String? = nil, leaseTTL: Duration? = nil) {
+            self.leaseTTL = leaseTTL
             self.name = name
             self.metadata = metadata
             self.requestID = requestID
@@ -37,7 +49,7 @@ public enum Command: Hashable, Sendable {
             self.requestedID = requestedID
         }
 
-        /// A fingerprint of what was asked for (the requested id, metadata and cancellation): a
+        /// A fingerprint of what was asked for (the requested id, metadata, cancellation and lease): a
         /// request id reused with another fingerprint is another request, refused (AIP-155).
         public var fingerprint: UInt64 {
             var hash = RequestFingerprint()
@@ -48,6 +60,8 @@ public enum Command: Hashable, Sendable {
             case .immediate: hash.add("immediate")
             case .cooperative(let grace): hash.add("cooperative:" + (grace.map { "\($0.components.seconds).\($0.components.attoseconds)" } ?? "default"))
             }
+            // Only a lease adds to the hash, so fingerprints of creates without one stay as they were.
+            if let leaseTTL { hash.add("lease:\(leaseTTL.nanoseconds)") }
             return hash.value
         }
     }
@@ -83,7 +97,8 @@ public enum Command: Hashable, Sendable {
         case .create(let create): create.name
         case .progress(let progress): progress.name
         case .complete(let name, _), .cancel(let name, _), .delete(let name), .enforceCancelGrace(let name),
-             .expire(let name), .hold(let name, _), .release(let name, _), .recordRepair(let name, _): name
+             .expire(let name), .hold(let name, _), .release(let name, _), .recordRepair(let name, _), .heartbeat(let name),
+             .adopt(let name, _, _), .expireLease(let name): name
         }
     }
 }

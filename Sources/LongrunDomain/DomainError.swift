@@ -28,6 +28,9 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { "\(reason): \(message)" }
 
+    /// The `ErrorInfo.domain` of every reason Longrun gives, in call errors and operation errors alike.
+    public static let errorDomain = "longrun.dev"
+
     static func notFound(_ name: OperationName) -> DomainError {
         DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) does not exist")
     }

@@ -45,6 +45,14 @@ public struct Event: Hashable, Sendable {
         /// and rebuilt from its events; `detail` says what was wrong. Not a transition (see
         /// ``isTransition``).
         case repaired(detail: String)
+        /// The lease's holder (or an administrator) said the producer is alive: the lease runs for
+        /// its TTL again from this event. Not a transition (see ``isTransition``), so heartbeats
+        /// never fail a producer's expected version; each one is still a logged event.
+        case leaseRenewed
+        /// The event's actor took the operation over from its previous holder (a restarted or
+        /// replacement producer): it now holds the lease, for `leaseTTL` or, when nil, the TTL the
+        /// lease had (an operation without a lease gets none). A transition.
+        case adopted(leaseTTL: Duration?)
 
         /// A short lowercase word for logs and tables: `created`, `progressed`, ...
         public var label: String {
@@ -58,16 +66,19 @@ public struct Event: Hashable, Sendable {
             case .holdSet: "hold_set"
             case .holdReleased: "hold_released"
             case .repaired: "repaired"
+            case .leaseRenewed: "lease_renewed"
+            case .adopted: "adopted"
             }
         }
 
         /// Whether the event is a transition of its operation: one that counts in
-        /// ``OperationState/version`` and sets the update time. Holds, releases and repairs are
-        /// recorded in the history but are not, so they never fail a producer's expected version.
+        /// ``OperationState/version`` and sets the update time. Holds, releases, repairs and lease
+        /// renewals (heartbeats) are recorded in the history but are not, so they never fail a
+        /// producer's expected version.
         public var isTransition: Bool {
             switch self {
-            case .created, .progressed, .cancelRequested, .completed, .deleted, .expired: true
-            case .holdSet, .holdReleased, .repaired: false
+            case .created, .progressed, .cancelRequested, .completed, .deleted, .expired, .adopted: true
+            case .holdSet, .holdReleased, .repaired, .leaseRenewed: false
             }
         }
     }
@@ -80,9 +91,13 @@ public struct Event: Hashable, Sendable {
         /// so that a later reuse of the id with another request is told apart. Nil in events
         /// recorded before it was kept.
         public var requestFingerprint: UInt64?
+        /// The lease the creator asked for: it holds the operation for this long after each sign
+        /// of life (``OperationState/Lease``). Nil: no lease, the operation runs until completed.
+        public var leaseTTL: Duration?
 
         public init(metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default,
-                    requestFingerprint: UInt64? = nil) {
+                    requestFingerprint: UInt64? = nil, leaseTTL: Duration? = nil) {
+            self.leaseTTL = leaseTTL
             self.metadata = metadata
             self.requestID = requestID
             self.cancellation = cancellation

@@ -15,9 +15,14 @@ public enum Lifecycle {
         public var retention: RetentionPolicy
         /// What the caller may do (see ``Access``).
         public var access: Access
+        /// When the deciding engine started: no lease expires sooner than its TTL after it
+        /// (``Lifecycle/leaseExpiry(_:engineStart:)``). The distant past: no such grace.
+        public var engineStart: Timestamp
 
         public init(now: Timestamp, actor: Actor, defaultCancelGrace: Duration, priorForRequestID: OperationState? = nil,
-                    retention: RetentionPolicy = .keepForever, access: Access = .unrestricted) {
+                    retention: RetentionPolicy = .keepForever, access: Access = .unrestricted,
+                    engineStart: Timestamp = Timestamp(nanosecondsSinceEpoch: .min)) {
+            self.engineStart = engineStart
             self.now = now
             self.actor = actor
             self.defaultCancelGrace = defaultCancelGrace
@@ -61,6 +66,7 @@ public enum Lifecycle {
         switch command {
         case .create(let create):
             try Limits.check(create.metadata, "the metadata")
+            try Limits.checkLeaseTTL(create.leaseTTL)
             if let requestID = create.requestID {
                 try validateRequestID(requestID)
                 if let prior = context.priorForRequestID {
@@ -95,7 +101,7 @@ public enum Lifecycle {
             }
             return decision([draft(.created(Event.Created(
                 metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation,
-                requestFingerprint: create.requestID == nil ? nil : create.fingerprint)))])
+                requestFingerprint: create.requestID == nil ? nil : create.fingerprint, leaseTTL: create.leaseTTL)))])
 
         case .progress(let progress):
             try context.access.requireChange(state, name, "update")
@@ -167,6 +173,35 @@ public enum Lifecycle {
             try Limits.checkReason(detail)
             return decision([draft(.repaired(detail: detail))])
 
+        case .heartbeat:
+            try context.access.requireHeartbeat(state, name)
+            let state = try requireLive(state, name)
+            guard !state.done else { throw .alreadyDone(name, "renew the lease of") }
+            guard state.lease != nil else {
+                throw DomainError(.failedPrecondition, reason: "NO_LEASE",
+                                  "operation \(name) has no lease to renew: it was created without one; adopt it with a lease to hold it under one")
+            }
+            // A heartbeat that reaches the writer before the expiry does renews the lease, even
+            // past its expire time: the rule is applied when the expiry is decided, not before.
+            return decision([draft(.leaseRenewed)])
+
+        case .adopt(_, let expected, let ttl):
+            try context.access.requireChange(state, name, "adopt")
+            try Limits.checkLeaseTTL(ttl)
+            let state = try requireLive(state, name)
+            guard !state.done else { throw .alreadyDone(name, "adopt") }
+            guard expected == state.version else {
+                throw DomainError(.aborted, reason: "VERSION_MISMATCH",
+                                  "operation \(name) is at version \(state.version), not the expected \(expected); another producer may have adopted or updated it: read it again")
+            }
+            return decision([draft(.adopted(leaseTTL: ttl))])
+
+        case .expireLease:
+            guard let state, !state.isDeleted, !state.done, let lease = state.lease else { return decision([]) }
+            let expiry = leaseExpiry(lease, engineStart: context.engineStart)
+            guard context.now >= expiry else { return decision([]) }
+            return decision([Event.Draft(actor: context.engineActor, kind: .completed(.error(leaseExpiredStatus(lease, expiry: expiry))))])
+
         case .enforceCancelGrace:
             guard let state, !state.isDeleted, !state.done,
                   let request = state.cancelRequest, let deadline = request.graceDeadline,
@@ -176,6 +211,22 @@ public enum Lifecycle {
             return decision([Event.Draft(actor: context.engineActor, kind: .completed(.error(
                 cancelledStatus(reason: request.reason, byGrace: grace))))])
         }
+    }
+
+    /// When `lease` expires for an engine that started at `engineStart`: its expire time, but never
+    /// sooner than its TTL after the engine started. Like etcd refreshing leases under a new
+    /// leader, a restart (or a long pause of the daemon) gives every producer one full TTL to be
+    /// heard from again instead of killing the live ones whose heartbeats it could not receive.
+    public static func leaseExpiry(_ lease: OperationState.Lease, engineStart: Timestamp) -> Timestamp {
+        max(lease.expireTime, engineStart + lease.ttl)
+    }
+
+    /// The next time the engine has to act on `state` by itself (a cancel grace ending or a lease
+    /// expiring), for an engine that started at `engineStart`; nil when it has nothing to do.
+    public static func nextEngineDeadline(_ state: OperationState, engineStart: Timestamp) -> Timestamp? {
+        guard !state.isDeleted, !state.done else { return nil }
+        let deadlines = [state.cancelRequest?.graceDeadline, state.lease.map { leaseExpiry($0, engineStart: engineStart) }]
+        return deadlines.compactMap { $0 }.min()
     }
 
     /// Folds `event` into `state`. Total: an event that does not fit (which a log written by
@@ -195,7 +246,8 @@ public enum Lifecycle {
                 name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
                 updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
                 cancellation: created.cancellation, cancelRequest: nil, deletion: nil, version: 1,
-                createSequence: event.sequence, lastSequence: event.sequence, requestFingerprint: created.requestFingerprint
+                createSequence: event.sequence, lastSequence: event.sequence, requestFingerprint: created.requestFingerprint,
+                lease: created.leaseTTL.map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
             )
             return true
         }
@@ -205,14 +257,17 @@ public enum Lifecycle {
             return true
         case .progressed(let metadata):
             state!.metadata = metadata
+            state!.renewLease(at: event.time)
         case .cancelRequested(let reason, let deadline):
             state!.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
         case .completed(let outcome):
             guard state!.outcome == nil else { return true }
             state!.outcome = outcome
             state!.endTime = event.time
+            state!.lease = nil
         case .deleted:
             state!.deletion = .init(actor: event.actor, time: event.time)
+            state!.lease = nil
         case .expired:
             state!.expireTime = event.time
         case .holdSet(let reason):
@@ -221,6 +276,12 @@ public enum Lifecycle {
             state!.hold = nil
         case .repaired:
             break
+        case .leaseRenewed:
+            state!.renewLease(at: event.time)
+        case .adopted(let ttl):
+            if state!.outcome == nil {
+                state!.lease = (ttl ?? state!.lease?.ttl).map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
+            }
         }
         if event.kind.isTransition {
             state!.updateTime = event.time
@@ -245,6 +306,18 @@ public enum Lifecycle {
         guard let state else { throw .notFound(name) }
         guard !state.isDeleted else { throw state.expireTime != nil ? .expired(name) : .deleted(name) }
         return state
+    }
+
+    /// ABORTED, saying the producer stopped, with an `ErrorInfo` (reason `PRODUCER_LEASE_EXPIRED`)
+    /// naming the holder's uid, pid and host.
+    static func leaseExpiredStatus(_ lease: OperationState.Lease, expiry: Timestamp) -> Status {
+        var metadata: [String: String] = [:]
+        if let uid = lease.holder.uid { metadata["uid"] = String(uid) }
+        if let pid = lease.holder.pid { metadata["pid"] = String(pid) }
+        if let host = lease.holder.host { metadata["host"] = host }
+        let info = ErrorInfo(reason: "PRODUCER_LEASE_EXPIRED", metadata: metadata)
+        return Status(.aborted, "the producer stopped (\(lease.holder)): its lease of \(lease.ttl) expired at \(expiry) without a heartbeat or update",
+                      details: [info.payload])
     }
 
     private static func cancelledStatus(reason: String, byGrace grace: Duration?) -> Status {

@@ -10,6 +10,15 @@ public enum Limits {
     public static let maximumTypeURLBytes = 2048
     /// A cancel, hold or release reason.
     public static let maximumReasonBytes = 1024
+    /// A lease's TTL: at least 1 s (a heartbeat per TTL/3 would otherwise flood the log), at most
+    /// 24 h (a dead producer's operations end within a day).
+    public static let leaseTTLRange: ClosedRange<Duration> = .seconds(1) ... .seconds(86_400)
+
+    static func checkLeaseTTL(_ ttl: Duration?) throws(DomainError) {
+        guard let ttl, !leaseTTLRange.contains(ttl) else { return }
+        throw DomainError(.invalidArgument, reason: "INVALID_LEASE",
+                          "a lease lasts 1s to 24h (86400s); \(ttl) is outside that")
+    }
 
     static func check(_ payload: Payload?, _ what: String) throws(DomainError) {
         guard let payload else { return }

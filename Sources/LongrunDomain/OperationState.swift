@@ -26,6 +26,26 @@ public struct OperationState: Hashable, Sendable {
     public var requestFingerprint: UInt64?
     /// Sequence of the newest event of this operation.
     public var lastSequence: UInt64
+    /// While a running operation is held under a lease: who holds it and until when. Nil for
+    /// operations created without one, and for every done operation.
+    public var lease: Lease?
+
+    /// A producer's claim on a running operation: renewed by each progress, heartbeat or adoption;
+    /// when it expires the engine completes the operation with ABORTED (``Lifecycle``).
+    public struct Lease: Hashable, Sendable {
+        /// Who holds it: the creator, or the last actor that adopted the operation.
+        public var holder: Actor
+        public var ttl: Duration
+        /// The last renewal plus ``ttl``. The engine lets no lease expire sooner than ``ttl`` after
+        /// it started (``Lifecycle/leaseExpiry(_:engineStart:)``).
+        public var expireTime: Timestamp
+
+        public init(holder: Actor, ttl: Duration, expireTime: Timestamp) {
+            self.holder = holder
+            self.ttl = ttl
+            self.expireTime = expireTime
+        }
+    }
 
     public struct CancelRequest: Hashable, Sendable {
         public var actor: Actor
@@ -73,8 +93,9 @@ public struct OperationState: Hashable, Sendable {
         name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
         endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,
         cancelRequest: CancelRequest?, deletion: Deletion?, expireTime: Timestamp? = nil, hold: Hold? = nil,
-        version: UInt64, createSequence: UInt64, lastSequence: UInt64, requestFingerprint: UInt64? = nil
+        version: UInt64, createSequence: UInt64, lastSequence: UInt64, requestFingerprint: UInt64? = nil, lease: Lease? = nil
     ) {
+        self.lease = lease
         self.requestFingerprint = requestFingerprint
         self.name = name
         self.metadata = metadata
@@ -92,6 +113,12 @@ public struct OperationState: Hashable, Sendable {
         self.version = version
         self.createSequence = createSequence
         self.lastSequence = lastSequence
+    }
+
+    /// Runs the lease (if any, and while running) for its TTL again from `time`.
+    mutating func renewLease(at time: Timestamp) {
+        guard outcome == nil, let ttl = lease?.ttl else { return }
+        lease!.expireTime = time + ttl
     }
 
     /// The values a List filter sees.

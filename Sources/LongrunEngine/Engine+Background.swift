@@ -3,18 +3,44 @@ import LongrunDomain
 import LongrunStore
 import Synchronization
 
-/// What the engine does by itself: cancel grace, retention, scheduled snapshots and compaction.
+/// What the engine does by itself: cancel grace, leases, retention, scheduled snapshots and compaction.
 extension LongrunEngine {
     // MARK: Background work
 
-    /// Completes with CANCELLED every operation whose cancel grace has elapsed; returns when the next
-    /// one is due, if any.
+    /// Completes with CANCELLED every operation whose cancel grace has elapsed, and with ABORTED
+    /// every one whose lease has expired; returns when the next deadline comes, if any.
+    ///
+    /// The store's index names the operations whose deadline passed; the engine submits both
+    /// commands for each and the lifecycle decides which, if either, is due. The index holds a
+    /// lease's own expire time, but no lease expires sooner than its TTL after the engine started
+    /// (``Lifecycle/leaseExpiry(_:engineStart:)``): after a restart the sweep reads such an
+    /// operation's state and, while the lifecycle says it has yet to expire, submits nothing for it
+    /// and wakes at the time the lifecycle gives (a read per sweep, no write).
     @discardableResult
-    public func enforceCancelGrace() async throws -> Timestamp? {
-        let integrity = self.integrity
-        let (due, next) = try await read { try await $0.cancelDeadlines(dueBy: clock.now(), limit: 1000, damaged: { integrity.noteDamagedRead($0) }) }
-        try await submitAsEngine(due.map { .enforceCancelGrace(name: $0) })
-        return due.count == 1000 ? clock.now() : next
+    public func enforceDeadlines() async throws -> Timestamp? {
+        let integrity = self.integrity, now = clock.now(), start = engineStart
+        var after: EngineDeadline?, later: Timestamp?
+        while true {
+            let (due, next) = try await read {
+                try await $0.engineDeadlines(dueBy: now, after: after, limit: 1000, damaged: { integrity.noteDamagedRead($0) })
+            }
+            var ripe: [OperationName] = []
+            for entry in due {
+                // An unreadable state is the writer's to report, command by command: submit for it.
+                guard let state = try? await read({ try await $0.operation(entry.name) }),
+                      let deadline = Lifecycle.nextEngineDeadline(state, engineStart: start), deadline > now
+                else {
+                    ripe.append(entry.name)
+                    continue
+                }
+                later = min(later ?? deadline, deadline)
+            }
+            try await submitAsEngine(ripe.flatMap { [Command.enforceCancelGrace(name: $0), .expireLease(name: $0)] })
+            // A full page: read on after it (entries still waiting stay in the index, so paging,
+            // not reading from the start again, is what reaches the ones behind them).
+            guard due.count == 1000, let last = due.last else { return [next, later].compactMap { $0 }.min() }
+            after = last
+        }
     }
 
     /// With ``Configuration/compactLogOlderThan`` set: drops the log's events through the newest
@@ -43,16 +69,27 @@ extension LongrunEngine {
     }
 
     /// Submits the engine's own commands all at once, so they share commits, and waits for them.
+    /// They are queued in the order given, so the commands of one operation are decided in that
+    /// order (a due cancel grace before a due lease).
     private func submitAsEngine(_ commands: [Command]) async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for command in commands {
-                group.addTask { _ = try await self.writer.submit(.command(command), actor: .engine, access: .unrestricted) }
+        let pending = commands.map { command in
+            let (result, sink) = AsyncStream.makeStream(of: Result<OperationState, any Error>.self)
+            writer.enqueue(.command(command), actor: .engine, access: .unrestricted) { outcome in
+                sink.yield(outcome)
+                sink.finish()
             }
-            try await group.waitForAll()
+            return result
         }
+        var firstError: (any Error)?
+        for result in pending {
+            for await outcome in result where firstError == nil {
+                if case .failure(let error) = outcome { firstError = error }
+            }
+        }
+        if let firstError { throw firstError }
     }
 
-    /// Enforces cancel grace periods, takes scheduled snapshots and runs the background integrity
+    /// Enforces cancel grace periods and leases, takes scheduled snapshots and runs the background integrity
     /// scrub until the task is cancelled. Deadlines are met within a second.
     public func run() async throws {
         try await withThrowingDiscardingTaskGroup { group in
@@ -87,10 +124,10 @@ extension LongrunEngine {
             }
             var next: Timestamp?
             do {
-                next = try await enforceCancelGrace()
+                next = try await enforceDeadlines()
                 if try await enforceRetention() == 1000 { next = clock.now() }
             } catch {
-                logger.error("enforcing cancel grace or retention failed; retrying", metadata: ["error": "\(error)"])
+                logger.error("enforcing cancel grace, leases or retention failed; retrying", metadata: ["error": "\(error)"])
             }
             var pause = Duration.seconds(1)
             if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }

@@ -22,6 +22,34 @@ extension LongrunEngine {
         try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor, access: access)
     }
 
+    /// Renews the lease of a running operation (its creator's uid, its holder's, or unrestricted
+    /// callers): one logged event that is not a transition, so it leaves the version as it was.
+    /// The result tells the producer the new expire time and whether cancellation was requested.
+    public func heartbeat(_ name: OperationName, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.heartbeat(name: name)), actor: actor, access: access)
+    }
+
+    /// Renews the leases of several operations at once, sharing commits (a stream's renewals);
+    /// each result stands alone, so one operation done or gone does not fail the others.
+    public func heartbeat(_ names: [OperationName], actor: Actor, access: Access = .unrestricted) async -> [OperationName: Result<OperationState, any Error>] {
+        await withTaskGroup(of: (OperationName, Result<OperationState, any Error>).self) { group in
+            for name in names {
+                group.addTask {
+                    do { return (name, .success(try await self.heartbeat(name, actor: actor, access: access))) } catch { return (name, .failure(error)) }
+                }
+            }
+            var results: [OperationName: Result<OperationState, any Error>] = [:]
+            for await (name, result) in group { results[name] = result }
+            return results
+        }
+    }
+
+    /// Takes a running operation over at `expectedVersion` (its creator's uid or unrestricted
+    /// callers): the caller holds its lease from now on, for `leaseTTL` or the lease's own TTL.
+    public func adopt(_ name: OperationName, expectedVersion: UInt64, leaseTTL: Duration? = nil, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(.command(.adopt(name: name, expectedVersion: expectedVersion, leaseTTL: leaseTTL)), actor: actor, access: access)
+    }
+
     /// A producer transition, for callers that queue many without awaiting each (streams).
     public enum Transition: Sendable {
         case create(CreateRequest)

@@ -12,9 +12,13 @@ public struct CreateRequest: Hashable, Sendable {
     /// Idempotency key (AIP-155): a repeat returns the first result and appends nothing.
     public var requestID: String?
     public var cancellation: CancellationPolicy
+    /// Hold the operation under a lease of this TTL: unless a progress, heartbeat or adoption
+    /// renews it in time, the engine completes the operation with ABORTED. Nil: no lease.
+    public var leaseTTL: Duration?
 
     public init(collection: CollectionName = .root, id: String? = nil, metadata: Payload? = nil,
-                requestID: String? = nil, cancellation: CancellationPolicy = .default) {
+                requestID: String? = nil, cancellation: CancellationPolicy = .default, leaseTTL: Duration? = nil) {
+        self.leaseTTL = leaseTTL
         self.collection = collection
         self.id = id
         self.metadata = metadata
@@ -44,7 +48,7 @@ public enum Durability: Hashable, Sendable, CustomStringConvertible {
 ///
 /// Mutations go through the single writer and return after their commit; reads (get, list,
 /// history) run on the caller's task in their own LMDB read transaction and never wait for writes.
-/// Call ``run()`` (for example in a `ServiceGroup`) to enforce cancel grace periods, and
+/// Call ``run()`` (for example in a `ServiceGroup`) to enforce cancel grace periods and leases, and
 /// ``close()`` before the process exits.
 public final class LongrunEngine: Sendable {
     public struct Configuration: Sendable {
@@ -111,6 +115,8 @@ public final class LongrunEngine: Sendable {
     let clock: any WallClock
     let logger: Logger
     let integrity: IntegrityMonitor
+    /// When this engine opened, by its clock: no lease expires sooner than its TTL after it.
+    public let engineStart: Timestamp
 
     /// Opens (creating if absent) the store in `directory`, replaying the log into the views if they
     /// are behind, and starts the writer.
@@ -138,11 +144,13 @@ public final class LongrunEngine: Sendable {
         if case .relaxed(let interval) = configuration.durability { syncInterval = interval }
         let integrity = IntegrityMonitor(logger: logger)
         self.integrity = integrity
+        let engineStart = clock.now()
+        self.engineStart = engineStart
         self.writer = GroupCommitWriter(
             store: store, clock: clock, waiters: waiters, integrity: integrity, logger: logger,
             maximumBatchSize: configuration.maximumBatchSize,
             defaultCancelGrace: configuration.defaultCancelGrace, retention: configuration.retention, syncInterval: syncInterval,
-            hostName: configuration.hostName
+            hostName: configuration.hostName, engineStart: engineStart
         )
         self.location = store.location
         self.configuration = configuration

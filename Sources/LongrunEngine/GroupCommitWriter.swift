@@ -73,10 +73,14 @@ final class GroupCommitWriter: Sendable {
 
     /// The host stamped on every actor this writer records (``LongrunEngine/Configuration/hostName``).
     private let hostName: String?
+    /// When the engine started (``Lifecycle/Context/engineStart``).
+    private let engineStart: Timestamp
 
     init(store: any OperationStore, clock: any WallClock, waiters: WaiterRegistry, integrity: IntegrityMonitor, logger: Logger,
-         maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?, hostName: String?) {
+         maximumBatchSize: Int, defaultCancelGrace: Duration, retention: RetentionPolicy, syncInterval: Duration?, hostName: String?,
+         engineStart: Timestamp) {
         self.hostName = hostName
+        self.engineStart = engineStart
         self.store = store
         self.clock = clock
         self.waiters = waiters
@@ -268,12 +272,13 @@ final class GroupCommitWriter: Sendable {
                 prior = try reader.operation(forRequestID: requestID, in: request.collection)
             }
             command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation,
-                                    requestedID: request.id))
+                                    requestedID: request.id, leaseTTL: request.leaseTTL))
         }
         var actor = job.actor
         if actor.host == nil { actor.host = hostName }
         let context = Lifecycle.Context(now: now, actor: actor, defaultCancelGrace: defaultCancelGrace,
-                                        priorForRequestID: prior, retention: retention, access: job.access)
+                                        priorForRequestID: prior, retention: retention, access: job.access,
+                                        engineStart: engineStart)
         let current = try reader.operation(command.name)
         let decision = try Lifecycle.decide(command, state: current, context: context)
         // The state decided on is the one folded: no operation is read and decoded twice.

@@ -104,7 +104,7 @@ enum PostgresSchema {
             create_sequence bigint NOT NULL,
             listed boolean NOT NULL,
             running boolean NOT NULL,
-            cancel_deadline bigint,
+            engine_deadline bigint,
             expiry_class smallint,
             expiry_end bigint,
             record bytea NOT NULL
@@ -112,7 +112,7 @@ enum PostgresSchema {
         """,
         "CREATE INDEX longrun_operations_listed ON longrun_operations (collection, create_sequence) WHERE listed",
         "CREATE INDEX longrun_operations_running ON longrun_operations (collection, create_sequence) WHERE running",
-        "CREATE INDEX longrun_operations_cancel ON longrun_operations (cancel_deadline) WHERE cancel_deadline IS NOT NULL",
+        "CREATE INDEX longrun_operations_engine_deadline ON longrun_operations (engine_deadline) WHERE engine_deadline IS NOT NULL",
         "CREATE INDEX longrun_operations_expiry ON longrun_operations (expiry_class, expiry_end) WHERE expiry_class IS NOT NULL",
         """
         CREATE TABLE longrun_request_ids (

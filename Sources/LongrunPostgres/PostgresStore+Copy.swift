@@ -127,7 +127,7 @@ extension PostgresStore {
                 byRequestID[collection + "\u{0}" + requestID] = name
             }
             let rows = try await connection.query("""
-                SELECT name, listed, running, cancel_deadline, expiry_class, expiry_end, record FROM longrun_operations
+                SELECT name, listed, running, engine_deadline, expiry_class, expiry_end, record FROM longrun_operations
                 """, logger: logger)
             for try await (name, listed, running, deadline, expiryClass, expiryEnd, record)
                 in rows.decode((String, Bool, Bool, Int64?, Int16?, Int64?, ByteBuffer).self) {
@@ -137,7 +137,7 @@ extension PostgresStore {
                     facts.listed = listed
                     facts.running = running
                     facts.requestID = state.requestID.flatMap { byRequestID[state.name.collection.description + "\u{0}" + $0] == name ? $0 : nil }
-                    facts.cancelDeadline = deadline.map(Timestamp.init(nanosecondsSinceEpoch:))
+                    facts.engineDeadline = deadline.map(Timestamp.init(nanosecondsSinceEpoch:))
                     if let expiryClass, let expiryEnd, let outcomeClass = RetentionPolicy.OutcomeClass(rawValue: UInt8(clamping: expiryClass)) {
                         facts.expiry = .init(outcomeClass: outcomeClass, end: Timestamp(nanosecondsSinceEpoch: expiryEnd))
                     }

@@ -158,19 +158,29 @@ extension PostgresStore {
         }
     }
 
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
-        -> (due: [OperationName], next: Timestamp?)
+    public func engineDeadlines(dueBy now: Timestamp, after: EngineDeadline?, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [EngineDeadline], next: Timestamp?)
     {
         try await reading { [logger] connection in
-            var due: [OperationName] = []
-            let rows = try await connection.query("""
-                SELECT name, cancel_deadline FROM longrun_operations WHERE cancel_deadline IS NOT NULL
-                ORDER BY cancel_deadline, name LIMIT \(Int64(limit) + 1)
-                """, logger: logger)
+            var due: [EngineDeadline] = []
+            // Names sort by their bytes (COLLATE "C"), as LMDB's keys do.
+            let rows = if let after {
+                try await connection.query("""
+                    SELECT name, engine_deadline FROM longrun_operations
+                    WHERE engine_deadline IS NOT NULL
+                      AND (engine_deadline, name COLLATE "C") > (\(after.deadline.nanosecondsSinceEpoch), \(after.name.description) COLLATE "C")
+                    ORDER BY engine_deadline, name COLLATE "C" LIMIT \(Int64(limit) + 1)
+                    """, logger: logger)
+            } else {
+                try await connection.query("""
+                    SELECT name, engine_deadline FROM longrun_operations WHERE engine_deadline IS NOT NULL
+                    ORDER BY engine_deadline, name COLLATE "C" LIMIT \(Int64(limit) + 1)
+                    """, logger: logger)
+            }
             for try await (name, deadline) in rows.decode((String, Int64).self) {
                 let deadline = Timestamp(nanosecondsSinceEpoch: deadline)
                 if deadline > now || due.count >= limit { return (due, deadline) }
-                due.append(try OperationName(parsing: name))
+                due.append(EngineDeadline(deadline: deadline, name: try OperationName(parsing: name)))
             }
             return (due, nil)
         }

@@ -115,15 +115,15 @@ extension PostgresStore {
                         INSERT INTO longrun_log (sequence, operation, entry)
                         SELECT * FROM unnest(\(log.map(\.sequence))::bigint[], \(log.map(\.operation))::text[], \(log.map(\.entry))::bytea[])
                     ), folded AS (
-                        INSERT INTO longrun_operations (name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                        INSERT INTO longrun_operations (name, collection, create_sequence, listed, running, engine_deadline, expiry_class, expiry_end, record)
                         SELECT name, collection, create_sequence, listed, running,
-                               NULLIF(cancel_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record
+                               NULLIF(engine_deadline, -1), NULLIF(expiry_class, -1), NULLIF(expiry_end, -1), record
                         FROM unnest(\(rows.map(\.name))::text[], \(rows.map(\.collection))::text[], \(rows.map(\.createSequence))::bigint[],
-                                    \(rows.map(\.listed))::boolean[], \(rows.map(\.running))::boolean[], \(rows.map(\.cancelDeadline))::bigint[],
+                                    \(rows.map(\.listed))::boolean[], \(rows.map(\.running))::boolean[], \(rows.map(\.engineDeadline))::bigint[],
                                     \(rows.map(\.expiryClass))::smallint[], \(rows.map(\.expiryEnd))::bigint[], \(rows.map(\.record))::bytea[])
-                          AS r(name, collection, create_sequence, listed, running, cancel_deadline, expiry_class, expiry_end, record)
+                          AS r(name, collection, create_sequence, listed, running, engine_deadline, expiry_class, expiry_end, record)
                         ON CONFLICT (name) DO UPDATE SET
-                            listed = excluded.listed, running = excluded.running, cancel_deadline = excluded.cancel_deadline,
+                            listed = excluded.listed, running = excluded.running, engine_deadline = excluded.engine_deadline,
                             expiry_class = excluded.expiry_class, expiry_end = excluded.expiry_end, record = excluded.record
                     ), identified AS (
                         INSERT INTO longrun_request_ids (collection, request_id, name)
@@ -159,7 +159,7 @@ final class PostgresBatch: BatchWriting {
         var listed: Bool
         var running: Bool
         /// -1 for none: unnest cannot carry optionals, NULLIF turns them back.
-        var cancelDeadline: Int64
+        var engineDeadline: Int64
         var expiryClass: Int16
         var expiryEnd: Int64
         var record: ByteBuffer
@@ -266,7 +266,7 @@ final class PostgresBatch: BatchWriting {
             changes.operations.append(OperationRow(
                 name: name.description, collection: name.collection.description, createSequence: Int64(state.createSequence),
                 listed: facts.listed, running: facts.running,
-                cancelDeadline: facts.cancelDeadline?.nanosecondsSinceEpoch ?? -1,
+                engineDeadline: facts.engineDeadline?.nanosecondsSinceEpoch ?? -1,
                 expiryClass: facts.expiry.map { Int16($0.outcomeClass.rawValue) } ?? -1,
                 expiryEnd: facts.expiry?.end.nanosecondsSinceEpoch ?? -1,
                 record: PostgresRecords.sealState(state)

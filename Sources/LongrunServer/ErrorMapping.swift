@@ -9,7 +9,7 @@ import LongrunProto
 /// (UPPER_SNAKE reason, domain `longrun.dev`). An error it does not know becomes UNKNOWN and is
 /// logged with its cause.
 enum ErrorMapping {
-    static let domain = "longrun.dev"
+    static let domain = DomainError.errorDomain
 
     /// What open waits and watches receive when the daemon stops: retry against the restarted one.
     static let shuttingDown = status(.unavailable, "the server is shutting down; retry once it is back", reason: "SHUTTING_DOWN")

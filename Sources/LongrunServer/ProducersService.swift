@@ -45,6 +45,29 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         }
     }
 
+    func heartbeat(request: ServerRequest<Longrun_V1_HeartbeatRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_HeartbeatResponse>
+    {
+        try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            let state = try await engine.heartbeat(try OperationName(parsing: request.message.name), actor: call.actor, access: call.access)
+            return ServerResponse(message: Self.heartbeatResponse(state))
+        }
+    }
+
+    func adoptOperation(request: ServerRequest<Longrun_V1_AdoptOperationRequest>, context: ServerContext) async throws
+        -> ServerResponse<Longrun_V1_UpdateOperationResponse>
+    {
+        try await mappingErrors(logger) {
+            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
+            let message = request.message
+            let state = try await engine.adopt(try OperationName(parsing: message.name), expectedVersion: message.expectedVersion,
+                                               leaseTTL: try Duration.leaseTTL(message.hasLease ? message.lease : nil),
+                                               actor: call.actor, access: call.access)
+            return ServerResponse(message: Self.updateResponse(state))
+        }
+    }
+
     /// Applies transitions in the order received, without waiting for one commit before reading the
     /// next, so many share a commit; answers each (by its tag) after its commit.
     func streamTransitions(request: StreamingServerRequest<Longrun_V1_TransitionRequest>, context: ServerContext) async throws
@@ -61,10 +84,14 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         return StreamingServerResponse { writer in
             let (responses, sink) = AsyncStream.makeStream(of: Longrun_V1_TransitionResponse.self)
             let flow = InFlight(limit: Self.maximumInFlightPerStream, sink: sink)
+            let leases = StreamLeases()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await response in responses { try await writer.write(response) }
                 }
+                // Keeps this stream's leases alive while it is open; cancelled when it ends.
+                let renewals = Task { await leases.renew(engine: engine, actor: call.actor, access: call.access, logger: logger) }
+                defer { renewals.cancel() }
                 do {
                     for try await message in request.messages {
                         await flow.acquire()
@@ -73,6 +100,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
                         do {
                             let transition = try Self.transition(message)
                             engine.enqueue(transition, actor: call.actor, access: call.access) { result in
+                                if case .success(let state) = result { leases.track(state) }
                                 flow.release(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger))
                             }
                         } catch {
@@ -98,7 +126,8 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             id: message.operationID.isEmpty ? nil : message.operationID,
             metadata: message.hasMetadata ? Payload(message.metadata) : nil,
             requestID: message.requestID.isEmpty ? nil : message.requestID,
-            cancellation: try CancellationPolicy(validating: message.hasCancellation ? message.cancellation : nil)
+            cancellation: try CancellationPolicy(validating: message.hasCancellation ? message.cancellation : nil),
+            leaseTTL: try Duration.leaseTTL(message.hasLease ? message.lease : nil)
         )
     }
 
@@ -140,6 +169,14 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         return response
     }
 
+    static func heartbeatResponse(_ state: OperationState) -> Longrun_V1_HeartbeatResponse {
+        var response = Longrun_V1_HeartbeatResponse()
+        if let lease = state.lease { response.leaseExpireTime = lease.expireTime.proto }
+        response.version = state.version
+        response.cancelRequested = state.cancelRequest != nil
+        return response
+    }
+
     static func transitionResponse(tag: UInt64, result: Result<OperationState, any Error>, isUpdate: Bool, logger: Logger) -> Longrun_V1_TransitionResponse {
         var response = Longrun_V1_TransitionResponse()
         response.tag = tag
@@ -150,6 +187,51 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             response.error = ErrorMapping.protoStatus(for: error, logger: logger)
         }
         return response
+    }
+}
+
+/// The leases of the running operations one StreamTransitions stream created or updated, renewed
+/// while the stream is open: each about every third of its TTL, all those due through one engine
+/// call whose heartbeats share commits. An operation leaves the set once it is done, gone, or no
+/// longer under a lease. Nothing survives the stream: when it ends, renewals stop.
+final class StreamLeases: Sendable {
+    private struct Lease {
+        var ttl: Duration
+        /// When the stream last renewed it (a create or update renews it too).
+        var renewed: ContinuousClock.Instant
+    }
+
+    private let leased = Mutex<[OperationName: Lease]>([:])
+
+    /// Called with each state a transition (or a renewal) of the stream left.
+    func track(_ state: OperationState) {
+        let now = ContinuousClock.now
+        leased.withLock { leased in
+            if !state.done, let ttl = state.lease?.ttl { leased[state.name] = Lease(ttl: ttl, renewed: now) } else { leased[state.name] = nil }
+        }
+    }
+
+    /// Renews until cancelled.
+    func renew(engine: LongrunEngine, actor: Actor, access: Access, logger: Logger) async {
+        while !Task.isCancelled {
+            // Wake often enough for the shortest lease (a sixth of its TTL), at least once a second.
+            let shortest = leased.withLock { $0.values.map(\.ttl).min() }
+            do { try await Task.sleep(for: min(shortest.map { $0 / 6 } ?? .seconds(1), .seconds(1))) } catch { return }
+            let now = ContinuousClock.now
+            let due = leased.withLock { leased in leased.filter { now - $0.value.renewed >= $0.value.ttl / 3 }.map(\.key) }
+            guard !due.isEmpty else { continue }
+            for (name, result) in await engine.heartbeat(due, actor: actor, access: access) {
+                switch result {
+                case .success(let state): track(state)
+                case .failure(let error as DomainError):
+                    // Done, deleted, or no longer this caller's: nothing more to keep alive here.
+                    leased.withLock { $0[name] = nil }
+                    logger.debug("stopped renewing a stream's lease", metadata: ["name": "\(name)", "reason": "\(error.reason)"])
+                case .failure(let error):
+                    logger.warning("renewing a stream's lease failed; retrying", metadata: ["name": "\(name)", "error": "\(error)"])
+                }
+            }
+        }
     }
 }
 

@@ -47,10 +47,12 @@ public protocol OperationStore: AnyObject, Sendable {
     func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event]
     /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
     func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState?
-    /// Operations whose cooperative-cancel grace ended by `now` (up to `limit`), and when the next
-    /// one ends. Unreadable entries go to `damaged` and are skipped.
-    func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
-        -> (due: [OperationName], next: Timestamp?)
+    /// Operations whose engine deadline (``IndexFacts/engineDeadline``: a cooperative cancel's grace
+    /// or a lease) passed by `now`, earliest first, after `after` (the last entry of the previous
+    /// page) when given, up to `limit`; and the next deadline after those. Unreadable entries go to
+    /// `damaged` and are skipped.
+    func engineDeadlines(dueBy now: Timestamp, after: EngineDeadline?, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [EngineDeadline], next: Timestamp?)
     /// Done operations whose time to live under `policy` passed by `now`, up to `limit`.
     func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
         -> [OperationName]

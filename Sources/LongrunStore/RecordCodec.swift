@@ -24,6 +24,7 @@ public enum RecordCodec {
                 if let requestID = created.requestID { w.string(2, requestID) }
                 w.message(3) { encodeCancellation(created.cancellation, into: &$0) }
                 if let fingerprint = created.requestFingerprint { w.uint(4, fingerprint, always: true) }
+                if let ttl = created.leaseTTL { w.sint(5, ttl.nanoseconds, always: true) }
             }
         case .progressed(let metadata):
             w.message(11) { w in
@@ -46,6 +47,12 @@ public enum RecordCodec {
             w.message(17) { $0.string(1, reason) }
         case .repaired(let detail):
             w.message(18) { $0.string(1, detail) }
+        case .leaseRenewed:
+            w.message(19) { _ in }
+        case .adopted(let ttl):
+            w.message(20) { w in
+                if let ttl { w.sint(1, ttl.nanoseconds, always: true) }
+            }
         }
         return w.bytes
     }
@@ -85,6 +92,7 @@ public enum RecordCodec {
                     case 2: try m.expect(t, 2, field: f); created.requestID = nonEmpty(try m.string())
                     case 3: try m.expect(t, 2, field: f); var c = try m.message(); created.cancellation = try decodeCancellation(&c)
                     case 4: try m.expect(t, 0, field: f); created.requestFingerprint = try m.uint()
+                    case 5: try m.expect(t, 0, field: f); created.leaseTTL = .nanoseconds(try m.sint())
                     default: try m.skip(t)
                     }
                 }
@@ -131,6 +139,18 @@ public enum RecordCodec {
             case 18:
                 try r.expect(type, 2, field: field)
                 kind = .repaired(detail: try decodeReason(&r))
+            case 19:
+                try r.expect(type, 2, field: field)
+                _ = try r.message()
+                kind = .leaseRenewed
+            case 20:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var ttl: Duration?
+                while let (f, t) = try m.nextField() {
+                    if f == 1 { try m.expect(t, 0, field: f); ttl = .nanoseconds(try m.sint()) } else { try m.skip(t) }
+                }
+                kind = .adopted(leaseTTL: ttl)
             default:
                 try r.skip(type)
             }
@@ -182,6 +202,13 @@ public enum RecordCodec {
         w.uint(15, state.createSequence)
         w.uint(16, state.lastSequence)
         if let fingerprint = state.requestFingerprint { w.uint(19, fingerprint, always: true) }
+        if let lease = state.lease {
+            w.message(20) { w in
+                w.message(1) { encodeActor(lease.holder, into: &$0) }
+                w.sint(2, lease.ttl.nanoseconds, always: true)
+                w.sint(3, lease.expireTime.nanosecondsSinceEpoch, always: true)
+            }
+        }
         return w.bytes
     }
 
@@ -202,6 +229,7 @@ public enum RecordCodec {
         var operationVersion: UInt64 = 0, createSequence: UInt64 = 0, lastSequence: UInt64 = 0
         var expireTime: Timestamp?
         var hold: OperationState.Hold?
+        var lease: OperationState.Lease?
         while let (field, type) = try r.nextField() {
             switch field {
             case 1: try r.expect(type, 0, field: field); version = try r.uint()
@@ -258,6 +286,19 @@ public enum RecordCodec {
             case 15: try r.expect(type, 0, field: field); createSequence = try r.uint()
             case 16: try r.expect(type, 0, field: field); lastSequence = try r.uint()
             case 19: try r.expect(type, 0, field: field); requestFingerprint = try r.uint()
+            case 20:
+                try r.expect(type, 2, field: field)
+                var m = try r.message()
+                var record = OperationState.Lease(holder: Actor(), ttl: .zero, expireTime: Timestamp(nanosecondsSinceEpoch: 0))
+                while let (f, t) = try m.nextField() {
+                    switch f {
+                    case 1: try m.expect(t, 2, field: f); var a = try m.message(); record.holder = try decodeActor(&a)
+                    case 2: try m.expect(t, 0, field: f); record.ttl = .nanoseconds(try m.sint())
+                    case 3: try m.expect(t, 0, field: f); record.expireTime = Timestamp(nanosecondsSinceEpoch: try m.sint())
+                    default: try m.skip(t)
+                    }
+                }
+                lease = record
             default: try r.skip(type)
             }
         }
@@ -271,7 +312,7 @@ public enum RecordCodec {
             endTime: endTime.map(Timestamp.init(nanosecondsSinceEpoch:)), creator: creator, requestID: requestID,
             cancellation: cancellation, cancelRequest: cancelRequest, deletion: deletion, expireTime: expireTime, hold: hold,
             version: operationVersion,
-            createSequence: createSequence, lastSequence: lastSequence, requestFingerprint: requestFingerprint
+            createSequence: createSequence, lastSequence: lastSequence, requestFingerprint: requestFingerprint, lease: lease
         )
     }
 

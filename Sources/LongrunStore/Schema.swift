@@ -25,7 +25,7 @@ public struct Schema: Sendable {
     /// parent · 0x00 · request id → name: idempotent creates.
     public let requestIDs: Database
     /// deadline (8 bytes, big-endian, sign bit flipped) · name → empty: cancel grace deadlines pending.
-    public let cancelDeadlines: Database
+    public let engineDeadlines: Database
     /// outcome class (1 byte: 0 succeeded, 1 failed, 2 cancelled) · end time (8 bytes BE, sign bit
     /// flipped) · name → empty: done operations retention may expire (not held, not deleted).
     public let expiryCandidates: Database
@@ -34,7 +34,7 @@ public struct Schema: Sendable {
 
     /// The databases the fold writes: dropped and rebuilt together by a rebuild. Their order is the
     /// view index in snapshot files: append new views at the end.
-    public var views: [Database] { [operations, byCreation, running, history, requestIDs, cancelDeadlines, expiryCandidates] }
+    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates] }
 
     public enum MetaKey {
         /// UInt32 BE: ``Schema/formatVersion`` of the store.
@@ -70,7 +70,7 @@ public struct Schema: Sendable {
         running = try environment.openDatabase("running")
         history = try environment.openDatabase("history")
         requestIDs = try environment.openDatabase("request_ids")
-        cancelDeadlines = try environment.openDatabase("cancel_deadlines")
+        engineDeadlines = try environment.openDatabase("engine_deadlines")
         expiryCandidates = try environment.openDatabase("expiry_candidates")
         meta = try environment.openDatabase("meta")
     }

@@ -30,10 +30,10 @@ extension Store: OperationStore {
         try read { try $0.state(of: name, at: sequence) }
     }
 
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
-        -> (due: [OperationName], next: Timestamp?)
+    public func engineDeadlines(dueBy now: Timestamp, after: EngineDeadline?, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
+        -> (due: [EngineDeadline], next: Timestamp?)
     {
-        try read { try $0.cancelDeadlines(dueBy: now, limit: limit, damaged: damaged) }
+        try read { try $0.engineDeadlines(dueBy: now, after: after, limit: limit, damaged: damaged) }
     }
 
     public func expiredByRetention(_ policy: RetentionPolicy, now: Timestamp, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws

@@ -207,7 +207,7 @@ extension Store {
             for database in [schema.byCreation, schema.running, schema.requestIDs] { try scan(database, from: prefix, refersToName: namedBy) }
         }
         // Keys end with the name, after a fixed-width deadline (and an outcome class).
-        try scan(schema.cancelDeadlines, from: []) { key, _ in key.count > 8 && nameKeys.contains(Array(key[8...])) }
+        try scan(schema.engineDeadlines, from: []) { key, _ in key.count > 8 && nameKeys.contains(Array(key[8...])) }
         try scan(schema.expiryCandidates, from: []) { key, _ in key.count > 9 && nameKeys.contains(Array(key[9...])) }
         var removed = 0
         for (database, key) in doomed where try txn.delete(database, key: key) { removed += 1 }

@@ -142,25 +142,34 @@ public struct StoreReader {
         }
     }
 
-    /// Cancel-requested operations whose grace deadline is at or before `now`, oldest first, and the
-    /// earliest deadline still in the future (for the sweeper to sleep until). An entry that fails
-    /// its checksum is passed to `damaged` and skipped, so one damaged entry does not stop the
+    /// Running operations whose engine deadline (a cancel grace, a lease) is at or before `now`,
+    /// earliest first, after the entry `after` when given (the last of the previous page), and the
+    /// next deadline after those (for the sweeper to sleep until, or to read on from). An entry that
+    /// fails its checksum is passed to `damaged` and skipped, so one damaged entry does not stop the
     /// others' deadlines (the scrub reports it; repair rebuilds it).
-    public func cancelDeadlines(dueBy now: Timestamp, limit: Int, damaged: (DamagedRecord) -> Void = { _ in }) throws -> (due: [OperationName], next: Timestamp?) {
-        try txn.withCursor(schema.cancelDeadlines) { cursor in
-            var due: [OperationName] = []
-            var entry = try cursor.first()
+    public func engineDeadlines(dueBy now: Timestamp, after: EngineDeadline? = nil, limit: Int,
+                                damaged: (DamagedRecord) -> Void = { _ in }) throws -> (due: [EngineDeadline], next: Timestamp?) {
+        try txn.withCursor(schema.engineDeadlines) { cursor in
+            var due: [EngineDeadline] = []
+            var entry: LMDB.Cursor.Entry?
+            if let after {
+                let position = Keys.deadline(after.deadline, after.name)
+                entry = try cursor.seek(atLeast: position)
+                if let (key, _) = entry, key.elementsEqual(position) { entry = try cursor.next() }
+            } else {
+                entry = try cursor.first()
+            }
             while let (key, value) = entry {
                 guard Checksum.body(key: key, value: value) != nil else {
-                    damaged(DamagedRecord(database: schema.cancelDeadlines.name, key: Array(key)))
+                    damaged(DamagedRecord(database: schema.engineDeadlines.name, key: Array(key)))
                     entry = try cursor.next()
                     continue
                 }
                 guard let (deadline, name) = Keys.decodeDeadline(key) else {
-                    throw StoreError(.dataLoss, "cancel_deadlines key of \(key.count) bytes")
+                    throw StoreError(.dataLoss, "engine_deadlines key of \(key.count) bytes")
                 }
                 if deadline > now || due.count >= limit { return (due, deadline) }
-                due.append(try OperationName(parsing: name))
+                due.append(EngineDeadline(deadline: deadline, name: try OperationName(parsing: name)))
                 entry = try cursor.next()
             }
             return (due, nil)

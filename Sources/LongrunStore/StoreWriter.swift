@@ -176,14 +176,14 @@ public final class StoreWriter {
 /// - `by_creation` while it is not deleted or expired, `running` while it is also not done (both
 ///   keyed by collection and create sequence, valued by name);
 /// - `request_ids` if it was created with one (kept after deletion, so a retry learns of it);
-/// - `cancel_deadlines` while a cooperative cancel's grace runs and it is not done;
+/// - `engine_deadlines` while it is not done and the engine has a deadline on it (a cooperative cancel's grace, a lease);
 /// - `expiry_candidates` while it is done, not held and not deleted (keyed by outcome class and
 ///   end time, for retention).
 struct IndexEntries {
     var creation: [UInt8]?
     var running: Bool
     var requestID: [UInt8]?
-    var cancelDeadline: [UInt8]?
+    var engineDeadline: [UInt8]?
     var expiryCandidate: [UInt8]?
 
     init(_ state: OperationState?) {
@@ -191,7 +191,7 @@ struct IndexEntries {
         creation = facts.listed ? state.map { Keys.creation($0.name.collection, $0.createSequence) } : nil
         running = facts.running
         requestID = state.flatMap { state in facts.requestID.map { Keys.requestID(state.name.collection, $0) } }
-        cancelDeadline = state.flatMap { state in facts.cancelDeadline.map { Keys.deadline($0, state.name) } }
+        engineDeadline = state.flatMap { state in facts.engineDeadline.map { Keys.deadline($0, state.name) } }
         expiryCandidate = state.flatMap { state in facts.expiry.map { Keys.expiryCandidate($0.outcomeClass, $0.end, state.name) } }
     }
 
@@ -202,7 +202,7 @@ struct IndexEntries {
             if running { entries.append((schema.running, creation)) }
         }
         if let requestID { entries.append((schema.requestIDs, requestID)) }
-        if let cancelDeadline { entries.append((schema.cancelDeadlines, cancelDeadline)) }
+        if let engineDeadline { entries.append((schema.engineDeadlines, engineDeadline)) }
         if let expiryCandidate { entries.append((schema.expiryCandidates, expiryCandidate)) }
         return entries
     }
@@ -217,7 +217,7 @@ struct IndexEntries {
         if database == schema.byCreation { return creation == key }
         if database == schema.running { return running && creation == key }
         if database == schema.requestIDs { return requestID == key }
-        if database == schema.cancelDeadlines { return cancelDeadline == key }
+        if database == schema.engineDeadlines { return engineDeadline == key }
         if database == schema.expiryCandidates { return expiryCandidate == key }
         return false
     }

@@ -1,69 +1,11 @@
-/// The protobuf wire format, by hand, for the store's records.
+/// The protobuf wire format, by hand, for the store's records: the reading side. The writing side,
+/// ``WireWriter``, lives in LongrunDomain (package access), which also encodes the `ErrorInfo` of
+/// the outcomes it decides.
 ///
 /// The store encodes events and views as protobuf messages (described in docs/FORMAT.md) so any
 /// protobuf library can read a data directory, but it does not link the protobuf runtime: the
 /// storage layer stays free of RPC code, and the hot append and replay paths avoid its allocations.
-struct WireWriter {
-    private(set) var bytes: [UInt8]
-
-    init(capacity: Int = 128) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
-    }
-
-    mutating func varint(_ value: UInt64) {
-        var value = value
-        while value >= 0x80 {
-            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
-            value >>= 7
-        }
-        bytes.append(UInt8(value))
-    }
-
-    mutating func tag(_ field: UInt32, _ wireType: UInt8) {
-        varint(UInt64(field) << 3 | UInt64(wireType))
-    }
-
-    /// A `uint64`/`uint32`/`bool` field; zero is written only when `always` (proto3 `optional`).
-    mutating func uint(_ field: UInt32, _ value: UInt64, always: Bool = false) {
-        guard value != 0 || always else { return }
-        tag(field, 0)
-        varint(value)
-    }
-
-    /// An `int32`/`int64` field (two's complement varint, as protobuf does).
-    mutating func int(_ field: UInt32, _ value: Int64, always: Bool = false) {
-        uint(field, UInt64(bitPattern: value), always: always)
-    }
-
-    /// An `sint64` field (zig-zag).
-    mutating func sint(_ field: UInt32, _ value: Int64, always: Bool = false) {
-        uint(field, UInt64(bitPattern: (value << 1) ^ (value >> 63)), always: always)
-    }
-
-    mutating func bytes(_ field: UInt32, _ value: [UInt8], always: Bool = false) {
-        guard !value.isEmpty || always else { return }
-        tag(field, 2)
-        varint(UInt64(value.count))
-        bytes.append(contentsOf: value)
-    }
-
-    mutating func string(_ field: UInt32, _ value: String, always: Bool = false) {
-        guard !value.isEmpty || always else { return }
-        tag(field, 2)
-        varint(UInt64(value.utf8.count))
-        bytes.append(contentsOf: value.utf8)
-    }
-
-    /// A nested message, written by `body` and length-prefixed. Always written (presence matters).
-    mutating func message(_ field: UInt32, _ body: (inout WireWriter) -> Void) {
-        var nested = WireWriter(capacity: 64)
-        body(&nested)
-        tag(field, 2)
-        varint(UInt64(nested.bytes.count))
-        bytes.append(contentsOf: nested.bytes)
-    }
-}
+import LongrunDomain
 
 /// Why a stored record could not be read. The store reports it as data loss with the key.
 public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {

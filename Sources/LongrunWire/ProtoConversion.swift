@@ -137,6 +137,7 @@ extension Event {
             if let metadata = created.metadata { message.metadata = metadata.proto }
             message.requestID = created.requestID ?? ""
             message.cancellation = created.cancellation.proto
+            if let ttl = created.leaseTTL { message.lease = ttl.proto }
             event.created = message
         case .progressed(let metadata):
             var message = Longrun_V1_OperationEvent.Progressed()
@@ -164,6 +165,10 @@ extension Event {
             event.holdReleased = .with { $0.reason = reason }
         case .repaired(let detail):
             event.repaired = .with { $0.detail = detail }
+        case .leaseRenewed:
+            event.leaseRenewed = Longrun_V1_OperationEvent.LeaseRenewed()
+        case .adopted(let ttl):
+            event.adopted = .with { if let ttl { $0.lease = ttl.proto } }
         }
         if let state { event.operation = state.proto }
         return event
@@ -192,6 +197,30 @@ extension OperationState {
             details.held = true
             details.holdReason = hold.reason
         }
+        if let lease { details.lease = lease.proto }
         return details
+    }
+}
+
+extension OperationState.Lease {
+    /// `longrun.v1.Lease`.
+    public var proto: Longrun_V1_Lease {
+        var lease = Longrun_V1_Lease()
+        lease.holder = holder.proto
+        lease.ttl = ttl.proto
+        lease.expireTime = expireTime.proto
+        return lease
+    }
+}
+
+extension Duration {
+    /// A lease's TTL from the wire: nil when unset; INVALID_ARGUMENT when negative or malformed
+    /// (the lifecycle checks the range).
+    public static func leaseTTL(_ duration: Google_Protobuf_Duration?) throws(DomainError) -> Duration? {
+        guard let duration else { return nil }
+        guard let ttl = Duration(validating: duration) else {
+            throw DomainError(.invalidArgument, reason: "INVALID_LEASE", "lease must be a non-negative duration (1s to 24h)")
+        }
+        return ttl
     }
 }

@@ -131,8 +131,8 @@ struct GetCommand: AsyncParsableCommand {
             Shows the operation (done, metadata, result) and its details: version, created, \
             updated and ended times, creator, request id, cancellation policy, and whether \
             cancellation was requested (with its reason, and the deadline by which the engine \
-            cancels it if its producer has not stopped), and whether it is held (kept from expiring, \
-            with the reason). --json prints the \
+            cancels it if its producer has not stopped), whether it is held (kept from expiring, \
+            with the reason), and its lease while it runs under one (TTL, expiry, holder). --json prints the \
             longrun.v1.OperationDetails message, the operation in its `operation` field.
             """
     )

@@ -21,7 +21,7 @@ struct LongrunCommand: AsyncParsableCommand {
         subcommands: [
             ListCommand.self, CollectionsCommand.self, GetCommand.self, WaitCommand.self, CancelCommand.self, DeleteCommand.self,
             HistoryCommand.self, WatchCommand.self,
-            CreateCommand.self, ProgressCommand.self, CompleteCommand.self,
+            CreateCommand.self, ProgressCommand.self, HeartbeatCommand.self, AdoptCommand.self, CompleteCommand.self,
             HoldCommand.self, ReleaseCommand.self, SnapshotCommand.self, InfoCommand.self,
             ScrubCommand.self, RepairCommand.self,
         ]

@@ -36,9 +36,13 @@ struct CreateCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Cooperative cancellation: how long the producer has to stop (default: the daemon's).", valueName: "duration"))
     var grace: String?
 
+    @Option(help: ArgumentHelp("Hold the operation under a lease of this TTL (1s to 24h): unless `progress` or `heartbeat` renews it in time, it ends ABORTED.", valueName: "duration"))
+    var lease: String?
+
     func validate() throws {
         if immediateCancel && grace != nil { throw ValidationError("--grace applies to cooperative cancellation, not with --immediate-cancel") }
         _ = try parseDuration(grace, option: "--grace")
+        _ = try parseDuration(lease, option: "--lease")
         try validatePayload(name: "metadata", json: metadata, typeURL: metadataType, base64: metadataBytes)
     }
 
@@ -46,7 +50,8 @@ struct CreateCommand: AsyncParsableCommand {
         let payload = try readPayload(name: "metadata", json: metadata, typeURL: metadataType, base64: metadataBytes)
         let options = CreateOperationOptions(
             parent: parent, operationID: id, requestID: requestId, metadata: payload,
-            cancellation: immediateCancel ? .immediate : .cooperative(grace: try parseDuration(grace, option: "--grace"))
+            cancellation: immediateCancel ? .immediate : .cooperative(grace: try parseDuration(grace, option: "--grace")),
+            lease: try parseDuration(lease, option: "--lease")
         )
         try await global.run { client in
             let producer = try await client.createOperation(options)
@@ -105,6 +110,67 @@ struct ProgressCommand: AsyncParsableCommand {
             let response = payload == nil && !clearMetadata
                 ? try await client.resendMetadata(name, expectedVersion: expectedVersion)
                 : try await client.updateOperation(name, metadata: payload, expectedVersion: expectedVersion)
+            Output.line(global.json
+                ? JSONOutput.line(response)
+                : "version=\(response.version) cancel_requested=\(response.cancelRequested)")
+            return response.cancelRequested ? ExitCodes.cancellationRequested : ExitCodes.success
+        }
+    }
+}
+
+struct HeartbeatCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "heartbeat",
+        abstract: "Renew a running operation's lease.",
+        discussion: """
+            Prints when the lease now expires, the version (a heartbeat does not change it) and             whether cancellation was requested (`lease_expire_time=... version=3 cancel_requested=false`).             Exit code 4 when cancellation was requested. Each heartbeat is one event in the history.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    func run() async throws {
+        try await global.run { client in
+            let response = try await client.heartbeat(name)
+            Output.line(global.json
+                ? JSONOutput.line(plain: response)
+                : "lease_expire_time=\(RFC3339.format(response.leaseExpireTime)) version=\(response.version) cancel_requested=\(response.cancelRequested)")
+            return response.cancelRequested ? ExitCodes.cancellationRequested : ExitCodes.success
+        }
+    }
+}
+
+struct AdoptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "adopt",
+        abstract: "Take a running operation over: hold its lease from now on.",
+        discussion: """
+            For a restarted or replacement producer. Give the version read last (`longrun get --details`);             ABORTED if the operation moved on since. Prints the new version and whether cancellation             was requested, as `progress` does (exit code 4 when it was).
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The operation's full name.")
+    var name: String
+
+    @Option(help: ArgumentHelp("Adopt only if the operation's version is this (else ABORTED).", valueName: "n"))
+    var expectedVersion: UInt64
+
+    @Option(help: ArgumentHelp("The lease's TTL from now on, 1s to 24h (default: the lease's own).", valueName: "duration"))
+    var lease: String?
+
+    func validate() throws {
+        _ = try parseDuration(lease, option: "--lease")
+    }
+
+    func run() async throws {
+        let ttl = try parseDuration(lease, option: "--lease")
+        try await global.run { client in
+            let response = try await client.adoptOperation(name, expectedVersion: expectedVersion, lease: ttl)
             Output.line(global.json
                 ? JSONOutput.line(response)
                 : "version=\(response.version) cancel_requested=\(response.cancelRequested)")

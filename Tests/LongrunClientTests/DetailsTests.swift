@@ -354,6 +354,7 @@ struct DetailsOutputTests {
             cancellation: cooperative grace=30s
             cancel:       requested reason="too slow" deadline=2026-01-01T00:00:32Z
             hold:         none
+            lease:        none
             """)
     }
 
@@ -381,6 +382,7 @@ struct DetailsOutputTests {
             cancellation: immediate
             cancel:       requested
             hold:         none
+            lease:        none
             """)
     }
 
@@ -405,6 +407,7 @@ struct DetailsOutputTests {
             creator:  ci
             cancel:   not requested
             hold:     none
+            lease:    none
             """)
     }
 
@@ -412,11 +415,24 @@ struct DetailsOutputTests {
         var details = Self.pending
         details.held = true
         details.holdReason = "audit 42"
-        #expect(HumanOutput.detailsBlock(details).hasSuffix("""
+        #expect(HumanOutput.detailsBlock(details).contains("""
             hold:         held reason="audit 42"
+            lease:        none
             """))
         details.holdReason = ""
-        #expect(HumanOutput.detailsBlock(details).hasSuffix("hold:         held"))
+        #expect(HumanOutput.detailsBlock(details).contains("hold:         held\n"))
+    }
+
+    @Test func aLeasedOperationShowsItsLeaseAndHolder() {
+        var details = Self.pending
+        details.lease = .with {
+            $0.holder = .with { $0.label = "worker-2"; $0.uid = 1000; $0.pid = 77; $0.host = "build-3" }
+            $0.ttl = Google_Protobuf_Duration(seconds: 30)
+            $0.expireTime = at(40)
+        }
+        #expect(HumanOutput.detailsBlock(details).hasSuffix("""
+            lease:        ttl=30s expires=2026-01-01T00:00:40Z holder=worker-2 uid=1000 pid=77 host=build-3
+            """))
     }
 
     @Test func theJSONIsTheDetailsMessage() throws {

@@ -428,6 +428,58 @@ extension FakeLongrun: Longrun_V1_Producers.ClientProtocol {
         return try await onResponse(ClientResponse(message: try outcome.get()))
     }
 
+    /// Leases are not modelled: a heartbeat answers the version and cancellation like an update
+    /// that changes nothing, without an expire time.
+    func heartbeat<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_HeartbeatRequest>,
+        serializer: some MessageSerializer<Longrun_V1_HeartbeatRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_HeartbeatResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_HeartbeatResponse>) async throws -> Result
+    ) async throws -> Result {
+        record("Heartbeat")
+        let message = request.message
+        let outcome = state.withLock { state -> Swift.Result<Longrun_V1_HeartbeatResponse, RPCError> in
+            guard let stored = state.live(message.name) else { return .failure(Self.notFound(message.name)) }
+            guard !stored.operation.done else {
+                return .failure(RPCError(code: .failedPrecondition, message: "operation \(message.name) is done"))
+            }
+            return .success(.with {
+                $0.version = stored.version
+                $0.cancelRequested = stored.cancelRequested
+            })
+        }
+        return try await onResponse(ClientResponse(message: try outcome.get()))
+    }
+
+    func adoptOperation<Result: Sendable>(
+        request: ClientRequest<Longrun_V1_AdoptOperationRequest>,
+        serializer: some MessageSerializer<Longrun_V1_AdoptOperationRequest>,
+        deserializer: some MessageDeserializer<Longrun_V1_UpdateOperationResponse>,
+        options: CallOptions,
+        onResponse: @Sendable @escaping (ClientResponse<Longrun_V1_UpdateOperationResponse>) async throws -> Result
+    ) async throws -> Result {
+        record("AdoptOperation")
+        let message = request.message
+        let outcome = state.withLock { state -> Swift.Result<Longrun_V1_UpdateOperationResponse, RPCError> in
+            guard let stored = state.live(message.name) else { return .failure(Self.notFound(message.name)) }
+            guard !stored.operation.done else {
+                return .failure(RPCError(code: .failedPrecondition, message: "operation \(message.name) is done"))
+            }
+            guard message.expectedVersion == stored.version else {
+                return .failure(RPCError(code: .aborted, message: "operation \(message.name) is at version \(stored.version), not the expected \(message.expectedVersion)"))
+            }
+            state.transition(message.name) { _ in }
+            let adopted = state.operations[message.name]!
+            return .success(.with {
+                $0.operation = adopted.operation
+                $0.version = adopted.version
+                $0.cancelRequested = adopted.cancelRequested
+            })
+        }
+        return try await onResponse(ClientResponse(message: try outcome.get()))
+    }
+
     func completeOperation<Result: Sendable>(
         request: ClientRequest<Longrun_V1_CompleteOperationRequest>,
         serializer: some MessageSerializer<Longrun_V1_CompleteOperationRequest>,

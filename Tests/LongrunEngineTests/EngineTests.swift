@@ -124,11 +124,11 @@ struct EngineTests {
             #expect(try await engine.appliedSequence() == head)
             // Before the grace: nothing happens.
             clock.advance(by: .seconds(9))
-            try await engine.enforceCancelGrace()
+            try await engine.enforceDeadlines()
             #expect(!(try await engine.get(slow.name).done))
             // After the default grace, the engine completes with CANCELLED; the per-operation grace still runs.
             clock.advance(by: .seconds(2))
-            let next = try await engine.enforceCancelGrace()
+            let next = try await engine.enforceDeadlines()
             let enforced = try await engine.get(slow.name)
             #expect(enforced.outcome?.isCancelled == true)
             #expect(!(try await engine.get(polite.name).done))
@@ -152,7 +152,7 @@ struct EngineTests {
             #expect(created.creator.host == "build-3")
             _ = try await engine.cancel(created.name, actor: Fixtures.consumer)
             clock.advance(by: .seconds(2))
-            try await engine.enforceCancelGrace()
+            try await engine.enforceDeadlines()
             let events = try await engine.history(of: created.name).events
             #expect(events.map(\.actor.host) == ["build-3", "build-3", "build-3"], "the engine's own transitions say where too")
             #expect(events.first?.actor.uid == Fixtures.producer.uid)

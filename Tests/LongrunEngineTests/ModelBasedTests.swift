@@ -96,45 +96,64 @@ struct ModelBasedTests {
             clock.advance(by: .milliseconds(Int64(random.next() % 400)))
             let name = randomName()
             switch random.next() % 100 {
-            case 0..<25:
+            case 0..<22:
                 let metadata = randomPayload("M")
                 let requestID: String? = random.next() % 3 == 0 ? "req-\(random.next() % 20)" : nil
                 let immediate = random.next() % 4 == 0
                 let opGrace: Duration? = random.next() % 3 == 0 ? .seconds(Int64(random.next() % 10)) : nil
-                let (expected, subject) = model.create(name, metadata: metadata, requestID: requestID, immediate: immediate, grace: opGrace)
+                // A lease sometimes: mostly 1 to 4 s, now and then one outside the limits.
+                let lease: Duration? = switch random.next() % 8 {
+                case 0..<3: .milliseconds(Int64(1000 + random.next() % 3000))
+                case 3: random.next() % 2 == 0 ? .milliseconds(500) : .seconds(86_401)
+                default: nil
+                }
+                let (expected, subject) = model.create(name, metadata: metadata, requestID: requestID, immediate: immediate, grace: opGrace,
+                                                       lease: lease, now: clock.now())
                 var returned: OperationName?
                 await check("step \(step) create \(name)", expected) {
                     returned = try await engine.create(CreateRequest(collection: name.collection, id: name.id, metadata: metadata, requestID: requestID,
-                                                                     cancellation: immediate ? .immediate : .cooperative(grace: opGrace)), actor: Fixtures.producer).name
+                                                                     cancellation: immediate ? .immediate : .cooperative(grace: opGrace), leaseTTL: lease),
+                                                       actor: Fixtures.producer).name
                 }
                 if expected == .ok { #expect(returned == subject, "step \(step): create returned \(String(describing: returned)) (seed \(seed))") }
-            case 25..<45:
+            case 22..<38:
                 let metadata = randomPayload("M")
                 let current = model.live(name)?.version
                 let expectedVersion: UInt64? = random.next() % 2 == 0 ? nil : (random.next() % 4 == 0 ? (current ?? 0) + 1 : current)
-                let expected = model.progress(name, metadata: metadata, expectedVersion: expectedVersion)
+                let expected = model.progress(name, metadata: metadata, expectedVersion: expectedVersion, now: clock.now())
                 await check("step \(step) progress \(name)", expected) {
                     _ = try await engine.progress(name, metadata: metadata, expectedVersion: expectedVersion, actor: Fixtures.producer)
                 }
-            case 45..<60:
+            case 38..<50:
                 let outcome: Outcome = random.next() % 3 == 0 ? .error(Status(code: Int32(random.next() % 16 + 1), message: "failed")) : .response(Fixtures.payload("R"))
                 let expected = model.complete(name, outcome: outcome)
                 await check("step \(step) complete \(name)", expected) {
                     _ = try await engine.complete(name, outcome: outcome, actor: Fixtures.producer)
                 }
-            case 60..<72:
+            case 50..<60:
                 let expected = model.cancel(name, now: clock.now())
                 await check("step \(step) cancel \(name)", expected) { _ = try await engine.cancel(name, actor: Fixtures.consumer) }
-            case 72..<78:
+            case 60..<65:
                 let expected = model.delete(name)
                 await check("step \(step) delete \(name)", expected) { try await engine.delete(name, actor: Fixtures.consumer) }
-            case 78..<84:
-                model.enforceGrace(now: clock.now())
-                try await engine.enforceCancelGrace()
-            case 84..<90:
+            case 65..<72:
+                model.enforceDeadlines(now: clock.now())
+                try await engine.enforceDeadlines()
+            case 72..<79:
+                let expected = model.heartbeat(name, now: clock.now())
+                await check("step \(step) heartbeat \(name)", expected) { _ = try await engine.heartbeat(name, actor: Fixtures.producer) }
+            case 79..<82:
+                let current = model.live(name)?.version ?? 1
+                let expectedVersion = random.next() % 4 == 0 ? current + 1 : current
+                let lease: Duration? = random.next() % 2 == 0 ? nil : .milliseconds(Int64(1000 + random.next() % 3000))
+                let expected = model.adopt(name, expectedVersion: expectedVersion, lease: lease, now: clock.now())
+                await check("step \(step) adopt \(name)", expected) {
+                    _ = try await engine.adopt(name, expectedVersion: expectedVersion, leaseTTL: lease, actor: Fixtures.producer)
+                }
+            case 82..<88:
                 let expected: OperationModel.Expected = model.live(name) == nil ? .error(.notFound) : .ok
                 await check("step \(step) wait \(name)", expected) { _ = try await engine.wait(name, timeout: .zero) }
-            case 90..<97:
+            case 88..<96:
                 // A concurrent round: one command per distinct name, all in flight at once, so the
                 // writer batches them; each name's result is independent of the others' order.
                 var round: [OperationName: Outcome] = [:]
@@ -174,6 +193,7 @@ struct ModelBasedTests {
                 if random.next() % 3 == 0 {
                     engine.close()
                     engine = try await place.openEngine(clock: clock, configure: configure)
+                    model.restarted(at: clock.now())
                     try await compareEverything("step \(step) after reopen")
                 }
             }
@@ -186,6 +206,7 @@ struct ModelBasedTests {
         try await compareEverything("end")
         engine.close()
         engine = try await place.openEngine(clock: clock, configure: configure)
+        model.restarted(at: clock.now())
         try await compareEverything("after final reopen")
         engine.close()
         guard let directory = place.directory else {

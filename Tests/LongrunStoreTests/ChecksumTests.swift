@@ -137,7 +137,7 @@ struct ChecksumTests {
         #expect(try Scrubber.run(store).contains { $0.kind == .damagedRecord && $0.sequence == other.sequence })
     }
 
-    @Test(arguments: ["operations", "by_creation", "running", "history", "request_ids", "cancel_deadlines", "expiry_candidates"])
+    @Test(arguments: ["operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates"])
     func aDamagedViewRecordIsFoundInOnePassAndRepairedFromTheLog(_ databaseName: String) throws {
         for inKey in [false, true] {
             let directory = TemporaryDirectory()

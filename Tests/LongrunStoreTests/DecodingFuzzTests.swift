@@ -62,10 +62,10 @@ private enum Values {
     }
 
     static func kind(_ random: inout SplitMix64) -> Event.Kind {
-        switch Int.random(in: 0..<9, using: &random) {
+        switch Int.random(in: 0..<11, using: &random) {
         case 0: .created(.init(metadata: random.chance(50) ? payload(&random) : nil,
                                requestID: random.chance(50) ? random.pick(["r", "0b7b7d9e-6b5a-4b8f"]) : nil,
-                               cancellation: cancellation(&random)))
+                               cancellation: cancellation(&random), leaseTTL: leaseTTL(&random)))
         case 1: .progressed(metadata: random.chance(70) ? payload(&random) : nil)
         case 2: .cancelRequested(reason: random.pick(strings), graceDeadline: random.chance(50) ? time(&random) : nil)
         case 3: .completed(outcome(&random))
@@ -73,8 +73,14 @@ private enum Values {
         case 5: .expired
         case 6: .holdSet(reason: random.pick(strings))
         case 7: .repaired(detail: random.pick(strings))
+        case 8: .leaseRenewed
+        case 9: .adopted(leaseTTL: leaseTTL(&random))
         default: .holdReleased(reason: random.pick(strings))
         }
+    }
+
+    static func leaseTTL(_ random: inout SplitMix64) -> Duration? {
+        random.chance(50) ? random.pick([Duration.seconds(1), .milliseconds(1500), .seconds(86_400), .nanoseconds(-3)]) : nil
     }
 
     static func event(_ random: inout SplitMix64) -> Event {
@@ -87,7 +93,7 @@ private enum Values {
         let name = random.pick(names)
         var state: OperationState = Lifecycle.apply(nil, Event(sequence: 1, time: time(&random), name: name, actor: actor(&random),
                                                kind: .created(.init(metadata: payload(&random), requestID: random.chance(50) ? "r" : nil,
-                                                                    cancellation: cancellation(&random)))))!
+                                                                    cancellation: cancellation(&random), leaseTTL: leaseTTL(&random)))))!
         for sequence in 2..<UInt64.random(in: 2...6, using: &random) {
             state = Lifecycle.apply(state, Event(sequence: sequence, time: time(&random), name: name, actor: actor(&random), kind: kind(&random))) ?? state
         }

@@ -109,10 +109,10 @@ struct StoreTests {
             try append(store, name("op-\(index)"), [.created(.init()), .cancelRequested(reason: "", graceDeadline: t0 + .seconds(index))])
         }
         let before = try snapshot(store)
-        let deadlinesBefore = try store.read { try $0.cancelDeadlines(dueBy: t0 + .seconds(100), limit: 100).due }
+        let deadlinesBefore = try store.read { try $0.engineDeadlines(dueBy: t0 + .seconds(100), limit: 100).due }
         try store.rebuildViews(chunk: 3)
         #expect(try snapshot(store) == before)
-        #expect(try store.read { try $0.cancelDeadlines(dueBy: t0 + .seconds(100), limit: 100).due } == deadlinesBefore)
+        #expect(try store.read { try $0.engineDeadlines(dueBy: t0 + .seconds(100), limit: 100).due } == deadlinesBefore)
     }
 
     @Test func viewsFoldedByOtherRulesAreFoldedAgainOnOpen() throws {

@@ -9,6 +9,11 @@ public struct OperationModel {
         public var outcome: Outcome?
         /// True when the outcome came from the engine (grace or immediate), whose message the model does not predict.
         public var cancelledByEngine = false
+        /// True when the engine ended it because its lease expired (ABORTED; the message is not predicted).
+        public var abortedByLease = false
+        /// The lease, while running under one: its TTL and when it expires (before the restart rule).
+        public var leaseTTL: Duration?
+        public var leaseExpiry: Timestamp?
         public var cancelRequested = false
         public var cancelDeadline: Timestamp?
         public var deleted = false
@@ -32,9 +37,17 @@ public struct OperationModel {
         var metadata: Payload?
         var immediate: Bool
         var grace: Duration?
+        var leaseTTL: Duration?
     }
     private var created = 0
     public let defaultGrace: Duration
+    /// When the engine (re)started: no lease expires sooner than its TTL after that.
+    public private(set) var engineStart = Timestamp(nanosecondsSinceEpoch: .min)
+
+    /// The engine was (re)opened at `now`.
+    public mutating func restarted(at now: Timestamp) {
+        engineStart = now
+    }
 
     public init(defaultGrace: Duration) {
         self.defaultGrace = defaultGrace
@@ -58,20 +71,25 @@ public struct OperationModel {
             .sorted { $0.creationOrder < $1.creationOrder }
     }
 
-    public mutating func create(_ name: OperationName, metadata: Payload?, requestID: String?, immediate: Bool, grace: Duration?) -> (Expected, OperationName?) {
+    public mutating func create(_ name: OperationName, metadata: Payload?, requestID: String?, immediate: Bool, grace: Duration?,
+                                lease: Duration? = nil, now: Timestamp = Timestamp(nanosecondsSinceEpoch: 0)) -> (Expected, OperationName?) {
         // An immediate cancellation has no grace: the request carries none, so it cannot tell two apart.
         let grace = immediate ? nil : grace
+        if let lease, lease < .seconds(1) || lease > .seconds(86_400) { return (.error(.invalidArgument), nil) }
         if let requestID, let first = requestIDs["\(name.collection)|\(requestID)"] {
             // The same request again gets the first result; another request with the id is refused.
-            guard first.name == name, first.metadata == metadata, first.immediate == immediate, first.grace == grace else {
+            guard first.name == name, first.metadata == metadata, first.immediate == immediate, first.grace == grace, first.leaseTTL == lease else {
                 return (.error(.alreadyExists), nil)
             }
             return operations[first.name]!.deleted ? (.error(.notFound), nil) : (.ok, first.name)
         }
         guard operations[name] == nil else { return (.error(.alreadyExists), nil) }
         created += 1
-        operations[name] = Operation(name: name, metadata: metadata, immediate: immediate, grace: grace, creationOrder: created)
-        if let requestID { requestIDs["\(name.collection)|\(requestID)"] = CreateRequestRecord(name: name, metadata: metadata, immediate: immediate, grace: grace) }
+        operations[name] = Operation(name: name, metadata: metadata, leaseTTL: lease, leaseExpiry: lease.map { now + $0 },
+                                     immediate: immediate, grace: grace, creationOrder: created)
+        if let requestID {
+            requestIDs["\(name.collection)|\(requestID)"] = CreateRequestRecord(name: name, metadata: metadata, immediate: immediate, grace: grace, leaseTTL: lease)
+        }
         return (.ok, name)
     }
 
@@ -95,12 +113,14 @@ public struct OperationModel {
         return (targets.count, changed, targets.count - changed)
     }
 
-    public mutating func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64?) -> Expected {
+    public mutating func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64?,
+                                  now: Timestamp = Timestamp(nanosecondsSinceEpoch: 0)) -> Expected {
         guard var operation = live(name) else { return .error(.notFound) }
         guard operation.outcome == nil else { return .error(.failedPrecondition) }
         if let expectedVersion, expectedVersion != operation.version { return .error(.aborted) }
         operation.metadata = metadata
         operation.version += 1
+        if let ttl = operation.leaseTTL { operation.leaseExpiry = now + ttl }
         operations[name] = operation
         return .ok
     }
@@ -109,6 +129,28 @@ public struct OperationModel {
         guard var operation = live(name) else { return .error(.notFound) }
         guard operation.outcome == nil else { return .error(.failedPrecondition) }
         operation.outcome = outcome
+        operation.version += 1
+        operation.endLease()
+        operations[name] = operation
+        return .ok
+    }
+
+    /// A heartbeat: renews the lease of a running operation; no version.
+    public mutating func heartbeat(_ name: OperationName, now: Timestamp) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        guard operation.outcome == nil, let ttl = operation.leaseTTL else { return .error(.failedPrecondition) }
+        operation.leaseExpiry = now + ttl
+        operations[name] = operation
+        return .ok
+    }
+
+    /// An adoption at `expectedVersion`: the lease runs from now, for `lease` or its own TTL.
+    public mutating func adopt(_ name: OperationName, expectedVersion: UInt64, lease: Duration?, now: Timestamp) -> Expected {
+        guard var operation = live(name) else { return .error(.notFound) }
+        guard operation.outcome == nil else { return .error(.failedPrecondition) }
+        guard expectedVersion == operation.version else { return .error(.aborted) }
+        operation.leaseTTL = lease ?? operation.leaseTTL
+        operation.leaseExpiry = operation.leaseTTL.map { now + $0 }
         operation.version += 1
         operations[name] = operation
         return .ok
@@ -123,6 +165,7 @@ public struct OperationModel {
             operation.outcome = .error(Status(.cancelled, ""))
             operation.cancelledByEngine = true
             operation.version += 1
+            operation.endLease()
         } else {
             operation.cancelDeadline = now + (operation.grace ?? defaultGrace)
         }
@@ -138,13 +181,21 @@ public struct OperationModel {
         return .ok
     }
 
-    /// The engine's grace sweep: every pending cancel whose deadline has passed ends CANCELLED.
-    public mutating func enforceGrace(now: Timestamp) {
+    /// The engine's deadline sweep: every pending cancel whose deadline has passed ends CANCELLED;
+    /// then every lease that expired (no sooner than its TTL after the engine started) ends ABORTED.
+    public mutating func enforceDeadlines(now: Timestamp) {
         for (name, var operation) in operations where !operation.deleted && operation.outcome == nil {
-            guard let deadline = operation.cancelDeadline, deadline <= now else { continue }
-            operation.outcome = .error(Status(.cancelled, ""))
-            operation.cancelledByEngine = true
+            if let deadline = operation.cancelDeadline, deadline <= now {
+                operation.outcome = .error(Status(.cancelled, ""))
+                operation.cancelledByEngine = true
+            } else if let ttl = operation.leaseTTL, let expiry = operation.leaseExpiry, now >= max(expiry, engineStart + ttl) {
+                operation.outcome = .error(Status(.aborted, ""))
+                operation.abortedByLease = true
+            } else {
+                continue
+            }
             operation.version += 1
+            operation.endLease()
             operations[name] = operation
         }
     }
@@ -161,11 +212,29 @@ public struct OperationModel {
         if model.cancelRequested != (engine.cancelRequest != nil) { differences.append("cancelRequested \(model.cancelRequested)") }
         if model.version != engine.version { differences.append("version \(model.version) vs \(engine.version)") }
         if engine.done != (engine.outcome != nil) { differences.append("done without exactly one result") }
-        if model.cancelledByEngine {
+        if model.leaseTTL != engine.lease?.ttl || model.leaseExpiry != engine.lease?.expireTime {
+            differences.append("lease \(String(describing: model.leaseTTL)) until \(String(describing: model.leaseExpiry)) vs \(String(describing: engine.lease))")
+        }
+        if model.abortedByLease {
+            // ABORTED with an ErrorInfo; its message and metadata (the holder) are not predicted.
+            if case .error(let status)? = engine.outcome, status.code == StatusCode.aborted.rawValue,
+               status.details.map(\.typeURL) == [ErrorInfo.typeURL] {
+            } else {
+                differences.append("expected a lease expiry, got \(String(describing: engine.outcome))")
+            }
+        } else if model.cancelledByEngine {
             if engine.outcome?.isCancelled != true { differences.append("expected engine cancellation, got \(String(describing: engine.outcome))") }
         } else if model.outcome != engine.outcome {
             differences.append("outcome \(String(describing: model.outcome)) vs \(String(describing: engine.outcome))")
         }
         return differences.map { "\(name): \($0)" }
+    }
+}
+
+extension OperationModel.Operation {
+    /// A done operation holds no lease.
+    mutating func endLease() {
+        leaseTTL = nil
+        leaseExpiry = nil
     }
 }

@@ -9,11 +9,11 @@ CREATE TABLE longrun_log (sequence bigint PRIMARY KEY, operation text NOT NULL, 
 CREATE INDEX longrun_log_by_operation ON longrun_log (operation, sequence);
 CREATE TABLE longrun_operations (
     name text PRIMARY KEY, collection text NOT NULL, create_sequence bigint NOT NULL,
-    listed boolean NOT NULL, running boolean NOT NULL, cancel_deadline bigint,
+    listed boolean NOT NULL, running boolean NOT NULL, engine_deadline bigint,
     expiry_class smallint, expiry_end bigint, record bytea NOT NULL);
 CREATE INDEX longrun_operations_listed ON longrun_operations (collection, create_sequence) WHERE listed;
 CREATE INDEX longrun_operations_running ON longrun_operations (collection, create_sequence) WHERE running;
-CREATE INDEX longrun_operations_cancel ON longrun_operations (cancel_deadline) WHERE cancel_deadline IS NOT NULL;
+CREATE INDEX longrun_operations_engine_deadline ON longrun_operations (engine_deadline) WHERE engine_deadline IS NOT NULL;
 CREATE INDEX longrun_operations_expiry ON longrun_operations (expiry_class, expiry_end) WHERE expiry_class IS NOT NULL;
 -- "No head lock" variant: sequences from a sequence object instead of the head row.
 CREATE SEQUENCE log_sequence;

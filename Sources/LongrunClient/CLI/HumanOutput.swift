@@ -138,7 +138,15 @@ package enum HumanOutput {
         if details.hasCancellation { lines.append(("cancellation", cancellationPolicy(details.cancellation))) }
         lines.append(("cancel", cancelRequest(details)))
         lines.append(("hold", details.held ? (details.holdReason.isEmpty ? "held" : "held reason=\(JSONOutput.quote(details.holdReason))") : "none"))
+        lines.append(("lease", lease(details)))
         return block(lines)
+    }
+
+    /// `none`, or `ttl=30s expires=<time> holder=worker uid=1000 pid=42`.
+    static func lease(_ details: Longrun_V1_OperationDetails) -> String {
+        guard details.hasLease else { return "none" }
+        let lease = details.lease
+        return "ttl=\(DurationText.format(Duration(lease.ttl))) expires=\(RFC3339.format(lease.expireTime)) holder=\(actor(lease.holder))"
     }
 
     /// `not requested`, or `requested reason="..." deadline=<time>` (the reason when one was
@@ -227,6 +235,8 @@ package enum HumanOutput {
         case .holdSet: "hold_set"
         case .holdReleased: "hold_released"
         case .repaired: "repaired"
+        case .leaseRenewed: "lease_renewed"
+        case .adopted: "adopted"
         case nil: "unknown"
         }
     }
@@ -248,6 +258,7 @@ package enum HumanOutput {
             if created.hasMetadata { parts.append("metadata=" + describe(created.metadata)) }
             if !created.requestID.isEmpty { parts.append("request_id=\(created.requestID)") }
             if created.hasCancellation { parts.append("cancellation=" + cancellationPolicy(created.cancellation)) }
+            if created.hasLease { parts.append("lease=" + DurationText.format(Duration(created.lease))) }
             return parts.joined(separator: " ")
         case .progressed(let progressed):
             let metadata = progressed.hasMetadata ? describe(progressed.metadata) : "metadata cleared"
@@ -271,7 +282,9 @@ package enum HumanOutput {
             return release.reason.isEmpty ? "" : "reason=\(JSONOutput.quote(release.reason))"
         case .repaired(let repair):
             return "rebuilt from the log: \(repair.detail)"
-        case .deleted, .expired, nil:
+        case .adopted(let adopted):
+            return adopted.hasLease ? "lease=" + DurationText.format(Duration(adopted.lease)) : ""
+        case .deleted, .expired, .leaseRenewed, nil:
             return ""
         }
     }

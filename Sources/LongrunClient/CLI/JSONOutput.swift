@@ -120,7 +120,7 @@ private struct AnyRewriter {
                 break
             }
             event.completed = completed
-        case .cancelRequested, .deleted, .expired, .holdSet, .holdReleased, .repaired, nil:
+        case .cancelRequested, .deleted, .expired, .holdSet, .holdReleased, .repaired, .leaseRenewed, .adopted, nil:
             break
         }
     }

@@ -161,6 +161,27 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     set {_uniqueStorage()._kind = .repaired(newValue)}
   }
 
+  /// The operation's lease was renewed (Producers.Heartbeat, or an open
+  /// StreamTransitions stream). Not a lifecycle transition: the version and
+  /// update time do not change.
+  public var leaseRenewed: Longrun_V1_OperationEvent.LeaseRenewed {
+    get {
+      if case .leaseRenewed(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.LeaseRenewed()
+    }
+    set {_uniqueStorage()._kind = .leaseRenewed(newValue)}
+  }
+
+  /// The event's actor took the operation over (Producers.AdoptOperation):
+  /// it holds the lease from now on.
+  public var adopted: Longrun_V1_OperationEvent.Adopted {
+    get {
+      if case .adopted(let v)? = _storage._kind {return v}
+      return Longrun_V1_OperationEvent.Adopted()
+    }
+    set {_uniqueStorage()._kind = .adopted(newValue)}
+  }
+
   /// The operation's state right after this event, when the server includes
   /// it. For a `deleted` event it is the last state before the deletion.
   public var operation: Google_Longrunning_Operation {
@@ -200,6 +221,13 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     /// or `longrun-replay repair`). Not a lifecycle transition: the
     /// operation's version and update time do not change.
     case repaired(Longrun_V1_OperationEvent.Repaired)
+    /// The operation's lease was renewed (Producers.Heartbeat, or an open
+    /// StreamTransitions stream). Not a lifecycle transition: the version and
+    /// update time do not change.
+    case leaseRenewed(Longrun_V1_OperationEvent.LeaseRenewed)
+    /// The event's actor took the operation over (Producers.AdoptOperation):
+    /// it holds the lease from now on.
+    case adopted(Longrun_V1_OperationEvent.Adopted)
 
   }
 
@@ -234,12 +262,23 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
     /// Clears the value of `cancellation`. Subsequent reads from it will return its default value.
     public mutating func clearCancellation() {self._cancellation = nil}
 
+    /// The TTL of the lease the operation was created with; unset: no lease.
+    public var lease: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_lease ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_lease = newValue}
+    }
+    /// Returns true if `lease` has been explicitly set.
+    public var hasLease: Bool {self._lease != nil}
+    /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+    public mutating func clearLease() {self._lease = nil}
+
     public var unknownFields = SwiftProtobuf.UnknownStorage()
 
     public init() {}
 
     fileprivate var _metadata: SwiftProtobuf.Google_Protobuf_Any? = nil
     fileprivate var _cancellation: Longrun_V1_CancellationOptions? = nil
+    fileprivate var _lease: SwiftProtobuf.Google_Protobuf_Duration? = nil
   }
 
   /// A producer replaced the operation's metadata.
@@ -393,6 +432,39 @@ public nonisolated struct Longrun_V1_OperationEvent: @unchecked Sendable {
   }
 
   /// The operation's views were rebuilt from its events.
+  public nonisolated struct LeaseRenewed: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+  }
+
+  public nonisolated struct Adopted: Sendable {
+    // SwiftProtobuf.Message conformance is added in an extension below. See the
+    // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+    // methods supported on all messages.
+
+    /// The TTL of the adopter's lease, when the adoption set one; unset: the
+    /// lease kept its TTL.
+    public var lease: SwiftProtobuf.Google_Protobuf_Duration {
+      get {_lease ?? SwiftProtobuf.Google_Protobuf_Duration()}
+      set {_lease = newValue}
+    }
+    /// Returns true if `lease` has been explicitly set.
+    public var hasLease: Bool {self._lease != nil}
+    /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+    public mutating func clearLease() {self._lease = nil}
+
+    public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+    public init() {}
+
+    fileprivate var _lease: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  }
+
   public nonisolated struct Repaired: Sendable {
     // SwiftProtobuf.Message conformance is added in an extension below. See the
     // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -465,7 +537,7 @@ fileprivate nonisolated let _protobuf_package = "longrun.v1"
 
 nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OperationEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{1}expired\0\u{3}hold_set\0\u{3}hold_released\0\u{1}repaired\0\u{2}\u{2}operation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}sequence\0\u{1}time\0\u{1}name\0\u{1}actor\0\u{2}\u{6}created\0\u{1}progressed\0\u{3}cancel_requested\0\u{1}completed\0\u{1}deleted\0\u{1}expired\0\u{3}hold_set\0\u{3}hold_released\0\u{1}repaired\0\u{3}lease_renewed\0\u{1}operation\0\u{1}adopted\0")
 
   fileprivate class _StorageClass {
     var _sequence: UInt64 = 0
@@ -629,7 +701,33 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
             _storage._kind = .repaired(v)
           }
         }()
+        case 19: try {
+          var v: Longrun_V1_OperationEvent.LeaseRenewed?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .leaseRenewed(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .leaseRenewed(v)
+          }
+        }()
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._operation) }()
+        case 21: try {
+          var v: Longrun_V1_OperationEvent.Adopted?
+          var hadOneofValue = false
+          if let current = _storage._kind {
+            hadOneofValue = true
+            if case .adopted(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._kind = .adopted(v)
+          }
+        }()
         default: break
         }
       }
@@ -691,10 +789,17 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
         guard case .repaired(let v)? = _storage._kind else { preconditionFailure() }
         try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       }()
-      case nil: break
+      case .leaseRenewed?: try {
+        guard case .leaseRenewed(let v)? = _storage._kind else { preconditionFailure() }
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 19)
+      }()
+      default: break
       }
       try { if let v = _storage._operation {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 20)
+      } }()
+      try { if case .adopted(let v)? = _storage._kind {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 21)
       } }()
     }
     try unknownFields.traverse(visitor: &visitor)
@@ -722,7 +827,7 @@ nonisolated extension Longrun_V1_OperationEvent: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Longrun_V1_OperationEvent.Created: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".Created"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metadata\0\u{3}request_id\0\u{1}cancellation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}metadata\0\u{3}request_id\0\u{1}cancellation\0\u{1}lease\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -733,6 +838,7 @@ nonisolated extension Longrun_V1_OperationEvent.Created: SwiftProtobuf.Message, 
       case 1: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._cancellation) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
       default: break
       }
     }
@@ -752,6 +858,9 @@ nonisolated extension Longrun_V1_OperationEvent.Created: SwiftProtobuf.Message, 
     try { if let v = self._cancellation {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -759,6 +868,7 @@ nonisolated extension Longrun_V1_OperationEvent.Created: SwiftProtobuf.Message, 
     if lhs._metadata != rhs._metadata {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs._cancellation != rhs._cancellation {return false}
+    if lhs._lease != rhs._lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1002,6 +1112,59 @@ nonisolated extension Longrun_V1_OperationEvent.HoldReleased: SwiftProtobuf.Mess
 
   public static func ==(lhs: Longrun_V1_OperationEvent.HoldReleased, rhs: Longrun_V1_OperationEvent.HoldReleased) -> Bool {
     if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.LeaseRenewed: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".LeaseRenewed"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.LeaseRenewed, rhs: Longrun_V1_OperationEvent.LeaseRenewed) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_OperationEvent.Adopted: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = Longrun_V1_OperationEvent.protoMessageName + ".Adopted"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}lease\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_OperationEvent.Adopted, rhs: Longrun_V1_OperationEvent.Adopted) -> Bool {
+    if lhs._lease != rhs._lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -155,11 +155,69 @@ public nonisolated struct Longrun_V1_OperationDetails: @unchecked Sendable {
     set {_uniqueStorage()._holdReason = newValue}
   }
 
+  /// The lease a running operation is held under, if any (unset when it was
+  /// created without one, and once it is done).
+  public var lease: Longrun_V1_Lease {
+    get {_storage._lease ?? Longrun_V1_Lease()}
+    set {_uniqueStorage()._lease = newValue}
+  }
+  /// Returns true if `lease` has been explicitly set.
+  public var hasLease: Bool {_storage._lease != nil}
+  /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+  public mutating func clearLease() {_uniqueStorage()._lease = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// A producer's lease on a running operation (see
+/// [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]).
+public nonisolated struct Longrun_V1_Lease: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Who holds it: the creator, or the last actor that adopted the operation.
+  public var holder: Longrun_V1_Actor {
+    get {_holder ?? Longrun_V1_Actor()}
+    set {_holder = newValue}
+  }
+  /// Returns true if `holder` has been explicitly set.
+  public var hasHolder: Bool {self._holder != nil}
+  /// Clears the value of `holder`. Subsequent reads from it will return its default value.
+  public mutating func clearHolder() {self._holder = nil}
+
+  /// How long it runs after each renewal.
+  public var ttl: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_ttl ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_ttl = newValue}
+  }
+  /// Returns true if `ttl` has been explicitly set.
+  public var hasTtl: Bool {self._ttl != nil}
+  /// Clears the value of `ttl`. Subsequent reads from it will return its default value.
+  public mutating func clearTtl() {self._ttl = nil}
+
+  /// When it expires unless renewed. After a restart of the daemon it may
+  /// run longer: no lease expires sooner than its TTL after the restart.
+  public var expireTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_expireTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_expireTime = newValue}
+  }
+  /// Returns true if `expireTime` has been explicitly set.
+  public var hasExpireTime: Bool {self._expireTime != nil}
+  /// Clears the value of `expireTime`. Subsequent reads from it will return its default value.
+  public mutating func clearExpireTime() {self._expireTime = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _holder: Longrun_V1_Actor? = nil
+  fileprivate var _ttl: SwiftProtobuf.Google_Protobuf_Duration? = nil
+  fileprivate var _expireTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
 }
 
 /// The request for [History.ListOperationEvents][longrun.v1.History.ListOperationEvents].
@@ -274,7 +332,7 @@ nonisolated extension Longrun_V1_GetOperationDetailsRequest: SwiftProtobuf.Messa
 
 nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".OperationDetails"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}operation\0\u{1}version\0\u{3}cancel_requested\0\u{3}cancel_reason\0\u{3}cancel_deadline\0\u{3}create_time\0\u{3}update_time\0\u{3}end_time\0\u{1}creator\0\u{3}request_id\0\u{1}cancellation\0\u{3}last_sequence\0\u{1}held\0\u{3}hold_reason\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}operation\0\u{1}version\0\u{3}cancel_requested\0\u{3}cancel_reason\0\u{3}cancel_deadline\0\u{3}create_time\0\u{3}update_time\0\u{3}end_time\0\u{1}creator\0\u{3}request_id\0\u{1}cancellation\0\u{3}last_sequence\0\u{1}held\0\u{3}hold_reason\0\u{1}lease\0")
 
   fileprivate class _StorageClass {
     var _operation: Google_Longrunning_Operation? = nil
@@ -291,6 +349,7 @@ nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftP
     var _lastSequence: UInt64 = 0
     var _held: Bool = false
     var _holdReason: String = String()
+    var _lease: Longrun_V1_Lease? = nil
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -315,6 +374,7 @@ nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftP
       _lastSequence = source._lastSequence
       _held = source._held
       _holdReason = source._holdReason
+      _lease = source._lease
     }
   }
 
@@ -347,6 +407,7 @@ nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftP
         case 12: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastSequence) }()
         case 13: try { try decoder.decodeSingularBoolField(value: &_storage._held) }()
         case 14: try { try decoder.decodeSingularStringField(value: &_storage._holdReason) }()
+        case 15: try { try decoder.decodeSingularMessageField(value: &_storage._lease) }()
         default: break
         }
       }
@@ -401,6 +462,9 @@ nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftP
       if !_storage._holdReason.isEmpty {
         try visitor.visitSingularStringField(value: _storage._holdReason, fieldNumber: 14)
       }
+      try { if let v = _storage._lease {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 15)
+      } }()
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -424,10 +488,55 @@ nonisolated extension Longrun_V1_OperationDetails: SwiftProtobuf.Message, SwiftP
         if _storage._lastSequence != rhs_storage._lastSequence {return false}
         if _storage._held != rhs_storage._held {return false}
         if _storage._holdReason != rhs_storage._holdReason {return false}
+        if _storage._lease != rhs_storage._lease {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_Lease: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Lease"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}holder\0\u{1}ttl\0\u{3}expire_time\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._holder) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._ttl) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._expireTime) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._holder {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try { if let v = self._ttl {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try { if let v = self._expireTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_Lease, rhs: Longrun_V1_Lease) -> Bool {
+    if lhs._holder != rhs._holder {return false}
+    if lhs._ttl != rhs._ttl {return false}
+    if lhs._expireTime != rhs._expireTime {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

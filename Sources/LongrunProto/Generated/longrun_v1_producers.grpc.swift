@@ -40,6 +40,32 @@ public enum Longrun_V1_Producers: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "Heartbeat" metadata.
+        public enum Heartbeat: Sendable {
+            /// Request type for "Heartbeat".
+            public typealias Input = Longrun_V1_HeartbeatRequest
+            /// Response type for "Heartbeat".
+            public typealias Output = Longrun_V1_HeartbeatResponse
+            /// Descriptor for "Heartbeat".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Producers"),
+                method: "Heartbeat",
+                type: .unary
+            )
+        }
+        /// Namespace for "AdoptOperation" metadata.
+        public enum AdoptOperation: Sendable {
+            /// Request type for "AdoptOperation".
+            public typealias Input = Longrun_V1_AdoptOperationRequest
+            /// Response type for "AdoptOperation".
+            public typealias Output = Longrun_V1_UpdateOperationResponse
+            /// Descriptor for "AdoptOperation".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "longrun.v1.Producers"),
+                method: "AdoptOperation",
+                type: .unary
+            )
+        }
         /// Namespace for "UpdateOperation" metadata.
         public enum UpdateOperation: Sendable {
             /// Request type for "UpdateOperation".
@@ -82,6 +108,8 @@ public enum Longrun_V1_Producers: Sendable {
         /// Descriptors for all methods in the "longrun.v1.Producers" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateOperation.descriptor,
+            Heartbeat.descriptor,
+            AdoptOperation.descriptor,
             UpdateOperation.descriptor,
             CompleteOperation.descriptor,
             StreamTransitions.descriptor
@@ -127,7 +155,8 @@ extension Longrun_V1_Producers {
     /// > * `NOT_FOUND`: no operation has that name, or it has been deleted (also
     /// >   when a repeated `request_id` names a deleted operation).
     /// > * `ALREADY_EXISTS`: the requested operation name is taken.
-    /// > * `FAILED_PRECONDITION`: the operation is already done.
+    /// > * `FAILED_PRECONDITION`: the operation is already done; a heartbeat for an
+    /// >   operation without a lease (reason `NO_LEASE`).
     /// > * `ABORTED`: `expected_version` did not match.
     /// > * `UNAVAILABLE`: the server is shutting down; retry elsewhere or later.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
@@ -147,7 +176,8 @@ extension Longrun_V1_Producers {
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
         /// > name is taken, also by a deleted operation (names are never reused);
         /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted.
+        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Longrun_V1_CreateOperationRequest` messages.
@@ -160,6 +190,64 @@ extension Longrun_V1_Producers {
             request: GRPCCore.StreamingServerRequest<Longrun_V1_CreateOperationRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Google_Longrunning_Operation>
+
+        /// Handle the "Heartbeat" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Renews the lease of a running operation created with one (see
+        /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+        /// > it runs for its TTL again from now. The answer also says whether
+        /// > cancellation was requested. A heartbeat is recorded in the history as a
+        /// > `lease_renewed` event but is not a transition: the version stays, so it
+        /// > never fails a later `expected_version`.
+        /// > 
+        /// > For the operation's creator, the uid holding its lease, root and the
+        /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+        /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+        /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+        /// > expired) or has no lease (reason `NO_LEASE`).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_HeartbeatRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_HeartbeatResponse` messages.
+        func heartbeat(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_HeartbeatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_HeartbeatResponse>
+
+        /// Handle the "AdoptOperation" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes over a running operation, for instance after its producer was
+        /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+        /// > the TTL the lease had) and the history records an `adopted` event with
+        /// > the new actor. Allowed whether the previous holder's lease is still held
+        /// > or has expired, as long as the operation is running. A transition: the
+        /// > version increases by one.
+        /// > 
+        /// > For the operation's creating uid, root and the admin group
+        /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+        /// > differs from the current version (someone else adopted or updated it);
+        /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+        /// > `lease` outside 1 s to 24 h.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Longrun_V1_AdoptOperationRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Longrun_V1_UpdateOperationResponse` messages.
+        func adoptOperation(
+            request: GRPCCore.StreamingServerRequest<Longrun_V1_AdoptOperationRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_UpdateOperationResponse>
 
         /// Handle the "UpdateOperation" method.
         ///
@@ -230,6 +318,10 @@ extension Longrun_V1_Producers {
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
         /// >   pending and then ends the stream with OK.
+        /// > * While the stream is open, the server renews the leases of the running
+        /// >   operations this stream created or updated (about every third of their
+        /// >   TTL), so a producer need not heartbeat them itself. When the stream
+        /// >   ends, renewals stop: if the producer died with it, its leases expire.
         /// > * If the stream breaks, commands whose responses were not received may or
         /// >   may not have been applied. Retry creates with the same `request_id` and
         /// >   updates with `expected_version`; a retried complete that fails with
@@ -273,7 +365,8 @@ extension Longrun_V1_Producers {
     /// > * `NOT_FOUND`: no operation has that name, or it has been deleted (also
     /// >   when a repeated `request_id` names a deleted operation).
     /// > * `ALREADY_EXISTS`: the requested operation name is taken.
-    /// > * `FAILED_PRECONDITION`: the operation is already done.
+    /// > * `FAILED_PRECONDITION`: the operation is already done; a heartbeat for an
+    /// >   operation without a lease (reason `NO_LEASE`).
     /// > * `ABORTED`: `expected_version` did not match.
     /// > * `UNAVAILABLE`: the server is shutting down; retry elsewhere or later.
     public protocol ServiceProtocol: Longrun_V1_Producers.StreamingServiceProtocol {
@@ -293,7 +386,8 @@ extension Longrun_V1_Producers {
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
         /// > name is taken, also by a deleted operation (names are never reused);
         /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted.
+        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Longrun_V1_CreateOperationRequest` message.
@@ -306,6 +400,64 @@ extension Longrun_V1_Producers {
             request: GRPCCore.ServerRequest<Longrun_V1_CreateOperationRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Google_Longrunning_Operation>
+
+        /// Handle the "Heartbeat" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Renews the lease of a running operation created with one (see
+        /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+        /// > it runs for its TTL again from now. The answer also says whether
+        /// > cancellation was requested. A heartbeat is recorded in the history as a
+        /// > `lease_renewed` event but is not a transition: the version stays, so it
+        /// > never fails a later `expected_version`.
+        /// > 
+        /// > For the operation's creator, the uid holding its lease, root and the
+        /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+        /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+        /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+        /// > expired) or has no lease (reason `NO_LEASE`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_HeartbeatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_HeartbeatResponse` message.
+        func heartbeat(
+            request: GRPCCore.ServerRequest<Longrun_V1_HeartbeatRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_HeartbeatResponse>
+
+        /// Handle the "AdoptOperation" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes over a running operation, for instance after its producer was
+        /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+        /// > the TTL the lease had) and the history records an `adopted` event with
+        /// > the new actor. Allowed whether the previous holder's lease is still held
+        /// > or has expired, as long as the operation is running. A transition: the
+        /// > version increases by one.
+        /// > 
+        /// > For the operation's creating uid, root and the admin group
+        /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+        /// > differs from the current version (someone else adopted or updated it);
+        /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+        /// > `lease` outside 1 s to 24 h.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_AdoptOperationRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Longrun_V1_UpdateOperationResponse` message.
+        func adoptOperation(
+            request: GRPCCore.ServerRequest<Longrun_V1_AdoptOperationRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Longrun_V1_UpdateOperationResponse>
 
         /// Handle the "UpdateOperation" method.
         ///
@@ -376,6 +528,10 @@ extension Longrun_V1_Producers {
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
         /// >   pending and then ends the stream with OK.
+        /// > * While the stream is open, the server renews the leases of the running
+        /// >   operations this stream created or updated (about every third of their
+        /// >   TTL), so a producer need not heartbeat them itself. When the stream
+        /// >   ends, renewals stop: if the producer died with it, its leases expire.
         /// > * If the stream breaks, commands whose responses were not received may or
         /// >   may not have been applied. Retry creates with the same `request_id` and
         /// >   updates with `expected_version`; a retried complete that fails with
@@ -417,7 +573,8 @@ extension Longrun_V1_Producers {
     /// > * `NOT_FOUND`: no operation has that name, or it has been deleted (also
     /// >   when a repeated `request_id` names a deleted operation).
     /// > * `ALREADY_EXISTS`: the requested operation name is taken.
-    /// > * `FAILED_PRECONDITION`: the operation is already done.
+    /// > * `FAILED_PRECONDITION`: the operation is already done; a heartbeat for an
+    /// >   operation without a lease (reason `NO_LEASE`).
     /// > * `ABORTED`: `expected_version` did not match.
     /// > * `UNAVAILABLE`: the server is shutting down; retry elsewhere or later.
     public protocol SimpleServiceProtocol: Longrun_V1_Producers.ServiceProtocol {
@@ -437,7 +594,8 @@ extension Longrun_V1_Producers {
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
         /// > name is taken, also by a deleted operation (names are never reused);
         /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted.
+        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
         ///   - request: A `Longrun_V1_CreateOperationRequest` message.
@@ -450,6 +608,64 @@ extension Longrun_V1_Producers {
             request: Longrun_V1_CreateOperationRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Google_Longrunning_Operation
+
+        /// Handle the "Heartbeat" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Renews the lease of a running operation created with one (see
+        /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+        /// > it runs for its TTL again from now. The answer also says whether
+        /// > cancellation was requested. A heartbeat is recorded in the history as a
+        /// > `lease_renewed` event but is not a transition: the version stays, so it
+        /// > never fails a later `expected_version`.
+        /// > 
+        /// > For the operation's creator, the uid holding its lease, root and the
+        /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+        /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+        /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+        /// > expired) or has no lease (reason `NO_LEASE`).
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_HeartbeatRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_HeartbeatResponse` to respond with.
+        func heartbeat(
+            request: Longrun_V1_HeartbeatRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_HeartbeatResponse
+
+        /// Handle the "AdoptOperation" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes over a running operation, for instance after its producer was
+        /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+        /// > the TTL the lease had) and the history records an `adopted` event with
+        /// > the new actor. Allowed whether the previous holder's lease is still held
+        /// > or has expired, as long as the operation is running. A transition: the
+        /// > version increases by one.
+        /// > 
+        /// > For the operation's creating uid, root and the admin group
+        /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+        /// > differs from the current version (someone else adopted or updated it);
+        /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+        /// > `lease` outside 1 s to 24 h.
+        ///
+        /// - Parameters:
+        ///   - request: A `Longrun_V1_AdoptOperationRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Longrun_V1_UpdateOperationResponse` to respond with.
+        func adoptOperation(
+            request: Longrun_V1_AdoptOperationRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Longrun_V1_UpdateOperationResponse
 
         /// Handle the "UpdateOperation" method.
         ///
@@ -520,6 +736,10 @@ extension Longrun_V1_Producers {
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
         /// >   pending and then ends the stream with OK.
+        /// > * While the stream is open, the server renews the leases of the running
+        /// >   operations this stream created or updated (about every third of their
+        /// >   TTL), so a producer need not heartbeat them itself. When the stream
+        /// >   ends, renewals stop: if the producer died with it, its leases expire.
         /// > * If the stream breaks, commands whose responses were not received may or
         /// >   may not have been applied. Retry creates with the same `request_id` and
         /// >   updates with `expected_version`; a retried complete that fails with
@@ -551,6 +771,28 @@ extension Longrun_V1_Producers.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Google_Longrunning_Operation>(),
             handler: { request, context in
                 try await self.createOperation(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Producers.Method.Heartbeat.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_HeartbeatRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_HeartbeatResponse>(),
+            handler: { request, context in
+                try await self.heartbeat(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Longrun_V1_Producers.Method.AdoptOperation.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_AdoptOperationRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_UpdateOperationResponse>(),
+            handler: { request, context in
+                try await self.adoptOperation(
                     request: request,
                     context: context
                 )
@@ -606,6 +848,28 @@ extension Longrun_V1_Producers.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func heartbeat(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_HeartbeatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_HeartbeatResponse> {
+        let response = try await self.heartbeat(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func adoptOperation(
+        request: GRPCCore.StreamingServerRequest<Longrun_V1_AdoptOperationRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Longrun_V1_UpdateOperationResponse> {
+        let response = try await self.adoptOperation(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func updateOperation(
         request: GRPCCore.StreamingServerRequest<Longrun_V1_UpdateOperationRequest>,
         context: GRPCCore.ServerContext
@@ -638,6 +902,32 @@ extension Longrun_V1_Producers.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Google_Longrunning_Operation> {
         return GRPCCore.ServerResponse<Google_Longrunning_Operation>(
             message: try await self.createOperation(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func heartbeat(
+        request: GRPCCore.ServerRequest<Longrun_V1_HeartbeatRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_HeartbeatResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_HeartbeatResponse>(
+            message: try await self.heartbeat(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func adoptOperation(
+        request: GRPCCore.ServerRequest<Longrun_V1_AdoptOperationRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Longrun_V1_UpdateOperationResponse> {
+        return GRPCCore.ServerResponse<Longrun_V1_UpdateOperationResponse>(
+            message: try await self.adoptOperation(
                 request: request.message,
                 context: context
             ),
@@ -714,7 +1004,8 @@ extension Longrun_V1_Producers {
     /// > * `NOT_FOUND`: no operation has that name, or it has been deleted (also
     /// >   when a repeated `request_id` names a deleted operation).
     /// > * `ALREADY_EXISTS`: the requested operation name is taken.
-    /// > * `FAILED_PRECONDITION`: the operation is already done.
+    /// > * `FAILED_PRECONDITION`: the operation is already done; a heartbeat for an
+    /// >   operation without a lease (reason `NO_LEASE`).
     /// > * `ABORTED`: `expected_version` did not match.
     /// > * `UNAVAILABLE`: the server is shutting down; retry elsewhere or later.
     public protocol ClientProtocol: Sendable {
@@ -734,7 +1025,8 @@ extension Longrun_V1_Producers {
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
         /// > name is taken, also by a deleted operation (names are never reused);
         /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted.
+        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Longrun_V1_CreateOperationRequest` message.
@@ -751,6 +1043,74 @@ extension Longrun_V1_Producers {
             deserializer: some GRPCCore.MessageDeserializer<Google_Longrunning_Operation>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Google_Longrunning_Operation>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "Heartbeat" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Renews the lease of a running operation created with one (see
+        /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+        /// > it runs for its TTL again from now. The answer also says whether
+        /// > cancellation was requested. A heartbeat is recorded in the history as a
+        /// > `lease_renewed` event but is not a transition: the version stays, so it
+        /// > never fails a later `expected_version`.
+        /// > 
+        /// > For the operation's creator, the uid holding its lease, root and the
+        /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+        /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+        /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+        /// > expired) or has no lease (reason `NO_LEASE`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_HeartbeatRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_HeartbeatRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_HeartbeatResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func heartbeat<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_HeartbeatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_HeartbeatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_HeartbeatResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_HeartbeatResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "AdoptOperation" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes over a running operation, for instance after its producer was
+        /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+        /// > the TTL the lease had) and the history records an `adopted` event with
+        /// > the new actor. Allowed whether the previous holder's lease is still held
+        /// > or has expired, as long as the operation is running. A transition: the
+        /// > version increases by one.
+        /// > 
+        /// > For the operation's creating uid, root and the admin group
+        /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+        /// > differs from the current version (someone else adopted or updated it);
+        /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+        /// > `lease` outside 1 s to 24 h.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_AdoptOperationRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_AdoptOperationRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_UpdateOperationResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func adoptOperation<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_AdoptOperationRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_AdoptOperationRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_UpdateOperationResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_UpdateOperationResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
         /// Call the "UpdateOperation" method.
@@ -832,6 +1192,10 @@ extension Longrun_V1_Producers {
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
         /// >   pending and then ends the stream with OK.
+        /// > * While the stream is open, the server renews the leases of the running
+        /// >   operations this stream created or updated (about every third of their
+        /// >   TTL), so a producer need not heartbeat them itself. When the stream
+        /// >   ends, renewals stop: if the producer died with it, its leases expire.
         /// > * If the stream breaks, commands whose responses were not received may or
         /// >   may not have been applied. Retry creates with the same `request_id` and
         /// >   updates with `expected_version`; a retried complete that fails with
@@ -878,7 +1242,8 @@ extension Longrun_V1_Producers {
     /// > * `NOT_FOUND`: no operation has that name, or it has been deleted (also
     /// >   when a repeated `request_id` names a deleted operation).
     /// > * `ALREADY_EXISTS`: the requested operation name is taken.
-    /// > * `FAILED_PRECONDITION`: the operation is already done.
+    /// > * `FAILED_PRECONDITION`: the operation is already done; a heartbeat for an
+    /// >   operation without a lease (reason `NO_LEASE`).
     /// > * `ABORTED`: `expected_version` did not match.
     /// > * `UNAVAILABLE`: the server is shutting down; retry elsewhere or later.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
@@ -908,7 +1273,8 @@ extension Longrun_V1_Producers {
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
         /// > name is taken, also by a deleted operation (names are never reused);
         /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted.
+        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Longrun_V1_CreateOperationRequest` message.
@@ -931,6 +1297,96 @@ extension Longrun_V1_Producers {
             try await self.client.unary(
                 request: request,
                 descriptor: Longrun_V1_Producers.Method.CreateOperation.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "Heartbeat" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Renews the lease of a running operation created with one (see
+        /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+        /// > it runs for its TTL again from now. The answer also says whether
+        /// > cancellation was requested. A heartbeat is recorded in the history as a
+        /// > `lease_renewed` event but is not a transition: the version stays, so it
+        /// > never fails a later `expected_version`.
+        /// > 
+        /// > For the operation's creator, the uid holding its lease, root and the
+        /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+        /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+        /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+        /// > expired) or has no lease (reason `NO_LEASE`).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_HeartbeatRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_HeartbeatRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_HeartbeatResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func heartbeat<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_HeartbeatRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_HeartbeatRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_HeartbeatResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_HeartbeatResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Producers.Method.Heartbeat.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "AdoptOperation" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Takes over a running operation, for instance after its producer was
+        /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+        /// > the TTL the lease had) and the history records an `adopted` event with
+        /// > the new actor. Allowed whether the previous holder's lease is still held
+        /// > or has expired, as long as the operation is running. A transition: the
+        /// > version increases by one.
+        /// > 
+        /// > For the operation's creating uid, root and the admin group
+        /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+        /// > differs from the current version (someone else adopted or updated it);
+        /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+        /// > `lease` outside 1 s to 24 h.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Longrun_V1_AdoptOperationRequest` message.
+        ///   - serializer: A serializer for `Longrun_V1_AdoptOperationRequest` messages.
+        ///   - deserializer: A deserializer for `Longrun_V1_UpdateOperationResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func adoptOperation<Result>(
+            request: GRPCCore.ClientRequest<Longrun_V1_AdoptOperationRequest>,
+            serializer: some GRPCCore.MessageSerializer<Longrun_V1_AdoptOperationRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Longrun_V1_UpdateOperationResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_UpdateOperationResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Longrun_V1_Producers.Method.AdoptOperation.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1039,6 +1495,10 @@ extension Longrun_V1_Producers {
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
         /// >   pending and then ends the stream with OK.
+        /// > * While the stream is open, the server renews the leases of the running
+        /// >   operations this stream created or updated (about every third of their
+        /// >   TTL), so a producer need not heartbeat them itself. When the stream
+        /// >   ends, renewals stop: if the producer died with it, its leases expire.
         /// > * If the stream breaks, commands whose responses were not received may or
         /// >   may not have been applied. Retry creates with the same `request_id` and
         /// >   updates with `expected_version`; a retried complete that fails with
@@ -1092,7 +1552,8 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
     /// > name is taken, also by a deleted operation (names are never reused);
     /// > `NOT_FOUND` if `request_id` created an operation that has since been
-    /// > deleted.
+    /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+    /// > outside 1 s to 24 h.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Longrun_V1_CreateOperationRequest` message.
@@ -1112,6 +1573,86 @@ extension Longrun_V1_Producers.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_CreateOperationRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Google_Longrunning_Operation>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Heartbeat" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Renews the lease of a running operation created with one (see
+    /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+    /// > it runs for its TTL again from now. The answer also says whether
+    /// > cancellation was requested. A heartbeat is recorded in the history as a
+    /// > `lease_renewed` event but is not a transition: the version stays, so it
+    /// > never fails a later `expected_version`.
+    /// > 
+    /// > For the operation's creator, the uid holding its lease, root and the
+    /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+    /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+    /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+    /// > expired) or has no lease (reason `NO_LEASE`).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_HeartbeatRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func heartbeat<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_HeartbeatRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_HeartbeatResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.heartbeat(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_HeartbeatRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_HeartbeatResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AdoptOperation" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes over a running operation, for instance after its producer was
+    /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+    /// > the TTL the lease had) and the history records an `adopted` event with
+    /// > the new actor. Allowed whether the previous holder's lease is still held
+    /// > or has expired, as long as the operation is running. A transition: the
+    /// > version increases by one.
+    /// > 
+    /// > For the operation's creating uid, root and the admin group
+    /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+    /// > differs from the current version (someone else adopted or updated it);
+    /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+    /// > `lease` outside 1 s to 24 h.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Longrun_V1_AdoptOperationRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func adoptOperation<Result>(
+        request: GRPCCore.ClientRequest<Longrun_V1_AdoptOperationRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_UpdateOperationResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.adoptOperation(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Longrun_V1_AdoptOperationRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Longrun_V1_UpdateOperationResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1208,6 +1749,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// >   stream; its errors are those of the unary RPC.
     /// > * When the client closes its side, the server answers the commands still
     /// >   pending and then ends the stream with OK.
+    /// > * While the stream is open, the server renews the leases of the running
+    /// >   operations this stream created or updated (about every third of their
+    /// >   TTL), so a producer need not heartbeat them itself. When the stream
+    /// >   ends, renewals stop: if the producer died with it, its leases expire.
     /// > * If the stream breaks, commands whose responses were not received may or
     /// >   may not have been applied. Retry creates with the same `request_id` and
     /// >   updates with `expected_version`; a retried complete that fails with
@@ -1255,7 +1800,8 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
     /// > name is taken, also by a deleted operation (names are never reused);
     /// > `NOT_FOUND` if `request_id` created an operation that has since been
-    /// > deleted.
+    /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+    /// > outside 1 s to 24 h.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -1278,6 +1824,94 @@ extension Longrun_V1_Producers.ClientProtocol {
             metadata: metadata
         )
         return try await self.createOperation(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "Heartbeat" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Renews the lease of a running operation created with one (see
+    /// > [CreateOperationRequest.lease][longrun.v1.CreateOperationRequest.lease]):
+    /// > it runs for its TTL again from now. The answer also says whether
+    /// > cancellation was requested. A heartbeat is recorded in the history as a
+    /// > `lease_renewed` event but is not a transition: the version stays, so it
+    /// > never fails a later `expected_version`.
+    /// > 
+    /// > For the operation's creator, the uid holding its lease, root and the
+    /// > admin group (`PERMISSION_DENIED` otherwise). Errors: `NOT_FOUND` if the
+    /// > operation does not exist or was deleted; `FAILED_PRECONDITION` if it is
+    /// > done (reason `OPERATION_ALREADY_DONE`, for instance because its lease
+    /// > expired) or has no lease (reason `NO_LEASE`).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func heartbeat<Result>(
+        _ message: Longrun_V1_HeartbeatRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_HeartbeatResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_HeartbeatRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.heartbeat(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "AdoptOperation" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Takes over a running operation, for instance after its producer was
+    /// > restarted: the caller becomes the holder of its lease (with `lease`, or
+    /// > the TTL the lease had) and the history records an `adopted` event with
+    /// > the new actor. Allowed whether the previous holder's lease is still held
+    /// > or has expired, as long as the operation is running. A transition: the
+    /// > version increases by one.
+    /// > 
+    /// > For the operation's creating uid, root and the admin group
+    /// > (`PERMISSION_DENIED` otherwise). Errors: `ABORTED` if `expected_version`
+    /// > differs from the current version (someone else adopted or updated it);
+    /// > `NOT_FOUND`; `FAILED_PRECONDITION` if it is done; `INVALID_ARGUMENT` for a
+    /// > `lease` outside 1 s to 24 h.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func adoptOperation<Result>(
+        _ message: Longrun_V1_AdoptOperationRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Longrun_V1_UpdateOperationResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Longrun_V1_AdoptOperationRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.adoptOperation(
             request: request,
             options: options,
             onResponse: handleResponse
@@ -1383,6 +2017,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// >   stream; its errors are those of the unary RPC.
     /// > * When the client closes its side, the server answers the commands still
     /// >   pending and then ends the stream with OK.
+    /// > * While the stream is open, the server renews the leases of the running
+    /// >   operations this stream created or updated (about every third of their
+    /// >   TTL), so a producer need not heartbeat them itself. When the stream
+    /// >   ends, renewals stop: if the producer died with it, its leases expire.
     /// > * If the stream breaks, commands whose responses were not received may or
     /// >   may not have been applied. Retry creates with the same `request_id` and
     /// >   updates with `expected_version`; a retried complete that fails with

@@ -79,12 +79,106 @@ public nonisolated struct Longrun_V1_CreateOperationRequest: Sendable {
   /// Clears the value of `cancellation`. Subsequent reads from it will return its default value.
   public mutating func clearCancellation() {self._cancellation = nil}
 
+  /// Hold the operation under a lease of this TTL, 1 s to 24 h
+  /// (`INVALID_ARGUMENT` otherwise). Optional; unset means no lease. Each
+  /// UpdateOperation, Heartbeat or AdoptOperation (and an open
+  /// StreamTransitions stream that created or updated it) renews the lease for
+  /// the TTL; if none comes in time (the producer crashed, its host died, its
+  /// stream closed without completing), the daemon completes the operation
+  /// with `ABORTED` and an `ErrorInfo` with reason `PRODUCER_LEASE_EXPIRED`.
+  /// After a restart of the daemon, no lease expires sooner than its TTL after
+  /// the restart. Part of the request a `request_id` stands for.
+  public var lease: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_lease ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_lease = newValue}
+  }
+  /// Returns true if `lease` has been explicitly set.
+  public var hasLease: Bool {self._lease != nil}
+  /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+  public mutating func clearLease() {self._lease = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _metadata: SwiftProtobuf.Google_Protobuf_Any? = nil
   fileprivate var _cancellation: Longrun_V1_CancellationOptions? = nil
+  fileprivate var _lease: SwiftProtobuf.Google_Protobuf_Duration? = nil
+}
+
+/// The request for [Producers.Heartbeat][longrun.v1.Producers.Heartbeat].
+public nonisolated struct Longrun_V1_HeartbeatRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operation's full name.
+  public var name: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// The response of [Producers.Heartbeat][longrun.v1.Producers.Heartbeat].
+public nonisolated struct Longrun_V1_HeartbeatResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// When the renewed lease expires unless renewed again.
+  public var leaseExpireTime: SwiftProtobuf.Google_Protobuf_Timestamp {
+    get {_leaseExpireTime ?? SwiftProtobuf.Google_Protobuf_Timestamp()}
+    set {_leaseExpireTime = newValue}
+  }
+  /// Returns true if `leaseExpireTime` has been explicitly set.
+  public var hasLeaseExpireTime: Bool {self._leaseExpireTime != nil}
+  /// Clears the value of `leaseExpireTime`. Subsequent reads from it will return its default value.
+  public mutating func clearLeaseExpireTime() {self._leaseExpireTime = nil}
+
+  /// The operation's version, unchanged by the heartbeat.
+  public var version: UInt64 = 0
+
+  /// True if cancellation of the operation has been requested: the producer
+  /// should stop and complete it.
+  public var cancelRequested: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _leaseExpireTime: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+}
+
+/// The request for [Producers.AdoptOperation][longrun.v1.Producers.AdoptOperation].
+public nonisolated struct Longrun_V1_AdoptOperationRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The operation's full name.
+  public var name: String = String()
+
+  /// The version the caller last read (for instance with GetOperationDetails);
+  /// the adoption is applied only if it is still current, else `ABORTED`.
+  public var expectedVersion: UInt64 = 0
+
+  /// The TTL of the adopter's lease, 1 s to 24 h. Optional: unset keeps the
+  /// TTL the lease had (an operation without a lease then stays without one).
+  public var lease: SwiftProtobuf.Google_Protobuf_Duration {
+    get {_lease ?? SwiftProtobuf.Google_Protobuf_Duration()}
+    set {_lease = newValue}
+  }
+  /// Returns true if `lease` has been explicitly set.
+  public var hasLease: Bool {self._lease != nil}
+  /// Clears the value of `lease`. Subsequent reads from it will return its default value.
+  public mutating func clearLease() {self._lease = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _lease: SwiftProtobuf.Google_Protobuf_Duration? = nil
 }
 
 /// The request for [Producers.UpdateOperation][longrun.v1.Producers.UpdateOperation].
@@ -336,7 +430,7 @@ fileprivate nonisolated let _protobuf_package = "longrun.v1"
 
 nonisolated extension Longrun_V1_CreateOperationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateOperationRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}parent\0\u{3}operation_id\0\u{3}request_id\0\u{1}metadata\0\u{1}cancellation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}parent\0\u{3}operation_id\0\u{3}request_id\0\u{1}metadata\0\u{1}cancellation\0\u{1}lease\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -349,6 +443,7 @@ nonisolated extension Longrun_V1_CreateOperationRequest: SwiftProtobuf.Message, 
       case 3: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._metadata) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._cancellation) }()
+      case 6: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
       default: break
       }
     }
@@ -374,6 +469,9 @@ nonisolated extension Longrun_V1_CreateOperationRequest: SwiftProtobuf.Message, 
     try { if let v = self._cancellation {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -383,6 +481,125 @@ nonisolated extension Longrun_V1_CreateOperationRequest: SwiftProtobuf.Message, 
     if lhs.requestID != rhs.requestID {return false}
     if lhs._metadata != rhs._metadata {return false}
     if lhs._cancellation != rhs._cancellation {return false}
+    if lhs._lease != rhs._lease {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_HeartbeatRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeartbeatRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_HeartbeatRequest, rhs: Longrun_V1_HeartbeatRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_HeartbeatResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".HeartbeatResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lease_expire_time\0\u{1}version\0\u{3}cancel_requested\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._leaseExpireTime) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.version) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.cancelRequested) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._leaseExpireTime {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.version != 0 {
+      try visitor.visitSingularUInt64Field(value: self.version, fieldNumber: 2)
+    }
+    if self.cancelRequested != false {
+      try visitor.visitSingularBoolField(value: self.cancelRequested, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_HeartbeatResponse, rhs: Longrun_V1_HeartbeatResponse) -> Bool {
+    if lhs._leaseExpireTime != rhs._leaseExpireTime {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.cancelRequested != rhs.cancelRequested {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Longrun_V1_AdoptOperationRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdoptOperationRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{3}expected_version\0\u{1}lease\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.expectedVersion) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._lease) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if self.expectedVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedVersion, fieldNumber: 2)
+    }
+    try { if let v = self._lease {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Longrun_V1_AdoptOperationRequest, rhs: Longrun_V1_AdoptOperationRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.expectedVersion != rhs.expectedVersion {return false}
+    if lhs._lease != rhs._lease {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1,0 +1,66 @@
+/// The protobuf wire format, by hand: the writing side, for the store's records (LongrunStore reads
+/// them back with its `WireReader`) and for the few protobuf messages the domain itself produces
+/// (the `google.rpc.ErrorInfo` of an outcome it decides). No protobuf runtime: the domain and the
+/// storage layer stay free of RPC code, and the hot append path avoids its allocations.
+package struct WireWriter {
+    package private(set) var bytes: [UInt8]
+
+    package init(capacity: Int = 128) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+    }
+
+    package mutating func varint(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        bytes.append(UInt8(value))
+    }
+
+    package mutating func tag(_ field: UInt32, _ wireType: UInt8) {
+        varint(UInt64(field) << 3 | UInt64(wireType))
+    }
+
+    /// A `uint64`/`uint32`/`bool` field; zero is written only when `always` (proto3 `optional`).
+    package mutating func uint(_ field: UInt32, _ value: UInt64, always: Bool = false) {
+        guard value != 0 || always else { return }
+        tag(field, 0)
+        varint(value)
+    }
+
+    /// An `int32`/`int64` field (two's complement varint, as protobuf does).
+    package mutating func int(_ field: UInt32, _ value: Int64, always: Bool = false) {
+        uint(field, UInt64(bitPattern: value), always: always)
+    }
+
+    /// An `sint64` field (zig-zag).
+    package mutating func sint(_ field: UInt32, _ value: Int64, always: Bool = false) {
+        uint(field, UInt64(bitPattern: (value << 1) ^ (value >> 63)), always: always)
+    }
+
+    package mutating func bytes(_ field: UInt32, _ value: [UInt8], always: Bool = false) {
+        guard !value.isEmpty || always else { return }
+        tag(field, 2)
+        varint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
+    package mutating func string(_ field: UInt32, _ value: String, always: Bool = false) {
+        guard !value.isEmpty || always else { return }
+        tag(field, 2)
+        varint(UInt64(value.utf8.count))
+        bytes.append(contentsOf: value.utf8)
+    }
+
+    /// A nested message, written by `body` and length-prefixed. Always written (presence matters).
+    package mutating func message(_ field: UInt32, _ body: (inout WireWriter) -> Void) {
+        var nested = WireWriter(capacity: 64)
+        body(&nested)
+        tag(field, 2)
+        varint(UInt64(nested.bytes.count))
+        bytes.append(contentsOf: nested.bytes)
+    }
+}
+
