@@ -424,3 +424,29 @@ def test_longrun_and_longrun_replay_print_one_json_convention(cli, daemon):
     [report] = json_lines(ok(verified))
     walk(report)
     assert report["healthy"] is True and report["firstBadSequence"] is None and report["problems"] == []
+
+
+def test_bulk_cancel_and_delete_by_filter(cli):
+    """`longrun cancel|delete --filter`: counts first, refuses to guess without a terminal, acts
+    on every match with --yes (each as its own event) and reports what it did."""
+    parent = f"tenants/{support.unique_id('bulk')}"
+    names = [ok(cli("create", "--parent", parent, "--id", f"job-{i}")).strip() for i in range(4)]
+    ok(cli("complete", names[0], "--response", '{"ok": true}'))
+
+    dry = json_lines(ok(cli("cancel", "--filter", "done = false", "--collection", parent, "--dry-run", "--json")))[0]
+    assert dry["matched"] == 3 and dry["changed"] == 0
+    # No terminal to ask on (stdin is not a TTY) and no --yes: nothing changes, exit 64.
+    refused = cli("cancel", "--filter", "done = false", "--collection", parent, input="y\n")
+    assert refused.returncode == 64 and "--yes" in refused.stderr, refused
+    assert all(e.get("cancelRequested") is None for e in json_lines(ok(cli("history", names[1], "--json"))))
+    # An empty filter is not "everything".
+    assert cli("delete", "--filter", "", "--collection", parent, "--yes").returncode == 1
+
+    report = json_lines(ok(cli("cancel", "--filter", "done = false", "--collection", parent, "--yes", "--reason", "cleanup", "--json")))[0]
+    assert (report["matched"], report["changed"], report["unchanged"], report["refusedCount"]) == (3, 3, 0, 0)
+    cancels = [e for e in json_lines(ok(cli("history", names[2], "--json"))) if "cancelRequested" in e]
+    assert len(cancels) == 1 and cancels[0]["cancelRequested"]["reason"] == "cleanup"
+
+    text = ok(cli("delete", "--every-operation", "--collection", parent, "--yes"))
+    assert text.startswith("4 matched: 4 deleted, 0 unchanged, 0 refused"), text
+    assert json_lines(ok(cli("list", parent, "--json"))) == []
