@@ -46,7 +46,7 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(make_daemon, small
         f.write(b"\0" * BALLAST)
         os.fsync(f.fileno())
     daemon = make_daemon(data_dir=os.path.join(small_disk, "data"),
-                         args=["--snapshot-every", "0", "--snapshot-interval", "0s"]).start().wait_ready()
+                         args=["--snapshot-log-ratio", "0", "--snapshot-every", "0", "--snapshot-interval", "0s"]).start().wait_ready()
     pid = daemon.proc.pid
     with grpc.insecure_channel(daemon.target) as channel:
         producers, _, _, operations = support.stubs(channel)
@@ -106,7 +106,7 @@ def test_a_full_disk_refuses_writes_serves_reads_and_recovers(make_daemon, small
     daemon.stop_and_check()
 
     # After a restart everything acknowledged is still there.
-    again = make_daemon(data_dir=daemon.data_dir, args=["--snapshot-every", "0", "--snapshot-interval", "0s"]).start().wait_ready()
+    again = make_daemon(data_dir=daemon.data_dir, args=["--snapshot-log-ratio", "0", "--snapshot-every", "0", "--snapshot-interval", "0s"]).start().wait_ready()
     with grpc.insecure_channel(again.target) as channel:
         _, _, _, operations = support.stubs(channel)
         for created in acknowledged:

@@ -34,7 +34,7 @@ struct W2Get {
         let daemon: W2Result.Side
         do {
             // Scheduled snapshots off: the 100k events of populating would start one inside the window.
-            let process = try Daemon.start(binary: settings.longrund, arguments: ["--snapshot-every", "0", "--snapshot-interval", "0s"])
+            let process = try Daemon.start(binary: settings.longrund, arguments: ["--snapshot-log-ratio", "0", "--snapshot-every", "0", "--snapshot-interval", "0s"])
             defer { process.stop() }
             daemon = try await measure(process.server, populate: stored)
         }

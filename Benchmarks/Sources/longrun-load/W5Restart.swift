@@ -39,7 +39,7 @@ struct W5Result: Codable, Sendable {
 
 struct W5Restart {
     let settings: Settings
-    static let daemonArguments = ["--snapshot-every", "0", "--snapshot-interval", "0s"]
+    static let daemonArguments = ["--snapshot-log-ratio", "0", "--snapshot-every", "0", "--snapshot-interval", "0s"]
 
     func run() async throws -> W5Result {
         let events = settings.restartEvents
