@@ -63,10 +63,14 @@ extension Store {
     /// Walks the log checking that sequences are contiguous, every record decodes and names its own
     /// sequence, and every chain hash holds. Stops at the first bad event.
     /// With `from`, starts at that sequence trusting the chain hash stored before it (a start check
-    /// of the recent log); without, checks the whole retained log from its base.
-    public func verifyLog(from start: UInt64? = nil, progress: StoreProgressHandler? = nil) throws -> (report: VerifyReport, problem: VerifyProblem?) {
+    /// of the recent log); without, checks the whole retained log from its base. Checks through
+    /// `through`, or the head as it is when the check starts: the report's `headSequence` and
+    /// `headHash` are that event's, whatever is appended meanwhile.
+    public func verifyLog(from start: UInt64? = nil, through last: UInt64? = nil,
+                          progress: StoreProgressHandler? = nil) throws -> (report: VerifyReport, problem: VerifyProblem?) {
         var report = VerifyReport()
-        let (logTail, head, base) = try read { reader in (try reader.logTail(), try reader.logHead(), try reader.baseHash()) }
+        let (logTail, storeHead, base) = try read { reader in (try reader.logTail(), try reader.logHead(), try reader.baseHash()) }
+        let head = min(last ?? storeHead, storeHead)
         report.firstSequence = logTail
         report.headSequence = head
         guard let logTail else { return (report, nil) }
@@ -74,7 +78,7 @@ extension Store {
         var hash = base
         if let start, start > head {
             // Nothing after the starting point: nothing to check.
-            report.headHash = try read { try $0.headHash() }
+            report.headHash = try read { reader in try head == 0 ? .genesis : reader.chainHash(at: head) ?? reader.baseHash() }
             return (report, nil)
         }
         if let start, start > logTail {
@@ -91,7 +95,7 @@ extension Store {
                 try reader.txn.withCursor(schema.log) { cursor in
                     var entry = try cursor.seek(atLeast: Keys.sequence(expected))
                     var checked: UInt64 = 0
-                    while let (key, value) = entry, checked < chunk {
+                    while let (key, value) = entry, checked < chunk, expected <= head {
                         let sequence = Keys.decodeSequence(key) ?? 0
                         if sequence != expected {
                             return VerifyProblem(kind: .gap, sequence: expected, message: "event \(expected) is missing from the log (the next present is \(sequence))")

@@ -1,3 +1,4 @@
+import Foundation
 import LMDB
 import LongrunDomain
 @testable import LongrunStore
@@ -242,6 +243,7 @@ struct OpenCheckTests {
         #expect(try store.read { try $0.verifiedLog()?.sequence } == 8)
         #expect(try store.advanceVerifiedLog()?.checked == 0)
 
+
         // An event edited after the checkpoint is found, and the checkpoint stays before it.
         try append(store, 8..<10)
         try store.environment.write { txn in
@@ -252,6 +254,27 @@ struct OpenCheckTests {
         let damaged = try #require(try store.advanceVerifiedLog())
         #expect(damaged.problem?.sequence == 9)
         #expect(try store.read { try $0.verifiedLog()?.sequence } == 8)
+    }
+
+    @Test func aCheckpointRecordedWhileEventsAreAppendedNamesOneEventAndItsHash() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        try append(try Store(directory: directory.path, logger: Fixtures.quietLogger), 0..<5)
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        #expect(try store.read { try $0.verifiedLog()?.sequence } == 5)
+        let writer = Thread { [self] in
+            for index in 100..<400 { try? append(store, index..<(index + 1)) }
+        }
+        writer.start()
+        for _ in 0..<50 {
+            _ = try store.advanceVerifiedLog()
+            let (sequence, hash) = try #require(try store.read { try $0.verifiedLog() })
+            #expect(try store.read { try $0.chainHash(at: sequence) } == hash)
+        }
+        while !writer.isFinished { usleep(1_000) }
+        let last = try #require(try store.advanceVerifiedLog())
+        #expect(last.problem == nil)
+        #expect(try store.read { try $0.verifiedLog()?.sequence } == 305)
     }
 
     @Test func checkingFromAfterTheHeadChecksNothingAndFromTheMiddleChecksTheRest() throws {
@@ -267,5 +290,12 @@ struct OpenCheckTests {
         #expect(try store.verifyLog(from: 7).report.events == 4)
         #expect(try store.verifyLog().report.events == 10)
         #expect(try store.verifyLog(from: 7).report.headHash == store.verifyLog().report.headHash)
+        // A check that stops before the head (as one racing new appends does: it checks through the
+        // head it saw first) reports that event's hash, never a later one's: the checkpoint recorded
+        // from it must name one event.
+        let bounded = try store.verifyLog(from: 7, through: 8).report
+        #expect(bounded.events == 2 && bounded.headSequence == 8)
+        #expect(try bounded.headHash == store.read { try $0.chainHash(at: 8) })
+        #expect(try store.verifyLog(from: 9, through: 8).report.headHash == store.read { try $0.chainHash(at: 8) })
     }
 }
