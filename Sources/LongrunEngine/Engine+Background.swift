@@ -104,8 +104,8 @@ extension LongrunEngine {
         var lastCheckpoint = ContinuousClock.now
         while !Task.isCancelled {
             if let store = lmdb, let applied = try? await appliedSequence(),
-               let bytesPerEvent = try? store.read({ try $0.logBytesPerEvent() }),
-               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: bytesPerEvent) {
+               let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), views: try $0.viewsBytes()) }),
+               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, viewsBytes: sizes.views) {
                 do {
                     let info = try await takeSnapshot()
                     lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, at: ContinuousClock.now)
@@ -162,14 +162,17 @@ extension LongrunEngine {
         var at: ContinuousClock.Instant
     }
 
-    /// Whether the schedule calls for a snapshot now, given the last one and the log's size per event
-    /// (see ``Configuration/snapshotLogRatio``).
-    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double) -> Bool {
+    /// Whether the schedule calls for a snapshot now, given the last one, the log's size per event
+    /// and the views' size (see ``Configuration/snapshotLogRatio``). The views' size stands for the
+    /// snapshot about to be written, which is what the log must have outgrown: measured against the
+    /// last snapshot instead, a growing store would write more than its share.
+    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, viewsBytes: Int) -> Bool {
         guard applied > last.sequence else { return false }
         let events = applied - last.sequence
         if let ratio = configuration.snapshotLogRatio {
             let logBytes = Double(events) * logBytesPerEvent
-            if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * Double(last.bytes)) { return true }
+            let next = Double(max(UInt64(viewsBytes), last.bytes))
+            if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * next) { return true }
         }
         if let every = configuration.snapshotEveryEvents, events >= every { return true }
         if let interval = configuration.snapshotInterval, ContinuousClock.now - last.at >= interval { return true }

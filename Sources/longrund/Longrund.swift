@@ -82,7 +82,7 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
     var maxWait: String = "1h"
 
-    @Option(help: "Take a snapshot once the log grew by this many times the last snapshot's size, and by 64 MiB at least (0: not by size).")
+    @Option(help: "Take a snapshot once the log grew by this many times the size of the snapshot to write (the views), and by 64 MiB at least (0: not by size).")
     var snapshotLogRatio: UInt64 = 4
 
     @Option(help: "Take a snapshot after this many events since the last one (0: not by count).")

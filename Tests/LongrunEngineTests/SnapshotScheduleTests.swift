@@ -7,16 +7,17 @@ import Testing
 /// large store over and over.
 @Suite("Engine: the snapshot schedule")
 struct SnapshotScheduleTests {
-    func due(_ configure: (inout LongrunEngine.Configuration) -> Void, events: UInt64, lastBytes: UInt64, bytesPerEvent: Double) throws -> Bool {
+    func due(_ configure: (inout LongrunEngine.Configuration) -> Void, events: UInt64, lastBytes: UInt64, bytesPerEvent: Double,
+             viewsBytes: Int = 0) throws -> Bool {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let engine = try Fixtures.openEngine(directory.path, configure: configure)
         defer { engine.close() }
         let last = LongrunEngine.LastSnapshot(sequence: 1_000, bytes: lastBytes, at: .now)
-        return engine.snapshotDue(applied: 1_000 + events, last: last, logBytesPerEvent: bytesPerEvent)
+        return engine.snapshotDue(applied: 1_000 + events, last: last, logBytesPerEvent: bytesPerEvent, viewsBytes: viewsBytes)
     }
 
-    @Test func aSnapshotIsDueOnceTheLogGrewByFourTimesTheLastOne() throws {
+    @Test func aSnapshotIsDueOnceTheLogGrewByFourTimesTheSnapshotToWrite() throws {
         let mib: UInt64 = 1 << 20
         // Last snapshot 100 MiB: due at 400 MiB of log, whatever the number of events.
         #expect(try !due({ _ in }, events: 409_599, lastBytes: 100 * mib, bytesPerEvent: 1_024))
@@ -25,6 +26,10 @@ struct SnapshotScheduleTests {
         // A small store: 64 MiB of log at least, so a snapshot is never taken for a few events.
         #expect(try !due({ _ in }, events: 65_535, lastBytes: 0, bytesPerEvent: 1_024))
         #expect(try due({ _ in }, events: 65_536, lastBytes: 0, bytesPerEvent: 1_024))
+        // A growing store: what counts is the snapshot about to be written (the views now), so that
+        // each snapshot stays within a quarter of the log written before it.
+        #expect(try !due({ _ in }, events: 409_600, lastBytes: 100 * mib, bytesPerEvent: 1_024, viewsBytes: Int(150 * mib)))
+        #expect(try due({ _ in }, events: 614_400, lastBytes: 100 * mib, bytesPerEvent: 1_024, viewsBytes: Int(150 * mib)))
         // Nothing committed since: never due.
         #expect(try !due({ _ in }, events: 0, lastBytes: 0, bytesPerEvent: 1_024))
     }
