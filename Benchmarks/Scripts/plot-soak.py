@@ -39,10 +39,13 @@ def main(source, target):
 
     disk.plot(t, mib("data_mdb_bytes"), label="data.mdb")
     disk.plot(t, mib("snapshot_bytes"), label="snapshots kept")
-    disk.plot(t, mib("bytes_written"), label="bytes written (/proc/PID/io)")
-    disk.set_ylabel("MiB")
+    disk.set_ylabel("MiB on disk")
     disk.set_xlabel("minutes")
     disk.legend(loc="upper left")
+    written = disk.twinx()
+    written.plot(t, [int(r["bytes_written"]) / 2**30 for r in rows], label="bytes written (/proc/PID/io)", color="tab:green")
+    written.set_ylabel("GiB written")
+    written.legend(loc="lower right")
 
     fig.tight_layout()
     fig.savefig(target, dpi=110)

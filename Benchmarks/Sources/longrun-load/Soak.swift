@@ -60,7 +60,9 @@ struct Soak {
         var snapshotsSeen: [String: Int] = [:]
         let csv = settings.soakCSV.map { path -> FileHandle? in
             FileManager.default.createFile(atPath: path, contents: Data(Self.csvHeader.utf8))
-            return FileHandle(forWritingAtPath: path)
+            let handle = FileHandle(forWritingAtPath: path)
+            handle?.seekToEndOfFile()
+            return handle
         } ?? nil
         defer { try? csv?.close() }
 
