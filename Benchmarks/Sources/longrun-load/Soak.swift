@@ -61,7 +61,7 @@ struct Soak {
         let csv = settings.soakCSV.map { path -> FileHandle? in
             FileManager.default.createFile(atPath: path, contents: Data(Self.csvHeader.utf8))
             let handle = FileHandle(forWritingAtPath: path)
-            handle?.seekToEndOfFile()
+            _ = handle?.seekToEndOfFile()
             return handle
         } ?? nil
         defer { try? csv?.close() }
