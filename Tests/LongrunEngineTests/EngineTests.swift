@@ -6,19 +6,6 @@ import Testing
 /// The engine's rules through the real store, with the exact error each rejection carries.
 @Suite("Engine: lifecycle through the store")
 struct EngineTests {
-    func expectDomainError(_ kind: DomainError.Kind, _ reason: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ body: () async throws -> Void) async {
-        do {
-            try await body()
-            Issue.record("expected \(kind)", sourceLocation: sourceLocation)
-        } catch let error as DomainError {
-            #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
-            if let reason { #expect(error.reason == reason, sourceLocation: sourceLocation) }
-        } catch {
-            Issue.record("expected a DomainError, got \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test(arguments: TestBackend.available)
     func createGetProgressCompleteRoundTrip(on backend: TestBackend) async throws {
         try await withStorePlace(backend) { place in

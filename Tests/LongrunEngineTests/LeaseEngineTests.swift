@@ -193,16 +193,4 @@ struct LeaseEngineTests {
         }
     }
 
-    func expectDomainError(_ kind: DomainError.Kind, _ reason: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
-                           _ body: () async throws -> Void) async {
-        do {
-            try await body()
-            Issue.record("expected \(kind)", sourceLocation: sourceLocation)
-        } catch let error as DomainError {
-            #expect(error.kind == kind, "\(error)", sourceLocation: sourceLocation)
-            if let reason { #expect(error.reason == reason, sourceLocation: sourceLocation) }
-        } catch {
-            Issue.record("expected a DomainError, got \(error)", sourceLocation: sourceLocation)
-        }
-    }
 }
