@@ -32,105 +32,127 @@ public struct DumpSummary: Sendable, Equatable {
     public var notes: [String]
 }
 
-/// `dump` and `history`: events as the daemon's History service shows them.
+/// `dump` and `history`: events as the daemon's History service shows them, read through the
+/// storage seam, so that both read an LMDB data directory and a PostgreSQL store directly (only the
+/// events asked for are read: a history is one index lookup on either backend).
 public enum EventDump {
-    /// Events read per read transaction: a long dump never holds one transaction open for long,
-    /// and never holds more than one batch in memory.
+    /// Events read per call: a long dump never holds one read transaction open for long, and
+    /// never holds more than one batch in memory.
     public static let batchSize = 1000
 
     /// The sequences `query` selects in the log as it is now; nil when none.
-    public static func range(of query: DumpQuery, in store: Store) throws -> (range: ClosedRange<UInt64>?, notes: [String]) {
-        try store.read { reader in
-            guard let tail = try reader.logTail() else { return (nil, []) }
-            let head = try reader.logHead()
-            var notes: [String] = []
-            var low = max(query.fromSequence ?? tail, tail)
-            var high = min(query.toSequence ?? head, head)
-            if let from = query.fromSequence, from < tail, tail > 1 {
-                notes.append("events before \(tail) were compacted out of the log; starting at \(tail)")
-            }
-            if let since = query.since {
-                let before = try reader.lastSequence(atOrBefore: since - .nanoseconds(1))
-                low = max(low, (before ?? tail - 1) + 1)
-            }
-            if let until = query.until {
-                guard let last = try reader.lastSequence(atOrBefore: until) else { return (nil, notes) }
-                high = min(high, last)
-            }
-            return (low <= high ? low...high : nil, notes)
+    public static func range(of query: DumpQuery, in store: any OperationStore) async throws -> (range: ClosedRange<UInt64>?, notes: [String]) {
+        let head = try await store.appliedSequence()
+        guard head > 0 else { return (nil, []) }
+        let tail = try await store.logTail() ?? 1
+        var notes: [String] = []
+        var low = max(query.fromSequence ?? tail, tail)
+        var high = min(query.toSequence ?? head, head)
+        if let from = query.fromSequence, from < tail, tail > 1 {
+            notes.append("events before \(tail) were compacted out of the log; starting at \(tail)")
         }
+        if let since = query.since {
+            let before = try await LogSearch.lastSequence(atOrBefore: since - .nanoseconds(1), in: store, tail: tail, head: head)
+            low = max(low, (before ?? tail - 1) + 1)
+        }
+        if let until = query.until {
+            guard let last = try await LogSearch.lastSequence(atOrBefore: until, in: store, tail: tail, head: head) else { return (nil, notes) }
+            high = min(high, last)
+        }
+        return (low <= high ? low...high : nil, notes)
     }
 
-    /// Streams the events `query` selects as JSON lines to `emit`, one batch per read transaction;
-    /// each batch is converted inside its transaction and emitted after it ends.
+    /// Streams the events `query` selects as JSON lines to `emit`, one batch per read.
     @discardableResult
-    public static func run(store: Store, query: DumpQuery, batchSize: Int = EventDump.batchSize,
-                           emit: (String) throws -> Void) throws -> DumpSummary {
-        let (range, notes) = try self.range(of: query, in: store)
+    public static func run(store: any OperationStore, query: DumpQuery, batchSize: Int = EventDump.batchSize,
+                           emit: (String) throws -> Void) async throws -> DumpSummary {
+        let (range, notes) = try await self.range(of: query, in: store)
         guard let range else { return DumpSummary(range: nil, events: 0, notes: notes) }
         var versions = VersionTracker()
         var after = range.lowerBound - 1
         var count: UInt64 = 0
         while after < range.upperBound {
-            let lines: [String] = try store.read { reader in
-                let events = try query.name.map { try reader.events(of: $0, after: after, limit: batchSize) }
-                    ?? reader.events(after: after, limit: batchSize)
-                var lines: [String] = []
-                lines.reserveCapacity(events.count)
-                for event in events {
-                    after = event.sequence
-                    guard event.sequence <= range.upperBound else { after = range.upperBound; break }
-                    lines.append(JSONOutput.line(try versions.proto(event, reader: reader)))
-                }
-                if events.count < batchSize { after = range.upperBound }
-                return lines
+            let events = if let name = query.name {
+                try await store.events(of: name, after: after, limit: batchSize)
+            } else {
+                try await store.events(after: after, limit: batchSize)
             }
-            for line in lines { try emit(line) }
-            count += UInt64(lines.count)
+            for event in events {
+                after = event.sequence
+                guard event.sequence <= range.upperBound else { after = range.upperBound; break }
+                try emit(JSONOutput.line(try await versions.proto(event, store: store)))
+                count += 1
+            }
+            if events.count < batchSize { after = range.upperBound }
         }
         return DumpSummary(range: range, events: count, notes: notes)
     }
 
     /// The history of `name`, deleted operations included, in batches of protos (each with the
     /// operation's version on `progressed` events, as the History service sends them).
-    public static func history(store: Store, name: OperationName, batchSize: Int = EventDump.batchSize,
-                               body: ([Longrun_V1_OperationEvent]) throws -> Void) throws {
-        let exists = try store.read { try $0.operation(name) != nil }
-        guard exists else {
-            throw ReplayError("operation \(name) has no history in \(store.directory): it never existed there (names are exact, e.g. tenants/acme/operations/build-7)")
+    public static func history(store: any OperationStore, name: OperationName, batchSize: Int = EventDump.batchSize,
+                               body: ([Longrun_V1_OperationEvent]) throws -> Void) async throws {
+        guard try await store.operation(name) != nil else {
+            throw ReplayError("operation \(name) has no history in \(store.location): it never existed there (names are exact, e.g. tenants/acme/operations/build-7)")
         }
         var versions = VersionTracker()
         var after: UInt64 = 0
         while true {
-            let (protos, more): ([Longrun_V1_OperationEvent], Bool) = try store.read { reader in
-                let events = try reader.events(of: name, after: after, limit: batchSize)
-                after = events.last?.sequence ?? after
-                return (try events.map { try versions.proto($0, reader: reader) }, events.count == batchSize)
-            }
+            let events = try await store.events(of: name, after: after, limit: batchSize)
+            after = events.last?.sequence ?? after
+            var protos: [Longrun_V1_OperationEvent] = []
+            protos.reserveCapacity(events.count)
+            for event in events { protos.append(try await versions.proto(event, store: store)) }
             if !protos.isEmpty { try body(protos) }
-            if !more { return }
+            if events.count < batchSize { return }
         }
     }
 
     /// The history of `name` as JSON lines, streamed to `emit`.
-    public static func historyJSON(store: Store, name: OperationName, emit: (String) throws -> Void) throws {
-        try history(store: store, name: name) { batch in
+    public static func historyJSON(store: any OperationStore, name: OperationName, emit: (String) throws -> Void) async throws {
+        try await history(store: store, name: name) { batch in
             for event in batch { try emit(JSONOutput.line(event)) }
         }
     }
 
     /// The history of `name` as JSON lines.
-    public static func historyLines(store: Store, name: OperationName) throws -> [String] {
+    public static func historyLines(store: any OperationStore, name: OperationName) async throws -> [String] {
         var lines: [String] = []
-        try historyJSON(store: store, name: name) { lines.append($0) }
+        try await historyJSON(store: store, name: name) { lines.append($0) }
         return lines
     }
 
     /// The history of `name` as the table `SEQ TIME KIND ACTOR DETAIL`.
-    public static func historyTable(store: Store, name: OperationName) throws -> String {
+    public static func historyTable(store: any OperationStore, name: OperationName) async throws -> String {
         var events: [Longrun_V1_OperationEvent] = []
-        try history(store: store, name: name) { events += $0 }
+        try await history(store: store, name: name) { events += $0 }
         return HumanOutput.eventsTable(events)
+    }
+}
+
+/// Finding events by time in a log ordered by sequence.
+enum LogSearch {
+    /// The event at `sequence`, nil if the log does not hold it.
+    static func event(at sequence: UInt64, in store: any OperationStore) async throws -> Event? {
+        guard sequence > 0, let event = try await store.events(after: sequence - 1, limit: 1).first, event.sequence == sequence else { return nil }
+        return event
+    }
+
+    /// The newest sequence whose event's time is at or before `time`; nil when the first is after it.
+    /// A binary search over sequences: events are in commit order and each is stamped by the
+    /// clock of the host that committed it, so with several hosts whose clocks disagree an event
+    /// within that disagreement of `time` may fall on either side.
+    static func lastSequence(atOrBefore time: Timestamp, in store: any OperationStore, tail: UInt64, head: UInt64) async throws -> UInt64? {
+        guard head >= tail, let first = try await event(at: tail, in: store), first.time <= time else { return nil }
+        var low = tail, high = head
+        while low < high {
+            let middle = low + (high - low + 1) / 2
+            guard let event = try await event(at: middle, in: store) else {
+                throw StoreError(.dataLoss, "event \(middle) is missing from the log")
+            }
+            if event.time <= time { low = middle } else { high = middle - 1 }
+        }
+        return low
     }
 }
 
@@ -143,7 +165,7 @@ struct VersionTracker {
     /// Bound on the names remembered; beyond it the memory is dropped and versions looked up again.
     private let capacity = 100_000
 
-    mutating func proto(_ event: Event, reader: StoreReader) throws -> Longrun_V1_OperationEvent {
+    mutating func proto(_ event: Event, store: any OperationStore) async throws -> Longrun_V1_OperationEvent {
         var proto = event.proto(state: nil)
         let version: UInt64?
         if let known = versions[event.name] {
@@ -151,7 +173,7 @@ struct VersionTracker {
         } else if case .created = event.kind {
             version = 1
         } else if case .progressed = event.kind {
-            version = try Self.countTransitions(of: event.name, through: event.sequence, reader: reader)
+            version = try await Self.countTransitions(of: event.name, through: event.sequence, store: store)
         } else {
             version = nil
         }
@@ -162,11 +184,11 @@ struct VersionTracker {
     }
 
     /// How many transitions of `name` have a sequence up to and including `sequence`.
-    static func countTransitions(of name: OperationName, through sequence: UInt64, reader: StoreReader) throws -> UInt64 {
+    static func countTransitions(of name: OperationName, through sequence: UInt64, store: any OperationStore) async throws -> UInt64 {
         var count: UInt64 = 0
         var after: UInt64 = 0
         while true {
-            let events = try reader.events(of: name, after: after, limit: 256)
+            let events = try await store.events(of: name, after: after, limit: 256)
             for event in events {
                 guard event.sequence <= sequence else { return count }
                 if event.kind.isTransition { count += 1 }

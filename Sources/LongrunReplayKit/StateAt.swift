@@ -29,25 +29,23 @@ public enum PointInTime: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The sequence this point names in `store`'s log.
-    public func sequence(in store: Store) throws -> UInt64 {
-        try store.read { reader in
-            let head = try reader.logHead()
-            switch self {
-            case .sequence(let sequence):
-                guard sequence <= head else {
-                    throw ReplayError("--at \(sequence) is after the last event of the log (\(head))")
-                }
-                return sequence
-            case .time(let time):
-                guard let sequence = try reader.lastSequence(atOrBefore: time) else {
-                    let first = try reader.logTail().flatMap { try reader.event(at: $0) }
-                    if let first {
-                        throw ReplayError("no event is at or before \(LongrunDomain.RFC3339.format(time)): the log starts at event \(first.sequence), at \(LongrunDomain.RFC3339.format(first.time)); use a later time or --at 0 for the empty state")
-                    }
-                    throw ReplayError("the log is empty: there is no state at \(LongrunDomain.RFC3339.format(time))")
-                }
-                return sequence
+    public func sequence(in store: any OperationStore) async throws -> UInt64 {
+        let head = try await store.appliedSequence()
+        switch self {
+        case .sequence(let sequence):
+            guard sequence <= head else {
+                throw ReplayError("--at \(sequence) is after the last event of the log (\(head))")
             }
+            return sequence
+        case .time(let time):
+            let tail = try await store.logTail() ?? 1
+            guard let sequence = try await LogSearch.lastSequence(atOrBefore: time, in: store, tail: tail, head: head) else {
+                if let first = try await LogSearch.event(at: tail, in: store) {
+                    throw ReplayError("no event is at or before \(LongrunDomain.RFC3339.format(time)): the log starts at event \(first.sequence), at \(LongrunDomain.RFC3339.format(first.time)); use a later time or --at 0 for the empty state")
+                }
+                throw ReplayError("the log is empty: there is no state at \(LongrunDomain.RFC3339.format(time))")
+            }
+            return sequence
         }
     }
 }
@@ -90,16 +88,34 @@ public struct StateAt: Sendable {
     /// Replays the log up to the event `query.at` names into a scratch store under `scratchParent`
     /// (from the newest usable snapshot at or before it), reads the answer, removes the scratch.
     public static func run(store: Store, query: StateQuery, scratchParent: String? = nil, logger: Logger,
-                           progress: StoreProgressHandler? = nil) throws -> StateAt {
-        let sequence = try query.at.sequence(in: store)
-        let time = try store.read { reader in try reader.event(at: sequence)?.time }
+                           progress: StoreProgressHandler? = nil) async throws -> StateAt {
+        let sequence = try await query.at.sequence(in: store)
+        let time = try await LogSearch.event(at: sequence, in: store)?.time
         let scratch = try ScratchDirectory(in: scratchParent)
         defer { scratch.remove() }
         let content = try replay(store: store, upTo: sequence, into: scratch.path + "/state", query: query, logger: logger, progress: progress)
+        return try await answer(sequence: sequence, time: time, query: query, content: content, now: store)
+    }
+
+    /// One operation's state at `query.at`, folded from its own events only, without a scratch
+    /// store: what `state --at NAME` does on a PostgreSQL store (whose log is never compacted).
+    public static func operation(_ name: OperationName, in store: any OperationStore, at point: PointInTime) async throws -> StateAt {
+        let sequence = try await point.sequence(in: store)
+        let time = try await LogSearch.event(at: sequence, in: store)?.time
+        let content: Content = if let state = try await store.state(of: name, at: sequence) {
+            state.isDeleted ? .deleted(state) : .operation(state)
+        } else {
+            .absent(name, createdAt: nil)
+        }
+        return try await answer(sequence: sequence, time: time, query: StateQuery(at: point, name: name), content: content, now: store)
+    }
+
+    /// An answer; for an operation that did not exist then, says when it came to be from the
+    /// current views of `store`.
+    private static func answer(sequence: UInt64, time: Timestamp?, query: StateQuery, content: Content, now store: any OperationStore) async throws -> StateAt {
+        var content = content
         if case .absent(let name, _) = content {
-            // Say when it came to be, from the current views.
-            let later = try store.read { reader in try reader.operation(name)?.createSequence }
-            return StateAt(sequence: sequence, time: time, collection: query.collection, filter: query.filter, content: .absent(name, createdAt: later))
+            content = .absent(name, createdAt: try await store.operation(name)?.createSequence)
         }
         return StateAt(sequence: sequence, time: time, collection: query.collection, filter: query.filter, content: content)
     }

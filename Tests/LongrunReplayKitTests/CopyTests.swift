@@ -67,19 +67,59 @@ struct CopyTests {
         }
     }
 
-    @Test func historyAndStateOfAPostgresStoreReadAsOnTheDataDirectory() async throws {
+    @Test func dumpHistoryAndStateReadAPostgresStoreInPlaceAsTheyReadTheDataDirectory() async throws {
         try await withTemporaryDirectory { directory in
             try await Scenario.populate(directory.path)
-            let postgres = try PostgresTestServer.freshLocation()
-            defer { Task { try? await PostgresTestServer.drop(postgres) } }
-            _ = try await StoreCopy.run(from: .directory(directory.path), to: .postgres(postgres), logger: Scenario.logger)
-            let copy = try await ScratchCopy(of: postgres, logger: Scenario.logger)
-            defer { copy.remove() }
+            let location = try PostgresTestServer.freshLocation()
+            defer { Task { try? await PostgresTestServer.drop(location) } }
+            _ = try await StoreCopy.run(from: .directory(directory.path), to: .postgres(location), logger: Scenario.logger)
+            var options = PostgresStore.Options()
+            options.createIfAbsent = false
+            let postgres = try await PostgresStore.open(location, options: options, logger: Scenario.logger)
+            defer { postgres.close() }
             let original = try Scenario.open(directory.path)
-            #expect(try EventDump.historyLines(store: copy.store, name: Scenario.alpha) == (try EventDump.historyLines(store: original, name: Scenario.alpha)))
-            let query = StateQuery(at: .sequence(5), name: Scenario.alpha, collection: .root, filter: .all)
-            #expect(try StateAt.run(store: copy.store, query: query, logger: Scenario.logger).human
-                == (try StateAt.run(store: original, query: query, logger: Scenario.logger).human))
+
+            for name in [Scenario.alpha, Scenario.bravo] {
+                #expect(try await EventDump.historyLines(store: postgres, name: name) == (try await EventDump.historyLines(store: original, name: name)))
+            }
+            await #expect(throws: ReplayError.self) { try await EventDump.historyLines(store: postgres, name: Fixtures.name("operations/never")) }
+
+            func dump(_ store: any OperationStore, _ query: DumpQuery) async throws -> [String] {
+                var lines: [String] = []
+                try await EventDump.run(store: store, query: query, batchSize: 2) { lines.append($0) }
+                return lines
+            }
+            let queries = [
+                DumpQuery(), DumpQuery(fromSequence: 3, toSequence: 5), DumpQuery(name: Scenario.alpha),
+                DumpQuery(since: Scenario.time(ofEvent: 6), until: Scenario.time(ofEvent: 8)),
+                DumpQuery(fromSequence: 4, name: Scenario.alpha), DumpQuery(until: Scenario.t0),
+            ]
+            for query in queries {
+                #expect(try await dump(postgres, query) == (try await dump(original, query)), "\(query)")
+            }
+            #expect(try await dump(postgres, DumpQuery()).count == 9)
+
+            // One operation as of a point: folded from its own events on PostgreSQL, replayed into a
+            // scratch store on LMDB; the same answer, by sequence and by time, deleted and absent too.
+            let points: [(OperationName, PointInTime)] = [
+                (Scenario.alpha, .sequence(5)), (Scenario.alpha, .time(Scenario.time(ofEvent: 5) + .milliseconds(500))),
+                (Scenario.bravo, .sequence(8)), (Scenario.charlie, .sequence(5)), (Scenario.alpha, .sequence(0)),
+            ]
+            for (name, point) in points {
+                let direct = try await StateAt.operation(name, in: postgres, at: point)
+                let replayed = try await StateAt.run(store: original, query: StateQuery(at: point, name: name), scratchParent: directory.path, logger: Scenario.logger)
+                #expect(direct.human == replayed.human, "\(name) at \(point)")
+                #expect(direct.jsonLines == replayed.jsonLines, "\(name) at \(point)")
+            }
+            await #expect(throws: ReplayError.self) { try await StateAt.operation(Scenario.alpha, in: postgres, at: .time(Scenario.t0)) }
+            await #expect(throws: ReplayError.self) { try await StateAt.operation(Scenario.alpha, in: postgres, at: .sequence(10)) }
+
+            // A collection as of a point still folds the whole log: a scratch copy, the same answer.
+            let copy = try await ScratchCopy(of: location, logger: Scenario.logger)
+            defer { copy.remove() }
+            let listing = StateQuery(at: .sequence(7))
+            #expect(try await StateAt.run(store: copy.store, query: listing, logger: Scenario.logger).human
+                == (try await StateAt.run(store: original, query: listing, logger: Scenario.logger).human))
         }
     }
 

@@ -189,9 +189,9 @@ struct VerifyAndRebuildTests {
 
 @Suite("longrun-replay: dump and history")
 struct DumpAndHistoryTests {
-    func dump(_ store: Store, _ query: DumpQuery, batchSize: Int = EventDump.batchSize) throws -> [String] {
+    func dump(_ store: Store, _ query: DumpQuery, batchSize: Int = EventDump.batchSize) async throws -> [String] {
         var lines: [String] = []
-        try EventDump.run(store: store, query: query, batchSize: batchSize) { lines.append($0) }
+        try await EventDump.run(store: store, query: query, batchSize: batchSize) { lines.append($0) }
         return lines
     }
 
@@ -199,25 +199,25 @@ struct DumpAndHistoryTests {
         try await withTemporaryDirectory { directory in
             try await Scenario.populate(directory.path)
             let store = try Scenario.open(directory.path)
-            let all = try dump(store, DumpQuery())
+            let all = try await dump(store, DumpQuery())
             #expect(try sequences(all) == Array(1...9))
-            #expect(try dump(store, DumpQuery(), batchSize: 2) == all, "batches do not change the output")
-            #expect(try sequences(dump(store, DumpQuery(fromSequence: 3, toSequence: 5))) == [3, 4, 5])
-            #expect(try sequences(dump(store, DumpQuery(fromSequence: 8))) == [8, 9])
-            #expect(try sequences(dump(store, DumpQuery(toSequence: 2))) == [1, 2])
-            #expect(try dump(store, DumpQuery(fromSequence: 10)).isEmpty)
-            #expect(try dump(store, DumpQuery(fromSequence: 6, toSequence: 5)).isEmpty)
+            #expect(try await dump(store, DumpQuery(), batchSize: 2) == all, "batches do not change the output")
+            #expect(try await sequences(dump(store, DumpQuery(fromSequence: 3, toSequence: 5))) == [3, 4, 5])
+            #expect(try await sequences(dump(store, DumpQuery(fromSequence: 8))) == [8, 9])
+            #expect(try await sequences(dump(store, DumpQuery(toSequence: 2))) == [1, 2])
+            #expect(try await dump(store, DumpQuery(fromSequence: 10)).isEmpty)
+            #expect(try await dump(store, DumpQuery(fromSequence: 6, toSequence: 5)).isEmpty)
             // Times are inclusive: event N is at t0 + N s.
-            #expect(try sequences(dump(store, DumpQuery(since: Scenario.time(ofEvent: 6), until: Scenario.time(ofEvent: 8)))) == [6, 7, 8])
-            #expect(try sequences(dump(store, DumpQuery(since: Scenario.time(ofEvent: 6) + .milliseconds(1)))) == [7, 8, 9])
-            #expect(try dump(store, DumpQuery(until: Scenario.t0)).isEmpty)
-            #expect(try sequences(dump(store, DumpQuery(fromSequence: 2, until: Scenario.time(ofEvent: 3)))) == [2, 3])
+            #expect(try await sequences(dump(store, DumpQuery(since: Scenario.time(ofEvent: 6), until: Scenario.time(ofEvent: 8)))) == [6, 7, 8])
+            #expect(try await sequences(dump(store, DumpQuery(since: Scenario.time(ofEvent: 6) + .milliseconds(1)))) == [7, 8, 9])
+            #expect(try await dump(store, DumpQuery(until: Scenario.t0)).isEmpty)
+            #expect(try await sequences(dump(store, DumpQuery(fromSequence: 2, until: Scenario.time(ofEvent: 3)))) == [2, 3])
             // One operation's events, deleted ones included, combined with a range.
-            #expect(try sequences(dump(store, DumpQuery(name: Scenario.alpha))) == [1, 3, 5, 9])
-            #expect(try sequences(dump(store, DumpQuery(name: Scenario.alpha), batchSize: 1)) == [1, 3, 5, 9])
-            #expect(try sequences(dump(store, DumpQuery(fromSequence: 4, name: Scenario.alpha))) == [5, 9])
-            #expect(try sequences(dump(store, DumpQuery(name: Scenario.bravo))) == [2, 4, 8])
-            #expect(try dump(store, DumpQuery(name: Fixtures.name("operations/nobody"))).isEmpty)
+            #expect(try await sequences(dump(store, DumpQuery(name: Scenario.alpha))) == [1, 3, 5, 9])
+            #expect(try await sequences(dump(store, DumpQuery(name: Scenario.alpha), batchSize: 1)) == [1, 3, 5, 9])
+            #expect(try await sequences(dump(store, DumpQuery(fromSequence: 4, name: Scenario.alpha))) == [5, 9])
+            #expect(try await sequences(dump(store, DumpQuery(name: Scenario.bravo))) == [2, 4, 8])
+            #expect(try await dump(store, DumpQuery(name: Fixtures.name("operations/nobody"))).isEmpty)
 
             // The lines are longrun.v1.OperationEvent in the JSON mapping, progressed with the version.
             let fifth = try object(all[4])
@@ -227,7 +227,7 @@ struct DumpAndHistoryTests {
             #expect(unsigned(progressed["version"]) == 3)
             #expect((fifth["actor"] as? [String: Any])?["label"] as? String == "producer")
             // A dump starting after an operation's creation still knows its version.
-            let late = try dump(store, DumpQuery(fromSequence: 5, toSequence: 5))
+            let late = try await dump(store, DumpQuery(fromSequence: 5, toSequence: 5))
             #expect(unsigned((try object(late[0])["progressed"] as? [String: Any])?["version"]) == 3)
             #expect(try object(all[7])["deleted"] != nil)
         }
@@ -237,22 +237,22 @@ struct DumpAndHistoryTests {
         try await withTemporaryDirectory { directory in
             try await Scenario.populate(directory.path)
             let store = try Scenario.open(directory.path)
-            let lines = try EventDump.historyLines(store: store, name: Scenario.bravo)
+            let lines = try await EventDump.historyLines(store: store, name: Scenario.bravo)
             #expect(try sequences(lines) == [2, 4, 8])
             let kinds = try lines.map { line in try object(line).keys.first { ["created", "completed", "deleted"].contains($0) } }
             #expect(kinds == ["created", "completed", "deleted"])
             #expect((try object(lines[2])["actor"] as? [String: Any])?["label"] as? String == "consumer")
 
-            let table = try EventDump.historyTable(store: store, name: Scenario.bravo).split(separator: "\n")
+            let table = try await EventDump.historyTable(store: store, name: Scenario.bravo).split(separator: "\n")
             #expect(table.count == 4)
             #expect(table[0].hasPrefix("SEQ"))
             #expect(table[0].contains("TIME") && table[0].contains("KIND") && table[0].contains("ACTOR") && table[0].contains("DETAIL"))
             #expect(table[3].hasPrefix("8") && table[3].contains("2027-01-15T08:00:08Z") && table[3].contains("deleted"))
             #expect(table[2].contains("completed") && table[2].contains("ok"))
 
-            let alpha = try EventDump.historyTable(store: store, name: Scenario.alpha)
+            let alpha = try await EventDump.historyTable(store: store, name: Scenario.alpha)
             #expect(alpha.contains("v3"), "progressed rows show the version")
-            #expect(throws: ReplayError.self) { try EventDump.historyLines(store: store, name: Fixtures.name("operations/never")) }
+            await #expect(throws: ReplayError.self) { try await EventDump.historyLines(store: store, name: Fixtures.name("operations/never")) }
         }
     }
 }
@@ -261,8 +261,8 @@ struct DumpAndHistoryTests {
 struct StateAtTests {
     let logger = Fixtures.quietLogger
 
-    func state(_ store: Store, _ query: StateQuery, scratch: String) throws -> StateAt {
-        try StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger)
+    func state(_ store: Store, _ query: StateQuery, scratch: String) async throws -> StateAt {
+        try await StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger)
     }
 
     @Test func pointsInTimeParse() {
@@ -282,7 +282,7 @@ struct StateAtTests {
             try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: false)
             let store = try Scenario.open(data)
 
-            let at5 = try state(store, StateQuery(at: .sequence(5), name: Scenario.alpha), scratch: scratch)
+            let at5 = try await state(store, StateQuery(at: .sequence(5), name: Scenario.alpha), scratch: scratch)
             guard case .operation(let running) = at5.content else { Issue.record("\(at5.content)"); return }
             #expect(!running.done)
             #expect(running.version == 3)
@@ -295,19 +295,19 @@ struct StateAtTests {
             #expect(unsigned(json["version"]) == 3)
             #expect((json["operation"] as? [String: Any])?["done"] as? Bool == false, "every field is present (docs/JSON.md)")
 
-            let at9 = try state(store, StateQuery(at: .sequence(9), name: Scenario.alpha), scratch: scratch)
+            let at9 = try await state(store, StateQuery(at: .sequence(9), name: Scenario.alpha), scratch: scratch)
             guard case .operation(let done) = at9.content else { Issue.record("\(at9.content)"); return }
             #expect(done.done)
             #expect(done.outcome == .response(Fixtures.payload("test.Result", "done")))
             #expect(done.endTime == Scenario.time(ofEvent: 9))
 
             // A time names the last event at or before it.
-            let byTime = try state(store, StateQuery(at: .time(Scenario.time(ofEvent: 5) + .milliseconds(500)), name: Scenario.alpha), scratch: scratch)
+            let byTime = try await state(store, StateQuery(at: .time(Scenario.time(ofEvent: 5) + .milliseconds(500)), name: Scenario.alpha), scratch: scratch)
             #expect(byTime.sequence == 5)
             #expect(byTime.content == at5.content)
-            #expect(try state(store, StateQuery(at: .time(Scenario.time(ofEvent: 8)), name: Scenario.alpha), scratch: scratch).sequence == 8)
-            #expect(throws: ReplayError.self) { try state(store, StateQuery(at: .time(Scenario.t0), name: Scenario.alpha), scratch: scratch) }
-            #expect(throws: ReplayError.self) { try state(store, StateQuery(at: .sequence(10), name: Scenario.alpha), scratch: scratch) }
+            #expect(try await state(store, StateQuery(at: .time(Scenario.time(ofEvent: 8)), name: Scenario.alpha), scratch: scratch).sequence == 8)
+            await #expect(throws: ReplayError.self) { try await state(store, StateQuery(at: .time(Scenario.t0), name: Scenario.alpha), scratch: scratch) }
+            await #expect(throws: ReplayError.self) { try await state(store, StateQuery(at: .sequence(10), name: Scenario.alpha), scratch: scratch) }
             #expect(entries(of: scratch).isEmpty, "scratch stores are removed")
         }
     }
@@ -318,17 +318,17 @@ struct StateAtTests {
             try await Scenario.populate(data)
             let store = try Scenario.open(data)
 
-            let deleted = try state(store, StateQuery(at: .sequence(8), name: Scenario.bravo), scratch: directory.path)
+            let deleted = try await state(store, StateQuery(at: .sequence(8), name: Scenario.bravo), scratch: directory.path)
             guard case .deleted(let last) = deleted.content else { Issue.record("\(deleted.content)"); return }
             #expect(last.done)
             #expect(last.deletion?.actor == Fixtures.consumer)
             #expect(deleted.human.contains("deleted at event 8"))
             #expect(try object(deleted.jsonLines[0])["deleted"] as? Bool == true)
             #expect(deleted.exitCode == 0)
-            let beforeDeletion = try state(store, StateQuery(at: .sequence(7), name: Scenario.bravo), scratch: directory.path)
+            let beforeDeletion = try await state(store, StateQuery(at: .sequence(7), name: Scenario.bravo), scratch: directory.path)
             guard case .operation = beforeDeletion.content else { Issue.record("\(beforeDeletion.content)"); return }
 
-            let absent = try state(store, StateQuery(at: .sequence(5), name: Scenario.charlie), scratch: directory.path)
+            let absent = try await state(store, StateQuery(at: .sequence(5), name: Scenario.charlie), scratch: directory.path)
             #expect(absent.content == .absent(Scenario.charlie, createdAt: 6))
             #expect(absent.exitCode == 1)
             #expect(absent.human.contains("created later, at event 6"))
@@ -338,14 +338,14 @@ struct StateAtTests {
                 guard case .list(let operations) = result.content else { return ["not a list"] }
                 return operations.map(\.name.id)
             }
-            #expect(names(try state(store, StateQuery(at: .sequence(5)), scratch: directory.path)) == ["alpha", "bravo"])
-            #expect(names(try state(store, StateQuery(at: .sequence(5), filter: Filter(parsing: "done = false")), scratch: directory.path)) == ["alpha"])
-            #expect(names(try state(store, StateQuery(at: .sequence(9)), scratch: directory.path)) == ["alpha", "charlie"])
-            #expect(names(try state(store, StateQuery(at: .sequence(9), filter: Filter(parsing: "done = true")), scratch: directory.path)) == ["alpha"])
-            #expect(names(try state(store, StateQuery(at: .sequence(7), filter: Filter(parsing: "cancel_requested")), scratch: directory.path)) == ["charlie"])
-            #expect(names(try state(store, StateQuery(at: .sequence(0)), scratch: directory.path)) == [])
-            #expect(names(try state(store, StateQuery(at: .sequence(9), collection: CollectionName(parent: "tenants/acme")), scratch: directory.path)) == [])
-            let listed = try state(store, StateQuery(at: .sequence(9)), scratch: directory.path)
+            #expect(names(try await state(store, StateQuery(at: .sequence(5)), scratch: directory.path)) == ["alpha", "bravo"])
+            #expect(names(try await state(store, StateQuery(at: .sequence(5), filter: Filter(parsing: "done = false")), scratch: directory.path)) == ["alpha"])
+            #expect(names(try await state(store, StateQuery(at: .sequence(9)), scratch: directory.path)) == ["alpha", "charlie"])
+            #expect(names(try await state(store, StateQuery(at: .sequence(9), filter: Filter(parsing: "done = true")), scratch: directory.path)) == ["alpha"])
+            #expect(names(try await state(store, StateQuery(at: .sequence(7), filter: Filter(parsing: "cancel_requested")), scratch: directory.path)) == ["charlie"])
+            #expect(names(try await state(store, StateQuery(at: .sequence(0)), scratch: directory.path)) == [])
+            #expect(names(try await state(store, StateQuery(at: .sequence(9), collection: CollectionName(parent: "tenants/acme")), scratch: directory.path)) == [])
+            let listed = try await state(store, StateQuery(at: .sequence(9)), scratch: directory.path)
             #expect(listed.human.hasPrefix("2 operations in operations as of event 9"))
             #expect(try listed.jsonLines.map { try object($0)["name"] as? String } == ["operations/alpha", "operations/charlie"])
         }
@@ -405,10 +405,10 @@ struct SnapshotTests {
             try await Scenario.appendMore(data, count: 3, prefix: "more")
             let store = try Scenario.open(data)
             #expect(try store.usableSnapshot(upTo: 12)?.sequence == 9)
-            let result = try StateAt.run(store: store, query: StateQuery(at: .sequence(11), filter: Filter(parsing: "done = true")), scratchParent: directory.path, logger: logger)
+            let result = try await StateAt.run(store: store, query: StateQuery(at: .sequence(11), filter: Filter(parsing: "done = true")), scratchParent: directory.path, logger: logger)
             guard case .list(let operations) = result.content else { Issue.record("\(result.content)"); return }
             #expect(operations.map(\.name.id) == ["alpha", "more-0"])
-            let early = try StateAt.run(store: store, query: StateQuery(at: .sequence(5), name: Scenario.alpha), scratchParent: directory.path, logger: logger)
+            let early = try await StateAt.run(store: store, query: StateQuery(at: .sequence(5), name: Scenario.alpha), scratchParent: directory.path, logger: logger)
             guard case .operation(let alpha) = early.content else { Issue.record("\(early.content)"); return }
             #expect(!alpha.done, "before the snapshot, the log is replayed from the start")
         }

@@ -136,6 +136,34 @@ def test_a_killed_host_loses_nothing_it_acknowledged_and_the_other_keeps_serving
     assert support.create(producers_b).name
 
 
+def test_the_replay_tool_reads_the_shared_store_in_place(two_hosts):
+    """history, dump and state --at NAME read the PostgreSQL store directly, while both hosts serve."""
+    import json
+    import subprocess
+
+    from longrun.v1 import history_pb2
+
+    (a, (producers_a, history_a, _, _)), (_, (producers_b, _, _, _)) = two_hosts
+    name = support.create(producers_a).name
+    support.complete(producers_b, name, response=wrappers_pb2.StringValue(value="done"))
+    served = history_a.ListOperationEvents(history_pb2.ListOperationEventsRequest(name=name), timeout=10).events
+
+    def replay(*args):
+        result = subprocess.run([support.binary("LONGRUN_REPLAY", "longrun-replay"), *args, "--store", a.store],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    history = replay("history", "--json", name)
+    assert [e["sequence"] for e in history] == [e.sequence for e in served]
+    assert [e["actor"]["host"] for e in history] == ["host-a", "host-b"]
+    assert replay("dump", "--name", name) == history
+    created, completed = (e["sequence"] for e in history)
+    before, after = replay("state", "--json", "--at", str(created), name), replay("state", "--json", "--at", str(completed), name)
+    assert before[0]["exists"] and not before[0]["operation"]["done"]
+    assert after[0]["operation"]["done"] and after[0]["operation"]["response"]["value"] == "done"
+
+
 def test_an_outage_of_postgresql_is_unavailable_and_the_daemon_resumes_by_itself(make_daemon, tmp_path):
     """A PostgreSQL server of this test's own, stopped and started again under a serving daemon."""
     import socket as sockets

@@ -50,9 +50,9 @@ struct Dump: AsyncParsableCommand {
     func run() async throws {
         let query = DumpQuery(fromSequence: from, toSequence: to, since: try parseTime(since, option: "--since"),
                               until: try parseTime(until, option: "--until"), name: try name.map(parseName))
-        try await executeAsync { bar in
-            try await source.withStore(options, bar: bar) { store in
-                let summary = try EventDump.run(store: store, query: query) { Output.line($0) }
+        try await executeAsync { _ in
+            try await source.withSource(options) { store in
+                let summary = try await EventDump.run(store: store, query: query) { Output.line($0) }
                 Output.flush()
                 for note in summary.notes { Output.note("longrun-replay: note: " + note) }
                 return ReplayExitCode.success

@@ -29,12 +29,12 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         let name = try parseName(self.name)
-        try await executeAsync { bar in
-            try await source.withStore(options, bar: bar) { store in
+        try await executeAsync { _ in
+            try await source.withSource(options) { store in
                 if options.json {
-                    try EventDump.historyJSON(store: store, name: name) { Output.line($0) }
+                    try await EventDump.historyJSON(store: store, name: name) { Output.line($0) }
                 } else {
-                    Output.line(try EventDump.historyTable(store: store, name: name))
+                    Output.line(try await EventDump.historyTable(store: store, name: name))
                 }
                 return ReplayExitCode.success
             }

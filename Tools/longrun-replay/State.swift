@@ -68,18 +68,24 @@ struct State: AsyncParsableCommand {
     func run() async throws {
         let query = try query()
         try await executeAsync { bar in
-            try await source.withStore(options, bar: bar) { store in
-                let result = try StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger, progress: { bar.update($0) })
-                bar.finish()
-                if options.json {
-                    for line in result.jsonLines { Output.line(line) }
-                } else if case .absent = result.content {
-                    Output.error(result.human)
-                } else {
-                    Output.line(result.human)
+            let result: StateAt
+            if source.store != nil, let name = query.name {
+                // One operation's events, read in place: no copy of the log.
+                result = try await source.withSource(options) { store in try await StateAt.operation(name, in: store, at: query.at) }
+            } else {
+                result = try await source.withStore(options, bar: bar) { store in
+                    try await StateAt.run(store: store, query: query, scratchParent: scratch, logger: logger, progress: { bar.update($0) })
                 }
-                return result.exitCode
             }
+            bar.finish()
+            if options.json {
+                for line in result.jsonLines { Output.line(line) }
+            } else if case .absent = result.content {
+                Output.error(result.human)
+            } else {
+                Output.line(result.human)
+            }
+            return result.exitCode
         }
     }
 }

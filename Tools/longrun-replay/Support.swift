@@ -33,20 +33,39 @@ struct CommonOptions: ParsableArguments {
 /// For the commands that read a store's events (dump, history, state): a PostgreSQL store instead.
 struct SourceOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "A PostgreSQL store to read instead of a data directory: its log is first copied, checked against the chain, into a scratch directory (removed afterwards).",
+        "A PostgreSQL store to read instead of a data directory (read directly; `state --at` without NAME first copies its log, checked against the chain, into a scratch directory).",
         valueName: "url"
     ))
     var store: String?
 
-    /// Runs `body` on the data directory of `options`, or on a scratch copy of the PostgreSQL store.
-    func withStore<R>(_ options: CommonOptions, bar: ProgressBar, _ body: (Store) throws -> R) async throws -> R {
-        guard let store else { return try body(options.openStore()) }
-        guard options.dataDir == nil else { throw ValidationError("--store and --data-dir name two stores: give one") }
-        let location = try PostgresLocation(parsing: store, environment: PostgresLocation.processEnvironment)
-        let copy = try await ScratchCopy(of: location, logger: logger, progress: { bar.update($0) })
+    /// Runs `body` on the data directory of `options`, or on the PostgreSQL store, read in place.
+    func withSource<R>(_ options: CommonOptions, _ body: (any OperationStore) async throws -> R) async throws -> R {
+        guard let store else { return try await body(options.openStore()) }
+        let postgres = try await PostgresStore.open(try location(options, store), options: readOnly, logger: logger)
+        defer { postgres.close() }
+        return try await body(postgres)
+    }
+
+    /// Runs `body` on the data directory of `options`, or on a scratch copy of the PostgreSQL store
+    /// (for what needs the whole log folded into views: `state --at` of a collection).
+    func withStore<R>(_ options: CommonOptions, bar: ProgressBar, _ body: (Store) async throws -> R) async throws -> R {
+        guard let store else { return try await body(options.openStore()) }
+        let copy = try await ScratchCopy(of: try location(options, store), logger: logger, progress: { bar.update($0) })
         defer { copy.remove() }
         bar.finish()
-        return try body(copy.store)
+        return try await body(copy.store)
+    }
+
+    private func location(_ options: CommonOptions, _ url: String) throws -> PostgresLocation {
+        guard options.dataDir == nil else { throw ValidationError("--store and --data-dir name two stores: give one") }
+        return try PostgresLocation(parsing: url, environment: PostgresLocation.processEnvironment)
+    }
+
+    /// A tool never creates a store by mistake.
+    private var readOnly: PostgresStore.Options {
+        var options = PostgresStore.Options()
+        options.createIfAbsent = false
+        return options
     }
 }
 
