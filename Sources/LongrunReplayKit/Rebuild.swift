@@ -67,21 +67,15 @@ public struct Rebuild: Sendable {
             snapshot = resolved.info
         }
 
-        let temporary = target + ".rebuilding-\(getpid())"
-        removeTree(temporary)  // a leftover of this pid's earlier, interrupted run
         let built: (hash: String, digest: String, live: Int, head: UInt64)
         do {
-            built = try buildInto(temporary, source: source, until: last, snapshot: snapshot, logger: logger, progress: progress)
+            built = try Store.rebuildAtomically(from: source, into: target, upTo: last, snapshot: snapshot, logger: logger, progress: progress) { store in
+                let (hash, live, head) = try store.read { reader in (try reader.headHash().description, try reader.liveOperationCount(), try reader.logHead()) }
+                return (hash, try store.viewsDigest(), live, head)
+            }
         } catch {
-            removeTree(temporary)
             throw damagedLogError(error, source: source, target: target, until: last)
         }
-        guard rename(temporary, target) == 0 else {
-            let reason = FileSystem.errorText()
-            removeTree(temporary)
-            throw ReplayError("cannot move the rebuilt store into \(target): \(reason)")
-        }
-        FileSystem.syncDirectory(FileSystem.parent(of: target))
         return Rebuild(
             source: source.directory, target: target, snapshotPath: snapshot?.path, snapshotSequence: snapshot?.sequence,
             firstSequence: tail.flatMap { $0 <= built.head ? $0 : nil }, lastSequence: built.head, sourceHead: head,
@@ -99,15 +93,6 @@ public struct Rebuild: Sendable {
             ? "build a store from the log before it with: longrun-replay rebuild --data-dir \(source.directory) --to \(target) --until \(bad - 1)"
             : "nothing before it is intact"
         return ReplayError("the log of \(source.directory) is damaged at event \(bad): \(problem.message); nothing was written. Restore it from a backup, or \(cut)")
-    }
-
-    /// Builds and closes the store in `directory` (the store must be released before the rename).
-    private static func buildInto(_ directory: String, source: Store, until: UInt64, snapshot: SnapshotFile.Info?,
-                                  logger: Logger, progress: StoreProgressHandler?) throws -> (hash: String, digest: String, live: Int, head: UInt64) {
-        let store = try Store.rebuild(from: source, into: directory, upTo: until, snapshot: snapshot, logger: logger, progress: progress)
-        try store.sync()
-        let (hash, live, head) = try store.read { reader in (try reader.headHash().description, try reader.liveOperationCount(), try reader.logHead()) }
-        return (hash, try store.viewsDigest(), live, head)
     }
 
     public var human: String {

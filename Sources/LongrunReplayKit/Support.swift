@@ -94,10 +94,7 @@ public enum FileSystem {
 
     /// The parent directory of `path` (`.` for a bare name).
     public static func parent(of path: String) -> String {
-        var trimmed = path
-        while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
-        guard let slash = trimmed.lastIndex(of: "/") else { return "." }
-        return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+        parentDirectory(of: path)
     }
 
     /// An absolute path without `.`, `..` or symbolic links in the part of it that exists; the part
@@ -136,14 +133,6 @@ public enum FileSystem {
     public static func isInside(_ path: String, _ directory: String) -> Bool {
         let path = canonical(path), directory = canonical(directory)
         return path == directory || path.hasPrefix(directory == "/" ? "/" : directory + "/")
-    }
-
-    /// fsyncs a directory, so a rename in it is durable.
-    public static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
     }
 
     static func errorText() -> String { String(cString: strerror(errno)) }

@@ -244,12 +244,6 @@ public enum SnapshotFile {
         }
     }
 
-    private static func syncDirectory(_ path: String) {
-        let fd = open(path, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
-    }
 }
 
 /// A file written through a 1 MiB buffer, hashed as it goes, fsynced by ``finish()``.

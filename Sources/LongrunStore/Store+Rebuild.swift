@@ -57,17 +57,27 @@ extension Store {
     }
 
     /// ``rebuild(from:into:upTo:snapshot:logger:progress:)`` into a temporary sibling of `directory`,
-    /// renamed into place only when complete, so `directory` is either absent or a whole store.
-    public static func rebuildAtomically(from source: Store, into directory: String, snapshot: SnapshotFile.Info? = nil,
-                                         logger: Logger, progress: StoreProgressHandler? = nil) throws {
+    /// renamed into place only when complete (and the rename made durable), so `directory` is either
+    /// absent or a whole store. `inspect` reads the new store before it is closed and moved; its
+    /// answer is returned. The one implementation for the store and `longrun-replay rebuild`.
+    @discardableResult
+    public static func rebuildAtomically<R>(from source: Store, into directory: String, upTo: UInt64? = nil, snapshot: SnapshotFile.Info? = nil,
+                                            logger: Logger, progress: StoreProgressHandler? = nil,
+                                            inspect: (Store) throws -> R = { _ in () }) throws -> R {
         var info = stat()
         guard stat(directory, &info) != 0 else {
             throw StoreError(.foreignDirectory, "\(directory) exists; rebuild writes a new directory and never overwrites one")
         }
         let temporary = directory + ".rebuilding-\(getpid())"
+        removeTree(temporary)  // a leftover of this pid's earlier, interrupted run
+        let result: R
         do {
-            let target = try rebuild(from: source, into: temporary, snapshot: snapshot, logger: logger, progress: progress)
-            try target.sync()
+            // The store is closed when this closure returns: it must be before the rename.
+            result = try {
+                let target = try rebuild(from: source, into: temporary, upTo: upTo, snapshot: snapshot, logger: logger, progress: progress)
+                try target.sync()
+                return try inspect(target)
+            }()
         } catch {
             removeTree(temporary)
             throw error
@@ -77,7 +87,26 @@ extension Store {
             removeTree(temporary)
             throw StoreError(.storage, "cannot move the rebuilt store into \(directory): \(message)")
         }
+        syncDirectory(parentDirectory(of: directory))
+        return result
     }
+}
+
+/// The directory that holds `path` (`.` for a bare name; trailing slashes ignored).
+package func parentDirectory(of path: String) -> String {
+    var trimmed = path
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed.removeLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+}
+
+/// fsyncs a directory, so that a rename or a creation in it survives a crash. The one
+/// implementation for snapshots, rebuilds and the replay tool.
+package func syncDirectory(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY)
+    guard fd >= 0 else { return }
+    fsync(fd)
+    close(fd)
 }
 
 /// Removes `path` and everything under it; symbolic links are removed, never followed. The one
