@@ -1,4 +1,5 @@
 import ArgumentParser
+import LongrunCLIKit
 import LongrunClient
 import LongrunProto
 import SwiftProtobuf
