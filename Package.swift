@@ -15,6 +15,10 @@ let package = Package(
         .library(name: "LongrunEngine", targets: ["LongrunEngine"]),
         .library(name: "LongrunStore", targets: ["LongrunStore"]),
         .library(name: "LongrunDomain", targets: ["LongrunDomain"]),
+        // The shared backend, for embedders that run the engine on PostgreSQL.
+        .library(name: "LongrunPostgres", targets: ["LongrunPostgres"]),
+        // Conversions between the domain's payloads, statuses and states and their protobuf messages.
+        .library(name: "LongrunWire", targets: ["LongrunWire"]),
         .library(name: "LongrunProto", targets: ["LongrunProto"]),
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         // The raw LMDB wrapper, for the benchmarks' baselines (raw appends, raw cursor scans).
@@ -183,6 +187,8 @@ let package = Package(
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
         .testTarget(name: "LongrunCLIKitTests", dependencies: ["LongrunCLIKit", "LongrunProto", "LongrunDomain", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The CLI's own code (its error lines), tested through @testable import of the executable.
+        // The README's Swift examples are the files in Snippets/ (which `swift build` compiles).
+        .testTarget(name: "SnippetsTests"),
         .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit"]),
     ],
     swiftLanguageModes: [.v6]
