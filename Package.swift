@@ -15,6 +15,10 @@ let package = Package(
         .library(name: "LongrunEngine", targets: ["LongrunEngine"]),
         .library(name: "LongrunStore", targets: ["LongrunStore"]),
         .library(name: "LongrunDomain", targets: ["LongrunDomain"]),
+        // The shared backend, for embedders that run the engine on PostgreSQL.
+        .library(name: "LongrunPostgres", targets: ["LongrunPostgres"]),
+        // Conversions between the domain's payloads, statuses and states and their protobuf messages.
+        .library(name: "LongrunWire", targets: ["LongrunWire"]),
         .library(name: "LongrunProto", targets: ["LongrunProto"]),
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         // The raw LMDB wrapper, for the benchmarks' baselines (raw appends, raw cursor scans).
@@ -87,7 +91,7 @@ let package = Package(
         // Where the daemon and its clients meet by default: data directory and socket paths.
         .target(name: "LongrunDefaults"),
         // Generated protobuf messages and gRPC stubs (Tools/generate-protos.sh, in Generated/), and
-        // the one hand-written file every JSON printer shares: AnyJSON.swift.
+        // two hand-written files every printer shares: AnyJSON.swift and Any+MessageName.swift.
         .target(name: "LongrunProto", dependencies: grpc + ["LongrunDefaults"], path: "Sources/LongrunProto"),
         // Conversions between domain values and their protobuf messages.
         .target(
@@ -112,7 +116,16 @@ let package = Package(
         // A Swift client for the socket: typed operation handles and producer handles.
         .target(
             name: "LongrunClient",
-            dependencies: grpc + ["LongrunProto", "LongrunDefaults", "LongrunDomain"]
+            dependencies: grpc + ["LongrunProto", "LongrunDefaults"]
+        ),
+        // What the tools print and read: human and JSON output, RFC 3339 times, payload arguments,
+        // durations, exit codes. No gRPC client: longrun-replay prints with it offline.
+        .target(
+            name: "LongrunCLIKit",
+            dependencies: [
+                "LongrunProto", "LongrunDefaults", "LongrunDomain",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         // longrund's config file and LONGRUND_* variables, layered under its flags (keys read off
         // the ArgumentParser declarations). Its own target: the CLI need not link it.
@@ -132,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "longrun",
             dependencies: grpc + [
-                "LongrunClient", "LongrunProto", "LongrunDefaults",
+                "LongrunClient", "LongrunCLIKit", "LongrunProto", "LongrunDefaults",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -140,7 +153,7 @@ let package = Package(
         .target(
             name: "LongrunReplayKit",
             dependencies: [
-                "LongrunStore", "LongrunPostgres", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunClient",
+                "LongrunStore", "LongrunPostgres", "LongrunDomain", "LongrunWire", "LongrunProto", "LongrunCLIKit",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
@@ -166,12 +179,17 @@ let package = Package(
         .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunPostgres", "LongrunTestSupport"]),
         .testTarget(name: "LongrunPostgresTests", dependencies: ["LongrunPostgres", "LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunStore", "LongrunProto", "LongrunTestSupport",
+        .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunCLIKit", "LongrunStore", "LongrunProto", "LongrunTestSupport",
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
+        .testTarget(name: "LongrunCLIKitTests", dependencies: ["LongrunCLIKit", "LongrunProto", "LongrunDomain", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // The CLI's own code (its error lines), tested through @testable import of the executable.
+        // The README's Swift examples are the files in Snippets/ (which `swift build` compiles).
+        .testTarget(name: "SnippetsTests"),
+        .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,15 +5,6 @@ import SwiftProtobuf
 /// `Any`s holding them print as JSON; register your own metadata and response types with it.
 public typealias LongrunTypes = LongrunProto.LongrunTypes
 
-extension Google_Protobuf_Any {
-    /// The full message name of the type URL: what follows its last `/`
-    /// (`type.googleapis.com/google.protobuf.Struct` → `google.protobuf.Struct`).
-    public var messageName: String {
-        guard let slash = typeURL.lastIndex(of: "/") else { return typeURL }
-        return String(typeURL[typeURL.index(after: slash)...])
-    }
-}
-
 /// `message` packed into an `Any`; an `Any` is returned as it is (not wrapped in another).
 func pack(_ message: some SwiftProtobuf.Message) throws -> Google_Protobuf_Any {
     if let any = message as? Google_Protobuf_Any { return any }

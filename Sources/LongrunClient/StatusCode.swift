@@ -1,4 +1,5 @@
 import GRPCCore
+import LongrunDefaults
 
 /// A `google.rpc.Code`: the code of an RPC failure or of an operation's `error`.
 ///
@@ -72,14 +73,6 @@ public struct StatusCode: RawRepresentable, Hashable, Sendable, CustomStringConv
 }
 
 extension String {
-    func trimmingWhitespace() -> String {
-        let scalars = unicodeScalars
-        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
-              let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
-        else { return "" }
-        return String(scalars[first...last])
-    }
-
     func replacingAll(_ target: Character, with replacement: Character) -> String {
         String(map { $0 == target ? replacement : $0 })
     }

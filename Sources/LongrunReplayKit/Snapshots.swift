@@ -1,4 +1,4 @@
-import LongrunClient
+import LongrunCLIKit
 import LongrunDomain
 import LongrunStore
 

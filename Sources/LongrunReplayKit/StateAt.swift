@@ -1,5 +1,5 @@
 import Logging
-import LongrunClient
+import LongrunCLIKit
 import LongrunDomain
 import LongrunProto
 import LongrunStore

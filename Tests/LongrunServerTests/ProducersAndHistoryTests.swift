@@ -1,5 +1,6 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import LongrunCLIKit
 import LongrunClient
 import LongrunEngine
 import LongrunStore

@@ -1,5 +1,5 @@
 """The `longrun` CLI end to end against a real longrund (flags and exit codes from
-Sources/longrun and Sources/LongrunClient/CLI/CLIOutcome.swift):
+Sources/longrun and Sources/LongrunCLIKit/ExitCodes.swift):
 
 exit codes: 0 success; 1 error (one line on stderr) and, for `wait`, a failed operation;
 2 `wait`: cancelled; 3 `wait`: --timeout passed; 4 `progress`: cancellation requested; 64 usage.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LongrunCLIKit
 import LongrunClient
 import LongrunProto
 

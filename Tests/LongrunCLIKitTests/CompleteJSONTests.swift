@@ -1,5 +1,5 @@
 import Foundation
-@testable import LongrunClient
+@testable import LongrunCLIKit
 import LongrunProto
 import SwiftProtobuf
 import Testing

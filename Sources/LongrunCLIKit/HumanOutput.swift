@@ -43,8 +43,8 @@ package enum HumanOutput {
         guard operation.done else { return "-" }
         switch operation.result {
         case .response: return "ok"
-        case .error(let status) where status.code == StatusCode.cancelled.rawValue: return "cancelled"
-        case .error(let status): return "ERROR \(StatusCode(rawValue: status.code))"
+        case .error(let status) where status.code == CodeName.cancelled: return "cancelled"
+        case .error(let status): return "ERROR \(CodeName.of(status.code))"
         case nil: return "?"
         }
     }
@@ -174,7 +174,7 @@ package enum HumanOutput {
             lines.append(("result", "ok"))
             lines.append(("response", describe(response)))
         case .error(let status):
-            lines.append(("result", status.code == StatusCode.cancelled.rawValue ? "cancelled" : "ERROR \(StatusCode(rawValue: status.code))"))
+            lines.append(("result", status.code == CodeName.cancelled ? "cancelled" : "ERROR \(CodeName.of(status.code))"))
             lines.append(("error", statusLine(status)))
             for detail in status.details { lines.append(("detail", describe(detail))) }
         case nil:
@@ -194,8 +194,7 @@ package enum HumanOutput {
 
     /// `INTERNAL (13): message (REASON)`.
     package static func statusLine(_ status: Google_Rpc_Status) -> String {
-        let code = StatusCode(rawValue: status.code)
-        var text = "\(code) (\(status.code))"
+        var text = "\(CodeName.of(status.code)) (\(status.code))"
         if !status.message.isEmpty { text += ": \(status.message)" }
         if let info = status.details.lazy.compactMap({ try? Google_Rpc_ErrorInfo(unpackingAny: $0) }).first,
            !info.reason.isEmpty {
@@ -271,7 +270,7 @@ package enum HumanOutput {
         case .completed(let completed):
             switch completed.result {
             case .response(let response): return "ok " + describe(response)
-            case .error(let status) where status.code == StatusCode.cancelled.rawValue:
+            case .error(let status) where status.code == CodeName.cancelled:
                 return "cancelled" + (status.message.isEmpty ? "" : ": \(status.message)")
             case .error(let status): return "ERROR " + statusLine(status)
             case nil: return ""

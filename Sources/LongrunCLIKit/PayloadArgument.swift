@@ -1,4 +1,6 @@
 import Foundation
+import LongrunDefaults
+import LongrunProto
 import SwiftProtobuf
 
 /// The CLI's metadata and response arguments, turned into `google.protobuf.Any`.

@@ -1,42 +1,12 @@
+import LongrunCLIKit
+import LongrunClient
 import LongrunDefaults
-import LongrunProto
-
-/// The `longrun` CLI's exit codes.
-package enum ExitCodes {
-    /// Success; for `wait`, the operation succeeded (has a response).
-    package static let success: Int32 = 0
-    /// An RPC or other error; for `wait`, the operation failed (an error other than CANCELLED).
-    package static let failure: Int32 = 1
-    /// `wait`: the operation was cancelled (error code CANCELLED).
-    package static let cancelled: Int32 = 2
-    /// `wait`: `--timeout` passed and the operation is not done.
-    package static let timedOut: Int32 = 3
-    /// `progress`: the update succeeded and cancellation of the operation was requested.
-    package static let cancellationRequested: Int32 = 4
-    /// `scrub`, `repair`: damage was found (or remains); the findings are printed.
-    package static let damageFound: Int32 = 5
-    /// `wait`: the daemon could not be reached, or stopped answering, before the operation was
-    /// done (so its outcome is unknown: not to be confused with 1, the operation failed).
-    package static let unreachable: Int32 = 6
-    /// A usage error (ArgumentParser's EX_USAGE).
-    package static let usage: Int32 = 64
-
-    /// The exit code of `wait` (and of `complete`) for an operation's final state.
-    package static func forOperation(_ operation: Google_Longrunning_Operation) -> Int32 {
-        guard operation.done else { return timedOut }
-        switch operation.result {
-        case .response: return success
-        case .error(let status) where status.code == StatusCode.cancelled.rawValue: return cancelled
-        case .error, nil: return failure
-        }
-    }
-}
 
 /// The one line the CLI prints on stderr for an error (without the `longrun: ` prefix).
-package enum ErrorLine {
+enum ErrorLine {
     /// - Parameter probe: how the socket is checked when the call could not connect (a plain
     ///   `connect(2)`, replaceable in tests), to say why: not running, or permission denied.
-    package static func message(
+    static func message(
         for error: any Error, socketPath: String, probe: (String) -> SocketState = SocketProbe.check
     ) -> String {
         if let error = error as? LongrunClientError {
@@ -55,7 +25,7 @@ package enum ErrorLine {
 
     /// Why `socketPath` cannot be connected to, and what to do; nil if it accepts connections
     /// (then the RPC's own error says more).
-    package static func cannotConnect(_ socketPath: String, state: SocketState) -> String? {
+    static func cannotConnect(_ socketPath: String, state: SocketState) -> String? {
         let start = socketPath == DefaultPaths.systemSocketPath
             ? "start it with `systemctl start longrund.socket`, or run `longrund` as root"
             : "start it with `longrund --socket \(socketPath)`"
@@ -84,7 +54,7 @@ package enum ErrorLine {
 extension ExitCodes {
     /// Whether `error` means the daemon could not be reached or stopped answering: its socket is
     /// missing, or a call failed with `UNAVAILABLE` (refused, reset, or the daemon shutting down).
-    package static func isUnreachable(_ error: any Error) -> Bool {
+    static func isUnreachable(_ error: any Error) -> Bool {
         if error is SocketMissing { return true }
         if let error = error as? LongrunClientError { return error.code == .unavailable }
         return false
@@ -92,8 +62,8 @@ extension ExitCodes {
 }
 
 /// The daemon's socket does not exist.
-package struct SocketMissing: Error, CustomStringConvertible {
-    package var path: String
-    package init(path: String) { self.path = path }
-    package var description: String { "cannot connect to \(path): no such socket" }
+struct SocketMissing: Error, CustomStringConvertible {
+    var path: String
+    init(path: String) { self.path = path }
+    var description: String { "cannot connect to \(path): no such socket" }
 }

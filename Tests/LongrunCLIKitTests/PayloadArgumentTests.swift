@@ -1,5 +1,5 @@
 import Foundation
-@testable import LongrunClient
+@testable import LongrunCLIKit
 import LongrunProto
 import SwiftProtobuf
 import Testing
@@ -146,45 +146,5 @@ struct PayloadArgumentTests {
 
     @Test func badBase64IsReported() {
         #expect(problem { try resolve(type: "acme.v1.Build", bytes: "***") } == "--metadata-type/--metadata-bytes: the bytes are not valid base64")
-    }
-}
-
-@Suite("Durations and codes")
-struct ArgumentValueTests {
-    @Test(arguments: [("30s", Duration.seconds(30)), ("1.5s", .milliseconds(1500)), ("500ms", .milliseconds(500)), ("2m", .seconds(120)), (" 1h ", .seconds(3600))])
-    func durationOptions(_ text: String, _ expected: Duration) throws {
-        #expect(try DurationOption.parse(text, option: "--timeout") == expected)
-    }
-
-    @Test(arguments: ["", "30", "thirty", "-5s", "5x"])
-    func badDurationOptionsNameTheOption(_ text: String) {
-        #expect(throws: DurationOption.ParseError(option: "--grace", text: text)) {
-            try DurationOption.parse(text, option: "--grace")
-        }
-        #expect(DurationOption.ParseError(option: "--grace", text: text).description.hasPrefix("--grace: invalid duration '\(text)'"))
-    }
-
-    @Test(arguments: [
-        ("CANCELLED", 1), ("cancelled", 1), ("CANCELED", 1), ("INTERNAL", 13), ("not_found", 5), ("failed-precondition", 9),
-        ("13", 13), ("0", 0), ("OK", 0), ("UNAUTHENTICATED", 16), ("42", 42), ("CODE_42", 42), (" ABORTED ", 10),
-    ])
-    func codesParse(_ text: String, _ expected: Int32) {
-        #expect(StatusCode(parsing: text)?.rawValue == expected)
-    }
-
-    @Test(arguments: ["", "-1", "NOPE", "CANCELLED!", "1.5", "99999999999"])
-    func badCodesDoNotParse(_ text: String) {
-        #expect(StatusCode(parsing: text) == nil)
-    }
-
-    @Test func codesPrintByName() {
-        #expect(StatusCode.notFound.description == "NOT_FOUND")
-        #expect(StatusCode.internal.name == "INTERNAL")
-        #expect(StatusCode(rawValue: 42).description == "CODE_42")
-        #expect(StatusCode(rawValue: 42).name == nil)
-        #expect(StatusCode(.failedPrecondition) == .failedPrecondition)
-        for raw in Int32(0)...16 {
-            #expect(StatusCode(parsing: StatusCode(rawValue: raw).description)?.rawValue == raw)
-        }
     }
 }
