@@ -180,6 +180,27 @@ def test_unknown_field_names_the_descriptor_set_flag(stubs, builds):
     assert "--descriptor-set" in raised.value.details()
 
 
+def test_watch_filters_inside_payloads_too(typed_daemon, builds):
+    from longrun.v1 import history_pb2
+
+    with grpc.insecure_channel(typed_daemon.target) as channel:
+        _, history, _, _ = support.stubs(channel)
+        bad = history.WatchOperations(history_pb2.WatchOperationsRequest(name=builds, filter="metadata.percnt_done > 50"), timeout=10)
+        with pytest.raises(grpc.RpcError) as raised:
+            next(iter(bad))
+        assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "unknown field 'metadata.percnt_done'" in raised.value.details()
+
+        call = history.WatchOperations(history_pb2.WatchOperationsRequest(name=builds, filter="metadata.percent_done > 50"), timeout=10)
+        seen = []
+        for event in call:
+            seen.append(event.name.rsplit("/", 1)[-1])
+            if len(seen) == 4:
+                break
+        call.cancel()
+        assert seen == ["b2", "b3", "b4", "s0"]
+
+
 def test_the_cli_lists_and_cancels_by_a_metadata_filter(typed_daemon, stubs, builds):
     longrun = support.binary("LONGRUN", "longrun")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LONGRUN")}
