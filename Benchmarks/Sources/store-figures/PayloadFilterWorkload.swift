@@ -35,8 +35,22 @@ struct PayloadFilterWorkload {
         let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
         defer { engine.close() }
 
-        let builtIn = try await measure(engine, filter: Self.builtInFilter)
-        let payload = try await measure(engine, filter: Self.payloadFilter)
+        // Interleaved, page for page, so that load changing during the run weighs on both alike.
+        let builtInTokens = try await fullPageTokens(engine, filter: Self.builtInFilter)
+        let payloadTokens = try await fullPageTokens(engine, filter: Self.payloadFilter)
+        var generator = SplitMix64(seed: 14)
+        let warmup = min(pages, 1000)
+        var builtIn = Latencies(), payload = Latencies()
+        builtIn.reserve(pages)
+        payload.reserve(pages)
+        for iteration in 0..<(warmup + pages) {
+            let first = try await page(engine, Self.builtInFilter, builtInTokens[Int(generator.next() % UInt64(builtInTokens.count))])
+            let second = try await page(engine, Self.payloadFilter, payloadTokens[Int(generator.next() % UInt64(payloadTokens.count))])
+            if iteration >= warmup {
+                builtIn.append(first)
+                payload.append(second)
+            }
+        }
         let label = "List page of 100, \(operations) ops stored"
         report.add("Payload filter", "payload.builtin_p50_us.\(operations)", "\(label), \(Self.builtInFilter): p50", builtIn.microseconds(atQuantile: 0.5), "µs")
         report.add("Payload filter", "payload.metadata_p50_us.\(operations)", "\(label), \(Self.payloadFilter): p50", payload.microseconds(atQuantile: 0.5), "µs")
@@ -45,9 +59,8 @@ struct PayloadFilterWorkload {
                    payload.microseconds(atQuantile: 0.5) / builtIn.microseconds(atQuantile: 0.5), "×")
     }
 
-    /// Pages from random positions: the tokens the engine issued walking the whole listing once,
-    /// each of a page that came back full.
-    private func measure(_ engine: LongrunEngine, filter: String) async throws -> Latencies {
+    /// The tokens the engine issued walking the whole listing once, each of a page that came back full.
+    private func fullPageTokens(_ engine: LongrunEngine, filter: String) async throws -> [String] {
         var tokens: [String] = []
         var token = ""
         repeat {
@@ -56,19 +69,15 @@ struct PayloadFilterWorkload {
             token = page.nextPageToken
         } while !token.isEmpty
         guard !tokens.isEmpty else { throw FiguresError("no full page for \(filter)") }
+        return tokens
+    }
 
-        var generator = SplitMix64(seed: 14)
-        let warmup = min(pages, 1000)
-        var latencies = Latencies()
-        latencies.reserve(pages)
-        for iteration in 0..<(warmup + pages) {
-            let request = ListRequest(filter: filter, pageSize: Self.pageSize, pageToken: tokens[Int(generator.next() % UInt64(tokens.count))])
-            let started = ContinuousClock.now
-            let page = try await engine.list(request)
-            let elapsed = ContinuousClock.now - started
-            precondition(page.operations.count == Int(Self.pageSize), "a page from a full page's token came back short")
-            if iteration >= warmup { latencies.append(elapsed) }
-        }
-        return latencies
+    /// One page from `token`, timed.
+    private func page(_ engine: LongrunEngine, _ filter: String, _ token: String) async throws -> Duration {
+        let started = ContinuousClock.now
+        let page = try await engine.list(ListRequest(filter: filter, pageSize: Self.pageSize, pageToken: token))
+        let elapsed = ContinuousClock.now - started
+        precondition(page.operations.count == Int(Self.pageSize), "a page from a full page's token came back short")
+        return elapsed
     }
 }
