@@ -124,16 +124,17 @@ public struct OperationState: Hashable, Sendable {
     /// The values a List filter sees.
     public var filterRecord: FilterRecord {
         var errorCode: Int32?
-        var responseType: String?
+        var response: Payload?
         switch outcome {
         case .error(let status): errorCode = status.code
-        case .response(let payload): responseType = payload.typeURL
+        case .response(let payload): response = payload
         case nil: break
         }
+        // The payloads are shared, not copied: only a filter on a field inside one reads its bytes.
         return FilterRecord(
             name: name.description, done: done, createTime: createTime, updateTime: updateTime,
             endTime: endTime, errorCode: errorCode, cancelRequested: cancelRequest != nil,
-            metadataType: metadata?.typeURL, responseType: responseType
+            metadataType: metadata?.typeURL, responseType: response?.typeURL, metadata: metadata, response: response
         )
     }
 }

@@ -40,6 +40,12 @@ package struct WireWriter {
         uint(field, UInt64(bitPattern: (value << 1) ^ (value >> 63)), always: always)
     }
 
+    /// A `fixed64`/`double` field (a double as its bit pattern), always written.
+    package mutating func fixed64(_ field: UInt32, _ bits: UInt64) {
+        tag(field, 1)
+        for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift))) }
+    }
+
     package mutating func bytes(_ field: UInt32, _ value: [UInt8], always: Bool = false) {
         guard !value.isEmpty || always else { return }
         tag(field, 2)

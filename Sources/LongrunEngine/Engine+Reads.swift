@@ -17,7 +17,7 @@ extension LongrunEngine {
     public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
         let collections = try CollectionSet(listName: request.name)
         let filter: Filter
-        do { filter = try Filter(parsing: request.filter) } catch {
+        do { filter = try Filter(parsing: request.filter, schemas: configuration.payloadSchemas) } catch {
             throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
         }
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)

@@ -98,6 +98,9 @@ public final class LongrunEngine: Sendable {
         /// Recorded as the host of every transition this engine commits (the daemon's host name),
         /// so that events of several hosts sharing one store say where they were made. Nil: none.
         public var hostName: String?
+        /// The message types List, Watch and the bulk calls' filters may reach into
+        /// (`metadata.percent_done > 50`): the well-known ones, and the daemon's `--descriptor-set`s.
+        public var payloadSchemas: PayloadSchemas = .wellKnown
 
         public init() {}
     }

@@ -52,7 +52,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         do {
             call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             collections = try CollectionSet(listName: message.name)
-            do { filter = try Filter(parsing: message.filter) } catch {
+            do { filter = try Filter(parsing: message.filter, schemas: engine.configuration.payloadSchemas) } catch {
                 throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
             }
             if message.startAtHead {

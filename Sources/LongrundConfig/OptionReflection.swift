@@ -104,6 +104,8 @@ extension Option: ReflectedOption {
             guard let wrapped = optional.wrapped else { return nil }
             value = wrapped
         }
+        // A repeatable option is one string, its values separated by commas (as the file gives them).
+        if let list = value as? [String] { return list.isEmpty ? nil : .string(list.joined(separator: ",")) }
         if let number = value as? any BinaryInteger { return .integer(Int64(truncatingIfNeeded: number)) }
         if let argument = value as? any ExpressibleByArgument { return .string(argument.defaultValueDescription) }
         return .string(String(describing: value))

@@ -124,6 +124,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Serve Prometheus metrics over HTTP (GET /metrics) on host:port (e.g. 127.0.0.1:9464) or on a Unix socket path (any value with a '/'). Off by default.")
     var metricsListen: String?
 
+    @Option(help: "A FileDescriptorSet (protoc --include_imports --descriptor_set_out=FILE) with the producers' metadata and response types, so that filters reach inside them: metadata.percent_done > 50. Repeatable; several files may also be given separated by commas (as the config file and environment do).")
+    var descriptorSet: [String] = []
+
     enum LogFormat: String, ExpressibleByArgument, CaseIterable {
         case text, json
     }
@@ -205,6 +208,10 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.compactLogOlderThan = compaction
         engineConfiguration.scrubInterval = scrubPeriod == .zero ? nil : scrubPeriod
         engineConfiguration.hostName = hostName ?? Self.systemHostName()
+        let descriptorPaths = descriptorSet.flatMap { $0.split(separator: ",").map(String.init) }
+        do { engineConfiguration.payloadSchemas = try PayloadDescriptors.load(paths: descriptorPaths) } catch {
+            throw ValidationError("\(error)")
+        }
 
         let storeText = sharedStore.map { "store \($0)" } ?? "data directory \(dataDirectory)"
         let httpText = httpSocketPath.map { ", HTTP socket \($0)" } ?? ""

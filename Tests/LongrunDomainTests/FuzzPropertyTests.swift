@@ -69,9 +69,32 @@ private let fuzzRecords: [FilterRecord] = {
         FilterRecord(name: "", done: true, createTime: time("2262-04-11T23:47:16.854775807Z"),
                      updateTime: time("2262-04-11T23:47:16.854775807Z"), endTime: time("1970-01-01T00:00:00Z"),
                      errorCode: Int32.max, responseType: "type.googleapis.com/google.protobuf.Empty"),
+        // Payloads the well-known types read: a Struct {stage: "LINKING", a: {b: 2}}, an Int64Value, damaged bytes.
+        FilterRecord(name: "operations/s", done: false, createTime: time("2026-03-01T12:00:00Z"), updateTime: time("2026-03-01T12:00:00Z"),
+                     metadataType: "type.googleapis.com/google.protobuf.Struct",
+                     metadata: Payload(typeURL: "type.googleapis.com/google.protobuf.Struct", value: fuzzStructBytes)),
+        FilterRecord(name: "operations/w", done: true, createTime: time("2026-03-01T12:00:00Z"), updateTime: time("2026-03-01T12:00:00Z"),
+                     endTime: time("2026-03-01T12:00:00Z"), metadataType: "type.googleapis.com/google.protobuf.Struct",
+                     responseType: "type.googleapis.com/google.protobuf.Int64Value",
+                     metadata: Payload(typeURL: "type.googleapis.com/google.protobuf.Struct", value: Array(fuzzStructBytes.dropLast(3))),
+                     response: Payload(typeURL: "type.googleapis.com/google.protobuf.Int64Value", value: [0x08, 0x07])),
         FilterRecord(name: "operations/\"quoted\"\\ \t\n", done: true, createTime: time("1999-12-31T23:59:59.999999999Z"),
                      updateTime: time("2000-01-01T00:00:00Z"), endTime: time("2000-01-01T00:00:00Z"), errorCode: Int32.min),
     ]
+}()
+
+/// google.protobuf.Struct {stage: "LINKING", a: {b: 2}}.
+private let fuzzStructBytes: [UInt8] = {
+    func entry(_ w: inout WireWriter, _ key: String, _ value: (inout WireWriter) -> Void) {
+        w.message(1) { e in
+            e.string(1, key)
+            e.message(2, value)
+        }
+    }
+    var w = WireWriter()
+    entry(&w, "stage") { $0.string(3, "LINKING") }
+    entry(&w, "a") { v in v.message(5) { inner in entry(&inner, "b") { $0.fixed64(2, 2.0.bitPattern) } } }
+    return w.bytes
 }()
 
 /// Filters that exercise every production, literal kind and error path; also the libFuzzer seeds.
@@ -85,6 +108,9 @@ private let filterSeeds: [String] = [
     #"name = "operations/*" AND name != "*-1" AND name : "*acme*" AND name < "operations/c" AND name >= "*""#,
     #"response.type = "type.googleapis.com/acme.v1.BuildResult" OR response.type:* OR metadata.type != "*Meta""#,
     #"(done OR (cancel_requested AND NOT (error.code = 1))) AND -(name = "x" OR name = 'y\'\"\\\n\t')"#,
+    #"metadata.stage = "LINK*" AND metadata.a.b > 1.5 OR response.value:7 AND NOT metadata.missing != x"#,
+    "metadata.a.b = -2 metadata.stage:* -response.value <= 9223372036854775808", "metadata..x = 1", "metadata. = 1",
+    "metadata." + Array(repeating: "a", count: 33).joined(separator: ".") + ":*",
     "NOT NOT NOT done", "((((done))))", "done AND AND done", "done OR", "(done", "done)", "name ==", "!done",
     "name = ", "create_time > 2026", #"create_time > "2026-13-01T00:00:00Z""#, #"create_time > "9999-12-31T23:59:59Z""#,
     #"create_time > "2026-01-01T00:00:00.1234567890Z""#, "error.code = 99999999999", "error.code = -",
@@ -98,7 +124,8 @@ private let filterSeeds: [String] = [
 /// Text from the filter language's vocabulary, in random order: mostly near-misses of real filters.
 private func randomFilterText(_ random: inout SplitMix64) -> String {
     let fields = ["done", "cancel_requested", "name", "create_time", "update_time", "end_time", "error.code",
-                  "metadata.type", "response.type", "Done", "error", "name.x"]
+                  "metadata.type", "response.type", "Done", "error", "name.x",
+                  "metadata.stage", "metadata.a.b", "response.value", "metadata.", "metadata..x", "response.type.x"]
     let operators = ["=", "!=", "<", "<=", ">", ">=", ":", "==", "!", "=<"]
     let values = ["true", "false", "*", "\"*\"", "\"operations/*\"", "'*acme*'", "\"\"", "CANCELLED", "cancelled", "0", "-1",
                   "2147483647", "-2147483648", "2147483648", "\"2026-01-01T00:00:00Z\"", "\"2026-01-01T00:00:00.5+05:30\"",
@@ -289,6 +316,41 @@ struct FuzzPropertyTests {
             let again = try Filter(parsing: filter.canonical)
             for record in fuzzRecords where again.matches(record) != reference.matches(record) {
                 Issue.record("canonical \(filter.canonical) of \(text.debugDescription) differs on \(record.name); \(FuzzRun.reproduce)")
+            }
+        }
+    }
+
+    /// Payload bytes of any shape (random, or a valid Struct damaged) never trap a payload filter,
+    /// and a filter's NOT stays its complement on them.
+    @Test func payloadFiltersReadAnyBytesWithoutTrapping() throws {
+        let texts = ["metadata.stage = \"LINK*\"", "metadata.a.b > 1", "metadata.a.b:2", "metadata.stage:*", "metadata.value > 0",
+                     "response.a.b.c != \"*y\"", "metadata.a:*", "metadata.list:x"]
+        let filters = try texts.map { try Filter(parsing: $0) }
+        let negations = try texts.map { try Filter(parsing: "NOT (\($0))") }
+        let types = ["google.protobuf.Struct", "google.protobuf.Value", "google.protobuf.ListValue", "google.protobuf.Int64Value",
+                     "google.protobuf.StringValue", "google.protobuf.DoubleValue"]
+        FuzzRun.run(5) { random in
+            var bytes = fuzzStructBytes
+            if random.chance(30) {
+                bytes = random.bytes(0...48)
+            } else {
+                for _ in 0..<Int.random(in: 1...4, using: &random) {
+                    let index = Int.random(in: 0...bytes.count, using: &random)
+                    switch Int.random(in: 0..<4, using: &random) {
+                    case 0 where index < bytes.count: bytes[index] = UInt8.random(in: 0...255, using: &random)
+                    case 1 where index < bytes.count: bytes.remove(at: index)
+                    case 2: bytes.removeSubrange(index...)
+                    default: bytes.insert(random.pick([0x80, 0xFF, 0x0A, 0x12, 0x2A, 0x07, 0x0B, 0x00]), at: index)
+                    }
+                }
+            }
+            let type = "type.googleapis.com/" + random.pick(types)
+            let payload = Payload(typeURL: type, value: bytes)
+            let record = FilterRecord(name: "operations/f", done: true, createTime: Timestamp(nanosecondsSinceEpoch: 0),
+                                      updateTime: Timestamp(nanosecondsSinceEpoch: 0), metadataType: type, responseType: type,
+                                      metadata: payload, response: payload)
+            for (index, filter) in filters.enumerated() where filter.matches(record) == negations[index].matches(record) {
+                Issue.record("\(texts[index]) and its NOT agree on \(type) \(bytes); \(FuzzRun.reproduce)")
             }
         }
     }

@@ -13,8 +13,11 @@ struct StoreBuilder {
         /// Every operation created, progressed twice and completed: four events each, as a daemon
         /// serving producers writes them.
         case fourEvents = "four-events"
+        /// Half done, as `halfDone`, with `figures.Build` metadata whose `percent_done` is the
+        /// operation's index modulo 101 (the payload filter workload).
+        case typedMetadata = "typed-metadata"
 
-        var eventsPerOperation: Double { self == .halfDone ? 1.5 : 4 }
+        var eventsPerOperation: Double { self == .fourEvents ? 4 : 1.5 }
     }
 
     /// Where stores live: the cache directory, or the run's scratch directory.
@@ -59,6 +62,10 @@ struct StoreBuilder {
                 for group in stride(from: first, to: last, by: groupSize) {
                     let names = try (group..<min(last, group + groupSize)).map { try OperationName(parsing: "operations/op-\($0)") }
                     let kinds: [(Int) -> Event.Kind?] = switch shape {
+                    case .typedMetadata: [
+                        { .created(Event.Created(metadata: Self.build(percentDone: $0 % 101))) },
+                        { $0 % 2 == 0 ? .completed(.response(done)) : nil },
+                    ]
                     case .halfDone: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
@@ -87,5 +94,13 @@ struct StoreBuilder {
         }
         try store.sync()
         return events
+    }
+
+    /// `figures.Build { int32 percent_done = 1; string stage = 2; }`.
+    static func build(percentDone: Int) -> Payload {
+        var bytes: [UInt8] = percentDone == 0 ? [] : [0x08, UInt8(percentDone)]
+        let stage = Array((percentDone < 50 ? "COMPILING" : "LINKING").utf8)
+        bytes += [0x12, UInt8(stage.count)] + stage
+        return Payload(typeURL: "type.googleapis.com/figures.Build", value: bytes)
     }
 }

@@ -8,13 +8,15 @@ import Logging
 struct StoreFigures: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store-figures",
-        abstract: "Runs the in-process workloads (List, Get, replay, durable writes, recovery) with their same-run baselines.",
+        abstract: "Runs the in-process workloads (List, Get, replay, durable writes, recovery, payload filters) with their same-run baselines.",
         discussion: """
             Workloads: w3 (List pages of 100 with done = false on stores of --list-sizes operations), get \
             (Get by random name), w4 (rebuild views from a log of --replay-events events, against a raw LMDB \
             scan and a decode-only pass), w6 (durable transitions through the engine with 64 tasks, against \
             raw LMDB appends in the engine's batch size), recovery (replay into a new directory, reopen, \
-            snapshots, verify on --events events written through the engine).
+            snapshots, verify on --events events written through the engine), payload (List pages of 100 \
+            with metadata.percent_done > 50, which reads inside each candidate's metadata, against done = true, \
+            which matches as many, on --payload-operations operations).
 
             The defaults are quick. The full figures: --replay-events 10000000 --store-cache DIR (the 10M-event \
             store takes a few minutes to build once; reruns reuse it).
@@ -22,10 +24,10 @@ struct StoreFigures: AsyncParsableCommand {
     )
 
     enum Workload: String, ExpressibleByArgument, CaseIterable {
-        case w3, get, w4, w6, recovery
+        case w3, get, w4, w6, recovery, payload
     }
 
-    @Option(name: .customLong("workload"), help: "A workload to run (repeat for several): w3, get, w4, w6, recovery. Default: w3, get, w4, w6.")
+    @Option(name: .customLong("workload"), help: "A workload to run (repeat for several): w3, get, w4, w6, recovery, payload. Default: w3, get, w4, w6.")
     var workloads: [Workload] = [.w3, .get, .w4, .w6]
 
     @Option(help: "W3: operations stored, comma-separated (half of them done); the ratio is largest over smallest.")
@@ -33,6 +35,12 @@ struct StoreFigures: AsyncParsableCommand {
 
     @Option(help: "W3: pages measured per store (after up to 1000 warm-up pages).")
     var listPages: Int = 5000
+
+    @Option(help: "Payload: operations stored (half done, typed metadata) for List pages with a metadata filter.")
+    var payloadOperations: Int = 1_000_000
+
+    @Option(help: "Payload: pages measured per filter (after up to 1000 warm-up pages).")
+    var payloadPages: Int = 5000
 
     @Option(help: "Get: operations stored (half done).")
     var getOperations: Int = 1_000_000
@@ -87,6 +95,8 @@ struct StoreFigures: AsyncParsableCommand {
                 try await WriteWorkload(duration: .seconds(writeSeconds), tasks: writeTasks, scratch: scratch, logger: logger, report: report).run()
             case .recovery:
                 try await RecoveryWorkload(events: events, scratch: scratch, logger: logger, report: report).run()
+            case .payload:
+                try await PayloadFilterWorkload(operations: payloadOperations, pages: payloadPages, builder: builder, logger: logger, report: report).run()
             }
         }
         if storeCache == nil, !workloads.allSatisfy({ $0 == .w6 || $0 == .recovery }) {
@@ -98,6 +108,7 @@ struct StoreFigures: AsyncParsableCommand {
                 "workloads": workloads.map(\.rawValue).joined(separator: ","), "list_sizes": listSizes, "list_pages": "\(listPages)",
                 "get_operations": "\(getOperations)", "gets": "\(gets)", "replay_events": "\(replayEvents)",
                 "write_seconds": "\(writeSeconds)", "write_tasks": "\(writeTasks)", "events": "\(events)",
+                "payload_operations": "\(payloadOperations)", "payload_pages": "\(payloadPages)",
                 "store_cache": storeCache ?? "",
             ])
             print("wrote \(json)")

@@ -45,14 +45,18 @@ public struct Filter: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses and compiles a filter. Empty or all-whitespace text gives ``all``.
-    public init(parsing text: String) throws(FilterError) {
+    ///
+    /// `schemas` are the message types `metadata.<field>` and `response.<field>` resolve in; with
+    /// only the well-known ones (the default), any such path is accepted and answered by `Struct`
+    /// keys and wrapper values.
+    public init(parsing text: String, schemas: PayloadSchemas = .wellKnown) throws(FilterError) {
         if Self.exceedsMaximumLength(text) {
             throw FilterError(
                 message: "filter is longer than the maximum of \(Self.maximumLength) characters at column \(Self.maximumLength + 1)",
                 column: Self.maximumLength + 1
             )
         }
-        var parser = try Parser(Array(text.unicodeScalars))
+        var parser = try Parser(Array(text.unicodeScalars), schemas: schemas)
         guard let root = try parser.parseFilter() else {
             self = .all
             return

@@ -15,6 +15,8 @@ extension Filter.Node {
             child.writeOperand(to: &out)
         case .restriction(let restriction):
             restriction.write(to: &out)
+        case .payload(let restriction):
+            restriction.write(to: &out)
         }
     }
 
@@ -42,6 +44,7 @@ extension Filter.Node {
         case .or(let children): children.allSatisfy { $0.excludesDone }
         case .not(let child): child.coversDone
         case .restriction(let restriction): restriction.field == .done && restriction.test == .boolEquals(false)
+        case .payload: false
         }
     }
 
@@ -53,6 +56,7 @@ extension Filter.Node {
         case .not(let child): child.excludesDone
         case .restriction(let restriction):
             restriction.field == .done && (restriction.test == .boolEquals(true) || restriction.test == .present)
+        case .payload: false
         }
     }
 }

@@ -14,6 +14,8 @@ extension Filter.Node {
             return !child.matches(record)
         case .restriction(let restriction):
             return restriction.matches(record)
+        case .payload(let restriction):
+            return restriction.matches(record)
         }
     }
 }

@@ -23,8 +23,11 @@ extension Filter {
 
         var lexer: Lexer
         var token: Token
+        /// The types `metadata.<field>` and `response.<field>` are resolved in.
+        let schemas: PayloadSchemas
 
-        init(_ scalars: [Unicode.Scalar]) throws(FilterError) {
+        init(_ scalars: [Unicode.Scalar], schemas: PayloadSchemas = .wellKnown) throws(FilterError) {
+            self.schemas = schemas
             lexer = Lexer(scalars)
             token = Token(kind: .end, start: 0, end: 0)
             try advance()
@@ -180,10 +183,13 @@ extension Filter {
                     "found \(Self.describe(subject)); filterable fields are: \(Field.listing)"
                 )
             }
+            if Field(text: subject.text) == nil, let side = Self.payloadSide(subject.text) {
+                return try payloadRestriction(subject, side: side, opToken: opToken, op: op)
+            }
             guard let field = Field(text: subject.text) else {
                 throw error(
                     "unknown field \(Filter.quoteForMessage(subject.text))", at: subject.start,
-                    "filterable fields are: \(Field.listing)"
+                    "filterable fields are: \(Field.listing), and metadata.<field> or response.<field> of a registered message type"
                 )
             }
             if field.kind == .bool && op.isOrdering {
@@ -221,6 +227,13 @@ extension Filter {
                 "bare value \(shown) is not supported", at: subject.start,
                 "use field = value with one of the filterable fields: \(Field.listing)"
             )
+        }
+
+        /// `metadata.<path>` or `response.<path>`: a field inside the payload.
+        static func payloadSide(_ text: String) -> PayloadSide? {
+            if text.hasPrefix("metadata.") { return .metadata }
+            if text.hasPrefix("response.") { return .response }
+            return nil
         }
 
         static func example(for field: Field) -> String {

@@ -16,6 +16,10 @@ public struct FilterRecord: Sendable {
     public var metadataType: String?
     /// The full `Any` type URL of the response; nil unless the operation is done with a response.
     public var responseType: String?
+    /// The metadata itself, read only by a filter on a field inside it (`metadata.stage = "LINKING"`).
+    public var metadata: Payload?
+    /// The response itself; nil unless the operation is done with a response.
+    public var response: Payload?
 
     public init(
         name: String,
@@ -26,7 +30,9 @@ public struct FilterRecord: Sendable {
         errorCode: Int32? = nil,
         cancelRequested: Bool = false,
         metadataType: String? = nil,
-        responseType: String? = nil
+        responseType: String? = nil,
+        metadata: Payload? = nil,
+        response: Payload? = nil
     ) {
         self.name = name
         self.done = done
@@ -37,5 +43,7 @@ public struct FilterRecord: Sendable {
         self.cancelRequested = cancelRequested
         self.metadataType = metadataType
         self.responseType = responseType
+        self.metadata = metadata
+        self.response = response
     }
 }

@@ -179,11 +179,13 @@ extension Filter {
         case or([Node])
         case not(Node)
         case restriction(Restriction)
+        /// A field inside the metadata or response payload.
+        case payload(PayloadRestriction)
 
         var isJunction: Bool {
             switch self {
             case .and, .or: true
-            case .not, .restriction: false
+            case .not, .restriction, .payload: false
             }
         }
     }
