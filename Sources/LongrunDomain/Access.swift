@@ -88,6 +88,6 @@ public enum Access: Hashable, Sendable {
 
 extension DomainError {
     static func permissionDenied(_ what: String, rule: String) -> DomainError {
-        DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not allowed to \(what): \(rule)")
+        DomainError(.permissionDenied, reason: .permissionDenied, "not allowed to \(what): \(rule)")
     }
 }

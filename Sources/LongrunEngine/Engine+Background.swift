@@ -142,7 +142,7 @@ extension LongrunEngine {
     /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
     public func takeSnapshot() async throws -> SnapshotFile.Info {
         guard snapshotting.withLock({ busy in defer { busy = true }; return !busy }) else {
-            throw DomainError(.failedPrecondition, reason: "SNAPSHOT_IN_PROGRESS", "a snapshot is being written; retry when it is done")
+            throw DomainError(.failedPrecondition, reason: .snapshotInProgress, "a snapshot is being written; retry when it is done")
         }
         defer { snapshotting.withLock { $0 = false } }
         let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch

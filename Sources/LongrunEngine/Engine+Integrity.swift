@@ -86,7 +86,7 @@ extension LongrunEngine {
     /// rebuild. Only for unrestricted callers. Waiters of repaired operations are woken.
     public func repair(_ names: [OperationName] = [], actor: Actor, access: Access = .unrestricted) async throws -> RepairReport {
         guard access == .unrestricted else {
-            throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not allowed to repair the store: only root, the daemon's user or the admin group may")
+            throw DomainError(.permissionDenied, reason: .permissionDenied, "not allowed to repair the store: only root, the daemon's user or the admin group may")
         }
         let requested = Set(names)
         if names.isEmpty { try await scrubPass(share: nil) }

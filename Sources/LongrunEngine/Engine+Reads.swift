@@ -18,7 +18,7 @@ extension LongrunEngine {
         let collections = try CollectionSet(listName: request.name)
         let filter: Filter
         do { filter = try Filter(parsing: request.filter) } catch {
-            throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
+            throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
         }
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collections.description, filter.canonical)
@@ -59,9 +59,9 @@ extension LongrunEngine {
         return try await read { store in
             let state = try await store.operation(name)
             try access.requireRead(state, name)
-            guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            guard let state else { throw DomainError(.notFound, reason: .operationNotFound, "operation \(name) has no history: it never existed") }
             if let tail = try await store.logTail(), state.createSequence < tail, after + 1 < tail {
-                throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                throw DomainError(.outOfRange, reason: .historyCompacted,
                                   "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
             }
             var events = try await store.events(of: name, after: after, limit: size + 1)
@@ -105,11 +105,11 @@ extension LongrunEngine {
         try await read { store in
             let head = try await store.appliedSequence()
             guard sequence <= head else {
-                throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
+                throw DomainError(.outOfRange, reason: .sequenceAheadOfLog,
                                   "sequence \(sequence) is beyond the newest event \(head); resume from \(head) or earlier")
             }
             if let tail = try await store.logTail(), sequence + 1 < tail {
-                throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
+                throw DomainError(.outOfRange, reason: .sequenceCompacted,
                                   "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
             }
             return try await store.events(after: sequence, limit: limit)

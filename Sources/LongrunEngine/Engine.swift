@@ -171,7 +171,7 @@ public final class LongrunEngine: Sendable {
     /// backend FAILED_PRECONDITION naming what to use instead.
     func requireLMDB(_ what: String) throws -> Store {
         guard let lmdb else {
-            throw DomainError(.failedPrecondition, reason: "NOT_ON_THIS_BACKEND",
+            throw DomainError(.failedPrecondition, reason: .notOnThisBackend,
                               "\(what) works on the embedded LMDB store only; \(store.location) keeps its own durability and integrity (use the database's backups and checks)")
         }
         return lmdb

@@ -22,7 +22,7 @@ public struct ListRequest: Hashable, Sendable {
 
     static func effectivePageSize(_ requested: Int32) throws(DomainError) -> Int {
         guard requested >= 0 else {
-            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_SIZE", "page_size must not be negative (0 means the default of \(defaultPageSize))")
+            throw DomainError(.invalidArgument, reason: .invalidPageSize, "page_size must not be negative (0 means the default of \(defaultPageSize))")
         }
         return requested == 0 ? defaultPageSize : min(Int(requested), maximumPageSize)
     }

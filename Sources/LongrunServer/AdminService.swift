@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunDefaults
 import LongrunDomain
@@ -71,7 +72,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
             response.refused = report.refused.map { refusal in
                 .with {
                     $0.name = refusal.name.description
-                    $0.status = ErrorMapping.protoStatus(for: refusal.error, logger: logger)
+                    $0.status = GoogleRPCStatus(refusal.error, logger: logger).proto
                 }
             }
             return ServerResponse(message: response)
@@ -135,7 +136,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
 /// PERMISSION_DENIED unless the caller is root, the daemon's user or in the admin group.
 private func requireAdmin(_ call: CallContext, _ what: String) throws {
     guard call.access == .unrestricted else {
-        throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
+        throw DomainError(.permissionDenied, reason: .permissionDenied,
                           "not allowed to \(what): only root, the daemon's user or the admin group may (\(call.peer))")
     }
 }

@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import LongrunDomain
 
 /// What a handler learns about its caller: from the request metadata over gRPC, from the
@@ -38,8 +39,8 @@ struct CallContext: Sendable {
     /// one it cannot name.
     init(peer: PeerCredentials?, actorLabel: String?, cancelReason: String?, timeout: Duration?, policy: AccessPolicy) throws {
         guard let peer else {
-            throw ErrorMapping.status(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
-                                      reason: "NO_PEER_CREDENTIALS")
+            throw GoogleRPCStatus(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
+                                      reason: .noPeerCredentials)
         }
         self.peer = peer
         actor = Actor(uid: peer.uid, pid: peer.pid, label: actorLabel.map { String($0.prefix(Self.maximumLabelLength)) } ?? "")

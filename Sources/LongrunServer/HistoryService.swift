@@ -53,11 +53,11 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             call = try CallContext(metadata: request.metadata, context: context, policy: policy)
             collections = try CollectionSet(listName: message.name)
             do { filter = try Filter(parsing: message.filter) } catch {
-                throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
+                throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
             }
             if message.startAtHead {
                 guard message.afterSequence == 0 else {
-                    throw DomainError(.invalidArgument, reason: "INVALID_START", "give either start_at_head or after_sequence, not both")
+                    throw DomainError(.invalidArgument, reason: .invalidStart, "give either start_at_head or after_sequence, not both")
                 }
                 start = try await engine.appliedSequence()
             } else {
@@ -65,7 +65,7 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                 _ = try await engine.events(after: start, limit: 0)  // OUT_OF_RANGE before the stream starts
             }
         } catch {
-            return StreamingServerResponse(error: RPCError(ErrorMapping.status(for: error, logger: logger)))
+            return StreamingServerResponse(error: RPCError(GoogleRPCStatus(error, logger: logger)))
         }
         let engine = self.engine
         let logger = self.logger
@@ -95,9 +95,9 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
             } catch is CancellationError {
                 // The server is stopping: tell the client to come back. Otherwise the client went away
                 // or its deadline passed, and nobody is listening.
-                if engine.isClosed { throw ErrorMapping.shuttingDown }
+                if engine.isClosed { throw GoogleRPCStatus.shuttingDown }
             } catch {
-                throw ErrorMapping.status(for: error, logger: logger)
+                throw GoogleRPCStatus(error, logger: logger)
             }
             return [:]
         }
@@ -141,7 +141,7 @@ struct StatesAsOfEvents {
         if prior == nil, case .created = event.kind {} else if prior == nil {
             do {
                 prior = try await engine.state(of: event.name, at: event.sequence - 1)
-            } catch let error as DomainError where error.reason == "HISTORY_COMPACTED" {
+            } catch let error as DomainError where error.reason == .historyCompacted {
                 guard let current = try await engine.operationIncludingDeleted(event.name) else { throw error }
                 let exact = current.lastSequence == event.sequence
                 if exact { remember(current) }
@@ -149,7 +149,7 @@ struct StatesAsOfEvents {
             }
         }
         guard let state = Lifecycle.apply(prior, event) else {
-            throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED", "the events of \(event.name) before \(event.sequence) are not in the log")
+            throw DomainError(.outOfRange, reason: .historyCompacted, "the events of \(event.name) before \(event.sequence) are not in the log")
         }
         remember(state)
         return (state, true)

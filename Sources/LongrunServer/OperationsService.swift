@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunEngine
@@ -69,7 +70,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
             var timeout = maximumWait
             if message.hasTimeout {
                 guard let requested = Duration(validating: message.timeout) else {
-                    throw ErrorMapping.status(.invalidArgument, "timeout must be a non-negative duration", reason: "INVALID_TIMEOUT")
+                    throw GoogleRPCStatus(.invalidArgument, "timeout must be a non-negative duration", reason: .invalidTimeout)
                 }
                 timeout = min(timeout, requested)
             }
@@ -89,7 +90,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
                 }
                 return ServerResponse(message: state.proto)
             } catch is CancellationError where engine.isClosed {
-                throw ErrorMapping.shuttingDown
+                throw GoogleRPCStatus.shuttingDown
             }
         }
     }

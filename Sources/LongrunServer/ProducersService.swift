@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunEngine
@@ -77,7 +78,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         do {
             call = try CallContext(metadata: request.metadata, context: context, policy: policy)
         } catch {
-            return StreamingServerResponse(error: RPCError(ErrorMapping.status(for: error, logger: logger)))
+            return StreamingServerResponse(error: RPCError(GoogleRPCStatus(error, logger: logger)))
         }
         let engine = self.engine
         let logger = self.logger
@@ -143,7 +144,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         case .response(let response)?: return (name, .response(Payload(response)))
         case .error(let status)?: return (name, .error(Status(status)))
         case nil:
-            throw DomainError(.invalidArgument, reason: "MISSING_RESULT", "CompleteOperation needs exactly one of response or error")
+            throw DomainError(.invalidArgument, reason: .missingResult, "CompleteOperation needs exactly one of response or error")
         }
     }
 
@@ -157,7 +158,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             let (name, outcome) = try Self.complete(complete)
             return .complete(name, outcome)
         case nil:
-            throw DomainError(.invalidArgument, reason: "MISSING_COMMAND", "a TransitionRequest needs one of create, update or complete")
+            throw DomainError(.invalidArgument, reason: .missingCommand, "a TransitionRequest needs one of create, update or complete")
         }
     }
 
@@ -184,7 +185,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         case .success(let state) where isUpdate: response.update = updateResponse(state)
         case .success(let state): response.operation = state.proto
         case .failure(let error):
-            response.error = ErrorMapping.protoStatus(for: error, logger: logger)
+            response.error = GoogleRPCStatus(error, logger: logger).proto
         }
         return response
     }

@@ -1,8 +1,9 @@
 import LMDB
 
-/// Why the store cannot open, read or write. The edge maps ``Kind`` to a `google.rpc.Code`.
+/// Why the store cannot open, read or write. ``Kind`` decides the `google.rpc.Code` a client
+/// receives (the server's `RPCErrorConvertible` conformance).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable, CaseIterable {
         /// The directory holds something that is not a Longrun store. Nothing was changed.
         case foreignDirectory
         /// The store was written by a format this build does not know.

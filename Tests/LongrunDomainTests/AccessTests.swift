@@ -35,7 +35,7 @@ struct AccessTests {
             Issue.record("expected PERMISSION_DENIED for \(command)")
         } catch {
             #expect(error.kind == .permissionDenied)
-            #expect(error.reason == "PERMISSION_DENIED")
+            #expect(error.reason == .permissionDenied)
         }
     }
 
@@ -79,7 +79,7 @@ struct AccessTests {
             Issue.record("expected REQUEST_ID_IN_USE")
         } catch {
             #expect(error.kind == .alreadyExists)
-            #expect(error.reason == "REQUEST_ID_IN_USE")
+            #expect(error.reason == .requestIDInUse)
         }
     }
 
