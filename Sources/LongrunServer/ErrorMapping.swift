@@ -63,12 +63,3 @@ extension GoogleRPCStatus {
         return proto
     }
 }
-
-/// Runs a handler body, rethrowing any failure as the `GoogleRPCStatus` a client receives.
-func mappingErrors<R>(_ logger: Logger, _ body: () async throws -> R) async throws -> R {
-    do {
-        return try await body()
-    } catch {
-        throw GoogleRPCStatus(error, logger: logger)
-    }
-}

@@ -1,5 +1,5 @@
 import GRPCCore
-import Logging
+import GRPCProtobuf
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
@@ -9,8 +9,6 @@ import LongrunWire
 /// transition in a collection.
 struct HistoryService: Longrun_V1_History.ServiceProtocol {
     let engine: LongrunEngine
-    let logger: Logger
-    let policy: AccessPolicy
     let quotas: PeerQuotas
     /// Events read from the log per step of a watch stream.
     static let watchBatch = 256
@@ -18,24 +16,22 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
     func listOperationEvents(request: ServerRequest<Longrun_V1_ListOperationEventsRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_ListOperationEventsResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            let name = try OperationName(parsing: message.name)
-            let page = try await engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
-            var response = Longrun_V1_ListOperationEventsResponse()
-            // The version after each event: the state's before the page, counted on by transitions.
-            var version: UInt64 = 0
-            if let first = page.events.first, first.sequence > 1 {
-                version = try await engine.state(of: name, at: first.sequence - 1)?.version ?? 0
-            }
-            response.events = page.events.map { event in
-                if event.kind.isTransition { version += 1 }
-                return Self.proto(event, version: version, state: nil)
-            }
-            response.nextPageToken = page.nextPageToken
-            return ServerResponse(message: response)
+        let call = try CallContext.current
+        let message = request.message
+        let name = try OperationName(parsing: message.name)
+        let page = try await engine.history(of: name, pageSize: message.pageSize, pageToken: message.pageToken, access: call.access)
+        var response = Longrun_V1_ListOperationEventsResponse()
+        // The version after each event: the state's before the page, counted on by transitions.
+        var version: UInt64 = 0
+        if let first = page.events.first, first.sequence > 1 {
+            version = try await engine.state(of: name, at: first.sequence - 1)?.version ?? 0
         }
+        response.events = page.events.map { event in
+            if event.kind.isTransition { version += 1 }
+            return Self.proto(event, version: version, state: nil)
+        }
+        response.nextPageToken = page.nextPageToken
+        return ServerResponse(message: response)
     }
 
     /// Streams the events of the collection (or of every collection a wildcard names) after `after_sequence` (or from the head), with each
@@ -45,30 +41,24 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
         -> StreamingServerResponse<Longrun_V1_OperationEvent>
     {
         let message = request.message
-        let call: CallContext
+        let call = try CallContext.current
         let collections: CollectionSet
         let filter: Filter
         let start: UInt64
-        do {
-            call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            collections = try CollectionSet(listName: message.name)
-            do { filter = try Filter(parsing: message.filter) } catch {
-                throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
+        collections = try CollectionSet(listName: message.name)
+        do { filter = try Filter(parsing: message.filter) } catch {
+            throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
+        }
+        if message.startAtHead {
+            guard message.afterSequence == 0 else {
+                throw DomainError(.invalidArgument, reason: .invalidStart, "give either start_at_head or after_sequence, not both")
             }
-            if message.startAtHead {
-                guard message.afterSequence == 0 else {
-                    throw DomainError(.invalidArgument, reason: .invalidStart, "give either start_at_head or after_sequence, not both")
-                }
-                start = try await engine.appliedSequence()
-            } else {
-                start = message.afterSequence
-                _ = try await engine.events(after: start, limit: 0)  // OUT_OF_RANGE before the stream starts
-            }
-        } catch {
-            return StreamingServerResponse(error: RPCError(GoogleRPCStatus(error, logger: logger)))
+            start = try await engine.appliedSequence()
+        } else {
+            start = message.afterSequence
+            _ = try await engine.events(after: start, limit: 0)  // OUT_OF_RANGE before the stream starts
         }
         let engine = self.engine
-        let logger = self.logger
         let quotas = self.quotas
         return StreamingServerResponse { writer in
             do {
@@ -96,8 +86,6 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
                 // The server is stopping: tell the client to come back. Otherwise the client went away
                 // or its deadline passed, and nobody is listening.
                 if engine.isClosed { throw GoogleRPCStatus.shuttingDown }
-            } catch {
-                throw GoogleRPCStatus(error, logger: logger)
             }
             return [:]
         }
@@ -106,10 +94,8 @@ struct HistoryService: Longrun_V1_History.ServiceProtocol {
     func getOperationDetails(request: ServerRequest<Longrun_V1_GetOperationDetailsRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_OperationDetails>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            return ServerResponse(message: try await engine.get(OperationName(parsing: request.message.name), access: call.access).detailsProto)
-        }
+        let call = try CallContext.current
+        return ServerResponse(message: try await engine.get(OperationName(parsing: request.message.name), access: call.access).detailsProto)
     }
 
     static func proto(_ event: Event, version: UInt64, state: OperationState?) -> Longrun_V1_OperationEvent {
@@ -161,10 +147,3 @@ struct StatesAsOfEvents {
     }
 }
 
-extension RPCError {
-    init(_ status: GRPCProtobuf.GoogleRPCStatus) {
-        self.init(code: status.code, message: status.message, metadata: status.rpcErrorMetadata)
-    }
-}
-
-import GRPCProtobuf

@@ -6,7 +6,7 @@ import LongrunStore
 
 /// A store error decides its own status from its ``StoreError/Kind``: the code, the `ErrorInfo`
 /// reason and, for a damaged record, which record and what to run. Failures of the daemon rather
-/// than of the request are logged where the call ends (``edgeLogLevel``).
+/// than of the request are logged where the call ends (``edgeLog``).
 extension StoreError: GoogleRPCStatusConvertible {
     public var rpcErrorCode: RPCError.Code {
         switch kind {
