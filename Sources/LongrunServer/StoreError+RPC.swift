@@ -13,7 +13,7 @@ extension StoreError: GoogleRPCStatusConvertible {
         case .resourceExhausted: .resourceExhausted
         case .closed, .unavailable: .unavailable
         case .dataLoss: .dataLoss
-        case .foreignDirectory, .unsupportedFormat, .storage: .internalError
+        case .foreignDirectory, .unsupportedFormat, .missingDatabase, .storage: .internalError
         }
     }
 
@@ -25,7 +25,7 @@ extension StoreError: GoogleRPCStatusConvertible {
         case .closed: .shuttingDown
         case .unavailable: .storeUnavailable
         case .dataLoss: damage == nil ? .dataLoss : .recordDamaged
-        case .foreignDirectory, .unsupportedFormat, .storage: .storageFailure
+        case .foreignDirectory, .unsupportedFormat, .missingDatabase, .storage: .storageFailure
         }
     }
 
@@ -49,7 +49,7 @@ extension StoreError: GoogleRPCStatusConvertible {
         switch kind {
         case .unavailable: (.warning, "store unavailable")
         case .dataLoss where damage == nil: (.critical, "data loss")
-        case .foreignDirectory, .unsupportedFormat, .storage: (.error, "storage failure")
+        case .foreignDirectory, .unsupportedFormat, .missingDatabase, .storage: (.error, "storage failure")
         case .dataLoss, .resourceExhausted, .closed: nil
         }
     }

@@ -8,6 +8,9 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         case foreignDirectory
         /// The store was written by a format this build does not know.
         case unsupportedFormat
+        /// A read-only open found the store without a database of this build's schema (written by
+        /// an older build), which only a writer can add: ``database`` names it.
+        case missingDatabase
         /// A record cannot be decoded, or the log and views contradict each other.
         case dataLoss
         /// The map reached its maximum or the disk is full: writes fail, reads keep working.
@@ -27,12 +30,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error & Sendable)?
     /// The record whose checksum failed, for a ``Kind/dataLoss`` found by reading one.
     public var damage: DamagedRecord?
+    /// The database concerned, for a ``Kind/missingDatabase``.
+    public var database: String?
 
-    public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil, damage: DamagedRecord? = nil) {
+    public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil, damage: DamagedRecord? = nil, database: String? = nil) {
         self.kind = kind
         self.message = message
         self.underlying = underlying
         self.damage = damage
+        self.database = database
     }
 
     /// A read met a record whose checksum does not hold: it is not served.

@@ -19,6 +19,7 @@ struct ErrorStatusTests {
     static let storeStatuses: [StoreError.Kind: (code: RPCError.Code, reason: String)] = [
         .foreignDirectory: (.internalError, "STORAGE_FAILURE"),
         .unsupportedFormat: (.internalError, "STORAGE_FAILURE"),
+        .missingDatabase: (.internalError, "STORAGE_FAILURE"),
         .dataLoss: (.dataLoss, "DATA_LOSS"),
         .resourceExhausted: (.resourceExhausted, "STORE_FULL"),
         .storage: (.internalError, "STORAGE_FAILURE"),
