@@ -15,11 +15,8 @@ extension LongrunEngine {
     /// collection a wildcard names (AIP-159, ``CollectionSet``), merged in creation order across
     /// them with one keyset token. With owner-only `access`, only the caller's own operations.
     public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
-        let collections = try CollectionSet(listName: request.name)
-        let filter: Filter
-        do { filter = try Filter(parsing: request.filter) } catch {
-            throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
-        }
+        let scope = try ListScope(name: request.name, filter: request.filter)
+        let (collections, filter) = (scope.collections, scope.filter)
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collections.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
@@ -51,7 +48,8 @@ extension LongrunEngine {
         return CollectionsPage(collections: page, nextPageToken: next)
     }
 
-    /// The transitions of one operation, deleted ones included, oldest first.
+    /// The transitions of one operation, deleted ones included, oldest first, each with the
+    /// operation's version right after it.
     public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) async throws -> HistoryPage {
         let size = try ListRequest.effectivePageSize(pageSize)
         let binding = PageToken.binding("history", name.description)
@@ -70,7 +68,12 @@ extension LongrunEngine {
                 events.removeLast()
                 next = PageToken(position: events.last!.sequence, binding: binding).encoded
             }
-            return HistoryPage(events: events, nextPageToken: next)
+            // Counted on from the version before the page.
+            var before: UInt64 = 0
+            if let first = events.first, first.sequence > 1 {
+                before = try await store.state(of: name, at: first.sequence - 1)?.version ?? 0
+            }
+            return HistoryPage(events: events, versions: Event.versions(of: events, after: before), nextPageToken: next)
         }
     }
 

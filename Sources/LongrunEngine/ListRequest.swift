@@ -28,6 +28,20 @@ public struct ListRequest: Hashable, Sendable {
     }
 }
 
+/// What a list or a watch covers: the collections its name picks (``CollectionSet``) and its
+/// filter, parsed once the same way for both (INVALID_ARGUMENT if either is malformed).
+struct ListScope: Sendable {
+    let collections: CollectionSet
+    let filter: Filter
+
+    init(name: String, filter: String) throws {
+        collections = try CollectionSet(listName: name)
+        do { self.filter = try Filter(parsing: filter) } catch {
+            throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
+        }
+    }
+}
+
 public struct ListResponse: Sendable {
     public var operations: [OperationState]
     /// Empty only on the last page.
@@ -57,6 +71,8 @@ public struct CollectionsPage: Sendable {
 
 public struct HistoryPage: Sendable {
     public var events: [Event]
+    /// The operation's version right after each event (``Event/versions(of:after:)``).
+    public var versions: [UInt64]
     /// Empty only on the last page.
     public var nextPageToken: String
 }

@@ -87,8 +87,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
     func takeSnapshot(request: ServerRequest<Longrun_V1_TakeSnapshotRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
-        try requireAdmin(.current, "take a snapshot")
-        let info = try await engine.takeSnapshot()
+        let info = try await engine.takeSnapshot(access: CallContext.current.access)
         var response = Longrun_V1_TakeSnapshotResponse()
         response.sequence = info.sequence
         response.path = info.path
@@ -99,8 +98,7 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
     func scrub(request: ServerRequest<Longrun_V1_ScrubRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_IntegrityStatus>
     {
-        try requireAdmin(.current, "scrub the store")
-        return ServerResponse(message: try await engine.scrub().proto)
+        ServerResponse(message: try await engine.scrub(access: CallContext.current.access).proto)
     }
 
     func repair(request: ServerRequest<Longrun_V1_RepairRequest>, context: ServerContext) async throws
@@ -115,14 +113,6 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
         response.unrepairable = report.unrepairable.map(\.proto)
         response.remaining = report.remaining.map(\.proto)
         return ServerResponse(message: response)
-    }
-}
-
-/// PERMISSION_DENIED unless the caller is root, the daemon's user or in the admin group.
-private func requireAdmin(_ call: CallContext, _ what: String) throws {
-    guard call.access == .unrestricted else {
-        throw DomainError(.permissionDenied, reason: .permissionDenied,
-                          "not allowed to \(what): only root, the daemon's user or the admin group may (\(call.peer))")
     }
 }
 
