@@ -184,6 +184,13 @@ public final class LongrunEngine: Sendable {
         try Store.checkDirectory(directory)
     }
 
+    /// Takes the data directory's owner lock (``Store/lockDirectory(_:)``), creating the directory
+    /// if needed: one daemon serves a directory at a time, and offline tools that write wait their
+    /// turn. Keep the returned lock alive for as long as the engine serves the directory.
+    public static func lockDirectory(_ directory: String) throws -> DirectoryLock {
+        try Store.lockDirectory(directory)
+    }
+
     /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.
     public func close() {
         closed.withLock { $0 = true }

@@ -4,7 +4,6 @@ import Logging
 import LongrunDefaults
 import LongrunEngine
 import LongrunProto
-import LongrunStore
 import NIOCore
 import ServiceLifecycle
 
@@ -259,11 +258,5 @@ extension LongrunServer {
     /// is fine (``init(engine:configuration:logger:)`` replaces it).
     public static func checkSocketAvailable(_ socketPath: String) throws {
         try UnixListener.checkAvailable(path: socketPath)
-    }
-
-    /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
-    /// object alive for as long as the daemon serves.
-    public static func lockDataDirectory(_ directory: String) throws -> AnyObject {
-        try Store.lockDirectory(directory)
     }
 }
