@@ -79,6 +79,13 @@ public enum Access: Hashable, Sendable {
         }
     }
 
+    /// Throws PERMISSION_DENIED unless the caller may administer the store (take a snapshot,
+    /// scrub, repair): root, the daemon's user or the admin group.
+    public func requireAdministration(_ what: String) throws(DomainError) {
+        guard case .owner(let uid, _) = self else { return }
+        throw .permissionDenied(what, rule: "only root, the daemon's user or the admin group may (uid \(uid))")
+    }
+
     func requireUnrestricted(_ name: OperationName, _ verb: String) throws(DomainError) {
         guard self == .unrestricted else {
             throw .permissionDenied("\(verb) operation \(name)", rule: "only root or the admin group may")
@@ -88,6 +95,6 @@ public enum Access: Hashable, Sendable {
 
 extension DomainError {
     static func permissionDenied(_ what: String, rule: String) -> DomainError {
-        DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not allowed to \(what): \(rule)")
+        DomainError(.permissionDenied, reason: .permissionDenied, "not allowed to \(what): \(rule)")
     }
 }

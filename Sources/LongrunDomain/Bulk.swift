@@ -17,7 +17,7 @@ public enum BulkAction: Hashable, Sendable {
     /// many words (`all`), never by leaving the filter out.
     public static func requireScope(filter: String, all: Bool) throws(DomainError) {
         guard all || !filter.allSatisfy(\.isWhitespace) else {
-            throw DomainError(.invalidArgument, reason: "BULK_NEEDS_FILTER",
+            throw DomainError(.invalidArgument, reason: .bulkNeedsFilter,
                               "a bulk cancel or delete needs a filter (e.g. `done = false`); to act on every operation of the collection, say so with all = true")
         }
     }

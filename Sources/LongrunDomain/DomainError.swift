@@ -1,7 +1,7 @@
-/// A command the lifecycle rules reject. The edge maps ``Kind`` to a `google.rpc.Code` in one table
-/// and sends ``reason`` as the `ErrorInfo` reason.
+/// A command the lifecycle rules reject. ``Kind`` decides the `google.rpc.Code` (the server's
+/// `RPCErrorConvertible` conformance) and ``reason`` is sent as the `ErrorInfo` reason.
 public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
-    public enum Kind: Hashable, Sendable {
+    public enum Kind: Hashable, Sendable, CaseIterable {
         case invalidArgument
         case notFound
         case alreadyExists
@@ -13,14 +13,14 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var kind: Kind
-    /// UPPER_SNAKE, stable, for machines: e.g. `OPERATION_ALREADY_DONE`.
-    public var reason: String
+    /// For machines: e.g. ``Reason/operationAlreadyDone``.
+    public var reason: Reason
     /// For people: what went wrong and, where it helps, what to do next.
     public var message: String
     /// For machines, beside the reason: e.g. `operation` naming the operation concerned.
     public var metadata: [String: String] = [:]
 
-    public init(_ kind: Kind, reason: String, _ message: String) {
+    public init(_ kind: Kind, reason: Reason, _ message: String) {
         self.kind = kind
         self.reason = reason
         self.message = message
@@ -32,19 +32,19 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     public static let errorDomain = "longrun.dev"
 
     static func notFound(_ name: OperationName) -> DomainError {
-        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) does not exist")
+        DomainError(.notFound, reason: .operationNotFound, "operation \(name) does not exist")
     }
 
     static func deleted(_ name: OperationName) -> DomainError {
-        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) was deleted")
+        DomainError(.notFound, reason: .operationNotFound, "operation \(name) was deleted")
     }
 
     static func expired(_ name: OperationName) -> DomainError {
-        DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) expired under the retention policy; its history remains")
+        DomainError(.notFound, reason: .operationNotFound, "operation \(name) expired under the retention policy; its history remains")
     }
 
     static func alreadyDone(_ name: OperationName, _ verb: String) -> DomainError {
-        DomainError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE",
+        DomainError(.failedPrecondition, reason: .operationAlreadyDone,
                     "cannot \(verb) operation \(name): it is already done")
     }
 }

@@ -8,10 +8,16 @@ public struct ErrorInfo: Hashable, Sendable {
     public var domain: String
     public var metadata: [String: String]
 
-    public init(reason: String, domain: String = DomainError.errorDomain, metadata: [String: String] = [:]) {
+    /// Any domain's info, as it travels.
+    public init(reason: String, domain: String, metadata: [String: String] = [:]) {
         self.reason = reason
         self.domain = domain
         self.metadata = metadata
+    }
+
+    /// Longrun's own info: one of its reasons, in its domain.
+    public init(reason: DomainError.Reason, metadata: [String: String] = [:]) {
+        self.init(reason: reason.rawValue, domain: DomainError.errorDomain, metadata: metadata)
     }
 
     /// `message ErrorInfo { string reason = 1; string domain = 2; map<string, string> metadata = 3; }`,

@@ -83,6 +83,17 @@ public struct Event: Hashable, Sendable {
         }
     }
 
+    /// The version of the operation right after each of `events` (its own, oldest first), from
+    /// `version`, its version before the first: each transition counts one (``Kind/isTransition``),
+    /// as ``Lifecycle/apply(_:_:)`` counts them.
+    public static func versions(of events: [Event], after version: UInt64) -> [UInt64] {
+        var version = version
+        return events.map { event in
+            if event.kind.isTransition { version += 1 }
+            return version
+        }
+    }
+
     public struct Created: Hashable, Sendable {
         public var metadata: Payload?
         public var requestID: String?

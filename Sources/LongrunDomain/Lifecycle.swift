@@ -72,11 +72,11 @@ public enum Lifecycle {
                 if let prior = context.priorForRequestID {
                     // A request id names one caller's attempt; another uid reusing it is not a retry.
                     guard context.access.mayChange(prior) else {
-                        throw DomainError(.alreadyExists, reason: "REQUEST_ID_IN_USE",
+                        throw DomainError(.alreadyExists, reason: .requestIDInUse,
                                           "request_id '\(requestID)' was already used by another caller; use a fresh one (a UUID is typical)")
                     }
                     if let original = prior.requestFingerprint, original != create.fingerprint {
-                        var error = DomainError(.alreadyExists, reason: "REQUEST_ID_REUSED", """
+                        var error = DomainError(.alreadyExists, reason: .requestIDReused, """
                             request_id '\(requestID)' was used for another request (another operation id, metadata or cancellation), \
                             which created \(prior.name); repeat that request exactly to get \(prior.name), or use a fresh request_id for a new operation
                             """)
@@ -84,20 +84,20 @@ public enum Lifecycle {
                         throw error
                     }
                     guard prior.deletion == nil else {
-                        throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND",
+                        throw DomainError(.notFound, reason: .operationNotFound,
                                           "request_id '\(requestID)' already created operation \(prior.name), which was deleted since")
                     }
                     return Decision(subject: prior.name, events: [])
                 }
             }
             if let state {
-                throw DomainError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS",
+                throw DomainError(.alreadyExists, reason: .operationAlreadyExists,
                                   state.isDeleted
                                       ? "operation \(name) existed and was deleted; names are never reused, so that history stays unambiguous"
                                       : "operation \(name) already exists")
             }
             if case .cooperative(let grace?) = create.cancellation, grace < .zero {
-                throw DomainError(.invalidArgument, reason: "INVALID_CANCEL_GRACE", "cancel grace must not be negative")
+                throw DomainError(.invalidArgument, reason: .invalidCancelGrace, "cancel grace must not be negative")
             }
             return decision([draft(.created(Event.Created(
                 metadata: create.metadata, requestID: create.requestID, cancellation: create.cancellation,
@@ -109,7 +109,7 @@ public enum Lifecycle {
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "update") }
             if let expected = progress.expectedVersion, expected != state.version {
-                throw DomainError(.aborted, reason: "VERSION_MISMATCH",
+                throw DomainError(.aborted, reason: .versionMismatch,
                                   "operation \(name) is at version \(state.version), not the expected \(expected); read it again and retry")
             }
             return decision([draft(.progressed(metadata: progress.metadata))])
@@ -120,7 +120,7 @@ public enum Lifecycle {
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "complete") }
             if case .error(let status) = outcome, status.code == StatusCode.ok.rawValue {
-                throw DomainError(.invalidArgument, reason: "INVALID_ERROR_STATUS",
+                throw DomainError(.invalidArgument, reason: .invalidErrorStatus,
                                   "an error result needs a non-OK code; complete with a response for success")
             }
             return decision([draft(.completed(outcome))])
@@ -168,7 +168,7 @@ public enum Lifecycle {
         case .recordRepair(_, let detail):
             try context.access.requireUnrestricted(name, "repair")
             guard state != nil else {
-                throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no events to rebuild it from: it never existed")
+                throw DomainError(.notFound, reason: .operationNotFound, "operation \(name) has no events to rebuild it from: it never existed")
             }
             try Limits.checkReason(detail)
             return decision([draft(.repaired(detail: detail))])
@@ -178,7 +178,7 @@ public enum Lifecycle {
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "renew the lease of") }
             guard state.lease != nil else {
-                throw DomainError(.failedPrecondition, reason: "NO_LEASE",
+                throw DomainError(.failedPrecondition, reason: .noLease,
                                   "operation \(name) has no lease to renew: it was created without one; adopt it with a lease to hold it under one")
             }
             // A heartbeat that reaches the writer before the expiry does renews the lease, even
@@ -191,7 +191,7 @@ public enum Lifecycle {
             let state = try requireLive(state, name)
             guard !state.done else { throw .alreadyDone(name, "adopt") }
             guard expected == state.version else {
-                throw DomainError(.aborted, reason: "VERSION_MISMATCH",
+                throw DomainError(.aborted, reason: .versionMismatch,
                                   "operation \(name) is at version \(state.version), not the expected \(expected); another producer may have adopted or updated it: read it again")
             }
             return decision([draft(.adopted(leaseTTL: ttl))])
@@ -295,7 +295,7 @@ public enum Lifecycle {
         guard !requestID.isEmpty, requestID.utf8.count <= OperationName.maximumRequestIDLength,
               requestID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else {
-            throw DomainError(.invalidArgument, reason: "INVALID_REQUEST_ID",
+            throw DomainError(.invalidArgument, reason: .invalidRequestID,
                               "request_id must be 1 to \(OperationName.maximumRequestIDLength) printable ASCII characters without spaces (a UUID is typical)")
         }
     }
@@ -315,7 +315,7 @@ public enum Lifecycle {
         if let uid = lease.holder.uid { metadata["uid"] = String(uid) }
         if let pid = lease.holder.pid { metadata["pid"] = String(pid) }
         if let host = lease.holder.host { metadata["host"] = host }
-        let info = ErrorInfo(reason: "PRODUCER_LEASE_EXPIRED", metadata: metadata)
+        let info = ErrorInfo(reason: .producerLeaseExpired, metadata: metadata)
         return Status(.aborted, "the producer stopped (\(lease.holder)): its lease of \(lease.ttl) expired at \(expiry) without a heartbeat or update",
                       details: [info.payload])
     }

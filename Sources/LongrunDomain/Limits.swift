@@ -16,7 +16,7 @@ public enum Limits {
 
     static func checkLeaseTTL(_ ttl: Duration?) throws(DomainError) {
         guard let ttl, !leaseTTLRange.contains(ttl) else { return }
-        throw DomainError(.invalidArgument, reason: "INVALID_LEASE",
+        throw DomainError(.invalidArgument, reason: .invalidLease,
                           "a lease lasts 1s to 24h (86400s); \(ttl) is outside that")
     }
 
@@ -52,6 +52,6 @@ public enum Limits {
     }
 
     private static func tooLarge(_ message: String) -> DomainError {
-        DomainError(.invalidArgument, reason: "PAYLOAD_TOO_LARGE", message)
+        DomainError(.invalidArgument, reason: .payloadTooLarge, message)
     }
 }

@@ -61,7 +61,7 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     /// Builds a name from a collection and a caller-chosen or generated id, validating the id.
     public init(collection: CollectionName, id: String) throws(DomainError) {
         guard Self.isValidID(id) else {
-            throw DomainError(.invalidArgument, reason: "INVALID_OPERATION_ID",
+            throw DomainError(.invalidArgument, reason: .invalidOperationID,
                               "operation id '\(id)' must match ^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$ (lowercase letters, digits and hyphens, starting with a letter, at most 63 characters)")
         }
         let text = collection.parent.isEmpty ? "operations/" + id : collection.parent + "/operations/" + id
@@ -152,7 +152,7 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     }
 
     static func invalid(_ name: String, _ why: String) -> DomainError {
-        DomainError(.invalidArgument, reason: "INVALID_NAME", "name '\(name.prefix(300))' \(why)")
+        DomainError(.invalidArgument, reason: .invalidName, "name '\(name.prefix(300))' \(why)")
     }
 
     private static func isValidCollection(_ segment: Substring) -> Bool {

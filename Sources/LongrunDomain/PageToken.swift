@@ -102,12 +102,12 @@ private func tokenCheck(_ bytes: [UInt8]) -> UInt16 {
 }
 
 extension DomainError {
-    static let invalidPageToken = DomainError(.invalidArgument, reason: "INVALID_PAGE_TOKEN",
+    static let invalidPageToken = DomainError(.invalidArgument, reason: .invalidPageToken,
                                               "page_token is not a token this server issued (it may be truncated); start again without a page_token")
 
     /// A token issued for another request: `what` differed (its name, or its name or filter).
     static func pageTokenMismatch(_ what: String) -> DomainError {
-        DomainError(.invalidArgument, reason: "PAGE_TOKEN_MISMATCH",
+        DomainError(.invalidArgument, reason: .pageTokenMismatch,
                     "page_token was issued for a different \(what); repeat the request that produced it, or start again without a page_token")
     }
 }

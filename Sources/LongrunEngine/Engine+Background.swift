@@ -140,9 +140,11 @@ extension LongrunEngine {
     /// Writes a snapshot of the views as of the last commit into the data directory's `snapshots/`
     /// and keeps the newest ``Configuration/snapshotsKept``. One at a time: FAILED_PRECONDITION if
     /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
-    public func takeSnapshot() async throws -> SnapshotFile.Info {
+    /// Only for those who may administer the store (``Access/requireAdministration(_:)``).
+    public func takeSnapshot(access: Access = .unrestricted) async throws -> SnapshotFile.Info {
+        try access.requireAdministration("take a snapshot")
         guard snapshotting.withLock({ busy in defer { busy = true }; return !busy }) else {
-            throw DomainError(.failedPrecondition, reason: "SNAPSHOT_IN_PROGRESS", "a snapshot is being written; retry when it is done")
+            throw DomainError(.failedPrecondition, reason: .snapshotInProgress, "a snapshot is being written; retry when it is done")
         }
         defer { snapshotting.withLock { $0 = false } }
         let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch

@@ -10,8 +10,10 @@ extension LongrunEngine {
     public var integrityDamageKnown: Bool { integrity.damageKnown }
 
     /// Runs a whole scrub pass now, at full speed on a thread of its own, and returns what it found
-    /// (also published in ``integrityStatus``). The engine keeps serving meanwhile.
-    public func scrub() async throws -> IntegrityStatus {
+    /// (also published in ``integrityStatus``). The engine keeps serving meanwhile. Only for
+    /// those who may administer the store (``Access/requireAdministration(_:)``).
+    public func scrub(access: Access = .unrestricted) async throws -> IntegrityStatus {
+        try access.requireAdministration("scrub the store")
         try await scrubPass(share: nil)
         return integrity.status
     }
@@ -85,9 +87,7 @@ extension LongrunEngine {
     /// the operations named, or with none, everything a fresh scrub pass finds that the log can
     /// rebuild. Only for unrestricted callers. Waiters of repaired operations are woken.
     public func repair(_ names: [OperationName] = [], actor: Actor, access: Access = .unrestricted) async throws -> RepairReport {
-        guard access == .unrestricted else {
-            throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not allowed to repair the store: only root, the daemon's user or the admin group may")
-        }
+        try access.requireAdministration("repair the store")
         let requested = Set(names)
         if names.isEmpty { try await scrubPass(share: nil) }
         let findings = integrity.status.findings.filter { names.isEmpty || ($0.operation.map(requested.contains) ?? false) }

@@ -15,11 +15,8 @@ extension LongrunEngine {
     /// collection a wildcard names (AIP-159, ``CollectionSet``), merged in creation order across
     /// them with one keyset token. With owner-only `access`, only the caller's own operations.
     public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
-        let collections = try CollectionSet(listName: request.name)
-        let filter: Filter
-        do { filter = try Filter(parsing: request.filter, schemas: configuration.payloadSchemas) } catch {
-            throw DomainError(.invalidArgument, reason: "INVALID_FILTER", error.message)
-        }
+        let scope = try ListScope(name: request.name, filter: request.filter, schemas: configuration.payloadSchemas)
+        let (collections, filter) = (scope.collections, scope.filter)
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collections.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
@@ -51,7 +48,8 @@ extension LongrunEngine {
         return CollectionsPage(collections: page, nextPageToken: next)
     }
 
-    /// The transitions of one operation, deleted ones included, oldest first.
+    /// The transitions of one operation, deleted ones included, oldest first, each with the
+    /// operation's version right after it.
     public func history(of name: OperationName, pageSize: Int32 = 0, pageToken: String = "", access: Access = .unrestricted) async throws -> HistoryPage {
         let size = try ListRequest.effectivePageSize(pageSize)
         let binding = PageToken.binding("history", name.description)
@@ -59,9 +57,9 @@ extension LongrunEngine {
         return try await read { store in
             let state = try await store.operation(name)
             try access.requireRead(state, name)
-            guard let state else { throw DomainError(.notFound, reason: "OPERATION_NOT_FOUND", "operation \(name) has no history: it never existed") }
+            guard let state else { throw DomainError(.notFound, reason: .operationNotFound, "operation \(name) has no history: it never existed") }
             if let tail = try await store.logTail(), state.createSequence < tail, after + 1 < tail {
-                throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+                throw DomainError(.outOfRange, reason: .historyCompacted,
                                   "the log keeps events from sequence \(tail) on; the earlier history of \(name) was compacted. Its current state is still served by GetOperation")
             }
             var events = try await store.events(of: name, after: after, limit: size + 1)
@@ -70,7 +68,12 @@ extension LongrunEngine {
                 events.removeLast()
                 next = PageToken(position: events.last!.sequence, binding: binding).encoded
             }
-            return HistoryPage(events: events, nextPageToken: next)
+            // Counted on from the version before the page.
+            var before: UInt64 = 0
+            if let first = events.first, first.sequence > 1 {
+                before = try await store.state(of: name, at: first.sequence - 1)?.version ?? 0
+            }
+            return HistoryPage(events: events, versions: Event.versions(of: events, after: before), nextPageToken: next)
         }
     }
 
@@ -105,11 +108,11 @@ extension LongrunEngine {
         try await read { store in
             let head = try await store.appliedSequence()
             guard sequence <= head else {
-                throw DomainError(.outOfRange, reason: "SEQUENCE_AHEAD_OF_LOG",
+                throw DomainError(.outOfRange, reason: .sequenceAheadOfLog,
                                   "sequence \(sequence) is beyond the newest event \(head); resume from \(head) or earlier")
             }
             if let tail = try await store.logTail(), sequence + 1 < tail {
-                throw DomainError(.outOfRange, reason: "SEQUENCE_COMPACTED",
+                throw DomainError(.outOfRange, reason: .sequenceCompacted,
                                   "events up to \(tail - 1) were compacted; the log starts at \(tail). Re-read current state with ListOperations and watch from \(tail - 1)")
             }
             return try await store.events(after: sequence, limit: limit)

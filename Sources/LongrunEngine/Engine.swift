@@ -174,7 +174,7 @@ public final class LongrunEngine: Sendable {
     /// backend FAILED_PRECONDITION naming what to use instead.
     func requireLMDB(_ what: String) throws -> Store {
         guard let lmdb else {
-            throw DomainError(.failedPrecondition, reason: "NOT_ON_THIS_BACKEND",
+            throw DomainError(.failedPrecondition, reason: .notOnThisBackend,
                               "\(what) works on the embedded LMDB store only; \(store.location) keeps its own durability and integrity (use the database's backups and checks)")
         }
         return lmdb
@@ -185,6 +185,13 @@ public final class LongrunEngine: Sendable {
     /// to do. For a daemon to call before it takes the directory's lock.
     public static func checkDirectory(_ directory: String) throws {
         try Store.checkDirectory(directory)
+    }
+
+    /// Takes the data directory's owner lock (``Store/lockDirectory(_:)``), creating the directory
+    /// if needed: one daemon serves a directory at a time, and offline tools that write wait their
+    /// turn. Keep the returned lock alive for as long as the engine serves the directory.
+    public static func lockDirectory(_ directory: String) throws -> DirectoryLock {
+        try Store.lockDirectory(directory)
     }
 
     /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.

@@ -262,11 +262,11 @@ final class GroupCommitWriter: Sendable {
             } else if let generatedName {
                 // Time-ordered, random within its millisecond: taken only if another host drew the same id then.
                 guard try reader.operation(generatedName) == nil else {
-                    throw DomainError(.aborted, reason: "GENERATED_ID_TAKEN", "the generated id \(generatedName.id) is taken; retry the create")
+                    throw DomainError(.aborted, reason: .generatedIDTaken, "the generated id \(generatedName.id) is taken; retry the create")
                 }
                 name = generatedName
             } else {
-                throw DomainError(.invalidArgument, reason: "INVALID_NAME", "collection \(request.collection) cannot hold a generated id")
+                throw DomainError(.invalidArgument, reason: .invalidName, "collection \(request.collection) cannot hold a generated id")
             }
             if let requestID = request.requestID {
                 prior = try reader.operation(forRequestID: requestID, in: request.collection)

@@ -22,9 +22,24 @@ public struct ListRequest: Hashable, Sendable {
 
     static func effectivePageSize(_ requested: Int32) throws(DomainError) -> Int {
         guard requested >= 0 else {
-            throw DomainError(.invalidArgument, reason: "INVALID_PAGE_SIZE", "page_size must not be negative (0 means the default of \(defaultPageSize))")
+            throw DomainError(.invalidArgument, reason: .invalidPageSize, "page_size must not be negative (0 means the default of \(defaultPageSize))")
         }
         return requested == 0 ? defaultPageSize : min(Int(requested), maximumPageSize)
+    }
+}
+
+/// What a list or a watch covers: the collections its name picks (``CollectionSet``) and its
+/// filter, parsed once the same way for both (INVALID_ARGUMENT if either is malformed).
+struct ListScope: Sendable {
+    let collections: CollectionSet
+    let filter: Filter
+
+    /// Field paths into metadata and response are resolved in `schemas` (``Configuration/payloadSchemas``).
+    init(name: String, filter: String, schemas: PayloadSchemas) throws {
+        collections = try CollectionSet(listName: name)
+        do { self.filter = try Filter(parsing: filter, schemas: schemas) } catch {
+            throw DomainError(.invalidArgument, reason: .invalidFilter, error.message)
+        }
     }
 }
 
@@ -57,6 +72,8 @@ public struct CollectionsPage: Sendable {
 
 public struct HistoryPage: Sendable {
     public var events: [Event]
+    /// The operation's version right after each event (``Event/versions(of:after:)``).
+    public var versions: [UInt64]
     /// Empty only on the last page.
     public var nextPageToken: String
 }

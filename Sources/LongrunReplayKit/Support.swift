@@ -51,12 +51,8 @@ public enum ReplaySource {
         configuration.initialMapSize = configuration.maximumMapSize
         do {
             return try Store(directory: directory, configuration: configuration, logger: logger)
-        } catch let error as StoreError where error.kind == .storage {
-            // A view this build has but the store lacks: a read-only open cannot create it.
-            guard let range = error.message.range(of: "mdb_dbi_open("), error.message.contains("MDB_NOTFOUND"),
-                  let end = error.message[range.upperBound...].firstIndex(of: ")")
-            else { throw error }
-            let database = error.message[range.upperBound..<end]
+        } catch let error as StoreError where error.kind == .missingDatabase {
+            let database = error.database ?? "?"
             throw ReplayError("\(directory) lacks the database '\(database)' of this build's schema (it was written by an older longrund) and a read-only open cannot add it; use the longrun-replay built with the longrund that wrote it, or open it once with the current longrund (which creates the database) and check it with `longrun-replay verify`")
         }
     }

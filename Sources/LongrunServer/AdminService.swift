@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunDefaults
 import LongrunDomain
@@ -13,35 +14,30 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
 
     let engine: LongrunEngine
     let logger: Logger
-    let policy: AccessPolicy
 
     func getServerInfo(request: ServerRequest<Longrun_V1_GetServerInfoRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_ServerInfo>
     {
-        try await mappingErrors(logger) {
-            var info = Longrun_V1_ServerInfo()
-            info.version = Self.version
-            info.dataDirectory = engine.location
-            info.appliedSequence = try await engine.appliedSequence()
-            info.durability = engine.configuration.durability.description
-            info.integrity = engine.integrityStatus.proto
-            return ServerResponse(message: info)
-        }
+        var info = Longrun_V1_ServerInfo()
+        info.version = Self.version
+        info.dataDirectory = engine.location
+        info.appliedSequence = try await engine.appliedSequence()
+        info.durability = engine.configuration.durability.description
+        info.integrity = engine.integrityStatus.proto
+        return ServerResponse(message: info)
     }
 
     func listCollections(request: ServerRequest<Longrun_V1_ListCollectionsRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_ListCollectionsResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            let page = try await engine.collections(CollectionsRequest(name: message.name, pageSize: message.pageSize, pageToken: message.pageToken),
-                                                    access: call.access)
-            var response = Longrun_V1_ListCollectionsResponse()
-            response.collections = page.collections.map(\.description)
-            response.nextPageToken = page.nextPageToken
-            return ServerResponse(message: response)
-        }
+        let call = try CallContext.current
+        let message = request.message
+        let page = try await engine.collections(CollectionsRequest(name: message.name, pageSize: message.pageSize, pageToken: message.pageToken),
+                                                access: call.access)
+        var response = Longrun_V1_ListCollectionsResponse()
+        response.collections = page.collections.map(\.description)
+        response.nextPageToken = page.nextPageToken
+        return ServerResponse(message: response)
     }
 
     func cancelOperations(request: ServerRequest<Longrun_V1_BulkOperationsRequest>, context: ServerContext) async throws
@@ -58,85 +54,65 @@ struct AdminService: Longrun_V1_Admin.ServiceProtocol {
 
     private func bulk(_ request: ServerRequest<Longrun_V1_BulkOperationsRequest>, context: ServerContext,
                       _ action: (CallContext) -> BulkAction) async throws -> ServerResponse<Longrun_V1_BulkOperationsResponse> {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            let report = try await engine.bulk(action(call), name: message.name, filter: message.filter, all: message.all,
-                                               validateOnly: message.validateOnly, actor: call.actor, access: call.access)
-            var response = Longrun_V1_BulkOperationsResponse()
-            response.matched = Int64(report.matched)
-            response.changed = Int64(report.changed)
-            response.unchanged = Int64(report.unchanged)
-            response.refusedCount = Int64(report.refusedCount)
-            response.refused = report.refused.map { refusal in
-                .with {
-                    $0.name = refusal.name.description
-                    $0.status = ErrorMapping.protoStatus(for: refusal.error, logger: logger)
-                }
+        let call = try CallContext.current
+        let message = request.message
+        let report = try await engine.bulk(action(call), name: message.name, filter: message.filter, all: message.all,
+                                           validateOnly: message.validateOnly, actor: call.actor, access: call.access)
+        var response = Longrun_V1_BulkOperationsResponse()
+        response.matched = Int64(report.matched)
+        response.changed = Int64(report.changed)
+        response.unchanged = Int64(report.unchanged)
+        response.refusedCount = Int64(report.refusedCount)
+        response.refused = report.refused.map { refusal in
+            .with {
+                $0.name = refusal.name.description
+                $0.status = GoogleRPCStatus(refusal.error, logger: logger).proto
             }
-            return ServerResponse(message: response)
         }
+        return ServerResponse(message: response)
     }
 
     func setHold(request: ServerRequest<Longrun_V1_SetHoldRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_OperationDetails>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            let name = try OperationName(parsing: message.name)
-            let state = message.hold
-                ? try await engine.hold(name, reason: message.reason, actor: call.actor, access: call.access)
-                : try await engine.release(name, reason: message.reason, actor: call.actor, access: call.access)
-            return ServerResponse(message: state.detailsProto)
-        }
+        let call = try CallContext.current
+        let message = request.message
+        let name = try OperationName(parsing: message.name)
+        let state = message.hold
+            ? try await engine.hold(name, reason: message.reason, actor: call.actor, access: call.access)
+            : try await engine.release(name, reason: message.reason, actor: call.actor, access: call.access)
+        return ServerResponse(message: state.detailsProto)
     }
 
     func takeSnapshot(request: ServerRequest<Longrun_V1_TakeSnapshotRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_TakeSnapshotResponse>
     {
-        try await mappingErrors(logger) {
-            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "take a snapshot")
-            let info = try await engine.takeSnapshot()
-            var response = Longrun_V1_TakeSnapshotResponse()
-            response.sequence = info.sequence
-            response.path = info.path
-            response.sizeBytes = info.sizeBytes
-            return ServerResponse(message: response)
-        }
+        let info = try await engine.takeSnapshot(access: CallContext.current.access)
+        var response = Longrun_V1_TakeSnapshotResponse()
+        response.sequence = info.sequence
+        response.path = info.path
+        response.sizeBytes = info.sizeBytes
+        return ServerResponse(message: response)
     }
 
     func scrub(request: ServerRequest<Longrun_V1_ScrubRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_IntegrityStatus>
     {
-        try await mappingErrors(logger) {
-            try requireAdmin(CallContext(metadata: request.metadata, context: context, policy: policy), "scrub the store")
-            return ServerResponse(message: try await engine.scrub().proto)
-        }
+        ServerResponse(message: try await engine.scrub(access: CallContext.current.access).proto)
     }
 
     func repair(request: ServerRequest<Longrun_V1_RepairRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_RepairResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let names = try request.message.names.map { try OperationName(parsing: $0) }
-            let report = try await engine.repair(names, actor: call.actor, access: call.access)
-            var response = Longrun_V1_RepairResponse()
-            response.repaired = report.repaired.map(\.description)
-            response.droppedEntries = UInt64(report.droppedEntries)
-            response.unrepairable = report.unrepairable.map(\.proto)
-            response.remaining = report.remaining.map(\.proto)
-            return ServerResponse(message: response)
-        }
-    }
-}
-
-/// PERMISSION_DENIED unless the caller is root, the daemon's user or in the admin group.
-private func requireAdmin(_ call: CallContext, _ what: String) throws {
-    guard call.access == .unrestricted else {
-        throw DomainError(.permissionDenied, reason: "PERMISSION_DENIED",
-                          "not allowed to \(what): only root, the daemon's user or the admin group may (\(call.peer))")
+        let call = try CallContext.current
+        let names = try request.message.names.map { try OperationName(parsing: $0) }
+        let report = try await engine.repair(names, actor: call.actor, access: call.access)
+        var response = Longrun_V1_RepairResponse()
+        response.repaired = report.repaired.map(\.description)
+        response.droppedEntries = UInt64(report.droppedEntries)
+        response.unrepairable = report.unrepairable.map(\.proto)
+        response.remaining = report.remaining.map(\.proto)
+        return ServerResponse(message: response)
     }
 }
 

@@ -1,8 +1,12 @@
 import GRPCCore
+import GRPCProtobuf
 import LongrunDomain
 
 /// What a handler learns about its caller: from the request metadata over gRPC, from the
 /// request headers over HTTP (``HTTPGateway``); the credentials always from the kernel.
+///
+/// Over gRPC, ``CallContextInterceptor`` builds it once per call and handlers read it as
+/// ``current``.
 struct CallContext: Sendable {
     /// Metadata key a client may set to label itself in the audit trail (`longrun-actor: deploy-bot`).
     static let actorKey = "longrun-actor"
@@ -20,9 +24,24 @@ struct CallContext: Sendable {
     var deadline: ContinuousClock.Instant?
     var cancelReason: String
 
+    /// The context of the gRPC call being served, as ``CallContextInterceptor`` built it:
+    /// UNAUTHENTICATED if the connection's credentials could not be read, INTERNAL if the service
+    /// was registered without the interceptor.
+    static var current: CallContext {
+        get throws {
+            guard let served else {
+                throw RPCError(code: .internalError, message: "no call context: the service was registered without CallContextInterceptor")
+            }
+            return try served.get()
+        }
+    }
+
+    /// Set by ``CallContextInterceptor`` around a call's handler and its response stream.
+    @TaskLocal static var served: Result<CallContext, GoogleRPCStatus>?
+
     /// A gRPC call's context: the credentials ``PeerIdentity`` stamped on the call, and the
     /// `longrun-actor`, `longrun-cancel-reason` and `grpc-timeout` metadata.
-    init(metadata: Metadata, context: ServerContext, policy: AccessPolicy) throws {
+    init(metadata: Metadata, policy: AccessPolicy) throws(GoogleRPCStatus) {
         try self.init(
             peer: metadata[stringValues: PeerIdentity.metadataKey].first(where: { _ in true }).flatMap(PeerIdentity.decode),
             actorLabel: metadata[stringValues: Self.actorKey].first(where: { _ in true }).map { String($0) },
@@ -36,10 +55,10 @@ struct CallContext: Sendable {
     /// gave them and what the client said about itself. Throws UNAUTHENTICATED if the credentials
     /// are missing, which happens only if the kernel would not give them: the daemon acts for no
     /// one it cannot name.
-    init(peer: PeerCredentials?, actorLabel: String?, cancelReason: String?, timeout: Duration?, policy: AccessPolicy) throws {
+    init(peer: PeerCredentials?, actorLabel: String?, cancelReason: String?, timeout: Duration?, policy: AccessPolicy) throws(GoogleRPCStatus) {
         guard let peer else {
-            throw ErrorMapping.status(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
-                                      reason: "NO_PEER_CREDENTIALS")
+            throw GoogleRPCStatus(.unauthenticated, "the daemon could not read this connection's credentials (SO_PEERCRED); connect over its Unix socket",
+                                      reason: .noPeerCredentials)
         }
         self.peer = peer
         actor = Actor(uid: peer.uid, pid: peer.pid, label: actorLabel.map { String($0.prefix(Self.maximumLabelLength)) } ?? "")

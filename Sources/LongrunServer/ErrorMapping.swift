@@ -2,93 +2,64 @@ import GRPCCore
 import GRPCProtobuf
 import Logging
 import LongrunDomain
-import LongrunStore
 import LongrunProto
 
-/// The one table from the engine's errors to `google.rpc.Code`, with an `ErrorInfo` detail
-/// (UPPER_SNAKE reason, domain `longrun.dev`). An error it does not know becomes UNKNOWN and is
-/// logged with its cause.
-enum ErrorMapping {
-    static let domain = DomainError.errorDomain
+/// An error that decides its own `google.rpc.Status`: its code, its message, and an `ErrorInfo`
+/// (UPPER_SNAKE reason, domain `longrun.dev`), which grpc-swift sends in the
+/// `grpc-status-details-bin` trailer when a handler throws it. ``DomainError`` and ``StoreError``
+/// conform (DomainError+RPC.swift, StoreError+RPC.swift): the table from error to code lives on
+/// the errors, and handlers contain no `switch` over them.
+public protocol GoogleRPCStatusConvertible: RPCErrorConvertible, Error {
+    var googleRPCStatus: GoogleRPCStatus { get }
+    /// How the edge logs it when a call ends with it; nil for the caller's own mistakes.
+    var edgeLog: (level: Logger.Level, message: Logger.Message)? { get }
+}
+
+extension GoogleRPCStatusConvertible {
+    public var rpcErrorMetadata: Metadata { googleRPCStatus.rpcErrorMetadata }
+    public var edgeLog: (level: Logger.Level, message: Logger.Message)? { nil }
+}
+
+extension GoogleRPCStatus: GoogleRPCStatusConvertible {
+    public var googleRPCStatus: GoogleRPCStatus { self }
+}
+
+extension GoogleRPCStatus {
+    /// A status with Longrun's `ErrorInfo`.
+    init(_ code: RPCError.Code, _ message: String, reason: DomainError.Reason, metadata: [String: String] = [:]) {
+        self.init(code: code, message: message, details: [.errorInfo(reason: reason.rawValue, domain: DomainError.errorDomain, metadata: metadata)])
+    }
 
     /// What open waits and watches receive when the daemon stops: retry against the restarted one.
-    static let shuttingDown = status(.unavailable, "the server is shutting down; retry once it is back", reason: "SHUTTING_DOWN")
+    static let shuttingDown = GoogleRPCStatus(.unavailable, "the server is shutting down; retry once it is back", reason: .shuttingDown)
 
-    static func status(for error: any Error, logger: Logger) -> GoogleRPCStatus {
+    /// The status a client receives for any error, for the places that send it themselves rather
+    /// than throw it: an error inside a response (TransitionResponse, bulk refusals) and the HTTP
+    /// gateway. An error that does not decide its own status is the daemon's bug: UNKNOWN, logged
+    /// with its cause.
+    init(_ error: any Error, logger: Logger) {
         switch error {
-        case let error as GoogleRPCStatus:
-            return error
+        case let error as any GoogleRPCStatusConvertible:
+            if let log = error.edgeLog { logger.log(level: log.level, log.message, metadata: ["error": "\(error)"]) }
+            self = error.googleRPCStatus
         case let error as RPCError:
-            return GoogleRPCStatus(code: error.code, message: error.message, details: [])
-        case let error as DomainError:
-            let code: RPCError.Code = switch error.kind {
-            case .invalidArgument: .invalidArgument
-            case .notFound: .notFound
-            case .alreadyExists: .alreadyExists
-            case .failedPrecondition: .failedPrecondition
-            case .aborted: .aborted
-            case .outOfRange: .outOfRange
-            case .resourceExhausted: .resourceExhausted
-            case .permissionDenied: .permissionDenied
-            }
-            return status(code, error.message, reason: error.reason, metadata: error.metadata)
-        case let error as StoreError:
-            switch error.kind {
-            case .resourceExhausted:
-                return status(.resourceExhausted, error.message, reason: "STORE_FULL")
-            case .closed:
-                return status(.unavailable, error.message, reason: "SHUTTING_DOWN")
-            case .unavailable:
-                logger.warning("store unavailable", metadata: ["error": "\(error)"])
-                return status(.unavailable, error.message, reason: "STORE_UNAVAILABLE")
-            case .dataLoss:
-                guard let damage = error.damage else {
-                    logger.critical("data loss", metadata: ["error": "\(error)"])
-                    return status(.dataLoss, error.message, reason: "DATA_LOSS")
-                }
-                // Counted and logged once by the engine; the caller learns which record and what to run.
-                var metadata = ["database": damage.database, "key": damage.printableKey]
-                if let name = damage.operation { metadata["operation"] = name.description }
-                if let sequence = damage.sequence { metadata["sequence"] = String(sequence) }
-                metadata["repair"] = damage.database == "log"
-                    ? "longrun-replay verify --data-dir DIR (then restore from a backup)"
-                    : "longrun repair" + (damage.operation.map { " \($0)" } ?? "")
-                return status(.dataLoss, error.message, reason: "RECORD_DAMAGED", metadata: metadata)
-            case .foreignDirectory, .unsupportedFormat, .storage:
-                logger.error("storage failure", metadata: ["error": "\(error)"])
-                return status(.internalError, error.message, reason: "STORAGE_FAILURE")
-            }
+            self.init(code: error.code, message: error.message, details: [])
         case is CancellationError:
-            return status(.cancelled, "the request was cancelled", reason: "CANCELLED")
+            self.init(.cancelled, "the request was cancelled", reason: .cancelled)
         default:
             logger.error("unmapped error", metadata: ["error": "\(String(reflecting: error))"])
-            return status(.unknown, "internal error: \(error)", reason: "UNKNOWN")
+            self.init(.unknown, "internal error: \(error)", reason: .unknown)
         }
     }
 
-    /// The same status as a `google.rpc.Status` message, details included, for errors that travel
-    /// inside a response (StreamTransitions) rather than as the call's status.
-    static func protoStatus(for error: any Error, logger: Logger) -> Google_Rpc_Status {
-        let status = status(for: error, logger: logger)
-        if let bytes: [UInt8] = try? status.serializedBytes(), let proto = try? Google_Rpc_Status(serializedBytes: bytes) {
+    /// The same status as a `google.rpc.Status` message, details included.
+    var proto: Google_Rpc_Status {
+        if let bytes: [UInt8] = try? serializedBytes(), let proto = try? Google_Rpc_Status(serializedBytes: bytes) {
             return proto
         }
         var proto = Google_Rpc_Status()
-        proto.code = Int32(status.code.rawValue)
-        proto.message = status.message
+        proto.code = Int32(code.rawValue)
+        proto.message = message
         return proto
-    }
-
-    static func status(_ code: RPCError.Code, _ message: String, reason: String, metadata: [String: String] = [:]) -> GoogleRPCStatus {
-        GoogleRPCStatus(code: code, message: message, details: [.errorInfo(reason: reason, domain: domain, metadata: metadata)])
-    }
-}
-
-/// Runs a handler body, rethrowing any failure as a `GoogleRPCStatus` through ``ErrorMapping``.
-func mappingErrors<R>(_ logger: Logger, _ body: () async throws -> R) async throws -> R {
-    do {
-        return try await body()
-    } catch {
-        throw ErrorMapping.status(for: error, logger: logger)
     }
 }

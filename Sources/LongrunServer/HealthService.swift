@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunProto
 
@@ -15,8 +16,8 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
     {
         let service = request.message.service
         guard let status = source.status(of: service) else {
-            throw ErrorMapping.status(.notFound, "no service named '\(service)' is served here; the empty name is the whole server",
-                                      reason: "UNKNOWN_SERVICE", metadata: ["service": String(service.prefix(256))])
+            throw GoogleRPCStatus(.notFound, "no service named '\(service)' is served here; the empty name is the whole server",
+                                      reason: .unknownService, metadata: ["service": String(service.prefix(256))])
         }
         return ServerResponse(message: Self.response(status))
     }
@@ -62,11 +63,11 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
             } catch is CancellationError {
                 // Cancelled while the daemon drains (before this watch saw it): tell the client to
                 // come back, as a watch that saw the drain does.
-                if source.phase == .draining { throw ErrorMapping.shuttingDown }
+                if source.phase == .draining { throw GoogleRPCStatus.shuttingDown }
                 // The client went away or its deadline passed: nobody is listening.
                 return [:]
             }
-            throw ErrorMapping.shuttingDown
+            throw GoogleRPCStatus.shuttingDown
         }
     }
 

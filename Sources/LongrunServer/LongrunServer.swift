@@ -4,7 +4,6 @@ import Logging
 import LongrunDefaults
 import LongrunEngine
 import LongrunProto
-import LongrunStore
 import NIOCore
 import ServiceLifecycle
 
@@ -102,13 +101,12 @@ public struct LongrunServer: Service {
     }
 
     private func services() -> [any RegistrableRPCService] {
-        let policy = configuration.access
         let reflection = ReflectionService(index: .generated, services: Self.servedServices)
         return [
-            OperationsService(engine: engine, logger: logger, maximumWait: configuration.maximumWait, policy: policy, quotas: quotas),
-            ProducersService(engine: engine, logger: logger, policy: policy),
-            HistoryService(engine: engine, logger: logger, policy: policy, quotas: quotas),
-            AdminService(engine: engine, logger: logger, policy: policy),
+            OperationsService(engine: engine, maximumWait: configuration.maximumWait, quotas: quotas),
+            ProducersService(engine: engine, logger: logger),
+            HistoryService(engine: engine, quotas: quotas),
+            AdminService(engine: engine, logger: logger),
             HealthService(source: health, logger: logger, pollInterval: configuration.healthPollInterval),
             reflection,
             ReflectionServiceV1Alpha(v1: reflection),
@@ -124,6 +122,14 @@ public struct LongrunServer: Service {
         Grpc_Health_V1_Health.descriptor.fullyQualifiedService,
         Grpc_Reflection_V1_ServerReflection.descriptor.fullyQualifiedService,
         Grpc_Reflection_V1alpha_ServerReflection.descriptor.fullyQualifiedService,
+    ]
+
+    /// The services whose handlers read a ``CallContext`` (``CallContextInterceptor``).
+    static let contextServices: Set = [
+        Google_Longrunning_Operations.descriptor,
+        Longrun_V1_Producers.descriptor,
+        Longrun_V1_History.descriptor,
+        Longrun_V1_Admin.descriptor,
     ]
 
     /// The services with methods that write (create, update, cancel, delete, hold, snapshot).
@@ -159,10 +165,15 @@ public struct LongrunServer: Service {
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )
         // Metrics count every call when enabled; the access log is installed only when its lines
-        // would be printed: off, it costs nothing.
-        var interceptors: [any ServerInterceptor] = configuration.metrics.map { [RPCMetrics(metrics: $0)] } ?? []
-        if logger.logLevel <= configuration.accessLogLevel { interceptors.append(AccessLog(logger: logger, level: configuration.accessLogLevel)) }
-        let server = GRPCServer(transport: transport, services: services(), interceptors: interceptors)
+        // would be printed: off, it costs nothing. Innermost, Longrun's own services get their
+        // call context, and their errors' statuses, from one interceptor: both observers see the
+        // status the client receives.
+        var interceptors: [ConditionalInterceptor<any ServerInterceptor>] = configuration.metrics.map { [.apply(RPCMetrics(metrics: $0), to: .all)] } ?? []
+        if logger.logLevel <= configuration.accessLogLevel {
+            interceptors.append(.apply(AccessLog(logger: logger, level: configuration.accessLogLevel), to: .all))
+        }
+        interceptors.append(.apply(CallContextInterceptor(policy: configuration.access, logger: logger), to: .services(Self.contextServices)))
+        let server = GRPCServer(transport: transport, services: services(), interceptorPipeline: interceptors)
         let engine = self.engine
         let health = self.health
         let notifier = configuration.notifier
@@ -247,11 +258,5 @@ extension LongrunServer {
     /// is fine (``init(engine:configuration:logger:)`` replaces it).
     public static func checkSocketAvailable(_ socketPath: String) throws {
         try UnixListener.checkAvailable(path: socketPath)
-    }
-
-    /// Takes the data directory's daemon lock, creating the directory if needed. Keep the returned
-    /// object alive for as long as the daemon serves.
-    public static func lockDataDirectory(_ directory: String) throws -> AnyObject {
-        try Store.lockDirectory(directory)
     }
 }

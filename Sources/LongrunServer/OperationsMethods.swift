@@ -6,8 +6,8 @@ import LongrunWire
 /// The `google.longrunning.Operations` methods that have an HTTP binding, one function each, from
 /// request message to response message. Both transports call these, the gRPC service
 /// (``OperationsService``) and the HTTP/JSON gateway (``HTTPGateway``), so a call means the same
-/// whichever way it arrives; each transport only converts its wire form and maps thrown errors
-/// through ``ErrorMapping``.
+/// whichever way it arrives; each transport only converts its wire form, and a thrown error
+/// carries its own status (``GoogleRPCStatusConvertible``).
 struct OperationsMethods: Sendable {
     let engine: LongrunEngine
 

@@ -38,7 +38,7 @@ final class PeerQuotas: Sendable {
             return true
         }
         guard acquired else {
-            throw DomainError(.resourceExhausted, reason: "TOO_MANY_OPEN_CALLS",
+            throw DomainError(.resourceExhausted, reason: .tooManyOpenCalls,
                               "uid \(peer.uid) already has \(limit) \(kind.rawValue) open, the most one uid may; close some, or raise the daemon's limit")
         }
         defer {

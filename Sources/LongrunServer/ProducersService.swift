@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunEngine
@@ -11,61 +12,50 @@ import Synchronization
 struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     let engine: LongrunEngine
     let logger: Logger
-    let policy: AccessPolicy
     /// Transitions a stream may have in flight before the server stops reading from it.
     static let maximumInFlightPerStream = 4096
 
     func createOperation(request: ServerRequest<Longrun_V1_CreateOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Google_Longrunning_Operation>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor, access: call.access).proto)
-        }
+        let call = try CallContext.current
+        return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor, access: call.access).proto)
     }
 
     func updateOperation(request: ServerRequest<Longrun_V1_UpdateOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_UpdateOperationResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let (name, metadata, expected) = try Self.update(request.message)
-            let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor, access: call.access)
-            return ServerResponse(message: Self.updateResponse(state))
-        }
+        let call = try CallContext.current
+        let (name, metadata, expected) = try Self.update(request.message)
+        let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor, access: call.access)
+        return ServerResponse(message: Self.updateResponse(state))
     }
 
     func completeOperation(request: ServerRequest<Longrun_V1_CompleteOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Google_Longrunning_Operation>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let (name, outcome) = try Self.complete(request.message)
-            return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor, access: call.access).proto)
-        }
+        let call = try CallContext.current
+        let (name, outcome) = try Self.complete(request.message)
+        return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor, access: call.access).proto)
     }
 
     func heartbeat(request: ServerRequest<Longrun_V1_HeartbeatRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_HeartbeatResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let state = try await engine.heartbeat(try OperationName(parsing: request.message.name), actor: call.actor, access: call.access)
-            return ServerResponse(message: Self.heartbeatResponse(state))
-        }
+        let call = try CallContext.current
+        let state = try await engine.heartbeat(try OperationName(parsing: request.message.name), actor: call.actor, access: call.access)
+        return ServerResponse(message: Self.heartbeatResponse(state))
     }
 
     func adoptOperation(request: ServerRequest<Longrun_V1_AdoptOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_UpdateOperationResponse>
     {
-        try await mappingErrors(logger) {
-            let call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-            let message = request.message
-            let state = try await engine.adopt(try OperationName(parsing: message.name), expectedVersion: message.expectedVersion,
-                                               leaseTTL: try Duration.leaseTTL(message.hasLease ? message.lease : nil),
-                                               actor: call.actor, access: call.access)
-            return ServerResponse(message: Self.updateResponse(state))
-        }
+        let call = try CallContext.current
+        let message = request.message
+        let state = try await engine.adopt(try OperationName(parsing: message.name), expectedVersion: message.expectedVersion,
+                                           leaseTTL: try Duration.leaseTTL(message.hasLease ? message.lease : nil),
+                                           actor: call.actor, access: call.access)
+        return ServerResponse(message: Self.updateResponse(state))
     }
 
     /// Applies transitions in the order received, without waiting for one commit before reading the
@@ -73,12 +63,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     func streamTransitions(request: StreamingServerRequest<Longrun_V1_TransitionRequest>, context: ServerContext) async throws
         -> StreamingServerResponse<Longrun_V1_TransitionResponse>
     {
-        let call: CallContext
-        do {
-            call = try CallContext(metadata: request.metadata, context: context, policy: policy)
-        } catch {
-            return StreamingServerResponse(error: RPCError(ErrorMapping.status(for: error, logger: logger)))
-        }
+        let call = try CallContext.current
         let engine = self.engine
         let logger = self.logger
         return StreamingServerResponse { writer in
@@ -143,7 +128,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         case .response(let response)?: return (name, .response(Payload(response)))
         case .error(let status)?: return (name, .error(Status(status)))
         case nil:
-            throw DomainError(.invalidArgument, reason: "MISSING_RESULT", "CompleteOperation needs exactly one of response or error")
+            throw DomainError(.invalidArgument, reason: .missingResult, "CompleteOperation needs exactly one of response or error")
         }
     }
 
@@ -157,7 +142,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             let (name, outcome) = try Self.complete(complete)
             return .complete(name, outcome)
         case nil:
-            throw DomainError(.invalidArgument, reason: "MISSING_COMMAND", "a TransitionRequest needs one of create, update or complete")
+            throw DomainError(.invalidArgument, reason: .missingCommand, "a TransitionRequest needs one of create, update or complete")
         }
     }
 
@@ -184,7 +169,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         case .success(let state) where isUpdate: response.update = updateResponse(state)
         case .success(let state): response.operation = state.proto
         case .failure(let error):
-            response.error = ErrorMapping.protoStatus(for: error, logger: logger)
+            response.error = GoogleRPCStatus(error, logger: logger).proto
         }
         return response
     }

@@ -63,16 +63,24 @@ public struct Schema: Sendable {
     /// ``views`` by name, as stored under ``MetaKey/viewSet``.
     public var viewSetDescription: String { views.map(\.name).joined(separator: ",") }
 
+    /// The name of every database ``init(environment:)`` opens: a read-only open checks that the
+    /// store has them all before opening any (it cannot create one).
+    package static let databaseNames = ["log", "operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates", "meta"]
+
     init(environment: Environment) throws(LMDBError) {
-        log = try environment.openDatabase("log")
-        operations = try environment.openDatabase("operations")
-        byCreation = try environment.openDatabase("by_creation")
-        running = try environment.openDatabase("running")
-        history = try environment.openDatabase("history")
-        requestIDs = try environment.openDatabase("request_ids")
-        engineDeadlines = try environment.openDatabase("engine_deadlines")
-        expiryCandidates = try environment.openDatabase("expiry_candidates")
-        meta = try environment.openDatabase("meta")
+        func open(_ name: String) throws(LMDBError) -> Database {
+            precondition(Self.databaseNames.contains(name), "\(name) is missing from Schema.databaseNames")
+            return try environment.openDatabase(name)
+        }
+        log = try open("log")
+        operations = try open("operations")
+        byCreation = try open("by_creation")
+        running = try open("running")
+        history = try open("history")
+        requestIDs = try open("request_ids")
+        engineDeadlines = try open("engine_deadlines")
+        expiryCandidates = try open("expiry_candidates")
+        meta = try open("meta")
     }
 }
 

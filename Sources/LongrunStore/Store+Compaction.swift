@@ -49,7 +49,7 @@ extension StoreReader {
     /// compacted; its current state is still in the views).
     public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
         if let tail = try logTail(), tail > 1, let current = try operation(name), current.createSequence < tail {
-            throw DomainError(.outOfRange, reason: "HISTORY_COMPACTED",
+            throw DomainError(.outOfRange, reason: .historyCompacted,
                               "the early events of \(name) were compacted (the log starts at \(tail)); its state at \(sequence) cannot be computed")
         }
         var state: OperationState?

@@ -162,7 +162,7 @@ extension Store {
                 do {
                     event = try reader.decodeEvent(value, sequence: sequence)
                 } catch {
-                    throw DomainError(.failedPrecondition, reason: "LOG_DAMAGED", """
+                    throw DomainError(.failedPrecondition, reason: .logDamaged, """
                         the log itself is damaged at event \(sequence), so no view is rebuilt from it (nothing was changed): \(error). \
                         See the extent with `longrun-replay verify`, and restore the data directory from a backup
                         """)

@@ -83,6 +83,11 @@ public final class Store: Sendable {
         if existing.isEmpty && configuration.readOnly {
             throw StoreError(.foreignDirectory, "\(directory) holds no Longrun store")
         }
+        if configuration.readOnly, let missing = Schema.databaseNames.first(where: { !existing.contains($0) }) {
+            // A database a newer build added: a read-only open cannot create it.
+            throw StoreError(.missingDatabase, "\(directory) lacks the database '\(missing)' of this build's schema; a read-only open cannot add it",
+                             database: missing)
+        }
         self.schema = try storage { try Schema(environment: environment) }
         try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {

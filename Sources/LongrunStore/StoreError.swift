@@ -1,12 +1,16 @@
 import LMDB
 
-/// Why the store cannot open, read or write. The edge maps ``Kind`` to a `google.rpc.Code`.
+/// Why the store cannot open, read or write. ``Kind`` decides the `google.rpc.Code` a client
+/// receives (the server's `RPCErrorConvertible` conformance).
 public struct StoreError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable, CaseIterable {
         /// The directory holds something that is not a Longrun store. Nothing was changed.
         case foreignDirectory
         /// The store was written by a format this build does not know.
         case unsupportedFormat
+        /// A read-only open found the store without a database of this build's schema (written by
+        /// an older build), which only a writer can add: ``database`` names it.
+        case missingDatabase
         /// A record cannot be decoded, or the log and views contradict each other.
         case dataLoss
         /// The map reached its maximum or the disk is full: writes fail, reads keep working.
@@ -26,12 +30,15 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error & Sendable)?
     /// The record whose checksum failed, for a ``Kind/dataLoss`` found by reading one.
     public var damage: DamagedRecord?
+    /// The database concerned, for a ``Kind/missingDatabase``.
+    public var database: String?
 
-    public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil, damage: DamagedRecord? = nil) {
+    public init(_ kind: Kind, _ message: String, underlying: (any Error & Sendable)? = nil, damage: DamagedRecord? = nil, database: String? = nil) {
         self.kind = kind
         self.message = message
         self.underlying = underlying
         self.damage = damage
+        self.database = database
     }
 
     /// A read met a record whose checksum does not hold: it is not served.

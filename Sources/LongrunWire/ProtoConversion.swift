@@ -93,7 +93,7 @@ extension CancellationPolicy {
         switch options.mode {
         case .immediate:
             guard !options.hasGrace else {
-                throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "cancellation.grace applies only to COOPERATIVE mode")
+                throw DomainError(.invalidArgument, reason: .invalidCancellation, "cancellation.grace applies only to COOPERATIVE mode")
             }
             self = .immediate
         case .cooperative, .unspecified:
@@ -102,11 +102,11 @@ extension CancellationPolicy {
                 return
             }
             guard let grace = Duration(validating: options.grace) else {
-                throw DomainError(.invalidArgument, reason: "INVALID_CANCEL_GRACE", "cancellation.grace must be a non-negative duration")
+                throw DomainError(.invalidArgument, reason: .invalidCancelGrace, "cancellation.grace must be a non-negative duration")
             }
             self = .cooperative(grace: grace)
         case .UNRECOGNIZED(let value):
-            throw DomainError(.invalidArgument, reason: "INVALID_CANCELLATION", "unknown cancellation mode \(value)")
+            throw DomainError(.invalidArgument, reason: .invalidCancellation, "unknown cancellation mode \(value)")
         }
     }
 
@@ -219,7 +219,7 @@ extension Duration {
     public static func leaseTTL(_ duration: Google_Protobuf_Duration?) throws(DomainError) -> Duration? {
         guard let duration else { return nil }
         guard let ttl = Duration(validating: duration) else {
-            throw DomainError(.invalidArgument, reason: "INVALID_LEASE", "lease must be a non-negative duration (1s to 24h)")
+            throw DomainError(.invalidArgument, reason: .invalidLease, "lease must be a non-negative duration (1s to 24h)")
         }
         return ttl
     }

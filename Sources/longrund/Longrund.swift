@@ -240,7 +240,7 @@ struct Longrund: AsyncParsableCommand {
             } else {
                 // Refuse a data directory that is not a store before the lock file is created in it.
                 try LongrunEngine.checkDirectory(dataDirectory)
-                lock = try LongrunServer.lockDataDirectory(dataDirectory)
+                lock = try LongrunEngine.lockDirectory(dataDirectory)
                 engine = try LongrunEngine(directory: dataDirectory, configuration: engineConfiguration, logger: logger)
             }
             var serverConfiguration = LongrunServer.Configuration(socketPath: socketPath)

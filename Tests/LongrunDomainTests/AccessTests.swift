@@ -35,7 +35,7 @@ struct AccessTests {
             Issue.record("expected PERMISSION_DENIED for \(command)")
         } catch {
             #expect(error.kind == .permissionDenied)
-            #expect(error.reason == "PERMISSION_DENIED")
+            #expect(error.reason == .permissionDenied)
         }
     }
 
@@ -43,6 +43,30 @@ struct AccessTests {
     func theCreatorAndUnrestrictedCallersMayChangeIt(command: Command) throws {
         #expect(try !decide(command, state: Self.running, actor: Self.owner, access: Self.access(Self.owner)).isEmpty)
         #expect(try !decide(command, state: Self.running, actor: Self.other, access: .unrestricted).isEmpty)
+    }
+
+    @Test func onlyUnrestrictedCallersAdministerTheStore() throws {
+        try Access.unrestricted.requireAdministration("take a snapshot")
+        for access in [Self.access(Self.owner), Self.access(Self.owner, ownerOnly: true)] {
+            #expect {
+                try access.requireAdministration("take a snapshot")
+            } throws: { error in
+                guard let error = error as? DomainError else { return false }
+                return error.kind == .permissionDenied && error.reason == .permissionDenied
+                    && error.message.contains("not allowed to take a snapshot") && error.message.contains("uid 1000")
+            }
+        }
+    }
+
+    /// The version after each event of a history page counts transitions only, as the fold does.
+    @Test func versionsCountTransitionsAsTheFoldDoes() {
+        let kinds: [Event.Kind] = [.created(.init()), .holdSet(reason: "audit"), .progressed(metadata: nil), .leaseRenewed, .holdReleased(reason: ""), .completed(.response(Payload(typeURL: "t/R", value: [])))]
+        let events = kinds.enumerated().map { Event(sequence: UInt64($0.offset + 1), time: Self.t0, name: Self.name, actor: Self.owner, kind: $0.element) }
+        #expect(Event.versions(of: events, after: 0) == [1, 1, 2, 2, 2, 3])
+        var state: OperationState?
+        for event in events { state = Lifecycle.apply(state, event) }
+        #expect(state?.version == 3)
+        #expect(Event.versions(of: Array(events.dropFirst(2)), after: 1) == [2, 2, 2, 3])
     }
 
     @Test func permissionIsCheckedBeforeExistenceSoRefusalsRevealNothing() {
@@ -79,7 +103,7 @@ struct AccessTests {
             Issue.record("expected REQUEST_ID_IN_USE")
         } catch {
             #expect(error.kind == .alreadyExists)
-            #expect(error.reason == "REQUEST_ID_IN_USE")
+            #expect(error.reason == .requestIDInUse)
         }
     }
 

@@ -18,7 +18,7 @@ struct BulkActionTests {
 
     @Test func theReportCountsEveryOutcomeAndKeepsTheFirstRefusals() throws {
         var report = BulkReport()
-        let denied = DomainError(.permissionDenied, reason: "PERMISSION_DENIED", "not yours")
+        let denied = DomainError(.permissionDenied, reason: .permissionDenied, "not yours")
         for index in 0..<(BulkReport.maximumRefusalsReported + 5) {
             report.matched += 1
             report.record(try OperationName(parsing: "operations/r-\(index)"), .failure(denied))

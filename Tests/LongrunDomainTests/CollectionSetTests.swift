@@ -31,7 +31,7 @@ struct CollectionSetTests {
         #expect {
             try CollectionSet(listName: name)
         } throws: { error in
-            (error as? DomainError)?.reason == "INVALID_NAME"
+            (error as? DomainError)?.reason == .invalidName
         }
     }
 

@@ -362,7 +362,7 @@ struct FuzzPropertyTests {
             let token = try PageToken(decoding: text, expectedBinding: expected)
             guard token.binding == expected, token.encoded == text else { return "accepted as \(token), which encodes as \(token.encoded)" }
         } catch {
-            guard error.kind == .invalidArgument, ["INVALID_PAGE_TOKEN", "PAGE_TOKEN_MISMATCH"].contains(error.reason) else {
+            guard error.kind == .invalidArgument, [.invalidPageToken, .pageTokenMismatch].contains(error.reason) else {
                 return "unexpected \(error)"
             }
         }

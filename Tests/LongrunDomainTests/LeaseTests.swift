@@ -28,7 +28,7 @@ struct LeaseTests {
             now: Self.t0 + offset, actor: actor, defaultCancelGrace: .seconds(30), access: access, engineStart: engineStart)).events
     }
 
-    func expectError(_ kind: DomainError.Kind, reason: String, _ body: () throws -> [Event.Draft],
+    func expectError(_ kind: DomainError.Kind, reason: DomainError.Reason, _ body: () throws -> [Event.Draft],
                      sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             let events = try body()
@@ -59,7 +59,7 @@ struct LeaseTests {
 
     @Test(arguments: [Duration.milliseconds(999), .zero, .seconds(-5), .seconds(86_401)])
     func aLeaseOutsideOneSecondToADayIsInvalid(_ ttl: Duration) {
-        expectError(.invalidArgument, reason: "INVALID_LEASE") {
+        expectError(.invalidArgument, reason: .invalidLease) {
             try decide(.create(.init(name: Self.name, leaseTTL: ttl)), nil, at: .zero)
         }
     }
@@ -98,7 +98,7 @@ struct LeaseTests {
 
     @Test func aHeartbeatIsForTheCreatorTheHolderOrAnAdministrator() throws {
         let state = given([(.zero, Self.producer, Self.createdWithLease)])
-        expectError(.permissionDenied, reason: "PERMISSION_DENIED") {
+        expectError(.permissionDenied, reason: .permissionDenied) {
             try decide(.heartbeat(name: Self.name), state, at: .seconds(1), actor: Self.stranger, access: .owner(uid: 1001, readsOwnOnly: false))
         }
         #expect(try decide(.heartbeat(name: Self.name), state, at: .seconds(1), access: .unrestricted).count == 1)
@@ -109,12 +109,12 @@ struct LeaseTests {
 
     @Test func aHeartbeatOfADoneLeaselessOrMissingOperationSaysWhy() {
         let done = given([(.zero, Self.producer, Self.createdWithLease), (.seconds(1), Self.producer, .completed(.error(Status(.internal, "x"))))])
-        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") { try decide(.heartbeat(name: Self.name), done, at: .seconds(2)) }
+        expectError(.failedPrecondition, reason: .operationAlreadyDone) { try decide(.heartbeat(name: Self.name), done, at: .seconds(2)) }
         let leaseless = given([(.zero, Self.producer, .created(.init()))])
-        expectError(.failedPrecondition, reason: "NO_LEASE") { try decide(.heartbeat(name: Self.name), leaseless, at: .seconds(2)) }
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try decide(.heartbeat(name: Self.name), nil, at: .seconds(2)) }
+        expectError(.failedPrecondition, reason: .noLease) { try decide(.heartbeat(name: Self.name), leaseless, at: .seconds(2)) }
+        expectError(.notFound, reason: .operationNotFound) { try decide(.heartbeat(name: Self.name), nil, at: .seconds(2)) }
         let deleted = given([(.zero, Self.producer, Self.createdWithLease), (.seconds(1), Self.producer, .deleted)])
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try decide(.heartbeat(name: Self.name), deleted, at: .seconds(2)) }
+        expectError(.notFound, reason: .operationNotFound) { try decide(.heartbeat(name: Self.name), deleted, at: .seconds(2)) }
     }
 
     @Test func aDoneOperationHasNoLease() throws {
@@ -219,18 +219,18 @@ struct LeaseTests {
 
     @Test func adoptionChecksTheVersionThePermissionAndTheTTL() {
         let state = given([(.zero, Self.producer, Self.createdWithLease), (.seconds(1), Self.producer, .progressed(metadata: nil))])
-        expectError(.aborted, reason: "VERSION_MISMATCH") {
+        expectError(.aborted, reason: .versionMismatch) {
             try decide(.adopt(name: Self.name, expectedVersion: 1, leaseTTL: nil), state, at: .seconds(2), actor: Self.successor, access: Self.owner)
         }
-        expectError(.permissionDenied, reason: "PERMISSION_DENIED") {
+        expectError(.permissionDenied, reason: .permissionDenied) {
             try decide(.adopt(name: Self.name, expectedVersion: 2, leaseTTL: nil), state, at: .seconds(2), actor: Self.stranger,
                        access: .owner(uid: 1001, readsOwnOnly: false))
         }
-        expectError(.invalidArgument, reason: "INVALID_LEASE") {
+        expectError(.invalidArgument, reason: .invalidLease) {
             try decide(.adopt(name: Self.name, expectedVersion: 2, leaseTTL: .milliseconds(10)), state, at: .seconds(2), access: Self.owner)
         }
         let done = given([(.zero, Self.producer, Self.createdWithLease), (.seconds(1), Self.producer, .completed(.error(Status(.internal, "x"))))])
-        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") {
+        expectError(.failedPrecondition, reason: .operationAlreadyDone) {
             try decide(.adopt(name: Self.name, expectedVersion: 2, leaseTTL: nil), done, at: .seconds(2), access: Self.owner)
         }
     }
@@ -240,7 +240,7 @@ struct LeaseTests {
         #expect(try decide(.expireLease(name: Self.name), state, at: .seconds(34)).isEmpty)
         let events = try decide(.expireLease(name: Self.name), state, at: .seconds(35))
         guard case .completed(.error(let status)) = try #require(events.first).kind else { Issue.record("no completion"); return }
-        #expect(status.details == [ErrorInfo(reason: "PRODUCER_LEASE_EXPIRED", metadata: ["uid": "1000", "pid": "20", "host": "host-b"]).payload])
+        #expect(status.details == [ErrorInfo(reason: .producerLeaseExpired, metadata: ["uid": "1000", "pid": "20", "host": "host-b"]).payload])
     }
 
     // MARK: ErrorInfo

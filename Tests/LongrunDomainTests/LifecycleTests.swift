@@ -28,7 +28,7 @@ struct LifecycleTests {
                              context: .init(now: now, actor: actor, defaultCancelGrace: grace, priorForRequestID: prior)).events
     }
 
-    func expectError(_ kind: DomainError.Kind, reason: String, _ body: () throws -> [Event.Draft],
+    func expectError(_ kind: DomainError.Kind, reason: DomainError.Reason, _ body: () throws -> [Event.Draft],
                      sourceLocation: SourceLocation = #_sourceLocation) {
         do {
             let events = try body()
@@ -59,13 +59,13 @@ struct LifecycleTests {
     }
 
     @Test func createOfAnExistingNameIsAlreadyExists() {
-        expectError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS") {
+        expectError(.alreadyExists, reason: .operationAlreadyExists) {
             try when(.create(.init(name: Self.name)), given: given([Self.created]))
         }
     }
 
     @Test func namesOfDeletedOperationsAreNeverReused() {
-        expectError(.alreadyExists, reason: "OPERATION_ALREADY_EXISTS") {
+        expectError(.alreadyExists, reason: .operationAlreadyExists) {
             try when(.create(.init(name: Self.name)), given: given([Self.created, .deleted]))
         }
     }
@@ -101,7 +101,7 @@ struct LifecycleTests {
             Issue.record("a different request with the same request id was accepted")
         } catch let error as DomainError {
             #expect(error.kind == .alreadyExists)
-            #expect(error.reason == "REQUEST_ID_REUSED")
+            #expect(error.reason == .requestIDReused)
             #expect(error.metadata["operation"] == Self.name.description)
         }
     }
@@ -117,20 +117,20 @@ struct LifecycleTests {
 
     @Test func aRequestIDWhoseOperationWasDeletedIsNotFound() {
         let deleted = given([.created(.init(requestID: "r-1")), .deleted])
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) {
             try when(.create(.init(name: try! OperationName(parsing: "operations/x"), requestID: "r-1")), given: nil, prior: deleted)
         }
     }
 
     @Test(arguments: ["", String(repeating: "x", count: 129), "has space", "tab\t", "ünicode"])
     func malformedRequestIDsAreInvalid(_ requestID: String) {
-        expectError(.invalidArgument, reason: "INVALID_REQUEST_ID") {
+        expectError(.invalidArgument, reason: .invalidRequestID) {
             try when(.create(.init(name: Self.name, requestID: requestID)), given: nil)
         }
     }
 
     @Test func aNegativeCancelGraceIsInvalid() {
-        expectError(.invalidArgument, reason: "INVALID_CANCEL_GRACE") {
+        expectError(.invalidArgument, reason: .invalidCancelGrace) {
             try when(.create(.init(name: Self.name, cancellation: .cooperative(grace: .seconds(-1)))), given: nil)
         }
     }
@@ -148,23 +148,23 @@ struct LifecycleTests {
     }
 
     @Test func progressWithAStaleVersionIsAborted() {
-        expectError(.aborted, reason: "VERSION_MISMATCH") {
+        expectError(.aborted, reason: .versionMismatch) {
             try when(.progress(.init(name: Self.name, metadata: nil, expectedVersion: 1)),
                      given: given([Self.created, .progressed(metadata: nil)]))
         }
     }
 
     @Test func progressOfADoneOperationIsFailedPrecondition() {
-        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") {
+        expectError(.failedPrecondition, reason: .operationAlreadyDone) {
             try when(.progress(.init(name: Self.name, metadata: nil)), given: given([Self.created, Self.completedOK]))
         }
     }
 
     @Test func progressOfAMissingOrDeletedOperationIsNotFound() {
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) {
             try when(.progress(.init(name: Self.name, metadata: nil)), given: nil)
         }
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) {
             try when(.progress(.init(name: Self.name, metadata: nil)), given: given([Self.created, .deleted]))
         }
     }
@@ -194,13 +194,13 @@ struct LifecycleTests {
     }
 
     @Test func completeWithAnOKErrorIsInvalid() {
-        expectError(.invalidArgument, reason: "INVALID_ERROR_STATUS") {
+        expectError(.invalidArgument, reason: .invalidErrorStatus) {
             try when(.complete(name: Self.name, outcome: .error(Status(.ok, ""))), given: given([Self.created]))
         }
     }
 
     @Test func completeTwiceIsFailedPrecondition() {
-        expectError(.failedPrecondition, reason: "OPERATION_ALREADY_DONE") {
+        expectError(.failedPrecondition, reason: .operationAlreadyDone) {
             try when(.complete(name: Self.name, outcome: .response(Self.response)), given: given([Self.created, Self.completedOK]))
         }
     }
@@ -241,8 +241,8 @@ struct LifecycleTests {
     }
 
     @Test func cancelOfAMissingOrDeletedOperationIsNotFound() {
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.cancel(name: Self.name, reason: ""), given: nil) }
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) { try when(.cancel(name: Self.name, reason: ""), given: nil) }
+        expectError(.notFound, reason: .operationNotFound) {
             try when(.cancel(name: Self.name, reason: ""), given: given([Self.created, .deleted]))
         }
     }
@@ -285,12 +285,12 @@ struct LifecycleTests {
     }
 
     @Test func deleteOfAMissingOrDeletedOperationIsNotFound() {
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.delete(name: Self.name), given: nil) }
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") { try when(.delete(name: Self.name), given: given([Self.created, .deleted])) }
+        expectError(.notFound, reason: .operationNotFound) { try when(.delete(name: Self.name), given: nil) }
+        expectError(.notFound, reason: .operationNotFound) { try when(.delete(name: Self.name), given: given([Self.created, .deleted])) }
     }
 
     @Test func completingADeletedOperationIsNotFound() {
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) {
             try when(.complete(name: Self.name, outcome: .response(Self.response)), given: given([Self.created, .deleted]))
         }
     }
@@ -396,12 +396,12 @@ extension LifecycleTests {
         #expect(repaired?.updateTime == running?.updateTime)
         #expect(repaired?.lastSequence == 9)
 
-        expectError(.permissionDenied, reason: "PERMISSION_DENIED") {
+        expectError(.permissionDenied, reason: .permissionDenied) {
             try Lifecycle.decide(.recordRepair(name: Self.name, detail: ""), state: running,
                                  context: .init(now: Self.t0, actor: Self.producer, defaultCancelGrace: .seconds(30),
                                                 access: .owner(uid: 1000, readsOwnOnly: false))).events
         }
-        expectError(.notFound, reason: "OPERATION_NOT_FOUND") {
+        expectError(.notFound, reason: .operationNotFound) {
             try Lifecycle.decide(.recordRepair(name: Self.name, detail: ""), state: nil,
                                  context: .init(now: Self.t0, actor: .engine, defaultCancelGrace: .seconds(30))).events
         }

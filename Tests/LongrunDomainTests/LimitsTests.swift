@@ -25,7 +25,7 @@ struct LimitsTests {
             Issue.record("expected PAYLOAD_TOO_LARGE", sourceLocation: sourceLocation)
         } catch {
             #expect(error.kind == .invalidArgument, sourceLocation: sourceLocation)
-            #expect(error.reason == "PAYLOAD_TOO_LARGE", sourceLocation: sourceLocation)
+            #expect(error.reason == .payloadTooLarge, sourceLocation: sourceLocation)
             #expect(error.message.contains(text), "\(error.message)", sourceLocation: sourceLocation)
         }
     }

@@ -74,7 +74,7 @@ struct NameTests {
         let text = PageToken(position: 5, binding: PageToken.binding("operations", "done = false")).encoded
         #expect {
             try PageToken(decoding: text, expectedBinding: PageToken.binding("operations", "done = true"))
-        } throws: { ($0 as? DomainError)?.reason == "PAGE_TOKEN_MISMATCH" }
+        } throws: { ($0 as? DomainError)?.reason == .pageTokenMismatch }
         #expect(PageToken.binding("ab", "c") != PageToken.binding("a", "bc"))
     }
 
@@ -82,7 +82,7 @@ struct NameTests {
     func garbageTokensAreInvalidArgument(_ text: String) {
         #expect {
             try PageToken(decoding: text, expectedBinding: 0)
-        } throws: { ($0 as? DomainError)?.reason == "INVALID_PAGE_TOKEN" }
+        } throws: { ($0 as? DomainError)?.reason == .invalidPageToken }
     }
 
     @Test func everyFlippedCharacterOfATokenIsDetected() {

@@ -89,7 +89,7 @@ struct CollectionsTests {
                     _ = try await engine.list(ListRequest(name: bad))
                     Issue.record("\(bad) was accepted")
                 } catch let error as DomainError {
-                    #expect(error.kind == .invalidArgument && error.reason == "INVALID_NAME", "\(bad): \(error)")
+                    #expect(error.kind == .invalidArgument && error.reason == .invalidName, "\(bad): \(error)")
                 }
             }
         }

@@ -3,7 +3,7 @@ import Testing
 
 /// Expects `body` to fail with a ``DomainError`` of `kind` (and `reason`, when given): the exact
 /// error each rejection carries, as the engine tests check it.
-func expectDomainError(_ kind: DomainError.Kind, _ reason: String? = nil, sourceLocation: SourceLocation = #_sourceLocation,
+func expectDomainError(_ kind: DomainError.Kind, _ reason: DomainError.Reason? = nil, sourceLocation: SourceLocation = #_sourceLocation,
                        _ body: () async throws -> Void) async {
     do {
         try await body()

@@ -50,27 +50,27 @@ struct EngineTests {
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(id: "a"), actor: Fixtures.producer)
             let missing = Fixtures.name("operations/missing")
-            await expectDomainError(.invalidArgument, "INVALID_OPERATION_ID") { _ = try await engine.create(CreateRequest(id: "Bad_Id"), actor: Fixtures.producer) }
-            await expectDomainError(.alreadyExists, "OPERATION_ALREADY_EXISTS") { _ = try await engine.create(CreateRequest(id: "a"), actor: Fixtures.producer) }
+            await expectDomainError(.invalidArgument, .invalidOperationID) { _ = try await engine.create(CreateRequest(id: "Bad_Id"), actor: Fixtures.producer) }
+            await expectDomainError(.alreadyExists, .operationAlreadyExists) { _ = try await engine.create(CreateRequest(id: "a"), actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.get(missing) }
             await expectDomainError(.notFound) { _ = try await engine.progress(missing, metadata: nil, actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.complete(missing, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
             await expectDomainError(.notFound) { _ = try await engine.cancel(missing, actor: Fixtures.consumer) }
             await expectDomainError(.notFound) { try await engine.delete(missing, actor: Fixtures.consumer) }
             await expectDomainError(.notFound) { _ = try await engine.wait(missing, timeout: .seconds(1)) }
-            await expectDomainError(.aborted, "VERSION_MISMATCH") { _ = try await engine.progress(op.name, metadata: nil, expectedVersion: 7, actor: Fixtures.producer) }
-            await expectDomainError(.invalidArgument, "INVALID_ERROR_STATUS") {
+            await expectDomainError(.aborted, .versionMismatch) { _ = try await engine.progress(op.name, metadata: nil, expectedVersion: 7, actor: Fixtures.producer) }
+            await expectDomainError(.invalidArgument, .invalidErrorStatus) {
                 _ = try await engine.complete(op.name, outcome: .error(Status(.ok, "")), actor: Fixtures.producer)
             }
             _ = try await engine.complete(op.name, outcome: .error(Status(.internal, "broke")), actor: Fixtures.producer)
-            await expectDomainError(.failedPrecondition, "OPERATION_ALREADY_DONE") { _ = try await engine.progress(op.name, metadata: nil, actor: Fixtures.producer) }
-            await expectDomainError(.failedPrecondition, "OPERATION_ALREADY_DONE") {
+            await expectDomainError(.failedPrecondition, .operationAlreadyDone) { _ = try await engine.progress(op.name, metadata: nil, actor: Fixtures.producer) }
+            await expectDomainError(.failedPrecondition, .operationAlreadyDone) {
                 _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
             }
-            await expectDomainError(.invalidArgument, "INVALID_PAGE_SIZE") { _ = try await engine.list(ListRequest(pageSize: -1)) }
-            await expectDomainError(.invalidArgument, "INVALID_FILTER") { _ = try await engine.list(ListRequest(filter: "nope = 1")) }
-            await expectDomainError(.invalidArgument, "INVALID_NAME") { _ = try await engine.list(ListRequest(name: "operations/a")) }
-            await expectDomainError(.invalidArgument, "INVALID_PAGE_TOKEN") { _ = try await engine.list(ListRequest(pageToken: "garbage")) }
+            await expectDomainError(.invalidArgument, .invalidPageSize) { _ = try await engine.list(ListRequest(pageSize: -1)) }
+            await expectDomainError(.invalidArgument, .invalidFilter) { _ = try await engine.list(ListRequest(filter: "nope = 1")) }
+            await expectDomainError(.invalidArgument, .invalidName) { _ = try await engine.list(ListRequest(name: "operations/a")) }
+            await expectDomainError(.invalidArgument, .invalidPageToken) { _ = try await engine.list(ListRequest(pageToken: "garbage")) }
         }
     }
 
@@ -209,7 +209,7 @@ struct EngineTests {
                 token = page.nextPageToken
             } while !token.isEmpty
             #expect(sequences == Array(1...10))
-            await expectDomainError(.invalidArgument, "PAGE_TOKEN_MISMATCH") {
+            await expectDomainError(.invalidArgument, .pageTokenMismatch) {
                 let other = try await engine.create(CreateRequest(), actor: Fixtures.producer)
                 let token = try await engine.history(of: op.name, pageSize: 4).nextPageToken
                 _ = try await engine.history(of: other.name, pageToken: token)
@@ -237,7 +237,7 @@ struct EngineTests {
             let cancelled = try await engine.list(ListRequest(filter: "error.code = CANCELLED", pageSize: 1000)).operations
             #expect(cancelled.count == 15)
             let first = try await engine.list(ListRequest(filter: "done = false", pageSize: 4))
-            await expectDomainError(.invalidArgument, "PAGE_TOKEN_MISMATCH") {
+            await expectDomainError(.invalidArgument, .pageTokenMismatch) {
                 _ = try await engine.list(ListRequest(filter: "done = true", pageSize: 4, pageToken: first.nextPageToken))
             }
             // A changed page size is allowed.

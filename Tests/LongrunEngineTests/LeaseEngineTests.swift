@@ -11,7 +11,7 @@ struct LeaseEngineTests {
     static func isLeaseExpiry(_ outcome: Outcome?) -> Bool {
         guard case .error(let status)? = outcome else { return false }
         return status.code == StatusCode.aborted.rawValue
-            && status.details.contains(ErrorInfo(reason: "PRODUCER_LEASE_EXPIRED", metadata: ["uid": "1000", "pid": "4242"]).payload)
+            && status.details.contains(ErrorInfo(reason: .producerLeaseExpired, metadata: ["uid": "1000", "pid": "4242"]).payload)
     }
 
     @Test(arguments: TestBackend.available)
@@ -74,13 +74,13 @@ struct LeaseEngineTests {
             _ = try await engine.progress(leased.name, metadata: nil, expectedVersion: 1, actor: Fixtures.producer)
 
             let plain = try await engine.create(CreateRequest(id: "plain"), actor: Fixtures.producer)
-            await expectDomainError(.failedPrecondition, "NO_LEASE") { _ = try await engine.heartbeat(plain.name, actor: Fixtures.producer) }
+            await expectDomainError(.failedPrecondition, .noLease) { _ = try await engine.heartbeat(plain.name, actor: Fixtures.producer) }
             _ = try await engine.complete(leased.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
-            await expectDomainError(.failedPrecondition, "OPERATION_ALREADY_DONE") { _ = try await engine.heartbeat(leased.name, actor: Fixtures.producer) }
-            await expectDomainError(.notFound, "OPERATION_NOT_FOUND") {
+            await expectDomainError(.failedPrecondition, .operationAlreadyDone) { _ = try await engine.heartbeat(leased.name, actor: Fixtures.producer) }
+            await expectDomainError(.notFound, .operationNotFound) {
                 _ = try await engine.heartbeat(try OperationName(parsing: "operations/none"), actor: Fixtures.producer)
             }
-            await expectDomainError(.invalidArgument, "INVALID_LEASE") {
+            await expectDomainError(.invalidArgument, .invalidLease) {
                 _ = try await engine.create(CreateRequest(id: "short", leaseTTL: .milliseconds(10)), actor: Fixtures.producer)
             }
         }
@@ -95,7 +95,7 @@ struct LeaseEngineTests {
             let created = try await engine.create(CreateRequest(id: "job", leaseTTL: .seconds(10)), actor: Fixtures.producer)
             let successor = Actor(uid: 1000, pid: 5555, label: "successor")
             clock.advance(by: .seconds(8))
-            await expectDomainError(.aborted, "VERSION_MISMATCH") {
+            await expectDomainError(.aborted, .versionMismatch) {
                 _ = try await engine.adopt(created.name, expectedVersion: 7, actor: successor, access: .owner(uid: 1000, readsOwnOnly: false))
             }
             await expectDomainError(.permissionDenied) {
@@ -111,7 +111,7 @@ struct LeaseEngineTests {
             clock.advance(by: .seconds(1))
             try await engine.enforceDeadlines()
             guard case .error(let status)? = try await engine.get(created.name).outcome else { Issue.record("not ended"); return }
-            #expect(status.details == [ErrorInfo(reason: "PRODUCER_LEASE_EXPIRED", metadata: ["uid": "1000", "pid": "5555"]).payload])
+            #expect(status.details == [ErrorInfo(reason: .producerLeaseExpired, metadata: ["uid": "1000", "pid": "5555"]).payload])
             let events = try await engine.history(of: created.name, pageSize: 10).events
             #expect(events.map(\.kind.label) == ["created", "adopted", "completed"])
             #expect(events[1].actor == successor)

@@ -54,7 +54,7 @@ struct PayloadFilterEngineTests {
             _ = try await engine.progress(names[0], metadata: Self.build(percent: 90, stage: "LINKING"), actor: Fixtures.producer)
             #expect(try await engine.list(ListRequest(filter: "metadata.percent_done >= 90")).operations.map(\.name) == [names[0], names[4]])
 
-            await expectDomainError(.invalidArgument, "INVALID_FILTER") { _ = try await engine.list(ListRequest(filter: "metadata.percnt_done > 50")) }
+            await expectDomainError(.invalidArgument, .invalidFilter) { _ = try await engine.list(ListRequest(filter: "metadata.percnt_done > 50")) }
 
             let report = try await engine.bulk(.cancel(reason: "slow"), name: "", filter: "metadata.percent_done < 50", actor: Fixtures.producer, access: .unrestricted)
             #expect(report.matched == 1 && report.changed == 1)

@@ -82,11 +82,11 @@ struct RetentionTests {
             #expect(try await engine.get(old.name).version == 4)
             await #expect {
                 try await engine.history(of: old.name)
-            } throws: { ($0 as? DomainError)?.reason == "HISTORY_COMPACTED" }
+            } throws: { ($0 as? DomainError)?.reason == .historyCompacted }
             #expect(try await engine.history(of: young.name).events.count == 1)
             await #expect {
                 try await engine.events(after: 0, limit: 10)
-            } throws: { ($0 as? DomainError)?.reason == "SEQUENCE_COMPACTED" }
+            } throws: { ($0 as? DomainError)?.reason == .sequenceCompacted }
             #expect(try await engine.events(after: 4, limit: 10).map(\.sequence) == [5])
             _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer)
 

@@ -89,7 +89,7 @@ struct SharedStoreTests {
                                  ("repair", { _ = try await a.repair(actor: Fixtures.consumer) })] as [(String, () async throws -> Void)] {
                 let error = await #expect(throws: DomainError.self, "\(what)") { try await call() }
                 #expect(error?.kind == .failedPrecondition)
-                #expect(error?.reason == "NOT_ON_THIS_BACKEND")
+                #expect(error?.reason == .notOnThisBackend)
             }
         }
     }

@@ -7,7 +7,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Socket and data directory ownership")
+@Suite("Socket ownership")
 struct SocketTests {
     @Test func theSocketHasItsModeAndALiveOneIsNotStolen() async throws {
         try await Harness.with { h in
@@ -42,18 +42,5 @@ struct SocketTests {
         #expect {
             try LongrunServer(engine: engine, configuration: .init(socketPath: plain), logger: Fixtures.quietLogger)
         } throws: { "\($0)".contains("is not a socket") }
-    }
-
-    @Test func onlyOneDaemonOwnsADataDirectory() throws {
-        let directory = TemporaryDirectory()
-        defer { directory.remove() }
-        let first = try LongrunServer.lockDataDirectory(directory.child("data"))
-        #expect {
-            try LongrunServer.lockDataDirectory(directory.child("data"))
-        } throws: { "\($0)".contains("another longrund owns") }
-        withExtendedLifetime(first) {}
-        // The lock file does not make the directory look foreign to the store.
-        let engine = try Fixtures.openEngine(directory.child("data"))
-        engine.close()
     }
 }

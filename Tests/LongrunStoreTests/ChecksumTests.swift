@@ -222,7 +222,7 @@ struct ChecksumTests {
         let findings = try Scrubber.run(store)
         #expect {
             try store.repair(findings, actor: .engine, now: t0)
-        } throws: { ($0 as? DomainError)?.reason == "LOG_DAMAGED" }
+        } throws: { ($0 as? DomainError)?.reason == .logDamaged }
     }
 
     /// A byte flipped in the header (offset 14: its sequence) or in the body of a snapshot.

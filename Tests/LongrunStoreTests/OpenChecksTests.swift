@@ -113,6 +113,39 @@ struct OpenChecksTests {
         expectRefused(directory.path, .foreignDirectory, file: directory.child("data.mdb"), ["not a Longrun store", "invoices", "nothing was changed"])
     }
 
+    @Test func theSchemaDeclaresExactlyTheDatabasesItCreates() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do { _ = try Store(directory: directory.path, logger: logger) }
+        let env = try Environment(configuration: .init(path: directory.path))
+        #expect(try env.databaseNames().sorted() == Schema.databaseNames.sorted())
+    }
+
+    /// A store of this format written by a build with fewer databases: a read-only open cannot add
+    /// them, and says which one it lacks (the kind and the name, not text to parse).
+    @Test func aReadOnlyOpenNamesTheDatabaseAStoreLacks() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let env = try Environment(configuration: .init(path: directory.path))
+            let meta = try env.openDatabase("meta")
+            _ = try env.openDatabase("log")
+            try env.write { txn in
+                try txn.put(meta, key: Array("format_version".utf8), value: withUnsafeBytes(of: Schema.formatVersion.bigEndian) { Array($0) })
+            }
+        }
+        var configuration = Store.Configuration()
+        configuration.readOnly = true
+        #expect {
+            try Store(directory: directory.path, configuration: configuration, logger: logger)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .missingDatabase && error.database == "operations" && error.message.contains("'operations'")
+        }
+        let env = try Environment(configuration: .init(path: directory.path))
+        #expect(try env.databaseNames().sorted() == ["log", "meta"])
+    }
+
     /// A store of a later format may lay out its databases differently: it must be refused before
     /// the schema opens (and would create) this build's databases in it.
     @Test func aStoreOfAFutureFormatVersion() throws {

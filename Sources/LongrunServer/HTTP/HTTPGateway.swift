@@ -11,8 +11,9 @@ import SwiftProtobuf
 ///
 /// It only converts: the route and query or body become the request message, the call goes
 /// through the same ``OperationsMethods`` the gRPC service calls, with the same ``CallContext``
-/// built from the connection's `SO_PEERCRED` (``PeerIdentity``), and any error goes through
-/// ``ErrorMapping`` into Google's JSON error shape with the HTTP status Google's code table gives.
+/// built from the connection's `SO_PEERCRED` (``PeerIdentity``), and any error becomes the status
+/// it decides itself (``GoogleRPCStatusConvertible``), in Google's JSON error shape with the HTTP
+/// status Google's code table gives.
 /// Routes and shapes: docs/API.md#http-json.
 struct HTTPGateway: Sendable {
     let methods: OperationsMethods
@@ -50,14 +51,14 @@ struct HTTPGateway: Sendable {
         var subject = ""
         switch route {
         case .notFound:
-            (response, code) = errorResponse(ErrorMapping.status(
+            (response, code) = errorResponse(GoogleRPCStatus(
                 .notFound, "no such resource: \(request.head.method) \(path); the Operations API is at /v1/operations and /v1/operations/{id}",
-                reason: "HTTP_ROUTE_NOT_FOUND"), httpStatus: .notFound)
+                reason: .httpRouteNotFound), httpStatus: .notFound)
         case .methodNotAllowed(let allow):
             let allowed = allow.map(\.rawValue).joined(separator: ", ")
-            (response, code) = errorResponse(ErrorMapping.status(
+            (response, code) = errorResponse(GoogleRPCStatus(
                 .unimplemented, "\(request.head.method) is not allowed on \(path); allowed: \(allowed)",
-                reason: "HTTP_METHOD_NOT_ALLOWED"), httpStatus: .methodNotAllowed)
+                reason: .httpMethodNotAllowed), httpStatus: .methodNotAllowed)
             response.headers.add(name: "Allow", value: allowed)
         case .call(let method, let name):
             subject = name
@@ -69,7 +70,7 @@ struct HTTPGateway: Sendable {
                     timeout: nil, policy: policy)
                 response = Response(status: .ok, body: try await perform(method, name: name, query: pathAndQuery.dropFirst().first, body: request.body, call: call))
             } catch {
-                (response, code) = errorResponse(ErrorMapping.protoStatus(for: error, logger: logger))
+                (response, code) = errorResponse(GoogleRPCStatus(error, logger: logger).proto)
             }
             metrics?.recordRPC(service: Google_Longrunning_Operations.descriptor.fullyQualifiedService, method: "HTTP \(method.rawValue)",
                                code: AccessLog.canonicalName(code), duration: ContinuousClock.now - started)
@@ -107,14 +108,14 @@ struct HTTPGateway: Sendable {
                     message.filter = value
                 case "pageSize", "page_size":
                     guard let size = Int32(value) else {
-                        throw ErrorMapping.status(.invalidArgument, "pageSize must be an integer, not \(value)", reason: "INVALID_PAGE_SIZE")
+                        throw GoogleRPCStatus(.invalidArgument, "pageSize must be an integer, not \(value)", reason: .invalidPageSize)
                     }
                     message.pageSize = size
                 case "pageToken", "page_token":
                     message.pageToken = value
                 case "returnPartialSuccess", "return_partial_success":
                     guard let flag = Bool(value) else {
-                        throw ErrorMapping.status(.invalidArgument, "returnPartialSuccess must be true or false, not \(value)", reason: "INVALID_QUERY_PARAMETER")
+                        throw GoogleRPCStatus(.invalidArgument, "returnPartialSuccess must be true or false, not \(value)", reason: .invalidQueryParameter)
                     }
                     message.returnPartialSuccess = flag
                 default:
@@ -141,8 +142,8 @@ struct HTTPGateway: Sendable {
                 do {
                     message = try Google_Longrunning_CancelOperationRequest(jsonUTF8Bytes: Array(body.readableBytesView))
                 } catch {
-                    throw ErrorMapping.status(.invalidArgument, "the body is not a CancelOperationRequest in JSON (send {} or nothing): \(error)",
-                                              reason: "INVALID_JSON_BODY")
+                    throw GoogleRPCStatus(.invalidArgument, "the body is not a CancelOperationRequest in JSON (send {} or nothing): \(error)",
+                                              reason: .invalidJSONBody)
                 }
             }
             message.name = name
@@ -155,7 +156,7 @@ struct HTTPGateway: Sendable {
         do {
             return try HTTPQuery(query).parameters
         } catch {
-            throw ErrorMapping.status(.invalidArgument, error.description, reason: "INVALID_QUERY_PARAMETER")
+            throw GoogleRPCStatus(.invalidArgument, error.description, reason: .invalidQueryParameter)
         }
     }
 
@@ -164,11 +165,11 @@ struct HTTPGateway: Sendable {
     }
 
     private func unknownParameter(_ name: String, allowed: String) -> GoogleRPCStatus {
-        ErrorMapping.status(.invalidArgument, "unknown query parameter \(name) (this route takes: \(allowed))", reason: "INVALID_QUERY_PARAMETER")
+        GoogleRPCStatus(.invalidArgument, "unknown query parameter \(name) (this route takes: \(allowed))", reason: .invalidQueryParameter)
     }
 
     private func errorResponse(_ status: GoogleRPCStatus, httpStatus: HTTPResponseStatus? = nil) -> (Response, RPCError.Code) {
-        errorResponse(ErrorMapping.protoStatus(for: status, logger: logger), httpStatus: httpStatus)
+        errorResponse(status.proto, httpStatus: httpStatus)
     }
 
     private func errorResponse(_ status: Google_Rpc_Status, httpStatus: HTTPResponseStatus? = nil) -> (Response, RPCError.Code) {
@@ -181,8 +182,8 @@ struct HTTPGateway: Sendable {
     /// like any other request.
     func bodyTooLarge(_ head: HTTPRequestHead, peer: PeerCredentials?) -> Response {
         let started = ContinuousClock.now
-        let (refused, code) = errorResponse(ErrorMapping.status(
-            .resourceExhausted, "the request body is larger than \(maximumBodyBytes) bytes", reason: "REQUEST_TOO_LARGE"), httpStatus: .payloadTooLarge)
+        let (refused, code) = errorResponse(GoogleRPCStatus(
+            .resourceExhausted, "the request body is larger than \(maximumBodyBytes) bytes", reason: .requestTooLarge), httpStatus: .payloadTooLarge)
         var response = refused
         response.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
         let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")

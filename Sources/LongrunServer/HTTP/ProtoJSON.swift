@@ -53,7 +53,7 @@ enum ProtoJSON {
     }
 
     /// Google's JSON error shape, `{"error": {"code": HTTP status, "message", "status": the
-    /// canonical code's name, "details": [...]}}`, for a status from ``ErrorMapping``.
+    /// canonical code's name, "details": [...]}}`, for the status an error decides (``GoogleRPCStatusConvertible``).
     static func errorBody(_ status: Google_Rpc_Status, httpStatus: Int) -> String {
         let code = Status.Code(rawValue: Int(status.code)).flatMap(RPCError.Code.init) ?? .unknown
         var fields = [("code", String(httpStatus)), ("message", JSONString.quote(status.message)),
