@@ -1,0 +1,142 @@
+import Crypto
+import LMDB
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A file written through a 1 MiB buffer, hashed as it goes, fsynced by ``finish()``.
+///
+/// Written out to the disk every ``syncEvery`` bytes as it goes (RocksDB's `bytes_per_sync`), and
+/// those pages dropped from the page cache: a snapshot of hundreds of megabytes otherwise sits
+/// dirty in memory until the final fsync, and the commits' own fsyncs of `data.mdb` queue behind
+/// its writeback (a journal commit flushes every file's pending data), which stalled commits for
+/// hundreds of milliseconds during a snapshot in the soak. Its pages would also push the store's
+/// pages out of the cache, and a snapshot is read back only to restore.
+final class OutputFile {
+    static let syncEvery = 4 << 20
+
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var hasher = SHA256()
+    private var written = 0
+    private var synced = 0
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StoreError(.storage, "cannot create \(path): \(String(cString: strerror(errno)))") }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    /// The first write failure; reported by ``finish()`` so writers need not check every call.
+    private var failure: StoreError?
+
+    func write(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        hasher.update(bufferPointer: bytes)
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 20, failure == nil {
+            do { try flush() } catch { failure = error as? StoreError }
+        }
+    }
+
+    func write<T: FixedWidthInteger>(bigEndian value: T) {
+        withUnsafeBytes(of: value.bigEndian) { write($0) }
+    }
+
+    private func flush() throws {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            guard written > 0 else {
+                let code = errno
+                throw StoreError(code == ENOSPC ? .resourceExhausted : .storage, "cannot write \(path): \(String(cString: strerror(code)))")
+            }
+            offset += written
+        }
+        written += buffer.count
+        buffer.removeAll(keepingCapacity: true)
+        if written - synced >= Self.syncEvery {
+            guard fdatasync(fd) == 0 else { throw StoreError(.storage, "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+            _ = posix_fadvise(fd, off_t(synced), off_t(written - synced), POSIX_FADV_DONTNEED)
+            synced = written
+        }
+    }
+
+    func finish() throws {
+        if let failure { throw failure }
+        let digest = Array(hasher.finalize())
+        buffer.append(contentsOf: digest)
+        try flush()
+        guard fsync(fd) == 0 else { throw StoreError(.storage, "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+        close(fd)
+    }
+
+    func abandon() {
+        close(fd)
+        unlink(path)
+    }
+}
+
+/// A file read through a 1 MiB buffer, hashing what has been read so far.
+final class InputFile {
+    private let fd: Int32
+    private let path: String
+    private var buffer: [UInt8] = []
+    private var position = 0
+    private var hasher = SHA256()
+    private var eof = false
+
+    init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { close(fd) }
+
+    /// SHA-256 of every byte returned so far.
+    var digest: [UInt8] { Array(hasher.finalize()) }
+
+    var atEnd: Bool {
+        if position < buffer.count { return false }
+        return (try? fill()) == false
+    }
+
+    func read(_ count: Int) throws -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(count)
+        while out.count < count {
+            if position == buffer.count {
+                guard try fill() else { throw StoreError(.dataLoss, "snapshot \(path) is damaged: it ends early") }
+            }
+            let take = min(count - out.count, buffer.count - position)
+            out.append(contentsOf: buffer[position..<(position + take)])
+            position += take
+        }
+        hasher.update(data: out)
+        return out
+    }
+
+    func readUInt32() throws -> UInt32 { try read(4).reduce(0) { $0 << 8 | UInt32($1) } }
+    func readUInt64() throws -> UInt64 { try read(8).reduce(0) { $0 << 8 | UInt64($1) } }
+
+    private func fill() throws -> Bool {
+        guard !eof else { return false }
+        buffer = [UInt8](repeating: 0, count: 1 << 20)
+        let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress!, $0.count) }
+        guard count >= 0 else { throw StoreError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))") }
+        buffer.removeSubrange(count...)
+        position = 0
+        if count == 0 { eof = true }
+        return count > 0
+    }
+}

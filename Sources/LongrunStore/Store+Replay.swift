@@ -1,0 +1,57 @@
+import LMDB
+import Logging
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Folding the log into the views: the tail at open, or everything again.
+extension Store {
+    /// Folds the log entries after the applied sequence into the views, in chunks.
+    func replayTail(chunk: Int) throws {
+        let (applied, head) = try read { reader in (try reader.appliedSequence(), try reader.logHead()) }
+        guard applied != head else { return }
+        guard applied < head else {
+            throw StoreError(.dataLoss,
+                             "the views have folded up to sequence \(applied) but the log ends at \(head): events are missing from the log. Run `longrun-replay verify --data-dir \(directory)`")
+        }
+        var next = applied + 1
+        if applied == 0, let snapshot = try usableSnapshot(upTo: head) {
+            // Views lost entirely: start from the newest snapshot and replay only the tail.
+            try write { writer in
+                for database in schema.views { try writer.txn.clear(database) }
+                try SnapshotFile.load(snapshot.path, into: writer, logStart: try writer.reader.logTail() ?? 1)
+            }
+            next = snapshot.sequence + 1
+            logger.notice("views were empty; loaded a snapshot", metadata: ["snapshot": "\(snapshot.path)", "sequence": "\(snapshot.sequence)"])
+        }
+        logger.notice("views are behind the log; replaying", metadata: ["applied": "\(next - 1)", "head": "\(head)"])
+        while next <= head {
+            let last = min(head, next + UInt64(chunk) - 1)
+            try write { writer in try writer.foldLogged(from: next, through: last) }
+            next = last + 1
+        }
+        logger.notice("replay finished", metadata: ["head": "\(head)"])
+    }
+
+    /// Drops every view and folds the whole log again (from the newest usable snapshot, as every
+    /// replay does). Used when views are suspected wrong. A compacted log cannot be folded from its
+    /// start: rebuild from a snapshot with `longrun-replay rebuild` instead; but when only the fold
+    /// rules changed (`fromASnapshotOfOtherRules`), the snapshot at the compaction point is the
+    /// one base there is and serves.
+    public func rebuildViews(chunk: Int = 50_000, fromASnapshotOfOtherRules: Bool = false) throws {
+        if let tail = try read({ try $0.logTail() }), tail > 1, try !fromASnapshotOfOtherRules || usableSnapshot(upTo: .max) == nil {
+            throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild from a snapshot with longrun-replay rebuild")
+        }
+        try write { writer in
+            for database in schema.views { try writer.txn.clear(database) }
+            try writer.setAppliedSequence(0)
+        }
+        try replayTail(chunk: chunk)
+    }
+}
