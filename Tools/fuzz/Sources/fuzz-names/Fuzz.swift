@@ -69,7 +69,7 @@ private func referenceRequestID(_ text: String) -> Bool {
 // MARK: The checks
 
 private func expectInvalidArgument(_ error: DomainError, _ what: String, _ text: String) {
-    guard error.kind == .invalidArgument, !error.reason.isEmpty else { fail("\(what) \(text.debugDescription): unexpected \(error)") }
+    guard error.kind == .invalidArgument, !error.reason.rawValue.isEmpty else { fail("\(what) \(text.debugDescription): unexpected \(error)") }
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")

@@ -22,7 +22,7 @@ public func fuzzPageToken(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             fail("accepted \(text.debugDescription) as \(token), which encodes as \(token.encoded)")
         }
     } catch {
-        guard error.kind == .invalidArgument, error.reason == "INVALID_PAGE_TOKEN" || error.reason == "PAGE_TOKEN_MISMATCH" else {
+        guard error.kind == .invalidArgument, error.reason == .invalidPageToken || error.reason == .pageTokenMismatch else {
             fail("unexpected error for \(text.debugDescription): \(error)")
         }
     }
@@ -45,7 +45,7 @@ public func fuzzPageToken(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             _ = try PageToken(decoding: encoded, expectedBinding: expected &+ 1)
             fail("\(token) decoded under another binding")
         } catch {
-            guard error.reason == "PAGE_TOKEN_MISMATCH" else { fail("wrong reason for a mismatched binding: \(error)") }
+            guard error.reason == .pageTokenMismatch else { fail("wrong reason for a mismatched binding: \(error)") }
         }
         let cut = String(encoded.dropLast(Int(bytes[0]) % encoded.count + 1))
         if (try? PageToken(decoding: cut, expectedBinding: expected)) != nil { fail("truncated token \(cut) accepted") }
