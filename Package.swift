@@ -184,8 +184,15 @@ let package = Package(
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults"]),
-        .testTarget(name: "LongrunCLIKitTests", dependencies: ["LongrunCLIKit", "LongrunProto", "LongrunDomain", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // Protobuf values shared by the client's and the CLI kit's tests.
+        .target(
+            name: "LongrunProtoTestSupport",
+            dependencies: ["LongrunProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Tests/LongrunProtoTestSupport"
+        ),
+        .testTarget(name: "LongrunClientTests", dependencies: grpc + ["LongrunClient", "LongrunProto", "LongrunDefaults", "LongrunProtoTestSupport"]),
+        .testTarget(name: "LongrunCLIKitTests", dependencies: ["LongrunCLIKit", "LongrunProto", "LongrunDomain", "LongrunProtoTestSupport",
+                                                               .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         // The CLI's own code (its error lines), tested through @testable import of the executable.
         // The README's Swift examples are the files in Snippets/ (which `swift build` compiles).
         .testTarget(name: "SnippetsTests"),

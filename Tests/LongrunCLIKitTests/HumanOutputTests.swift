@@ -1,6 +1,7 @@
 import Foundation
 @testable import LongrunCLIKit
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Testing
 

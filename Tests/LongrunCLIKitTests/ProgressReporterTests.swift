@@ -1,5 +1,6 @@
 @testable import LongrunCLIKit
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Synchronization
 import Testing

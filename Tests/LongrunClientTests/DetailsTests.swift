@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 @testable import LongrunClient
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Testing
 

@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCProtobuf
 @testable import LongrunClient
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Testing
 

@@ -1,47 +1,11 @@
-import Foundation
 import LongrunClient
 import LongrunProto
 import SwiftProtobuf
-import Testing
+import LongrunProtoTestSupport
 
-func structAny(_ fields: [String: Google_Protobuf_Value]) throws -> Google_Protobuf_Any {
-    try Google_Protobuf_Any(message: Google_Protobuf_Struct(fields: fields))
-}
-
-func operation(_ name: String, done: Bool = false, metadata: Google_Protobuf_Any? = nil,
-               response: Google_Protobuf_Any? = nil, error: Google_Rpc_Status? = nil) -> Google_Longrunning_Operation {
-    Google_Longrunning_Operation.with {
-        $0.name = name
-        $0.done = done
-        if let metadata { $0.metadata = metadata }
-        if let response { $0.response = response }
-        if let error { $0.error = error }
-    }
-}
-
+/// The shared protobuf fixtures (LongrunProtoTestSupport), with this target's status codes.
 func status(_ code: StatusCode, _ message: String, details: [Google_Protobuf_Any] = []) -> Google_Rpc_Status {
-    Google_Rpc_Status.with {
-        $0.code = code.rawValue
-        $0.message = message
-        $0.details = details
-    }
-}
-
-/// An `Any` of a type nobody registered.
-let unknownAny = Google_Protobuf_Any.with {
-    $0.typeURL = "type.googleapis.com/acme.v1.BuildMetadata"
-    $0.value = Data([0x08, 0x2a, 0xff])
-}
-
-func jsonObject(_ line: String) throws -> [String: Any] {
-    try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-}
-
-/// 2026-01-01T00:00:00Z.
-let t0 = Google_Protobuf_Timestamp(seconds: 1_767_225_600, nanos: 0)
-
-func at(_ seconds: Int64) -> Google_Protobuf_Timestamp {
-    Google_Protobuf_Timestamp(seconds: t0.seconds + seconds, nanos: 0)
+    rpcStatus(code: code.rawValue, message, details: details)
 }
 
 /// The code of the ``LongrunClientError`` `body` throws (nil if it throws nothing or another error).

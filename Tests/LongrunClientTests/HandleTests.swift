@@ -1,6 +1,7 @@
 import GRPCCore
 @testable import LongrunClient
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Synchronization
 import Testing

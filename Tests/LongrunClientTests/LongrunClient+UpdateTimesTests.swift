@@ -1,6 +1,7 @@
 import Foundation
 @testable import LongrunClient
 import LongrunProto
+import LongrunProtoTestSupport
 import SwiftProtobuf
 import Testing
 
