@@ -37,7 +37,7 @@ public struct Repair: Sendable {
             let store = try Store(directory: directory, logger: logger)
             let findings = try Scrubber.run(store, progress: progress)
             let actor = Actor(uid: getuid(), pid: getpid(), label: "longrun-replay")
-            let report = try store.repair(findings, actor: actor, now: wallClockNow(), progress: progress)
+            let report = try store.repair(findings, actor: actor, now: SystemWallClock().now(), progress: progress)
             try store.sync()
             return Repair(dataDirectory: directory, findings: findings, report: report)
         }

@@ -150,7 +150,7 @@ public enum Snapshots {
 
     /// Writes a snapshot of `store`'s views as of its last commit into its snapshot directory,
     /// keeping the newest `keep`. Works on a read-only store, beside a daemon.
-    public static func take(store: Store, keep: Int, now: Timestamp = wallClockNow()) throws -> Taken {
+    public static func take(store: Store, keep: Int, now: Timestamp = SystemWallClock().now()) throws -> Taken {
         guard keep >= 1 else { throw ReplayError("--keep must be at least 1") }
         let applied = try store.read { try $0.appliedSequence() }
         guard applied > 0 else { throw ReplayError("\(store.directory) has no events yet: there is nothing to snapshot") }

@@ -153,13 +153,6 @@ public final class ScratchDirectory: Sendable {
     }
 }
 
-/// The wall clock, for the creation time of snapshots.
-public func wallClockNow() -> Timestamp {
-    var spec = timespec()
-    clock_gettime(CLOCK_REALTIME, &spec)
-    return Timestamp(seconds: Int64(spec.tv_sec), nanos: Int32(spec.tv_nsec))
-}
-
 /// Minimal JSON values for the tool's own objects (reports, summaries); protobuf messages are
 /// printed by ``JSONOutput`` and embedded with ``raw(_:)``.
 public indirect enum JSONValue: Sendable {

@@ -2,6 +2,7 @@ import Logging
 import LongrunDefaults
 import LongrunDomain
 import LongrunEngine
+import LongrunStore
 
 #if canImport(Glibc)
 import Glibc

@@ -3,6 +3,7 @@ import GRPCNIOTransportHTTP2
 import GRPCProtobuf
 import Logging
 import LongrunEngine
+import LongrunStore
 import LongrunProto
 import LongrunServer
 import LongrunTestSupport

@@ -8,7 +8,8 @@ import Musl
 import Darwin
 #endif
 
-/// The real wall clock (`CLOCK_REALTIME`), for production. Tests inject a clock they control.
+/// The real wall clock (`CLOCK_REALTIME`): the one the engine, the replay tool and the JSON log
+/// read in production. Tests inject a clock they control.
 public struct SystemWallClock: WallClock {
     public init() {}
 
