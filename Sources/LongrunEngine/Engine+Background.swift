@@ -49,9 +49,9 @@ extension LongrunEngine {
     public func compactLogIfDue() async throws -> UInt64 {
         guard let age = configuration.compactLogOlderThan else { return 0 }
         let store = try requireLMDB("log compaction"), now = clock.now()
+        guard let cutoff = try await store.lastSequence(atOrBefore: now - age) else { return 0 }
         return try await onDedicatedThread {
-            guard let cutoff = try store.read({ try $0.lastSequence(atOrBefore: now - age) }),
-                  let snapshot = try store.usableSnapshot(upTo: cutoff),
+            guard let snapshot = try store.usableSnapshot(upTo: cutoff),
                   let tail = try store.read({ try $0.logTail() }), snapshot.sequence >= tail
             else { return 0 }
             return try store.compactLog(through: snapshot.sequence)

@@ -52,11 +52,11 @@ public enum EventDump {
             notes.append("events before \(tail) were compacted out of the log; starting at \(tail)")
         }
         if let since = query.since {
-            let before = try await LogSearch.lastSequence(atOrBefore: since - .nanoseconds(1), in: store, tail: tail, head: head)
+            let before = try await store.lastSequence(atOrBefore: since - .nanoseconds(1))
             low = max(low, (before ?? tail - 1) + 1)
         }
         if let until = query.until {
-            guard let last = try await LogSearch.lastSequence(atOrBefore: until, in: store, tail: tail, head: head) else { return (nil, notes) }
+            guard let last = try await store.lastSequence(atOrBefore: until) else { return (nil, notes) }
             high = min(high, last)
         }
         return (low <= high ? low...high : nil, notes)
@@ -127,32 +127,6 @@ public enum EventDump {
         var events: [Longrun_V1_OperationEvent] = []
         try await history(store: store, name: name) { events += $0 }
         return HumanOutput.eventsTable(events)
-    }
-}
-
-/// Finding events by time in a log ordered by sequence.
-enum LogSearch {
-    /// The event at `sequence`, nil if the log does not hold it.
-    static func event(at sequence: UInt64, in store: any OperationStore) async throws -> Event? {
-        guard sequence > 0, let event = try await store.events(after: sequence - 1, limit: 1).first, event.sequence == sequence else { return nil }
-        return event
-    }
-
-    /// The newest sequence whose event's time is at or before `time`; nil when the first is after it.
-    /// A binary search over sequences: events are in commit order and each is stamped by the
-    /// clock of the host that committed it, so with several hosts whose clocks disagree an event
-    /// within that disagreement of `time` may fall on either side.
-    static func lastSequence(atOrBefore time: Timestamp, in store: any OperationStore, tail: UInt64, head: UInt64) async throws -> UInt64? {
-        guard head >= tail, let first = try await event(at: tail, in: store), first.time <= time else { return nil }
-        var low = tail, high = head
-        while low < high {
-            let middle = low + (high - low + 1) / 2
-            guard let event = try await event(at: middle, in: store) else {
-                throw StoreError(.dataLoss, "event \(middle) is missing from the log")
-            }
-            if event.time <= time { low = middle } else { high = middle - 1 }
-        }
-        return low
     }
 }
 

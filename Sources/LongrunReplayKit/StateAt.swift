@@ -38,9 +38,8 @@ public enum PointInTime: Sendable, Equatable, CustomStringConvertible {
             }
             return sequence
         case .time(let time):
-            let tail = try await store.logTail() ?? 1
-            guard let sequence = try await LogSearch.lastSequence(atOrBefore: time, in: store, tail: tail, head: head) else {
-                if let first = try await LogSearch.event(at: tail, in: store) {
+            guard let sequence = try await store.lastSequence(atOrBefore: time) else {
+                if let first = try await store.event(at: try await store.logTail() ?? 1) {
                     throw ReplayError("no event is at or before \(LongrunDomain.RFC3339.format(time)): the log starts at event \(first.sequence), at \(LongrunDomain.RFC3339.format(first.time)); use a later time or --at 0 for the empty state")
                 }
                 throw ReplayError("the log is empty: there is no state at \(LongrunDomain.RFC3339.format(time))")
@@ -90,7 +89,7 @@ public struct StateAt: Sendable {
     public static func run(store: Store, query: StateQuery, scratchParent: String? = nil, logger: Logger,
                            progress: StoreProgressHandler? = nil) async throws -> StateAt {
         let sequence = try await query.at.sequence(in: store)
-        let time = try await LogSearch.event(at: sequence, in: store)?.time
+        let time = try await store.event(at: sequence)?.time
         let scratch = try ScratchDirectory(in: scratchParent)
         defer { scratch.remove() }
         let content = try replay(store: store, upTo: sequence, into: scratch.path + "/state", query: query, logger: logger, progress: progress)
@@ -101,7 +100,7 @@ public struct StateAt: Sendable {
     /// store: what `state --at NAME` does on a PostgreSQL store (whose log is never compacted).
     public static func operation(_ name: OperationName, in store: any OperationStore, at point: PointInTime) async throws -> StateAt {
         let sequence = try await point.sequence(in: store)
-        let time = try await LogSearch.event(at: sequence, in: store)?.time
+        let time = try await store.event(at: sequence)?.time
         let content: Content = if let state = try await store.state(of: name, at: sequence) {
             state.isDeleted ? .deleted(state) : .operation(state)
         } else {

@@ -235,21 +235,3 @@ public struct StoreReader {
         }
     }
 }
-
-extension StoreReader {
-    /// The newest event whose time is at or before `time`, by binary search over the log (event
-    /// times follow the order of commits, from one clock); nil if every retained event is later.
-    public func lastSequence(atOrBefore time: Timestamp) throws -> UInt64? {
-        guard let tail = try logTail() else { return nil }
-        var low = tail, high = try logHead()
-        guard let first = try event(at: low), first.time <= time else { return nil }
-        while low < high {
-            let middle = low + (high - low + 1) / 2
-            guard let event = try event(at: middle) else {
-                throw StoreError(.dataLoss, "event \(middle) is missing from the log")
-            }
-            if event.time <= time { low = middle } else { high = middle - 1 }
-        }
-        return low
-    }
-}

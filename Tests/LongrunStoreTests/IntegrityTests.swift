@@ -196,17 +196,17 @@ struct IntegrityTests {
         #expect(try reopened.viewsDigest() == before)
     }
 
-    @Test func theLastEventAtOrBeforeATimeIsFound() throws {
+    @Test func theLastEventAtOrBeforeATimeIsFound() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try Store(directory: directory.path, logger: logger)
         for index in 0..<10 {
             try store.write { writer in try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: name(index), time: t0 + .seconds(index * 10)) }
         }
-        #expect(try store.read { try $0.lastSequence(atOrBefore: t0 - .seconds(1)) } == nil)
-        #expect(try store.read { try $0.lastSequence(atOrBefore: t0) } == 1)
-        #expect(try store.read { try $0.lastSequence(atOrBefore: t0 + .seconds(45)) } == 5)
-        #expect(try store.read { try $0.lastSequence(atOrBefore: t0 + .seconds(1000)) } == 10)
+        #expect(try await store.lastSequence(atOrBefore: t0 - .seconds(1)) == nil)
+        #expect(try await store.lastSequence(atOrBefore: t0) == 1)
+        #expect(try await store.lastSequence(atOrBefore: t0 + .seconds(45)) == 5)
+        #expect(try await store.lastSequence(atOrBefore: t0 + .seconds(1000)) == 10)
     }
 }
 
