@@ -1,15 +1,13 @@
 #!/bin/bash
 # A/B of two longrund builds: W1 (unary lifecycle) and W2 (GetOperation), baseline BASE against
 # candidate CAND, driven by
-# the same Python client (../shared/bench/loadgen.py), runs interleaved, server CPU per request
+# the same Python client (compare/loadgen.py), runs interleaved, server CPU per request
 # from /proc, write runs gated by the disk probe; then the candidate's background scrub share of a core.
 # usage: BASE=old/longrund CAND=new/longrund Benchmarks/Scripts/ab-daemons.sh > ab.txt
-# (needs ../shared/bench/setup.sh once, for the venv and stubs; CAND_ARGS adds flags to the candidate)
+# (the venv and stubs are made on first use by compare/lib.sh; CAND_ARGS adds flags to the candidate)
 set -eu
 BASE=${BASE:?}; CAND=${CAND:?}; OUT=${OUT:-/tmp/cs-out}; mkdir -p $OUT
-BENCH_DIR=${BENCH_DIR:-$(cd "$(dirname "$0")/../../../shared/bench" && pwd)}
-source $BENCH_DIR/common.sh
-PY=${PY:-$P/venv/bin/python}; LG="$PY $BENCH_DIR/loadgen.py"
+source "$(dirname "$0")/compare/lib.sh"; ensure_client
 DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}; NOPS=${NOPS:-50000}
 PIDS=(); cleanup() { for p in "${PIDS[@]:-}"; do kill $p 2>/dev/null || true; done; }; trap cleanup EXIT
 start() { # name binary extra... -> sets PID_<name>, SOCK_<name>

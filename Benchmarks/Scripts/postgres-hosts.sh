@@ -14,7 +14,7 @@
 #      (postgres/pgbench-setup.sql, 100k operations stored);
 #   2. starts longrund A and B on that store (schema `lr`, each its own socket) and longrund L on
 #      its own LMDB data directory, all release builds with --snapshot-every 0 --scrub-interval 0s;
-#   3. per round (RUNS), interleaved, each write run gated by the disk probe (../shared/bench):
+#   3. per round (RUNS), interleaved, each write run gated by the disk probe (compare/lib.sh):
 #        W1 two hosts: loadgen.py lr-lifecycle (create, 3 updates, complete; 200-byte Any), 64
 #          producers = 2 client processes x 32, one per host, DUR seconds;
 #        pgbench same shape: postgres/pgbench-same-shape.sql, -c 64 -j 2 -M extended, one transition
@@ -29,20 +29,15 @@
 #      over both hosts) and times List pages of 100 (loadgen.py ops-list, 1 caller, walking pages).
 #
 # Needs: PostgreSQL 15 (Debian postgresql; pgbench in /usr/lib/postgresql/*/bin), curl (the daemons'
-# metrics), and the Python venv and stubs of ../shared/bench in $LONGRUN_BENCH_TMP (default
-# /tmp/longrun-bench): ../shared/bench/setup.sh once, or without etcd:
-#   python3 -m venv $LONGRUN_BENCH_TMP/venv
-#   $LONGRUN_BENCH_TMP/venv/bin/pip install grpcio grpcio-tools googleapis-common-protos
-#   ../shared/bench/gen_longrun_stubs.sh
-# Environment: LONGRUND, BENCH_DIR, LONGRUN_BENCH_TMP (venv, stubs, disk probe), WORK (scratch),
+# metrics); the Python venv and stubs are made on first use in $LONGRUN_BENCH_TMP (default
+# /tmp/longrun-bench) by compare/lib.sh.
+# Environment: LONGRUND, LONGRUN_BENCH_TMP (venv, stubs, disk probe), WORK (scratch),
 # OUT (results), PG_PORT, DUR, RUNS, WAKE_SAMPLES, LIST_OPS, NOLOCK=0 to skip the no-lock pgbench.
 set -eu
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 LONGRUND=${LONGRUND:-$REPO/.build/release/longrund}
-BENCH_DIR=${BENCH_DIR:-$(cd "$REPO/../shared/bench" && pwd)}
 export LONGRUN_BENCH_TMP=${LONGRUN_BENCH_TMP:-/tmp/longrun-bench}
-source $BENCH_DIR/common.sh          # $P (= LONGRUN_BENCH_TMP), disk_ok
-PY=${PY:-$P/venv/bin/python}; LG="$PY $BENCH_DIR/loadgen.py"
+source "$REPO/Benchmarks/Scripts/compare/lib.sh"; ensure_client   # $P, $PY, $LG, disk_ok
 WORK=${WORK:-/tmp/bench-pg-run}; OUT=${OUT:-/tmp/bench-pg-out}; PG_PORT=${PG_PORT:-55432}
 DUR=${DUR:-20}; RUNS=${RUNS:-1 2 3}; WAKE_SAMPLES=${WAKE_SAMPLES:-300}; LIST_OPS=${LIST_OPS:-0}; NOLOCK=${NOLOCK:-1}
 SQL=$REPO/Benchmarks/Scripts/postgres
@@ -50,7 +45,6 @@ PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 DB=longrun_test
 STORE="postgres://postgres@127.0.0.1:$PG_PORT/$DB?sslmode=disable&schema=lr"
 [ -x "$LONGRUND" ] || { echo "no release longrund at $LONGRUND (swift build -c release --product longrund)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "no venv python at $PY (see ../shared/bench/README.md)" >&2; exit 1; }
 [ "$PG_PORT" != 54329 ] || { echo "PG_PORT 54329 is the tests' default; pick another" >&2; exit 1; }
 mkdir -p $OUT; RES=$OUT/results.txt; : > $RES
 rm -rf $WORK; mkdir -p $WORK

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Longrun against etcd, in the same window, with the same Python grpc.aio client (loadgen.py).
+#
+#   writes: etcd KV.Put (200 B values) against longrund's unary producer lifecycle (create -> 3
+#           updates -> complete over longrun.v1.Producers, 200 B metadata; every RPC one durable
+#           transition, `full` durability), at each concurrency in CONCS, interleaved etcd,
+#           longrund, etcd, ... RUNS times; every run waits for the disk probe first.
+#   reads:  etcd serializable KV.Range of one of 10k keys against longrund's GetOperation of one of
+#           NOPS stored operations and against a no-op Operations server on longrund's transport
+#           (longrun-load noop-server), C callers, interleaved RUNS times.
+#
+# Server CPU per request is read from /proc for each server's pid. etcd is Debian's etcd-server
+# (installed if missing), one member on loopback with a fresh data directory; every process this
+# script starts is stopped when it exits, and nothing else.
+#
+# usage: Benchmarks/Scripts/compare/etcd.sh [writes|reads|all] [OUTDIR]
+#   then Benchmarks/Scripts/compare/summarize.py OUTDIR/*.txt
+# needs: swift build -c release --product longrund; (cd Benchmarks && swift build -c release --product longrun-load)
+# env:   RUNS="1 2 3" DUR=10 (seconds a run) CONCS="1 16 64" C=64 NOPS=100000 LONGRUND=... LOADTOOL=...
+#        LONGRUN_BENCH_TMP (scratch; default /tmp/longrun-bench)
+set -eu
+source "$(dirname "$0")/lib.sh"
+WHAT=${1:-all}; OUT=${2:-$P/out}; mkdir -p "$OUT"
+case "$WHAT" in writes|reads|all) ;; *) echo "usage: $0 [writes|reads|all] [OUTDIR]" >&2; exit 64;; esac
+for b in "$LONGRUND" "$LOADTOOL"; do
+  [ -x "$b" ] || { echo "missing $b: build it first (see the usage at the top of $0)" >&2; exit 1; }
+done
+ensure_etcd; ensure_client
+CONCS=${CONCS:-1 16 64}; C=${C:-64}; NOPS=${NOPS:-100000}; DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}
+
+writes() {
+  stamp "writes: $(etcd --version | head -1); longrund $LONGRUND"
+  start_etcd w 23890 23900; local ep=$ETCD_EP epid=$ETCD_PID
+  start_longrund w; local ls=$LR_SOCK lpid=$LR_PID
+  echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls (default settings: durability full)"
+  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  local c r d
+  for c in $CONCS; do for r in $RUNS; do
+    d=$(disk_ok); echo "$($LG --target "$ep" --mode etcd-put --value-size 200 --concurrency "$c" --duration "$DUR" \
+        --server-pid "$epid" --label "etcd-put c=$c run=$r") $d"
+    d=$(disk_ok); echo "$($LG --target "unix:$ls" --mode lr-lifecycle --updates 3 --value-size 200 --concurrency "$c" \
+        --duration "$DUR" --server-pid "$lpid" --label "longrun-unary-write c=$c run=$r") $d"
+  done; done
+  echo "# data: longrund $(du -sh "$LR_DATA" | cut -f1), etcd $(du -sh "$CMP/etcd-w" | cut -f1)"
+  stop_pid "$lpid"; stop_pid "$epid"
+  stamp "writes end"
+}
+
+reads() {
+  stamp "reads: $(etcd --version | head -1); longrund $LONGRUND"
+  start_etcd r 23891 23901; local ep=$ETCD_EP epid=$ETCD_PID
+  $LG --target "$ep" --mode etcd-put --keys 10000 --value-size 200 --concurrency 64 --duration 60 --max-requests 12000 \
+      --warmup 0 --label fill >/dev/null
+  start_longrund r; local ls=$LR_SOCK lpid=$LR_PID
+  stamp "populating longrund with $NOPS operations $(disk_ok)"
+  $LG --target "unix:$ls" --mode lr-create --id-prefix p- --value-size 200 --concurrency 64 --duration 300 --warmup 0 \
+      --max-requests "$NOPS" --names-out "$CMP/lr-names.txt" --label populate | sed 's/^/# /'
+  local noop=$CMP/noop/s.sock; mkdir -p "$CMP/noop"; chmod 755 "$CMP/noop"
+  start_unix_server noop "$noop" "$LOADTOOL" noop-server --socket "$noop"; local npid=$SRV_PID
+  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations); no-op pid=$npid"
+  $LG --target "$ep" --mode etcd-range --keys 10000 --concurrency "$C" --duration 2 --warmup 0 >/dev/null
+  $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
+  local r
+  for r in $RUNS; do
+    $LG --target "$ep" --mode etcd-range --keys 10000 --concurrency "$C" --duration "$DUR" --server-pid "$epid" --label "etcd-range c=$C run=$r"
+    $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$lpid" --label "longrun-get c=$C run=$r"
+    $LG --target "unix:$noop" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$npid" --label "noop-get c=$C run=$r"
+  done
+  stop_pid "$npid"; stop_pid "$lpid"; stop_pid "$epid"
+  stamp "reads end"
+}
+
+case "$WHAT" in
+  writes) writes | tee "$OUT/writes.txt" ;;
+  reads) reads | tee "$OUT/reads.txt" ;;
+  all) writes | tee "$OUT/writes.txt"; reads | tee "$OUT/reads.txt" ;;
+esac
+echo
+"$PY" "$COMPARE/summarize.py" "$OUT"/*.txt
