@@ -80,10 +80,12 @@ start_etcd() {
   echo "etcd is not listening on 127.0.0.1:$2: $CMP/etcd-$1.log" >&2; exit 1
 }
 
-# start_longrund NAME [extra args] -> LR_PID, LR_SOCK, LR_DATA (fresh data directory)
+# start_longrund NAME [extra args] -> LR_PID, LR_SOCK, LR_DATA (a fresh data directory, unless
+# LR_KEEP=1: the one a previous start of NAME left)
 start_longrund() {
   local n=$1; shift; LR_DATA=$CMP/lr-$n/data; LR_SOCK=$CMP/lr-$n/s.sock
-  rm -rf "$CMP/lr-$n"; mkdir -p "$CMP/lr-$n"; chmod 755 "$CMP/lr-$n"
+  [ "${LR_KEEP:-0}" = 1 ] || rm -rf "$CMP/lr-$n"
+  mkdir -p "$CMP/lr-$n"; chmod 755 "$CMP/lr-$n"
   timeout 1800 "$LONGRUND" --data-dir "$LR_DATA" --socket "$LR_SOCK" --log-level warning "$@" > "$CMP/lr-$n.log" 2>&1 &
   LR_PID=$(child_of $!); [ -n "$LR_PID" ] || { echo "longrund did not start: $CMP/lr-$n.log" >&2; exit 1; }
   PIDS+=("$LR_PID")

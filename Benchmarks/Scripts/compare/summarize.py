@@ -2,7 +2,8 @@
 """Summarize loadgen.py result lines (etcd.sh's writes.txt / reads.txt): per label (without run=N),
 the mean and min-max of ops/s, p50, p99, server cores and server CPU µs per request; then the
 ratios the comparison is about, from the means of runs interleaved in the same window:
-longrun/etcd for writes at each concurrency and for reads, and longrun/no-op for reads.
+longrun/etcd for writes at each concurrency and for reads, and for reads longrun/no-op and the
+event-loop answer against grpc-swift's task per call (longrun-get-tasks).
 usage: summarize.py FILE..."""
 import collections
 import re
@@ -47,7 +48,7 @@ for label in rows:
         pairs.append((label, f"etcd-put {m.group(1)}"))
     m = re.match(r"longrun-get (c=\d+)$", label)
     if m:
-        for base in (f"etcd-range {m.group(1)}", f"noop-get {m.group(1)}"):
+        for base in (f"etcd-range {m.group(1)}", f"noop-get {m.group(1)}", f"longrun-get-tasks {m.group(1)}"):
             if base in rows:
                 pairs.append((label, base))
 for a, b in pairs:
