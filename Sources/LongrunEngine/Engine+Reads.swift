@@ -11,6 +11,28 @@ extension LongrunEngine {
         return try Lifecycle.requireLive(state, name)
     }
 
+    /// Whether ``getImmediately(_:access:)`` may be called: the store answers point reads on the
+    /// caller's thread (LMDB does; PostgreSQL, whose reads wait on the network, does not).
+    public var readsImmediately: Bool { store is any ImmediateReads }
+
+    /// ``get(_:access:)`` answered on the caller's thread without suspending, with the same rules
+    /// and errors, for a caller that must not suspend: the server answers GetOperation on the
+    /// connection's event loop this way. Only when ``readsImmediately``.
+    public func getImmediately(_ name: OperationName, access: Access = .unrestricted) throws -> OperationState {
+        guard let store = store as? any ImmediateReads else {
+            preconditionFailure("getImmediately on a store that reads only asynchronously: check readsImmediately")
+        }
+        let state: OperationState?
+        do {
+            state = try store.operationImmediately(name)
+        } catch let error as StoreError where error.damage != nil {
+            integrity.noteDamagedRead(error)
+            throw error
+        }
+        try access.requireRead(state, name)
+        return try Lifecycle.requireLive(state, name)
+    }
+
     /// One page of a collection's operations in creation order (AIP-158, AIP-160), or of every
     /// collection a wildcard names (AIP-159, ``CollectionSet``), merged in creation order across
     /// them with one keyset token. With owner-only `access`, only the caller's own operations.

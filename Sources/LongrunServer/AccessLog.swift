@@ -26,16 +26,23 @@ struct AccessLog: ServerInterceptor {
             if let named = message as? any AccessLogSubject { subject.withLock { $0 = $0 ?? named.accessLogSubject } }
             return message
         }))
+        let level = self.level
         let log = { @Sendable (code: RPCError.Code?) in
-            var metadata: Logger.Metadata = [
-                "method": "\(method)", "code": "\(Self.canonicalName(code))",
-                "duration_ms": "\(Self.milliseconds(ContinuousClock.now - started))",
-            ]
-            if let name = subject.withLock({ $0 }), !name.isEmpty { metadata["name"] = "\(name)" }
-            if let peer { metadata["uid"] = "\(peer.uid)"; metadata["pid"] = "\(peer.pid)" }
-            logger.log(level: level, "rpc", metadata: metadata)
+            Self.record(logger: logger, level: level, method: method, code: code, duration: ContinuousClock.now - started,
+                        subject: subject.withLock { $0 }, peer: peer)
         }
         return try await observingCallEnd(observed, context, next: next, ended: log)
+    }
+
+    /// The line of one call; also written for the calls answered on the event loop (``UnaryFastPath``).
+    static func record(logger: Logger, level: Logger.Level, method: String, code: RPCError.Code?, duration: Duration,
+                       subject: String?, peer: PeerCredentials?) {
+        var metadata: Logger.Metadata = [
+            "method": "\(method)", "code": "\(canonicalName(code))", "duration_ms": "\(milliseconds(duration))",
+        ]
+        if let subject, !subject.isEmpty { metadata["name"] = "\(subject)" }
+        if let peer { metadata["uid"] = "\(peer.uid)"; metadata["pid"] = "\(peer.pid)" }
+        logger.log(level: level, "rpc", metadata: metadata)
     }
 
     static func code(of error: any Error) -> RPCError.Code {

@@ -58,6 +58,10 @@ public struct LongrunServer: Service {
         public var maximumHTTPBodyBytes = 64 << 10
         /// How long a keep-alive HTTP connection may sit with no request before the gateway closes it.
         public var httpIdleTimeout: Duration = .seconds(60)
+        /// Answer GetOperation on the connection's event loop when the store reads without suspending
+        /// (``UnaryFastPath``; LMDB), rather than through a task per call. Off: every call takes
+        /// grpc-swift's path (the tests compare the two).
+        public var answersReadsOnEventLoop = true
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -157,10 +161,26 @@ public struct LongrunServer: Service {
         ]
     }
 
+    /// The path that answers GetOperation on the event loop, if it is on and the store allows it.
+    private var fastPath: UnaryFastPath? {
+        guard configuration.answersReadsOnEventLoop, engine.readsImmediately else { return nil }
+        return UnaryFastPath(
+            methods: OperationsMethods(engine: engine), policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
+            logger: logger, metrics: configuration.metrics,
+            accessLogLevel: logger.logLevel <= configuration.accessLogLevel ? configuration.accessLogLevel : nil,
+            answered: eventLoopAnswers
+        )
+    }
+
+    private let eventLoopAnswers = UnaryFastPath.Counter()
+
+    /// How many calls were answered on the event loop (``Configuration/answersReadsOnEventLoop``).
+    public var callsAnsweredOnEventLoop: Int { eventLoopAnswers.value }
+
     public func run() async throws {
         var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
         transportConfig.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes
-        PeerIdentity.install(on: &transportConfig, policy: configuration.access)
+        PeerIdentity.install(on: &transportConfig, policy: configuration.access, fastPath: fastPath)
         let transport = HTTP2ServerTransport.Posix(
             listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
         )

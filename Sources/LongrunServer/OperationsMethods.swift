@@ -28,6 +28,12 @@ struct OperationsMethods: Sendable {
         try await engine.get(OperationName(parsing: request.name), access: call.access).proto
     }
 
+    /// ``get(_:call:)`` without suspending, for the event loop (``UnaryFastPath``); only when the
+    /// engine ``LongrunEngine/readsImmediately``.
+    func getImmediately(_ request: Google_Longrunning_GetOperationRequest, call: CallContext) throws -> Google_Longrunning_Operation {
+        try engine.getImmediately(OperationName(parsing: request.name), access: call.access).proto
+    }
+
     func delete(_ request: Google_Longrunning_DeleteOperationRequest, call: CallContext) async throws {
         try await engine.delete(OperationName(parsing: request.name), actor: call.actor, access: call.access)
     }

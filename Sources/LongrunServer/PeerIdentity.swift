@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import LongrunDomain
 import NIOCore
+import NIOHPACK
 import NIOHTTP2
 
 #if canImport(Glibc)
@@ -72,7 +73,9 @@ public struct AccessPolicy: Sendable {
 enum PeerIdentity {
     static let metadataKey = "longrun-peer"
 
-    static func install(on config: inout HTTP2ServerTransport.Posix.Config, policy: AccessPolicy) {
+    ///
+    /// The same per-stream handler answers the calls ``UnaryFastPath`` takes, when one is given.
+    static func install(on config: inout HTTP2ServerTransport.Posix.Config, policy: AccessPolicy, fastPath: UnaryFastPath? = nil) {
         config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
             channel.eventLoop.makeCompletedFuture {
                 let credentials = Self.credentials(of: channel, policy: policy)
@@ -83,8 +86,10 @@ enum PeerIdentity {
             stream.eventLoop.makeCompletedFuture {
                 // HTTP/2 streams run on their connection's event loop, so the parent's pipeline is
                 // reachable synchronously.
-                let credentials = try? stream.parent?.pipeline.syncOperations.handler(type: ConnectionCredentials.self).credentials
-                try stream.pipeline.syncOperations.addHandler(StreamCredentialsStamp(credentials.flatMap { $0 }), position: .first)
+                let connection = try? stream.parent?.pipeline.syncOperations.handler(type: ConnectionCredentials.self)
+                try stream.pipeline.syncOperations.addHandler(
+                    StreamEntry(credentials: connection?.credentials, stamp: connection?.stamp, fastPath: fastPath), position: .first
+                )
             }
         }
     }
@@ -151,34 +156,109 @@ enum PeerIdentity {
 private final class ConnectionCredentials: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     let credentials: PeerCredentials?
+    /// The credentials as the `longrun-peer` header carries them, encoded once per connection.
+    let stamp: String?
 
     init(_ credentials: PeerCredentials?) {
         self.credentials = credentials
+        self.stamp = credentials.map(PeerIdentity.encode)
     }
 }
 
-/// Replaces any client-sent `longrun-peer` header of a stream with the connection's credentials.
-private final class StreamCredentialsStamp: ChannelInboundHandler, RemovableChannelHandler {
+/// The first handler of every HTTP/2 stream. A stream ``UnaryFastPath`` takes is answered here,
+/// on the event loop, and nothing of it reaches grpc-swift (whose handler then sees the stream
+/// close unused). Every other stream goes on to grpc-swift with any client-sent `longrun-peer`
+/// header replaced by the connection's credentials.
+private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = HTTP2Frame.FramePayload
+    typealias OutboundOut = HTTP2Frame.FramePayload
 
-    private let value: String?
-    private var stamped = false
+    private enum State {
+        /// Before the request's headers.
+        case opening
+        /// A call for grpc-swift.
+        case forwarding(stamped: Bool)
+        /// A call the fast path takes, collecting its request body.
+        case collecting(HPACKHeaders, ByteBuffer)
+        /// Answered (or reset by the client): whatever else arrives is dropped.
+        case finished
+    }
 
-    init(_ credentials: PeerCredentials?) {
-        self.value = credentials.map(PeerIdentity.encode)
+    private let credentials: PeerCredentials?
+    private let stamp: String?
+    private let fastPath: UnaryFastPath?
+    private var state = State.opening
+
+    init(credentials: PeerCredentials?, stamp: String?, fastPath: UnaryFastPath?) {
+        self.credentials = credentials
+        self.stamp = stamp
+        self.fastPath = fastPath
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard case .headers(var headers) = unwrapInboundIn(data) else {
-            context.fireChannelRead(data)
+        let frame = unwrapInboundIn(data)
+        switch state {
+        case .opening:
+            if case .headers(let headers) = frame, let fastPath, fastPath.takes(headers.headers) {
+                state = .collecting(headers.headers, context.channel.allocator.buffer(capacity: 0))
+                if headers.endStream { finish(context: context) }
+                return
+            }
+            state = .forwarding(stamped: false)
+            forward(frame, context: context)
+        case .forwarding:
+            forward(frame, context: context)
+        case .collecting(let headers, var body):
+            switch frame {
+            case .data(let data):
+                guard case .byteBuffer(var bytes) = data.data else { return }
+                // The prefix and the largest message the server accepts; more is refused unread.
+                if let fastPath, body.readableBytes + bytes.readableBytes > fastPath.maximumRequestBytes + 5 {
+                    state = .finished
+                    let refused = RPCError(code: .resourceExhausted, message: "the request message is larger than \(fastPath.maximumRequestBytes) bytes")
+                    write(.status(refused), context: context)
+                    return
+                }
+                state = .finished  // no copy of the buffer while it is appended to
+                body.writeBuffer(&bytes)
+                state = .collecting(headers, body)
+                if data.endStream { finish(context: context) }
+            case .headers(let trailers) where trailers.endStream:
+                finish(context: context)
+            case .rstStream:
+                state = .finished
+            default:
+                break
+            }
+        case .finished:
+            break
+        }
+    }
+
+    private func forward(_ frame: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
+        guard case .headers(var headers) = frame, case .forwarding(let stamped) = state else {
+            context.fireChannelRead(wrapInboundOut(frame))
             return
         }
         headers.headers.remove(name: PeerIdentity.metadataKey)
-        if !stamped, let value {
-            headers.headers.add(name: PeerIdentity.metadataKey, value: value)
+        if !stamped, let stamp {
+            headers.headers.add(name: PeerIdentity.metadataKey, value: stamp)
         }
-        stamped = true
+        state = .forwarding(stamped: true)
         context.fireChannelRead(wrapInboundOut(.headers(headers)))
+    }
+
+    private func finish(context: ChannelHandlerContext) {
+        guard case .collecting(let headers, let body) = state, let fastPath else { return }
+        state = .finished
+        write(fastPath.answer(body: body, headers: headers, peer: credentials), context: context)
+    }
+
+    private func write(_ answer: UnaryFastPath.Answer, context: ChannelHandlerContext) {
+        for frame in answer.frames(allocator: context.channel.allocator) {
+            context.write(wrapOutboundOut(frame), promise: nil)
+        }
+        context.flush()
     }
 }

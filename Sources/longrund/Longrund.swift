@@ -64,6 +64,9 @@ struct Longrund: AsyncParsableCommand {
     @Flag(help: "Callers read only the operations their uid created (root, the daemon's user and the admin group read all).")
     var ownerOnly = false
 
+    @Flag(help: "Serve GetOperation through grpc-swift's task per call, as every other call, instead of answering it on the connection's event loop (the default when the store is LMDB: the same answers at about half the CPU).")
+    var noEventLoopReads = false
+
     @Option(help: "Most WaitOperation calls one uid may have open at once.")
     var maxWaitsPerPeer: Int = 16_384
 
@@ -254,6 +257,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.httpSocketPath = httpSocketPath
             serverConfiguration.inheritedHTTPSocket = inheritedSockets?.http?.descriptor
             serverConfiguration.accessLogLevel = accessLevel
+            serverConfiguration.answersReadsOnEventLoop = !noEventLoopReads
             serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
             serverConfiguration.metrics = metrics
             let server: LongrunServer

@@ -26,13 +26,16 @@ struct Harness: Sendable {
     let socketPath: String
     let directory: TemporaryDirectory
 
+    /// `reusing`: serve the store in that directory (kept afterwards), e.g. one a previous harness
+    /// filled; otherwise a new directory, removed at the end.
     static func with<R: Sendable>(
+        reusing kept: TemporaryDirectory? = nil,
         configure: (inout LongrunEngine.Configuration) -> Void = { _ in },
         server configureServer: (inout LongrunServer.Configuration) -> Void = { _ in },
         _ body: (Harness) async throws -> R
     ) async throws -> R {
-        let directory = TemporaryDirectory(prefix: "longrun-server")
-        defer { directory.remove() }
+        let directory = kept ?? TemporaryDirectory(prefix: "longrun-server")
+        defer { if kept == nil { directory.remove() } }
         let clock = ManualClock(SystemWallClock().now())
         let engine = try Fixtures.openEngine(directory.child("data"), clock: clock, configure: configure)
         let socketPath = directory.child("longrund.sock")

@@ -1,0 +1,171 @@
+import Foundation
+import GRPCCore
+import GRPCProtobuf
+import Logging
+import LongrunDomain
+import LongrunEngine
+import LongrunProto
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import SwiftProtobuf
+import Synchronization
+
+/// GetOperation answered on the connection's event loop, in the HTTP/2 stream's pipeline.
+///
+/// Every call grpc-swift serves costs a task, an async wrapper around the stream and several
+/// hand-offs between the event loop and the cooperative pool; for a point read from LMDB (a few
+/// microseconds) that is nearly all of the call's cost (issue 12: ~175 µs of server CPU per call
+/// with a no-op handler). The hottest read any client makes, and the one Google's clients poll
+/// with, is answered here instead, synchronously, when the store can read without suspending
+/// (``LongrunEngine/readsImmediately``: LMDB).
+///
+/// Only the plain form of the call is taken: `POST` of `application/grpc[+proto]`, no
+/// `grpc-encoding` other than `identity`. Anything else (and every other method) is left to
+/// grpc-swift untouched, so what grpc-swift rejects or negotiates is still its business. The
+/// answer is what grpc-swift's path answers: the same rules (``OperationsMethods``), the same
+/// statuses with their `ErrorInfo` in `grpc-status-details-bin`, the same access-log line and
+/// metrics; a test compares the two paths byte for byte (UnaryFastPathTests).
+struct UnaryFastPath: Sendable {
+    static let getOperationPath = "/" + Google_Longrunning_Operations.Method.GetOperation.descriptor.fullyQualifiedMethod
+
+    let methods: OperationsMethods
+    let policy: AccessPolicy
+    let maximumRequestBytes: Int
+    let logger: Logger
+    let metrics: LongrunMetrics?
+    /// The access log's level when its lines are printed (``LongrunServer/Configuration/accessLogLevel``).
+    let accessLogLevel: Logger.Level?
+    /// Calls answered here, since the server started.
+    let answered: Counter
+
+    final class Counter: Sendable {
+        private let count = Atomic<Int>(0)
+        var value: Int { count.load(ordering: .relaxed) }
+        func increment() { count.add(1, ordering: .relaxed) }
+    }
+
+    /// Whether a stream opened with `headers` is one this path answers.
+    func takes(_ headers: HPACKHeaders) -> Bool {
+        guard headers.first(name: ":path") == Self.getOperationPath, headers.first(name: ":method") == "POST",
+              let contentType = headers.first(name: "content-type"),
+              contentType == "application/grpc" || contentType == "application/grpc+proto"
+        else { return false }
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return false }
+        return true
+    }
+
+    /// The answer to one GetOperation whose request body (gRPC length-prefixed) is `body`.
+    func answer(body: ByteBuffer, headers: HPACKHeaders, peer: PeerCredentials?) -> Answer {
+        let started = ContinuousClock.now
+        var subject: String?
+        let answer: Answer
+        do {
+            let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
+            subject = request.name
+            let call = try CallContext(peer: peer, actorLabel: headers.first(name: CallContext.actorKey), cancelReason: nil,
+                                       timeout: nil, policy: policy)
+            answer = .message(try methods.getImmediately(request, call: call).serializedBytes())
+        } catch {
+            answer = .status(Self.rpcError(ending: error, logger: logger))
+        }
+        answered.increment()
+        observe(answer, subject: subject, peer: peer, duration: ContinuousClock.now - started)
+        return answer
+    }
+
+    enum Answer {
+        case message([UInt8])
+        case status(RPCError)
+    }
+
+    /// The status a call that failed with `error` ends with, as ``CallContextInterceptor`` and
+    /// grpc-swift decide it on the asynchronous path.
+    static func rpcError(ending error: any Error, logger: Logger) -> RPCError {
+        switch CallContextInterceptor.ending(error, logger: logger) {
+        case let error as RPCError: error
+        case let error as any RPCErrorConvertible: RPCError(error)
+        case let error: RPCError(code: .unknown, message: "\(error)")
+        }
+    }
+
+    /// Reads the single message of a unary request: a 5-byte prefix (compressed flag, length) and
+    /// the bytes, which must be all there is.
+    static func unaryMessage<Message: SwiftProtobuf.Message>(in body: ByteBuffer) throws -> Message {
+        var body = body
+        guard let compressed = body.readInteger(as: UInt8.self), let length = body.readInteger(as: UInt32.self) else {
+            throw RPCError(code: .internalError, message: "a unary request needs exactly one message; none was sent")
+        }
+        guard compressed == 0 else {
+            throw RPCError(code: .internalError, message: "the request message is compressed but no grpc-encoding was sent")
+        }
+        guard Int(length) == body.readableBytes else {
+            throw RPCError(code: .internalError, message: "a unary request needs exactly one message")
+        }
+        do {
+            return try Message(serializedBytes: body.readBytes(length: body.readableBytes) ?? [])
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "Can't deserialize to message of type \(Message.self).")
+        }
+    }
+
+    private func observe(_ answer: Answer, subject: String?, peer: PeerCredentials?, duration: Duration) {
+        guard metrics != nil || accessLogLevel != nil else { return }
+        let code: RPCError.Code? = if case .status(let status) = answer { status.code } else { nil }
+        let method = Google_Longrunning_Operations.Method.GetOperation.descriptor
+        metrics?.recordRPC(service: method.service.fullyQualifiedService, method: method.method,
+                           code: AccessLog.canonicalName(code), duration: duration)
+        if let accessLogLevel {
+            AccessLog.record(logger: logger, level: accessLogLevel, method: method.fullyQualifiedMethod, code: code,
+                             duration: duration, subject: subject, peer: peer)
+        }
+    }
+}
+
+extension UnaryFastPath.Answer {
+    /// The HTTP/2 frames of the answer, as grpc-swift writes them: headers, the length-prefixed
+    /// message and `grpc-status: 0` trailers; or, for an error, one trailers-only HEADERS frame
+    /// with the status, its percent-encoded message and its details.
+    func frames(allocator: ByteBufferAllocator) -> [HTTP2Frame.FramePayload] {
+        switch self {
+        case .message(let bytes):
+            var buffer = allocator.buffer(capacity: 5 + bytes.count)
+            buffer.writeInteger(UInt8(0))
+            buffer.writeInteger(UInt32(bytes.count))
+            buffer.writeBytes(bytes)
+            return [
+                .headers(.init(headers: [":status": "200", "content-type": "application/grpc"])),
+                .data(.init(data: .byteBuffer(buffer))),
+                .headers(.init(headers: ["grpc-status": "0"], endStream: true)),
+            ]
+        case .status(let status):
+            var trailers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-status": "\(status.code.rawValue)"]
+            if !status.message.isEmpty {
+                trailers.add(name: "grpc-message", value: Self.percentEncoded(status.message))
+            }
+            for (key, value) in status.metadata {
+                switch value {
+                case .string(let text): trailers.add(name: key.lowercased(), value: text)
+                case .binary(let bytes): trailers.add(name: key.lowercased(), value: Data(bytes).base64EncodedString())
+                }
+            }
+            return [.headers(.init(headers: trailers, endStream: true))]
+        }
+    }
+
+    /// gRPC's percent-encoding of `grpc-message`: every byte outside 0x20–0x7E, and `%`, as `%XX`.
+    static func percentEncoded(_ message: String) -> String {
+        guard message.utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return message }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(message.utf8.count * 3)
+        for byte in message.utf8 {
+            if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}
