@@ -31,6 +31,18 @@ public struct Cursor {
         try withBuffer(key) { (buffer) throws(LMDBError) in try seek(atLeast: buffer) }
     }
 
+    /// Stores `value` under `key` (insert or replace) through the cursor, which then sits on it.
+    /// Only a cursor of a write transaction may put (LMDB refuses others with `EACCES`).
+    ///
+    /// Why a cursor: when `key` falls on the leaf page the cursor is already on, LMDB finds its
+    /// place there without searching the tree from the root, as ``WriteTransaction/put(_:key:value:mode:)``
+    /// does. Keys put in ascending order (a replay's sorted runs) mostly land so.
+    public mutating func put(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws(LMDBError) {
+        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var dataValue = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try LMDBError.check(mdb_cursor_put(handle, &keyValue, &dataValue, 0), "mdb_cursor_put(\(database.name))")
+    }
+
     private mutating func move(_ op: MDB_cursor_op) throws(LMDBError) -> Entry? {
         var key = MDB_val()
         var value = MDB_val()

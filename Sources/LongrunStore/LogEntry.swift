@@ -61,7 +61,7 @@ package enum LogEntry {
 
     /// Whether the checksum of the log value stored under `sequence` holds.
     static func checksumHolds(_ value: UnsafeRawBufferPointer, sequence: UInt64) -> Bool {
-        Keys.sequence(sequence).withUnsafeBytes { Checksum.body(key: $0, value: value) } != nil
+        withUnsafeBytes(of: sequence.bigEndian) { Checksum.body(key: $0, value: value) } != nil
     }
 
     /// The chain hash and record of the log value stored under `sequence`, or a `DATA_LOSS`
@@ -71,5 +71,14 @@ package enum LogEntry {
             throw StoreError.damaged(DamagedRecord(database: "log", key: Keys.sequence(sequence)))
         }
         return parts
+    }
+
+    /// ``open(_:sequence:)`` for a reader that needs only the record (decoding, replay): the same
+    /// checks, without copying out the chain hash.
+    static func record(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> UnsafeRawBufferPointer {
+        guard value.count > headerCount, checksumHolds(value, sequence: sequence) else {
+            throw StoreError.damaged(DamagedRecord(database: "log", key: Keys.sequence(sequence)))
+        }
+        return UnsafeRawBufferPointer(rebasing: value[headerCount...])
     }
 }

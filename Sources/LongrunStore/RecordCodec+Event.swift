@@ -60,11 +60,23 @@ extension RecordCodec {
     }
 
     public static func decodeEvent(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> Event {
-        var r = WireReader(buffer)
+        try decodeEvent(buffer, strings: nil) { bytes throws(CodecError) in
+            let name = String(decoding: bytes, as: UTF8.self)
+            do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+        }
+    }
+
+    /// ``decodeEvent(_:)`` for a reader of many events (replay): recurring strings come from
+    /// `strings`, and `resolveName` turns the name's bytes (valid only during the call) into the
+    /// name, so that a reader that met the operation before shares its name instead of parsing it
+    /// again.
+    static func decodeEvent(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?,
+                            resolveName: (UnsafeRawBufferPointer) throws(CodecError) -> OperationName) throws(CodecError) -> Event {
+        var r = WireReader(buffer, strings: strings)
         var version: UInt64 = 0
         var sequence: UInt64 = 0
         var time: Int64 = 0
-        var name: String?
+        var name: UnsafeRawBufferPointer?
         var actor = Actor()
         var kind: Event.Kind?
         while let (field, type) = try r.nextField() {
@@ -72,7 +84,7 @@ extension RecordCodec {
             case 1: try r.expect(type, 0, field: field); version = try r.uint()
             case 2: try r.expect(type, 0, field: field); sequence = try r.uint()
             case 3: try r.expect(type, 0, field: field); time = try r.sint()
-            case 4: try r.expect(type, 2, field: field); name = try r.string()
+            case 4: try r.expect(type, 2, field: field); name = try r.lengthDelimited()
             case 5: try r.expect(type, 2, field: field); var m = try r.message(); actor = try decodeActor(&m)
             case 10:
                 try r.expect(type, 2, field: field)
@@ -149,8 +161,6 @@ extension RecordCodec {
         }
         guard version == formatVersion else { throw CodecError(message: "unknown event format version \(version)") }
         guard let name, let kind else { throw CodecError(message: "event lacks its name or kind") }
-        let operationName: OperationName
-        do { operationName = try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
-        return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: operationName, actor: actor, kind: kind)
+        return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: try resolveName(name), actor: actor, kind: kind)
     }
 }

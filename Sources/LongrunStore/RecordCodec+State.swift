@@ -51,7 +51,13 @@ extension RecordCodec {
     }
 
     public static func decodeState(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> OperationState {
-        var r = WireReader(buffer)
+        try decodeState(buffer, strings: nil)
+    }
+
+    /// ``decodeState(_:)`` for a reader of many records (a List page): recurring strings (type
+    /// URLs, actors) come from `strings`.
+    static func decodeState(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?) throws(CodecError) -> OperationState {
+        var r = WireReader(buffer, strings: strings)
         var version: UInt64 = 0
         var name: String?
         var metadata: Payload?

@@ -23,7 +23,7 @@ public enum RecordCodec {
         var payload = Payload(typeURL: "", value: [])
         while let (f, t) = try r.nextField() {
             switch f {
-            case 1: try r.expect(t, 2, field: f); payload.typeURL = try r.string()
+            case 1: try r.expect(t, 2, field: f); payload.typeURL = try r.recurringString()
             case 2: try r.expect(t, 2, field: f); payload.value = try r.bytes()
             default: try r.skip(t)
             }
@@ -87,8 +87,8 @@ public enum RecordCodec {
             switch f {
             case 1: try r.expect(t, 0, field: f); actor.uid = UInt32(truncatingIfNeeded: try r.uint())
             case 2: try r.expect(t, 0, field: f); actor.pid = Int32(truncatingIfNeeded: try r.int())
-            case 3: try r.expect(t, 2, field: f); actor.label = try r.string()
-            case 4: try r.expect(t, 2, field: f); actor.host = nonEmpty(try r.string())
+            case 3: try r.expect(t, 2, field: f); actor.label = try r.recurringString()
+            case 4: try r.expect(t, 2, field: f); actor.host = nonEmpty(try r.recurringString())
             default: try r.skip(t)
             }
         }

@@ -138,6 +138,13 @@ enum Keys {
         [outcomeClass.rawValue] + deadline(end, name)
     }
 
+    /// Whether `a` sorts before `b` as LMDB orders keys: bytewise, a prefix first.
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        let common = min(a.count, b.count)
+        let order = a.withUnsafeBytes { a in b.withUnsafeBytes { b in common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common) } }
+        return order != 0 ? order < 0 : a.count < b.count
+    }
+
     static func hasPrefix(_ buffer: UnsafeRawBufferPointer, _ prefix: [UInt8]) -> Bool {
         guard buffer.count >= prefix.count else { return false }
         return prefix.withUnsafeBytes { memcmp($0.baseAddress!, buffer.baseAddress!, prefix.count) == 0 }

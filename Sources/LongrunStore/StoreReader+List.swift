@@ -14,8 +14,9 @@ extension StoreReader {
     /// scan of the collections' operations.
     public func list(_ query: ListQuery) throws -> ListPage {
         let index = query.usesRunningIndex ? schema.running : schema.byCreation
+        let strings = RecordStrings()
         if let collection = query.collections.single {
-            return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection))
+            return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection), strings: strings)
         }
         let collections = try collections(in: index, matching: query.collections)
         return try txn.withCursor(index) { cursor in
@@ -33,7 +34,7 @@ extension StoreReader {
                 guard let value = try txn.get(index, key: key) else {
                     throw StoreError(.dataLoss, "the list index lost an entry while it was read")
                 }
-                let (state, size) = try key.withUnsafeBytes { key in try listedState(index: index, key: key, value: value) }
+                let (state, size) = try key.withUnsafeBytes { key in try listedState(index: index, key: key, value: value, strings: strings) }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 if let next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence) {
                     heads.push(sequence: next, slot: slot)
@@ -43,14 +44,14 @@ extension StoreReader {
         }
     }
 
-    private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8]) throws -> ListPage {
+    private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8], strings: RecordStrings) throws -> ListPage {
         try txn.withCursor(index) { cursor in
             var page = ListPageBuilder(query)
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
                 if let short = page.budgetExhausted() { return short }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
-                let (state, size) = try listedState(index: index, key: key, value: value)
+                let (state, size) = try listedState(index: index, key: key, value: value, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 entry = try cursor.next()
             }
@@ -58,14 +59,16 @@ extension StoreReader {
         }
     }
 
-    /// The operation a list index entry names, and its stored size.
-    private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws -> (OperationState, Int) {
+    /// The operation a list index entry names, and its stored size. `strings` is the page's: its
+    /// records share their type URLs and actors.
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
+                             strings: RecordStrings) throws -> (OperationState, Int) {
         let nameKey = try Checksum.open(index, key: key, value: value)
         guard let stored = try txn.get(schema.operations, key: nameKey) else {
             throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
         }
         let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
-        return (try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self)), stateBytes.count)
+        return (try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self), strings: strings), stateBytes.count)
     }
 
     /// The create sequence of the first entry of the collection `prefix` after `after`, if any.

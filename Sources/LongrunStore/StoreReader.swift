@@ -214,18 +214,29 @@ public struct StoreReader {
     public func liveOperationCount() throws -> Int { try txn.count(schema.byCreation) }
     public func runningOperationCount() throws -> Int { try txn.count(schema.running) }
 
-    func decodeState(_ value: UnsafeRawBufferPointer, key: String) throws -> OperationState {
+    /// `key` names the record in the error, and is built only then.
+    func decodeState(_ value: UnsafeRawBufferPointer, key: @autoclosure () -> String, strings: RecordStrings? = nil) throws -> OperationState {
         do {
-            return try RecordCodec.decodeState(value)
+            return try RecordCodec.decodeState(value, strings: strings)
         } catch {
-            throw StoreError(.dataLoss, "the view of \(key) cannot be decoded (\(error)); run `longrun-replay verify`")
+            throw StoreError(.dataLoss, "the view of \(key()) cannot be decoded (\(error)); run `longrun-replay verify`")
         }
     }
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {
-        let record = try LogEntry.open(value, sequence: sequence).record
+        try decodeEvent(value, sequence: sequence, strings: nil) { bytes throws(CodecError) in
+            let name = String(decoding: bytes, as: UTF8.self)
+            do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+        }
+    }
+
+    /// ``decodeEvent(_:sequence:)`` for a reader of many events (replay): see
+    /// ``RecordCodec/decodeEvent(_:strings:resolveName:)``.
+    func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64, strings: RecordStrings?,
+                     resolveName: (UnsafeRawBufferPointer) throws(CodecError) -> OperationName) throws -> Event {
+        let record = try LogEntry.record(value, sequence: sequence)
         do {
-            let event = try RecordCodec.decodeEvent(record)
+            let event = try RecordCodec.decodeEvent(record, strings: strings, resolveName: resolveName)
             guard event.sequence == sequence else {
                 throw CodecError(message: "it claims sequence \(event.sequence)")
             }

@@ -10,7 +10,8 @@ public final class StoreWriter {
     public private(set) var head: UInt64
     /// The chain hash of the entry at ``head``.
     private var headHash: ChainHash
-    private var applied: UInt64
+    /// The newest sequence folded into the views, including what this transaction folded.
+    private(set) var applied: UInt64
     private var appliedChanged = false
 
     init(txn: WriteTransaction, schema: Schema) throws {
@@ -73,54 +74,6 @@ public final class StoreWriter {
         head = sequence
         headHash = hash
         if let event { try fold(event) }
-    }
-
-    /// Replay: folds the logged events `from...through` into the views.
-    ///
-    /// Streams the log with one cursor and folds each operation's events in memory, then writes
-    /// each operation touched in the chunk once: its record, and the difference between the indexes
-    /// of its state before the chunk and after it. The views end exactly as folding event by event
-    /// leaves them (the indexes are a function of the state: ``IndexEntries``), at a fraction of the
-    /// reads, decodes, encodes and writes.
-    func foldLogged(from: UInt64, through: UInt64) throws {
-        precondition(from == applied + 1, "replay must continue from the applied sequence")
-        guard from <= through else { return }
-        struct Touched {
-            var before: OperationState?
-            var after: OperationState?
-        }
-        var touched: [OperationName: Touched] = [:]
-        touched.reserveCapacity(Int(min(through - from + 1, 1 << 20)))
-        var expected = from
-        try txn.withCursor(schema.log) { cursor in
-            var entry = try cursor.seek(atLeast: Keys.sequence(from))
-            while let (key, value) = entry, expected <= through {
-                guard let sequence = Keys.decodeSequence(key), sequence == expected else {
-                    throw StoreError(.dataLoss, "the log has a gap: expected sequence \(expected), found \(Keys.decodeSequence(key).map(String.init) ?? "a malformed key")")
-                }
-                let event = try reader.decodeEvent(value, sequence: sequence)
-                if touched[event.name] == nil {
-                    let stored = try reader.operation(event.name)
-                    touched[event.name] = Touched(before: stored, after: stored)
-                }
-                // In place: the state is not copied per event.
-                if Lifecycle.apply(&touched[event.name]!.after, event) {
-                    try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
-                }
-                expected += 1
-                entry = try cursor.next()
-            }
-        }
-        guard expected == through + 1 else {
-            throw StoreError(.dataLoss, "the log ends at \(expected - 1) before the expected \(through)")
-        }
-        for (name, slot) in touched {
-            guard let after = slot.after, after != slot.before else { continue }
-            try putSealed(schema.operations, key: Keys.name(name), body: RecordCodec.encode(after))
-            try updateIndexes(from: slot.before, to: after)
-        }
-        applied = through
-        appliedChanged = true
     }
 
     func setAppliedSequence(_ sequence: UInt64) throws {
@@ -210,7 +163,12 @@ struct IndexEntries {
     /// What an index entry of `name` holds (before its checksum): the name for the indexes List
     /// and request ids read through, nothing for the others, whose key says it all.
     static func body(of database: Database, for name: OperationName, _ schema: Schema) -> [UInt8] {
-        database == schema.byCreation || database == schema.running || database == schema.requestIDs ? Keys.name(name) : []
+        bodyNamesOperation(database, schema) ? Keys.name(name) : []
+    }
+
+    /// Whether entries of `database` hold the operation's name (else nothing).
+    static func bodyNamesOperation(_ database: Database, _ schema: Schema) -> Bool {
+        database == schema.byCreation || database == schema.running || database == schema.requestIDs
     }
 
     func contains(_ database: Database, _ key: [UInt8], _ schema: Schema) -> Bool {

@@ -7,6 +7,14 @@
 /// storage layer stays free of RPC code, and the hot append and replay paths avoid its allocations.
 import LongrunDomain
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Why a stored record could not be read. The store reports it as data loss with the key.
 public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
     public var message: String
@@ -18,9 +26,13 @@ public struct CodecError: Error, Sendable, Equatable, CustomStringConvertible {
 struct WireReader {
     private let buffer: UnsafeRawBufferPointer
     private var offset = 0
+    /// Where ``recurringString()`` looks first; kept alive by whoever decodes (`unowned(unsafe)`,
+    /// so that the reader and every nested one stay free of reference counting).
+    private unowned(unsafe) let strings: RecordStrings?
 
-    init(_ buffer: UnsafeRawBufferPointer) {
+    init(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings? = nil) {
         self.buffer = buffer
+        self.strings = strings
     }
 
     var isAtEnd: Bool { offset >= buffer.count }
@@ -67,7 +79,15 @@ struct WireReader {
 
     mutating func bytes() throws(CodecError) -> [UInt8] { Array(try lengthDelimited()) }
     mutating func string() throws(CodecError) -> String { String(decoding: try lengthDelimited(), as: UTF8.self) }
-    mutating func message() throws(CodecError) -> WireReader { WireReader(try lengthDelimited()) }
+    mutating func message() throws(CodecError) -> WireReader { WireReader(try lengthDelimited(), strings: strings) }
+
+    /// A string field whose values recur from record to record (a type URL, an actor's label or
+    /// host): shared from the reader's ``RecordStrings`` when it met the same bytes before.
+    mutating func recurringString() throws(CodecError) -> String {
+        let bytes = try lengthDelimited()
+        guard let strings else { return String(decoding: bytes, as: UTF8.self) }
+        return strings.string(bytes)
+    }
 
     mutating func skip(_ wireType: UInt8) throws(CodecError) {
         switch wireType {
@@ -89,5 +109,38 @@ struct WireReader {
     private mutating func advance(_ count: Int) throws(CodecError) {
         guard count <= buffer.count - offset else { throw CodecError(message: "truncated fixed-width field") }
         offset += count
+    }
+}
+
+/// The few strings that recur across the records one read decodes (type URLs, actor labels and
+/// hosts): a decode that meets the same bytes again shares the `String` built the first time
+/// instead of allocating and validating a copy. A List page or a replay chunk keeps one for its
+/// records; it is not thread-safe and lives no longer than that read.
+final class RecordStrings {
+    /// Strings of up to 15 UTF-8 bytes are stored inline by Swift, without an allocation: cheaper
+    /// to build than to look up.
+    private static let inlineLimit = 15
+    private static let capacity = 8
+    private var entries: [(bytes: [UInt8], string: String)] = []
+    private var nextVictim = 0
+
+    init() {
+        entries.reserveCapacity(Self.capacity)
+    }
+
+    func string(_ bytes: UnsafeRawBufferPointer) -> String {
+        guard bytes.count > Self.inlineLimit else { return String(decoding: bytes, as: UTF8.self) }
+        for entry in entries where entry.bytes.count == bytes.count {
+            let same = entry.bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if same { return entry.string }
+        }
+        let string = String(decoding: bytes, as: UTF8.self)
+        if entries.count < Self.capacity {
+            entries.append((Array(bytes), string))
+        } else {
+            entries[nextVictim] = (Array(bytes), string)
+            nextVictim = (nextVictim + 1) % Self.capacity
+        }
+        return string
     }
 }

@@ -47,6 +47,25 @@ struct RecordCodecTests {
         }
     }
 
+    @Test func sharedStringsDecodeTheSameRecordsAsFreshOnes() throws {
+        // More distinct type URLs than the cache holds, each met twice, so entries are evicted and
+        // met again; URLs of up to 15 bytes bypass it.
+        let urls = (0..<20).map { "type.googleapis.com/acme.Meta\($0)" } + ["t/short", ""]
+        let strings = RecordStrings()
+        for url in urls + urls.reversed() {
+            var state = try #require(Lifecycle.apply(nil, Event(sequence: 1, time: Timestamp(seconds: 1), name: Self.name,
+                                                                actor: Actor(uid: 1, pid: 2, label: "producer on build host", host: url.isEmpty ? nil : url),
+                                                                kind: .created(.init(metadata: Payload(typeURL: url, value: [1]))))))
+            state.outcome = .error(Status(code: 2, message: "m", details: [Payload(typeURL: url + "x", value: [])]))
+            let bytes = RecordCodec.encode(state)
+            #expect(try bytes.withUnsafeBytes { try RecordCodec.decodeState($0, strings: strings) } == state)
+            let event = Event(sequence: 9, time: Timestamp(seconds: 2), name: Self.name, actor: Actor(label: url),
+                              kind: .progressed(metadata: Payload(typeURL: url, value: [2])))
+            let eventBytes = RecordCodec.encode(event)
+            #expect(try eventBytes.withUnsafeBytes { try RecordCodec.decodeEvent($0, strings: strings) { _ in Self.name } } == event)
+        }
+    }
+
     @Test func unknownFieldsAreSkippedSoNewerWritersStayReadable() throws {
         var bytes = RecordCodec.encode(Event(sequence: 3, time: Timestamp(seconds: 1), name: Self.name, actor: Self.actor, kind: .deleted))
         // field 99, length-delimited, 3 bytes; field 98 varint

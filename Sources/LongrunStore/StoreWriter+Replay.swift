@@ -1,0 +1,220 @@
+import LMDB
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension StoreWriter {
+    /// Replay: folds the logged events `from...through` into the views.
+    ///
+    /// Streams the log with one cursor and folds each operation's events in memory, then writes
+    /// each operation touched in the chunk once: its record, its new history entries, and the
+    /// difference between the indexes of its state before the chunk and after it. The views end
+    /// exactly as folding event by event leaves them (the indexes are a function of the state:
+    /// ``IndexEntries``), at a fraction of the reads, decodes, encodes and writes.
+    ///
+    /// Nothing is written while the log is read, and then every database is written in one
+    /// ascending run through one cursor: the records and history entries in name order, the
+    /// indexes in the order the chunk first met each operation (which is creation order for those
+    /// it created, so the creation indexes grow at their end). Consecutive keys mostly land on the
+    /// leaf page the cursor is on, so LMDB neither searches from the root nor touches a page twice.
+    func foldLogged(from: UInt64, through: UInt64) throws {
+        precondition(from == applied + 1, "replay must continue from the applied sequence")
+        guard from <= through else { return }
+        var chunk = ReplayChunk(expectedEvents: Int(min(through - from + 1, 1 << 20)))
+        let strings = RecordStrings()
+        var expected = from
+        try txn.withCursor(schema.log) { cursor in
+            var entry = try cursor.seek(atLeast: Keys.sequence(from))
+            while let (key, value) = entry, expected <= through {
+                guard let sequence = Keys.decodeSequence(key), sequence == expected else {
+                    throw StoreError(.dataLoss, "the log has a gap: expected sequence \(expected), found \(Keys.decodeSequence(key).map(String.init) ?? "a malformed key")")
+                }
+                var slot: Int?
+                let event = try reader.decodeEvent(value, sequence: sequence, strings: strings) { bytes throws(CodecError) in
+                    if let known = chunk.slot(named: bytes) {
+                        slot = known
+                        return chunk.operations[known].name
+                    }
+                    let name = String(decoding: bytes, as: UTF8.self)
+                    do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+                }
+                let index: Int
+                if let slot { index = slot } else { index = chunk.add(event.name, stored: try reader.operation(event.name)) }
+                chunk.fold(event, into: index)
+                expected += 1
+                entry = try cursor.next()
+            }
+        }
+        guard expected == through + 1 else {
+            throw StoreError(.dataLoss, "the log ends at \(expected - 1) before the expected \(through)")
+        }
+        try write(chunk)
+        try setAppliedSequence(through)
+    }
+
+    /// Writes what a chunk folded: records and history in name order, then each index.
+    private func write(_ chunk: ReplayChunk) throws {
+        let byName = chunk.nameOrder()
+        try txn.withCursor(schema.operations) { cursor in
+            for index in byName {
+                let operation = chunk.operations[index]
+                guard let after = operation.after, after != operation.before else { continue }
+                try putSealed(&cursor, key: operation.key, body: RecordCodec.encode(after))
+            }
+        }
+        try writeHistory(chunk, byName: byName)
+
+        // Each changed operation's index entries to remove and to add, as event-by-event folding
+        // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
+        var removed: [(Database, [UInt8])] = []
+        var added: [(database: Database, key: [UInt8], slot: Int)] = []
+        for (slot, operation) in chunk.operations.enumerated() {
+            guard let after = operation.after, after != operation.before else { continue }
+            let old = IndexEntries(operation.before)
+            let new = IndexEntries(after)
+            for (database, key) in old.entries(schema) where !new.contains(database, key, schema) { removed.append((database, key)) }
+            for (database, key) in new.entries(schema) where !old.contains(database, key, schema) { added.append((database, key, slot)) }
+        }
+        for (database, key) in removed { try txn.delete(database, key: key) }
+        for database in [schema.byCreation, schema.running, schema.requestIDs, schema.engineDeadlines, schema.expiryCandidates] {
+            try txn.withCursor(database) { cursor in
+                let body = IndexEntries.bodyNamesOperation(database, schema)
+                for entry in added where entry.database == database {
+                    try putSealed(&cursor, key: entry.key, body: body ? chunk.operations[entry.slot].key : [])
+                }
+            }
+        }
+    }
+
+    /// The chunk's history entries, `name · 0x00 · sequence`, in key order: operations by name,
+    /// each one's sequences ascending (the log's order), so the whole run ascends.
+    private func writeHistory(_ chunk: ReplayChunk, byName: [Int]) throws {
+        // Counting sort of the entries (in log order) by their operation's place in name order.
+        var rank = [Int](repeating: 0, count: chunk.operations.count)
+        for (place, index) in byName.enumerated() { rank[index] = place }
+        var starts = [Int](repeating: 0, count: byName.count + 1)
+        for (slot, _) in chunk.history { starts[rank[Int(slot)] + 1] += 1 }
+        for place in 0..<byName.count { starts[place + 1] += starts[place] }
+        var sequences = [UInt64](repeating: 0, count: chunk.history.count)
+        var fill = starts
+        for (slot, sequence) in chunk.history {
+            let place = rank[Int(slot)]
+            sequences[fill[place]] = sequence
+            fill[place] += 1
+        }
+        var key: [UInt8] = []
+        key.reserveCapacity(OperationName.maximumLength + 9)
+        try txn.withCursor(schema.history) { cursor in
+            for (place, index) in byName.enumerated() where starts[place] < starts[place + 1] {
+                key.removeAll(keepingCapacity: true)
+                key += chunk.operations[index].key
+                key.append(0)
+                let prefixCount = key.count
+                for sequence in sequences[starts[place]..<starts[place + 1]] {
+                    key.removeSubrange(prefixCount...)
+                    withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
+                    try putSealed(&cursor, key: key, body: [])
+                }
+            }
+        }
+    }
+
+    /// ``putSealed(_:key:body:)`` through a cursor of a sorted run.
+    private func putSealed(_ cursor: inout Cursor, key: [UInt8], body: [UInt8]) throws {
+        let value = Checksum.seal(key: key, body: body)
+        try key.withUnsafeBytes { key in
+            try value.withUnsafeBytes { value in try cursor.put(key: key, value: value) }
+        }
+    }
+}
+
+/// The operations one replay chunk touches, folded in memory: each with its state before the
+/// chunk and after it, and the chunk's history entries. Operations are found by the bytes of their
+/// name as the log stores them, so an event of an operation met before costs neither a `String`
+/// nor a parse of its name.
+struct ReplayChunk {
+    struct Operation {
+        let name: OperationName
+        /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
+        let key: [UInt8]
+        let hash: Int
+        var before: OperationState?
+        var after: OperationState?
+    }
+
+    private(set) var operations: [Operation] = []
+    /// Every history entry the chunk adds, in log order: the operation's index in ``operations``
+    /// and the event's sequence.
+    var history: [(slot: Int32, sequence: UInt64)] = []
+    /// Open addressing over ``operations`` (-1: empty), at most half full.
+    private var buckets: [Int32]
+
+    init(expectedEvents: Int) {
+        history.reserveCapacity(expectedEvents)
+        var capacity = 1024
+        while capacity < expectedEvents / 2 { capacity *= 2 }
+        buckets = [Int32](repeating: -1, count: capacity)
+    }
+
+    /// The index of the operation whose name has these bytes, if the chunk met it.
+    func slot(named bytes: UnsafeRawBufferPointer) -> Int? {
+        let mask = buckets.count - 1
+        var bucket = Self.hash(bytes) & mask
+        while true {
+            let slot = Int(buckets[bucket])
+            if slot < 0 { return nil }
+            let key = operations[slot].key
+            if key.count == bytes.count, key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) }) == 0 {
+                return slot
+            }
+            bucket = (bucket + 1) & mask
+        }
+    }
+
+    /// Adds an operation the chunk had not met, with its stored state; returns its index.
+    mutating func add(_ name: OperationName, stored: OperationState?) -> Int {
+        let key = Keys.name(name)
+        let hash = key.withUnsafeBytes { Self.hash($0) }
+        operations.append(Operation(name: name, key: key, hash: hash, before: stored, after: stored))
+        if operations.count * 2 > buckets.count {
+            buckets = [Int32](repeating: -1, count: buckets.count * 2)
+            for slot in operations.indices { place(slot) }
+        } else {
+            place(operations.count - 1)
+        }
+        return operations.count - 1
+    }
+
+    /// Folds `event` into the state of the operation at `slot`, in place (the state is not copied
+    /// per event), and notes its history entry when it applies.
+    mutating func fold(_ event: Event, into slot: Int) {
+        if Lifecycle.apply(&operations[slot].after, event) {
+            history.append((Int32(slot), event.sequence))
+        }
+    }
+
+    private mutating func place(_ slot: Int) {
+        let mask = buckets.count - 1
+        var bucket = operations[slot].hash & mask
+        while buckets[bucket] >= 0 { bucket = (bucket + 1) & mask }
+        buckets[bucket] = Int32(slot)
+    }
+
+    /// Indexes into ``operations`` in the order of their keys (bytewise, as LMDB orders them).
+    func nameOrder() -> [Int] {
+        operations.indices.sorted { Keys.precedes(operations[$0].key, operations[$1].key) }
+    }
+
+    /// FNV-1a: names are short, and collisions only cost a comparison.
+    private static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return Int(truncatingIfNeeded: hash ^ (hash >> 32))
+    }
+}
