@@ -123,7 +123,7 @@ let package = Package(
         .target(
             name: "LongrunCLIKit",
             dependencies: [
-                "LongrunProto", "LongrunDefaults", "LongrunDomain",
+                "LongrunProto", "LongrunDefaults", "LongrunDomain", "LongrunWire",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
