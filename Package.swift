@@ -192,6 +192,9 @@ let package = Package(
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunWireTests", dependencies: ["LongrunWire", "LongrunDomain", "LongrunProto",
+                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(name: "LongrunDefaultsTests", dependencies: ["LongrunDefaults"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Protobuf values shared by the client's and the CLI kit's tests.
         .target(
