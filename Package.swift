@@ -23,6 +23,8 @@ let package = Package(
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         // The raw LMDB wrapper, for the benchmarks' baselines (raw appends, raw cursor scans).
         .library(name: "LMDB", targets: ["LMDB"]),
+        // The properties the seeded fuzz tests check, for Tools/fuzz's libFuzzer targets to check the same.
+        .library(name: "LongrunFuzzProperties", targets: ["LongrunFuzzProperties"]),
         .executable(name: "longrund", targets: ["longrund"]),
         .executable(name: "longrun", targets: ["longrun"]),
         .executable(name: "longrun-replay", targets: ["longrun-replay"]),
@@ -124,7 +126,7 @@ let package = Package(
         .target(
             name: "LongrunCLIKit",
             dependencies: [
-                "LongrunProto", "LongrunDefaults", "LongrunDomain",
+                "LongrunProto", "LongrunDefaults", "LongrunDomain", "LongrunWire",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -175,15 +177,25 @@ let package = Package(
             dependencies: ["LongrunDomain", "LongrunStore", "LongrunEngine", "LongrunPostgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/LongrunTestSupport"
         ),
+        // What the parsers of untrusted input must satisfy (filters, page tokens, names, records):
+        // one copy for the seeded tests below and for Tools/fuzz, which depends on it as a product.
+        .target(
+            name: "LongrunFuzzProperties",
+            dependencies: ["LongrunDomain", "LongrunStore"],
+            path: "Tests/LongrunFuzzProperties"
+        ),
         .testTarget(name: "LMDBTests", dependencies: ["LMDB"]),
-        .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunDomainTests", dependencies: ["LongrunDomain", "LongrunTestSupport", "LongrunFuzzProperties"]),
+        .testTarget(name: "LongrunStoreTests", dependencies: ["LongrunStore", "LongrunTestSupport", "LongrunFuzzProperties"]),
         .testTarget(name: "LongrunEngineTests", dependencies: ["LongrunEngine", "LongrunStore", "LongrunPostgres", "LongrunTestSupport"]),
         .testTarget(name: "LongrunPostgresTests", dependencies: ["LongrunPostgres", "LongrunEngine", "LongrunStore", "LongrunTestSupport"]),
         .testTarget(name: "LongrunServerTests", dependencies: grpc + ["LongrunServer", "LongrunClient", "LongrunCLIKit", "LongrunStore", "LongrunProto", "LongrunTestSupport",
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
+        .testTarget(name: "LongrunWireTests", dependencies: ["LongrunWire", "LongrunDomain", "LongrunProto",
+                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(name: "LongrunDefaultsTests", dependencies: ["LongrunDefaults"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Protobuf values shared by the client's and the CLI kit's tests.
         .target(

@@ -28,10 +28,13 @@ let package = Package(
             path: "Benchmarks/EngineBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // What both tools need alike: the cached-store bookkeeping, load averages, durations.
+        .target(name: "BenchmarkSupport", path: "Sources/BenchmarkSupport"),
         // Builds a store of N events and measures replay, reopen, snapshots and verify on it.
         .executableTarget(
             name: "store-figures",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "LongrunEngine", package: "Longrun"),
                 .product(name: "LongrunStore", package: "Longrun"),
                 .product(name: "LongrunDomain", package: "Longrun"),
@@ -45,6 +48,7 @@ let package = Package(
         .executableTarget(
             name: "longrun-load",
             dependencies: [
+                "BenchmarkSupport",
                 .product(name: "LongrunProto", package: "Longrun"),
                 .product(name: "LongrunEngine", package: "Longrun"),
                 .product(name: "LongrunStore", package: "Longrun"),

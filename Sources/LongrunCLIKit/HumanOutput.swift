@@ -1,5 +1,7 @@
 import LongrunDefaults
+import LongrunDomain
 import LongrunProto
+import LongrunWire
 import SwiftProtobuf
 
 /// The CLI's human-readable output: tables, progress lines, operation blocks, event rows.
@@ -223,21 +225,9 @@ package enum HumanOutput {
         event.hasTime ? RFC3339.format(event.time) : "-"
     }
 
+    /// The event's kind as the domain labels it (`cancel_requested`), or `unknown`.
     package static func kind(_ event: Longrun_V1_OperationEvent) -> String {
-        switch event.kind {
-        case .created: "created"
-        case .progressed: "progressed"
-        case .cancelRequested: "cancel_requested"
-        case .completed: "completed"
-        case .deleted: "deleted"
-        case .expired: "expired"
-        case .holdSet: "hold_set"
-        case .holdReleased: "hold_released"
-        case .repaired: "repaired"
-        case .leaseRenewed: "lease_renewed"
-        case .adopted: "adopted"
-        case nil: "unknown"
-        }
+        Event.Kind.Tag(event.kind)?.rawValue ?? "unknown"
     }
 
     /// `worker-7 uid=1000 pid=4242 host=build-3`, `longrun-engine`, or `-`.

@@ -55,20 +55,40 @@ public struct Event: Hashable, Sendable {
         case adopted(leaseTTL: Duration?)
 
         /// A short lowercase word for logs and tables: `created`, `progressed`, ...
-        public var label: String {
+        public var label: String { tag.rawValue }
+
+        /// Which kind this is, without its values.
+        public var tag: Tag {
             switch self {
-            case .created: "created"
-            case .progressed: "progressed"
-            case .cancelRequested: "cancel_requested"
-            case .completed: "completed"
-            case .deleted: "deleted"
-            case .expired: "expired"
-            case .holdSet: "hold_set"
-            case .holdReleased: "hold_released"
-            case .repaired: "repaired"
-            case .leaseRenewed: "lease_renewed"
-            case .adopted: "adopted"
+            case .created: .created
+            case .progressed: .progressed
+            case .cancelRequested: .cancelRequested
+            case .completed: .completed
+            case .deleted: .deleted
+            case .expired: .expired
+            case .holdSet: .holdSet
+            case .holdReleased: .holdReleased
+            case .repaired: .repaired
+            case .leaseRenewed: .leaseRenewed
+            case .adopted: .adopted
             }
+        }
+
+        /// The kinds without their values, named by their labels: the one table of the words that
+        /// logs, `history` and `watch` print, so that a tool that reads events off the wire (which
+        /// cannot build a ``Kind`` without its values) prints the same word as the engine's logs.
+        public enum Tag: String, Hashable, Sendable, CaseIterable {
+            case created
+            case progressed
+            case cancelRequested = "cancel_requested"
+            case completed
+            case deleted
+            case expired
+            case holdSet = "hold_set"
+            case holdReleased = "hold_released"
+            case repaired
+            case leaseRenewed = "lease_renewed"
+            case adopted
         }
 
         /// Whether the event is a transition of its operation: one that counts in

@@ -291,7 +291,7 @@ public enum Lifecycle {
         return true
     }
 
-    static func validateRequestID(_ requestID: String) throws(DomainError) {
+    package static func validateRequestID(_ requestID: String) throws(DomainError) {
         guard !requestID.isEmpty, requestID.utf8.count <= OperationName.maximumRequestIDLength,
               requestID.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F })
         else {

@@ -11,7 +11,7 @@ import LongrunDomain
 /// The checksum is not a defence against someone rewriting records on purpose: the chain, the
 /// background scrub and `longrun-replay verify` are.
 package enum Checksum {
-    static let byteCount = 4
+    package static let byteCount = 4
 
     static func crc(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> UInt32 {
         let partial = longrun_crc32c_extend(0, key.baseAddress, key.count)

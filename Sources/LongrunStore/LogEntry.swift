@@ -36,7 +36,7 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
 /// Splits and builds log values: `CRC-32C (4 bytes) · chain hash (32 bytes) · LogRecord`, the
 /// CRC over the key (the sequence) and everything after it (``Checksum``).
 package enum LogEntry {
-    static let headerCount = Checksum.byteCount + ChainHash.byteCount
+    package static let headerCount = Checksum.byteCount + ChainHash.byteCount
 
     package static func make(sequence: UInt64, previous: ChainHash, record: [UInt8]) -> (value: [UInt8], hash: ChainHash) {
         let hash = record.withUnsafeBytes { previous.next(record: $0) }

@@ -224,3 +224,24 @@ extension Duration {
         return ttl
     }
 }
+
+extension Event.Kind.Tag {
+    /// The kind of an event read off the wire; nil when it carries none (or one this build does not
+    /// know), which the printers show as `unknown`.
+    public init?(_ kind: Longrun_V1_OperationEvent.OneOf_Kind?) {
+        switch kind {
+        case .created: self = .created
+        case .progressed: self = .progressed
+        case .cancelRequested: self = .cancelRequested
+        case .completed: self = .completed
+        case .deleted: self = .deleted
+        case .expired: self = .expired
+        case .holdSet: self = .holdSet
+        case .holdReleased: self = .holdReleased
+        case .repaired: self = .repaired
+        case .leaseRenewed: self = .leaseRenewed
+        case .adopted: self = .adopted
+        case nil: return nil
+        }
+    }
+}

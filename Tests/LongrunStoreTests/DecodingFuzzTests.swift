@@ -1,25 +1,15 @@
 import Foundation
 import LongrunDomain
+import LongrunFuzzProperties
 @testable import LongrunStore
 import LongrunTestSupport
 import Testing
 
-// Seeded random damage to the store's records, as a damaged or foreign data file can hold: the same
-// properties as Tools/fuzz's fuzz-event-codec target, bounded so that every `swift test` runs them.
+// Seeded random damage to the store's records, as a damaged or foreign data file can hold: the
+// properties of `RecordProperties` (LongrunFuzzProperties), which Tools/fuzz's fuzz-event-codec
+// target checks too, bounded so that every `swift test` runs them.
 // LONGRUN_FUZZ_ITERATIONS (default 20000) inputs per test from LONGRUN_FUZZ_SEED (default fixed);
 // a failure names the seed to rerun with.
-
-private enum FuzzRun {
-    static let environment = ProcessInfo.processInfo.environment
-    static let iterations = environment["LONGRUN_FUZZ_ITERATIONS"].flatMap(Int.init) ?? 20_000
-    static let seed: UInt64 = environment["LONGRUN_FUZZ_SEED"].flatMap { UInt64($0) } ?? 0x10_46_2026
-    static var reproduce: String { "reproduce with LONGRUN_FUZZ_SEED=\(seed)" }
-
-    static func run(_ salt: UInt64, _ body: (inout SplitMix64) throws -> Void) rethrows {
-        var random = SplitMix64(seed: seed ^ salt)
-        for _ in 0..<iterations { try body(&random) }
-    }
-}
 
 // MARK: - Valid values from every corner of the format
 
@@ -133,26 +123,6 @@ private func damage(_ bytes: [UInt8], _ random: inout SplitMix64) -> [UInt8] {
 
 @Suite("Fuzz properties: record decoding")
 struct DecodingFuzzTests {
-    /// Decoding either throws `CodecError` (the only error `decodeEvent` can throw) or gives an event
-    /// that survives re-encoding, with a re-encoding that is a fixed point.
-    static func eventViolation(_ bytes: [UInt8]) -> String? {
-        guard let event = try? bytes.withUnsafeBytes({ try RecordCodec.decodeEvent($0) }) else { return nil }
-        let encoded = RecordCodec.encode(event)
-        guard let again = try? encoded.withUnsafeBytes({ try RecordCodec.decodeEvent($0) }) else { return "\(event) re-encodes to bytes that do not decode" }
-        guard again == event else { return "\(event) comes back as \(again)" }
-        guard RecordCodec.encode(again) == encoded else { return "encoding \(event) is not a fixed point" }
-        return nil
-    }
-
-    static func stateViolation(_ bytes: [UInt8]) -> String? {
-        guard let state = try? bytes.withUnsafeBytes({ try RecordCodec.decodeState($0) }) else { return nil }
-        let encoded = RecordCodec.encode(state)
-        guard let again = try? encoded.withUnsafeBytes({ try RecordCodec.decodeState($0) }) else { return "\(state) re-encodes to bytes that do not decode" }
-        guard again == state else { return "\(state) comes back as \(again)" }
-        guard RecordCodec.encode(again) == encoded else { return "encoding \(state) is not a fixed point" }
-        return nil
-    }
-
     @Test func everyValidEventRoundTrips() {
         FuzzRun.run(11) { random in
             let event = Values.event(&random)
@@ -172,7 +142,7 @@ struct DecodingFuzzTests {
     @Test func damagedEventsThrowOrRoundTrip() {
         FuzzRun.run(13) { random in
             let bytes = damage(RecordCodec.encode(Values.event(&random)), &random)
-            if let violation = Self.eventViolation(bytes) ?? Self.stateViolation(bytes) {
+            if let violation = RecordProperties.eventViolation(bytes) ?? RecordProperties.stateViolation(bytes) {
                 Issue.record("\(bytes): \(violation); \(FuzzRun.reproduce)")
             }
         }
@@ -181,7 +151,7 @@ struct DecodingFuzzTests {
     @Test func damagedStatesThrowOrRoundTrip() {
         FuzzRun.run(14) { random in
             let bytes = damage(RecordCodec.encode(Values.state(&random)), &random)
-            if let violation = Self.stateViolation(bytes) ?? Self.eventViolation(bytes) {
+            if let violation = RecordProperties.stateViolation(bytes) ?? RecordProperties.eventViolation(bytes) {
                 Issue.record("\(bytes): \(violation); \(FuzzRun.reproduce)")
             }
         }
@@ -206,6 +176,7 @@ struct DecodingFuzzTests {
                 #expect(hash == record.withUnsafeBytes { previous.next(record: $0) })
             }
             let damaged = damage(value, &random)
+            if let violation = RecordProperties.logValueViolation(damaged) { Issue.record("\(damaged): \(violation); \(FuzzRun.reproduce)") }
             damaged.withUnsafeBytes { buffer in
                 let split = LogEntry.split(buffer)
                 #expect((split != nil) == (damaged.count > LogEntry.headerCount), "\(damaged.count) bytes; \(FuzzRun.reproduce)")
@@ -232,14 +203,14 @@ struct DecodingFuzzTests {
         event.message(10) { $0 = created }
         let decoded = try event.bytes.withUnsafeBytes { try RecordCodec.decodeEvent($0) }
         #expect(decoded.kind == .created(.init(requestID: nil)))
-        #expect(Self.eventViolation(event.bytes) == nil)
+        #expect(RecordProperties.eventViolation(event.bytes) == nil)
 
         var state = WireWriter()
         state.uint(1, RecordCodec.formatVersion)
         state.string(2, name.description)
         state.string(10, "", always: true)
         #expect(try state.bytes.withUnsafeBytes { try RecordCodec.decodeState($0) }.requestID == nil)
-        #expect(Self.stateViolation(state.bytes) == nil)
+        #expect(RecordProperties.stateViolation(state.bytes) == nil)
     }
 
     /// Writes the libFuzzer seed corpus (Tools/fuzz/corpus/event-codec) when LONGRUN_FUZZ_WRITE_CORPUS

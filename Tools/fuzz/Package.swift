@@ -3,8 +3,9 @@
 // because every target is linked with -sanitize=fuzzer,address and -parse-as-library: see `run`.
 import PackageDescription
 
-let domain: [Target.Dependency] = [.product(name: "LongrunDomain", package: "Longrun")]
-let store: [Target.Dependency] = domain + [.product(name: "LongrunStore", package: "Longrun")]
+// The properties themselves live in the root package (LongrunFuzzProperties), where the seeded
+// tests check them too: the targets here only feed them libFuzzer's inputs.
+let properties: [Target.Dependency] = [.product(name: "LongrunFuzzProperties", package: "Longrun")]
 
 let package = Package(
     name: "LongrunFuzz",
@@ -13,10 +14,10 @@ let package = Package(
         .package(name: "Longrun", path: "../.."),
     ],
     targets: [
-        .executableTarget(name: "fuzz-filter", dependencies: domain),
-        .executableTarget(name: "fuzz-page-token", dependencies: domain),
-        .executableTarget(name: "fuzz-names", dependencies: domain),
-        .executableTarget(name: "fuzz-event-codec", dependencies: store),
+        .executableTarget(name: "fuzz-filter", dependencies: properties),
+        .executableTarget(name: "fuzz-page-token", dependencies: properties),
+        .executableTarget(name: "fuzz-names", dependencies: properties),
+        .executableTarget(name: "fuzz-event-codec", dependencies: properties),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BenchmarkSupport
 import Foundation
 
 /// Starts `longrund` on temporary sockets and data directories, loads it over its Unix socket, and
@@ -126,7 +127,7 @@ struct RunWorkloads: AsyncParsableCommand {
             storeCache: storeCache, soakInterval: soakInterval, soakRate: soakRate, soakCSV: soakCSV
         )
         raiseOpenFileLimit()
-        say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage()), longrund \(longrund)")
+        say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage() ?? ""), longrund \(longrund)")
         var result = RunResult(secondsPerMeasurement: seconds)
         let names = workload == "all" ? Self.order : [Self.workloads[workload]!]
         for name in names {

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Synchronization
 
@@ -67,7 +68,7 @@ struct CostMeter {
 struct RunResult: Codable, Sendable {
     var tool = "longrun-load"
     var startedAt = ISO8601DateFormatter().string(from: Date())
-    var loadAverageAtStart = loadAverage()
+    var loadAverageAtStart = loadAverage() ?? ""
     var loadAverageAtEnd = ""
     var processors = ProcessInfo.processInfo.activeProcessorCount
     var secondsPerMeasurement: Int
@@ -84,7 +85,7 @@ struct RunResult: Codable, Sendable {
 
     func write(to path: String) throws {
         var result = self
-        result.loadAverageAtEnd = loadAverage()
+        result.loadAverageAtEnd = loadAverage() ?? ""
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
@@ -109,11 +110,6 @@ enum Format {
 
     static func percent(_ ratio: Double) -> String { "\(fixed(ratio * 100, 1))%" }
 
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var microseconds: Int64 { components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000 }
 }
 
 /// A thread-safe counter.

@@ -168,9 +168,3 @@ func processCPUSeconds(_ pid: String) -> Double {
     guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
     return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
-
-/// The one-, five- and fifteen-minute load averages, to tell a quiet machine from a busy one.
-func loadAverage() -> String {
-    ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "")
-        .split(separator: " ").prefix(3).joined(separator: " ")
-}

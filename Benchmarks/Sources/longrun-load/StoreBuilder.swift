@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Logging
 import LongrunDomain
@@ -29,19 +30,18 @@ struct StoreBuilder {
             try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
             return cache + "/" + recipe.name
         } ?? Scratch.make(recipe.name)
-        let data = base + "/data", marker = base + "/complete"
-        if FileManager.default.fileExists(atPath: marker) {
+        let store = CachedStore(directory: base), data = store.data
+        if store.isComplete {
             say("  using the cached store \(data)")
             return data
         }
-        try? FileManager.default.removeItem(atPath: data)
-        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        try store.prepare()
         say("  building \(recipe.name): \(recipe.operations) operations in-process\(cache == nil ? " (pass --store-cache DIR to keep it for later runs)" : " into \(base)")")
         let started = ContinuousClock.now
         try await Self.build(recipe, into: data)
         let took = ContinuousClock.now - started
         say("  built \(recipe.name) in \(Format.fixed(took.seconds, 1)) s (\(Format.rate(Double(recipe.events) / took.seconds)) events/s)")
-        _ = FileManager.default.createFile(atPath: marker, contents: nil)
+        try store.markComplete()
         return data
     }
 

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 
 /// The figures of one run: printed as they are measured, then as a table, and written as JSON.
@@ -86,11 +87,8 @@ final class Report {
         try encoder.encode(document).write(to: URL(fileURLWithPath: path))
     }
 
-    /// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
-    static func loadAverage() -> String {
-        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "unknown" }
-        return text.split(separator: " ").prefix(3).joined(separator: " ")
-    }
+    /// The load averages, or `unknown` where there is no /proc.
+    static func loadAverage() -> String { BenchmarkSupport.loadAverage() ?? "unknown" }
 
     static func format(_ value: Double) -> String {
         if value == value.rounded() && abs(value) < 1e15 { return Int(value).formatted() }
@@ -121,7 +119,3 @@ struct Latencies {
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-    var nanoseconds: Int64 { components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000 }
-}

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import Logging
 import LongrunDomain
@@ -29,16 +30,15 @@ struct StoreBuilder {
     /// already holds a complete one.
     func store(operations: Int, shape: Shape) throws -> String {
         let directory = root + "/\(shape.rawValue)-\(operations)"
-        let marker = directory + "/complete"
-        if FileManager.default.fileExists(atPath: marker) { return directory + "/data" }
-        try? FileManager.default.removeItem(atPath: directory)
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let cached = CachedStore(directory: directory)
+        if cached.isComplete { return cached.data }
+        try cached.prepare()
         let started = ContinuousClock.now
-        let events = try build(into: directory + "/data", operations: operations, shape: shape)
+        let events = try build(into: cached.data, operations: operations, shape: shape)
         let elapsed = ContinuousClock.now - started
         report.note("built \(directory): \(operations) operations, \(events) events in \(String(format: "%.1f", elapsed.seconds)) s (\(Int(Double(events) / elapsed.seconds)) events/s, store writer, no fsync)")
-        try "\(operations) operations, \(shape.rawValue), \(events) events\n".write(toFile: marker, atomically: true, encoding: .utf8)
-        return directory + "/data"
+        try cached.markComplete("\(operations) operations, \(shape.rawValue), \(events) events\n")
+        return cached.data
     }
 
     /// Operations go in groups of 64 (as 64 producers interleave them): each step of the shape for
