@@ -67,7 +67,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         return StreamingServerResponse { writer in
             let (responses, sink) = AsyncStream.makeStream(of: Longrun_V1_TransitionResponse.self)
             let flow = InFlight(limit: Self.maximumInFlightPerStream, sink: sink)
-            let leases = StreamLeases()
+            let leases = StreamLeases(clock: ContinuousClock())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await response in responses { try await writer.write(response) }
@@ -168,51 +168,6 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             response.error = GoogleRPCStatus(error, logger: logger).proto
         }
         return response
-    }
-}
-
-/// The leases of the running operations one StreamTransitions stream created or updated, renewed
-/// while the stream is open: each about every third of its TTL, all those due through one engine
-/// call whose heartbeats share commits. An operation leaves the set once it is done, gone, or no
-/// longer under a lease. Nothing survives the stream: when it ends, renewals stop.
-final class StreamLeases: Sendable {
-    private struct Lease {
-        var ttl: Duration
-        /// When the stream last renewed it (a create or update renews it too).
-        var renewed: ContinuousClock.Instant
-    }
-
-    private let leased = Mutex<[OperationName: Lease]>([:])
-
-    /// Called with each state a transition (or a renewal) of the stream left.
-    func track(_ state: OperationState) {
-        let now = ContinuousClock.now
-        leased.withLock { leased in
-            if !state.done, let ttl = state.lease?.ttl { leased[state.name] = Lease(ttl: ttl, renewed: now) } else { leased[state.name] = nil }
-        }
-    }
-
-    /// Renews until cancelled.
-    func renew(engine: LongrunEngine, actor: Actor, access: Access, logger: Logger) async {
-        while !Task.isCancelled {
-            // Wake often enough for the shortest lease (a sixth of its TTL), at least once a second.
-            let shortest = leased.withLock { $0.values.map(\.ttl).min() }
-            do { try await Task.sleep(for: min(shortest.map { $0 / 6 } ?? .seconds(1), .seconds(1))) } catch { return }
-            let now = ContinuousClock.now
-            let due = leased.withLock { leased in leased.filter { now - $0.value.renewed >= $0.value.ttl / 3 }.map(\.key) }
-            guard !due.isEmpty else { continue }
-            for (name, result) in await engine.heartbeat(due, actor: actor, access: access) {
-                switch result {
-                case .success(let state): track(state)
-                case .failure(let error as DomainError):
-                    // Done, deleted, or no longer this caller's: nothing more to keep alive here.
-                    leased.withLock { $0[name] = nil }
-                    logger.debug("stopped renewing a stream's lease", metadata: ["name": "\(name)", "reason": "\(error.reason)"])
-                case .failure(let error):
-                    logger.warning("renewing a stream's lease failed; retrying", metadata: ["name": "\(name)", "error": "\(error)"])
-                }
-            }
-        }
     }
 }
 
