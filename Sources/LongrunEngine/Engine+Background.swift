@@ -74,7 +74,7 @@ extension LongrunEngine {
     private func submitAsEngine(_ commands: [Command]) async throws {
         let pending = commands.map { command in
             let (result, sink) = AsyncStream.makeStream(of: Result<OperationState, any Error>.self)
-            writer.enqueue(.command(command), actor: .engine, access: .unrestricted) { outcome in
+            writer.enqueue(command, actor: .engine, access: .unrestricted) { outcome in
                 sink.yield(outcome)
                 sink.finish()
             }

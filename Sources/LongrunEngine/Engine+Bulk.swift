@@ -26,7 +26,7 @@ extension LongrunEngine {
                 for (index, state) in page.operations.enumerated() {
                     group.addTask {
                         do {
-                            let written = try await writer.submitCounting(.command(action.command(state.name)), actor: actor, access: access)
+                            let written = try await writer.submitCounting(action.command(state.name), actor: actor, access: access)
                             return (index, .success(written.appended > 0))
                         } catch let error as DomainError {
                             return (index, .failure(error))

@@ -8,25 +8,27 @@ extension LongrunEngine {
     /// Creates an operation (done = false). With a request id seen before in the collection, returns
     /// that operation instead and appends nothing.
     public func create(_ request: CreateRequest, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.create(request), actor: actor, access: access)
+        try await withCheckedThrowingContinuation { continuation in
+            enqueue(request, actor: actor, access: access) { continuation.resume(with: $0) }
+        }
     }
 
     /// Replaces the metadata of a running operation. The result's ``OperationState/cancelRequest``
     /// tells the producer whether cancellation was requested.
     public func progress(_ name: OperationName, metadata: Payload?, expectedVersion: UInt64? = nil, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.progress(.init(name: name, metadata: metadata, expectedVersion: expectedVersion))), actor: actor, access: access)
+        try await writer.submit(.progress(.init(name: name, metadata: metadata, expectedVersion: expectedVersion)), actor: actor, access: access)
     }
 
     /// Completes a running operation with a response or an error.
     public func complete(_ name: OperationName, outcome: Outcome, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.complete(name: name, outcome: outcome)), actor: actor, access: access)
+        try await writer.submit(.complete(name: name, outcome: outcome), actor: actor, access: access)
     }
 
     /// Renews the lease of a running operation (its creator's uid, its holder's, or unrestricted
     /// callers): one logged event that is not a transition, so it leaves the version as it was.
     /// The result tells the producer the new expire time and whether cancellation was requested.
     public func heartbeat(_ name: OperationName, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.heartbeat(name: name)), actor: actor, access: access)
+        try await writer.submit(.heartbeat(name: name), actor: actor, access: access)
     }
 
     /// Renews the leases of several operations at once, sharing commits (a stream's renewals);
@@ -47,25 +49,50 @@ extension LongrunEngine {
     /// Takes a running operation over at `expectedVersion` (its creator's uid or unrestricted
     /// callers): the caller holds its lease from now on, for `leaseTTL` or the lease's own TTL.
     public func adopt(_ name: OperationName, expectedVersion: UInt64, leaseTTL: Duration? = nil, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.adopt(name: name, expectedVersion: expectedVersion, leaseTTL: leaseTTL)), actor: actor, access: access)
+        try await writer.submit(.adopt(name: name, expectedVersion: expectedVersion, leaseTTL: leaseTTL), actor: actor, access: access)
     }
 
-    /// A producer transition, for callers that queue many without awaiting each (streams).
-    public enum Transition: Sendable {
-        case create(CreateRequest)
-        case progress(OperationName, metadata: Payload?, expectedVersion: UInt64?)
-        case complete(OperationName, Outcome)
+    /// Decides and commits `command` (any of the domain's; the methods above build the usual ones)
+    /// and returns the operation's state after its commit: for edges that validate a request into
+    /// the domain's command once and hand that value on.
+    public func submit(_ command: Command, actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
+        try await writer.submit(command, actor: actor, access: access)
     }
 
-    /// Queues `transition` now, so transitions are applied in call order, and calls `completion`
-    /// after its commit. `completion` runs on the writer's thread and must return quickly.
-    public func enqueue(_ transition: Transition, actor: Actor, access: Access = .unrestricted, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
-        let request: WriteRequest = switch transition {
-        case .create(let create): .create(create)
-        case .progress(let name, let metadata, let expected): .command(.progress(.init(name: name, metadata: metadata, expectedVersion: expected)))
-        case .complete(let name, let outcome): .command(.complete(name: name, outcome: outcome))
+    /// Queues `command` now, so commands are decided in call order, and calls `completion` after its
+    /// commit: for callers that queue many without awaiting each (streams). `completion` runs on the
+    /// writer's thread and must return quickly.
+    public func enqueue(_ command: Command, actor: Actor, access: Access = .unrestricted,
+                        completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        writer.enqueue(command, actor: actor, access: access, completion: completion)
+    }
+
+    /// Queues a create as the other `enqueue` does, after naming
+    /// the operation: its caller-chosen id, or one generated now. A generated id is drawn and queued
+    /// under one lock, so queue order, and so commit order, is id order: generated ids sort in
+    /// creation order (docs/API.md).
+    public func enqueue(_ request: CreateRequest, actor: Actor, access: Access = .unrestricted,
+                        completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        let forward: @Sendable (Result<GroupCommitWriter.Written, any Error>) -> Void = { completion($0.map(\.state)) }
+        let queued: Bool
+        do throws(DomainError) {
+            if let id = request.id {
+                let command = Command.create(request.command(named: try OperationName(collection: request.collection, id: id)))
+                queued = writer.tryEnqueue(command, actor: actor, access: access, completion: forward)
+            } else {
+                queued = try idGenerator.withLock { generator throws(DomainError) -> Bool in
+                    let id = generator.next(now: clock.now(), random: UInt32.random(in: .min ... .max))
+                    guard let name = try? OperationName(collection: request.collection, id: id) else {
+                        throw DomainError(.invalidArgument, reason: .invalidName, "collection \(request.collection) cannot hold a generated id")
+                    }
+                    return writer.tryEnqueue(.create(request.command(named: name)), actor: actor, access: access, completion: forward)
+                }
+            }
+        } catch {
+            completion(.failure(error))
+            return
         }
-        writer.enqueue(request, actor: actor, access: access, completion: completion)
+        if !queued { completion(.failure(GroupCommitWriter.closedError)) }
     }
 
     // MARK: Consumer side
@@ -73,21 +100,21 @@ extension LongrunEngine {
     /// Requests cancellation. Succeeds without appending anything if the operation is done or a
     /// cancel was already requested.
     public func cancel(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.cancel(name: name, reason: reason)), actor: actor, access: access)
+        try await writer.submit(.cancel(name: name, reason: reason), actor: actor, access: access)
     }
 
     /// Keeps an operation from expiring under the retention policy until released. Idempotent.
     public func hold(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.hold(name: name, reason: reason)), actor: actor, access: access)
+        try await writer.submit(.hold(name: name, reason: reason), actor: actor, access: access)
     }
 
     /// Lets a held operation expire again. Idempotent.
     public func release(_ name: OperationName, reason: String = "", actor: Actor, access: Access = .unrestricted) async throws -> OperationState {
-        try await writer.submit(.command(.release(name: name, reason: reason)), actor: actor, access: access)
+        try await writer.submit(.release(name: name, reason: reason), actor: actor, access: access)
     }
 
     /// Deletes an operation: it is no longer served, but its history stays. Does not cancel it.
     public func delete(_ name: OperationName, actor: Actor, access: Access = .unrestricted) async throws {
-        _ = try await writer.submit(.command(.delete(name: name)), actor: actor, access: access)
+        _ = try await writer.submit(.delete(name: name), actor: actor, access: access)
     }
 }

@@ -25,6 +25,11 @@ public struct CreateRequest: Hashable, Sendable {
         self.requestID = requestID
         self.cancellation = cancellation
     }
+
+    /// The domain's create for this request, once the operation is named (by ``id``, or generated).
+    func command(named name: OperationName) -> Command.Create {
+        Command.Create(name: name, metadata: metadata, requestID: requestID, cancellation: cancellation, requestedID: id, leaseTTL: leaseTTL)
+    }
 }
 
 /// How commits reach the disk.
@@ -207,6 +212,8 @@ public final class LongrunEngine: Sendable {
     private let closed = Mutex(false)
     /// Set while a snapshot is being written: one at a time.
     let snapshotting = Mutex(false)
+    /// Draws the ids of creates that chose none (the `enqueue` of a `CreateRequest`).
+    let idGenerator = Mutex(OperationIDGenerator())
 
     // MARK: Introspection
 

@@ -11,13 +11,6 @@ import Musl
 import Darwin
 #endif
 
-/// What a caller submits to the writer.
-enum WriteRequest: Sendable {
-    /// Create; the writer generates the id when the caller did not choose one.
-    case create(CreateRequest)
-    case command(Command)
-}
-
 /// Counters of the writer's work since open; the ratio transitions/commits is the group-commit gain.
 public struct WriterStatistics: Sendable, Equatable {
     /// Write transactions committed.
@@ -32,15 +25,16 @@ public struct WriterStatistics: Sendable, Equatable {
 
 /// The one owner of the write transaction.
 ///
-/// Callers from any task submit a request and suspend. A dedicated thread takes every request
-/// waiting (up to a batch limit), decides and appends them all in one transaction, commits once
-/// (one fsync in `full` durability), then resumes each caller with its own result and wakes the
-/// waiters of the operations that changed. A request the lifecycle rejects fails alone; a storage
+/// Callers from any task submit the domain's command, named (a create's id chosen or drawn by the
+/// engine), and suspend. A dedicated thread takes every command waiting (up to a batch limit),
+/// decides and appends them all in one transaction, commits once (one fsync in `full`
+/// durability), then resumes each caller with its own result and wakes the waiters of the
+/// operations that changed. A command the lifecycle rejects fails alone; a storage
 /// failure (a full store or disk included) fails the whole batch, nothing of it is committed, and
 /// the writer goes on with the next batch.
 final class GroupCommitWriter: Sendable {
     private struct Job: Sendable {
-        let request: WriteRequest
+        let command: Command
         let actor: Actor
         let access: Access
         let completion: @Sendable (Result<Written, any Error>) -> Void
@@ -109,29 +103,36 @@ final class GroupCommitWriter: Sendable {
         thread.withLock { $0 = handle }
     }
 
-    /// Submits `request` and returns its result once its batch is committed.
-    func submit(_ request: WriteRequest, actor: Actor, access: Access) async throws -> OperationState {
-        try await submitCounting(request, actor: actor, access: access).state
+    /// Submits `command` and returns its result once its batch is committed.
+    func submit(_ command: Command, actor: Actor, access: Access) async throws -> OperationState {
+        try await submitCounting(command, actor: actor, access: access).state
     }
 
-    /// ``submit(_:actor:access:)``, with the number of events the request appended.
-    func submitCounting(_ request: WriteRequest, actor: Actor, access: Access) async throws -> Written {
+    /// ``submit(_:actor:access:)``, with the number of events the command appended.
+    func submitCounting(_ command: Command, actor: Actor, access: Access) async throws -> Written {
         try await withCheckedThrowingContinuation { continuation in
-            enqueueCounting(request, actor: actor, access: access) { continuation.resume(with: $0) }
+            if !tryEnqueue(command, actor: actor, access: access, completion: { continuation.resume(with: $0) }) {
+                continuation.resume(throwing: Self.closedError)
+            }
         }
     }
 
-    /// Queues `request` now, in call order, and calls `completion` on the writer's thread once its
+    /// Queues `command` now, in call order, and calls `completion` on the writer's thread once its
     /// batch is committed (or rejected). `completion` must not block.
-    func enqueue(_ request: WriteRequest, actor: Actor, access: Access, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
-        enqueueCounting(request, actor: actor, access: access) { completion($0.map(\.state)) }
-    }
-
-    private func enqueueCounting(_ request: WriteRequest, actor: Actor, access: Access, completion: @escaping @Sendable (Result<Written, any Error>) -> Void) {
-        if !queue.push(Job(request: request, actor: actor, access: access, completion: completion)) {
-            completion(.failure(StoreError(.closed, "the engine is shutting down; retry against the restarted daemon")))
+    func enqueue(_ command: Command, actor: Actor, access: Access, completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
+        if !tryEnqueue(command, actor: actor, access: access, completion: { completion($0.map(\.state)) }) {
+            completion(.failure(Self.closedError))
         }
     }
+
+    /// Queues `command` as ``enqueue(_:actor:access:completion:)`` does; false, without calling
+    /// `completion`, once the writer is shut down (so a caller holding a lock can fail it after).
+    func tryEnqueue(_ command: Command, actor: Actor, access: Access, completion: @escaping @Sendable (Result<Written, any Error>) -> Void) -> Bool {
+        queue.push(Job(command: command, actor: actor, access: access, completion: completion))
+    }
+
+    /// What a command queued after ``shutdown()`` fails with.
+    static let closedError = StoreError(.closed, "the engine is shutting down; retry against the restarted daemon")
 
     /// Stops taking requests, commits what is queued, syncs, and joins the thread.
     func shutdown() {
@@ -144,8 +145,6 @@ final class GroupCommitWriter: Sendable {
     // MARK: The writer thread
 
     private func runLoop() {
-        var idGenerator = OperationIDGenerator()
-        var random = SystemRandomNumberGenerator()
         var unsynced = false
         let intervalNanoseconds = syncInterval.map { max($0.nanoseconds, 1_000_000) }
         var lastSync = monotonicNanoseconds()
@@ -153,7 +152,7 @@ final class GroupCommitWriter: Sendable {
             let timeout: Int64? = unsynced ? intervalNanoseconds.map { max(0, lastSync + $0 - monotonicNanoseconds()) } : nil
             guard let batch = queue.drain(maximum: maximumBatchSize, timeoutNanoseconds: timeout) else { break }
             if !batch.isEmpty {
-                commit(batch, idGenerator: &idGenerator, random: &random)
+                commit(batch)
                 unsynced = syncInterval != nil
             }
             if unsynced, let interval = intervalNanoseconds, monotonicNanoseconds() - lastSync >= interval {
@@ -174,24 +173,16 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    private func commit(_ batch: [Job], idGenerator: inout OperationIDGenerator, random: inout SystemRandomNumberGenerator) {
+    private func commit(_ batch: [Job]) {
         let now = clock.now()
-        // Names for creates that did not choose one, drawn before the transaction so that a backend
-        // that loads what a batch reads (PostgreSQL) knows them too.
-        var generated: [Int: OperationName] = [:]
+        // What the batch reads, known before the transaction, so that a backend that loads it first
+        // (PostgreSQL) has it all. Every command is named by now: a create's id was chosen or drawn
+        // before it was queued.
         var footprint = BatchFootprint()
-        for (index, job) in batch.enumerated() {
-            switch job.request {
-            case .command(let command):
-                footprint.operations.insert(command.name)
-            case .create(let request):
-                if request.id == nil, let name = try? OperationName(collection: request.collection, id: idGenerator.next(now: now, random: random.next())) {
-                    generated[index] = name
-                    footprint.operations.insert(name)
-                } else if let id = request.id, let name = try? OperationName(collection: request.collection, id: id) {
-                    footprint.operations.insert(name)
-                }
-                if let requestID = request.requestID { footprint.requestIDs.insert(.init(request.collection, requestID)) }
+        for job in batch {
+            footprint.operations.insert(job.command.name)
+            if case .create(let create) = job.command, let requestID = create.requestID {
+                footprint.requestIDs.insert(.init(create.name.collection, requestID))
             }
         }
         let started = ContinuousClock.now
@@ -201,9 +192,9 @@ final class GroupCommitWriter: Sendable {
                 results.reserveCapacity(batch.count)
                 var changed: [OperationName] = []
                 var transitions = 0
-                for (index, job) in batch.enumerated() {
+                for job in batch {
                     do {
-                        let (state, events) = try execute(job, generatedName: generated[index], writer: writer, now: now)
+                        let (state, events) = try execute(job, writer: writer, now: now)
                         if events > 0 {
                             changed.append(state.name)
                             transitions += events
@@ -247,32 +238,20 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    /// Decides one request against the transaction's current state and appends its events.
-    private func execute(_ job: Job, generatedName: OperationName?, writer: any BatchWriting, now: Timestamp) throws -> (OperationState, events: Int) {
+    /// Decides one command against the transaction's current state and appends its events.
+    private func execute(_ job: Job, writer: any BatchWriting, now: Timestamp) throws -> (OperationState, events: Int) {
         let reader = writer
-        let command: Command
+        let command = job.command
         var prior: OperationState?
-        switch job.request {
-        case .command(let given):
-            command = given
-        case .create(let request):
-            let name: OperationName
-            if let id = request.id {
-                name = try OperationName(collection: request.collection, id: id)
-            } else if let generatedName {
-                // Time-ordered, random within its millisecond: taken only if another host drew the same id then.
-                guard try reader.operation(generatedName) == nil else {
-                    throw DomainError(.aborted, reason: .generatedIDTaken, "the generated id \(generatedName.id) is taken; retry the create")
-                }
-                name = generatedName
-            } else {
-                throw DomainError(.invalidArgument, reason: .invalidName, "collection \(request.collection) cannot hold a generated id")
+        if case .create(let create) = command {
+            // A generated id is time-ordered and random within its millisecond: taken only if another
+            // host drew the same id then.
+            if create.requestedID == nil, try reader.operation(create.name) != nil {
+                throw DomainError(.aborted, reason: .generatedIDTaken, "the generated id \(create.name.id) is taken; retry the create")
             }
-            if let requestID = request.requestID {
-                prior = try reader.operation(forRequestID: requestID, in: request.collection)
+            if let requestID = create.requestID {
+                prior = try reader.operation(forRequestID: requestID, in: create.name.collection)
             }
-            command = .create(.init(name: name, metadata: request.metadata, requestID: request.requestID, cancellation: request.cancellation,
-                                    requestedID: request.id, leaseTTL: request.leaseTTL))
         }
         var actor = job.actor
         if actor.host == nil { actor.host = hostName }

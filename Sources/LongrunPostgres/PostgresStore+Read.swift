@@ -147,17 +147,6 @@ extension PostgresStore {
         }
     }
 
-    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
-        var state: OperationState?
-        var after: UInt64 = 0
-        while true {
-            let events = try await self.events(of: name, after: after, limit: 256)
-            for event in events where event.sequence <= sequence { state = Lifecycle.apply(state, event) }
-            guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
-            after = last.sequence
-        }
-    }
-
     public func engineDeadlines(dueBy now: Timestamp, after: EngineDeadline?, limit: Int, damaged: @Sendable (DamagedRecord) -> Void) async throws
         -> (due: [EngineDeadline], next: Timestamp?)
     {

@@ -26,8 +26,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Longrun_V1_UpdateOperationResponse>
     {
         let call = try CallContext.current
-        let (name, metadata, expected) = try Self.update(request.message)
-        let state = try await engine.progress(name, metadata: metadata, expectedVersion: expected, actor: call.actor, access: call.access)
+        let state = try await engine.submit(try Self.progress(request.message), actor: call.actor, access: call.access)
         return ServerResponse(message: Self.updateResponse(state))
     }
 
@@ -35,8 +34,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         let call = try CallContext.current
-        let (name, outcome) = try Self.complete(request.message)
-        return ServerResponse(message: try await engine.complete(name, outcome: outcome, actor: call.actor, access: call.access).proto)
+        return ServerResponse(message: try await engine.submit(try Self.complete(request.message), actor: call.actor, access: call.access).proto)
     }
 
     func heartbeat(request: ServerRequest<Longrun_V1_HeartbeatRequest>, context: ServerContext) async throws
@@ -69,7 +67,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         return StreamingServerResponse { writer in
             let (responses, sink) = AsyncStream.makeStream(of: Longrun_V1_TransitionResponse.self)
             let flow = InFlight(limit: Self.maximumInFlightPerStream, sink: sink)
-            let leases = StreamLeases()
+            let leases = StreamLeases(clock: ContinuousClock())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for await response in responses { try await writer.write(response) }
@@ -83,8 +81,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
                         let tag = message.tag
                         let isUpdate: Bool = if case .update? = message.command { true } else { false }
                         do {
-                            let transition = try Self.transition(message)
-                            engine.enqueue(transition, actor: call.actor, access: call.access) { result in
+                            try Self.enqueue(message, engine: engine, call: call) { result in
                                 if case .success(let state) = result { leases.track(state) }
                                 flow.release(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger))
                             }
@@ -103,7 +100,8 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         }
     }
 
-    // MARK: Request validation, shared by the unary and streaming paths
+    // MARK: Request validation, shared by the unary and streaming paths: each message becomes the
+    // one value the engine hands to its writer (a `CreateRequest`, named by the engine, or a `Command`).
 
     static func create(_ message: Longrun_V1_CreateOperationRequest) throws -> CreateRequest {
         CreateRequest(
@@ -116,31 +114,29 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         )
     }
 
-    static func update(_ message: Longrun_V1_UpdateOperationRequest) throws -> (OperationName, Payload?, UInt64?) {
-        (try OperationName(parsing: message.name),
-         message.hasMetadata ? Payload(message.metadata) : nil,
-         message.hasExpectedVersion ? message.expectedVersion : nil)
+    static func progress(_ message: Longrun_V1_UpdateOperationRequest) throws -> Command {
+        .progress(.init(name: try OperationName(parsing: message.name),
+                        metadata: message.hasMetadata ? Payload(message.metadata) : nil,
+                        expectedVersion: message.hasExpectedVersion ? message.expectedVersion : nil))
     }
 
-    static func complete(_ message: Longrun_V1_CompleteOperationRequest) throws -> (OperationName, Outcome) {
+    static func complete(_ message: Longrun_V1_CompleteOperationRequest) throws -> Command {
         let name = try OperationName(parsing: message.name)
         switch message.result {
-        case .response(let response)?: return (name, .response(Payload(response)))
-        case .error(let status)?: return (name, .error(Status(status)))
+        case .response(let response)?: return .complete(name: name, outcome: .response(Payload(response)))
+        case .error(let status)?: return .complete(name: name, outcome: .error(Status(status)))
         case nil:
             throw DomainError(.invalidArgument, reason: .missingResult, "CompleteOperation needs exactly one of response or error")
         }
     }
 
-    static func transition(_ message: Longrun_V1_TransitionRequest) throws -> LongrunEngine.Transition {
+    /// Validates one stream message and queues it, in the order received; throws what validation finds.
+    static func enqueue(_ message: Longrun_V1_TransitionRequest, engine: LongrunEngine, call: CallContext,
+                        completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) throws {
         switch message.command {
-        case .create(let create)?: return .create(try Self.create(create))
-        case .update(let update)?:
-            let (name, metadata, expected) = try Self.update(update)
-            return .progress(name, metadata: metadata, expectedVersion: expected)
-        case .complete(let complete)?:
-            let (name, outcome) = try Self.complete(complete)
-            return .complete(name, outcome)
+        case .create(let create)?: engine.enqueue(try Self.create(create), actor: call.actor, access: call.access, completion: completion)
+        case .update(let update)?: engine.enqueue(try Self.progress(update), actor: call.actor, access: call.access, completion: completion)
+        case .complete(let complete)?: engine.enqueue(try Self.complete(complete), actor: call.actor, access: call.access, completion: completion)
         case nil:
             throw DomainError(.invalidArgument, reason: .missingCommand, "a TransitionRequest needs one of create, update or complete")
         }
@@ -172,51 +168,6 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
             response.error = GoogleRPCStatus(error, logger: logger).proto
         }
         return response
-    }
-}
-
-/// The leases of the running operations one StreamTransitions stream created or updated, renewed
-/// while the stream is open: each about every third of its TTL, all those due through one engine
-/// call whose heartbeats share commits. An operation leaves the set once it is done, gone, or no
-/// longer under a lease. Nothing survives the stream: when it ends, renewals stop.
-final class StreamLeases: Sendable {
-    private struct Lease {
-        var ttl: Duration
-        /// When the stream last renewed it (a create or update renews it too).
-        var renewed: ContinuousClock.Instant
-    }
-
-    private let leased = Mutex<[OperationName: Lease]>([:])
-
-    /// Called with each state a transition (or a renewal) of the stream left.
-    func track(_ state: OperationState) {
-        let now = ContinuousClock.now
-        leased.withLock { leased in
-            if !state.done, let ttl = state.lease?.ttl { leased[state.name] = Lease(ttl: ttl, renewed: now) } else { leased[state.name] = nil }
-        }
-    }
-
-    /// Renews until cancelled.
-    func renew(engine: LongrunEngine, actor: Actor, access: Access, logger: Logger) async {
-        while !Task.isCancelled {
-            // Wake often enough for the shortest lease (a sixth of its TTL), at least once a second.
-            let shortest = leased.withLock { $0.values.map(\.ttl).min() }
-            do { try await Task.sleep(for: min(shortest.map { $0 / 6 } ?? .seconds(1), .seconds(1))) } catch { return }
-            let now = ContinuousClock.now
-            let due = leased.withLock { leased in leased.filter { now - $0.value.renewed >= $0.value.ttl / 3 }.map(\.key) }
-            guard !due.isEmpty else { continue }
-            for (name, result) in await engine.heartbeat(due, actor: actor, access: access) {
-                switch result {
-                case .success(let state): track(state)
-                case .failure(let error as DomainError):
-                    // Done, deleted, or no longer this caller's: nothing more to keep alive here.
-                    leased.withLock { $0[name] = nil }
-                    logger.debug("stopped renewing a stream's lease", metadata: ["name": "\(name)", "reason": "\(error.reason)"])
-                case .failure(let error):
-                    logger.warning("renewing a stream's lease failed; retrying", metadata: ["name": "\(name)", "error": "\(error)"])
-                }
-            }
-        }
     }
 }
 

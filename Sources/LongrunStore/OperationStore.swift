@@ -45,7 +45,9 @@ public protocol OperationStore: AnyObject, Sendable {
     func events(after sequence: UInt64, limit: Int) async throws -> [Event]
     /// Up to `limit` events of one operation after `sequence`, oldest first.
     func events(of name: OperationName, after sequence: UInt64, limit: Int) async throws -> [Event]
-    /// The state `name` had right after the event at `sequence`; nil if it did not exist yet.
+    /// The state `name` had right after the event at `sequence`; nil if it did not exist yet. The
+    /// default folds ``events(of:after:limit:)`` (``Lifecycle/HistoryFold``); a backend replaces it
+    /// only to read the pages in one transaction.
     func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState?
     /// Operations whose engine deadline (``IndexFacts/engineDeadline``: a cooperative cancel's grace
     /// or a lease) passed by `now`, earliest first, after `after` (the last entry of the previous
@@ -67,6 +69,14 @@ public protocol OperationStore: AnyObject, Sendable {
 
     /// Stops following commits and releases connections. Idempotent.
     func close()
+}
+
+extension OperationStore {
+    public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
+        var fold = Lifecycle.HistoryFold(through: sequence)
+        while let after = fold.nextPageAfter { fold.add(try await events(of: name, after: after, limit: Lifecycle.HistoryFold.pageSize)) }
+        return fold.state
+    }
 }
 
 /// The operations and request ids one write batch reads before it changes them.

@@ -11,6 +11,17 @@ public struct Schema: Sendable {
     /// The oldest format this build converts.
     public static let oldestConvertibleFormat: UInt32 = 1
 
+    /// The store's format version (``MetaKey/formatVersion``), nil when it has none: the one place
+    /// it is decoded, whether the schema's databases are open yet or not (`meta` is enough).
+    static func formatVersion(in txn: ReadTransaction, meta: Database) throws -> UInt32? {
+        guard let value = try txn.get(meta, key: MetaKey.formatVersion) else { return nil }
+        guard value.count == 4 else { throw StoreError(.dataLoss, "meta format_version has \(value.count) bytes, expected 4") }
+        return UInt32(bigEndian: value.loadUnaligned(as: UInt32.self))
+    }
+
+    /// ``formatVersion`` as stored under ``MetaKey/formatVersion``.
+    static var formatVersionValue: [UInt8] { withUnsafeBytes(of: formatVersion.bigEndian) { Array($0) } }
+
     /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
     public let log: Database
     /// name (UTF-8) → `OperationRecord`: the current state of every operation, deleted ones kept as

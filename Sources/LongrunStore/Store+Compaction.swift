@@ -52,13 +52,9 @@ extension StoreReader {
             throw DomainError(.outOfRange, reason: .historyCompacted,
                               "the early events of \(name) were compacted (the log starts at \(tail)); its state at \(sequence) cannot be computed")
         }
-        var state: OperationState?
-        var after: UInt64 = 0
-        while true {
-            let events = try self.events(of: name, after: after, limit: 256)
-            for event in events where event.sequence <= sequence { state = Lifecycle.apply(state, event) }
-            guard events.count == 256, let last = events.last, last.sequence < sequence else { return state }
-            after = last.sequence
-        }
+        // In this one read transaction, so that no compaction lands between two pages.
+        var fold = Lifecycle.HistoryFold(through: sequence)
+        while let after = fold.nextPageAfter { fold.add(try events(of: name, after: after, limit: Lifecycle.HistoryFold.pageSize)) }
+        return fold.state
     }
 }

@@ -86,14 +86,12 @@ extension Store {
         }
     }
 
-    func checkOrInitializeFormat(fresh: Bool, readOnly: Bool) throws {
-        let found: UInt32? = try read { reader in try reader.formatVersion() }
+    /// Converts a store of an older format, or writes the format of a new one. `found` is the
+    /// format the store had when it was opened (nil: none); ``init(directory:configuration:logger:)``
+    /// already refused the formats this build cannot serve, and conversions in a read-only open.
+    func checkOrInitializeFormat(found: UInt32?, fresh: Bool, readOnly: Bool) throws {
         if let found {
-            if found == Schema.formatVersion { return }
-            guard found >= Schema.oldestConvertibleFormat, found < Schema.formatVersion, !readOnly else {
-                throw Self.unsupportedFormat(found, directory: directory)
-            }
-            try upgradeFromFormat1()
+            if found != Schema.formatVersion { try upgradeFromFormat1() }
             return
         }
         let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }
@@ -101,8 +99,7 @@ extension Store {
             throw StoreError(.foreignDirectory, "\(directory) has Longrun databases but no format version; nothing was changed. Run `longrun-replay verify` on it")
         }
         try write { writer in
-            try writer.txn.put(schema.meta, key: Schema.MetaKey.formatVersion,
-                               value: withUnsafeBytes(of: Schema.formatVersion.bigEndian) { Array($0) })
+            try writer.txn.put(schema.meta, key: Schema.MetaKey.formatVersion, value: Schema.formatVersionValue)
         }
         logger.info("created a new store", metadata: ["directory": "\(directory)", "format": "\(Schema.formatVersion)"])
     }

@@ -58,7 +58,7 @@ extension Store {
         }
         try storage {
             try environment.write { txn in
-                try txn.put(meta, key: Schema.MetaKey.formatVersion, value: withUnsafeBytes(of: Schema.formatVersion.bigEndian) { Array($0) })
+                try txn.put(meta, key: Schema.MetaKey.formatVersion, value: Schema.formatVersionValue)
                 _ = try txn.delete(meta, key: Schema.MetaKey.upgradeProgress)
             }
         }

@@ -58,15 +58,12 @@ public final class Store: Sendable {
             throw StoreError(.foreignDirectory,
                              "\(directory) holds an LMDB environment that is not a Longrun store (databases: \(existing.prefix(5).joined(separator: ", "))); nothing was changed. Point the data directory at a Longrun store, or at a new or empty directory")
         }
+        // Read once, before the schema opens (and would create) its databases: a store of another
+        // format may lay them out differently, and must be refused untouched.
+        var found: UInt32?
         if existing.contains("meta") {
-            // Before the schema opens (and would create) its databases: a store of another format
-            // may lay them out differently, and must be refused untouched.
             let meta = try storage { try environment.openDatabase("meta", create: false) }
-            let found: UInt32? = try storage {
-                try environment.read { txn in
-                    try txn.get(meta, key: Schema.MetaKey.formatVersion).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil }
-                }
-            }
+            found = try storage { try environment.read { txn in try Schema.formatVersion(in: txn, meta: meta) } }
             if let found, found != Schema.formatVersion {
                 guard found >= Schema.oldestConvertibleFormat && found < Schema.formatVersion else {
                     throw Self.unsupportedFormat(found, directory: directory)
@@ -89,7 +86,7 @@ public final class Store: Sendable {
                              database: missing)
         }
         self.schema = try storage { try Schema(environment: environment) }
-        try checkOrInitializeFormat(fresh: existing.isEmpty, readOnly: configuration.readOnly)
+        try checkOrInitializeFormat(found: found, fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {
             if configuration.verifyRecentLog { try checkRecentLog() }
             try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)

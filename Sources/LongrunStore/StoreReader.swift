@@ -17,9 +17,7 @@ public struct StoreReader {
     }
 
     func formatVersion() throws -> UInt32? {
-        guard let value = try txn.get(schema.meta, key: Schema.MetaKey.formatVersion) else { return nil }
-        guard value.count == 4 else { throw StoreError(.dataLoss, "meta format_version has \(value.count) bytes, expected 4") }
-        return UInt32(bigEndian: value.loadUnaligned(as: UInt32.self))
+        try Schema.formatVersion(in: txn, meta: schema.meta)
     }
 
     /// Sequence of the newest event in the log; 0 when the log is empty.

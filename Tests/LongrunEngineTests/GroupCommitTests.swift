@@ -63,4 +63,19 @@ struct GroupCommitTests {
             #expect(engine.writerStatistics.commits < 200)
         }
     }
+
+    @Test func generatedIDsOfConcurrentCreatesSortInCommitOrder() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            // Many callers at once, so that ids are drawn while other creates wait in the queue.
+            let created = try await withThrowingTaskGroup(of: OperationState.self) { group in
+                for _ in 0..<300 { group.addTask { try await engine.create(CreateRequest(), actor: Fixtures.producer) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let byCommit = created.sorted { $0.createSequence < $1.createSequence }.map(\.name.id)
+            #expect(byCommit == byCommit.sorted())
+            #expect(Set(byCommit).count == 300)
+        }
+    }
 }

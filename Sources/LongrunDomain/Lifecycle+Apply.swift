@@ -1,0 +1,64 @@
+/// The fold: how each event changes an operation's state (``Lifecycle/foldRevision`` names its rules).
+extension Lifecycle {
+    /// Folds `event` into `state`. Total: an event that does not fit (which a log written by
+    /// ``decide(_:state:context:)`` never holds) leaves the state as it was.
+    public static func apply(_ state: OperationState?, _ event: Event) -> OperationState? {
+        var state = state
+        return apply(&state, event) ? state : nil
+    }
+
+    /// ``apply(_:_:)-(OperationState?,_)`` in place, for folding many events without copying the
+    /// state each time. Returns false (and leaves `state` nil) when `state` is nil and `event` is
+    /// not `created`.
+    public static func apply(_ state: inout OperationState?, _ event: Event) -> Bool {
+        if case .created(let created) = event.kind {
+            guard state == nil else { return true }
+            state = OperationState(
+                name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
+                updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
+                cancellation: created.cancellation, cancelRequest: nil, deletion: nil, version: 1,
+                createSequence: event.sequence, lastSequence: event.sequence, requestFingerprint: created.requestFingerprint,
+                lease: created.leaseTTL.map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
+            )
+            return true
+        }
+        guard state != nil else { return false }
+        switch event.kind {
+        case .created:
+            return true
+        case .progressed(let metadata):
+            state!.metadata = metadata
+            state!.renewLease(at: event.time)
+        case .cancelRequested(let reason, let deadline):
+            state!.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
+        case .completed(let outcome):
+            guard state!.outcome == nil else { return true }
+            state!.outcome = outcome
+            state!.endTime = event.time
+            state!.lease = nil
+        case .deleted:
+            state!.deletion = .init(actor: event.actor, time: event.time)
+            state!.lease = nil
+        case .expired:
+            state!.expireTime = event.time
+        case .holdSet(let reason):
+            state!.hold = .init(actor: event.actor, time: event.time, reason: reason)
+        case .holdReleased:
+            state!.hold = nil
+        case .repaired:
+            break
+        case .leaseRenewed:
+            state!.renewLease(at: event.time)
+        case .adopted(let ttl):
+            if state!.outcome == nil {
+                state!.lease = (ttl ?? state!.lease?.ttl).map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
+            }
+        }
+        if event.kind.isTransition {
+            state!.updateTime = event.time
+            state!.version += 1
+        }
+        state!.lastSequence = event.sequence
+        return true
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where the daemon's sockets go, and what it asks the system (its host name, a group's id).
+extension Longrund {
+    /// The default HTTP gateway socket's name, next to the gRPC socket.
+    static let defaultHTTPSocketName = "longrund-http.sock"
+
+    /// Where the HTTP/JSON gateway listens: `--http-socket`, nil for `none`; by default next to
+    /// the gRPC socket, except under socket activation, where the manager owns the socket
+    /// directory and passes the gateway's socket itself (named `http`) if it is wanted.
+    static func httpSocketPath(_ flag: String?, grpcSocket: String, socketActivated: Bool) -> String? {
+        if flag == "none" { return nil }
+        if let flag { return flag }
+        if socketActivated { return nil }
+        let directory = grpcSocket.lastIndex(of: "/").map { String(grpcSocket[...$0]) } ?? ""
+        return directory + defaultHTTPSocketName
+    }
+
+    /// The system's host name (gethostname), nil if it has none.
+    static func systemHostName() -> String? {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return nil }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? nil : name
+    }
+
+    /// A group given by name or number, resolved through the system's group database.
+    static func groupID(_ text: String, flag: String) throws -> gid_t {
+        if let gid = gid_t(text) { return gid }
+        var entry = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getgrnam_r(text, &entry, &buffer, buffer.count, &result) == 0, result != nil else {
+            throw ValidationError("\(flag): no group named \(text) (create it with groupadd, or give a gid)")
+        }
+        return entry.gr_gid
+    }
+}
