@@ -6,7 +6,12 @@ extension LongrunEngine {
     /// The current state of a live operation; NOT_FOUND if unknown or deleted; PERMISSION_DENIED,
     /// checked first, if `access` may not read it.
     public func get(_ name: OperationName, access: Access = .unrestricted) async throws -> OperationState {
-        let state = try await read { try await $0.operation(name) }
+        try Self.visible(try await read { try await $0.operation(name) }, name, access: access)
+    }
+
+    /// What ``get(_:access:)`` and ``getImmediately(_:access:)`` answer for a state read: it, if the
+    /// caller may read it and it is live.
+    private static func visible(_ state: OperationState?, _ name: OperationName, access: Access) throws -> OperationState {
         try access.requireRead(state, name)
         return try Lifecycle.requireLive(state, name)
     }
@@ -26,11 +31,10 @@ extension LongrunEngine {
         do {
             state = try store.operationImmediately(name)
         } catch let error as StoreError where error.damage != nil {
-            integrity.noteDamagedRead(error)
+            integrity.noteDamagedRead(error)  // as read(_:) does for the asynchronous reads
             throw error
         }
-        try access.requireRead(state, name)
-        return try Lifecycle.requireLive(state, name)
+        return try Self.visible(state, name, access: access)
     }
 
     /// One page of a collection's operations in creation order (AIP-158, AIP-160), or of every

@@ -25,7 +25,9 @@ import Synchronization
 /// grpc-swift untouched, so what grpc-swift rejects or negotiates is still its business. The
 /// answer is what grpc-swift's path answers: the same rules (``OperationsMethods``), the same
 /// statuses with their `ErrorInfo` in `grpc-status-details-bin`, the same access-log line and
-/// metrics; a test compares the two paths byte for byte (UnaryFastPathTests).
+/// metrics; a test compares the two paths answer by answer (UnaryFastPathTests). One difference:
+/// a request over the size limit is answered RESOURCE_EXHAUSTED here, where grpc-swift resets the
+/// stream (the client sees UNAVAILABLE).
 struct UnaryFastPath: Sendable {
     static let getOperationPath = "/" + Google_Longrunning_Operations.Method.GetOperation.descriptor.fullyQualifiedMethod
 
