@@ -19,13 +19,22 @@ extension Longrund {
     /// sysexits' EX_CONFIG: a configuration mistake that restarting will not fix.
     static let configErrorStatus: Int32 = 78
 
+    /// Parses `arguments` as `longrund`'s. `--help` parses to ArgumentParser's own help command,
+    /// whose `run()` throws the clean exit that prints the help: run it, so that the caller's
+    /// `exit(withError:)` prints it (taking any other command for "nothing to say" printed nothing).
+    static func parseLongrund(_ arguments: [String]) throws -> Longrund {
+        var parsed = try parseAsRoot(arguments)
+        if let command = parsed as? Longrund { return command }
+        try parsed.run()
+        throw ExitCode.success
+    }
+
     static func main() async {
         let commandLine = Array(CommandLine.arguments.dropFirst())
         // The command line alone first: --help, --version and usage errors answer without a file.
         let given: Longrund
         do {
-            guard let command = try parseAsRoot(commandLine) as? Longrund else { exit(withError: nil) }
-            given = command
+            given = try parseLongrund(commandLine)
         } catch {
             exit(withError: error)
         }
@@ -47,8 +56,7 @@ extension Longrund {
         }
         var command: Longrund
         do {
-            guard let parsed = try parseAsRoot(layered.arguments) as? Longrund else { exit(withError: nil) }
-            command = parsed
+            command = try parseLongrund(layered.arguments)
         } catch {
             exitAttributing(error, layered)
         }

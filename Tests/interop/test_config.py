@@ -169,6 +169,15 @@ def flags_of(binary):
     return names - {"help", "version", "config", "print-config"}
 
 
+def test_help_lists_every_flag(longrund_binary, home):
+    # --help parses to ArgumentParser's help command, not to longrund's: it must still print.
+    out = run(longrund_binary, "--help", env=clean_env(home))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OVERVIEW: Serve long-running operations"), out.stdout[:200]
+    for flag in flags_of(longrund_binary):
+        assert f"--{flag}" in out.stdout, flag
+
+
 def test_every_flag_is_a_key_and_in_the_sample(longrund_binary, home):
     text, values = printed(longrund_binary, [], clean_env(home))
     unset = set(re.findall(r"^# ([a-z-]+) is not set", text, re.M))
