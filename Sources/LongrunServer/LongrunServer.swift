@@ -58,10 +58,11 @@ public struct LongrunServer: Service {
         public var maximumHTTPBodyBytes = 64 << 10
         /// How long a keep-alive HTTP connection may sit with no request before the gateway closes it.
         public var httpIdleTimeout: Duration = .seconds(60)
-        /// Answer GetOperation on the connection's event loop when the store reads without suspending
-        /// (``UnaryFastPath``; LMDB), rather than through a task per call. Off: every call takes
-        /// grpc-swift's path (the tests compare the two).
-        public var answersReadsOnEventLoop = true
+        /// Answer GetOperation on the connection's event loop when the store reads without
+        /// suspending (LMDB), and the unary CreateOperation, UpdateOperation and CompleteOperation
+        /// from the writer's commit (``UnaryFastPath``), rather than through a task per call. Off:
+        /// every call takes grpc-swift's path (the tests compare the two).
+        public var answersOnEventLoop = true
 
         public init(socketPath: String) {
             self.socketPath = socketPath
@@ -161,11 +162,11 @@ public struct LongrunServer: Service {
         ]
     }
 
-    /// The path that answers GetOperation on the event loop, if it is on and the store allows it.
+    /// The path that answers the hottest unary calls in the stream's pipeline, if it is on.
     private var fastPath: UnaryFastPath? {
-        guard configuration.answersReadsOnEventLoop, engine.readsImmediately else { return nil }
+        guard configuration.answersOnEventLoop else { return nil }
         return UnaryFastPath(
-            methods: OperationsMethods(engine: engine), policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
+            engine: engine, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
             logger: logger, metrics: configuration.metrics,
             accessLogLevel: logger.logLevel <= configuration.accessLogLevel ? configuration.accessLogLevel : nil,
             answered: eventLoopAnswers
@@ -174,7 +175,7 @@ public struct LongrunServer: Service {
 
     private let eventLoopAnswers = UnaryFastPath.Counter()
 
-    /// How many calls were answered on the event loop (``Configuration/answersReadsOnEventLoop``).
+    /// How many calls were answered on the event loop (``Configuration/answersOnEventLoop``).
     public var callsAnsweredOnEventLoop: Int { eventLoopAnswers.value }
 
     public func run() async throws {

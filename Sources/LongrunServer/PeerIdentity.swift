@@ -180,7 +180,7 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
         /// A call for grpc-swift.
         case forwarding(stamped: Bool)
         /// A call the fast path takes, collecting its request body.
-        case collecting(HPACKHeaders, ByteBuffer)
+        case collecting(UnaryFastPath.Method, HPACKHeaders, ByteBuffer)
         /// Answered (or reset by the client): whatever else arrives is dropped.
         case finished
     }
@@ -200,8 +200,8 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
         let frame = unwrapInboundIn(data)
         switch state {
         case .opening:
-            if case .headers(let headers) = frame, let fastPath, fastPath.takes(headers.headers) {
-                state = .collecting(headers.headers, context.channel.allocator.buffer(capacity: 0))
+            if case .headers(let headers) = frame, let fastPath, let method = fastPath.method(of: headers.headers) {
+                state = .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0))
                 if headers.endStream { finish(context: context) }
                 return
             }
@@ -209,7 +209,7 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
             forward(frame, context: context)
         case .forwarding:
             forward(frame, context: context)
-        case .collecting(let headers, var body):
+        case .collecting(let method, let headers, var body):
             switch frame {
             case .data(let data):
                 guard case .byteBuffer(var bytes) = data.data else { return }
@@ -222,7 +222,7 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
                 }
                 state = .finished  // no copy of the buffer while it is appended to
                 body.writeBuffer(&bytes)
-                state = .collecting(headers, body)
+                state = .collecting(method, headers, body)
                 if data.endStream { finish(context: context) }
             case .headers(let trailers) where trailers.endStream:
                 finish(context: context)
@@ -250,9 +250,19 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func finish(context: ChannelHandlerContext) {
-        guard case .collecting(let headers, let body) = state, let fastPath else { return }
+        guard case .collecting(let method, let headers, let body) = state, let fastPath else { return }
         state = .finished
-        write(fastPath.answer(body: body, headers: headers, peer: credentials), context: context)
+        // A read answers before `answer` returns; a write from the writer's thread after its
+        // commit, and the frames are written on this stream's event loop.
+        let eventLoop = context.eventLoop
+        let bound = NIOLoopBound((entry: self, context: context), eventLoop: eventLoop)
+        fastPath.answer(method, body: body, headers: headers, peer: credentials) { answer in
+            if eventLoop.inEventLoop {
+                bound.value.entry.write(answer, context: bound.value.context)
+            } else {
+                eventLoop.execute { bound.value.entry.write(answer, context: bound.value.context) }
+            }
+        }
     }
 
     private func write(_ answer: UnaryFastPath.Answer, context: ChannelHandlerContext) {

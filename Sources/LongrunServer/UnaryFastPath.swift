@@ -11,27 +11,45 @@ import NIOHTTP2
 import SwiftProtobuf
 import Synchronization
 
-/// GetOperation answered on the connection's event loop, in the HTTP/2 stream's pipeline.
+/// The unary calls every client makes most, answered in the HTTP/2 stream's pipeline instead of
+/// through grpc-swift's task per call: GetOperation on the connection's event loop, and the
+/// producer's CreateOperation, UpdateOperation and CompleteOperation queued to the writer from the
+/// event loop and answered from the writer's commit.
 ///
 /// Every call grpc-swift serves costs a task, an async wrapper around the stream and several
 /// hand-offs between the event loop and the cooperative pool; for a point read from LMDB (a few
-/// microseconds) that is nearly all of the call's cost (issue 12: ~175 µs of server CPU per call
-/// with a no-op handler). The hottest read any client makes, and the one Google's clients poll
-/// with, is answered here instead, synchronously, when the store can read without suspending
-/// (``LongrunEngine/readsImmediately``: LMDB).
+/// microseconds) or a command the writer decides in a few more, that is nearly all of the call's
+/// server CPU (issue 12: ~175 µs per call with a no-op handler). GetOperation is answered here only
+/// when the store can read without suspending (``LongrunEngine/readsImmediately``: LMDB); the
+/// writes on every store, as the writer's thread answers them whatever the backend.
 ///
-/// Only the plain form of the call is taken: `POST` of `application/grpc[+proto]`, no
-/// `grpc-encoding` other than `identity`. Anything else (and every other method) is left to
-/// grpc-swift untouched, so what grpc-swift rejects or negotiates is still its business. The
-/// answer is what grpc-swift's path answers: the same rules (``OperationsMethods``), the same
-/// statuses with their `ErrorInfo` in `grpc-status-details-bin`, the same access-log line and
-/// metrics; a test compares the two paths answer by answer (UnaryFastPathTests). One difference:
+/// Only the plain form of a call is taken: `POST` of `application/grpc[+proto]`, no `grpc-encoding`
+/// other than `identity`. Anything else (and every other method) is left to grpc-swift untouched,
+/// so what grpc-swift rejects or negotiates is still its business. The answer is what grpc-swift's
+/// path answers: the same rules (``OperationsMethods``, ``ProducersService``'s request validation),
+/// the same statuses with their `ErrorInfo` in `grpc-status-details-bin`, the same access-log line
+/// and metrics; tests compare the two paths answer by answer (UnaryFastPathTests). One difference:
 /// a request over the size limit is answered RESOURCE_EXHAUSTED here, where grpc-swift resets the
 /// stream (the client sees UNAVAILABLE).
 struct UnaryFastPath: Sendable {
-    static let getOperationPath = "/" + Google_Longrunning_Operations.Method.GetOperation.descriptor.fullyQualifiedMethod
+    /// The methods this path answers.
+    enum Method: Sendable, CaseIterable {
+        case getOperation, createOperation, updateOperation, completeOperation
 
-    let methods: OperationsMethods
+        var descriptor: MethodDescriptor {
+            switch self {
+            case .getOperation: Google_Longrunning_Operations.Method.GetOperation.descriptor
+            case .createOperation: Longrun_V1_Producers.Method.CreateOperation.descriptor
+            case .updateOperation: Longrun_V1_Producers.Method.UpdateOperation.descriptor
+            case .completeOperation: Longrun_V1_Producers.Method.CompleteOperation.descriptor
+            }
+        }
+
+        /// Each method by its HTTP/2 `:path`.
+        static let byPath: [String: Method] = Dictionary(uniqueKeysWithValues: allCases.map { ("/" + $0.descriptor.fullyQualifiedMethod, $0) })
+    }
+
+    let engine: LongrunEngine
     let policy: AccessPolicy
     let maximumRequestBytes: Int
     let logger: Logger
@@ -47,38 +65,78 @@ struct UnaryFastPath: Sendable {
         func increment() { count.add(1, ordering: .relaxed) }
     }
 
-    /// Whether a stream opened with `headers` is one this path answers.
-    func takes(_ headers: HPACKHeaders) -> Bool {
-        guard headers.first(name: ":path") == Self.getOperationPath, headers.first(name: ":method") == "POST",
+    /// The method of a stream opened with `headers`, if it is one this path answers.
+    func method(of headers: HPACKHeaders) -> Method? {
+        guard let path = headers.first(name: ":path"), let method = Method.byPath[path], headers.first(name: ":method") == "POST",
               let contentType = headers.first(name: "content-type"),
               contentType == "application/grpc" || contentType == "application/grpc+proto"
-        else { return false }
-        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return false }
-        return true
+        else { return nil }
+        if method == .getOperation, !engine.readsImmediately { return nil }
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return nil }
+        return method
     }
 
-    /// The answer to one GetOperation whose request body (gRPC length-prefixed) is `body`.
-    func answer(body: ByteBuffer, headers: HPACKHeaders, peer: PeerCredentials?) -> Answer {
+    /// Answers one call of `method` whose request body (gRPC length-prefixed) is `body`. `reply`
+    /// is called once: before this returns for GetOperation and for a request refused before it
+    /// is queued, else on the writer's thread once the command's batch is committed or rejected.
+    func answer(_ method: Method, body: ByteBuffer, headers: HPACKHeaders, peer: PeerCredentials?,
+                reply: @escaping @Sendable (Answer) -> Void) {
         let started = ContinuousClock.now
+        let finish = { @Sendable (answer: Answer, subject: String?) in
+            answered.increment()
+            observe(answer, method: method, subject: subject, peer: peer, duration: ContinuousClock.now - started)
+            reply(answer)
+        }
         var subject: String?
-        let answer: Answer
         do {
-            let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
-            subject = request.name
             let call = try CallContext(peer: peer, actorLabel: headers.first(name: CallContext.actorKey), cancelReason: nil,
                                        timeout: nil, policy: policy)
-            answer = .message(try methods.getImmediately(request, call: call).serializedBytes())
+            switch method {
+            case .getOperation:
+                let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
+                subject = request.name
+                let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
+                finish(.message(try operation.serializedBytes()), subject)
+            case .createOperation:
+                let request: Longrun_V1_CreateOperationRequest = try Self.unaryMessage(in: body)
+                let named = request.accessLogSubject
+                subject = named
+                engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access) { result in
+                    finish(Self.answer(result, logger: logger) { try $0.proto.serializedBytes() }, named)
+                }
+            case .updateOperation:
+                let request: Longrun_V1_UpdateOperationRequest = try Self.unaryMessage(in: body)
+                let named = request.accessLogSubject
+                subject = named
+                engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access) { result in
+                    finish(Self.answer(result, logger: logger) { try ProducersService.updateResponse($0).serializedBytes() }, named)
+                }
+            case .completeOperation:
+                let request: Longrun_V1_CompleteOperationRequest = try Self.unaryMessage(in: body)
+                let named = request.accessLogSubject
+                subject = named
+                engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access) { result in
+                    finish(Self.answer(result, logger: logger) { try $0.proto.serializedBytes() }, named)
+                }
+            }
         } catch {
-            answer = .status(Self.rpcError(ending: error, logger: logger))
+            finish(.status(Self.rpcError(ending: error, logger: logger)), subject)
         }
-        answered.increment()
-        observe(answer, subject: subject, peer: peer, duration: ContinuousClock.now - started)
-        return answer
     }
 
-    enum Answer {
+    enum Answer: Sendable {
         case message([UInt8])
         case status(RPCError)
+    }
+
+    /// A write's answer: its response's bytes, or the status its error ends the call with.
+    private static func answer(_ result: Result<OperationState, any Error>, logger: Logger,
+                               response: (OperationState) throws -> [UInt8]) -> Answer {
+        do {
+            return .message(try response(result.get()))
+        } catch {
+            return .status(rpcError(ending: error, logger: logger))
+        }
     }
 
     /// The status a call that failed with `error` ends with, as ``CallContextInterceptor`` and
@@ -111,14 +169,14 @@ struct UnaryFastPath: Sendable {
         }
     }
 
-    private func observe(_ answer: Answer, subject: String?, peer: PeerCredentials?, duration: Duration) {
+    private func observe(_ answer: Answer, method: Method, subject: String?, peer: PeerCredentials?, duration: Duration) {
         guard metrics != nil || accessLogLevel != nil else { return }
         let code: RPCError.Code? = if case .status(let status) = answer { status.code } else { nil }
-        let method = Google_Longrunning_Operations.Method.GetOperation.descriptor
-        metrics?.recordRPC(service: method.service.fullyQualifiedService, method: method.method,
+        let descriptor = method.descriptor
+        metrics?.recordRPC(service: descriptor.service.fullyQualifiedService, method: descriptor.method,
                            code: AccessLog.canonicalName(code), duration: duration)
         if let accessLogLevel {
-            AccessLog.record(logger: logger, level: accessLogLevel, method: method.fullyQualifiedMethod, code: code,
+            AccessLog.record(logger: logger, level: accessLogLevel, method: descriptor.fullyQualifiedMethod, code: code,
                              duration: duration, subject: subject, peer: peer)
         }
     }

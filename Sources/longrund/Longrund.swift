@@ -64,8 +64,8 @@ struct Longrund: AsyncParsableCommand {
     @Flag(help: "Callers read only the operations their uid created (root, the daemon's user and the admin group read all).")
     var ownerOnly = false
 
-    @Flag(help: "Serve GetOperation through grpc-swift's task per call, as every other call, instead of answering it on the connection's event loop (the default when the store is LMDB: the same answers at about 60% of the server CPU per call).")
-    var noEventLoopReads = false
+    @Flag(help: "Serve GetOperation (LMDB) and the unary CreateOperation, UpdateOperation and CompleteOperation through grpc-swift's task per call, as every other call, instead of answering them from the connection's event loop and the writer's commit (the default: the same answers at a fraction of the server CPU per call).")
+    var noEventLoopAnswers = false
 
     @Option(help: "Most WaitOperation calls one uid may have open at once.")
     var maxWaitsPerPeer: Int = 16_384
@@ -257,7 +257,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.httpSocketPath = httpSocketPath
             serverConfiguration.inheritedHTTPSocket = inheritedSockets?.http?.descriptor
             serverConfiguration.accessLogLevel = accessLevel
-            serverConfiguration.answersReadsOnEventLoop = !noEventLoopReads
+            serverConfiguration.answersOnEventLoop = !noEventLoopAnswers
             serverConfiguration.notifier = ServiceManagerNotifier(environment: environment)
             serverConfiguration.metrics = metrics
             let server: LongrunServer

@@ -37,7 +37,7 @@ import Testing
         let directory = TemporaryDirectory(prefix: "longrun-fastpath")
         defer { directory.remove() }
         let limit = 256
-        let (names, slow) = try await Harness.with(reusing: directory, server: { $0.answersReadsOnEventLoop = false; $0.maximumRequestBytes = limit }) { h in
+        let (names, slow) = try await Harness.with(reusing: directory, server: { $0.answersOnEventLoop = false; $0.maximumRequestBytes = limit }) { h in
             let running = try await h.create(id: "running", metadata: any(Google_Protobuf_StringValue("step 1")))
             let succeeded = try await h.create(id: "succeeded")
             _ = try await h.complete(succeeded.name, response: any(Google_Protobuf_StringValue("built")))
@@ -64,6 +64,56 @@ import Testing
         let codes = Set(slow.compactMap { answer -> RPCError.Code? in if case .error(let code, _, _) = answer { code } else { nil } })
         #expect(codes == Set<RPCError.Code>([.notFound, .invalidArgument]))
         #expect(slow.filter { if case .operation = $0 { true } else { false } }.count == 3)
+    }
+
+    /// One answer of any call: the response's bytes, or the error's code, message and details.
+    static func answer(_ call: () async throws -> some SwiftProtobuf.Message) async throws -> Answer {
+        do {
+            return .operation(try await call().serializedBytes())
+        } catch let error as RPCError {
+            let details: [UInt8] = (try? error.unpackGoogleRPCStatus()).map { try! $0.serializedBytes() } ?? []
+            return .error(code: error.code, message: error.message, details: details)
+        }
+    }
+
+    /// A producer's writes covering every kind of answer: created, created again by request id,
+    /// progressed, completed; and each refusal the writer or the validation gives.
+    static func writes(_ h: Harness) async throws -> [Answer] {
+        let producers = h.producers
+        let payload = any(Google_Protobuf_StringValue("step"))
+        return [
+            try await answer { try await producers.createOperation(.with { $0.operationID = "a"; $0.metadata = payload }) },
+            try await answer { try await producers.createOperation(.with { $0.operationID = "a" }) },
+            try await answer { try await producers.createOperation(.with { $0.parent = "Not A Parent"; $0.operationID = "b" }) },
+            try await answer { try await producers.createOperation(.with { $0.operationID = "c"; $0.requestID = "r1" }) },
+            try await answer { try await producers.createOperation(.with { $0.operationID = "c2"; $0.requestID = "r1" }) },
+            try await answer { try await producers.updateOperation(.with { $0.name = "operations/a"; $0.metadata = payload }) },
+            try await answer { try await producers.updateOperation(.with { $0.name = "operations/a"; $0.expectedVersion = 99 }) },
+            try await answer { try await producers.updateOperation(.with { $0.name = "operations/missing" }) },
+            try await answer { try await producers.updateOperation(.with { $0.name = "not a name" }) },
+            try await answer { try await producers.completeOperation(.with { $0.name = "operations/a" }) },
+            try await answer { try await producers.completeOperation(.with { $0.name = "operations/a"; $0.response = payload }) },
+            try await answer { try await producers.completeOperation(.with { $0.name = "operations/a"; $0.response = payload }) },
+            try await answer { try await producers.completeOperation(.with { $0.name = "operations/c"; $0.error = .with { $0.code = 9; $0.message = "no disk" } }) },
+        ]
+    }
+
+    @Test func producerWritesAnswerTheSameFromTheWriterAsThroughGRPCSwift() async throws {
+        let slow = try await Harness.with(server: { $0.answersOnEventLoop = false }) { h in
+            let answers = try await Self.writes(h)
+            #expect(h.server.callsAnsweredOnEventLoop == 0)
+            return answers
+        }
+        let fast = try await Harness.with { h in
+            let answers = try await Self.writes(h)
+            #expect(h.server.callsAnsweredOnEventLoop == answers.count)
+            return answers
+        }
+        #expect(fast == slow)
+        // Every kind of answer was exercised.
+        let codes = Set(slow.compactMap { answer -> RPCError.Code? in if case .error(let code, _, _) = answer { code } else { nil } })
+        #expect(codes.isSuperset(of: [.alreadyExists, .invalidArgument, .notFound, .failedPrecondition]))
+        #expect(slow.filter { if case .operation = $0 { true } else { false } }.count >= 5)
     }
 
     @Test func aRequestOverTheSizeLimitIsRefusedUnread() async throws {

@@ -7,7 +7,7 @@
 #           longrund, etcd, ... RUNS times; every run waits for the disk probe first.
 #   reads:  etcd serializable KV.Range of one of 10k keys against longrund's GetOperation of one of
 #           NOPS stored operations (answered on the event loop, and a second longrund on a copy of
-#           the store with --no-event-loop-reads: through grpc-swift's task per call) and against a
+#           the store with --no-event-loop-answers: through grpc-swift's task per call) and against a
 #           no-op Operations server on longrund's transport (longrun-load noop-server), C callers,
 #           interleaved RUNS times.
 #
@@ -61,10 +61,10 @@ reads() {
   # The same store under a second daemon that serves every call through grpc-swift's tasks.
   stop_pid "$lpid"; rm -rf "$CMP/lr-t"; cp -a "$CMP/lr-r" "$CMP/lr-t"; rm -f "$CMP/lr-t/s.sock"
   LR_KEEP=1 start_longrund r; ls=$LR_SOCK; lpid=$LR_PID
-  LR_KEEP=1 start_longrund t --no-event-loop-reads; local ts=$LR_SOCK tpid=$LR_PID
+  LR_KEEP=1 start_longrund t --no-event-loop-answers; local ts=$LR_SOCK tpid=$LR_PID
   local noop=$CMP/noop/s.sock; mkdir -p "$CMP/noop"; chmod 755 "$CMP/noop"
   start_unix_server noop "$noop" "$LOADTOOL" noop-server --socket "$noop"; local npid=$SRV_PID
-  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-reads pid=$tpid; no-op pid=$npid"
+  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-answers pid=$tpid; no-op pid=$npid"
   $LG --target "$ep" --mode etcd-range --keys 10000 --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ts" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
