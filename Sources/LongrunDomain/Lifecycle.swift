@@ -83,9 +83,10 @@ public enum Lifecycle {
                         error.metadata = ["operation": prior.name.description]
                         throw error
                     }
-                    guard prior.deletion == nil else {
+                    guard !prior.isDeleted else {
+                        let since = prior.expireTime != nil ? "expired under the retention policy" : "was deleted"
                         throw DomainError(.notFound, reason: .operationNotFound,
-                                          "request_id '\(requestID)' already created operation \(prior.name), which was deleted since")
+                                          "request_id '\(requestID)' already created operation \(prior.name), which \(since) since")
                     }
                     return Decision(subject: prior.name, events: [])
                 }

@@ -122,6 +122,14 @@ struct LifecycleTests {
         }
     }
 
+    @Test func aRequestIDWhoseOperationExpiredIsNotFound() {
+        // Expired like deleted: a retried create must not hand back what retention removed.
+        let expired = given([.created(.init(requestID: "r-1")), Self.completedOK, .expired])
+        expectError(.notFound, reason: .operationNotFound) {
+            try when(.create(.init(name: try! OperationName(parsing: "operations/x"), requestID: "r-1")), given: nil, prior: expired)
+        }
+    }
+
     @Test(arguments: ["", String(repeating: "x", count: 129), "has space", "tab\t", "ünicode"])
     func malformedRequestIDsAreInvalid(_ requestID: String) {
         expectError(.invalidArgument, reason: .invalidRequestID) {
