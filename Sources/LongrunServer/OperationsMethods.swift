@@ -35,10 +35,20 @@ struct OperationsMethods: Sendable {
     }
 
     func delete(_ request: Google_Longrunning_DeleteOperationRequest, call: CallContext) async throws {
-        try await engine.delete(OperationName(parsing: request.name), actor: call.actor, access: call.access)
+        _ = try await engine.submit(Self.command(request), actor: call.actor, access: call.access)
     }
 
     func cancel(_ request: Google_Longrunning_CancelOperationRequest, call: CallContext) async throws {
-        _ = try await engine.cancel(OperationName(parsing: request.name), reason: call.cancelReason, actor: call.actor, access: call.access)
+        _ = try await engine.submit(Self.command(request, call: call), actor: call.actor, access: call.access)
+    }
+
+    /// The command a DeleteOperation queues, whichever path it came by (``UnaryFastPath`` too).
+    static func command(_ request: Google_Longrunning_DeleteOperationRequest) throws -> Command {
+        .delete(name: try OperationName(parsing: request.name))
+    }
+
+    /// The command a CancelOperation queues: the reason is the call's `longrun-cancel-reason`.
+    static func command(_ request: Google_Longrunning_CancelOperationRequest, call: CallContext) throws -> Command {
+        .cancel(name: try OperationName(parsing: request.name), reason: call.cancelReason)
     }
 }

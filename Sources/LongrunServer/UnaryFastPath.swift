@@ -12,9 +12,9 @@ import SwiftProtobuf
 import Synchronization
 
 /// The unary calls every client makes most, answered in the HTTP/2 stream's pipeline instead of
-/// through grpc-swift's task per call: GetOperation on the connection's event loop, and the
-/// producer's CreateOperation, UpdateOperation and CompleteOperation queued to the writer from the
-/// event loop and answered from the writer's commit.
+/// through grpc-swift's task per call: GetOperation on the connection's event loop; CancelOperation,
+/// DeleteOperation and the producer's CreateOperation, UpdateOperation and CompleteOperation
+/// queued to the writer from the event loop and answered from the writer's commit.
 ///
 /// Every call grpc-swift serves costs a task, an async wrapper around the stream and several
 /// hand-offs between the event loop and the cooperative pool; for a point read from LMDB (a few
@@ -34,11 +34,13 @@ import Synchronization
 struct UnaryFastPath: Sendable {
     /// The methods this path answers.
     enum Method: Sendable, CaseIterable {
-        case getOperation, createOperation, updateOperation, completeOperation
+        case getOperation, cancelOperation, deleteOperation, createOperation, updateOperation, completeOperation
 
         var descriptor: MethodDescriptor {
             switch self {
             case .getOperation: Google_Longrunning_Operations.Method.GetOperation.descriptor
+            case .cancelOperation: Google_Longrunning_Operations.Method.CancelOperation.descriptor
+            case .deleteOperation: Google_Longrunning_Operations.Method.DeleteOperation.descriptor
             case .createOperation: Longrun_V1_Producers.Method.CreateOperation.descriptor
             case .updateOperation: Longrun_V1_Producers.Method.UpdateOperation.descriptor
             case .completeOperation: Longrun_V1_Producers.Method.CompleteOperation.descriptor
@@ -89,14 +91,28 @@ struct UnaryFastPath: Sendable {
         }
         var subject: String?
         do {
-            let call = try CallContext(peer: peer, actorLabel: headers.first(name: CallContext.actorKey), cancelReason: nil,
-                                       timeout: nil, policy: policy)
+            let call = try CallContext(peer: peer, actorLabel: headers.first(name: CallContext.actorKey),
+                                       cancelReason: headers.first(name: CallContext.cancelReasonKey), timeout: nil, policy: policy)
             switch method {
             case .getOperation:
                 let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
                 subject = request.name
                 let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
                 finish(.message(try operation.serializedBytes()), subject)
+            case .cancelOperation:
+                let request: Google_Longrunning_CancelOperationRequest = try Self.unaryMessage(in: body)
+                let named = request.name
+                subject = named
+                engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access) { result in
+                    finish(Self.answer(result, logger: logger) { _ in try Google_Protobuf_Empty().serializedBytes() }, named)
+                }
+            case .deleteOperation:
+                let request: Google_Longrunning_DeleteOperationRequest = try Self.unaryMessage(in: body)
+                let named = request.name
+                subject = named
+                engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access) { result in
+                    finish(Self.answer(result, logger: logger) { _ in try Google_Protobuf_Empty().serializedBytes() }, named)
+                }
             case .createOperation:
                 let request: Longrun_V1_CreateOperationRequest = try Self.unaryMessage(in: body)
                 let named = request.accessLogSubject

@@ -76,10 +76,10 @@ import Testing
         }
     }
 
-    /// A producer's writes covering every kind of answer: created, created again by request id,
-    /// progressed, completed; and each refusal the writer or the validation gives.
+    /// Writes covering every kind of answer: created, created again by request id, progressed,
+    /// completed, cancelled, deleted; and each refusal the writer or the validation gives.
     static func writes(_ h: Harness) async throws -> [Answer] {
-        let producers = h.producers
+        let producers = h.producers, operations = h.operations
         let payload = any(Google_Protobuf_StringValue("step"))
         return [
             try await answer { try await producers.createOperation(.with { $0.operationID = "a"; $0.metadata = payload }) },
@@ -95,10 +95,18 @@ import Testing
             try await answer { try await producers.completeOperation(.with { $0.name = "operations/a"; $0.response = payload }) },
             try await answer { try await producers.completeOperation(.with { $0.name = "operations/a"; $0.response = payload }) },
             try await answer { try await producers.completeOperation(.with { $0.name = "operations/c"; $0.error = .with { $0.code = 9; $0.message = "no disk" } }) },
+            try await answer { try await producers.createOperation(.with { $0.operationID = "d" }) },
+            try await answer { try await operations.cancelOperation(.with { $0.name = "operations/d" }) },
+            try await answer { try await operations.cancelOperation(.with { $0.name = "operations/missing" }) },
+            try await answer { try await operations.cancelOperation(.with { $0.name = "not a name" }) },
+            try await answer { try await operations.deleteOperation(.with { $0.name = "operations/a" }) },
+            try await answer { try await operations.deleteOperation(.with { $0.name = "operations/a" }) },
+            try await answer { try await operations.deleteOperation(.with { $0.name = "operations/d" }) },
+            try await answer { try await producers.updateOperation(.with { $0.name = "operations/d" }) },
         ]
     }
 
-    @Test func producerWritesAnswerTheSameFromTheWriterAsThroughGRPCSwift() async throws {
+    @Test func writesAnswerTheSameFromTheWriterAsThroughGRPCSwift() async throws {
         let slow = try await Harness.with(server: { $0.answersOnEventLoop = false }) { h in
             let answers = try await Self.writes(h)
             #expect(h.server.callsAnsweredOnEventLoop == 0)
