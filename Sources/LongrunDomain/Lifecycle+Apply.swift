@@ -39,8 +39,10 @@ extension Lifecycle {
         case .deleted:
             state!.deletion = .init(actor: event.actor, time: event.time)
             state!.lease = nil
+            state!.dropPayloads()
         case .expired:
             state!.expireTime = event.time
+            state!.dropPayloads()
         case .holdSet(let reason):
             state!.hold = .init(actor: event.actor, time: event.time, reason: reason)
         case .holdReleased:

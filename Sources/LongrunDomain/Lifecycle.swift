@@ -56,7 +56,9 @@ public enum Lifecycle {
     /// 2. A hold or its release is no transition (``Event/Kind/isTransition``): it leaves
     ///    ``OperationState/version`` and the update time as they were, so an administrator's hold
     ///    never fails a producer's next update on its expected version.
-    public static let foldRevision: UInt32 = 2
+    /// 3. A deleted or expired operation keeps no payloads (``OperationState/dropPayloads()``):
+    ///    its tombstone only says the name was used, so retention frees what it expires.
+    public static let foldRevision: UInt32 = 3
 
     public static func decide(_ command: Command, state: OperationState?, context: Context) throws(DomainError) -> Decision {
         let name = command.name

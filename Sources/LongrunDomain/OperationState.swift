@@ -85,6 +85,20 @@ public struct OperationState: Hashable, Sendable {
 
     public var done: Bool { outcome != nil }
     /// Deleted, or expired by retention: no longer served, history kept, name never reused.
+    /// Drops the metadata and the result's payload (a response's message, an error's message and
+    /// details), keeping whether it succeeded and the error's code: what a tombstone keeps. A
+    /// deleted or expired operation is never read back (NOT_FOUND), and every payload it had stays
+    /// in its events, in the log and its history; its view only says the name was used, and by
+    /// whom (fold revision 3).
+    public mutating func dropPayloads() {
+        metadata = nil
+        switch outcome {
+        case .response?: outcome = .response(Payload(typeURL: "", value: []))
+        case .error(let status)?: outcome = .error(Status(code: status.code, message: ""))
+        case nil: break
+        }
+    }
+
     public var isDeleted: Bool { deletion != nil || expireTime != nil }
     /// Cancellation was requested and the operation has not finished yet.
     public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }

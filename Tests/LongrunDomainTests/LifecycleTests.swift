@@ -137,6 +137,20 @@ struct LifecycleTests {
         }
     }
 
+    @Test(arguments: [Event.Kind.deleted, .expired])
+    func aTombstoneKeepsNoPayloads(_ end: Event.Kind) throws {
+        // Retention frees what it expires: the payloads stay in the events, not in the view.
+        let succeeded = try #require(given([Self.created, Self.completedOK, end]))
+        #expect(succeeded.isDeleted)
+        #expect(succeeded.metadata == nil)
+        #expect(succeeded.outcome == .response(Payload(typeURL: "", value: [])))
+        #expect(succeeded.requestFingerprint == given([Self.created])?.requestFingerprint)
+        let failed = try #require(given([Self.created, .completed(.error(Status(code: 9, message: "no disk", details: [Self.meta]))), end]))
+        #expect(failed.outcome == .error(Status(code: 9, message: "")))
+        let running = try #require(given([Self.created, end]))
+        #expect(running.metadata == nil && running.outcome == nil)
+    }
+
     @Test func aNegativeCancelGraceIsInvalid() {
         expectError(.invalidArgument, reason: .invalidCancelGrace) {
             try when(.create(.init(name: Self.name, cancellation: .cooperative(grace: .seconds(-1)))), given: nil)
