@@ -171,7 +171,12 @@ extension LongrunEngine {
     func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, viewsBytes: Int) -> Bool {
         guard applied > last.sequence else { return false }
         let events = applied - last.sequence
-        if let ratio = configuration.snapshotLogRatio {
+        if var ratio = configuration.snapshotLogRatio {
+            // With compaction on, only a snapshot lets the log shrink, and the views hold the history
+            // index of everything not yet compacted, so they grow with the log: at 4 the log would
+            // never outgrow them. Outgrowing them once keeps the log within about the views' size
+            // past the compaction age.
+            if configuration.compactLogOlderThan != nil { ratio = min(ratio, 1) }
             let logBytes = Double(events) * logBytesPerEvent
             let next = Double(max(UInt64(viewsBytes), last.bytes))
             if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * next) { return true }

@@ -34,6 +34,17 @@ struct SnapshotScheduleTests {
         #expect(try !due({ _ in }, events: 0, lastBytes: 0, bytesPerEvent: 1_024))
     }
 
+    @Test func withCompactionTheLogNeedOnlyOutgrowTheViewsOnce() throws {
+        let mib: UInt64 = 1 << 20
+        // Views of 100 MiB: due at 100 MiB of log, not 400, so compaction can follow.
+        let compacting: (inout LongrunEngine.Configuration) -> Void = { $0.compactLogOlderThan = .seconds(60) }
+        #expect(try !due(compacting, events: 102_399, lastBytes: 0, bytesPerEvent: 1_024, viewsBytes: Int(100 * mib)))
+        #expect(try due(compacting, events: 102_400, lastBytes: 0, bytesPerEvent: 1_024, viewsBytes: Int(100 * mib)))
+        #expect(try !due({ _ in }, events: 102_400, lastBytes: 0, bytesPerEvent: 1_024, viewsBytes: Int(100 * mib)))
+        // Still 64 MiB of log at least.
+        #expect(try !due(compacting, events: 65_535, lastBytes: 0, bytesPerEvent: 1_024, viewsBytes: Int(mib)))
+    }
+
     @Test func theCountAndTimeCadencesAreOptInAndTheRatioCanBeTurnedOff() throws {
         #expect(try !due({ $0.snapshotLogRatio = nil }, events: 10_000_000, lastBytes: 0, bytesPerEvent: 1_024))
         #expect(try due({ $0.snapshotLogRatio = nil; $0.snapshotEveryEvents = 500 }, events: 500, lastBytes: 0, bytesPerEvent: 1))
