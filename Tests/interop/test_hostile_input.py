@@ -264,6 +264,37 @@ def test_many_connections_dropped_mid_request(guarded):
     client.wait_for_progress(10)
 
 
+def test_writes_reset_or_abandoned_after_they_were_sent_whole(guarded):
+    # A write the daemon queued is answered after its commit: by then the client may have reset the
+    # stream or closed the connection. The answer must go nowhere, quietly.
+    from longrun.v1 import producers_pb2
+
+    daemon, client = guarded
+    for round_ in range(5):
+        conn = h2_connection()
+        s = connect(daemon.socket)
+        for index in range(50):
+            stream = conn.get_next_available_stream_id()
+            create = producers_pb2.CreateOperationRequest(operation_id=support.unique_id("reset")).SerializeToString()
+            conn.send_headers(stream, grpc_headers("/longrun.v1.Producers/CreateOperation"))
+            conn.send_data(stream, grpc_message(create), end_stream=True)
+            conn.reset_stream(stream)
+        s.sendall(conn.data_to_send())
+        abandoned = []
+        for index in range(20):
+            conn = h2_connection()
+            create = producers_pb2.CreateOperationRequest(operation_id=support.unique_id("abandoned")).SerializeToString()
+            conn.send_headers(1, grpc_headers("/longrun.v1.Producers/CreateOperation"))
+            conn.send_data(1, grpc_message(create), end_stream=True)
+            a = connect(daemon.socket)
+            a.sendall(conn.data_to_send())
+            abandoned.append(a)
+        for a in abandoned:
+            abort(a)
+        abort(s)
+    client.wait_for_progress(10)
+
+
 def send_oversized(target):
     """CreateOperation with metadata above the daemon's maximum request size (4 MiB by default,
     LongrunServer.Configuration.maximumRequestBytes); returns the failure. Checks that nothing was
