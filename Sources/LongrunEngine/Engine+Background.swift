@@ -102,6 +102,7 @@ extension LongrunEngine {
         let newest = try lmdb?.usableSnapshot(upTo: .max, checkContents: false)
         var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, at: ContinuousClock.now)
         var lastCheckpoint = ContinuousClock.now
+        var lastCompaction = ContinuousClock.now
         while !Task.isCancelled {
             if let store = lmdb, let applied = try? await appliedSequence(),
                let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), views: try $0.viewsBytes()) }),
@@ -109,11 +110,21 @@ extension LongrunEngine {
                 do {
                     let info = try await takeSnapshot()
                     lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, at: ContinuousClock.now)
-                    let dropped = try await compactLogIfDue()
-                    if dropped > 0 { logger.notice("compacted the log", metadata: ["events": "\(dropped)"]) }
                 } catch {
                     logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     lastSnapshot.at = ContinuousClock.now
+                }
+            }
+            // A snapshot lets the log be compacted only once it is older than the compaction age:
+            // look every so often, not only when a new one is taken.
+            if lmdb != nil, configuration.compactLogOlderThan != nil,
+               ContinuousClock.now - lastCompaction >= configuration.compactionCheckInterval {
+                lastCompaction = ContinuousClock.now
+                do {
+                    let dropped = try await compactLogIfDue()
+                    if dropped > 0 { logger.notice("compacted the log", metadata: ["events": "\(dropped)"]) }
+                } catch {
+                    logger.error("compacting the log failed; retrying at the next check", metadata: ["error": "\(error)"])
                 }
             }
             if lmdb != nil, let interval = configuration.logCheckpointInterval, ContinuousClock.now - lastCheckpoint >= interval {

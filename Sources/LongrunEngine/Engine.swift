@@ -94,6 +94,9 @@ public final class LongrunEngine: Sendable {
         /// Drop log events that are covered by a snapshot and older than this (nil: keep the whole log).
         /// History and watch requests that reach before the retained log then get OUT_OF_RANGE.
         public var compactLogOlderThan: Duration?
+        /// How often the background work compacts what ``compactLogOlderThan`` allows (a snapshot
+        /// becomes usable for compaction only once it is that old).
+        public var compactionCheckInterval: Duration = .seconds(60)
         /// How often a background scrub pass checks the whole store (nil: only on demand). Each pass
         /// is throttled to ``scrubShare`` of one core.
         public var scrubInterval: Duration? = .seconds(86_400)

@@ -64,6 +64,33 @@ struct RetentionTests {
         }
     }
 
+    @Test func theBackgroundWorkCompactsOnceASnapshotIsOldEnough() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.child("data"), clock: clock) {
+                $0.compactLogOlderThan = .seconds(3600)
+                $0.compactionCheckInterval = .milliseconds(10)
+            }
+            defer { engine.close() }
+            let old = try await engine.create(CreateRequest(id: "old"), actor: Fixtures.producer)
+            _ = try await engine.progress(old.name, metadata: nil, actor: Fixtures.producer)
+            #expect(try await engine.takeSnapshot().sequence == 2)
+            clock.advance(by: .seconds(7200))
+            _ = try await engine.create(CreateRequest(id: "young"), actor: Fixtures.producer)
+            // No new snapshot is due (the log is tiny): the snapshot of two hours ago is what lets
+            // the background work compact the log.
+            let runner = Task { try await engine.run() }
+            defer { runner.cancel() }
+            var compacted = false
+            for _ in 0..<1000 where !compacted {
+                compacted = (try? await engine.events(after: 0, limit: 10)) == nil
+                if !compacted { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(compacted)
+            #expect(try await engine.events(after: 2, limit: 10).map(\.sequence) == [3])
+        }
+    }
+
     @Test func compactionDropsSnapshottedLogAndHistoryBeforeItIsOutOfRange() async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock()
