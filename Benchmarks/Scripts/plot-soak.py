@@ -43,7 +43,7 @@ def main(source, target):
     disk.set_xlabel("minutes")
     disk.legend(loc="upper left")
     written = disk.twinx()
-    written.plot(t, [int(r["bytes_written"]) / 2**30 for r in rows], label="bytes written (/proc/PID/io)", color="tab:green")
+    written.plot(t, [int(r["bytes_written"]) / 2**30 for r in rows], label="bytes written (write calls, /proc/PID/io wchar)", color="tab:green")
     written.set_ylabel("GiB written")
     written.legend(loc="lower right")
 

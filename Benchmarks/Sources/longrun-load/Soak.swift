@@ -7,7 +7,9 @@ import Synchronization
 /// against a daemon on its default settings (snapshots, checkpoints and scrub as shipped), for
 /// `--seconds`, optionally paced to `--soak-rate` transitions/s; every `--soak-interval` seconds
 /// one line of what grows with time: throughput, latency, the daemon's anonymous and file-backed
-/// RSS, open files, `data.mdb` and snapshot bytes, and bytes written (`/proc/PID/io`). The lines
+/// RSS, open files, `data.mdb` and snapshot bytes, and bytes written (`wchar` of `/proc/PID/io`:
+/// what the daemon handed to write calls, which the device's own counters match; `write_bytes`
+/// over-counts by about 9× on Linux 6.18, where dirtying a page of a large folio counts more). The lines
 /// go to a CSV for `Benchmarks/Scripts/plot-soak.py`, which draws the PNG in BENCHMARKS.md.
 struct SoakResult: Codable, Sendable {
     struct Interval: Codable, Sendable {
@@ -154,7 +156,8 @@ struct Soak {
             + "written \(i.bytesWritten >> 20) MiB"
     }
 
-    /// From `/proc/PID`: anonymous and file-backed resident bytes, open files, bytes written.
+    /// From `/proc/PID`: anonymous and file-backed resident bytes, open files, bytes passed to write
+    /// calls (`wchar`; the answers on the socket are among them, a few hundred bytes per call).
     static func processFigures(_ pid: Int32) -> (anonymousRSS: Int, fileRSS: Int, openFiles: Int, bytesWritten: Int) {
         func field(_ text: String, _ name: String) -> Int {
             guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix(name) }) else { return 0 }
@@ -163,7 +166,7 @@ struct Soak {
         let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
         let io = (try? String(contentsOfFile: "/proc/\(pid)/io", encoding: .utf8)) ?? ""
         let files = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count) ?? 0
-        return (field(status, "RssAnon:") * 1024, field(status, "RssFile:") * 1024, files, field(io, "write_bytes:"))
+        return (field(status, "RssAnon:") * 1024, field(status, "RssFile:") * 1024, files, field(io, "wchar:"))
     }
 
     static func fileSize(_ path: String) -> Int {
