@@ -8,6 +8,13 @@ let grpc: [Target.Dependency] = [
     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
 ]
 
+// The upcoming features the anchors build with (grpc-swift-2, swift-log): `any` spelled out on
+// every existential. Applied to every Swift target at the end of this file, so they live in one
+// place.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
 let package = Package(
     name: "Longrun",
     platforms: [.macOS(.v15)],
@@ -213,3 +220,8 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every Swift target gets the shared settings; the C targets (CLMDB, CCRC32C) take none.
+for target in package.targets where target.type != .system && target.name != "CCRC32C" {
+    target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
+}
