@@ -9,10 +9,11 @@ let grpc: [Target.Dependency] = [
 ]
 
 // The upcoming features the anchors build with (grpc-swift-2, swift-log): `any` spelled out on
-// every existential. Applied to every Swift target at the end of this file, so they live in one
-// place.
+// every existential, and members visible only from modules a file imports itself. Applied to every
+// Swift target at the end of this file, so they live in one place.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -150,6 +151,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -216,7 +218,8 @@ let package = Package(
         // The CLI's own code (its error lines), tested through @testable import of the executable.
         // The README's Swift examples are the files in Snippets/ (which `swift build` compiles).
         .testTarget(name: "SnippetsTests"),
-        .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit"]),
+        .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit", "LongrunProto",
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import GRPCCore
 import GRPCProtobuf
 import LongrunProto
 import SwiftProtobuf
+import Synchronization
 
 extension ProducerHandle {
     /// Runs `work` in a child task and completes the operation with its outcome.

@@ -2,6 +2,7 @@ import Logging
 import LongrunCLIKit
 import LongrunDomain
 import LongrunStore
+import LongrunWire
 
 #if canImport(Glibc)
 import Glibc

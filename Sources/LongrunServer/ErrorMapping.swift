@@ -3,6 +3,7 @@ import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunProto
+import SwiftProtobuf
 
 /// An error that decides its own `google.rpc.Status`: its code, its message, and an `ErrorInfo`
 /// (UPPER_SNAKE reason, domain `longrun.dev`), which grpc-swift sends in the

@@ -5,6 +5,7 @@ import LongrunDefaults
 import LongrunEngine
 import LongrunProto
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 
 #if canImport(Glibc)
