@@ -28,25 +28,6 @@ import Darwin
 ///   and are valid only until the transaction ends; copy what must outlive it. Never open the same
 ///   data directory twice in one process (LMDB forbids it: locks are per process).
 public final class Environment: @unchecked Sendable {
-    public struct Configuration: Sendable {
-        public var path: String
-        public var maximumDatabases: Int = 32
-        /// The map's size at open (never below what the data file already uses). A writable
-        /// environment starts at no more than ``maximumMapSize``.
-        public var initialMapSize: Int = 64 << 20
-        /// The largest the map, and so the data file, may grow: the bound on the store's size.
-        public var maximumMapSize: Int = 1 << 40
-        public var maximumReaders: Int = 1024
-        /// `false` skips the fsync at commit (`MDB_NOSYNC`); durability then rests on ``sync(force:)``.
-        public var syncOnCommit: Bool = true
-        public var readOnly: Bool = false
-        public var fileMode: mode_t = 0o600
-
-        public init(path: String) {
-            self.path = path
-        }
-    }
-
     public let configuration: Configuration
     let handle: OpaquePointer
     /// Changing the map size requires that this process has no transaction open. Transactions hold

@@ -1,5 +1,5 @@
 import LongrunDomain
-import LongrunStore
+public import LongrunStore
 import Synchronization
 
 /// What the daemon's metrics sample from a running engine. Everything here is cheap enough to call
