@@ -9,10 +9,12 @@ let grpc: [Target.Dependency] = [
 ]
 
 // The upcoming features the anchors build with (grpc-swift-2, swift-log): `any` spelled out on
-// every existential, and members visible only from modules a file imports itself. Applied to every
-// Swift target at the end of this file, so they live in one place.
+// every existential, imports internal unless marked `public`/`package` (so a module's public
+// surface names exactly the modules it exposes), and members visible only from modules a file
+// imports itself. Applied to every Swift target at the end of this file, so they live in one place.
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
     .enableUpcomingFeature("MemberImportVisibility"),
 ]
 

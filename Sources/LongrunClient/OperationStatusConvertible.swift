@@ -1,4 +1,4 @@
-import LongrunProto
+public import LongrunProto
 import SwiftProtobuf
 
 /// An error that knows the `google.rpc.Status` an operation should fail with.

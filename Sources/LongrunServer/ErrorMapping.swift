@@ -1,6 +1,6 @@
-import GRPCCore
-import GRPCProtobuf
-import Logging
+public import GRPCCore
+public import GRPCProtobuf
+public import Logging
 import LongrunDomain
 import LongrunProto
 import SwiftProtobuf
