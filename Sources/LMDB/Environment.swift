@@ -28,6 +28,29 @@ import Darwin
 ///   and are valid only until the transaction ends; copy what must outlive it. Never open the same
 ///   data directory twice in one process (LMDB forbids it: locks are per process).
 public final class Environment: @unchecked Sendable {
+    public struct Configuration: Sendable {
+        public var path: String
+        public var maximumDatabases: Int = 32
+        /// The map's size at open (never below what the data file already uses). A writable
+        /// environment starts at no more than ``maximumMapSize``.
+        public var initialMapSize: Int = 64 << 20
+        /// The largest the map, and so the data file, may grow: the bound on the store's size.
+        public var maximumMapSize: Int = 1 << 40
+        public var maximumReaders: Int = 1024
+        /// `false` skips the fsync at commit (`MDB_NOSYNC`); durability then rests on ``sync(force:)``.
+        public var syncOnCommit: Bool = true
+        public var readOnly: Bool = false
+        /// The permission bits of the files LMDB creates. `UInt16` rather than `mode_t`: on Linux
+        /// `mode_t` reaches Swift both through Glibc and through lmdb.h's sys/types.h, so which
+        /// module a public `mode_t` belongs to (and so which import must be public) changed between
+        /// debug and whole-module builds. Every permission value fits, on every platform.
+        public var fileMode: UInt16 = 0o600
+
+        public init(path: String) {
+            self.path = path
+        }
+    }
+
     public let configuration: Configuration
     let handle: OpaquePointer
     /// Changing the map size requires that this process has no transaction open. Transactions hold
@@ -54,7 +77,7 @@ public final class Environment: @unchecked Sendable {
             if !configuration.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
             if configuration.readOnly { flags |= UInt32(MDB_RDONLY) }
             try LMDBError.check(
-                mdb_env_open(env, configuration.path, flags, configuration.fileMode),
+                mdb_env_open(env, configuration.path, flags, mode_t(configuration.fileMode)),
                 "mdb_env_open(\(configuration.path))"
             )
         } catch {
