@@ -8,6 +8,16 @@ let grpc: [Target.Dependency] = [
     .product(name: "SwiftProtobuf", package: "swift-protobuf"),
 ]
 
+// The upcoming features the anchors build with (grpc-swift-2, swift-log): `any` spelled out on
+// every existential, imports internal unless marked `public`/`package` (so a module's public
+// surface names exactly the modules it exposes), and members visible only from modules a file
+// imports itself. Applied to every Swift target at the end of this file, so they live in one place.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
 let package = Package(
     name: "Longrun",
     platforms: [.macOS(.v15)],
@@ -143,6 +153,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -209,7 +220,13 @@ let package = Package(
         // The CLI's own code (its error lines), tested through @testable import of the executable.
         // The README's Swift examples are the files in Snippets/ (which `swift build` compiles).
         .testTarget(name: "SnippetsTests"),
-        .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit"]),
+        .testTarget(name: "longrunTests", dependencies: ["longrun", "LongrunClient", "LongrunCLIKit", "LongrunProto",
+                                                      .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Every Swift target gets the shared settings; the C targets (CLMDB, CCRC32C) take none.
+for target in package.targets where target.type != .system && target.name != "CCRC32C" {
+    target.swiftSettings = (target.swiftSettings ?? []) + swiftSettings
+}

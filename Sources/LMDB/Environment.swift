@@ -40,7 +40,11 @@ public final class Environment: @unchecked Sendable {
         /// `false` skips the fsync at commit (`MDB_NOSYNC`); durability then rests on ``sync(force:)``.
         public var syncOnCommit: Bool = true
         public var readOnly: Bool = false
-        public var fileMode: mode_t = 0o600
+        /// The permission bits of the files LMDB creates. `UInt16` rather than `mode_t`: on Linux
+        /// `mode_t` reaches Swift both through Glibc and through lmdb.h's sys/types.h, so which
+        /// module a public `mode_t` belongs to (and so which import must be public) changed between
+        /// debug and whole-module builds. Every permission value fits, on every platform.
+        public var fileMode: UInt16 = 0o600
 
         public init(path: String) {
             self.path = path
@@ -73,7 +77,7 @@ public final class Environment: @unchecked Sendable {
             if !configuration.syncOnCommit { flags |= UInt32(MDB_NOSYNC) }
             if configuration.readOnly { flags |= UInt32(MDB_RDONLY) }
             try LMDBError.check(
-                mdb_env_open(env, configuration.path, flags, configuration.fileMode),
+                mdb_env_open(env, configuration.path, flags, mode_t(configuration.fileMode)),
                 "mdb_env_open(\(configuration.path))"
             )
         } catch {

@@ -1,4 +1,4 @@
-import LongrunProto
+package import LongrunProto
 
 /// The `longrun` CLI's exit codes.
 package enum ExitCodes {

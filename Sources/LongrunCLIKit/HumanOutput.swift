@@ -1,8 +1,8 @@
 import LongrunDefaults
 import LongrunDomain
-import LongrunProto
+package import LongrunProto
 import LongrunWire
-import SwiftProtobuf
+package import SwiftProtobuf
 
 /// The CLI's human-readable output: tables, progress lines, operation blocks, event rows.
 package enum HumanOutput {

@@ -1,4 +1,4 @@
-import LongrunProto
+package import LongrunProto
 
 /// How integrity findings read in a terminal.
 package enum IntegrityText {

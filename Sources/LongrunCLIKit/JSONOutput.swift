@@ -1,7 +1,7 @@
 import Foundation
 import LongrunDefaults
-import LongrunProto
-import SwiftProtobuf
+package import LongrunProto
+package import SwiftProtobuf
 
 /// One-line JSON for operations, events and responses: the protobuf JSON mapping (lowerCamelCase
 /// keys, RFC 3339 times), with every field present (``CompleteJSON``) and 64-bit integers as

@@ -1,7 +1,7 @@
 import Foundation
 import LongrunDefaults
 import LongrunProto
-import SwiftProtobuf
+package import SwiftProtobuf
 
 /// The CLI's metadata and response arguments, turned into `google.protobuf.Any`.
 ///

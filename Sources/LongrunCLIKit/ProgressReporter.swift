@@ -1,5 +1,5 @@
-import LongrunProto
-import SwiftProtobuf
+package import LongrunProto
+package import SwiftProtobuf
 import Synchronization
 
 /// Prints a progress line whenever an operation's metadata changes (the `wait` command).

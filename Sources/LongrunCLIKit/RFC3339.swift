@@ -1,6 +1,6 @@
 import LongrunDomain
 import LongrunProto
-import SwiftProtobuf
+package import SwiftProtobuf
 
 /// RFC 3339 timestamps in UTC for human output: `2026-05-01T10:00:00Z`, with milliseconds when the
 /// time has a fraction of a second (`2026-05-01T10:00:00.250Z`). The calendar arithmetic is the

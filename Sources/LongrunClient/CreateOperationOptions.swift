@@ -1,5 +1,5 @@
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
 
 /// What to create: the fields of a `CreateOperationRequest`.
 public struct CreateOperationOptions: Sendable {

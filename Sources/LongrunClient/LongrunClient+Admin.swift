@@ -1,5 +1,5 @@
 import GRPCCore
-import LongrunProto
+public import LongrunProto
 import SwiftProtobuf
 
 /// `longrun.v1.Admin`: server information, collections, bulk calls, snapshots, integrity, holds.

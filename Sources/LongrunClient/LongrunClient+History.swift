@@ -1,5 +1,5 @@
 import GRPCCore
-import LongrunProto
+public import LongrunProto
 import SwiftProtobuf
 
 /// `longrun.v1.History`: an operation's events, the event stream and operation details.

@@ -1,5 +1,5 @@
 import GRPCCore
-import LongrunProto
+public import LongrunProto
 import SwiftProtobuf
 
 /// `google.longrunning.Operations`: get, list, cancel, delete and wait for operations.

@@ -1,6 +1,6 @@
 import GRPCCore
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
 
 /// `longrun.v1.Producers`: update, heartbeat, adopt and complete an operation.
 extension LongrunClient {

@@ -1,4 +1,4 @@
-import LongrunProto
+package import LongrunProto
 import SwiftProtobuf
 
 extension LongrunClient {

@@ -1,5 +1,5 @@
 import LongrunProto
-import SwiftProtobuf
+package import SwiftProtobuf
 
 extension LongrunClient {
     /// Each operation's `update_time` (its last change), from `GetOperationDetails`, for the

@@ -1,6 +1,6 @@
-import GRPCCore
-import LongrunProto
-import SwiftProtobuf
+public import GRPCCore
+public import LongrunProto
+public import SwiftProtobuf
 
 /// A client of one `longrund`: typed access to its four services, the calls consumers and
 /// producers need (errors mapped to ``LongrunClientError``), and operation handles.

@@ -1,6 +1,6 @@
-import GRPCCore
-import LongrunProto
-import SwiftProtobuf
+public import GRPCCore
+public import LongrunProto
+public import SwiftProtobuf
 
 /// A failed call to the daemon: the gRPC status code, its message and, when the server sent one
 /// (Longrun always does), the `google.rpc.ErrorInfo` from the status details.

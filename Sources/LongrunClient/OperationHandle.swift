@@ -1,5 +1,5 @@
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
 
 /// Why an operation did not yield the response a consumer wanted.
 public enum OperationError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,4 +1,5 @@
-import LongrunProto
+public import LongrunProto
+import SwiftProtobuf
 
 /// An error that knows the `google.rpc.Status` an operation should fail with.
 /// ``ProducerHandle/run(cancellationPollInterval:_:)`` completes the operation with this status

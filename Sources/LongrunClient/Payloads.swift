@@ -1,4 +1,4 @@
-import LongrunProto
+public import LongrunProto
 import SwiftProtobuf
 
 /// Registers message types with SwiftProtobuf's `Any` registry (``LongrunProto/LongrunTypes``), so

@@ -1,7 +1,8 @@
 import GRPCCore
 import GRPCProtobuf
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
+import Synchronization
 
 extension ProducerHandle {
     /// Runs `work` in a child task and completes the operation with its outcome.

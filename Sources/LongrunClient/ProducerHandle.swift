@@ -1,7 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
 import Synchronization
 
 /// A producer's handle on one operation: report progress, learn of cancel requests, complete it.

@@ -1,4 +1,4 @@
-import GRPCCore
+public import GRPCCore
 import LongrunDefaults
 
 /// A `google.rpc.Code`: the code of an RPC failure or of an operation's `error`.

@@ -1,6 +1,6 @@
 import Logging
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
 import Synchronization
 
 /// What the engine does by itself: cancel grace, leases, retention, scheduled snapshots and compaction.

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// Cancelling or deleting every operation a filter matches (``BulkAction``).
 extension LongrunEngine {

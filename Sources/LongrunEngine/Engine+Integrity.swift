@@ -1,6 +1,6 @@
 import Logging
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
 
 extension LongrunEngine {
     /// What the integrity checks have found so far (scrub passes and reads).

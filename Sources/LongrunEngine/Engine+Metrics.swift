@@ -1,5 +1,6 @@
 import LongrunDomain
-import LongrunStore
+public import LongrunStore
+import Synchronization
 
 /// What the daemon's metrics sample from a running engine. Everything here is cheap enough to call
 /// at every scrape: counters under a lock, LMDB's environment info, one short read transaction,

@@ -1,4 +1,5 @@
-import LongrunDomain
+public import LongrunDomain
+import Synchronization
 
 /// What producers and consumers change: each goes through the group-commit writer and returns
 /// after its commit.

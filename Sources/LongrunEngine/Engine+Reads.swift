@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 import LongrunStore
 
 /// Reads: each runs on the caller's task against the store, never waiting for the writer.

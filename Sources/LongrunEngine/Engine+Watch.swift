@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// Where a watch begins: at the newest event, or after a sequence the client saw last.
 public enum WatchStart: Hashable, Sendable {

@@ -1,6 +1,6 @@
-import Logging
-import LongrunDomain
-import LongrunStore
+public import Logging
+public import LongrunDomain
+public import LongrunStore
 import Synchronization
 
 /// What a producer asks for when it creates an operation.

@@ -1,6 +1,6 @@
 import Logging
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
 import Synchronization
 
 /// What the integrity checks of a running engine have found: the last complete scrub pass, and

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// A ListOperations request, as the engine takes it.
 public struct ListRequest: Hashable, Sendable {

@@ -1,6 +1,6 @@
 import Crypto
 import LongrunDomain
-import LongrunStore
+public import LongrunStore
 import PostgresNIO
 
 /// Copying a log between backends and checking a PostgreSQL store (`longrun-replay copy`, `verify`).

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 import LongrunStore
 import PostgresNIO
 import Synchronization

@@ -1,5 +1,5 @@
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
 import PostgresNIO
 
 /// Reads: each one statement through the pool, seeing what is committed. Records are checked

@@ -1,5 +1,5 @@
 import LongrunDomain
-import LongrunStore
+public import LongrunStore
 import PostgresNIO
 
 extension PostgresStore {

@@ -1,4 +1,4 @@
-import SwiftProtobuf
+public import SwiftProtobuf
 
 extension Google_Protobuf_Any {
     /// The full message name of the type URL: what follows its last `/`

@@ -1,6 +1,6 @@
 import Foundation
 import LongrunDefaults
-import SwiftProtobuf
+public import SwiftProtobuf
 
 /// Registers message types with SwiftProtobuf's `Any` registry, so `Any`s holding them can be
 /// converted to and from JSON (`jsonString()`, JSON with `"@type"`). The well-known types

@@ -1,6 +1,6 @@
-import Logging
-import LongrunPostgres
-import LongrunStore
+public import Logging
+public import LongrunPostgres
+public import LongrunStore
 
 #if canImport(Glibc)
 import Glibc

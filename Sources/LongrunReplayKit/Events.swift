@@ -1,7 +1,7 @@
 import LongrunCLIKit
-import LongrunDomain
-import LongrunProto
-import LongrunStore
+public import LongrunDomain
+public import LongrunProto
+public import LongrunStore
 import LongrunWire
 
 /// Which events `dump` prints: the intersection of a sequence range, a time range and a name.

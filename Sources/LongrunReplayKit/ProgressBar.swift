@@ -1,7 +1,7 @@
-import LongrunStore
+public import LongrunStore
 
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #endif
 
 /// A one-line progress bar on standard error, redrawn at most ten times a second:

@@ -1,5 +1,5 @@
-import Logging
-import LongrunStore
+public import Logging
+public import LongrunStore
 
 #if canImport(Glibc)
 import Glibc

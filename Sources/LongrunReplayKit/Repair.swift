@@ -1,6 +1,6 @@
-import Logging
+public import Logging
 import LongrunDomain
-import LongrunStore
+public import LongrunStore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
 import LongrunCLIKit
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
 
 /// What `snapshot list` and `snapshot verify` found about one snapshot file.
 public struct SnapshotStatus: Sendable {

@@ -1,8 +1,8 @@
-import Logging
+public import Logging
 import LongrunCLIKit
-import LongrunDomain
+public import LongrunDomain
 import LongrunProto
-import LongrunStore
+public import LongrunStore
 import LongrunWire
 
 /// A point in the log: right after an event, or right after the last event at or before a time.

@@ -1,7 +1,8 @@
-import Logging
+public import Logging
 import LongrunCLIKit
-import LongrunDomain
-import LongrunStore
+public import LongrunDomain
+public import LongrunStore
+import LongrunWire
 
 #if canImport(Glibc)
 import Glibc

@@ -1,5 +1,5 @@
-import Logging
-import LongrunStore
+public import Logging
+public import LongrunStore
 
 /// `verify`: the whole log's hash chain and continuity, the applied sequence, the views against
 /// views rebuilt from the log, and the snapshots.

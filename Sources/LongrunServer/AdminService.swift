@@ -7,6 +7,7 @@ import LongrunEngine
 import LongrunProto
 import LongrunStore
 import LongrunWire
+import SwiftProtobuf
 
 /// `longrun.v1.Admin`: what the daemon is serving from.
 struct AdminService: Longrun_V1_Admin.ServiceProtocol {

@@ -1,6 +1,6 @@
-import GRPCCore
-import GRPCProtobuf
-import LongrunDomain
+public import GRPCCore
+public import GRPCProtobuf
+public import LongrunDomain
 
 /// A domain error decides its own status: the code from its ``DomainError/Kind``, its message, and
 /// an `ErrorInfo` with its reason and metadata in the `grpc-status-details-bin` trailer.

@@ -1,8 +1,9 @@
-import GRPCCore
-import GRPCProtobuf
-import Logging
+public import GRPCCore
+public import GRPCProtobuf
+public import Logging
 import LongrunDomain
 import LongrunProto
+import SwiftProtobuf
 
 /// An error that decides its own `google.rpc.Status`: its code, its message, and an `ErrorInfo`
 /// (UPPER_SNAKE reason, domain `longrun.dev`), which grpc-swift sends in the

@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
 import Logging
+import LongrunDomain
 import LongrunProto
 
 /// `grpc.health.v1.Health`, what `grpc_health_probe` and orchestrators call: the status of the whole

@@ -1,6 +1,6 @@
-import Logging
+public import Logging
 import LongrunDefaults
-import LongrunDomain
+public import LongrunDomain
 import LongrunEngine
 import LongrunStore
 

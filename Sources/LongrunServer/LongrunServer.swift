@@ -1,16 +1,17 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
-import Logging
+public import Logging
 import LongrunDefaults
-import LongrunEngine
+public import LongrunEngine
 import LongrunProto
 import NIOCore
-import ServiceLifecycle
+import NIOPosix
+public import ServiceLifecycle
 
 #if canImport(Glibc)
-import Glibc
+public import Glibc
 #elseif canImport(Musl)
-import Musl
+public import Musl
 #endif
 
 /// The daemon's gRPC front: every service on one Unix socket, run as a `Service`; and, when

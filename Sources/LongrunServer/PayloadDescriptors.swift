@@ -1,5 +1,5 @@
 import Foundation
-import LongrunDomain
+public import LongrunDomain
 import SwiftProtobuf
 
 /// The producers' message types, from `FileDescriptorSet`s as `protoc --include_imports

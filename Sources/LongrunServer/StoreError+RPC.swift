@@ -1,8 +1,8 @@
-import GRPCCore
-import GRPCProtobuf
-import Logging
-import LongrunDomain
-import LongrunStore
+public import GRPCCore
+public import GRPCProtobuf
+public import Logging
+public import LongrunDomain
+public import LongrunStore
 
 /// A store error decides its own status from its ``StoreError/Kind``: the code, the `ErrorInfo`
 /// reason and, for a damaged record, which record and what to run. Failures of the daemon rather

@@ -1,6 +1,6 @@
 import CCRC32C
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 /// The CRC-32C every stored record carries (docs/FORMAT.md, "Checksums").
 ///

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// A backend that can answer a point read on the caller's thread, without suspending.
 ///

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// What an operation's state puts in the indexes beside its record, for every backend: LMDB turns
 /// these facts into index keys (`IndexEntries`), PostgreSQL into columns. The one place the rules

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// One problem an integrity check found: a record, an event, an index entry or a snapshot.
 public struct IntegrityFinding: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// One page of a List over a collection, or over several (AIP-159 wildcards), in creation order:
 /// by create sequence, which is global, so pages across collections interleave them as created.

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// Finding events by sequence and by time through the storage seam, on either backend.
 extension OperationStore {

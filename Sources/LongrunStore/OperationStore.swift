@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// The storage seam: everything the engine's writer, readers, waiters and maintenance ask of a
 /// backend. Two implement it: ``Store`` (LMDB, embedded, one host) and the PostgreSQL store (shared

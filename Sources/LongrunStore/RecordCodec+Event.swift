@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// Events: the `LogRecord` of every log entry (docs/FORMAT.md).
 extension RecordCodec {

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// Views: the `OperationRecord` of every operation (docs/FORMAT.md).
 extension RecordCodec {

@@ -1,4 +1,4 @@
-import LMDB
+public import LMDB
 import LongrunDomain
 
 /// Every named database and meta key of a data directory, declared in one place.

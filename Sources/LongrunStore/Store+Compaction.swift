@@ -1,5 +1,5 @@
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 extension Store {
     /// Drops the log's events up to and including `through`, which must be the sequence of a

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// The LMDB store behind the storage seam. Reads run in their own read transaction on the caller's
 /// thread (microseconds, never blocked by the writer); writes in the one write transaction.

@@ -1,5 +1,5 @@
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 /// What ``Store/repair(_:operations:actor:now:access:progress:)`` did.
 public struct RepairReport: Sendable {

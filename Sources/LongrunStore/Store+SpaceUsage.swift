@@ -1,3 +1,5 @@
+import LMDB
+
 /// How much of its data file the store uses, for the daemon's metrics (`longrun_store_*_bytes`).
 extension Store {
     public struct SpaceUsage: Sendable, Equatable {

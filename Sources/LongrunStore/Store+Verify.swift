@@ -1,6 +1,6 @@
 import Crypto
 import LMDB
-import Logging
+public import Logging
 import LongrunDomain
 
 /// Progress of a long store operation, for progress bars: `done` of `total` units of `phase`.

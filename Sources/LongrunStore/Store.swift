@@ -1,5 +1,5 @@
 import LMDB
-import Logging
+public import Logging
 import LongrunDomain
 
 #if canImport(Glibc)

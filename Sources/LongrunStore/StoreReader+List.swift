@@ -1,5 +1,5 @@
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 extension StoreReader {
     /// Lists a collection from the creation index, or from the index of running operations when

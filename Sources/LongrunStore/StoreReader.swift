@@ -1,5 +1,5 @@
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 /// Reads of one consistent snapshot of the store. Valid only inside ``Store/read(_:)`` or
 /// ``Store/write(_:)``.

@@ -1,5 +1,5 @@
 import LMDB
-import LongrunDomain
+public import LongrunDomain
 
 /// The write side of one transaction: appends events to the log and folds them into the views.
 /// Valid only inside ``Store/write(_:)``.

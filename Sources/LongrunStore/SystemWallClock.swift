@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 #if canImport(Glibc)
 import Glibc

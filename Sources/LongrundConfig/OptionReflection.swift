@@ -1,4 +1,4 @@
-import ArgumentParser
+public import ArgumentParser
 
 /// What a config key takes, read off the option's Swift type.
 public enum ConfigKind: Equatable, Sendable {

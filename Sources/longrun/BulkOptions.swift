@@ -3,6 +3,7 @@ import Foundation
 import LongrunCLIKit
 import LongrunClient
 import LongrunProto
+import SwiftProtobuf
 
 #if canImport(Glibc)
 import Glibc

@@ -6,6 +6,7 @@ import LongrunEngine
 import LongrunPostgres
 import LongrunServer
 import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc

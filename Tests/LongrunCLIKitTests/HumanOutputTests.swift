@@ -1,5 +1,6 @@
 import Foundation
 @testable import LongrunCLIKit
+import LongrunDomain
 import LongrunProto
 import LongrunProtoTestSupport
 import SwiftProtobuf

@@ -4,6 +4,7 @@ import GRPCCore
 import LongrunProto
 import LongrunProtoTestSupport
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 @Suite("Operation details")

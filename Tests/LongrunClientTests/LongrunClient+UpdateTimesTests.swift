@@ -3,6 +3,7 @@ import Foundation
 import LongrunProto
 import LongrunProtoTestSupport
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 @Suite("Update times")

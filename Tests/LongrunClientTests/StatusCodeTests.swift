@@ -1,3 +1,4 @@
+import GRPCCore
 @testable import LongrunClient
 import Testing
 

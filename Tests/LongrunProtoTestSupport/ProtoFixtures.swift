@@ -1,6 +1,6 @@
 import Foundation
-import LongrunProto
-import SwiftProtobuf
+public import LongrunProto
+public import SwiftProtobuf
 import Testing
 
 // Protobuf values the client's and the CLI kit's tests build their cases from.

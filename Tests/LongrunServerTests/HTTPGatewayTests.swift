@@ -1,4 +1,5 @@
 import Foundation
+import GRPCCore
 import LongrunProto
 import LongrunServer
 import LongrunTestSupport

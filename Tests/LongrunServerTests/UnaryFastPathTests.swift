@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
 import LongrunProto
+import LongrunServer
 import LongrunTestSupport
 import SwiftProtobuf
 import Testing

@@ -1,6 +1,6 @@
-import Logging
-import LongrunDomain
-import LongrunEngine
+public import Logging
+public import LongrunDomain
+public import LongrunEngine
 
 /// Builders for the values tests use over and over.
 public enum Fixtures {

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 import Synchronization
 
 /// A wall clock that moves only when a test says so.

@@ -1,4 +1,4 @@
-import LongrunDomain
+public import LongrunDomain
 
 /// An in-memory model of the operations API, written independently of ``Lifecycle``, that the
 /// model-based test compares the real engine with after every step.

@@ -1,6 +1,6 @@
 import Logging
-import LongrunEngine
-import LongrunPostgres
+public import LongrunEngine
+public import LongrunPostgres
 import LongrunStore
 
 #if canImport(Glibc)

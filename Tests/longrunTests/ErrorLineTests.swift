@@ -1,6 +1,8 @@
 import LongrunCLIKit
 import LongrunClient
 @testable import longrun
+import LongrunProto
+import SwiftProtobuf
 import Testing
 
 @Suite("Error lines")

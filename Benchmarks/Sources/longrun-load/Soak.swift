@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import Foundation
 import GRPCCore
 import LongrunProto
@@ -61,7 +62,7 @@ struct Soak {
         var all: [Int64] = []
         var snapshotsSeen: [String: Int] = [:]
         let csv = settings.soakCSV.map { path -> FileHandle? in
-            FileManager.default.createFile(atPath: path, contents: Data(Self.csvHeader.utf8))
+            _ = FileManager.default.createFile(atPath: path, contents: Data(Self.csvHeader.utf8))
             let handle = FileHandle(forWritingAtPath: path)
             _ = handle?.seekToEndOfFile()
             return handle

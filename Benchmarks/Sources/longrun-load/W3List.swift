@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import LongrunProto
+import SwiftProtobuf
 import Synchronization
 
 /// W3: ListOperations pages of 100 with `done = false`, over the socket, on stores of 10k and 1M

@@ -1,6 +1,8 @@
+import BenchmarkSupport
 import Foundation
 import GRPCCore
 import LongrunProto
+import SwiftProtobuf
 
 /// W5: on a store of N events (pre-built in-process, cached with --store-cache), the time from
 /// starting longrund to the first GetOperation it serves, polling its socket as fast as possible;

@@ -1,3 +1,4 @@
+import BenchmarkSupport
 import LMDB
 import Logging
 import LongrunDomain

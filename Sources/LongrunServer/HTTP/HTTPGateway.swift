@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCProtobuf
 import Logging
+import LongrunDomain
 import LongrunProto
 import NIOCore
 import NIOHTTP1

@@ -1,4 +1,5 @@
 import LongrunEngine
+import LongrunStore
 import Metrics
 import Prometheus
 import Synchronization

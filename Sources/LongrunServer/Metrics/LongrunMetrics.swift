@@ -1,5 +1,5 @@
 import Metrics
-import Prometheus
+public import Prometheus
 import Synchronization
 
 /// The daemon's metrics: one Prometheus registry, owned by whoever creates this (the daemon, or a
