@@ -5,6 +5,7 @@ import Logging
 import LongrunDomain
 import LongrunEngine
 import LongrunProto
+import LongrunWire
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
