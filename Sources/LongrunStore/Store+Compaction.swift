@@ -1,14 +1,26 @@
 import LMDB
 public import LongrunDomain
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension Store {
     /// Drops the log's events up to and including `through`, which must be the sequence of a
     /// usable snapshot (so a rebuild can still start from it), in chunks. Each dropped event's
     /// history entry goes with it; the views keep every operation's current state. The chain hash
     /// of the last dropped event becomes the log's base hash, so the chain of what remains still
     /// verifies. Returns how many events were dropped.
+    ///
+    /// Each chunk is one write transaction, which the engine's writer waits for: chunks are small,
+    /// and the writer gets the lock between two (a pause of `pause`), so that compacting a few
+    /// hundred thousand events holds commits up for a few milliseconds at a time, not seconds.
     @discardableResult
-    public func compactLog(through: UInt64, chunk: Int = 10_000) throws -> UInt64 {
+    public func compactLog(through: UInt64, chunk: Int = 1_000, pause: Duration = .milliseconds(1)) throws -> UInt64 {
         guard let snapshot = try usableSnapshot(upTo: through), snapshot.sequence == through else {
             throw StoreError(.storage, "compaction must end at a usable snapshot's sequence; none is at \(through)")
         }
@@ -39,6 +51,8 @@ extension Store {
             }
             dropped += UInt64(count)
             if count < chunk { return dropped }
+            var rest = timespec(tv_sec: Int(pause.components.seconds), tv_nsec: Int(pause.components.attoseconds / 1_000_000_000))
+            nanosleep(&rest, nil)
         }
     }
 }
