@@ -101,59 +101,57 @@ struct UnaryFastPath: Sendable {
                 let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
                 finish(.message(try operation.serializedBytes()), subject)
             case .cancelOperation:
-                let request: Google_Longrunning_CancelOperationRequest = try Self.unaryMessage(in: body)
-                let named = request.name
-                subject = named
-                engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access) { result in
-                    finish(Self.answer(result, logger: logger) { _ in try Google_Protobuf_Empty().serializedBytes() }, named)
-                }
+                try queue(Google_Longrunning_CancelOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                    engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access, completion: done)
+                } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .deleteOperation:
-                let request: Google_Longrunning_DeleteOperationRequest = try Self.unaryMessage(in: body)
-                let named = request.name
-                subject = named
-                engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access) { result in
-                    finish(Self.answer(result, logger: logger) { _ in try Google_Protobuf_Empty().serializedBytes() }, named)
-                }
+                try queue(Google_Longrunning_DeleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                    engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access, completion: done)
+                } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .createOperation:
-                let request: Longrun_V1_CreateOperationRequest = try Self.unaryMessage(in: body)
-                let named = request.accessLogSubject
-                subject = named
-                engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access) { result in
-                    finish(Self.answer(result, logger: logger) { try $0.proto.serializedBytes() }, named)
-                }
+                try queue(Longrun_V1_CreateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                    engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access, completion: done)
+                } response: { try $0.proto.serializedBytes() }
             case .updateOperation:
-                let request: Longrun_V1_UpdateOperationRequest = try Self.unaryMessage(in: body)
-                let named = request.accessLogSubject
-                subject = named
-                engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access) { result in
-                    finish(Self.answer(result, logger: logger) { try ProducersService.updateResponse($0).serializedBytes() }, named)
-                }
+                try queue(Longrun_V1_UpdateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                    engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, completion: done)
+                } response: { try ProducersService.updateResponse($0).serializedBytes() }
             case .completeOperation:
-                let request: Longrun_V1_CompleteOperationRequest = try Self.unaryMessage(in: body)
-                let named = request.accessLogSubject
-                subject = named
-                engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access) { result in
-                    finish(Self.answer(result, logger: logger) { try $0.proto.serializedBytes() }, named)
-                }
+                try queue(Longrun_V1_CompleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                    engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, completion: done)
+                } response: { try $0.proto.serializedBytes() }
             }
         } catch {
             finish(.status(Self.rpcError(ending: error, logger: logger)), subject)
         }
     }
 
+    /// A write: decodes its request, queues what it asks for (`enqueue`, which hands the writer the
+    /// completion), and answers with `response` of the state its commit left, or with the status
+    /// its error ends the call with.
+    private func queue<Request: SwiftProtobuf.Message & AccessLogSubject>(
+        _: Request.Type, body: ByteBuffer, subject: inout String?, finish: @escaping @Sendable (Answer, String?) -> Void,
+        enqueue: (Request, @escaping @Sendable (Result<OperationState, any Error>) -> Void) throws -> Void,
+        response: @escaping @Sendable (OperationState) throws -> [UInt8]
+    ) throws {
+        let request: Request = try Self.unaryMessage(in: body)
+        let named = request.accessLogSubject
+        subject = named
+        let logger = self.logger
+        try enqueue(request) { result in
+            let answer: Answer
+            do {
+                answer = .message(try response(result.get()))
+            } catch {
+                answer = .status(Self.rpcError(ending: error, logger: logger))
+            }
+            finish(answer, named)
+        }
+    }
+
     enum Answer: Sendable {
         case message([UInt8])
         case status(RPCError)
-    }
-
-    /// A write's answer: its response's bytes, or the status its error ends the call with.
-    private static func answer(_ result: Result<OperationState, any Error>, logger: Logger,
-                               response: (OperationState) throws -> [UInt8]) -> Answer {
-        do {
-            return .message(try response(result.get()))
-        } catch {
-            return .status(rpcError(ending: error, logger: logger))
-        }
     }
 
     /// The status a call that failed with `error` ends with, as ``CallContextInterceptor`` and
