@@ -116,6 +116,51 @@ def test_restart_after_sigkill_serves_acknowledged_operations(make_daemon, durab
         assert get(operations, running).done
 
 
+def test_sigterm_under_unary_writes_exits_cleanly_and_keeps_what_it_answered(make_daemon):
+    """Unary writes are answered from the writer's commit, outside grpc-swift's calls: a SIGTERM in
+    the middle of them still exits cleanly, and every transition a client was answered for is there
+    after a restart."""
+    first = make_daemon().start().wait_ready()
+    answered = {}  # name -> done
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def producer(index):
+        with grpc.insecure_channel(first.target) as ch:
+            producers = support.stubs(ch)[0]
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    name = support.create(producers, operation_id=f"p{index}-{n}").name
+                    with lock:
+                        answered[name] = False
+                    support.update(producers, name, metadata=wrappers_pb2.StringValue(value="half"))
+                    support.complete(producers, name, response=wrappers_pb2.StringValue(value="ok"))
+                    with lock:
+                        answered[name] = True
+                except grpc.RpcError:
+                    return  # the daemon is stopping: UNAVAILABLE or CANCELLED for calls not answered
+
+    threads = [threading.Thread(target=producer, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    first.stop_and_check()  # while writes are in flight: exit code 0, in time
+    stop.set()
+    for t in threads:
+        t.join(EXIT_TIMEOUT)
+    assert len(answered) > 20, "the producers were not writing when the daemon stopped"
+
+    second = make_daemon(data_dir=first.data_dir, socket_path=first.socket).start().wait_ready()
+    with grpc.insecure_channel(second.target) as ch:
+        operations = support.stubs(ch)[3]
+        for name, done in answered.items():
+            operation = get(operations, name)
+            if done:
+                assert operation.done, name
+
+
 def test_sigterm_removes_socket_and_restart_serves_the_data(make_daemon):
     first = make_daemon(args=["--socket-mode", "0600"]).start().wait_ready()
     assert stat.S_IMODE(os.lstat(first.socket).st_mode) == 0o600
