@@ -8,21 +8,22 @@ public enum RecordProperties {
     /// Decoding `bytes` as an event either throws `CodecError` or gives an event that survives
     /// re-encoding, with a re-encoding that is a fixed point; a description of the break, or nil.
     public static func eventViolation(_ bytes: [UInt8]) -> String? {
-        guard let event = try? bytes.withUnsafeBytes({ try RecordCodec.decodeEvent($0) }) else { return nil }
-        let encoded = RecordCodec.encode(event)
-        guard let again = try? encoded.withUnsafeBytes({ try RecordCodec.decodeEvent($0) }) else { return "\(event) re-encodes to bytes that do not decode" }
-        guard again == event else { return "\(event) comes back as \(again)" }
-        guard RecordCodec.encode(again) == encoded else { return "encoding \(event) is not a fixed point" }
-        return nil
+        roundTripViolation(bytes, decode: RecordCodec.decodeEvent, encode: RecordCodec.encode)
     }
 
     /// As ``eventViolation(_:)``, for an operation record of the views.
     public static func stateViolation(_ bytes: [UInt8]) -> String? {
-        guard let state = try? bytes.withUnsafeBytes({ try RecordCodec.decodeState($0) }) else { return nil }
-        let encoded = RecordCodec.encode(state)
-        guard let again = try? encoded.withUnsafeBytes({ try RecordCodec.decodeState($0) }) else { return "\(state) re-encodes to bytes that do not decode" }
-        guard again == state else { return "\(state) comes back as \(again)" }
-        guard RecordCodec.encode(again) == encoded else { return "encoding \(state) is not a fixed point" }
+        roundTripViolation(bytes, decode: RecordCodec.decodeState, encode: RecordCodec.encode)
+    }
+
+    private static func roundTripViolation<Value: Equatable>(
+        _ bytes: [UInt8], decode: (UnsafeRawBufferPointer) throws -> Value, encode: (Value) -> [UInt8]
+    ) -> String? {
+        guard let value = try? bytes.withUnsafeBytes(decode) else { return nil }
+        let encoded = encode(value)
+        guard let again = try? encoded.withUnsafeBytes(decode) else { return "\(value) re-encodes to bytes that do not decode" }
+        guard again == value else { return "\(value) comes back as \(again)" }
+        guard encode(again) == encoded else { return "encoding \(value) is not a fixed point" }
         return nil
     }
 
