@@ -126,6 +126,36 @@ extension LongrunEngine {
         }
     }
 
+    /// One step of ``wait(_:timeout:access:)`` for a caller that must not suspend (the server
+    /// answers WaitOperation on the connection's event loop this way): the operation's state if
+    /// the wait is over (it is done, or `deadline` has passed), or a registration whose `wake` is
+    /// called once on the next change, at the deadline, or when the engine closes, on whichever
+    /// thread that happens. The caller then takes the next step; ``cancelWait(_:)`` takes a
+    /// registration back. Same rules and errors as ``wait(_:timeout:access:)``; throws
+    /// `CancellationError` once the engine is closed. Only when ``readsImmediately``.
+    public func waitImmediately(_ name: OperationName, deadline: ContinuousClock.Instant?, access: Access = .unrestricted,
+                                wake: @escaping @Sendable () -> Void) throws -> WaitStep {
+        while true {
+            // The announced sequence first, then the state: the state is at least that new, so a
+            // change it does not show is announced later and wakes this waiter.
+            let seen = waiters.committedThrough
+            let state = try getImmediately(name, access: access)
+            if state.done { return .over(state) }
+            switch waiters.register(name, after: seen, deadline: deadline, wake: { _ in wake() }) {
+            case .waiting(let id): return .waiting(WaitRegistration(name: name, id: id))
+            case .immediate(.changed): continue
+            case .immediate(.timedOut): return .over(state)
+            case .immediate(.cancelled): throw CancellationError()
+            }
+        }
+    }
+
+    /// Takes back a registration of ``waitImmediately(_:deadline:access:wake:)`` whose caller is
+    /// gone (its stream closed); its `wake` may still be called if it was under way.
+    public func cancelWait(_ registration: WaitRegistration) {
+        waiters.unregister(registration.id, of: registration.name)
+    }
+
     // MARK: The log
 
     /// Up to `limit` events of the log after `sequence`, oldest first.
@@ -161,4 +191,18 @@ extension LongrunEngine {
     public func operationIncludingDeleted(_ name: OperationName) async throws -> OperationState? {
         try await read { try await $0.operation(name) }
     }
+}
+
+/// What one step of ``LongrunEngine/waitImmediately(_:deadline:access:wake:)`` left.
+public enum WaitStep: Sendable {
+    /// The wait is over: the operation is done, or the deadline passed; this is its state.
+    case over(OperationState)
+    /// Registered: its `wake` will be called.
+    case waiting(WaitRegistration)
+}
+
+/// A waiter filed by ``LongrunEngine/waitImmediately(_:deadline:access:wake:)``.
+public struct WaitRegistration: Sendable {
+    let name: OperationName
+    let id: UInt64
 }

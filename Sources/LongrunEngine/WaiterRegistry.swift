@@ -4,14 +4,36 @@ import Synchronization
 
 /// Callers suspended until an operation changes. Woken by commits, never by polling.
 ///
-/// A waiter costs one dictionary entry and a continuation (plus a heap entry if it has a deadline);
-/// all deadlines share one timer task that sleeps until the earliest of them.
+/// A waiter costs one dictionary entry and a continuation, or for a caller that cannot suspend a
+/// callback (plus a heap entry if it has a deadline); all deadlines share one timer task that
+/// sleeps until the earliest of them.
 final class WaiterRegistry: Sendable {
     enum Wake: Sendable {
         /// The operation (or, conservatively, the store) changed after the sequence the caller saw.
         case changed
         case timedOut
         case cancelled
+    }
+
+    /// How a waiter is woken: a suspended task's continuation, or a callback (``register(_:after:deadline:wake:)``).
+    private enum Waker: Sendable {
+        case continuation(CheckedContinuation<Wake, Never>)
+        case callback(@Sendable (Wake) -> Void)
+
+        func callAsFunction(_ wake: Wake) {
+            switch self {
+            case .continuation(let continuation): continuation.resume(returning: wake)
+            case .callback(let callback): callback(wake)
+            }
+        }
+    }
+
+    /// What ``register(_:after:deadline:wake:)`` did.
+    enum Registration: Sendable {
+        /// Filed under this id: `wake` will be called once, unless ``unregister(_:of:)`` takes it back first.
+        case waiting(id: UInt64)
+        /// Not filed, and `wake` will not be called: this is the wake-up, at once.
+        case immediate(Wake)
     }
 
     private struct Deadline: Comparable {
@@ -27,9 +49,9 @@ final class WaiterRegistry: Sendable {
         var nextID: UInt64 = 0
         /// Highest sequence whose commit has been announced.
         var notifiedSequence: UInt64
-        var waiters: [OperationName: [UInt64: CheckedContinuation<Wake, Never>]] = [:]
+        var waiters: [OperationName: [UInt64: Waker]] = [:]
         /// Callers waiting for any commit (watch streams), woken by every notification.
-        var commitWaiters: [UInt64: CheckedContinuation<Wake, Never>] = [:]
+        var commitWaiters: [UInt64: Waker] = [:]
         var count = 0
         var deadlines = Heap<Deadline>()
         var timer: Task<Void, Never>?
@@ -55,24 +77,54 @@ final class WaiterRegistry: Sendable {
     /// before the caller got here, so a change between the caller's read and this call is never missed.
     func waitForChange(of name: OperationName, after seenSequence: UInt64, deadline: ContinuousClock.Instant?) async -> Wake {
         await suspend(after: seenSequence) { state, id, continuation in
-            if let deadline, deadline <= .now { return .timedOut }
-            state.waiters[name, default: [:]][id] = continuation
-            state.count += 1
-            if let deadline {
-                state.deadlines.insert(Deadline(instant: deadline, id: id, name: name))
-                scheduleTimerLocked(&state)
-            }
-            return nil
+            fileWaiter(.continuation(continuation), id: id, for: name, deadline: deadline, in: &state)
         } unregister: { state, id in
             Self.remove(id, name: name, from: &state)
         }
+    }
+
+    /// ``waitForChange(of:after:deadline:)`` for a caller that cannot suspend (an event loop):
+    /// `wake` is called once, on the thread that commits, times out or closes, unless the caller
+    /// takes the registration back with ``unregister(_:of:)``. Ends at once, without filing
+    /// anything, if the registry is closed, a commit after `seenSequence` was already announced,
+    /// or the deadline has passed.
+    func register(_ name: OperationName, after seenSequence: UInt64, deadline: ContinuousClock.Instant?,
+                  wake: @escaping @Sendable (Wake) -> Void) -> Registration {
+        state.withLock { state in
+            if state.closed { return .immediate(.cancelled) }
+            if state.notifiedSequence > seenSequence { return .immediate(.changed) }
+            state.nextID += 1
+            let id = state.nextID
+            if let immediate = fileWaiter(.callback(wake), id: id, for: name, deadline: deadline, in: &state) { return .immediate(immediate) }
+            return .waiting(id: id)
+        }
+    }
+
+    /// Takes back a registration of ``register(_:after:deadline:wake:)`` whose caller is gone;
+    /// false if its wake-up already happened (or is under way).
+    @discardableResult
+    func unregister(_ id: UInt64, of name: OperationName) -> Bool {
+        state.withLock { Self.remove(id, name: name, from: &$0) } != nil
+    }
+
+    /// Files a waiter of `name` with its deadline, or returns `.timedOut` if the deadline has passed.
+    private func fileWaiter(_ waker: Waker, id: UInt64, for name: OperationName, deadline: ContinuousClock.Instant?,
+                            in state: inout State) -> Wake? {
+        if let deadline, deadline <= .now { return .timedOut }
+        state.waiters[name, default: [:]][id] = waker
+        state.count += 1
+        if let deadline {
+            state.deadlines.insert(Deadline(instant: deadline, id: id, name: name))
+            scheduleTimerLocked(&state)
+        }
+        return nil
     }
 
     /// Suspends until something is committed after `seenSequence` (at once if it already was), or
     /// the task is cancelled, or the registry closes.
     func waitForCommit(after seenSequence: UInt64) async -> Wake {
         await suspend(after: seenSequence) { state, id, continuation in
-            state.commitWaiters[id] = continuation
+            state.commitWaiters[id] = .continuation(continuation)
             return nil
         } unregister: { state, id in
             state.commitWaiters.removeValue(forKey: id)
@@ -86,7 +138,7 @@ final class WaiterRegistry: Sendable {
     private func suspend(
         after seenSequence: UInt64,
         register: (inout State, UInt64, CheckedContinuation<Wake, Never>) -> Wake?,
-        unregister: @escaping @Sendable (inout State, UInt64) -> CheckedContinuation<Wake, Never>?
+        unregister: @escaping @Sendable (inout State, UInt64) -> Waker?
     ) async -> Wake {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1
@@ -102,15 +154,15 @@ final class WaiterRegistry: Sendable {
                 if let immediate { continuation.resume(returning: immediate) }
             }
         } onCancel: {
-            let continuation = state.withLock { unregister(&$0, id) }
-            continuation?.resume(returning: .cancelled)
+            let waker = state.withLock { unregister(&$0, id) }
+            waker?(.cancelled)
         }
     }
 
     /// Called by the writer after each commit: records the committed sequence and wakes every
     /// waiter of the changed operations.
     func notify(committedThrough sequence: UInt64, changed names: [OperationName]) {
-        var woken: [CheckedContinuation<Wake, Never>] = []
+        var woken: [Waker] = []
         state.withLock { state in
             state.notifiedSequence = max(state.notifiedSequence, sequence)
             if !state.commitWaiters.isEmpty {
@@ -124,12 +176,12 @@ final class WaiterRegistry: Sendable {
                 woken.append(contentsOf: entries.values)
             }
         }
-        for continuation in woken { continuation.resume(returning: .changed) }
+        for waker in woken { waker(.changed) }
     }
 
     /// Wakes every waiter with `.cancelled` and refuses new ones (shutdown).
     func cancelAll() {
-        let woken = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
+        let woken = state.withLock { state -> [Waker] in
             state.closed = true
             let all = state.waiters.values.flatMap { $0.values } + state.commitWaiters.values
             state.waiters = [:]
@@ -141,14 +193,14 @@ final class WaiterRegistry: Sendable {
             state.timerInstant = nil
             return all
         }
-        for continuation in woken { continuation.resume(returning: .cancelled) }
+        for waker in woken { waker(.cancelled) }
     }
 
-    private static func remove(_ id: UInt64, name: OperationName, from state: inout State) -> CheckedContinuation<Wake, Never>? {
-        guard let continuation = state.waiters[name]?.removeValue(forKey: id) else { return nil }
+    private static func remove(_ id: UInt64, name: OperationName, from state: inout State) -> Waker? {
+        guard let waker = state.waiters[name]?.removeValue(forKey: id) else { return nil }
         if state.waiters[name]?.isEmpty == true { state.waiters[name] = nil }
         state.count -= 1
-        return continuation
+        return waker
     }
 
     /// Makes sure a timer is set for the earliest deadline. Deadlines of waiters already woken stay
@@ -167,12 +219,12 @@ final class WaiterRegistry: Sendable {
 
     private func fireTimer() {
         let now = ContinuousClock.now
-        let expired = state.withLock { state -> [CheckedContinuation<Wake, Never>] in
-            var expired: [CheckedContinuation<Wake, Never>] = []
+        let expired = state.withLock { state -> [Waker] in
+            var expired: [Waker] = []
             while let earliest = state.deadlines.min, earliest.instant <= now {
                 state.deadlines.removeMin()
-                if let continuation = Self.remove(earliest.id, name: earliest.name, from: &state) {
-                    expired.append(continuation)
+                if let waker = Self.remove(earliest.id, name: earliest.name, from: &state) {
+                    expired.append(waker)
                 }
             }
             state.timer = nil
@@ -180,6 +232,6 @@ final class WaiterRegistry: Sendable {
             scheduleTimerLocked(&state)
             return expired
         }
-        for continuation in expired { continuation.resume(returning: .timedOut) }
+        for waker in expired { waker(.timedOut) }
     }
 }

@@ -168,7 +168,7 @@ public struct LongrunServer: Service {
         guard configuration.answersOnEventLoop else { return nil }
         return UnaryFastPath(
             engine: engine, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
-            logger: logger, metrics: configuration.metrics,
+            maximumWait: configuration.maximumWait, quotas: quotas, logger: logger, metrics: configuration.metrics,
             accessLogLevel: logger.logLevel <= configuration.accessLogLevel ? configuration.accessLogLevel : nil,
             answered: eventLoopAnswers
         )

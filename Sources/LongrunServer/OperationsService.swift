@@ -49,32 +49,37 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         let call = try CallContext.current
-        let message = request.message
-        let name = try OperationName(parsing: message.name)
-        var timeout = maximumWait
-        if message.hasTimeout {
-            guard let requested = Duration(validating: message.timeout) else {
-                throw GoogleRPCStatus(.invalidArgument, "timeout must be a non-negative duration", reason: .invalidTimeout)
-            }
-            timeout = min(timeout, requested)
-        }
-        if let deadline = call.deadline {
-            let remaining = deadline - ContinuousClock.now
-            // Answer before the deadline by a margin for the reply to travel and for a busy
-            // machine: 20% of the time left, between 10 ms and 1 s.
-            let margin = min(max(remaining / 5, .milliseconds(10)), .seconds(1))
-            timeout = max(.zero, min(timeout, remaining - margin))
-        }
+        let name = try OperationName(parsing: request.message.name)
+        let timeout = try Self.waitTimeout(request.message, deadline: call.deadline, maximumWait: maximumWait)
         let engine = self.engine
-        let effectiveTimeout = timeout
         let access = call.access
         do {
             let state = try await quotas.withSlot(.wait, for: call.peer) {
-                try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: effectiveTimeout, access: access) }
+                try await cancellingOnRPCCancellation { try await engine.wait(name, timeout: timeout, access: access) }
             }
             return ServerResponse(message: state.proto)
         } catch is CancellationError where engine.isClosed {
             throw GoogleRPCStatus.shuttingDown
         }
+    }
+
+    /// How long a WaitOperation may wait, whichever path answers it (``UnaryFastPath`` too): its
+    /// `timeout`, at most `maximumWait`, and before the call's `deadline` by a margin for the reply
+    /// to travel and for a busy machine (20% of the time left, between 10 ms and 1 s).
+    static func waitTimeout(_ request: Google_Longrunning_WaitOperationRequest, deadline: ContinuousClock.Instant?,
+                            maximumWait: Duration) throws -> Duration {
+        var timeout = maximumWait
+        if request.hasTimeout {
+            guard let requested = Duration(validating: request.timeout) else {
+                throw GoogleRPCStatus(.invalidArgument, "timeout must be a non-negative duration", reason: .invalidTimeout)
+            }
+            timeout = min(timeout, requested)
+        }
+        if let deadline {
+            let remaining = deadline - ContinuousClock.now
+            let margin = min(max(remaining / 5, .milliseconds(10)), .seconds(1))
+            timeout = max(.zero, min(timeout, remaining - margin))
+        }
+        return timeout
     }
 }

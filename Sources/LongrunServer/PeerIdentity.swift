@@ -189,6 +189,10 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
     private let stamp: String?
     private let fastPath: UnaryFastPath?
     private var state = State.opening
+    /// A WaitOperation the fast path holds open, until it is answered or the stream closes.
+    private var wait: EventLoopWait?
+    /// The client reset the stream or it closed: nothing more is written to it.
+    private var closed = false
 
     init(credentials: PeerCredentials?, stamp: String?, fastPath: UnaryFastPath?) {
         self.credentials = credentials
@@ -232,8 +236,20 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
                 break
             }
         case .finished:
-            break
+            if case .rstStream = frame { endWait() }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endWait()
+        context.fireChannelInactive()
+    }
+
+    /// The stream closed before its wait was answered: the engine's waiter goes.
+    private func endWait() {
+        closed = true
+        wait?.cancel()
+        wait = nil
     }
 
     private func forward(_ frame: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
@@ -256,7 +272,7 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
         // commit, and the frames are written on this stream's event loop.
         let eventLoop = context.eventLoop
         let bound = NIOLoopBound((entry: self, context: context), eventLoop: eventLoop)
-        fastPath.answer(method, body: body, headers: headers, peer: credentials) { answer in
+        wait = fastPath.answer(method, body: body, headers: headers, peer: credentials, eventLoop: eventLoop) { answer in
             if eventLoop.inEventLoop {
                 bound.value.entry.write(answer, context: bound.value.context)
             } else {
@@ -266,6 +282,8 @@ private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     private func write(_ answer: UnaryFastPath.Answer, context: ChannelHandlerContext) {
+        wait = nil
+        guard !closed else { return }
         for frame in answer.frames(allocator: context.channel.allocator) {
             context.write(wrapOutboundOut(frame), promise: nil)
         }

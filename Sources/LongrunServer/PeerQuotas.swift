@@ -29,6 +29,14 @@ final class PeerQuotas: Sendable {
 
     /// Runs `body` holding one of `peer`'s slots of `kind`; RESOURCE_EXHAUSTED if none is free.
     func withSlot<R: Sendable>(_ kind: Kind, for peer: PeerCredentials, _ body: () async throws -> R) async throws -> R {
+        try acquire(kind, for: peer)
+        defer { release(kind, for: peer) }
+        return try await body()
+    }
+
+    /// Takes one of `peer`'s slots of `kind`, for a caller that cannot hold it across a closure (an
+    /// event loop's wait): RESOURCE_EXHAUSTED if none is free. Give it back with ``release(_:for:)``, once.
+    func acquire(_ kind: Kind, for peer: PeerCredentials) throws(DomainError) {
         let key = Key(uid: peer.uid, kind: kind)
         let limit = kind == .wait ? limits.waits : limits.watches
         let acquired = open.withLock { open in
@@ -41,13 +49,15 @@ final class PeerQuotas: Sendable {
             throw DomainError(.resourceExhausted, reason: .tooManyOpenCalls,
                               "uid \(peer.uid) already has \(limit) \(kind.rawValue) open, the most one uid may; close some, or raise the daemon's limit")
         }
-        defer {
-            open.withLock { open in
-                let count = open[key, default: 1] - 1
-                open[key] = count == 0 ? nil : count
-            }
+    }
+
+    /// Gives back a slot ``acquire(_:for:)`` took.
+    func release(_ kind: Kind, for peer: PeerCredentials) {
+        let key = Key(uid: peer.uid, kind: kind)
+        open.withLock { open in
+            let count = open[key, default: 1] - 1
+            open[key] = count == 0 ? nil : count
         }
-        return try await body()
     }
 
     /// How many slots of `kind` all uids hold now (the metrics' waiters and watchers).

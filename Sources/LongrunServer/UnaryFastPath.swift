@@ -15,14 +15,17 @@ import Synchronization
 /// The unary calls every client makes most, answered in the HTTP/2 stream's pipeline instead of
 /// through grpc-swift's task per call: GetOperation on the connection's event loop; CancelOperation,
 /// DeleteOperation and the producer's CreateOperation, UpdateOperation and CompleteOperation
-/// queued to the writer from the event loop and answered from the writer's commit.
+/// queued to the writer from the event loop and answered from the writer's commit; WaitOperation
+/// registered with the engine's waiters from the event loop and answered there when it is over
+/// (``EventLoopWait``), holding no task while it waits.
 ///
 /// Every call grpc-swift serves costs a task, an async wrapper around the stream and several
 /// hand-offs between the event loop and the cooperative pool; for a point read from LMDB (a few
 /// microseconds) or a command the writer decides in a few more, that is nearly all of the call's
-/// server CPU (issue 12: ~175 µs per call with a no-op handler). GetOperation is answered here only
-/// when the store can read without suspending (``LongrunEngine/readsImmediately``: LMDB); the
-/// writes on every store, as the writer's thread answers them whatever the backend.
+/// server CPU (issue 12: ~175 µs per call with a no-op handler), and for a wait most of its memory.
+/// GetOperation and WaitOperation are answered here only when the store can read without
+/// suspending (``LongrunEngine/readsImmediately``: LMDB); the writes on every store, as the
+/// writer's thread answers them whatever the backend.
 ///
 /// Only the plain form of a call is taken: `POST` of `application/grpc[+proto]`, no `grpc-encoding`
 /// other than `identity`. Anything else (and every other method) is left to grpc-swift untouched,
@@ -35,11 +38,12 @@ import Synchronization
 struct UnaryFastPath: Sendable {
     /// The methods this path answers.
     enum Method: Sendable, CaseIterable {
-        case getOperation, cancelOperation, deleteOperation, createOperation, updateOperation, completeOperation
+        case getOperation, waitOperation, cancelOperation, deleteOperation, createOperation, updateOperation, completeOperation
 
         var descriptor: MethodDescriptor {
             switch self {
             case .getOperation: Google_Longrunning_Operations.Method.GetOperation.descriptor
+            case .waitOperation: Google_Longrunning_Operations.Method.WaitOperation.descriptor
             case .cancelOperation: Google_Longrunning_Operations.Method.CancelOperation.descriptor
             case .deleteOperation: Google_Longrunning_Operations.Method.DeleteOperation.descriptor
             case .createOperation: Longrun_V1_Producers.Method.CreateOperation.descriptor
@@ -55,6 +59,10 @@ struct UnaryFastPath: Sendable {
     let engine: LongrunEngine
     let policy: AccessPolicy
     let maximumRequestBytes: Int
+    /// Longest a WaitOperation holds the call (``LongrunServer/Configuration/maximumWait``).
+    let maximumWait: Duration
+    /// The per-uid cap on open waits, shared with grpc-swift's path.
+    let quotas: PeerQuotas
     let logger: Logger
     let metrics: LongrunMetrics?
     /// The access log's level when its lines are printed (``LongrunServer/Configuration/accessLogLevel``).
@@ -74,16 +82,20 @@ struct UnaryFastPath: Sendable {
               let contentType = headers.first(name: "content-type"),
               contentType == "application/grpc" || contentType == "application/grpc+proto"
         else { return nil }
-        if method == .getOperation, !engine.readsImmediately { return nil }
+        if method == .getOperation || method == .waitOperation, !engine.readsImmediately { return nil }
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return nil }
         return method
     }
 
-    /// Answers one call of `method` whose request body (gRPC length-prefixed) is `body`. `reply`
-    /// is called once: before this returns for GetOperation and for a request refused before it
-    /// is queued, else on the writer's thread once the command's batch is committed or rejected.
-    func answer(_ method: Method, body: ByteBuffer, headers: HPACKHeaders, peer: PeerCredentials?,
-                reply: @escaping @Sendable (Answer) -> Void) {
+    /// Answers one call of `method` whose request body (gRPC length-prefixed) is `body`. Call on
+    /// the stream's event loop. `reply` is called once: before this returns for GetOperation and
+    /// for a request refused before it is queued or registered; for a write on the writer's thread
+    /// once the command's batch is committed or rejected; for a wait on `eventLoop` when the wait
+    /// is over. A wait is returned while it waits: ``EventLoopWait/cancel()`` ends it if the
+    /// stream closes first.
+    @discardableResult
+    func answer(_ method: Method, body: ByteBuffer, headers: HPACKHeaders, peer: PeerCredentials?, eventLoop: any EventLoop,
+                reply: @escaping @Sendable (Answer) -> Void) -> EventLoopWait? {
         let started = ContinuousClock.now
         let finish = { @Sendable (answer: Answer, subject: String?) in
             answered.increment()
@@ -92,14 +104,29 @@ struct UnaryFastPath: Sendable {
         }
         var subject: String?
         do {
+            let timeout = method == .waitOperation ? headers.first(name: "grpc-timeout").flatMap(CallContext.parseTimeout) : nil
             let call = try CallContext(peer: peer, actorLabel: headers.first(name: CallContext.actorKey),
-                                       cancelReason: headers.first(name: CallContext.cancelReasonKey), timeout: nil, policy: policy)
+                                       cancelReason: headers.first(name: CallContext.cancelReasonKey), timeout: timeout, policy: policy)
             switch method {
             case .getOperation:
                 let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
                 subject = request.name
                 let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
                 finish(.message(try operation.serializedBytes()), subject)
+            case .waitOperation:
+                let request: Google_Longrunning_WaitOperationRequest = try Self.unaryMessage(in: body)
+                subject = request.name
+                let name = try OperationName(parsing: request.name)
+                let timeout = try OperationsService.waitTimeout(request, deadline: call.deadline, maximumWait: maximumWait)
+                try quotas.acquire(.wait, for: call.peer)
+                let (quotas, peer, named) = (quotas, call.peer, request.name)
+                let wait = EventLoopWait(engine: engine, name: name, deadline: .now + timeout, access: call.access, eventLoop: eventLoop,
+                                         logger: logger) { answer in
+                    quotas.release(.wait, for: peer)
+                    finish(answer, named)
+                }
+                wait.step()
+                return wait
             case .cancelOperation:
                 try queue(Google_Longrunning_CancelOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access, completion: done)
@@ -124,6 +151,7 @@ struct UnaryFastPath: Sendable {
         } catch {
             finish(.status(Self.rpcError(ending: error, logger: logger)), subject)
         }
+        return nil
     }
 
     /// A write: decodes its request, queues what it asks for (`enqueue`, which hands the writer the

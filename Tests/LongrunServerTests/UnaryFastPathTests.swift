@@ -1,7 +1,8 @@
 import GRPCCore
 import GRPCProtobuf
+import LongrunEngine
 import LongrunProto
-import LongrunServer
+@testable import LongrunServer
 import LongrunTestSupport
 import SwiftProtobuf
 import Testing
@@ -123,6 +124,113 @@ import Testing
         let codes = Set(slow.compactMap { answer -> RPCError.Code? in if case .error(let code, _, _) = answer { code } else { nil } })
         #expect(codes.isSuperset(of: [.alreadyExists, .invalidArgument, .notFound, .failedPrecondition]))
         #expect(slow.filter { if case .operation = $0 { true } else { false } }.count >= 5)
+    }
+
+    /// WaitOperations covering every kind of answer that does not depend on timing: done at once
+    /// (succeeded, failed), over at the timeout (running), deleted, unknown, malformed, a timeout
+    /// that is not a duration.
+    static func waits(_ h: Harness, names: [String]) async throws -> [Answer] {
+        let operations = h.operations
+        var answers: [Answer] = []
+        for name in names {
+            answers.append(try await answer { try await operations.waitOperation(.with { $0.name = name; $0.timeout = .init(seconds: 0, nanos: 50_000_000) }) })
+        }
+        answers.append(try await answer { try await operations.waitOperation(.with { $0.name = names[0]; $0.timeout = .init(seconds: -1) }) })
+        return answers
+    }
+
+    @Test func waitOperationAnswersTheSameOnTheEventLoopAsThroughGRPCSwift() async throws {
+        let directory = TemporaryDirectory(prefix: "longrun-fastpath-wait")
+        defer { directory.remove() }
+        let (names, slow) = try await Harness.with(reusing: directory, server: { $0.answersOnEventLoop = false }) { h in
+            let running = try await h.create(id: "running", metadata: any(Google_Protobuf_StringValue("step 1")))
+            let succeeded = try await h.create(id: "succeeded")
+            _ = try await h.complete(succeeded.name, response: any(Google_Protobuf_StringValue("built")))
+            let failed = try await h.create(id: "failed")
+            _ = try await h.producers.completeOperation(.with {
+                $0.name = failed.name
+                $0.error = .with { $0.code = 9; $0.message = "the disk is full" }
+            })
+            let deleted = try await h.create(id: "deleted")
+            _ = try await h.complete(deleted.name, response: any(Google_Protobuf_Empty()))
+            _ = try await h.operations.deleteOperation(.with { $0.name = deleted.name })
+            let names = Self.names(created: [running.name, succeeded.name, failed.name, deleted.name])
+            let answers = try await Self.waits(h, names: names)
+            #expect(h.server.callsAnsweredOnEventLoop == 0)
+            return (names, answers)
+        }
+        let fast = try await Harness.with(reusing: directory) { h in
+            let answers = try await Self.waits(h, names: names)
+            #expect(h.server.callsAnsweredOnEventLoop == answers.count)
+            #expect(h.engine.waiterCount == 0)
+            #expect(h.server.quotas.totalOpen(.wait) == 0)
+            return answers
+        }
+        #expect(fast == slow)
+        let codes = Set(slow.compactMap { answer -> RPCError.Code? in if case .error(let code, _, _) = answer { code } else { nil } })
+        #expect(codes == Set<RPCError.Code>([.notFound, .invalidArgument]))
+        #expect(slow.filter { if case .operation = $0 { true } else { false } }.count == 3)
+    }
+
+    @Test func aWaitOnTheEventLoopEndsWithItsOperation() async throws {
+        try await Harness.with { h in
+            let operations = h.operations
+            // Completed while it waits: the done operation.
+            let completed = try await h.create(id: "completed")
+            let waitForCompletion = Task { try await operations.waitOperation(.with { $0.name = completed.name; $0.timeout = .init(seconds: 30) }) }
+            try await Self.until { h.engine.waiterCount == 1 }
+            _ = try await h.producers.updateOperation(.with { $0.name = completed.name; $0.metadata = any(Google_Protobuf_StringValue("half")) })
+            _ = try await h.complete(completed.name, response: any(Google_Protobuf_StringValue("built")))
+            let done = try await waitForCompletion.value
+            #expect(done.done)
+            #expect(try Google_Protobuf_StringValue(unpackingAny: done.response).value == "built")
+            // A cancellation request wakes it and it waits on; the producer's CANCELLED ends it.
+            let cancelled = try await h.create(id: "cancelled")
+            let waitForCancellation = Task { try await operations.waitOperation(.with { $0.name = cancelled.name; $0.timeout = .init(seconds: 30) }) }
+            try await Self.until { h.engine.waiterCount == 1 }
+            _ = try await operations.cancelOperation(.with { $0.name = cancelled.name })
+            try await Task.sleep(for: .milliseconds(20))
+            try await Self.until { h.engine.waiterCount == 1 }
+            _ = try await h.producers.completeOperation(.with { $0.name = cancelled.name; $0.error = .with { $0.code = 1; $0.message = "stopped" } })
+            #expect(try await waitForCancellation.value.error.code == 1)
+            #expect(h.engine.waiterCount == 0)
+            #expect(h.server.quotas.totalOpen(.wait) == 0)
+            #expect(h.server.callsAnsweredOnEventLoop >= 4)
+        }
+    }
+
+    @Test func aWaitWhoseClientGoesAwayLeavesNothingBehind() async throws {
+        try await Harness.with(server: { $0.maximumWaitsPerPeer = 1 }) { h in
+            let operations = h.operations
+            let op = try await h.create(id: "long")
+            let abandoned = Task { try await operations.waitOperation(.with { $0.name = op.name; $0.timeout = .init(seconds: 300) }) }
+            try await Self.until { h.engine.waiterCount == 1 }
+            #expect(h.server.quotas.totalOpen(.wait) == 1)
+            abandoned.cancel()  // the client resets the stream
+            await #expect(throws: (any Error).self) { try await abandoned.value }
+            try await Self.until { h.engine.waiterCount == 0 && h.server.quotas.totalOpen(.wait) == 0 }
+            // The uid's one slot is free again, and the operation's commits wake no one.
+            _ = try await h.complete(op.name, response: any(Google_Protobuf_Empty()))
+            #expect(try await operations.waitOperation(.with { $0.name = op.name; $0.timeout = .init(seconds: 1) }).done)
+        }
+    }
+
+    @Test func aWaitOnTheEventLoopEndsUnavailableWhenTheEngineCloses() async throws {
+        try await Harness.with { h in
+            let operations = h.operations
+            let op = try await h.create(id: "long")
+            let waiting = Task { try await operations.waitOperation(.with { $0.name = op.name; $0.timeout = .init(seconds: 300) }) }
+            try await Self.until { h.engine.waiterCount == 1 }
+            h.engine.close()
+            await expectRPCError(.unavailable, reason: "SHUTTING_DOWN") { _ = try await waiting.value }
+            #expect(h.server.quotas.totalOpen(.wait) == 0)
+        }
+    }
+
+    /// Polls `condition` every 5 ms for up to 10 s; fails the test if it never holds.
+    static func until(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        for _ in 0..<2000 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(condition(), sourceLocation: sourceLocation)
     }
 
     @Test func aRequestOverTheSizeLimitIsRefusedUnread() async throws {
