@@ -193,6 +193,12 @@ import Testing
             try await Self.until { h.engine.waiterCount == 1 }
             _ = try await h.producers.completeOperation(.with { $0.name = cancelled.name; $0.error = .with { $0.code = 1; $0.message = "stopped" } })
             #expect(try await waitForCancellation.value.error.code == 1)
+            // Deleted while it waits: NOT_FOUND, as grpc-swift's path answers.
+            let deleted = try await h.create(id: "deleted")
+            let waitForDeletion = Task { try await operations.waitOperation(.with { $0.name = deleted.name; $0.timeout = .init(seconds: 30) }) }
+            try await Self.until { h.engine.waiterCount == 1 }
+            _ = try await operations.deleteOperation(.with { $0.name = deleted.name })
+            await expectRPCError(.notFound) { _ = try await waitForDeletion.value }
             #expect(h.engine.waiterCount == 0)
             #expect(h.server.quotas.totalOpen(.wait) == 0)
             #expect(h.server.callsAnsweredOnEventLoop >= 4)
