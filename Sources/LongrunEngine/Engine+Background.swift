@@ -108,8 +108,8 @@ extension LongrunEngine {
         var lastCompaction = ContinuousClock.now
         while !Task.isCancelled {
             if let store = lmdb, let applied = try? await appliedSequence(),
-               let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), views: try $0.viewsBytes()) }),
-               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, viewsBytes: sizes.views) {
+               let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), records: try $0.snapshotSourceBytes()) }),
+               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, recordsBytes: sizes.records) {
                 do {
                     let info = try await takeSnapshot()
                     lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, at: ContinuousClock.now)
@@ -179,20 +179,17 @@ extension LongrunEngine {
     }
 
     /// Whether the schedule calls for a snapshot now, given the last one, the log's size per event
-    /// and the views' size (see ``Configuration/snapshotLogRatio``). The views' size stands for the
-    /// snapshot about to be written, which is what the log must have outgrown: measured against the
-    /// last snapshot instead, a growing store would write more than its share.
-    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, viewsBytes: Int) -> Bool {
+    /// and the records' size (see ``Configuration/snapshotLogRatio``). The records' size stands for
+    /// the snapshot about to be written, which is what the log must have outgrown: measured against
+    /// the last snapshot instead, a growing store would write more than its share. (The records do
+    /// not grow with the log, as the history index does, so the same ratio serves with compaction
+    /// on: the log still outgrows them.)
+    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, recordsBytes: Int) -> Bool {
         guard applied > last.sequence else { return false }
         let events = applied - last.sequence
-        if var ratio = configuration.snapshotLogRatio {
-            // With compaction on, only a snapshot lets the log shrink, and the views hold the history
-            // index of everything not yet compacted, so they grow with the log: at 4 the log would
-            // never outgrow them. Outgrowing them once keeps the log within about the views' size
-            // past the compaction age.
-            if configuration.compactLogOlderThan != nil { ratio = min(ratio, 1) }
+        if let ratio = configuration.snapshotLogRatio {
             let logBytes = Double(events) * logBytesPerEvent
-            let next = Double(max(UInt64(viewsBytes), last.bytes))
+            let next = Double(max(UInt64(recordsBytes), last.bytes))
             if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * next) { return true }
         }
         if let every = configuration.snapshotEveryEvents, events >= every { return true }

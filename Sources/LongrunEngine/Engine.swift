@@ -70,12 +70,12 @@ public final class LongrunEngine: Sendable {
         /// takes a reopen, freed disk space does not).
         public var maximumMapSize = 64 << 30
         /// Take a snapshot once the log written since the last one is this many times the size of
-        /// the snapshot to write (the views' pages, or the last snapshot if larger), and at least
-        /// ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the bytes snapshots write stay
-        /// within a quarter of what the log writes, whatever the store's size: a snapshot copies every view, so a fixed cadence would rewrite a large store over and
-        /// over. Restarts do not need snapshots (the log checkpoint bounds the start-up check); they
-        /// bound the replay when views are lost, and where the log may be compacted. With
-        /// ``compactLogOlderThan`` set, at most 1: the log is compacted only through a snapshot.
+        /// the snapshot to write (the operations' record pages, or the last snapshot if larger), and
+        /// at least ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the bytes snapshots write
+        /// stay within a quarter of what the log writes, whatever the store's size: a snapshot copies
+        /// every operation's record, so a fixed cadence would rewrite a large store over and over.
+        /// Restarts do not need snapshots (the log checkpoint bounds the start-up check); they bound
+        /// the replay when views are lost, and where the log may be compacted.
         public var snapshotLogRatio: Double? = 4
         /// The least log growth that makes a snapshot due by ``snapshotLogRatio``.
         public var snapshotMinimumLogBytes: UInt64 = 64 << 20

@@ -8,8 +8,11 @@ import Glibc
 import Darwin
 #endif
 
-/// Snapshot files: a consistent copy of every view at one sequence, so recovery and rebuilds replay
-/// only the log after it and older log can be compacted. Format (docs/FORMAT.md, "Snapshots"):
+/// Snapshot files: a consistent copy of the operations' records at one sequence, so recovery and
+/// rebuilds replay only the log after it and older log can be compacted. The other views are
+/// derived when it is loaded: the indexes from each record, the history from the log (it is the
+/// log's index, and about half of what a copy of every view would write). Snapshots of version 1
+/// hold every view and still load. Format (docs/FORMAT.md, "Snapshots"):
 ///
 ///     "LRSNAP01" · u32 header length · SnapshotHeader
 ///     records: u8 view index · u32 key length · key · u32 value length · value
@@ -25,6 +28,8 @@ public enum SnapshotFile {
     }
 
     public struct Header: Sendable, Equatable {
+        /// 2: the `operations` records only, the other views derived at load; 1: every view.
+        public var version: UInt32 = SnapshotFile.version
         public var sequence: UInt64
         /// Chain hash of the event at `sequence`: ties the snapshot to one history.
         public var chainHash: ChainHash
@@ -37,6 +42,8 @@ public enum SnapshotFile {
         public var foldRevision: UInt32 = Lifecycle.foldRevision
     }
 
+    /// The version written: records only.
+    public static let version: UInt32 = 2
     static let magic = Array("LRSNAP01".utf8)
     static let endMarker: UInt8 = 0xFF
     static let prefix = "snapshot-"
@@ -60,10 +67,16 @@ public enum SnapshotFile {
         return found.sorted { $0.sequence > $1.sequence }
     }
 
-    /// Writes a snapshot of `store`'s views as of its last commit into `directory`, then removes all
-    /// but the newest `keep`. Returns the existing snapshot if one is already at that sequence.
+    /// Writes a snapshot of `store`'s records as of its last commit into `directory`, then removes
+    /// all but the newest `keep`. Returns the existing snapshot if one is already at that sequence.
     @discardableResult
     public static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64) throws -> Info {
+        try write(store, into: directory, keep: keep, createdUnixNanos: createdUnixNanos, version: version)
+    }
+
+    /// ``write(_:into:keep:createdUnixNanos:)`` in either version: 1 writes every view, as builds
+    /// before version 2 did (the tests load such snapshots).
+    static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, version: UInt32) throws -> Info {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw StoreError(.storage, "cannot create the snapshot directory \(directory): \(String(cString: strerror(errno)))")
         }
@@ -82,11 +95,12 @@ public enum SnapshotFile {
             let file = try OutputFile(path: temporary)
             do {
                 file.write(magic)
-                let header = encodeHeader(Header(sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos))
+                let header = encodeHeader(Header(version: version, sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos))
                 file.write(bigEndian: UInt32(header.count))
                 file.write(header)
                 var records: UInt64 = 0
-                for (index, database) in reader.schema.views.enumerated() {
+                let views = reader.schema.views
+                for (index, database) in views.enumerated() where version == 1 || index == operationsView {
                     try reader.txn.withCursor(database) { cursor in
                         var entry = try cursor.first()
                         while let (key, value) = entry {
@@ -139,16 +153,33 @@ public enum SnapshotFile {
         return header
     }
 
-    /// Loads a verified snapshot's views into a store whose views are empty, and records its
-    /// sequence as applied. History entries of events before `logStart` are left out: those events
-    /// were compacted out of the log after the snapshot was taken.
+    /// Loads a verified snapshot into a store whose views are empty, and records its sequence as
+    /// applied. Of version 2, its records, with the index entries each implies and the history of
+    /// the store's own log from `logStart` through the snapshot (a rebuild copying the log later
+    /// adds the history of what it copies); of version 1, every view it holds. History entries of
+    /// events before `logStart` are left out: those events were compacted out of the log after the
+    /// snapshot was taken.
     static func load(_ path: String, into writer: StoreWriter, logStart: UInt64) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
         let verified = try verify(path)
         let views = writer.schema.views
         let history = views.firstIndex(of: writer.schema.history)
+        let recordsOnly = verified.version >= 2
         let header = try read(path) { index, key, value in
-            guard Int(index) < views.count else { throw StoreError(.dataLoss, "snapshot \(path) names view \(index), which this build does not have") }
+            guard Int(index) < views.count, !recordsOnly || Int(index) == operationsView else {
+                throw StoreError(.dataLoss, "snapshot \(path) names view \(index), which this build does not have in a snapshot of version \(verified.version)")
+            }
+            if recordsOnly {
+                let state = try value.withUnsafeBytes { value in
+                    let body = try Checksum.open(writer.schema.operations, key: key, value: value)
+                    do { return try RecordCodec.decodeState(body, strings: nil) } catch {
+                        throw StoreError(.dataLoss, "snapshot \(path) holds a record that cannot be decoded (\(error)); delete the snapshot, the log can replace it")
+                    }
+                }
+                try writer.txn.put(writer.schema.operations, key: key, value: value)
+                try writer.putIndexes(of: state)
+                return
+            }
             if Int(index) == history, key.count > 8,
                let sequence = key.withUnsafeBytes({ Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: $0[($0.count - 8)...])) }),
                sequence < logStart {
@@ -161,8 +192,12 @@ public enum SnapshotFile {
                 try writer.txn.put(views[Int(index)], key: key, value: value)
             }
         }
+        if recordsOnly { try writer.putHistory(from: logStart, through: header.sequence) }
         try writer.setAppliedSequence(header.sequence)
     }
+
+    /// The view index of the `operations` records in a snapshot (the first of ``Schema/views``).
+    static let operationsView = 0
 
     /// The `operations` records (view 0) stored under `keys` in the snapshot at `path`, without their
     /// checksums; verifies the snapshot first.
@@ -170,7 +205,7 @@ public enum SnapshotFile {
         let header = try verify(path)
         var found: [[UInt8]: [UInt8]] = [:]
         _ = try read(path) { index, key, value in
-            guard index == 0, keys.contains(key) else { return }
+            guard Int(index) == operationsView, keys.contains(key) else { return }
             if header.storeFormat == 1 {
                 found[key] = value
             } else {
@@ -210,7 +245,7 @@ public enum SnapshotFile {
 
     private static func encodeHeader(_ header: Header) -> [UInt8] {
         var writer = WireWriter()
-        writer.uint(1, 1)
+        writer.uint(1, UInt64(header.version))
         writer.uint(2, header.sequence)
         writer.bytes(3, header.chainHash.bytes)
         writer.sint(4, header.createdUnixNanos)
@@ -236,10 +271,10 @@ public enum SnapshotFile {
                 default: try reader.skip(type)
                 }
             }
-            guard version == 1, (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount,
+            guard (1...UInt64(Self.version)).contains(version), (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount,
                   let foldRevision = UInt32(exactly: foldRevision)
             else { return nil }
-            return Header(sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat),
+            return Header(version: UInt32(version), sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat),
                           foldRevision: foldRevision)
         }
     }

@@ -70,10 +70,10 @@ public struct StoreReader {
         return entries == 0 ? 0 : Double(bytes) / Double(entries)
     }
 
-    /// The bytes the views take on disk (their pages): about what a snapshot of them writes, at
-    /// most (a snapshot holds their records without the pages' free space).
-    public func viewsBytes() throws -> Int {
-        try schema.views.reduce(0) { $0 + (try txn.statistics($1).bytes) }
+    /// The bytes the operations' records take on disk (their pages): about what a snapshot writes,
+    /// at most (a snapshot holds the records without the pages' free space, and nothing else).
+    public func snapshotSourceBytes() throws -> Int {
+        try txn.statistics(schema.operations).bytes
     }
 
     /// Sequence of the oldest event still in the log; nil when the log is empty.

@@ -73,7 +73,35 @@ public final class StoreWriter {
         try txn.put(schema.log, key: Keys.sequence(sequence), value: entry, mode: .append)
         head = sequence
         headHash = hash
-        if let event { try fold(event) }
+        if let event {
+            try fold(event)
+        } else {
+            // A snapshot holds no history (it is the log's index): the copied entry's comes with it.
+            try entry.withUnsafeBytes { try putHistory(of: reader.decodeEvent($0, sequence: sequence)) }
+        }
+    }
+
+    /// The `history` entry of one event: its operation's name and its sequence.
+    private func putHistory(of event: Event) throws {
+        try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
+    }
+
+    /// The `history` entries of this store's own log events from `first` through `last`: a loaded
+    /// snapshot, which holds only records, covers those events.
+    func putHistory(from first: UInt64, through last: UInt64) throws {
+        guard first <= last else { return }
+        try txn.withCursor(schema.log) { cursor in
+            var entry = try cursor.seek(atLeast: Keys.sequence(first))
+            while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= last {
+                try putHistory(of: reader.decodeEvent(value, sequence: sequence))
+                entry = try cursor.next()
+            }
+        }
+    }
+
+    /// The index entries `state` implies, for a record loaded without them (from a snapshot).
+    func putIndexes(of state: OperationState) throws {
+        try updateIndexes(from: nil, to: state)
     }
 
     func setAppliedSequence(_ sequence: UInt64) throws {
@@ -101,7 +129,7 @@ public final class StoreWriter {
         }
         guard let next = Lifecycle.apply(previous, event) else { return previous }
         try putSealed(schema.operations, key: Keys.name(event.name), body: RecordCodec.encode(next))
-        try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
+        try putHistory(of: event)
         try updateIndexes(from: previous, to: next)
         return next
     }
