@@ -98,7 +98,7 @@ public struct Rebuild: Sendable {
     public var human: String {
         var lines: [(String, String)] = [("rebuilt", target), ("from", source)]
         if let snapshotPath, let snapshotSequence {
-            lines.append(("snapshot", "\(snapshotPath) (views at event \(snapshotSequence); the log after it was folded)"))
+            lines.append(("snapshot", "\(snapshotPath) (state at event \(snapshotSequence); the log after it was folded)"))
         } else {
             lines.append(("snapshot", "none (the whole log was folded)"))
         }
@@ -153,7 +153,7 @@ enum SnapshotLookup {
         }
         let header = try SnapshotFile.verify(info.path)
         guard header.sequence == info.sequence else {
-            throw ReplayError("\(path) holds the views at event \(header.sequence) but is named for event \(info.sequence); rename it snapshot-\(header.sequence).lrsnap")
+            throw ReplayError("\(path) holds the state at event \(header.sequence) but is named for event \(info.sequence); rename it snapshot-\(header.sequence).lrsnap")
         }
         if FileSystem.canonical(FileSystem.parent(of: canonical)) == FileSystem.canonical(source.snapshotDirectory) {
             let tail = try source.read { try $0.logTail() } ?? 1

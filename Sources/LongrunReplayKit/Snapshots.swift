@@ -55,7 +55,7 @@ public enum Snapshots {
         }
         guard let header = status.header else { return status }
         guard header.sequence == info.sequence else {
-            status.problem = "it holds the views at event \(header.sequence) but is named for event \(info.sequence)"
+            status.problem = "it holds the state at event \(header.sequence) but is named for event \(info.sequence)"
             return status
         }
         guard let store else { return status }
@@ -134,7 +134,7 @@ public enum Snapshots {
 
         public var human: String {
             let what = written ? "wrote" : "a snapshot at this sequence already exists:"
-            var text = "\(what) \(info.path) (views at event \(header.sequence), \(header.records) records, \(byteCount(info.sizeBytes)))"
+            var text = "\(what) \(info.path) (state at event \(header.sequence), \(header.records) records, \(byteCount(info.sizeBytes)))"
             for path in removed { text += "\nremoved \(path)" }
             return text
         }
