@@ -151,7 +151,7 @@ extension LongrunEngine {
 
     // MARK: Snapshots
 
-    /// Writes a snapshot of the views as of the last commit into the data directory's `snapshots/`
+    /// Writes a snapshot of every operation's record as of the last commit into the data directory's `snapshots/`
     /// and keeps the newest ``Configuration/snapshotsKept``. One at a time: FAILED_PRECONDITION if
     /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
     /// Only for those who may administer the store (``Access/requireAdministration(_:)``).

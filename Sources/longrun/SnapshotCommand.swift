@@ -7,7 +7,7 @@ import SwiftProtobuf
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
-        abstract: "Ask the daemon for a snapshot of its views now (it also takes them on a schedule)."
+        abstract: "Ask the daemon for a snapshot of every operation's state now (it also takes them on a schedule)."
     )
 
     @OptionGroup var global: GlobalOptions
