@@ -103,16 +103,19 @@ extension LongrunEngine {
 
     private func runMaintenance() async throws {
         let newest = try lmdb?.usableSnapshot(upTo: .max, checkContents: false)
-        var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, at: ContinuousClock.now)
+        let records = (try? lmdb?.read { try $0.snapshotSource().records }) ?? 0
+        var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, records: newest == nil ? 0 : records,
+                                        at: ContinuousClock.now)
         var lastCheckpoint = ContinuousClock.now
         var lastCompaction = ContinuousClock.now
         while !Task.isCancelled {
             if let store = lmdb, let applied = try? await appliedSequence(),
-               let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), records: try $0.snapshotSourceBytes()) }),
-               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, recordsBytes: sizes.records) {
+               let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), source: try $0.snapshotSource()) }),
+               snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, source: sizes.source) {
                 do {
                     let info = try await takeSnapshot()
-                    lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, at: ContinuousClock.now)
+                    let records = (try? store.read { try $0.snapshotSource().records }) ?? sizes.source.records
+                    lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, records: records, at: ContinuousClock.now)
                 } catch {
                     logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     lastSnapshot.at = ContinuousClock.now
@@ -175,23 +178,32 @@ extension LongrunEngine {
     struct LastSnapshot: Sendable {
         var sequence: UInt64
         var bytes: UInt64
+        /// The operations' records in the store when it was taken (about the records it holds).
+        var records: Int
         var at: ContinuousClock.Instant
     }
 
     /// Whether the schedule calls for a snapshot now, given the last one, the log's size per event
-    /// and the records' size (see ``Configuration/snapshotLogRatio``). The records' size stands for
-    /// the snapshot about to be written, which is what the log must have outgrown: measured against
-    /// the last snapshot instead, a growing store would write more than its share. (The records do
-    /// not grow with the log, as the history index does, so the same ratio serves with compaction
-    /// on: the log still outgrows them.)
-    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, recordsBytes: Int) -> Bool {
+    /// and what a snapshot would copy (see ``Configuration/snapshotLogRatio``). The log must have
+    /// outgrown the snapshot about to be written, estimated as the last snapshot's bytes per record
+    /// times the records now (measured against the last snapshot alone, a growing store would write
+    /// more than its share), or before any snapshot as a quarter of the records' pages (the least
+    /// LMDB keeps a page filled; pages emptied by tombstones stay near it). With compaction on, a
+    /// snapshot is also due once the last is as old as the compaction age: the log is compacted
+    /// only through a snapshot, and where each operation leaves little log beside its record (few
+    /// transitions, small payloads) the ratio alone might never come due.
+    func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, source: (records: Int, pageBytes: Int)) -> Bool {
         guard applied > last.sequence else { return false }
         let events = applied - last.sequence
+        let logBytes = Double(events) * logBytesPerEvent
+        let minimum = Double(configuration.snapshotMinimumLogBytes)
         if let ratio = configuration.snapshotLogRatio {
-            let logBytes = Double(events) * logBytesPerEvent
-            let next = Double(max(UInt64(recordsBytes), last.bytes))
-            if logBytes >= max(Double(configuration.snapshotMinimumLogBytes), ratio * next) { return true }
+            let next = last.records > 0 && last.bytes > 0
+                ? Double(last.bytes) / Double(last.records) * Double(source.records)
+                : Double(source.pageBytes) / 4
+            if logBytes >= max(minimum, ratio * next) { return true }
         }
+        if let age = configuration.compactLogOlderThan, ContinuousClock.now - last.at >= age, logBytes >= minimum { return true }
         if let every = configuration.snapshotEveryEvents, events >= every { return true }
         if let interval = configuration.snapshotInterval, ContinuousClock.now - last.at >= interval { return true }
         return false

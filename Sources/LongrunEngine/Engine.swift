@@ -70,8 +70,8 @@ public final class LongrunEngine: Sendable {
         /// takes a reopen, freed disk space does not).
         public var maximumMapSize = 64 << 30
         /// Take a snapshot once the log written since the last one is this many times the size of
-        /// the snapshot to write (the operations' record pages, or the last snapshot if larger), and
-        /// at least ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the bytes snapshots write
+        /// the snapshot to write (the operations' records, at the last snapshot's bytes per record),
+        /// and at least ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the bytes snapshots write
         /// stay within a quarter of what the log writes, whatever the store's size: a snapshot copies
         /// every operation's record, so a fixed cadence would rewrite a large store over and over.
         /// Restarts do not need snapshots (the log checkpoint bounds the start-up check); they bound
@@ -92,7 +92,9 @@ public final class LongrunEngine: Sendable {
         /// How long done operations are kept, by outcome; expired ones stay in the history.
         public var retention: RetentionPolicy = .keepForever
         /// Drop log events that are covered by a snapshot and older than this (nil: keep the whole log).
-        /// History and watch requests that reach before the retained log then get OUT_OF_RANGE.
+        /// History and watch requests that reach before the retained log then get OUT_OF_RANGE. A
+        /// snapshot is then also taken once the last is this old (and ``snapshotMinimumLogBytes`` of
+        /// log were written since), so compaction always has one to go through.
         public var compactLogOlderThan: Duration?
         /// How often the background work compacts what ``compactLogOlderThan`` allows (a snapshot
         /// becomes usable for compaction only once it is that old).

@@ -70,10 +70,12 @@ public struct StoreReader {
         return entries == 0 ? 0 : Double(bytes) / Double(entries)
     }
 
-    /// The bytes the operations' records take on disk (their pages): about what a snapshot writes,
-    /// at most (a snapshot holds the records without the pages' free space, and nothing else).
-    public func snapshotSourceBytes() throws -> Int {
-        try txn.statistics(schema.operations).bytes
+    /// What a snapshot would copy, as LMDB counts it without reading it: the operations' records
+    /// and the bytes of their pages (free space included: after payloads are dropped from
+    /// tombstones, pages can stay as little as a quarter full).
+    public func snapshotSource() throws -> (records: Int, pageBytes: Int) {
+        let (entries, bytes) = try txn.statistics(schema.operations)
+        return (entries, bytes)
     }
 
     /// Sequence of the oldest event still in the log; nil when the log is empty.
