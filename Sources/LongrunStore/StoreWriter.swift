@@ -77,13 +77,22 @@ public final class StoreWriter {
             try fold(event)
         } else {
             // A snapshot holds no history (it is the log's index): the copied entry's comes with it.
-            try entry.withUnsafeBytes { try putHistory(of: reader.decodeEvent($0, sequence: sequence)) }
+            try entry.withUnsafeBytes { try putHistory(ofCovered: reader.decodeEvent($0, sequence: sequence)) }
         }
     }
 
     /// The `history` entry of one event: its operation's name and its sequence.
     private func putHistory(of event: Event) throws {
         try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
+    }
+
+    /// The `history` entry of an event a loaded snapshot covers, as its fold would have put it: the
+    /// fold puts none for an event of an operation never created (which ``Lifecycle/apply(_:_:)-(OperationState?,_)``
+    /// ignores, and a log written by the lifecycle never holds), and every operation created up to
+    /// the snapshot has its record there.
+    private func putHistory(ofCovered event: Event) throws {
+        if case .created = event.kind {} else if try txn.get(schema.operations, key: Keys.name(event.name)) == nil { return }
+        try putHistory(of: event)
     }
 
     /// The `history` entries of this store's own log events from `first` through `last`: a loaded
@@ -93,7 +102,7 @@ public final class StoreWriter {
         try txn.withCursor(schema.log) { cursor in
             var entry = try cursor.seek(atLeast: Keys.sequence(first))
             while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= last {
-                try putHistory(of: reader.decodeEvent(value, sequence: sequence))
+                try putHistory(ofCovered: reader.decodeEvent(value, sequence: sequence))
                 entry = try cursor.next()
             }
         }
