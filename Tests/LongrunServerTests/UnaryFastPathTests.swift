@@ -21,6 +21,23 @@ import Testing
         created + ["operations/missing", "not a name", ""]
     }
 
+    /// Creates a running, a succeeded, a failed and a deleted operation; returns the names to ask
+    /// for (``names(created:)``).
+    static func createEveryKind(_ h: Harness) async throws -> [String] {
+        let running = try await h.create(id: "running", metadata: any(Google_Protobuf_StringValue("step 1")))
+        let succeeded = try await h.create(id: "succeeded")
+        _ = try await h.complete(succeeded.name, response: any(Google_Protobuf_StringValue("built")))
+        let failed = try await h.create(id: "failed")
+        _ = try await h.producers.completeOperation(.with {
+            $0.name = failed.name
+            $0.error = .with { $0.code = 9; $0.message = "the disk is full" }
+        })
+        let deleted = try await h.create(id: "deleted")
+        _ = try await h.complete(deleted.name, response: any(Google_Protobuf_Empty()))
+        _ = try await h.operations.deleteOperation(.with { $0.name = deleted.name })
+        return names(created: [running.name, succeeded.name, failed.name, deleted.name])
+    }
+
     static func answers(_ h: Harness, names: [String]) async throws -> [Answer] {
         var answers: [Answer] = []
         for name in names {
@@ -40,18 +57,7 @@ import Testing
         defer { directory.remove() }
         let limit = 256
         let (names, slow) = try await Harness.with(reusing: directory, server: { $0.answersOnEventLoop = false; $0.maximumRequestBytes = limit }) { h in
-            let running = try await h.create(id: "running", metadata: any(Google_Protobuf_StringValue("step 1")))
-            let succeeded = try await h.create(id: "succeeded")
-            _ = try await h.complete(succeeded.name, response: any(Google_Protobuf_StringValue("built")))
-            let failed = try await h.create(id: "failed")
-            _ = try await h.producers.completeOperation(.with {
-                $0.name = failed.name
-                $0.error = .with { $0.code = 9; $0.message = "the disk is full" }
-            })
-            let deleted = try await h.create(id: "deleted")
-            _ = try await h.complete(deleted.name, response: any(Google_Protobuf_Empty()))
-            _ = try await h.operations.deleteOperation(.with { $0.name = deleted.name })
-            let names = Self.names(created: [running.name, succeeded.name, failed.name, deleted.name])
+            let names = try await Self.createEveryKind(h)
             let answers = try await Self.answers(h, names: names)
             #expect(h.server.callsAnsweredOnEventLoop == 0)
             return (names, answers)
@@ -143,18 +149,7 @@ import Testing
         let directory = TemporaryDirectory(prefix: "longrun-fastpath-wait")
         defer { directory.remove() }
         let (names, slow) = try await Harness.with(reusing: directory, server: { $0.answersOnEventLoop = false }) { h in
-            let running = try await h.create(id: "running", metadata: any(Google_Protobuf_StringValue("step 1")))
-            let succeeded = try await h.create(id: "succeeded")
-            _ = try await h.complete(succeeded.name, response: any(Google_Protobuf_StringValue("built")))
-            let failed = try await h.create(id: "failed")
-            _ = try await h.producers.completeOperation(.with {
-                $0.name = failed.name
-                $0.error = .with { $0.code = 9; $0.message = "the disk is full" }
-            })
-            let deleted = try await h.create(id: "deleted")
-            _ = try await h.complete(deleted.name, response: any(Google_Protobuf_Empty()))
-            _ = try await h.operations.deleteOperation(.with { $0.name = deleted.name })
-            let names = Self.names(created: [running.name, succeeded.name, failed.name, deleted.name])
+            let names = try await Self.createEveryKind(h)
             let answers = try await Self.waits(h, names: names)
             #expect(h.server.callsAnsweredOnEventLoop == 0)
             return (names, answers)
