@@ -41,8 +41,7 @@ extension StoreWriter {
                         slot = known
                         return chunk.operations[known].name
                     }
-                    let name = String(decoding: bytes, as: UTF8.self)
-                    do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+                    return try RecordCodec.eventName(bytes)
                 }
                 let index: Int
                 if let slot { index = slot } else { index = chunk.add(event.name, stored: try reader.operation(event.name)) }
