@@ -103,6 +103,9 @@ public struct OperationState: Hashable, Sendable {
     /// Cancellation was requested and the operation has not finished yet.
     public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }
 
+    // Inlinable so that a decoder in another module builds the state in place: compiled apart,
+    // the initializer built it and then copied it out (a retain and a release of every field).
+    @inlinable
     public init(
         name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
         endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,
