@@ -61,12 +61,24 @@ package struct WireWriter {
     }
 
     /// A nested message, written by `body` and length-prefixed. Always written (presence matters).
+    ///
+    /// `body` appends to the writer it is given, which is this one (holding what was written
+    /// before), after one byte kept for the length; a body of 128 bytes or more
+    /// (rare in the store's records) moves over for the longer length. The bytes are the same as
+    /// writing the body apart and copying it in, without allocating a buffer per nested message.
     package mutating func message(_ field: UInt32, _ body: (inout WireWriter) -> Void) {
-        var nested = WireWriter(capacity: 64)
-        body(&nested)
         tag(field, 2)
-        varint(UInt64(nested.bytes.count))
-        bytes.append(contentsOf: nested.bytes)
+        let lengthAt = bytes.count
+        bytes.append(0)
+        body(&self)
+        let length = bytes.count - lengthAt - 1
+        if length < 0x80 {
+            bytes[lengthAt] = UInt8(length)
+        } else {
+            var prefix = WireWriter(capacity: 10)
+            prefix.varint(UInt64(length))
+            bytes.replaceSubrange(lengthAt..<(lengthAt + 1), with: prefix.bytes)
+        }
     }
 }
 
