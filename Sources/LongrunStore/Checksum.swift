@@ -24,14 +24,18 @@ package enum Checksum {
     }
 
     static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> [UInt8] {
-        let value = crc(key: key, body: body).bigEndian
-        return [UInt8](unsafeUninitializedCapacity: byteCount + body.count) { buffer, count in
-            withUnsafeBytes(of: value) { buffer.baseAddress!.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: byteCount) }
-            if !body.isEmpty {
-                (buffer.baseAddress! + byteCount).initialize(from: body.bindMemory(to: UInt8.self).baseAddress!, count: body.count)
-            }
-            count = byteCount + body.count
-        }
+        var value: [UInt8] = []
+        seal(key: key, body: body, into: &value)
+        return value
+    }
+
+    /// ``seal(key:body:)`` written over what `value` held, for a writer that reuses one buffer
+    /// from record to record.
+    static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, into value: inout [UInt8]) {
+        value.removeAll(keepingCapacity: true)
+        value.reserveCapacity(byteCount + body.count)
+        withUnsafeBytes(of: crc(key: key, body: body).bigEndian) { value.append(contentsOf: $0) }
+        value.append(contentsOf: body)
     }
 
     /// The body of a stored value if its checksum holds; nil if it does not (or it is too short).

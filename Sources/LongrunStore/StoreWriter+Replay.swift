@@ -60,32 +60,36 @@ extension StoreWriter {
     /// Writes what a chunk folded: records and history in name order, then each index.
     private func write(_ chunk: ReplayChunk) throws {
         let byName = chunk.nameOrder()
+        var value: [UInt8] = []
         try txn.withCursor(schema.operations) { cursor in
             for index in byName {
                 let operation = chunk.operations[index]
-                guard let after = operation.after, after != operation.before else { continue }
-                try putSealed(&cursor, key: operation.key, body: RecordCodec.encode(after))
+                guard operation.changed, let after = operation.after else { continue }
+                try putSealed(&cursor, key: operation.key, body: RecordCodec.encode(after), value: &value)
             }
         }
         try writeHistory(chunk, byName: byName)
 
         // Each changed operation's index entries to remove and to add, as event-by-event folding
         // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
-        var removed: [(Database, [UInt8])] = []
-        var added: [(database: Database, key: [UInt8], slot: Int)] = []
-        for (slot, operation) in chunk.operations.enumerated() {
-            guard let after = operation.after, after != operation.before else { continue }
-            let old = IndexEntries(operation.before)
-            let new = IndexEntries(after)
-            for (database, key) in old.entries(schema) where !new.contains(database, key, schema) { removed.append((database, key)) }
-            for (database, key) in new.entries(schema) where !old.contains(database, key, schema) { added.append((database, key, slot)) }
+        // Entries are compared as facts; a key is built, into one buffer, only for what changes.
+        let changes: [(slot: Int, old: IndexEntries, new: IndexEntries)] = chunk.operations.indices.compactMap { slot in
+            let operation = chunk.operations[slot]
+            guard operation.changed, let after = operation.after else { return nil }
+            return (slot, operation.before, IndexEntries(after))
         }
-        for (database, key) in removed { try txn.delete(database, key: key) }
-        for database in [schema.byCreation, schema.running, schema.requestIDs, schema.engineDeadlines, schema.expiryCandidates] {
-            try txn.withCursor(database) { cursor in
-                let body = IndexEntries.bodyNamesOperation(database, schema)
-                for entry in added where entry.database == database {
-                    try putSealed(&cursor, key: entry.key, body: body ? chunk.operations[entry.slot].key : [])
+        var key: [UInt8] = []
+        for change in changes {
+            for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: change.old, to: change.new) {
+                change.old.key(index, into: &key)
+                _ = try txn.delete(index.database(schema), key: key)
+            }
+        }
+        for index in IndexEntries.Index.allCases {
+            try txn.withCursor(index.database(schema)) { cursor in
+                for change in changes where IndexEntries.adds(index, from: change.old, to: change.new) {
+                    change.new.key(index, into: &key)
+                    try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[change.slot].key : [], value: &value)
                 }
             }
         }
@@ -109,6 +113,7 @@ extension StoreWriter {
         }
         var key: [UInt8] = []
         key.reserveCapacity(OperationName.maximumLength + 9)
+        var value: [UInt8] = []
         try txn.withCursor(schema.history) { cursor in
             for (place, index) in byName.enumerated() where starts[place] < starts[place + 1] {
                 key.removeAll(keepingCapacity: true)
@@ -118,16 +123,17 @@ extension StoreWriter {
                 for sequence in sequences[starts[place]..<starts[place + 1]] {
                     key.removeSubrange(prefixCount...)
                     withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
-                    try putSealed(&cursor, key: key, body: [])
+                    try putSealed(&cursor, key: key, body: [], value: &value)
                 }
             }
         }
     }
 
-    /// ``putSealed(_:key:body:)`` through a cursor of a sorted run.
-    private func putSealed(_ cursor: inout Cursor, key: [UInt8], body: [UInt8]) throws {
-        let value = Checksum.seal(key: key, body: body)
+    /// ``putSealed(_:key:body:)`` through a cursor of a sorted run, sealing into `value` (a buffer
+    /// the run reuses).
+    private func putSealed(_ cursor: inout Cursor, key: [UInt8], body: [UInt8], value: inout [UInt8]) throws {
         try key.withUnsafeBytes { key in
+            body.withUnsafeBytes { body in Checksum.seal(key: key, body: body, into: &value) }
             try value.withUnsafeBytes { value in try cursor.put(key: key, value: value) }
         }
     }
@@ -143,8 +149,12 @@ struct ReplayChunk {
         /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
         let key: [UInt8]
         let hash: Int
-        var before: OperationState?
+        /// The index entries of its state before the chunk: all the chunk needs of that state.
+        let before: IndexEntries
         var after: OperationState?
+        /// Whether an event of the chunk applied to it (event-by-event folding would have written
+        /// its record and indexes then).
+        var changed = false
     }
 
     private(set) var operations: [Operation] = []
@@ -180,7 +190,7 @@ struct ReplayChunk {
     mutating func add(_ name: OperationName, stored: OperationState?) -> Int {
         let key = Keys.name(name)
         let hash = key.withUnsafeBytes { Self.hash($0) }
-        operations.append(Operation(name: name, key: key, hash: hash, before: stored, after: stored))
+        operations.append(Operation(name: name, key: key, hash: hash, before: IndexEntries(stored), after: stored))
         if operations.count * 2 > buckets.count {
             buckets = [Int32](repeating: -1, count: buckets.count * 2)
             for slot in operations.indices { place(slot) }
@@ -194,6 +204,7 @@ struct ReplayChunk {
     /// per event), and notes its history entry when it applies.
     mutating func fold(_ event: Event, into slot: Int) {
         if Lifecycle.apply(&operations[slot].after, event) {
+            operations[slot].changed = true
             history.append((Int32(slot), event.sequence))
         }
     }
