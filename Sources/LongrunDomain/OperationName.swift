@@ -184,15 +184,16 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         return segments >= 2 && segments % 2 == 0
     }
 
+    /// Whether `segment` is `operations`: its ten bytes compared as two words.
     private static func isOperations(_ segment: Slice<UnsafeRawBufferPointer>) -> Bool {
         guard segment.count == operationsSegment.utf8CodeUnitCount else { return false }
-        var expected = operationsSegment.utf8Start
-        for byte in segment {
-            guard byte == expected.pointee else { return false }
-            expected += 1
-        }
-        return true
+        let bytes = UnsafeRawBufferPointer(rebasing: segment)
+        return bytes.loadUnaligned(as: UInt64.self) == operationsHead && bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self) == operationsTail
     }
+
+    /// `operatio` and `ns`, as ``isOperations(_:)`` loads them.
+    private static let operationsHead = UInt64(littleEndian: 0x6F69_7461_7265_706F)
+    private static let operationsTail = UInt16(littleEndian: 0x736E)
 
     /// `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`, checked on bytes without regex machinery.
     public static func isValidID(_ id: String) -> Bool { isValidID(id.utf8) }
