@@ -28,6 +28,8 @@ extension StoreWriter {
         guard from <= through else { return }
         var chunk = ReplayChunk(expectedEvents: Int(min(through - from + 1, 1 << 20)))
         let strings = RecordStrings()
+        // One reader for the chunk: `reader` builds one (a copy of the schema) on every use.
+        let reader = reader
         var expected = from
         try txn.withCursor(schema.log) { cursor in
             var entry = try cursor.seek(atLeast: Keys.sequence(from))
@@ -39,7 +41,7 @@ extension StoreWriter {
                 let event = try reader.decodeEvent(value, sequence: sequence, strings: strings) { bytes throws(CodecError) in
                     if let known = chunk.slot(named: bytes) {
                         slot = known
-                        return chunk.operations[known].name
+                        return chunk.name(at: known)
                     }
                     return try RecordCodec.eventName(bytes)
                 }
@@ -62,10 +64,9 @@ extension StoreWriter {
         let byName = chunk.nameOrder()
         var value: [UInt8] = []
         try txn.withCursor(schema.operations) { cursor in
-            for index in byName {
-                let operation = chunk.operations[index]
-                guard operation.changed, let after = operation.after else { continue }
-                try putSealed(&cursor, key: operation.key, body: RecordCodec.encode(after), value: &value)
+            for index in byName where chunk.operations[index].changed {
+                // Projected, not bound: binding an operation or its state copies it (retains every field).
+                try putSealed(&cursor, key: chunk.operations[index].key, body: RecordCodec.encode(chunk.operations[index].after!), value: &value)
             }
         }
         try writeHistory(chunk, byName: byName)
@@ -74,9 +75,8 @@ extension StoreWriter {
         // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
         // Entries are compared as facts; a key is built, into one buffer, only for what changes.
         let changes: [(slot: Int, old: IndexEntries, new: IndexEntries)] = chunk.operations.indices.compactMap { slot in
-            let operation = chunk.operations[slot]
-            guard operation.changed, let after = operation.after else { return nil }
-            return (slot, operation.before, IndexEntries(after))
+            guard chunk.operations[slot].changed else { return nil }
+            return (slot, chunk.operations[slot].before, IndexEntries(chunk.operations[slot].after))
         }
         var key: [UInt8] = []
         for change in changes {
@@ -119,10 +119,10 @@ extension StoreWriter {
                 key.removeAll(keepingCapacity: true)
                 key += chunk.operations[index].key
                 key.append(0)
-                let prefixCount = key.count
+                let sequenceAt = key.count
+                key += Keys.sequence(0)
                 for sequence in sequences[starts[place]..<starts[place + 1]] {
-                    key.removeSubrange(prefixCount...)
-                    withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
+                    key.withUnsafeMutableBytes { $0.storeBytes(of: sequence.bigEndian, toByteOffset: sequenceAt, as: UInt64.self) }
                     try putSealed(&cursor, key: key, body: [], value: &value)
                 }
             }
@@ -153,7 +153,7 @@ struct ReplayChunk {
         let before: IndexEntries
         var after: OperationState?
         /// Whether an event of the chunk applied to it (event-by-event folding would have written
-        /// its record and indexes then).
+        /// its record and indexes then); it has a state (``after``) then.
         var changed = false
     }
 
@@ -166,6 +166,9 @@ struct ReplayChunk {
 
     init(expectedEvents: Int) {
         history.reserveCapacity(expectedEvents)
+        // About four events per operation in a chunk (create, progress, complete); more operations
+        // grow the array, whose every growth moves all of it.
+        operations.reserveCapacity(expectedEvents / 4)
         var capacity = 1024
         while capacity < expectedEvents / 2 { capacity *= 2 }
         buckets = [Int32](repeating: -1, count: capacity)
@@ -173,18 +176,22 @@ struct ReplayChunk {
 
     /// The index of the operation whose name has these bytes, if the chunk met it.
     func slot(named bytes: UnsafeRawBufferPointer) -> Int? {
+        let hash = Self.hash(bytes)
         let mask = buckets.count - 1
-        var bucket = Self.hash(bytes) & mask
+        var bucket = hash & mask
         while true {
             let slot = Int(buckets[bucket])
             if slot < 0 { return nil }
-            let key = operations[slot].key
-            if key.count == bytes.count, key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) }) == 0 {
+            if operations[slot].hash == hash,
+               operations[slot].key.withUnsafeBytes({ $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
                 return slot
             }
             bucket = (bucket + 1) & mask
         }
     }
+
+    /// The name of the operation at `slot`, without copying the rest of it.
+    func name(at slot: Int) -> OperationName { operations[slot].name }
 
     /// Adds an operation the chunk had not met, with its stored state; returns its index.
     mutating func add(_ name: OperationName, stored: OperationState?) -> Int {
@@ -221,10 +228,24 @@ struct ReplayChunk {
         operations.indices.sorted { Keys.precedes(operations[$0].key, operations[$1].key) }
     }
 
-    /// FNV-1a: names are short, and collisions only cost a comparison.
+    /// Eight bytes at a time, each word mixed in by a multiply and a shift (SplitMix64's
+    /// finalizer): a byte at a time, as FNV-1a did, the hash took most of a lookup. Collisions only
+    /// cost a comparison.
     private static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return Int(truncatingIfNeeded: hash ^ (hash >> 32))
+        var hash = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        func mix(_ word: UInt64) {
+            hash = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
+            hash ^= hash >> 31
+        }
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            mix(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        for byte in bytes[offset...] { tail = tail << 8 | UInt64(byte) }
+        mix(tail)
+        hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int(truncatingIfNeeded: hash ^ (hash >> 31))
     }
 }
