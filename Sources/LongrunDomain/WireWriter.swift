@@ -14,7 +14,7 @@ package struct WireWriter {
         bytes.reserveCapacity(capacity)
     }
 
-    @inlinable package mutating func varint(_ value: UInt64) {
+    @inlinable @inline(__always) package mutating func varint(_ value: UInt64) {
         var value = value
         while value >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: value) | 0x80)
@@ -23,7 +23,7 @@ package struct WireWriter {
         bytes.append(UInt8(value))
     }
 
-    @inlinable package mutating func tag(_ field: UInt32, _ wireType: UInt8) {
+    @inlinable @inline(__always) package mutating func tag(_ field: UInt32, _ wireType: UInt8) {
         varint(UInt64(field) << 3 | UInt64(wireType))
     }
 

@@ -32,10 +32,18 @@ package enum Checksum {
     /// ``seal(key:body:)`` written over what `value` held, for a writer that reuses one buffer
     /// from record to record.
     static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, into value: inout [UInt8]) {
-        value.removeAll(keepingCapacity: true)
-        value.reserveCapacity(byteCount + body.count)
-        withUnsafeBytes(of: crc(key: key, body: body).bigEndian) { value.append(contentsOf: $0) }
-        value.append(contentsOf: body)
+        let count = byteCount + body.count
+        // Resized only when the length changes (never, between two entries of one index).
+        if value.count > count {
+            value.removeLast(value.count - count)
+        } else if value.count < count {
+            value.append(contentsOf: repeatElement(0, count: count - value.count))
+        }
+        let crc = crc(key: key, body: body).bigEndian
+        value.withUnsafeMutableBytes { value in
+            value.storeBytes(of: crc, as: UInt32.self)
+            if !body.isEmpty { UnsafeMutableRawBufferPointer(rebasing: value[byteCount...]).copyMemory(from: body) }
+        }
     }
 
     /// The body of a stored value if its checksum holds; nil if it does not (or it is too short).

@@ -74,22 +74,21 @@ extension StoreWriter {
         // Each changed operation's index entries to remove and to add, as event-by-event folding
         // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
         // Entries are compared as facts; a key is built, into one buffer, only for what changes.
-        let changes: [(slot: Int, old: IndexEntries, new: IndexEntries)] = chunk.operations.indices.compactMap { slot in
-            guard chunk.operations[slot].changed else { return nil }
-            return (slot, chunk.operations[slot].before, IndexEntries(chunk.operations[slot].after))
-        }
+        // (Read by index, not by for-in, which would copy every entry it passes.)
+        let changed = chunk.operations.indices.filter { chunk.operations[$0].changed }
+        let new = changed.map { IndexEntries(chunk.operations[$0].after) }
         var key: [UInt8] = []
-        for change in changes {
-            for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: change.old, to: change.new) {
-                change.old.key(index, into: &key)
+        for (change, slot) in changed.enumerated() {
+            for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: chunk.operations[slot].before, to: new[change]) {
+                chunk.operations[slot].before.key(index, into: &key)
                 _ = try txn.delete(index.database(schema), key: key)
             }
         }
         for index in IndexEntries.Index.allCases {
             try txn.withCursor(index.database(schema)) { cursor in
-                for change in changes where IndexEntries.adds(index, from: change.old, to: change.new) {
-                    change.new.key(index, into: &key)
-                    try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[change.slot].key : [], value: &value)
+                for (change, slot) in changed.enumerated() where IndexEntries.adds(index, from: chunk.operations[slot].before, to: new[change]) {
+                    new[change].key(index, into: &key)
+                    try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : [], value: &value)
                 }
             }
         }
