@@ -56,7 +56,7 @@ struct WireReader {
             let byte = buffer[offset]
             offset += 1
             if shift == 63 && byte > 1 { throw CodecError(message: "varint overflows 64 bits") }
-            result |= UInt64(byte & 0x7F) << shift
+            result |= UInt64(byte & 0x7F) &<< shift // shift <= 63 here: no need for the checked shift
             if byte < 0x80 { return result }
             shift += 7
         }
