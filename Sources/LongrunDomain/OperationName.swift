@@ -102,9 +102,8 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     }
 
     /// The rules of ``init(parsing:)-(String)`` applied to strings and substrings, step by step: the
-    /// reading that says why a name is refused. It accepts exactly what
-    /// ``validatedParentLength(_:)`` accepts (NameTests compares them), so a name reaches it only
-    /// to be refused.
+    /// reading that says why a name is refused. It accepts exactly what ``validatedParentLength(_:)``
+    /// accepts (a test in FuzzPropertyTests compares them), so a name reaches it only to be refused.
     init(explaining text: String) throws(DomainError) {
         guard text.utf8.count <= Self.maximumLength else {
             throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
