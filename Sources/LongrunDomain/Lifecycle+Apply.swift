@@ -12,7 +12,7 @@ extension Lifecycle {
     /// not `created`.
     public static func apply(_ state: inout OperationState?, _ event: Event) -> Bool {
         if case .created(let created) = event.kind {
-            guard state == nil else { return true }
+            guard case .none = state else { return true }
             state = OperationState(
                 name: event.name, metadata: created.metadata, outcome: nil, createTime: event.time,
                 updateTime: event.time, endTime: nil, creator: event.actor, requestID: created.requestID,
@@ -22,45 +22,53 @@ extension Lifecycle {
             )
             return true
         }
-        guard state != nil else { return false }
+        // Taken out and put back: changed through `state!` the optional was checked, and parts of
+        // it copied, at every step.
+        guard var current = state.take() else { return false }
+        fold(event, into: &current)
+        state = consume current
+        return true
+    }
+
+    /// What an event other than a first `created` changes in an existing state, in place.
+    private static func fold(_ event: Event, into state: inout OperationState) {
         switch event.kind {
         case .created:
-            return true
+            return
         case .progressed(let metadata):
-            state!.metadata = metadata
-            state!.renewLease(at: event.time)
+            state.metadata = metadata
+            state.renewLease(at: event.time)
         case .cancelRequested(let reason, let deadline):
-            state!.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
+            state.cancelRequest = .init(actor: event.actor, time: event.time, reason: reason, graceDeadline: deadline)
         case .completed(let outcome):
-            guard state!.outcome == nil else { return true }
-            state!.outcome = outcome
-            state!.endTime = event.time
-            state!.lease = nil
+            guard state.outcome == nil else { return }
+            state.outcome = outcome
+            state.endTime = event.time
+            state.lease = nil
         case .deleted:
-            state!.deletion = .init(actor: event.actor, time: event.time)
-            state!.lease = nil
-            state!.dropPayloads()
+            state.deletion = .init(actor: event.actor, time: event.time)
+            state.lease = nil
+            state.dropPayloads()
         case .expired:
-            state!.expireTime = event.time
-            state!.dropPayloads()
+            state.expireTime = event.time
+            state.dropPayloads()
         case .holdSet(let reason):
-            state!.hold = .init(actor: event.actor, time: event.time, reason: reason)
+            state.hold = .init(actor: event.actor, time: event.time, reason: reason)
         case .holdReleased:
-            state!.hold = nil
+            state.hold = nil
         case .repaired:
             break
         case .leaseRenewed:
-            state!.renewLease(at: event.time)
+            state.renewLease(at: event.time)
         case .adopted(let ttl):
-            if state!.outcome == nil {
-                state!.lease = (ttl ?? state!.lease?.ttl).map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
+            if state.outcome == nil {
+                state.lease = (ttl ?? state.lease?.ttl).map { .init(holder: event.actor, ttl: $0, expireTime: event.time + $0) }
             }
         }
         if event.kind.isTransition {
-            state!.updateTime = event.time
-            state!.version += 1
+            state.updateTime = event.time
+            state.version += 1
         }
-        state!.lastSequence = event.sequence
-        return true
+        state.lastSequence = event.sequence
     }
 }

@@ -55,8 +55,15 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     public static let maximumRequestIDLength = 128
 
     public let collection: CollectionName
-    public let id: String
     public let description: String
+
+    /// The operation id: the part after the last `/`. Built on each use (error messages and tools
+    /// read it, the hot paths never do), so that a name holds one string fewer: decoding a record
+    /// then allocates one string for its name, not two.
+    public var id: String {
+        guard let slash = description.utf8.lastIndex(of: UInt8(ascii: "/")) else { return description }
+        return String(description[description.utf8.index(after: slash)...])
+    }
 
     /// Builds a name from a collection and a caller-chosen or generated id, validating the id.
     public init(collection: CollectionName, id: String) throws(DomainError) {
@@ -69,22 +76,37 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
             throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
         }
         self.collection = collection
-        self.id = id
         self.description = text
     }
 
     /// Parses a full name such as `operations/build-42` or `tenants/acme/operations/build-42`.
     public init(parsing text: String) throws(DomainError) {
+        // Every valid name is ASCII, checked byte by byte without building a string; a name the
+        // bytes refuse is parsed again below, only to say why.
+        let parentLength = text.utf8.withContiguousStorageIfAvailable { Self.validatedParentLength(UnsafeRawBufferPointer($0)) }
+        if let parentLength = parentLength ?? nil {
+            self.init(validated: text, parentLength: parentLength)
+            return
+        }
+        try self.init(explaining: text)
+    }
+
+    /// ``init(parsing:)-(String)`` for a name stored as UTF-8 (a record's, a key's): the bytes are
+    /// checked before the one `String` is built.
+    public init(parsing bytes: UnsafeRawBufferPointer) throws(DomainError) {
+        guard let parentLength = Self.validatedParentLength(bytes) else {
+            try self.init(explaining: String(decoding: bytes, as: UTF8.self))
+            return
+        }
+        self.init(validated: String(decoding: bytes, as: UTF8.self), parentLength: parentLength)
+    }
+
+    /// The rules of ``init(parsing:)-(String)`` applied to strings and substrings, step by step: the
+    /// reading that says why a name is refused. It accepts exactly what ``validatedParentLength(_:)``
+    /// accepts (a test in FuzzPropertyTests compares them), so a name reaches it only to be refused.
+    init(explaining text: String) throws(DomainError) {
         guard text.utf8.count <= Self.maximumLength else {
             throw Self.invalid(text, "is longer than \(Self.maximumLength) bytes")
-        }
-        // The common case, `operations/{id}`, without building intermediate strings.
-        if text.utf8.starts(with: Self.rootPrefix) {
-            let id = String(text.utf8.dropFirst(Self.rootPrefix.count))!
-            if Self.isValidID(id) {
-                self.init(validatedCollection: .root, id: id, description: text)
-                return
-            }
         }
         guard let lastSlash = text.utf8.lastIndex(of: UInt8(ascii: "/")) else {
             throw Self.invalid(text, "must be operations/{id} or {parent}/operations/{id}")
@@ -112,20 +134,78 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     public static func == (lhs: OperationName, rhs: OperationName) -> Bool { lhs.description == rhs.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
-    private static let rootPrefix = Array("operations/".utf8)
-
-    private init(validatedCollection collection: CollectionName, id: String, description: String) {
-        self.collection = collection
-        self.id = id
+    /// A name whose bytes ``validatedParentLength(_:)`` accepted, its parent being its first
+    /// `parentLength` bytes.
+    private init(validated description: String, parentLength: Int) {
+        if parentLength == 0 {
+            self.collection = .root
+        } else {
+            let end = description.utf8.index(description.startIndex, offsetBy: parentLength)
+            self.collection = CollectionName(validatedParent: String(description[..<end]))
+        }
         self.description = description
     }
 
+    private static let operationsSegment: StaticString = "operations"
+
+    /// Whether `bytes` are a valid name, all the rules of ``init(explaining:)`` checked on bytes;
+    /// the length of its parent if so (0 for the root collection), nil if not.
+    static func validatedParentLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count <= maximumLength,
+              let lastSlash = bytes.lastIndex(of: UInt8(ascii: "/")),
+              isValidID(bytes[(lastSlash + 1)...])
+        else { return nil }
+        // The head is `operations` or `{parent}/operations`.
+        let headStart = lastSlash - operationsSegment.utf8CodeUnitCount
+        guard headStart >= 0, isOperations(bytes[headStart..<lastSlash]) else { return nil }
+        if headStart == 0 { return 0 }
+        guard bytes[headStart - 1] == UInt8(ascii: "/") else { return nil }
+        let parentLength = headStart - 1
+        return isValidParent(bytes[..<parentLength]) ? parentLength : nil
+    }
+
+    /// `validateParent` on bytes, without saying why.
+    private static func isValidParent(_ parent: Slice<UnsafeRawBufferPointer>) -> Bool {
+        var segments = 0
+        var start = parent.startIndex
+        while true {
+            let end = parent[start...].firstIndex(of: UInt8(ascii: "/")) ?? parent.endIndex
+            let segment = parent[start..<end]
+            if segments % 2 == 0 {
+                guard isValidCollection(segment), !isOperations(segment) else { return false }
+            } else {
+                guard isValidID(segment, digitFirst: true) else { return false }
+            }
+            segments += 1
+            guard end < parent.endIndex else { break }
+            start = end + 1
+        }
+        return segments >= 2 && segments % 2 == 0
+    }
+
+    /// Whether `segment` is `operations`: its ten bytes compared as two words.
+    private static func isOperations(_ segment: Slice<UnsafeRawBufferPointer>) -> Bool {
+        guard segment.count == operationsSegment.utf8CodeUnitCount else { return false }
+        let bytes = UnsafeRawBufferPointer(rebasing: segment)
+        return bytes.loadUnaligned(as: UInt64.self) == operationsHead && bytes.loadUnaligned(fromByteOffset: 8, as: UInt16.self) == operationsTail
+    }
+
+    /// `operatio` and `ns`, as ``isOperations(_:)`` loads them.
+    private static let operationsHead = UInt64(littleEndian: 0x6F69_7461_7265_706F)
+    private static let operationsTail = UInt16(littleEndian: 0x736E)
+
     /// `^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`, checked on bytes without regex machinery.
-    public static func isValidID(_ id: String) -> Bool {
-        let bytes = id.utf8
-        guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
-        guard isLower(first), isLower(last) || isDigit(last) else { return false }
-        return bytes.allSatisfy { isLower($0) || isDigit($0) || $0 == UInt8(ascii: "-") }
+    public static func isValidID(_ id: String) -> Bool { isValidID(id.utf8) }
+
+    /// An operation id, or with `digitFirst` an id of a parent (which may start with a digit).
+    private static func isValidID(_ bytes: some Collection<UInt8>, digitFirst: Bool = false) -> Bool {
+        guard let first = bytes.first, bytes.count <= 63, isLower(first) || (digitFirst && isDigit(first)) else { return false }
+        var last = first
+        for byte in bytes {
+            guard isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "-") else { return false }
+            last = byte
+        }
+        return isLower(last) || isDigit(last)
     }
 
     /// A parent is one or more `collection/id` pairs; collections are lowerCamelCase identifiers and
@@ -139,13 +219,13 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         for index in stride(from: 0, to: segments.count, by: 2) {
             let collection = segments[index]
             let id = segments[index + 1]
-            guard isValidCollection(collection) else {
+            guard isValidCollection(collection.utf8) else {
                 throw invalid(whole, "'\(collection)' is not a valid collection (lowerCamelCase letters and digits)")
             }
             guard collection != "operations" else {
                 throw invalid(whole, "an operation cannot be a parent; list a collection such as operations or tenants/acme/operations")
             }
-            guard isValidParentID(id) else {
+            guard isValidID(id.utf8, digitFirst: true) else {
                 throw invalid(whole, "'\(id)' is not a valid id (lowercase letters, digits and hyphens, at most 63)")
             }
         }
@@ -155,17 +235,9 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         DomainError(.invalidArgument, reason: .invalidName, "name '\(name.prefix(300))' \(why)")
     }
 
-    private static func isValidCollection(_ segment: Substring) -> Bool {
-        let bytes = segment.utf8
+    private static func isValidCollection(_ bytes: some Collection<UInt8>) -> Bool {
         guard let first = bytes.first, isLower(first), bytes.count <= 63 else { return false }
         return bytes.allSatisfy { isLower($0) || isDigit($0) || ($0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z")) }
-    }
-
-    private static func isValidParentID(_ segment: Substring) -> Bool {
-        let bytes = segment.utf8
-        guard let first = bytes.first, let last = bytes.last, bytes.count <= 63 else { return false }
-        guard isLower(first) || isDigit(first), isLower(last) || isDigit(last) else { return false }
-        return bytes.allSatisfy { isLower($0) || isDigit($0) || $0 == UInt8(ascii: "-") }
     }
 
     @inline(__always) private static func isLower(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") }

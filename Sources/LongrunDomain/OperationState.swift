@@ -1,34 +1,39 @@
 /// The folded state of one operation: what Get returns and what the views store.
+///
+/// The optional properties are spelled `Optional<T>`, not `T?`: a `T?` property gets an implicit
+/// `= nil` that the initializer, inlined into another module (a decoder), runs through a call
+/// before assigning the real value, after which the optimizer builds the state and then copies it
+/// out (a retain and a release of every field, for every record a List page or replay decodes).
 public struct OperationState: Hashable, Sendable {
     public var name: OperationName
-    public var metadata: Payload?
+    public var metadata: Optional<Payload>
     /// Set exactly when the operation is done.
-    public var outcome: Outcome?
+    public var outcome: Optional<Outcome>
     public var createTime: Timestamp
     public var updateTime: Timestamp
-    public var endTime: Timestamp?
+    public var endTime: Optional<Timestamp>
     /// The actor of `created`: the owner.
     public var creator: Actor
-    public var requestID: String?
+    public var requestID: Optional<String>
     public var cancellation: CancellationPolicy
-    public var cancelRequest: CancelRequest?
-    public var deletion: Deletion?
+    public var cancelRequest: Optional<CancelRequest>
+    public var deletion: Optional<Deletion>
     /// Set when retention expired the operation.
-    public var expireTime: Timestamp?
+    public var expireTime: Optional<Timestamp>
     /// Set while a hold keeps the operation from expiring.
-    public var hold: Hold?
+    public var hold: Optional<Hold>
     /// Number of transitions so far (1 after creation). Progress can require an expected version.
     /// Holds, releases and repairs are recorded in the history but are not transitions: they leave it alone.
     public var version: UInt64
     /// Sequence of the `created` event: the operation's position in creation order.
     public var createSequence: UInt64
     /// The fingerprint of the create request, when it had a request id (see ``Event/Created``).
-    public var requestFingerprint: UInt64?
+    public var requestFingerprint: Optional<UInt64>
     /// Sequence of the newest event of this operation.
     public var lastSequence: UInt64
     /// While a running operation is held under a lease: who holds it and until when. Nil for
     /// operations created without one, and for every done operation.
-    public var lease: Lease?
+    public var lease: Optional<Lease>
 
     /// A producer's claim on a running operation: renewed by each progress, heartbeat or adoption;
     /// when it expires the engine completes the operation with ABORTED (``Lifecycle``).
@@ -103,6 +108,9 @@ public struct OperationState: Hashable, Sendable {
     /// Cancellation was requested and the operation has not finished yet.
     public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }
 
+    // Inlinable so that a decoder in another module builds the state in place (see the type's
+    // comment): compiled apart, the initializer built it and then copied it out.
+    @inlinable
     public init(
         name: OperationName, metadata: Payload?, outcome: Outcome?, createTime: Timestamp, updateTime: Timestamp,
         endTime: Timestamp?, creator: Actor, requestID: String?, cancellation: CancellationPolicy,

@@ -24,13 +24,25 @@ package enum Checksum {
     }
 
     static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer) -> [UInt8] {
-        let value = crc(key: key, body: body).bigEndian
-        return [UInt8](unsafeUninitializedCapacity: byteCount + body.count) { buffer, count in
-            withUnsafeBytes(of: value) { buffer.baseAddress!.initialize(from: $0.bindMemory(to: UInt8.self).baseAddress!, count: byteCount) }
-            if !body.isEmpty {
-                (buffer.baseAddress! + byteCount).initialize(from: body.bindMemory(to: UInt8.self).baseAddress!, count: body.count)
-            }
-            count = byteCount + body.count
+        var value: [UInt8] = []
+        seal(key: key, body: body, into: &value)
+        return value
+    }
+
+    /// ``seal(key:body:)`` written over what `value` held, for a writer that reuses one buffer
+    /// from record to record.
+    static func seal(key: UnsafeRawBufferPointer, body: UnsafeRawBufferPointer, into value: inout [UInt8]) {
+        let count = byteCount + body.count
+        // Resized only when the length changes (never, between two entries of one index).
+        if value.count > count {
+            value.removeLast(value.count - count)
+        } else if value.count < count {
+            value.append(contentsOf: repeatElement(0, count: count - value.count))
+        }
+        let crc = crc(key: key, body: body).bigEndian
+        value.withUnsafeMutableBytes { value in
+            value.storeBytes(of: crc, as: UInt32.self)
+            if !body.isEmpty { UnsafeMutableRawBufferPointer(rebasing: value[byteCount...]).copyMemory(from: body) }
         }
     }
 

@@ -37,14 +37,22 @@ public struct IndexFacts: Hashable, Sendable {
         listed = !state.isDeleted
         running = listed && !state.done
         requestID = state.requestID
-        engineDeadline = running
-            ? [state.cancelRequest?.graceDeadline, state.lease?.expireTime].compactMap { $0 }.min()
-            : nil
+        engineDeadline = running ? Self.earlier(state.cancelRequest?.graceDeadline, state.lease?.expireTime) : nil
         if listed, state.hold == nil, let outcome = state.outcome, let end = state.endTime {
             expiry = Expiry(outcomeClass: RetentionPolicy.outcomeClass(outcome), end: end)
         } else {
             expiry = nil
         }
+    }
+}
+
+extension IndexFacts {
+    /// The earlier of two times, either of which may be missing (without building an array:
+    /// replay computes this for every operation it changes).
+    static func earlier(_ a: Timestamp?, _ b: Timestamp?) -> Timestamp? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return min(a, b)
     }
 }
 

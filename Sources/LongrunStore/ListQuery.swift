@@ -72,8 +72,9 @@ public struct ListPageBuilder {
     }
 
     /// Examines one candidate, `size` bytes as stored; returns the page when it is full and another
-    /// match exists (so the page is not the last).
-    public mutating func add(_ state: OperationState, sequence: UInt64, size: Int) -> ListPage? {
+    /// match exists (so the page is not the last). Takes the state over: the page keeps it
+    /// without a copy (a retain and a release of each of its fields).
+    public mutating func add(_ state: consuming OperationState, sequence: UInt64, size: Int) -> ListPage? {
         scanned += 1
         if query.creatorUID == nil || state.creator.uid == query.creatorUID,
            query.collections.single != nil || query.collections.matches(state.name.collection),
@@ -81,7 +82,7 @@ public struct ListPageBuilder {
             if operations.count == query.pageSize || (!operations.isEmpty && bytes + size > query.maximumBytes) {
                 return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
             }
-            operations.append(state)
+            operations.append(consume state)
             bytes += size
         }
         lastScanned = sequence

@@ -60,10 +60,12 @@ extension RecordCodec {
     }
 
     public static func decodeEvent(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> Event {
-        try decodeEvent(buffer, strings: nil) { bytes throws(CodecError) in
-            let name = String(decoding: bytes, as: UTF8.self)
-            do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
-        }
+        try decodeEvent(buffer, strings: nil, resolveName: eventName)
+    }
+
+    /// An event's name from its stored bytes: what `resolveName` does for a reader that keeps no names.
+    static func eventName(_ bytes: UnsafeRawBufferPointer) throws(CodecError) -> OperationName {
+        do throws(DomainError) { return try OperationName(parsing: bytes) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
     }
 
     /// ``decodeEvent(_:)`` for a reader of many events (replay): recurring strings come from

@@ -59,7 +59,7 @@ extension RecordCodec {
     static func decodeState(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?) throws(CodecError) -> OperationState {
         var r = WireReader(buffer, strings: strings)
         var version: UInt64 = 0
-        var name: String?
+        var name: UnsafeRawBufferPointer?
         var metadata: Payload?
         var outcome: Outcome?
         var createTime: Int64 = 0, updateTime: Int64 = 0
@@ -77,7 +77,7 @@ extension RecordCodec {
         while let (field, type) = try r.nextField() {
             switch field {
             case 1: try r.expect(type, 0, field: field); version = try r.uint()
-            case 2: try r.expect(type, 2, field: field); name = try r.string()
+            case 2: try r.expect(type, 2, field: field); name = try r.lengthDelimited()
             case 3: try r.expect(type, 2, field: field); var m = try r.message(); metadata = try decodePayload(&m)
             case 4: try r.expect(type, 2, field: field); var m = try r.message(); outcome = try decodeOutcome(&m)
             case 6: try r.expect(type, 0, field: field); createTime = try r.sint()

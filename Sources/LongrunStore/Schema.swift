@@ -109,15 +109,9 @@ enum Keys {
     static func name(_ name: OperationName) -> [UInt8] { Array(name.description.utf8) }
 
     /// `parent · 0x00`: the prefix of a collection's entries in ``Schema/byCreation`` and ``Schema/running``.
-    static func collectionPrefix(_ collection: CollectionName) -> [UInt8] {
-        var key = Array(collection.parent.utf8)
-        key.append(0)
-        return key
-    }
+    static func collectionPrefix(_ collection: CollectionName) -> [UInt8] { built { appendCollectionPrefix(collection, to: &$0) } }
 
-    static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] {
-        collectionPrefix(collection) + Keys.sequence(sequence)
-    }
+    static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] { built { appendCreation(collection, sequence, to: &$0) } }
 
     /// `name · 0x00`: the prefix of an operation's entries in ``Schema/history``.
     static func historyPrefix(_ name: OperationName) -> [UInt8] {
@@ -130,14 +124,9 @@ enum Keys {
         historyPrefix(name) + Keys.sequence(sequence)
     }
 
-    static func requestID(_ collection: CollectionName, _ requestID: String) -> [UInt8] {
-        collectionPrefix(collection) + Array(requestID.utf8)
-    }
+    static func requestID(_ collection: CollectionName, _ requestID: String) -> [UInt8] { built { appendRequestID(collection, requestID, to: &$0) } }
 
-    static func deadline(_ time: Timestamp, _ name: OperationName) -> [UInt8] {
-        // Flip the sign bit so that negative times sort before positive ones as unsigned bytes.
-        Keys.sequence(UInt64(bitPattern: time.nanosecondsSinceEpoch) ^ (1 << 63)) + Array(name.description.utf8)
-    }
+    static func deadline(_ time: Timestamp, _ name: OperationName) -> [UInt8] { built { appendDeadline(time, name, to: &$0) } }
 
     static func decodeDeadline(_ buffer: UnsafeRawBufferPointer) -> (Timestamp, String)? {
         guard buffer.count > 8, let raw = decodeSequence(UnsafeRawBufferPointer(rebasing: buffer[0..<8])) else { return nil }
@@ -146,7 +135,46 @@ enum Keys {
     }
 
     static func expiryCandidate(_ outcomeClass: RetentionPolicy.OutcomeClass, _ end: Timestamp, _ name: OperationName) -> [UInt8] {
-        [outcomeClass.rawValue] + deadline(end, name)
+        built { appendExpiryCandidate(outcomeClass, end, name, to: &$0) }
+    }
+
+    // The keys above appended to a buffer a caller reuses from key to key (replay writes many).
+
+    private static func built(_ body: (inout [UInt8]) -> Void) -> [UInt8] {
+        var key: [UInt8] = []
+        body(&key)
+        return key
+    }
+
+    static func appendSequence(_ value: UInt64, to key: inout [UInt8]) {
+        withUnsafeBytes(of: value.bigEndian) { key.append(contentsOf: $0) }
+    }
+
+    static func appendCollectionPrefix(_ collection: CollectionName, to key: inout [UInt8]) {
+        key.append(contentsOf: collection.parent.utf8)
+        key.append(0)
+    }
+
+    static func appendCreation(_ collection: CollectionName, _ sequence: UInt64, to key: inout [UInt8]) {
+        appendCollectionPrefix(collection, to: &key)
+        appendSequence(sequence, to: &key)
+    }
+
+    static func appendRequestID(_ collection: CollectionName, _ requestID: String, to key: inout [UInt8]) {
+        appendCollectionPrefix(collection, to: &key)
+        key.append(contentsOf: requestID.utf8)
+    }
+
+    static func appendDeadline(_ time: Timestamp, _ name: OperationName, to key: inout [UInt8]) {
+        // Flip the sign bit so that negative times sort before positive ones as unsigned bytes.
+        appendSequence(UInt64(bitPattern: time.nanosecondsSinceEpoch) ^ (1 << 63), to: &key)
+        key.append(contentsOf: name.description.utf8)
+    }
+
+    static func appendExpiryCandidate(_ outcomeClass: RetentionPolicy.OutcomeClass, _ end: Timestamp, _ name: OperationName,
+                                      to key: inout [UInt8]) {
+        key.append(outcomeClass.rawValue)
+        appendDeadline(end, name, to: &key)
     }
 
     /// Whether `a` sorts before `b` as LMDB orders keys: bytewise, a prefix first.

@@ -103,7 +103,7 @@ public struct StoreReader {
     /// The operation that `requestID` created in `collection`, if any.
     public func operation(forRequestID requestID: String, in collection: CollectionName) throws -> OperationState? {
         guard let value = try checkedGet(schema.requestIDs, key: Keys.requestID(collection, requestID)) else { return nil }
-        return try operation(OperationName(parsing: String(decoding: value, as: UTF8.self)))
+        return try operation(OperationName(parsing: value))
     }
 
     /// The event at `sequence`, if the log holds it.
@@ -224,10 +224,7 @@ public struct StoreReader {
     }
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {
-        try decodeEvent(value, sequence: sequence, strings: nil) { bytes throws(CodecError) in
-            let name = String(decoding: bytes, as: UTF8.self)
-            do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
-        }
+        try decodeEvent(value, sequence: sequence, strings: nil, resolveName: RecordCodec.eventName)
     }
 
     /// ``decodeEvent(_:sequence:)`` for a reader of many events (replay): see

@@ -28,6 +28,8 @@ extension StoreWriter {
         guard from <= through else { return }
         var chunk = ReplayChunk(expectedEvents: Int(min(through - from + 1, 1 << 20)))
         let strings = RecordStrings()
+        // One reader for the chunk: `reader` builds one (a copy of the schema) on every use.
+        let reader = reader
         var expected = from
         try txn.withCursor(schema.log) { cursor in
             var entry = try cursor.seek(atLeast: Keys.sequence(from))
@@ -39,10 +41,9 @@ extension StoreWriter {
                 let event = try reader.decodeEvent(value, sequence: sequence, strings: strings) { bytes throws(CodecError) in
                     if let known = chunk.slot(named: bytes) {
                         slot = known
-                        return chunk.operations[known].name
+                        return chunk.name(at: known)
                     }
-                    let name = String(decoding: bytes, as: UTF8.self)
-                    do throws(DomainError) { return try OperationName(parsing: name) } catch { throw CodecError(message: "event has an invalid name: \(error.message)") }
+                    return try RecordCodec.eventName(bytes)
                 }
                 let index: Int
                 if let slot { index = slot } else { index = chunk.add(event.name, stored: try reader.operation(event.name)) }
@@ -61,32 +62,33 @@ extension StoreWriter {
     /// Writes what a chunk folded: records and history in name order, then each index.
     private func write(_ chunk: ReplayChunk) throws {
         let byName = chunk.nameOrder()
+        var value: [UInt8] = []
         try txn.withCursor(schema.operations) { cursor in
-            for index in byName {
-                let operation = chunk.operations[index]
-                guard let after = operation.after, after != operation.before else { continue }
-                try putSealed(&cursor, key: operation.key, body: RecordCodec.encode(after))
+            for index in byName where chunk.operations[index].changed {
+                // Projected, not bound: binding an operation or its state copies it (retains every field).
+                try putSealed(&cursor, key: chunk.operations[index].key, body: RecordCodec.encode(chunk.operations[index].after!), value: &value)
             }
         }
         try writeHistory(chunk, byName: byName)
 
         // Each changed operation's index entries to remove and to add, as event-by-event folding
         // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
-        var removed: [(Database, [UInt8])] = []
-        var added: [(database: Database, key: [UInt8], slot: Int)] = []
-        for (slot, operation) in chunk.operations.enumerated() {
-            guard let after = operation.after, after != operation.before else { continue }
-            let old = IndexEntries(operation.before)
-            let new = IndexEntries(after)
-            for (database, key) in old.entries(schema) where !new.contains(database, key, schema) { removed.append((database, key)) }
-            for (database, key) in new.entries(schema) where !old.contains(database, key, schema) { added.append((database, key, slot)) }
+        // Entries are compared as facts; a key is built, into one buffer, only for what changes.
+        // (Read by index, not by for-in, which would copy every entry it passes.)
+        let changed = chunk.operations.indices.filter { chunk.operations[$0].changed }
+        let new = changed.map { IndexEntries(chunk.operations[$0].after) }
+        var key: [UInt8] = []
+        for (change, slot) in changed.enumerated() {
+            for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: chunk.operations[slot].before, to: new[change]) {
+                chunk.operations[slot].before.key(index, into: &key)
+                _ = try txn.delete(index.database(schema), key: key)
+            }
         }
-        for (database, key) in removed { try txn.delete(database, key: key) }
-        for database in [schema.byCreation, schema.running, schema.requestIDs, schema.engineDeadlines, schema.expiryCandidates] {
-            try txn.withCursor(database) { cursor in
-                let body = IndexEntries.bodyNamesOperation(database, schema)
-                for entry in added where entry.database == database {
-                    try putSealed(&cursor, key: entry.key, body: body ? chunk.operations[entry.slot].key : [])
+        for index in IndexEntries.Index.allCases {
+            try txn.withCursor(index.database(schema)) { cursor in
+                for (change, slot) in changed.enumerated() where IndexEntries.adds(index, from: chunk.operations[slot].before, to: new[change]) {
+                    new[change].key(index, into: &key)
+                    try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : [], value: &value)
                 }
             }
         }
@@ -110,25 +112,27 @@ extension StoreWriter {
         }
         var key: [UInt8] = []
         key.reserveCapacity(OperationName.maximumLength + 9)
+        var value: [UInt8] = []
         try txn.withCursor(schema.history) { cursor in
             for (place, index) in byName.enumerated() where starts[place] < starts[place + 1] {
                 key.removeAll(keepingCapacity: true)
                 key += chunk.operations[index].key
                 key.append(0)
-                let prefixCount = key.count
+                let sequenceAt = key.count
+                key += Keys.sequence(0)
                 for sequence in sequences[starts[place]..<starts[place + 1]] {
-                    key.removeSubrange(prefixCount...)
-                    withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
-                    try putSealed(&cursor, key: key, body: [])
+                    key.withUnsafeMutableBytes { $0.storeBytes(of: sequence.bigEndian, toByteOffset: sequenceAt, as: UInt64.self) }
+                    try putSealed(&cursor, key: key, body: [], value: &value)
                 }
             }
         }
     }
 
-    /// ``putSealed(_:key:body:)`` through a cursor of a sorted run.
-    private func putSealed(_ cursor: inout Cursor, key: [UInt8], body: [UInt8]) throws {
-        let value = Checksum.seal(key: key, body: body)
+    /// ``putSealed(_:key:body:)`` through a cursor of a sorted run, sealing into `value` (a buffer
+    /// the run reuses).
+    private func putSealed(_ cursor: inout Cursor, key: [UInt8], body: [UInt8], value: inout [UInt8]) throws {
         try key.withUnsafeBytes { key in
+            body.withUnsafeBytes { body in Checksum.seal(key: key, body: body, into: &value) }
             try value.withUnsafeBytes { value in try cursor.put(key: key, value: value) }
         }
     }
@@ -144,8 +148,12 @@ struct ReplayChunk {
         /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
         let key: [UInt8]
         let hash: Int
-        var before: OperationState?
+        /// The index entries of its state before the chunk: all the chunk needs of that state.
+        let before: IndexEntries
         var after: OperationState?
+        /// Whether an event of the chunk applied to it (event-by-event folding would have written
+        /// its record and indexes then); it has a state (``after``) then.
+        var changed = false
     }
 
     private(set) var operations: [Operation] = []
@@ -157,6 +165,9 @@ struct ReplayChunk {
 
     init(expectedEvents: Int) {
         history.reserveCapacity(expectedEvents)
+        // About four events per operation in a chunk (create, progress, complete); more operations
+        // grow the array, whose every growth moves all of it.
+        operations.reserveCapacity(expectedEvents / 4)
         var capacity = 1024
         while capacity < expectedEvents / 2 { capacity *= 2 }
         buckets = [Int32](repeating: -1, count: capacity)
@@ -164,24 +175,28 @@ struct ReplayChunk {
 
     /// The index of the operation whose name has these bytes, if the chunk met it.
     func slot(named bytes: UnsafeRawBufferPointer) -> Int? {
+        let hash = Self.hash(bytes)
         let mask = buckets.count - 1
-        var bucket = Self.hash(bytes) & mask
+        var bucket = hash & mask
         while true {
             let slot = Int(buckets[bucket])
             if slot < 0 { return nil }
-            let key = operations[slot].key
-            if key.count == bytes.count, key.withUnsafeBytes({ memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) }) == 0 {
+            if operations[slot].hash == hash,
+               operations[slot].key.withUnsafeBytes({ $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
                 return slot
             }
             bucket = (bucket + 1) & mask
         }
     }
 
+    /// The name of the operation at `slot`, without copying the rest of it.
+    func name(at slot: Int) -> OperationName { operations[slot].name }
+
     /// Adds an operation the chunk had not met, with its stored state; returns its index.
     mutating func add(_ name: OperationName, stored: OperationState?) -> Int {
         let key = Keys.name(name)
         let hash = key.withUnsafeBytes { Self.hash($0) }
-        operations.append(Operation(name: name, key: key, hash: hash, before: stored, after: stored))
+        operations.append(Operation(name: name, key: key, hash: hash, before: IndexEntries(stored), after: stored))
         if operations.count * 2 > buckets.count {
             buckets = [Int32](repeating: -1, count: buckets.count * 2)
             for slot in operations.indices { place(slot) }
@@ -195,6 +210,7 @@ struct ReplayChunk {
     /// per event), and notes its history entry when it applies.
     mutating func fold(_ event: Event, into slot: Int) {
         if Lifecycle.apply(&operations[slot].after, event) {
+            operations[slot].changed = true
             history.append((Int32(slot), event.sequence))
         }
     }
@@ -211,10 +227,24 @@ struct ReplayChunk {
         operations.indices.sorted { Keys.precedes(operations[$0].key, operations[$1].key) }
     }
 
-    /// FNV-1a: names are short, and collisions only cost a comparison.
+    /// Eight bytes at a time, each word mixed in by a multiply and a shift (SplitMix64's
+    /// finalizer): a byte at a time, as FNV-1a did, the hash took most of a lookup. Collisions only
+    /// cost a comparison.
     private static func hash(_ bytes: UnsafeRawBufferPointer) -> Int {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return Int(truncatingIfNeeded: hash ^ (hash >> 32))
+        var hash = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
+        func mix(_ word: UInt64) {
+            hash = (hash ^ word) &* 0xBF58_476D_1CE4_E5B9
+            hash ^= hash >> 31
+        }
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            mix(bytes.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            offset += 8
+        }
+        var tail: UInt64 = 0
+        for byte in bytes[offset...] { tail = tail << 8 | UInt64(byte) }
+        mix(tail)
+        hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Int(truncatingIfNeeded: hash ^ (hash >> 31))
     }
 }

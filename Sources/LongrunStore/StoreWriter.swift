@@ -153,11 +153,14 @@ public final class StoreWriter {
     private func updateIndexes(from previous: OperationState?, to next: OperationState) throws {
         let old = IndexEntries(previous)
         let new = IndexEntries(next)
-        for (database, key) in old.entries(schema) where !new.contains(database, key, schema) {
-            try txn.delete(database, key: key)
+        var key: [UInt8] = []
+        for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: old, to: new) {
+            old.key(index, into: &key)
+            _ = try txn.delete(index.database(schema), key: key)
         }
-        for (database, key) in new.entries(schema) where !old.contains(database, key, schema) {
-            try putSealed(database, key: key, body: IndexEntries.body(of: database, for: next.name, schema))
+        for index in IndexEntries.Index.allCases where IndexEntries.adds(index, from: old, to: new) {
+            new.key(index, into: &key)
+            try putSealed(index.database(schema), key: key, body: index.bodyNamesOperation ? Keys.name(next.name) : [])
         }
     }
 }
@@ -169,51 +172,105 @@ public final class StoreWriter {
 /// - `engine_deadlines` while it is not done and the engine has a deadline on it (a cooperative cancel's grace, a lease);
 /// - `expiry_candidates` while it is done, not held and not deleted (keyed by outcome class and
 ///   end time, for retention).
+///
+/// Kept as facts, not keys: two states of an operation are compared index by index without
+/// building a key, and a key is built (into a caller's buffer) only for an entry that changes.
 struct IndexEntries {
-    var creation: [UInt8]?
-    var running: Bool
-    var requestID: [UInt8]?
-    var engineDeadline: [UInt8]?
-    var expiryCandidate: [UInt8]?
+    /// The indexes an operation can have an entry in, in the order ``entries(_:)`` lists them.
+    enum Index: CaseIterable {
+        case byCreation, running, requestIDs, engineDeadlines, expiryCandidates
 
-    init(_ state: OperationState?) {
-        let facts = IndexFacts(state)
-        creation = facts.listed ? state.map { Keys.creation($0.name.collection, $0.createSequence) } : nil
-        running = facts.running
-        requestID = state.flatMap { state in facts.requestID.map { Keys.requestID(state.name.collection, $0) } }
-        engineDeadline = state.flatMap { state in facts.engineDeadline.map { Keys.deadline($0, state.name) } }
-        expiryCandidate = state.flatMap { state in facts.expiry.map { Keys.expiryCandidate($0.outcomeClass, $0.end, state.name) } }
+        func database(_ schema: Schema) -> Database {
+            switch self {
+            case .byCreation: schema.byCreation
+            case .running: schema.running
+            case .requestIDs: schema.requestIDs
+            case .engineDeadlines: schema.engineDeadlines
+            case .expiryCandidates: schema.expiryCandidates
+            }
+        }
+
+        /// Whether its entries hold the operation's name (else nothing): the indexes List and
+        /// request ids read through; the others' keys say it all.
+        var bodyNamesOperation: Bool { self == .byCreation || self == .running || self == .requestIDs }
     }
 
-    func entries(_ schema: Schema) -> [(Database, [UInt8])] {
-        var entries: [(Database, [UInt8])] = []
-        if let creation {
-            entries.append((schema.byCreation, creation))
-            if running { entries.append((schema.running, creation)) }
+    let facts: IndexFacts
+    /// What the keys are made of beside the facts; nil for no state (and no entries).
+    private let operation: (name: OperationName, createSequence: UInt64)?
+
+    init(_ state: OperationState?) {
+        facts = IndexFacts(state)
+        operation = state.map { ($0.name, $0.createSequence) }
+    }
+
+    func has(_ index: Index) -> Bool {
+        guard operation != nil else { return false }
+        switch index {
+        case .byCreation: return facts.listed
+        case .running: return facts.running
+        case .requestIDs: return facts.requestID != nil
+        case .engineDeadlines: return facts.engineDeadline != nil
+        case .expiryCandidates: return facts.expiry != nil
         }
-        if let requestID { entries.append((schema.requestIDs, requestID)) }
-        if let engineDeadline { entries.append((schema.engineDeadlines, engineDeadline)) }
-        if let expiryCandidate { entries.append((schema.expiryCandidates, expiryCandidate)) }
-        return entries
+    }
+
+    /// Whether both have an entry in `index` under the same key. Each key is a one-to-one function
+    /// of what is compared here (a parent holds no 0x00; times and sequences are fixed-width).
+    func hasSameEntry(_ index: Index, as other: IndexEntries) -> Bool {
+        guard has(index), other.has(index), let mine = operation, let theirs = other.operation else { return false }
+        switch index {
+        case .byCreation, .running: return mine.createSequence == theirs.createSequence && mine.name.collection == theirs.name.collection
+        case .requestIDs: return facts.requestID == other.facts.requestID && mine.name.collection == theirs.name.collection
+        case .engineDeadlines: return facts.engineDeadline == other.facts.engineDeadline && mine.name == theirs.name
+        case .expiryCandidates: return facts.expiry == other.facts.expiry && mine.name == theirs.name
+        }
+    }
+
+    /// Whether going from `old` to `new` removes `old`'s entry in `index`.
+    static func removes(_ index: Index, from old: IndexEntries, to new: IndexEntries) -> Bool {
+        old.has(index) && !new.hasSameEntry(index, as: old)
+    }
+
+    /// Whether going from `old` to `new` adds `new`'s entry in `index`.
+    static func adds(_ index: Index, from old: IndexEntries, to new: IndexEntries) -> Bool {
+        new.has(index) && !old.hasSameEntry(index, as: new)
+    }
+
+    /// Its key in `index` (where it ``has(_:)`` an entry), written over what `key` held.
+    func key(_ index: Index, into key: inout [UInt8]) {
+        key.removeAll(keepingCapacity: true)
+        guard let (name, createSequence) = operation else { return }
+        switch index {
+        case .byCreation, .running: Keys.appendCreation(name.collection, createSequence, to: &key)
+        case .requestIDs: Keys.appendRequestID(name.collection, facts.requestID ?? "", to: &key)
+        case .engineDeadlines: Keys.appendDeadline(facts.engineDeadline ?? Timestamp(nanosecondsSinceEpoch: 0), name, to: &key)
+        case .expiryCandidates:
+            guard let expiry = facts.expiry else { return }
+            Keys.appendExpiryCandidate(expiry.outcomeClass, expiry.end, name, to: &key)
+        }
+    }
+
+    /// Every entry, with its database and key (for the checks and repairs, which compare them
+    /// with what is stored).
+    func entries(_ schema: Schema) -> [(Database, [UInt8])] {
+        Index.allCases.filter(has).map { index in
+            var key: [UInt8] = []
+            self.key(index, into: &key)
+            return (index.database(schema), key)
+        }
     }
 
     /// What an index entry of `name` holds (before its checksum): the name for the indexes List
     /// and request ids read through, nothing for the others, whose key says it all.
     static func body(of database: Database, for name: OperationName, _ schema: Schema) -> [UInt8] {
-        bodyNamesOperation(database, schema) ? Keys.name(name) : []
-    }
-
-    /// Whether entries of `database` hold the operation's name (else nothing).
-    static func bodyNamesOperation(_ database: Database, _ schema: Schema) -> Bool {
-        database == schema.byCreation || database == schema.running || database == schema.requestIDs
+        Index.allCases.contains { $0.bodyNamesOperation && $0.database(schema) == database } ? Keys.name(name) : []
     }
 
     func contains(_ database: Database, _ key: [UInt8], _ schema: Schema) -> Bool {
-        if database == schema.byCreation { return creation == key }
-        if database == schema.running { return running && creation == key }
-        if database == schema.requestIDs { return requestID == key }
-        if database == schema.engineDeadlines { return engineDeadline == key }
-        if database == schema.expiryCandidates { return expiryCandidate == key }
-        return false
+        guard let index = Index.allCases.first(where: { $0.database(schema) == database }), has(index) else { return false }
+        var mine: [UInt8] = []
+        self.key(index, into: &mine)
+        return mine == key
     }
 }

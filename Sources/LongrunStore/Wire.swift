@@ -37,7 +37,18 @@ struct WireReader {
 
     var isAtEnd: Bool { offset >= buffer.count }
 
+    /// Most varints in a record are one byte (field keys, lengths, small numbers): those are read
+    /// inline, the rest by ``longVarint()``.
+    @inline(__always)
     mutating func varint() throws(CodecError) -> UInt64 {
+        if offset < buffer.count, buffer[offset] < 0x80 {
+            offset += 1
+            return UInt64(buffer[offset - 1])
+        }
+        return try longVarint()
+    }
+
+    private mutating func longVarint() throws(CodecError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -45,13 +56,14 @@ struct WireReader {
             let byte = buffer[offset]
             offset += 1
             if shift == 63 && byte > 1 { throw CodecError(message: "varint overflows 64 bits") }
-            result |= UInt64(byte & 0x7F) << shift
+            result |= UInt64(byte & 0x7F) &<< shift // shift <= 63 here: no need for the checked shift
             if byte < 0x80 { return result }
             shift += 7
         }
     }
 
     /// The next field's number and wire type, or nil at the end.
+    @inline(__always)
     mutating func nextField() throws(CodecError) -> (field: UInt32, wireType: UInt8)? {
         guard !isAtEnd else { return nil }
         let key = try varint()
@@ -100,10 +112,13 @@ struct WireReader {
     }
 
     /// Checks that a field has the wire type the schema gives it.
+    @inline(__always)
     func expect(_ wireType: UInt8, _ expected: UInt8, field: UInt32) throws(CodecError) {
-        guard wireType == expected else {
-            throw CodecError(message: "field \(field) has wire type \(wireType), expected \(expected)")
-        }
+        guard wireType == expected else { throw Self.wrongWireType(wireType, expected, field: field) }
+    }
+
+    private static func wrongWireType(_ wireType: UInt8, _ expected: UInt8, field: UInt32) -> CodecError {
+        CodecError(message: "field \(field) has wire type \(wireType), expected \(expected)")
     }
 
     private mutating func advance(_ count: Int) throws(CodecError) {
@@ -130,9 +145,10 @@ final class RecordStrings {
 
     func string(_ bytes: UnsafeRawBufferPointer) -> String {
         guard bytes.count > Self.inlineLimit else { return String(decoding: bytes, as: UTF8.self) }
-        for entry in entries where entry.bytes.count == bytes.count {
-            let same = entry.bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
-            if same { return entry.string }
+        // By index, so that looking does not copy (retain and release) the entries it passes.
+        for index in entries.indices where entries[index].bytes.count == bytes.count {
+            let same = entries[index].bytes.withUnsafeBytes { memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }
+            if same { return entries[index].string }
         }
         let string = String(decoding: bytes, as: UTF8.self)
         if entries.count < Self.capacity {

@@ -299,6 +299,61 @@ struct FuzzPropertyTests {
         }
     }
 
+    /// `OperationName(parsing:)` checks a name's bytes first (`validatedParentLength`) and reads it
+    /// step by step (`init(explaining:)`) only to say why it refuses one: the two must accept
+    /// exactly the same names with the same parent, and both public parsers (from a `String`, from
+    /// bytes) must answer as the step-by-step reading does, the same name or the same error.
+    @Test func theByteLevelNameCheckAgreesWithTheStepByStepReading() {
+        func answer(_ parse: () throws(DomainError) -> OperationName) -> String {
+            do throws(DomainError) {
+                let name = try parse()
+                return "\(name.description) in \(name.collection.parent.debugDescription), id \(name.id)"
+            } catch {
+                return "refused: \(error)"
+            }
+        }
+        func violation(_ text: String) -> String? {
+            let bytes = Array(text.utf8)
+            let parentLength = bytes.withUnsafeBytes { OperationName.validatedParentLength($0) }
+            let explained = answer { () throws(DomainError) in try OperationName(explaining: text) }
+            switch try? OperationName(explaining: text) {
+            case let name?:
+                guard parentLength == name.collection.parent.utf8.count else {
+                    return "the byte check gave \(String(describing: parentLength)) where the step-by-step reading accepts \(explained)"
+                }
+            case nil:
+                guard parentLength == nil else { return "the byte check accepted what the step-by-step reading refuses: \(explained)" }
+            }
+            let fromString = answer { () throws(DomainError) in try OperationName(parsing: text) }
+            let fromBytes = bytes.withUnsafeBytes { bytes in answer { () throws(DomainError) in try OperationName(parsing: bytes) } }
+            guard fromString == explained, fromBytes == explained else {
+                return "parsed from a String: \(fromString); from bytes: \(fromBytes); step by step: \(explained)"
+            }
+            return nil
+        }
+        let segment63 = String(repeating: "a", count: 63)
+        let edges = [
+            "/operations/x", "operations/operations/x", "a/b/operations/x/", "a/b//operations/x", "a/b/operations/",
+            "a/b/operations", "aB/x/operations/y", "t/9/operations/z", "t/-9/operations/z", "t/9-/operations/z", "9t/x/operations/y",
+            "operations/x/operations/y", "a/b/c/d/operations/e", "a/b/c/operations/e", "a/b/operations/e-", "a/b/operationz/e",
+            "a/b/Operations/e", "a/b/xoperations/e", "a/b/\u{0}operations/e", segment63 + "/" + segment63 + "/operations/" + segment63,
+            String(repeating: "a", count: 64) + "/b/operations/c", "a/" + String(repeating: "b", count: 64) + "/operations/c",
+            // 256 and 257 bytes.
+            "a/" + String(repeating: "b", count: 63) + "/c/" + String(repeating: "d", count: 63) + "/e/" + String(repeating: "f", count: 49)
+                + "/operations/" + segment63,
+            "a/" + String(repeating: "b", count: 63) + "/c/" + String(repeating: "d", count: 63) + "/e/" + String(repeating: "f", count: 50)
+                + "/operations/" + segment63,
+            "operations/ü", "ü/x/operations/y", "operations/a\u{301}", "operations/a\u{FFFD}",
+        ]
+        for text in NameProperties.seeds + edges {
+            if let violation = violation(text) { Issue.record("\(text.debugDescription): \(violation)") }
+        }
+        FuzzRun.run(7) { random in
+            let text = random.chance(40) ? mutate(random.pick(NameProperties.seeds + edges), &random) : randomName(&random)
+            if let violation = violation(text) { Issue.record("\(text.debugDescription): \(violation); \(FuzzRun.reproduce)") }
+        }
+    }
+
     /// Found by Tools/fuzz (fuzz-names, input `t/0/operations/\u{35C}z`): the id was cut after the
     /// last '/' by Character, and a combining mark after that '/' joins it into one Character, so the
     /// mark was dropped and the name accepted as `t/0/operations/z`, a different name.

@@ -200,7 +200,7 @@ struct DecodingFuzzTests {
         var event = WireWriter()
         event.uint(1, RecordCodec.formatVersion)
         event.string(4, name.description)
-        event.message(10) { $0 = created }
+        event.bytes(10, created.bytes, always: true) // a nested message: its bytes, length-prefixed
         let decoded = try event.bytes.withUnsafeBytes { try RecordCodec.decodeEvent($0) }
         #expect(decoded.kind == .created(.init(requestID: nil)))
         #expect(RecordProperties.eventViolation(event.bytes) == nil)
