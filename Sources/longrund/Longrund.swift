@@ -86,7 +86,7 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
     var maxWait: String = "1h"
 
-    @Option(help: "Take a snapshot once the log grew by this many times the size of the snapshot to write (the views), and by 64 MiB at least (0: not by size).")
+    @Option(help: "Take a snapshot once the log grew by this many times the size of the snapshot to write (the operations' records, at the last snapshot's bytes per record), and by 64 MiB at least (0: not by size).")
     var snapshotLogRatio: UInt64 = 4
 
     @Option(help: "Take a snapshot after this many events since the last one (0: not by count).")
@@ -107,7 +107,7 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Expire operations that were cancelled this long after they ended (default: keep forever).")
     var retainCancelled: String?
 
-    @Option(help: "Drop log events older than this once a snapshot covers them, e.g. 30d (default: keep the whole log). History and watches cannot reach before the retained log.")
+    @Option(help: "Drop log events older than this once a snapshot covers them, e.g. 30d (default: keep the whole log); a snapshot is then also taken once the last is this old, if 64 MiB of log were written since. History and watches cannot reach before the retained log.")
     var compactLogAfter: String?
 
     @Option(help: "How often a background scrub checks the whole store (chain, checksums, views against the log, snapshots), using at most 3% of one core; 0s: only on demand (longrun scrub).")
