@@ -7,9 +7,10 @@
 #           longrund, etcd, ... RUNS times; every run waits for the disk probe first.
 #   reads:  etcd serializable KV.Range of one of 10k keys against longrund's GetOperation of one of
 #           NOPS stored operations (answered on the event loop, and a second longrund on a copy of
-#           the store with --no-event-loop-answers: through grpc-swift's task per call) and against a
-#           no-op Operations server on longrund's transport (longrun-load noop-server), C callers,
-#           interleaved RUNS times.
+#           the store with --no-event-loop-answers: through grpc-swift's task per call), against a
+#           no-op Operations server on longrund's transport (longrun-load noop-server) and against
+#           the same answer on bare swift-nio-http2 (longrun-load h2-floor-server: the transport's
+#           floor), C callers, interleaved RUNS times.
 #
 # Server CPU per request is read from /proc for each server's pid. etcd is Debian's etcd-server
 # (installed if missing), one member on loopback with a fresh data directory; every process this
@@ -64,7 +65,10 @@ reads() {
   LR_KEEP=1 start_longrund t --no-event-loop-answers; local ts=$LR_SOCK tpid=$LR_PID
   local noop=$CMP/noop/s.sock; mkdir -p "$CMP/noop"; chmod 755 "$CMP/noop"
   start_unix_server noop "$noop" "$LOADTOOL" noop-server --socket "$noop"; local npid=$SRV_PID
-  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-answers pid=$tpid; no-op pid=$npid"
+  # The floor: the same answer straight on swift-nio-http2 (a child channel per stream), no gRPC library.
+  local floor=$CMP/floor/s.sock; mkdir -p "$CMP/floor"; chmod 755 "$CMP/floor"
+  start_unix_server floor "$floor" "$LOADTOOL" h2-floor-server --socket "$floor" --per-stream-channels; local fpid=$SRV_PID
+  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-answers pid=$tpid; no-op pid=$npid; HTTP/2 floor pid=$fpid"
   $LG --target "$ep" --mode etcd-range --keys 10000 --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ts" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
@@ -74,8 +78,9 @@ reads() {
     $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$lpid" --label "longrun-get c=$C run=$r"
     $LG --target "unix:$ts" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$tpid" --label "longrun-get-tasks c=$C run=$r"
     $LG --target "unix:$noop" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$npid" --label "noop-get c=$C run=$r"
+    $LG --target "unix:$floor" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$fpid" --label "h2-floor-get c=$C run=$r"
   done
-  stop_pid "$npid"; stop_pid "$tpid"; stop_pid "$lpid"; stop_pid "$epid"
+  stop_pid "$fpid"; stop_pid "$npid"; stop_pid "$tpid"; stop_pid "$lpid"; stop_pid "$epid"
   stamp "reads end"
 }
 

@@ -11,7 +11,7 @@ struct LoadTool: AsyncParsableCommand {
         commandName: "longrun-load",
         abstract: "Load a real longrund over its Unix socket and report throughput and latency.",
         discussion: "`run` is the default subcommand: `longrun-load --workload all` runs everything; `longrun-load run --help` lists the options.",
-        subcommands: [RunWorkloads.self, NoopServer.self],
+        subcommands: [RunWorkloads.self, NoopServer.self, H2FloorServer.self],
         defaultSubcommand: RunWorkloads.self
     )
 }
