@@ -236,6 +236,37 @@ struct DifferentialSnapshotTests {
         #expect(try Scrubber.run(store).map(\.database) == [differential.path])
     }
 
+    @Test func aDifferentialWithADamagedBaseFallsBackToAnOlderRestorePoint() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.child("data"), logger: logger)
+        try createVaried(store, 0..<20)
+        let older = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 5, createdUnixNanos: 1)
+        try createVaried(store, 20..<40)
+        let base = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 5, createdUnixNanos: 2)
+        try append(store, 3, [.progressed(metadata: nil)])
+        let differential = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 5, createdUnixNanos: 3, kind: .automatic)
+        #expect(differential.baseSequence == base.sequence)
+        try append(store, 5, [.progressed(metadata: nil)])
+        flip(base.path, at: 200)
+        #expect(try store.usableSnapshot(upTo: .max) == older)
+        // Views lost: recovered from the older full snapshot and the log after it.
+        let before = try views(store)
+        try store.write { writer in
+            for database in writer.schema.views { try writer.txn.clear(database) }
+            try writer.setAppliedSequence(0)
+        }
+        try store.replayTail(chunk: 10)
+        #expect(try views(store) == before)
+        // Compaction never goes through it.
+        #expect(throws: StoreError.self) { try store.compactLog(through: differential.sequence) }
+        // Once the damaged base is deleted (as the scrub's finding says), no snapshot is written on it.
+        unlink(base.path)
+        let next = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 5, createdUnixNanos: 4, kind: .automatic)
+        #expect(next.baseSequence != base.sequence)
+        #expect(try store.usableSnapshot(upTo: .max) == next)
+    }
+
     @Test func aBaseOfAnotherHistoryOrAnotherFileIsRefused() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
