@@ -43,9 +43,10 @@ public enum SnapshotFile {
         }
     }
 
-    /// What to write: a full snapshot, or a differential on the newest full base when fewer than
-    /// half the records changed since it (``prefersDifferential(changed:records:)``), or a
-    /// differential whenever a base allows one (tests, and the tool's `--differential`).
+    /// What to write: a full snapshot; or a differential on the newest full snapshot when fewer
+    /// than half the records changed since it (``prefersDifferential(changed:records:)``), else a
+    /// full one (what the engine and the tool do); or a differential whenever a base allows one,
+    /// whatever its size (for tests).
     public enum Kind: Sendable, Equatable {
         case full, automatic, differential
     }
@@ -100,16 +101,6 @@ public enum SnapshotFile {
               base > 0, base < sequence
         else { return nil }
         return (sequence, base)
-    }
-
-    /// The snapshot at `path`, as ``list(in:)`` would give it; nil if it is not named like one or
-    /// does not exist.
-    public static func info(atPath path: String) -> Info? {
-        let name = path.split(separator: "/").last.map(String.init) ?? path
-        guard let (sequence, base) = parseName(name) else { return nil }
-        var status = stat()
-        guard stat(path, &status) == 0 else { return nil }
-        return Info(path: path, sequence: sequence, sizeBytes: UInt64(status.st_size), baseSequence: base)
     }
 
     /// Snapshots in `directory`, newest first. A missing directory has none.
