@@ -158,7 +158,8 @@ extension LongrunEngine {
     /// Writes a snapshot as of the last commit into the data directory's `snapshots/` and keeps the
     /// newest ``Configuration/snapshotsKept`` restore points (and the bases they need). With
     /// ``Configuration/snapshotDifferentials`` (and `kind` nil), a differential on the newest full
-    /// snapshot when fewer than half the records changed since it, else a full one; `kind` overrides.
+    /// snapshot when fewer than half the records changed since it, else a full one (also when the
+    /// last scrub found a full snapshot damaged); `kind` overrides.
     /// One at a time: FAILED_PRECONDITION if one is being written. Runs on a thread of its own; the
     /// engine keeps serving meanwhile. Only for those who may administer the store
     /// (``Access/requireAdministration(_:)``).
@@ -169,10 +170,18 @@ extension LongrunEngine {
         }
         defer { snapshotting.withLock { $0 = false } }
         let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
-        let kind = kind ?? (configuration.snapshotDifferentials ? .automatic : .full)
+        let asked = kind ?? (configuration.snapshotDifferentials ? .automatic : .full)
+        // Writing a differential reads its base's header only: once a scrub found a full snapshot
+        // damaged, a full one follows, so that no more differentials are written on it.
+        let damaged = Set(integrity.status.findings.filter { $0.kind == .snapshotDamaged }.map(\.database))
         let started = ContinuousClock.now
         let info = try await onDedicatedThread {
-            try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created, kind: kind)
+            var kind = asked
+            if kind == .automatic, !damaged.isEmpty,
+               try SnapshotFile.list(in: store.snapshotDirectory).contains(where: { !$0.isDifferential && damaged.contains($0.path) }) {
+                kind = .full
+            }
+            return try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created, kind: kind)
         }
         logger.notice("snapshot written", metadata: [
             "sequence": "\(info.sequence)", "bytes": "\(info.sizeBytes)", "path": "\(info.path)", "took": "\(ContinuousClock.now - started)",

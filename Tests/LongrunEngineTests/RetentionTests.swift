@@ -1,3 +1,4 @@
+import Foundation
 import LongrunDomain
 import LongrunEngine
 import LongrunStore
@@ -163,6 +164,26 @@ struct RetentionTests {
             #expect(try store.usableSnapshot(upTo: .max)?.isDifferential == true)
             let report = try store.verify(scratchDirectory: directory.child("scratch"), logger: Fixtures.quietLogger)
             #expect(report.isHealthy, "\(report.problems)")
+        }
+    }
+
+    /// A differential's base is read only by the scrub, compaction and restores: once a scrub found
+    /// the newest full snapshot damaged, the next snapshot is a full one, not a differential on it.
+    @Test func afterTheScrubFoundTheBaseDamagedTheNextSnapshotIsFull() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.child("data"))
+            defer { engine.close() }
+            var names: [OperationName] = []
+            for index in 0..<10 { names.append(try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer).name) }
+            let full = try await engine.takeSnapshot()
+            _ = try await engine.progress(names[0], metadata: nil, actor: Fixtures.producer)
+            #expect(try await engine.takeSnapshot().baseSequence == full.sequence)
+            var bytes = try #require(FileManager.default.contents(atPath: full.path))
+            bytes[100] ^= 0xFF
+            #expect(FileManager.default.createFile(atPath: full.path, contents: bytes))
+            #expect(try await engine.scrub().findings.contains { $0.kind == .snapshotDamaged && $0.database == full.path })
+            _ = try await engine.progress(names[1], metadata: nil, actor: Fixtures.producer)
+            #expect(try await !engine.takeSnapshot().isDifferential)
         }
     }
 }
