@@ -149,10 +149,11 @@ extension Store {
     public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
         let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
+            // Before the compacted part (by its name, so without reading it): the events after it are gone.
+            if let tail, snapshot.sequence + 1 < tail { continue }
             guard let (header, base) = try? SnapshotFile.verifyRestorePoint(snapshot, contents: checkContents, baseContents: checkContents),
                   header.sequence == snapshot.sequence
             else { continue }
-            if let tail, header.sequence + 1 < tail { continue }
             if header.foldRevision != Lifecycle.foldRevision && (tail ?? 1) <= 1 { continue }
             if let base, let logged = try read({ try $0.chainHash(at: base.sequence) }), logged != base.chainHash { continue }
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
