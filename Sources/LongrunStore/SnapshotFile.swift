@@ -250,7 +250,7 @@ public enum SnapshotFile {
     {
         let snapshots = try list(in: directory).filter { $0.sequence <= sequence && $0.sequence > 0 }
         guard let base = snapshots.first(where: { !$0.isDifferential }), base.sequence < sequence,
-              let baseHeader = try? readHeader(base.path), baseHeader.version >= 2, !baseHeader.isDifferential,
+              let baseHeader = try? readHeader(base.path), baseHeader.version >= 2, baseHeader.storeFormat >= 2, !baseHeader.isDifferential,
               baseHeader.sequence == base.sequence, baseHeader.foldRevision == Lifecycle.foldRevision
         else { return nil }
         var names: Set<[UInt8]> = []
@@ -316,7 +316,9 @@ public enum SnapshotFile {
         do { base = try baseContents ? verify(basePath) : readHeader(basePath) } catch {
             throw unusable("is damaged (\(error))")
         }
-        guard !base.isDifferential, base.version >= 2 else { throw unusable("is not a full snapshot of records (version \(base.version))") }
+        guard !base.isDifferential, base.version >= 2, base.storeFormat >= 2 else {
+            throw unusable("is not a full snapshot of sealed records (version \(base.version), store format \(base.storeFormat))")
+        }
         guard base.sequence == header.baseSequence, base.chainHash == header.baseChainHash else {
             throw unusable("is not the one it was written on (its chain hash at \(base.sequence) differs)")
         }
