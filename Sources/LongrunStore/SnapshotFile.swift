@@ -149,8 +149,11 @@ public enum SnapshotFile {
             }
             var header = Header(version: version, sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos)
             var names: [[UInt8]]?
-            if kind != .full, version >= 2, let plan = try differentialPlan(reader, directory: directory, sequence: sequence) {
-                let records = try reader.snapshotSource().records
+            let records = try reader.snapshotSource().records
+            // `.automatic` stops counting names once a differential would not be preferred.
+            if kind != .full, version >= 2,
+               let plan = try differentialPlan(reader, directory: directory, sequence: sequence,
+                                               atMost: kind == .automatic ? (records + 1) / 2 : nil) {
                 if kind == .differential || prefersDifferential(changed: plan.names.count, records: records) {
                     header.version = Self.version
                     header.baseSequence = plan.base.sequence
@@ -244,8 +247,9 @@ public enum SnapshotFile {
     /// changed since it (the names of the newest usable differential on that base, and of every
     /// event after that differential, or after the base). Nil when there is no base to write one on:
     /// no full snapshot of version 2 or later folded by this build's rules, or the log no longer
-    /// reaches back to the newest snapshot on it. Reads only that differential and the log after it.
-    static func differentialPlan(_ reader: StoreReader, directory: String, sequence: UInt64)
+    /// reaches back to the newest snapshot on it, or more than `atMost` names changed (it stops
+    /// reading there). Reads only that differential and the log after it.
+    static func differentialPlan(_ reader: StoreReader, directory: String, sequence: UInt64, atMost limit: Int? = nil)
         throws -> (base: (sequence: UInt64, chainHash: ChainHash), names: Set<[UInt8]>)?
     {
         let snapshots = try list(in: directory).filter { $0.sequence <= sequence && $0.sequence > 0 }
@@ -269,13 +273,18 @@ public enum SnapshotFile {
             from = base.sequence
         }
         guard let from else { return nil }
-        try reader.txn.withCursor(reader.schema.log) { cursor in
+        let limit = limit ?? .max
+        guard names.count <= limit else { return nil }
+        let complete = try reader.txn.withCursor(reader.schema.log) { cursor -> Bool in
             var entry = try cursor.seek(atLeast: Keys.sequence(from + 1))
             while let (key, value) = entry, let next = Keys.decodeSequence(key), next <= sequence {
                 names.insert(Keys.name(try reader.decodeEvent(value, sequence: next).name))
+                if names.count > limit { return false }
                 entry = try cursor.next()
             }
+            return true
         }
+        guard complete else { return nil }
         return ((base.sequence, baseHeader.chainHash), names)
     }
 

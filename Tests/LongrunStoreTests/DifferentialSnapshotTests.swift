@@ -322,6 +322,13 @@ struct DifferentialSnapshotTests {
         try append(store, 1, [.progressed(metadata: nil)])
         try append(store, 1, [.progressed(metadata: nil)])
         try append(store, 9, [.progressed(metadata: nil)])
+        try store.read { reader in
+            let sequence = try reader.appliedSequence()
+            let plan = try SnapshotFile.differentialPlan(reader, directory: store.snapshotDirectory, sequence: sequence)
+            #expect(plan?.base.sequence == first.sequence && plan?.names.count == 10, "the second's 9 and one more")
+            #expect(try SnapshotFile.differentialPlan(reader, directory: store.snapshotDirectory, sequence: sequence, atMost: 9) == nil,
+                    "counting stops once a differential is out of the question")
+        }
         let third = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 3, kind: .automatic)
         #expect(!third.isDifferential)
         // Asked for the same sequence again, the full one there is returned.
