@@ -105,7 +105,7 @@ extension LongrunEngine {
         let newest = try lmdb?.usableSnapshot(upTo: .max, checkContents: false)
         let records = (try? lmdb?.read { try $0.snapshotSource().records }) ?? 0
         var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, records: newest == nil ? 0 : records,
-                                        at: ContinuousClock.now)
+                                        entries: newest.flatMap(Self.differentialEntries), at: ContinuousClock.now)
         var lastCheckpoint = ContinuousClock.now
         var lastCompaction = ContinuousClock.now
         while !Task.isCancelled {
@@ -115,7 +115,8 @@ extension LongrunEngine {
                 do {
                     let info = try await takeSnapshot()
                     let records = (try? store.read { try $0.snapshotSource().records }) ?? sizes.source.records
-                    lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, records: records, at: ContinuousClock.now)
+                    lastSnapshot = LastSnapshot(sequence: info.sequence, bytes: info.sizeBytes, records: records,
+                                                entries: Self.differentialEntries(info), at: ContinuousClock.now)
                 } catch {
                     logger.error("scheduled snapshot failed; retrying at the next interval", metadata: ["error": "\(error)"])
                     lastSnapshot.at = ContinuousClock.now
@@ -154,23 +155,45 @@ extension LongrunEngine {
 
     // MARK: Snapshots
 
-    /// Writes a snapshot of every operation's record as of the last commit into the data directory's `snapshots/`
-    /// and keeps the newest ``Configuration/snapshotsKept``. One at a time: FAILED_PRECONDITION if
-    /// one is being written. Runs on a thread of its own; the engine keeps serving meanwhile.
-    /// Only for those who may administer the store (``Access/requireAdministration(_:)``).
-    public func takeSnapshot(access: Access = .unrestricted) async throws -> SnapshotFile.Info {
+    /// Writes a snapshot as of the last commit into the data directory's `snapshots/` and keeps the
+    /// newest ``Configuration/snapshotsKept`` restore points (and the bases they need). With
+    /// ``Configuration/snapshotDifferentials`` (and `kind` nil), a differential on the newest full
+    /// snapshot when fewer than half the records changed since it, else a full one (also when the
+    /// last scrub found a full snapshot damaged); `kind` overrides.
+    /// One at a time: FAILED_PRECONDITION if one is being written. Runs on a thread of its own; the
+    /// engine keeps serving meanwhile. Only for those who may administer the store
+    /// (``Access/requireAdministration(_:)``).
+    public func takeSnapshot(access: Access = .unrestricted, kind: SnapshotFile.Kind? = nil) async throws -> SnapshotFile.Info {
         try access.requireAdministration("take a snapshot")
         guard snapshotting.withLock({ busy in defer { busy = true }; return !busy }) else {
             throw DomainError(.failedPrecondition, reason: .snapshotInProgress, "a snapshot is being written; retry when it is done")
         }
         defer { snapshotting.withLock { $0 = false } }
         let store = try requireLMDB("a snapshot"), keep = configuration.snapshotsKept, created = clock.now().nanosecondsSinceEpoch
+        let asked = kind ?? (configuration.snapshotDifferentials ? .automatic : .full)
+        // Writing a differential reads its base's header only: once a scrub found a full snapshot
+        // damaged, a full one follows, so that no more differentials are written on it.
+        let damaged = Set(integrity.status.findings.filter { $0.kind == .snapshotDamaged }.map(\.database))
         let started = ContinuousClock.now
-        let info = try await onDedicatedThread { try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created) }
+        let info = try await onDedicatedThread {
+            var kind = asked
+            if kind == .automatic, !damaged.isEmpty,
+               try SnapshotFile.list(in: store.snapshotDirectory).contains(where: { !$0.isDifferential && damaged.contains($0.path) }) {
+                kind = .full
+            }
+            return try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: created, kind: kind)
+        }
         logger.notice("snapshot written", metadata: [
             "sequence": "\(info.sequence)", "bytes": "\(info.sizeBytes)", "path": "\(info.path)", "took": "\(ContinuousClock.now - started)",
+            "base": "\(info.baseSequence.map(String.init) ?? "none (full)")",
         ])
         return info
+    }
+
+    /// The entries a differential snapshot holds (its header says), nil for a full one.
+    static func differentialEntries(_ info: SnapshotFile.Info) -> Int? {
+        guard info.isDifferential, let header = try? SnapshotFile.readHeader(info.path) else { return nil }
+        return Int(header.records)
     }
 
     /// The newest snapshot, as the schedule needs it: its sequence, its size (0 if none) and when it
@@ -178,29 +201,46 @@ extension LongrunEngine {
     struct LastSnapshot: Sendable {
         var sequence: UInt64
         var bytes: UInt64
-        /// The operations' records in the store when it was taken (about the records it holds).
+        /// The operations' records in the store when it was taken (about the records a full one holds).
         var records: Int
+        /// Of a differential: the entries it holds (the operations changed since its base); nil for a full one.
+        var entries: Int? = nil
         var at: ContinuousClock.Instant
+    }
+
+    /// What the next snapshot would be, estimated without reading anything: a differential when
+    /// ``Configuration/snapshotDifferentials`` is on, a snapshot was taken before, and the operations
+    /// changed since the newest full one are fewer than half the records now, counting at most the
+    /// last differential's entries plus one per event since the last snapshot (an upper bound:
+    /// writing one counts the actual names, and may write a differential where this said full);
+    /// and its bytes, at the last snapshot's bytes per record (or before any snapshot, a quarter of
+    /// the records' pages: the least LMDB keeps a page filled; pages emptied by tombstones stay near it).
+    func nextSnapshotEstimate(events: UInt64, last: LastSnapshot, source: (records: Int, pageBytes: Int)) -> (differential: Bool, bytes: Double) {
+        guard last.records > 0, last.bytes > 0 else { return (false, Double(source.pageBytes) / 4) }
+        let perRecord = Double(last.bytes) / Double(max(last.entries ?? last.records, 1))
+        let changed = Int(min(UInt64(source.records), UInt64(last.entries ?? 0) &+ events))
+        if configuration.snapshotDifferentials, SnapshotFile.prefersDifferential(changed: changed, records: source.records) {
+            return (true, perRecord * Double(changed))
+        }
+        return (false, perRecord * Double(source.records))
     }
 
     /// Whether the schedule calls for a snapshot now, given the last one, the log's size per event
     /// and what a snapshot would copy (see ``Configuration/snapshotLogRatio``). The log must have
-    /// outgrown the snapshot about to be written, estimated as the last snapshot's bytes per record
-    /// times the records now (measured against the last snapshot alone, a growing store would write
-    /// more than its share), or before any snapshot as a quarter of the records' pages (the least
-    /// LMDB keeps a page filled; pages emptied by tombstones stay near it). With compaction on, a
-    /// snapshot is also due once the last is as old as the compaction age: the log is compacted
-    /// only through a snapshot, and where each operation leaves little log beside its record (few
-    /// transitions, small payloads) the ratio alone might never come due.
+    /// outgrown the snapshot about to be written (``nextSnapshotEstimate(events:last:source:)``: a
+    /// differential's size where one would be written, so snapshots come due in proportion to what
+    /// changed; a full one's, the records now at the last snapshot's bytes per record, since
+    /// measured against the last snapshot alone a growing store would write more than its share).
+    /// With compaction on, a snapshot is also due once the last is as old as the compaction age:
+    /// the log is compacted only through a snapshot, and where each operation leaves little log
+    /// beside its record (few transitions, small payloads) the ratio alone might never come due.
     func snapshotDue(applied: UInt64, last: LastSnapshot, logBytesPerEvent: Double, source: (records: Int, pageBytes: Int)) -> Bool {
         guard applied > last.sequence else { return false }
         let events = applied - last.sequence
         let logBytes = Double(events) * logBytesPerEvent
         let minimum = Double(configuration.snapshotMinimumLogBytes)
         if let ratio = configuration.snapshotLogRatio {
-            let next = last.records > 0 && last.bytes > 0
-                ? Double(last.bytes) / Double(last.records) * Double(source.records)
-                : Double(source.pageBytes) / 4
+            let next = nextSnapshotEstimate(events: events, last: last, source: source).bytes
             if logBytes >= max(minimum, ratio * next) { return true }
         }
         if let age = configuration.compactLogOlderThan, ContinuousClock.now - last.at >= age, logBytes >= minimum { return true }

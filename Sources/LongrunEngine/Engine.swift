@@ -70,9 +70,10 @@ public final class LongrunEngine: Sendable {
         /// takes a reopen, freed disk space does not).
         public var maximumMapSize = 64 << 30
         /// Take a snapshot once the log written since the last one is this many times the size of
-        /// the snapshot to write (the operations' records, at the last snapshot's bytes per record),
+        /// the snapshot to write (the records it would hold: of a differential, those of the
+        /// operations changed since its base; at the last snapshot's bytes per record),
         /// and at least ``snapshotMinimumLogBytes`` (nil: never by size). At 4, the bytes snapshots write
-        /// stay within a quarter of what the log writes, whatever the store's size: a snapshot copies
+        /// stay within a quarter of what the log writes, whatever the store's size: a full snapshot copies
         /// every operation's record, so a fixed cadence would rewrite a large store over and over.
         /// Restarts do not need snapshots (the log checkpoint bounds the start-up check); they bound
         /// the replay when views are lost, and where the log may be compacted.
@@ -87,8 +88,13 @@ public final class LongrunEngine: Sendable {
         /// checkpoint that start-up checks from (nil: only whole-log checks, at start and by the scrub,
         /// move it).
         public var logCheckpointInterval: Duration? = .seconds(10)
-        /// Snapshots kept; older ones are removed after each new one.
+        /// Restore points kept (a full snapshot, or a differential with its base, which is kept as
+        /// long as a kept differential needs it); older ones are removed after each new one.
         public var snapshotsKept = 3
+        /// Write a differential snapshot (the records of only the operations changed since the newest
+        /// full snapshot) instead of a full one when fewer than half the records changed since that
+        /// one. Off: every snapshot is full (as builds before differentials, which ignore them, need).
+        public var snapshotDifferentials = true
         /// How long done operations are kept, by outcome; expired ones stay in the history.
         public var retention: RetentionPolicy = .keepForever
         /// Drop log events that are covered by a snapshot and older than this (nil: keep the whole log).

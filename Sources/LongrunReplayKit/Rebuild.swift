@@ -149,9 +149,10 @@ enum SnapshotLookup {
         guard FileSystem.exists(path) else { throw ReplayError("snapshot \(path) does not exist; list them with: longrun-replay snapshot list --data-dir \(source.directory)") }
         let canonical = FileSystem.canonical(path)
         guard let info = try SnapshotFile.list(in: FileSystem.parent(of: canonical)).first(where: { FileSystem.canonical($0.path) == canonical }) else {
-            throw ReplayError("\(path) is not named like a snapshot (snapshot-<sequence>.lrsnap); rename it so, keeping its sequence")
+            throw ReplayError("\(path) is not named like a snapshot (snapshot-<sequence>.lrsnap, or snapshot-<sequence>-on-<base>.lrsnap for a differential); rename it so, keeping its sequence")
         }
-        let header = try SnapshotFile.verify(info.path)
+        // A differential: with its base, present, intact and the one it names.
+        let header = try SnapshotFile.verifyRestorePoint(info).header
         guard header.sequence == info.sequence else {
             throw ReplayError("\(path) holds the state at event \(header.sequence) but is named for event \(info.sequence); rename it snapshot-\(header.sequence).lrsnap")
         }

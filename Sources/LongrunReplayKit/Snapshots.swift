@@ -8,12 +8,15 @@ public struct SnapshotStatus: Sendable {
     /// The sequence its name gives (and, when intact, its header).
     public var sequence: UInt64
     public var sizeBytes: UInt64
+    /// For a differential, the sequence of the full snapshot it is restored with; nil for a full one.
+    public var baseSequence: UInt64?
     /// Its header, when the file is intact.
     public var header: SnapshotFile.Header?
     /// Whether its chain hash matches the log's at its sequence: nil when that was not checked
     /// (no store, a file outside the store's snapshot directory, or the log before it compacted).
     public var anchored: Bool?
-    /// Why it cannot be used, if it cannot.
+    /// Why it cannot be used, if it cannot (for a differential, also a base missing, damaged or not
+    /// the one it names).
     public var problem: String?
 
     public var isIntact: Bool { header != nil }
@@ -30,6 +33,7 @@ public struct SnapshotStatus: Sendable {
             ("path", .string(path)),
             ("sequence", .unsigned(sequence)),
             ("sizeBytes", .unsigned(sizeBytes)),
+            ("base", .optional(baseSequence)),
             ("created", .time(header.map { Timestamp(nanosecondsSinceEpoch: $0.createdUnixNanos) })),
             ("records", .optional(header?.records)),
             ("chainHash", .optional(header?.chainHash.description)),
@@ -43,10 +47,11 @@ public struct SnapshotStatus: Sendable {
 
 /// `snapshot list|verify|take`; `snapshot restore` is ``Rebuild/run(source:into:snapshot:until:logger:progress:)``.
 public enum Snapshots {
-    /// Checks one snapshot: the file (structure and SHA-256), and against `store` when given: not
-    /// ahead of its log, and (for files in its snapshot directory) tied to its log by chain hash.
+    /// Checks one snapshot: the file (structure and SHA-256), for a differential its base (present,
+    /// intact, the one it names), and against `store` when given: not ahead of its log, and (for
+    /// files in its snapshot directory) tied to its log by chain hash.
     public static func check(_ info: SnapshotFile.Info, store: Store?) -> SnapshotStatus {
-        var status = SnapshotStatus(path: info.path, sequence: info.sequence, sizeBytes: info.sizeBytes)
+        var status = SnapshotStatus(path: info.path, sequence: info.sequence, sizeBytes: info.sizeBytes, baseSequence: info.baseSequence)
         do {
             status.header = try SnapshotFile.verify(info.path)
         } catch {
@@ -56,6 +61,10 @@ public enum Snapshots {
         guard let header = status.header else { return status }
         guard header.sequence == info.sequence else {
             status.problem = "it holds the state at event \(header.sequence) but is named for event \(info.sequence)"
+            return status
+        }
+        do { _ = try SnapshotFile.verifyRestorePoint(info, contents: false, baseContents: true) } catch {
+            status.problem = ReplaySource.errorLine(error)
             return status
         }
         guard let store else { return status }
@@ -93,7 +102,8 @@ public enum Snapshots {
         return check(info, store: store)
     }
 
-    /// The `snapshot list` table: SEQ SIZE CREATED STATUS PATH.
+    /// The `snapshot list` table: SEQ SIZE CREATED RECORDS STATUS PATH (a differential's path
+    /// names its base: `snapshot-<seq>-on-<base>.lrsnap`, and RECORDS counts its entries).
     public static func table(_ statuses: [SnapshotStatus]) -> String {
         guard !statuses.isEmpty else { return "no snapshots" }
         var rows: [[String]] = []
@@ -119,7 +129,8 @@ public enum Snapshots {
             }
             let header = status.header!
             let anchoring = status.anchored == true ? ", chain hash matches the log" : (status.anchored == nil ? ", not compared with a log" : "")
-            return "ok \(status.path) (event \(header.sequence), \(header.records) records\(anchoring))"
+            let base = status.baseSequence.map { ", differential on the snapshot at event \($0)" } ?? ""
+            return "ok \(status.path) (event \(header.sequence), \(header.records) records\(base)\(anchoring))"
         }
     }
 
@@ -134,7 +145,8 @@ public enum Snapshots {
 
         public var human: String {
             let what = written ? "wrote" : "a snapshot at this sequence already exists:"
-            var text = "\(what) \(info.path) (state at event \(header.sequence), \(header.records) records, \(byteCount(info.sizeBytes)))"
+            let base = info.baseSequence.map { ", differential on the snapshot at event \($0)" } ?? ""
+            var text = "\(what) \(info.path) (state at event \(header.sequence), \(header.records) records\(base), \(byteCount(info.sizeBytes)))"
             for path in removed { text += "\nremoved \(path)" }
             return text
         }
@@ -143,19 +155,22 @@ public enum Snapshots {
             JSONValue.object([
                 ("path", .string(info.path)), ("sequence", .unsigned(header.sequence)), ("sizeBytes", .unsigned(info.sizeBytes)),
                 ("records", .unsigned(header.records)), ("chainHash", .string(header.chainHash.description)),
+                ("base", .optional(info.baseSequence)),
                 ("written", .bool(written)), ("removed", .array(removed.map { .string($0) })),
             ]).text
         }
     }
 
     /// Writes a snapshot of `store`'s views as of its last commit into its snapshot directory,
-    /// keeping the newest `keep`. Works on a read-only store, beside a daemon.
-    public static func take(store: Store, keep: Int, now: Timestamp = SystemWallClock().now()) throws -> Taken {
+    /// keeping the newest `keep` restore points (and the bases they need). `.automatic` (as the
+    /// daemon): a differential on the newest full snapshot when fewer than half the records changed
+    /// since it. Works on a read-only store, beside a daemon.
+    public static func take(store: Store, keep: Int, kind: SnapshotFile.Kind = .automatic, now: Timestamp = SystemWallClock().now()) throws -> Taken {
         guard keep >= 1 else { throw ReplayError("--keep must be at least 1") }
         let applied = try store.read { try $0.appliedSequence() }
         guard applied > 0 else { throw ReplayError("\(store.directory) has no events yet: there is nothing to snapshot") }
         let before = try SnapshotFile.list(in: store.snapshotDirectory)
-        let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: now.nanosecondsSinceEpoch)
+        let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: keep, createdUnixNanos: now.nanosecondsSinceEpoch, kind: kind)
         let header = try SnapshotFile.verify(info.path)
         let after = Set(try SnapshotFile.list(in: store.snapshotDirectory).map(\.path))
         return Taken(info: info, header: header, written: !before.contains { $0.path == info.path },

@@ -18,6 +18,12 @@ import Darwin
 ///     records: u8 view index · u32 key length · key · u32 value length · value
 ///     0xFF · u64 record count · SHA-256 of every byte before it
 ///
+/// A snapshot is full (version 2, `snapshot-<sequence>.lrsnap`) or differential (version 3,
+/// `snapshot-<sequence>-on-<base>.lrsnap`): the records, as of its sequence, of only the operations
+/// that changed since its full base at `base` (an empty value: the record was removed), tied to
+/// that base by the base's sequence and chain hash. A restore point is a full snapshot, or one
+/// differential with its base (never a chain of differentials).
+///
 /// Written to a temporary file, fsynced, renamed into place, and the directory fsynced, so a crash
 /// leaves either the whole snapshot or none.
 public enum SnapshotFile {
@@ -25,6 +31,24 @@ public enum SnapshotFile {
         public var path: String
         public var sequence: UInt64
         public var sizeBytes: UInt64
+        /// For a differential snapshot, the sequence of its full base (a file in the same
+        /// directory); nil for a full one.
+        public var baseSequence: UInt64? = nil
+
+        public var isDifferential: Bool { baseSequence != nil }
+
+        /// The path of a differential's base snapshot (next to it); nil for a full one.
+        public var basePath: String? {
+            baseSequence.map { parentDirectory(of: path) + "/" + SnapshotFile.fileName(sequence: $0, base: nil) }
+        }
+    }
+
+    /// What to write: a full snapshot; or a differential on the newest full snapshot when fewer
+    /// than half the records changed since it (``prefersDifferential(changed:records:)``), else a
+    /// full one (what the engine and the tool do); or a differential whenever a base allows one,
+    /// whatever its size (for tests).
+    public enum Kind: Sendable, Equatable {
+        case full, automatic, differential
     }
 
     public struct Header: Sendable, Equatable {
@@ -40,14 +64,44 @@ public enum SnapshotFile {
         /// The ``Lifecycle/foldRevision`` its states were folded by (1 in snapshots from before
         /// revisions were recorded).
         public var foldRevision: UInt32 = Lifecycle.foldRevision
+        /// Of a differential (version 3): the sequence of its full base; 0 for a full snapshot.
+        public var baseSequence: UInt64 = 0
+        /// Of a differential: the chain hash of its base (the base's own header's), which ties it to
+        /// that one file.
+        public var baseChainHash: ChainHash? = nil
+
+        public var isDifferential: Bool { baseSequence != 0 }
     }
 
-    /// The version written: records only.
-    public static let version: UInt32 = 2
+    /// The newest version this build reads, and the one differentials are written in: 3. Full
+    /// snapshots are written in version 2 (``fullVersion``), which builds before differentials read.
+    public static let version: UInt32 = 3
+    /// The version full snapshots are written in: records only.
+    public static let fullVersion: UInt32 = 2
     static let magic = Array("LRSNAP01".utf8)
     static let endMarker: UInt8 = 0xFF
     static let prefix = "snapshot-"
     static let suffix = ".lrsnap"
+    static let differentialMark = "-on-"
+
+    /// `snapshot-<sequence>.lrsnap`, or for a differential `snapshot-<sequence>-on-<base>.lrsnap`
+    /// (20 digits each): builds before differentials do not parse the latter's name, and so never
+    /// list, load, check or prune a differential.
+    static func fileName(sequence: UInt64, base: UInt64?) -> String {
+        prefix + String(sequence).leftPadded(20) + (base.map { differentialMark + String($0).leftPadded(20) } ?? "") + suffix
+    }
+
+    /// The sequence and base a snapshot's file name gives; nil for any other name.
+    static func parseName(_ name: String) -> (sequence: UInt64, base: UInt64?)? {
+        guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }
+        let middle = name.dropFirst(prefix.count).dropLast(suffix.count)
+        if let sequence = UInt64(middle) { return (sequence, nil) }
+        guard let mark = middle.firstRange(of: differentialMark),
+              let sequence = UInt64(middle[..<mark.lowerBound]), let base = UInt64(middle[mark.upperBound...]),
+              base > 0, base < sequence
+        else { return nil }
+        return (sequence, base)
+    }
 
     /// Snapshots in `directory`, newest first. A missing directory has none.
     public static func list(in directory: String) throws -> [Info] {
@@ -56,34 +110,36 @@ public enum SnapshotFile {
         var found: [Info] = []
         while let entry = readdir(handle) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
-            guard name.hasPrefix(prefix), name.hasSuffix(suffix),
-                  let sequence = UInt64(name.dropFirst(prefix.count).dropLast(suffix.count))
-            else { continue }
+            guard let (sequence, base) = parseName(name) else { continue }
             var info = stat()
             let path = directory + "/" + name
             guard stat(path, &info) == 0 else { continue }
-            found.append(Info(path: path, sequence: sequence, sizeBytes: UInt64(info.st_size)))
+            found.append(Info(path: path, sequence: sequence, sizeBytes: UInt64(info.st_size), baseSequence: base))
         }
-        return found.sorted { $0.sequence > $1.sequence }
+        // Newest first; at one sequence, a full snapshot before a differential.
+        return found.sorted { ($0.sequence, $0.isDifferential ? 0 : 1) > ($1.sequence, $1.isDifferential ? 0 : 1) }
     }
 
-    /// Writes a snapshot of `store`'s records as of its last commit into `directory`, then removes
-    /// all but the newest `keep`. Returns the existing snapshot if one is already at that sequence.
+    /// Writes a snapshot of `store`'s records as of its last commit into `directory`, then prunes
+    /// to the newest `keep` restore points (``prune(_:keep:)``). `kind` says whether it may be a
+    /// differential. Returns the existing snapshot if one is already at that sequence (a full one,
+    /// or for `.automatic` and `.differential` either kind).
     @discardableResult
-    public static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64) throws -> Info {
-        try write(store, into: directory, keep: keep, createdUnixNanos: createdUnixNanos, version: version)
+    public static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, kind: Kind = .full) throws -> Info {
+        try write(store, into: directory, keep: keep, createdUnixNanos: createdUnixNanos, version: fullVersion, kind: kind)
     }
 
-    /// ``write(_:into:keep:createdUnixNanos:)`` in either version: 1 writes every view, as builds
-    /// before version 2 did (the tests load such snapshots).
-    static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, version: UInt32) throws -> Info {
+    /// ``write(_:into:keep:createdUnixNanos:kind:)`` of a full snapshot in either version: 1 writes
+    /// every view, as builds before version 2 did (the tests load such snapshots).
+    static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, version: UInt32, kind: Kind = .full) throws -> Info {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw StoreError(.storage, "cannot create the snapshot directory \(directory): \(String(cString: strerror(errno)))")
         }
         let info: Info = try store.read { reader in
             let sequence = try reader.appliedSequence()
-            let finalPath = directory + "/" + prefix + String(sequence).leftPadded(20) + suffix
-            if let existing = try list(in: directory).first(where: { $0.sequence == sequence }) { return existing }
+            let existing = try list(in: directory).filter { $0.sequence == sequence }
+            if let full = existing.first(where: { !$0.isDifferential }) { return full }
+            if kind != .full, let differential = existing.first { return differential }
             var chainHash = ChainHash.genesis
             if sequence > 0 {
                 guard let entry = try reader.txn.get(reader.schema.log, key: Keys.sequence(sequence)) else {
@@ -91,28 +147,62 @@ public enum SnapshotFile {
                 }
                 chainHash = try LogEntry.open(entry, sequence: sequence).hash
             }
+            var header = Header(version: version, sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos)
+            var names: [[UInt8]]?
+            let records = try reader.snapshotSource().records
+            // `.automatic` stops counting names once a differential would not be preferred.
+            if kind != .full, version >= 2,
+               let plan = try differentialPlan(reader, directory: directory, sequence: sequence,
+                                               atMost: kind == .automatic ? (records + 1) / 2 : nil) {
+                if kind == .differential || prefersDifferential(changed: plan.names.count, records: records) {
+                    header.version = Self.version
+                    header.baseSequence = plan.base.sequence
+                    header.baseChainHash = plan.base.chainHash
+                    header.records = UInt64(plan.names.count)
+                    names = plan.names.sorted { $0.lexicographicallyPrecedes($1) }
+                }
+            }
+            let finalPath = directory + "/" + fileName(sequence: sequence, base: header.isDifferential ? header.baseSequence : nil)
             let temporary = directory + "/.tmp-" + String(sequence) + "-" + String(getpid())
             let file = try OutputFile(path: temporary)
             do {
                 file.write(magic)
-                let header = encodeHeader(Header(version: version, sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos))
-                file.write(bigEndian: UInt32(header.count))
-                file.write(header)
+                let encoded = encodeHeader(header)
+                file.write(bigEndian: UInt32(encoded.count))
+                file.write(encoded)
                 var records: UInt64 = 0
-                let views = reader.schema.views
-                for (index, database) in views.enumerated() where version == 1 || index == operationsView {
-                    try reader.txn.withCursor(database) { cursor in
-                        var entry = try cursor.first()
-                        while let (key, value) = entry {
-                            // A damaged record is never copied into a snapshot, where it would outlive a repair.
-                            _ = try Checksum.open(database, key: key, value: value)
-                            file.write([UInt8(index)])
-                            file.write(bigEndian: UInt32(key.count))
-                            file.write(key)
-                            file.write(bigEndian: UInt32(value.count))
-                            file.write(value)
+                func copy(_ index: Int, _ database: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+                    // A damaged record is never copied into a snapshot, where it would outlive a repair.
+                    _ = try Checksum.open(database, key: key, value: value)
+                    file.write([UInt8(index)])
+                    file.write(bigEndian: UInt32(key.count))
+                    file.write(key)
+                    file.write(bigEndian: UInt32(value.count))
+                    file.write(value)
+                    records += 1
+                }
+                if let names {
+                    // A differential: each changed name's record now, or an empty value if it has none.
+                    let operations = reader.schema.operations
+                    for name in names {
+                        if let value = try reader.txn.get(operations, key: name) {
+                            try name.withUnsafeBytes { try copy(operationsView, operations, key: $0, value: value) }
+                        } else {
+                            file.write([UInt8(operationsView)])
+                            file.write(bigEndian: UInt32(name.count))
+                            file.write(name)
+                            file.write(bigEndian: UInt32(0))
                             records += 1
-                            entry = try cursor.next()
+                        }
+                    }
+                } else {
+                    for (index, database) in reader.schema.views.enumerated() where version == 1 || index == operationsView {
+                        try reader.txn.withCursor(database) { cursor in
+                            var entry = try cursor.first()
+                            while let (key, value) = entry {
+                                try copy(index, database, key: key, value: value)
+                                entry = try cursor.next()
+                            }
                         }
                     }
                 }
@@ -130,10 +220,82 @@ public enum SnapshotFile {
             syncDirectory(directory)
             var info = stat()
             stat(finalPath, &info)
-            return Info(path: finalPath, sequence: sequence, sizeBytes: UInt64(info.st_size))
+            return Info(path: finalPath, sequence: sequence, sizeBytes: UInt64(info.st_size), baseSequence: header.isDifferential ? header.baseSequence : nil)
         }
-        for old in try list(in: directory).dropFirst(max(keep, 1)) { unlink(old.path) }
+        try prune(directory, keep: keep)
         return info
+    }
+
+    /// Whether a differential is worth writing: when fewer than half the records changed since the
+    /// base. Past that, a full snapshot costs at most twice as much, and the next differentials
+    /// start again from nothing.
+    public static func prefersDifferential(changed: Int, records: Int) -> Bool {
+        changed * 2 < records
+    }
+
+    /// Removes all but the newest `keep` restore points (each snapshot file counts as one, newest
+    /// first) and the bases the kept differentials need: a base in use is never removed.
+    public static func prune(_ directory: String, keep: Int) throws {
+        let all = try list(in: directory)
+        let kept = all.prefix(max(keep, 1))
+        var keep = Set(kept.map(\.path))
+        for snapshot in kept { if let base = snapshot.basePath { keep.insert(base) } }
+        for old in all where !keep.contains(old.path) { unlink(old.path) }
+    }
+
+    /// Where a differential at `sequence` would start: its full base, and the names whose records
+    /// changed since it (the names of the newest usable differential on that base, and of every
+    /// event after that differential, or after the base). Nil when there is no base to write one on:
+    /// no full snapshot of version 2 or later folded by this build's rules, or the log no longer
+    /// reaches back to the newest snapshot on it, or more than `atMost` names changed (it stops
+    /// reading there). Reads only that differential and the log after it.
+    static func differentialPlan(_ reader: StoreReader, directory: String, sequence: UInt64, atMost limit: Int? = nil)
+        throws -> (base: (sequence: UInt64, chainHash: ChainHash), names: Set<[UInt8]>)?
+    {
+        let snapshots = try list(in: directory).filter { $0.sequence <= sequence && $0.sequence > 0 }
+        guard let base = snapshots.first(where: { !$0.isDifferential }), base.sequence < sequence,
+              let baseHeader = try? readHeader(base.path), baseHeader.version >= 2, baseHeader.storeFormat >= 2, !baseHeader.isDifferential,
+              baseHeader.sequence == base.sequence, baseHeader.foldRevision == Lifecycle.foldRevision
+        else { return nil }
+        var names: Set<[UInt8]> = []
+        var from: UInt64?
+        for differential in snapshots where differential.baseSequence == base.sequence && differential.sequence < sequence {
+            guard let header = try? readHeader(differential.path), header.baseChainHash == baseHeader.chainHash,
+                  header.sequence == differential.sequence, try reader.chainHash(at: header.sequence) == header.chainHash,
+                  let held = try? entryNames(differential.path)
+            else { continue }
+            names = held
+            from = header.sequence
+            break
+        }
+        if from == nil {
+            guard try reader.chainHash(at: base.sequence) == baseHeader.chainHash else { return nil }
+            from = base.sequence
+        }
+        guard let from else { return nil }
+        let limit = limit ?? .max
+        guard names.count <= limit else { return nil }
+        let complete = try reader.txn.withCursor(reader.schema.log) { cursor -> Bool in
+            var entry = try cursor.seek(atLeast: Keys.sequence(from + 1))
+            while let (key, value) = entry, let next = Keys.decodeSequence(key), next <= sequence {
+                names.insert(Keys.name(try reader.decodeEvent(value, sequence: next).name))
+                if names.count > limit { return false }
+                entry = try cursor.next()
+            }
+            return true
+        }
+        guard complete else { return nil }
+        return ((base.sequence, baseHeader.chainHash), names)
+    }
+
+    /// The names a differential holds an entry for; verifies it.
+    static func entryNames(_ path: String) throws -> Set<[UInt8]> {
+        var names: Set<[UInt8]> = []
+        _ = try read(path) { index, key, _ in
+            guard Int(index) == operationsView else { throw StoreError(.dataLoss, "snapshot \(path) names view \(index); a differential holds records only") }
+            names.insert(key)
+        }
+        return names
     }
 
     /// Checks a snapshot's structure and its SHA-256 trailer; returns its header.
@@ -141,8 +303,41 @@ public enum SnapshotFile {
         try read(path) { _, _, _ in }
     }
 
+    /// Checks a restore point: the snapshot (its contents with `contents`, else its header), that
+    /// its name and header agree, and for a differential its base: present, a full snapshot
+    /// (contents checked with `baseContents`, else its header), at the sequence and with the chain
+    /// hash the differential names, folded by the same rules. Returns both headers; a DATA_LOSS
+    /// ``StoreError`` saying which file is wrong and why otherwise.
+    public static func verifyRestorePoint(_ info: Info, contents: Bool = true, baseContents: Bool = true) throws -> (header: Header, base: Header?) {
+        let header = try contents ? verify(info.path) : readHeader(info.path)
+        guard header.baseSequence == (info.baseSequence ?? 0) else {
+            throw StoreError(.dataLoss, header.isDifferential
+                ? "snapshot \(info.path) is a differential on the snapshot at \(header.baseSequence) but is named as a full one"
+                : "snapshot \(info.path) is named as a differential on \(info.baseSequence ?? 0) but holds \(header.baseSequence == 0 ? "a full snapshot" : "one on \(header.baseSequence)")")
+        }
+        guard let basePath = info.basePath else { return (header, nil) }
+        func unusable(_ why: String) -> StoreError {
+            StoreError(.dataLoss, "differential snapshot \(info.path) cannot be restored: its base \(basePath) \(why); the log or another snapshot can replace it")
+        }
+        var exists = stat()
+        guard stat(basePath, &exists) == 0 else { throw unusable("is missing") }
+        let base: Header
+        do { base = try baseContents ? verify(basePath) : readHeader(basePath) } catch {
+            throw unusable("is damaged (\(error))")
+        }
+        guard !base.isDifferential, base.version >= 2, base.storeFormat >= 2 else {
+            throw unusable("is not a full snapshot of sealed records (version \(base.version), store format \(base.storeFormat))")
+        }
+        guard base.sequence == header.baseSequence, base.chainHash == header.baseChainHash else {
+            throw unusable("is not the one it was written on (its chain hash at \(base.sequence) differs)")
+        }
+        guard base.foldRevision == header.foldRevision else { throw unusable("was folded by other rules (revision \(base.foldRevision))") }
+        return (header, base)
+    }
+
     /// Reads only the header: cheap, for choosing a snapshot. Its contents are verified when it is
-    /// loaded (``load(_:into:logStart:)`` verifies first) and by `verify`.
+    /// loaded (``load(_:into:logStart:)`` verifies first) and by `verify`. Of a differential,
+    /// `records` is the number of entries its header declares (`verify` counts them).
     public static func readHeader(_ path: String) throws -> Header {
         let file = try InputFile(path: path)
         func fail(_ why: String) -> StoreError { StoreError(.dataLoss, "snapshot \(path) is damaged: \(why)") }
@@ -153,7 +348,46 @@ public enum SnapshotFile {
         return header
     }
 
-    /// Loads a verified snapshot into a store whose views are empty, and records its sequence as
+    /// Loads a verified restore point into a store whose views are empty, and records its
+    /// sequence as applied: a full snapshot (``load(_:into:logStart:)``), or a differential and its
+    /// base: the differential's entries, then the base's records but those the differential
+    /// replaces or removes, then the differential's records, each with the index entries it implies
+    /// (exactly what a full snapshot at the differential's sequence loads), and the history of the
+    /// log from `logStart` through the differential.
+    static func load(_ snapshot: Info, into writer: StoreWriter, logStart: UInt64) throws {
+        guard let basePath = snapshot.basePath else { return try load(snapshot.path, into: writer, logStart: logStart) }
+        // Both files checked first, so that a damaged one never leaves half its records behind.
+        let (header, base) = try verifyRestorePoint(snapshot)
+        var changed: [[UInt8]: [UInt8]] = [:]
+        _ = try read(snapshot.path) { index, key, value in
+            guard Int(index) == operationsView else { throw StoreError(.dataLoss, "snapshot \(snapshot.path) names view \(index); a differential holds records only") }
+            changed[key] = value
+        }
+        _ = try read(basePath) { index, key, value in
+            guard Int(index) == operationsView else { throw StoreError(.dataLoss, "snapshot \(basePath) names view \(index), which a snapshot of version \(base?.version ?? 0) does not hold") }
+            guard changed[key] == nil else { return }
+            try loadRecord(key: key, value: value, into: writer, path: basePath)
+        }
+        for (key, value) in changed where !value.isEmpty {
+            try loadRecord(key: key, value: value, into: writer, path: snapshot.path)
+        }
+        try writer.putHistory(from: logStart, through: header.sequence)
+        try writer.setAppliedSequence(header.sequence)
+    }
+
+    /// One record of a records-only snapshot: checked, decoded, stored with its index entries.
+    private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String) throws {
+        let state = try value.withUnsafeBytes { value in
+            let body = try Checksum.open(writer.schema.operations, key: key, value: value)
+            do { return try RecordCodec.decodeState(body, strings: nil) } catch {
+                throw StoreError(.dataLoss, "snapshot \(path) holds a record that cannot be decoded (\(error)); delete the snapshot, the log can replace it")
+            }
+        }
+        try writer.txn.put(writer.schema.operations, key: key, value: value)
+        try writer.putIndexes(of: state)
+    }
+
+    /// Loads a verified full snapshot into a store whose views are empty, and records its sequence as
     /// applied. Of version 2, its records, with the index entries each implies and the history of
     /// the store's own log from `logStart` through the snapshot (a rebuild copying the log later
     /// adds the history of what it copies); of version 1, every view it holds. History entries of
@@ -162,6 +396,9 @@ public enum SnapshotFile {
     static func load(_ path: String, into writer: StoreWriter, logStart: UInt64) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
         let verified = try verify(path)
+        guard !verified.isDifferential else {
+            throw StoreError(.dataLoss, "snapshot \(path) is a differential on the snapshot at \(verified.baseSequence) and cannot be loaded alone")
+        }
         let views = writer.schema.views
         let history = views.firstIndex(of: writer.schema.history)
         let recordsOnly = verified.version >= 2
@@ -170,14 +407,7 @@ public enum SnapshotFile {
                 throw StoreError(.dataLoss, "snapshot \(path) names view \(index), which this build does not have in a snapshot of version \(verified.version)")
             }
             if recordsOnly {
-                let state = try value.withUnsafeBytes { value in
-                    let body = try Checksum.open(writer.schema.operations, key: key, value: value)
-                    do { return try RecordCodec.decodeState(body, strings: nil) } catch {
-                        throw StoreError(.dataLoss, "snapshot \(path) holds a record that cannot be decoded (\(error)); delete the snapshot, the log can replace it")
-                    }
-                }
-                try writer.txn.put(writer.schema.operations, key: key, value: value)
-                try writer.putIndexes(of: state)
+                try loadRecord(key: key, value: value, into: writer, path: path)
                 return
             }
             if Int(index) == history, key.count > 8,
@@ -199,8 +429,33 @@ public enum SnapshotFile {
     /// The view index of the `operations` records in a snapshot (the first of ``Schema/views``).
     static let operationsView = 0
 
-    /// The `operations` records (view 0) stored under `keys` in the snapshot at `path`, without their
-    /// checksums; verifies the snapshot first.
+    /// The `operations` records (view 0) stored under `keys` in the restore point `snapshot`,
+    /// without their checksums; verifies it first. Of a differential, a name it holds comes from it
+    /// (an empty entry: the operation had no record, and is absent from the answer), any other from
+    /// its base.
+    static func operationRecords(_ snapshot: Info, names keys: Set<[UInt8]>) throws -> [[UInt8]: [UInt8]] {
+        guard let basePath = snapshot.basePath else { return try operationRecords(snapshot.path, names: keys) }
+        _ = try verifyRestorePoint(snapshot)
+        var found: [[UInt8]: [UInt8]] = [:]
+        var answered: Set<[UInt8]> = []
+        _ = try read(snapshot.path) { index, key, value in
+            guard Int(index) == operationsView, keys.contains(key) else { return }
+            answered.insert(key)
+            guard !value.isEmpty else { return }
+            found[key] = try key.withUnsafeBytes { key in
+                try value.withUnsafeBytes { Array(try Checksum.open(named: "operations", key: key, value: $0)) }
+            }
+        }
+        let rest = keys.subtracting(answered)
+        if !rest.isEmpty {
+            for (key, value) in try operationRecords(basePath, names: rest) { found[key] = value }
+        }
+        return found
+    }
+
+    /// ``operationRecords(_:names:)-(Info,_)`` of one full snapshot file.
+    /// The `operations` records (view 0) stored under `keys` in the full snapshot at `path`, without
+    /// their checksums; verifies the snapshot first.
     static func operationRecords(_ path: String, names keys: Set<[UInt8]>) throws -> [[UInt8]: [UInt8]] {
         let header = try verify(path)
         var found: [[UInt8]: [UInt8]] = [:]
@@ -251,6 +506,11 @@ public enum SnapshotFile {
         writer.sint(4, header.createdUnixNanos)
         writer.uint(5, UInt64(Schema.formatVersion))
         writer.uint(6, UInt64(Lifecycle.foldRevision))
+        if header.isDifferential, let baseHash = header.baseChainHash {
+            writer.uint(7, header.baseSequence)
+            writer.bytes(8, baseHash.bytes)
+            writer.uint(9, header.records)
+        }
         return writer.bytes
     }
 
@@ -258,7 +518,8 @@ public enum SnapshotFile {
         try bytes.withUnsafeBytes { buffer in
             var reader = WireReader(buffer)
             var version: UInt64 = 0, storeFormat: UInt64 = 0, sequence: UInt64 = 0, foldRevision: UInt64 = 1
-            var hash: [UInt8] = []
+            var baseSequence: UInt64 = 0, entries: UInt64 = 0
+            var hash: [UInt8] = [], baseHash: [UInt8]?
             var created: Int64 = 0
             while let (field, type) = try reader.nextField() {
                 switch field {
@@ -268,14 +529,22 @@ public enum SnapshotFile {
                 case 4: created = try reader.sint()
                 case 5: storeFormat = try reader.uint()
                 case 6: foldRevision = try reader.uint()
+                case 7: baseSequence = try reader.uint()
+                case 8: baseHash = try reader.bytes()
+                case 9: entries = try reader.uint()
                 default: try reader.skip(type)
                 }
             }
             guard (1...UInt64(Self.version)).contains(version), (1...UInt64(Schema.formatVersion)).contains(storeFormat), hash.count == ChainHash.byteCount,
                   let foldRevision = UInt32(exactly: foldRevision)
             else { return nil }
-            return Header(version: UInt32(version), sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created, storeFormat: UInt32(storeFormat),
-                          foldRevision: foldRevision)
+            // A base only in version 3, and then a whole one, before the snapshot's own sequence.
+            if baseSequence != 0 || baseHash != nil {
+                guard version >= 3, baseSequence > 0, baseSequence < sequence, baseHash?.count == ChainHash.byteCount else { return nil }
+            }
+            return Header(version: UInt32(version), sequence: sequence, chainHash: ChainHash(bytes: hash), createdUnixNanos: created,
+                          records: baseSequence == 0 ? 0 : entries, storeFormat: UInt32(storeFormat), foldRevision: foldRevision,
+                          baseSequence: baseSequence, baseChainHash: baseHash.map { ChainHash(bytes: $0) })
         }
     }
 

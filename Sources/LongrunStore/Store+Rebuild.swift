@@ -11,7 +11,8 @@ import Darwin
 extension Store {
     /// Builds a new store in `directory` (which must not hold one) from `source`'s log: copies every
     /// retained log entry, checking the chain as it goes, and folds them into fresh views. With a
-    /// snapshot, loads its views first and folds only the events after it. `upTo` stops early.
+    /// snapshot (a restore point: a full one, or a differential with its base), loads its views
+    /// first and folds only the events after it. `upTo` stops early.
     public static func rebuild(from source: Store, into directory: String, upTo: UInt64? = nil, snapshot: SnapshotFile.Info? = nil,
                                logger: Logger, progress: StoreProgressHandler? = nil) throws -> Store {
         var configuration = Store.Configuration()
@@ -24,14 +25,17 @@ extension Store {
         let (tail, sourceHead, base) = try source.read { reader in (try reader.logTail(), try reader.logHead(), try reader.baseHash()) }
         let last = min(upTo ?? sourceHead, sourceHead)
         if let snapshot {
-            let header = try SnapshotFile.verify(snapshot.path)
+            let (header, baseHeader) = try SnapshotFile.verifyRestorePoint(snapshot)
             guard try source.read({ try $0.chainHash(at: header.sequence) }) == header.chainHash else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) does not belong to this log: its chain hash at \(header.sequence) differs (or the log no longer reaches back to it)")
+            }
+            if let baseHeader, let logged = try source.read({ try $0.chainHash(at: baseHeader.sequence) }), logged != baseHeader.chainHash {
+                throw StoreError(.dataLoss, "the base \(snapshot.basePath ?? "") of snapshot \(snapshot.path) does not belong to this log: its chain hash at \(baseHeader.sequence) differs")
             }
             guard header.sequence <= last else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
             }
-            try target.write { writer in try SnapshotFile.load(snapshot.path, into: writer, logStart: tail ?? 1) }
+            try target.write { writer in try SnapshotFile.load(snapshot, into: writer, logStart: tail ?? 1) }
             progress?(StoreProgress(phase: "loaded snapshot", done: header.sequence, total: last))
         } else if let tail, tail > 1 {
             throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild needs a snapshot at \(tail - 1) or later")
@@ -128,23 +132,30 @@ package func removeTree(_ path: String) {
 }
 
 extension Store {
-    /// The newest valid snapshot at or before `sequence` that a rebuild can start from: one whose
-    /// chain hash matches the log's hash at its sequence (the stored entry, or the log's base hash
-    /// when the snapshot is exactly where the log was compacted). A snapshot older than the
-    /// compacted part cannot be used: the events after it are gone.
+    /// The newest valid restore point at or before `sequence` that a rebuild can start from: a full
+    /// snapshot, or a differential whose base is present, intact and the one it names
+    /// (``SnapshotFile/verifyRestorePoint(_:contents:baseContents:)``), whose chain hash matches
+    /// the log's hash at its sequence (the stored entry, or the log's base hash when it is exactly
+    /// where the log was compacted). A snapshot older than the compacted part cannot be used: the
+    /// events after it are gone. A differential's base may be: only the differential needs the log.
+    /// Where the log still holds the base's event, the base's chain hash must match it too.
     ///
     /// A snapshot folded by other rules (``SnapshotFile/Header/foldRevision``) is used only when
     /// the log was compacted, and so cannot be folded from its start: then it is the one base there
     /// is, and every rebuild and check starts from it alike.
     ///
-    /// `checkContents: false` reads only each snapshot's header (for choosing where to start
-    /// checking the log at open); loading a snapshot always verifies its contents first.
+    /// `checkContents: false` reads only the headers (for choosing where to start checking the log
+    /// at open); loading a restore point always verifies its contents first.
     public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
         let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
-            guard let header = try? (checkContents ? SnapshotFile.verify(snapshot.path) : SnapshotFile.readHeader(snapshot.path)) else { continue }
-            if let tail, header.sequence + 1 < tail { continue }
+            // Before the compacted part (by its name, so without reading it): the events after it are gone.
+            if let tail, snapshot.sequence + 1 < tail { continue }
+            guard let (header, base) = try? SnapshotFile.verifyRestorePoint(snapshot, contents: checkContents, baseContents: checkContents),
+                  header.sequence == snapshot.sequence
+            else { continue }
             if header.foldRevision != Lifecycle.foldRevision && (tail ?? 1) <= 1 { continue }
+            if let base, let logged = try read({ try $0.chainHash(at: base.sequence) }), logged != base.chainHash { continue }
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }
         return nil

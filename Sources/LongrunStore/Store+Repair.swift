@@ -54,7 +54,7 @@ extension Store {
         let needBase = names.filter { name in events[name]?.first.map { if case .created = $0.kind { false } else { true } } ?? true }
         if tail > 1, !needBase.isEmpty {
             if let snapshot = try usableSnapshot(upTo: scannedThrough) {
-                let records = try SnapshotFile.operationRecords(snapshot.path, names: Set(needBase.map(Keys.name)))
+                let records = try SnapshotFile.operationRecords(snapshot, names: Set(needBase.map(Keys.name)))
                 for name in needBase {
                     guard let body = records[Keys.name(name)] else { continue }
                     let state = try body.withUnsafeBytes { try decodeSnapshotState($0, name: name, path: snapshot.path) }

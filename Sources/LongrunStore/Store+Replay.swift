@@ -25,10 +25,12 @@ extension Store {
             // Views lost entirely: start from the newest snapshot and replay only the tail.
             try write { writer in
                 for database in schema.views { try writer.txn.clear(database) }
-                try SnapshotFile.load(snapshot.path, into: writer, logStart: try writer.reader.logTail() ?? 1)
+                try SnapshotFile.load(snapshot, into: writer, logStart: try writer.reader.logTail() ?? 1)
             }
             next = snapshot.sequence + 1
-            logger.notice("views were empty; loaded a snapshot", metadata: ["snapshot": "\(snapshot.path)", "sequence": "\(snapshot.sequence)"])
+            logger.notice("views were empty; loaded a snapshot", metadata: [
+                "snapshot": "\(snapshot.path)", "sequence": "\(snapshot.sequence)", "base": "\(snapshot.basePath ?? "none (a full snapshot)")",
+            ])
         }
         logger.notice("views are behind the log; replaying", metadata: ["applied": "\(next - 1)", "head": "\(head)"])
         while next <= head {

@@ -16,7 +16,9 @@ public final class Scrubber {
     private enum Phase {
         case log(next: UInt64?, hash: ChainHash)
         case views(index: Int, after: [UInt8]?)
-        case snapshots(remaining: [String])
+        /// Oldest last in `remaining` (checked first), so that bases are checked before the
+        /// differentials on them; `damaged` holds the snapshots found damaged so far.
+        case snapshots(remaining: [SnapshotFile.Info], damaged: Set<String>)
         case finished
     }
 
@@ -65,16 +67,32 @@ public final class Scrubber {
             phase = try checkLog(from: next, hash: hash, budget: budget)
         case .views(let index, let after):
             phase = try checkViews(index: index, after: after, budget: budget)
-        case .snapshots(var remaining):
-            if let path = remaining.popLast() {
+        case .snapshots(var remaining, var damaged):
+            if let snapshot = remaining.popLast() {
                 checked += 1
+                let path = snapshot.path
                 do { _ = try SnapshotFile.verify(path) } catch {
+                    damaged.insert(path)
                     record(IntegrityFinding(kind: .snapshotDamaged, database: path, message: """
                         snapshot \(path) is damaged (\(error)). The views and the log do not depend on it; delete it, \
                         and the next scheduled snapshot (or `longrun snapshot`) replaces it
                         """))
                 }
-                phase = .snapshots(remaining: remaining)
+                if snapshot.isDifferential, !damaged.contains(path) {
+                    // Restorable only with its base, the one it names, intact (checked before it).
+                    do {
+                        _ = try SnapshotFile.verifyRestorePoint(snapshot, contents: false, baseContents: false)
+                        if let base = snapshot.basePath, damaged.contains(base) {
+                            throw StoreError(.dataLoss, "differential snapshot \(path) cannot be restored: its base \(base) is damaged")
+                        }
+                    } catch {
+                        record(IntegrityFinding(kind: .snapshotDamaged, database: path, message: """
+                            \((error as? StoreError)?.message ?? "\(error)"). The views and the log do not depend on it; delete it, \
+                            and the next scheduled snapshot (or `longrun snapshot`) replaces it
+                            """))
+                    }
+                }
+                phase = .snapshots(remaining: remaining, damaged: damaged)
             } else {
                 phase = .finished
             }
@@ -169,7 +187,7 @@ public final class Scrubber {
     private func checkViews(index: Int, after: [UInt8]?, budget: Int) throws -> Phase {
         let schema = store.schema
         guard index < schema.views.count else {
-            return .snapshots(remaining: try SnapshotFile.list(in: store.snapshotDirectory).map(\.path).reversed())
+            return .snapshots(remaining: try SnapshotFile.list(in: store.snapshotDirectory), damaged: [])
         }
         let database = schema.views[index]
         return try store.read { reader in

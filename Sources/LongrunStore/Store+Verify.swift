@@ -214,6 +214,7 @@ extension Store {
                                                  message: "the views applied sequence \(report.appliedSequence) differs from the log head \(headNow)"))
         }
         let snapshots = try SnapshotFile.list(in: snapshotDirectory)
+        var damaged: Set<String> = []
         for snapshot in snapshots {
             report.snapshotsChecked += 1
             if snapshot.sequence > report.headSequence {
@@ -222,6 +223,19 @@ extension Store {
             }
             do { _ = try SnapshotFile.verify(snapshot.path) } catch {
                 report.problems.append(VerifyProblem(kind: .snapshotCorrupt, sequence: nil, message: "snapshot \(snapshot.path): \(error)"))
+                damaged.insert(snapshot.path)
+            }
+        }
+        // A differential is restorable only with its base: present, intact (checked above, as a
+        // snapshot of its own), and the one it names.
+        for snapshot in snapshots where snapshot.isDifferential && !damaged.contains(snapshot.path) {
+            do {
+                _ = try SnapshotFile.verifyRestorePoint(snapshot, contents: false, baseContents: false)
+                if let base = snapshot.basePath, damaged.contains(base) {
+                    throw StoreError(.dataLoss, "differential snapshot \(snapshot.path) cannot be restored: its base \(base) is damaged; the log or another snapshot can replace it")
+                }
+            } catch {
+                report.problems.append(VerifyProblem(kind: .snapshotCorrupt, sequence: nil, message: "\(error)"))
             }
         }
         let rebuilt = try Store.rebuild(from: self, into: scratchDirectory, upTo: report.appliedSequence,

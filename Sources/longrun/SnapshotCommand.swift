@@ -7,7 +7,7 @@ import SwiftProtobuf
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "snapshot",
-        abstract: "Ask the daemon for a snapshot of every operation's state now (it also takes them on a schedule)."
+        abstract: "Ask the daemon for a snapshot of every operation's state now (it also takes them on a schedule): a differential on the newest full one when fewer than half the records changed since it."
     )
 
     @OptionGroup var global: GlobalOptions

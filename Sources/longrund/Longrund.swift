@@ -86,7 +86,7 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Longest WaitOperation call when neither its timeout nor its deadline is shorter.")
     var maxWait: String = "1h"
 
-    @Option(help: "Take a snapshot once the log grew by this many times the size of the snapshot to write (the operations' records, at the last snapshot's bytes per record), and by 64 MiB at least (0: not by size).")
+    @Option(help: "Take a snapshot once the log grew by this many times the size of the snapshot to write (the records it would hold: every operation's, or in a differential those changed since its base; at the last snapshot's bytes per record), and by 64 MiB at least (0: not by size).")
     var snapshotLogRatio: UInt64 = 4
 
     @Option(help: "Take a snapshot after this many events since the last one (0: not by count).")
@@ -95,8 +95,11 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Take a snapshot this long after the last one if anything changed (0s: not by time).")
     var snapshotInterval: String = "0s"
 
-    @Option(help: "Snapshots to keep in <data-dir>/snapshots; older ones are removed.")
+    @Option(help: "Snapshots to keep in <data-dir>/snapshots (a differential's base is kept with it); older ones are removed.")
     var snapshotsKept: Int = 3
+
+    @Flag(help: "Write only full snapshots: never a differential one (the records of the operations changed since the newest full snapshot, written instead of a full one when fewer than half the records changed). Builds before differentials restore only from full snapshots.")
+    var fullSnapshotsOnly = false
 
     @Option(help: "Expire operations that succeeded this long after they ended, e.g. 7d (default: keep forever).")
     var retainSucceeded: String?
@@ -208,6 +211,7 @@ struct Longrund: AsyncParsableCommand {
         engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
         engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod
         engineConfiguration.snapshotsKept = snapshotsKept
+        engineConfiguration.snapshotDifferentials = !fullSnapshotsOnly
         engineConfiguration.retention = retention
         engineConfiguration.compactLogOlderThan = compaction
         engineConfiguration.scrubInterval = scrubPeriod == .zero ? nil : scrubPeriod

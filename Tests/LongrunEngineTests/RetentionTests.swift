@@ -1,3 +1,4 @@
+import Foundation
 import LongrunDomain
 import LongrunEngine
 import LongrunStore
@@ -123,6 +124,66 @@ struct RetentionTests {
             let report = try store.verify(scratchDirectory: directory.child("scratch"), logger: Fixtures.quietLogger)
             #expect(report.isHealthy, "\(report.problems)")
             #expect(report.firstSequence == 5)
+        }
+    }
+
+    /// Issue 16: with retention and compaction, a snapshot after a few expiries is a differential on
+    /// the last full one, the log is compacted through it, and the store still verifies from it.
+    @Test func aSnapshotAfterAFewExpiriesIsADifferentialAndCompactionGoesThroughIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.child("data"), clock: clock) {
+                $0.retention = RetentionPolicy(succeeded: .seconds(60), failed: nil, cancelled: nil)
+                $0.compactLogOlderThan = .seconds(3600)
+            }
+            defer { engine.close() }
+            var names: [OperationName] = []
+            for index in 0..<10 { names.append(try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer).name) }
+            for name in names.prefix(4) { _ = try await engine.complete(name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer) }
+            let full = try await engine.takeSnapshot()
+            #expect(!full.isDifferential)
+            clock.advance(by: .seconds(120))
+            #expect(try await engine.enforceRetention() == 4)
+            _ = try await engine.create(CreateRequest(id: "late"), actor: Fixtures.producer)
+            // 5 of 11 records changed since the full one: a differential on it.
+            let differential = try await engine.takeSnapshot()
+            #expect(differential.baseSequence == full.sequence)
+            #expect(try SnapshotFile.verify(differential.path).records == 5)
+            // Asked for a full one, the engine writes one.
+            _ = try await engine.progress(names[9], metadata: nil, actor: Fixtures.producer)
+            let forced = try await engine.takeSnapshot(kind: .full)
+            #expect(!forced.isDifferential)
+            _ = try await engine.progress(names[8], metadata: nil, actor: Fixtures.producer)
+            #expect(try await engine.takeSnapshot().baseSequence == forced.sequence, "on the newest full one")
+
+            clock.advance(by: .seconds(7200))
+            _ = try await engine.create(CreateRequest(id: "young"), actor: Fixtures.producer)
+            #expect(try await engine.compactLogIfDue() > 0)
+            let store = try Store(directory: directory.child("data"), configuration: { var c = Store.Configuration(); c.readOnly = true; return c }(),
+                                  logger: Fixtures.quietLogger)
+            #expect(try store.usableSnapshot(upTo: .max)?.isDifferential == true)
+            let report = try store.verify(scratchDirectory: directory.child("scratch"), logger: Fixtures.quietLogger)
+            #expect(report.isHealthy, "\(report.problems)")
+        }
+    }
+
+    /// A differential's base is read only by the scrub, compaction and restores: once a scrub found
+    /// the newest full snapshot damaged, the next snapshot is a full one, not a differential on it.
+    @Test func afterTheScrubFoundTheBaseDamagedTheNextSnapshotIsFull() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.child("data"))
+            defer { engine.close() }
+            var names: [OperationName] = []
+            for index in 0..<10 { names.append(try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer).name) }
+            let full = try await engine.takeSnapshot()
+            _ = try await engine.progress(names[0], metadata: nil, actor: Fixtures.producer)
+            #expect(try await engine.takeSnapshot().baseSequence == full.sequence)
+            var bytes = try #require(FileManager.default.contents(atPath: full.path))
+            bytes[100] ^= 0xFF
+            #expect(FileManager.default.createFile(atPath: full.path, contents: bytes))
+            #expect(try await engine.scrub().findings.contains { $0.kind == .snapshotDamaged && $0.database == full.path })
+            _ = try await engine.progress(names[1], metadata: nil, actor: Fixtures.producer)
+            #expect(try await !engine.takeSnapshot().isDifferential)
         }
     }
 }

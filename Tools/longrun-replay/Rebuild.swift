@@ -29,7 +29,7 @@ struct Rebuild: ParsableCommand {
     @Option(help: ArgumentHelp("The new data directory to create.", valueName: "new-dir"))
     var to: String
 
-    @Option(name: .customLong("from-snapshot"), help: ArgumentHelp("Start the views from this snapshot file.", valueName: "path"))
+    @Option(name: .customLong("from-snapshot"), help: ArgumentHelp("Start the views from this snapshot file (a differential, with its base beside it).", valueName: "path"))
     var fromSnapshot: String?
 
     @Flag(name: .customLong("no-snapshot"), help: "Fold the whole log, without a snapshot.")

@@ -47,7 +47,8 @@ struct Snapshot: ParsableCommand {
                 Checks PATH, or every snapshot of the data directory. A snapshot of the data directory \
                 is also checked against the log (not ahead of it, chain hash equal to the log's at its \
                 event); a file elsewhere is checked against the log when the data directory opens, \
-                else alone. Exit codes: 0 all good; 2 one is damaged or unusable; 1 the check could not run.
+                else alone. A differential (snapshot-SEQ-on-BASE.lrsnap) is usable only with its base, \
+                the full snapshot BASE beside it, intact and the one it names. Exit codes: 0 all good; 2 one is damaged or unusable; 1 the check could not run.
                 """
         )
 
@@ -79,13 +80,21 @@ struct Snapshot: ParsableCommand {
     struct Take: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a snapshot of the views as of the last commit into the data directory's snapshots/.",
-            discussion: "Works while longrund serves the directory. Keeps the newest --keep snapshots and removes older ones."
+            discussion: """
+                Works while longrund serves the directory. As longrund does, writes a differential snapshot (the records of the \
+                operations changed since the newest full snapshot, restored with it) when fewer than half the records changed \
+                since that one, else a full one; --full always writes a full one. Keeps the newest --keep snapshots (and the full \
+                ones the kept differentials need) and removes older ones.
+                """
         )
 
         @OptionGroup var options: CommonOptions
 
-        @Option(help: ArgumentHelp("How many snapshots to keep.", valueName: "k"))
+        @Option(help: ArgumentHelp("How many snapshots to keep (restore points: a differential's base is kept with it).", valueName: "k"))
         var keep = 3
+
+        @Flag(help: "Write a full snapshot, never a differential (one that builds before differentials can restore from).")
+        var full = false
 
         func validate() throws {
             if keep < 1 { throw ValidationError("--keep must be at least 1") }
@@ -93,7 +102,7 @@ struct Snapshot: ParsableCommand {
 
         func run() throws {
             try execute { _ in
-                let taken = try Snapshots.take(store: try options.openStore(), keep: keep)
+                let taken = try Snapshots.take(store: try options.openStore(), keep: keep, kind: full ? .full : .automatic)
                 Output.line(options.json ? taken.json : taken.human)
                 return ReplayExitCode.success
             }
