@@ -165,7 +165,8 @@ extension RecordCodec {
             }
         }
         guard version == formatVersion else { throw CodecError(message: "unknown event format version \(version)") }
-        guard let name, let kind else { throw CodecError(message: "event lacks its name or kind") }
+        // Taken out, not bound: binding the optional copied the kind (its payload's retains).
+        guard let name, let kind = kind.take() else { throw CodecError(message: "event lacks its name or kind") }
         let resolved = try resolveName(name)
         if let expectedSequence, sequence != expectedSequence { throw CodecError(message: "it claims sequence \(sequence)") }
         return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: resolved, actor: actor, kind: kind)
