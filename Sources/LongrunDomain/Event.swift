@@ -19,6 +19,9 @@ public struct Event: Hashable, Sendable {
     public var actor: Actor
     public var kind: Kind
 
+    // Inlinable, as ``OperationState``'s is, so that a decoder in another module builds the
+    // event in place: compiled apart, the initializer copied every value in, its kind included.
+    @inlinable
     public init(sequence: UInt64, time: Timestamp, name: OperationName, actor: Actor, kind: Kind) {
         self.sequence = sequence
         self.time = time
@@ -114,18 +117,21 @@ public struct Event: Hashable, Sendable {
         }
     }
 
+    /// The optionals are spelled `Optional<T>` for the reason ``OperationState``'s are: with the
+    /// implicit `= nil` of a `T?` property, the inlined initializer builds the value and copies it out.
     public struct Created: Hashable, Sendable {
-        public var metadata: Payload?
-        public var requestID: String?
+        public var metadata: Optional<Payload>
+        public var requestID: Optional<String>
         public var cancellation: CancellationPolicy
         /// With a request id: the create request's fingerprint (``Command/Create/fingerprint``),
         /// so that a later reuse of the id with another request is told apart. Nil in events
         /// recorded before it was kept.
-        public var requestFingerprint: UInt64?
+        public var requestFingerprint: Optional<UInt64>
         /// The lease the creator asked for: it holds the operation for this long after each sign
         /// of life (``OperationState/Lease``). Nil: no lease, the operation runs until completed.
-        public var leaseTTL: Duration?
+        public var leaseTTL: Optional<Duration>
 
+        @inlinable
         public init(metadata: Payload? = nil, requestID: String? = nil, cancellation: CancellationPolicy = .default,
                     requestFingerprint: UInt64? = nil, leaseTTL: Duration? = nil) {
             self.leaseTTL = leaseTTL

@@ -22,11 +22,12 @@ extension Lifecycle {
             )
             return true
         }
-        // Taken out and put back: changed through `state!` the optional was checked, and parts of
-        // it copied, at every step.
-        guard var current = state.take() else { return false }
-        fold(event, into: &current)
-        state = consume current
+        // Changed in place, through one projection of the optional's payload: changed through
+        // `state!` at every step, the optional was checked and parts of the state copied each time;
+        // taken out and put back (`take()`), the whole state was moved out and back (two copies of
+        // its bytes per event).
+        if case .none = state { return false }
+        fold(event, into: &state!)
         return true
     }
 

@@ -6,6 +6,7 @@ public struct Payload: Hashable, Sendable {
     public var typeURL: String
     public var value: [UInt8]
 
+    @inlinable
     public init(typeURL: String, value: [UInt8]) {
         self.typeURL = typeURL
         self.value = value
@@ -49,13 +50,17 @@ public enum Outcome: Hashable, Sendable {
 
 /// Who caused a transition: a peer process (uid, pid as read from the socket), an embedding
 /// program (a label), or the engine itself (automatic cancellation, expiry).
+///
+/// Its optionals are spelled `Optional<T>` and its initializer is inlinable, as
+/// ``OperationState``'s are, so that a decoder in another module builds it in place.
 public struct Actor: Hashable, Sendable, CustomStringConvertible {
-    public var uid: UInt32?
-    public var pid: Int32?
+    public var uid: Optional<UInt32>
+    public var pid: Optional<Int32>
     public var label: String
     /// The host whose daemon recorded the transition: several hosts can share one store.
-    public var host: String?
+    public var host: Optional<String>
 
+    @inlinable
     public init(uid: UInt32? = nil, pid: Int32? = nil, label: String = "", host: String? = nil) {
         self.uid = uid
         self.pid = pid

@@ -46,6 +46,19 @@ package enum Checksum {
         }
     }
 
+    /// ``seal(key:body:into:)`` for a body that `body` writes: it appends to `writer` (whose bytes
+    /// it starts by clearing, keeping their capacity) after the checksum's place, and the checksum
+    /// is written there, so the body is neither allocated apart nor copied.
+    static func seal(key: UnsafeRawBufferPointer, into writer: inout WireWriter, body: (inout WireWriter) -> Void) {
+        writer.bytes.removeAll(keepingCapacity: true)
+        writer.bytes.append(contentsOf: repeatElement(0, count: byteCount))
+        body(&writer)
+        writer.bytes.withUnsafeMutableBytes { value in
+            let crc = crc(key: key, body: UnsafeRawBufferPointer(rebasing: value[byteCount...])).bigEndian
+            value.storeBytes(of: crc, as: UInt32.self)
+        }
+    }
+
     /// The body of a stored value if its checksum holds; nil if it does not (or it is too short).
     static func body(key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard value.count >= byteCount else { return nil }

@@ -72,7 +72,10 @@ extension RecordCodec {
     /// `strings`, and `resolveName` turns the name's bytes (valid only during the call) into the
     /// name, so that a reader that met the operation before shares its name instead of parsing it
     /// again.
-    static func decodeEvent(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?,
+    ///
+    /// With `expectedSequence`, an event that claims another sequence is refused before it is built
+    /// (so that a reader returns the decoded event as it is, without holding it to check it).
+    static func decodeEvent(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?, expectedSequence: UInt64? = nil,
                             resolveName: (UnsafeRawBufferPointer) throws(CodecError) -> OperationName) throws(CodecError) -> Event {
         var r = WireReader(buffer, strings: strings)
         var version: UInt64 = 0
@@ -162,7 +165,10 @@ extension RecordCodec {
             }
         }
         guard version == formatVersion else { throw CodecError(message: "unknown event format version \(version)") }
-        guard let name, let kind else { throw CodecError(message: "event lacks its name or kind") }
-        return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: try resolveName(name), actor: actor, kind: kind)
+        // Taken out, not bound: binding the optional copied the kind (its payload's retains).
+        guard let name, let kind = kind.take() else { throw CodecError(message: "event lacks its name or kind") }
+        let resolved = try resolveName(name)
+        if let expectedSequence, sequence != expectedSequence { throw CodecError(message: "it claims sequence \(sequence)") }
+        return Event(sequence: sequence, time: Timestamp(nanosecondsSinceEpoch: time), name: resolved, actor: actor, kind: kind)
     }
 }

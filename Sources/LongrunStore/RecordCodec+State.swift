@@ -4,6 +4,13 @@ public import LongrunDomain
 extension RecordCodec {
     public static func encode(_ state: OperationState) -> [UInt8] {
         var w = WireWriter(capacity: 160)
+        encode(state, into: &w)
+        return w.bytes
+    }
+
+    /// ``encode(_:)-(OperationState)`` appended to what `w` holds (replay writes each record after
+    /// its checksum's place in one reused buffer: ``Checksum/seal(key:into:body:)``).
+    static func encode(_ state: OperationState, into w: inout WireWriter) {
         w.uint(1, formatVersion)
         w.string(2, state.name.description)
         if let metadata = state.metadata { w.message(3) { encodePayload(metadata, into: &$0) } }
@@ -47,7 +54,6 @@ extension RecordCodec {
                 w.sint(3, lease.expireTime.nanosecondsSinceEpoch, always: true)
             }
         }
-        return w.bytes
     }
 
     public static func decodeState(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> OperationState {

@@ -233,11 +233,7 @@ public struct StoreReader {
                      resolveName: (UnsafeRawBufferPointer) throws(CodecError) -> OperationName) throws -> Event {
         let record = try LogEntry.record(value, sequence: sequence)
         do {
-            let event = try RecordCodec.decodeEvent(record, strings: strings, resolveName: resolveName)
-            guard event.sequence == sequence else {
-                throw CodecError(message: "it claims sequence \(event.sequence)")
-            }
-            return event
+            return try RecordCodec.decodeEvent(record, strings: strings, expectedSequence: sequence, resolveName: resolveName)
         } catch {
             throw StoreError(.dataLoss, "log event \(sequence) cannot be decoded (\(error)); run `longrun-replay verify`")
         }

@@ -55,40 +55,61 @@ extension StoreWriter {
         guard expected == through + 1 else {
             throw StoreError(.dataLoss, "the log ends at \(expected - 1) before the expected \(through)")
         }
-        try write(chunk)
+        try write(&chunk)
         try setAppliedSequence(through)
     }
 
-    /// Writes what a chunk folded: records and history in name order, then each index.
-    private func write(_ chunk: ReplayChunk) throws {
+    /// Writes what a chunk folded: records and history in name order, then each index. Each
+    /// changed state is taken out of the chunk (not copied: a copy retains and releases every
+    /// field), encoded after its checksum's place in one reused buffer, and left as its index entries.
+    private func write(_ chunk: inout ReplayChunk) throws {
         let byName = chunk.nameOrder()
-        var value: [UInt8] = []
+        var writer = WireWriter(capacity: 256)
+        // The index entries of each changed operation's state after the chunk, by its index in the
+        // chunk (no entries for one that did not change), and which indexes it leaves or enters
+        // (bit `n`: `IndexEntries.Index.allCases[n]`). Not optional, and read in place through a
+        // buffer: read through an optional or an array's subscript, every use copied the entries
+        // (a retain and a release of each of their strings).
+        var new = [IndexEntries](repeating: IndexEntries(nil), count: chunk.operations.count)
+        var removes = [UInt8](repeating: 0, count: chunk.operations.count)
+        var adds = [UInt8](repeating: 0, count: chunk.operations.count)
         try txn.withCursor(schema.operations) { cursor in
-            for index in byName where chunk.operations[index].changed {
-                // Projected, not bound: binding an operation or its state copies it (retains every field).
-                try putSealed(&cursor, key: chunk.operations[index].key, body: RecordCodec.encode(chunk.operations[index].after!), value: &value)
+            for slot in byName where chunk.operations[slot].changed {
+                let state = chunk.takeState(at: slot)!
+                try chunk.operations[slot].key.withUnsafeBytes { key in
+                    Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
+                    try writer.bytes.withUnsafeBytes { value in try cursor.put(key: key, value: value) }
+                }
+                let entries = IndexEntries(state) // its last use: the state moves in
+                let before = chunk.operations[slot].before
+                for (bit, index) in IndexEntries.Index.allCases.enumerated() {
+                    if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
+                    if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
+                }
+                new[slot] = entries
             }
         }
         try writeHistory(chunk, byName: byName)
 
-        // Each changed operation's index entries to remove and to add, as event-by-event folding
-        // would change them (``StoreWriter/updateIndexes(from:to:)``), then one pass per index.
-        // Entries are compared as facts; a key is built, into one buffer, only for what changes.
-        // (Read by index, not by for-in, which would copy every entry it passes.)
-        let changed = chunk.operations.indices.filter { chunk.operations[$0].changed }
-        let new = changed.map { IndexEntries(chunk.operations[$0].after) }
+        // The entries to remove and to add, as event-by-event folding would change them
+        // (``StoreWriter/updateIndexes(from:to:)``), then one pass per index, in the order the
+        // chunk met the operations. Entries are compared as facts; a key is built, into one
+        // buffer, only for what changes.
+        var value: [UInt8] = []
         var key: [UInt8] = []
-        for (change, slot) in changed.enumerated() {
-            for index in IndexEntries.Index.allCases where IndexEntries.removes(index, from: chunk.operations[slot].before, to: new[change]) {
+        for slot in chunk.operations.indices where removes[slot] != 0 {
+            for (bit, index) in IndexEntries.Index.allCases.enumerated() where removes[slot] & 1 << bit != 0 {
                 chunk.operations[slot].before.key(index, into: &key)
                 _ = try txn.delete(index.database(schema), key: key)
             }
         }
-        for index in IndexEntries.Index.allCases {
-            try txn.withCursor(index.database(schema)) { cursor in
-                for (change, slot) in changed.enumerated() where IndexEntries.adds(index, from: chunk.operations[slot].before, to: new[change]) {
-                    new[change].key(index, into: &key)
-                    try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : [], value: &value)
+        try new.withUnsafeBufferPointer { new in
+            for (bit, index) in IndexEntries.Index.allCases.enumerated() {
+                try txn.withCursor(index.database(schema)) { cursor in
+                    for slot in chunk.operations.indices where adds[slot] & 1 << bit != 0 {
+                        new[slot].key(index, into: &key)
+                        try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : [], value: &value)
+                    }
                 }
             }
         }
@@ -187,6 +208,12 @@ struct ReplayChunk {
             }
             bucket = (bucket + 1) & mask
         }
+    }
+
+    /// Takes the state of the operation at `slot` out of the chunk (moved, not copied), for
+    /// writing it once the chunk is folded.
+    mutating func takeState(at slot: Int) -> OperationState? {
+        operations[slot].after.take()
     }
 
     /// The name of the operation at `slot`, without copying the rest of it.

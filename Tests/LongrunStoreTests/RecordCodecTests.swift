@@ -85,6 +85,27 @@ struct RecordCodecTests {
         } throws: { ($0 as? CodecError)?.message.contains("version 2") == true }
     }
 
+    /// A log entry whose record claims another sequence than its key is refused (replay and the
+    /// log readers pass the key's sequence to the decoder, which checks it before building the event).
+    @Test func anEventClaimingAnotherSequenceIsRefused() throws {
+        let directory = TemporaryDirectory()
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        for kind in Self.kinds {
+            let event = Event(sequence: 41, time: Timestamp(seconds: 1), name: Self.name, actor: Self.actor, kind: kind)
+            let bytes = RecordCodec.encode(event)
+            let same = try bytes.withUnsafeBytes { try RecordCodec.decodeEvent($0, strings: nil, expectedSequence: 41, resolveName: RecordCodec.eventName) }
+            #expect(same == event)
+            #expect {
+                try bytes.withUnsafeBytes { try RecordCodec.decodeEvent($0, strings: nil, expectedSequence: 42, resolveName: RecordCodec.eventName) }
+            } throws: { ($0 as? CodecError)?.message == "it claims sequence 41" }
+            // Through the log's reader, as a damaged view of the log (data loss naming the sequence).
+            let value = LogEntry.make(sequence: 42, previous: .genesis, record: bytes).value
+            #expect {
+                try value.withUnsafeBytes { value in try store.read { try $0.decodeEvent(value, sequence: 42) } }
+            } throws: { "\($0)".contains("log event 42 cannot be decoded (it claims sequence 41)") }
+        }
+    }
+
     @Test func everyTruncationOfARecordFailsCleanly() {
         let bytes = RecordCodec.encode(Event(sequence: 9, time: Timestamp(seconds: 1), name: Self.name, actor: Self.actor,
                                              kind: .completed(.error(Status(code: 3, message: "bad", details: [Self.payload])))))
