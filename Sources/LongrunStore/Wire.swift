@@ -79,25 +79,18 @@ struct WireReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
-    /// Inline, as ``varint()`` is: every string, bytes and nested message of a record goes through
-    /// it (a call of its own was 2-3% of replay's samples); its error is built out of line.
-    @inline(__always)
     mutating func lengthDelimited() throws(CodecError) -> UnsafeRawBufferPointer {
         let length = try varint()
-        guard length <= UInt64(buffer.count - offset) else { throw Self.pastTheEnd(length) }
+        guard length <= UInt64(buffer.count - offset) else {
+            throw CodecError(message: "length \(length) runs past the end of the record")
+        }
         let slice = UnsafeRawBufferPointer(rebasing: buffer[offset..<(offset + Int(length))])
         offset += Int(length)
         return slice
     }
 
-    @inline(never)
-    private static func pastTheEnd(_ length: UInt64) -> CodecError {
-        CodecError(message: "length \(length) runs past the end of the record")
-    }
-
     mutating func bytes() throws(CodecError) -> [UInt8] { Array(try lengthDelimited()) }
     mutating func string() throws(CodecError) -> String { String(decoding: try lengthDelimited(), as: UTF8.self) }
-    @inline(__always)
     mutating func message() throws(CodecError) -> WireReader { WireReader(try lengthDelimited(), strings: strings) }
 
     /// A string field whose values recur from record to record (a type URL, an actor's label or
