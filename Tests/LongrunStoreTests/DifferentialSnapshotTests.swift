@@ -132,10 +132,7 @@ struct DifferentialSnapshotTests {
         // The views lost: recovery loads the newest restore point (the second with its base) and folds the tail.
         #expect(try store.usableSnapshot(upTo: .max) == second)
         let before = try views(store)
-        try store.write { writer in
-            for database in writer.schema.views { try writer.txn.clear(database) }
-            try writer.setAppliedSequence(0)
-        }
+        try store.loseViews()
         try store.replayTail(chunk: 3)
         #expect(try views(store) == before)
         #expect(try Scrubber.run(store).isEmpty)
@@ -252,10 +249,7 @@ struct DifferentialSnapshotTests {
         #expect(try store.usableSnapshot(upTo: .max) == older)
         // Views lost: recovered from the older full snapshot and the log after it.
         let before = try views(store)
-        try store.write { writer in
-            for database in writer.schema.views { try writer.txn.clear(database) }
-            try writer.setAppliedSequence(0)
-        }
+        try store.loseViews()
         try store.replayTail(chunk: 10)
         #expect(try views(store) == before)
         // Compaction never goes through it.

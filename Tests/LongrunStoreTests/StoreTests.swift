@@ -165,10 +165,7 @@ struct StoreTests {
 
         // Views lost: the snapshot is loaded, the indexes come from its records, the history of the
         // log it covers from the log, and the tail is folded.
-        try store.write { writer in
-            for database in writer.schema.views { try writer.txn.clear(database) }
-            try writer.setAppliedSequence(0)
-        }
+        try store.loseViews()
         try store.replayTail(chunk: 7)
         #expect(try views(store) == expected)
 
@@ -188,10 +185,7 @@ struct StoreTests {
         let expected = try views(store)
         let rebuilt = try Store.rebuild(from: store, into: directory.child("rebuilt"), snapshot: info, logger: logger)
         #expect(try views(rebuilt) == expected)
-        try store.write { writer in
-            for database in writer.schema.views { try writer.txn.clear(database) }
-            try writer.setAppliedSequence(0)
-        }
+        try store.loseViews()
         try store.replayTail(chunk: 5)
         #expect(try views(store) == expected)
     }
