@@ -335,6 +335,16 @@ public enum SnapshotFile {
         return (header, base)
     }
 
+    /// A differential's tie to its base, for a pass that has already checked every snapshot's
+    /// contents and collected the paths of the damaged ones in `damaged`: its base present, the one
+    /// it names (headers only), and not among the damaged. Throws DATA_LOSS saying why.
+    public static func checkBase(of differential: Info, damaged: Set<String>) throws {
+        _ = try verifyRestorePoint(differential, contents: false, baseContents: false)
+        if let base = differential.basePath, damaged.contains(base) {
+            throw StoreError(.dataLoss, "differential snapshot \(differential.path) cannot be restored: its base \(base) is damaged; the log or another snapshot can replace it")
+        }
+    }
+
     /// Reads only the header: cheap, for choosing a snapshot. Its contents are verified when it is
     /// loaded (``load(_:into:logStart:)`` verifies first) and by `verify`. Of a differential,
     /// `records` is the number of entries its header declares (`verify` counts them).

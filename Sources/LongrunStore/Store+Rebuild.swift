@@ -29,7 +29,7 @@ extension Store {
             guard try source.read({ try $0.chainHash(at: header.sequence) }) == header.chainHash else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) does not belong to this log: its chain hash at \(header.sequence) differs (or the log no longer reaches back to it)")
             }
-            if let baseHeader, let logged = try source.read({ try $0.chainHash(at: baseHeader.sequence) }), logged != baseHeader.chainHash {
+            if let baseHeader, try !source.logAgrees(with: baseHeader) {
                 throw StoreError(.dataLoss, "the base \(snapshot.basePath ?? "") of snapshot \(snapshot.path) does not belong to this log: its chain hash at \(baseHeader.sequence) differs")
             }
             guard header.sequence <= last else {
@@ -146,6 +146,12 @@ extension Store {
     ///
     /// `checkContents: false` reads only the headers (for choosing where to start checking the log
     /// at open); loading a restore point always verifies its contents first.
+    /// Whether the log agrees with a differential's base: its chain hash at the base's sequence is
+    /// the base's, or the log no longer holds that event (compacted: only the differential needs it).
+    func logAgrees(with base: SnapshotFile.Header) throws -> Bool {
+        try read { try $0.chainHash(at: base.sequence) }.map { $0 == base.chainHash } ?? true
+    }
+
     public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
         let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
@@ -155,7 +161,7 @@ extension Store {
                   header.sequence == snapshot.sequence
             else { continue }
             if header.foldRevision != Lifecycle.foldRevision && (tail ?? 1) <= 1 { continue }
-            if let base, let logged = try read({ try $0.chainHash(at: base.sequence) }), logged != base.chainHash { continue }
+            if let base, try !logAgrees(with: base) { continue }
             if try read({ try $0.chainHash(at: header.sequence) }) == header.chainHash { return snapshot }
         }
         return nil

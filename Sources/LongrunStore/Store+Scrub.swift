@@ -80,12 +80,7 @@ public final class Scrubber {
                 }
                 if snapshot.isDifferential, !damaged.contains(path) {
                     // Restorable only with its base, the one it names, intact (checked before it).
-                    do {
-                        _ = try SnapshotFile.verifyRestorePoint(snapshot, contents: false, baseContents: false)
-                        if let base = snapshot.basePath, damaged.contains(base) {
-                            throw StoreError(.dataLoss, "differential snapshot \(path) cannot be restored: its base \(base) is damaged")
-                        }
-                    } catch {
+                    do { try SnapshotFile.checkBase(of: snapshot, damaged: damaged) } catch {
                         record(IntegrityFinding(kind: .snapshotDamaged, database: path, message: """
                             \((error as? StoreError)?.message ?? "\(error)"). The views and the log do not depend on it; delete it, \
                             and the next scheduled snapshot (or `longrun snapshot`) replaces it

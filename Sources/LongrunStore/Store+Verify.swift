@@ -229,12 +229,7 @@ extension Store {
         // A differential is restorable only with its base: present, intact (checked above, as a
         // snapshot of its own), and the one it names.
         for snapshot in snapshots where snapshot.isDifferential && !damaged.contains(snapshot.path) {
-            do {
-                _ = try SnapshotFile.verifyRestorePoint(snapshot, contents: false, baseContents: false)
-                if let base = snapshot.basePath, damaged.contains(base) {
-                    throw StoreError(.dataLoss, "differential snapshot \(snapshot.path) cannot be restored: its base \(base) is damaged; the log or another snapshot can replace it")
-                }
-            } catch {
+            do { try SnapshotFile.checkBase(of: snapshot, damaged: damaged) } catch {
                 report.problems.append(VerifyProblem(kind: .snapshotCorrupt, sequence: nil, message: "\(error)"))
             }
         }
