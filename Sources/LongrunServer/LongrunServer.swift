@@ -1,5 +1,4 @@
 import GRPCCore
-import GRPCNIOTransportHTTP2
 public import Logging
 import LongrunDefaults
 public import LongrunEngine
@@ -180,12 +179,10 @@ public struct LongrunServer: Service {
     public var callsAnsweredOnEventLoop: Int { eventLoopAnswers.value }
 
     public func run() async throws {
-        var transportConfig = HTTP2ServerTransport.Posix.Config.defaults
-        transportConfig.rpc.maxRequestPayloadSize = configuration.maximumRequestBytes
-        PeerIdentity.install(on: &transportConfig, policy: configuration.access, fastPath: fastPath)
-        let transport = HTTP2ServerTransport.Posix(
-            listeningSocketDescriptor: Int(listeningSocket), transportSecurity: .plaintext, config: transportConfig
-        )
+        let transport = UnixServerTransport(configuration: .init(
+            listeningSocket: listeningSocket, policy: configuration.access,
+            maximumRequestBytes: configuration.maximumRequestBytes, fastPath: fastPath
+        ))
         // Metrics count every call when enabled; the access log is installed only when its lines
         // would be printed: off, it costs nothing. Innermost, Longrun's own services get their
         // call context, and their errors' statuses, from one interceptor: both observers see the
@@ -226,11 +223,9 @@ public struct LongrunServer: Service {
                 // read is answered (after the engine closed, with UNAVAILABLE: SHUTTING_DOWN).
                 group.addTask { await HTTPServerChannel.serve(httpChannel) }
             }
-            let address = try await transport.listeningAddress
+            try await transport.listening
             health.advance(to: .serving)
-            if let address = address.unixDomainSocket {
-                logger.notice("serving", metadata: ["socket": "\(address.path)", "data_dir": "\(engine.location)"])
-            }
+            logger.notice("serving", metadata: ["socket": "\(configuration.socketPath)", "data_dir": "\(engine.location)"])
             if httpChannel != nil, let path = configuration.httpSocketPath {
                 logger.notice("serving HTTP/JSON", metadata: ["http_socket": "\(path)"])
             }

@@ -1,9 +1,5 @@
-import GRPCCore
-import GRPCNIOTransportHTTP2
 import LongrunDomain
 import NIOCore
-import NIOHPACK
-import NIOHTTP2
 
 #if canImport(Glibc)
 import Glibc
@@ -65,34 +61,12 @@ public struct AccessPolicy: Sendable {
 
 /// Carries each connection's credentials from the socket to the RPC handlers.
 ///
-/// grpc-swift gives handlers no view of the connection, so the transport's per-connection and
-/// per-stream hooks do it: on accept, the connection's `SO_PEERCRED` is read once (with the admin
-/// check, which may consult the group database) and kept in the connection's pipeline; on each
-/// HTTP/2 stream, a handler in front of gRPC's removes any `longrun-peer` header the client sent
-/// and adds the kernel's answer, which ``CallContext`` reads. A client therefore cannot forge it.
+/// On accept, ``UnixServerTransport`` reads the connection's `SO_PEERCRED` once (with the admin
+/// check, which may consult the group database); on each HTTP/2 stream, ``StreamEntry`` removes any
+/// `longrun-peer` header the client sent and adds the kernel's answer, which ``CallContext``
+/// reads. A client therefore cannot forge it.
 enum PeerIdentity {
     static let metadataKey = "longrun-peer"
-
-    ///
-    /// The same per-stream handler answers the calls ``UnaryFastPath`` takes, when one is given.
-    static func install(on config: inout HTTP2ServerTransport.Posix.Config, policy: AccessPolicy, fastPath: UnaryFastPath? = nil) {
-        config.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                let credentials = Self.credentials(of: channel, policy: policy)
-                try channel.pipeline.syncOperations.addHandler(ConnectionCredentials(credentials), position: .first)
-            }
-        }
-        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in
-            stream.eventLoop.makeCompletedFuture {
-                // HTTP/2 streams run on their connection's event loop, so the parent's pipeline is
-                // reachable synchronously.
-                let connection = try? stream.parent?.pipeline.syncOperations.handler(type: ConnectionCredentials.self)
-                try stream.pipeline.syncOperations.addHandler(
-                    StreamEntry(credentials: connection?.credentials, stamp: connection?.stamp, fastPath: fastPath), position: .first
-                )
-            }
-        }
-    }
 
     /// The credentials of an accepted Unix-socket connection, with the admin check (which may
     /// consult the group database) done once; nil if the kernel would not say. Call on the
@@ -149,144 +123,5 @@ enum PeerIdentity {
         var credentials: UCred?
         future.assumeIsolated().whenSuccess { credentials = $0 }
         return credentials
-    }
-}
-
-/// Holds a connection's credentials in its pipeline; passes every event through untouched.
-private final class ConnectionCredentials: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    let credentials: PeerCredentials?
-    /// The credentials as the `longrun-peer` header carries them, encoded once per connection.
-    let stamp: String?
-
-    init(_ credentials: PeerCredentials?) {
-        self.credentials = credentials
-        self.stamp = credentials.map(PeerIdentity.encode)
-    }
-}
-
-/// The first handler of every HTTP/2 stream. A stream ``UnaryFastPath`` takes is answered here,
-/// on the event loop, and nothing of it reaches grpc-swift (whose handler then sees the stream
-/// close unused). Every other stream goes on to grpc-swift with any client-sent `longrun-peer`
-/// header replaced by the connection's credentials.
-private final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTP2Frame.FramePayload
-    typealias InboundOut = HTTP2Frame.FramePayload
-    typealias OutboundOut = HTTP2Frame.FramePayload
-
-    private enum State {
-        /// Before the request's headers.
-        case opening
-        /// A call for grpc-swift.
-        case forwarding(stamped: Bool)
-        /// A call the fast path takes, collecting its request body.
-        case collecting(UnaryFastPath.Method, HPACKHeaders, ByteBuffer)
-        /// Answered (or reset by the client): whatever else arrives is dropped.
-        case finished
-    }
-
-    private let credentials: PeerCredentials?
-    private let stamp: String?
-    private let fastPath: UnaryFastPath?
-    private var state = State.opening
-    /// A WaitOperation the fast path holds open, until it is answered or the stream closes.
-    private var wait: EventLoopWait?
-    /// The client reset the stream or it closed: nothing more is written to it.
-    private var closed = false
-
-    init(credentials: PeerCredentials?, stamp: String?, fastPath: UnaryFastPath?) {
-        self.credentials = credentials
-        self.stamp = stamp
-        self.fastPath = fastPath
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = unwrapInboundIn(data)
-        switch state {
-        case .opening:
-            if case .headers(let headers) = frame, let fastPath, let method = fastPath.method(of: headers.headers) {
-                state = .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0))
-                if headers.endStream { finish(context: context) }
-                return
-            }
-            state = .forwarding(stamped: false)
-            forward(frame, context: context)
-        case .forwarding:
-            forward(frame, context: context)
-        case .collecting(let method, let headers, var body):
-            switch frame {
-            case .data(let data):
-                guard case .byteBuffer(var bytes) = data.data else { return }
-                // The prefix and the largest message the server accepts; more is refused unread.
-                if let fastPath, body.readableBytes + bytes.readableBytes > fastPath.maximumRequestBytes + 5 {
-                    state = .finished
-                    let refused = RPCError(code: .resourceExhausted, message: "the request message is larger than \(fastPath.maximumRequestBytes) bytes")
-                    write(.status(refused), context: context)
-                    return
-                }
-                state = .finished  // no copy of the buffer while it is appended to
-                body.writeBuffer(&bytes)
-                state = .collecting(method, headers, body)
-                if data.endStream { finish(context: context) }
-            case .headers(let trailers) where trailers.endStream:
-                finish(context: context)
-            case .rstStream:
-                state = .finished
-            default:
-                break
-            }
-        case .finished:
-            if case .rstStream = frame { endWait() }
-        }
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        endWait()
-        context.fireChannelInactive()
-    }
-
-    /// The stream closed before its wait was answered: the engine's waiter goes.
-    private func endWait() {
-        closed = true
-        wait?.cancel()
-        wait = nil
-    }
-
-    private func forward(_ frame: HTTP2Frame.FramePayload, context: ChannelHandlerContext) {
-        guard case .headers(var headers) = frame, case .forwarding(let stamped) = state else {
-            context.fireChannelRead(wrapInboundOut(frame))
-            return
-        }
-        headers.headers.remove(name: PeerIdentity.metadataKey)
-        if !stamped, let stamp {
-            headers.headers.add(name: PeerIdentity.metadataKey, value: stamp)
-        }
-        state = .forwarding(stamped: true)
-        context.fireChannelRead(wrapInboundOut(.headers(headers)))
-    }
-
-    private func finish(context: ChannelHandlerContext) {
-        guard case .collecting(let method, let headers, let body) = state, let fastPath else { return }
-        state = .finished
-        // A read answers before `answer` returns; a write from the writer's thread after its
-        // commit, and the frames are written on this stream's event loop.
-        let eventLoop = context.eventLoop
-        let bound = NIOLoopBound((entry: self, context: context), eventLoop: eventLoop)
-        wait = fastPath.answer(method, body: body, headers: headers, peer: credentials, eventLoop: eventLoop) { answer in
-            if eventLoop.inEventLoop {
-                bound.value.entry.write(answer, context: bound.value.context)
-            } else {
-                eventLoop.execute { bound.value.entry.write(answer, context: bound.value.context) }
-            }
-        }
-    }
-
-    private func write(_ answer: UnaryFastPath.Answer, context: ChannelHandlerContext) {
-        wait = nil
-        guard !closed else { return }
-        for frame in answer.frames(allocator: context.channel.allocator) {
-            context.write(wrapOutboundOut(frame), promise: nil)
-        }
-        context.flush()
     }
 }

@@ -28,13 +28,11 @@ import Synchronization
 /// writer's thread answers them whatever the backend.
 ///
 /// Only the plain form of a call is taken: `POST` of `application/grpc[+proto]`, no `grpc-encoding`
-/// other than `identity`. Anything else (and every other method) is left to grpc-swift untouched,
-/// so what grpc-swift rejects or negotiates is still its business. The answer is what grpc-swift's
-/// path answers: the same rules (``OperationsMethods``, ``ProducersService``'s request validation),
+/// other than `identity`. Anything else (and every other method) goes to grpc-swift's router
+/// (``CallQueue``), which refuses what grpc-swift's own transport refused. The answer is what the
+/// router's path answers: the same rules (``OperationsMethods``, ``ProducersService``'s request validation),
 /// the same statuses with their `ErrorInfo` in `grpc-status-details-bin`, the same access-log line
-/// and metrics; tests compare the two paths answer by answer (UnaryFastPathTests). One difference:
-/// a request over the size limit is answered RESOURCE_EXHAUSTED here, where grpc-swift resets the
-/// stream (the client sees UNAVAILABLE).
+/// and metrics; tests compare the two paths answer by answer (UnaryFastPathTests).
 struct UnaryFastPath: Sendable {
     /// The methods this path answers.
     enum Method: Sendable, CaseIterable {
@@ -79,8 +77,7 @@ struct UnaryFastPath: Sendable {
     /// The method of a stream opened with `headers`, if it is one this path answers.
     func method(of headers: HPACKHeaders) -> Method? {
         guard let path = headers.first(name: ":path"), let method = Method.byPath[path], headers.first(name: ":method") == "POST",
-              let contentType = headers.first(name: "content-type"),
-              contentType == "application/grpc" || contentType == "application/grpc+proto"
+              GRPCFraming.isGRPC(contentType: headers.first(name: "content-type"))
         else { return nil }
         if method == .getOperation || method == .waitOperation, !engine.readsImmediately { return nil }
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return nil }
@@ -226,9 +223,9 @@ struct UnaryFastPath: Sendable {
 }
 
 extension UnaryFastPath.Answer {
-    /// The HTTP/2 frames of the answer, as grpc-swift writes them: headers, the length-prefixed
-    /// message and `grpc-status: 0` trailers; or, for an error, one trailers-only HEADERS frame
-    /// with the status, its percent-encoded message and its details.
+    /// The HTTP/2 frames of the answer (``GRPCFraming``): headers, the length-prefixed message and
+    /// `grpc-status: 0` trailers; or, for an error, one trailers-only HEADERS frame with the status,
+    /// its percent-encoded message and its details.
     func frames(allocator: ByteBufferAllocator) -> [HTTP2Frame.FramePayload] {
         switch self {
         case .message(let bytes):
@@ -237,38 +234,16 @@ extension UnaryFastPath.Answer {
             buffer.writeInteger(UInt32(bytes.count))
             buffer.writeBytes(bytes)
             return [
-                .headers(.init(headers: [":status": "200", "content-type": "application/grpc"])),
+                .headers(.init(headers: Self.headers)),
                 .data(.init(data: .byteBuffer(buffer))),
-                .headers(.init(headers: ["grpc-status": "0"], endStream: true)),
+                .headers(.init(headers: Self.okTrailers, endStream: true)),
             ]
         case .status(let status):
-            var trailers: HPACKHeaders = [":status": "200", "content-type": "application/grpc", "grpc-status": "\(status.code.rawValue)"]
-            if !status.message.isEmpty {
-                trailers.add(name: "grpc-message", value: Self.percentEncoded(status.message))
-            }
-            for (key, value) in status.metadata {
-                switch value {
-                case .string(let text): trailers.add(name: key.lowercased(), value: text)
-                case .binary(let bytes): trailers.add(name: key.lowercased(), value: Data(bytes).base64EncodedString())
-                }
-            }
+            let trailers = GRPCFraming.trailers(code: status.code.rawValue, message: status.message, metadata: status.metadata, trailersOnly: true)
             return [.headers(.init(headers: trailers, endStream: true))]
         }
     }
 
-    /// gRPC's percent-encoding of `grpc-message`: every byte outside 0x20–0x7E, and `%`, as `%XX`.
-    static func percentEncoded(_ message: String) -> String {
-        guard message.utf8.contains(where: { $0 < 0x20 || $0 > 0x7E || $0 == UInt8(ascii: "%") }) else { return message }
-        let hex = Array("0123456789ABCDEF".utf8)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(message.utf8.count * 3)
-        for byte in message.utf8 {
-            if byte < 0x20 || byte > 0x7E || byte == UInt8(ascii: "%") {
-                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
-            } else {
-                bytes.append(byte)
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    private static let headers = GRPCFraming.responseHeaders([:])
+    private static let okTrailers = GRPCFraming.trailers(code: 0, message: "", metadata: [:], trailersOnly: false)
 }

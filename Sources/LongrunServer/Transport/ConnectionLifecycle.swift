@@ -1,0 +1,81 @@
+import NIOCore
+import NIOExtras
+import NIOHTTP2
+
+/// Ends one HTTP/2 connection gracefully when the server shuts down: on `ChannelShouldQuiesceEvent`
+/// (from the listener's `ServerQuiescingHelper`) it sends GOAWAY (NO_ERROR) naming the last stream
+/// the server took, so the client opens no more and retries any it had in flight beyond it, lets
+/// the open streams finish (grpc-swift's router ends their calls), and closes the connection when
+/// the last one has closed. It counts the streams through NIOHTTP2's stream delegate.
+final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias InboundOut = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private var openStreams = 0
+    private var lastStream = HTTP2StreamID.rootStream
+    private var quiescing = false
+    private var closing = false
+    private var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    /// What NIOHTTP2 calls as streams open and close, on the connection's event loop.
+    struct StreamCounter: NIOHTTP2StreamDelegate {
+        let lifecycle: NIOLoopBound<ConnectionLifecycle>
+
+        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
+            lifecycle.value.streamCreated(id)
+        }
+
+        func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
+            lifecycle.value.streamClosed()
+        }
+    }
+
+    private func streamCreated(_ id: HTTP2StreamID) {
+        openStreams += 1
+        if id > lastStream { lastStream = id }
+    }
+
+    private func streamClosed() {
+        openStreams -= 1
+        guard quiescing, openStreams == 0, let context else { return }
+        // Not from inside NIOHTTP2's own processing of the frame that closed the stream.
+        let bound = NIOLoopBound((lifecycle: self, context: context), eventLoop: context.eventLoop)
+        context.eventLoop.execute { bound.value.lifecycle.close(context: bound.value.context) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent, !quiescing {
+            quiescing = true
+            if openStreams == 0 {
+                close(context: context)
+            } else {
+                context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private var goAway: HTTP2Frame {
+        HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStream, errorCode: .noError, opaqueData: nil))
+    }
+
+    /// Sends the final GOAWAY and closes once it (and every frame before it) is written.
+    private func close(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        closing = true
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(goAway), promise: promise)
+        promise.futureResult.hop(to: context.eventLoop).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+}

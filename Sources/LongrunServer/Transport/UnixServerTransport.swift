@@ -1,0 +1,217 @@
+import GRPCCore
+import NIOCore
+import NIOExtras
+import NIOHPACK
+import NIOHTTP2
+import NIOPosix
+import Synchronization
+
+/// The daemon's gRPC server transport: HTTP/2 on its listening Unix socket, written on
+/// swift-nio-http2's channel handlers, serving grpc-swift's `GRPCServer`.
+///
+/// grpc-swift's own transport gives every stream an async wrapper and a task, even one whose call
+/// is over in a few microseconds; for a GetOperation read from LMDB that was most of the call's
+/// server CPU (issue 12). Here a stream costs its HTTP/2 child channel and one handler
+/// (``StreamEntry``) until its request headers say what it is: the calls ``UnaryFastPath`` takes
+/// are answered in that handler, on the event loop or from the writer's commit; every other call
+/// gets gRPC's framing (``GRPCStreamCodec``), an async wrapper and a task, and is served by
+/// grpc-swift's router with the same interceptors, deadlines (`grpc-timeout`) and statuses as
+/// before. Each connection's `SO_PEERCRED` is read once, on accept.
+///
+/// Compression is not offered (the Unix socket is local; grpc-swift's transport had it off too): a
+/// request that asks for it is refused UNIMPLEMENTED with `grpc-accept-encoding: identity`. The
+/// server sends no keepalive pings (a peer that dies closes its socket; the kernel says so) and
+/// answers the client's. On graceful shutdown the listener closes, every connection gets GOAWAY,
+/// open calls finish, and ``listen(streamHandler:)`` returns when the last connection has closed.
+final class UnixServerTransport: ServerTransport {
+    typealias Bytes = StreamBytes
+
+    struct Configuration: Sendable {
+        /// The bound, listening socket (``UnixListener`` or the service manager's).
+        var listeningSocket: Int32
+        var policy: AccessPolicy
+        /// Largest request message accepted, on both paths.
+        var maximumRequestBytes: Int
+        var fastPath: UnaryFastPath?
+    }
+
+    private let configuration: Configuration
+    private let group = MultiThreadedEventLoopGroup.singleton
+    private let quiescing: ServerQuiescingHelper
+    private let methods = Mutex<[String: MethodDescriptor]>([:])
+    /// Succeeded once the socket accepts, failed if it cannot; ``listening`` waits for it.
+    private let bound: EventLoopPromise<Void>
+    private let lifecycle = Mutex(Lifecycle())
+
+    private struct Lifecycle {
+        var boundResolved = false
+        var shutdownBegun = false
+        /// Ends the task group's loop once every connection has closed.
+        var calls: AsyncStream<CallQueue.Call>.Continuation?
+    }
+
+    init(configuration: Configuration) {
+        self.configuration = configuration
+        quiescing = ServerQuiescingHelper(group: group)
+        bound = group.any().makePromise(of: Void.self)
+    }
+
+    deinit {
+        resolveBound(.failure(CancellationError()))
+    }
+
+    /// Returns once the server accepts connections; throws if it never will.
+    var listening: Void {
+        get async throws { try await bound.futureResult.get() }
+    }
+
+    private func resolveBound(_ result: Result<Void, any Error>) {
+        let first = lifecycle.withLock { state in
+            defer { state.boundResolved = true }
+            return !state.boundResolved
+        }
+        if first { bound.completeWith(result) }
+    }
+
+    func configure(context: GRPCServerContext) {
+        let byPath = Dictionary(context.methods.map { ("/" + $0.fullyQualifiedMethod, $0) }, uniquingKeysWith: { first, _ in first })
+        methods.withLock { $0 = byPath }
+    }
+
+    func listen(
+        streamHandler: @escaping @Sendable (_ stream: RPCStream<Inbound, Outbound>, _ context: ServerContext) async -> Void
+    ) async throws {
+        let (calls, continuation) = AsyncStream.makeStream(of: CallQueue.Call.self)
+        let alreadyStopped = lifecycle.withLock { state in
+            state.calls = continuation
+            return state.shutdownBegun
+        }
+        guard !alreadyStopped else {
+            resolveBound(.failure(CancellationError()))
+            return
+        }
+        let queue = CallQueue(methods: methods.withLock { $0 }, maximumMessageBytes: configuration.maximumRequestBytes, continuation: continuation)
+        let (policy, fastPath, quiescing) = (configuration.policy, configuration.fastPath, quiescing)
+        do {
+            _ = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
+                    }
+                }
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try Self.configure(connection: channel, policy: policy, fastPath: fastPath, calls: queue)
+                    }
+                }
+                .withBoundSocket(configuration.listeningSocket)
+                .get()
+        } catch {
+            continuation.finish()
+            resolveBound(.failure(error))
+            throw error
+        }
+        resolveBound(.success(()))
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                for await call in calls {
+                    group.addTask { await Self.serve(call, handler: streamHandler) }
+                }
+            }
+        } onCancel: {
+            self.beginGracefulShutdown()
+        }
+    }
+
+    func beginGracefulShutdown() {
+        let calls: AsyncStream<CallQueue.Call>.Continuation?? = lifecycle.withLock { state in
+            guard !state.shutdownBegun else { return .none }
+            state.shutdownBegun = true
+            return .some(state.calls)
+        }
+        guard case .some(let continuation) = calls else { return }
+        let drained = group.any().makePromise(of: Void.self)
+        quiescing.initiateShutdown(promise: drained)
+        drained.futureResult.whenComplete { _ in continuation?.finish() }
+    }
+
+    /// One accepted connection: its credentials, HTTP/2 with a ``StreamEntry`` first on every
+    /// stream, and its graceful end (``ConnectionLifecycle``). Runs on the connection's event loop.
+    private static func configure(connection channel: any Channel, policy: AccessPolicy, fastPath: UnaryFastPath?, calls: CallQueue) throws {
+        let credentials = PeerIdentity.credentials(of: channel, policy: policy)
+        let shared = ConnectionContext(credentials: credentials, stamp: credentials.map(PeerIdentity.encode), fastPath: fastPath, calls: calls)
+        let lifecycle = ConnectionLifecycle()
+        let sync = channel.pipeline.syncOperations
+        // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
+        // 16 KiB frames, no limit on concurrent streams (the per-uid quotas bound the long ones).
+        var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
+        connectionConfiguration.initialSettings = [
+            HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        _ = try sync.configureHTTP2Pipeline(
+            mode: .server, connectionConfiguration: connectionConfiguration, streamConfiguration: .init(),
+            streamDelegate: ConnectionLifecycle.StreamCounter(lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
+        ) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(StreamEntry(connection: shared))
+            }
+        }
+        try sync.addHandler(lifecycle)
+    }
+
+    /// Runs one call through grpc-swift's router on its own task, as grpc-swift's transport does.
+    private static func serve(
+        _ call: CallQueue.Call,
+        handler: @escaping @Sendable (_ stream: RPCStream<Inbound, Outbound>, _ context: ServerContext) async -> Void
+    ) async {
+        try? await call.stream.executeThenClose { inbound, outbound in
+            await withServerContextRPCCancellationHandle { handle in
+                let codec = call.codec
+                call.stream.channel.eventLoop.execute { codec.value.attach(handle) }
+                let stream = RPCStream(
+                    descriptor: call.descriptor,
+                    inbound: RPCAsyncSequence(wrapping: inbound),
+                    outbound: RPCWriter.Closable(wrapping: CallOutbound(writer: outbound, channel: call.stream.channel))
+                )
+                let context = ServerContext(descriptor: call.descriptor, remotePeer: "unix:", localPeer: "unix:", cancellation: handle)
+                await handler(stream, context)
+            }
+            // The status is written; wait for the stream to close rather than let `executeThenClose`
+            // reset it with frames still buffered. A cancelled task (the server's shutdown ran out of
+            // time) resets it: a client that never ends its side cannot hold the task.
+            let channel = call.stream.channel
+            try await withTaskCancellationHandler {
+                try await channel.closeFuture.get()
+            } onCancel: {
+                channel.close(promise: nil)
+            }
+        }
+    }
+}
+
+/// A call's response writer: the async wrapper's, and a stream reset when the handler fails it.
+private struct CallOutbound: ClosableRPCWriterProtocol {
+    typealias Element = RPCResponsePart<StreamBytes>
+
+    let writer: NIOAsyncChannelOutboundWriter<Element>
+    let channel: any Channel
+
+    func write(_ element: Element) async throws {
+        try await writer.write(element)
+    }
+
+    func write(contentsOf elements: some Sequence<Element>) async throws {
+        try await writer.write(contentsOf: elements)
+    }
+
+    func finish() async {
+        writer.finish()
+    }
+
+    func finish(throwing error: any Error) async {
+        channel.close(promise: nil)
+    }
+}

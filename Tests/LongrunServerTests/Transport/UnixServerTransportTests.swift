@@ -1,0 +1,109 @@
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import GRPCProtobuf
+import LongrunEngine
+import LongrunProto
+@testable import LongrunServer
+import LongrunStore
+import LongrunTestSupport
+import ServiceLifecycle
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+/// The server's own transport: what it refuses, and with which status, for calls that go through
+/// grpc-swift's router; and how it ends when the daemon shuts down with calls open.
+@Suite struct UnixServerTransportTests {
+    @Test(arguments: [true, false])
+    func aRequestOverTheSizeLimitIsRefusedResourceExhaustedAndTheConnectionGoesOn(answersOnEventLoop: Bool) async throws {
+        try await Harness.with(server: { $0.maximumRequestBytes = 64; $0.answersOnEventLoop = answersOnEventLoop }) { h in
+            // ListOperations always goes through grpc-swift's router; GetOperation does too when
+            // the fast path is off.
+            await expectRPCError(.resourceExhausted) {
+                _ = try await h.operations.listOperations(.with { $0.name = "operations"; $0.filter = String(repeating: "a", count: 100) })
+            }
+            await expectRPCError(.resourceExhausted) {
+                _ = try await h.operations.getOperation(.with { $0.name = "operations/" + String(repeating: "a", count: 100) })
+            }
+            _ = try await h.create(id: "small")
+            #expect(try await h.operations.listOperations(.with { $0.name = "operations" }).operations.map(\.name) == ["operations/small"])
+        }
+    }
+
+    @Test func aCompressedRequestIsRefusedUnimplementedNamingTheEncodingServed() async throws {
+        try await Harness.with { h in
+            _ = try await h.create(id: "kept")
+            var config = HTTP2ClientTransport.Posix.Config.defaults
+            config.compression = .init(algorithm: .gzip, enabledAlgorithms: .all)
+            let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: h.socketPath), transportSecurity: .plaintext, config: config)
+            try await withGRPCClient(transport: transport) { client in
+                let operations = Google_Longrunning_Operations.Client(wrapping: client)
+                await expectRPCError(.unimplemented) {
+                    _ = try await operations.getOperation(.with { $0.name = "operations/kept" })
+                }
+                await expectRPCError(.unimplemented) {
+                    _ = try await operations.listOperations(.with { $0.name = "operations" })
+                }
+                // Uncompressed calls on the same connection are served.
+                var options = CallOptions.defaults
+                options.compression = CompressionAlgorithm.none
+                let kept = try await operations.getOperation(.with { $0.name = "operations/kept" }, options: options)
+                #expect(kept.name == "operations/kept")
+            }
+        }
+    }
+
+    @Test func aMethodTheServerDoesNotServeIsUnimplemented() async throws {
+        try await Harness.with { h in
+            let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: h.socketPath), transportSecurity: .plaintext)
+            try await withGRPCClient(transport: transport) { client in
+                let missing = MethodDescriptor(fullyQualifiedService: "longrun.v1.Nowhere", method: "Nothing")
+                await expectRPCError(.unimplemented) {
+                    _ = try await client.unary(
+                        request: ClientRequest(message: Google_Protobuf_Empty()), descriptor: missing,
+                        serializer: ProtobufSerializer<Google_Protobuf_Empty>(), deserializer: ProtobufDeserializer<Google_Protobuf_Empty>(),
+                        options: .defaults
+                    ) { response -> Google_Protobuf_Empty in try response.message }
+                }
+            }
+            // The server goes on serving.
+            _ = try await h.admin.getServerInfo(.init())
+        }
+    }
+
+    /// A watch is a call that never ends by itself: graceful shutdown must still end it, close the
+    /// connection and let the server's run return.
+    @Test func gracefulShutdownEndsAnOpenWatchAndTheServerStops() async throws {
+        let directory = TemporaryDirectory(prefix: "longrun-transport")
+        defer { directory.remove() }
+        let engine = try Fixtures.openEngine(directory.child("data"))
+        defer { engine.close() }
+        let socketPath = directory.child("longrund.sock")
+        let server = try LongrunServer(engine: engine, configuration: .init(socketPath: socketPath), logger: Fixtures.quietLogger)
+        let group = ServiceGroup(configuration: .init(services: [server], logger: Fixtures.quietLogger))
+        let serving = Task { try await group.run() }
+        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        let ending: RPCError.Code? = try await withGRPCClient(transport: transport) { client in
+            let watching = Mutex(false)
+            let history = Longrun_V1_History.Client(wrapping: client)
+            let producers = Longrun_V1_Producers.Client(wrapping: client)
+            _ = try await producers.createOperation(.with { $0.parent = ""; $0.operationID = "first" })
+            let watch = Task {
+                do {
+                    try await history.watchOperations(.with { $0.name = "operations" }) { response in
+                        for try await _ in response.messages { watching.withLock { $0 = true } }
+                    }
+                    return RPCError.Code?.none
+                } catch let error as RPCError {
+                    return error.code
+                }
+            }
+            while !watching.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            await group.triggerGracefulShutdown()
+            return try await watch.value
+        }
+        try await serving.value
+        #expect(ending == nil || ending == .unavailable, "the watch ended with \(String(describing: ending))")
+        #expect(!UnixListener.isLive(socketPath))
+    }
+}
