@@ -143,6 +143,7 @@ final class UnixServerTransport: ServerTransport {
         let shared = ConnectionContext(credentials: credentials, stamp: credentials.map(PeerIdentity.encode), fastPath: fastPath, calls: calls)
         let lifecycle = ConnectionLifecycle()
         let sync = channel.pipeline.syncOperations
+        try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
         // 16 KiB frames, no limit on concurrent streams (the per-uid quotas bound the long ones).
         var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
