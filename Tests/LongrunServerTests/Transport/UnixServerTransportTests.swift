@@ -71,6 +71,32 @@ import Testing
         }
     }
 
+    /// A call served through grpc-swift's router ends when its client resets the stream: the
+    /// handler's task is cancelled and gives back what it held (here the uid's watch slot).
+    @Test func aWatchWhoseClientResetsTheStreamGivesBackItsSlot() async throws {
+        try await Harness.with(server: { $0.maximumWatchesPerPeer = 1 }) { h in
+            _ = try await h.create(id: "first")
+            let history = h.history
+            let started = Mutex(false)
+            let abandoned = Task {
+                try await history.watchOperations(.with { $0.name = "operations" }) { response in
+                    for try await _ in response.messages { started.withLock { $0 = true } }
+                }
+            }
+            while !started.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(h.server.quotas.totalOpen(.watch) == 1)
+            abandoned.cancel()  // the client resets the stream
+            _ = await abandoned.result
+            try await UnaryFastPathTests.until { h.server.quotas.totalOpen(.watch) == 0 }
+            // The slot is free: a second watch is served and sees the operation.
+            let names: [String] = try await history.watchOperations(.with { $0.name = "operations" }) { response in
+                for try await event in response.messages { return [event.name] }
+                return []
+            }
+            #expect(names == ["operations/first"])
+        }
+    }
+
     /// A watch is a call that never ends by itself: graceful shutdown must still end it, close the
     /// connection and let the server's run return.
     @Test func gracefulShutdownEndsAnOpenWatchAndTheServerStops() async throws {
