@@ -33,6 +33,8 @@ let package = Package(
         .library(name: "LongrunClient", targets: ["LongrunClient"]),
         // The raw LMDB wrapper, for the benchmarks' baselines (raw appends, raw cursor scans).
         .library(name: "LMDB", targets: ["LMDB"]),
+        // The daemon's gRPC front, for the benchmarks' no-op server on the daemon's own transport.
+        .library(name: "LongrunServer", targets: ["LongrunServer"]),
         // The properties the seeded fuzz tests check, for Tools/fuzz's libFuzzer targets to check the same.
         .library(name: "LongrunFuzzProperties", targets: ["LongrunFuzzProperties"]),
         .executable(name: "longrund", targets: ["longrund"]),

@@ -65,10 +65,12 @@ reads() {
   LR_KEEP=1 start_longrund t --no-event-loop-answers; local ts=$LR_SOCK tpid=$LR_PID
   local noop=$CMP/noop/s.sock; mkdir -p "$CMP/noop"; chmod 755 "$CMP/noop"
   start_unix_server noop "$noop" "$LOADTOOL" noop-server --socket "$noop"; local npid=$SRV_PID
+  local gnoop=$CMP/gnoop/s.sock; mkdir -p "$CMP/gnoop"; chmod 755 "$CMP/gnoop"
+  start_unix_server gnoop "$gnoop" "$LOADTOOL" noop-server --socket "$gnoop" --grpc-swift-transport; local gpid=$SRV_PID
   # The floor: the same answer straight on swift-nio-http2 (a child channel per stream), no gRPC library.
   local floor=$CMP/floor/s.sock; mkdir -p "$CMP/floor"; chmod 755 "$CMP/floor"
   start_unix_server floor "$floor" "$LOADTOOL" h2-floor-server --socket "$floor" --per-stream-channels; local fpid=$SRV_PID
-  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-answers pid=$tpid; no-op pid=$npid; HTTP/2 floor pid=$fpid"
+  echo "# etcd pid=$epid; longrund pid=$lpid ($(wc -l < "$CMP/lr-names.txt") operations), with --no-event-loop-answers pid=$tpid; no-op pid=$npid, on grpc-swift's transport pid=$gpid; HTTP/2 floor pid=$fpid"
   $LG --target "$ep" --mode etcd-range --keys 10000 --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
   $LG --target "unix:$ts" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration 2 --warmup 0 >/dev/null
@@ -78,9 +80,10 @@ reads() {
     $LG --target "unix:$ls" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$lpid" --label "longrun-get c=$C run=$r"
     $LG --target "unix:$ts" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$tpid" --label "longrun-get-tasks c=$C run=$r"
     $LG --target "unix:$noop" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$npid" --label "noop-get c=$C run=$r"
+    $LG --target "unix:$gnoop" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$gpid" --label "noop-grpcswift-get c=$C run=$r"
     $LG --target "unix:$floor" --mode ops-get --names-file "$CMP/lr-names.txt" --concurrency "$C" --duration "$DUR" --server-pid "$fpid" --label "h2-floor-get c=$C run=$r"
   done
-  stop_pid "$fpid"; stop_pid "$npid"; stop_pid "$tpid"; stop_pid "$lpid"; stop_pid "$epid"
+  stop_pid "$fpid"; stop_pid "$gpid"; stop_pid "$npid"; stop_pid "$tpid"; stop_pid "$lpid"; stop_pid "$epid"
   stamp "reads end"
 }
 

@@ -48,7 +48,7 @@ for label in rows:
         pairs.append((label, f"etcd-put {m.group(1)}"))
     m = re.match(r"longrun-get (c=\d+)$", label)
     if m:
-        for base in (f"etcd-range {m.group(1)}", f"noop-get {m.group(1)}", f"longrun-get-tasks {m.group(1)}", f"h2-floor-get {m.group(1)}"):
+        for base in (f"etcd-range {m.group(1)}", f"noop-get {m.group(1)}", f"noop-grpcswift-get {m.group(1)}", f"longrun-get-tasks {m.group(1)}", f"h2-floor-get {m.group(1)}"):
             if base in rows:
                 pairs.append((label, base))
 for a, b in pairs:

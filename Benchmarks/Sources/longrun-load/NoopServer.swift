@@ -2,12 +2,15 @@ import ArgumentParser
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import LongrunProto
+import LongrunServer
 import SwiftProtobuf
 
 /// The W2 baseline server: `google.longrunning.Operations` on the same transport as longrund
-/// (HTTP/2 over a Unix socket, `HTTP2ServerTransport.Posix`, the daemon's request size limit),
-/// whose GetOperation answers a fixed small running operation without touching any store. Runs
-/// until it is terminated. Hidden: the load tool starts it as a child of itself.
+/// (its `UnixServerTransport`, every call through grpc-swift's router; the daemon's request size
+/// limit), whose GetOperation answers a fixed small running operation without touching any store.
+/// `--grpc-swift-transport` serves it on grpc-swift's own `HTTP2ServerTransport.Posix` instead,
+/// the transport longrund used before its own. Runs until it is terminated. Hidden: the load tool
+/// starts it as a child of itself.
 struct NoopServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "noop-server",
@@ -18,11 +21,19 @@ struct NoopServer: AsyncParsableCommand {
     @Option(help: "Unix socket to listen on.")
     var socket: String
 
+    @Flag(help: "Serve on grpc-swift's HTTP2ServerTransport.Posix instead of longrund's own transport.")
+    var grpcSwiftTransport = false
+
     func run() async throws {
-        var config = HTTP2ServerTransport.Posix.Config.defaults
-        config.rpc.maxRequestPayloadSize = 4 << 20  // as LongrunServer.Configuration.maximumRequestBytes
-        let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socket), transportSecurity: .plaintext, config: config)
-        try await GRPCServer(transport: transport, services: [NoopOperations()]).serve()
+        if grpcSwiftTransport {
+            var config = HTTP2ServerTransport.Posix.Config.defaults
+            config.rpc.maxRequestPayloadSize = 4 << 20  // as LongrunServer.Configuration.maximumRequestBytes
+            let transport = HTTP2ServerTransport.Posix(address: .unixDomainSocket(path: socket), transportSecurity: .plaintext, config: config)
+            try await GRPCServer(transport: transport, services: [NoopOperations()]).serve()
+        } else {
+            let transport = try UnixServerTransport.bind(path: socket)
+            try await GRPCServer(transport: transport, services: [NoopOperations()]).serve()
+        }
     }
 }
 

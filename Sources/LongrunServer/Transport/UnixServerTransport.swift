@@ -1,4 +1,4 @@
-import GRPCCore
+public import GRPCCore
 import NIOCore
 import NIOExtras
 import NIOHPACK
@@ -23,8 +23,8 @@ import Synchronization
 /// server sends no keepalive pings (a peer that dies closes its socket; the kernel says so) and
 /// answers the client's. On graceful shutdown the listener closes, every connection gets GOAWAY,
 /// open calls finish, and ``listen(streamHandler:)`` returns when the last connection has closed.
-final class UnixServerTransport: ServerTransport {
-    typealias Bytes = StreamBytes
+public final class UnixServerTransport: ServerTransport {
+    public typealias Bytes = StreamBytes
 
     struct Configuration: Sendable {
         /// The bound, listening socket (``UnixListener`` or the service manager's).
@@ -32,7 +32,7 @@ final class UnixServerTransport: ServerTransport {
         var policy: AccessPolicy
         /// Largest request message accepted, on both paths.
         var maximumRequestBytes: Int
-        var fastPath: UnaryFastPath?
+        var fastPath: UnaryFastPath? = nil
     }
 
     private let configuration: Configuration
@@ -56,12 +56,19 @@ final class UnixServerTransport: ServerTransport {
         bound = group.any().makePromise(of: Void.self)
     }
 
+    /// A transport on a new socket at `path` (mode 0600), every call served by grpc-swift's router
+    /// (no ``UnaryFastPath``): the benchmarks' no-op server on the daemon's own transport.
+    public static func bind(path: String, maximumRequestBytes: Int = 4 << 20) throws -> UnixServerTransport {
+        let socket = try UnixListener.bind(path: path, mode: 0o600)
+        return UnixServerTransport(configuration: .init(listeningSocket: socket, policy: AccessPolicy(), maximumRequestBytes: maximumRequestBytes))
+    }
+
     deinit {
         resolveBound(.failure(CancellationError()))
     }
 
     /// Returns once the server accepts connections; throws if it never will.
-    var listening: Void {
+    public var listening: Void {
         get async throws { try await bound.futureResult.get() }
     }
 
@@ -73,12 +80,12 @@ final class UnixServerTransport: ServerTransport {
         if first { bound.completeWith(result) }
     }
 
-    func configure(context: GRPCServerContext) {
+    public func configure(context: GRPCServerContext) {
         let byPath = Dictionary(context.methods.map { ("/" + $0.fullyQualifiedMethod, $0) }, uniquingKeysWith: { first, _ in first })
         methods.withLock { $0 = byPath }
     }
 
-    func listen(
+    public func listen(
         streamHandler: @escaping @Sendable (_ stream: RPCStream<Inbound, Outbound>, _ context: ServerContext) async -> Void
     ) async throws {
         let (calls, continuation) = AsyncStream.makeStream(of: CallQueue.Call.self)
@@ -124,7 +131,7 @@ final class UnixServerTransport: ServerTransport {
         }
     }
 
-    func beginGracefulShutdown() {
+    public func beginGracefulShutdown() {
         let calls: AsyncStream<CallQueue.Call>.Continuation?? = lifecycle.withLock { state in
             guard !state.shutdownBegun else { return .none }
             state.shutdownBegun = true
