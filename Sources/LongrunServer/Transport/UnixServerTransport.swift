@@ -121,14 +121,16 @@ public final class UnixServerTransport: ServerTransport {
         }
         resolveBound(.success(()))
         await withTaskCancellationHandler {
-            await withDiscardingTaskGroup { group in
+            await withDiscardingTaskGroup { tasks in
                 for await call in calls {
-                    group.addTask { await Self.serve(call, handler: streamHandler) }
+                    tasks.addTask { await Self.serve(call, handler: streamHandler) }
                 }
             }
         } onCancel: {
             self.beginGracefulShutdown()
         }
+        // Cancelled before every connection closed: a call that arrives from here on is reset.
+        continuation.finish()
     }
 
     public func beginGracefulShutdown() {
