@@ -42,12 +42,8 @@ struct CallQueue: Sendable {
             return refusal(.internalError, "grpc-encoding must contain no more than one value.")
         }
         if let encoding = encodings.first, encoding != "identity" {
-            var refused = refusal(.unimplemented, "\(encoding) compression is not supported; supported algorithms are listed in grpc-accept-encoding")
-            if case .refuse(var trailers) = refused {
-                trailers.add(name: "grpc-accept-encoding", value: "identity")
-                refused = .refuse(trailers)
-            }
-            return refused
+            return refusal(.unimplemented, "\(encoding) compression is not supported; supported algorithms are listed in grpc-accept-encoding",
+                           extra: ["grpc-accept-encoding": "identity"])
         }
         guard let method = methods[path] else {
             return refusal(.unimplemented, "Requested RPC isn't implemented by this server.")
@@ -55,8 +51,10 @@ struct CallQueue: Sendable {
         return .serve(method)
     }
 
-    private func refusal(_ code: Status.Code, _ message: String) -> Route {
-        .refuse(GRPCFraming.trailers(code: code.rawValue, message: message, metadata: [:], trailersOnly: true))
+    private func refusal(_ code: Status.Code, _ message: String, extra: HPACKHeaders = [:]) -> Route {
+        var trailers = GRPCFraming.trailers(code: code.rawValue, message: message, metadata: [:], trailersOnly: true)
+        trailers.add(contentsOf: extra)
+        return .refuse(trailers)
     }
 
     /// Hands `call` to the transport's task group; a call that comes after the server stopped
