@@ -148,7 +148,7 @@ public enum SnapshotFile {
                 chainHash = try LogEntry.open(entry, sequence: sequence).hash
             }
             var header = Header(version: version, sequence: sequence, chainHash: chainHash, createdUnixNanos: createdUnixNanos)
-            var names: [[UInt8]]?
+            var names: ChangedNames?
             let records = try reader.snapshotSource().records
             // `.automatic` stops counting names once a differential would not be preferred.
             if kind != .full, version >= 2,
@@ -159,7 +159,7 @@ public enum SnapshotFile {
                     header.baseSequence = plan.base.sequence
                     header.baseChainHash = plan.base.chainHash
                     header.records = UInt64(plan.names.count)
-                    names = plan.names.sorted { $0.lexicographicallyPrecedes($1) }
+                    names = plan.names
                 }
             }
             let finalPath = directory + "/" + fileName(sequence: sequence, base: header.isDifferential ? header.baseSequence : nil)
@@ -183,10 +183,11 @@ public enum SnapshotFile {
                 }
                 if let names {
                     // A differential: each changed name's record now, or an empty value if it has none.
+                    // In key order, as a full snapshot's records are.
                     let operations = reader.schema.operations
-                    for name in names {
+                    try names.forEach { name in
                         if let value = try reader.txn.get(operations, key: name) {
-                            try name.withUnsafeBytes { try copy(operationsView, operations, key: $0, value: value) }
+                            try copy(operationsView, operations, key: name, value: value)
                         } else {
                             file.write([UInt8(operationsView)])
                             file.write(bigEndian: UInt32(name.count))
@@ -250,14 +251,14 @@ public enum SnapshotFile {
     /// reaches back to the newest snapshot on it, or more than `atMost` names changed (it stops
     /// reading there). Reads only that differential and the log after it.
     static func differentialPlan(_ reader: StoreReader, directory: String, sequence: UInt64, atMost limit: Int? = nil)
-        throws -> (base: (sequence: UInt64, chainHash: ChainHash), names: Set<[UInt8]>)?
+        throws -> (base: (sequence: UInt64, chainHash: ChainHash), names: ChangedNames)?
     {
         let snapshots = try list(in: directory).filter { $0.sequence <= sequence && $0.sequence > 0 }
         guard let base = snapshots.first(where: { !$0.isDifferential }), base.sequence < sequence,
               let baseHeader = try? readHeader(base.path), baseHeader.version >= 2, baseHeader.storeFormat >= 2, !baseHeader.isDifferential,
               baseHeader.sequence == base.sequence, baseHeader.foldRevision == Lifecycle.foldRevision
         else { return nil }
-        var names: Set<[UInt8]> = []
+        var names = ChangedNames()
         var from: UInt64?
         for differential in snapshots where differential.baseSequence == base.sequence && differential.sequence < sequence {
             guard let header = try? readHeader(differential.path), header.baseChainHash == baseHeader.chainHash,
@@ -278,7 +279,8 @@ public enum SnapshotFile {
         let complete = try reader.txn.withCursor(reader.schema.log) { cursor -> Bool in
             var entry = try cursor.seek(atLeast: Keys.sequence(from + 1))
             while let (key, value) = entry, let next = Keys.decodeSequence(key), next <= sequence {
-                names.insert(Keys.name(try reader.decodeEvent(value, sequence: next).name))
+                var name = try reader.decodeEvent(value, sequence: next).name.description
+                name.withUTF8 { _ = names.insert(UnsafeRawBufferPointer($0)) }
                 if names.count > limit { return false }
                 entry = try cursor.next()
             }
@@ -289,8 +291,8 @@ public enum SnapshotFile {
     }
 
     /// The names a differential holds an entry for; verifies it.
-    static func entryNames(_ path: String) throws -> Set<[UInt8]> {
-        var names: Set<[UInt8]> = []
+    static func entryNames(_ path: String) throws -> ChangedNames {
+        let names = ChangedNames()
         _ = try read(path) { index, key, _ in
             guard Int(index) == operationsView else { throw StoreError(.dataLoss, "snapshot \(path) names view \(index); a differential holds records only") }
             names.insert(key)

@@ -20,6 +20,31 @@ extension Longrund {
         return directory + defaultHTTPSocketName
     }
 
+    /// Pins glibc's mmap threshold at its default, 128 KiB, unless the environment sets one
+    /// (`MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`, or either in `GLIBC_TUNABLES`). Left
+    /// dynamic, glibc raises the threshold to the size of the largest mapped block freed (a
+    /// snapshot's 1-2 MiB write buffer is one) and its trim threshold to twice that: from then on,
+    /// blocks of up to that size come from the arenas of the threads that ask for them, and up to
+    /// twice that stays free on top of each arena, which `malloc_trim` does not give back either.
+    /// The snapshot, compaction and scrub threads each take an arena, and so the daemon's anonymous
+    /// memory grew by megabytes at snapshots while the heap in use stayed flat (BENCHMARKS.md,
+    /// "Differential snapshots"). Returns whether it pinned it.
+    @discardableResult
+    static func pinAllocatorThresholds(environment: [String: String]) -> Bool {
+        let tunables = environment["GLIBC_TUNABLES"] ?? ""
+        guard environment["MALLOC_MMAP_THRESHOLD_"] == nil, environment["MALLOC_TRIM_THRESHOLD_"] == nil,
+              !tunables.contains("glibc.malloc.mmap_threshold"), !tunables.contains("glibc.malloc.trim_threshold")
+        else { return false }
+        #if canImport(Glibc)
+        // Glibc's module map leaves out <malloc.h>: mallopt is looked up, and M_MMAP_THRESHOLD is -3 there.
+        typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return false }
+        return unsafeBitCast(symbol, to: Mallopt.self)(-3, 128 * 1024) == 1
+        #else
+        return false
+        #endif
+    }
+
     /// The system's host name (gethostname), nil if it has none.
     static func systemHostName() -> String? {
         var buffer = [CChar](repeating: 0, count: 256)

@@ -143,6 +143,8 @@ struct Longrund: AsyncParsableCommand {
     }
 
     func run() async throws {
+        // Before the store opens and the first snapshot frees its write buffer.
+        Self.pinAllocatorThresholds(environment: ServiceManager.environment)
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown --log-level \(logLevel)") }
         guard let accessLevel = Logger.Level(rawValue: accessLogLevel) else {
             throw ValidationError("unknown --access-log-level \(accessLogLevel) (trace, debug, info, notice, warning, error or critical)")
