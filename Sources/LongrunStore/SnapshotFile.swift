@@ -171,15 +171,18 @@ public enum SnapshotFile {
                 file.write(bigEndian: UInt32(encoded.count))
                 file.write(encoded)
                 var records: UInt64 = 0
-                func copy(_ index: Int, _ database: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
-                    // A damaged record is never copied into a snapshot, where it would outlive a repair.
-                    _ = try Checksum.open(database, key: key, value: value)
+                func entry(_ index: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
                     file.write([UInt8(index)])
                     file.write(bigEndian: UInt32(key.count))
                     file.write(key)
                     file.write(bigEndian: UInt32(value.count))
                     file.write(value)
                     records += 1
+                }
+                func copy(_ index: Int, _ database: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) throws {
+                    // A damaged record is never copied into a snapshot, where it would outlive a repair.
+                    _ = try Checksum.open(database, key: key, value: value)
+                    entry(index, key: key, value: value)
                 }
                 if let names {
                     // A differential: each changed name's record now, or an empty value if it has none.
@@ -189,11 +192,7 @@ public enum SnapshotFile {
                         if let value = try reader.txn.get(operations, key: name) {
                             try copy(operationsView, operations, key: name, value: value)
                         } else {
-                            file.write([UInt8(operationsView)])
-                            file.write(bigEndian: UInt32(name.count))
-                            file.write(name)
-                            file.write(bigEndian: UInt32(0))
-                            records += 1
+                            entry(operationsView, key: name, value: UnsafeRawBufferPointer(start: nil, count: 0))
                         }
                     }
                 } else {

@@ -132,6 +132,12 @@ package func removeTree(_ path: String) {
 }
 
 extension Store {
+    /// Whether the log agrees with a differential's base: its chain hash at the base's sequence is
+    /// the base's, or the log no longer holds that event (compacted: only the differential needs it).
+    func logAgrees(with base: SnapshotFile.Header) throws -> Bool {
+        try read { try $0.chainHash(at: base.sequence) }.map { $0 == base.chainHash } ?? true
+    }
+
     /// The newest valid restore point at or before `sequence` that a rebuild can start from: a full
     /// snapshot, or a differential whose base is present, intact and the one it names
     /// (``SnapshotFile/verifyRestorePoint(_:contents:baseContents:)``), whose chain hash matches
@@ -146,12 +152,6 @@ extension Store {
     ///
     /// `checkContents: false` reads only the headers (for choosing where to start checking the log
     /// at open); loading a restore point always verifies its contents first.
-    /// Whether the log agrees with a differential's base: its chain hash at the base's sequence is
-    /// the base's, or the log no longer holds that event (compacted: only the differential needs it).
-    func logAgrees(with base: SnapshotFile.Header) throws -> Bool {
-        try read { try $0.chainHash(at: base.sequence) }.map { $0 == base.chainHash } ?? true
-    }
-
     public func usableSnapshot(upTo sequence: UInt64, checkContents: Bool = true) throws -> SnapshotFile.Info? {
         let tail = try read { try $0.logTail() }
         for snapshot in try SnapshotFile.list(in: snapshotDirectory) where snapshot.sequence <= sequence && snapshot.sequence > 0 {
