@@ -103,12 +103,12 @@ public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
         return key.withUnsafeBytes { Keys.decodeSequence($0) }
     }
 
-    /// The operation the key names, when it names one that parses: `operations` and `history` keys
-    /// begin with the name; `engine_deadlines` and `expiry_candidates` keys end with it.
+    /// The operation the key names, when it names one that parses: `operations` and `tombstones`
+    /// keys are the name, `history` keys begin with it; `engine_deadlines` and `expiry_candidates` keys end with it.
     public var operation: OperationName? {
         let text: [UInt8]
         switch database {
-        case "operations": text = key
+        case "operations", "tombstones": text = key
         case "history": text = Array(key.prefix(while: { $0 != 0 }))
         case "engine_deadlines" where key.count > 8: text = Array(key[8...])
         case "expiry_candidates" where key.count > 9: text = Array(key[9...])

@@ -24,9 +24,16 @@ public struct Schema: Sendable {
 
     /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
     public let log: Database
-    /// name (UTF-8) → `OperationRecord`: the current state of every operation, deleted ones kept as
-    /// tombstones so names are never reused.
+    /// name (UTF-8) → `OperationRecord`: the current state of every listed operation (not deleted
+    /// or expired).
     public let operations: Database
+    /// name (UTF-8) → `OperationRecord`: the state of every deleted or expired operation (its
+    /// tombstone, without payloads), kept so names are never reused. Apart from ``operations``
+    /// because an operation's record shrinks to a fifth when it dies: left in place, dead records
+    /// keep the pages of live ones a quarter full (LMDB merges a page only when a delete leaves it
+    /// below that), and the data file grows by those pages for as long as retention runs. Here
+    /// they are packed, and what leaves ``operations`` frees its pages.
+    public let tombstones: Database
     /// parent (UTF-8) · 0x00 · create sequence (8 bytes BE) → name: live operations in creation order, for List.
     public let byCreation: Database
     /// Same keys as ``byCreation`` for operations that are not done, so `done = false` scans no done ones.
@@ -45,7 +52,17 @@ public struct Schema: Sendable {
 
     /// The databases the fold writes: dropped and rebuilt together by a rebuild. Their order is the
     /// view index in snapshot files: append new views at the end.
-    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates] }
+    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates, tombstones] }
+
+    /// The databases operations' records live in: ``operations`` for listed ones, ``tombstones``
+    /// for the rest (``recordDatabase(listed:)``). A name has a record in at most one of them.
+    public var records: [Database] { [operations, tombstones] }
+
+    /// Where the record of an operation whose state is (or is not) listed lives.
+    public func recordDatabase(listed: Bool) -> Database { listed ? operations : tombstones }
+
+    /// Whether `database` holds operations' records (``records``).
+    public func holdsRecords(_ database: Database) -> Bool { database == operations || database == tombstones }
 
     public enum MetaKey {
         /// UInt32 BE: ``Schema/formatVersion`` of the store.
@@ -76,7 +93,7 @@ public struct Schema: Sendable {
 
     /// The name of every database ``init(environment:)`` opens: a read-only open checks that the
     /// store has them all before opening any (it cannot create one).
-    package static let databaseNames = ["log", "operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates", "meta"]
+    package static let databaseNames = ["log", "operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones", "meta"]
 
     init(environment: Environment) throws(LMDBError) {
         func open(_ name: String) throws(LMDBError) -> Database {
@@ -91,6 +108,7 @@ public struct Schema: Sendable {
         requestIDs = try open("request_ids")
         engineDeadlines = try open("engine_deadlines")
         expiryCandidates = try open("expiry_candidates")
+        tombstones = try open("tombstones")
         meta = try open("meta")
     }
 }
@@ -179,8 +197,12 @@ enum Keys {
 
     /// Whether `a` sorts before `b` as LMDB orders keys: bytewise, a prefix first.
     static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { a in b.withUnsafeBytes { b in precedes(a, b) } }
+    }
+
+    static func precedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         let common = min(a.count, b.count)
-        let order = a.withUnsafeBytes { a in b.withUnsafeBytes { b in common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common) } }
+        let order = common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common)
         return order != 0 ? order < 0 : a.count < b.count
     }
 

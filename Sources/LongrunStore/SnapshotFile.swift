@@ -187,21 +187,38 @@ public enum SnapshotFile {
                 if let names {
                     // A differential: each changed name's record now, or an empty value if it has none.
                     // In key order, as a full snapshot's records are.
-                    let operations = reader.schema.operations
                     try names.forEach { name in
-                        if let value = try reader.txn.get(operations, key: name) {
-                            try copy(operationsView, operations, key: name, value: value)
+                        if let (database, value) = try reader.record(Array(name)) {
+                            try copy(operationsView, database, key: name, value: value)
                         } else {
                             entry(operationsView, key: name, value: UnsafeRawBufferPointer(start: nil, count: 0))
                         }
                     }
                 } else {
-                    for (index, database) in reader.schema.views.enumerated() where version == 1 || index == operationsView {
-                        try reader.txn.withCursor(database) { cursor in
-                            var entry = try cursor.first()
-                            while let (key, value) = entry {
-                                try copy(index, database, key: key, value: value)
-                                entry = try cursor.next()
+                    // The records of live operations and tombstones, merged into one run in key order.
+                    let schema = reader.schema
+                    try reader.txn.withCursor(schema.operations) { live in
+                        try reader.txn.withCursor(schema.tombstones) { dead in
+                            var (nextLive, nextDead) = (try live.first(), try dead.first())
+                            while nextLive != nil || nextDead != nil {
+                                if let (key, value) = nextLive, nextDead.map({ Keys.precedes(key, $0.key) }) ?? true {
+                                    try copy(operationsView, schema.operations, key: key, value: value)
+                                    nextLive = try live.next()
+                                } else if let (key, value) = nextDead {
+                                    try copy(operationsView, schema.tombstones, key: key, value: value)
+                                    nextDead = try dead.next()
+                                }
+                            }
+                        }
+                    }
+                    if version == 1 {
+                        for (index, database) in schema.views.enumerated() where index != operationsView && database != schema.tombstones {
+                            try reader.txn.withCursor(database) { cursor in
+                                var entry = try cursor.first()
+                                while let (key, value) = entry {
+                                    try copy(index, database, key: key, value: value)
+                                    entry = try cursor.next()
+                                }
                             }
                         }
                     }
@@ -386,16 +403,17 @@ public enum SnapshotFile {
         try writer.setAppliedSequence(header.sequence)
     }
 
-    /// One record of a records-only snapshot: checked, decoded, stored with its index entries.
-    private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String) throws {
+    /// One record of a snapshot: checked, decoded, stored where its state keeps it (`operations` or
+    /// `tombstones`), with its index entries unless the snapshot holds those too (version 1).
+    private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String, withIndexes: Bool = true) throws {
         let state = try value.withUnsafeBytes { value in
             let body = try Checksum.open(writer.schema.operations, key: key, value: value)
             do { return try RecordCodec.decodeState(body, strings: nil) } catch {
                 throw StoreError(.dataLoss, "snapshot \(path) holds a record that cannot be decoded (\(error)); delete the snapshot, the log can replace it")
             }
         }
-        try writer.txn.put(writer.schema.operations, key: key, value: value)
-        try writer.putIndexes(of: state)
+        try writer.txn.put(writer.schema.recordDatabase(listed: IndexFacts(state).listed), key: key, value: value)
+        if withIndexes { try writer.putIndexes(of: state) }
     }
 
     /// Loads a verified full snapshot into a store whose views are empty, and records its sequence as
@@ -419,6 +437,12 @@ public enum SnapshotFile {
             }
             if recordsOnly {
                 try loadRecord(key: key, value: value, into: writer, path: path)
+                return
+            }
+            if Int(index) == operationsView {
+                // Tombstones included, as every snapshot holds them: each goes where its state keeps it.
+                let sealed = verified.storeFormat == 1 ? Checksum.seal(key: key, body: value) : value
+                try loadRecord(key: key, value: sealed, into: writer, path: path, withIndexes: false)
                 return
             }
             if Int(index) == history, key.count > 8,

@@ -94,7 +94,7 @@ extension Store {
             if found != Schema.formatVersion { try upgradeFromFormat1() }
             return
         }
-        let hasData = try read { reader in try reader.logHead() > 0 || reader.txn.count(schema.operations) > 0 }
+        let hasData = try read { reader in try reader.logHead() > 0 || reader.snapshotSource().records > 0 }
         guard fresh || !hasData, !readOnly else {
             throw StoreError(.foreignDirectory, "\(directory) has Longrun databases but no format version; nothing was changed. Run `longrun-replay verify` on it")
         }

@@ -112,10 +112,12 @@ extension Store {
                 }
                 guard let state else {
                     // The log never created it: whatever is stored under its name is not an operation.
-                    if try writer.txn.delete(schema.operations, key: Keys.name(name)) { report.droppedEntries += 1 }
+                    if try writer.deleteRecord(Keys.name(name)) { report.droppedEntries += 1 }
                     continue
                 }
-                try writer.putSealed(schema.operations, key: Keys.name(name), body: RecordCodec.encode(state))
+                // Out of both record databases first: a damaged record may sit in the one its state does not belong in.
+                _ = try writer.deleteRecord(Keys.name(name))
+                try writer.putRecord(state, previous: nil)
                 for sequence in historySequences where sequence >= tail {
                     try writer.putSealed(schema.history, key: Keys.history(name, sequence), body: [])
                 }
@@ -232,12 +234,14 @@ extension Scrubber {
             let tail = try reader.logTail() ?? 1
             for name in operations {
                 let key = Keys.name(name)
-                guard let value = try reader.txn.get(schema.operations, key: key) else { continue }
-                guard let body = key.withUnsafeBytes({ k in Checksum.body(key: k, value: value).map(Array.init) }) else {
-                    record(IntegrityFinding(damaged: DamagedRecord(database: "operations", key: key)))
-                    continue
+                for database in schema.records {
+                    guard let value = try reader.txn.get(database, key: key) else { continue }
+                    guard let body = key.withUnsafeBytes({ k in Checksum.body(key: k, value: value).map(Array.init) }) else {
+                        record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key)))
+                        continue
+                    }
+                    try checkOperation(database, key: key, body: body, reader: reader, tail: tail)
                 }
-                try checkOperation(key: key, body: body, reader: reader, tail: tail)
             }
             return findings
         }

@@ -215,8 +215,8 @@ public final class Scrubber {
     /// Checks one view entry whose checksum holds against what the rest of the store implies.
     private func checkEntry(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
         let schema = store.schema
-        if database == schema.operations {
-            try checkOperation(key: key, body: body, reader: reader, tail: tail)
+        if schema.holdsRecords(database) {
+            try checkOperation(database, key: key, body: body, reader: reader, tail: tail)
         } else if database == schema.history {
             try checkHistoryEntry(key: key, reader: reader, tail: tail)
         } else {
@@ -224,13 +224,23 @@ public final class Scrubber {
         }
     }
 
-    func checkOperation(key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
+    /// Checks the record of one operation found in `database` (`operations` or `tombstones`).
+    func checkOperation(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
         let schema = store.schema
         let text = String(decoding: key, as: UTF8.self)
         guard let name = try? OperationName(parsing: text), let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) }), state.name == name else {
-            record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: try? OperationName(parsing: text),
+            record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: try? OperationName(parsing: text),
                                     message: "the record of \(text) cannot be decoded or names another operation"))
             return
+        }
+        let home = schema.recordDatabase(listed: IndexFacts(state).listed)
+        if database != home {
+            record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: name,
+                                    message: "the record of \(name) is in \(database.name), but its state belongs in \(home.name)"))
+        } else if database == schema.operations, try reader.txn.get(schema.tombstones, key: key) != nil {
+            // Reported once, against the tombstone: reads see the live record.
+            record(IntegrityFinding(kind: .viewDiffers, database: schema.tombstones.name, key: key, operation: name,
+                                    message: "\(name) is live and also has a tombstone"))
         }
         if state.createSequence >= tail {
             let folded: OperationState?
@@ -240,12 +250,12 @@ public final class Scrubber {
                 // A damaged event is reported by the log's check: the fold needs the log, not a repair.
                 if error.damage?.database == "log" { return }
                 if let damage = error.damage { record(IntegrityFinding(damaged: damage)) }
-                record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: name,
+                record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: name,
                                         message: "the events of \(name) cannot be folded to check its state: \(error)"))
                 return
             }
             if folded != state {
-                record(IntegrityFinding(kind: .viewDiffers, database: "operations", key: key, operation: name,
+                record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: name,
                                         message: "the stored state of \(name) differs from the fold of its events"))
             }
         }

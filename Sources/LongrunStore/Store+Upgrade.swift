@@ -65,3 +65,57 @@ extension Store {
         logger.notice("the store is now format \(Schema.formatVersion)", metadata: ["directory": "\(directory)"])
     }
 }
+
+extension Store {
+    /// The view set of builds before ``Schema/tombstones``: the same views, with deleted and expired
+    /// operations' records in `operations`.
+    static let viewSetBeforeTombstones = "operations,by_creation,running,history,request_ids,engine_deadlines,expiry_candidates"
+
+    /// Moves the records of deleted and expired operations from `operations` to `tombstones`, in
+    /// place: what a store of the view set before ``Schema/tombstones`` needs, and all it needs
+    /// (the records' bytes, checksums included, do not change; no other view does). Needs no log,
+    /// so a compacted store converts as well as any.
+    ///
+    /// Runs in chunks of `chunk` records read, each its own transaction; a move is idempotent, so
+    /// an interrupted conversion simply runs again (the view set is recorded only after the last
+    /// chunk). Logs its progress.
+    func moveTombstonesOutOfOperations(chunk: Int = 50_000) throws {
+        let total = try read { try $0.txn.count(schema.operations) }
+        logger.notice("moving deleted and expired operations' records to their own view (tombstones)", metadata: [
+            "directory": "\(directory)", "records": "\(total)",
+        ])
+        var after: [UInt8]?
+        var (scanned, moved) = (0, 0)
+        while true {
+            let (last, count) = try write { writer -> ([UInt8]?, Int) in
+                var dead: [([UInt8], [UInt8])] = []
+                var last: [UInt8]?
+                try writer.txn.withCursor(schema.operations) { cursor in
+                    var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
+                    if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
+                    var read = 0
+                    while let (key, value) = entry, read < chunk {
+                        // A damaged record stays where it is, for the scrub to report and a repair to rebuild.
+                        if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body), !IndexFacts(state).listed {
+                            dead.append((Array(key), Array(value)))
+                        }
+                        last = Array(key)
+                        read += 1
+                        entry = try cursor.next()
+                    }
+                }
+                for (key, value) in dead {
+                    _ = try writer.txn.delete(schema.operations, key: key)
+                    try writer.txn.put(schema.tombstones, key: key, value: value)
+                }
+                return (last, dead.count)
+            }
+            guard let last else { break }
+            after = last
+            scanned += chunk
+            moved += count
+            logger.notice("moving tombstones", metadata: ["progress": "\(min(100, scanned * 100 / max(total, 1)))%", "moved": "\(moved)"])
+        }
+        logger.notice("tombstones moved", metadata: ["moved": "\(moved)", "live": "\(total - moved)"])
+    }
+}

@@ -107,7 +107,9 @@ public final class Store: Sendable {
         }
         let revision = storedRevision ?? 1
         guard storedSet != currentSet || revision != Lifecycle.foldRevision else { return }
-        if try read({ try $0.logHead() }) > 0 {
+        if storedSet == Self.viewSetBeforeTombstones, currentSet == Self.viewSetBeforeTombstones + ",tombstones", revision == Lifecycle.foldRevision {
+            try moveTombstonesOutOfOperations()
+        } else if try read({ try $0.logHead() }) > 0 {
             if storedSet != currentSet {
                 logger.notice("the set of views changed; rebuilding them from the log", metadata: ["was": "\(storedSet ?? "(unrecorded)")", "now": "\(currentSet)"])
                 try rebuildViews(chunk: chunk)

@@ -71,11 +71,15 @@ public struct StoreReader {
     }
 
     /// What a snapshot would copy, as LMDB counts it without reading it: the operations' records
-    /// and the bytes of their pages (free space included: after payloads are dropped from
-    /// tombstones, pages can stay as little as a quarter full).
+    /// (live ones and tombstones) and the bytes of their pages (free space included).
     public func snapshotSource() throws -> (records: Int, pageBytes: Int) {
-        let (entries, bytes) = try txn.statistics(schema.operations)
-        return (entries, bytes)
+        var total = (records: 0, pageBytes: 0)
+        for database in schema.records {
+            let (entries, bytes) = try txn.statistics(database)
+            total.records += entries
+            total.pageBytes += bytes
+        }
+        return total
     }
 
     /// Sequence of the oldest event still in the log; nil when the log is empty.
@@ -89,8 +93,17 @@ public struct StoreReader {
     /// The state of `name`, deleted ones included (check ``OperationState/isDeleted``).
     public func operation(_ name: OperationName) throws -> OperationState? {
         let key = Keys.name(name)
-        guard let value = try txn.get(schema.operations, key: key) else { return nil }
-        return try decodeState(try Checksum.open(schema.operations, key: key, value: value), key: name.description)
+        guard let (database, value) = try record(key) else { return nil }
+        return try decodeState(try Checksum.open(database, key: key, value: value), key: name.description)
+    }
+
+    /// The stored record (checksum and body) under the name `key`, and the database it was found
+    /// in: `operations`, else `tombstones` (``Schema/records``).
+    func record(_ key: [UInt8]) throws -> (Database, UnsafeRawBufferPointer)? {
+        for database in schema.records {
+            if let value = try txn.get(database, key: key) { return (database, value) }
+        }
+        return nil
     }
 
     /// The body of the value under `key` in `database` if present, checked against its checksum

@@ -73,21 +73,30 @@ extension StoreWriter {
         var new = [IndexEntries](repeating: IndexEntries(nil), count: chunk.operations.count)
         var removes = [UInt8](repeating: 0, count: chunk.operations.count)
         var adds = [UInt8](repeating: 0, count: chunk.operations.count)
-        try txn.withCursor(schema.operations) { cursor in
+        // Records go where their state keeps them (``Schema/recordDatabase(listed:)``), each
+        // database through its own cursor, in name order; one that died in the chunk leaves `operations`.
+        try txn.withCursor(schema.operations) { live in
+          try txn.withCursor(schema.tombstones) { dead in
             for slot in byName where chunk.operations[slot].changed {
                 let state = chunk.takeState(at: slot)!
+                let entries = IndexEntries(state)
+                let before = chunk.operations[slot].before
+                if !entries.facts.listed, before.facts.listed {
+                    _ = try txn.delete(schema.operations, key: chunk.operations[slot].key)
+                }
                 try chunk.operations[slot].key.withUnsafeBytes { key in
                     Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
-                    try writer.bytes.withUnsafeBytes { value in try cursor.put(key: key, value: value) }
+                    try writer.bytes.withUnsafeBytes { value in
+                        if entries.facts.listed { try live.put(key: key, value: value) } else { try dead.put(key: key, value: value) }
+                    }
                 }
-                let entries = IndexEntries(state) // its last use: the state moves in
-                let before = chunk.operations[slot].before
                 for (bit, index) in IndexEntries.Index.allCases.enumerated() {
                     if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
                     if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
                 }
-                new[slot] = entries
+                new[slot] = entries // its last use: the entries move in
             }
+          }
         }
         try writeHistory(chunk, byName: byName)
 

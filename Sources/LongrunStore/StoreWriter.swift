@@ -91,7 +91,7 @@ public final class StoreWriter {
     /// ignores, and a log written by the lifecycle never holds), and every operation created up to
     /// the snapshot has its record there.
     private func putHistory(ofCovered event: Event) throws {
-        if case .created = event.kind {} else if try txn.get(schema.operations, key: Keys.name(event.name)) == nil { return }
+        if case .created = event.kind {} else if try reader.record(Keys.name(event.name)) == nil { return }
         try putHistory(of: event)
     }
 
@@ -137,10 +137,28 @@ public final class StoreWriter {
             appliedChanged = true
         }
         guard let next = Lifecycle.apply(previous, event) else { return previous }
-        try putSealed(schema.operations, key: Keys.name(event.name), body: RecordCodec.encode(next))
+        try putRecord(next, previous: previous)
         try putHistory(of: event)
         try updateIndexes(from: previous, to: next)
         return next
+    }
+
+    /// Stores an operation's record where its state keeps it (``Schema/recordDatabase(listed:)``),
+    /// taking it out of `operations` when it dies there. `previous` is the state stored before
+    /// (nil when unknown: then `operations` is cleared of the name whenever `state` is not listed).
+    func putRecord(_ state: OperationState, previous: OperationState?) throws {
+        let key = Keys.name(state.name)
+        let listed = IndexFacts(state).listed
+        if !listed, previous.map({ IndexFacts($0).listed }) ?? true { _ = try txn.delete(schema.operations, key: key) }
+        try putSealed(schema.recordDatabase(listed: listed), key: key, body: RecordCodec.encode(state))
+    }
+
+    /// Removes whatever record is stored under the name `key`, from both record databases; whether
+    /// there was one.
+    func deleteRecord(_ key: [UInt8]) throws -> Bool {
+        var deleted = false
+        for database in schema.records where try txn.delete(database, key: key) { deleted = true }
+        return deleted
     }
 
     /// Stores `body` under `key` with its checksum (``Checksum``): the one way view records are written.

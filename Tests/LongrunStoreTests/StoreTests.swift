@@ -26,15 +26,18 @@ struct StoreTests {
 
     func snapshot(_ store: Store) throws -> [OperationState] {
         try store.read { reader in
+            // Live records and tombstones, in name order.
             var states: [OperationState] = []
-            try reader.txn.withCursor(reader.schema.operations) { cursor in
-                var entry = try cursor.first()
-                while let (key, value) = entry {
-                    states.append(try RecordCodec.decodeState(try Checksum.open(reader.schema.operations, key: key, value: value)))
-                    entry = try cursor.next()
+            for database in reader.schema.records {
+                try reader.txn.withCursor(database) { cursor in
+                    var entry = try cursor.first()
+                    while let (key, value) = entry {
+                        states.append(try RecordCodec.decodeState(try Checksum.open(database, key: key, value: value)))
+                        entry = try cursor.next()
+                    }
                 }
             }
-            return states
+            return states.sorted { $0.name.description < $1.name.description }
         }
     }
 
@@ -159,7 +162,7 @@ struct StoreTests {
         try appendVariedOperations(store, from: 30, count: 10)
         let header = try SnapshotFile.verify(info.path)
         #expect(header.version == 2)
-        #expect(header.records == UInt64(try store.read { reader in try reader.txn.count(reader.schema.operations) }) - 10)
+        #expect(header.records == UInt64(try store.read { reader in try reader.snapshotSource().records }) - 10)
         let expected = try views(store)
         #expect(expected.allSatisfy { !$0.isEmpty }, "every view has entries, so each is checked")
 

@@ -1,0 +1,148 @@
+import LMDB
+import LongrunDomain
+@testable import LongrunStore
+import LongrunTestSupport
+import Testing
+
+/// Deleted and expired operations keep their records (names are never reused) in `tombstones`,
+/// apart from the live ones in `operations` (docs/FORMAT.md).
+extension StoreTests {
+    func recordNames(_ store: Store, _ database: Database) throws -> [String] {
+        try store.read { reader in
+            var names: [String] = []
+            try reader.txn.withCursor(database) { cursor in
+                var entry = try cursor.first()
+                while let (key, _) = entry {
+                    names.append(String(decoding: key, as: UTF8.self))
+                    entry = try cursor.next()
+                }
+            }
+            return names
+        }
+    }
+
+    @Test func aDeadOperationsRecordLeavesOperationsForTombstones() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("live"), [.created(.init()), .progressed(metadata: Fixtures.payload("M", "running"))])
+        try append(store, name("deleted"), [.created(.init(requestID: "r1")), .progressed(metadata: Fixtures.payload("M", "x")), .deleted])
+        try append(store, name("expired"), [.created(.init()), .completed(.response(Fixtures.payload("R", "done"))), .expired])
+
+        #expect(try recordNames(store, store.schema.operations) == ["operations/live"])
+        #expect(try recordNames(store, store.schema.tombstones) == ["operations/deleted", "operations/expired"])
+        // Still read as they were: deleted (so not served, and the name not reusable), payloads dropped.
+        let deleted = try #require(try store.read { try $0.operation(name("deleted")) })
+        #expect(deleted.isDeleted && deleted.metadata == nil)
+        #expect(try store.read { try $0.operation(forRequestID: "r1", in: .root)?.name } == name("deleted"))
+        #expect(try store.read { try $0.liveOperationCount() } == 1)
+
+        // Replay (one chunk folding each operation's events at once) leaves the same bytes.
+        let expected = try views(store)
+        try store.loseViews()
+        try store.replayTail(chunk: 100)
+        #expect(try views(store) == expected)
+    }
+
+    /// The data file grew under retention because dead records shrank in place and kept the live
+    /// records' pages a quarter full. Now the live view gives back every page its dead records held.
+    @Test func pagesOfDeadOperationsGoBackToLMDB() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        let metadata = Fixtures.payload("M", String(repeating: "m", count: 400))
+        for round in 0..<2 {
+            let names = (0..<1_000).map { name("op-\(round)-\($0)") }
+            try store.write { writer in
+                for op in names { try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: op, time: t0) }
+            }
+            try store.write { writer in
+                for op in names { try writer.append([.init(actor: Fixtures.producer, kind: .progressed(metadata: metadata))], name: op, time: t0) }
+            }
+            try store.write { writer in
+                for op in names { try writer.append([.init(actor: Fixtures.consumer, kind: .deleted)], name: op, time: t0) }
+            }
+        }
+        let (live, livePageBytes) = try store.read { try $0.txn.statistics(store.schema.operations) }
+        #expect(live == 0)
+        #expect(livePageBytes <= 4096, "the live view keeps \(livePageBytes) bytes of pages for no record")
+        let (dead, deadPageBytes) = try store.read { try $0.txn.statistics(store.schema.tombstones) }
+        #expect(dead == 2_000)
+        // A tombstone is about 100 bytes with its key; its pages at least half full.
+        #expect(deadPageBytes <= dead * 300, "\(deadPageBytes) bytes of pages for \(dead) tombstones")
+    }
+
+    /// A store written before `tombstones` existed is converted when opened for writing: the dead
+    /// records move, byte for byte, with no need of the log (this one was compacted).
+    @Test func aStoreWithTombstonesAmongLiveRecordsIsConvertedInPlace() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let expected: [[[UInt8]: [UInt8]]]
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try appendVariedOperations(store, from: 0, count: 40)
+            let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+            try appendVariedOperations(store, from: 40, count: 10)
+            try store.compactLog(through: info.sequence, pause: .zero)
+            #expect(try store.read { try $0.logTail() } == info.sequence + 1)
+            expected = try views(store)
+            #expect(try recordNames(store, store.schema.tombstones).count == 10)
+            // What the previous build left: every record in `operations`, no `tombstones` in the view set.
+            try store.write { writer in
+                try writer.txn.withCursor(writer.schema.tombstones) { cursor in
+                    var entry = try cursor.first()
+                    while let (key, value) = entry {
+                        try writer.txn.put(writer.schema.operations, key: Array(key), value: Array(value))
+                        entry = try cursor.next()
+                    }
+                }
+                try writer.txn.clear(writer.schema.tombstones)
+                try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.viewSet, value: Array(Store.viewSetBeforeTombstones.utf8))
+            }
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try views(reopened) == expected)
+        let viewSet = try reopened.read { try $0.txn.get(reopened.schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(viewSet == reopened.schema.viewSetDescription)
+        #expect(try Scrubber.run(reopened).isEmpty)
+    }
+
+    @Test func aRecordInTheWrongDatabaseIsFoundAndRepaired() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("live"), [.created(.init()), .progressed(metadata: nil)])
+        try append(store, name("dead"), [.created(.init()), .deleted])
+        try append(store, name("twice"), [.created(.init())])
+        let expected = try views(store)
+        try store.write { writer in
+            // A live record moved among the tombstones; a dead one among the live; a live one with a stale tombstone.
+            let live = try #require(try writer.txn.get(writer.schema.operations, key: Keys.name(name("live"))).map(Array.init))
+            _ = try writer.txn.delete(writer.schema.operations, key: Keys.name(name("live")))
+            try writer.txn.put(writer.schema.tombstones, key: Keys.name(name("live")), value: live)
+            let dead = try #require(try writer.txn.get(writer.schema.tombstones, key: Keys.name(name("dead"))).map(Array.init))
+            _ = try writer.txn.delete(writer.schema.tombstones, key: Keys.name(name("dead")))
+            try writer.txn.put(writer.schema.operations, key: Keys.name(name("dead")), value: dead)
+            try writer.txn.put(writer.schema.tombstones, key: Keys.name(name("twice")), value: Checksum.seal(key: Keys.name(name("twice")), body: RecordCodec.encode(
+                try #require(try writer.reader.operation(name("dead"))).renamed(name("twice")))))
+        }
+        let findings = try Scrubber.run(store)
+        #expect(Set(findings.compactMap(\.operation)) == [name("live"), name("dead"), name("twice")], "\(findings)")
+        #expect(findings.allSatisfy { $0.kind == .viewDiffers && $0.repairable })
+        let report = try store.repair(findings, actor: .engine, now: t0 + .seconds(60))
+        #expect(report.remaining.isEmpty, "\(report.remaining)")
+        #expect(try recordNames(store, store.schema.operations) == ["operations/live", "operations/twice"])
+        #expect(try recordNames(store, store.schema.tombstones) == ["operations/dead"])
+        #expect(try Scrubber.run(store).isEmpty)
+        // The repair appended a `repaired` event to each; apart from those, the views are as they were.
+        #expect(try views(store)[0].count == expected[0].count)
+    }
+}
+
+private extension OperationState {
+    func renamed(_ name: OperationName) -> OperationState {
+        var state = self
+        state.name = name
+        return state
+    }
+}
