@@ -214,7 +214,7 @@ extension LongrunEngine {
     /// last differential's entries plus one per event since the last snapshot (an upper bound:
     /// writing one counts the actual names, and may write a differential where this said full);
     /// and its bytes, at the last snapshot's bytes per record (or before any snapshot, a quarter of
-    /// the records' pages: the least LMDB keeps a page filled; pages emptied by tombstones stay near it).
+    /// the records' pages: the least LMDB keeps a page filled, so the first snapshot comes no later than due).
     func nextSnapshotEstimate(events: UInt64, last: LastSnapshot, source: (records: Int, pageBytes: Int)) -> (differential: Bool, bytes: Double) {
         guard last.records > 0, last.bytes > 0 else { return (false, Double(source.pageBytes) / 4) }
         let perRecord = Double(last.bytes) / Double(max(last.entries ?? last.records, 1))

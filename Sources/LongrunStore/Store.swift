@@ -82,8 +82,10 @@ public final class Store: Sendable {
         }
         if configuration.readOnly, let missing = Schema.databaseNames.first(where: { !existing.contains($0) }) {
             // A database a newer build added: a read-only open cannot create it.
-            throw StoreError(.missingDatabase, "\(directory) lacks the database '\(missing)' of this build's schema; a read-only open cannot add it",
-                             database: missing)
+            throw StoreError(.missingDatabase, """
+                \(directory) lacks the database '\(missing)' of this build's schema; a read-only open cannot add it. \
+                Start longrund on it once (it adds the database, converting the store in place), then run this again
+                """, database: missing)
         }
         self.schema = try storage { try Schema(environment: environment) }
         try checkOrInitializeFormat(found: found, fresh: existing.isEmpty, readOnly: configuration.readOnly)

@@ -141,6 +141,7 @@ struct OpenChecksTests {
         } throws: { error in
             guard let error = error as? StoreError else { return false }
             return error.kind == .missingDatabase && error.database == "operations" && error.message.contains("'operations'")
+                && error.message.contains("Start longrund on it once")
         }
         let env = try Environment(configuration: .init(path: directory.path))
         #expect(try env.databaseNames().sorted() == ["log", "meta"])
