@@ -76,27 +76,27 @@ extension StoreWriter {
         // Records go where their state keeps them (``Schema/recordDatabase(listed:)``), each
         // database through its own cursor, in name order; one that died in the chunk leaves `operations`.
         try txn.withCursor(schema.operations) { live in
-          try txn.withCursor(schema.tombstones) { dead in
-            for slot in byName where chunk.operations[slot].changed {
-                let state = chunk.takeState(at: slot)!
-                let entries = IndexEntries(state)
-                let before = chunk.operations[slot].before
-                if !entries.facts.listed, before.facts.listed {
-                    _ = try txn.delete(schema.operations, key: chunk.operations[slot].key)
-                }
-                try chunk.operations[slot].key.withUnsafeBytes { key in
-                    Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
-                    try writer.bytes.withUnsafeBytes { value in
-                        if entries.facts.listed { try live.put(key: key, value: value) } else { try dead.put(key: key, value: value) }
+            try txn.withCursor(schema.tombstones) { dead in
+                for slot in byName where chunk.operations[slot].changed {
+                    let state = chunk.takeState(at: slot)!
+                    let entries = IndexEntries(state)
+                    let before = chunk.operations[slot].before
+                    if !entries.facts.listed, before.facts.listed {
+                        _ = try txn.delete(schema.operations, key: chunk.operations[slot].key)
                     }
+                    try chunk.operations[slot].key.withUnsafeBytes { key in
+                        Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
+                        try writer.bytes.withUnsafeBytes { value in
+                            if entries.facts.listed { try live.put(key: key, value: value) } else { try dead.put(key: key, value: value) }
+                        }
+                    }
+                    for (bit, index) in IndexEntries.Index.allCases.enumerated() {
+                        if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
+                        if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
+                    }
+                    new[slot] = entries // its last use: the entries move in
                 }
-                for (bit, index) in IndexEntries.Index.allCases.enumerated() {
-                    if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
-                    if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
-                }
-                new[slot] = entries // its last use: the entries move in
             }
-          }
         }
         try writeHistory(chunk, byName: byName)
 
