@@ -62,7 +62,7 @@ public struct Schema: Sendable {
     public func recordDatabase(listed: Bool) -> Database { listed ? operations : tombstones }
 
     /// Whether `database` holds operations' records (``records``).
-    public func holdsRecords(_ database: Database) -> Bool { database == operations || database == tombstones }
+    public func holdsRecords(_ database: Database) -> Bool { records.contains(database) }
 
     public enum MetaKey {
         /// UInt32 BE: ``Schema/formatVersion`` of the store.
