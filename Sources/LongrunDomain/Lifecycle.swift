@@ -96,7 +96,7 @@ public enum Lifecycle {
             if let state {
                 throw DomainError(.alreadyExists, reason: .operationAlreadyExists,
                                   state.isDeleted
-                                      ? "operation \(name) existed and was deleted; names are never reused, so that history stays unambiguous"
+                                      ? "operation \(name) existed and was deleted; a name is not reused while its history is kept, so that the history stays unambiguous"
                                       : "operation \(name) already exists")
             }
             if case .cooperative(let grace?) = create.cancellation, grace < .zero {
@@ -239,6 +239,17 @@ public enum Lifecycle {
             throw DomainError(.invalidArgument, reason: .invalidRequestID,
                               "request_id must be 1 to \(OperationName.maximumRequestIDLength) printable ASCII characters without spaces (a UUID is typical)")
         }
+    }
+
+    /// Whether compacting the log through `sequence` forgets the operation whose state is `state`:
+    /// it is deleted or expired, and every one of its events is at or before `sequence`. Its
+    /// tombstone kept its name from being reused while its history could still be read; with that
+    /// history compacted away, nothing can tell two operations of the name apart any more, so the
+    /// tombstone goes (and its request id's entry with it) and the name may be created again. This
+    /// is what lets a store under retention and compaction stop growing: otherwise every name ever
+    /// used stays. A live operation is never forgotten, however old its events.
+    public static func isForgotten(_ state: OperationState, compactedThrough sequence: UInt64) -> Bool {
+        state.isDeleted && state.lastSequence <= sequence
     }
 
     /// The operation's state if it is live; NOT_FOUND saying whether it never existed, was

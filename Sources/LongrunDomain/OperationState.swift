@@ -89,7 +89,8 @@ public struct OperationState: Hashable, Sendable {
     }
 
     public var done: Bool { outcome != nil }
-    /// Deleted, or expired by retention: no longer served, history kept, name never reused.
+    /// Deleted, or expired by retention: no longer served, history kept, name not reused while it is
+    /// (``Lifecycle/isForgotten(_:compactedThrough:)``).
     /// Drops the metadata and the result's payload (a response's message, an error's message and
     /// details), keeping whether it succeeded and the error's code: what a tombstone keeps. A
     /// deleted or expired operation is never read back (NOT_FOUND), and every payload it had stays

@@ -28,7 +28,8 @@ public struct Schema: Sendable {
     /// or expired).
     public let operations: Database
     /// name (UTF-8) → `OperationRecord`: the state of every deleted or expired operation (its
-    /// tombstone, without payloads), kept so names are never reused. Apart from ``operations``
+    /// tombstone, without payloads), kept so that its name is not reused while its history is
+    /// (until log compaction drops its last event: ``Lifecycle/isForgotten(_:compactedThrough:)``). Apart from ``operations``
     /// because an operation's record shrinks to a fifth when it dies: left in place, dead records
     /// keep the pages of live ones a quarter full (LMDB merges a page only when a delete leaves it
     /// below that), and the data file grows by those pages for as long as retention runs. Here
@@ -80,6 +81,11 @@ public struct Schema: Sendable {
         /// 8 bytes sequence (BE) · 32 bytes chain hash: the newest event a whole-log check (the
         /// scrub) found the chain intact through, so opening need check only the log after it.
         public static let verifiedLog = Array("verified_log".utf8)
+        /// UInt64 BE: the log is compacted through this sequence and no tombstone it forgets
+        /// (``Lifecycle/isForgotten(_:compactedThrough:)``) is left. Absent (or behind the log's
+        /// tail) in a store compacted by a build that kept every tombstone: opening it for writing
+        /// forgets them.
+        public static let forgottenThrough = Array("forgotten_through".utf8)
         /// Present only while a format-1 store is being converted: the index (u8) of the database
         /// being converted in ``Schema/checksummed`` order, then the last key converted.
         public static let upgradeProgress = Array("upgrade_progress".utf8)

@@ -382,8 +382,10 @@ public enum SnapshotFile {
     /// replaces or removes, then the differential's records, each with the index entries it implies
     /// (exactly what a full snapshot at the differential's sequence loads), and the history of the
     /// log from `logStart` through the differential.
-    static func load(_ snapshot: Info, into writer: StoreWriter, logStart: UInt64) throws {
-        guard let basePath = snapshot.basePath else { return try load(snapshot.path, into: writer, logStart: logStart) }
+    static func load(_ snapshot: Info, into writer: StoreWriter, logStart: UInt64, repairedLater: Set<OperationName>) throws {
+        guard let basePath = snapshot.basePath else {
+            return try load(snapshot.path, into: writer, logStart: logStart, repairedLater: repairedLater)
+        }
         // Both files checked first, so that a damaged one never leaves half its records behind.
         let (header, base) = try verifyRestorePoint(snapshot)
         var changed: [[UInt8]: [UInt8]] = [:]
@@ -400,7 +402,18 @@ public enum SnapshotFile {
             try loadRecord(key: key, value: value, into: writer, path: snapshot.path)
         }
         try writer.putHistory(from: logStart, through: header.sequence)
+        try forgetCompacted(before: logStart, except: repairedLater, writer)
         try writer.setAppliedSequence(header.sequence)
+    }
+
+    /// After loading: forgets the tombstones whose every event is before `logStart` (compacted
+    /// since the snapshot was taken), as compacting the live store forgot them
+    /// (``Lifecycle/isForgotten(_:compactedThrough:)``), so a rebuild gives the same views. Those
+    /// in `repairedLater` (repaired in the log after the snapshot: their last event is after
+    /// `logStart`, so compaction kept them) stay.
+    private static func forgetCompacted(before logStart: UInt64, except repairedLater: Set<OperationName>, _ writer: StoreWriter) throws {
+        guard logStart > 1 else { return }
+        _ = try writer.forgetTombstones(compactedThrough: logStart - 1, except: repairedLater)
     }
 
     /// One record of a snapshot: checked, decoded, stored where its state keeps it (`operations` or
@@ -422,7 +435,7 @@ public enum SnapshotFile {
     /// adds the history of what it copies); of version 1, every view it holds. History entries of
     /// events before `logStart` are left out: those events were compacted out of the log after the
     /// snapshot was taken.
-    static func load(_ path: String, into writer: StoreWriter, logStart: UInt64) throws {
+    static func load(_ path: String, into writer: StoreWriter, logStart: UInt64, repairedLater: Set<OperationName>) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
         let verified = try verify(path)
         guard !verified.isDifferential else {
@@ -458,6 +471,7 @@ public enum SnapshotFile {
             }
         }
         if recordsOnly { try writer.putHistory(from: logStart, through: header.sequence) }
+        try forgetCompacted(before: logStart, except: repairedLater, writer)
         try writer.setAppliedSequence(header.sequence)
     }
 

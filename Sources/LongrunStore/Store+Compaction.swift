@@ -47,12 +47,36 @@ extension Store {
                 }
                 for key in keys { try writer.txn.delete(schema.log, key: key) }
                 if let lastHash { try writer.txn.put(schema.meta, key: Schema.MetaKey.logBaseHash, value: lastHash.bytes) }
+                if let last = events.last?.sequence { try forgetDead(among: events, compactedThrough: last, writer) }
                 return count
             }
             dropped += UInt64(count)
             if count < chunk { return dropped }
             var rest = timespec(tv_sec: Int(pause.components.seconds), tv_nsec: Int(pause.components.attoseconds / 1_000_000_000))
             nanosleep(&rest, nil)
+        }
+    }
+
+    /// Forgets the operations whose last events were among `events`, just compacted through
+    /// `sequence` (``Lifecycle/isForgotten(_:compactedThrough:)``), and records that none is left.
+    /// A dead operation's last event is its deletion or expiry, or a repair after it: only those
+    /// names are looked up, so the cost follows the events compacted, not the tombstones kept.
+    private func forgetDead(among events: [Event], compactedThrough sequence: UInt64, _ writer: StoreWriter) throws {
+        var seen: Set<OperationName> = []
+        for event in events {
+            switch event.kind {
+            case .deleted, .expired, .repaired: break
+            default: continue
+            }
+            // A record that cannot be read stays, for the scrub to report and a repair to rebuild.
+            guard seen.insert(event.name).inserted, let state = try? writer.reader.operation(event.name),
+                  Lifecycle.isForgotten(state, compactedThrough: sequence)
+            else { continue }
+            try writer.forget(state)
+        }
+        // Only if nothing compacted before these events was left unforgotten (by an older build).
+        if let first = events.first?.sequence, (try writer.reader.forgottenThrough() ?? 0) + 1 >= first {
+            try writer.noteForgotten(through: sequence)
         }
     }
 }

@@ -35,7 +35,11 @@ extension Store {
             guard header.sequence <= last else {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
             }
-            try target.write { writer in try SnapshotFile.load(snapshot, into: writer, logStart: tail ?? 1) }
+            // An empty log was compacted through the snapshot: it starts after it.
+            let repairedLater = try source.read { try $0.namesRepaired(after: header.sequence, through: last) }
+            try target.write { writer in
+                try SnapshotFile.load(snapshot, into: writer, logStart: tail ?? header.sequence + 1, repairedLater: repairedLater)
+            }
             progress?(StoreProgress(phase: "loaded snapshot", done: header.sequence, total: last))
         } else if let tail, tail > 1 {
             throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild needs a snapshot at \(tail - 1) or later")

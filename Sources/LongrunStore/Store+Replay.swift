@@ -25,7 +25,8 @@ extension Store {
             // Views lost entirely: start from the newest snapshot and replay only the tail.
             try write { writer in
                 for database in schema.views { try writer.txn.clear(database) }
-                try SnapshotFile.load(snapshot, into: writer, logStart: try writer.reader.logTail() ?? 1)
+                try SnapshotFile.load(snapshot, into: writer, logStart: try writer.reader.logTail() ?? 1,
+                                      repairedLater: try writer.reader.namesRepaired(after: snapshot.sequence))
             }
             next = snapshot.sequence + 1
             logger.notice("views were empty; loaded a snapshot", metadata: [

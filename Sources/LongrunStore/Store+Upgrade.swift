@@ -119,3 +119,32 @@ extension Store {
         logger.notice("tombstones moved", metadata: ["moved": "\(moved)", "live": "\(total - moved)"])
     }
 }
+
+extension Store {
+    /// A store whose log was compacted by a build that kept every tombstone still holds those the
+    /// rule forgets (``Lifecycle/isForgotten(_:compactedThrough:)``): a rebuild from its snapshot
+    /// would not, and their names would stay taken. Forgets them once, in chunks of `chunk`
+    /// tombstones read (each its own transaction; an interrupted pass starts again at the next
+    /// open), logging progress. Nothing to do for a store never compacted or compacted by this build.
+    func forgetTombstonesCompactedByOlderBuilds(chunk: Int = 50_000) throws {
+        let (tail, done, total) = try read { reader in
+            (try reader.logTail() ?? reader.appliedSequence() + 1, try reader.forgottenThrough() ?? 0, try reader.txn.count(schema.tombstones))
+        }
+        guard tail > 1, done < tail - 1 else { return }
+        logger.notice("forgetting the deleted and expired operations whose history was compacted", metadata: [
+            "directory": "\(directory)", "compacted_through": "\(tail - 1)", "tombstones": "\(total)",
+        ])
+        var after: [UInt8]?
+        var (scanned, forgotten) = (0, 0)
+        repeat {
+            let (count, last) = try write { try $0.forgetTombstones(compactedThrough: tail - 1, after: after, limit: chunk) }
+            after = last
+            scanned += chunk
+            forgotten += count
+            if after != nil {
+                logger.notice("forgetting tombstones", metadata: ["progress": "\(min(100, scanned * 100 / max(total, 1)))%", "forgotten": "\(forgotten)"])
+            }
+        } while after != nil
+        logger.notice("tombstones of compacted history forgotten", metadata: ["forgotten": "\(forgotten)", "kept": "\(total - forgotten)"])
+    }
+}

@@ -92,6 +92,7 @@ public final class Store: Sendable {
         if !configuration.readOnly {
             if configuration.verifyRecentLog { try checkRecentLog() }
             try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)
+            try forgetTombstonesCompactedByOlderBuilds()
             try replayTail(chunk: configuration.replayChunk)
         }
     }

@@ -90,6 +90,12 @@ public struct StoreReader {
         }
     }
 
+    /// ``Schema/MetaKey/forgottenThrough``: nil in a store never compacted, or compacted only by
+    /// builds that kept every tombstone.
+    func forgottenThrough() throws -> UInt64? {
+        try txn.get(schema.meta, key: Schema.MetaKey.forgottenThrough).flatMap(Keys.decodeSequence)
+    }
+
     /// The state of `name`, deleted ones included (check ``OperationState/isDeleted``).
     public func operation(_ name: OperationName) throws -> OperationState? {
         let key = Keys.name(name)
@@ -234,6 +240,24 @@ public struct StoreReader {
         } catch {
             throw StoreError(.dataLoss, "the view of \(key()) cannot be decoded (\(error)); run `longrun-replay verify`")
         }
+    }
+
+    /// The names of the operations repaired in the log after `sequence` (through `last`): a
+    /// tombstone repaired after a snapshot was taken has its last event after it, so compaction
+    /// through the snapshot kept it, although the snapshot's record of it says it is older
+    /// (``SnapshotFile`` loading). Reads nothing of a log never compacted (none is forgotten there).
+    func namesRepaired(after sequence: UInt64, through last: UInt64 = .max) throws -> Set<OperationName> {
+        var names: Set<OperationName> = []
+        guard let tail = try logTail(), tail > 1 else { return names }
+        try txn.withCursor(schema.log) { cursor in
+            var entry = try cursor.seek(atLeast: Keys.sequence(sequence + 1))
+            while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= last {
+                let event = try decodeEvent(value, sequence: sequence)
+                if case .repaired = event.kind { names.insert(event.name) }
+                entry = try cursor.next()
+            }
+        }
+        return names
     }
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {

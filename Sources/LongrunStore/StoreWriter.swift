@@ -161,6 +161,48 @@ public final class StoreWriter {
         return deleted
     }
 
+    /// Forgets a dead operation (``Lifecycle/isForgotten(_:compactedThrough:)``): its tombstone and
+    /// the index entries it still implies (its request id's).
+    func forget(_ state: OperationState) throws {
+        _ = try txn.delete(schema.tombstones, key: Keys.name(state.name))
+        try updateIndexes(from: state, to: nil)
+    }
+
+    /// Forgets every tombstone the rule forgets once the log is compacted through `sequence`,
+    /// reading the `tombstones` view from after the name `after` (from its start if nil), at most
+    /// `limit` records, but those named in `kept`: what a loaded snapshot, or a store compacted by
+    /// a build that kept every tombstone, needs (compaction itself forgets as it goes). Returns how many it forgot and the
+    /// last name read, nil once the view is read to its end (and then records that none is left).
+    func forgetTombstones(compactedThrough sequence: UInt64, except kept: Set<OperationName> = [], after: [UInt8]? = nil,
+                          limit: Int = .max) throws -> (forgotten: Int, last: [UInt8]?) {
+        var forgotten: [OperationState] = []
+        var last: [UInt8]?
+        try txn.withCursor(schema.tombstones) { cursor in
+            var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
+            if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
+            var read = 0
+            while let (key, value) = entry, read < limit {
+                // A damaged record stays, for the scrub to report and a repair to rebuild.
+                if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body),
+                   Lifecycle.isForgotten(state, compactedThrough: sequence), !kept.contains(state.name) {
+                    forgotten.append(state)
+                }
+                read += 1
+                last = Array(key)
+                entry = try cursor.next()
+            }
+            if entry == nil { last = nil }
+        }
+        for state in forgotten { try forget(state) }
+        if last == nil { try noteForgotten(through: sequence) }
+        return (forgotten.count, last)
+    }
+
+    /// Records that no tombstone of the log up to `sequence` is left (``Schema/MetaKey/forgottenThrough``).
+    func noteForgotten(through sequence: UInt64) throws {
+        try txn.put(schema.meta, key: Schema.MetaKey.forgottenThrough, value: Keys.sequence(sequence))
+    }
+
     /// Stores `body` under `key` with its checksum (``Checksum``): the one way view records are written.
     func putSealed(_ database: Database, key: [UInt8], body: [UInt8]) throws {
         try txn.put(database, key: key, value: Checksum.seal(key: key, body: body))
@@ -168,7 +210,7 @@ public final class StoreWriter {
 
     /// Makes the indexes of one operation go from what `previous` implies to what `next` implies.
     /// The one place index entries change.
-    private func updateIndexes(from previous: OperationState?, to next: OperationState) throws {
+    private func updateIndexes(from previous: OperationState?, to next: OperationState?) throws {
         let old = IndexEntries(previous)
         let new = IndexEntries(next)
         var key: [UInt8] = []
@@ -176,6 +218,7 @@ public final class StoreWriter {
             old.key(index, into: &key)
             _ = try txn.delete(index.database(schema), key: key)
         }
+        guard let next else { return }
         for index in IndexEntries.Index.allCases where IndexEntries.adds(index, from: old, to: new) {
             new.key(index, into: &key)
             try putSealed(index.database(schema), key: key, body: index.bodyNamesOperation ? Keys.name(next.name) : [])

@@ -402,6 +402,20 @@ struct RetentionRuleTests {
         #expect(throws: DomainError.self) { try decide(.delete(name: Self.name), expired, at: .zero) }
         #expect(throws: DomainError.self) { try decide(.create(.init(name: Self.name)), expired, at: .zero) }
     }
+
+    /// Compaction forgets a dead operation only once every one of its events is compacted, and a
+    /// live one never.
+    @Test func onlyADeadOperationWhoseEveryEventIsCompactedIsForgotten() throws {
+        let expired = try #require(given([.created(.init()), Self.succeeded, .expired]))
+        #expect(expired.lastSequence == 3)
+        #expect(!Lifecycle.isForgotten(expired, compactedThrough: 2), "its expiry is still in the log")
+        #expect(Lifecycle.isForgotten(expired, compactedThrough: 3))
+        let done = try #require(given([.created(.init()), Self.succeeded]))
+        #expect(!Lifecycle.isForgotten(done, compactedThrough: 1_000), "a live operation is never forgotten")
+        let deleted = try #require(given([.created(.init()), .deleted, .repaired(detail: "")]))
+        #expect(!Lifecycle.isForgotten(deleted, compactedThrough: 2), "repaired after its deletion")
+        #expect(Lifecycle.isForgotten(deleted, compactedThrough: 3))
+    }
 }
 
 extension LifecycleTests {

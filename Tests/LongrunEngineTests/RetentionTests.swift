@@ -92,6 +92,27 @@ struct RetentionTests {
         }
     }
 
+    /// A deleted operation's name stays taken while its history is kept, and is free once
+    /// compaction dropped all of it (docs/API.md): otherwise retention could not bound the store.
+    @Test func compactionForgetsADeletedOperationSoItsNameCanBeCreatedAgain() async throws {
+        try await withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let engine = try Fixtures.openEngine(directory.child("data"), clock: clock) { $0.compactLogOlderThan = .seconds(3600) }
+            defer { engine.close() }
+            let gone = try await engine.create(CreateRequest(id: "gone", requestID: "r-gone"), actor: Fixtures.producer)
+            try await engine.delete(gone.name, actor: Fixtures.producer)
+            await #expect(throws: DomainError.self) { try await engine.create(CreateRequest(id: "gone"), actor: Fixtures.producer) }
+            #expect(try await engine.takeSnapshot().sequence == 2)
+            clock.advance(by: .seconds(7200))
+            _ = try await engine.create(CreateRequest(id: "young"), actor: Fixtures.producer)
+            #expect(try await engine.compactLogIfDue() == 2)
+
+            let again = try await engine.create(CreateRequest(id: "gone", requestID: "r-gone"), actor: Fixtures.producer)
+            #expect(again.name == gone.name && again.version == 1 && again.createSequence == 4)
+            #expect(try await engine.get(gone.name) == again)
+        }
+    }
+
     @Test func compactionDropsSnapshottedLogAndHistoryBeforeItIsOutOfRange() async throws {
         try await withTemporaryDirectory { directory in
             let clock = ManualClock()

@@ -4,8 +4,8 @@ import LongrunDomain
 import LongrunTestSupport
 import Testing
 
-/// Deleted and expired operations keep their records (names are never reused) in `tombstones`,
-/// apart from the live ones in `operations` (docs/FORMAT.md).
+/// Deleted and expired operations keep their records (their names are not reused while their
+/// history is kept) in `tombstones`, apart from the live ones in `operations` (docs/FORMAT.md).
 extension StoreTests {
     func recordNames(_ store: Store, _ database: Database) throws -> [String] {
         try store.read { reader in
@@ -86,7 +86,8 @@ extension StoreTests {
             try store.compactLog(through: info.sequence, pause: .zero)
             #expect(try store.read { try $0.logTail() } == info.sequence + 1)
             expected = try views(store)
-            #expect(try recordNames(store, store.schema.tombstones).count == 10)
+            // The 8 dead before the snapshot were forgotten with their history; 2 died after it.
+            #expect(try recordNames(store, store.schema.tombstones).count == 2)
             // What the previous build left: every record in `operations`, no `tombstones` in the view set.
             try store.write { writer in
                 try writer.txn.withCursor(writer.schema.tombstones) { cursor in
@@ -136,6 +137,103 @@ extension StoreTests {
         #expect(try Scrubber.run(store).isEmpty)
         // The repair appended a `repaired` event to each; apart from those, the views are as they were.
         #expect(try views(store)[0].count == expected[0].count)
+    }
+
+
+    // MARK: forgotten with their history
+
+    /// Compacting the log forgets the dead operations whose every event it drops: their tombstones
+    /// and request ids go, their names may be created again; the dead whose history is still (in
+    /// part) in the log, and every live operation, are kept. A rebuild from the snapshot, `verify`
+    /// and the scrub agree with the store.
+    @Test func compactionForgetsTheDeadWhoseWholeHistoryItDrops() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("deleted"), [.created(.init(requestID: "r-deleted")), .deleted])
+        try append(store, name("expired"), [.created(.init()), .completed(.response(Fixtures.payload("R", "x"))), .expired])
+        try append(store, name("repaired-later"), [.created(.init()), .deleted])
+        try append(store, name("dies-later"), [.created(.init(requestID: "r-later"))])
+        try append(store, name("old-but-live"), [.created(.init(requestID: "r-live"))])
+        let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+        try append(store, name("repaired-later"), [.repaired(detail: "after the snapshot")])
+        try append(store, name("dies-later"), [.deleted])
+
+        #expect(try store.compactLog(through: snapshot.sequence, pause: .zero) == snapshot.sequence)
+        #expect(try recordNames(store, store.schema.tombstones) == ["operations/dies-later", "operations/repaired-later"])
+        #expect(try recordNames(store, store.schema.operations) == ["operations/old-but-live"])
+        #expect(try store.read { try $0.operation(name("deleted")) } == nil)
+        #expect(try store.read { try $0.operation(name("expired")) } == nil)
+        #expect(try store.read { try $0.operation(forRequestID: "r-deleted", in: .root) } == nil, "its request id goes with it")
+        #expect(try store.read { try $0.operation(forRequestID: "r-later", in: .root)?.name } == name("dies-later"))
+        #expect(try store.read { try $0.operation(forRequestID: "r-live", in: .root)?.name } == name("old-but-live"))
+        #expect(try store.read { try $0.forgottenThrough() } == snapshot.sequence)
+        let expected = try views(store)
+        let rebuilt = try Store.rebuild(from: store, into: directory.child("rebuilt"), snapshot: snapshot, logger: logger)
+        #expect(try views(rebuilt) == expected, "loading the snapshot forgets what compaction forgot")
+        #expect(try store.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+        #expect(try Scrubber.run(store).isEmpty)
+
+        // The name is free: the lifecycle lets it be created again, as a new operation.
+        let state = try store.read { try $0.operation(name("deleted")) }
+        let decision = try Lifecycle.decide(.create(.init(name: name("deleted"))), state: state,
+                                            context: .init(now: t0, actor: Fixtures.producer, defaultCancelGrace: .seconds(30)))
+        try append(store, name("deleted"), decision.events.map(\.kind))
+        let again = try #require(try store.read { try $0.operation(name("deleted")) })
+        #expect(!again.isDeleted && again.createSequence > snapshot.sequence)
+        #expect(try store.read { try $0.events(of: name("deleted"), after: 0, limit: 100) }.map(\.sequence) == [again.createSequence], "only the new operation's history")
+        #expect(try Scrubber.run(store).isEmpty)
+    }
+
+    /// An operation live in a differential's base and dead (and compacted) by the differential is
+    /// not brought back by the base's record when the differential is loaded.
+    @Test func aDifferentialDoesNotBringBackWhatCompactionForgot() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("a"), [.created(.init())])
+        try append(store, name("b"), [.created(.init())])
+        _ = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+        try append(store, name("a"), [.completed(.response(Fixtures.payload("R", "x"))), .expired])
+        let differential = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 1, kind: .differential)
+        #expect(differential.basePath != nil)
+        try append(store, name("b"), [.progressed(metadata: nil)])
+        try store.compactLog(through: differential.sequence, pause: .zero)
+        #expect(try store.read { try $0.operation(name("a")) } == nil)
+        let rebuilt = try Store.rebuild(from: store, into: directory.child("rebuilt"), snapshot: differential, logger: logger)
+        #expect(try rebuilt.read { try $0.operation(name("a")) } == nil)
+        #expect(try views(rebuilt) == views(store))
+    }
+
+    /// A store compacted by a build that kept every tombstone forgets, when next opened for
+    /// writing, the ones whose history is gone, and only those.
+    @Test func aStoreCompactedByAnOlderBuildForgetsAtOpen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let expected: [[[UInt8]: [UInt8]]]
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try appendVariedOperations(store, from: 0, count: 40)
+            let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+            let before = try views(store)
+            try appendVariedOperations(store, from: 40, count: 10)
+            try store.compactLog(through: info.sequence, pause: .zero)
+            expected = try views(store)
+            // What the older build left: the forgotten tombstones and request ids back, no record of forgetting.
+            let (tombstones, requestIDs) = (store.schema.views.firstIndex(of: store.schema.tombstones)!,
+                                            store.schema.views.firstIndex(of: store.schema.requestIDs)!)
+            #expect(before[tombstones].count == 8 && expected[tombstones].count == 2)
+            try store.write { writer in
+                for index in [tombstones, requestIDs] {
+                    for (key, value) in before[index] { try writer.txn.put(writer.schema.views[index], key: key, value: value) }
+                }
+                _ = try writer.txn.delete(writer.schema.meta, key: Schema.MetaKey.forgottenThrough)
+            }
+            #expect(try views(store) != expected)
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try views(reopened) == expected)
+        #expect(try Scrubber.run(reopened).isEmpty)
     }
 }
 

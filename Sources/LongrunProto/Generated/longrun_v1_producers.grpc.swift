@@ -174,9 +174,10 @@ extension Longrun_V1_Producers {
         /// > 
         /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-        /// > name is taken, also by a deleted operation (names are never reused);
-        /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > name is taken, also by a deleted operation (a name is not reused while
+        /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+        /// > `request_id` created an operation that has since been deleted;
+        /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
         /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
@@ -384,9 +385,10 @@ extension Longrun_V1_Producers {
         /// > 
         /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-        /// > name is taken, also by a deleted operation (names are never reused);
-        /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > name is taken, also by a deleted operation (a name is not reused while
+        /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+        /// > `request_id` created an operation that has since been deleted;
+        /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
         /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
@@ -592,9 +594,10 @@ extension Longrun_V1_Producers {
         /// > 
         /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-        /// > name is taken, also by a deleted operation (names are never reused);
-        /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > name is taken, also by a deleted operation (a name is not reused while
+        /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+        /// > `request_id` created an operation that has since been deleted;
+        /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
         /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
@@ -1023,9 +1026,10 @@ extension Longrun_V1_Producers {
         /// > 
         /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-        /// > name is taken, also by a deleted operation (names are never reused);
-        /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > name is taken, also by a deleted operation (a name is not reused while
+        /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+        /// > `request_id` created an operation that has since been deleted;
+        /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
         /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
@@ -1271,9 +1275,10 @@ extension Longrun_V1_Producers {
         /// > 
         /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
         /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-        /// > name is taken, also by a deleted operation (names are never reused);
-        /// > `NOT_FOUND` if `request_id` created an operation that has since been
-        /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+        /// > name is taken, also by a deleted operation (a name is not reused while
+        /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+        /// > `request_id` created an operation that has since been deleted;
+        /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
         /// > outside 1 s to 24 h.
         ///
         /// - Parameters:
@@ -1550,9 +1555,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// > 
     /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
     /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-    /// > name is taken, also by a deleted operation (names are never reused);
-    /// > `NOT_FOUND` if `request_id` created an operation that has since been
-    /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+    /// > name is taken, also by a deleted operation (a name is not reused while
+    /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+    /// > `request_id` created an operation that has since been deleted;
+    /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
     /// > outside 1 s to 24 h.
     ///
     /// - Parameters:
@@ -1798,9 +1804,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// > 
     /// > Errors: `INVALID_ARGUMENT` for a malformed `parent`, `operation_id` or
     /// > `request_id`, or a negative `cancellation.grace`; `ALREADY_EXISTS` if the
-    /// > name is taken, also by a deleted operation (names are never reused);
-    /// > `NOT_FOUND` if `request_id` created an operation that has since been
-    /// > deleted; `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
+    /// > name is taken, also by a deleted operation (a name is not reused while
+    /// > its history is kept: until log compaction drops it); `NOT_FOUND` if
+    /// > `request_id` created an operation that has since been deleted;
+    /// > `INVALID_ARGUMENT` (reason `INVALID_LEASE`) for a `lease`
     /// > outside 1 s to 24 h.
     ///
     /// - Parameters:
