@@ -89,8 +89,6 @@ public struct OperationState: Hashable, Sendable {
     }
 
     public var done: Bool { outcome != nil }
-    /// Deleted, or expired by retention: no longer served, history kept, name not reused while it is
-    /// (``Lifecycle/isForgotten(_:compactedThrough:)``).
     /// Drops the metadata and the result's payload (a response's message, an error's message and
     /// details), keeping whether it succeeded and the error's code: what a tombstone keeps. A
     /// deleted or expired operation is never read back (NOT_FOUND), and every payload it had stays
@@ -105,6 +103,8 @@ public struct OperationState: Hashable, Sendable {
         }
     }
 
+    /// Deleted, or expired by retention: no longer served, history kept, name not reused while it is
+    /// (``Lifecycle/isForgotten(_:compactedThrough:)``).
     public var isDeleted: Bool { deletion != nil || expireTime != nil }
     /// Cancellation was requested and the operation has not finished yet.
     public var isCancelPending: Bool { cancelRequest != nil && outcome == nil }
