@@ -36,7 +36,7 @@ extension Store {
                 throw StoreError(.dataLoss, "snapshot \(snapshot.path) is at \(header.sequence), after the last event to rebuild (\(last))")
             }
             // An empty log was compacted through the snapshot: it starts after it.
-            let repairedLater = try source.read { try $0.namesRepaired(after: header.sequence, through: last) }
+            let repairedLater = try source.read { try $0.namesRepairedFirst(after: header.sequence, through: last) }
             try target.write { writer in
                 try SnapshotFile.load(snapshot, into: writer, logStart: tail ?? header.sequence + 1, repairedLater: repairedLater)
             }

@@ -26,7 +26,7 @@ extension Store {
             try write { writer in
                 for database in schema.views { try writer.txn.clear(database) }
                 try SnapshotFile.load(snapshot, into: writer, logStart: try writer.reader.logTail() ?? 1,
-                                      repairedLater: try writer.reader.namesRepaired(after: snapshot.sequence))
+                                      repairedLater: try writer.reader.namesRepairedFirst(after: snapshot.sequence))
             }
             next = snapshot.sequence + 1
             logger.notice("views were empty; loaded a snapshot", metadata: [

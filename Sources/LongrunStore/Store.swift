@@ -92,8 +92,9 @@ public final class Store: Sendable {
         if !configuration.readOnly {
             if configuration.verifyRecentLog { try checkRecentLog() }
             try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)
-            try forgetTombstonesCompactedByOlderBuilds()
             try replayTail(chunk: configuration.replayChunk)
+            // After the tail is folded: the rule reads each tombstone's last event.
+            try forgetTombstonesCompactedByOlderBuilds()
         }
     }
 

@@ -242,22 +242,24 @@ public struct StoreReader {
         }
     }
 
-    /// The names of the operations repaired in the log after `sequence` (through `last`): a
-    /// tombstone repaired after a snapshot was taken has its last event after it, so compaction
-    /// through the snapshot kept it, although the snapshot's record of it says it is older
-    /// (``SnapshotFile`` loading). Reads nothing of a log never compacted (none is forgotten there).
-    func namesRepaired(after sequence: UInt64, through last: UInt64 = .max) throws -> Set<OperationName> {
-        var names: Set<OperationName> = []
-        guard let tail = try logTail(), tail > 1 else { return names }
+    /// The names of the operations whose first event in the log after `sequence` (through
+    /// `last`) is a repair: a tombstone repaired after a snapshot was taken has its last event
+    /// after it, so compaction through the snapshot kept it, although the snapshot's record of it
+    /// says it is older (``SnapshotFile`` loading). A name whose first such event is a `created`
+    /// was forgotten before it was created again, and is not among them. Reads nothing of a log
+    /// never compacted (none is forgotten there).
+    func namesRepairedFirst(after sequence: UInt64, through last: UInt64 = .max) throws -> Set<OperationName> {
+        var (repaired, seen): (Set<OperationName>, Set<OperationName>) = ([], [])
+        guard let tail = try logTail(), tail > 1 else { return repaired }
         try txn.withCursor(schema.log) { cursor in
             var entry = try cursor.seek(atLeast: Keys.sequence(sequence + 1))
             while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= last {
                 let event = try decodeEvent(value, sequence: sequence)
-                if case .repaired = event.kind { names.insert(event.name) }
+                if seen.insert(event.name).inserted, case .repaired = event.kind { repaired.insert(event.name) }
                 entry = try cursor.next()
             }
         }
-        return names
+        return repaired
     }
 
     func decodeEvent(_ value: UnsafeRawBufferPointer, sequence: UInt64) throws -> Event {

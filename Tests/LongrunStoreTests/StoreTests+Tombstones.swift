@@ -185,6 +185,39 @@ extension StoreTests {
         #expect(try Scrubber.run(store).isEmpty)
     }
 
+    /// Loading a snapshot older than the log's base keeps a tombstone the log repairs after the
+    /// snapshot (compaction kept it: its last event is in the log), and forgets one whose name the
+    /// log creates again (compaction forgot it first), even when the new operation is repaired too.
+    @Test func loadingASnapshotForgetsWhatCompactionForgotAndNothingElse() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let expected: [[[UInt8]: [UInt8]]]
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try append(store, name("repaired"), [.created(.init()), .deleted])
+            try append(store, name("reborn"), [.created(.init()), .deleted])
+            let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+            try append(store, name("repaired"), [.repaired(detail: "after the snapshot")])
+            try store.compactLog(through: snapshot.sequence, pause: .zero)
+            #expect(try recordNames(store, store.schema.tombstones) == ["operations/repaired"])
+            try append(store, name("reborn"), [.created(.init()), .repaired(detail: "the new one")])
+            #expect(try store.read { try $0.operation(name("reborn")) }?.isDeleted == false)
+
+            expected = try views(store)
+            let rebuilt = try Store.rebuild(from: store, into: directory.child("rebuilt"), snapshot: snapshot, logger: logger)
+            #expect(try views(rebuilt) == expected)
+            #expect(try store.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+            #expect(try Scrubber.run(store).isEmpty)
+            // Views lost: the next open loads the snapshot and folds the log after it.
+            try store.environment.write { txn in
+                for database in store.schema.views { try txn.clear(database) }
+                try txn.put(store.schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(0))
+            }
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try views(reopened) == expected)
+    }
+
     /// An operation live in a differential's base and dead (and compacted) by the differential is
     /// not brought back by the base's record when the differential is loaded.
     @Test func aDifferentialDoesNotBringBackWhatCompactionForgot() throws {
