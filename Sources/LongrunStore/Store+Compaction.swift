@@ -14,7 +14,9 @@ extension Store {
     /// usable snapshot (so a rebuild can still start from it), in chunks. Each dropped event's
     /// history entry goes with it; the views keep every operation's current state. The chain hash
     /// of the last dropped event becomes the log's base hash, so the chain of what remains still
-    /// verifies. Returns how many events were dropped.
+    /// verifies. The newest event always stays, even when `through` is the head: the log's head
+    /// is the sequence the next event follows (an empty log would start again at 1, and a store
+    /// whose views are ahead of its log does not open). Returns how many events were dropped.
     ///
     /// Each chunk is one write transaction, which the engine's writer waits for: chunks are small,
     /// and the writer gets the lock between two (a pause of `pause`), so that compacting a few
@@ -28,6 +30,8 @@ extension Store {
         while true {
             let count = try write { writer -> Int in
                 let reader = writer.reader
+                guard writer.head > 1 else { return 0 }
+                let through = min(through, writer.head - 1)
                 var count = 0
                 var lastHash: ChainHash?
                 var keys: [[UInt8]] = []

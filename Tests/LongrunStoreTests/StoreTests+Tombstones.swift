@@ -218,6 +218,30 @@ extension StoreTests {
         #expect(try views(reopened) == expected)
     }
 
+    /// Compacting through a snapshot at the head keeps the newest event: the next event follows it
+    /// (an emptied log would start again at 1, and the store would not open, its views ahead of
+    /// its log), and an operation whose last event it is stays as it is.
+    @Test func compactionThroughTheHeadKeepsTheNewestEvent() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try append(store, name("a"), [.created(.init()), .deleted])
+            let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+            #expect(snapshot.sequence == 2)
+            #expect(try store.compactLog(through: snapshot.sequence, pause: .zero) == 1)
+            #expect(try store.read { try $0.logTail() } == 2)
+            #expect(try recordNames(store, store.schema.tombstones) == ["operations/a"], "its deletion is still in the log")
+            try append(store, name("b"), [.created(.init())])
+            #expect(try store.read { try $0.logHead() } == 3)
+            #expect(try store.compactLog(through: snapshot.sequence, pause: .zero) == 1, "the deletion goes once it is not the newest")
+            #expect(try recordNames(store, store.schema.tombstones).isEmpty)
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try reopened.read { try $0.logHead() } == 3)
+        #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+    }
+
     /// An operation live in a differential's base and dead (and compacted) by the differential is
     /// not brought back by the base's record when the differential is loaded.
     @Test func aDifferentialDoesNotBringBackWhatCompactionForgot() throws {
