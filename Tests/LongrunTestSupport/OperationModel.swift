@@ -173,6 +173,13 @@ public struct OperationModel {
         return .ok
     }
 
+    /// The log compacted through its head (with a snapshot there): every deleted operation is
+    /// forgotten, and its request id with it; its name may be created again.
+    public mutating func compacted() {
+        operations = operations.filter { !$0.value.deleted }
+        requestIDs = requestIDs.filter { operations[$0.value.name] != nil }
+    }
+
     public mutating func delete(_ name: OperationName) -> Expected {
         guard var operation = live(name) else { return .error(.notFound) }
         operation.deleted = true
