@@ -111,7 +111,14 @@ extension LongrunEngine {
         while true {
             // The sequence first, then the state: the state is at least that new, so a change
             // after it has a later sequence and wakes this waiter.
-            let (seen, state) = try await read { store in (try await store.appliedSequence(), try await store.operation(name)) }
+            let (seen, state): (UInt64, OperationState?)
+            do {
+                (seen, state) = try await read { store in (try await store.appliedSequence(), try await store.operation(name)) }
+            } catch where isClosed {
+                // Woken as the engine closes, the store may already be gone (a PostgreSQL pool
+                // closed under the read): the wait ends as any wait the close ends.
+                throw CancellationError()
+            }
             try access.requireRead(state, name)
             let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
