@@ -48,7 +48,12 @@ extension Store {
     /// rules changed (`fromASnapshotOfOtherRules`), the snapshot at the compaction point is the
     /// one base there is and serves.
     public func rebuildViews(chunk: Int = 50_000, fromASnapshotOfOtherRules: Bool = false) throws {
-        if let tail = try read({ try $0.logTail() }), tail > 1, try !fromASnapshotOfOtherRules || usableSnapshot(upTo: .max) == nil {
+        let (tail, head) = try read { reader in (try reader.logTail(), try reader.logHead()) }
+        if tail == nil, head > 0 {
+            // Compacted to nothing by an older build: the views are all there is after the snapshot.
+            throw StoreError(.dataLoss, "the log was compacted through its last event (\(head)): rebuild from a snapshot with longrun-replay rebuild")
+        }
+        if let tail, tail > 1, try !fromASnapshotOfOtherRules || usableSnapshot(upTo: .max) == nil {
             throw StoreError(.dataLoss, "the log starts at \(tail) (older events were compacted): rebuild from a snapshot with longrun-replay rebuild")
         }
         try write { writer in

@@ -20,10 +20,13 @@ public struct StoreReader {
         try Schema.formatVersion(in: txn, meta: schema.meta)
     }
 
-    /// Sequence of the newest event in the log; 0 when the log is empty.
+    /// Sequence of the newest event in the log; 0 when the store has none. Of a log compacted to
+    /// nothing (builds before 2026-12-03 could drop the newest event too), the applied sequence:
+    /// the newest event the views folded, which was the head, and which the next event follows
+    /// (its chain hash is the base hash).
     public func logHead() throws -> UInt64 {
         try txn.withCursor(schema.log) { cursor in
-            guard let (key, _) = try cursor.last() else { return 0 }
+            guard let (key, _) = try cursor.last() else { return try appliedSequence() }
             guard let sequence = Keys.decodeSequence(key) else { throw StoreError(.dataLoss, "log key of \(key.count) bytes") }
             return sequence
         }

@@ -13,11 +13,14 @@ public final class StoreWriter {
     /// The newest sequence folded into the views, including what this transaction folded.
     private(set) var applied: UInt64
     private var appliedChanged = false
+    /// Whether the log has no entry (a new store, a rebuild's target, or a log compacted to nothing).
+    private var logIsEmpty: Bool
 
     init(txn: WriteTransaction, schema: Schema) throws {
         self.txn = txn
         self.schema = schema
         let reader = StoreReader(txn: txn, schema: schema)
+        self.logIsEmpty = try reader.logTail() == nil
         self.head = try reader.logHead()
         self.headHash = try reader.headHash()
         self.applied = try reader.appliedSequence()
@@ -48,6 +51,7 @@ public final class StoreWriter {
             try txn.put(schema.log, key: Keys.sequence(event.sequence), value: entry, mode: .append)
             head = event.sequence
             headHash = hash
+            logIsEmpty = false
             state = try fold(event, previous: state)
             events.append(event)
         }
@@ -58,7 +62,7 @@ public final class StoreWriter {
     /// it when it is after the applied sequence (entries a loaded snapshot covers are only copied).
     /// A compacted source log starts after 1: only this store's first entry may skip ahead.
     func appendLogged(sequence: UInt64, entry: [UInt8]) throws {
-        guard head == 0 || sequence == head + 1 else {
+        guard logIsEmpty || sequence == head + 1 else {
             throw StoreError(.dataLoss, "the log has a gap: expected event \(head + 1), found \(sequence)")
         }
         let folds = sequence > applied
@@ -73,6 +77,7 @@ public final class StoreWriter {
         try txn.put(schema.log, key: Keys.sequence(sequence), value: entry, mode: .append)
         head = sequence
         headHash = hash
+        logIsEmpty = false
         if let event {
             try fold(event)
         } else {

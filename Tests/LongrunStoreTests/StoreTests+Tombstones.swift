@@ -242,6 +242,39 @@ extension StoreTests {
         #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
     }
 
+    /// A store whose log an older build compacted to nothing (through a snapshot at the head)
+    /// opens, and its next event follows the last one there was, its chain intact.
+    @Test func aLogCompactedToNothingByAnOlderBuildOpensAndGoesOn() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        do {
+            let store = try Store(directory: directory.path, logger: logger)
+            try append(store, name("a"), [.created(.init()), .progressed(metadata: nil)])
+            let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+            // What the older build's compaction did: every event and its history entry gone, the
+            // last one's hash the base.
+            try store.write { writer in
+                let hash = try #require(try writer.reader.chainHash(at: snapshot.sequence))
+                for sequence in 1...snapshot.sequence {
+                    let event = try #require(try writer.reader.txn.get(writer.schema.log, key: Keys.sequence(sequence)).map {
+                        try writer.reader.decodeEvent($0, sequence: sequence)
+                    })
+                    _ = try writer.txn.delete(writer.schema.history, key: Keys.history(event.name, sequence))
+                    _ = try writer.txn.delete(writer.schema.log, key: Keys.sequence(sequence))
+                }
+                try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.logBaseHash, value: hash.bytes)
+            }
+        }
+        let reopened = try Store(directory: directory.path, logger: logger)
+        #expect(try reopened.read { try $0.logHead() } == 2)
+        try append(reopened, name("a"), [.completed(.response(Fixtures.payload("R", "x")))])
+        try append(reopened, name("b"), [.created(.init())])
+        #expect(try reopened.read { try $0.logTail() } == 3)
+        #expect(try reopened.read { try $0.operation(name("a")) }?.version == 3)
+        #expect(try reopened.verifyLog().problem == nil)
+        #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+    }
+
     /// An operation live in a differential's base and dead (and compacted) by the differential is
     /// not brought back by the base's record when the differential is loaded.
     @Test func aDifferentialDoesNotBringBackWhatCompactionForgot() throws {
