@@ -65,8 +65,10 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
                 // Cancelled while the daemon drains (before this watch saw it): tell the client to
                 // come back, as a watch that saw the drain does.
                 if source.phase == .draining { throw GoogleRPCStatus.shuttingDown }
-                // The client went away or its deadline passed: nobody is listening.
-                return [:]
+                // The client's deadline passed (or it went away, and nobody is listening): end as
+                // the deadline does. Ended with OK, the call raced the client's own timer, which
+                // then saw a stream that ended instead of DEADLINE_EXCEEDED.
+                throw RPCError(code: .deadlineExceeded, message: "the watch's deadline passed")
             }
             throw GoogleRPCStatus.shuttingDown
         }
