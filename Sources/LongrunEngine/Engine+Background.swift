@@ -53,9 +53,10 @@ extension LongrunEngine {
         return try await onDedicatedThread {
             // Checked every minute, and usually nothing is due: the newest snapshot's header says so
             // without reading (and checksumming) the whole file.
-            guard let tail = try store.read({ try $0.logTail() }),
-                  let newest = try store.usableSnapshot(upTo: cutoff, checkContents: false), newest.sequence >= tail,
-                  let snapshot = try store.usableSnapshot(upTo: cutoff), snapshot.sequence >= tail
+            // Compaction keeps the newest event: through a snapshot at the head it has nothing to drop.
+            guard let (tail, head) = try store.read({ reader in try reader.logTail().map { ($0, try reader.logHead()) } }),
+                  let newest = try store.usableSnapshot(upTo: cutoff, checkContents: false), min(newest.sequence, head - 1) >= tail,
+                  let snapshot = try store.usableSnapshot(upTo: cutoff), min(snapshot.sequence, head - 1) >= tail
             else { return 0 }
             return try store.compactLog(through: snapshot.sequence)
         }
