@@ -21,6 +21,21 @@ extension StoreTests {
         }
     }
 
+    /// A store of 50 varied operations (``appendVariedOperations(_:from:count:)``) whose log is
+    /// compacted through a snapshot taken after the first 40 (8 of them dead by then, 2 more dying
+    /// after it), and its views as they were at the snapshot.
+    func variedStoreCompactedThroughASnapshot(_ directory: TemporaryDirectory) throws
+        -> (store: Store, snapshot: SnapshotFile.Info, viewsAtSnapshot: [[[UInt8]: [UInt8]]])
+    {
+        let store = try Store(directory: directory.path, logger: logger)
+        try appendVariedOperations(store, from: 0, count: 40)
+        let snapshot = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+        let viewsAtSnapshot = try views(store)
+        try appendVariedOperations(store, from: 40, count: 10)
+        try store.compactLog(through: snapshot.sequence, pause: .zero)
+        return (store, snapshot, viewsAtSnapshot)
+    }
+
     @Test func aDeadOperationsRecordLeavesOperationsForTombstones() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -79,11 +94,7 @@ extension StoreTests {
         defer { directory.remove() }
         let expected: [[[UInt8]: [UInt8]]]
         do {
-            let store = try Store(directory: directory.path, logger: logger)
-            try appendVariedOperations(store, from: 0, count: 40)
-            let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
-            try appendVariedOperations(store, from: 40, count: 10)
-            try store.compactLog(through: info.sequence, pause: .zero)
+            let (store, info, _) = try variedStoreCompactedThroughASnapshot(directory)
             #expect(try store.read { try $0.logTail() } == info.sequence + 1)
             expected = try views(store)
             // The 8 dead before the snapshot were forgotten with their history; 2 died after it.
@@ -302,12 +313,7 @@ extension StoreTests {
         defer { directory.remove() }
         let expected: [[[UInt8]: [UInt8]]]
         do {
-            let store = try Store(directory: directory.path, logger: logger)
-            try appendVariedOperations(store, from: 0, count: 40)
-            let info = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
-            let before = try views(store)
-            try appendVariedOperations(store, from: 40, count: 10)
-            try store.compactLog(through: info.sequence, pause: .zero)
+            let (store, _, before) = try variedStoreCompactedThroughASnapshot(directory)
             expected = try views(store)
             // What the older build left: the forgotten tombstones and request ids back, no record of forgetting.
             let (tombstones, requestIDs) = (store.schema.views.firstIndex(of: store.schema.tombstones)!,
