@@ -176,8 +176,9 @@ public final class StoreWriter {
     /// Forgets every tombstone the rule forgets once the log is compacted through `sequence`,
     /// reading the `tombstones` view from after the name `after` (from its start if nil), at most
     /// `limit` records, but those named in `kept`: what a loaded snapshot, or a store compacted by
-    /// a build that kept every tombstone, needs (compaction itself forgets as it goes). Returns how many it forgot and the
-    /// last name read, nil once the view is read to its end (and then records that none is left).
+    /// a build that kept every tombstone, needs (compaction itself forgets as it goes). Returns
+    /// how many it forgot and the last name read, nil once the view is read to its end (and then
+    /// records that none is left).
     func forgetTombstones(compactedThrough sequence: UInt64, except kept: Set<OperationName> = [], after: [UInt8]? = nil,
                           limit: Int = .max) throws -> (forgotten: Int, last: [UInt8]?) {
         var forgotten: [OperationState] = []
