@@ -167,10 +167,24 @@ public final class StoreWriter {
     }
 
     /// Forgets a dead operation (``Lifecycle/isForgotten(_:compactedThrough:)``): its tombstone and
-    /// the index entries it still implies (its request id's).
+    /// the index entries it still implies (its request id's), each only while it names this
+    /// operation: loading a differential may have put, under the same request id, the entry of an
+    /// operation created after this one was forgotten (its base still holds this tombstone).
     func forget(_ state: OperationState) throws {
-        _ = try txn.delete(schema.tombstones, key: Keys.name(state.name))
-        try updateIndexes(from: state, to: nil)
+        let name = Keys.name(state.name)
+        _ = try txn.delete(schema.tombstones, key: name)
+        let entries = IndexEntries(state)
+        var key: [UInt8] = []
+        for index in IndexEntries.Index.allCases where entries.has(index) {
+            entries.key(index, into: &key)
+            let database = index.database(schema)
+            if index.bodyNamesOperation {
+                guard let value = try txn.get(database, key: key),
+                      key.withUnsafeBytes({ Checksum.body(key: $0, value: value)?.elementsEqual(name) ?? false })
+                else { continue }
+            }
+            _ = try txn.delete(database, key: key)
+        }
     }
 
     /// Forgets every tombstone the rule forgets once the log is compacted through `sequence`,
@@ -216,7 +230,7 @@ public final class StoreWriter {
 
     /// Makes the indexes of one operation go from what `previous` implies to what `next` implies.
     /// The one place index entries change.
-    private func updateIndexes(from previous: OperationState?, to next: OperationState?) throws {
+    private func updateIndexes(from previous: OperationState?, to next: OperationState) throws {
         let old = IndexEntries(previous)
         let new = IndexEntries(next)
         var key: [UInt8] = []
@@ -224,7 +238,6 @@ public final class StoreWriter {
             old.key(index, into: &key)
             _ = try txn.delete(index.database(schema), key: key)
         }
-        guard let next else { return }
         for index in IndexEntries.Index.allCases where IndexEntries.adds(index, from: old, to: new) {
             new.key(index, into: &key)
             try putSealed(index.database(schema), key: key, body: index.bodyNamesOperation ? Keys.name(next.name) : [])

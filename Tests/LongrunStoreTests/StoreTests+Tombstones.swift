@@ -286,6 +286,29 @@ extension StoreTests {
         #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
     }
 
+    /// A request id used again after its operation was forgotten keeps pointing at the new one
+    /// when a differential is loaded whose base still holds the forgotten tombstone.
+    @Test func aRequestIDUsedAgainAfterItsOperationWasForgottenSurvivesLoading() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try append(store, name("first"), [.created(.init(requestID: "r")), .deleted])
+        let base = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 0)
+        try append(store, name("pad"), [.created(.init())])
+        try store.compactLog(through: base.sequence, pause: .zero)
+        #expect(try store.read { try $0.operation(name("first")) } == nil)
+        try append(store, name("second"), [.created(.init(requestID: "r"))])
+        let differential = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 1, kind: .differential)
+        #expect(differential.basePath != nil)
+        try append(store, name("pad"), [.progressed(metadata: nil)])
+        try store.compactLog(through: differential.sequence, pause: .zero)
+        #expect(try store.read { try $0.operation(forRequestID: "r", in: .root)?.name } == name("second"))
+
+        let rebuilt = try Store.rebuild(from: store, into: directory.child("rebuilt"), snapshot: differential, logger: logger)
+        #expect(try rebuilt.read { try $0.operation(forRequestID: "r", in: .root)?.name } == name("second"))
+        #expect(try views(rebuilt) == views(store))
+    }
+
     /// An operation live in a differential's base and dead (and compacted) by the differential is
     /// not brought back by the base's record when the differential is loaded.
     @Test func aDifferentialDoesNotBringBackWhatCompactionForgot() throws {
