@@ -53,10 +53,10 @@ extension LongrunEngine {
         return try await onDedicatedThread {
             // Checked every minute, and usually nothing is due: the newest snapshot's header says so
             // without reading (and checksumming) the whole file.
-            // Compaction keeps the newest event: through a snapshot at the head it has nothing to drop.
-            guard let (tail, head) = try store.read({ reader in try reader.logTail().map { ($0, try reader.logHead()) } }),
-                  let newest = try store.usableSnapshot(upTo: cutoff, checkContents: false), min(newest.sequence, head - 1) >= tail,
-                  let snapshot = try store.usableSnapshot(upTo: cutoff), min(snapshot.sequence, head - 1) >= tail
+            guard let newest = try store.usableSnapshot(upTo: cutoff, checkContents: false),
+                  try store.read({ try $0.compactionEnd(through: newest.sequence) }) != nil,
+                  let snapshot = try store.usableSnapshot(upTo: cutoff),
+                  try store.read({ try $0.compactionEnd(through: snapshot.sequence) }) != nil
             else { return 0 }
             return try store.compactLog(through: snapshot.sequence)
         }

@@ -29,8 +29,9 @@ public struct Schema: Sendable {
     public let operations: Database
     /// name (UTF-8) → `OperationRecord`: the state of every deleted or expired operation (its
     /// tombstone, without payloads), kept so that its name is not reused while its history is
-    /// (until log compaction drops its last event: ``Lifecycle/isForgotten(_:compactedThrough:)``). Apart from ``operations``
-    /// because an operation's record shrinks to a fifth when it dies: left in place, dead records
+    /// (until log compaction drops its last event: ``Lifecycle/isForgotten(_:compactedThrough:)``).
+    /// Apart from ``operations`` because an operation's record shrinks to a fifth when it dies:
+    /// left in place, dead records
     /// keep the pages of live ones a quarter full (LMDB merges a page only when a delete leaves it
     /// below that), and the data file grows by those pages for as long as retention runs. Here
     /// they are packed, and what leaves ``operations`` frees its pages.

@@ -30,8 +30,7 @@ extension Store {
         while true {
             let count = try write { writer -> Int in
                 let reader = writer.reader
-                guard writer.head > 1 else { return 0 }
-                let through = min(through, writer.head - 1)
+                guard let through = try reader.compactionEnd(through: through) else { return 0 }
                 var count = 0
                 var lastHash: ChainHash?
                 var keys: [[UInt8]] = []
@@ -86,6 +85,14 @@ extension Store {
 }
 
 extension StoreReader {
+    /// The last event compacting through `sequence` would drop now: `sequence`, but never the
+    /// newest event (the next one follows it); nil when that leaves nothing to drop.
+    public func compactionEnd(through sequence: UInt64) throws -> UInt64? {
+        guard let tail = try logTail() else { return nil }
+        let end = min(sequence, try logHead() - 1)
+        return end >= tail ? end : nil
+    }
+
     /// `name`'s state right after the event at `sequence`, folded from its history; nil if it did
     /// not exist yet. OUT_OF_RANGE if it was created before the retained log (its early events were
     /// compacted; its current state is still in the views).
