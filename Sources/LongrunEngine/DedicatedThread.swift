@@ -10,24 +10,10 @@ import Darwin
 /// that it never occupies one of the cooperative pool's few threads.
 func onDedicatedThread<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let job = Unmanaged.passRetained(ThreadJob { continuation.resume(with: Result { try work() }) })
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { argument in
-            let job = Unmanaged<ThreadJob>.fromOpaque(argument!).takeRetainedValue()
-            job.run()
-            return nil
-        }, job.toOpaque())
-        if rc == 0 {
-            pthread_detach(thread)
-        } else {
-            job.release()
-            continuation.resume(throwing: StoreError(.storage, "cannot start a thread: \(String(cString: strerror(rc)))"))
+        do {
+            try OwnThread.start { continuation.resume(with: Result { try work() }) }.detach()
+        } catch {
+            continuation.resume(throwing: error)
         }
     }
-}
-
-/// The work a dedicated thread runs, passed through pthread_create's untyped argument.
-private final class ThreadJob: @unchecked Sendable {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
 }
