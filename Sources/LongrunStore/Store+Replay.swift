@@ -12,7 +12,8 @@ import Darwin
 
 /// Folding the log into the views: the tail at open, or everything again.
 extension Store {
-    /// Folds the log entries after the applied sequence into the views, in chunks.
+    /// Folds the log entries after the applied sequence into the views, in chunks of `chunk` events
+    /// (one write transaction each).
     func replayTail(chunk: Int) throws {
         let (applied, head) = try read { reader in (try reader.appliedSequence(), try reader.logHead()) }
         guard applied != head else { return }
@@ -34,11 +35,20 @@ extension Store {
             ])
         }
         logger.notice("views are behind the log; replaying", metadata: ["applied": "\(next - 1)", "head": "\(head)"])
-        while next <= head {
-            let last = min(head, next + UInt64(chunk) - 1)
-            try write { writer in try writer.foldLogged(from: next, through: last) }
-            next = last + 1
-        }
+        // Two stages on two threads: one reads and decodes a chunk of the log (a read transaction
+        // of its own: replay writes only the views) while the writer folds and writes the chunk
+        // before it. Each chunk is one write transaction, as before.
+        let (start, size) = (next, UInt64(chunk))
+        try pipeline(produce: { emit in
+            var next = start
+            while next <= head {
+                let last = min(head, next + size - 1)
+                guard emit(try self.read { try $0.decodeLogged(from: next, through: last) }) else { return }
+                next = last + 1
+            }
+        }, consume: { decoded in
+            try write { writer in try writer.foldDecoded(decoded) }
+        })
         logger.notice("replay finished", metadata: ["head": "\(head)"])
     }
 

@@ -9,27 +9,15 @@ import Musl
 import Darwin
 #endif
 
-extension StoreWriter {
-    /// Replay: folds the logged events `from...through` into the views.
-    ///
-    /// Streams the log with one cursor and folds each operation's events in memory, then writes
-    /// each operation touched in the chunk once: its record, its new history entries, and the
-    /// difference between the indexes of its state before the chunk and after it. The views end
-    /// exactly as folding event by event leaves them (the indexes are a function of the state:
-    /// ``IndexEntries``), at a fraction of the reads, decodes, encodes and writes.
-    ///
-    /// Nothing is written while the log is read, and then every database is written in one
-    /// ascending run through one cursor: the records and history entries in name order, the
-    /// indexes in the order the chunk first met each operation (which is creation order for those
-    /// it created, so the creation indexes grow at their end). Consecutive keys mostly land on the
-    /// leaf page the cursor is on, so LMDB neither searches from the root nor touches a page twice.
-    func foldLogged(from: UInt64, through: UInt64) throws {
-        precondition(from == applied + 1, "replay must continue from the applied sequence")
-        guard from <= through else { return }
-        var chunk = ReplayChunk(expectedEvents: Int(min(through - from + 1, 1 << 20)))
+extension StoreReader {
+    /// Reads and decodes the logged events `from...through` for replay, without folding them: the
+    /// first stage of replay (``Store/replayTail(chunk:)``), which runs on a thread of its own while
+    /// the writer folds and writes the chunk before. Each operation's name is parsed once per chunk,
+    /// when the chunk first meets it; its later events share it, found by the bytes the log stores.
+    func decodeLogged(from: UInt64, through: UInt64) throws -> DecodedChunk {
+        var decoded = DecodedChunk(from: from, through: through)
+        guard from <= through else { return decoded }
         let strings = RecordStrings()
-        // One reader for the chunk: `reader` builds one (a copy of the schema) on every use.
-        let reader = reader
         var expected = from
         try txn.withCursor(schema.log) { cursor in
             var entry = try cursor.seek(atLeast: Keys.sequence(from))
@@ -38,16 +26,15 @@ extension StoreWriter {
                     throw StoreError(.dataLoss, "the log has a gap: expected sequence \(expected), found \(Keys.decodeSequence(key).map(String.init) ?? "a malformed key")")
                 }
                 var slot: Int?
-                let event = try reader.decodeEvent(value, sequence: sequence, strings: strings) { bytes throws(CodecError) in
-                    if let known = chunk.slot(named: bytes) {
+                let event = try decodeEvent(value, sequence: sequence, strings: strings) { bytes throws(CodecError) in
+                    if let known = decoded.names.slot(named: bytes) {
                         slot = known
-                        return chunk.name(at: known)
+                        return decoded.names.name(at: known)
                     }
                     return try RecordCodec.eventName(bytes)
                 }
-                let index: Int
-                if let slot { index = slot } else { index = chunk.add(event.name, stored: try reader.operation(event.name)) }
-                chunk.fold(event, into: index)
+                decoded.slots.append(Int32(slot ?? decoded.names.add(event.name)))
+                decoded.events.append(event)
                 expected += 1
                 entry = try cursor.next()
             }
@@ -55,15 +42,45 @@ extension StoreWriter {
         guard expected == through + 1 else {
             throw StoreError(.dataLoss, "the log ends at \(expected - 1) before the expected \(through)")
         }
+        decoded.nameOrder = decoded.names.nameOrder()
+        return decoded
+    }
+}
+
+extension StoreWriter {
+    /// Replay: folds decoded log events (``StoreReader/decodeLogged(from:through:)``) into the views.
+    ///
+    /// Folds each operation's events in memory, then writes each operation touched in the chunk
+    /// once: its record, its new history entries, and the difference between the indexes of its
+    /// state before the chunk and after it. The views end exactly as folding event by event leaves
+    /// them (the indexes are a function of the state: ``IndexEntries``), at a fraction of the reads,
+    /// decodes, encodes and writes.
+    ///
+    /// Every database is written in one ascending run through one cursor: the records and history
+    /// entries in name order, the indexes in the order the chunk first met each operation (which
+    /// is creation order for those it created, so the creation indexes grow at their end).
+    /// Consecutive keys mostly land on the leaf page the cursor is on, so LMDB neither searches
+    /// from the root nor touches a page twice.
+    func foldDecoded(_ decoded: DecodedChunk) throws {
+        precondition(decoded.from == applied + 1, "replay must continue from the applied sequence")
+        guard decoded.from <= decoded.through else { return }
+        // One reader for the chunk: `reader` builds one (a copy of the schema) on every use.
+        let reader = reader
+        var chunk = try ReplayChunk(decoded.names, nameOrder: decoded.nameOrder, events: decoded.events.count) { try reader.operation($0) }
+        decoded.events.withUnsafeBufferPointer { events in
+            decoded.slots.withUnsafeBufferPointer { slots in
+                for index in events.indices { chunk.fold(events[index], into: Int(slots[index])) }
+            }
+        }
         try write(&chunk)
-        try setAppliedSequence(through)
+        try setAppliedSequence(decoded.through)
     }
 
     /// Writes what a chunk folded: records and history in name order, then each index. Each
     /// changed state is taken out of the chunk (not copied: a copy retains and releases every
     /// field), encoded after its checksum's place in one reused buffer, and left as its index entries.
     private func write(_ chunk: inout ReplayChunk) throws {
-        let byName = chunk.nameOrder()
+        let byName = chunk.nameOrder
         var writer = WireWriter(capacity: 256)
         // The index entries of each changed operation's state after the chunk, by its index in the
         // chunk (no entries for one that did not change), and which indexes it leaves or enters
@@ -168,36 +185,47 @@ extension StoreWriter {
     }
 }
 
-/// The operations one replay chunk touches, folded in memory: each with its state before the
-/// chunk and after it, and the chunk's history entries. Operations are found by the bytes of their
-/// name as the log stores them, so an event of an operation met before costs neither a `String`
-/// nor a parse of its name.
-struct ReplayChunk {
-    struct Operation {
+/// A chunk of the log as replay's first stage leaves it: the events decoded, each with the index
+/// of its operation in ``names`` (the order the chunk first met them).
+struct DecodedChunk: Sendable {
+    let from: UInt64
+    let through: UInt64
+    var names: ReplayNames
+    var events: [Event] = []
+    var slots: [Int32] = []
+    /// Indexes into ``names`` in the order of their keys (``ReplayNames/nameOrder()``): sorted
+    /// here, off the writer's thread.
+    var nameOrder: [Int] = []
+
+    init(from: UInt64, through: UInt64) {
+        self.from = from
+        self.through = through
+        let expected = from <= through ? Int(min(through - from + 1, 1 << 20)) : 0
+        names = ReplayNames(expectedEvents: expected)
+        events.reserveCapacity(expected)
+        slots.reserveCapacity(expected)
+    }
+}
+
+/// The operations a replay chunk meets, in the order it meets them, found by the bytes of their
+/// name as the log stores them: an event of an operation met before costs neither a `String` nor
+/// a parse of its name.
+struct ReplayNames: Sendable {
+    struct Entry: Sendable {
         let name: OperationName
         /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
         let key: [UInt8]
         let hash: Int
-        /// The index entries of its state before the chunk: all the chunk needs of that state.
-        let before: IndexEntries
-        var after: OperationState?
-        /// Whether an event of the chunk applied to it (event-by-event folding would have written
-        /// its record and indexes then); it has a state (``after``) then.
-        var changed = false
     }
 
-    private(set) var operations: [Operation] = []
-    /// Every history entry the chunk adds, in log order: the operation's index in ``operations``
-    /// and the event's sequence.
-    var history: [(slot: Int32, sequence: UInt64)] = []
-    /// Open addressing over ``operations`` (-1: empty), at most half full.
+    private(set) var entries: [Entry] = []
+    /// Open addressing over ``entries`` (-1: empty), at most half full.
     private var buckets: [Int32]
 
     init(expectedEvents: Int) {
-        history.reserveCapacity(expectedEvents)
         // About four events per operation in a chunk (create, progress, complete); more operations
         // grow the array, whose every growth moves all of it.
-        operations.reserveCapacity(expectedEvents / 4)
+        entries.reserveCapacity(expectedEvents / 4)
         var capacity = 1024
         while capacity < expectedEvents / 2 { capacity *= 2 }
         buckets = [Int32](repeating: -1, count: capacity)
@@ -211,56 +239,41 @@ struct ReplayChunk {
         while true {
             let slot = Int(buckets[bucket])
             if slot < 0 { return nil }
-            if operations[slot].hash == hash,
-               operations[slot].key.withUnsafeBytes({ $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
+            if entries[slot].hash == hash,
+               entries[slot].key.withUnsafeBytes({ $0.count == bytes.count && memcmp($0.baseAddress!, bytes.baseAddress!, bytes.count) == 0 }) {
                 return slot
             }
             bucket = (bucket + 1) & mask
         }
     }
 
-    /// Takes the state of the operation at `slot` out of the chunk (moved, not copied), for
-    /// writing it once the chunk is folded.
-    mutating func takeState(at slot: Int) -> OperationState? {
-        operations[slot].after.take()
-    }
+    /// The name of the operation at `slot`, without copying the rest of its entry.
+    func name(at slot: Int) -> OperationName { entries[slot].name }
 
-    /// The name of the operation at `slot`, without copying the rest of it.
-    func name(at slot: Int) -> OperationName { operations[slot].name }
-
-    /// Adds an operation the chunk had not met, with its stored state; returns its index.
-    mutating func add(_ name: OperationName, stored: OperationState?) -> Int {
+    /// Adds an operation the chunk had not met; returns its index.
+    mutating func add(_ name: OperationName) -> Int {
         let key = Keys.name(name)
         let hash = key.withUnsafeBytes { Self.hash($0) }
-        operations.append(Operation(name: name, key: key, hash: hash, before: IndexEntries(stored), after: stored))
-        if operations.count * 2 > buckets.count {
+        entries.append(Entry(name: name, key: key, hash: hash))
+        if entries.count * 2 > buckets.count {
             buckets = [Int32](repeating: -1, count: buckets.count * 2)
-            for slot in operations.indices { place(slot) }
+            for slot in entries.indices { place(slot) }
         } else {
-            place(operations.count - 1)
+            place(entries.count - 1)
         }
-        return operations.count - 1
+        return entries.count - 1
     }
 
-    /// Folds `event` into the state of the operation at `slot`, in place (the state is not copied
-    /// per event), and notes its history entry when it applies.
-    mutating func fold(_ event: Event, into slot: Int) {
-        if Lifecycle.apply(&operations[slot].after, event) {
-            operations[slot].changed = true
-            history.append((Int32(slot), event.sequence))
-        }
+    /// Indexes into ``entries`` in the order of their keys (bytewise, as LMDB orders them).
+    func nameOrder() -> [Int] {
+        entries.indices.sorted { Keys.precedes(entries[$0].key, entries[$1].key) }
     }
 
     private mutating func place(_ slot: Int) {
         let mask = buckets.count - 1
-        var bucket = operations[slot].hash & mask
+        var bucket = entries[slot].hash & mask
         while buckets[bucket] >= 0 { bucket = (bucket + 1) & mask }
         buckets[bucket] = Int32(slot)
-    }
-
-    /// Indexes into ``operations`` in the order of their keys (bytewise, as LMDB orders them).
-    func nameOrder() -> [Int] {
-        operations.indices.sorted { Keys.precedes(operations[$0].key, operations[$1].key) }
     }
 
     /// Eight bytes at a time, each word mixed in by a multiply and a shift (SplitMix64's
@@ -282,5 +295,54 @@ struct ReplayChunk {
         mix(tail)
         hash = (hash ^ (hash >> 27)) &* 0x94D0_49BB_1331_11EB
         return Int(truncatingIfNeeded: hash ^ (hash >> 31))
+    }
+}
+
+/// The operations one replay chunk touches, folded in memory: each with its state before the
+/// chunk and after it, and the chunk's history entries.
+struct ReplayChunk {
+    struct Operation {
+        /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
+        let key: [UInt8]
+        /// The index entries of its state before the chunk: all the chunk needs of that state.
+        let before: IndexEntries
+        var after: OperationState?
+        /// Whether an event of the chunk applied to it (event-by-event folding would have written
+        /// its record and indexes then); it has a state (``after``) then.
+        var changed = false
+    }
+
+    private(set) var operations: [Operation] = []
+    /// Indexes into ``operations`` in the order of their keys (bytewise, as LMDB orders them).
+    let nameOrder: [Int]
+    /// Every history entry the chunk adds, in log order: the operation's index in ``operations``
+    /// and the event's sequence.
+    var history: [(slot: Int32, sequence: UInt64)] = []
+
+    /// The chunk's operations in the order it met them (``ReplayNames``), each with its state as
+    /// stored before the chunk.
+    init(_ names: ReplayNames, nameOrder: [Int], events: Int, stored: (OperationName) throws -> OperationState?) rethrows {
+        self.nameOrder = nameOrder
+        history.reserveCapacity(events)
+        operations.reserveCapacity(names.entries.count)
+        for entry in names.entries {
+            let state = try stored(entry.name)
+            operations.append(Operation(key: entry.key, before: IndexEntries(state), after: state))
+        }
+    }
+
+    /// Takes the state of the operation at `slot` out of the chunk (moved, not copied), for
+    /// writing it once the chunk is folded.
+    mutating func takeState(at slot: Int) -> OperationState? {
+        operations[slot].after.take()
+    }
+
+    /// Folds `event` into the state of the operation at `slot`, in place (the state is not copied
+    /// per event), and notes its history entry when it applies.
+    mutating func fold(_ event: Event, into slot: Int) {
+        if Lifecycle.apply(&operations[slot].after, event) {
+            operations[slot].changed = true
+            history.append((Int32(slot), event.sequence))
+        }
     }
 }

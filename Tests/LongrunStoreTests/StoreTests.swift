@@ -293,6 +293,37 @@ struct StoreTests {
         }
     }
 
+    @Test func replayStopsAtACorruptEventKeepingTheChunksBeforeIt() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: logger)
+        try appendVariedOperations(store, from: 0, count: 12)
+        let head = try store.read { try $0.logHead() }
+        #expect(head > 25)
+        try store.environment.write { txn in try txn.put(store.schema.log, key: Keys.sequence(23), value: [0xFF, 0xFF]) }
+        try store.loseViews()
+        // Chunks of 5: 1–5 … 16–20 fold and commit while the chunk holding event 23 is decoded;
+        // its error ends the replay, after them, and nothing of 21–25 is folded.
+        #expect {
+            try store.replayTail(chunk: 5)
+        } throws: { error in
+            guard let error = error as? StoreError else { return false }
+            return error.kind == .dataLoss && error.message.contains("log event 23")
+        }
+        #expect(try store.read { try $0.appliedSequence() } == 20)
+        // Each operation stands as its events up to 20 leave it.
+        var expected: [OperationName: OperationState] = [:]
+        for event in try store.read({ try $0.events(after: 0, limit: 20) }) {
+            var state = expected[event.name]
+            _ = Lifecycle.apply(&state, event)
+            expected[event.name] = state
+        }
+        #expect(!expected.isEmpty)
+        for (name, state) in expected {
+            #expect(try store.read { try $0.operation(name) } == state)
+        }
+    }
+
     @Test func historyKeepsEveryEventOfADeletedOperationInOrder() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
