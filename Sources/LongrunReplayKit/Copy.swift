@@ -68,6 +68,7 @@ public struct StoreCopy: Sendable {
             if let hash = last.entry.withUnsafeBytes({ LogEntry.split($0)?.hash }) { lastHash = hash }
             progress?(StoreProgress(phase: "copying the log", done: position, total: head))
         }
+        try await destination.foldCopied(progress: progress)
         var report = Verification(dataDirectory: to.description, report: VerifyReport())
         if verify {
             report = try await destination.verify(scratchParent: scratchParent, logger: logger, progress: progress)
@@ -134,9 +135,15 @@ enum Endpoint {
 
     func append(_ entries: [(sequence: UInt64, entry: [UInt8])]) async throws {
         switch self {
-        case .lmdb(let store): try store.appendLogged(entries)
+        case .lmdb(let store): try store.copyLogged(entries)
         case .postgres(let store): try await store.appendLogged(entries)
         }
+    }
+
+    /// Folds what ``append(_:)`` copied into the views: LMDB replays the copied log once it is all
+    /// there; PostgreSQL folded each batch as it was appended.
+    func foldCopied(progress: StoreProgressHandler?) async throws {
+        if case .lmdb(let store) = self { try store.foldCopiedLog(progress: progress) }
     }
 
     func verify(scratchParent: String?, logger: Logger, progress: StoreProgressHandler?) async throws -> Verification {

@@ -10,7 +10,7 @@ import Darwin
 
 extension Store {
     /// Builds a new store in `directory` (which must not hold one) from `source`'s log: copies every
-    /// retained log entry, checking the chain as it goes, and folds them into fresh views. With a
+    /// retained log entry, checking the chain as it goes, then folds them into fresh views (replay). With a
     /// snapshot (a restore point: a full one, or a differential with its base), loads its views
     /// first and folds only the events after it. `upTo` stops early.
     public static func rebuild(from source: Store, into directory: String, upTo: UInt64? = nil, snapshot: SnapshotFile.Info? = nil,
@@ -56,10 +56,11 @@ extension Store {
         while next <= last {
             let end = min(last, next + chunk - 1)
             let entries = try source.logEntries(after: next - 1, limit: Int(end - next + 1))
-            try target.appendLogged(entries)
+            try target.copyLogged(entries)
             next = end + 1
-            progress?(StoreProgress(phase: "replaying the log", done: end - tail + 1, total: last - tail + 1))
+            progress?(StoreProgress(phase: "copying the log", done: end - tail + 1, total: last - tail + 1))
         }
+        try target.foldCopiedLog(progress: progress)
         try target.sync()
         return target
     }
@@ -190,10 +191,17 @@ extension Store {
     }
 
     /// Appends entries copied from another store's log in one transaction, each checked against
-    /// the chain, and folds them (a copy from another backend into a new store).
-    public func appendLogged(_ entries: [(sequence: UInt64, entry: [UInt8])]) throws {
+    /// the chain (a copy from another backend, or a rebuild, into a new store). Their events are
+    /// folded into the views by ``foldCopiedLog(progress:)`` once the copy is done (or at the next
+    /// open, if it is interrupted).
+    public func copyLogged(_ entries: [(sequence: UInt64, entry: [UInt8])]) throws {
         try write { writer in
-            for (sequence, entry) in entries { try writer.appendLogged(sequence: sequence, entry: entry) }
+            for (sequence, entry) in entries { try writer.copyLogged(sequence: sequence, entry: entry) }
         }
+    }
+
+    /// Folds the events copied by ``copyLogged(_:)`` into the views: replay, as at open.
+    public func foldCopiedLog(progress: StoreProgressHandler? = nil) throws {
+        try replayTail(chunk: replayChunk, progress: progress)
     }
 }

@@ -14,7 +14,7 @@ import Darwin
 extension Store {
     /// Folds the log entries after the applied sequence into the views, in chunks of `chunk` events
     /// (one write transaction each).
-    func replayTail(chunk: Int) throws {
+    func replayTail(chunk: Int, progress: StoreProgressHandler? = nil) throws {
         let (applied, head) = try read { reader in (try reader.appliedSequence(), try reader.logHead()) }
         guard applied != head else { return }
         guard applied < head else {
@@ -48,6 +48,7 @@ extension Store {
             }
         }, consume: { decoded in
             try write { writer in try writer.foldDecoded(decoded) }
+            progress?(StoreProgress(phase: "replaying the log", done: decoded.through - start + 1, total: head - start + 1))
         })
         logger.notice("replay finished", metadata: ["head": "\(head)"])
     }

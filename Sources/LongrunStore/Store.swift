@@ -37,12 +37,15 @@ public final class Store: Sendable {
     public var snapshotDirectory: String { directory + "/snapshots" }
 
     public let directory: String
+    /// ``Configuration/replayChunk``.
+    let replayChunk: Int
     let environment: Environment
     let schema: Schema
     let logger: Logger
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory
+        self.replayChunk = configuration.replayChunk
         self.logger = logger
         try Self.prepareDirectory(directory, readOnly: configuration.readOnly)
         var environmentConfiguration = Environment.Configuration(path: directory)

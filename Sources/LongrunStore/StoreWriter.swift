@@ -58,29 +58,27 @@ public final class StoreWriter {
         return (events, state)
     }
 
-    /// Copies one log entry from another store, refusing it unless it continues the chain, and folds
-    /// it when it is after the applied sequence (entries a loaded snapshot covers are only copied).
-    /// A compacted source log starts after 1: only this store's first entry may skip ahead.
-    func appendLogged(sequence: UInt64, entry: [UInt8]) throws {
+    /// Copies one log entry from another store, refusing it unless it continues the chain. The
+    /// views are not touched for an entry after the applied sequence: ``Store/foldCopiedLog(progress:)``
+    /// (replay) folds them all once copied. An entry a loaded snapshot covers gets its history entry
+    /// (the snapshot holds none). A compacted source log starts after 1: only this store's first
+    /// entry may skip ahead.
+    func copyLogged(sequence: UInt64, entry: [UInt8]) throws {
         guard logIsEmpty || sequence == head + 1 else {
             throw StoreError(.dataLoss, "the log has a gap: expected event \(head + 1), found \(sequence)")
         }
-        let folds = sequence > applied
-        // Entries a loaded snapshot already covers are only copied: the chain vouches for their bytes.
-        let (event, hash): (Event?, ChainHash) = try entry.withUnsafeBytes { value in
+        let hash = try entry.withUnsafeBytes { value in
             let (stored, record) = try LogEntry.open(value, sequence: sequence)
             guard headHash.next(record: record) == stored else {
                 throw StoreError(.dataLoss, "event \(sequence) breaks the hash chain: it was edited, removed or reordered. Run `longrun-replay verify`")
             }
-            return (folds ? try reader.decodeEvent(value, sequence: sequence) : nil, stored)
+            return stored
         }
         try txn.put(schema.log, key: Keys.sequence(sequence), value: entry, mode: .append)
         head = sequence
         headHash = hash
         logIsEmpty = false
-        if let event {
-            try fold(event)
-        } else {
+        if sequence <= applied {
             // A snapshot holds no history (it is the log's index): the copied entry's comes with it.
             try entry.withUnsafeBytes { try putHistory(ofCovered: reader.decodeEvent($0, sequence: sequence)) }
         }
@@ -127,12 +125,6 @@ public final class StoreWriter {
     func finish() throws {
         guard appliedChanged else { return }
         try txn.put(schema.meta, key: Schema.MetaKey.appliedSequence, value: Keys.sequence(applied))
-    }
-
-    /// Folds one event into every view; returns the operation's state after it.
-    @discardableResult
-    private func fold(_ event: Event) throws -> OperationState? {
-        try fold(event, previous: reader.operation(event.name))
     }
 
     /// Folds one event, given the operation's state in this transaction before it.
