@@ -195,8 +195,12 @@ extension Store {
     /// folded into the views by ``foldCopiedLog(progress:)`` once the copy is done (or at the next
     /// open, if it is interrupted).
     public func copyLogged(_ entries: [(sequence: UInt64, entry: [UInt8])]) throws {
+        guard let first = entries.first?.sequence, let last = entries.last?.sequence else { return }
         try write { writer in
             for (sequence, entry) in entries { try writer.copyLogged(sequence: sequence, entry: entry) }
+            // A loaded snapshot holds no history (it is the log's index): the entries it covers
+            // bring theirs.
+            try writer.putHistory(from: first, through: min(last, writer.applied))
         }
     }
 

@@ -115,7 +115,7 @@ extension StoreWriter {
                 }
             }
         }
-        try writeHistory(chunk, byName: byName)
+        try writeHistory(chunk.history, byName: byName) { chunk.operations[$0].key }
 
         // The entries to remove and to add, as event-by-event folding would change them
         // (``StoreWriter/updateIndexes(from:to:)``), then one pass per index, in the order the
@@ -141,18 +141,19 @@ extension StoreWriter {
         }
     }
 
-    /// The chunk's history entries, `name · 0x00 · sequence`, in key order: operations by name,
-    /// each one's sequences ascending (the log's order), so the whole run ascends.
-    private func writeHistory(_ chunk: ReplayChunk, byName: [Int]) throws {
+    /// A chunk's history entries, `name · 0x00 · sequence`, in key order: operations by name
+    /// (`byName`: indexes of the chunk's operations in their keys' order; `key`: an operation's key
+    /// by its index), each one's sequences ascending (the log's order), so the whole run ascends.
+    func writeHistory(_ history: [(slot: Int32, sequence: UInt64)], byName: [Int], key operationKey: (Int) -> [UInt8]) throws {
         // Counting sort of the entries (in log order) by their operation's place in name order.
-        var rank = [Int](repeating: 0, count: chunk.operations.count)
+        var rank = [Int](repeating: 0, count: byName.count)
         for (place, index) in byName.enumerated() { rank[index] = place }
         var starts = [Int](repeating: 0, count: byName.count + 1)
-        for (slot, _) in chunk.history { starts[rank[Int(slot)] + 1] += 1 }
+        for (slot, _) in history { starts[rank[Int(slot)] + 1] += 1 }
         for place in 0..<byName.count { starts[place + 1] += starts[place] }
-        var sequences = [UInt64](repeating: 0, count: chunk.history.count)
+        var sequences = [UInt64](repeating: 0, count: history.count)
         var fill = starts
-        for (slot, sequence) in chunk.history {
+        for (slot, sequence) in history {
             let place = rank[Int(slot)]
             sequences[fill[place]] = sequence
             fill[place] += 1
@@ -163,7 +164,7 @@ extension StoreWriter {
         try txn.withCursor(schema.history) { cursor in
             for (place, index) in byName.enumerated() where starts[place] < starts[place + 1] {
                 key.removeAll(keepingCapacity: true)
-                key += chunk.operations[index].key
+                key += operationKey(index)
                 key.append(0)
                 let sequenceAt = key.count
                 key += Keys.sequence(0)

@@ -59,10 +59,10 @@ public final class StoreWriter {
     }
 
     /// Copies one log entry from another store, refusing it unless it continues the chain. The
-    /// views are not touched for an entry after the applied sequence: ``Store/foldCopiedLog(progress:)``
-    /// (replay) folds them all once copied. An entry a loaded snapshot covers gets its history entry
-    /// (the snapshot holds none). A compacted source log starts after 1: only this store's first
-    /// entry may skip ahead.
+    /// views are not touched: ``Store/foldCopiedLog(progress:)`` (replay) folds the entries after the
+    /// applied sequence once copied, and ``Store/copyLogged(_:)`` gives those a loaded snapshot covers
+    /// their history entries (``putHistory(from:through:)``). A compacted source log starts after 1:
+    /// only this store's first entry may skip ahead.
     func copyLogged(sequence: UInt64, entry: [UInt8]) throws {
         guard logIsEmpty || sequence == head + 1 else {
             throw StoreError(.dataLoss, "the log has a gap: expected event \(head + 1), found \(sequence)")
@@ -78,10 +78,6 @@ public final class StoreWriter {
         head = sequence
         headHash = hash
         logIsEmpty = false
-        if sequence <= applied {
-            // A snapshot holds no history (it is the log's index): the copied entry's comes with it.
-            try entry.withUnsafeBytes { try putHistory(ofCovered: reader.decodeEvent($0, sequence: sequence)) }
-        }
     }
 
     /// The `history` entry of one event: its operation's name and its sequence.
@@ -89,25 +85,36 @@ public final class StoreWriter {
         try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
     }
 
-    /// The `history` entry of an event a loaded snapshot covers, as its fold would have put it: the
-    /// fold puts none for an event of an operation never created (which ``Lifecycle/apply(_:_:)-(OperationState?,_)``
-    /// ignores, and a log written by the lifecycle never holds), and every operation created up to
-    /// the snapshot has its record there.
-    private func putHistory(ofCovered event: Event) throws {
-        if case .created = event.kind {} else if try reader.record(Keys.name(event.name)) == nil { return }
-        try putHistory(of: event)
-    }
-
-    /// The `history` entries of this store's own log events from `first` through `last`: a loaded
-    /// snapshot, which holds only records, covers those events.
+    /// The `history` entries of this store's own log events from `first` through `last`, which a
+    /// loaded snapshot covers (it holds only records), as their folds would have put them: one for
+    /// each event of an operation that has a record, and for each creation (the fold puts none for
+    /// an event of an operation never created, which ``Lifecycle/apply(_:_:)-(OperationState?,_)``
+    /// ignores and a log written by the lifecycle never holds; every operation created up to the
+    /// snapshot has its record there).
+    ///
+    /// Events the log does not hold are skipped. In chunks of 50,000 events, decoded as replay
+    /// decodes them: each operation's record is looked up once per chunk, and the chunk's entries
+    /// are written in one ascending run.
     func putHistory(from first: UInt64, through last: UInt64) throws {
-        guard first <= last else { return }
-        try txn.withCursor(schema.log) { cursor in
-            var entry = try cursor.seek(atLeast: Keys.sequence(first))
-            while let (key, value) = entry, let sequence = Keys.decodeSequence(key), sequence <= last {
-                try putHistory(ofCovered: reader.decodeEvent(value, sequence: sequence))
-                entry = try cursor.next()
+        // Only what the log holds: none yet when a rebuild loads its snapshot (it copies the log
+        // after, and ``Store/copyLogged(_:)`` indexes what it copies).
+        guard let tail = try reader.logTail() else { return }
+        let last = min(last, try reader.logHead())
+        var next = max(first, tail)
+        while next <= last {
+            let end = min(last, next + 49_999)
+            let decoded = try reader.decodeLogged(from: next, through: end)
+            var hasRecord: [Bool] = []
+            hasRecord.reserveCapacity(decoded.names.entries.count)
+            for entry in decoded.names.entries { hasRecord.append(try reader.record(entry.key) != nil) }
+            var history: [(slot: Int32, sequence: UInt64)] = []
+            history.reserveCapacity(decoded.events.count)
+            for (event, slot) in zip(decoded.events, decoded.slots) {
+                if case .created = event.kind {} else if !hasRecord[Int(slot)] { continue }
+                history.append((slot, event.sequence))
             }
+            try writeHistory(history, byName: decoded.nameOrder) { decoded.names.entries[$0].key }
+            next = end + 1
         }
     }
 
