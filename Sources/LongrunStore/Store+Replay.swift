@@ -1,7 +1,6 @@
 import LMDB
 import Logging
 import LongrunDomain
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -39,32 +38,16 @@ extension Store {
         // Two stages on two threads: one reads and decodes a chunk of the log (a read transaction
         // of its own: replay writes only the views) while the writer folds and writes the chunk
         // before it. Each chunk is one write transaction, as before.
-        //
-        // The reading thread also reads each operation's stored state, except for the operations
-        // of chunks it handed over that are not yet committed: their states are still changing, and
-        // the writer reads those. It learns what is committed before it opens its transaction,
-        // which then sees at least that much.
         let (start, size) = (next, UInt64(chunk))
-        let committed = CommittedThrough(start - 1)
         try pipeline(produce: { emit in
             var next = start
-            var uncommitted: [(through: UInt64, names: ReplayNames)] = []
             while next <= head {
                 let last = min(head, next + size - 1)
-                let through = committed.value
-                uncommitted.removeAll { $0.through <= through }
-                let decoded = try self.read { reader in
-                    var decoded = try reader.decodeLogged(from: next, through: last)
-                    try decoded.readStoredStates(reader, exceptThoseOf: uncommitted.map(\.names))
-                    return decoded
-                }
-                uncommitted.append((last, decoded.names))
-                guard emit(decoded) else { return }
+                guard emit(try self.read { try $0.decodeLogged(from: next, through: last) }) else { return }
                 next = last + 1
             }
         }, consume: { decoded in
             try write { writer in try writer.foldDecoded(decoded) }
-            committed.value = decoded.through
             progress?(StoreProgress(phase: "replaying the log", done: decoded.through - start + 1, total: head - start + 1))
         })
         logger.notice("replay finished", metadata: ["head": "\(head)"])
@@ -89,16 +72,5 @@ extension Store {
             try writer.setAppliedSequence(0)
         }
         try replayTail(chunk: chunk)
-    }
-}
-
-/// The last event replay's writer has committed, for its reading thread.
-private final class CommittedThrough: Sendable {
-    private let sequence: Mutex<UInt64>
-    init(_ sequence: UInt64) { self.sequence = Mutex(sequence) }
-
-    var value: UInt64 {
-        get { sequence.withLock { $0 } }
-        set { sequence.withLock { $0 = newValue } }
     }
 }

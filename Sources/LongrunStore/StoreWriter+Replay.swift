@@ -66,9 +66,7 @@ extension StoreWriter {
         guard decoded.from <= decoded.through else { return }
         // One reader for the chunk: `reader` builds one (a copy of the schema) on every use.
         let reader = reader
-        var chunk = try ReplayChunk(decoded.names, nameOrder: decoded.nameOrder, stored: decoded.stored, events: decoded.events.count) {
-            try reader.operation($0)
-        }
+        var chunk = try ReplayChunk(decoded.names, nameOrder: decoded.nameOrder, events: decoded.events.count) { try reader.operation($0) }
         decoded.events.withUnsafeBufferPointer { events in
             decoded.slots.withUnsafeBufferPointer { slots in
                 for index in events.indices { chunk.fold(events[index], into: Int(slots[index])) }
@@ -199,27 +197,6 @@ struct DecodedChunk: Sendable {
     /// Indexes into ``names`` in the order of their keys (``ReplayNames/nameOrder()``): sorted
     /// here, off the writer's thread.
     var nameOrder: [Int] = []
-    /// The state each of ``names`` had before the chunk, where the reading thread read it
-    /// (``readStoredStates(_:exceptThoseOf:)``); empty when it read none.
-    var stored: [StoredBefore] = []
-
-    /// An operation's state before the chunk, as the reading thread found it.
-    enum StoredBefore: Sendable {
-        /// Left to the writer: a chunk not yet committed changes it.
-        case unread
-        case read(OperationState?)
-    }
-
-    /// Reads the stored state of each operation the chunk meets, except those `uncommitted` chunks
-    /// meet (the writer reads theirs). `reader` must see every commit of the chunks before this one
-    /// that are not among `uncommitted`.
-    mutating func readStoredStates(_ reader: StoreReader, exceptThoseOf uncommitted: [ReplayNames]) throws {
-        stored.reserveCapacity(names.entries.count)
-        for entry in names.entries {
-            let changing = entry.key.withUnsafeBytes { key in uncommitted.contains { $0.slot(named: key) != nil } }
-            stored.append(changing ? .unread : .read(try reader.operation(entry.name)))
-        }
-    }
 
     init(from: UInt64, through: UInt64) {
         self.from = from
@@ -344,15 +321,13 @@ struct ReplayChunk {
     var history: [(slot: Int32, sequence: UInt64)] = []
 
     /// The chunk's operations in the order it met them (``ReplayNames``), each with its state as
-    /// stored before the chunk: as the reading thread read it (`stored`), else from `read`.
-    init(_ names: ReplayNames, nameOrder: [Int], stored: [DecodedChunk.StoredBefore], events: Int,
-         read: (OperationName) throws -> OperationState?) rethrows {
+    /// stored before the chunk.
+    init(_ names: ReplayNames, nameOrder: [Int], events: Int, stored: (OperationName) throws -> OperationState?) rethrows {
         self.nameOrder = nameOrder
         history.reserveCapacity(events)
         operations.reserveCapacity(names.entries.count)
-        for (slot, entry) in names.entries.enumerated() {
-            var state: OperationState?
-            if slot < stored.count, case .read(let known) = stored[slot] { state = known } else { state = try read(entry.name) }
+        for entry in names.entries {
+            let state = try stored(entry.name)
             operations.append(Operation(key: entry.key, before: IndexEntries(state), after: state))
         }
     }
