@@ -39,6 +39,8 @@ extension Store {
         // of its own: replay writes only the views) while the writer folds and writes the chunk
         // before it. Each chunk is one write transaction, as before.
         let (start, size) = (next, UInt64(chunk))
+        let began = ContinuousClock.now
+        var lastReport = began
         try pipeline(produce: { emit in
             var next = start
             while next <= head {
@@ -48,9 +50,21 @@ extension Store {
             }
         }, consume: { decoded in
             try write { writer in try writer.foldDecoded(decoded) }
-            progress?(StoreProgress(phase: "replaying the log", done: decoded.through - start + 1, total: head - start + 1))
+            let (done, total) = (decoded.through - start + 1, head - start + 1)
+            progress?(StoreProgress(phase: "replaying the log", done: done, total: total))
+            // A long replay (lost views, a large tail) says how far it is every few seconds.
+            let now = ContinuousClock.now
+            if now - lastReport >= .seconds(5) {
+                lastReport = now
+                logger.notice("replaying the log", metadata: [
+                    "done": "\(done)", "total": "\(total)",
+                    "events_per_second": "\(Int(Double(done) * 1e9 / Double(max((now - began).nanoseconds, 1))))",
+                ])
+            }
         })
-        logger.notice("replay finished", metadata: ["head": "\(head)"])
+        logger.notice("replay finished", metadata: [
+            "head": "\(head)", "events": "\(head + 1 - start)", "took": "\(ContinuousClock.now - began)",
+        ])
     }
 
     /// Drops every view and folds the whole log again (from the newest usable snapshot, as every
