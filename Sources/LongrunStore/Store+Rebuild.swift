@@ -10,9 +10,9 @@ import Darwin
 
 extension Store {
     /// Builds a new store in `directory` (which must not hold one) from `source`'s log: copies every
-    /// retained log entry, checking the chain as it goes, then folds them into fresh views (replay). With a
-    /// snapshot (a restore point: a full one, or a differential with its base), loads its views
-    /// first and folds only the events after it. `upTo` stops early.
+    /// retained log entry, checking the chain as it goes, then folds them into fresh views (replay).
+    /// With a snapshot (a restore point: a full one, or a differential with its base), loads its
+    /// views first and folds only the events after it. `upTo` stops early.
     public static func rebuild(from source: Store, into directory: String, upTo: UInt64? = nil, snapshot: SnapshotFile.Info? = nil,
                                logger: Logger, progress: StoreProgressHandler? = nil) throws -> Store {
         var configuration = Store.Configuration()

@@ -11,7 +11,7 @@ import Darwin
 
 extension StoreReader {
     /// Reads and decodes the logged events `from...through` for replay, without folding them: the
-    /// first stage of replay (``Store/replayTail(chunk:)``), which runs on a thread of its own while
+    /// first stage of replay (``Store/replayTail(chunk:progress:)``), which runs on a thread of its own while
     /// the writer folds and writes the chunk before. Each operation's name is parsed once per chunk,
     /// when the chunk first meets it; its later events share it, found by the bytes the log stores.
     func decodeLogged(from: UInt64, through: UInt64) throws -> DecodedChunk {
