@@ -37,15 +37,17 @@ final class StreamLeases<C: Clock<Duration>>: Sendable {
         return leased.withLock { leased in leased.filter { $0.value.renewed.duration(to: now) >= $0.value.ttl / 3 }.map(\.key) }.sorted()
     }
 
-    /// How long the renewal loop sleeps: a sixth of the shortest lease's TTL, at most a second.
-    var pollInterval: Duration {
-        min(leased.withLock { $0.values.map(\.ttl).min() }.map { $0 / 6 } ?? .seconds(1), .seconds(1))
-    }
+    /// How long the renewal loop sleeps: a sixth of the shortest TTL a lease may have
+    /// (``Limits/leaseTTLRange``), whatever is tracked, so that a lease tracked while the loop
+    /// sleeps is renewed by half its TTL, however short. (Sleeping a sixth of the shortest tracked
+    /// TTL, a second when none was, a stream's first 1 s lease was looked at only after a second:
+    /// as its lease ran out, so the engine could expire a living producer's operation.)
+    static var pollInterval: Duration { Limits.leaseTTLRange.lowerBound / 6 }
 
     /// Renews until cancelled.
     func renew(engine: LongrunEngine, actor: Actor, access: Access, logger: Logger) async {
         while !Task.isCancelled {
-            do { try await Task.sleep(for: pollInterval, clock: clock) } catch { return }
+            do { try await Task.sleep(for: Self.pollInterval, clock: clock) } catch { return }
             let due = due()
             guard !due.isEmpty else { continue }
             for (name, result) in await engine.heartbeat(due, actor: actor, access: access) {
