@@ -6,12 +6,18 @@ import Testing
 
 @Suite("Server: a stream's lease renewals")
 struct StreamLeasesTests {
-    @Test func aLeaseIsDueAtAThirdOfItsTTLAndLeavesTheSetWhenDone() async throws {
+    /// An engine in a temporary directory and a stream's leases on a clock the test moves.
+    func withLeases(_ body: (LongrunEngine, ManualMonotonicClock, StreamLeases<ManualMonotonicClock>) async throws -> Void) async throws {
         try await withTemporaryDirectory { directory in
             let engine = try Fixtures.openEngine(directory.path)
             defer { engine.close() }
             let clock = ManualMonotonicClock()
-            let leases = StreamLeases(clock: clock)
+            try await body(engine, clock, StreamLeases(clock: clock))
+        }
+    }
+
+    @Test func aLeaseIsDueAtAThirdOfItsTTLAndLeavesTheSetWhenDone() async throws {
+        try await withLeases { engine, clock, leases in
             let leased = try await engine.create(CreateRequest(id: "leased", leaseTTL: .seconds(3)), actor: Fixtures.producer)
             leases.track(leased)
             leases.track(try await engine.create(CreateRequest(id: "plain"), actor: Fixtures.producer))
@@ -25,11 +31,7 @@ struct StreamLeasesTests {
     }
 
     @Test func aShortLeaseTrackedWhileTheLoopSleepsIsRenewedBeforeItRunsOut() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
-            defer { engine.close() }
-            let clock = ManualMonotonicClock()
-            let leases = StreamLeases(clock: clock)
+        try await withLeases { engine, clock, leases in
             // The loop starts with nothing to renew, as a stream's does, and goes to sleep.
             let loop = Task { await leases.renew(engine: engine, actor: Fixtures.producer, access: .unrestricted, logger: Fixtures.quietLogger) }
             defer { loop.cancel() }
@@ -51,11 +53,7 @@ struct StreamLeasesTests {
     }
 
     @Test func theLoopRenewsWhatIsDueOnlyOnceItsClockMoves() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
-            defer { engine.close() }
-            let clock = ManualMonotonicClock()
-            let leases = StreamLeases(clock: clock)
+        try await withLeases { engine, clock, leases in
             let leased = try await engine.create(CreateRequest(id: "leased", leaseTTL: .seconds(3)), actor: Fixtures.producer)
             leases.track(leased)
             let loop = Task { await leases.renew(engine: engine, actor: Fixtures.producer, access: .unrestricted, logger: Fixtures.quietLogger) }
