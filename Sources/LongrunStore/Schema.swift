@@ -31,10 +31,9 @@ public struct Schema: Sendable {
     /// tombstone, without payloads), kept so that its name is not reused while its history is
     /// (until log compaction drops its last event: ``Lifecycle/isForgotten(_:compactedThrough:)``).
     /// Apart from ``operations`` because an operation's record shrinks to a fifth when it dies:
-    /// left in place, dead records
-    /// keep the pages of live ones a quarter full (LMDB merges a page only when a delete leaves it
-    /// below that), and the data file grows by those pages for as long as retention runs. Here
-    /// they are packed, and what leaves ``operations`` frees its pages.
+    /// left in place, dead records keep the pages of live ones a quarter full (LMDB merges a page
+    /// only when a delete leaves it below that), and the data file grows by those pages for as
+    /// long as retention runs. Here they are packed, and what leaves ``operations`` frees its pages.
     public let tombstones: Database
     /// parent (UTF-8) · 0x00 · create sequence (8 bytes BE) → name: live operations in creation order, for List.
     public let byCreation: Database
