@@ -187,6 +187,20 @@ public final class Environment: @unchecked Sendable {
         try LMDBError.check(mdb_env_sync(handle, force ? 1 : 0), "mdb_env_sync")
     }
 
+    /// Turns the flush at commit on or off while the environment is open (`MDB_NOSYNC`). Call it
+    /// only while no write transaction is open in this process.
+    public func setSyncOnCommit(_ sync: Bool) throws(LMDBError) {
+        try LMDBError.check(mdb_env_set_flags(handle, UInt32(MDB_NOSYNC), sync ? 0 : 1), "mdb_env_set_flags(MDB_NOSYNC)")
+    }
+
+    /// Holds the state of the last commit from reuse until ``PinnedSnapshot/release()``: LMDB
+    /// writes later commits to pages that state does not use, so once it has been flushed it stays
+    /// whole on disk whatever happens to the pages written after it. Reads nothing; see
+    /// ``PinnedSnapshot``.
+    public func pinSnapshot() throws(LMDBError) -> PinnedSnapshot {
+        try PinnedSnapshot(environment: self)
+    }
+
     /// Writes a consistent copy of the environment to `path` (a file), optionally compacted.
     /// Runs in a read transaction of its own, so writers are not blocked.
     public func copy(toFile path: String, compact: Bool) throws(LMDBError) {
@@ -297,5 +311,32 @@ public enum ByteCount {
         let rounded = (value * 10).rounded() / 10
         let number = rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
         return "\(number) \(units[unit])"
+    }
+}
+
+/// A read transaction that is never read from, kept open so that LMDB reuses none of the pages of
+/// the state it began on (LMDB frees a page for reuse only once no reader can see it). It does not
+/// hold the environment's resize lock: growing the map while it is open is safe, since LMDB checks
+/// only for a write transaction there and a transaction that reads nothing holds no pointer into
+/// the map. Not bound to a thread (`MDB_NOTLS`); released at the latest when it is freed.
+public final class PinnedSnapshot: @unchecked Sendable {
+    private var transaction: ReadTransaction?
+    /// LMDB's id of the pinned state's transaction.
+    public let transactionID: Int
+
+    init(environment: Environment) throws(LMDBError) {
+        let transaction = try ReadTransaction(environment: environment, flags: UInt32(MDB_RDONLY))
+        self.transaction = transaction
+        self.transactionID = Int(mdb_txn_id(transaction.handle))
+    }
+
+    /// Lets LMDB reuse the pinned state's pages. Idempotent; call it from one thread at a time.
+    public func release() {
+        transaction?.abort()
+        transaction = nil
+    }
+
+    deinit {
+        transaction?.abort()
     }
 }
