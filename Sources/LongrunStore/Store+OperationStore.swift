@@ -1,3 +1,4 @@
+import Logging
 public import LongrunDomain
 
 /// The LMDB store behind the storage seam. Reads run in their own read transaction on the caller's
@@ -7,7 +8,8 @@ extension Store: OperationStore {
 
     public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
         // LMDB needs no footprint: the write transaction sees and locks the whole store.
-        try write { writer in try body(writer) }
+        guard let journal else { return try write { writer in try body(writer) } }
+        return try journal.commitBatch(self) { writer in try body(writer) }
     }
 
     public func appliedSequence() async throws -> UInt64 { try read { try $0.appliedSequence() } }
@@ -45,8 +47,15 @@ extension Store: OperationStore {
     /// One writer per data directory (the daemon holds its lock): no commits by others to follow.
     public func followCommits(after sequence: UInt64, _ notify: @escaping @Sendable (UInt64, [OperationName]) -> Void) {}
 
-    /// The environment closes when the last reference goes.
-    public func close() {}
+    /// Writes the journal's last checkpoint, so the next open has nothing to apply, and leaves the
+    /// flushes to LMDB from then on. The environment closes when the last reference goes.
+    public func close() {
+        guard let journal else { return }
+        journalSlot.journal = nil
+        do { try journal.stop(self) } catch {
+            logger.error("could not write the journal's last checkpoint; the next open applies the journal", metadata: ["error": "\(error)"])
+        }
+    }
 }
 
 extension StoreWriter: BatchWriting {

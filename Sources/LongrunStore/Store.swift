@@ -1,6 +1,7 @@
 import LMDB
 public import Logging
 import LongrunDomain
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -19,6 +20,13 @@ public final class Store: Sendable {
     public struct Configuration: Sendable {
         /// fsync at every commit (`full` durability). `false` leaves durability to ``Store/sync()``.
         public var syncOnCommit = true
+        /// With ``syncOnCommit``, the size of the write-ahead journal that makes each batch durable
+        /// with one flush instead of LMDB's two (``StoreJournal``); 0 leaves the flushes to LMDB. A
+        /// journal left by an earlier open is applied either way.
+        public var journalSize = 0
+        /// This boot's id as the journal records it; nil reads the system's. Tests set another to
+        /// open a store as after a power loss.
+        package var bootID: [UInt8]?
         public var initialMapSize = 64 << 20
         public var maximumMapSize = 1 << 40
         /// Events folded per transaction while replaying, bounding the transaction's size.
@@ -42,11 +50,18 @@ public final class Store: Sendable {
     let environment: Environment
     let schema: Schema
     let logger: Logger
+    /// The journal while one is on: set at the end of the open, before the store is shared.
+    let journalSlot = JournalSlot()
+    var journal: StoreJournal? { journalSlot.journal }
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory
         self.replayChunk = configuration.replayChunk
         self.logger = logger
+        let bootID = configuration.bootID ?? StoreJournal.currentBootID()
+        // Before anything reads the data file: after a power loss its meta pages may point at pages
+        // that never reached the disk.
+        let recovery = try JournalRecovery(directory: directory, readOnly: configuration.readOnly, bootID: bootID, logger: logger)
         try Self.prepareDirectory(directory, readOnly: configuration.readOnly)
         var environmentConfiguration = Environment.Configuration(path: directory)
         environmentConfiguration.syncOnCommit = configuration.syncOnCommit
@@ -93,13 +108,23 @@ public final class Store: Sendable {
         self.schema = try storage { try Schema(environment: environment) }
         try checkOrInitializeFormat(found: found, fresh: existing.isEmpty, readOnly: configuration.readOnly)
         if !configuration.readOnly {
+            try applyJournal(recovery)
             if configuration.verifyRecentLog { try checkRecentLog() }
             try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)
             try replayTail(chunk: configuration.replayChunk)
             // After the tail is folded: the rule reads each tombstone's last event.
             try forgetTombstonesCompactedByOlderBuilds()
+            if configuration.syncOnCommit && configuration.journalSize > 0 {
+                journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, previous: recovery.checkpoint, bootID: bootID)
+            } else if recovery.checkpoint != nil {
+                // Everything it held is committed and flushed now: LMDB flushes on its own again.
+                try sync()
+                JournalFile.remove(in: directory)
+            }
         }
     }
+
+    deinit { close() }
 
     /// Views folded by other rules than this build's are folded again from the log: a build that
     /// adds (or drops) a view, since the applied sequence says nothing about a view that did not
@@ -195,12 +220,10 @@ public final class Store: Sendable {
     /// Records that a whole-log check found the chain intact through `sequence` (whose chain hash
     /// is `hash`), unless a later checkpoint is already recorded.
     public func recordVerifiedLog(through sequence: UInt64, hash: ChainHash) throws {
-        try storage {
-            try environment.write { txn in
+        try commitDurably { txn in
                 let reader = StoreReader(txn: txn, schema: schema)
                 if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
                 try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
-            }
         }
     }
 
@@ -214,18 +237,57 @@ public final class Store: Sendable {
     /// map had to grow, so it must derive everything it returns from the transaction.
     @discardableResult
     public func write<R>(_ body: (StoreWriter) throws -> R) throws -> R {
-        try storage {
-            try environment.write { txn in
-                let writer = try StoreWriter(txn: txn, schema: schema)
-                let result = try body(writer)
-                try writer.finish()
-                return result
-            }
-        }
+        try commitDurably { txn in try writeBatch(txn, body).result }
+    }
+
+    /// Runs `body` with a writer on `txn` and folds what it appended; with `journaling`, also returns
+    /// the log entries it appended.
+    func writeBatch<R>(_ txn: WriteTransaction, journaling: Bool = false, _ body: (StoreWriter) throws -> R) throws
+        -> (result: R, entries: [(sequence: UInt64, entry: [UInt8])])
+    {
+        let writer = try StoreWriter(txn: txn, schema: schema, journaling: journaling)
+        let result = try body(writer)
+        try writer.finish()
+        return (result, writer.journalEntries)
+    }
+
+    /// One LMDB write transaction, durable when this returns: flushed by LMDB, or with the journal
+    /// on, followed by a checkpoint.
+    func commitDurably<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+        guard let journal else { return try commit(body) }
+        return try journal.commitOther(self, body)
+    }
+
+    /// One LMDB write transaction, flushed or not as the environment is set.
+    func commit<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+        try storage { try environment.write(body) }
     }
 
     /// Makes every commit so far durable (for `relaxed` durability).
     public func sync() throws {
         try storage { try environment.sync(force: true) }
+    }
+}
+
+/// Where a ``Store`` keeps its journal: set at the end of the open, cleared by ``Store/close()``.
+final class JournalSlot: Sendable {
+    private let value = Mutex<StoreJournal?>(nil)
+
+    var journal: StoreJournal? {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
+
+extension Store {
+    /// Copies into the log the journal's entries it does not hold yet; replay folds them.
+    func applyJournal(_ recovery: JournalRecovery) throws {
+        let head = try read { try $0.logHead() }
+        let missing = recovery.entries.filter { $0.sequence > head }
+        guard !missing.isEmpty else { return }
+        logger.notice("applying the journal's commits", metadata: [
+            "from": "\(missing.first!.sequence)", "through": "\(missing.last!.sequence)", "restored_meta_pages": "\(recovery.restoredMetas)",
+        ])
+        try copyLogged(missing)
     }
 }

@@ -16,9 +16,14 @@ public final class StoreWriter {
     /// Whether the log has no entry (a new store, a rebuild's target, or a log compacted to nothing).
     private var logIsEmpty: Bool
 
-    init(txn: WriteTransaction, schema: Schema) throws {
+    /// With ``journaling``, the log entries this transaction appended, for the journal.
+    private(set) var journalEntries: [(sequence: UInt64, entry: [UInt8])] = []
+    private let journaling: Bool
+
+    init(txn: WriteTransaction, schema: Schema, journaling: Bool = false) throws {
         self.txn = txn
         self.schema = schema
+        self.journaling = journaling
         let reader = StoreReader(txn: txn, schema: schema)
         self.logIsEmpty = try reader.logTail() == nil
         self.head = try reader.logHead()
@@ -49,6 +54,7 @@ public final class StoreWriter {
             let event = Event(sequence: head + 1, time: time, name: name, actor: draft.actor, kind: draft.kind)
             let (entry, hash) = LogEntry.make(sequence: event.sequence, previous: headHash, record: RecordCodec.encode(event))
             try txn.put(schema.log, key: Keys.sequence(event.sequence), value: entry, mode: .append)
+            if journaling { journalEntries.append((event.sequence, entry)) }
             head = event.sequence
             headHash = hash
             logIsEmpty = false

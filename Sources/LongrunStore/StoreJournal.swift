@@ -1,0 +1,293 @@
+import LMDB
+import Logging
+import LongrunDomain
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `full` durability with one flush per commit (docs/FORMAT.md, "Journal").
+///
+/// LMDB flushes twice per commit: the data pages, then the meta page that points at them, since a
+/// meta page that reached the disk before its pages would point at garbage. With the journal, LMDB
+/// commits unflushed (`MDB_NOSYNC`) and a batch is durable once its log entries are in the journal
+/// (one `fdatasync` of a preallocated file), written before LMDB commits, so no reader ever sees a
+/// batch a power loss could take back. What makes the unflushed data file safe is the checkpoint:
+/// the data file is flushed, its meta pages are copied into the journal, and that state is pinned
+/// (``PinnedSnapshot``) so that LMDB writes every later commit to other pages. After a power loss
+/// the meta pages are put back: the data file is then exactly the checkpointed state, whatever
+/// reached the disk after it, and the journal's entries after it are copied into the log and
+/// folded (replay). Within one boot the data file is as the process left it, and only entries LMDB
+/// had not committed yet are applied.
+///
+/// Every commit takes ``lock``: a batch's journal write and LMDB commit, and any other write (its
+/// LMDB commit followed by a checkpoint, since the journal holds only log entries), so a
+/// checkpoint always sees a state no commit is halfway through.
+final class StoreJournal: @unchecked Sendable {
+    /// Held across each commit and checkpoint; guards everything below.
+    private let lock = JournalLock()
+    private let file: JournalFile
+    private let dataFile: Int32
+    private let bootID: [UInt8]
+    private let logger: Logger
+    private var checkpoint: JournalFile.Checkpoint
+    /// The ring position the next record is written at.
+    private var position: UInt64
+    private var pinned: PinnedSnapshot?
+    private var lastCheckpoint = ContinuousClock.now
+    /// After ``stop(_:)``: LMDB flushes its own commits again, and a write that raced the stop
+    /// commits that way.
+    private var stopped = false
+    /// A checkpoint once records take this much of the ring, or once they are this old.
+    private let checkpointBytes: UInt64
+    static let checkpointAge: Duration = .seconds(30)
+
+    private init(file: JournalFile, dataFile: Int32, bootID: [UInt8], checkpoint: JournalFile.Checkpoint, logger: Logger) {
+        self.file = file
+        self.dataFile = dataFile
+        self.bootID = bootID
+        self.checkpoint = checkpoint
+        self.position = checkpoint.start
+        self.logger = logger
+        self.checkpointBytes = file.ringSize / 4
+    }
+
+    deinit {
+        pinned?.release()
+        close(dataFile)
+    }
+
+    /// Starts a session on `store`, which is open and has applied what an earlier session left
+    /// (``JournalRecovery``): a journal of `size` bytes (kept when it already has that size), a
+    /// first checkpoint, and LMDB's commits unflushed from now on.
+    static func start(on store: Store, size: Int, previous: JournalFile.Checkpoint?, bootID: [UInt8]) throws -> StoreJournal {
+        let path = store.directory + "/data.mdb"
+        let dataFile = open(path, O_RDONLY | O_CLOEXEC)
+        guard dataFile >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        let pageSize = UInt32(store.environment.info.pageSize)
+        do {
+            let pin = try storage { try store.environment.pinSnapshot() }
+            try storage { try store.environment.sync(force: true) }
+            var first = JournalFile.Checkpoint(
+                number: (previous?.number ?? 0) + 1, session: (previous?.session ?? 0) + 1, start: 0,
+                sequence: try store.read { try $0.logHead() }, bootID: bootID, pageSize: pageSize,
+                metas: try readMetas(dataFile, pageSize: Int(pageSize), path: path))
+            let existing = try JournalFile.existing(in: store.directory, writable: true)
+            let file: JournalFile
+            if let existing, existing.size == size {
+                file = existing
+                try file.writeCheckpoint(first)
+            } else {
+                first.number = 1
+                file = try JournalFile.create(in: store.directory, size: size, checkpoint: first)
+            }
+            let journal = StoreJournal(file: file, dataFile: dataFile, bootID: bootID, checkpoint: first, logger: store.logger)
+            journal.pinned = pin
+            try storage { try store.environment.setSyncOnCommit(false) }
+            return journal
+        } catch {
+            close(dataFile)
+            throw error
+        }
+    }
+
+    /// Commits a batch: `body` runs in the write transaction, the entries it appended are written
+    /// to the journal and flushed, then LMDB commits without a flush.
+    func commitBatch<R>(_ store: Store, _ body: (StoreWriter) throws -> R) throws -> R {
+        try lock.withLock {
+            guard !stopped else { return try store.commit { txn in try store.writeBatch(txn, body).result } }
+            if position - checkpoint.start > file.ringSize / 2 { try checkpointLocked(store) }
+            var journaled = true
+            var wroteRecord = false
+            let result: R
+            do {
+                result = try store.commit { txn in
+                    let (result, entries) = try store.writeBatch(txn, journaling: true, body)
+                    if !entries.isEmpty {
+                        let payload = JournalFile.payload(entries)
+                        if file.space(payload: payload.count, at: position) <= file.ringSize - (position - checkpoint.start) {
+                            position = try file.append(payload: payload, session: checkpoint.session, at: position)
+                            journaled = true
+                            wroteRecord = true
+                        } else {
+                            // Larger than the ring's free room: made durable by a checkpoint instead.
+                            journaled = false
+                        }
+                    }
+                    return result
+                }
+            } catch {
+                // A record written for a commit that failed must not survive it: a checkpoint moves
+                // the start past it. (A later batch's record would supersede it too.)
+                guard wroteRecord else { throw error }
+                do { try checkpointLocked(store) } catch let checkpointError {
+                    logger.error("a commit failed after its journal record was written, and so did the checkpoint that retires the record: the batch may be applied at the next start",
+                                 metadata: ["commit_error": "\(error)", "checkpoint_error": "\(checkpointError)"])
+                }
+                throw error
+            }
+            if !journaled || position - checkpoint.start >= checkpointBytes
+                || (position != checkpoint.start && ContinuousClock.now - lastCheckpoint >= Self.checkpointAge)
+            {
+                try checkpointLocked(store)
+            }
+            return result
+        }
+    }
+
+    /// Commits a write that is not a batch of log entries (compaction, forgetting, a checkpoint of
+    /// the scrub): its LMDB commit and a checkpoint make it durable before this returns.
+    func commitOther<R>(_ store: Store, _ body: (WriteTransaction) throws -> R) throws -> R {
+        try lock.withLock {
+            let result = try store.commit(body)
+            guard !stopped else { return result }
+            try checkpointLocked(store)
+            return result
+        }
+    }
+
+    /// Flushes the data file, copies its meta pages into the journal as the new checkpoint, and
+    /// pins that state in place of the last one. Holding ``lock``.
+    private func checkpointLocked(_ store: Store) throws {
+        let pin = try storage { try store.environment.pinSnapshot() }
+        let path = store.directory + "/data.mdb"
+        let metas = try Self.readMetas(dataFile, pageSize: Int(checkpoint.pageSize), path: path)
+        let sequence = try store.read { try $0.logHead() }
+        try storage { try store.environment.sync(force: true) }
+        var next = checkpoint
+        next.number += 1
+        next.start = position
+        next.sequence = sequence
+        next.metas = metas
+        next.bootID = bootID
+        try file.writeCheckpoint(next)
+        checkpoint = next
+        pinned?.release()
+        pinned = pin
+        lastCheckpoint = .now
+    }
+
+    /// Writes a checkpoint now.
+    func checkpoint(_ store: Store) throws {
+        try lock.withLock {
+            guard !stopped else { return }
+            try checkpointLocked(store)
+        }
+    }
+
+    /// A last checkpoint, so the next open has nothing to apply, and LMDB's own flushes back on.
+    func stop(_ store: Store) throws {
+        try lock.withLock {
+            guard !stopped else { return }
+            stopped = true
+            try storage { try store.environment.setSyncOnCommit(true) }
+            try checkpointLocked(store)
+            pinned?.release()
+            pinned = nil
+        }
+    }
+
+    static func readMetas(_ fd: Int32, pageSize: Int, path: String) throws -> [UInt8] {
+        var metas = [UInt8](repeating: 0, count: 2 * JournalFile.metaBytes)
+        for page in 0..<2 {
+            let got = metas.withUnsafeMutableBytes {
+                pread(fd, $0.baseAddress! + page * JournalFile.metaBytes, JournalFile.metaBytes, off_t(page * pageSize))
+            }
+            guard got == JournalFile.metaBytes else {
+                throw StoreError(.storage, "cannot read the meta pages of \(path): \(got < 0 ? String(cString: strerror(errno)) : "short read")")
+            }
+        }
+        return metas
+    }
+
+    /// This boot's id (`/proc/sys/kernel/random/boot_id`, 16 bytes), or zeros where there is none,
+    /// which makes every open restore the meta pages (always safe, only slower).
+    static func currentBootID() -> [UInt8] {
+        let fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [UInt8](repeating: 0, count: 16) }
+        defer { close(fd) }
+        var text = [UInt8](repeating: 0, count: 64)
+        let count = text.withUnsafeMutableBytes { read(fd, $0.baseAddress!, 64) }
+        let hex = text.prefix(max(0, count)).filter { $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: "\n") }
+        guard hex.count == 32 else { return [UInt8](repeating: 0, count: 16) }
+        func nibble(_ c: UInt8) -> UInt8 { c <= UInt8(ascii: "9") ? c - UInt8(ascii: "0") : (c | 0x20) - UInt8(ascii: "a") + 10 }
+        return (0..<16).map { nibble(hex[hex.startIndex + 2 * $0]) << 4 | nibble(hex[hex.startIndex + 2 * $0 + 1]) }
+    }
+}
+
+/// What an open finds in a data directory's journal, read before LMDB opens the data file.
+struct JournalRecovery {
+    /// The newest checkpoint, nil when the directory has no journal.
+    var checkpoint: JournalFile.Checkpoint?
+    /// The entries committed after it, to copy into the log where it does not hold them yet.
+    var entries: [(sequence: UInt64, entry: [UInt8])] = []
+    /// Whether the meta pages were put back (the machine restarted since the checkpoint).
+    var restoredMetas = false
+
+    /// Reads the journal of `directory`; when the machine restarted since its checkpoint and the
+    /// data file's meta pages differ from the checkpoint's, puts them back (a writable open) or
+    /// refuses (a read-only one, which must not change the directory).
+    init(directory: String, readOnly: Bool, bootID: [UInt8], logger: Logger) throws {
+        let dataPath = directory + "/data.mdb"
+        guard access(dataPath, F_OK) == 0, let file = try JournalFile.existing(in: directory, writable: false) else { return }
+        guard let checkpoint = try file.readCheckpoint() else {
+            throw StoreError(.dataLoss, """
+                \(file.path) holds no whole checkpoint: the journal is damaged, and the commits it holds cannot be applied. \
+                Nothing was changed. Restore the data directory from a backup
+                """)
+        }
+        self.checkpoint = checkpoint
+        self.entries = try file.entries(session: checkpoint.session, from: checkpoint.start).entries
+        guard checkpoint.bootID != bootID || bootID.allSatisfy({ $0 == 0 }) else { return }
+        let fd = open(dataPath, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError(.storage, "cannot open \(dataPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let pageSize = Int(checkpoint.pageSize)
+        let current = try? StoreJournal.readMetas(fd, pageSize: pageSize, path: dataPath)
+        guard current != checkpoint.metas else { return }
+        guard !readOnly else {
+            throw StoreError(.unavailable, """
+                \(directory) was being written with its journal when the machine stopped, and its data file must be \
+                brought back to the journal's last checkpoint before it can be read. Nothing was changed. \
+                Start longrund on it once (it does so, and applies the journal), then run this again
+                """)
+        }
+        for page in 0..<2 {
+            let written = checkpoint.metas.withUnsafeBytes {
+                pwrite(fd, $0.baseAddress! + page * JournalFile.metaBytes, JournalFile.metaBytes, off_t(page * pageSize))
+            }
+            guard written == JournalFile.metaBytes else {
+                throw StoreError(.storage, "cannot restore the meta pages of \(dataPath): \(written < 0 ? String(cString: strerror(errno)) : "short write")")
+            }
+        }
+        guard fdatasync(fd) == 0 else {
+            throw StoreError(.storage, "cannot flush \(dataPath): \(String(cString: strerror(errno)))")
+        }
+        restoredMetas = true
+        logger.notice("the machine restarted since the journal's last checkpoint: the data file was brought back to it", metadata: [
+            "checkpoint_sequence": "\(checkpoint.sequence)", "journal_entries": "\(entries.count)",
+        ])
+    }
+}
+
+/// A plain mutex, held across blocking I/O (which is what it serializes).
+private final class JournalLock: @unchecked Sendable {
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+
+    init() { pthread_mutex_init(mutex, nil) }
+
+    deinit {
+        pthread_mutex_destroy(mutex)
+        mutex.deallocate()
+    }
+
+    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        return try body()
+    }
+}

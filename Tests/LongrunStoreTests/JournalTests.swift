@@ -1,0 +1,276 @@
+import LMDB
+import LongrunDomain
+@testable import LongrunStore
+import LongrunTestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Store: the write-ahead journal")
+struct JournalTests {
+    let logger = Fixtures.quietLogger
+    let t0 = Timestamp(seconds: 1_800_000_000)
+    static let thisBoot = [UInt8](repeating: 0x11, count: 16)
+    static let nextBoot = [UInt8](repeating: 0x22, count: 16)
+
+    func configuration(journal: Int = 1 << 20, boot: [UInt8] = thisBoot) -> Store.Configuration {
+        var configuration = Store.Configuration()
+        configuration.journalSize = journal
+        configuration.bootID = boot
+        return configuration
+    }
+
+    /// One batch through the storage seam, as the engine's writer commits it: journaled.
+    func batch(_ store: Store, _ changes: [(String, Event.Kind)]) throws {
+        try store.write(footprint: BatchFootprint()) { writer in
+            for (id, kind) in changes {
+                let name = Fixtures.name("operations/\(id)")
+                _ = try writer.append([.init(actor: Fixtures.producer, kind: kind)], name: name, time: t0, current: try writer.operation(name))
+            }
+        }
+    }
+
+    func fileBytes(_ path: String) throws -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw StoreError(.storage, "open \(path)") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            guard got > 0 else { break }
+            bytes += buffer[..<got]
+        }
+        return bytes
+    }
+
+    func writeFile(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        precondition(fd >= 0)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+        close(fd)
+    }
+
+    /// What the store holds, to compare across a crash: the log's head and chain hash, the views.
+    func fingerprint(_ store: Store) throws -> (UInt64, ChainHash, String) {
+        let (report, problem) = try store.verifyLog()
+        #expect(problem == nil)
+        return (report.headSequence, report.headHash, try store.viewsDigest())
+    }
+
+    /// A power loss: of the pages written after the last checkpoint, any may or may not have
+    /// reached the disk, each 512-byte sector on its own (`synced` is the file as the checkpoint
+    /// flushed it, `written` as the process left it). The journal was flushed at every commit.
+    func powerLoss(synced: [UInt8], written: [UInt8], seed: UInt64) -> [UInt8] {
+        var random = SplitMix64(seed: seed)
+        var mixed = written
+        for sector in stride(from: 0, to: written.count, by: 512) where random.next() % 2 == 0 {
+            let end = min(sector + 512, written.count)
+            if sector < synced.count {
+                mixed.replaceSubrange(sector..<end, with: synced[sector..<min(end, synced.count)] + [UInt8](repeating: 0, count: max(0, end - synced.count)))
+            } else {
+                mixed.replaceSubrange(sector..<end, with: [UInt8](repeating: 0, count: end - sector))
+            }
+        }
+        return mixed
+    }
+
+    @Test func everyAcknowledgedBatchSurvivesAPowerLossWhateverPagesReachedTheDisk() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        // A small map, so that it grows while a checkpointed state is pinned.
+        // The journal large enough that no checkpoint comes after the one the test takes.
+        var small = configuration(journal: 16 << 20)
+        small.initialMapSize = 1 << 20
+        let store = try Store(directory: source, configuration: small, logger: logger)
+        let journal = try #require(store.journal)
+        for round in 0..<20 {
+            try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .created(.init(metadata: Fixtures.payload("t", "created")))) })
+        }
+        try journal.checkpoint(store)
+        let synced = try fileBytes(source + "/data.mdb")
+        let checkpointed = try #require(try JournalFile.existing(in: source, writable: false)?.readCheckpoint())
+        // After the checkpoint: progress on every operation (rewriting the pages that hold them),
+        // deletions and new operations, so that LMDB writes pages all over the file.
+        for round in 0..<30 {
+            let bulky = String(repeating: "round \(round) ", count: 400)
+            try batch(store, (0..<10).map { ("op\((round * 7 + $0 * 13) % 200)", .progressed(metadata: Fixtures.payload("t", bulky))) })
+            if round % 5 == 0 { try batch(store, [("new\(round)", .created(.init()))]) }
+        }
+        let expected = try fingerprint(store)
+        #expect(store.environment.info.mapSize > 1 << 20)
+        #expect(try JournalFile.existing(in: source, writable: false)?.readCheckpoint() == checkpointed)
+        let written = try fileBytes(source + "/data.mdb")
+        let journalBytes = try fileBytes(source + "/journal")
+        #expect(written != synced)
+
+        for seed in 1...8 as ClosedRange<UInt64> {
+            let crashed = directory.child("crashed\(seed)")
+            mkdir(crashed, 0o700)
+            writeFile(crashed + "/data.mdb", powerLoss(synced: synced, written: written, seed: seed))
+            writeFile(crashed + "/journal", journalBytes)
+            let reopened = try Store(directory: crashed, configuration: configuration(boot: Self.nextBoot), logger: logger)
+            let found = try fingerprint(reopened)
+            #expect(found.0 == expected.0, "seed \(seed)")
+            #expect(found.1 == expected.1, "seed \(seed)")
+            #expect(found.2 == expected.2, "seed \(seed)")
+        }
+    }
+
+    @Test func aBatchInTheJournalThatLMDBHadNotCommittedIsAppliedAtTheNextOpen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(), logger: logger)
+        try batch(store, [("a", .created(.init())), ("b", .created(.init()))])
+        // The process dies between the journal's flush and LMDB's commit: the data file as it was
+        // before the batch, the journal as it is after.
+        let before = try fileBytes(source + "/data.mdb")
+        try batch(store, [("a", .progressed(metadata: Fixtures.payload("t", "half"))), ("c", .created(.init()))])
+        let expected = try fingerprint(store)
+        let crashed = directory.child("crashed")
+        mkdir(crashed, 0o700)
+        writeFile(crashed + "/data.mdb", before)
+        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        let reopened = try Store(directory: crashed, configuration: configuration(), logger: logger)
+        let found = try fingerprint(reopened)
+        #expect(found.0 == expected.0)
+        #expect(found.1 == expected.1)
+        #expect(found.2 == expected.2)
+        #expect(try reopened.read { try $0.operation(Fixtures.name("operations/c")) } != nil)
+    }
+
+    @Test func aReadOnlyOpenAfterAPowerLossIsRefusedAndChangesNothing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(), logger: logger)
+        try batch(store, [("a", .created(.init()))])
+        let crashed = directory.child("crashed")
+        mkdir(crashed, 0o700)
+        let data = try fileBytes(source + "/data.mdb")
+        writeFile(crashed + "/data.mdb", data)
+        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        var readOnly = configuration(boot: Self.nextBoot)
+        readOnly.readOnly = true
+        let error = #expect(throws: StoreError.self) { try Store(directory: crashed, configuration: readOnly, logger: logger) }
+        #expect(error?.kind == .unavailable)
+        #expect(try fileBytes(crashed + "/data.mdb") == data)
+        // In the same boot the data file is as the process left it, and can be read.
+        readOnly.bootID = Self.thisBoot
+        let reader = try Store(directory: crashed, configuration: readOnly, logger: logger)
+        #expect(try reader.read { try $0.logHead() } == 1)
+    }
+
+    @Test func anOpenWithoutAJournalAppliesTheOneLeftAndRemovesIt() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(), logger: logger)
+        try batch(store, [("a", .created(.init()))])
+        let before = try fileBytes(source + "/data.mdb")
+        try batch(store, [("b", .created(.init()))])
+        let crashed = directory.child("crashed")
+        mkdir(crashed, 0o700)
+        writeFile(crashed + "/data.mdb", before)
+        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        let reopened = try Store(directory: crashed, configuration: configuration(journal: 0), logger: logger)
+        #expect(try reopened.read { try $0.logHead() } == 2)
+        #expect(reopened.journal == nil)
+        #expect(access(crashed + "/journal", F_OK) != 0)
+    }
+
+    @Test func aCleanCloseLeavesNothingToApply() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        var store: Store? = try Store(directory: directory.path, configuration: configuration(), logger: logger)
+        try batch(store!, [("a", .created(.init())), ("b", .created(.init()))])
+        store?.close()
+        store = nil
+        let file = try #require(try JournalFile.existing(in: directory.path, writable: false))
+        let checkpoint = try #require(try file.readCheckpoint())
+        #expect(checkpoint.sequence == 2)
+        #expect(try file.entries(session: checkpoint.session, from: checkpoint.start).entries.isEmpty)
+        // And after a power loss too: the data file is the checkpoint's.
+        let reopened = try Store(directory: directory.path, configuration: configuration(boot: Self.nextBoot), logger: logger)
+        #expect(try reopened.read { try $0.logHead() } == 2)
+    }
+}
+
+@Suite("The journal's file")
+struct JournalFileTests {
+    func checkpoint(number: UInt64 = 1, session: UInt64 = 1, start: UInt64 = 0) -> JournalFile.Checkpoint {
+        .init(number: number, session: session, start: start, sequence: 0, bootID: [UInt8](repeating: 1, count: 16),
+              pageSize: 4096, metas: [UInt8](repeating: 7, count: 2 * JournalFile.metaBytes))
+    }
+
+    func entries(_ range: ClosedRange<UInt64>, _ tag: UInt8 = 0) -> [(sequence: UInt64, entry: [UInt8])] {
+        range.map { ($0, [UInt8](repeating: tag &+ UInt8($0 % 200), count: 100 + Int($0 % 37))) }
+    }
+
+    @Test func recordsAreReadBackInOrderAcrossTheRingsEnd() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let file = try JournalFile.create(in: directory.path, size: JournalFile.ringOffset + 4096, checkpoint: checkpoint())
+        var position: UInt64 = 0
+        var start: UInt64 = 0
+        var written: [(sequence: UInt64, entry: [UInt8])] = []
+        // Many laps of a 4 KiB ring, each record read back after the last checkpoint's start.
+        for batch in 0..<60 as Range<UInt64> {
+            let records = entries((batch * 3 + 1)...(batch * 3 + 3))
+            if position - start + file.space(payload: JournalFile.payload(records).count, at: position) > file.ringSize {
+                start = position
+                written = []
+            }
+            position = try file.append(payload: JournalFile.payload(records), session: 1, at: position)
+            written += records
+            let (found, end) = try file.entries(session: 1, from: start)
+            #expect(end == position)
+            #expect(found.map(\.sequence) == written.map(\.sequence))
+            #expect(found.map(\.entry) == written.map(\.entry))
+        }
+        // Another session's start finds nothing of this one's records.
+        #expect(try file.entries(session: 2, from: start).entries.isEmpty)
+    }
+
+    @Test func aRecordCutShortEndsTheJournalAndALaterRecordSupersedesTheSameSequences() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let file = try JournalFile.create(in: directory.path, size: 1 << 16, checkpoint: checkpoint())
+        var position = try file.append(payload: JournalFile.payload(entries(1...3)), session: 1, at: 0)
+        // A batch whose LMDB commit failed, then the next batch from the same sequence.
+        position = try file.append(payload: JournalFile.payload(entries(4...6, 50)), session: 1, at: position)
+        let cut = position
+        position = try file.append(payload: JournalFile.payload(entries(4...5, 90)), session: 1, at: position)
+        var (found, _) = try file.entries(session: 1, from: 0)
+        #expect(found.map(\.sequence) == [1, 2, 3, 4, 5])
+        #expect(found.map(\.entry) == (entries(1...3) + entries(4...5, 90)).map(\.entry))
+        // The last record's write cut short: one byte of it never reached the disk.
+        let fd = open(directory.path + "/journal", O_RDWR)
+        defer { close(fd) }
+        var byte: UInt8 = 0
+        _ = pread(fd, &byte, 1, off_t(JournalFile.ringOffset) + off_t(cut) + 40)
+        byte ^= 0xFF
+        _ = pwrite(fd, &byte, 1, off_t(JournalFile.ringOffset) + off_t(cut) + 40)
+        (found, _) = try file.entries(session: 1, from: 0)
+        #expect(found.map(\.sequence) == [1, 2, 3, 4, 5, 6])
+        #expect(found.map(\.entry) == (entries(1...3) + entries(4...6, 50)).map(\.entry))
+    }
+
+    @Test func theNewerWholeCheckpointWins() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let file = try JournalFile.create(in: directory.path, size: 1 << 16, checkpoint: checkpoint(number: 1, start: 0))
+        try file.writeCheckpoint(checkpoint(number: 2, start: 100))
+        #expect(try file.readCheckpoint()?.number == 2)
+        // Slot 0 (number 2) torn: number 1, in slot 1, is taken.
+        let fd = open(directory.path + "/journal", O_RDWR)
+        defer { close(fd) }
+        var byte: UInt8 = 0xAA
+        _ = pwrite(fd, &byte, 1, 60)
+        #expect(try file.readCheckpoint()?.number == 1)
+    }
+}
