@@ -115,9 +115,17 @@ public final class Store: Sendable {
             // After the tail is folded: the rule reads each tombstone's last event.
             try forgetTombstonesCompactedByOlderBuilds()
             if configuration.syncOnCommit && configuration.journalSize > 0 {
-                journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, previous: recovery.checkpoint, bootID: bootID)
-            } else if recovery.checkpoint != nil {
+                do {
+                    journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, previous: recovery.checkpoint, bootID: bootID)
+                } catch let error as StoreError where error.kind == .resourceExhausted {
+                    logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",
+                                   metadata: ["error": "\(error.message)"])
+                }
+            }
+            if journal == nil, recovery.checkpoint != nil {
                 // Everything it held is committed and flushed now: LMDB flushes on its own again.
+                // (Kept, an old journal would take the data file back to its checkpoint after a
+                // machine crash.)
                 try sync()
                 JournalFile.remove(in: directory)
             }

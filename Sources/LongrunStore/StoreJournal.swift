@@ -1,3 +1,4 @@
+import Dispatch
 import LMDB
 import Logging
 import LongrunDomain
@@ -42,6 +43,7 @@ final class StoreJournal: @unchecked Sendable {
     /// After ``stop(_:)``: LMDB flushes its own commits again, and a write that raced the stop
     /// commits that way.
     private var stopped = false
+    private var checkpointScheduled = false
     /// A checkpoint once records take this much of the ring, or once they are this old.
     private let checkpointBytes: UInt64
     static let checkpointAge: Duration = .seconds(30)
@@ -130,12 +132,32 @@ final class StoreJournal: @unchecked Sendable {
                 }
                 throw error
             }
-            if !journaled || position - checkpoint.start >= checkpointBytes
-                || (position != checkpoint.start && ContinuousClock.now - lastCheckpoint >= Self.checkpointAge)
-            {
+            if !journaled {
+                // Answered only once the checkpoint made it durable.
                 try checkpointLocked(store)
+            } else if !checkpointScheduled, position - checkpoint.start >= checkpointBytes
+                        || (position != checkpoint.start && ContinuousClock.now - lastCheckpoint >= Self.checkpointAge)
+            {
+                checkpointScheduled = true
+                DispatchQueue.global().async { self.checkpointInBackground(store) }
             }
             return result
+        }
+    }
+
+    /// A checkpoint that holds up commits only for its last flush: the data file is flushed first
+    /// without the lock (most of what the commits since the last checkpoint wrote), then again
+    /// under it (what was written meanwhile), and the slot is written.
+    private func checkpointInBackground(_ store: Store) {
+        _ = fdatasync(dataFile)
+        lock.withLock {
+            checkpointScheduled = false
+            guard !stopped else { return }
+            do { try checkpointLocked(store) } catch {
+                // Commits go on: they are in the journal. The next checkpoint due tries again, and
+                // one the ring's room needs is taken by a commit, which fails if it fails.
+                logger.error("could not write a journal checkpoint", metadata: ["error": "\(error)"])
+            }
         }
     }
 
@@ -179,7 +201,8 @@ final class StoreJournal: @unchecked Sendable {
         }
     }
 
-    /// A last checkpoint, so the next open has nothing to apply, and LMDB's own flushes back on.
+    /// LMDB's own flushes back on, the data file flushed, and the journal removed: a directory
+    /// closed cleanly has none, so a build without the journal can open it too.
     func stop(_ store: Store) throws {
         try lock.withLock {
             guard !stopped else { return }
@@ -188,6 +211,7 @@ final class StoreJournal: @unchecked Sendable {
             try checkpointLocked(store)
             pinned?.release()
             pinned = nil
+            JournalFile.remove(in: store.directory)
         }
     }
 

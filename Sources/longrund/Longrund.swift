@@ -119,6 +119,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Largest the data file may grow, e.g. 64GiB, 512MiB, 2T. Writes beyond it fail with RESOURCE_EXHAUSTED (STORE_FULL) while reads keep working; raise it and restart.")
     var maxStoreSize: String = "64GiB"
 
+    @Option(help: "With --durability full, the size of the write-ahead journal in the data directory that makes a commit durable with one flush instead of LMDB's two, e.g. 64MiB; 0: no journal, LMDB flushes each commit itself.")
+    var journalSize: String = "64MiB"
+
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
@@ -209,6 +212,10 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--max-store-size: not a size of at least 1MiB: \(maxStoreSize) (try 64GiB)")
         }
         engineConfiguration.maximumMapSize = storeLimit
+        guard let journalBytes = StoreSize.parse(journalSize), journalBytes == 0 || (journalBytes >= 1 << 20 && journalBytes <= 1 << 32) else {
+            throw ValidationError("--journal-size: not 0 or a size from 1MiB to 4GiB: \(journalSize) (try 64MiB)")
+        }
+        engineConfiguration.journalSize = journalBytes
         engineConfiguration.snapshotLogRatio = snapshotLogRatio == 0 ? nil : Double(snapshotLogRatio)
         engineConfiguration.snapshotEveryEvents = snapshotEvery == 0 ? nil : snapshotEvery
         engineConfiguration.snapshotInterval = snapshotPeriod == .zero ? nil : snapshotPeriod

@@ -183,18 +183,16 @@ struct JournalTests {
         #expect(access(crashed + "/journal", F_OK) != 0)
     }
 
-    @Test func aCleanCloseLeavesNothingToApply() throws {
+    @Test func aCleanCloseFlushesTheDataFileAndRemovesTheJournal() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         var store: Store? = try Store(directory: directory.path, configuration: configuration(), logger: logger)
         try batch(store!, [("a", .created(.init())), ("b", .created(.init()))])
+        #expect(access(directory.path + "/journal", F_OK) == 0)
         store?.close()
         store = nil
-        let file = try #require(try JournalFile.existing(in: directory.path, writable: false))
-        let checkpoint = try #require(try file.readCheckpoint())
-        #expect(checkpoint.sequence == 2)
-        #expect(try file.entries(session: checkpoint.session, from: checkpoint.start).entries.isEmpty)
-        // And after a power loss too: the data file is the checkpoint's.
+        #expect(access(directory.path + "/journal", F_OK) != 0)
+        // And after a power loss too: the data file was flushed.
         let reopened = try Store(directory: directory.path, configuration: configuration(boot: Self.nextBoot), logger: logger)
         #expect(try reopened.read { try $0.logHead() } == 2)
     }
