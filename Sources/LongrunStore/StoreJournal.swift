@@ -164,7 +164,9 @@ final class StoreJournal: @unchecked Sendable {
     /// Commits a write that is not a batch of log entries (compaction, forgetting, a checkpoint of
     /// the scrub): its LMDB commit and a checkpoint make it durable before this returns.
     func commitOther<R>(_ store: Store, _ body: (WriteTransaction) throws -> R) throws -> R {
-        try lock.withLock {
+        // As in the background: most of the data file flushed before commits are held up.
+        _ = fdatasync(dataFile)
+        return try lock.withLock {
             let result = try store.commit(body)
             guard !stopped else { return result }
             try checkpointLocked(store)

@@ -32,25 +32,14 @@ struct JournalTests {
         }
     }
 
-    func fileBytes(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw StoreError(.storage, "open \(path)") }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let got = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            guard got > 0 else { break }
-            bytes += buffer[..<got]
-        }
-        return bytes
-    }
-
-    func writeFile(_ path: String, _ bytes: [UInt8]) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        precondition(fd >= 0)
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
-        close(fd)
+    /// A directory `name` in `directory` holding `data` as its data file and a copy of the
+    /// journal of `source`: what a crash left.
+    func crashCopy(_ directory: TemporaryDirectory, _ name: String, data: [UInt8], journalOf source: String) -> String {
+        let crashed = directory.child(name)
+        mkdir(crashed, 0o700)
+        writeFileBytes(crashed + "/data.mdb", data)
+        writeFileBytes(crashed + "/journal", readFileBytes(source + "/journal"))
+        return crashed
     }
 
     /// What the store holds, to compare across a crash: the log's head and chain hash, the views.
@@ -91,7 +80,7 @@ struct JournalTests {
             try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .created(.init(metadata: Fixtures.payload("t", "created")))) })
         }
         try journal.checkpoint(store)
-        let synced = try fileBytes(source + "/data.mdb")
+        let synced = readFileBytes(source + "/data.mdb")
         let checkpointed = try #require(try JournalFile.existing(in: source, writable: false)?.readCheckpoint())
         // After the checkpoint: progress on every operation (rewriting the pages that hold them),
         // deletions and new operations, so that LMDB writes pages all over the file.
@@ -103,15 +92,11 @@ struct JournalTests {
         let expected = try fingerprint(store)
         #expect(store.environment.info.mapSize > 1 << 20)
         #expect(try JournalFile.existing(in: source, writable: false)?.readCheckpoint() == checkpointed)
-        let written = try fileBytes(source + "/data.mdb")
-        let journalBytes = try fileBytes(source + "/journal")
+        let written = readFileBytes(source + "/data.mdb")
         #expect(written != synced)
 
         for seed in 1...8 as ClosedRange<UInt64> {
-            let crashed = directory.child("crashed\(seed)")
-            mkdir(crashed, 0o700)
-            writeFile(crashed + "/data.mdb", powerLoss(synced: synced, written: written, seed: seed))
-            writeFile(crashed + "/journal", journalBytes)
+            let crashed = crashCopy(directory, "crashed\(seed)", data: powerLoss(synced: synced, written: written, seed: seed), journalOf: source)
             let reopened = try Store(directory: crashed, configuration: configuration(boot: Self.nextBoot), logger: logger)
             let found = try fingerprint(reopened)
             #expect(found.0 == expected.0, "seed \(seed)")
@@ -128,13 +113,10 @@ struct JournalTests {
         try batch(store, [("a", .created(.init())), ("b", .created(.init()))])
         // The process dies between the journal's flush and LMDB's commit: the data file as it was
         // before the batch, the journal as it is after.
-        let before = try fileBytes(source + "/data.mdb")
+        let before = readFileBytes(source + "/data.mdb")
         try batch(store, [("a", .progressed(metadata: Fixtures.payload("t", "half"))), ("c", .created(.init()))])
         let expected = try fingerprint(store)
-        let crashed = directory.child("crashed")
-        mkdir(crashed, 0o700)
-        writeFile(crashed + "/data.mdb", before)
-        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        let crashed = crashCopy(directory, "crashed", data: before, journalOf: source)
         let reopened = try Store(directory: crashed, configuration: configuration(), logger: logger)
         let found = try fingerprint(reopened)
         #expect(found.0 == expected.0)
@@ -149,16 +131,13 @@ struct JournalTests {
         let source = directory.child("source")
         let store = try Store(directory: source, configuration: configuration(), logger: logger)
         try batch(store, [("a", .created(.init()))])
-        let crashed = directory.child("crashed")
-        mkdir(crashed, 0o700)
-        let data = try fileBytes(source + "/data.mdb")
-        writeFile(crashed + "/data.mdb", data)
-        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        let data = readFileBytes(source + "/data.mdb")
+        let crashed = crashCopy(directory, "crashed", data: data, journalOf: source)
         var readOnly = configuration(boot: Self.nextBoot)
         readOnly.readOnly = true
         let error = #expect(throws: StoreError.self) { try Store(directory: crashed, configuration: readOnly, logger: logger) }
         #expect(error?.kind == .unavailable)
-        #expect(try fileBytes(crashed + "/data.mdb") == data)
+        #expect(readFileBytes(crashed + "/data.mdb") == data)
         // In the same boot the data file is as the process left it, and can be read.
         readOnly.bootID = Self.thisBoot
         let reader = try Store(directory: crashed, configuration: readOnly, logger: logger)
@@ -171,12 +150,9 @@ struct JournalTests {
         let source = directory.child("source")
         let store = try Store(directory: source, configuration: configuration(), logger: logger)
         try batch(store, [("a", .created(.init()))])
-        let before = try fileBytes(source + "/data.mdb")
+        let before = readFileBytes(source + "/data.mdb")
         try batch(store, [("b", .created(.init()))])
-        let crashed = directory.child("crashed")
-        mkdir(crashed, 0o700)
-        writeFile(crashed + "/data.mdb", before)
-        writeFile(crashed + "/journal", try fileBytes(source + "/journal"))
+        let crashed = crashCopy(directory, "crashed", data: before, journalOf: source)
         let reopened = try Store(directory: crashed, configuration: configuration(journal: 0), logger: logger)
         #expect(try reopened.read { try $0.logHead() } == 2)
         #expect(reopened.journal == nil)

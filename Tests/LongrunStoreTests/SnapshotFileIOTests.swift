@@ -30,21 +30,8 @@ struct SnapshotFileIOTests {
         try file.finish()
         #expect(expected.count > 3 << 20, "the records cross the buffer's size several times")
         #expect(largest == reserved, "the buffer grew from \(reserved) to \(largest) bytes")
-        let written = try readAll(path)
+        let written = readFileBytes(path)
         #expect(written == expected + Array(SHA256.hash(data: expected)))
     }
 
-    func readAll(_ path: String) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            guard count > 0 else { break }
-            bytes += chunk[..<count]
-        }
-        return bytes
-    }
 }
