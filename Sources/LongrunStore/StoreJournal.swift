@@ -146,10 +146,10 @@ final class StoreJournal: @unchecked Sendable {
     }
 
     /// A checkpoint that holds up commits only for its last flush: the data file is flushed first
-    /// without the lock (most of what the commits since the last checkpoint wrote), then again
-    /// under it (what was written meanwhile), and the slot is written.
+    /// without the lock (``flushAhead()``: most of what the commits since the last checkpoint
+    /// wrote), then again under it (what was written meanwhile), and the slot is written.
     private func checkpointInBackground(_ store: Store) {
-        _ = fdatasync(dataFile)
+        flushAhead()
         lock.withLock {
             checkpointScheduled = false
             guard !stopped else { return }
@@ -165,12 +165,21 @@ final class StoreJournal: @unchecked Sendable {
     /// the scrub): its LMDB commit and a checkpoint make it durable before this returns.
     func commitOther<R>(_ store: Store, _ body: (WriteTransaction) throws -> R) throws -> R {
         // As in the background: most of the data file flushed before commits are held up.
-        _ = fdatasync(dataFile)
+        flushAhead()
         return try lock.withLock {
             let result = try store.commit(body)
             guard !stopped else { return result }
             try checkpointLocked(store)
             return result
+        }
+    }
+
+    /// Flushes the data file without the lock, again while a flush took long (commits went on
+    /// writing meanwhile; at most three times), so that the flush under the lock has little left.
+    private func flushAhead() {
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            guard fdatasync(dataFile) == 0, ContinuousClock.now - started > .milliseconds(5) else { return }
         }
     }
 
