@@ -229,9 +229,9 @@ public final class Store: Sendable {
     /// is `hash`), unless a later checkpoint is already recorded.
     public func recordVerifiedLog(through sequence: UInt64, hash: ChainHash) throws {
         try commitDurably { txn in
-                let reader = StoreReader(txn: txn, schema: schema)
-                if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
-                try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
+            let reader = StoreReader(txn: txn, schema: schema)
+            if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
+            try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
         }
     }
 

@@ -276,7 +276,8 @@ struct JournalRecovery {
                 """)
         }
         self.checkpoint = checkpoint
-        self.entries = try file.entries(session: checkpoint.session, from: checkpoint.start).entries
+        // A read-only open applies nothing, so it need not read the records.
+        if !readOnly { self.entries = try file.entries(session: checkpoint.session, from: checkpoint.start).entries }
         guard checkpoint.bootID != bootID || bootID.allSatisfy({ $0 == 0 }) else { return }
         let fd = open(dataPath, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(.storage, "cannot open \(dataPath): \(String(cString: strerror(errno)))") }
