@@ -321,13 +321,9 @@ public enum ByteCount {
 /// the map. Not bound to a thread (`MDB_NOTLS`); released at the latest when it is freed.
 public final class PinnedSnapshot: @unchecked Sendable {
     private var transaction: ReadTransaction?
-    /// LMDB's id of the pinned state's transaction.
-    public let transactionID: Int
 
     init(environment: Environment) throws(LMDBError) {
-        let transaction = try ReadTransaction(environment: environment, flags: UInt32(MDB_RDONLY))
-        self.transaction = transaction
-        self.transactionID = Int(mdb_txn_id(transaction.handle))
+        transaction = try ReadTransaction(environment: environment, flags: UInt32(MDB_RDONLY))
     }
 
     /// Lets LMDB reuse the pinned state's pages. Idempotent; call it from one thread at a time.

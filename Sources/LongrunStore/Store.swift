@@ -50,7 +50,7 @@ public final class Store: Sendable {
     let environment: Environment
     let schema: Schema
     let logger: Logger
-    /// The journal while one is on: set at the end of the open, before the store is shared.
+    /// The journal while one is on: set at the end of the open, cleared by ``close()``.
     let journalSlot = JournalSlot()
     var journal: StoreJournal? { journalSlot.journal }
 

@@ -113,7 +113,6 @@ final class StoreJournal: @unchecked Sendable {
                         let payload = JournalFile.payload(entries)
                         if file.space(payload: payload.count, at: position) <= file.ringSize - (position - checkpoint.start) {
                             position = try file.append(payload: payload, session: checkpoint.session, at: position)
-                            journaled = true
                             wroteRecord = true
                         } else {
                             // Larger than the ring's free room: made durable by a checkpoint instead.
