@@ -24,6 +24,10 @@ public final class Store: Sendable {
         /// with one flush instead of LMDB's two (``StoreJournal``); 0 leaves the flushes to LMDB. A
         /// journal left by an earlier open is applied either way.
         public var journalSize = 0
+        /// How old the journal's last checkpoint may be at a commit before one is taken in the
+        /// background. Until then LMDB reuses no page freed since that checkpoint, so the data file
+        /// grows by what the commits of one interval write (docs/FORMAT.md, "Journal").
+        package var journalCheckpointInterval: Duration = .milliseconds(500)
         /// This boot's id as the journal records it; nil reads the system's. Tests set another to
         /// open a store as after a power loss.
         package var bootID: [UInt8]?
@@ -116,7 +120,7 @@ public final class Store: Sendable {
             try forgetTombstonesCompactedByOlderBuilds()
             if configuration.syncOnCommit && configuration.journalSize > 0 {
                 do {
-                    journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, previous: recovery.checkpoint, bootID: bootID)
+                    journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, checkpointInterval: configuration.journalCheckpointInterval, previous: recovery.checkpoint, bootID: bootID)
                 } catch let error as StoreError where error.kind == .resourceExhausted {
                     logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",
                                    metadata: ["error": "\(error.message)"])

@@ -26,10 +26,15 @@ import Darwin
 /// had not committed yet are applied.
 ///
 /// Every commit takes ``lock``: a batch's journal write and LMDB commit, and any other write (its
-/// LMDB commit followed by a checkpoint, since the journal holds only log entries), so a
-/// checkpoint always sees a state no commit is halfway through.
+/// LMDB commit, then a checkpoint, since the journal holds only log entries). A checkpoint pins a
+/// state under it, so that no commit is halfway through, flushes the data file without it, and
+/// takes it again to write the slot. Until a checkpoint releases the last one's pin, LMDB reuses
+/// no page freed since, so checkpoints come every ``checkpointInterval`` while commits do: the
+/// data file grows by what one interval's commits write, not by what a whole quarter of the ring
+/// holds (measured: 3.4× the data file at 30 s, BENCHMARKS.md).
 final class StoreJournal: @unchecked Sendable {
-    /// Held across each commit and checkpoint; guards everything below.
+    /// Held across each commit, and while a checkpoint pins its state and writes its slot; guards
+    /// everything below.
     private let lock = JournalLock()
     private let file: JournalFile
     private let dataFile: Int32
@@ -39,16 +44,25 @@ final class StoreJournal: @unchecked Sendable {
     /// The ring position the next record is written at.
     private var position: UInt64
     private var pinned: PinnedSnapshot?
+    /// Commits taken under ``lock`` in this session, and how many of them the checkpoint holds: a
+    /// state pinned earlier never replaces one pinned later.
+    private var commits: UInt64 = 0
+    private var checkpointCommits: UInt64 = 0
     private var lastCheckpoint = ContinuousClock.now
     /// After ``stop(_:)``: LMDB flushes its own commits again, and a write that raced the stop
     /// commits that way.
     private var stopped = false
     private var checkpointScheduled = false
-    /// A checkpoint once records take this much of the ring, or once they are this old.
+    /// Where background checkpoints run: a queue of its own, which gets a thread even while the
+    /// global queues' (and Swift's cooperative pool's) are all busy or blocked; the global queue
+    /// left checkpoints waiting for seconds under parallel tests.
+    private let checkpoints = DispatchQueue(label: "longrun.journal.checkpoints")
+    /// A checkpoint once records take this much of the ring, or once the last is this old.
     private let checkpointBytes: UInt64
-    static let checkpointAge: Duration = .seconds(30)
+    private let checkpointInterval: Duration
 
-    private init(file: JournalFile, dataFile: Int32, bootID: [UInt8], checkpoint: JournalFile.Checkpoint, logger: Logger) {
+    private init(file: JournalFile, dataFile: Int32, bootID: [UInt8], checkpoint: JournalFile.Checkpoint, checkpointInterval: Duration, logger: Logger) {
+        self.checkpointInterval = checkpointInterval
         self.file = file
         self.dataFile = dataFile
         self.bootID = bootID
@@ -66,7 +80,7 @@ final class StoreJournal: @unchecked Sendable {
     /// Starts a session on `store`, which is open and has applied what an earlier session left
     /// (``JournalRecovery``): a journal of `size` bytes (kept when it already has that size), a
     /// first checkpoint, and LMDB's commits unflushed from now on.
-    static func start(on store: Store, size: Int, previous: JournalFile.Checkpoint?, bootID: [UInt8]) throws -> StoreJournal {
+    static func start(on store: Store, size: Int, checkpointInterval: Duration, previous: JournalFile.Checkpoint?, bootID: [UInt8]) throws -> StoreJournal {
         let path = store.directory + "/data.mdb"
         let dataFile = open(path, O_RDONLY | O_CLOEXEC)
         guard dataFile >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
@@ -87,7 +101,7 @@ final class StoreJournal: @unchecked Sendable {
                 first.number = 1
                 file = try JournalFile.create(in: store.directory, size: size, checkpoint: first)
             }
-            let journal = StoreJournal(file: file, dataFile: dataFile, bootID: bootID, checkpoint: first, logger: store.logger)
+            let journal = StoreJournal(file: file, dataFile: dataFile, bootID: bootID, checkpoint: first, checkpointInterval: checkpointInterval, logger: store.logger)
             journal.pinned = pin
             try storage { try store.environment.setSyncOnCommit(false) }
             return journal
@@ -121,6 +135,7 @@ final class StoreJournal: @unchecked Sendable {
                     }
                     return result
                 }
+                commits += 1
             } catch {
                 // A record written for a commit that failed must not survive it: a checkpoint moves
                 // the start past it. (A later batch's record would supersede it too.)
@@ -135,24 +150,42 @@ final class StoreJournal: @unchecked Sendable {
                 // Answered only once the checkpoint made it durable.
                 try checkpointLocked(store)
             } else if !checkpointScheduled, position - checkpoint.start >= checkpointBytes
-                        || (position != checkpoint.start && ContinuousClock.now - lastCheckpoint >= Self.checkpointAge)
+                        || (position != checkpoint.start && ContinuousClock.now - lastCheckpoint >= checkpointInterval)
             {
                 checkpointScheduled = true
-                DispatchQueue.global().async { self.checkpointInBackground(store) }
+                checkpoints.async { self.checkpointInBackground(store) }
             }
             return result
         }
     }
 
-    /// A checkpoint that holds up commits only for its last flush: the data file is flushed first
-    /// without the lock (``flushAhead()``: most of what the commits since the last checkpoint
-    /// wrote), then again under it (what was written meanwhile), and the slot is written.
+    /// A checkpoint that holds up commits only to pin the state and to write the slot: the data
+    /// file is flushed between the two without the lock.
     private func checkpointInBackground(_ store: Store) {
-        flushAhead()
+        let pending: PendingCheckpoint
+        do {
+            guard let pinned = try lock.withLock({ () throws -> PendingCheckpoint? in
+                guard !stopped else {
+                    checkpointScheduled = false
+                    return nil
+                }
+                return try pinLocked(store)
+            }) else { return }
+            pending = pinned
+        } catch {
+            lock.withLock { checkpointScheduled = false }
+            logger.error("could not write a journal checkpoint", metadata: ["error": "\(error)"])
+            return
+        }
+        let flushed = Result { try storage { try store.environment.sync(force: true) } }
         lock.withLock {
             checkpointScheduled = false
-            guard !stopped else { return }
-            do { try checkpointLocked(store) } catch {
+            do {
+                try flushed.get()
+                guard !stopped else { return pending.pin.release() }
+                try publishLocked(pending)
+            } catch {
+                pending.pin.release()
                 // Commits go on: they are in the journal. The next checkpoint due tries again, and
                 // one the ring's room needs is taken by a commit, which fails if it fails.
                 logger.error("could not write a journal checkpoint", metadata: ["error": "\(error)"])
@@ -161,46 +194,86 @@ final class StoreJournal: @unchecked Sendable {
     }
 
     /// Commits a write that is not a batch of log entries (compaction, forgetting, a checkpoint of
-    /// the scrub): its LMDB commit and a checkpoint make it durable before this returns.
+    /// the scrub): its LMDB commit and a checkpoint make it durable before this returns. Commits
+    /// are held up as by a background checkpoint, not for the data file's flush.
     func commitOther<R>(_ store: Store, _ body: (WriteTransaction) throws -> R) throws -> R {
-        // As in the background: most of the data file flushed before commits are held up.
-        flushAhead()
-        return try lock.withLock {
+        let (result, pending) = try lock.withLock { () throws -> (R, PendingCheckpoint?) in
             let result = try store.commit(body)
-            guard !stopped else { return result }
-            try checkpointLocked(store)
-            return result
+            commits += 1
+            guard !stopped else { return (result, nil) }
+            return (result, try pinLocked(store))
         }
+        guard let pending else { return result }
+        do {
+            try storage { try store.environment.sync(force: true) }
+        } catch {
+            pending.pin.release()
+            throw error
+        }
+        try lock.withLock {
+            // A stop in between wrote a checkpoint of a later state, with LMDB's own flushes back on.
+            guard !stopped else { return pending.pin.release() }
+            try publishLocked(pending)
+        }
+        return result
     }
 
-    /// Flushes the data file without the lock, again while a flush took long (commits went on
-    /// writing meanwhile; at most three times), so that the flush under the lock has little left.
-    private func flushAhead() {
-        for _ in 0..<3 {
-            let started = ContinuousClock.now
-            guard fdatasync(dataFile) == 0, ContinuousClock.now - started > .milliseconds(5) else { return }
-        }
+    /// A state pinned with its meta pages, to become the checkpoint once the data file has been
+    /// flushed.
+    private struct PendingCheckpoint {
+        var checkpoint: JournalFile.Checkpoint
+        var pin: PinnedSnapshot
+        /// ``commits`` when it was pinned.
+        var commits: UInt64
     }
 
-    /// Flushes the data file, copies its meta pages into the journal as the new checkpoint, and
-    /// pins that state in place of the last one. Holding ``lock``.
-    private func checkpointLocked(_ store: Store) throws {
+    /// Pins the state of the last commit and reads its meta pages. Holding ``lock``, so that no
+    /// commit is halfway through.
+    private func pinLocked(_ store: Store) throws -> PendingCheckpoint {
         let pin = try storage { try store.environment.pinSnapshot() }
-        let path = store.directory + "/data.mdb"
-        let metas = try Self.readMetas(dataFile, pageSize: Int(checkpoint.pageSize), path: path)
-        let sequence = try store.read { try $0.logHead() }
-        try storage { try store.environment.sync(force: true) }
-        var next = checkpoint
-        next.number += 1
-        next.start = position
-        next.sequence = sequence
-        next.metas = metas
-        next.bootID = bootID
-        try file.writeCheckpoint(next)
+        do {
+            var next = checkpoint
+            next.start = position
+            next.sequence = try store.read { try $0.logHead() }
+            next.metas = try Self.readMetas(dataFile, pageSize: Int(checkpoint.pageSize), path: store.directory + "/data.mdb")
+            next.bootID = bootID
+            return PendingCheckpoint(checkpoint: next, pin: pin, commits: commits)
+        } catch {
+            pin.release()
+            throw error
+        }
+    }
+
+    /// Writes `pending` into the journal as the new checkpoint and pins its state in place of the
+    /// last one; the data file was flushed after it was pinned, so every page of that state is on
+    /// disk. Unless `force`, it is dropped when the last checkpoint is of the same state or a later
+    /// one (written meanwhile by a commit that needed one), which covers it. Holding ``lock``.
+    private func publishLocked(_ pending: PendingCheckpoint, force: Bool = false) throws {
+        guard force || pending.commits > checkpointCommits else { return pending.pin.release() }
+        var next = pending.checkpoint
+        next.number = checkpoint.number + 1
+        do { try file.writeCheckpoint(next) } catch {
+            pending.pin.release()
+            throw error
+        }
         checkpoint = next
+        checkpointCommits = pending.commits
         pinned?.release()
-        pinned = pin
+        pinned = pending.pin
         lastCheckpoint = .now
+    }
+
+    /// A checkpoint while commits wait: pin, flush, publish, whether or not a commit came since the
+    /// last one. Holding ``lock``.
+    private func checkpointLocked(_ store: Store) throws {
+        let pending = try pinLocked(store)
+        do {
+            try storage { try store.environment.sync(force: true) }
+        } catch {
+            pending.pin.release()
+            throw error
+        }
+        try publishLocked(pending, force: true)
     }
 
     /// Writes a checkpoint now.

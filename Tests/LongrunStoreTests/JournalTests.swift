@@ -15,9 +15,11 @@ struct JournalTests {
     static let thisBoot = [UInt8](repeating: 0x11, count: 16)
     static let nextBoot = [UInt8](repeating: 0x22, count: 16)
 
-    func configuration(journal: Int = 1 << 20, boot: [UInt8] = thisBoot) -> Store.Configuration {
+    /// Checkpoints only where a test takes them, unless it says otherwise.
+    func configuration(journal: Int = 1 << 20, boot: [UInt8] = thisBoot, checkpointEvery interval: Duration = .seconds(3600)) -> Store.Configuration {
         var configuration = Store.Configuration()
         configuration.journalSize = journal
+        configuration.journalCheckpointInterval = interval
         configuration.bootID = boot
         return configuration
     }
@@ -103,6 +105,46 @@ struct JournalTests {
             #expect(found.1 == expected.1, "seed \(seed)")
             #expect(found.2 == expected.2, "seed \(seed)")
         }
+    }
+
+    /// Progress on operations spread over many pages, batch after batch, as a steady load does:
+    /// little new data, many pages rewritten.
+    func churn(_ store: Store, batches: Int) throws {
+        for first in stride(from: 0, to: 2000, by: 250) {
+            try batch(store, (first..<first + 250).map { ("op\($0)", .created(.init())) })
+        }
+        for round in 0..<batches {
+            try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) })
+        }
+    }
+
+    func dataFileSize(_ directory: String) -> Int {
+        var info = stat()
+        return stat(directory + "/data.mdb", &info) == 0 ? Int(info.st_size) : -1
+    }
+
+    @Test func checkpointsInTheBackgroundKeepTheDataFileFromGrowingWithTheCommits() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        // The same commits with a checkpoint due at every commit, and with none after the first:
+        // while one state stays pinned, LMDB reuses no page and every commit extends the file.
+        let frequent = directory.child("frequent"), never = directory.child("never")
+        let store = try Store(directory: frequent, configuration: configuration(journal: 16 << 20, checkpointEvery: .zero), logger: logger)
+        try churn(store, batches: 1500)
+        let pinned = try Store(directory: never, configuration: configuration(journal: 16 << 20), logger: logger)
+        try churn(pinned, batches: 1500)
+        // (Measured: a fifth to a third; the bound leaves room for a slow background thread.)
+        #expect(dataFileSize(frequent) * 2 < dataFileSize(never), "\(dataFileSize(frequent)) bytes against \(dataFileSize(never))")
+
+        // And each checkpoint written in the background is whole: after a power loss that kept
+        // every page written, the open goes back to the last one and applies the journal.
+        let expected = try fingerprint(store)
+        let crashed = crashCopy(directory, "crashed", data: readFileBytes(frequent + "/data.mdb"), journalOf: frequent)
+        let reopened = try Store(directory: crashed, configuration: configuration(boot: Self.nextBoot), logger: logger)
+        let found = try fingerprint(reopened)
+        #expect(found.0 == expected.0)
+        #expect(found.1 == expected.1)
+        #expect(found.2 == expected.2)
     }
 
     @Test func aBatchInTheJournalThatLMDBHadNotCommittedIsAppliedAtTheNextOpen() throws {
