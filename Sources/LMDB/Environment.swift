@@ -187,6 +187,23 @@ public final class Environment: @unchecked Sendable {
         try LMDBError.check(mdb_env_sync(handle, force ? 1 : 0), "mdb_env_sync")
     }
 
+    /// Flushes the data file as ``sync(force:)`` does, after writing its dirty pages back `slice`
+    /// bytes at a time, each slice waited for: another file's flush on the same disk (a journal's)
+    /// then waits behind one slice, not behind all of them. Safe while transactions run.
+    public func sync(inSlicesOf slice: Int) throws(LMDBError) {
+        var fd: mdb_filehandle_t = -1
+        try LMDBError.check(mdb_env_get_fd(handle, &fd), "mdb_env_get_fd")
+        var status = stat()
+        if fstat(fd, &status) == 0 {
+            var offset = 0
+            while offset < Int(status.st_size) {
+                guard clmdb_write_back(fd, Int64(offset), Int64(slice)) == 0 else { break }
+                offset += slice
+            }
+        }
+        try sync(force: true)
+    }
+
     /// Turns the flush at commit on or off while the environment is open (`MDB_NOSYNC`). Call it
     /// only while no write transaction is open in this process.
     public func setSyncOnCommit(_ sync: Bool) throws(LMDBError) {
