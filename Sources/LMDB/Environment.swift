@@ -191,6 +191,7 @@ public final class Environment: @unchecked Sendable {
     /// bytes at a time, each slice waited for: another file's flush on the same disk (a journal's)
     /// then waits behind one slice, not behind all of them. Safe while transactions run.
     public func sync(inSlicesOf slice: Int) throws(LMDBError) {
+        precondition(slice > 0, "a slice of \(slice) bytes")
         var fd: mdb_filehandle_t = -1
         try LMDBError.check(mdb_env_get_fd(handle, &fd), "mdb_env_get_fd")
         var status = stat()
