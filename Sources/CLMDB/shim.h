@@ -1,20 +1,27 @@
 #ifndef LONGRUN_CLMDB_SHIM_H
 #define LONGRUN_CLMDB_SHIM_H
-#ifdef __linux__
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-#include <fcntl.h>
-#endif
 #include <lmdb.h>
+#ifdef __linux__
+#include <fcntl.h>
+
+/// glibc declares `sync_file_range` only under `_GNU_SOURCE`, and defining that macro here would
+/// change glibc's own structures (`fd_set`) against the definitions Swift's Glibc module was built
+/// with: a clean build fails. The declaration below is glibc's own, so it agrees with fcntl.h
+/// wherever both are seen. The flags are the kernel's (include/uapi/linux/fs.h).
+extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
+#define CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE 1u
+#define CLMDB_SYNC_FILE_RANGE_WRITE 2u
+#define CLMDB_SYNC_FILE_RANGE_WAIT_AFTER 4u
+#endif
 
 /// Writes back the dirty pages of `fd` in [offset, offset + count) and waits for them, without
-/// flushing the disk's cache (Linux `sync_file_range`, which glibc declares only with
-/// `_GNU_SOURCE`). Elsewhere it does nothing and returns 0: the flush after it does the work.
+/// flushing the disk's cache (Linux `sync_file_range`). Elsewhere it does nothing and returns 0:
+/// the flush after it does the work.
 static inline int clmdb_write_back(int fd, long long offset, long long count) {
 #ifdef __linux__
     return sync_file_range(fd, offset, count,
-                           SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+                           CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE |
+                               CLMDB_SYNC_FILE_RANGE_WAIT_AFTER);
 #else
     (void)fd; (void)offset; (void)count;
     return 0;
