@@ -198,7 +198,7 @@ public final class Environment: @unchecked Sendable {
         if fstat(fd, &status) == 0 {
             var offset = 0
             while offset < Int(status.st_size) {
-                guard clmdb_write_back(fd, Int64(offset), Int64(slice)) == 0 else { break }
+                guard WriteBack.range(of: fd, offset: offset, count: slice) else { break }
                 offset += slice
             }
         }

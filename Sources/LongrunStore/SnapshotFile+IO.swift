@@ -10,14 +10,15 @@ import Darwin
 
 /// A file written through a 1 MiB buffer, hashed as it goes, fsynced by ``finish()``.
 ///
-/// Written out to the disk every ``syncEvery`` bytes as it goes (RocksDB's `bytes_per_sync`), and
-/// those pages dropped from the page cache: a snapshot of hundreds of megabytes otherwise sits
-/// dirty in memory until the final fsync, and the commits' own fsyncs of `data.mdb` queue behind
-/// its writeback (a journal commit flushes every file's pending data), which stalled commits for
-/// hundreds of milliseconds during a snapshot in the soak. Its pages would also push the store's
-/// pages out of the cache, and a snapshot is read back only to restore.
+/// Written back to the disk a buffer (1 MiB) at a time as it goes, each write-back waited for
+/// (``WriteBack``, RocksDB's `bytes_per_sync`), and those pages dropped from the page cache: a
+/// snapshot of hundreds of megabytes otherwise sits dirty in memory until the final fsync, and the
+/// commits' own flushes queue behind its writeback, which stalled commits for hundreds of
+/// milliseconds during a snapshot in the soak. Its pages would also push the store's pages out of
+/// the cache, and a snapshot is read back only to restore. The write-backs do not flush the disk's
+/// cache (an `fdatasync` every 4 MiB did, and a commit's journal flush could wait behind 4 MiB on a
+/// slow disk); the final fsync makes the file durable.
 final class OutputFile {
-    static let syncEvery = 4 << 20
 
     private let fd: Int32
     private let path: String
@@ -73,8 +74,10 @@ final class OutputFile {
         }
         written += buffer.count
         buffer.removeAll(keepingCapacity: true)
-        if written - synced >= Self.syncEvery {
-            guard fdatasync(fd) == 0 else { throw StoreError(.storage, "cannot fsync \(path): \(String(cString: strerror(errno)))") }
+        // The pages just written: waited for, so that the next slice's pages are all that a
+        // commit's flush can find queued ahead of it. A refusal (no sync_file_range) leaves them
+        // to the final fsync, in the page cache.
+        if written > synced, WriteBack.range(of: fd, offset: synced, count: written - synced) {
             _ = posix_fadvise(fd, off_t(synced), off_t(written - synced), POSIX_FADV_DONTNEED)
             synced = written
         }
