@@ -174,7 +174,18 @@ public final class Store: Sendable {
     /// The older part is checked by the scrub and by `longrun-replay verify`.
     private func checkRecentLog() throws {
         let head = try read { try $0.logHead() }
-        guard head > 0 else { return }
+        guard head > 0 else {
+            // An empty log is intact: recorded as checked, so that the engine's checks while it
+            // runs (``advanceVerifiedLog()``) move on from its first event and a start after a
+            // crash checks only what they had not, from the first run of a new store on (without
+            // it, until a restart or the first scrub pass, such a start checked the whole log).
+            if try read({ try $0.verifiedLog() }) == nil {
+                do { try recordVerifiedLog(through: 0, hash: .genesis) } catch {
+                    logger.warning("could not record the empty log as checked; the next start checks the whole log", metadata: ["error": "\(error)"])
+                }
+            }
+            return
+        }
         let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
         let afterVerified = try verifiedLogStart()
         let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
@@ -202,7 +213,14 @@ public final class Store: Sendable {
     /// agrees with means the log changed since it was verified: DATA_LOSS.
     private func verifiedLogStart() throws -> UInt64? {
         try read { reader in
-            guard let (sequence, hash) = try reader.verifiedLog(), let tail = try reader.logTail(), sequence >= tail,
+            guard let (sequence, hash) = try reader.verifiedLog() else { return nil }
+            if sequence == 0 {
+                // Recorded on the empty log of a new store: a start from its first event, while the
+                // log still begins there (a compacted log is checked from its base).
+                let tail = try reader.logTail() ?? 1
+                return hash == .genesis && tail == 1 ? 1 : nil
+            }
+            guard let tail = try reader.logTail(), sequence >= tail,
                   sequence <= (try reader.logHead())
             else { return nil }
             guard try reader.chainHash(at: sequence) == hash else {

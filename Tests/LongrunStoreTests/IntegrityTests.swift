@@ -228,13 +228,24 @@ struct OpenCheckTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         do {
+            // A new store records its empty log as checked, so the checks while it runs move on
+            // from the first event.
             let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+            let recorded = try #require(try store.read { try $0.verifiedLog() })
+            #expect(recorded.sequence == 0 && recorded.hash == .genesis)
             try append(store, 0..<5)
-            // No whole-log check has run: there is no checkpoint to move on from.
+            let first = try #require(try store.advanceVerifiedLog())
+            #expect(first.checked == 5 && first.problem == nil)
+            #expect(try store.read { try $0.verifiedLog()?.sequence } == 5)
+        }
+        do {
+            // A store without a checkpoint (written by a build before checkpoints): nothing to move
+            // on from until a whole-log check; opening checks the whole log and records the head.
+            let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+            try store.environment.write { txn in _ = try txn.delete(store.schema.meta, key: Schema.MetaKey.verifiedLog) }
             #expect(try store.advanceVerifiedLog() == nil)
             #expect(try store.read { try $0.verifiedLog() } == nil)
         }
-        // Opening checks the whole log (no snapshot, no checkpoint) and records the head.
         let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
         #expect(try store.read { try $0.verifiedLog()?.sequence } == 5)
         try append(store, 5..<8)
