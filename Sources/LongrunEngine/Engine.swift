@@ -217,30 +217,10 @@ public final class LongrunEngine: Sendable {
     }
 
     /// Stops accepting writes, commits what is queued, syncs, and wakes every waiter. Idempotent.
-    ///
-    /// With ``Configuration/logCheckpointInterval`` set, the first close also checks the log
-    /// written since the last check and moves the checkpoint to the head (as the engine does every
-    /// interval while it runs), so that the next start after a clean stop checks no log: a restart
-    /// after load otherwise checked up to one interval of it (120–240 ms after 10 s of 64 callers).
-    /// Damage found then is logged; the next start refuses the log as it would have.
     public func close() {
-        let first = closed.withLock { wasClosed in
-            defer { wasClosed = true }
-            return !wasClosed
-        }
+        closed.withLock { $0 = true }
         writer.shutdown()
         waiters.cancelAll()
-        if first, let store = lmdb, configuration.logCheckpointInterval != nil {
-            do {
-                if let (_, problem) = try store.advanceVerifiedLog(), let problem {
-                    logger.error("the log written since the last check is damaged; the next start will refuse it", metadata: [
-                        "sequence": "\(problem.sequence.map(String.init) ?? "none")", "problem": "\(problem.message)",
-                    ])
-                }
-            } catch {
-                logger.warning("could not check the log at close; the next start checks it", metadata: ["error": "\(error)"])
-            }
-        }
         store.close()
     }
 

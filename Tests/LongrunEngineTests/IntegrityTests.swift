@@ -72,28 +72,6 @@ struct EngineIntegrityTests {
         }
     }
 
-    @Test func aCleanCloseChecksTheLogWrittenSinceTheLastCheckSoTheNextStartChecksNone() async throws {
-        try await withTemporaryDirectory { directory in
-            let engine = try Fixtures.openEngine(directory.path)
-            let opened = try #require(try engine.lmdb!.read { try $0.verifiedLog()?.sequence })
-            for id in 0..<20 {
-                _ = try await engine.create(CreateRequest(id: "op\(id)", metadata: Fixtures.payload("M", "\(id)")), actor: Fixtures.producer)
-            }
-            let head = try await engine.appliedSequence()
-            #expect(opened < head)
-            engine.close()
-            engine.close()
-
-            // Read-only, so that the open records nothing itself.
-            var readOnly = Store.Configuration()
-            readOnly.readOnly = true
-            let store = try Store(directory: directory.path, configuration: readOnly, logger: Fixtures.quietLogger)
-            defer { store.close() }
-            #expect(try store.read { try $0.verifiedLog()?.sequence } == head)
-            #expect(try store.read { try $0.logHead() } == head)
-        }
-    }
-
     @Test func theBackgroundScrubRunsPassesByItself() async throws {
         try await withTemporaryDirectory { directory in
             let engine = try Fixtures.openEngine(directory.path) {
