@@ -58,7 +58,16 @@ disk_ok() {
 
 CMP=$P/cmp; mkdir -p "$CMP"; chmod 755 "$CMP"
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; }
+# Waits (up to 30 s each) for what it stopped to exit: a script run again at once reuses the same
+# directories, and a daemon still stopping there holds the directory's lock.
+cleanup() {
+  local p i
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  for p in "${PIDS[@]:-}"; do
+    [ -n "$p" ] || continue
+    for i in $(seq 1 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+  done
+}
 trap cleanup EXIT
 child_of() { local t=$1 i c; for i in $(seq 1 100); do c=$(cat /proc/$t/task/$t/children 2>/dev/null | awk '{print $1}'); [ -n "$c" ] && { echo "$c"; return; }; sleep 0.05; done; }
 
