@@ -3,6 +3,9 @@
 #include <lmdb.h>
 #ifdef __linux__
 #include <fcntl.h>
+#endif
+#if defined(__linux__) && defined(__GLIBC__)
+#define CLMDB_HAS_SYNC_FILE_RANGE 1
 
 /// glibc declares `sync_file_range` only under `_GNU_SOURCE`, and defining that macro here would
 /// change glibc's own structures (`fd_set`) against the definitions Swift's Glibc module was built
@@ -15,10 +18,10 @@ extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned i
 #endif
 
 /// Writes back the dirty pages of `fd` in [offset, offset + count) and waits for them, without
-/// flushing the disk's cache (Linux `sync_file_range`). Elsewhere it does nothing and returns 0:
-/// the flush after it does the work.
+/// flushing the disk's cache (`sync_file_range`, with glibc on Linux). Elsewhere it does nothing
+/// and returns 0: the flush after it does the work.
 static inline int clmdb_write_back(int fd, long long offset, long long count) {
-#ifdef __linux__
+#ifdef CLMDB_HAS_SYNC_FILE_RANGE
     return sync_file_range(fd, offset, count,
                            CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE |
                                CLMDB_SYNC_FILE_RANGE_WAIT_AFTER);
