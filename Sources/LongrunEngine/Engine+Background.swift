@@ -107,10 +107,13 @@ extension LongrunEngine {
         let records = (try? lmdb?.read { try $0.snapshotSource().records }) ?? 0
         var lastSnapshot = LastSnapshot(sequence: newest?.sequence ?? 0, bytes: newest?.sizeBytes ?? 0, records: newest == nil ? 0 : records,
                                         entries: newest.flatMap(Self.differentialEntries), at: ContinuousClock.now)
-        var lastCheckpoint = ContinuousClock.now
+        // What start-up (or a scrub) left checked: the log after it counts toward the next check.
+        let verified = (try? lmdb?.read { try $0.verifiedLog()?.sequence }) ?? nil
+        var lastCheckpoint = (at: ContinuousClock.now, applied: verified ?? 0)
         var lastCompaction = ContinuousClock.now
         while !Task.isCancelled {
-            if let store = lmdb, let applied = try? await appliedSequence(),
+            let applied = try? await appliedSequence()
+            if let store = lmdb, let applied,
                let sizes = try? store.read({ (perEvent: try $0.logBytesPerEvent(), source: try $0.snapshotSource()) }),
                snapshotDue(applied: applied, last: lastSnapshot, logBytesPerEvent: sizes.perEvent, source: sizes.source) {
                 do {
@@ -135,8 +138,8 @@ extension LongrunEngine {
                     logger.error("compacting the log failed; retrying at the next check", metadata: ["error": "\(error)"])
                 }
             }
-            if lmdb != nil, let interval = configuration.logCheckpointInterval, ContinuousClock.now - lastCheckpoint >= interval {
-                lastCheckpoint = ContinuousClock.now
+            if lmdb != nil, logCheckpointDue(since: lastCheckpoint, applied: applied) {
+                lastCheckpoint = (ContinuousClock.now, applied ?? lastCheckpoint.applied)
                 do { try await advanceVerifiedLog() } catch {
                     logger.error("checking the newest log failed; retrying at the next interval", metadata: ["error": "\(error)"])
                 }
@@ -152,6 +155,14 @@ extension LongrunEngine {
             if let next { pause = min(pause, max(next - clock.now(), .milliseconds(1))) }
             do { try await Task.sleep(for: pause) } catch { return }
         }
+    }
+
+    /// Whether the log written since the last in-run check is due to be checked: by
+    /// ``Configuration/logCheckpointInterval``, or sooner by ``Configuration/logCheckpointEvents``.
+    func logCheckpointDue(since last: (at: ContinuousClock.Instant, applied: UInt64), applied: UInt64?) -> Bool {
+        if let interval = configuration.logCheckpointInterval, ContinuousClock.now - last.at >= interval { return true }
+        if let every = configuration.logCheckpointEvents, let applied, applied >= last.applied, applied - last.applied >= every { return true }
+        return false
     }
 
     // MARK: Snapshots

@@ -92,6 +92,13 @@ public final class LongrunEngine: Sendable {
         /// checkpoint that start-up checks from (nil: only whole-log checks, at start and by the scrub,
         /// move it).
         public var logCheckpointInterval: Duration? = .seconds(10)
+        /// Check the log sooner than ``logCheckpointInterval`` once this many events were committed
+        /// since the last check (looked at about once a second; nil: by time only). Bounds what a
+        /// start after load checks by the work, not the clock: at 6,000 transitions/s, ten seconds of
+        /// log took a start 80–105 ms to check. The start-up check covers what was written after
+        /// the last check, so a log changed while the daemon was stopped is refused at start only
+        /// there; the background scrub checks the rest.
+        public var logCheckpointEvents: UInt64? = 4096
         /// Restore points kept (a full snapshot, or a differential with its base, which is kept as
         /// long as a kept differential needs it); older ones are removed after each new one.
         public var snapshotsKept = 3

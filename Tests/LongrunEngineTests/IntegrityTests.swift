@@ -72,6 +72,28 @@ struct EngineIntegrityTests {
         }
     }
 
+    @Test func aRunningEngineChecksTheLogOnceEnoughWasWrittenWithoutWaitingForTheInterval() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path) {
+                $0.logCheckpointInterval = .seconds(3600)
+                $0.logCheckpointEvents = 8
+                $0.scrubInterval = nil
+            }
+            defer { engine.close() }
+            for index in 0..<10 { _ = try await engine.create(CreateRequest(id: "op-\(index)"), actor: Fixtures.producer) }
+            let applied = try await engine.appliedSequence()
+            #expect(try engine.lmdb!.read { try $0.verifiedLog()?.sequence } ?? 0 < applied)
+            let runner = Task { try await engine.run() }
+            defer { runner.cancel() }
+            // Generous bound: this waits for the check to happen, it does not time it.
+            for _ in 0..<600 where try engine.lmdb!.read({ try $0.verifiedLog()?.sequence }) != applied {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            // So a restart now checks nothing of what was written before.
+            #expect(try engine.lmdb!.read { try $0.verifiedLog()?.sequence } == applied)
+        }
+    }
+
     @Test func theBackgroundScrubRunsPassesByItself() async throws {
         try await withTemporaryDirectory { directory in
             let engine = try Fixtures.openEngine(directory.path) {
