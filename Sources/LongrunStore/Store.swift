@@ -248,9 +248,11 @@ public final class Store: Sendable {
     }
 
     /// Records that a whole-log check found the chain intact through `sequence` (whose chain hash
-    /// is `hash`), unless a later checkpoint is already recorded.
+    /// is `hash`), unless a later checkpoint is already recorded. Durable with the journal's next
+    /// checkpoint, not before this returns: lost in a machine crash, it only makes the next start
+    /// check more of the log, and the engine records it every second under load.
     public func recordVerifiedLog(through sequence: UInt64, hash: ChainHash) throws {
-        try commitDurably { txn in
+        try commitEventually { txn in
             let reader = StoreReader(txn: txn, schema: schema)
             if let (known, _) = try reader.verifiedLog(), known >= sequence { return }
             try txn.put(schema.meta, key: Schema.MetaKey.verifiedLog, value: Keys.sequence(sequence) + hash.bytes)
@@ -286,6 +288,14 @@ public final class Store: Sendable {
     func commitDurably<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
         guard let journal else { return try commit(body) }
         return try journal.commitOther(self, body)
+    }
+
+    /// One LMDB write transaction that may be lost in a machine crash without harm: with the
+    /// journal on, committed unflushed and made durable by the next checkpoint (as the batches
+    /// after it are), so it adds no flush of the data file; without it, as ``commit(_:)``.
+    func commitEventually<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
+        guard let journal else { return try commit(body) }
+        return try journal.commitUnflushed(self, body)
     }
 
     /// One LMDB write transaction, flushed or not as the environment is set.

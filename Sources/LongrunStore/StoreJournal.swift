@@ -222,6 +222,19 @@ final class StoreJournal: @unchecked Sendable {
         return result
     }
 
+    /// Commits a write that may be lost in a machine crash without harm (how far the log was
+    /// checked): LMDB commits it unflushed, under ``lock`` as any commit, and the next checkpoint
+    /// (or the stop's) makes it durable with the batches before it. After a power loss the data
+    /// file goes back to the last checkpoint and the journal reapplies only log entries, so a
+    /// write that must survive goes through ``commitOther(_:_:)`` instead.
+    func commitUnflushed<R>(_ store: Store, _ body: (WriteTransaction) throws -> R) throws -> R {
+        try lock.withLock {
+            let result = try store.commit(body)
+            commits += 1
+            return result
+        }
+    }
+
     /// A state pinned with its meta pages, to become the checkpoint once the data file has been
     /// flushed.
     private struct PendingCheckpoint {

@@ -107,6 +107,44 @@ struct JournalTests {
         }
     }
 
+    @Test func howFarTheLogWasCheckedIsRecordedWithoutAFlushAndAPowerLossOnlyMakesTheNextStartCheckMore() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(journal: 16 << 20), logger: logger)
+        let journal = try #require(store.journal)
+        for round in 0..<10 { try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .created(.init())) }) }
+        try journal.checkpoint(store)
+        let synced = readFileBytes(source + "/data.mdb")
+        let checkpointed = try #require(try JournalFile.existing(in: source, writable: false)?.readCheckpoint())
+        let verifiedBefore = try #require(try store.read { try $0.verifiedLog() })
+        for round in 0..<10 { try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) }) }
+        // The engine does this every second under load: it must not flush the data file each time.
+        let checked = try #require(try store.advanceVerifiedLog())
+        #expect(checked.problem == nil && checked.checked == 200)
+        #expect(try JournalFile.existing(in: source, writable: false)?.readCheckpoint() == checkpointed)
+        try batch(store, [("late", .created(.init()))])
+        let expected = try fingerprint(store)
+        let written = readFileBytes(source + "/data.mdb")
+
+        // The process died: the page cache kept the record, and the next start checks only the last batch.
+        let died = crashCopy(directory, "died", data: written, journalOf: source)
+        let afterProcessCrash = try Store(directory: died, configuration: configuration(), logger: logger)
+        #expect(try fingerprint(afterProcessCrash) == expected)
+        #expect(try afterProcessCrash.read { try $0.verifiedLog()?.sequence } == expected.0)
+        afterProcessCrash.close()
+        // The machine lost power: the record may be gone with the rest written after the checkpoint;
+        // the start then checks from the checkpoint before it, and finds the log intact.
+        for seed in 1...4 as ClosedRange<UInt64> {
+            let crashed = crashCopy(directory, "crashed\(seed)", data: powerLoss(synced: synced, written: written, seed: seed), journalOf: source)
+            let reopened = try Store(directory: crashed, configuration: configuration(boot: Self.nextBoot), logger: logger)
+            #expect(try fingerprint(reopened) == expected, "seed \(seed)")
+            #expect(try reopened.read { try $0.verifiedLog()?.sequence } == expected.0, "seed \(seed)")
+            #expect(verifiedBefore.sequence < expected.0)
+            reopened.close()
+        }
+    }
+
     /// Progress on operations spread over many pages, batch after batch, as a steady load does:
     /// little new data, many pages rewritten.
     func churn(_ store: Store, batches: Int) throws {
