@@ -26,7 +26,8 @@ import Darwin
 /// had not committed yet are applied.
 ///
 /// Every commit takes ``lock``: a batch's journal write and LMDB commit, and any other write (its
-/// LMDB commit, then a checkpoint, since the journal holds only log entries). A checkpoint pins a
+/// LMDB commit, then a checkpoint, since the journal holds only log entries; or for a write that
+/// may be lost, its LMDB commit alone, ``commitUnflushed(_:_:)``). A checkpoint pins a
 /// state under it, so that no commit is halfway through, flushes the data file without it, and
 /// takes it again to write the slot. Until a checkpoint releases the last one's pin, LMDB reuses
 /// no page freed since, so checkpoints come every ``checkpointInterval`` while commits do: the
