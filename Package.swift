@@ -60,6 +60,8 @@ let package = Package(
         // The daemon's opt-in Prometheus endpoint (--metrics-listen): metric types and their exposition.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Snapshots' records are written as one zlib stream (the system's zlib, from zlib1g-dev).
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // LMDB from Debian's liblmdb-dev, found with pkg-config.
@@ -81,6 +83,8 @@ let package = Package(
                 "LongrunDomain", "LMDB", "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         // The shared backend of the storage seam: one store on PostgreSQL for several hosts.

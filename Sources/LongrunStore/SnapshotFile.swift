@@ -18,8 +18,11 @@ import Darwin
 ///     records: u8 view index · u32 key length · key · u32 value length · value
 ///     0xFF · u64 record count · SHA-256 of every byte before it
 ///
-/// A snapshot is full (version 2, `snapshot-<sequence>.lrsnap`) or differential (version 3,
-/// `snapshot-<sequence>-on-<base>.lrsnap`): the records, as of its sequence, of only the operations
+/// From version 4 on, everything between the header and the SHA-256 is one zlib stream (level 1):
+/// a snapshot holds the same records in about a fifth of the bytes (BENCHMARKS.md).
+///
+/// A snapshot is full (`snapshot-<sequence>.lrsnap`) or differential
+/// (`snapshot-<sequence>-on-<base>.lrsnap`, version 3 or later): the records, as of its sequence, of only the operations
 /// that changed since its full base at `base` (an empty value: the record was removed), tied to
 /// that base by the base's sequence and chain hash. A restore point is a full snapshot, or one
 /// differential with its base (never a chain of differentials).
@@ -52,7 +55,8 @@ public enum SnapshotFile {
     }
 
     public struct Header: Sendable, Equatable {
-        /// 2: the `operations` records only, the other views derived at load; 1: every view.
+        /// 4: as 3, its records compressed (one zlib stream); 3: a differential, or full; 2: the
+        /// `operations` records only, the other views derived at load; 1: every view.
         public var version: UInt32 = SnapshotFile.version
         public var sequence: UInt64
         /// Chain hash of the event at `sequence`: ties the snapshot to one history.
@@ -73,11 +77,14 @@ public enum SnapshotFile {
         public var isDifferential: Bool { baseSequence != 0 }
     }
 
-    /// The newest version this build reads, and the one differentials are written in: 3. Full
-    /// snapshots are written in version 2 (``fullVersion``), which builds before differentials read.
-    public static let version: UInt32 = 3
-    /// The version full snapshots are written in: records only.
-    public static let fullVersion: UInt32 = 2
+    /// The newest version this build reads, and the one it writes: 4, whose records (full or
+    /// differential, as in version 3) are one zlib stream. Versions 1 to 3 are still read, and
+    /// written for the tests.
+    public static let version: UInt32 = 4
+    /// The first version that may be a differential.
+    static let differentialVersion: UInt32 = 3
+    /// The first version whose records are compressed.
+    static let compressedVersion: UInt32 = 4
     static let magic = Array("LRSNAP01".utf8)
     static let endMarker: UInt8 = 0xFF
     static let prefix = "snapshot-"
@@ -126,11 +133,12 @@ public enum SnapshotFile {
     /// or for `.automatic` and `.differential` either kind).
     @discardableResult
     public static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, kind: Kind = .full) throws -> Info {
-        try write(store, into: directory, keep: keep, createdUnixNanos: createdUnixNanos, version: fullVersion, kind: kind)
+        try write(store, into: directory, keep: keep, createdUnixNanos: createdUnixNanos, version: version, kind: kind)
     }
 
-    /// ``write(_:into:keep:createdUnixNanos:kind:)`` of a full snapshot in either version: 1 writes
-    /// every view, as builds before version 2 did (the tests load such snapshots).
+    /// ``write(_:into:keep:createdUnixNanos:kind:)`` in an older version, as older builds wrote
+    /// them (the tests load such snapshots): 1 writes every view, 2 the records, 3 the records or
+    /// a differential, neither compressed.
     static func write(_ store: Store, into directory: String, keep: Int, createdUnixNanos: Int64, version: UInt32, kind: Kind = .full) throws -> Info {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw StoreError(.storage, "cannot create the snapshot directory \(directory): \(String(cString: strerror(errno)))")
@@ -155,7 +163,7 @@ public enum SnapshotFile {
                let plan = try differentialPlan(reader, directory: directory, sequence: sequence,
                                                atMost: kind == .automatic ? (records + 1) / 2 : nil) {
                 if kind == .differential || prefersDifferential(changed: plan.names.count, records: records) {
-                    header.version = Self.version
+                    header.version = max(version, differentialVersion)
                     header.baseSequence = plan.base.sequence
                     header.baseChainHash = plan.base.chainHash
                     header.records = UInt64(plan.names.count)
@@ -170,6 +178,7 @@ public enum SnapshotFile {
                 let encoded = encodeHeader(header)
                 file.write(bigEndian: UInt32(encoded.count))
                 file.write(encoded)
+                if header.version >= compressedVersion { try file.compressFromHere() }
                 var records: UInt64 = 0
                 func entry(_ index: Int, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer) {
                     file.write([UInt8(index)])
@@ -529,6 +538,7 @@ public enum SnapshotFile {
         let headerLength = try file.readUInt32()
         guard headerLength < 1 << 20 else { throw fail("its header is \(headerLength) bytes") }
         guard var header = try decodeHeader(try file.read(Int(headerLength))) else { throw fail("its header cannot be decoded") }
+        if header.version >= compressedVersion { try file.inflateFromHere() }
         var count: UInt64 = 0
         while true {
             let index = try file.read(1)[0]
@@ -540,7 +550,7 @@ public enum SnapshotFile {
         }
         let expectedCount = try file.readUInt64()
         let digest = file.digest
-        guard try file.read(32) == digest else { throw fail("its SHA-256 does not match its contents") }
+        guard try file.readTrailer() == digest else { throw fail("its SHA-256 does not match its contents") }
         guard file.atEnd else { throw fail("it has bytes after its checksum") }
         guard expectedCount == count else { throw fail("it holds \(count) records but says \(expectedCount)") }
         header.records = count

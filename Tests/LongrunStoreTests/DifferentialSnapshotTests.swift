@@ -105,7 +105,7 @@ struct DifferentialSnapshotTests {
         #expect(first.baseSequence == base.sequence)
         #expect(first.path.hasSuffix(SnapshotFile.fileName(sequence: first.sequence, base: base.sequence)))
         let header = try SnapshotFile.verify(first.path)
-        #expect(header.version == 3 && header.baseSequence == base.sequence)
+        #expect(header.version == SnapshotFile.version && header.baseSequence == base.sequence)
         #expect(header.baseChainHash == (try SnapshotFile.verify(base.path).chainHash))
         // Only what changed: 4 created, and 4, 9, 14, 6, 11.
         #expect(header.records == 9)
