@@ -126,7 +126,7 @@ final class OutputFile {
 /// A file read through a 1 MiB buffer, hashing what has been read so far.
 ///
 /// After ``inflateFromHere()``, what ``read(_:)`` returns is the inflated zlib stream that fills
-/// the file up to its last 32 bytes (``readTrailer()``), and the hash covers the compressed bytes:
+/// the file up to its last 32 bytes (``trailerMatches()``), and the hash covers the compressed bytes:
 /// the SHA-256 of a compressed snapshot is of the file's bytes, as of a plain one.
 final class InputFile {
     private let fd: Int32
@@ -191,12 +191,20 @@ final class InputFile {
         position = 0
     }
 
-    /// The 32 bytes after the records: read as they are, also after a compressed stream, which
-    /// must have ended exactly before them.
-    func readTrailer() throws -> [UInt8] {
-        guard let inflater else { return try read(trailerLength) }
-        guard inflater.ended else { throw damaged("its compressed records go on after their count") }
-        return try lastBytes()
+    /// Whether the 32 bytes after the records are the SHA-256 of every byte before them. A
+    /// compressed stream must end exactly before them: nothing may follow the count, neither in
+    /// what was inflated nor in what is left to inflate. (If the output filled as the last slice
+    /// read from disk ran out, the stream's last compressed bytes, its checksum, are still to be
+    /// read: this takes them in before asking whether the stream ended.)
+    func trailerMatches() throws -> Bool {
+        guard let inflater else {
+            let digest = digest
+            return try read(trailerLength) == digest
+        }
+        guard position == buffer.count, try !fill(), inflater.ended else {
+            throw damaged("its compressed records go on after their count")
+        }
+        return try lastBytes() == digest
     }
 
     /// The trailer's bytes, read where they are.

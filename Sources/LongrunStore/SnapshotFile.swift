@@ -549,8 +549,7 @@ public enum SnapshotFile {
             count += 1
         }
         let expectedCount = try file.readUInt64()
-        let digest = file.digest
-        guard try file.readTrailer() == digest else { throw fail("its SHA-256 does not match its contents") }
+        guard try file.trailerMatches() else { throw fail("its SHA-256 does not match its contents") }
         guard file.atEnd else { throw fail("it has bytes after its checksum") }
         guard expectedCount == count else { throw fail("it holds \(count) records but says \(expectedCount)") }
         header.records = count

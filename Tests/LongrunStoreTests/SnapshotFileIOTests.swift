@@ -77,7 +77,27 @@ struct SnapshotFileIOTests {
         for record in records {
             guard try input.read(record.count) == record else { Issue.record("a record reads back changed"); return }
         }
-        #expect(try input.readTrailer() == input.digest)
+        #expect(try input.trailerMatches())
+        #expect(input.atEnd)
+    }
+
+    /// Inflated bytes that end on the reader's buffer boundary (two buffers exactly): the stream
+    /// reads back whole and ends there, with the trailer after it.
+    @Test func aStreamWhoseInflatedBytesFillTheLastBufferExactlyEndsThere() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.child("exact")
+        let bytes = Self.records(6_000).joined().prefix(2 << 20)
+        #expect(bytes.count == 2 << 20)
+        let file = try OutputFile(path: path)
+        try file.compressFromHere()
+        file.write(Array(bytes))
+        try file.finish()
+
+        let input = try InputFile(path: path)
+        try input.inflateFromHere()
+        #expect(try input.read(bytes.count) == Array(bytes))
+        #expect(try input.trailerMatches())
         #expect(input.atEnd)
     }
 
