@@ -25,6 +25,20 @@ struct StoreFullTests {
         }
     }
 
+    /// Creates one operation after another until the store refuses one (the store-full error) or
+    /// `atMost` were acknowledged (appended to `acknowledged`); whether one was refused.
+    func createUntilRefused(_ engine: LongrunEngine, _ prefix: String, atMost: Int, acknowledged: inout [OperationState]) async throws -> Bool {
+        for index in 0..<atMost {
+            do {
+                acknowledged.append(try await engine.create(CreateRequest(id: "\(prefix)-\(index)", metadata: Self.bulk), actor: Fixtures.producer))
+            } catch let error as StoreError {
+                #expect(error.kind == .resourceExhausted, "\(error)")
+                return true
+            }
+        }
+        return false
+    }
+
     @Test func writesFailAtTheLimitReadsWorkAndALargerLimitResumesThem() async throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
@@ -78,15 +92,7 @@ struct StoreFullTests {
             }
             #expect(refusals >= 6, "the full store took \(8 - refusals) of 8 more creates")
             // The last write refused (whichever of the batch committed last):
-            var refusedLast = false
-            for index in 0..<4 where !refusedLast {
-                do {
-                    acknowledged.append(try await engine.create(CreateRequest(id: "last-\(index)", metadata: Self.bulk), actor: Fixtures.producer))
-                } catch let error as StoreError {
-                    #expect(error.kind == .resourceExhausted, "\(error)")
-                    refusedLast = true
-                }
-            }
+            let refusedLast = try await createUntilRefused(engine, "last", atMost: 4, acknowledged: &acknowledged)
             #expect(refusedLast, "the full store took 4 more creates in a row")
             acknowledged.sort { $0.createSequence < $1.createSequence }
 
@@ -105,15 +111,7 @@ struct StoreFullTests {
             let engine = try open(directory.path, limit: Self.smallLimit)
             defer { engine.close() }
             for state in acknowledged { #expect(try await engine.get(state.name) == state) }
-            var refused = false
-            for index in 0..<8 where !refused {
-                do {
-                    acknowledged.append(try await engine.create(CreateRequest(id: "after-reopen-\(index)", metadata: Self.bulk), actor: Fixtures.producer))
-                } catch let error as StoreError {
-                    #expect(error.kind == .resourceExhausted, "\(error)")
-                    refused = true
-                }
-            }
+            let refused = try await createUntilRefused(engine, "after-reopen", atMost: 8, acknowledged: &acknowledged)
             #expect(refused, "the store took 8 more creates at the same limit")
         }
 
