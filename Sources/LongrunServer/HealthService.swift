@@ -62,9 +62,14 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
                     }
                 }
             } catch is CancellationError {
-                // Cancelled while the daemon drains (before this watch saw it): tell the client to
-                // come back, as a watch that saw the drain does.
-                if source.phase == .draining { throw GoogleRPCStatus.shuttingDown }
+                // Cancelled while the daemon drains (before this watch saw it): say what the drain
+                // made the status, if the stream still takes it, and tell the client to come back, as
+                // a watch that saw the drain does: open watches hear NOT_SERVING, then end.
+                if source.phase == .draining {
+                    let status = source.status(of: service)
+                    try? await writer.write(status.map(Self.response) ?? Self.response(.serviceUnknown))
+                    throw GoogleRPCStatus.shuttingDown
+                }
                 // The client's deadline passed (or it went away, and nobody is listening): end as
                 // the deadline does. Ended with OK, the call raced the client's own timer, which
                 // then saw a stream that ended instead of DEADLINE_EXCEEDED.
