@@ -49,8 +49,7 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
                     try await source.withChanges(polling: pollInterval) { changes in
                         var last: Grpc_Health_V1_HealthCheckResponse?
                         for await _ in changes {
-                            let status = source.status(of: service)
-                            let response = status.map(Self.response) ?? Self.response(.serviceUnknown)
+                            let response = Self.response(source.status(of: service))
                             if response != last {
                                 try await writer.write(response)
                                 last = response
@@ -66,8 +65,7 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
                 // made the status, if the stream still takes it, and tell the client to come back, as
                 // a watch that saw the drain does: open watches hear NOT_SERVING, then end.
                 if source.phase == .draining {
-                    let status = source.status(of: service)
-                    try? await writer.write(status.map(Self.response) ?? Self.response(.serviceUnknown))
+                    try? await writer.write(Self.response(source.status(of: service)))
                     throw GoogleRPCStatus.shuttingDown
                 }
                 // The client's deadline passed (or it went away, and nobody is listening): end as
@@ -77,6 +75,11 @@ struct HealthService: Grpc_Health_V1_Health.ServiceProtocol {
             }
             throw GoogleRPCStatus.shuttingDown
         }
+    }
+
+    /// The answer for a service's status; SERVICE_UNKNOWN for a name that is not served.
+    static func response(_ status: ServingStatus?) -> Grpc_Health_V1_HealthCheckResponse {
+        status.map(response) ?? response(.serviceUnknown)
     }
 
     static func response(_ status: ServingStatus) -> Grpc_Health_V1_HealthCheckResponse {

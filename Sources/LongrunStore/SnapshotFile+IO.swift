@@ -304,7 +304,8 @@ final class ZlibWriter {
             output.withUnsafeReadableBytes { sink($0) }
             output.clear()
         }
-        if flush == .finish || output.writableBytes == 0 {
+        // Otherwise what the output holds waits for the next call, which empties it when full.
+        if flush == .finish {
             output.withUnsafeReadableBytes { sink($0) }
             output.clear()
         }
