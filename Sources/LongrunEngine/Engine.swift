@@ -157,6 +157,9 @@ public final class LongrunEngine: Sendable {
         storeConfiguration.maximumMapSize = configuration.maximumMapSize
         if case .relaxed = configuration.durability { storeConfiguration.syncOnCommit = false }
         storeConfiguration.journalSize = configuration.journalSize
+        // A start after a crash flushes what the dead process left before its first write (tens of
+        // milliseconds under load): reads need not wait for it.
+        storeConfiguration.serveReadsWhileOpening = true
         let store = try Store(directory: directory, configuration: storeConfiguration, logger: logger)
         let applied = try store.read { try $0.appliedSequence() }
         self.init(store: store, lmdb: store, applied: applied, configuration: configuration, clock: clock, logger: logger)

@@ -8,7 +8,7 @@ extension Store: OperationStore {
 
     public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
         // LMDB needs no footprint: the write transaction sees and locks the whole store.
-        guard let journal else { return try write { writer in try body(writer) } }
+        guard let journal = try journalSlot.forCommit() else { return try write { writer in try body(writer) } }
         return try journal.commitBatch(self) { writer in try body(writer) }
     }
 
@@ -44,14 +44,27 @@ extension Store: OperationStore {
         try read { try $0.expiredByRetention(policy, now: now, limit: limit, damaged: damaged) }
     }
 
-    /// One writer per data directory (the daemon holds its lock): no commits by others to follow.
-    public func followCommits(after sequence: UInt64, _ notify: @escaping @Sendable (UInt64, [OperationName]) -> Void) {}
+    /// One writer per data directory (the daemon holds its lock): the only commits not the engine's
+    /// are the open's own when it served reads before making them
+    /// (``Configuration/serveReadsWhileOpening``): the journal's entries it applied are told once
+    /// it has.
+    public func followCommits(after sequence: UInt64, _ notify: @escaping @Sendable (UInt64, [OperationName]) -> Void) {
+        journalSlot.whenOpened { [self] in
+            do {
+                let (head, events) = try read { reader in (try reader.appliedSequence(), try reader.events(after: sequence, limit: 100_000)) }
+                guard head > sequence else { return }
+                var seen = Set<OperationName>()
+                notify(head, events.map(\.name).filter { seen.insert($0).inserted })
+            } catch {
+                logger.warning("could not read what the open applied; waiters on it wake at the next commit", metadata: ["error": "\(error)"])
+            }
+        }
+    }
 
     /// Writes the journal's last checkpoint, so the next open has nothing to apply, and leaves the
     /// flushes to LMDB from then on. The environment closes when the last reference goes.
     public func close() {
-        guard let journal else { return }
-        journalSlot.journal = nil
+        guard let journal = journalSlot.take() else { return }
         do { try journal.stop(self) } catch {
             logger.error("could not write the journal's last checkpoint; the next open applies the journal", metadata: ["error": "\(error)"])
         }

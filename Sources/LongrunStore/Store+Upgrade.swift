@@ -121,16 +121,23 @@ extension Store {
 }
 
 extension Store {
+    /// Whether an older build compacted history whose tombstones it did not forget.
+    func tombstonesToForget() throws -> Bool {
+        try read { reader in
+            let tail = try reader.logTail() ?? reader.appliedSequence() + 1
+            let forgotten = try reader.forgottenThrough() ?? 0
+            return tail > 1 && forgotten < tail - 1
+        }
+    }
+
     /// A store whose log was compacted by a build that kept every tombstone still holds those the
     /// rule forgets (``Lifecycle/isForgotten(_:compactedThrough:)``): a rebuild from its snapshot
     /// would not, and their names would stay taken. Forgets them once, in chunks of `chunk`
     /// tombstones read (each its own transaction; an interrupted pass starts again at the next
     /// open), logging progress. Nothing to do for a store never compacted or compacted by this build.
     func forgetTombstonesCompactedByOlderBuilds(chunk: Int = 50_000) throws {
-        let (tail, done, total) = try read { reader in
-            (try reader.logTail() ?? reader.appliedSequence() + 1, try reader.forgottenThrough() ?? 0, try reader.txn.count(schema.tombstones))
-        }
-        guard tail > 1, done < tail - 1 else { return }
+        let (tail, total) = try read { reader in (try reader.logTail() ?? reader.appliedSequence() + 1, try reader.txn.count(schema.tombstones)) }
+        guard try tombstonesToForget() else { return }
         logger.notice("forgetting the deleted and expired operations whose history was compacted", metadata: [
             "directory": "\(directory)", "compacted_through": "\(tail - 1)", "tombstones": "\(total)",
         ])

@@ -1,7 +1,7 @@
 import LMDB
 public import Logging
 import LongrunDomain
-import Synchronization
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -39,6 +39,11 @@ public final class Store: Sendable {
         /// Check the hash chain of the log after the newest usable snapshot before serving, and refuse
         /// a damaged log. (The whole log is checked by `longrun-replay verify`.)
         public var verifyRecentLog = true
+        /// Return from the open, so that reads are served, before the writes it makes when nothing it
+        /// serves waits on them: the journal's first checkpoint (after a crash, a flush of what the
+        /// dead process left unwritten) and the journal's entries LMDB had not committed. Commits wait
+        /// for those (``JournalSlot``). An open that must fold or rebuild views writes first either way.
+        public var serveReadsWhileOpening = false
 
         public init() {}
     }
@@ -54,7 +59,8 @@ public final class Store: Sendable {
     let environment: Environment
     let schema: Schema
     let logger: Logger
-    /// The journal while one is on: set at the end of the open, cleared by ``close()``.
+    /// The journal while one is on: set by the open's writes (``finishOpening(_:)``), cleared by
+    /// ``close()``.
     let journalSlot = JournalSlot()
     var journal: StoreJournal? { journalSlot.journal }
 
@@ -111,28 +117,31 @@ public final class Store: Sendable {
         }
         self.schema = try storage { try Schema(environment: environment) }
         try checkOrInitializeFormat(found: found, fresh: existing.isEmpty, readOnly: configuration.readOnly)
-        if !configuration.readOnly {
-            try applyJournal(recovery)
-            if configuration.verifyRecentLog { try checkRecentLog() }
-            try rebuildViewsIfTheirRulesChanged(chunk: configuration.replayChunk)
-            try replayTail(chunk: configuration.replayChunk)
-            // After the tail is folded: the rule reads each tombstone's last event.
-            try forgetTombstonesCompactedByOlderBuilds()
-            if configuration.syncOnCommit && configuration.journalSize > 0 {
-                do {
-                    journalSlot.journal = try StoreJournal.start(on: self, size: configuration.journalSize, checkpointInterval: configuration.journalCheckpointInterval, previous: recovery.checkpoint, bootID: bootID)
-                } catch let error as StoreError where error.kind == .resourceExhausted {
-                    logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",
-                                   metadata: ["error": "\(error.message)"])
+        guard !configuration.readOnly else { return }
+        // What the open refuses, read before anything is written.
+        let checked = configuration.verifyRecentLog ? try checkRecentLog() : nil
+        try checkJournalEntries(recovery)
+        let opening = Opening(
+            recovery: recovery, checkedLog: checked, journalSize: configuration.syncOnCommit ? configuration.journalSize : 0,
+            checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk)
+        journalSlot.beginOpening()
+        if configuration.serveReadsWhileOpening, try !mustWriteBeforeServing() {
+            let slot = journalSlot
+            DispatchQueue(label: "longrun.store.opening").async { [self] in
+                slot.claim(nil)
+                let result = finishOpening(opening).mapError { error in
+                    logger.error("the store could not finish opening: it serves reads, and refuses writes until longrund is restarted",
+                                 metadata: ["error": "\(error.message)"])
+                    return StoreError(error.kind, "the store could not finish opening (\(error.message)); it serves reads, and refuses writes until longrund is restarted",
+                                      underlying: error)
                 }
+                slot.finish(result)
             }
-            if journal == nil, recovery.checkpoint != nil {
-                // Everything it held is committed and flushed now: LMDB flushes on its own again.
-                // (Kept, an old journal would take the data file back to its checkpoint after a
-                // machine crash.)
-                try sync()
-                JournalFile.remove(in: directory)
-            }
+        } else {
+            journalSlot.claim(nil)
+            let result = finishOpening(opening)
+            journalSlot.finish(result)
+            try result.get()
         }
     }
 
@@ -145,11 +154,7 @@ public final class Store: Sendable {
     /// whole, so a crash part way folds them again at the next open.
     private func rebuildViewsIfTheirRulesChanged(chunk: Int) throws {
         let currentSet = schema.viewSetDescription
-        let (storedSet, storedRevision) = try read { reader in
-            (try reader.txn.get(schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) },
-             try reader.txn.get(schema.meta, key: Schema.MetaKey.foldRevision).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil })
-        }
-        let revision = storedRevision ?? 1
+        let (storedSet, revision) = try viewRules()
         guard storedSet != currentSet || revision != Lifecycle.foldRevision else { return }
         if storedSet == Self.viewSetBeforeTombstones, currentSet == Self.viewSetBeforeTombstones + ",tombstones", revision == Lifecycle.foldRevision {
             try moveTombstonesOutOfOperations()
@@ -169,35 +174,38 @@ public final class Store: Sendable {
         }
     }
 
+    /// The set of views and the fold revision the views were folded by, as recorded.
+    private func viewRules() throws -> (set: String?, revision: UInt32) {
+        try read { reader in
+            (try reader.txn.get(schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) },
+             try reader.txn.get(schema.meta, key: Schema.MetaKey.foldRevision).flatMap { $0.count == 4 ? UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) : nil } ?? 1)
+        }
+    }
+
+    /// Whether the views were folded by other rules than this build's.
+    func viewRulesChanged() throws -> Bool {
+        let (set, revision) = try viewRules()
+        return set != schema.viewSetDescription || revision != Lifecycle.foldRevision
+    }
+
     /// Refuses to serve a log whose recent part fails its chain: the part after the newest usable
     /// snapshot, or after the last event a whole-log check (the scrub) verified, whichever is later.
-    /// The older part is checked by the scrub and by `longrun-replay verify`.
-    private func checkRecentLog() throws {
+    /// The older part is checked by the scrub and by `longrun-replay verify`. Returns how far the log
+    /// is now known intact from its base, for the open to record once it writes: the next start then
+    /// checks only what follows.
+    private func checkRecentLog() throws -> (sequence: UInt64, hash: ChainHash)? {
         let head = try read { try $0.logHead() }
         guard head > 0 else {
             // An empty log is intact: recorded as checked, so that the engine's checks while it
             // runs (``advanceVerifiedLog()``) move on from its first event and a start after a
             // crash checks only what they had not, from the first run of a new store on (without
             // it, until a restart or the first scrub pass, such a start checked the whole log).
-            if try read({ try $0.verifiedLog() }) == nil {
-                do { try recordVerifiedLog(through: 0, hash: .genesis) } catch {
-                    logger.warning("could not record the empty log as checked; the next start checks the whole log", metadata: ["error": "\(error)"])
-                }
-            }
-            return
+            return try read({ try $0.verifiedLog() }) == nil ? (0, .genesis) : nil
         }
         let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
         let afterVerified = try verifiedLogStart()
         let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
         let (report, problem) = try verifyLog(from: start)
-        if problem == nil, start == nil || start == afterVerified {
-            // Intact from the base (or from the last checkpoint, itself intact from the base) through
-            // the head: the next start checks only what follows. Only a saving: a store too full
-            // to record it still opens (and serves reads).
-            do { try recordVerifiedLog(through: report.headSequence, hash: report.headHash) } catch {
-                logger.warning("could not record the checked log; the next start checks it again", metadata: ["error": "\(error)"])
-            }
-        }
         if let problem {
             throw StoreError(.dataLoss, """
                 the log of \(directory) is damaged at event \(problem.sequence ?? 0): \(problem.message). \
@@ -206,6 +214,9 @@ public final class Store: Sendable {
                 `longrun-replay rebuild --data-dir \(directory) --to NEW_DIR --until \((problem.sequence ?? 1) - 1)`
                 """)
         }
+        // Intact from the base only when checked from it, or from the last checkpoint (itself
+        // intact from the base).
+        return start == nil || start == afterVerified ? (report.headSequence, report.headHash) : nil
     }
 
     /// Where the start-up check may begin thanks to the scrub's checkpoint: after the verified event,
@@ -286,7 +297,7 @@ public final class Store: Sendable {
     /// One LMDB write transaction, durable when this returns: flushed by LMDB, or with the journal
     /// on, followed by a checkpoint.
     func commitDurably<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
-        guard let journal else { return try commit(body) }
+        guard let journal = try journalSlot.forCommit() else { return try commit(body) }
         return try journal.commitOther(self, body)
     }
 
@@ -294,7 +305,7 @@ public final class Store: Sendable {
     /// journal on, committed unflushed and made durable by the next checkpoint (as the batches
     /// after it are), so it adds no flush of the data file; without it, as ``commit(_:)``.
     func commitEventually<R>(_ body: (WriteTransaction) throws -> R) throws -> R {
-        guard let journal else { return try commit(body) }
+        guard let journal = try journalSlot.forCommit() else { return try commit(body) }
         return try journal.commitUnflushed(self, body)
     }
 
@@ -309,25 +320,120 @@ public final class Store: Sendable {
     }
 }
 
-/// Where a ``Store`` keeps its journal: set at the end of the open, cleared by ``Store/close()``.
-final class JournalSlot: Sendable {
-    private let value = Mutex<StoreJournal?>(nil)
-
-    var journal: StoreJournal? {
-        get { value.withLock { $0 } }
-        set { value.withLock { $0 = newValue } }
-    }
+/// What an open writes once it has checked what it refuses (``Store/finishOpening(_:)``).
+struct Opening: Sendable {
+    var recovery: JournalRecovery
+    /// How far the start-up check found the log intact, to record.
+    var checkedLog: (sequence: UInt64, hash: ChainHash)?
+    /// 0: no journal (LMDB flushes its own commits).
+    var journalSize: Int
+    var checkpointInterval: Duration
+    var bootID: [UInt8]
+    var chunk: Int
 }
 
 extension Store {
-    /// Copies into the log the journal's entries it does not hold yet; replay folds them.
-    func applyJournal(_ recovery: JournalRecovery) throws {
+    /// Writes what an open must, in this order. First the journal's first checkpoint (or, without a
+    /// journal, a flush and the old journal removed): after a crash in this boot, nothing protects
+    /// the pages of the old journal's last checkpoint any more, so a commit before the new one could
+    /// overwrite them, and a power loss would then put back meta pages that point at them. Then the
+    /// journal's entries LMDB had not committed, the views folded by this build's rules, and how
+    /// far the log was checked.
+    func finishOpening(_ opening: Opening) -> Result<Void, StoreError> {
+        do {
+            return .success(try writeOpening(opening))
+        } catch let error as StoreError {
+            return .failure(error)
+        } catch {
+            return .failure(StoreError(.storage, "the open could not write: \(error)"))
+        }
+    }
+
+    private func writeOpening(_ opening: Opening) throws {
+        var journal: StoreJournal?
+        if opening.journalSize > 0 {
+            do {
+                journal = try StoreJournal.start(on: self, size: opening.journalSize, checkpointInterval: opening.checkpointInterval,
+                                                 previous: opening.recovery.checkpoint, bootID: opening.bootID)
+            } catch let error as StoreError where error.kind == .resourceExhausted {
+                logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",
+                               metadata: ["error": "\(error.message)"])
+            }
+        }
+        if journal == nil, opening.recovery.checkpoint != nil {
+            // Flushed, the state the process left needs the old journal no more; kept, it would take
+            // the data file back to its checkpoint after a machine crash. (Its entries LMDB had not
+            // committed, never acknowledged, are applied below from memory.)
+            try sync()
+            JournalFile.remove(in: directory)
+        }
+        journalSlot.claim(journal)
+        var checked = opening.checkedLog
         let head = try read { try $0.logHead() }
-        let missing = recovery.entries.filter { $0.sequence > head }
+        try applyJournal(opening.recovery)
+        if checked?.sequence == head {
+            // Each of the journal's entries was checked against the chain as it was appended.
+            checked = try read { (try $0.logHead(), try $0.headHash()) }
+        }
+        try rebuildViewsIfTheirRulesChanged(chunk: opening.chunk)
+        try replayTail(chunk: opening.chunk)
+        // After the tail is folded: the rule reads each tombstone's last event.
+        try forgetTombstonesCompactedByOlderBuilds()
+        if let checked {
+            // Only a saving: a store too full to record it still opens (and serves reads).
+            do { try recordVerifiedLog(through: checked.sequence, hash: checked.hash) } catch {
+                logger.warning("could not record the checked log; the next start checks it again", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Whether the open must write before it serves reads: views to fold or to fold again, tombstones
+    /// to forget.
+    func mustWriteBeforeServing() throws -> Bool {
+        try viewRulesChanged() || read { try $0.appliedSequence() != $0.logHead() } || tombstonesToForget()
+    }
+
+    /// The journal's entries LMDB does not hold yet.
+    private func missingEntries(_ recovery: JournalRecovery) throws -> [(sequence: UInt64, entry: [UInt8])] {
+        let head = try read { try $0.logHead() }
+        return recovery.entries.filter { $0.sequence > head }
+    }
+
+    /// Appends the journal's missing entries with `writer` and folds them.
+    private func apply(_ missing: [(sequence: UInt64, entry: [UInt8])], with writer: StoreWriter) throws {
+        guard let first = missing.first?.sequence, let last = missing.last?.sequence else { return }
+        for (sequence, entry) in missing { try writer.copyLogged(sequence: sequence, entry: entry) }
+        try writer.foldDecoded(try writer.reader.decodeLogged(from: first, through: last))
+    }
+
+    /// Refuses, before anything is written, journal entries that would not apply: each must continue
+    /// the log's chain and decode. Applied in a transaction that is then thrown away.
+    func checkJournalEntries(_ recovery: JournalRecovery) throws {
+        struct Discard: Error {}
+        let missing = try missingEntries(recovery)
+        guard !missing.isEmpty, try read({ try $0.appliedSequence() == $0.logHead() }) else { return }
+        do {
+            try commit { txn in
+                try apply(missing, with: try StoreWriter(txn: txn, schema: schema))
+                throw Discard()
+            }
+        } catch is Discard {}
+    }
+
+    /// Copies into the log the journal's entries it does not hold yet and folds them: one batch,
+    /// journaled as the engine's are when the journal is on. Folded by replay instead when the
+    /// views are behind the log.
+    func applyJournal(_ recovery: JournalRecovery) throws {
+        let missing = try missingEntries(recovery)
         guard !missing.isEmpty else { return }
         logger.notice("applying the journal's commits", metadata: [
             "from": "\(missing.first!.sequence)", "through": "\(missing.last!.sequence)", "restored_meta_pages": "\(recovery.restoredMetas)",
         ])
-        try copyLogged(missing)
+        guard try read({ try $0.appliedSequence() == $0.logHead() }) else { return try copyLogged(missing) }
+        if let journal {
+            try journal.commitBatch(self) { writer in try apply(missing, with: writer) }
+        } else {
+            try write { writer in try apply(missing, with: writer) }
+        }
     }
 }

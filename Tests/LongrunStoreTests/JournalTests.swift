@@ -2,6 +2,7 @@ import LMDB
 import LongrunDomain
 @testable import LongrunStore
 import LongrunTestSupport
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -203,6 +204,70 @@ struct JournalTests {
         #expect(found.1 == expected.1)
         #expect(found.2 == expected.2)
         #expect(try reopened.read { try $0.operation(Fixtures.name("operations/c")) } != nil)
+    }
+
+    /// The meta pages of `data` (a data file's bytes), as a checkpoint records them.
+    func metas(_ data: [UInt8], pageSize: UInt32) -> [UInt8] {
+        let second = Int(pageSize)
+        return Array(data[0..<JournalFile.metaBytes] + data[second..<second + JournalFile.metaBytes])
+    }
+
+    /// A store, checkpointed, then written on (pages freed since the checkpoint), and a crash copy of
+    /// it whose data file lacks the last batch, which only the journal holds: what a process killed
+    /// between the journal's flush and LMDB's commit leaves.
+    func crashedWithAJournalAhead(_ directory: TemporaryDirectory) throws -> (crashed: String, data: [UInt8], expected: (UInt64, ChainHash, String)) {
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(), logger: logger)
+        try churn(store, batches: 0)
+        try #require(store.journal).checkpoint(store)
+        for round in 0..<20 {
+            try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) })
+        }
+        let data = readFileBytes(source + "/data.mdb")
+        try batch(store, [("op1", .progressed(metadata: Fixtures.payload("t", "late"))), ("c", .created(.init()))])
+        let expected = try fingerprint(store)
+        return (crashCopy(directory, "crashed", data: data, journalOf: source), data, expected)
+    }
+
+    @Test func afterAProcessCrashTheOpenWritesNothingBeforeTheJournalsCheckpointOfTheStateTheCrashLeft() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (crashed, data, expected) = try crashedWithAJournalAhead(directory)
+        let previous = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        // The open applies the journal's batch and records how far it checked the log: two commits.
+        // Before the new checkpoint, nothing kept LMDB from writing them over pages of the old
+        // checkpoint's state, which a power loss then would have put back.
+        let reopened = try Store(directory: crashed, configuration: configuration(), logger: logger)
+        #expect(try fingerprint(reopened) == expected)
+        let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        #expect(first.session == previous.session + 1)
+        #expect(first.metas == metas(data, pageSize: first.pageSize))
+        #expect(first.metas != metas(readFileBytes(crashed + "/data.mdb"), pageSize: first.pageSize))
+    }
+
+    @Test func anOpenThatServesReadsFirstAppliesTheJournalBeforeAnyOtherWriteAndTellsFollowersWhatItApplied() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (crashed, data, expected) = try crashedWithAJournalAhead(directory)
+        var early = configuration()
+        early.serveReadsWhileOpening = true
+        let reopened = try Store(directory: crashed, configuration: early, logger: logger)
+        // Reads see the state the crash left, or that state with the journal's batch applied.
+        let seen = try reopened.read { try $0.logHead() }
+        #expect(seen == expected.0 - 2 || seen == expected.0)
+        let told = Mutex<(UInt64, [OperationName])?>(nil)
+        reopened.followCommits(after: expected.0 - 2) { head, names in told.withLock { $0 = (head, names) } }
+        // A write waits for the open's: it comes after the journal's batch, never in its place.
+        try batch(reopened, [("d", .created(.init()))])
+        #expect(try reopened.read { try $0.logHead() } == expected.0 + 1)
+        #expect(try reopened.read { try $0.operation(Fixtures.name("operations/c")) } != nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while told.withLock({ $0 == nil }) && ContinuousClock.now < deadline { usleep(1_000) }
+        let (head, names) = try #require(told.withLock { $0 })
+        #expect(head >= expected.0)
+        #expect(names.contains(Fixtures.name("operations/c")) && names.contains(Fixtures.name("operations/op1")))
+        let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        #expect(first.metas == metas(data, pageSize: first.pageSize))
     }
 
     @Test func aReadOnlyOpenAfterAPowerLossIsRefusedAndChangesNothing() throws {
