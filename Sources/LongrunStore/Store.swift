@@ -120,12 +120,14 @@ public final class Store: Sendable {
         guard !configuration.readOnly else { return }
         // What the open refuses, read before anything is written.
         let checked = configuration.verifyRecentLog ? try checkRecentLog() : nil
-        try checkJournalEntries(recovery)
         let opening = Opening(
             recovery: recovery, checkedLog: checked, journalSize: configuration.syncOnCommit ? configuration.journalSize : 0,
             checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk)
         journalSlot.beginOpening()
-        if configuration.serveReadsWhileOpening, try !mustWriteBeforeServing() {
+        // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
+        // the page cache that was lost): reads wait for them.
+        if configuration.serveReadsWhileOpening, !recovery.machineStopped, try !mustWriteBeforeServing() {
+            try checkJournalEntries(recovery)
             let slot = journalSlot
             DispatchQueue(label: "longrun.store.opening").async { [self] in
                 slot.claim(nil)
@@ -399,22 +401,23 @@ extension Store {
         return recovery.entries.filter { $0.sequence > head }
     }
 
-    /// Appends the journal's missing entries with `writer` and folds them.
-    private func apply(_ missing: [(sequence: UInt64, entry: [UInt8])], with writer: StoreWriter) throws {
+    /// Appends the journal's missing entries with `writer`, and folds them unless `fold` is false.
+    private func apply(_ missing: [(sequence: UInt64, entry: [UInt8])], with writer: StoreWriter, fold: Bool = true) throws {
         guard let first = missing.first?.sequence, let last = missing.last?.sequence else { return }
         for (sequence, entry) in missing { try writer.copyLogged(sequence: sequence, entry: entry) }
-        try writer.foldDecoded(try writer.reader.decodeLogged(from: first, through: last))
+        let decoded = try writer.reader.decodeLogged(from: first, through: last)
+        if fold { try writer.foldDecoded(decoded) }
     }
 
     /// Refuses, before anything is written, journal entries that would not apply: each must continue
-    /// the log's chain and decode. Applied in a transaction that is then thrown away.
-    func checkJournalEntries(_ recovery: JournalRecovery) throws {
+    /// the log's chain and decode. Appended in a transaction that is then thrown away.
+    private func checkJournalEntries(_ recovery: JournalRecovery) throws {
         struct Discard: Error {}
         let missing = try missingEntries(recovery)
-        guard !missing.isEmpty, try read({ try $0.appliedSequence() == $0.logHead() }) else { return }
+        guard !missing.isEmpty else { return }
         do {
             try commit { txn in
-                try apply(missing, with: try StoreWriter(txn: txn, schema: schema))
+                try apply(missing, with: try StoreWriter(txn: txn, schema: schema), fold: false)
                 throw Discard()
             }
         } catch is Discard {}

@@ -352,6 +352,9 @@ struct JournalRecovery {
     var entries: [(sequence: UInt64, entry: [UInt8])] = []
     /// Whether the meta pages were put back (the machine restarted since the checkpoint).
     var restoredMetas = false
+    /// Whether the machine stopped since the checkpoint (its boot id is not this boot's): the
+    /// entries after it were acknowledged, where within one boot those LMDB lacks never were.
+    var machineStopped = false
 
     /// Reads the journal of `directory`; when the machine restarted since its checkpoint and the
     /// data file's meta pages differ from the checkpoint's, puts them back (a writable open) or
@@ -369,6 +372,7 @@ struct JournalRecovery {
         // A read-only open applies nothing, so it need not read the records.
         if !readOnly { self.entries = try file.entries(session: checkpoint.session, from: checkpoint.start).entries }
         guard checkpoint.bootID != bootID || bootID.allSatisfy({ $0 == 0 }) else { return }
+        machineStopped = true
         let fd = open(dataPath, (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError(.storage, "cannot open \(dataPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -270,6 +270,31 @@ struct JournalTests {
         #expect(first.metas == metas(data, pageSize: first.pageSize))
     }
 
+    @Test func afterAMachineStopAnOpenThatServesReadsFirstShowsEveryAcknowledgedBatchFromItsFirstRead() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(), logger: logger)
+        try churn(store, batches: 0)
+        try #require(store.journal).checkpoint(store)
+        let synced = readFileBytes(source + "/data.mdb")
+        for round in 0..<20 {
+            try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) })
+        }
+        let expected = try fingerprint(store)
+        let written = readFileBytes(source + "/data.mdb")
+        // Every batch after the checkpoint was acknowledged, and only the journal still holds them:
+        // the open applies them before it returns.
+        var early = configuration(boot: Self.nextBoot)
+        early.serveReadsWhileOpening = true
+        for seed in 1...3 as ClosedRange<UInt64> {
+            let crashed = crashCopy(directory, "crashed\(seed)", data: powerLoss(synced: synced, written: written, seed: seed), journalOf: source)
+            let reopened = try Store(directory: crashed, configuration: early, logger: logger)
+            #expect(try reopened.read { try $0.logHead() } == expected.0, "seed \(seed)")
+            #expect(try fingerprint(reopened) == expected, "seed \(seed)")
+        }
+    }
+
     @Test func aReadOnlyOpenAfterAPowerLossIsRefusedAndChangesNothing() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
