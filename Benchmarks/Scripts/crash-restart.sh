@@ -44,8 +44,10 @@ for r in $RUNS; do for kind in $KINDS; do
   LR_PID=$(child_of $!); PIDS+=("$LR_PID")
   read -r listening answered < $CMP/$n.first
   ms=$(awk -v a="$t0" -v l="$listening" -v b="$answered" 'BEGIN { printf "listening_ms=%.1f first_get_ms=%.1f", (l - a) * 1000, (b - a) * 1000 }')
-  applied=$(grep 'applying the journal' $CMP/$n.restart.log | grep -o 'from=[0-9]*\|through=[0-9]*' | tr '\n' ' ')
-  echo "$kind run=$r $ms cache=$cache data_mb=$(( $(stat -c %s $LR_DATA/data.mdb) >> 20 )) journal: ${applied:-nothing applied} $d"
+  data_mb=$(( $(stat -c %s $LR_DATA/data.mdb) >> 20 ))
   stop_pid $LR_PID
+  # Read once stopped: the journal's entries may be applied after the first answer.
+  applied=$(grep 'applying the journal' $CMP/$n.restart.log | grep -o 'from=[0-9]*\|through=[0-9]*' | tr '\n' ' ')
+  echo "$kind run=$r $ms cache=$cache data_mb=$data_mb journal: ${applied:-nothing applied} $d"
 done; done
 echo "# $(date -u +%FT%TZ) load=$(cut -d' ' -f1-3 /proc/loadavg) end"
