@@ -335,12 +335,15 @@ struct Opening: Sendable {
 }
 
 extension Store {
-    /// Writes what an open must, in this order. First the journal's first checkpoint (or, without a
-    /// journal, a flush and the old journal removed): after a crash in this boot, nothing protects
-    /// the pages of the old journal's last checkpoint any more, so a commit before the new one could
-    /// overwrite them, and a power loss would then put back meta pages that point at them. Then the
-    /// journal's entries LMDB had not committed, the views folded by this build's rules, and how
-    /// far the log was checked.
+    /// Writes what an open must, in this order. After a crash in this boot, the journal's first
+    /// checkpoint comes first (or, without a journal, a flush and the old journal removed): nothing
+    /// protects the pages of the old checkpoint's state any more, so a commit before the new one
+    /// could overwrite them, and a power loss would then put back meta pages that point at them.
+    /// Then the journal's entries LMDB had not committed (never acknowledged), as one journaled batch.
+    /// After a machine stop the data file is the old checkpoint's state, whose pages LMDB's own free
+    /// list protects, and every entry after it was acknowledged: they are committed first, flushed
+    /// by LMDB, since the new session's checkpoint would make the old session's records unreadable.
+    /// Then the views folded by this build's rules, and how far the log was checked.
     func finishOpening(_ opening: Opening) -> Result<Void, StoreError> {
         do {
             return .success(try writeOpening(opening))
@@ -352,27 +355,29 @@ extension Store {
     }
 
     private func writeOpening(_ opening: Opening) throws {
+        let recovery = opening.recovery
+        var checked = opening.checkedLog
+        let head = try read { try $0.logHead() }
+        if recovery.machineStopped { try applyJournal(recovery) }
         var journal: StoreJournal?
         if opening.journalSize > 0 {
             do {
                 journal = try StoreJournal.start(on: self, size: opening.journalSize, checkpointInterval: opening.checkpointInterval,
-                                                 previous: opening.recovery.checkpoint, bootID: opening.bootID)
+                                                 previous: recovery.checkpoint, bootID: opening.bootID)
             } catch let error as StoreError where error.kind == .resourceExhausted {
                 logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",
                                metadata: ["error": "\(error.message)"])
             }
         }
-        if journal == nil, opening.recovery.checkpoint != nil {
+        if journal == nil, recovery.checkpoint != nil {
             // Flushed, the state the process left needs the old journal no more; kept, it would take
-            // the data file back to its checkpoint after a machine crash. (Its entries LMDB had not
-            // committed, never acknowledged, are applied below from memory.)
+            // the data file back to its checkpoint after a machine crash. (Within one boot, its
+            // entries LMDB had not committed, never acknowledged, are applied below from memory.)
             try sync()
             JournalFile.remove(in: directory)
         }
         journalSlot.claim(journal)
-        var checked = opening.checkedLog
-        let head = try read { try $0.logHead() }
-        try applyJournal(opening.recovery)
+        if !recovery.machineStopped { try applyJournal(recovery) }
         if checked?.sequence == head {
             // Each of the journal's entries was checked against the chain as it was appended.
             checked = try read { (try $0.logHead(), try $0.headHash()) }

@@ -292,6 +292,10 @@ struct JournalTests {
             let reopened = try Store(directory: crashed, configuration: early, logger: logger)
             #expect(try reopened.read { try $0.logHead() } == expected.0, "seed \(seed)")
             #expect(try fingerprint(reopened) == expected, "seed \(seed)")
+            // Committed before the new session's checkpoint, which makes the old session's records
+            // unreadable: a power loss right after it must not take them.
+            let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+            #expect(first.sequence == expected.0, "seed \(seed)")
         }
     }
 
