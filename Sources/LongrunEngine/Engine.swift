@@ -250,6 +250,9 @@ public final class LongrunEngine: Sendable {
     /// full: set when a write batch fails with `StoreError.Kind.resourceExhausted`, cleared by the
     /// next successful commit. Cheap (one lock), for health checks.
     public var writesRefused: Bool { writer.isRefusingWrites }
+    /// True when the store's open failed to write after it had begun serving reads (the journal's
+    /// first checkpoint, its entries applied): every write fails until longrund is restarted.
+    public var openingFailed: Bool { lmdb?.openingFailure != nil }
     /// Callers currently suspended in ``wait(_:timeout:)``.
     public var waiterCount: Int { waiters.waiterCount }
     /// Sequence of the newest committed event.

@@ -155,6 +155,9 @@ public struct LongrunServer: Service {
     static func healthConditions(engine: LongrunEngine) -> [HealthCondition] {
         [
             HealthCondition("writes refused: the store or its disk is full", affects: writingServices) { engine.writesRefused },
+            HealthCondition("writes refused: the store could not finish opening (see the log); restart longrund", affects: writingServices) {
+                engine.openingFailed
+            },
             HealthCondition("the store is closed") { engine.isClosed },
             HealthCondition("damage found: see longrun info", affects: [integrityHealthName], affectsWholeServer: false) {
                 engine.integrityDamageKnown

@@ -94,6 +94,14 @@ final class JournalSlot: @unchecked Sendable {
         }
     }
 
+    /// What ended the opening, if it failed after reads were served; nil otherwise (not waiting).
+    var failure: StoreError? {
+        locked {
+            guard case .failed(let error) = state else { return nil }
+            return error
+        }
+    }
+
     /// The journal once the opening has ended; nil when there is none or the opening failed.
     var journal: StoreJournal? { (try? forCommit()) ?? nil }
 

@@ -44,6 +44,8 @@ public final class Store: Sendable {
         /// dead process left unwritten) and the journal's entries LMDB had not committed. Commits wait
         /// for those (``JournalSlot``). An open that must fold or rebuild views writes first either way.
         public var serveReadsWhileOpening = false
+        /// Fails the open's writes with this error (tests: what a failure after reads were served does).
+        package var openingFault: StoreError?
 
         public init() {}
     }
@@ -63,6 +65,10 @@ public final class Store: Sendable {
     /// ``close()``.
     let journalSlot = JournalSlot()
     var journal: StoreJournal? { journalSlot.journal }
+    /// Why the open's writes failed after it had begun serving reads
+    /// (``Configuration/serveReadsWhileOpening``): every commit fails with it until the store is
+    /// opened again. Nil otherwise.
+    public var openingFailure: StoreError? { journalSlot.failure }
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory
@@ -122,7 +128,8 @@ public final class Store: Sendable {
         let checked = configuration.verifyRecentLog ? try checkRecentLog() : nil
         let opening = Opening(
             recovery: recovery, checkedLog: checked, journalSize: configuration.syncOnCommit ? configuration.journalSize : 0,
-            checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk)
+            checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk,
+            fault: configuration.openingFault)
         journalSlot.beginOpening()
         // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
         // the page cache that was lost): reads wait for them.
@@ -332,6 +339,8 @@ struct Opening: Sendable {
     var checkpointInterval: Duration
     var bootID: [UInt8]
     var chunk: Int
+    /// ``Store/Configuration/openingFault``.
+    var fault: StoreError?
 }
 
 extension Store {
@@ -355,6 +364,7 @@ extension Store {
     }
 
     private func writeOpening(_ opening: Opening) throws {
+        if let fault = opening.fault { throw fault }
         let recovery = opening.recovery
         var checked = opening.checkedLog
         let head = try read { try $0.logHead() }

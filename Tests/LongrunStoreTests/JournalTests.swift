@@ -299,6 +299,30 @@ struct JournalTests {
         }
     }
 
+    @Test func anOpenWhoseWritesFailAfterServingReadsKeepsServingThemAndRefusesEveryWriteWithTheReason() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (crashed, _, expected) = try crashedWithAJournalAhead(directory)
+        var failing = configuration()
+        failing.serveReadsWhileOpening = true
+        failing.openingFault = StoreError(.storage, "the disk went away")
+        do {
+            let reopened = try Store(directory: crashed, configuration: failing, logger: logger)
+            let error = #expect(throws: StoreError.self) { try batch(reopened, [("d", .created(.init()))]) }
+            #expect(error?.kind == .storage)
+            #expect(error?.message.contains("the disk went away") == true)
+            #expect(error?.message.contains("restarted") == true)
+            #expect(reopened.openingFailure?.kind == .storage)
+            #expect(try reopened.read { try $0.logHead() } == expected.0 - 2)
+            #expect(try reopened.read { try $0.operation(Fixtures.name("operations/op1")) } != nil)
+            reopened.close()
+        }
+        // Nothing was written: the next open applies the journal as this one would have.
+        let again = try Store(directory: crashed, configuration: configuration(), logger: logger)
+        #expect(try fingerprint(again) == expected)
+        #expect(again.openingFailure == nil)
+    }
+
     @Test func aReadOnlyOpenAfterAPowerLossIsRefusedAndChangesNothing() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
