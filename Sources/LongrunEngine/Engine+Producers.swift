@@ -1,4 +1,5 @@
 public import LongrunDomain
+import LongrunStore
 import Synchronization
 
 /// What producers and consumers change: each goes through the group-commit writer and returns
@@ -63,37 +64,63 @@ extension LongrunEngine {
     /// Queues `command` now, so commands are decided in call order, and calls `completion` after its
     /// commit: for callers that queue many without awaiting each (streams). `completion` runs on the
     /// writer's thread and must return quickly.
-    public func enqueue(_ command: Command, actor: Actor, access: Access = .unrestricted,
+    ///
+    /// With `leading`, for a caller answering one request: when nothing is queued or being committed,
+    /// the command is committed on the calling thread, which blocks for the commit's flush, and
+    /// `completion` runs there before this returns (no hand-off to the writer's thread and back);
+    /// otherwise it joins the next batch. (`full` durability; in `relaxed` it is always queued.)
+    public func enqueue(_ command: Command, actor: Actor, access: Access = .unrestricted, leading: Bool = false,
                         completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
-        writer.enqueue(command, actor: actor, access: access, completion: completion)
+        let offer = writer.offer(command, actor: actor, access: access, leading: mayLead(leading)) { completion($0.map(\.state)) }
+        finish(offer) { completion(.failure($0)) }
+    }
+
+    /// `leading`, unless the store is still writing its open (after a crash, while it flushes what
+    /// the dead process left): a commit then waits for it, and a caller's thread must not.
+    private func mayLead(_ leading: Bool) -> Bool {
+        leading && !(lmdb?.isOpening ?? false)
+    }
+
+    /// Commits what ``GroupCommitWriter/offer(_:actor:access:leading:completion:)`` left to the
+    /// caller, or fails a command the closed writer refused.
+    private func finish(_ offer: GroupCommitWriter.Offer, failing: (any Error) -> Void) {
+        switch offer {
+        case .queued: break
+        case .closed: failing(GroupCommitWriter.closedError)
+        case .lead(let led): writer.commit(led)
+        }
     }
 
     /// Queues a create as the other `enqueue` does, after naming
     /// the operation: its caller-chosen id, or one generated now. A generated id is drawn and queued
     /// under one lock, so queue order, and so commit order, is id order: generated ids sort in
     /// creation order (docs/API.md).
-    public func enqueue(_ request: CreateRequest, actor: Actor, access: Access = .unrestricted,
+    /// under one lock, so queue order, and so commit order, is id order: generated ids sort in
+    /// creation order (docs/API.md). `leading` as for a command; a create its caller commits is
+    /// committed after the lock, ahead of every create queued behind it.
+    public func enqueue(_ request: CreateRequest, actor: Actor, access: Access = .unrestricted, leading: Bool = false,
                         completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
         let forward: @Sendable (Result<GroupCommitWriter.Written, any Error>) -> Void = { completion($0.map(\.state)) }
-        let queued: Bool
+        let offer: GroupCommitWriter.Offer
         do throws(DomainError) {
             if let id = request.id {
                 let command = Command.create(request.command(named: try OperationName(collection: request.collection, id: id)))
-                queued = writer.tryEnqueue(command, actor: actor, access: access, completion: forward)
+                offer = writer.offer(command, actor: actor, access: access, leading: mayLead(leading), completion: forward)
             } else {
-                queued = try idGenerator.withLock { generator throws(DomainError) -> Bool in
+                let leading = mayLead(leading)
+                offer = try idGenerator.withLock { generator throws(DomainError) -> GroupCommitWriter.Offer in
                     let id = generator.next(now: clock.now(), random: UInt32.random(in: .min ... .max))
                     guard let name = try? OperationName(collection: request.collection, id: id) else {
                         throw DomainError(.invalidArgument, reason: .invalidName, "collection \(request.collection) cannot hold a generated id")
                     }
-                    return writer.tryEnqueue(.create(request.command(named: name)), actor: actor, access: access, completion: forward)
+                    return writer.offer(.create(request.command(named: name)), actor: actor, access: access, leading: leading, completion: forward)
                 }
             }
         } catch {
             completion(.failure(error))
             return
         }
-        if !queued { completion(.failure(GroupCommitWriter.closedError)) }
+        finish(offer) { completion(.failure($0)) }
     }
 
     // MARK: Consumer side

@@ -126,23 +126,23 @@ struct UnaryFastPath: Sendable {
                 return wait
             case .cancelOperation:
                 try queue(Google_Longrunning_CancelOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
-                    engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access, completion: done)
+                    engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .deleteOperation:
                 try queue(Google_Longrunning_DeleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
-                    engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access, completion: done)
+                    engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .createOperation:
                 try queue(Longrun_V1_CreateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
-                    engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access, completion: done)
+                    engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { try $0.proto.serializedBytes() }
             case .updateOperation:
                 try queue(Longrun_V1_UpdateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
-                    engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, completion: done)
+                    engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { try ProducersService.updateResponse($0).serializedBytes() }
             case .completeOperation:
                 try queue(Longrun_V1_CompleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
-                    engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, completion: done)
+                    engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { try $0.proto.serializedBytes() }
             }
         } catch {

@@ -102,6 +102,14 @@ final class JournalSlot: @unchecked Sendable {
         }
     }
 
+    /// Whether the opening is still writing (not waiting).
+    var isOpening: Bool {
+        locked {
+            guard case .opening = state else { return false }
+            return true
+        }
+    }
+
     /// The journal once the opening has ended; nil when there is none or the opening failed.
     var journal: StoreJournal? { (try? forCommit()) ?? nil }
 

@@ -69,6 +69,8 @@ public final class Store: Sendable {
     /// (``Configuration/serveReadsWhileOpening``): every commit fails with it until the store is
     /// opened again. Nil otherwise.
     public var openingFailure: StoreError? { journalSlot.failure }
+    /// Whether the open is still writing after it began serving reads: commits wait for it.
+    public var isOpening: Bool { journalSlot.isOpening }
 
     public init(directory: String, configuration: Configuration = .init(), logger: Logger) throws {
         self.directory = directory

@@ -1,7 +1,13 @@
+import Dispatch
 import LongrunDomain
 import LongrunEngine
 import LongrunTestSupport
+import Synchronization
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Engine: group commit")
 struct GroupCommitTests {
@@ -76,6 +82,60 @@ struct GroupCommitTests {
             let byCommit = created.sorted { $0.createSequence < $1.createSequence }.map(\.name.id)
             #expect(byCommit == byCommit.sorted())
             #expect(Set(byCommit).count == 300)
+        }
+    }
+
+    @Test func aLoneCallerThatLeadsCommitsOnItsOwnThreadAndIsAnsweredBeforeEnqueueReturns() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let caller = pthread_self()
+            let answer = Mutex<(Result<OperationState, any Error>, Bool)?>(nil)
+            engine.enqueue(CreateRequest(id: "alone"), actor: Fixtures.producer, leading: true) { result in
+                answer.withLock { $0 = (result, pthread_equal(pthread_self(), caller) != 0) }
+            }
+            let (result, onCaller) = try #require(answer.withLock { $0 })
+            #expect(onCaller)
+            let state = try result.get()
+            #expect(try await engine.get(state.name) == state)
+            #expect(engine.writerStatistics.commits == 1)
+        }
+    }
+
+    @Test func callersThatLeadWhenIdleLoseNothingAndTheirGeneratedIDsSortInCommitOrder() async throws {
+        try await withTemporaryDirectory { directory in
+            let callers = 16, perCaller = 25
+            var acknowledged: [OperationState] = []
+            do {
+                let engine = try Fixtures.openEngine(directory.path)
+                // Each caller on a thread of its own, one request at a time as a client is: some find
+                // the writer idle and commit themselves, the rest queue behind them.
+                let answers = Mutex<[Result<OperationState, any Error>]>([])
+                let group = DispatchGroup()
+                for caller in 0..<callers {
+                    DispatchQueue(label: "caller-\(caller)").async(group: group) {
+                        for step in 0..<perCaller {
+                            let answered = DispatchSemaphore(value: 0)
+                            let request = step % 2 == 0 ? CreateRequest() : CreateRequest(id: "c\(caller)-s\(step)")
+                            engine.enqueue(request, actor: Fixtures.producer, leading: true) { result in
+                                answers.withLock { $0.append(result) }
+                                answered.signal()
+                            }
+                            answered.wait()
+                        }
+                    }
+                }
+                await withCheckedContinuation { continuation in group.notify(queue: .global()) { continuation.resume() } }
+                acknowledged = try answers.withLock { try $0.map { try $0.get() } }
+                engine.close()
+            }
+            #expect(acknowledged.count == callers * perCaller)
+            let generated = acknowledged.filter { !$0.name.id.hasPrefix("c") }.sorted { $0.createSequence < $1.createSequence }.map(\.name.id)
+            #expect(generated == generated.sorted())
+            let reopened = try Fixtures.openEngine(directory.path)
+            defer { reopened.close() }
+            for state in acknowledged { #expect(try await reopened.get(state.name) == state) }
+            #expect(try await reopened.appliedSequence() == UInt64(callers * perCaller))
         }
     }
 }
