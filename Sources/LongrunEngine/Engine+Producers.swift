@@ -65,20 +65,25 @@ extension LongrunEngine {
     /// commit: for callers that queue many without awaiting each (streams). `completion` runs on the
     /// writer's thread and must return quickly.
     ///
-    /// With `leading`, for a caller answering one request: when nothing is queued or being committed,
-    /// the command is committed on the calling thread, which blocks for the commit's flush, and
+    /// With `leading`, for a caller answering one request: when the command is alone (nothing queued
+    /// or being committed, and the writer idle since a batch of one for at least as long as that
+    /// batch took), it is committed on the calling thread, which blocks for the commit's flush, and
     /// `completion` runs there before this returns (no hand-off to the writer's thread and back);
-    /// otherwise it joins the next batch. (`full` durability; in `relaxed` it is always queued.)
+    /// otherwise it joins the next batch. (On the embedded LMDB store in `full` durability; else it is
+    /// always queued.)
     public func enqueue(_ command: Command, actor: Actor, access: Access = .unrestricted, leading: Bool = false,
                         completion: @escaping @Sendable (Result<OperationState, any Error>) -> Void) {
         let offer = writer.offer(command, actor: actor, access: access, leading: mayLead(leading)) { completion($0.map(\.state)) }
         finish(offer) { completion(.failure($0)) }
     }
 
-    /// `leading`, unless the store is still writing its open (after a crash, while it flushes what
-    /// the dead process left): a commit then waits for it, and a caller's thread must not.
+    /// `leading` on the embedded LMDB store, once its open has written what it must. Not on a
+    /// shared backend: a PostgreSQL commit waits for network I/O that may need the very event loop
+    /// the caller would block. Not while the open still writes (after a crash, while it flushes
+    /// what the dead process left): a commit then waits for it, and a caller's thread must not.
     private func mayLead(_ leading: Bool) -> Bool {
-        leading && !(lmdb?.isOpening ?? false)
+        guard leading, let lmdb else { return false }
+        return !lmdb.isOpening
     }
 
     /// Commits what ``GroupCommitWriter/offer(_:actor:access:leading:completion:)`` left to the
@@ -93,8 +98,6 @@ extension LongrunEngine {
 
     /// Queues a create as the other `enqueue` does, after naming
     /// the operation: its caller-chosen id, or one generated now. A generated id is drawn and queued
-    /// under one lock, so queue order, and so commit order, is id order: generated ids sort in
-    /// creation order (docs/API.md).
     /// under one lock, so queue order, and so commit order, is id order: generated ids sort in
     /// creation order (docs/API.md). `leading` as for a command; a create its caller commits is
     /// committed after the lock, ahead of every create queued behind it.

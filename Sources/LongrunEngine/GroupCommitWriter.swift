@@ -29,7 +29,9 @@ public struct WriterStatistics: Sendable, Equatable {
 /// engine), and suspend. A dedicated thread takes every command waiting (up to a batch limit),
 /// decides and appends them all in one transaction, commits once (one fsync in `full`
 /// durability), then resumes each caller with its own result and wakes the waiters of the
-/// operations that changed. A command the lifecycle rejects fails alone; a storage
+/// operations that changed. A lone unary write may be committed by its caller instead
+/// (``offer(_:actor:access:leading:completion:)``), one batch at a time all the same. A command the
+/// lifecycle rejects fails alone; a storage
 /// failure (a full store or disk included) fails the whole batch, nothing of it is committed, and
 /// the writer goes on with the next batch.
 final class GroupCommitWriter: Sendable {
@@ -139,13 +141,13 @@ final class GroupCommitWriter: Sendable {
     enum Offer: Sendable {
         case queued
         case closed
-        /// Nothing was queued or being committed: the caller commits it with ``commit(_:)-(Led)``,
-        /// and commands arriving meanwhile queue behind it.
+        /// The command was alone (``WorkQueue/pushOrLead(_:)``): the caller commits it with
+        /// ``commit(_:)-(Led)``, and commands arriving meanwhile queue behind it.
         case lead(Led)
     }
 
-    /// Queues `command` as ``tryEnqueue(_:actor:access:completion:)`` does, unless `leading` and
-    /// nothing is queued or being committed: then the caller commits it on its own thread
+    /// Queues `command` as ``tryEnqueue(_:actor:access:completion:)`` does, unless `leading` and the
+    /// command is alone (``WorkQueue/pushOrLead(_:)``): then the caller commits it on its own thread
     /// (``commit(_:)-(Led)``), so that a lone caller makes no hand-off to the writer's thread and
     /// back (two thread wake-ups per call). In `full` durability only: in `relaxed` the writer's
     /// thread keeps the sync interval.

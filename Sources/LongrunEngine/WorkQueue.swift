@@ -14,8 +14,7 @@ import Darwin
 /// and blocking one of the cooperative pool's few threads for that long would stall every task.
 ///
 /// One batch is committed at a time: the one the draining thread took, or one a producer took to
-/// commit itself when nothing was queued or being committed (``pushOrLead(_:)``); either ends with
-/// ``finishBatch()``.
+/// commit itself when it was alone (``pushOrLead(_:)``); either ends with ``finishBatch()``.
 final class WorkQueue<Element: Sendable>: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
@@ -79,7 +78,7 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
         defer { pthread_mutex_unlock(&mutex) }
         guard !closed else { return .closed }
         if !busy && items.isEmpty && lastBatchCount == 1 {
-            let now = Self.monotonicNanoseconds()
+            let now = monotonicNanoseconds()
             if now - idleSince >= lastBatch {
                 busy = true
                 batchStarted = now
@@ -95,19 +94,13 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
     /// Ends the batch being committed: what was queued meanwhile goes to the draining thread.
     func finishBatch() {
         pthread_mutex_lock(&mutex)
-        let now = Self.monotonicNanoseconds()
+        let now = monotonicNanoseconds()
         busy = false
         lastBatch = now - batchStarted
         lastBatchCount = batchCount
         if items.isEmpty { idleSince = now }
         if !items.isEmpty || closed { pthread_cond_signal(&condition) }
         pthread_mutex_unlock(&mutex)
-    }
-
-    private static func monotonicNanoseconds() -> Int64 {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
     }
 
     /// Refuses further items; ``drain(maximum:timeoutNanoseconds:)`` still returns what is queued.
@@ -145,7 +138,7 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
         let batch = Array(items.prefix(count))
         items.removeFirst(count)
         busy = true
-        batchStarted = Self.monotonicNanoseconds()
+        batchStarted = monotonicNanoseconds()
         batchCount = count
         return batch
     }

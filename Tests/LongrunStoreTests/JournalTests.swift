@@ -45,6 +45,11 @@ struct JournalTests {
         return crashed
     }
 
+    /// The journal's newest checkpoint in `directory`, nil without a journal.
+    func lastCheckpoint(_ directory: String) throws -> JournalFile.Checkpoint? {
+        try JournalFile.existing(in: directory, writable: false)?.readCheckpoint()
+    }
+
     /// What the store holds, to compare across a crash: the log's head and chain hash, the views.
     func fingerprint(_ store: Store) throws -> (UInt64, ChainHash, String) {
         let (report, problem) = try store.verifyLog()
@@ -84,7 +89,7 @@ struct JournalTests {
         }
         try journal.checkpoint(store)
         let synced = readFileBytes(source + "/data.mdb")
-        let checkpointed = try #require(try JournalFile.existing(in: source, writable: false)?.readCheckpoint())
+        let checkpointed = try #require(try lastCheckpoint(source))
         // After the checkpoint: progress on every operation (rewriting the pages that hold them),
         // deletions and new operations, so that LMDB writes pages all over the file.
         for round in 0..<30 {
@@ -94,7 +99,7 @@ struct JournalTests {
         }
         let expected = try fingerprint(store)
         #expect(store.environment.info.mapSize > 1 << 20)
-        #expect(try JournalFile.existing(in: source, writable: false)?.readCheckpoint() == checkpointed)
+        #expect(try lastCheckpoint(source) == checkpointed)
         let written = readFileBytes(source + "/data.mdb")
         #expect(written != synced)
 
@@ -117,13 +122,13 @@ struct JournalTests {
         for round in 0..<10 { try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .created(.init())) }) }
         try journal.checkpoint(store)
         let synced = readFileBytes(source + "/data.mdb")
-        let checkpointed = try #require(try JournalFile.existing(in: source, writable: false)?.readCheckpoint())
+        let checkpointed = try #require(try lastCheckpoint(source))
         let verifiedBefore = try #require(try store.read { try $0.verifiedLog() })
         for round in 0..<10 { try batch(store, (0..<10).map { ("op\(round * 10 + $0)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) }) }
         // The engine does this every second under load: it must not flush the data file each time.
         let checked = try #require(try store.advanceVerifiedLog())
         #expect(checked.problem == nil && checked.checked == 200)
-        #expect(try JournalFile.existing(in: source, writable: false)?.readCheckpoint() == checkpointed)
+        #expect(try lastCheckpoint(source) == checkpointed)
         try batch(store, [("late", .created(.init()))])
         let expected = try fingerprint(store)
         let written = readFileBytes(source + "/data.mdb")
@@ -233,13 +238,13 @@ struct JournalTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (crashed, data, expected) = try crashedWithAJournalAhead(directory)
-        let previous = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        let previous = try #require(try lastCheckpoint(crashed))
         // The open applies the journal's batch and records how far it checked the log: two commits.
         // Before the new checkpoint, nothing kept LMDB from writing them over pages of the old
         // checkpoint's state, which a power loss then would have put back.
         let reopened = try Store(directory: crashed, configuration: configuration(), logger: logger)
         #expect(try fingerprint(reopened) == expected)
-        let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        let first = try #require(try lastCheckpoint(crashed))
         #expect(first.session == previous.session + 1)
         #expect(first.metas == metas(data, pageSize: first.pageSize))
         #expect(first.metas != metas(readFileBytes(crashed + "/data.mdb"), pageSize: first.pageSize))
@@ -266,7 +271,7 @@ struct JournalTests {
         let (head, names) = try #require(told.withLock { $0 })
         #expect(head >= expected.0)
         #expect(names.contains(Fixtures.name("operations/c")) && names.contains(Fixtures.name("operations/op1")))
-        let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+        let first = try #require(try lastCheckpoint(crashed))
         #expect(first.metas == metas(data, pageSize: first.pageSize))
     }
 
@@ -294,7 +299,7 @@ struct JournalTests {
             #expect(try fingerprint(reopened) == expected, "seed \(seed)")
             // Committed before the new session's checkpoint, which makes the old session's records
             // unreadable: a power loss right after it must not take them.
-            let first = try #require(try JournalFile.existing(in: crashed, writable: false)?.readCheckpoint())
+            let first = try #require(try lastCheckpoint(crashed))
             #expect(first.sequence == expected.0, "seed \(seed)")
         }
     }
