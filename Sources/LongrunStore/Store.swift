@@ -132,11 +132,13 @@ public final class Store: Sendable {
             recovery: recovery, checkedLog: checked, journalSize: configuration.syncOnCommit ? configuration.journalSize : 0,
             checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk,
             fault: configuration.openingFault)
-        journalSlot.beginOpening()
         // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
         // the page cache that was lost): reads wait for them.
-        if configuration.serveReadsWhileOpening, !recovery.machineStopped, try !mustWriteBeforeServing() {
-            try checkJournalEntries(recovery)
+        let servesReadsFirst = try configuration.serveReadsWhileOpening && !recovery.machineStopped && !mustWriteBeforeServing()
+        if servesReadsFirst { try checkJournalEntries(recovery) }
+        // Nothing may throw from here on but the open's writes, whose failure opens the gate again.
+        journalSlot.beginOpening()
+        if servesReadsFirst {
             let slot = journalSlot
             DispatchQueue(label: "longrun.store.opening").async { [self] in
                 slot.claim(nil)
