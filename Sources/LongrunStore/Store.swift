@@ -135,7 +135,10 @@ public final class Store: Sendable {
         // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
         // the page cache that was lost): reads wait for them.
         let servesReadsFirst = try configuration.serveReadsWhileOpening && !recovery.machineStopped && !mustWriteBeforeServing()
-        if servesReadsFirst { try checkJournalEntries(recovery) }
+        // Within one boot the journal's entries are applied after the new session's checkpoint,
+        // which makes the old session's records unreadable: entries the open must refuse are
+        // refused before it. (After a machine stop they are applied before anything else.)
+        if !recovery.machineStopped { try checkJournalEntries(recovery) }
         // Nothing may throw from here on but the open's writes, whose failure opens the gate again.
         journalSlot.beginOpening()
         if servesReadsFirst {
@@ -429,7 +432,8 @@ extension Store {
     }
 
     /// Refuses, before anything is written, journal entries that would not apply: each must continue
-    /// the log's chain and decode. Appended in a transaction that is then thrown away.
+    /// the log's chain and decode. Appended in a transaction that is then thrown away (within one
+    /// boot, at most the batch or two LMDB had not committed).
     private func checkJournalEntries(_ recovery: JournalRecovery) throws {
         struct Discard: Error {}
         let missing = try missingEntries(recovery)

@@ -220,18 +220,38 @@ struct JournalTests {
     /// A store, checkpointed, then written on (pages freed since the checkpoint), and a crash copy of
     /// it whose data file lacks the last batch, which only the journal holds: what a process killed
     /// between the journal's flush and LMDB's commit leaves.
-    func crashedWithAJournalAhead(_ directory: TemporaryDirectory) throws -> (crashed: String, data: [UInt8], expected: (UInt64, ChainHash, String)) {
-        let source = directory.child("source")
+    func crashedWithAJournalAhead(_ directory: TemporaryDirectory, name: String = "crashed", tag: String = "t") throws
+        -> (crashed: String, data: [UInt8], expected: (UInt64, ChainHash, String))
+    {
+        let source = directory.child("source-" + name)
         let store = try Store(directory: source, configuration: configuration(), logger: logger)
         try churn(store, batches: 0)
         try #require(store.journal).checkpoint(store)
         for round in 0..<20 {
-            try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) })
+            try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload(tag, "\(round)"))) })
         }
         let data = readFileBytes(source + "/data.mdb")
-        try batch(store, [("op1", .progressed(metadata: Fixtures.payload("t", "late"))), ("c", .created(.init()))])
+        try batch(store, [("op1", .progressed(metadata: Fixtures.payload(tag, "late"))), ("c", .created(.init()))])
         let expected = try fingerprint(store)
-        return (crashCopy(directory, "crashed", data: data, journalOf: source), data, expected)
+        return (crashCopy(directory, name, data: data, journalOf: source), data, expected)
+    }
+
+    @Test func anOpenRefusesJournalEntriesThatDoNotContinueTheLogAndChangesNothing() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let (ours, data, _) = try crashedWithAJournalAhead(directory, name: "ours", tag: "ours")
+        let (theirs, _, _) = try crashedWithAJournalAhead(directory, name: "theirs", tag: "theirs")
+        // Our data file with another store's journal: the same sequences, another chain.
+        writeFileBytes(ours + "/journal", readFileBytes(theirs + "/journal"))
+        let journal = readFileBytes(ours + "/journal")
+        for servesReadsFirst in [true, false] {
+            var open = configuration()
+            open.serveReadsWhileOpening = servesReadsFirst
+            let error = #expect(throws: StoreError.self) { try Store(directory: ours, configuration: open, logger: logger) }
+            #expect(error?.kind == .dataLoss, "serving reads first: \(servesReadsFirst)")
+            #expect(readFileBytes(ours + "/data.mdb") == data, "serving reads first: \(servesReadsFirst)")
+            #expect(readFileBytes(ours + "/journal") == journal, "serving reads first: \(servesReadsFirst)")
+        }
     }
 
     @Test func afterAProcessCrashTheOpenWritesNothingBeforeTheJournalsCheckpointOfTheStateTheCrashLeft() throws {
