@@ -17,11 +17,13 @@ struct JournalTests {
     static let nextBoot = [UInt8](repeating: 0x22, count: 16)
 
     /// Checkpoints only where a test takes them, unless it says otherwise.
-    func configuration(journal: Int = 1 << 20, boot: [UInt8] = thisBoot, checkpointEvery interval: Duration = .seconds(3600)) -> Store.Configuration {
+    func configuration(journal: Int = 1 << 20, boot: [UInt8] = thisBoot, checkpointEvery interval: Duration = .seconds(3600),
+                       servingReadsFirst: Bool = false) -> Store.Configuration {
         var configuration = Store.Configuration()
         configuration.journalSize = journal
         configuration.journalCheckpointInterval = interval
         configuration.bootID = boot
+        configuration.serveReadsWhileOpening = servingReadsFirst
         return configuration
     }
 
@@ -245,8 +247,7 @@ struct JournalTests {
         writeFileBytes(ours + "/journal", readFileBytes(theirs + "/journal"))
         let journal = readFileBytes(ours + "/journal")
         for servesReadsFirst in [true, false] {
-            var open = configuration()
-            open.serveReadsWhileOpening = servesReadsFirst
+            let open = configuration(servingReadsFirst: servesReadsFirst)
             let error = #expect(throws: StoreError.self) { try Store(directory: ours, configuration: open, logger: logger) }
             #expect(error?.kind == .dataLoss, "serving reads first: \(servesReadsFirst)")
             #expect(readFileBytes(ours + "/data.mdb") == data, "serving reads first: \(servesReadsFirst)")
@@ -274,9 +275,7 @@ struct JournalTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (crashed, data, expected) = try crashedWithAJournalAhead(directory)
-        var early = configuration()
-        early.serveReadsWhileOpening = true
-        let reopened = try Store(directory: crashed, configuration: early, logger: logger)
+        let reopened = try Store(directory: crashed, configuration: configuration(servingReadsFirst: true), logger: logger)
         // Reads see the state the crash left, or that state with the journal's batch applied.
         let seen = try reopened.read { try $0.logHead() }
         #expect(seen == expected.0 - 2 || seen == expected.0)
@@ -310,8 +309,7 @@ struct JournalTests {
         let written = readFileBytes(source + "/data.mdb")
         // Every batch after the checkpoint was acknowledged, and only the journal still holds them:
         // the open applies them before it returns.
-        var early = configuration(boot: Self.nextBoot)
-        early.serveReadsWhileOpening = true
+        let early = configuration(boot: Self.nextBoot, servingReadsFirst: true)
         for seed in 1...3 as ClosedRange<UInt64> {
             let crashed = crashCopy(directory, "crashed\(seed)", data: powerLoss(synced: synced, written: written, seed: seed), journalOf: source)
             let reopened = try Store(directory: crashed, configuration: early, logger: logger)
@@ -328,8 +326,7 @@ struct JournalTests {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (crashed, _, expected) = try crashedWithAJournalAhead(directory)
-        var failing = configuration()
-        failing.serveReadsWhileOpening = true
+        var failing = configuration(servingReadsFirst: true)
         failing.openingFault = StoreError(.storage, "the disk went away")
         do {
             let reopened = try Store(directory: crashed, configuration: failing, logger: logger)
