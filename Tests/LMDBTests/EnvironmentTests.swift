@@ -1,4 +1,4 @@
-import LMDB
+@testable import LMDB
 import Testing
 
 #if canImport(Glibc)
@@ -140,6 +140,31 @@ struct EnvironmentTests {
         #expect(try env.read { txn in try txn.get(db, key: [1]).map(Array.init) } == [2])
         #expect(throws: LMDBError.self) { try env.openDatabase("other", create: false) }
         #expect(try env.databaseNames() == ["things"])
+    }
+
+    /// `advise(_:)` reaches the map only if it is found: `mdb_env_info` names its address only
+    /// for a fixed map (the first version of the advice read it there and advised nothing).
+    @Test func theMapIsFoundForAdviceAndFollowedWhenItGrows() throws {
+        let env = try open(initialMapSize: 1 << 20)
+        let db = try env.openDatabase("things")
+        func check() throws {
+            let map = try #require(env.mapRange())
+            #expect(map.count >= env.info.mapSize)
+            let start = UInt(bitPattern: map.start)
+            let inside = try env.read { txn in try #require(try txn.get(db, key: [0])).baseAddress.map { UInt(bitPattern: $0) } }
+            #expect(inside.map { start <= $0 && $0 < start + UInt(map.count) } == true)
+        }
+        try env.write { txn in try txn.put(db, key: [0], value: [1, 2, 3]) }
+        try check()
+        let before = env.info.mapSize
+        try env.write { txn in
+            for index in 0..<400 { try txn.put(db, key: [1] + withUnsafeBytes(of: index) { Array($0) }, value: [UInt8](repeating: 7, count: 8_000)) }
+        }
+        #expect(env.info.mapSize > before, "the map grew")
+        try check()
+        env.advise(.random)
+        env.advise(.normal)
+        #expect(try env.read { txn in try txn.get(db, key: [0]).map(Array.init) } == [1, 2, 3])
     }
 
     @Test func openingANonDirectoryFailsWithASystemError() throws {
