@@ -68,6 +68,13 @@ extension Store {
     /// `headHash` are that event's, whatever is appended meanwhile.
     public func verifyLog(from start: UInt64? = nil, through last: UInt64? = nil,
                           progress: StoreProgressHandler? = nil) throws -> (report: VerifyReport, problem: VerifyProblem?) {
+        try verifyLog(from: start, through: last, readingAhead: .never, progress: progress)
+    }
+
+    /// ``verifyLog(from:through:progress:)``, with threads reading the log's pages ahead of the
+    /// check (``LogReadAhead``) as `readingAhead` says.
+    func verifyLog(from start: UInt64? = nil, through last: UInt64? = nil, readingAhead: LogReadAhead.Policy,
+                   progress: StoreProgressHandler? = nil) throws -> (report: VerifyReport, problem: VerifyProblem?) {
         var report = VerifyReport()
         let (logTail, storeHead, base) = try read { reader in (try reader.logTail(), try reader.logHead(), try reader.baseHash()) }
         let head = min(last ?? storeHead, storeHead)
@@ -89,6 +96,8 @@ extension Store {
             hash = before
         }
         var expected = tail
+        var ahead = readingAhead == .never ? nil : ReadAheadWhenCold(store: self, through: head, always: readingAhead == .always)
+        defer { ahead?.finish() }
         let chunk: UInt64 = 65_536
         while expected <= head {
             let problem: VerifyProblem? = try read { reader in
@@ -122,6 +131,7 @@ extension Store {
                         }
                         hash = computed
                         report.events += 1
+                        ahead?.walked(through: sequence)
                         expected += 1
                         checked += 1
                         entry = try cursor.next()

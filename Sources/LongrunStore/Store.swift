@@ -221,7 +221,11 @@ public final class Store: Sendable {
         let afterSnapshot = try usableSnapshot(upTo: head, checkContents: false).map { $0.sequence + 1 }
         let afterVerified = try verifiedLogStart()
         let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
-        let (report, problem) = try verifyLog(from: start)
+        // Read at random, ahead of the check: from a cold cache (a start after a machine stop) the
+        // kernel's read-around would bring in the pages around each of the log's, mostly not the log's.
+        environment.advise(.random)
+        defer { environment.advise(.normal) }
+        let (report, problem) = try verifyLog(from: start, readingAhead: .whenCold)
         if let problem {
             throw StoreError(.dataLoss, """
                 the log of \(directory) is damaged at event \(problem.sequence ?? 0): \(problem.message). \
