@@ -379,7 +379,12 @@ extension Store {
         let recovery = opening.recovery
         var checked = opening.checkedLog
         let head = try read { try $0.logHead() }
-        if recovery.machineStopped { try applyJournal(recovery) }
+        if recovery.machineStopped {
+            // From a cold cache, as the start-up check: the entries' operations lie anywhere in the file.
+            environment.advise(.random)
+            defer { environment.advise(.normal) }
+            try applyJournal(recovery)
+        }
         var journal: StoreJournal?
         if opening.journalSize > 0 {
             do {
