@@ -20,8 +20,9 @@ extension Store {
     /// Why: LMDB's pages come into a cold page cache one page fault at a time, so a walk over the
     /// log waits for the disk once per page in turn. A start after a machine stop checks about a
     /// second of log under load, and from a cold cache that check took 74–81 ms, 10–12 ms of it
-    /// hashing (BENCHMARKS.md, "A cold start reads the log ahead"); several threads keep several
-    /// reads in flight. With a warm cache they only walk pages already there.
+    /// hashing; several threads keep several reads in flight, and with the map advised for random
+    /// reads (``Environment/advise(_:)``) it took 14–35 ms (BENCHMARKS.md, "A cold start reads the
+    /// log ahead").
     func readLogAhead(from first: UInt64, through last: UInt64) -> LogReadAhead? {
         guard last >= first, last - first + 1 >= LogReadAhead.minimumEvents else { return nil }
         let ahead = LogReadAhead(first: first, last: last)
