@@ -264,23 +264,24 @@ public final class Environment: @unchecked Sendable {
     /// file, mostly pages nobody asked for. A hint only: ignored where `madvise` fails, and the
     /// default again once the map grows.
     public func advise(_ access: Access) {
-        resizeLock.lockShared()
-        defer { resizeLock.unlock() }
-        guard let map = mapRange() else { return }
-        _ = madvise(map.start, map.count, access == .random ? MADV_RANDOM : MADV_NORMAL)
+        // Inside a read transaction, whose shared hold of the resize lock keeps the map where it is
+        // found (a nested hold could deadlock behind a waiting resize: the lock prefers writers).
+        _ = try? read { txn in
+            guard let map = mapRange(txn) else { return }
+            _ = madvise(map.start, map.count, access == .random ? MADV_RANDOM : MADV_NORMAL)
+        }
     }
 
     /// Where the map lies in this process: the mapping (`/proc/self/maps`) that holds a page of the
-    /// main database (`mdb_env_info` names the map's address only for a fixed map). Nil where
-    /// there is no `/proc`, or the main database is empty.
-    func mapRange() -> (start: UnsafeMutableRawPointer, count: Int)? {
-        guard let inside = try? read({ txn -> UInt? in
-            var dbi = MDB_dbi()
-            try LMDBError.check(mdb_dbi_open(txn.handle, nil, 0, &dbi), "mdb_dbi_open(main)")
-            return try txn.withCursor(Database(name: "(main)", dbi: dbi)) { cursor in
-                try cursor.first().flatMap { UInt(bitPattern: $0.value.baseAddress) }
-            }
-        }) else { return nil }
+    /// main database, read in `txn` (`mdb_env_info` names the map's address only for a fixed map).
+    /// Nil where there is no `/proc`, or the main database is empty.
+    func mapRange(_ txn: ReadTransaction) -> (start: UnsafeMutableRawPointer, count: Int)? {
+        var dbi = MDB_dbi()
+        guard mdb_dbi_open(txn.handle, nil, 0, &dbi) == MDB_SUCCESS,
+              let inside = try? txn.withCursor(Database(name: "(main)", dbi: dbi), { cursor in
+                  try cursor.first().flatMap { UInt(bitPattern: $0.value.baseAddress) }
+              })
+        else { return nil }
         guard let maps = fopen("/proc/self/maps", "r") else { return nil }
         defer { fclose(maps) }
         var line: UnsafeMutablePointer<CChar>?

@@ -148,11 +148,13 @@ struct EnvironmentTests {
         let env = try open(initialMapSize: 1 << 20)
         let db = try env.openDatabase("things")
         func check() throws {
-            let map = try #require(env.mapRange())
-            #expect(map.count >= env.info.mapSize)
-            let start = UInt(bitPattern: map.start)
-            let inside = try env.read { txn in try #require(try txn.get(db, key: [0])).baseAddress.map { UInt(bitPattern: $0) } }
-            #expect(inside.map { start <= $0 && $0 < start + UInt(map.count) } == true)
+            try env.read { txn in
+                let map = try #require(env.mapRange(txn))
+                #expect(map.count >= env.info.mapSize)
+                let start = UInt(bitPattern: map.start)
+                let inside = try #require(try txn.get(db, key: [0])).baseAddress.map { UInt(bitPattern: $0) }
+                #expect(inside.map { start <= $0 && $0 < start + UInt(map.count) } == true)
+            }
         }
         try env.write { txn in try txn.put(db, key: [0], value: [1, 2, 3]) }
         try check()
