@@ -84,10 +84,13 @@ struct ReadAheadWhenCold {
     /// Page faults of this thread that read from the disk.
     private static func majorFaults() -> Int {
         var usage = rusage()
-        #if os(Linux)
+        #if canImport(Glibc)
         // RUSAGE_THREAD, a GNU extension the Glibc module leaves out.
         getrusage(__rusage_who_t(1), &usage)
+        #elseif canImport(Musl)
+        getrusage(RUSAGE_THREAD, &usage)
         #else
+        // The process's faults: with threads of its own reading, the walk's alone are not told apart.
         getrusage(RUSAGE_SELF, &usage)
         #endif
         return usage.ru_majflt
