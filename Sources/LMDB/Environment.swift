@@ -257,8 +257,8 @@ public final class Environment: @unchecked Sendable {
         case random
     }
 
-    /// Advises the kernel how the map's pages will be read (`madvise`), for every process of this
-    /// environment's map in this one. LMDB leaves the default, under which a fault on a page not in
+    /// Advises the kernel how the map's pages will be read (`madvise`): this process's map only
+    /// (another process's map of the same file keeps its own). LMDB leaves the default, under which a fault on a page not in
     /// the page cache also reads the block device's read-ahead window around it (128 KiB by
     /// default, 8 MiB on the virtual disk this was measured on): for B-tree pages spread over the
     /// file, mostly pages nobody asked for. A hint only: ignored where `madvise` fails, and the
