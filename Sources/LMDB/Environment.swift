@@ -276,12 +276,9 @@ public final class Environment: @unchecked Sendable {
     /// main database, read in `txn` (`mdb_env_info` names the map's address only for a fixed map).
     /// Nil where there is no `/proc`, or the main database is empty.
     func mapRange(_ txn: ReadTransaction) -> (start: UnsafeMutableRawPointer, count: Int)? {
-        var dbi = MDB_dbi()
-        guard mdb_dbi_open(txn.handle, nil, 0, &dbi) == MDB_SUCCESS,
-              let inside = try? txn.withCursor(Database(name: "(main)", dbi: dbi), { cursor in
-                  try cursor.first().flatMap { UInt(bitPattern: $0.value.baseAddress) }
-              })
-        else { return nil }
+        guard let inside = try? txn.withCursor(Self.mainDatabase(txn), { cursor in
+            try cursor.first().flatMap { UInt(bitPattern: $0.value.baseAddress) }
+        }) else { return nil }
         guard let maps = fopen("/proc/self/maps", "r") else { return nil }
         defer { fclose(maps) }
         var line: UnsafeMutablePointer<CChar>?
@@ -347,13 +344,18 @@ public final class Environment: @unchecked Sendable {
 }
 
 extension Environment {
+    /// LMDB's main database, whose keys name the named databases and whose values are their roots.
+    static func mainDatabase(_ txn: ReadTransaction) throws(LMDBError) -> Database {
+        var dbi = MDB_dbi()
+        try LMDBError.check(mdb_dbi_open(txn.handle, nil, 0, &dbi), "mdb_dbi_open(main)")
+        return Database(name: "(main)", dbi: dbi)
+    }
+
     /// The names of the named databases in the environment (the keys of LMDB's main database), to
     /// tell a fresh or foreign environment from one of ours before creating anything in it.
     public func databaseNames() throws -> [String] {
         try read { txn in
-            var dbi = MDB_dbi()
-            try LMDBError.check(mdb_dbi_open(txn.handle, nil, 0, &dbi), "mdb_dbi_open(main)")
-            return try txn.withCursor(Database(name: "(main)", dbi: dbi)) { cursor in
+            try txn.withCursor(Self.mainDatabase(txn)) { cursor in
                 var names: [String] = []
                 var entry = try cursor.first()
                 while let (key, _) = entry {
