@@ -11,6 +11,9 @@ struct StoreBuilder {
     enum Shape: String {
         /// Every operation created; every other one (the even ones) completed: half done.
         case halfDone = "half-done"
+        /// As `halfDone`, named `operations/r` and 16 hex digits of a hash of the operation's index,
+        /// so that names follow no order (creation order and name order part).
+        case halfDoneRandomNames = "half-done-random-names"
         /// Every operation created, progressed twice and completed: four events each, as a daemon
         /// serving producers writes them.
         case fourEvents = "four-events"
@@ -60,13 +63,13 @@ struct StoreBuilder {
             let written: Int = try store.write { writer in
                 var written = 0
                 for group in stride(from: first, to: last, by: groupSize) {
-                    let names = try (group..<min(last, group + groupSize)).map { try OperationName(parsing: "operations/op-\($0)") }
+                    let names = try (group..<min(last, group + groupSize)).map { try OperationName(parsing: Self.name(of: $0, shape: shape)) }
                     let kinds: [(Int) -> Event.Kind?] = switch shape {
                     case .typedMetadata: [
                         { .created(Event.Created(metadata: Self.build(percentDone: $0 % 101))) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
-                    case .halfDone: [
+                    case .halfDone, .halfDoneRandomNames: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
@@ -94,6 +97,18 @@ struct StoreBuilder {
         }
         try store.sync()
         return events
+    }
+
+    /// The name of the `index`th operation of a store of `shape`.
+    static func name(of index: Int, shape: Shape) -> String {
+        guard shape == .halfDoneRandomNames else { return "operations/op-\(index)" }
+        // SplitMix64's finalizer: a bijection, so no two operations share a name.
+        var z = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let hex = String(z, radix: 16)
+        return "operations/r" + String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// `figures.Build { int32 percent_done = 1; string stage = 2; }`.

@@ -36,6 +36,9 @@ struct StoreFigures: AsyncParsableCommand {
     @Option(help: "W3: pages measured per store (after up to 1000 warm-up pages).")
     var listPages: Int = 5000
 
+    @Option(help: "W3: the stored operations' names: sequential (operations/op-N, in creation order but for the digits' count) or random (operations/r and 16 hex digits of a hash of N: no order).")
+    var listNames: ListWorkload.Names = .sequential
+
     @Option(help: "Payload: operations stored (half done, typed metadata) for List pages with a metadata filter.")
     var payloadOperations: Int = 1_000_000
 
@@ -86,7 +89,7 @@ struct StoreFigures: AsyncParsableCommand {
             print("\(workload.rawValue):")
             switch workload {
             case .w3:
-                try await ListWorkload(sizes: sizes, pages: listPages, builder: builder, logger: logger, report: report).run()
+                try await ListWorkload(sizes: sizes, pages: listPages, names: listNames, builder: builder, logger: logger, report: report).run()
             case .get:
                 try await GetWorkload(operations: getOperations, gets: gets, builder: builder, logger: logger, report: report).run()
             case .w4:
@@ -105,7 +108,7 @@ struct StoreFigures: AsyncParsableCommand {
         report.printTable()
         if let json {
             try report.writeJSON(to: json, options: [
-                "workloads": workloads.map(\.rawValue).joined(separator: ","), "list_sizes": listSizes, "list_pages": "\(listPages)",
+                "workloads": workloads.map(\.rawValue).joined(separator: ","), "list_sizes": listSizes, "list_pages": "\(listPages)", "list_names": listNames.rawValue,
                 "get_operations": "\(getOperations)", "gets": "\(gets)", "replay_events": "\(replayEvents)",
                 "write_seconds": "\(writeSeconds)", "write_tasks": "\(writeTasks)", "events": "\(events)",
                 "payload_operations": "\(payloadOperations)", "payload_pages": "\(payloadPages)",
