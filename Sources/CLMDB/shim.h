@@ -30,4 +30,11 @@ static inline int clmdb_write_back(int fd, long long offset, long long count) {
     return 0;
 #endif
 }
+
+/// Asks the processor to bring the `length` bytes at `address` into its caches, one cache line at
+/// a time, without waiting for them (a hint: no fault, no effect on what is read).
+static inline void clmdb_prefetch(const void *address, unsigned long length) {
+    const char *p = (const char *)address;
+    for (unsigned long offset = 0; offset < length; offset += 64) __builtin_prefetch(p + offset);
+}
 #endif

@@ -19,7 +19,7 @@ extension StoreReader {
             return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection), strings: strings)
         }
         let collections = try collections(in: index, matching: query.collections)
-        return try txn.withCursor(index) { cursor in
+        return try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
             var page = ListPageBuilder(query)
             var heads = MergeHeads()
             let prefixes = collections.map(Keys.collectionPrefix)
@@ -34,37 +34,41 @@ extension StoreReader {
                 guard let value = try txn.get(index, key: key) else {
                     throw StoreError(.dataLoss, "the list index lost an entry while it was read")
                 }
-                let (state, size) = try key.withUnsafeBytes { key in try listedState(index: index, key: key, value: value, strings: strings) }
+                let (state, size) = try key.withUnsafeBytes { key in
+                    try listedState(index: index, key: key, value: value, records: &records, strings: strings)
+                }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 if let next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence) {
                     heads.push(sequence: next, slot: slot)
                 }
             }
             return page.end()
-        }
+        } }
     }
 
     private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8], strings: RecordStrings) throws -> ListPage {
-        try txn.withCursor(index) { cursor in
+        try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
             var page = ListPageBuilder(query)
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
                 if let short = page.budgetExhausted() { return short }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
-                let (state, size) = try listedState(index: index, key: key, value: value, strings: strings)
+                let (state, size) = try listedState(index: index, key: key, value: value, records: &records, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 entry = try cursor.next()
             }
             return page.end()
-        }
+        } }
     }
 
     /// The operation a list index entry names, and its stored size. `strings` is the page's: its
-    /// records share their type URLs and actors.
+    /// records share their type URLs and actors. `records` is the page's cursor on `operations`:
+    /// a page's records, looked up one after another, often share a leaf page (names that follow
+    /// creation order), which a cursor searches without descending the tree again.
     private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-                             strings: RecordStrings) throws -> (OperationState, Int) {
+                             records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
         let nameKey = try Checksum.open(index, key: key, value: value)
-        guard let stored = try txn.get(schema.operations, key: nameKey) else {
+        guard let stored = try records.find(nameKey) else {
             throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
         }
         let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)

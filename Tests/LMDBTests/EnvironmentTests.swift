@@ -90,6 +90,39 @@ struct EnvironmentTests {
         #expect(last == "d")
     }
 
+    @Test func aCursorFindsKeysOnItsPageAndElsewhereAndMissesWhatIsAbsent() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        // Thousands of keys: many leaf pages, so lookups land on the cursor's page and off it.
+        let keys = (0..<5_000).map { index in
+            let digits = String(index * 2)
+            return "key-" + String(repeating: "0", count: 5 - digits.count) + digits
+        }
+        try env.write { txn in
+            for key in keys { try txn.put(db, key: Array(key.utf8), value: Array("value of \(key)".utf8)) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        let order = keys + keys.shuffled(using: &generator) + keys.reversed()
+        let (wrong, absentFound) = try env.read { txn in
+            try txn.withCursor(db) { cursor in
+                var wrong: [String] = []
+                var absentFound: [String] = []
+                for (step, key) in order.enumerated() {
+                    let found = try Array(key.utf8).withUnsafeBytes { try cursor.find($0) }
+                    if string(found) != "value of \(key)" { wrong.append(key) }
+                    // A key between two stored ones, after a hit: the miss leaves the next lookup working.
+                    if step % 7 == 0 {
+                        let absent = key + "+"
+                        if try Array(absent.utf8).withUnsafeBytes({ try cursor.find($0) }) != nil { absentFound.append(absent) }
+                    }
+                }
+                return (wrong, absentFound)
+            }
+        }
+        #expect(wrong.isEmpty)
+        #expect(absentFound.isEmpty)
+    }
+
     @Test func theMapGrowsWhenFullAndTheWriteIsNotLost() throws {
         let env = try open(initialMapSize: 1 << 20, maximumMapSize: 1 << 30)
         let db = try env.openDatabase("things")
