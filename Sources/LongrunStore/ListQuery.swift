@@ -71,6 +71,16 @@ public struct ListPageBuilder {
         return ListPage(operations: operations, resumeAfter: lastScanned)
     }
 
+    /// Call before reading a candidate's record: the page, when it is full and the candidate
+    /// matches whatever its record says (one collection, no owner check, no filter left), so that
+    /// a page does not read one record more only to learn that another page follows.
+    public func fullBeforeReading() -> ListPage? {
+        guard operations.count == query.pageSize, let last = operations.last, query.creatorUID == nil,
+              query.collections.single != nil, filter.isEmpty
+        else { return nil }
+        return ListPage(operations: operations, resumeAfter: last.createSequence)
+    }
+
     /// Examines one candidate, `size` bytes as stored; returns the page when it is full and another
     /// match exists (so the page is not the last). Takes the state over: the page keeps it
     /// without a copy (a retain and a release of each of its fields).

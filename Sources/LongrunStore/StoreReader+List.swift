@@ -52,6 +52,7 @@ extension StoreReader {
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
                 if let short = page.budgetExhausted() { return short }
+                if let full = page.fullBeforeReading() { return full }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
                 let (state, size) = try listedState(index: index, key: key, value: value, records: &records, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }

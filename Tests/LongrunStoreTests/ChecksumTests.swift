@@ -122,6 +122,33 @@ struct ChecksumTests {
         #expect(try store.read { try $0.list(ListQuery(collection: Self.collections[1], pageSize: 100)) }.operations.count > 0)
     }
 
+    @Test func aDamagedRecordFailsOnlyTheListPagesThatHoldIt() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try populated(directory.child("data"))
+        let listed = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 100)) }.operations
+        try #require(listed.count > 6)
+        let target = listed[3].name
+        _ = try flip(store, store.schema.operations, entry: try position(of: target, in: store), byte: 20)
+
+        // The page that ends just before it is whole, and says another page follows.
+        let before = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 3)) }
+        #expect(before.operations.map(\.name) == listed[..<3].map(\.name))
+        #expect(before.resumeAfter == listed[2].createSequence)
+        // The page that holds it fails, naming it.
+        for size in [4, 100] {
+            #expect {
+                try store.read { try $0.list(ListQuery(collection: .root, pageSize: size)) }
+            } throws: { error in
+                let error = error as? StoreError
+                return error?.kind == .dataLoss && error?.damage?.operation == target
+            }
+        }
+        // Pages after it are served.
+        let after = try store.read { try $0.list(ListQuery(collection: .root, afterCreateSequence: listed[3].createSequence, pageSize: 100)) }
+        #expect(after.operations.map(\.name) == listed[4...].map(\.name))
+    }
+
     @Test func aDamagedEventIsNotServedAndTheChainNamesIt() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
