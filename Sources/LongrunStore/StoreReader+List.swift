@@ -49,14 +49,20 @@ extension StoreReader {
     private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8], strings: RecordStrings) throws -> ListPage {
         try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
             var page = ListPageBuilder(query)
+            let isCandidate = { (key: UnsafeRawBufferPointer) in Keys.hasPrefix(key, prefix) && key.count == prefix.count + 8 }
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
-            while let (key, value) = entry, Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 {
+            var ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(index: index, key: $0.key, value: $0.value, records: &records) : nil }
+            while let (key, value) = entry, isCandidate(key) {
                 if let short = page.budgetExhausted() { return short }
                 if let full = page.fullBeforeReading() { return full }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
-                let (state, size) = try listedState(index: index, key: key, value: value, records: &records, strings: strings)
-                if let full = page.add(state, sequence: sequence, size: size) { return full }
+                // Find the next candidate's record before decoding this one: its page comes into
+                // the caches while this record decodes.
+                let found = ahead
                 entry = try cursor.next()
+                ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(index: index, key: $0.key, value: $0.value, records: &records) : nil }
+                let (state, size) = try listedState(index: index, key: key, value: value, found: found, records: &records, strings: strings)
+                if let full = page.add(state, sequence: sequence, size: size) { return full }
             }
             return page.end()
         } }
@@ -66,14 +72,29 @@ extension StoreReader {
     /// records share their type URLs and actors. `records` is the page's cursor on `operations`:
     /// a page's records, looked up one after another, often share a leaf page (names that follow
     /// creation order), which a cursor searches without descending the tree again.
+    /// `found`: the entry's name and record, when ``lookAhead(index:key:value:records:)`` found them.
     private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-                             records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
-        let nameKey = try Checksum.open(index, key: key, value: value)
-        guard let stored = try records.find(nameKey) else {
-            throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
+                             found: FoundRecord? = nil, records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
+        let nameKey: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer
+        if let found {
+            (nameKey, stored) = (found.name, found.stored)
+        } else {
+            nameKey = try Checksum.open(index, key: key, value: value)
+            guard let record = try records.find(nameKey) else {
+                throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
+            }
+            stored = record
         }
         let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
         return (try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self), strings: strings), stateBytes.count)
+    }
+
+    /// The record a list index entry names, found ahead of its turn (which brings its page into
+    /// the caches), or nil when finding it fails: the entry's turn then finds it again and reports
+    /// what went wrong, in order.
+    private func lookAhead(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, records: inout Cursor) -> FoundRecord? {
+        guard let name = try? Checksum.open(index, key: key, value: value), let stored = try? records.find(name) else { return nil }
+        return FoundRecord(name: name, stored: stored)
     }
 
     /// The create sequence of the first entry of the collection `prefix` after `after`, if any.
@@ -145,4 +166,10 @@ private struct MergeHeads {
         }
         return (top.sequence, top.slot)
     }
+}
+
+/// A list index entry's operation name and stored record, both in the read transaction's map.
+private struct FoundRecord {
+    let name: UnsafeRawBufferPointer
+    let stored: UnsafeRawBufferPointer
 }
