@@ -114,6 +114,20 @@ extension LongrunEngine {
             throw error
         }
     }
+
+    /// ``read(_:)`` on the caller's thread, without suspending, for a store that can
+    /// (``readsImmediately``).
+    func readImmediately<R>(_ body: (any ImmediateReads) throws -> R) throws -> R {
+        guard let store = store as? any ImmediateReads else {
+            preconditionFailure("an immediate read of a store that reads only asynchronously: check readsImmediately")
+        }
+        do {
+            return try body(store)
+        } catch let error as StoreError where error.damage != nil {
+            integrity.noteDamagedRead(error)
+            throw error
+        }
+    }
 }
 
 /// Hands a scrubber to the dedicated threads its steps run on, one step at a time.

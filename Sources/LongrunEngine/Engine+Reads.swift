@@ -24,36 +24,49 @@ extension LongrunEngine {
     /// and errors, for a caller that must not suspend: the server answers GetOperation on the
     /// connection's event loop this way. Only when ``readsImmediately``.
     public func getImmediately(_ name: OperationName, access: Access = .unrestricted) throws -> OperationState {
-        guard let store = store as? any ImmediateReads else {
-            preconditionFailure("getImmediately on a store that reads only asynchronously: check readsImmediately")
-        }
-        let state: OperationState?
-        do {
-            state = try store.operationImmediately(name)
-        } catch let error as StoreError where error.damage != nil {
-            integrity.noteDamagedRead(error)  // as read(_:) does for the asynchronous reads
-            throw error
-        }
-        return try Self.visible(state, name, access: access)
+        try Self.visible(try readImmediately { try $0.operationImmediately(name) }, name, access: access)
     }
 
     /// One page of a collection's operations in creation order (AIP-158, AIP-160), or of every
     /// collection a wildcard names (AIP-159, ``CollectionSet``), merged in creation order across
     /// them with one keyset token. With owner-only `access`, only the caller's own operations.
     public func list(_ request: ListRequest, access: Access = .unrestricted) async throws -> ListResponse {
+        let (query, binding) = try listQuery(request, access: access)
+        return Self.listResponse(try await read { try await $0.list(query) }, binding: binding)
+    }
+
+    /// ``list(_:access:)`` answered on the caller's thread without suspending, with the same rules
+    /// and errors, when the page reads only the records it returns (one collection, no owner check,
+    /// no filter but `done = false`: ``ListQuery/everyCandidateMatches``) and holds at most
+    /// ``immediateListPageSize`` of them, so that its cost is small and bounded; nil, having read
+    /// nothing, for any other list, which the caller then lists with ``list(_:access:)``. The
+    /// server answers ListOperations on the connection's event loop this way. Only when
+    /// ``readsImmediately``.
+    public func listImmediately(_ request: ListRequest, access: Access = .unrestricted) throws -> ListResponse? {
+        let (query, binding) = try listQuery(request, access: access)
+        guard query.everyCandidateMatches, query.pageSize <= Self.immediateListPageSize else { return nil }
+        return Self.listResponse(try readImmediately { try $0.listImmediately(query) }, binding: binding)
+    }
+
+    /// The largest page ``listImmediately(_:access:)`` answers (the default page is 50).
+    public static let immediateListPageSize = 100
+
+    /// What a List request asks the store for, and the binding of its page tokens: the request's
+    /// checks, made before anything is read.
+    private func listQuery(_ request: ListRequest, access: Access) throws -> (ListQuery, binding: UInt64) {
         let scope = try ListScope(name: request.name, filter: request.filter, schemas: configuration.payloadSchemas)
         let (collections, filter) = (scope.collections, scope.filter)
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding(collections.description, filter.canonical)
         let after = request.pageToken.isEmpty ? 0 : try PageToken(decoding: request.pageToken, expectedBinding: binding).position
-        let page = try await read { store in
-            try await store.list(ListQuery(collections: collections, filter: filter, afterCreateSequence: after, pageSize: pageSize,
-                                      creatorUID: access.listsOnlyUID))
-        }
-        return ListResponse(
-            operations: page.operations,
-            nextPageToken: page.resumeAfter.map { PageToken(position: $0, binding: binding).encoded } ?? ""
-        )
+        let query = ListQuery(collections: collections, filter: filter, afterCreateSequence: after, pageSize: pageSize,
+                              creatorUID: access.listsOnlyUID)
+        return (query, binding)
+    }
+
+    private static func listResponse(_ page: ListPage, binding: UInt64) -> ListResponse {
+        ListResponse(operations: page.operations,
+                     nextPageToken: page.resumeAfter.map { PageToken(position: $0, binding: binding).encoded } ?? "")
     }
 
     /// The collections that hold live operations (not deleted or expired), in name order of their

@@ -58,7 +58,8 @@ public struct LongrunServer: Service {
         public var maximumHTTPBodyBytes = 64 << 10
         /// How long a keep-alive HTTP connection may sit with no request before the gateway closes it.
         public var httpIdleTimeout: Duration = .seconds(60)
-        /// Answer GetOperation and WaitOperation on the connection's event loop when the store reads
+        /// Answer GetOperation, ListOperations (a page that reads only what it returns; another in a
+        /// task of its own) and WaitOperation on the connection's event loop when the store reads
         /// without suspending (LMDB), and CancelOperation, DeleteOperation and the unary CreateOperation,
         /// UpdateOperation and CompleteOperation from the writer's commit (``UnaryFastPath``), rather than through a task per call. Off:
         /// every call takes grpc-swift's path (the tests compare the two).

@@ -16,8 +16,21 @@ struct OperationsMethods: Sendable {
         // consistent store (LMDB, or one PostgreSQL database), answered by one read, so a part is
         // never unreachable while the rest answers. A store that cannot be read fails the whole
         // call (UNAVAILABLE), with or without it; `unreachable` stays empty.
-        let page = try await engine.list(ListRequest(name: request.name, filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken),
-                                         access: call.access)
+        Self.response(try await engine.list(Self.listRequest(request), access: call.access))
+    }
+
+    /// ``list(_:call:)`` without suspending, for the event loop (``UnaryFastPath``), when the engine
+    /// answers it so (``LongrunEngine/listImmediately(_:access:)``); nil, having read nothing,
+    /// otherwise. Only when the engine ``LongrunEngine/readsImmediately``.
+    func listImmediately(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) throws -> Google_Longrunning_ListOperationsResponse? {
+        try engine.listImmediately(Self.listRequest(request), access: call.access).map(Self.response)
+    }
+
+    private static func listRequest(_ request: Google_Longrunning_ListOperationsRequest) -> ListRequest {
+        ListRequest(name: request.name, filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken)
+    }
+
+    private static func response(_ page: ListResponse) -> Google_Longrunning_ListOperationsResponse {
         var response = Google_Longrunning_ListOperationsResponse()
         response.operations = page.operations.map(\.proto)
         response.nextPageToken = page.nextPageToken

@@ -13,7 +13,9 @@ import SwiftProtobuf
 import Synchronization
 
 /// The unary calls every client makes most, answered in the HTTP/2 stream's pipeline instead of
-/// through grpc-swift's task per call: GetOperation on the connection's event loop; CancelOperation,
+/// through grpc-swift's task per call: GetOperation on the connection's event loop, and
+/// ListOperations when its page reads only the records it returns, at most 100 (otherwise in a task
+/// of its own: ``LongrunEngine/listImmediately(_:access:)``); CancelOperation,
 /// DeleteOperation and the producer's CreateOperation, UpdateOperation and CompleteOperation
 /// queued to the writer from the event loop and answered from the writer's commit; WaitOperation
 /// registered with the engine's waiters from the event loop and answered there when it is over
@@ -23,7 +25,7 @@ import Synchronization
 /// hand-offs between the event loop and the cooperative pool; for a point read from LMDB (a few
 /// microseconds) or a command the writer decides in a few more, that is nearly all of the call's
 /// server CPU (issue 12: ~175 µs per call with a no-op handler), and for a wait most of its memory.
-/// GetOperation and WaitOperation are answered here only when the store can read without
+/// GetOperation, ListOperations and WaitOperation are answered here only when the store can read without
 /// suspending (``LongrunEngine/readsImmediately``: LMDB); the writes on every store, as the
 /// writer's thread answers them whatever the backend.
 ///
@@ -36,11 +38,12 @@ import Synchronization
 struct UnaryFastPath: Sendable {
     /// The methods this path answers.
     enum Method: Sendable, CaseIterable {
-        case getOperation, waitOperation, cancelOperation, deleteOperation, createOperation, updateOperation, completeOperation
+        case getOperation, listOperations, waitOperation, cancelOperation, deleteOperation, createOperation, updateOperation, completeOperation
 
         var descriptor: MethodDescriptor {
             switch self {
             case .getOperation: Google_Longrunning_Operations.Method.GetOperation.descriptor
+            case .listOperations: Google_Longrunning_Operations.Method.ListOperations.descriptor
             case .waitOperation: Google_Longrunning_Operations.Method.WaitOperation.descriptor
             case .cancelOperation: Google_Longrunning_Operations.Method.CancelOperation.descriptor
             case .deleteOperation: Google_Longrunning_Operations.Method.DeleteOperation.descriptor
@@ -79,14 +82,15 @@ struct UnaryFastPath: Sendable {
         guard let path = headers.first(name: ":path"), let method = Method.byPath[path], headers.first(name: ":method") == "POST",
               GRPCFraming.isGRPC(contentType: headers.first(name: "content-type"))
         else { return nil }
-        if method == .getOperation || method == .waitOperation, !engine.readsImmediately { return nil }
+        if method == .getOperation || method == .listOperations || method == .waitOperation, !engine.readsImmediately { return nil }
         if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" { return nil }
         return method
     }
 
     /// Answers one call of `method` whose request body (gRPC length-prefixed) is `body`. Call on
-    /// the stream's event loop. `reply` is called once: before this returns for GetOperation and
-    /// for a request refused before it is queued or registered; for a write on the writer's thread
+    /// the stream's event loop. `reply` is called once: before this returns for GetOperation, for
+    /// a ListOperations the engine answers at once, and for a request refused before it is queued
+    /// or registered; for another ListOperations from its task; for a write on the writer's thread
     /// once the command's batch is committed or rejected; for a wait on `eventLoop` when the wait
     /// is over. A wait is returned while it waits: ``EventLoopWait/cancel()`` ends it if the
     /// stream closes first.
@@ -110,6 +114,24 @@ struct UnaryFastPath: Sendable {
                 subject = request.name
                 let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
                 finish(.message(try operation.serializedBytes()), subject)
+            case .listOperations:
+                let request: Google_Longrunning_ListOperationsRequest = try Self.unaryMessage(in: body)
+                subject = request.name
+                let methods = OperationsMethods(engine: engine)
+                if let response = try methods.listImmediately(request, call: call) {
+                    finish(.message(try response.serializedBytes()), subject)
+                } else {
+                    // A page a filter or an owner check may scan many records for (up to the scan
+                    // budget), or a large one: not on the event loop, which other streams share.
+                    let (named, logger) = (request.name, logger)
+                    Task {
+                        do {
+                            finish(.message(try await methods.list(request, call: call).serializedBytes()), named)
+                        } catch {
+                            finish(.status(Self.rpcError(ending: error, logger: logger)), named)
+                        }
+                    }
+                }
             case .waitOperation:
                 let request: Google_Longrunning_WaitOperationRequest = try Self.unaryMessage(in: body)
                 subject = request.name

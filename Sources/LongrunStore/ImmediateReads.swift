@@ -10,10 +10,17 @@ public import LongrunDomain
 public protocol ImmediateReads: Sendable {
     /// The operation's current state, as ``OperationStore/operation(_:)`` answers it.
     func operationImmediately(_ name: OperationName) throws -> OperationState?
+
+    /// One List page, as ``OperationStore/list(_:)`` answers it.
+    func listImmediately(_ query: ListQuery) throws -> ListPage
 }
 
 extension Store: ImmediateReads {
     public func operationImmediately(_ name: OperationName) throws -> OperationState? {
         try read { try $0.operation(name) }
+    }
+
+    public func listImmediately(_ query: ListQuery) throws -> ListPage {
+        try read { try $0.list(query) }
     }
 }

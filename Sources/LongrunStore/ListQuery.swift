@@ -37,6 +37,14 @@ public struct ListQuery: Sendable {
 
     /// Whether the index of running operations holds every candidate (the filter excludes done ones).
     public var usesRunningIndex: Bool { filter.excludesDone }
+
+    /// Whether every candidate the index gives is a match, whatever its record says: one
+    /// collection, no owner check, and no filter left once the index chose the candidates (none,
+    /// or `done = false` on the running index). A page then reads the records it returns and no
+    /// other: its cost is bounded by its size, not by how many candidates a filter turns away.
+    public var everyCandidateMatches: Bool {
+        collections.single != nil && creatorUID == nil && (filter.isEmpty || filter == .notDone)
+    }
 }
 
 public struct ListPage: Sendable {
@@ -75,9 +83,7 @@ public struct ListPageBuilder {
     /// matches whatever its record says (one collection, no owner check, no filter left), so that
     /// a page does not read one record more only to learn that another page follows.
     public func fullBeforeReading() -> ListPage? {
-        guard operations.count == query.pageSize, let last = operations.last, query.creatorUID == nil,
-              query.collections.single != nil, filter.isEmpty
-        else { return nil }
+        guard operations.count == query.pageSize, let last = operations.last, query.everyCandidateMatches else { return nil }
         return ListPage(operations: operations, resumeAfter: last.createSequence)
     }
 

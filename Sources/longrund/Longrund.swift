@@ -65,7 +65,7 @@ struct Longrund: AsyncParsableCommand {
     @Flag(help: "Callers read only the operations their uid created (root, the daemon's user and the admin group read all).")
     var ownerOnly = false
 
-    @Flag(help: "Serve GetOperation and WaitOperation (LMDB), CancelOperation, DeleteOperation and the unary CreateOperation, UpdateOperation and CompleteOperation through grpc-swift's task per call, as every other call, instead of answering them from the connection's event loop and the writer's commit (the default: the same answers at a fraction of the server CPU per call).")
+    @Flag(help: "Serve GetOperation, ListOperations and WaitOperation (LMDB), CancelOperation, DeleteOperation and the unary CreateOperation, UpdateOperation and CompleteOperation through grpc-swift's task per call, as every other call, instead of answering them from the connection's event loop and the writer's commit (the default: the same answers at a fraction of the server CPU per call).")
     var noEventLoopAnswers = false
 
     @Option(help: "Most WaitOperation calls one uid may have open at once.")

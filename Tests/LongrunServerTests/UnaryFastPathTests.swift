@@ -74,6 +74,70 @@ import Testing
         #expect(slow.filter { if case .operation = $0 { true } else { false } }.count == 3)
     }
 
+    /// Lists covering every kind of answer: pages walked with their tokens, in one collection and
+    /// across several, with the filter the index answers and small pages (on the event loop) and
+    /// with other filters or a page over 100 (in a task); and each refusal (filter, page size, page
+    /// token, name).
+    static func lists(_ h: Harness) async throws -> [Answer] {
+        var answers: [Answer] = []
+        var tokens: [String] = []
+        let walks: [(name: String, filter: String, size: Int32)] = [
+            ("operations", "", 2), ("operations", "done = false", 2), ("operations", "done = true", 2),
+            ("tenants/-/operations", "", 2), ("-", "done = false", 2), ("operations", "", 0), ("operations", "", 150),
+        ]
+        for walk in walks {
+            var request = Google_Longrunning_ListOperationsRequest()
+            request.name = walk.name
+            request.filter = walk.filter
+            request.pageSize = walk.size
+            var pages = 0
+            repeat {
+                var page = Google_Longrunning_ListOperationsResponse()
+                answers.append(try await answer { page = try await h.operations.listOperations(request); return page })
+                request.pageToken = page.nextPageToken
+                tokens.append(page.nextPageToken)
+                pages += 1
+            } while !request.pageToken.isEmpty && pages < 20
+        }
+        let refused: [Google_Longrunning_ListOperationsRequest] = [
+            .with { $0.name = "operations"; $0.filter = "done = maybe" },
+            .with { $0.name = "operations"; $0.pageSize = -1 },
+            .with { $0.name = "operations"; $0.pageToken = "not a token" },
+            // A token of the unfiltered walk, with another filter.
+            .with { $0.name = "operations"; $0.filter = "done = true"; $0.pageToken = tokens[0] },
+            .with { $0.name = "not/a/collection!" },
+        ]
+        for request in refused { answers.append(try await answer { try await h.operations.listOperations(request) }) }
+        return answers
+    }
+
+    @Test func listOperationsAnswersTheSameOnTheEventLoopAsThroughGRPCSwift() async throws {
+        let directory = TemporaryDirectory(prefix: "longrun-fastpath")
+        defer { directory.remove() }
+        let slow = try await Harness.with(reusing: directory, server: { $0.answersOnEventLoop = false }) { h in
+            _ = try await Self.createEveryKind(h)
+            for parent in ["tenants/a", "tenants/b"] {
+                let created = try await h.create(id: "in-\(parent.dropFirst(8))", parent: parent)
+                _ = try await h.complete(created.name, response: any(Google_Protobuf_Empty()))
+                _ = try await h.create(id: "running", parent: parent)
+            }
+            let answers = try await Self.lists(h)
+            #expect(h.server.callsAnsweredOnEventLoop == 0)
+            return answers
+        }
+        let fast = try await Harness.with(reusing: directory) { h in
+            let answers = try await Self.lists(h)
+            // Every call was answered by this path: on the event loop or from its own task.
+            #expect(h.server.callsAnsweredOnEventLoop == answers.count)
+            return answers
+        }
+        #expect(fast == slow)
+        let pages = slow.filter { if case .operation = $0 { true } else { false } }
+        #expect(pages.count >= 10)
+        let codes = Set(slow.compactMap { answer -> RPCError.Code? in if case .error(let code, _, _) = answer { code } else { nil } })
+        #expect(codes == [.invalidArgument])
+    }
+
     /// One answer of any call: the response's bytes, or the error's code, message and details.
     static func answer(_ call: () async throws -> some SwiftProtobuf.Message) async throws -> Answer {
         do {
