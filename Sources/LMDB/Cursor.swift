@@ -1,13 +1,5 @@
 import CLMDB
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// A position in a database, valid inside ``ReadTransaction/withCursor(_:_:)``.
 ///
 /// Every move returns the entry it lands on, or nil when there is none. Returned buffers point
@@ -17,9 +9,11 @@ public struct Cursor {
 
     let handle: OpaquePointer
     let database: Database
-    /// The memory page of the value ``find(_:)`` last returned.
-    var lastPage: UInt = 0
-    private static let memoryPageSize = UInt(max(4096, sysconf(Int32(_SC_PAGESIZE))))
+    /// The 4 KiB block of the value ``find(_:)`` last returned.
+    var lastBlock: UInt = 0
+    /// What ``find(_:)`` prefetches: LMDB's page where pages are 4 KiB (x86-64), a part of it where
+    /// they are larger.
+    private static let prefetchBlock: UInt = 4096
 
     public mutating func first() throws(LMDBError) -> Entry? { try move(MDB_FIRST) }
     public mutating func last() throws(LMDBError) -> Entry? { try move(MDB_LAST) }
@@ -28,13 +22,7 @@ public struct Cursor {
 
     /// Moves to the first entry whose key is greater than or equal to `key`.
     public mutating func seek(atLeast key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? {
-        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
-        var value = MDB_val()
-        let rc = mdb_cursor_get(handle, &keyValue, &value, MDB_SET_RANGE)
-        if rc == MDB_NOTFOUND { return nil }
-        try LMDBError.check(rc, "mdb_cursor_get(\(database.name), SET_RANGE)")
-        return (UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
-                UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
+        try move(MDB_SET_RANGE, key: key, "SET_RANGE")
     }
 
     /// Moves to the entry whose key is `key` and returns its value, or nil (the cursor's position is
@@ -46,25 +34,21 @@ public struct Cursor {
     /// Lookups of keys near each other in key order (a List page's records, when names follow
     /// creation order) mostly land so; for others it costs two key comparisons more than `get`.
     ///
-    /// When the value is on another memory page than the last one found, the whole page is asked
-    /// into the processor's caches (a prefetch, which reads nothing itself): the value's bytes then
-    /// arrive together rather than one cache line after another as they are read, and so do the
-    /// other values on that page that the next lookups may find. W3 in BENCHMARKS.md measured it
-    /// with names in creation order and in no order.
+    /// When the value is in another 4 KiB block than the last one found, the whole block (LMDB's
+    /// page, on x86-64) is asked into the processor's caches (a prefetch, which reads nothing
+    /// itself): the value's bytes then arrive together rather than one cache line after another as
+    /// they are read, and so do the other values on that page that the next lookups may find. W3
+    /// in BENCHMARKS.md measured it with names in creation order and in no order.
     public mutating func find(_ key: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
-        var keyValue = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
-        var value = MDB_val()
-        let rc = mdb_cursor_get(handle, &keyValue, &value, MDB_SET)
-        if rc == MDB_NOTFOUND { return nil }
-        try LMDBError.check(rc, "mdb_cursor_get(\(database.name), SET)")
-        if let data = value.mv_data {
-            let page = UInt(bitPattern: data) & ~(Self.memoryPageSize - 1)
-            if page != lastPage {
-                lastPage = page
-                clmdb_prefetch(UnsafeRawPointer(bitPattern: page), Self.memoryPageSize)
+        guard let value = try move(MDB_SET, key: key, "SET")?.value else { return nil }
+        if let data = value.baseAddress {
+            let block = UInt(bitPattern: data) & ~(Self.prefetchBlock - 1)
+            if block != lastBlock {
+                lastBlock = block
+                clmdb_prefetch(UnsafeRawPointer(bitPattern: block), Self.prefetchBlock)
             }
         }
-        return UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
+        return value
     }
 
     /// Moves to the first entry whose key is greater than or equal to `key`.
@@ -84,13 +68,15 @@ public struct Cursor {
         try LMDBError.check(mdb_cursor_put(handle, &keyValue, &dataValue, 0), "mdb_cursor_put(\(database.name))")
     }
 
-    private mutating func move(_ op: MDB_cursor_op) throws(LMDBError) -> Entry? {
-        var key = MDB_val()
+    /// `mdb_cursor_get` with `op`, from `key` for the operations that take one (`label` names
+    /// them in an error): the entry the cursor lands on, or nil when there is none.
+    private mutating func move(_ op: MDB_cursor_op, key: UnsafeRawBufferPointer? = nil, _ label: String? = nil) throws(LMDBError) -> Entry? {
+        var keyValue = key.map { MDB_val(mv_size: $0.count, mv_data: UnsafeMutableRawPointer(mutating: $0.baseAddress)) } ?? MDB_val()
         var value = MDB_val()
-        let rc = mdb_cursor_get(handle, &key, &value, op)
+        let rc = mdb_cursor_get(handle, &keyValue, &value, op)
         if rc == MDB_NOTFOUND { return nil }
-        try LMDBError.check(rc, "mdb_cursor_get(\(database.name))")
-        return (UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size),
+        try LMDBError.check(rc, label.map { "mdb_cursor_get(\(database.name), \($0))" } ?? "mdb_cursor_get(\(database.name))")
+        return (UnsafeRawBufferPointer(start: keyValue.mv_data, count: keyValue.mv_size),
                 UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size))
     }
 }
