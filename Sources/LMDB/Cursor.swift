@@ -1,5 +1,13 @@
 import CLMDB
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A position in a database, valid inside ``ReadTransaction/withCursor(_:_:)``.
 ///
 /// Every move returns the entry it lands on, or nil when there is none. Returned buffers point
@@ -11,9 +19,12 @@ public struct Cursor {
     let database: Database
     /// The 4 KiB block of the value ``find(_:)`` last returned.
     var lastBlock: UInt = 0
-    /// What ``find(_:)`` prefetches: LMDB's page where pages are 4 KiB (x86-64), a part of it where
-    /// they are larger.
-    private static let prefetchBlock: UInt = 4096
+    /// What ``find(_:)`` prefetches: the memory page, LMDB's page, where pages are 4 KiB (x86-64),
+    /// 4 KiB of it where they are larger. Read at run time on purpose: from a constant, the compiler
+    /// unrolls ``clmdb_prefetch``'s loop into 64 prefetches issued at once, and W3 at 1M operations
+    /// was 8% slower so (p50 51.5 against 47.3 µs, alternated; BENCHMARKS.md), presumably the
+    /// prefetches holding up the record's own first reads.
+    private static let prefetchBlock = UInt(min(4096, max(64, sysconf(Int32(_SC_PAGESIZE)))))
 
     public mutating func first() throws(LMDBError) -> Entry? { try move(MDB_FIRST) }
     public mutating func last() throws(LMDBError) -> Entry? { try move(MDB_LAST) }
