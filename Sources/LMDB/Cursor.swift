@@ -17,7 +17,7 @@ public struct Cursor {
 
     let handle: OpaquePointer
     let database: Database
-    /// The 4 KiB block of the value ``find(_:)`` last returned.
+    /// The block (``prefetchBlock``) of the value ``find(_:)`` last returned.
     var lastBlock: UInt = 0
     /// What ``find(_:)`` prefetches: the memory page, LMDB's page, where pages are 4 KiB (x86-64),
     /// 4 KiB of it where they are larger. Read at run time on purpose: from a constant, the compiler
@@ -45,8 +45,8 @@ public struct Cursor {
     /// Lookups of keys near each other in key order (a List page's records, when names follow
     /// creation order) mostly land so; for others it costs two key comparisons more than `get`.
     ///
-    /// When the value is in another 4 KiB block than the last one found, the whole block (LMDB's
-    /// page, on x86-64) is asked into the processor's caches (a prefetch, which reads nothing
+    /// When the value is in another block than the last one found (``prefetchBlock``: LMDB's page
+    /// where pages are 4 KiB), the whole block is asked into the processor's caches (a prefetch, which reads nothing
     /// itself): the value's bytes then arrive together rather than one cache line after another as
     /// they are read, and so do the other values on that page that the next lookups may find. W3
     /// in BENCHMARKS.md measured it with names in creation order and in no order.
