@@ -138,6 +138,30 @@ import Testing
         #expect(codes == [.invalidArgument])
     }
 
+    @Test func aPageOfLargeOperationsArrivesWholeFromTheEventLoop() async throws {
+        try await Harness.with { h in
+            // 700 KB of metadata each: the page's byte bound (3 MiB) ends it after four, a response
+            // of about 2.8 MB written on the event loop through HTTP/2's flow control.
+            let big = Google_Protobuf_StringValue(String(repeating: "m", count: 700_000))
+            var created: [String] = []
+            for index in 0..<6 { created.append(try await h.create(id: "big-\(index)", metadata: any(big)).name) }
+            let before = h.server.callsAnsweredOnEventLoop
+            var request = Google_Longrunning_ListOperationsRequest()
+            request.name = "operations"
+            request.pageSize = 10
+            var listed: [String] = []
+            repeat {
+                let page = try await h.operations.listOperations(request)
+                #expect(page.operations.count <= 4)
+                #expect(page.operations.allSatisfy { $0.metadata.value.count > 700_000 })
+                listed += page.operations.map(\.name)
+                request.pageToken = page.nextPageToken
+            } while !request.pageToken.isEmpty && listed.count < 100
+            #expect(listed == created)
+            #expect(h.server.callsAnsweredOnEventLoop - before == 2)
+        }
+    }
+
     /// One answer of any call: the response's bytes, or the error's code, message and details.
     static func answer(_ call: () async throws -> some SwiftProtobuf.Message) async throws -> Answer {
         do {
