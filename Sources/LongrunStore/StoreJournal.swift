@@ -131,7 +131,8 @@ final class StoreJournal: @unchecked Sendable {
                     if !entries.isEmpty {
                         let payload = JournalFile.payload(entries)
                         if file.space(payload: payload.count, at: position) <= file.ringSize - (position - checkpoint.start) {
-                            position = try file.append(payload: payload, session: checkpoint.session, at: position)
+                            position = try file.append(payload: payload, session: checkpoint.session, at: position,
+                                                       zeroingBefore: checkpoint.start + file.ringSize)
                             wroteRecord = true
                         } else {
                             // Larger than the ring's free room: made durable by a checkpoint instead.

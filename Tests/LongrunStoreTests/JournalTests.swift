@@ -430,6 +430,59 @@ struct JournalFileTests {
         #expect(try file.entries(session: 2, from: start).entries.isEmpty)
     }
 
+    /// The first lap zeroes the ring ahead of each record (written blocks flush faster than
+    /// allocated ones), never at or past the limit, where a record still needed may lie, nor once
+    /// the lap is over; the records read back are the ones written, and the zeros end them.
+    @Test func theFirstLapZeroesAheadOfItsRecordsButNeverPastTheLimit() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let ring = 4 * Int(JournalFile.zeroingStep)
+        let file = try JournalFile.create(in: directory.path, size: JournalFile.ringOffset + ring, checkpoint: checkpoint())
+        // What an earlier session left in the ring.
+        let fd = open(directory.path + "/journal", O_RDWR)
+        defer { close(fd) }
+        let old = [UInt8](repeating: 0xAB, count: ring)
+        _ = old.withUnsafeBytes { pwrite(fd, $0.baseAddress, ring, off_t(JournalFile.ringOffset)) }
+        func byte(at position: UInt64) -> UInt8 {
+            var byte: UInt8 = 0
+            _ = pread(fd, &byte, 1, off_t(JournalFile.ringOffset) + off_t(position % UInt64(ring)))
+            return byte
+        }
+
+        // A limit just past the first record: nothing at or after it is touched.
+        var position = try file.append(payload: JournalFile.payload(entries(1...3)), session: 1, at: 0, zeroingBefore: 1000)
+        let firstEnd: UInt64? = position
+        #expect(position < 1000)
+        #expect(byte(at: position) == 0 && byte(at: 999) == 0)
+        #expect(byte(at: 1000) == 0xAB && byte(at: JournalFile.zeroingStep) == 0xAB)
+
+        // Then a limit a lap on: zeroed a step ahead, the records read back, ended by the zeros.
+        var written = entries(1...3)
+        for batch in 1..<40 as Range<UInt64> {
+            let records = entries((batch * 3 + 1)...(batch * 3 + 3))
+            position = try file.append(payload: JournalFile.payload(records), session: 1, at: position, zeroingBefore: UInt64(ring))
+            written += records
+            #expect(byte(at: position) == 0 && byte(at: position + JournalFile.zeroingStep / 2 - 1) == 0)
+        }
+        #expect(byte(at: position + JournalFile.zeroingStep + 8) == 0xAB, "zeroed only a step ahead")
+        let (found, end) = try file.entries(session: 1, from: 0)
+        #expect(end == position)
+        #expect(found.map(\.sequence) == written.map(\.sequence))
+        #expect(found.map(\.entry) == written.map(\.entry))
+
+        // Past the first lap (from the first record's end) nothing more is zeroed.
+        let lapEnd = try #require(firstEnd) + UInt64(ring)
+        while position < lapEnd {
+            position = try file.append(payload: JournalFile.payload(entries(1...3)), session: 2, at: position, zeroingBefore: position + UInt64(ring))
+        }
+        let payload = JournalFile.payload(entries(1...1))
+        let marked = position + file.space(payload: payload.count, at: position) + 8
+        let marker: [UInt8] = [0xCD]
+        _ = marker.withUnsafeBytes { pwrite(fd, $0.baseAddress, 1, off_t(JournalFile.ringOffset) + off_t(marked % UInt64(ring))) }
+        _ = try file.append(payload: payload, session: 2, at: position, zeroingBefore: position + UInt64(ring))
+        #expect(byte(at: marked) == 0xCD)
+    }
+
     @Test func aRecordCutShortEndsTheJournalAndALaterRecordSupersedesTheSameSequences() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
