@@ -206,8 +206,8 @@ final class JournalFile {
 
     /// How far ahead of a record the first lap's zeroing reaches.
     static let zeroingStep: UInt64 = 32 << 10
-    /// The first position this process wrote a record at, and the position the ring is written or
-    /// zeroed through since: nil before the first record.
+    /// Where this process's first record ended (the first lap runs one ring size from there), and
+    /// the position the ring is written or zeroed through since: nil before the first record.
     private var firstLap: (start: UInt64, through: UInt64)?
 
     /// Zeroes the ring from `end` (a record's end) up to ``zeroingStep`` ahead, never at `limit` or
