@@ -272,6 +272,14 @@ public final class Environment: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` with the map advised for random reads (``advise(_:)``), and the default again
+    /// after: for a walk over B-tree pages spread through a file the page cache may not hold.
+    public func readingAtRandom<R>(_ body: () throws -> R) rethrows -> R {
+        advise(.random)
+        defer { advise(.normal) }
+        return try body()
+    }
+
     /// Where the map lies in this process: the mapping (`/proc/self/maps`) that holds a page of the
     /// main database, read in `txn` (`mdb_env_info` names the map's address only for a fixed map).
     /// Nil where there is no `/proc`, or the main database is empty.

@@ -223,9 +223,7 @@ public final class Store: Sendable {
         let start = [afterSnapshot, afterVerified].compactMap { $0 }.max()
         // Read at random, ahead of the check: from a cold cache (a start after a machine stop) the
         // kernel's read-around would bring in the pages around each of the log's, mostly not the log's.
-        environment.advise(.random)
-        defer { environment.advise(.normal) }
-        let (report, problem) = try verifyLog(from: start, readingAhead: .whenCold)
+        let (report, problem) = try environment.readingAtRandom { try verifyLog(from: start, readingAhead: .whenCold) }
         if let problem {
             throw StoreError(.dataLoss, """
                 the log of \(directory) is damaged at event \(problem.sequence ?? 0): \(problem.message). \
@@ -381,9 +379,7 @@ extension Store {
         let head = try read { try $0.logHead() }
         if recovery.machineStopped {
             // From a cold cache, as the start-up check: the entries' operations lie anywhere in the file.
-            environment.advise(.random)
-            defer { environment.advise(.normal) }
-            try applyJournal(recovery)
+            try environment.readingAtRandom { try applyJournal(recovery) }
         }
         var journal: StoreJournal?
         if opening.journalSize > 0 {
