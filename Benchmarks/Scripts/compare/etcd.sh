@@ -41,9 +41,9 @@ writes() {
   local c r d
   for c in $CONCS; do for r in $RUNS; do
     d=$(disk_ok); echo "$($LG --target "$ep" --mode etcd-put --value-size 200 --concurrency "$c" --duration "$DUR" \
-        --server-pid "$epid" --label "etcd-put c=$c run=$r") $d"
+        --server-pid "$epid" --disk-dir "$CMP/etcd-w" --label "etcd-put c=$c run=$r") $d"
     d=$(disk_ok); echo "$($LG --target "unix:$ls" --mode lr-lifecycle --updates 3 --value-size 200 --concurrency "$c" \
-        --duration "$DUR" --server-pid "$lpid" --label "longrun-unary-write c=$c run=$r") $d"
+        --duration "$DUR" --server-pid "$lpid" --disk-dir "$LR_DATA" --label "longrun-unary-write c=$c run=$r") $d"
   done; done
   echo "# data: longrund $(du -sh "$LR_DATA" | cut -f1), etcd $(du -sh "$CMP/etcd-w" | cut -f1)"
   stop_pid "$lpid"; stop_pid "$epid"

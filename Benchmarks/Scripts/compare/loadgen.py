@@ -23,7 +23,10 @@ processes used during the run, so you can tell a client-bound run (client_cpu cl
 --procs, or client+server close to the machine's core count).
 Stubs: lib.sh's ensure_client writes them (etcd_kv.proto, Protos/longrun/v1) into
 $LONGRUN_BENCH_TMP/gen (default /tmp/longrun-bench/gen); --gen-dir to change. --server-pid also gives server CPU us per request (server_cpu_us_per_op) and,
-with --server-threads, the CPU (cores) of each of the server's threads grouped by thread name.
+with --server-threads, the CPU (cores) of each of the server's threads grouped by thread name;
+and the bytes its write calls wrote per request (server_write_bytes_per_op, page cache included).
+--disk-dir DIR gives the bytes the block device holding DIR wrote per request
+(disk_write_bytes_per_op: what reached the disk, write-back and journals included, from any process).
 """
 import argparse
 import asyncio
@@ -82,6 +85,28 @@ def thread_groups(before, after, secs):
         g["cores"] = round(g["cores"] + d, 3)
         g["max_thread_cores"] = round(max(g["max_thread_cores"], d), 3)
     return groups
+
+
+def proc_write_bytes(pid):
+    """Bytes the process's write calls wrote (wchar of /proc/PID/io), page cache included."""
+    with open(f"/proc/{pid}/io") as f:
+        for line in f:
+            if line.startswith("wchar:"):
+                return int(line.split()[1])
+    return 0
+
+
+def disk_stat_path(directory):
+    """/sys path of the stat file of the block device that holds directory, or None."""
+    dev = os.stat(directory).st_dev
+    path = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}/stat"
+    return path if os.path.exists(path) else None
+
+
+def disk_written_bytes(path):
+    """Bytes the device has written since boot (sectors written, field 7, are 512 bytes each)."""
+    with open(path) as f:
+        return int(f.read().split()[6]) * 512
 
 
 def machine_cpu():
@@ -288,7 +313,10 @@ def main():
     ap.add_argument("--list-filter", default="", help="ListOperationsRequest.filter")
     ap.add_argument("--page-size", type=int, default=100)
     ap.add_argument("--server-pid", type=int, action="append", default=[],
-                    help="report this process's CPU use over the run (repeatable)")
+                    help="report this process's CPU use and its write calls' bytes over the run (repeatable)")
+    ap.add_argument("--disk-dir", default=None,
+                    help="report the bytes written by the block device holding this directory (the server's data "
+                         "directory), per request: what reached the disk, from every process on the machine")
     ap.add_argument("--gen-dir", default=os.path.join(os.environ.get("LONGRUN_BENCH_TMP", "/tmp/longrun-bench"), "gen"))
     ap.add_argument("--json", action="store_true", help="also print one JSON line")
     ap.add_argument("--label", default="")
@@ -311,6 +339,9 @@ def main():
         time.sleep(min(0.05, max(0.0, wait_until - time.time())))
     for pid in a.server_pid:
         s_cpu0[pid] = proc_cpu_seconds(pid)
+    s_w0 = {pid: proc_write_bytes(pid) for pid in a.server_pid}
+    disk = disk_stat_path(a.disk_dir) if a.disk_dir else None
+    disk0 = disk_written_bytes(disk) if disk else None
     th0 = {pid: thread_cpu(pid) for pid in a.server_pid} if a.server_threads else {}
     m0 = machine_cpu()
     t_m0 = time.time()
@@ -324,6 +355,10 @@ def main():
     eff_dur = a.duration if len(res) < a.procs else max(0.001, time.time() - t_m0)
     s_secs = time.time() - t_m0
     s_cpu = {pid: (proc_cpu_seconds(pid) - s_cpu0[pid]) / s_secs for pid in a.server_pid}
+    s_written = sum(proc_write_bytes(pid) - s_w0[pid] for pid in a.server_pid)
+    if disk:
+        os.sync()   # what the run left dirty in the page cache is the run's too
+    disk_written = disk_written_bytes(disk) - disk0 if disk else None
     th1 = {pid: thread_cpu(pid) for pid in th0}
     th = {str(pid): thread_groups(th0[pid], th1[pid], s_secs) for pid in th0}
     th_detail = {str(pid): sorted(([tid, comm, round((c1 - th0[pid].get(tid, (comm, 0.0))[1]) / s_secs, 3)]
@@ -366,6 +401,10 @@ def main():
            "machine_busy_cores": round(busy, 2), "machine_cores": os.cpu_count()}
     if s_cpu and ok:
         out["server_cpu_us_per_op"] = round(sum(s_cpu.values()) / (ok / eff_dur) * 1e6, 1)
+        # Over the same window as the CPU (the requests answered in it: ok / eff_dur * s_secs).
+        out["server_write_bytes_per_op"] = round(s_written / (ok / eff_dur * s_secs))
+    if disk_written is not None and ok:
+        out["disk_write_bytes_per_op"] = round(disk_written / (ok / eff_dur * s_secs))
     if th:
         out["server_threads"] = th
         out["server_threads_detail"] = th_detail
@@ -379,7 +418,9 @@ def main():
           f"client_cpu_cores={out['client_cpu_cores']}"
           + "".join(f" server[{k}]_cpu_cores={v}" for k, v in out["server_cpu_cores"].items())
           + f" machine_busy_cores={out['machine_busy_cores']}/{out['machine_cores']}"
-          + (f" server_cpu_us_per_op={out['server_cpu_us_per_op']}" if "server_cpu_us_per_op" in out else ""))
+          + (f" server_cpu_us_per_op={out['server_cpu_us_per_op']}" if "server_cpu_us_per_op" in out else "")
+          + (f" server_write_bytes_per_op={out['server_write_bytes_per_op']}" if "server_write_bytes_per_op" in out else "")
+          + (f" disk_write_bytes_per_op={out['disk_write_bytes_per_op']}" if "disk_write_bytes_per_op" in out else ""))
     for pid, groups in out.get("server_threads", {}).items():
         print(f"  server[{pid}] threads: " + "; ".join(
             f"{k} n={g['threads']} busy={g['busy_threads']} cores={g['cores']} max1={g['max_thread_cores']}"
