@@ -60,6 +60,9 @@ struct StoreFigures: AsyncParsableCommand {
     @Option(help: "W6: concurrent tasks.")
     var writeTasks: Int = 64
 
+    @Option(help: "W6: rounds of the engine then the raw baseline, alternated; the ratio is the median of each round's own.")
+    var writeRounds: Int = 3
+
     @Option(help: "Recovery: events to generate through the engine.")
     var events: Int = 1_000_000
 
@@ -95,7 +98,7 @@ struct StoreFigures: AsyncParsableCommand {
             case .w4:
                 try ReplayWorkload(events: replayEvents, builder: builder, logger: logger, report: report).run()
             case .w6:
-                try await WriteWorkload(duration: .seconds(writeSeconds), tasks: writeTasks, scratch: scratch, logger: logger, report: report).run()
+                try await WriteWorkload(duration: .seconds(writeSeconds), tasks: writeTasks, rounds: writeRounds, scratch: scratch, logger: logger, report: report).run()
             case .recovery:
                 try await RecoveryWorkload(events: events, scratch: scratch, logger: logger, report: report).run()
             case .payload:
