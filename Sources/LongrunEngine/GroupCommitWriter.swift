@@ -217,12 +217,15 @@ final class GroupCommitWriter: Sendable {
         let now = clock.now()
         // What the batch reads, known before the transaction, so that a backend that loads it first
         // (PostgreSQL) has it all. Every command is named by now: a create's id was chosen or drawn
-        // before it was queued.
+        // before it was queued. (Hashing every name was 3% of the writer's time on LMDB, which
+        // reads none of it.)
         var footprint = BatchFootprint()
-        for job in batch {
-            footprint.operations.insert(job.command.name)
-            if case .create(let create) = job.command, let requestID = create.requestID {
-                footprint.requestIDs.insert(.init(create.name.collection, requestID))
+        if store.readsFootprint {
+            for job in batch {
+                footprint.operations.insert(job.command.name)
+                if case .create(let create) = job.command, let requestID = create.requestID {
+                    footprint.requestIDs.insert(.init(create.name.collection, requestID))
+                }
             }
         }
         let started = ContinuousClock.now

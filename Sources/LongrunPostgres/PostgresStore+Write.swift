@@ -3,6 +3,9 @@ public import LongrunStore
 import PostgresNIO
 
 extension PostgresStore {
+    /// A batch loads what it reads (its footprint) before it is decided.
+    public var readsFootprint: Bool { true }
+
     /// One batch, one transaction on the writer's connection: lock the head row, load what the
     /// batch reads (its operations and those its request ids created, in one query), let the engine decide and fold
     /// in memory, then write the log rows, the changed operations and request ids, and the head in

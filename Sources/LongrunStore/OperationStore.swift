@@ -25,6 +25,11 @@ public protocol OperationStore: AnyObject, Sendable {
     /// everything it returns from the transaction.
     func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R
 
+    /// Whether ``write(footprint:_:)`` reads its `footprint`: true for a backend that loads what a
+    /// batch reads before its transaction (PostgreSQL); false for one whose transaction sees the
+    /// whole store (LMDB), for which the writer builds none (an empty footprint, then).
+    var readsFootprint: Bool { get }
+
     /// Makes every commit so far durable, for relaxed durability. Called on the writer's thread.
     func sync() throws
 

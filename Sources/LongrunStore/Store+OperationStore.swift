@@ -6,8 +6,10 @@ public import LongrunDomain
 extension Store: OperationStore {
     public var location: String { directory }
 
+    /// LMDB needs no footprint: the write transaction sees and locks the whole store.
+    public var readsFootprint: Bool { false }
+
     public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
-        // LMDB needs no footprint: the write transaction sees and locks the whole store.
         guard let journal = try journalSlot.forCommit() else { return try write { writer in try body(writer) } }
         return try journal.commitBatch(self) { writer in try body(writer) }
     }
