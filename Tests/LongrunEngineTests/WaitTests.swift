@@ -1,6 +1,7 @@
 import LongrunDomain
 import LongrunEngine
 import LongrunTestSupport
+import Synchronization
 import Testing
 
 @Suite("Engine: wait")
@@ -18,6 +19,29 @@ struct WaitTests {
             let state = try await waited
             #expect(state.done)
             #expect(engine.waiterCount == 0)
+        }
+    }
+
+    /// A producer told its completion is committed can count on the operation's waiters having been
+    /// woken: the batch's wake-ups go before its answers.
+    @Test
+    func aWaiterIsWokenBeforeTheCompletionThatEndsItsWaitIsAnswered() async throws {
+        try await withStorePlace(.lmdb) { place in
+            let engine = try await place.openEngine()
+            defer { engine.close() }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            let woken = Mutex(false)
+            let step = try engine.waitImmediately(op.name, deadline: nil) { woken.withLock { $0 = true } }
+            guard case .waiting = step else {
+                Issue.record("a running operation's wait ended at once: \(step)")
+                return
+            }
+            let wokenWhenAnswered = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Bool, any Error>) in
+                engine.enqueue(.complete(name: op.name, outcome: .response(Fixtures.payload("R"))), actor: Fixtures.producer) { result in
+                    continuation.resume(with: result.map { _ in woken.withLock { $0 } })
+                }
+            }
+            #expect(wokenWhenAnswered)
         }
     }
 
