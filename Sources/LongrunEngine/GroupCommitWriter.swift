@@ -265,8 +265,8 @@ final class GroupCommitWriter: Sendable {
             // Waiters first: a batch's answers then leave after its wake-ups, so that whoever is
             // told of a change (a producer's completion acknowledged) is never told before those
             // waiting for it. (10,000 waiters woken by one pipelined stream of completions: wake-ups
-            // over 50 ms after their completion's acknowledgement 157-441 of 10,000 before, 0-192
-            // after; BENCHMARKS.md, W7.)
+            // over 50 ms after their completion's acknowledgement 9-1,161 of 10,000 before, 0-234
+            // after, six runs each; BENCHMARKS.md, W7.)
             waiters.notify(committedThrough: head, changed: changed)
             for (job, result) in zip(batch, results) { job.completion(result) }
             if storeFull.withLock({ full in defer { full = false }; return full }) {
