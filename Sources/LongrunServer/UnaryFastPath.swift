@@ -27,7 +27,8 @@ import Synchronization
 /// server CPU (issue 12: ~175 µs per call with a no-op handler), and for a wait most of its memory.
 /// GetOperation, ListOperations and WaitOperation are answered here only when the store can read without
 /// suspending (``LongrunEngine/readsImmediately``: LMDB); the writes on every store, as the
-/// writer's thread answers them whatever the backend.
+/// writer answers them whatever the backend (from its thread, or from this event loop for a lone
+/// write it commits here).
 ///
 /// Only the plain form of a call is taken: `POST` of `application/grpc[+proto]`, no `grpc-encoding`
 /// other than `identity`. Anything else (and every other method) goes to grpc-swift's router
@@ -90,8 +91,9 @@ struct UnaryFastPath: Sendable {
     /// Answers one call of `method` whose request body (gRPC length-prefixed) is `body`. Call on
     /// the stream's event loop. `reply` is called once: before this returns for GetOperation, for
     /// a ListOperations the engine answers at once, and for a request refused before it is queued
-    /// or registered; for another ListOperations from its task; for a write on the writer's thread
-    /// once the command's batch is committed or rejected; for a wait on `eventLoop` when the wait
+    /// or registered; for another ListOperations from its task; for a write once the command's
+    /// batch is committed or rejected, on the writer's thread (before this returns when the write
+    /// is alone and committed here, ``LongrunEngine/enqueue(_:actor:access:leading:completion:)``); for a wait on `eventLoop` when the wait
     /// is over. A wait is returned while it waits: ``EventLoopWait/cancel()`` ends it if the
     /// stream closes first.
     @discardableResult

@@ -139,8 +139,9 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(context: ChannelHandlerContext) {
         guard case .collecting(let method, let headers, let body) = state, let fastPath = connection.fastPath else { return }
         state = .finished
-        // A read answers before `answer` returns; a write from the writer's thread after its
-        // commit, and the frames are written on this stream's event loop.
+        // A read answers before `answer` returns; a write after its commit (before `answer` returns
+        // when committed here, else from the writer's thread); the frames are written on this
+        // stream's event loop either way.
         let eventLoop = context.eventLoop
         let bound = NIOLoopBound((entry: self, context: context), eventLoop: eventLoop)
         wait = fastPath.answer(method, body: body, headers: headers, peer: connection.credentials, eventLoop: eventLoop) { answer in
