@@ -3,6 +3,7 @@
 #include <lmdb.h>
 #ifdef __linux__
 #include <fcntl.h>
+#include <sys/vfs.h>
 #endif
 #if defined(__linux__) && defined(__GLIBC__)
 #define CLMDB_HAS_SYNC_FILE_RANGE 1
@@ -28,6 +29,41 @@ static inline int clmdb_write_back(int fd, long long offset, long long count) {
 #else
     (void)fd; (void)offset; (void)count;
     return 0;
+#endif
+}
+
+/// Starts writing back the dirty pages of `fd` in [offset, offset + count), first waiting for any
+/// of them already being written (so that a page dirtied again during an earlier write-back is
+/// written with what it holds now), without waiting for the new writes; `clmdb_wait_write_back`
+/// waits for them. Linux `sync_file_range`; elsewhere it does nothing and returns 0.
+static inline int clmdb_start_write_back(int fd, long long offset, long long count) {
+#ifdef CLMDB_HAS_SYNC_FILE_RANGE
+    return sync_file_range(fd, offset, count, CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE);
+#else
+    (void)fd; (void)offset; (void)count;
+    return 0;
+#endif
+}
+
+/// Waits for the writes of `fd`'s pages in [offset, offset + count) under way, without starting
+/// any (`sync_file_range` with only `SYNC_FILE_RANGE_WAIT_AFTER`).
+static inline int clmdb_wait_write_back(int fd, long long offset, long long count) {
+#ifdef CLMDB_HAS_SYNC_FILE_RANGE
+    return sync_file_range(fd, offset, count, CLMDB_SYNC_FILE_RANGE_WAIT_AFTER);
+#else
+    (void)fd; (void)offset; (void)count;
+    return 0;
+#endif
+}
+
+/// The type of the file system holding `fd` (`statfs`'s `f_type`, Linux), or -1.
+static inline long long clmdb_file_system_type(int fd) {
+#ifdef __linux__
+    struct statfs info;
+    return fstatfs(fd, &info) == 0 ? (long long)info.f_type : -1;
+#else
+    (void)fd;
+    return -1;
 #endif
 }
 

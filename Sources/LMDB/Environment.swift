@@ -205,6 +205,36 @@ public final class Environment: @unchecked Sendable {
         try sync(force: true)
     }
 
+    /// Writes back the data file's dirty pages among pages `0...lastPage`, except the pages in
+    /// `skipping` (ascending), and waits for them, about `slice` bytes at a time as
+    /// ``sync(inSlicesOf:)`` does; it does not flush the disk's cache, nor the file's size or
+    /// block map (see ``WriteBack``). Returns the runs of pages it wrote back, as page ranges.
+    /// Safe while transactions run.
+    public func writeBack(throughPage lastPage: Int, skipping: [Int], inSlicesOf slice: Int) throws(LMDBError) -> [Range<Int>] {
+        precondition(slice > 0, "a slice of \(slice) bytes")
+        var fd: mdb_filehandle_t = -1
+        try LMDBError.check(mdb_env_get_fd(handle, &fd), "mdb_env_get_fd")
+        let pageSize = info.pageSize
+        var runs: [Range<Int>] = []
+        var next = 0
+        for page in skipping where page >= next && page <= lastPage {
+            if page > next { runs.append(next..<page) }
+            next = page + 1
+        }
+        if next <= lastPage { runs.append(next..<lastPage + 1) }
+        var waitFrom = 0, started = 0
+        for (index, run) in runs.enumerated() {
+            try WriteBack.start(of: fd, offset: run.lowerBound * pageSize, count: run.count * pageSize)
+            started += run.count * pageSize
+            if started >= slice || index == runs.count - 1 {
+                try WriteBack.wait(of: fd, offset: waitFrom * pageSize, count: (run.upperBound - waitFrom) * pageSize)
+                waitFrom = run.upperBound
+                started = 0
+            }
+        }
+        return runs
+    }
+
     /// Turns the flush at commit on or off while the environment is open (`MDB_NOSYNC`). Call it
     /// only while no write transaction is open in this process.
     public func setSyncOnCommit(_ sync: Bool) throws(LMDBError) {
@@ -403,6 +433,40 @@ public final class PinnedSnapshot: @unchecked Sendable {
 
     init(environment: Environment) throws(LMDBError) {
         transaction = try ReadTransaction(environment: environment, flags: UInt32(MDB_RDONLY))
+    }
+
+    /// The transaction whose state is pinned.
+    public var transactionID: Int {
+        guard let transaction else { return 0 }
+        return Int(mdb_txn_id(transaction.handle))
+    }
+
+    /// The pages the pinned state does not use: every page its free-page database (LMDB's
+    /// `FREE_DBI`) lists, in ascending order. At a commit boundary that database lists every page
+    /// free in that state (a writer puts back the pages it took out and did not use before it
+    /// commits), and nothing in the state points at them. Empty after ``release()``.
+    public func freePages() throws -> [Int] {
+        guard let transaction else { return [] }
+        var pages: [Int] = []
+        try transaction.withCursor(Database(name: "free pages", dbi: 0)) { (cursor: inout Cursor) throws(LMDBError) in
+            var entry = try cursor.first()
+            while let (_, value) = entry {
+                // An ID list: its length, then that many page numbers (size_t each, descending).
+                let width = MemoryLayout<Int>.size
+                guard value.count >= width else { break }
+                let count = value.loadUnaligned(as: Int.self)
+                guard count >= 0, (count + 1) * width <= value.count else {
+                    throw LMDBError(kind: .corrupted, code: MDB_CORRUPTED, operation: "freePages",
+                                    detail: "a free-page list of \(value.count) bytes says it holds \(count) pages")
+                }
+                for index in stride(from: 1, through: count, by: 1) {
+                    pages.append(value.loadUnaligned(fromByteOffset: index * width, as: Int.self))
+                }
+                entry = try cursor.next()
+            }
+        }
+        pages.sort()
+        return pages
     }
 
     /// Lets LMDB reuse the pinned state's pages. Idempotent; call it from one thread at a time.
