@@ -299,7 +299,9 @@ final class JournalFile {
         }
     }
 
-    private func flush() throws {
+    /// Flushes the journal: its own pages, and the disk's write cache even when it has none to
+    /// write (on ext4; a checkpoint relies on it, ``CheckpointWriteBack``).
+    func flush() throws {
         guard fdatasync(fd) == 0 else {
             throw StoreError(.storage, "cannot flush the journal \(path): \(String(cString: strerror(errno)))")
         }

@@ -28,6 +28,11 @@ public final class Store: Sendable {
         /// background. Until then LMDB reuses no page freed since that checkpoint, so the data file
         /// grows by what the commits of one interval write (docs/FORMAT.md, "Journal").
         package var journalCheckpointInterval: Duration = .milliseconds(500)
+        /// What a checkpoint writes back of the data file (``CheckpointWriteBack``).
+        package var checkpointWriteBack = CheckpointWriteBack.automatic
+        /// Told of each checkpoint's write-back: the runs of pages it wrote back, nil for the whole
+        /// file (tests, which keep what a disk would hold).
+        package var checkpointWriteBackObserver: (@Sendable ([Range<Int>]?) -> Void)?
         /// This boot's id as the journal records it; nil reads the system's. Tests set another to
         /// open a store as after a power loss.
         package var bootID: [UInt8]?
@@ -130,7 +135,8 @@ public final class Store: Sendable {
         let checked = configuration.verifyRecentLog ? try checkRecentLog() : nil
         let opening = Opening(
             recovery: recovery, checkedLog: checked, journalSize: configuration.syncOnCommit ? configuration.journalSize : 0,
-            checkpointInterval: configuration.journalCheckpointInterval, bootID: bootID, chunk: configuration.replayChunk,
+            checkpointInterval: configuration.journalCheckpointInterval,
+            checkpointWriteBack: configuration.checkpointWriteBack, checkpointWriteBackObserver: configuration.checkpointWriteBackObserver, bootID: bootID, chunk: configuration.replayChunk,
             fault: configuration.openingFault)
         // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
         // the page cache that was lost): reads wait for them.
@@ -346,6 +352,8 @@ struct Opening: Sendable {
     /// 0: no journal (LMDB flushes its own commits).
     var journalSize: Int
     var checkpointInterval: Duration
+    var checkpointWriteBack: CheckpointWriteBack
+    var checkpointWriteBackObserver: (@Sendable ([Range<Int>]?) -> Void)?
     var bootID: [UInt8]
     var chunk: Int
     /// ``Store/Configuration/openingFault``.
@@ -385,6 +393,7 @@ extension Store {
         if opening.journalSize > 0 {
             do {
                 journal = try StoreJournal.start(on: self, size: opening.journalSize, checkpointInterval: opening.checkpointInterval,
+                                                 writeBack: opening.checkpointWriteBack, writeBackObserver: opening.checkpointWriteBackObserver,
                                                  previous: recovery.checkpoint, bootID: opening.bootID)
             } catch let error as StoreError where error.kind == .resourceExhausted {
                 logger.warning("no room for the journal: LMDB flushes each commit itself (two flushes instead of one) until a start finds room",

@@ -1,4 +1,5 @@
 import Dispatch
+import Synchronization
 import LMDB
 import Logging
 import LongrunDomain
@@ -28,8 +29,9 @@ import Darwin
 /// Every commit takes ``lock``: a batch's journal write and LMDB commit, and any other write (its
 /// LMDB commit, then a checkpoint, since the journal holds only log entries; or for a write that
 /// may be lost, its LMDB commit alone, ``commitUnflushed(_:_:)``). A checkpoint pins a
-/// state under it, so that no commit is halfway through, flushes the data file without it, and
-/// takes it again to write the slot. Until a checkpoint releases the last one's pin, LMDB reuses
+/// state under it, so that no commit is halfway through, makes that state's pages durable without
+/// it (those pages alone, or the whole data file: ``CheckpointWriteBack``), and takes it again to
+/// write the slot. Until a checkpoint releases the last one's pin, LMDB reuses
 /// no page freed since, so checkpoints come every ``checkpointInterval`` while commits do: the
 /// data file grows by what one interval's commits write, not by what a whole quarter of the ring
 /// holds (measured at 64 callers: 3.4× the data file at 30 s as at 500 ms; BENCHMARKS.md).
@@ -65,8 +67,25 @@ final class StoreJournal: @unchecked Sendable {
     /// commit's flush of the journal waits behind one slice rather than the whole interval's pages
     /// (at one caller: p99.9 7–8 ms with one flush, 2.3–2.8 ms with slices; BENCHMARKS.md).
     static let writeBackSlice = 1 << 20
+    /// Whether checkpoints write back only their state's pages (``CheckpointWriteBack``), decided
+    /// at the start.
+    private let statePagesOnly: Bool
+    /// Told of every checkpoint's write-back: the runs of pages it wrote, or nil for the whole file.
+    private let writeBackObserver: (@Sendable ([Range<Int>]?) -> Void)?
+    /// The data file's size and blocks when the state of ``checkpoint`` was pinned.
+    private var checkpointAllocation: FileAllocation?
+    /// Where the data file's extension under way ends, and when the last began with what LMDB
+    /// used then (``extendAheadLocked(_:)``).
+    private var extensionTarget: Int?
+    private var lastExtension: (at: ContinuousClock.Instant, usedBytes: Int)?
+    /// Checkpoints that wrote back only their state's pages, and the free pages they left.
+    let statePageCheckpoints = Atomic<Int>(0)
+    let freePagesLeft = Atomic<Int>(0)
 
-    private init(file: JournalFile, dataFile: Int32, bootID: [UInt8], checkpoint: JournalFile.Checkpoint, checkpointInterval: Duration, logger: Logger) {
+    private init(file: JournalFile, dataFile: Int32, bootID: [UInt8], checkpoint: JournalFile.Checkpoint, checkpointInterval: Duration,
+                 statePagesOnly: Bool, writeBackObserver: (@Sendable ([Range<Int>]?) -> Void)?, logger: Logger) {
+        self.statePagesOnly = statePagesOnly
+        self.writeBackObserver = writeBackObserver
         self.checkpointInterval = checkpointInterval
         self.file = file
         self.dataFile = dataFile
@@ -85,14 +104,17 @@ final class StoreJournal: @unchecked Sendable {
     /// Starts a session on `store`, which is open and has applied what an earlier session left
     /// (``JournalRecovery``): a journal of `size` bytes (kept when it already has that size), a
     /// first checkpoint, and LMDB's commits unflushed from now on.
-    static func start(on store: Store, size: Int, checkpointInterval: Duration, previous: JournalFile.Checkpoint?, bootID: [UInt8]) throws -> StoreJournal {
+    static func start(on store: Store, size: Int, checkpointInterval: Duration, writeBack: CheckpointWriteBack,
+                      writeBackObserver: (@Sendable ([Range<Int>]?) -> Void)?, previous: JournalFile.Checkpoint?, bootID: [UInt8]) throws -> StoreJournal {
         let path = store.directory + "/data.mdb"
-        let dataFile = open(path, O_RDONLY | O_CLOEXEC)
+        let dataFile = open(path, O_RDWR | O_CLOEXEC)
         guard dataFile >= 0 else { throw StoreError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
         let pageSize = UInt32(store.environment.info.pageSize)
         do {
             let pin = try storage { try store.environment.pinSnapshot() }
+            let allocation = FileAllocation(of: dataFile)
             try storage { try store.environment.sync(force: true) }
+            writeBackObserver?(nil)
             var first = JournalFile.Checkpoint(
                 number: (previous?.number ?? 0) + 1, session: (previous?.session ?? 0) + 1, start: 0,
                 sequence: try store.read { try $0.logHead() }, bootID: bootID, pageSize: pageSize,
@@ -106,8 +128,21 @@ final class StoreJournal: @unchecked Sendable {
                 first.number = 1
                 file = try JournalFile.create(in: store.directory, size: size, checkpoint: first)
             }
-            let journal = StoreJournal(file: file, dataFile: dataFile, bootID: bootID, checkpoint: first, checkpointInterval: checkpointInterval, logger: store.logger)
+            let statePagesOnly: Bool
+            switch writeBack {
+            case .wholeFile: statePagesOnly = false
+            case .statePages: statePagesOnly = true
+            case .automatic:
+                let refusal = FileSystemCheck.refusal(dataFile: dataFile, journal: file.fd)
+                statePagesOnly = refusal == nil
+                if let refusal {
+                    store.logger.info("journal checkpoints flush the whole data file", metadata: ["reason": "\(refusal)"])
+                }
+            }
+            let journal = StoreJournal(file: file, dataFile: dataFile, bootID: bootID, checkpoint: first, checkpointInterval: checkpointInterval,
+                                       statePagesOnly: statePagesOnly, writeBackObserver: writeBackObserver, logger: store.logger)
             journal.pinned = pin
+            journal.checkpointAllocation = allocation
             try storage { try store.environment.setSyncOnCommit(false) }
             return journal
         } catch {
@@ -168,6 +203,8 @@ final class StoreJournal: @unchecked Sendable {
     /// A checkpoint that holds up commits only to pin the state and to write the slot: the data
     /// file is flushed between the two without the lock.
     private func checkpointInBackground(_ store: Store) {
+        // A piece at a time, so that commits wait for one piece at most.
+        while statePagesOnly, lock.withLock({ !stopped && extendAheadLocked(store) }) {}
         let pending: PendingCheckpoint
         do {
             guard let pinned = try lock.withLock({ () throws -> PendingCheckpoint? in
@@ -183,7 +220,7 @@ final class StoreJournal: @unchecked Sendable {
             logger.error("could not write a journal checkpoint", metadata: ["error": "\(error)"])
             return
         }
-        let flushed = Result { try storage { try store.environment.sync(inSlicesOf: Self.writeBackSlice) } }
+        let flushed = Result { try writeBack(pending, store) }
         lock.withLock {
             checkpointScheduled = false
             do {
@@ -211,7 +248,7 @@ final class StoreJournal: @unchecked Sendable {
         }
         guard let pending else { return result }
         do {
-            try storage { try store.environment.sync(inSlicesOf: Self.writeBackSlice) }
+            try writeBack(pending, store)
         } catch {
             pending.pin.release()
             throw error
@@ -244,6 +281,11 @@ final class StoreJournal: @unchecked Sendable {
         var pin: PinnedSnapshot
         /// ``commits`` when it was pinned.
         var commits: UInt64
+        var allocation: FileAllocation?
+        /// The last page of the pinned state, when its pages alone may be written back: the data
+        /// file's allocation is as when the last checkpoint's state was pinned (which the
+        /// last checkpoint's own write-back made durable).
+        var statePagesThrough: Int?
     }
 
     /// Pins the state of the last commit and reads its meta pages. Holding ``lock``, so that no
@@ -256,11 +298,82 @@ final class StoreJournal: @unchecked Sendable {
             next.sequence = try store.read { try $0.logHead() }
             next.metas = try Self.readMetas(dataFile, pageSize: Int(checkpoint.pageSize), path: store.directory + "/data.mdb")
             next.bootID = bootID
-            return PendingCheckpoint(checkpoint: next, pin: pin, commits: commits)
+            // No commit is under way: the environment's newest state is the pinned one.
+            let info = store.environment.info
+            let allocation = FileAllocation(of: dataFile)
+            let statePages = statePagesOnly && pinned != nil && allocation != nil && allocation == checkpointAllocation
+                && info.lastTransactionID == pin.transactionID
+            return PendingCheckpoint(checkpoint: next, pin: pin, commits: commits, allocation: allocation,
+                                     statePagesThrough: statePages ? info.usedBytes / info.pageSize - 1 : nil)
         } catch {
             pin.release()
             throw error
         }
+    }
+
+    /// Keeps the data file written (with zeros) past LMDB's last page by at least half of
+    /// ``roomAhead(usedBytes:growthPerSecond:)``, so that the pages LMDB adds as the store grows land on blocks the
+    /// file already has: only then may a checkpoint write back its state's pages alone
+    /// (``CheckpointWriteBack``), and the checkpoint after an extension flushes the whole file,
+    /// its new blocks with it. Writes up to 1 MiB and returns whether more is to be written.
+    /// Holding ``lock``: LMDB writes pages only in a commit, under the same lock, so none writes
+    /// meanwhile, and the zeros go only past the file's end, where no page LMDB uses lies (a page
+    /// LMDB uses has been written).
+    ///
+    /// A page at a time: the kernel keeps a file's pages in the page cache in folios as large as
+    /// the write that brought them in (Linux 6.x, ext4's large folios), marks a folio dirty
+    /// whole, and writes it back whole, so a page of LMDB's in a folio of 1 MiB would take the
+    /// other 255 pages, free ones included, to the disk at every checkpoint (measured: 104.9 MB
+    /// written back for 10 MB of pages in 4 KiB ranges of a file written 1 MiB at a time, 10.5 MB
+    /// for one written 4 KiB at a time). A write that fails (a full disk) is left for the next
+    /// checkpoint; LMDB's own writes report a full disk.
+    private func extendAheadLocked(_ store: Store) -> Bool {
+        guard let allocation = FileAllocation(of: dataFile) else { return false }
+        let info = store.environment.info
+        if extensionTarget == nil {
+            let now = ContinuousClock.now
+            let growth = lastExtension.map { last in
+                Double(info.usedBytes - last.usedBytes) / max(1, (now - last.at) / .seconds(1))
+            } ?? 0
+            let room = Self.roomAhead(usedBytes: info.usedBytes, growthPerSecond: growth)
+            // Never past the map, which is as far as LMDB may write until it grows the map (and
+            // no further than `--max-store-size` lets the store go).
+            let target = min(info.usedBytes + room, info.mapSize)
+            if allocation.size < info.usedBytes + room / 2, allocation.size < target {
+                extensionTarget = target
+                lastExtension = (now, info.usedBytes)
+            }
+        }
+        guard let target = extensionTarget, allocation.size < target else {
+            extensionTarget = nil
+            return false
+        }
+        let zeros = [UInt8](repeating: 0, count: info.pageSize)
+        var offset = allocation.size
+        let end = min(offset + (1 << 20), target)
+        while offset < end {
+            let written = zeros.withUnsafeBytes { pwrite(dataFile, $0.baseAddress!, $0.count, off_t(offset)) }
+            if written < 0, errno == EINTR { continue }
+            guard written > 0 else {
+                extensionTarget = nil
+                logger.warning("could not extend the data file ahead of its use; checkpoints flush all of it until it is", metadata: [
+                    "path": "\(store.directory)/data.mdb", "error": "\(written < 0 ? String(cString: strerror(errno)) : "nothing written")",
+                ])
+                return false
+            }
+            offset += written
+        }
+        return true
+    }
+
+    /// How far past LMDB's last page ``extendAheadLocked(_:)`` keeps the data file: room for
+    /// 30 s of the growth since the last extension, or an eighth of what LMDB uses if more; at
+    /// least 8 MiB, at most what LMDB uses (a small store, a test's, is not doubled by a burst)
+    /// and 512 MiB. An extension, and the flush of the whole file after it, so comes about every
+    /// 15 s of steady growth or less often, once the store is larger than that much growth.
+    static func roomAhead(usedBytes: Int, growthPerSecond: Double) -> Int {
+        let wanted = max(usedBytes / 8, Int(min(growthPerSecond * 30, Double(1 << 40))))
+        return max(8 << 20, min(wanted, usedBytes, 512 << 20))
     }
 
     /// Writes `pending` into the journal as the new checkpoint and pins its state in place of the
@@ -277,6 +390,7 @@ final class StoreJournal: @unchecked Sendable {
         }
         checkpoint = next
         checkpointCommits = pending.commits
+        checkpointAllocation = pending.allocation
         pinned?.release()
         pinned = pending.pin
         lastCheckpoint = .now
@@ -284,15 +398,35 @@ final class StoreJournal: @unchecked Sendable {
 
     /// A checkpoint while commits wait: pin, flush, publish, whether or not a commit came since the
     /// last one. Holding ``lock``.
-    private func checkpointLocked(_ store: Store) throws {
-        let pending = try pinLocked(store)
+    private func checkpointLocked(_ store: Store, wholeFile: Bool = false) throws {
+        while statePagesOnly, !wholeFile, extendAheadLocked(store) {}
+        var pending = try pinLocked(store)
+        if wholeFile { pending.statePagesThrough = nil }
         do {
-            try storage { try store.environment.sync(force: true) }
+            try writeBack(pending, store, inSlices: false)
         } catch {
             pending.pin.release()
             throw error
         }
         try publishLocked(pending, force: true)
+    }
+
+    /// Makes the state `pending` pinned durable in the data file before its checkpoint is written:
+    /// its own pages, written back, and the disk's cache flushed through the journal, when
+    /// ``PendingCheckpoint/statePagesThrough`` allows it (``CheckpointWriteBack``); otherwise the
+    /// whole file, `inSlices` of ``writeBackSlice`` when commits may run meanwhile.
+    private func writeBack(_ pending: PendingCheckpoint, _ store: Store, inSlices: Bool = true) throws {
+        guard let lastPage = pending.statePagesThrough else {
+            try storage { try inSlices ? store.environment.sync(inSlicesOf: Self.writeBackSlice) : store.environment.sync(force: true) }
+            writeBackObserver?(nil)
+            return
+        }
+        let free = try storage { try pending.pin.freePages() }
+        let runs = try storage { try store.environment.writeBack(throughPage: lastPage, skipping: free, inSlicesOf: Self.writeBackSlice) }
+        writeBackObserver?(runs)
+        try file.flush()
+        statePageCheckpoints.add(1, ordering: .relaxed)
+        freePagesLeft.add(free.count, ordering: .relaxed)
     }
 
     /// Writes a checkpoint now.
@@ -310,7 +444,8 @@ final class StoreJournal: @unchecked Sendable {
             guard !stopped else { return }
             stopped = true
             try storage { try store.environment.setSyncOnCommit(true) }
-            try checkpointLocked(store)
+            // The whole file, as LMDB's own flushes will: nothing will put its meta pages back.
+            try checkpointLocked(store, wholeFile: true)
             pinned?.release()
             pinned = nil
             JournalFile.remove(in: store.directory)
