@@ -320,13 +320,14 @@ final class StoreJournal: @unchecked Sendable {
     /// meanwhile, and the zeros go only past the file's end, where no page LMDB uses lies (a page
     /// LMDB uses has been written).
     ///
-    /// A page at a time: the kernel keeps a file's pages in the page cache in folios as large as
-    /// the write that brought them in (Linux 6.x, ext4's large folios), marks a folio dirty
-    /// whole, and writes it back whole, so a page of LMDB's in a folio of 1 MiB would take the
-    /// other 255 pages, free ones included, to the disk at every checkpoint (measured: 104.9 MB
-    /// written back for 10 MB of pages in 4 KiB ranges of a file written 1 MiB at a time, 10.5 MB
-    /// for one written 4 KiB at a time). A write that fails (a full disk) is left for the next
-    /// checkpoint; LMDB's own writes report a full disk.
+    /// A page at a time, and ahead of LMDB rather than left to its writes past the end: the kernel
+    /// keeps a file's pages in the page cache in folios as large as the write that brought them in
+    /// (Linux 6.x, ext4's large folios), marks a folio dirty whole, and writes it back whole, so a
+    /// page of LMDB's in a folio of 1 MiB would take the other 255 pages, free ones included, to
+    /// the disk at every checkpoint (measured: 104.9 MB written back for 10 MB of pages in 4 KiB
+    /// ranges of a file written 1 MiB at a time, 10.5 MB for one written 4 KiB at a time). A
+    /// write that fails (a full disk) is left for the next checkpoint; LMDB's own writes report a
+    /// full disk.
     private func extendAheadLocked(_ store: Store) -> Bool {
         guard let allocation = FileAllocation(of: dataFile) else { return false }
         let info = store.environment.info
@@ -336,9 +337,10 @@ final class StoreJournal: @unchecked Sendable {
                 Double(info.usedBytes - last.usedBytes) / max(1, (now - last.at) / .seconds(1))
             } ?? 0
             let room = Self.roomAhead(usedBytes: info.usedBytes, growthPerSecond: growth)
-            // Never past the map, which is as far as LMDB may write until it grows the map (and
-            // no further than `--max-store-size` lets the store go).
-            let target = min(info.usedBytes + room, info.mapSize)
+            // Never past the store's maximum size (`--max-store-size`). Past the current map is
+            // fine: LMDB writes there once it has grown the map, and its own writes past the
+            // file's end would leave pages in large folios (below).
+            let target = min(info.usedBytes + room, store.environment.configuration.maximumMapSize)
             if allocation.size < info.usedBytes + room / 2, allocation.size < target {
                 extensionTarget = target
                 lastExtension = (now, info.usedBytes)
@@ -368,12 +370,15 @@ final class StoreJournal: @unchecked Sendable {
 
     /// How far past LMDB's last page ``extendAheadLocked(_:)`` keeps the data file: room for
     /// 30 s of the growth since the last extension, or an eighth of what LMDB uses if more; at
-    /// least 8 MiB, at most what LMDB uses (a small store, a test's, is not doubled by a burst)
-    /// and 512 MiB. An extension, and the flush of the whole file after it, so comes about every
-    /// 15 s of steady growth or less often, once the store is larger than that much growth.
+    /// least 8 MiB, and at most 512 MiB and what LMDB uses or 32 MiB if more (a small store, a
+    /// test's, is not made many times larger by a burst). An extension, and the flush of the whole
+    /// file after it, so comes about every 15 s of steady growth or less often, once the store is
+    /// larger than that much growth. A young store outruns it: with no free pages to reuse yet,
+    /// every interval's commits take new pages (48 MB in the first 500 ms at four callers), and
+    /// LMDB extends the file itself until the store settles.
     static func roomAhead(usedBytes: Int, growthPerSecond: Double) -> Int {
         let wanted = max(usedBytes / 8, Int(min(growthPerSecond * 30, Double(1 << 40))))
-        return max(8 << 20, min(wanted, usedBytes, 512 << 20))
+        return max(8 << 20, min(wanted, max(usedBytes, 32 << 20), 512 << 20))
     }
 
     /// Writes `pending` into the journal as the new checkpoint and pins its state in place of the

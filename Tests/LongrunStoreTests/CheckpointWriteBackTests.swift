@@ -166,7 +166,7 @@ struct CheckpointWriteBackTests {
         #expect(runs.withLock { $0.last! != nil })
     }
 
-    @Test func theDataFileIsKeptWrittenAheadOfLMDBButNeverPastTheMap() throws {
+    @Test func theDataFileIsKeptWrittenAheadOfLMDBButNeverPastTheStoresMaximumSize() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         func fileSize(_ path: String) -> Int {
@@ -179,7 +179,7 @@ struct CheckpointWriteBackTests {
         try batch(store, [("a", .created(.init()))])
         try #require(store.journal).checkpoint(store)
         #expect(fileSize(roomy) >= store.environment.info.usedBytes + 8 << 20 - 4096)
-        // One whose map may not grow past 2 MiB (`--max-store-size`): the file stops at the map.
+        // One that may not grow past 2 MiB (`--max-store-size`): the file stops there.
         var small = configuration(.statePages)
         small.initialMapSize = 2 << 20
         small.maximumMapSize = 2 << 20
