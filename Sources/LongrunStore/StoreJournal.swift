@@ -74,10 +74,10 @@ final class StoreJournal: @unchecked Sendable {
     private let writeBackObserver: (@Sendable ([Range<Int>]?) -> Void)?
     /// The data file's size and blocks when the state of ``checkpoint`` was pinned.
     private var checkpointAllocation: FileAllocation?
-    /// Where the data file's extension under way ends, and when the last began with what LMDB
-    /// used then (``extendAheadLocked(_:)``).
+    /// Where the data file's extension under way ends, and what LMDB used when the last checkpoint
+    /// looked (``extendAheadLocked(_:)``).
     private var extensionTarget: Int?
-    private var lastExtension: (at: ContinuousClock.Instant, usedBytes: Int)?
+    private var lastGrowthSample: (at: ContinuousClock.Instant, usedBytes: Int)?
     /// Checkpoints that wrote back only their state's pages, and the free pages they left.
     let statePageCheckpoints = Atomic<Int>(0)
     let freePagesLeft = Atomic<Int>(0)
@@ -333,17 +333,17 @@ final class StoreJournal: @unchecked Sendable {
         let info = store.environment.info
         if extensionTarget == nil {
             let now = ContinuousClock.now
-            let growth = lastExtension.map { last in
-                Double(info.usedBytes - last.usedBytes) / max(1, (now - last.at) / .seconds(1))
+            let growth = lastGrowthSample.map { last in
+                Double(info.usedBytes - last.usedBytes) / max(0.25, (now - last.at) / .seconds(1))
             } ?? 0
+            lastGrowthSample = (now, info.usedBytes)
             let room = Self.roomAhead(usedBytes: info.usedBytes, growthPerSecond: growth)
             // Never past the store's maximum size (`--max-store-size`). Past the current map is
             // fine: LMDB writes there once it has grown the map, and its own writes past the
             // file's end would leave pages in large folios (below).
             let target = min(info.usedBytes + room, store.environment.configuration.maximumMapSize)
-            if allocation.size < info.usedBytes + room / 2, allocation.size < target {
+            if allocation.size < info.usedBytes + room / 2, allocation.size < target, growth <= Self.fastestGrowthFollowed {
                 extensionTarget = target
-                lastExtension = (now, info.usedBytes)
             }
         }
         guard let target = extensionTarget, allocation.size < target else {
@@ -369,13 +369,20 @@ final class StoreJournal: @unchecked Sendable {
     }
 
     /// How far past LMDB's last page ``extendAheadLocked(_:)`` keeps the data file: room for
-    /// 30 s of the growth since the last extension, or an eighth of what LMDB uses if more; at
+    /// 30 s of the growth since the last checkpoint, or an eighth of what LMDB uses if more; at
     /// least 8 MiB, and at most 512 MiB and what LMDB uses or 32 MiB if more (a small store, a
     /// test's, is not made many times larger by a burst). An extension, and the flush of the whole
     /// file after it, so comes about every 15 s of steady growth or less often, once the store is
     /// larger than that much growth. A young store outruns it: with no free pages to reuse yet,
     /// every interval's commits take new pages (48 MB in the first 500 ms at four callers), and
     /// LMDB extends the file itself until the store settles.
+    /// Growth (bytes a second since the last checkpoint) past which the file is not extended and
+    /// LMDB extends it itself, its checkpoints flushing all of it: zeros written as fast as that
+    /// are written to the disk twice (zeros, then pages), and W6 in-process (64 tasks, a young
+    /// store, ~100 MB/s) ran at 0.53× its rate with them. A steady store grows far slower (~3 MB/s
+    /// at one caller, ~15 MB/s at 64 over the socket).
+    static let fastestGrowthFollowed = 32.0 * 1e6
+
     static func roomAhead(usedBytes: Int, growthPerSecond: Double) -> Int {
         let wanted = max(usedBytes / 8, Int(min(growthPerSecond * 30, Double(1 << 40))))
         return max(8 << 20, min(wanted, max(usedBytes, 32 << 20), 512 << 20))
