@@ -78,6 +78,7 @@ final class StoreJournal: @unchecked Sendable {
     /// looked (``extendAheadLocked(_:)``).
     private var extensionTarget: Int?
     private var lastGrowthSample: (at: ContinuousClock.Instant, usedBytes: Int)?
+    private var extensionFailed = false
     /// Checkpoints that wrote back only their state's pages, and the free pages they left.
     let statePageCheckpoints = Atomic<Int>(0)
     let freePagesLeft = Atomic<Int>(0)
@@ -358,13 +359,18 @@ final class StoreJournal: @unchecked Sendable {
             if written < 0, errno == EINTR { continue }
             guard written > 0 else {
                 extensionTarget = nil
-                logger.warning("could not extend the data file ahead of its use; checkpoints flush all of it until it is", metadata: [
-                    "path": "\(store.directory)/data.mdb", "error": "\(written < 0 ? String(cString: strerror(errno)) : "nothing written")",
-                ])
+                // Once until an extension succeeds again: a full disk would otherwise say so at every checkpoint.
+                if !extensionFailed {
+                    logger.warning("could not extend the data file ahead of its use; checkpoints flush all of it until it is", metadata: [
+                        "path": "\(store.directory)/data.mdb", "error": "\(written < 0 ? String(cString: strerror(errno)) : "nothing written")",
+                    ])
+                }
+                extensionFailed = true
                 return false
             }
             offset += written
         }
+        extensionFailed = false
         return true
     }
 

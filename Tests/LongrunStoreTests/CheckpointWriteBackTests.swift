@@ -9,13 +9,8 @@ import Testing
 import Glibc
 #endif
 
-@Suite("Store: what a journal checkpoint writes back")
-struct CheckpointWriteBackTests {
-    let logger = Fixtures.quietLogger
-    let t0 = Timestamp(seconds: 1_800_000_000)
-    static let thisBoot = [UInt8](repeating: 0x11, count: 16)
-    static let nextBoot = [UInt8](repeating: 0x22, count: 16)
-
+/// What a journal checkpoint writes back (`CheckpointWriteBack`), with the journal's helpers.
+extension JournalTests {
     /// What the disk holds of a data file: the pages each checkpoint wrote back, copied from the
     /// file when the checkpoint said it wrote them (the whole file when it flushed all of it).
     /// Nothing else of the file counts as having reached the disk.
@@ -51,41 +46,10 @@ struct CheckpointWriteBackTests {
     }
 
     func configuration(_ writeBack: CheckpointWriteBack, boot: [UInt8] = thisBoot, disk: Disk? = nil) -> Store.Configuration {
-        var configuration = Store.Configuration()
-        configuration.journalSize = 16 << 20
-        configuration.journalCheckpointInterval = .seconds(3600)
-        configuration.bootID = boot
+        var configuration = configuration(journal: 16 << 20, boot: boot)
         configuration.checkpointWriteBack = writeBack
         if let disk { configuration.checkpointWriteBackObserver = { disk.wroteBack($0) } }
         return configuration
-    }
-
-    func batch(_ store: Store, _ changes: [(String, Event.Kind)]) throws {
-        try store.write(footprint: BatchFootprint()) { writer in
-            for (id, kind) in changes {
-                let name = Fixtures.name("operations/\(id)")
-                _ = try writer.append([.init(actor: Fixtures.producer, kind: kind)], name: name, time: t0, current: try writer.operation(name))
-            }
-        }
-    }
-
-    func fingerprint(_ store: Store) throws -> (UInt64, ChainHash, String) {
-        let (report, problem) = try store.verifyLog()
-        #expect(problem == nil)
-        return (report.headSequence, report.headHash, try store.viewsDigest())
-    }
-
-    /// A power loss: every sector written since the disk last held it may or may not have
-    /// reached it, each on its own.
-    func powerLoss(disk: [UInt8], written: [UInt8], seed: UInt64) -> [UInt8] {
-        var random = SplitMix64(seed: seed)
-        var mixed = written
-        for sector in stride(from: 0, to: written.count, by: 512) where random.next() % 2 == 0 {
-            let end = min(sector + 512, written.count)
-            let kept = sector < disk.count ? Array(disk[sector..<min(end, disk.count)]) : []
-            mixed.replaceSubrange(sector..<end, with: kept + [UInt8](repeating: 0, count: end - sector - kept.count))
-        }
-        return mixed
     }
 
     @Test func checkpointsWriteBackOnlyTheirStatesPagesAndAPowerLossAfterAnyOfThemLosesNothing() throws {
@@ -119,10 +83,7 @@ struct CheckpointWriteBackTests {
         let held = readFileBytes(disk.image)
         #expect(held != written)
         for seed in 1...6 as ClosedRange<UInt64> {
-            let crashed = directory.child("crashed\(seed)")
-            mkdir(crashed, 0o700)
-            writeFileBytes(crashed + "/data.mdb", powerLoss(disk: held, written: written, seed: seed))
-            writeFileBytes(crashed + "/journal", readFileBytes(source + "/journal"))
+            let crashed = crashCopy(directory, "crashed\(seed)", data: powerLoss(synced: held, written: written, seed: seed), journalOf: source)
             let reopened = try Store(directory: crashed, configuration: configuration(.wholeFile, boot: Self.nextBoot), logger: logger)
             let found = try fingerprint(reopened)
             #expect(found.0 == expected.0, "seed \(seed)")
