@@ -204,8 +204,7 @@ final class StoreJournal: @unchecked Sendable {
     /// A checkpoint that holds up commits only to pin the state and to write the slot: the data
     /// file is flushed between the two without the lock.
     private func checkpointInBackground(_ store: Store) {
-        // A piece at a time, so that commits wait for one piece at most.
-        while statePagesOnly, lock.withLock({ !stopped && extendAheadLocked(store) }) {}
+        extendAhead(store)
         let pending: PendingCheckpoint
         do {
             guard let pinned = try lock.withLock({ () throws -> PendingCheckpoint? in
@@ -312,11 +311,19 @@ final class StoreJournal: @unchecked Sendable {
         }
     }
 
+    /// Extends the data file ahead of LMDB where it is due (``extendAheadLocked(_:)``), a piece at
+    /// a time under ``lock``, so that commits wait for one piece at most. Before each background
+    /// checkpoint; tests call it before the checkpoints they take.
+    func extendAhead(_ store: Store) {
+        while statePagesOnly, lock.withLock({ !stopped && extendAheadLocked(store) }) {}
+    }
+
     /// Keeps the data file written (with zeros) past LMDB's last page by at least half of
-    /// ``roomAhead(usedBytes:growthPerSecond:)``, so that the pages LMDB adds as the store grows land on blocks the
-    /// file already has: only then may a checkpoint write back its state's pages alone
-    /// (``CheckpointWriteBack``), and the checkpoint after an extension flushes the whole file,
-    /// its new blocks with it. Writes up to 1 MiB and returns whether more is to be written.
+    /// ``roomAhead(usedBytes:growthPerSecond:)``, so that the pages LMDB adds as the store grows
+    /// land on blocks the file already has: only then may a checkpoint write back its state's
+    /// pages alone (``CheckpointWriteBack``), and the checkpoint after an extension flushes the
+    /// whole file, its new blocks with it. Writes up to 1 MiB and returns whether more is to be
+    /// written.
     /// Holding ``lock``: LMDB writes pages only in a commit, under the same lock, so none writes
     /// meanwhile, and the zeros go only past the file's end, where no page LMDB uses lies (a page
     /// LMDB uses has been written).
@@ -374,6 +381,13 @@ final class StoreJournal: @unchecked Sendable {
         return true
     }
 
+    /// Growth (bytes a second since the last checkpoint) past which the file is not extended and
+    /// LMDB extends it itself, its checkpoints flushing all of it: zeros written as fast as that
+    /// are written to the disk twice (zeros, then pages), and W6 in-process (64 tasks, a young
+    /// store, ~100 MB/s) ran at half its rate with them. A steady store grows far slower (~3 MB/s
+    /// at one caller, ~15 MB/s at 64 over the socket).
+    static let fastestGrowthFollowed = 32.0 * 1e6
+
     /// How far past LMDB's last page ``extendAheadLocked(_:)`` keeps the data file: room for
     /// 30 s of the growth since the last checkpoint, or an eighth of what LMDB uses if more; at
     /// least 8 MiB, and at most 512 MiB and what LMDB uses or 32 MiB if more (a small store, a
@@ -382,13 +396,6 @@ final class StoreJournal: @unchecked Sendable {
     /// larger than that much growth. A young store outruns it: with no free pages to reuse yet,
     /// every interval's commits take new pages (48 MB in the first 500 ms at four callers), and
     /// LMDB extends the file itself until the store settles.
-    /// Growth (bytes a second since the last checkpoint) past which the file is not extended and
-    /// LMDB extends it itself, its checkpoints flushing all of it: zeros written as fast as that
-    /// are written to the disk twice (zeros, then pages), and W6 in-process (64 tasks, a young
-    /// store, ~100 MB/s) ran at 0.53× its rate with them. A steady store grows far slower (~3 MB/s
-    /// at one caller, ~15 MB/s at 64 over the socket).
-    static let fastestGrowthFollowed = 32.0 * 1e6
-
     static func roomAhead(usedBytes: Int, growthPerSecond: Double) -> Int {
         let wanted = max(usedBytes / 8, Int(min(growthPerSecond * 30, Double(1 << 40))))
         return max(8 << 20, min(wanted, max(usedBytes, 32 << 20), 512 << 20))
@@ -417,7 +424,6 @@ final class StoreJournal: @unchecked Sendable {
     /// A checkpoint while commits wait: pin, flush, publish, whether or not a commit came since the
     /// last one. Holding ``lock``.
     private func checkpointLocked(_ store: Store, wholeFile: Bool = false) throws {
-        while statePagesOnly, !wholeFile, extendAheadLocked(store) {}
         var pending = try pinLocked(store)
         if wholeFile { pending.statePagesThrough = nil }
         do {

@@ -68,7 +68,11 @@ extension JournalTests {
             let note = String(repeating: "round \(round) ", count: round % 7 == 0 ? 200 : 2)
             try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", note))) })
             if round % 100 == 99 { try batch(store, [("new\(round)", .created(.init()))]) }
-            if round % 25 == 24 { try journal.checkpoint(store) }
+            if round % 25 == 24 {
+                // As a background checkpoint does: the file extended ahead of LMDB where due, first.
+                journal.extendAhead(store)
+                try journal.checkpoint(store)
+            }
         }
         // Commits after the last checkpoint: in the journal only.
         for round in 0..<10 {
@@ -104,6 +108,7 @@ extension JournalTests {
         let journal = try #require(store.journal)
         func round(_ number: Int) throws {
             try batch(store, (0..<50).map { ("op\(number)-\($0)", .created(.init(metadata: Fixtures.payload("t", "created")))) })
+            journal.extendAhead(store)
             try journal.checkpoint(store)
         }
         // The first checkpoints extend the file ahead of LMDB and flush all of it; then only the
@@ -138,7 +143,9 @@ extension JournalTests {
         let roomy = directory.child("roomy")
         let store = try Store(directory: roomy, configuration: configuration(.statePages), logger: logger)
         try batch(store, [("a", .created(.init()))])
-        try #require(store.journal).checkpoint(store)
+        let journal = try #require(store.journal)
+        journal.extendAhead(store)
+        try journal.checkpoint(store)
         #expect(fileSize(roomy) >= store.environment.info.usedBytes + 8 << 20 - 4096)
         // One that may not grow past 2 MiB (`--max-store-size`): the file stops there.
         var small = configuration(.statePages)
@@ -147,7 +154,9 @@ extension JournalTests {
         let bounded = directory.child("bounded")
         let full = try Store(directory: bounded, configuration: small, logger: logger)
         try batch(full, [("a", .created(.init()))])
-        try #require(full.journal).checkpoint(full)
+        let fullJournal = try #require(full.journal)
+        fullJournal.extendAhead(full)
+        try fullJournal.checkpoint(full)
         #expect(fileSize(bounded) == 2 << 20)
     }
 
