@@ -29,7 +29,7 @@ extension JournalTests {
             defer { close(from); close(to) }
             var info = stat()
             fstat(from, &info)
-            let pageSize = 4096
+            let pageSize = Int(sysconf(Int32(_SC_PAGESIZE))) // LMDB's page size
             let ranges = runs?.map { $0.lowerBound * pageSize..<$0.upperBound * pageSize } ?? [0..<Int(info.st_size)]
             var buffer = [UInt8](repeating: 0, count: 1 << 20)
             for range in ranges {
