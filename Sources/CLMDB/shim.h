@@ -13,45 +13,19 @@
 /// with: a clean build fails. The declaration below is glibc's own, so it agrees with fcntl.h
 /// wherever both are seen. The flags are the kernel's (include/uapi/linux/fs.h).
 extern int sync_file_range(int fd, __off64_t offset, __off64_t count, unsigned int flags);
+#endif
 #define CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE 1u
 #define CLMDB_SYNC_FILE_RANGE_WRITE 2u
 #define CLMDB_SYNC_FILE_RANGE_WAIT_AFTER 4u
-#endif
 
-/// Writes back the dirty pages of `fd` in [offset, offset + count) and waits for them, without
-/// flushing the disk's cache (`sync_file_range`, with glibc on Linux). Elsewhere it does nothing
-/// and returns 0: the flush after it does the work.
-static inline int clmdb_write_back(int fd, long long offset, long long count) {
+/// `sync_file_range(fd, offset, count, flags)` with the flags above (glibc on Linux): writes back
+/// or waits for the dirty pages of `fd` in [offset, offset + count), without flushing the disk's
+/// cache. Elsewhere it does nothing and returns 0: the flush after it does the work.
+static inline int clmdb_sync_file_range(int fd, long long offset, long long count, unsigned int flags) {
 #ifdef CLMDB_HAS_SYNC_FILE_RANGE
-    return sync_file_range(fd, offset, count,
-                           CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE |
-                               CLMDB_SYNC_FILE_RANGE_WAIT_AFTER);
+    return sync_file_range(fd, offset, count, flags);
 #else
-    (void)fd; (void)offset; (void)count;
-    return 0;
-#endif
-}
-
-/// Starts writing back the dirty pages of `fd` in [offset, offset + count), first waiting for any
-/// of them already being written (so that a page dirtied again during an earlier write-back is
-/// written with what it holds now), without waiting for the new writes; `clmdb_wait_write_back`
-/// waits for them. Linux `sync_file_range`; elsewhere it does nothing and returns 0.
-static inline int clmdb_start_write_back(int fd, long long offset, long long count) {
-#ifdef CLMDB_HAS_SYNC_FILE_RANGE
-    return sync_file_range(fd, offset, count, CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE);
-#else
-    (void)fd; (void)offset; (void)count;
-    return 0;
-#endif
-}
-
-/// Waits for the writes of `fd`'s pages in [offset, offset + count) under way, without starting
-/// any (`sync_file_range` with only `SYNC_FILE_RANGE_WAIT_AFTER`).
-static inline int clmdb_wait_write_back(int fd, long long offset, long long count) {
-#ifdef CLMDB_HAS_SYNC_FILE_RANGE
-    return sync_file_range(fd, offset, count, CLMDB_SYNC_FILE_RANGE_WAIT_AFTER);
-#else
-    (void)fd; (void)offset; (void)count;
+    (void)fd; (void)offset; (void)count; (void)flags;
     return 0;
 #endif
 }

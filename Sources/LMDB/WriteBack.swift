@@ -18,7 +18,8 @@ public enum WriteBack {
     /// must still follow for durability. Linux `sync_file_range`; elsewhere it does nothing (the
     /// flush does the work). Returns false when the system refused (errno says why).
     public static func range(of fileDescriptor: Int32, offset: Int, count: Int) -> Bool {
-        clmdb_write_back(fileDescriptor, Int64(offset), Int64(count)) == 0
+        clmdb_sync_file_range(fileDescriptor, Int64(offset), Int64(count),
+                              CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE | CLMDB_SYNC_FILE_RANGE_WAIT_AFTER) == 0
     }
 
     /// Starts writing back the dirty pages of `fileDescriptor` in `[offset, offset + count)`, after
@@ -26,7 +27,7 @@ public enum WriteBack {
     /// written with what it holds now), and returns without waiting for the new writes:
     /// ``wait(of:offset:count:)`` does. Linux `sync_file_range`; elsewhere it does nothing.
     public static func start(of fileDescriptor: Int32, offset: Int, count: Int) throws(LMDBError) {
-        guard clmdb_start_write_back(fileDescriptor, Int64(offset), Int64(count)) == 0 else {
+        guard clmdb_sync_file_range(fileDescriptor, Int64(offset), Int64(count), CLMDB_SYNC_FILE_RANGE_WAIT_BEFORE | CLMDB_SYNC_FILE_RANGE_WRITE) == 0 else {
             throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "sync_file_range(write)")
         }
     }
@@ -34,7 +35,7 @@ public enum WriteBack {
     /// Waits for the writes of `fileDescriptor`'s pages in `[offset, offset + count)` under way.
     /// A write that failed is reported here, or by the next flush of the file.
     public static func wait(of fileDescriptor: Int32, offset: Int, count: Int) throws(LMDBError) {
-        guard clmdb_wait_write_back(fileDescriptor, Int64(offset), Int64(count)) == 0 else {
+        guard clmdb_sync_file_range(fileDescriptor, Int64(offset), Int64(count), CLMDB_SYNC_FILE_RANGE_WAIT_AFTER) == 0 else {
             throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "sync_file_range(wait)")
         }
     }

@@ -34,7 +34,9 @@ import Darwin
 /// write the slot. Until a checkpoint releases the last one's pin, LMDB reuses
 /// no page freed since, so checkpoints come every ``checkpointInterval`` while commits do: the
 /// data file grows by what one interval's commits write, not by what a whole quarter of the ring
-/// holds (measured at 64 callers: 3.4× the data file at 30 s as at 500 ms; BENCHMARKS.md).
+/// holds (measured at 64 callers: 3.4× the data file at 30 s as at 500 ms; BENCHMARKS.md). Where
+/// checkpoints write back their state's pages alone, the file is also kept written ahead of what
+/// LMDB uses (``extendAhead(_:)``).
 final class StoreJournal: @unchecked Sendable {
     /// Held across each commit, and while a checkpoint pins its state and writes its slot; guards
     /// everything below.
