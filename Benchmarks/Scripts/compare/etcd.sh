@@ -11,12 +11,16 @@
 #           no-op Operations server on longrund's transport (longrun-load noop-server) and against
 #           the same answer on bare swift-nio-http2 (longrun-load h2-floor-server: the transport's
 #           floor), C callers, interleaved RUNS times.
+#   ceiling: what the client leaves room for at C callers: etcd KV.Put, longrund's unary lifecycle
+#           and the same lifecycle answered by the HTTP/2 floor (an empty message per call: no gRPC
+#           library, no store, no flush), interleaved RUNS times, with the client in one process
+#           and in each of PROCS processes (default "1 2").
 #
 # Server CPU per request is read from /proc for each server's pid. etcd is Debian's etcd-server
 # (installed if missing), one member on loopback with a fresh data directory; every process this
 # script starts is stopped when it exits, and nothing else.
 #
-# usage: Benchmarks/Scripts/compare/etcd.sh [writes|reads|all] [OUTDIR]
+# usage: Benchmarks/Scripts/compare/etcd.sh [writes|reads|ceiling|all] [OUTDIR]   (all: writes and reads)
 #   then Benchmarks/Scripts/compare/summarize.py OUTDIR/*.txt
 # needs: swift build -c release --product longrund; (cd Benchmarks && swift build -c release --product longrun-load)
 # env:   RUNS="1 2 3" DUR=10 (seconds a run) CONCS="1 16 64" C=64 NOPS=100000 LONGRUND=... LOADTOOL=...
@@ -24,12 +28,12 @@
 set -eu
 source "$(dirname "$0")/lib.sh"
 WHAT=${1:-all}; OUT=${2:-$P/out}; mkdir -p "$OUT"
-case "$WHAT" in writes|reads|all) ;; *) echo "usage: $0 [writes|reads|all] [OUTDIR]" >&2; exit 64;; esac
+case "$WHAT" in writes|reads|ceiling|all) ;; *) echo "usage: $0 [writes|reads|ceiling|all] [OUTDIR]" >&2; exit 64;; esac
 for b in "$LONGRUND" "$LOADTOOL"; do
   [ -x "$b" ] || { echo "missing $b: build it first (see the usage at the top of $0)" >&2; exit 1; }
 done
 ensure_etcd; ensure_client
-CONCS=${CONCS:-1 16 64}; C=${C:-64}; NOPS=${NOPS:-100000}; DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}
+CONCS=${CONCS:-1 16 64}; C=${C:-64}; NOPS=${NOPS:-100000}; DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}; PROCS=${PROCS:-1 2}
 
 writes() {
   stamp "writes: $(etcd --version | head -1); longrund $LONGRUND"
@@ -87,7 +91,33 @@ reads() {
   stamp "reads end"
 }
 
+# The client's ceiling: how fast the same client drives a server that costs next to nothing, in the
+# same window as etcd and longrund, so that a ratio target can be checked against what the machine
+# leaves for the server (the client shares its cores).
+ceiling() {
+  stamp "ceiling: $(etcd --version | head -1); longrund $LONGRUND"
+  start_etcd c 23892 23902; local ep=$ETCD_EP epid=$ETCD_PID
+  start_longrund c; local ls=$LR_SOCK lpid=$LR_PID
+  local floor=$CMP/floor/s.sock; mkdir -p "$CMP/floor"; chmod 755 "$CMP/floor"
+  start_unix_server floor "$floor" "$LOADTOOL" h2-floor-server --socket "$floor" --per-stream-channels; local fpid=$SRV_PID
+  echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls; HTTP/2 floor pid=$fpid"
+  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  local r p d
+  for r in $RUNS; do for p in $PROCS; do
+    d=$(disk_ok); echo "$($LG --target "$ep" --mode etcd-put --value-size 200 --concurrency "$C" --procs "$p" --duration "$DUR" \
+        --server-pid "$epid" --label "etcd-put c=$C procs=$p run=$r") $d"
+    d=$(disk_ok); echo "$($LG --target "unix:$ls" --mode lr-lifecycle --updates 3 --value-size 200 --concurrency "$C" --procs "$p" \
+        --duration "$DUR" --server-pid "$lpid" --label "longrun-unary-write c=$C procs=$p run=$r") $d"
+    echo "$($LG --target "unix:$floor" --mode lr-lifecycle --updates 3 --value-size 200 --concurrency "$C" --procs "$p" \
+        --duration "$DUR" --server-pid "$fpid" --label "h2-floor-write c=$C procs=$p run=$r")"
+  done; done
+  stop_pid "$fpid"; stop_pid "$lpid"; stop_pid "$epid"
+  stamp "ceiling end"
+}
+
 case "$WHAT" in
+  ceiling) ceiling | tee "$OUT/ceiling.txt" ;;
   writes) writes | tee "$OUT/writes.txt" ;;
   reads) reads | tee "$OUT/reads.txt" ;;
   all) writes | tee "$OUT/writes.txt"; reads | tee "$OUT/reads.txt" ;;

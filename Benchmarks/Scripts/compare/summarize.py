@@ -4,7 +4,8 @@ the mean and min-max of ops/s, p50, p99, server cores, server CPU µs per reques
 run measured them, the bytes the server's write calls wrote and the disk wrote per request; then the
 ratios the comparison is about, from the means of runs interleaved in the same window:
 longrun/etcd for writes at each concurrency and for reads, and for reads longrun/no-op and the
-event-loop answer against grpc-swift's task per call (longrun-get-tasks).
+event-loop answer against grpc-swift's task per call (longrun-get-tasks); for the ceiling run,
+the HTTP/2 floor's writes against etcd's and longrund's.
 usage: summarize.py FILE..."""
 import collections
 import re
@@ -47,9 +48,14 @@ print()
 print(f"{'ratio (means)':40} {'ops/s':>8} {'p50':>8} {'srv µs/req':>11} {'disk B/req':>11}")
 pairs = []
 for label in rows:
-    m = re.match(r"longrun-unary-write (c=\d+)$", label)
+    m = re.match(r"longrun-unary-write (c=\d+(?: procs=\d+)?)$", label)
     if m and f"etcd-put {m.group(1)}" in rows:
         pairs.append((label, f"etcd-put {m.group(1)}"))
+    m = re.match(r"h2-floor-write (c=\d+(?: procs=\d+)?)$", label)
+    if m:
+        for base in (f"etcd-put {m.group(1)}", f"longrun-unary-write {m.group(1)}"):
+            if base in rows:
+                pairs.append((label, base))
     m = re.match(r"longrun-get (c=\d+)$", label)
     if m:
         for base in (f"etcd-range {m.group(1)}", f"noop-get {m.group(1)}", f"noop-grpcswift-get {m.group(1)}", f"longrun-get-tasks {m.group(1)}", f"h2-floor-get {m.group(1)}"):

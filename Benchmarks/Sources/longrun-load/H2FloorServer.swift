@@ -7,10 +7,12 @@ import NIOPosix
 import SwiftProtobuf
 
 /// How much a unary call costs in HTTP/2 alone, below any gRPC library: a server that answers
-/// every call with what ``NoopOperations`` answers GetOperation (the request's name, not done),
+/// GetOperation with what ``NoopOperations`` answers it (the request's name, not done) and every
+/// other method with an empty message (which every response type decodes: the producer lifecycle
+/// of `loadgen.py --mode lr-lifecycle` runs against it),
 /// written straight on swift-nio-http2 with channel handlers on the event loop: no gRPC state
 /// machine, no async wrapper, no task. Not a gRPC server (no deadlines, compression, size limits,
-/// errors or streaming; every method gets the same answer): the floor an own server transport
+/// errors or streaming): the floor an own server transport
 /// could approach, measured with the same client as the daemon and the no-op server. Hidden.
 ///
 /// `--per-stream-channels` serves each stream on its own child channel (NIOHTTP2's stream
@@ -19,7 +21,7 @@ import SwiftProtobuf
 struct H2FloorServer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "h2-floor-server",
-        abstract: "Answer every call with a fixed GetOperation reply on bare HTTP/2 (the transport's floor).",
+        abstract: "Answer every unary call on bare HTTP/2, no gRPC library (the transport's floor).",
         shouldDisplay: false
     )
 
@@ -58,8 +60,20 @@ enum FloorReply {
     static let headers: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
     static let trailers: HPACKHeaders = ["grpc-status": "0"]
 
-    /// The gRPC message (5-byte prefix and an `Operation`) answering the request's message bytes.
-    static func message(answering request: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+    static let getOperationPath = "/google.longrunning.Operations/GetOperation"
+
+    /// Whether a stream whose request headers are `headers` is a GetOperation call.
+    static func isGetOperation(_ headers: HPACKHeaders) -> Bool { headers.first(name: ":path") == getOperationPath }
+
+    /// The gRPC message (5-byte prefix and a message) answering the request's message bytes: an
+    /// `Operation` named as the request for GetOperation, an empty message for any other method.
+    static func message(answering request: ByteBuffer, getOperation: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard getOperation else {
+            var buffer = allocator.buffer(capacity: 5)
+            buffer.writeInteger(UInt8(0))
+            buffer.writeInteger(UInt32(0))
+            return buffer
+        }
         var name = ""
         if request.readableBytes >= 5, let body = request.getBytes(at: request.readerIndex + 5, length: request.readableBytes - 5),
            let parsed = try? Google_Longrunning_GetOperationRequest(serializedBytes: body) {
@@ -83,12 +97,15 @@ final class StreamAnswerer: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias OutboundOut = HTTP2Frame.FramePayload
     private var request: ByteBuffer?
+    private var getOperation = false
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = unwrapInboundIn(data)
         var ended = false
         switch payload {
-        case .headers(let headers): ended = headers.endStream
+        case .headers(let headers):
+            getOperation = FloorReply.isGetOperation(headers.headers)
+            ended = headers.endStream
         case .data(let data):
             if case .byteBuffer(var bytes) = data.data {
                 if request == nil { request = bytes } else { request!.writeBuffer(&bytes) }
@@ -97,7 +114,7 @@ final class StreamAnswerer: ChannelInboundHandler {
         default: break
         }
         guard ended else { return }
-        let message = FloorReply.message(answering: request ?? ByteBuffer(), allocator: context.channel.allocator)
+        let message = FloorReply.message(answering: request ?? ByteBuffer(), getOperation: getOperation, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(.headers(.init(headers: FloorReply.headers))), promise: nil)
         context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(message)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: FloorReply.trailers, endStream: true))), promise: nil)
@@ -110,6 +127,7 @@ final class ConnectionAnswerer: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
     private var requests: [HTTP2StreamID: ByteBuffer] = [:]
+    private var getOperations: Set<HTTP2StreamID> = []
     private var pendingFlush = false
     private var unacknowledgedBytes = 0
 
@@ -117,7 +135,9 @@ final class ConnectionAnswerer: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         var ended = false
         switch frame.payload {
-        case .headers(let headers): ended = headers.endStream
+        case .headers(let headers):
+            if FloorReply.isGetOperation(headers.headers) { getOperations.insert(frame.streamID) }
+            ended = headers.endStream
         case .data(let data):
             if case .byteBuffer(var bytes) = data.data {
                 unacknowledgedBytes += bytes.readableBytes + Int(data.paddingBytes ?? 0)
@@ -129,12 +149,15 @@ final class ConnectionAnswerer: ChannelInboundHandler {
                 unacknowledgedBytes = 0
                 pendingFlush = true
             }
-        case .rstStream: requests[frame.streamID] = nil
+        case .rstStream:
+            requests[frame.streamID] = nil
+            getOperations.remove(frame.streamID)
         default: break
         }
         guard ended else { return }
         let request = requests.removeValue(forKey: frame.streamID) ?? ByteBuffer()
-        let message = FloorReply.message(answering: request, allocator: context.channel.allocator)
+        let getOperation = getOperations.remove(frame.streamID) != nil
+        let message = FloorReply.message(answering: request, getOperation: getOperation, allocator: context.channel.allocator)
         let id = frame.streamID
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: FloorReply.headers)))), promise: nil)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(message))))), promise: nil)
