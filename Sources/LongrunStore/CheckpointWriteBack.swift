@@ -63,11 +63,12 @@ enum FileSystemCheck {
     /// Allowed on ext4 in its ordered or writeback data modes only, where an `fdatasync` of a file
     /// with nothing to write still flushes the disk's cache (Linux `fs/ext4/fsync.c`: a barrier is
     /// sent whenever the file's last transaction has already been committed, as it has here, or
-    /// through the journal commit otherwise) and a page written back lands where the block map
-    /// already says. Not with `data=journal` or a file flagged so (data goes through the journal
-    /// and is durable only once it commits), nor `dax` (no page cache). Other file systems flush
-    /// the whole file: whether an `fsync` of a file with nothing to write flushes the disk's
-    /// cache there (btrfs may return early for an inode already logged) is not checked here.
+    /// through the journal commit otherwise; `Benchmarks/Scripts/checkpoint-flushes.sh` traces it
+    /// on a loop device) and a page written back lands where the block map already says. Not with
+    /// `data=journal` or a file flagged so (data goes through the journal and is durable only once
+    /// it commits), nor `dax` (no page cache). Other file systems flush the whole file: whether an
+    /// `fsync` of a file with nothing to write flushes the disk's cache there (btrfs may return
+    /// early for an inode already logged) is not checked here.
     static func refusal(dataFile: Int32, journal: Int32) -> String? {
         #if os(Linux)
         guard let type = WriteBack.fileSystemType(of: dataFile) else { return "fstatfs failed: \(String(cString: strerror(errno)))" }
