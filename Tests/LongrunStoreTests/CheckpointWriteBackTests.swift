@@ -52,19 +52,25 @@ extension JournalTests {
         return configuration
     }
 
-    @Test func checkpointsWriteBackOnlyTheirStatesPagesAndAPowerLossAfterAnyOfThemLosesNothing() throws {
+    /// With `fastGrowthFirst`, the store grows "fast" (no zeros written ahead: the room is a hole
+    /// read into the page cache, which LMDB's pages then fill) for the first half of the rounds,
+    /// then at the usual limit, so that zeros go over the holes left past LMDB's last page.
+    @Test(arguments: [false, true])
+    func checkpointsWriteBackOnlyTheirStatesPagesAndAPowerLossAfterAnyOfThemLosesNothing(fastGrowthFirst: Bool) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let source = directory.child("source")
         let disk = Disk(source: source, image: directory.child("disk"))
         let store = try Store(directory: source, configuration: configuration(.statePages, disk: disk), logger: logger)
         let journal = try #require(store.journal)
+        if fastGrowthFirst { journal.zerosGrowthLimit = -1 }
         for first in stride(from: 0, to: 2000, by: 250) {
             try batch(store, (first..<first + 250).map { ("op\($0)", .created(.init())) })
         }
         // Progress on operations all over the file, a checkpoint every 25 batches: once the file
         // stops growing, the checkpoints write back only their states' pages.
         for round in 0..<1200 {
+            if round == 600 { journal.zerosGrowthLimit = StoreJournal.fastestGrowthFollowed }
             let note = String(repeating: "round \(round) ", count: round % 7 == 0 ? 200 : 2)
             try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", note))) })
             if round % 100 == 99 { try batch(store, [("new\(round)", .created(.init()))]) }
@@ -95,6 +101,40 @@ extension JournalTests {
             #expect(found.2 == expected.2, "seed \(seed)")
             reopened.close()
         }
+    }
+
+    @Test func theRoomReadAheadOfAFastGrowingStoreIsAHoleWrittenByNothingButLMDB() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let source = directory.child("source")
+        let store = try Store(directory: source, configuration: configuration(.statePages), logger: logger)
+        let journal = try #require(store.journal)
+        journal.zerosGrowthLimit = -1
+        for first in stride(from: 0, to: 600, by: 200) {
+            try batch(store, (first..<first + 200).map { ("op\($0)", .created(.init(metadata: Fixtures.payload("t", "created")))) })
+        }
+        journal.extendAhead(store)
+        try journal.checkpoint(store)
+        let used = store.environment.info.usedBytes
+        let file = open(source + "/data.mdb", O_RDONLY | O_CLOEXEC)
+        defer { close(file) }
+        var info = stat()
+        fstat(file, &info)
+        // Read ahead past LMDB's last page (32 MiB from where a commit or checkpoint last asked,
+        // asked again once less than half is left), and nothing written there: no zeros, no
+        // blocks, only a hole.
+        #expect(Int(info.st_size) >= used + 16 << 20)
+        #expect(lseek(file, off_t(used), StoreJournal.seekData) < 0 && errno == ENXIO, "data past LMDB's last page")
+        // A zero-filled room afterwards goes over that hole, never over LMDB's pages.
+        let expected = try fingerprint(store)
+        journal.zerosGrowthLimit = StoreJournal.fastestGrowthFollowed
+        journal.extendAhead(store)
+        #expect(lseek(file, off_t(used), StoreJournal.seekHole) >= used + 4 << 20)
+        try journal.checkpoint(store)
+        let found = try fingerprint(store)
+        #expect(found.0 == expected.0)
+        #expect(found.1 == expected.1)
+        #expect(found.2 == expected.2)
     }
 
     @Test func aCheckpointAfterTheDataFileGainedBlocksFlushesAllOfIt() throws {
