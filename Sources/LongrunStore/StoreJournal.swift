@@ -35,8 +35,8 @@ import Darwin
 /// no page freed since, so checkpoints come every ``checkpointInterval`` while commits do: the
 /// data file grows by what one interval's commits write, not by what a whole quarter of the ring
 /// holds (measured at 64 callers: 3.4× the data file at 30 s as at 500 ms; BENCHMARKS.md). Where
-/// checkpoints write back their state's pages alone, the file is also kept written ahead of what
-/// LMDB uses (``extendAhead(_:)``).
+/// checkpoints write back their state's pages alone, the file is also kept written, and read into
+/// the page cache, ahead of what LMDB uses (``extendAhead(_:writingZeros:)``).
 final class StoreJournal: @unchecked Sendable {
     /// Held across each commit, and while a checkpoint pins its state and writes its slot; guards
     /// everything below.
@@ -77,11 +77,12 @@ final class StoreJournal: @unchecked Sendable {
     /// The data file's size and blocks when the state of ``checkpoint`` was pinned.
     private var checkpointAllocation: FileAllocation?
     /// Where the zeros written ahead of LMDB are to reach, while they are being written
-    /// (``extendAheadLocked(_:planning:writingZeros:)``), and what LMDB used when the last
-    /// checkpoint looked.
+    /// (``extendAheadLocked(_:planning:writingZeros:)``).
     private var zerosTarget: Int?
     /// How far the data file is to be read into the page cache ahead of LMDB, while it is.
     private var cacheTarget: Int?
+    /// What LMDB used when the last checkpoint looked, and when: the growth since is measured
+    /// from it.
     private var lastGrowthSample: (at: ContinuousClock.Instant, usedBytes: Int)?
     private var extensionFailed = false
     /// How far the data file has been read into the page cache ahead of LMDB in this session, how
@@ -386,9 +387,8 @@ final class StoreJournal: @unchecked Sendable {
     /// whole file, its new blocks with it. And keeps the pages past LMDB's last page in the page
     /// cache a page per folio, further ahead (below). `planning` on the first call of an
     /// ``extendAhead(_:writingZeros:)``: it measures the growth and sets the targets (no zeros
-    /// unless `writingZeros`). Writes up to 1 MiB of
-    /// zeros, or says which 1 MiB to read (``extendAhead(_:writingZeros:)`` reads it without the lock); nil once
-    /// nothing is left to do.
+    /// unless `writingZeros`). Writes up to 1 MiB of zeros, or says which 1 MiB to read
+    /// (``extendAhead(_:writingZeros:)`` reads it without the lock); nil once nothing is left to do.
     /// Holding ``lock``: LMDB writes pages only in a commit, under the same lock, so none writes
     /// meanwhile, and the zeros go only past LMDB's last page, where no page LMDB uses lies, and
     /// only over holes (past the file's end, or left by the reads below).
@@ -490,9 +490,9 @@ final class StoreJournal: @unchecked Sendable {
     }
 
     /// The first offset at or past `offset` (LMDB's last page's end) that the data file has no
-    /// block for: the file's end unless the reads ahead left a hole (``extendAheadLocked(_:planning:writingZeros:)``).
-    /// Pages read into the page cache there are still a hole; pages written and not yet given
-    /// their blocks are not.
+    /// block for: the file's end unless the reads ahead left a hole
+    /// (``extendAheadLocked(_:planning:writingZeros:)``). Pages read into the page cache there are
+    /// still a hole; pages written and not yet given their blocks are not.
     private func firstHole(from offset: Int, size: Int) -> Int {
         guard offset < size else { return size }
         let hole = lseek(dataFile, off_t(offset), Self.seekHole)
@@ -517,14 +517,14 @@ final class StoreJournal: @unchecked Sendable {
     /// store grows far slower (~3 MB/s at one caller, ~15 MB/s at 64 over the socket).
     static let fastestGrowthFollowed = 32.0 * 1e6
 
-    /// How far past LMDB's last page ``extendAheadLocked(_:)`` keeps the data file: room for
-    /// 30 s of the growth since the last checkpoint, or an eighth of what LMDB uses if more; at
-    /// least 8 MiB, and at most 512 MiB and what LMDB uses or 32 MiB if more (a small store, a
-    /// test's, is not made many times larger by a burst). An extension, and the flush of the whole
-    /// file after it, so comes about every 15 s of steady growth or less often, once the store is
-    /// larger than that much growth. A young store outruns it: with no free pages to reuse yet,
-    /// every interval's commits take new pages (48 MB in the first 500 ms at four callers), and
-    /// the room is a hole read into the page cache until the store settles.
+    /// How far past LMDB's last page ``extendAheadLocked(_:planning:writingZeros:)`` keeps the data
+    /// file written: room for 30 s of the growth since the last checkpoint, or an eighth of what
+    /// LMDB uses if more; at least 8 MiB, and at most 512 MiB and what LMDB uses or 32 MiB if more
+    /// (a small store, a test's, is not made many times larger by a burst). An extension, and the
+    /// flush of the whole file after it, so comes about every 15 s of steady growth or less often,
+    /// once the store is larger than that much growth. A young store outruns it: with no free pages
+    /// to reuse yet, every interval's commits take new pages (48 MB in the first 500 ms at four
+    /// callers), and the room is a hole read into the page cache until the store settles.
     static func roomAhead(usedBytes: Int, growthPerSecond: Double) -> Int {
         let wanted = max(usedBytes / 8, cappedRoom(growthPerSecond * 30))
         return max(8 << 20, min(wanted, max(usedBytes, 32 << 20), 512 << 20))
