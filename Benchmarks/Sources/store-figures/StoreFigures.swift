@@ -57,6 +57,9 @@ struct StoreFigures: AsyncParsableCommand {
     @Option(help: "W6: seconds for the engine, and as many for the raw LMDB baseline.")
     var writeSeconds: Int = 5
 
+    @Option(help: "W6: seconds each store (the engine's, the baseline's) is written before it is measured: 0 measures a new store's first seconds, its growth included.")
+    var writeWarmup: Int = 0
+
     @Option(help: "W6: concurrent tasks.")
     var writeTasks: Int = 64
 
@@ -98,7 +101,7 @@ struct StoreFigures: AsyncParsableCommand {
             case .w4:
                 try ReplayWorkload(events: replayEvents, builder: builder, logger: logger, report: report).run()
             case .w6:
-                try await WriteWorkload(duration: .seconds(writeSeconds), tasks: writeTasks, rounds: writeRounds, scratch: scratch, logger: logger, report: report).run()
+                try await WriteWorkload(duration: .seconds(writeSeconds), warmup: .seconds(writeWarmup), tasks: writeTasks, rounds: writeRounds, scratch: scratch, logger: logger, report: report).run()
             case .recovery:
                 try await RecoveryWorkload(events: events, scratch: scratch, logger: logger, report: report).run()
             case .payload:
@@ -113,7 +116,7 @@ struct StoreFigures: AsyncParsableCommand {
             try report.writeJSON(to: json, options: [
                 "workloads": workloads.map(\.rawValue).joined(separator: ","), "list_sizes": listSizes, "list_pages": "\(listPages)", "list_names": listNames.rawValue,
                 "get_operations": "\(getOperations)", "gets": "\(gets)", "replay_events": "\(replayEvents)",
-                "write_seconds": "\(writeSeconds)", "write_tasks": "\(writeTasks)", "events": "\(events)",
+                "write_seconds": "\(writeSeconds)", "write_warmup_seconds": "\(writeWarmup)", "write_tasks": "\(writeTasks)", "events": "\(events)",
                 "payload_operations": "\(payloadOperations)", "payload_pages": "\(payloadPages)",
                 "store_cache": storeCache ?? "",
             ])

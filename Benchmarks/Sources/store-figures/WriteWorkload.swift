@@ -12,8 +12,13 @@ import LongrunStore
 /// LMDB's fsync) in batches as large as the engine's observed transitions per commit. The two
 /// alternate for `rounds` rounds, each ratio taken within its round: this disk's flushes vary by
 /// a third between minutes, and the raw baseline, two flushes per commit, varies with them.
+///
+/// With a `warmup`, each store (the engine's and the baseline's) is first written that long,
+/// unmeasured: a new store's first seconds are its growth (LMDB's file grows until the pages a
+/// checkpoint leaves free come round again), which costs the engine more than the baseline.
 struct WriteWorkload {
     let duration: Duration
+    let warmup: Duration
     let tasks: Int
     let rounds: Int
     let scratch: String
@@ -36,8 +41,9 @@ struct WriteWorkload {
         let ratios = rounds.map { $0.engine.rate / $0.raw.rate }
         let latencies = rounds.reduce(into: Latencies()) { $0.append(contentsOf: $1.engine.latencies) }
         let batch = Self.median(rounds.map { Double($0.batch) })
+        let warmed = warmup > .zero ? ", each store written \(Report.format(warmup.seconds)) s first" : ""
         let range = rounds.count > 1 ? ", \(rounds.count) rounds: \(Report.format(ratios.min()!))–\(Report.format(ratios.max()!))" : ""
-        report.add("W6", "w6.engine_transitions_per_s", "engine, full durability, \(tasks) tasks: transitions/s (median of rounds)",
+        report.add("W6", "w6.engine_transitions_per_s", "engine, full durability, \(tasks) tasks\(warmed): transitions/s (median of rounds)",
                    Self.median(rounds.map(\.engine.rate)), "/s")
         report.add("W6", "w6.engine_transitions_per_commit", "engine: transitions per commit (median of rounds)",
                    Self.median(rounds.map(\.engine.transitionsPerCommit)), "")
@@ -46,7 +52,7 @@ struct WriteWorkload {
         report.add("W6", "w6.raw_appends_per_s", "raw LMDB appends, \(size) B records, \(Report.format(batch)) per fsynced commit: records/s (median of rounds)",
                    Self.median(rounds.map(\.raw.rate)), "/s")
         report.add("W6", "w6.raw_commits_per_s", "raw LMDB: commits/s (median of rounds)", Self.median(rounds.map(\.raw.commitsPerSecond)), "/s")
-        report.add("W6", "w6.engine_over_raw", "engine transitions/s over raw appends/s, each round's own (median\(range))",
+        report.add("W6", "w6.engine_over_raw", "engine transitions/s over raw appends/s\(warmed), each round's own (median\(range))",
                    Self.median(ratios), "×", target: .atLeast(0.5))
     }
 
@@ -72,18 +78,30 @@ struct WriteWorkload {
         configuration.snapshotInterval = nil
         let engine = try LongrunEngine(directory: data, configuration: configuration, logger: logger)
         defer { engine.close() }
-        let actor = Actor(label: "figures")
+        if warmup > .zero { _ = try await drive(engine, for: warmup, prefix: "warm") }
         let before = engine.writerStatistics
         let started = ContinuousClock.now
-        let deadline = started + duration
-        let latencies = try await withThrowingTaskGroup(of: Latencies.self) { group in
+        let latencies = try await drive(engine, for: duration, prefix: "w")
+        let elapsed = ContinuousClock.now - started
+        let after = engine.writerStatistics
+        let transitions = Double(after.transitions - before.transitions)
+        let commits = Double(max(1, after.commits - before.commits))
+        return EngineRun(rate: transitions / elapsed.seconds, transitionsPerCommit: transitions / commits, latencies: latencies)
+    }
+
+    /// `tasks` tasks creating and completing operations (`<prefix><task>-<n>`) for `duration`;
+    /// the latency of each call.
+    private func drive(_ engine: LongrunEngine, for duration: Duration, prefix: String) async throws -> Latencies {
+        let actor = Actor(label: "figures")
+        let deadline = ContinuousClock.now + duration
+        return try await withThrowingTaskGroup(of: Latencies.self) { group in
             for task in 0..<tasks {
                 group.addTask {
                     var latencies = Latencies()
                     var index = 0
                     while ContinuousClock.now < deadline {
                         var begun = ContinuousClock.now
-                        let op = try await engine.create(CreateRequest(id: "w\(task)-\(index)"), actor: actor)
+                        let op = try await engine.create(CreateRequest(id: "\(prefix)\(task)-\(index)"), actor: actor)
                         latencies.append(ContinuousClock.now - begun)
                         begun = ContinuousClock.now
                         _ = try await engine.complete(op.name, outcome: .response(Self.response), actor: actor)
@@ -97,11 +115,6 @@ struct WriteWorkload {
             for try await latencies in group { all.append(contentsOf: latencies) }
             return all
         }
-        let elapsed = ContinuousClock.now - started
-        let after = engine.writerStatistics
-        let transitions = Double(after.transitions - before.transitions)
-        let commits = Double(max(1, after.commits - before.commits))
-        return EngineRun(rate: transitions / elapsed.seconds, transitionsPerCommit: transitions / commits, latencies: latencies)
     }
 
     /// The mean size of the log values the engine wrote above: chain hash and `LogRecord` of a
@@ -134,23 +147,29 @@ struct WriteWorkload {
             var value = [UInt8](repeating: 0, count: valueSize)
             for index in value.indices { value[index] = UInt8(truncatingIfNeeded: index &* 31) }
             var sequence: UInt64 = 0
-            var commits = 0
-            let started = ContinuousClock.now
-            let deadline = started + duration
-            while ContinuousClock.now < deadline {
-                let first = sequence
-                try environment.write { txn in
-                    for offset in 1...UInt64(batch) {
-                        try withUnsafeBytes(of: (first + offset).bigEndian) { key in
-                            try value.withUnsafeBytes { value in try txn.put(log, key: key, value: value, mode: .append) }
+            /// Commits `batch` appends at a time until `deadline`; the number of commits.
+            func append(until deadline: ContinuousClock.Instant) throws -> Int {
+                var commits = 0
+                while ContinuousClock.now < deadline {
+                    let first = sequence
+                    try environment.write { txn in
+                        for offset in 1...UInt64(batch) {
+                            try withUnsafeBytes(of: (first + offset).bigEndian) { key in
+                                try value.withUnsafeBytes { value in try txn.put(log, key: key, value: value, mode: .append) }
+                            }
                         }
                     }
+                    sequence = first + UInt64(batch)
+                    commits += 1
                 }
-                sequence = first + UInt64(batch)
-                commits += 1
+                return commits
             }
+            if warmup > .zero { _ = try append(until: ContinuousClock.now + warmup) }
+            let warmed = sequence
+            let started = ContinuousClock.now
+            let commits = try append(until: started + duration)
             let elapsed = ContinuousClock.now - started
-            return RawRun(rate: Double(sequence) / elapsed.seconds, commitsPerSecond: Double(commits) / elapsed.seconds)
+            return RawRun(rate: Double(sequence - warmed) / elapsed.seconds, commitsPerSecond: Double(commits) / elapsed.seconds)
         }()
     }
 }
