@@ -24,6 +24,8 @@
 #   then Benchmarks/Scripts/compare/summarize.py OUTDIR/*.txt
 # needs: swift build -c release --product longrund; (cd Benchmarks && swift build -c release --product longrun-load)
 # env:   RUNS="1 2 3" DUR=10 (seconds a run) CONCS="1 16 64" C=64 NOPS=100000 LONGRUND=... LOADTOOL=...
+#        WARM=3 (seconds each server is written, 16 callers, before the runs of writes and ceiling:
+#        a new store's first seconds are its growth; 30 measures stores past it)
 #        LONGRUN_BENCH_TMP (scratch; default /tmp/longrun-bench)
 set -eu
 source "$(dirname "$0")/lib.sh"
@@ -33,15 +35,15 @@ for b in "$LONGRUND" "$LOADTOOL"; do
   [ -x "$b" ] || { echo "missing $b: build it first (see the usage at the top of $0)" >&2; exit 1; }
 done
 ensure_etcd; ensure_client
-CONCS=${CONCS:-1 16 64}; C=${C:-64}; NOPS=${NOPS:-100000}; DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}; PROCS=${PROCS:-1 2}
+CONCS=${CONCS:-1 16 64}; C=${C:-64}; NOPS=${NOPS:-100000}; DUR=${DUR:-10}; RUNS=${RUNS:-1 2 3}; PROCS=${PROCS:-1 2}; WARM=${WARM:-3}
 
 writes() {
   stamp "writes: $(etcd --version | head -1); longrund $LONGRUND"
   start_etcd w 23890 23900; local ep=$ETCD_EP epid=$ETCD_PID
   start_longrund w; local ls=$LR_SOCK lpid=$LR_PID
   echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls (default settings: durability full)"
-  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
-  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
+  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
   local c r d
   for c in $CONCS; do for r in $RUNS; do
     d=$(disk_ok); echo "$($LG --target "$ep" --mode etcd-put --value-size 200 --concurrency "$c" --duration "$DUR" \
@@ -101,8 +103,8 @@ ceiling() {
   local floor=$CMP/floor/s.sock; mkdir -p "$CMP/floor"; chmod 755 "$CMP/floor"
   start_unix_server floor "$floor" "$LOADTOOL" h2-floor-server --socket "$floor" --per-stream-channels; local fpid=$SRV_PID
   echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls; HTTP/2 floor pid=$fpid"
-  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
-  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration 3 --warmup 0 --label warm >/dev/null
+  $LG --target "$ep" --mode etcd-put --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
+  $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
   local r p d
   for r in $RUNS; do for p in $PROCS; do
     d=$(disk_ok); echo "$($LG --target "$ep" --mode etcd-put --value-size 200 --concurrency "$C" --procs "$p" --duration "$DUR" \
