@@ -31,6 +31,7 @@ import shutil
 import struct
 
 PAGE = 4096
+LAYOUTS = ("format2", "history", "creation")
 
 
 def written_bytes():
@@ -111,7 +112,7 @@ def run(layout, options):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("layouts", nargs="*", default=["format2", "history", "creation"])
+    parser.add_argument("layouts", nargs="*", default=list(LAYOUTS), help=f"any of {', '.join(LAYOUTS)}")
     parser.add_argument("--batch", type=int, default=40, help="transitions per commit")
     parser.add_argument("--tasks", type=int, default=64, help="producers (at least --batch)")
     parser.add_argument("--updates", type=int, default=0, help="updates between create and complete")
@@ -122,6 +123,9 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scratch", default="/var/tmp")
     options = parser.parse_args()
+    unknown = [layout for layout in options.layouts if layout not in LAYOUTS]
+    if unknown:
+        parser.error(f"unknown layout {', '.join(unknown)}: choose from {', '.join(LAYOUTS)}")
     if options.tasks < options.batch:
         parser.error("--tasks must be at least --batch: a commit holds one transition per producer")
     print(f"batch {options.batch}, {options.tasks} producers, {options.updates} updates, {options.commits} commits; "
