@@ -8,9 +8,9 @@ of samples running and of each wait's innermost frames, overall and per --bucket
 how the W6 writer's time was split between its own work and the disk cache's flush
 (BENCHMARKS.md, "W6 on a new store and on one past its growth").
 
-  Benchmarks/Scripts/thread-waits.py PID [--thread TID | --busiest] [--seconds 4] [--bucket 0.5]
+  Benchmarks/Scripts/thread-waits.py PID [--thread TID] [--seconds 4] [--bucket 0.5]
 
---busiest (the default) picks the thread that used the most CPU over the first 0.3 s.
+Without --thread it samples the thread that used the most CPU over the first 0.3 s.
 """
 import argparse
 import collections

@@ -90,6 +90,7 @@ struct StoreFigures: AsyncParsableCommand {
             guard let size = Int(text.trimmingCharacters(in: .whitespaces)), size > 0 else { throw ValidationError("--list-sizes takes positive integers separated by commas") }
             return size
         }
+        guard writeWarmup >= 0 else { throw ValidationError("--write-warmup takes seconds, 0 or more") }
 
         for workload in Workload.allCases where workloads.contains(workload) {
             print("\(workload.rawValue):")
