@@ -65,7 +65,10 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
 
     /// How long a WaitOperation may wait, whichever path answers it (``UnaryFastPath`` too): its
     /// `timeout`, at most `maximumWait`, and before the call's `deadline` by a margin for the reply
-    /// to travel and for a busy machine (20% of the time left, between 10 ms and 1 s).
+    /// to travel and for a busy machine (20% of the time left, between 10 ms and 5 s). The deadline
+    /// is as the client sent it (`grpc-timeout` is relative), so the margin must also cover the
+    /// time the request spent reaching us: grpc-swift computes the header before it opens the
+    /// stream, and a busy client process was seen to take over a second to send it.
     static func waitTimeout(_ request: Google_Longrunning_WaitOperationRequest, deadline: ContinuousClock.Instant?,
                             maximumWait: Duration) throws -> Duration {
         var timeout = maximumWait
@@ -77,7 +80,7 @@ struct OperationsService: Google_Longrunning_Operations.ServiceProtocol {
         }
         if let deadline {
             let remaining = deadline - ContinuousClock.now
-            let margin = min(max(remaining / 5, .milliseconds(10)), .seconds(1))
+            let margin = min(max(remaining / 5, .milliseconds(10)), .seconds(5))
             timeout = max(.zero, min(timeout, remaining - margin))
         }
         return timeout
