@@ -39,7 +39,9 @@ extension LongrunEngine {
     }
 
     /// One pass in steps; with `share`, sleeps between steps so the pass uses at most that fraction
-    /// of one core.
+    /// of one core. A step's cost is its time on its thread, not the time until this task resumes
+    /// after it: on a busy machine that wait can be far longer than the step, and the share would
+    /// multiply it (at 3%, a second's wait became half a minute's sleep).
     func scrubPass(share: Double?) async throws {
         let store = try requireLMDB("scrubbing")
         let scrubber = Scrubber(store: store)
@@ -49,11 +51,9 @@ extension LongrunEngine {
             let step = Step(scrubber)
             while true {
                 try Task.checkCancellation()
-                let began = ContinuousClock.now
-                let more = try await onDedicatedThread { try step.run(budget: 2_000) }
+                let (more, spent) = try await onDedicatedThread { try step.run(budget: 2_000) }
                 if !more { break }
                 if let share, share > 0, share < 1 {
-                    let spent = ContinuousClock.now - began
                     try await Task.sleep(for: spent * ((1 - share) / share))
                 }
             }
@@ -134,5 +134,10 @@ extension LongrunEngine {
 private final class Step: @unchecked Sendable {
     private let scrubber: Scrubber
     init(_ scrubber: Scrubber) { self.scrubber = scrubber }
-    func run(budget: Int) throws -> Bool { try scrubber.step(budget: budget) }
+    /// One step, and how long it took on this thread.
+    func run(budget: Int) throws -> (more: Bool, spent: Duration) {
+        let began = ContinuousClock.now
+        let more = try scrubber.step(budget: budget)
+        return (more, ContinuousClock.now - began)
+    }
 }
