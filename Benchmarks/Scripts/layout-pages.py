@@ -8,8 +8,11 @@ held across --pin commits stands for the journal checkpoint's pinned state (no p
 it is reused until the next). Pages written per commit are the bytes the process wrote at the
 commit (/proc/self/io, `wchar`; LMDB writes each dirty page once, with the meta page) over 4 KiB.
 
-  format2   the views as they are: `operations` by name, `history` by name and sequence, both
-            written at every transition; `by_creation`, `running`, `expiry_candidates`, `log`, `meta`
+  format2   the views before `history_by_creation`: `operations` by name, `history` by name and
+            sequence, both written at every transition; `by_creation`, `running`,
+            `expiry_candidates`, `log`, `meta`
+  bycreation  the views as they are: format2 with history keyed by the operation's create
+            sequence and the event's (`history_by_creation`)
   history   `history`'s keys beside the record in `operations` (name, 0x00, sequence)
   creation  records keyed by creation sequence (parent, 0x00, sequence), their history beside them,
             and an index from name to creation sequence written once, at the create
@@ -18,7 +21,7 @@ Workload: --tasks producers, each creating an operation, updating it --updates t
 it, one transition at a time; --batch transitions of distinct producers per commit (W6: 64 tasks,
 0 updates, batches of ~40; unary lifecycle over the socket: 3 updates, ~10 at 64 callers, 1 alone).
 
-  Benchmarks/Scripts/layout-pages.py [--batch 40] [--updates 0] [--commits 3000] [format2 history creation]
+  Benchmarks/Scripts/layout-pages.py [--batch 40] [--updates 0] [--commits 3000] [format2 bycreation history creation]
 
 Needs py-lmdb (`pip install lmdb`, or Debian's python3-lmdb). Writes under --scratch (default
 /var/tmp) and removes what it wrote.
@@ -31,7 +34,7 @@ import shutil
 import struct
 
 PAGE = 4096
-LAYOUTS = ("format2", "history", "creation")
+LAYOUTS = ("format2", "bycreation", "history", "creation")
 
 
 def written_bytes():
@@ -85,6 +88,8 @@ def run(layout, options):
                 txn.put(b"\0" + be64(sequence) + name, b"", db=db["expiry_candidates"])
         if layout == "format2":
             txn.put(name + b"\0" + be64(sequence), b"", db=db["history"])
+        elif layout == "bycreation":
+            txn.put(be64(first) + be64(sequence), b"", db=db["history"])
         elif layout == "history":
             txn.put(name + b"\0" + be64(sequence), b"", db=db["operations"])
         else:
@@ -134,7 +139,7 @@ def main():
     for layout in options.layouts:
         per_commit, per_transition = run(layout, options)
         baseline = baseline or per_transition
-        print(f"  {layout:9} {per_commit:7.1f} per commit, {per_transition:5.2f} per transition ({per_transition / baseline:.2f}x)")
+        print(f"  {layout:10} {per_commit:7.1f} per commit, {per_transition:5.2f} per transition ({per_transition / baseline:.2f}x)")
 
 
 if __name__ == "__main__":

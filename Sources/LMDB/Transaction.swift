@@ -128,6 +128,13 @@ public final class WriteTransaction: ReadTransaction {
         precondition(isOpen, "transaction used after it ended")
         try LMDBError.check(mdb_drop(handle, database.dbi, 0), "mdb_drop(\(database.name))")
     }
+
+    /// Deletes `database` from the environment, its entries and its name; its handle is closed
+    /// and must not be used again.
+    public func drop(_ database: Database) throws(LMDBError) {
+        precondition(isOpen, "transaction used after it ended")
+        try LMDBError.check(mdb_drop(handle, database.dbi, 1), "mdb_drop(\(database.name), delete)")
+    }
 }
 
 /// Calls `body` with the bytes of `array`, typed-throwing.

@@ -104,12 +104,12 @@ public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The operation the key names, when it names one that parses: `operations` and `tombstones`
-    /// keys are the name, `history` keys begin with it; `engine_deadlines` and `expiry_candidates` keys end with it.
+    /// keys are the name; `engine_deadlines` and `expiry_candidates` keys end with it. (A history
+    /// key names a create sequence: the scrub finds its operation through the fold.)
     public var operation: OperationName? {
         let text: [UInt8]
         switch database {
         case "operations", "tombstones": text = key
-        case "history": text = Array(key.prefix(while: { $0 != 0 }))
         case "engine_deadlines" where key.count > 8: text = Array(key[8...])
         case "expiry_candidates" where key.count > 9: text = Array(key[9...])
         default: return nil

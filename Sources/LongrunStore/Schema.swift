@@ -39,7 +39,11 @@ public struct Schema: Sendable {
     public let byCreation: Database
     /// Same keys as ``byCreation`` for operations that are not done, so `done = false` scans no done ones.
     public let running: Database
-    /// name · 0x00 · sequence (8 bytes BE) → empty: every event of an operation, for history.
+    /// create sequence (8 bytes BE) · sequence (8 bytes BE) → empty: every event of an operation,
+    /// for history (named `history_by_creation`). Keyed by the operation's create sequence rather
+    /// than its name, so that the entries of the operations running now, all created lately, share
+    /// the tree's last pages: keyed by name, every transition wrote a leaf page of its own, the
+    /// most pages of any view (docs/FORMAT.md; BENCHMARKS.md, W6).
     public let history: Database
     /// parent · 0x00 · request id → name: idempotent creates.
     public let requestIDs: Database
@@ -99,7 +103,7 @@ public struct Schema: Sendable {
 
     /// The name of every database ``init(environment:)`` opens: a read-only open checks that the
     /// store has them all before opening any (it cannot create one).
-    package static let databaseNames = ["log", "operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones", "meta"]
+    package static let databaseNames = ["log", "operations", "by_creation", "running", "history_by_creation", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones", "meta"]
 
     init(environment: Environment) throws(LMDBError) {
         func open(_ name: String) throws(LMDBError) -> Database {
@@ -110,7 +114,7 @@ public struct Schema: Sendable {
         operations = try open("operations")
         byCreation = try open("by_creation")
         running = try open("running")
-        history = try open("history")
+        history = try open("history_by_creation")
         requestIDs = try open("request_ids")
         engineDeadlines = try open("engine_deadlines")
         expiryCandidates = try open("expiry_candidates")
@@ -137,15 +141,21 @@ enum Keys {
 
     static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] { built { appendCreation(collection, sequence, to: &$0) } }
 
-    /// `name · 0x00`: the prefix of an operation's entries in ``Schema/history``.
-    static func historyPrefix(_ name: OperationName) -> [UInt8] {
-        var key = Array(name.description.utf8)
-        key.append(0)
+    /// The operation's create sequence (8 bytes BE): the prefix of its entries in ``Schema/history``.
+    static func historyPrefix(createSequence: UInt64) -> [UInt8] { sequence(createSequence) }
+
+    /// `create sequence · sequence`, both 8 bytes BE: an event's entry in ``Schema/history``.
+    static func history(createSequence: UInt64, _ sequence: UInt64) -> [UInt8] {
+        var key = Keys.sequence(createSequence)
+        withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
         return key
     }
 
-    static func history(_ name: OperationName, _ sequence: UInt64) -> [UInt8] {
-        historyPrefix(name) + Keys.sequence(sequence)
+    /// The create sequence and the event's sequence of a ``Schema/history`` key; nil unless it
+    /// has 16 bytes.
+    static func decodeHistory(_ key: UnsafeRawBufferPointer) -> (createSequence: UInt64, sequence: UInt64)? {
+        guard key.count == 16 else { return nil }
+        return (UInt64(bigEndian: key.loadUnaligned(as: UInt64.self)), UInt64(bigEndian: key.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
     }
 
     static func requestID(_ collection: CollectionName, _ requestID: String) -> [UInt8] { built { appendRequestID(collection, requestID, to: &$0) } }

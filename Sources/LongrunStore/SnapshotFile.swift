@@ -439,10 +439,11 @@ public enum SnapshotFile {
     }
 
     /// Loads a verified full snapshot into a store whose views are empty, and records its sequence as
-    /// applied. Of version 2, its records, with the index entries each implies and the history of
-    /// the store's own log from `logStart` through the snapshot (a rebuild copying the log later
-    /// adds the history of what it copies); of version 1, every view it holds. History entries of
-    /// events before `logStart` are left out: those events were compacted out of the log after the
+    /// applied. Of version 2, its records, with the index entries each implies; of version 1, every
+    /// view it holds but its history (keyed by name then, by create sequence now). Either way the
+    /// history of the store's own log from `logStart` through the snapshot is written from the log
+    /// (a rebuild copying the log later adds the history of what it copies): entries of events
+    /// before `logStart` are left out, since those events were compacted out of the log after the
     /// snapshot was taken.
     static func load(_ path: String, into writer: StoreWriter, logStart: UInt64, repairedLater: Set<OperationName>) throws {
         // Verify first, so that a damaged file never leaves half its records behind.
@@ -467,11 +468,7 @@ public enum SnapshotFile {
                 try loadRecord(key: key, value: sealed, into: writer, path: path, withIndexes: false)
                 return
             }
-            if Int(index) == history, key.count > 8,
-               let sequence = key.withUnsafeBytes({ Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: $0[($0.count - 8)...])) }),
-               sequence < logStart {
-                return
-            }
+            if Int(index) == history { return }
             if verified.storeFormat == 1 {
                 try writer.putSealed(views[Int(index)], key: key, body: value)
             } else {
@@ -479,7 +476,7 @@ public enum SnapshotFile {
                 try writer.txn.put(views[Int(index)], key: key, value: value)
             }
         }
-        if recordsOnly { try writer.putHistory(from: logStart, through: header.sequence) }
+        try writer.putHistory(from: logStart, through: header.sequence)
         try forgetCompacted(before: logStart, except: repairedLater, writer)
         try writer.setAppliedSequence(header.sequence)
     }

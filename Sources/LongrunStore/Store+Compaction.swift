@@ -45,8 +45,21 @@ extension Store {
                         entry = try cursor.next()
                     }
                 }
+                // Each event's history entry is under its operation's create sequence: its own for a
+                // creation, else its record's, looked up once per operation of the chunk. An entry
+                // whose record cannot be read stays, for a repair of the operation to drop.
+                var created: [OperationName: UInt64?] = [:]
                 for event in events {
-                    try writer.txn.delete(schema.history, key: Keys.history(event.name, event.sequence))
+                    if case .created = event.kind { created[event.name] = event.sequence }
+                    let createSequence: UInt64?
+                    if let known = created[event.name] {
+                        createSequence = known
+                    } else {
+                        createSequence = (try? reader.operation(event.name))?.createSequence
+                        created[event.name] = createSequence
+                    }
+                    guard let createSequence else { continue }
+                    try writer.txn.delete(schema.history, key: Keys.history(createSequence: createSequence, event.sequence))
                 }
                 for key in keys { try writer.txn.delete(schema.log, key: key) }
                 if let lastHash { try writer.txn.put(schema.meta, key: Schema.MetaKey.logBaseHash, value: lastHash.bytes) }

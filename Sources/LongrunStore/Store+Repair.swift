@@ -89,7 +89,16 @@ extension Store {
             }
             // Every entry that refers to an operation about to be rebuilt goes first, in one pass
             // over each index (a repair of many operations must not scan the indexes once each).
-            report.droppedEntries += try removeEntries(of: names, writer: writer)
+            // History entries are under a create sequence: the one the log's creation or the
+            // snapshot's state gives (a stored record's is taken only where the log confirms it).
+            var createSequences: Set<UInt64> = []
+            for name in names {
+                if let created = events[name]?.first(where: { if case .created = $0.kind { true } else { false } }) {
+                    createSequences.insert(created.sequence)
+                }
+                if let base = bases[name] { createSequences.insert(base.state.createSequence) }
+            }
+            report.droppedEntries += try removeEntries(of: names, historyUnder: createSequences, writer: writer)
             for name in names.sorted(by: { $0.description < $1.description }) {
                 let operationEvents = events[name] ?? []
                 let base = bases[name]
@@ -119,7 +128,7 @@ extension Store {
                 _ = try writer.deleteRecord(Keys.name(name))
                 try writer.putRecord(state, previous: nil)
                 for sequence in historySequences where sequence >= tail {
-                    try writer.putSealed(schema.history, key: Keys.history(name, sequence), body: [])
+                    try writer.putSealed(schema.history, key: Keys.history(createSequence: state.createSequence, sequence), body: [])
                 }
                 for (database, key) in IndexEntries(state).entries(schema) {
                     try writer.putSealed(database, key: key, body: IndexEntries.body(of: database, for: name, schema))
@@ -177,14 +186,21 @@ extension Store {
 
     /// Deletes the record, the history entries and every index entry that refer to any of `names`,
     /// in one pass over each index (and a range per collection where the key says which); returns
-    /// how many entries went, records not counted.
-    private func removeEntries(of names: Set<OperationName>, writer: StoreWriter) throws -> Int {
+    /// how many entries went, records not counted. History entries go under each of
+    /// `createSequences`, and under a current record's create sequence where the log holds that
+    /// operation's creation there.
+    private func removeEntries(of names: Set<OperationName>, historyUnder createSequences: Set<UInt64>, writer: StoreWriter) throws -> Int {
         let txn = writer.txn
         let nameKeys = Set(names.map(Keys.name))
         var doomed: [(Database, [UInt8])] = []
+        var createSequences = createSequences
         // What each current record implies, when it can still be read.
         for name in names {
-            if let old = try? writer.reader.operation(name) { doomed += IndexEntries(old).entries(schema) }
+            guard let old = try? writer.reader.operation(name) else { continue }
+            doomed += IndexEntries(old).entries(schema)
+            if let created = try? writer.reader.event(at: old.createSequence), created.name == name, case .created = created.kind {
+                createSequences.insert(old.createSequence)
+            }
         }
         func scan(_ database: Database, from prefix: [UInt8], refersToName: (UnsafeRawBufferPointer, UnsafeRawBufferPointer) -> Bool) throws {
             try txn.withCursor(database) { cursor in
@@ -200,9 +216,8 @@ extension Store {
             let body = Checksum.body(key: key, value: value) ?? UnsafeRawBufferPointer(rebasing: value[min(value.count, Checksum.byteCount)...])
             return nameKeys.contains(Array(body))
         }
-        for name in names {
-            let prefix = Keys.historyPrefix(name)
-            try scan(schema.history, from: prefix) { _, _ in true }
+        for createSequence in createSequences {
+            try scan(schema.history, from: Keys.historyPrefix(createSequence: createSequence)) { _, _ in true }
         }
         for collection in Set(names.map(\.collection)) {
             let prefix = Keys.collectionPrefix(collection)

@@ -296,11 +296,8 @@ public final class Scrubber {
     }
 
     private func checkHistoryEntry(key: [UInt8], reader: StoreReader, tail: UInt64) throws {
-        let nameBytes = key.prefix(while: { $0 != 0 })
-        let text = String(decoding: nameBytes, as: UTF8.self)
-        let sequence = key.count == nameBytes.count + 9 ? key.withUnsafeBytes { Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: $0[(nameBytes.count + 1)...])) } : nil
-        guard let sequence, let name = try? OperationName(parsing: text) else {
-            record(IntegrityFinding(kind: .historyStale, database: "history", key: key, message: "a history entry has a malformed key"))
+        guard let (createSequence, sequence) = key.withUnsafeBytes({ Keys.decodeHistory($0) }) else {
+            record(IntegrityFinding(kind: .historyStale, database: store.schema.history.name, key: key, message: "a history entry has a malformed key"))
             return
         }
         guard sequence >= tail else { return }
@@ -308,9 +305,20 @@ public final class Scrubber {
         do { event = try reader.event(at: sequence) } catch let error as StoreError where error.damage != nil {
             return  // the damaged event is reported by the log's check
         }
-        if event?.name != name {
-            record(IntegrityFinding(kind: .historyStale, database: "history", key: key, operation: name, sequence: sequence,
-                                    message: "the history of \(name) names event \(sequence), which is \(event == nil ? "not in the log" : "another operation's")"))
+        guard let event else {
+            record(IntegrityFinding(kind: .historyStale, database: store.schema.history.name, key: key, sequence: sequence,
+                                    message: "a history entry under create sequence \(createSequence) names event \(sequence), which is not in the log"))
+            return
+        }
+        // The entry belongs to the operation the event is of, created at `createSequence`.
+        let created: UInt64?
+        do { created = try reader.operation(event.name)?.createSequence } catch {
+            return  // a record that cannot be read is reported where the pass reads it
+        }
+        if created != createSequence {
+            let was = created.map { "was created at \($0)" } ?? "has no record"
+            record(IntegrityFinding(kind: .historyStale, database: store.schema.history.name, key: key, operation: event.name, sequence: sequence,
+                                    message: "the history entry of event \(sequence) of \(event.name) is under create sequence \(createSequence), but \(event.name) \(was)"))
         }
     }
 }

@@ -121,6 +121,46 @@ extension Store {
 }
 
 extension Store {
+    /// The view set of builds before ``Schema/history`` was keyed by create sequence: the same
+    /// views, with `history` keyed by name (name · 0x00 · sequence).
+    static let viewSetBeforeHistoryByCreation = viewSetBeforeTombstones + ",tombstones"
+
+    /// Keys history by create sequence, in place: what a store of the view set before
+    /// `history_by_creation` needs, and all it needs. Its entries are written from the log, one for
+    /// each event folded so far (``StoreWriter/putHistory(from:through:)``: what folding the events
+    /// writes), so the name-keyed `history` is not read, only dropped at the end; a compacted store
+    /// converts as well as any (history covers the retained log only).
+    ///
+    /// Runs in chunks of `chunk` events, each its own transaction. The view set is recorded only
+    /// after the last chunk: an interrupted conversion starts again at the next open.
+    func keyHistoryByCreation(chunk: UInt64 = 50_000) throws {
+        let (tail, applied) = try read { reader in (try reader.logTail(), try reader.appliedSequence()) }
+        try write { writer in try writer.txn.clear(schema.history) }  // what an interrupted conversion left
+        if let tail, tail <= applied {
+            logger.notice("keying history by creation: writing each event's entry from the log", metadata: [
+                "directory": "\(directory)", "events": "\(applied - tail + 1)",
+            ])
+            var next = tail
+            while next <= applied {
+                let end = min(applied, next + chunk - 1)
+                try write { writer in try writer.putHistory(from: next, through: end) }
+                logger.notice("keying history by creation", metadata: ["progress": "\((end - tail + 1) * 100 / (applied - tail + 1))%"])
+                next = end + 1
+            }
+        }
+        try dropNameKeyedHistory()
+        logger.notice("history is keyed by creation")
+    }
+
+    /// Deletes the name-keyed `history` database of builds before `history_by_creation`, if any.
+    func dropNameKeyedHistory() throws {
+        guard try storage({ try environment.databaseNames() }).contains("history") else { return }
+        let history = try storage { try environment.openDatabase("history", create: false) }
+        try write { writer in try writer.txn.drop(history) }
+    }
+}
+
+extension Store {
     /// Whether an older build compacted history whose tombstones it did not forget.
     func tombstonesToForget() throws -> Bool {
         try read { reader in

@@ -176,10 +176,19 @@ public final class Store: Sendable {
     /// whole, so a crash part way folds them again at the next open.
     private func rebuildViewsIfTheirRulesChanged(chunk: Int) throws {
         let currentSet = schema.viewSetDescription
-        let (storedSet, revision) = try viewRules()
+        var (storedSet, revision) = try viewRules()
         guard storedSet != currentSet || revision != Lifecycle.foldRevision else { return }
-        if storedSet == Self.viewSetBeforeTombstones, currentSet == Self.viewSetBeforeTombstones + ",tombstones", revision == Lifecycle.foldRevision {
+        // Conversions in place, oldest first; each leaves the view set the next one starts from.
+        if storedSet == Self.viewSetBeforeTombstones, revision == Lifecycle.foldRevision {
             try moveTombstonesOutOfOperations()
+            storedSet = Self.viewSetBeforeHistoryByCreation
+        }
+        if storedSet == Self.viewSetBeforeHistoryByCreation, revision == Lifecycle.foldRevision {
+            try keyHistoryByCreation()
+            storedSet = currentSet
+        }
+        if storedSet == currentSet, revision == Lifecycle.foldRevision {
+            // Converted in place.
         } else if try read({ try $0.logHead() }) > 0 {
             if storedSet != currentSet {
                 logger.notice("the set of views changed; rebuilding them from the log", metadata: ["was": "\(storedSet ?? "(unrecorded)")", "now": "\(currentSet)"])
@@ -190,6 +199,8 @@ public final class Store: Sendable {
                 try rebuildViews(chunk: chunk, fromASnapshotOfOtherRules: true)
             }
         }
+        // A rebuild leaves no use for a name-keyed history either.
+        try dropNameKeyedHistory()
         try write { writer in
             try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(currentSet.utf8))
             try writer.txn.put(schema.meta, key: Schema.MetaKey.foldRevision, value: withUnsafeBytes(of: Lifecycle.foldRevision.bigEndian) { Array($0) })

@@ -150,7 +150,14 @@ public struct StoreReader {
 
     /// Up to `limit` events of `name` (deleted operations included) with sequence greater than `after`.
     public func events(of name: OperationName, after: UInt64, limit: Int) throws -> [Event] {
-        let prefix = Keys.historyPrefix(name)
+        // The entries are under the operation's create sequence, which its record holds.
+        guard let createSequence = try operation(name)?.createSequence else { return [] }
+        return try events(of: name, createdAt: createSequence, after: after, limit: limit)
+    }
+
+    /// ``events(of:after:limit:)`` for an operation whose create sequence is known.
+    func events(of name: OperationName, createdAt createSequence: UInt64, after: UInt64, limit: Int) throws -> [Event] {
+        let prefix = Keys.historyPrefix(createSequence: createSequence)
         let sequences: [UInt64] = try txn.withCursor(schema.history) { cursor in
             var sequences: [UInt64] = []
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(after &+ 1))
@@ -165,6 +172,9 @@ public struct StoreReader {
         return try sequences.map { sequence in
             guard let event = try event(at: sequence) else {
                 throw StoreError(.dataLoss, "history of \(name) names sequence \(sequence), which is not in the log")
+            }
+            guard event.name == name else {
+                throw StoreError(.dataLoss, "history of \(name) names sequence \(sequence), which is an event of \(event.name)")
             }
             return event
         }

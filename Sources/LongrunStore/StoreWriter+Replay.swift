@@ -56,9 +56,10 @@ extension StoreWriter {
     /// them (the indexes are a function of the state: ``IndexEntries``), at a fraction of the reads,
     /// decodes, encodes and writes.
     ///
-    /// Every database is written in one ascending run through one cursor: the records and history
-    /// entries in name order, the indexes in the order the chunk first met each operation (which
-    /// is creation order for those it created, so the creation indexes grow at their end).
+    /// Every database is written in one ascending run through one cursor: the records in name
+    /// order, the history entries by create sequence, the indexes in the order the chunk first met
+    /// each operation (which is creation order for those it created, so the creation indexes grow
+    /// at their end).
     /// Consecutive keys mostly land on the leaf page the cursor is on, so LMDB neither searches
     /// from the root nor touches a page twice.
     func foldDecoded(_ decoded: DecodedChunk) throws {
@@ -76,8 +77,8 @@ extension StoreWriter {
         try setAppliedSequence(decoded.through)
     }
 
-    /// Writes what a chunk folded: records and history in name order, then each index. Each
-    /// changed state is taken out of the chunk (not copied: a copy retains and releases every
+    /// Writes what a chunk folded: records in name order, history in creation order, then each
+    /// index. Each changed state is taken out of the chunk (not copied: a copy retains and releases every
     /// field), encoded after its checksum's place in one reused buffer, and left as its index entries.
     private func write(_ chunk: inout ReplayChunk) throws {
         let byName = chunk.nameOrder
@@ -87,6 +88,7 @@ extension StoreWriter {
         // (bit `n`: `IndexEntries.Index.allCases[n]`). Not optional, and read in place through a
         // buffer: read through an optional or an array's subscript, every use copied the entries
         // (a retain and a release of each of their strings).
+        let createSequences = chunk.createSequences
         var new = [IndexEntries](repeating: IndexEntries(nil), count: chunk.operations.count)
         var removes = [UInt8](repeating: 0, count: chunk.operations.count)
         var adds = [UInt8](repeating: 0, count: chunk.operations.count)
@@ -115,7 +117,7 @@ extension StoreWriter {
                 }
             }
         }
-        try writeHistory(chunk.history, byName: byName) { chunk.operations[$0].key }
+        try writeHistory(chunk.history, createSequences: createSequences)
 
         // The entries to remove and to add, as event-by-event folding would change them
         // (``StoreWriter/updateIndexes(from:to:)``), then one pass per index, in the order the
@@ -141,16 +143,19 @@ extension StoreWriter {
         }
     }
 
-    /// A chunk's history entries, `name · 0x00 · sequence`, in key order: operations by name
-    /// (`byName`: indexes of the chunk's operations in their keys' order; `key`: an operation's key
-    /// by its index), each one's sequences ascending (the log's order), so the whole run ascends.
-    func writeHistory(_ history: [(slot: Int32, sequence: UInt64)], byName: [Int], key operationKey: (Int) -> [UInt8]) throws {
-        // Counting sort of the entries (in log order) by their operation's place in name order.
-        var rank = [Int](repeating: 0, count: byName.count)
-        for (place, index) in byName.enumerated() { rank[index] = place }
-        var starts = [Int](repeating: 0, count: byName.count + 1)
+    /// A chunk's history entries, `create sequence · sequence`, in key order: operations by create
+    /// sequence (`createSequences`: each one's by its index in the chunk; those without entries
+    /// may hold anything), each one's sequences ascending (the log's order), so the whole run
+    /// ascends. The operations running now were all created lately: their entries go to the
+    /// tree's last pages.
+    func writeHistory(_ history: [(slot: Int32, sequence: UInt64)], createSequences: [UInt64]) throws {
+        let order = createSequences.indices.sorted { createSequences[$0] < createSequences[$1] }
+        // Counting sort of the entries (in log order) by their operation's place in that order.
+        var rank = [Int](repeating: 0, count: order.count)
+        for (place, index) in order.enumerated() { rank[index] = place }
+        var starts = [Int](repeating: 0, count: order.count + 1)
         for (slot, _) in history { starts[rank[Int(slot)] + 1] += 1 }
-        for place in 0..<byName.count { starts[place + 1] += starts[place] }
+        for place in 0..<order.count { starts[place + 1] += starts[place] }
         var sequences = [UInt64](repeating: 0, count: history.count)
         var fill = starts
         for (slot, sequence) in history {
@@ -158,18 +163,14 @@ extension StoreWriter {
             sequences[fill[place]] = sequence
             fill[place] += 1
         }
-        var key: [UInt8] = []
-        key.reserveCapacity(OperationName.maximumLength + 9)
+        var key = Keys.history(createSequence: 0, 0)
         var value: [UInt8] = []
         try txn.withCursor(schema.history) { cursor in
-            for (place, index) in byName.enumerated() where starts[place] < starts[place + 1] {
-                key.removeAll(keepingCapacity: true)
-                key += operationKey(index)
-                key.append(0)
-                let sequenceAt = key.count
-                key += Keys.sequence(0)
+            for (place, index) in order.enumerated() where starts[place] < starts[place + 1] {
+                let createSequence = createSequences[index]
+                key.withUnsafeMutableBytes { $0.storeBytes(of: createSequence.bigEndian, toByteOffset: 0, as: UInt64.self) }
                 for sequence in sequences[starts[place]..<starts[place + 1]] {
-                    key.withUnsafeMutableBytes { $0.storeBytes(of: sequence.bigEndian, toByteOffset: sequenceAt, as: UInt64.self) }
+                    key.withUnsafeMutableBytes { $0.storeBytes(of: sequence.bigEndian, toByteOffset: 8, as: UInt64.self) }
                     try putSealed(&cursor, key: key, body: [], value: &value)
                 }
             }
@@ -214,7 +215,7 @@ struct DecodedChunk: Sendable {
 struct ReplayNames: Sendable {
     struct Entry: Sendable {
         let name: OperationName
-        /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
+        /// The name's UTF-8: its key in `operations`, and the value of its list entries.
         let key: [UInt8]
         let hash: Int
     }
@@ -303,7 +304,7 @@ struct ReplayNames: Sendable {
 /// chunk and after it, and the chunk's history entries.
 struct ReplayChunk {
     struct Operation {
-        /// The name's UTF-8: its key in `operations` and `history`, and the value of its list entries.
+        /// The name's UTF-8: its key in `operations`, and the value of its list entries.
         let key: [UInt8]
         /// The index entries of its state before the chunk: all the chunk needs of that state.
         let before: IndexEntries
@@ -312,6 +313,11 @@ struct ReplayChunk {
         /// its record and indexes then); it has a state (``after``) then.
         var changed = false
     }
+
+    /// Each operation's create sequence, by its index in ``operations`` (`UInt64.max` for one the
+    /// chunk neither found stored nor created): its history entries' prefix, kept apart so that
+    /// it outlives ``takeState(at:)``.
+    private(set) var createSequences: [UInt64] = []
 
     private(set) var operations: [Operation] = []
     /// Indexes into ``operations`` in the order of their keys (bytewise, as LMDB orders them).
@@ -326,8 +332,10 @@ struct ReplayChunk {
         self.nameOrder = nameOrder
         history.reserveCapacity(events)
         operations.reserveCapacity(names.entries.count)
+        createSequences.reserveCapacity(names.entries.count)
         for entry in names.entries {
             let state = try stored(entry.name)
+            createSequences.append(state?.createSequence ?? .max)
             operations.append(Operation(key: entry.key, before: IndexEntries(state), after: state))
         }
     }
@@ -342,6 +350,8 @@ struct ReplayChunk {
     /// per event), and notes its history entry when it applies.
     mutating func fold(_ event: Event, into slot: Int) {
         if Lifecycle.apply(&operations[slot].after, event) {
+            // A state that applies an event exists after it: created by it when there was none.
+            if createSequences[slot] == .max { createSequences[slot] = event.sequence }
             operations[slot].changed = true
             history.append((Int32(slot), event.sequence))
         }

@@ -86,9 +86,9 @@ public final class StoreWriter {
         logIsEmpty = false
     }
 
-    /// The `history` entry of one event: its operation's name and its sequence.
-    private func putHistory(of event: Event) throws {
-        try putSealed(schema.history, key: Keys.history(event.name, event.sequence), body: [])
+    /// The `history` entry of one event: its operation's create sequence and its own.
+    private func putHistory(of event: Event, createSequence: UInt64) throws {
+        try putSealed(schema.history, key: Keys.history(createSequence: createSequence, event.sequence), body: [])
     }
 
     /// The `history` entries of this store's own log events from `first` through `last`, which a
@@ -110,16 +110,23 @@ public final class StoreWriter {
         while next <= last {
             let end = min(last, next + 49_999)
             let decoded = try reader.decodeLogged(from: next, through: end)
-            var hasRecord: [Bool] = []
-            hasRecord.reserveCapacity(decoded.names.entries.count)
-            for entry in decoded.names.entries { hasRecord.append(try reader.record(entry.key) != nil) }
+            // Each operation's create sequence, from its record (none: no record, or one that
+            // cannot be read, which the scrub reports and a repair rebuilds with its history).
+            var created: [UInt64?] = []
+            created.reserveCapacity(decoded.names.entries.count)
+            for entry in decoded.names.entries {
+                do { created.append(try reader.operation(entry.name)?.createSequence) } catch let error as StoreError where error.kind == .dataLoss {
+                    created.append(nil)
+                }
+            }
             var history: [(slot: Int32, sequence: UInt64)] = []
             history.reserveCapacity(decoded.events.count)
             for (event, slot) in zip(decoded.events, decoded.slots) {
-                if case .created = event.kind {} else if !hasRecord[Int(slot)] { continue }
+                if case .created = event.kind, created[Int(slot)] == nil { created[Int(slot)] = event.sequence }
+                guard created[Int(slot)] != nil else { continue }
                 history.append((slot, event.sequence))
             }
-            try writeHistory(history, byName: decoded.nameOrder) { decoded.names.entries[$0].key }
+            try writeHistory(history, createSequences: created.map { $0 ?? .max })
             next = end + 1
         }
     }
@@ -148,7 +155,7 @@ public final class StoreWriter {
         }
         guard let next = Lifecycle.apply(previous, event) else { return previous }
         try putRecord(next, previous: previous)
-        try putHistory(of: event)
+        try putHistory(of: event, createSequence: next.createSequence)
         try updateIndexes(from: previous, to: next)
         return next
     }

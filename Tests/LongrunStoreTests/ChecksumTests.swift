@@ -164,7 +164,7 @@ struct ChecksumTests {
         #expect(try Scrubber.run(store).contains { $0.kind == .damagedRecord && $0.sequence == other.sequence })
     }
 
-    @Test(arguments: ["operations", "by_creation", "running", "history", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones"])
+    @Test(arguments: ["operations", "by_creation", "running", "history_by_creation", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones"])
     func aDamagedViewRecordIsFoundInOnePassAndRepairedFromTheLog(_ databaseName: String) throws {
         for inKey in [false, true] {
             let directory = TemporaryDirectory()

@@ -270,7 +270,8 @@ extension StoreTests {
                     let event = try #require(try writer.reader.txn.get(writer.schema.log, key: Keys.sequence(sequence)).map {
                         try writer.reader.decodeEvent($0, sequence: sequence)
                     })
-                    _ = try writer.txn.delete(writer.schema.history, key: Keys.history(event.name, sequence))
+                    let created = try #require(try writer.reader.operation(event.name)).createSequence
+                    _ = try writer.txn.delete(writer.schema.history, key: Keys.history(createSequence: created, sequence))
                     _ = try writer.txn.delete(writer.schema.log, key: Keys.sequence(sequence))
                 }
                 try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.logBaseHash, value: hash.bytes)
