@@ -110,13 +110,17 @@ extension StoreReader {
     /// not exist yet. OUT_OF_RANGE if it was created before the retained log (its early events were
     /// compacted; its current state is still in the views).
     public func state(of name: OperationName, at sequence: UInt64) throws -> OperationState? {
-        if let tail = try logTail(), tail > 1, let current = try operation(name), current.createSequence < tail {
+        // No record, no history: never created, or forgotten with every event it had.
+        guard let current = try operation(name) else { return nil }
+        if let tail = try logTail(), tail > 1, current.createSequence < tail {
             throw DomainError(.outOfRange, reason: .historyCompacted,
                               "the early events of \(name) were compacted (the log starts at \(tail)); its state at \(sequence) cannot be computed")
         }
         // In this one read transaction, so that no compaction lands between two pages.
         var fold = Lifecycle.HistoryFold(through: sequence)
-        while let after = fold.nextPageAfter { fold.add(try events(of: name, after: after, limit: Lifecycle.HistoryFold.pageSize)) }
+        while let after = fold.nextPageAfter {
+            fold.add(try events(of: name, createdAt: current.createSequence, after: after, limit: Lifecycle.HistoryFold.pageSize))
+        }
         return fold.state
     }
 }

@@ -33,6 +33,9 @@ public final class Scrubber {
     /// its log phase is over and found nothing (``Store/recordVerifiedLog(through:hash:)``).
     public private(set) var verifiedLog: (sequence: UInt64, hash: ChainHash)?
     private var logIsClean = true
+    /// The operation whose record the last history entry checked was found under, in the views
+    /// step under way: the next entries under the same create sequence need not read it again.
+    private var historyOwner: (createSequence: UInt64, name: OperationName)?
     /// The newest usable snapshot's sequence when the pass began, for wording log findings.
     private var newestSnapshot: UInt64?
     public var isFinished: Bool { if case .finished = phase { true } else { false } }
@@ -187,6 +190,7 @@ public final class Scrubber {
         let database = schema.views[index]
         return try store.read { reader in
             let tail = try reader.logTail() ?? 1
+            historyOwner = nil  // known within this read transaction only
             var collected: [([UInt8], [UInt8])] = []
             let more: Bool = try reader.txn.withCursor(database) { cursor in
                 var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
@@ -310,12 +314,16 @@ public final class Scrubber {
                                     message: "a history entry under create sequence \(createSequence) names event \(sequence), which is not in the log"))
             return
         }
-        // The entry belongs to the operation the event is of, created at `createSequence`.
+        // The entry belongs to the operation the event is of, created at `createSequence`. An
+        // operation's entries are adjacent: its record is read once for all of them.
+        if let owner = historyOwner, owner.createSequence == createSequence, owner.name == event.name { return }
         let created: UInt64?
         do { created = try reader.operation(event.name)?.createSequence } catch {
             return  // a record that cannot be read is reported where the pass reads it
         }
-        if created != createSequence {
+        if created == createSequence {
+            historyOwner = (createSequence, event.name)
+        } else {
             let was = created.map { "was created at \($0)" } ?? "has no record"
             record(IntegrityFinding(kind: .historyStale, database: store.schema.history.name, key: key, operation: event.name, sequence: sequence,
                                     message: "the history entry of event \(sequence) of \(event.name) is under create sequence \(createSequence), but \(event.name) \(was)"))
