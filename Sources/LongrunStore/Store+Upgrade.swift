@@ -141,10 +141,16 @@ extension Store {
                 "directory": "\(directory)", "events": "\(applied - tail + 1)",
             ])
             var next = tail
+            var logged: UInt64 = 0
             while next <= applied {
                 let end = min(applied, next + chunk - 1)
                 try write { writer in try writer.putHistory(from: next, through: end) }
-                logger.notice("keying history by creation", metadata: ["progress": "\((end - tail + 1) * 100 / (applied - tail + 1))%"])
+                // Every 5%: a 10M-event store converts in about 10 s on a 2-core machine (BENCHMARKS.md).
+                let percent = (end - tail + 1) * 100 / (applied - tail + 1)
+                if percent >= logged + 5 || end == applied {
+                    logger.notice("keying history by creation", metadata: ["progress": "\(percent)%", "events": "\(end - tail + 1)"])
+                    logged = percent
+                }
                 next = end + 1
             }
         }
