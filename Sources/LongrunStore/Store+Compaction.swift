@@ -56,7 +56,7 @@ extension Store {
                         createSequence = known
                     } else {
                         createSequence = (try? reader.operation(event.name))?.createSequence
-                        created[event.name] = createSequence
+                        created[event.name] = .some(createSequence)  // nil too: looked up once
                     }
                     guard let createSequence else { continue }
                     try writer.txn.delete(schema.history, key: Keys.history(createSequence: createSequence, event.sequence))
