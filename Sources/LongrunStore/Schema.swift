@@ -39,11 +39,11 @@ public struct Schema: Sendable {
     public let byCreation: Database
     /// Same keys as ``byCreation`` for operations that are not done, so `done = false` scans no done ones.
     public let running: Database
-    /// create sequence (8 bytes BE) · sequence (8 bytes BE) → empty: every event of an operation,
-    /// for history (named `history_by_creation`). Keyed by the operation's create sequence rather
-    /// than its name, so that the entries of the operations running now, all created lately, share
-    /// the tree's last pages: keyed by name, every transition wrote a leaf page of its own, the
-    /// most pages of any view (docs/FORMAT.md; BENCHMARKS.md, W6).
+    /// create sequence (8 bytes BE) · sequence (8 bytes BE) → empty: every event of an
+    /// operation, for history (named `history_by_creation`). Keyed by the operation's create
+    /// sequence rather than its name, so that the entries of the operations running now, all
+    /// created lately, share the tree's last pages: keyed by name, every transition wrote a leaf
+    /// page of its own, the most pages of any view (docs/FORMAT.md; BENCHMARKS.md, W6).
     public let history: Database
     /// parent · 0x00 · request id → name: idempotent creates.
     public let requestIDs: Database
@@ -141,7 +141,8 @@ enum Keys {
 
     static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] { built { appendCreation(collection, sequence, to: &$0) } }
 
-    /// The operation's create sequence (8 bytes BE): the prefix of its entries in ``Schema/history``.
+    /// The operation's create sequence (8 bytes BE): the prefix of its entries in
+    /// ``Schema/history``.
     static func historyPrefix(createSequence: UInt64) -> [UInt8] { sequence(createSequence) }
 
     /// `create sequence · sequence`, both 8 bytes BE: an event's entry in ``Schema/history``.

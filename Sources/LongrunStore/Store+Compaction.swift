@@ -45,9 +45,9 @@ extension Store {
                         entry = try cursor.next()
                     }
                 }
-                // Each event's history entry is under its operation's create sequence: its own for a
-                // creation, else its record's, looked up once per operation of the chunk. An entry
-                // whose record cannot be read stays, for a repair of the operation to drop.
+                // Each event's history entry is under its operation's create sequence: its own
+                // for a creation, else its record's, looked up once per operation of the chunk.
+                // An entry whose record cannot be read stays, for a repair of it to drop.
                 var created: [OperationName: UInt64?] = [:]
                 for event in events {
                     if case .created = event.kind { created[event.name] = event.sequence }

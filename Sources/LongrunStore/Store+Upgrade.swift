@@ -145,7 +145,7 @@ extension Store {
             while next <= applied {
                 let end = min(applied, next + chunk - 1)
                 try write { writer in try writer.putHistory(from: next, through: end) }
-                // Every 5%: a 10M-event store converts in about 10 s on a 2-core machine (BENCHMARKS.md).
+                // Every 5%: a 10M-event store converts in about 10 s on 2 cores (BENCHMARKS.md).
                 let percent = (end - tail + 1) * 100 / (applied - tail + 1)
                 if percent >= logged + 5 || end == applied {
                     logger.notice("keying history by creation", metadata: ["progress": "\(percent)%", "events": "\(end - tail + 1)"])

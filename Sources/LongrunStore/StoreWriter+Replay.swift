@@ -78,17 +78,18 @@ extension StoreWriter {
     }
 
     /// Writes what a chunk folded: records in name order, history in creation order, then each
-    /// index. Each changed state is taken out of the chunk (not copied: a copy retains and releases every
-    /// field), encoded after its checksum's place in one reused buffer, and left as its index entries.
+    /// index. Each changed state is taken out of the chunk (not copied: a copy retains and
+    /// releases every field), encoded after its checksum's place in one reused buffer, and left as
+    /// its index entries.
     private func write(_ chunk: inout ReplayChunk) throws {
         let byName = chunk.nameOrder
+        let createSequences = chunk.createSequences
         var writer = WireWriter(capacity: 256)
         // The index entries of each changed operation's state after the chunk, by its index in the
         // chunk (no entries for one that did not change), and which indexes it leaves or enters
         // (bit `n`: `IndexEntries.Index.allCases[n]`). Not optional, and read in place through a
         // buffer: read through an optional or an array's subscript, every use copied the entries
         // (a retain and a release of each of their strings).
-        let createSequences = chunk.createSequences
         var new = [IndexEntries](repeating: IndexEntries(nil), count: chunk.operations.count)
         var removes = [UInt8](repeating: 0, count: chunk.operations.count)
         var adds = [UInt8](repeating: 0, count: chunk.operations.count)
