@@ -92,9 +92,14 @@ public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
     /// The record's key, as stored.
     public var key: [UInt8]
 
-    public init(database: String, key: [UInt8]) {
+    /// The operation the record is of, when the reader knew it (a live record's key is its create
+    /// sequence, which names none).
+    private var knownOperation: OperationName?
+
+    public init(database: String, key: [UInt8], operation: OperationName? = nil) {
         self.database = database
         self.key = key
+        self.knownOperation = operation
     }
 
     /// The log sequence, for a record of the log.
@@ -103,13 +108,15 @@ public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
         return key.withUnsafeBytes { Keys.decodeSequence($0) }
     }
 
-    /// The operation the key names, when it names one that parses: `operations` and `tombstones`
-    /// keys are the name; `engine_deadlines` and `expiry_candidates` keys end with it. (A history
-    /// key names a create sequence: the scrub finds its operation through the fold.)
+    /// The operation the record is of: the one the reader knew, else the one the key names, when it
+    /// names one that parses: `tombstones` and `names` keys are the name; `engine_deadlines` and
+    /// `expiry_candidates` keys end with it. (A live record's key and a history key name a create
+    /// sequence: the scrub finds their operation through the record.)
     public var operation: OperationName? {
+        if let knownOperation { return knownOperation }
         let text: [UInt8]
         switch database {
-        case "operations", "tombstones": text = key
+        case "tombstones", "names": text = key
         case "engine_deadlines" where key.count > 8: text = Array(key[8...])
         case "expiry_candidates" where key.count > 9: text = Array(key[9...])
         default: return nil

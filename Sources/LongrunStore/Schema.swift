@@ -24,9 +24,17 @@ public struct Schema: Sendable {
 
     /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
     public let log: Database
-    /// name (UTF-8) → `OperationRecord`: the current state of every listed operation (not deleted
-    /// or expired).
+    /// create sequence (8 bytes BE) → `OperationRecord`: the current state of every listed
+    /// operation (not deleted or expired), named `operations_by_creation`. Keyed by creation
+    /// rather than by name, so that the operations running now, all created lately, share the
+    /// tree's last pages, and a List page's records follow each other: keyed by name, each
+    /// transition rewrote a leaf page of its own and each record of a page was a descent of its
+    /// own (docs/FORMAT.md; BENCHMARKS.md, W3 and W6). ``names`` finds a record by name.
     public let operations: Database
+    /// name (UTF-8) → create sequence (8 bytes BE): where each listed operation's record is in
+    /// ``operations``. Written when the operation is created and removed when it dies; an index
+    /// (``IndexEntries``) like the others.
+    public let names: Database
     /// name (UTF-8) → `OperationRecord`: the state of every deleted or expired operation (its
     /// tombstone, without payloads), kept so that its name is not reused while its history is
     /// (until log compaction drops its last event: ``Lifecycle/isForgotten(_:compactedThrough:)``).
@@ -57,14 +65,21 @@ public struct Schema: Sendable {
 
     /// The databases the fold writes: dropped and rebuilt together by a rebuild. Their order is the
     /// view index in snapshot files: append new views at the end.
-    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates, tombstones] }
+    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates, tombstones, names] }
 
-    /// The databases operations' records live in: ``operations`` for listed ones, ``tombstones``
-    /// for the rest (``recordDatabase(listed:)``). A name has a record in at most one of them.
+    /// The databases operations' records live in: ``operations`` for listed ones (under their
+    /// create sequence), ``tombstones`` for the rest (under their name). An operation has a record
+    /// in at most one of them.
     public var records: [Database] { [operations, tombstones] }
 
     /// Where the record of an operation whose state is (or is not) listed lives.
     public func recordDatabase(listed: Bool) -> Database { listed ? operations : tombstones }
+
+    /// The key of `state`'s record in ``recordDatabase(listed:)``: its create sequence while
+    /// listed, its name once dead.
+    static func recordKey(of state: OperationState, listed: Bool) -> [UInt8] {
+        listed ? Keys.sequence(state.createSequence) : Keys.name(state.name)
+    }
 
     /// Whether `database` holds operations' records (``records``).
     public func holdsRecords(_ database: Database) -> Bool { records.contains(database) }
@@ -103,7 +118,8 @@ public struct Schema: Sendable {
 
     /// The name of every database ``init(environment:)`` opens: a read-only open checks that the
     /// store has them all before opening any (it cannot create one).
-    package static let databaseNames = ["log", "operations", "by_creation", "running", "history_by_creation", "request_ids", "engine_deadlines", "expiry_candidates", "tombstones", "meta"]
+    package static let databaseNames = ["log", "operations_by_creation", "by_creation", "running", "history_by_creation", "request_ids", "engine_deadlines",
+                                        "expiry_candidates", "tombstones", "names", "meta"]
 
     init(environment: Environment) throws(LMDBError) {
         func open(_ name: String) throws(LMDBError) -> Database {
@@ -111,7 +127,8 @@ public struct Schema: Sendable {
             return try environment.openDatabase(name)
         }
         log = try open("log")
-        operations = try open("operations")
+        operations = try open("operations_by_creation")
+        names = try open("names")
         byCreation = try open("by_creation")
         running = try open("running")
         history = try open("history_by_creation")
@@ -140,6 +157,16 @@ enum Keys {
     static func collectionPrefix(_ collection: CollectionName) -> [UInt8] { built { appendCollectionPrefix(collection, to: &$0) } }
 
     static func creation(_ collection: CollectionName, _ sequence: UInt64) -> [UInt8] { built { appendCreation(collection, sequence, to: &$0) } }
+
+    /// Whether `key` is a ``creation(_:_:)`` key of `collection` (any create sequence), compared
+    /// in place.
+    static func isCreation(_ key: UnsafeRawBufferPointer, in collection: CollectionName) -> Bool {
+        var parent = collection.parent
+        return parent.withUTF8 { parent in
+            key.count == parent.count + 9 && key[parent.count] == 0
+                && (parent.isEmpty || memcmp(parent.baseAddress!, key.baseAddress!, parent.count) == 0)
+        }
+    }
 
     /// The operation's create sequence (8 bytes BE): the prefix of its entries in
     /// ``Schema/history``.

@@ -193,25 +193,39 @@ public enum SnapshotFile {
                     _ = try Checksum.open(database, key: key, value: value)
                     entry(index, key: key, value: value)
                 }
+                /// A record found by its name, as a snapshot keeps it: under the name, its checksum
+                /// over the name (a live record's in the store is over its create sequence).
+                func copy(_ found: StoreReader.FoundRecord, name: UnsafeRawBufferPointer) throws {
+                    guard found.database == reader.schema.operations else {
+                        try copy(operationsView, found.database, key: name, value: found.value)
+                        return
+                    }
+                    let body = try Checksum.open(found.database, key: found.key, value: found.value)
+                    Checksum.seal(key: name, body: body).withUnsafeBytes { entry(operationsView, key: name, value: $0) }
+                }
                 if let names {
                     // A differential: each changed name's record now, or an empty value if it has none.
                     // In key order, as a full snapshot's records are.
                     try names.forEach { name in
-                        if let (database, value) = try reader.record(Array(name)) {
-                            try copy(operationsView, database, key: name, value: value)
+                        if let found = try reader.record(Array(name)) {
+                            try copy(found, name: name)
                         } else {
                             entry(operationsView, key: name, value: UnsafeRawBufferPointer(start: nil, count: 0))
                         }
                     }
                 } else {
-                    // The records of live operations and tombstones, merged into one run in key order.
+                    // The records of live operations (by name, through `names`) and tombstones,
+                    // merged into one run in name order.
                     let schema = reader.schema
-                    try reader.txn.withCursor(schema.operations) { live in
+                    try reader.txn.withCursor(schema.names) { live in
                         try reader.txn.withCursor(schema.tombstones) { dead in
                             var (nextLive, nextDead) = (try live.first(), try dead.first())
                             while nextLive != nil || nextDead != nil {
-                                if let (key, value) = nextLive, nextDead.map({ Keys.precedes(key, $0.key) }) ?? true {
-                                    try copy(operationsView, schema.operations, key: key, value: value)
+                                if let (name, _) = nextLive, nextDead.map({ Keys.precedes(name, $0.key) }) ?? true {
+                                    guard let found = try reader.record(Array(name)) else {
+                                        throw StoreError(.dataLoss, "the names entry of \(String(decoding: name, as: UTF8.self)) has no record")
+                                    }
+                                    try copy(found, name: name)
                                     nextLive = try live.next()
                                 } else if let (key, value) = nextDead {
                                     try copy(operationsView, schema.tombstones, key: key, value: value)
@@ -425,22 +439,31 @@ public enum SnapshotFile {
         _ = try writer.forgetTombstones(compactedThrough: logStart - 1, except: repairedLater)
     }
 
-    /// One record of a snapshot: checked, decoded, stored where its state keeps it (`operations` or
-    /// `tombstones`), with its index entries unless the snapshot holds those too (version 1).
-    private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String, withIndexes: Bool = true) throws {
-        let state = try value.withUnsafeBytes { value in
-            let body = try Checksum.open(writer.schema.operations, key: key, value: value)
-            do { return try RecordCodec.decodeState(body, strings: nil) } catch {
+    /// One record of a snapshot (keyed and sealed by its name): checked, decoded, stored where its
+    /// state keeps it (`operations` under its create sequence, or `tombstones` under its name),
+    /// with its index entries (`names` among them).
+    private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String) throws {
+        let (state, body) = try value.withUnsafeBytes { value in
+            let body = try key.withUnsafeBytes { try Checksum.open(named: "operations", key: $0, value: value) }
+            do { return (try RecordCodec.decodeState(body, strings: nil), Array(body)) } catch {
                 throw StoreError(.dataLoss, "snapshot \(path) holds a record that cannot be decoded (\(error)); delete the snapshot, the log can replace it")
             }
         }
-        try writer.txn.put(writer.schema.recordDatabase(listed: IndexFacts(state).listed), key: key, value: value)
-        if withIndexes { try writer.putIndexes(of: state) }
+        guard state.name.description.utf8.elementsEqual(key) else {
+            throw StoreError(.dataLoss, "snapshot \(path) holds the record of \(state.name) under another name; delete the snapshot, the log can replace it")
+        }
+        let listed = IndexFacts(state).listed
+        if listed {
+            try writer.putSealed(writer.schema.operations, key: Schema.recordKey(of: state, listed: true), body: body)
+        } else {
+            try writer.txn.put(writer.schema.tombstones, key: key, value: value)
+        }
+        try writer.putIndexes(of: state)
     }
 
     /// Loads a verified full snapshot into a store whose views are empty, and records its sequence as
-    /// applied. Of version 2, its records, with the index entries each implies; of version 1, every
-    /// view it holds but its history (keyed by name then, by create sequence now). Either way the
+    /// applied: its records, with the index entries each implies (a version-1 snapshot's other
+    /// views are those entries by the layout of its day, and history keyed by name). Then the
     /// history of the store's own log from `logStart` through the snapshot is written from the log
     /// (a rebuild copying the log later adds the history of what it copies): entries of events
     /// before `logStart` are left out, since those events were compacted out of the log after the
@@ -452,7 +475,6 @@ public enum SnapshotFile {
             throw StoreError(.dataLoss, "snapshot \(path) is a differential on the snapshot at \(verified.baseSequence) and cannot be loaded alone")
         }
         let views = writer.schema.views
-        let history = views.firstIndex(of: writer.schema.history)
         let recordsOnly = verified.version >= 2
         let header = try read(path) { index, key, value in
             guard Int(index) < views.count, !recordsOnly || Int(index) == operationsView else {
@@ -463,17 +485,12 @@ public enum SnapshotFile {
                 return
             }
             if Int(index) == operationsView {
-                // Tombstones included, as every snapshot holds them: each goes where its state keeps it.
+                // Tombstones included, as every snapshot holds them: each goes where its state
+                // keeps it, with the index entries it implies. The other views a version-1 snapshot
+                // holds are those entries (but `names`, which did not exist) and history keyed by
+                // name: not read.
                 let sealed = verified.storeFormat == 1 ? Checksum.seal(key: key, body: value) : value
-                try loadRecord(key: key, value: sealed, into: writer, path: path, withIndexes: false)
-                return
-            }
-            if Int(index) == history { return }
-            if verified.storeFormat == 1 {
-                try writer.putSealed(views[Int(index)], key: key, body: value)
-            } else {
-                _ = try value.withUnsafeBytes { try Checksum.open(views[Int(index)], key: key, value: $0) }
-                try writer.txn.put(views[Int(index)], key: key, value: value)
+                try loadRecord(key: key, value: sealed, into: writer, path: path)
             }
         }
         try writer.putHistory(from: logStart, through: header.sequence)

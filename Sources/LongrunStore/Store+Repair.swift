@@ -98,13 +98,14 @@ extension Store {
                 }
                 if let base = bases[name] { createSequences.insert(base.state.createSequence) }
             }
-            report.droppedEntries += try removeEntries(of: names, historyUnder: createSequences, writer: writer)
+            let (removed, hadRecords) = try removeEntries(of: names, historyUnder: createSequences, writer: writer)
+            report.droppedEntries += removed
             for name in names.sorted(by: { $0.description < $1.description }) {
                 let operationEvents = events[name] ?? []
                 let base = bases[name]
                 if base == nil, tail > 1, operationEvents.first.map({ if case .created = $0.kind { false } else { true } }) ?? true {
                     // Neither the log nor a snapshot can say what this operation was.
-                    report.unrepairable.append(IntegrityFinding(kind: .viewDiffers, database: "operations", key: Keys.name(name), operation: name, message: """
+                    report.unrepairable.append(IntegrityFinding(kind: .viewDiffers, database: schema.names.name, key: Keys.name(name), operation: name, message: """
                         \(name) cannot be rebuilt: its early events were compacted and no usable snapshot holds it. \
                         Restore the data directory from a backup
                         """))
@@ -121,17 +122,16 @@ extension Store {
                 }
                 guard let state else {
                     // The log never created it: whatever is stored under its name is not an operation.
-                    if try writer.deleteRecord(Keys.name(name)) { report.droppedEntries += 1 }
+                    if hadRecords.contains(name) { report.droppedEntries += 1 }
                     continue
                 }
-                // Out of both record databases first: a damaged record may sit in the one its state does not belong in.
-                _ = try writer.deleteRecord(Keys.name(name))
                 try writer.putRecord(state, previous: nil)
                 for sequence in historySequences where sequence >= tail {
                     try writer.putSealed(schema.history, key: Keys.history(createSequence: state.createSequence, sequence), body: [])
                 }
-                for (database, key) in IndexEntries(state).entries(schema) {
-                    try writer.putSealed(database, key: key, body: IndexEntries.body(of: database, for: name, schema))
+                let entries = IndexEntries(state)
+                for (database, key) in entries.entries(schema) {
+                    try writer.putSealed(database, key: key, body: entries.body(of: database, schema))
                 }
                 let detail = String((details[name] ?? ["rebuilt on request"]).joined(separator: "; ").prefix(Limits.maximumReasonBytes / 4))
                 let context = Lifecycle.Context(now: now, actor: actor, defaultCancelGrace: Lifecycle.defaultCancelGrace, access: access)
@@ -186,10 +186,12 @@ extension Store {
 
     /// Deletes the record, the history entries and every index entry that refer to any of `names`,
     /// in one pass over each index (and a range per collection where the key says which); returns
-    /// how many entries went, records not counted. History entries go under each of
-    /// `createSequences`, and under a current record's create sequence where the log holds that
-    /// operation's creation there.
-    private func removeEntries(of names: Set<OperationName>, historyUnder createSequences: Set<UInt64>, writer: StoreWriter) throws -> Int {
+    /// how many entries went, records not counted, and the names that had a record. History entries
+    /// and live records go under each of `createSequences`, and under a current record's create
+    /// sequence where the log holds that operation's creation there (a live record also under the
+    /// one its `names` entry gives, if it is this operation's: ``StoreWriter/deleteRecord(of:under:)``).
+    private func removeEntries(of names: Set<OperationName>, historyUnder createSequences: Set<UInt64>,
+                               writer: StoreWriter) throws -> (removed: Int, hadRecords: Set<OperationName>) {
         let txn = writer.txn
         let nameKeys = Set(names.map(Keys.name))
         var doomed: [(Database, [UInt8])] = []
@@ -226,9 +228,13 @@ extension Store {
         // Keys end with the name, after a fixed-width deadline (and an outcome class).
         try scan(schema.engineDeadlines, from: []) { key, _ in key.count > 8 && nameKeys.contains(Array(key[8...])) }
         try scan(schema.expiryCandidates, from: []) { key, _ in key.count > 9 && nameKeys.contains(Array(key[9...])) }
+        // Records (not counted): each name's tombstone, `names` entry and live record, under the
+        // create sequence that entry gives or one confirmed above.
+        var hadRecords: Set<OperationName> = []
+        for name in names where try writer.deleteRecord(of: name, under: createSequences) { hadRecords.insert(name) }
         var removed = 0
         for (database, key) in doomed where try txn.delete(database, key: key) { removed += 1 }
-        return removed
+        return (removed, hadRecords)
     }
 
     private func decodeSnapshotState(_ body: UnsafeRawBufferPointer, name: OperationName, path: String) throws -> OperationState {
@@ -248,11 +254,19 @@ extension Scrubber {
         return try store.read { reader in
             let tail = try reader.logTail() ?? 1
             for name in operations {
-                let key = Keys.name(name)
-                for database in schema.records {
+                let nameKey = Keys.name(name)
+                var stored: [(Database, [UInt8])] = [(schema.tombstones, nameKey)]
+                if let value = try reader.txn.get(schema.names, key: nameKey) {
+                    guard let body = nameKey.withUnsafeBytes({ Checksum.body(key: $0, value: value) }), let sequence = Keys.decodeSequence(body) else {
+                        record(IntegrityFinding(damaged: DamagedRecord(database: schema.names.name, key: nameKey)))
+                        continue
+                    }
+                    stored.append((schema.operations, Keys.sequence(sequence)))
+                }
+                for (database, key) in stored {
                     guard let value = try reader.txn.get(database, key: key) else { continue }
                     guard let body = key.withUnsafeBytes({ k in Checksum.body(key: k, value: value).map(Array.init) }) else {
-                        record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key)))
+                        record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key, operation: name)))
                         continue
                     }
                     try checkOperation(database, key: key, body: body, reader: reader, tail: tail)

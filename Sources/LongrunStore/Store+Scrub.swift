@@ -206,7 +206,7 @@ public final class Scrubber {
                 checked += 1
                 let body: [UInt8]? = key.withUnsafeBytes { key in value.withUnsafeBytes { Checksum.body(key: key, value: $0).map(Array.init) } }
                 guard let body else {
-                    record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key)))
+                    record(IntegrityFinding(damaged: DamagedRecord(database: database.name, key: key, operation: creator(key, database, reader))))
                     continue
                 }
                 try checkEntry(database, key: key, body: body, reader: reader, tail: tail)
@@ -228,22 +228,51 @@ public final class Scrubber {
         }
     }
 
-    /// Checks the record of one operation found in `database` (`operations` or `tombstones`).
+    /// The operation a live record's key (its create sequence) says it is: the one the log created
+    /// at that sequence, or, once the log is compacted past it, the one whose `names` entry gives
+    /// it (a scan of `names`: only for a record that cannot say it itself). Nil for other
+    /// databases' keys (the key names it, or nothing).
+    private func creator(_ key: [UInt8], _ database: Database, _ reader: StoreReader) -> OperationName? {
+        guard database == store.schema.operations, let sequence = key.withUnsafeBytes({ Keys.decodeSequence($0) }) else { return nil }
+        if let event = try? reader.event(at: sequence) {
+            if case .created = event.kind { return event.name }
+            return nil
+        }
+        let names = store.schema.names
+        return try? reader.txn.withCursor(names) { cursor in
+            var entry = try cursor.first()
+            while let (name, value) = entry {
+                if let body = Checksum.body(key: name, value: value), Keys.decodeSequence(body) == sequence {
+                    return try? OperationName(parsing: String(decoding: name, as: UTF8.self))
+                }
+                entry = try cursor.next()
+            }
+            return nil
+        }
+    }
+
+    /// Checks the record of one operation found in `database`: `operations` (keyed by its create
+    /// sequence) or `tombstones` (by its name).
     func checkOperation(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
         let schema = store.schema
-        let text = String(decoding: key, as: UTF8.self)
-        guard let name = try? OperationName(parsing: text), let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) }), state.name == name else {
-            record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: try? OperationName(parsing: text),
+        let live = database == schema.operations
+        let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) })
+        let keyed: OperationName? = live ? creator(key, database, reader) : try? OperationName(parsing: String(decoding: key, as: UTF8.self))
+        let keyMatches = live ? state.map { Keys.sequence($0.createSequence) == key } : state.map { $0.name == keyed }
+        guard let state, keyMatches == true else {
+            let text = keyed?.description ?? DamagedRecord(database: database.name, key: key).printableKey
+            record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: keyed ?? state?.name,
                                     message: "the record of \(text) cannot be decoded or names another operation"))
             return
         }
+        let name = state.name
         let home = schema.recordDatabase(listed: IndexFacts(state).listed)
         if database != home {
             record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: name,
                                     message: "the record of \(name) is in \(database.name), but its state belongs in \(home.name)"))
-        } else if database == schema.operations, try reader.txn.get(schema.tombstones, key: key) != nil {
+        } else if live, try reader.txn.get(schema.tombstones, key: Keys.name(name)) != nil {
             // Reported once, against the tombstone: reads see the live record.
-            record(IntegrityFinding(kind: .viewDiffers, database: schema.tombstones.name, key: key, operation: name,
+            record(IntegrityFinding(kind: .viewDiffers, database: schema.tombstones.name, key: Keys.name(name), operation: name,
                                     message: "\(name) is live and also has a tombstone"))
         }
         if state.createSequence >= tail {
@@ -263,8 +292,9 @@ public final class Scrubber {
                                         message: "the stored state of \(name) differs from the fold of its events"))
             }
         }
-        for (index, indexKey) in IndexEntries(state).entries(schema) {
-            let expected = IndexEntries.body(of: index, for: name, schema)
+        let entries = IndexEntries(state)
+        for (index, indexKey) in entries.entries(schema) {
+            let expected = entries.body(of: index, schema)
             let found: [UInt8]? = try reader.txn.get(index, key: indexKey).flatMap { value in
                 indexKey.withUnsafeBytes { Checksum.body(key: $0, value: value).map(Array.init) }
             }
@@ -277,6 +307,10 @@ public final class Scrubber {
 
     private func checkIndexEntry(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader) throws {
         let schema = store.schema
+        if database == schema.names {
+            try checkNamesEntry(key: key, body: body, reader: reader)
+            return
+        }
         let text: String
         if database == schema.byCreation || database == schema.running || database == schema.requestIDs {
             text = String(decoding: body, as: UTF8.self)
@@ -297,6 +331,22 @@ public final class Scrubber {
                                     message: "\(database.name) holds an entry for \(text.isEmpty ? "an unknown operation" : text) that its state does not imply"))
             return
         }
+    }
+
+    /// A `names` entry must give the create sequence of a live record of the operation it names.
+    /// (A live record whose entry is missing is its record's check.)
+    private func checkNamesEntry(key: [UInt8], body: [UInt8], reader: StoreReader) throws {
+        let schema = store.schema
+        let text = String(decoding: key, as: UTF8.self)
+        let sequence = body.withUnsafeBytes { Keys.decodeSequence($0) }
+        if let sequence, let value = try reader.txn.get(schema.operations, key: Keys.sequence(sequence)) {
+            // A damaged record is reported where the pass reads `operations`.
+            guard let stored = Keys.sequence(sequence).withUnsafeBytes({ Checksum.body(key: $0, value: value) }) else { return }
+            if let state = try? RecordCodec.decodeState(stored), state.name.description == text { return }
+        }
+        let points = sequence.map { "create sequence \($0), where no record of it is" } ?? "no create sequence"
+        record(IntegrityFinding(kind: .indexStale, database: schema.names.name, key: key, operation: try? OperationName(parsing: text),
+                                message: "\(schema.names.name) holds an entry for \(text) that gives \(points)"))
     }
 
     private func checkHistoryEntry(key: [UInt8], reader: StoreReader, tail: UInt64) throws {

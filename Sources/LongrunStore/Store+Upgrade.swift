@@ -1,5 +1,6 @@
 import LMDB
 import Logging
+import LongrunDomain
 
 extension Store {
     /// Converts a store of format 1 to format 2 in place: every value of the log and of the views
@@ -10,7 +11,9 @@ extension Store {
     /// and never seals a value twice. The format number changes in the last transaction. Logs its
     /// progress as it goes.
     func upgradeFromFormat1(chunk: Int = 20_000) throws {
-        let databases = schema.checksummed
+        // A store of format 1 keeps its live records by name (``nameKeyedRecords()``), which a
+        // later conversion reads: sealed too, last, so that the indexes above stay as they were.
+        let databases = schema.checksummed + (try nameKeyedRecords().map { [$0] } ?? [])
         let meta = schema.meta
         let (resume, total): ((index: Int, after: [UInt8])?, Int) = try storage {
             try environment.read { txn in
@@ -68,7 +71,7 @@ extension Store {
 
 extension Store {
     /// The view set of builds before ``Schema/tombstones``: the same views, with deleted and expired
-    /// operations' records in `operations`.
+    /// operations' records in `operations` (keyed by name then).
     static let viewSetBeforeTombstones = "operations,by_creation,running,history,request_ids,engine_deadlines,expiry_candidates"
 
     /// Moves the records of deleted and expired operations from `operations` to `tombstones`, in
@@ -80,7 +83,8 @@ extension Store {
     /// an interrupted conversion simply runs again (the view set is recorded only after the last
     /// chunk). Logs its progress.
     func moveTombstonesOutOfOperations(chunk: Int = 50_000) throws {
-        let total = try read { try $0.txn.count(schema.operations) }
+        guard let operations = try nameKeyedRecords() else { return }
+        let total = try read { try $0.txn.count(operations) }
         logger.notice("moving deleted and expired operations' records to their own view (tombstones)", metadata: [
             "directory": "\(directory)", "records": "\(total)",
         ])
@@ -90,7 +94,7 @@ extension Store {
             let (last, count) = try write { writer -> ([UInt8]?, Int) in
                 var dead: [([UInt8], [UInt8])] = []
                 var last: [UInt8]?
-                try writer.txn.withCursor(schema.operations) { cursor in
+                try writer.txn.withCursor(operations) { cursor in
                     var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
                     if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
                     var read = 0
@@ -105,7 +109,7 @@ extension Store {
                     }
                 }
                 for (key, value) in dead {
-                    _ = try writer.txn.delete(schema.operations, key: key)
+                    _ = try writer.txn.delete(operations, key: key)
                     try writer.txn.put(schema.tombstones, key: key, value: value)
                 }
                 return (last, dead.count)
@@ -199,5 +203,83 @@ extension Store {
             }
         } while after != nil
         logger.notice("tombstones of compacted history forgotten", metadata: ["forgotten": "\(forgotten)", "kept": "\(total - forgotten)"])
+    }
+}
+
+extension Store {
+    /// The view set of builds before records were keyed by creation (``Schema/operations``,
+    /// ``Schema/names``): the same views, with live records in `operations`, keyed by name.
+    static let viewSetBeforeRecordsByCreation = "operations,by_creation,running,history_by_creation,request_ids,engine_deadlines,expiry_candidates,tombstones"
+
+    /// The name-keyed `operations` database of builds before `operations_by_creation`, if the
+    /// store still has it.
+    func nameKeyedRecords() throws -> Database? {
+        guard try storage({ try environment.databaseNames() }).contains("operations") else { return nil }
+        return try storage { try environment.openDatabase("operations", create: false) }
+    }
+
+    /// Keys live records by creation, in place: each record of the name-keyed `operations` moves
+    /// to ``Schema/operations`` under its create sequence (its checksum sealed again, over that
+    /// key), with its ``Schema/names`` entry; then the name-keyed database is dropped. Nothing else
+    /// changes (the list indexes' keys and values, history, tombstones), and no log is read, so a
+    /// compacted store converts as well as any.
+    ///
+    /// Runs in chunks of `chunk` records, each its own transaction that deletes what it moved: an
+    /// interrupted conversion goes on where it stopped at the next open (the view set is recorded
+    /// only after the last chunk). A record that fails its checksum or cannot be decoded cannot
+    /// say its create sequence: it is logged, by name, and left out; `longrun repair NAME` then
+    /// rebuilds it from the log. Logs its progress.
+    func keyRecordsByCreation(chunk: Int = 50_000) throws {
+        guard let legacy = try nameKeyedRecords() else { return }
+        let total = try read { try $0.txn.count(legacy) }
+        logger.notice("keying the operations' records by creation", metadata: ["directory": "\(directory)", "records": "\(total)"])
+        var after: [UInt8]?
+        var (moved, lost) = (0, 0)
+        var logged = 0
+        while true {
+            let (last, count, damaged) = try write { writer -> ([UInt8]?, Int, [String]) in
+                var batch: [([UInt8], [UInt8])] = []
+                try writer.txn.withCursor(legacy) { cursor in
+                    var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
+                    if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
+                    while let (key, value) = entry, batch.count < chunk {
+                        batch.append((Array(key), Array(value)))
+                        entry = try cursor.next()
+                    }
+                }
+                var damaged: [String] = []
+                for (key, value) in batch {
+                    _ = try writer.txn.delete(legacy, key: key)
+                    let body = key.withUnsafeBytes { key in value.withUnsafeBytes { Checksum.body(key: key, value: $0).map(Array.init) } }
+                    guard let body, let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) }), Keys.name(state.name) == key else {
+                        damaged.append(String(decoding: key, as: UTF8.self))
+                        continue
+                    }
+                    let listed = IndexFacts(state).listed
+                    if listed {
+                        try writer.putSealed(schema.names, key: key, body: Keys.sequence(state.createSequence))
+                        try writer.putSealed(schema.operations, key: Schema.recordKey(of: state, listed: true), body: body)
+                    } else {
+                        try writer.txn.put(schema.tombstones, key: key, value: value)
+                    }
+                }
+                return (batch.last?.0, batch.count - damaged.count, damaged)
+            }
+            for name in damaged {
+                logger.warning("a record cannot be read, so its create sequence is unknown; left out. Rebuild it from the log after the conversion",
+                               metadata: ["operation": "\(name)", "command": "longrun repair \(name)"])
+            }
+            guard let last else { break }
+            after = last
+            moved += count
+            lost += damaged.count
+            let percent = (moved + lost) * 100 / max(total, 1)
+            if percent >= logged + 5 {
+                logger.notice("keying records by creation", metadata: ["progress": "\(min(100, percent))%", "moved": "\(moved)"])
+                logged = percent
+            }
+        }
+        try write { writer in try writer.txn.drop(legacy) }
+        logger.notice("the operations' records are keyed by creation", metadata: ["moved": "\(moved)", "left_out": "\(lost)"])
     }
 }

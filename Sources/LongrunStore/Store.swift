@@ -184,7 +184,13 @@ public final class Store: Sendable {
             storedSet = Self.viewSetBeforeHistoryByCreation
         }
         if storedSet == Self.viewSetBeforeHistoryByCreation, revision == Lifecycle.foldRevision {
+            // Records first: the history's conversion finds each operation's create sequence in its record.
+            try keyRecordsByCreation()
             try keyHistoryByCreation()
+            storedSet = currentSet
+        }
+        if storedSet == Self.viewSetBeforeRecordsByCreation, revision == Lifecycle.foldRevision {
+            try keyRecordsByCreation()
             storedSet = currentSet
         }
         if storedSet == currentSet, revision == Lifecycle.foldRevision {
@@ -199,8 +205,9 @@ public final class Store: Sendable {
                 try rebuildViews(chunk: chunk, fromASnapshotOfOtherRules: true)
             }
         }
-        // A rebuild leaves no use for a name-keyed history either.
+        // A rebuild leaves no use for a name-keyed history or records either.
         try dropNameKeyedHistory()
+        if let legacy = try nameKeyedRecords() { try write { writer in try writer.txn.drop(legacy) } }
         try write { writer in
             try writer.txn.put(schema.meta, key: Schema.MetaKey.viewSet, value: Array(currentSet.utf8))
             try writer.txn.put(schema.meta, key: Schema.MetaKey.foldRevision, value: withUnsafeBytes(of: Lifecycle.foldRevision.bigEndian) { Array($0) })
@@ -480,7 +487,9 @@ extension Store {
         logger.notice("applying the journal's commits", metadata: [
             "from": "\(missing.first!.sequence)", "through": "\(missing.last!.sequence)", "restored_meta_pages": "\(recovery.restoredMetas)",
         ])
-        guard try read({ try $0.appliedSequence() == $0.logHead() }) else { return try copyLogged(missing) }
+        // Views behind the log, or of another layout or other rules (converted or folded again
+        // later in the open): the entries are copied, and folded once the views are this build's.
+        guard try read({ try $0.appliedSequence() == $0.logHead() }), try !viewRulesChanged() else { return try copyLogged(missing) }
         if let journal {
             try journal.commitBatch(self) { writer in try apply(missing, with: writer) }
         } else {

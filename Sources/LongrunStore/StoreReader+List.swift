@@ -31,11 +31,8 @@ extension StoreReader {
             while let (sequence, slot) = heads.pop() {
                 if let short = page.budgetExhausted() { return short }
                 let key = prefixes[slot] + Keys.sequence(sequence)
-                guard let value = try txn.get(index, key: key) else {
-                    throw StoreError(.dataLoss, "the list index lost an entry while it was read")
-                }
                 let (state, size) = try key.withUnsafeBytes { key in
-                    try listedState(index: index, key: key, value: value, records: &records, strings: strings)
+                    try listedState(index: index, key: key, records: &records, strings: strings)
                 }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 if let next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence) {
@@ -51,8 +48,8 @@ extension StoreReader {
             var page = ListPageBuilder(query)
             let isCandidate = { (key: UnsafeRawBufferPointer) in Keys.hasPrefix(key, prefix) && key.count == prefix.count + 8 }
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
-            var ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(index: index, key: $0.key, value: $0.value, records: &records) : nil }
-            while let (key, value) = entry, isCandidate(key) {
+            var ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(key: $0.key, records: &records) : nil }
+            while let (key, _) = entry, isCandidate(key) {
                 if let short = page.budgetExhausted() { return short }
                 if let full = page.fullBeforeReading() { return full }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
@@ -60,41 +57,50 @@ extension StoreReader {
                 // the caches while this record decodes.
                 let found = ahead
                 entry = try cursor.next()
-                ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(index: index, key: $0.key, value: $0.value, records: &records) : nil }
-                let (state, size) = try listedState(index: index, key: key, value: value, found: found, records: &records, strings: strings)
+                ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(key: $0.key, records: &records) : nil }
+                let (state, size) = try listedState(index: index, key: key, found: found, records: &records, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
             }
             return page.end()
         } }
     }
 
-    /// The operation a list index entry names, and its stored size. `strings` is the page's: its
-    /// records share their type URLs and actors. `records` is the page's cursor on `operations`:
-    /// a page's records, looked up one after another, often share a leaf page (names that follow
-    /// creation order), which a cursor searches without descending the tree again.
-    /// `found`: the entry's name and record, when ``lookAhead(index:key:value:records:)`` found them.
-    private func listedState(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer,
-                             found: FoundRecord? = nil, records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
-        let nameKey: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer
+    /// The operation a list index entry stands for, and its stored size. The entry's key ends with
+    /// the create sequence its record is under in `operations`; the record must be of an operation
+    /// of the entry's collection. `strings` is the page's: its records share their type URLs and
+    /// actors. `records` is the page's cursor on `operations`: a page's records, in creation order
+    /// as the records are, mostly share a leaf page, which a cursor searches without descending
+    /// the tree again. `found`: the entry's record, when ``lookAhead(key:records:)`` found it.
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: AheadRecord? = nil,
+                             records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
+        let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
+        let stored: UnsafeRawBufferPointer
         if let found {
-            (nameKey, stored) = (found.name, found.stored)
+            stored = found.stored
         } else {
-            nameKey = try Checksum.open(index, key: key, value: value)
-            guard let record = try records.find(nameKey) else {
-                throw StoreError(.dataLoss, "the list index names \(String(decoding: nameKey, as: UTF8.self)), which has no view")
+            guard let record = try records.find(recordKey) else {
+                throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
             }
             stored = record
         }
-        let stateBytes = try Checksum.open(schema.operations, key: nameKey, value: stored)
-        return (try decodeState(stateBytes, key: String(decoding: nameKey, as: UTF8.self), strings: strings), stateBytes.count)
+        guard let stateBytes = Checksum.body(key: recordKey, value: stored) else {
+            // Named by the index entry's value, for the error (only here is the value read).
+            let named = (try? checkedGet(index, key: Array(key))).flatMap { $0 }.flatMap { try? OperationName(parsing: String(decoding: $0, as: UTF8.self)) }
+            throw StoreError.damaged(DamagedRecord(database: schema.operations.name, key: Array(recordKey), operation: named))
+        }
+        let state = try decodeState(stateBytes, key: "create sequence \(Keys.decodeSequence(recordKey) ?? 0)", strings: strings)
+        guard Keys.isCreation(key, in: state.name.collection) else {
+            throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0) in another collection than its record's, \(state.name)")
+        }
+        return (state, stateBytes.count)
     }
 
-    /// The record a list index entry names, found ahead of its turn (which brings its page into
-    /// the caches), or nil when finding it fails: the entry's turn then finds it again and reports
-    /// what went wrong, in order.
-    private func lookAhead(index: Database, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, records: inout Cursor) -> FoundRecord? {
-        guard let name = try? Checksum.open(index, key: key, value: value), let stored = try? records.find(name) else { return nil }
-        return FoundRecord(name: name, stored: stored)
+    /// The record of a list index entry (whose key ends with its create sequence), found ahead of
+    /// its turn (which brings its page into the caches), or nil when finding it fails: the entry's
+    /// turn then finds it again and reports what went wrong, in order.
+    private func lookAhead(key: UnsafeRawBufferPointer, records: inout Cursor) -> AheadRecord? {
+        guard let stored = try? records.find(UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])) else { return nil }
+        return AheadRecord(stored: stored)
     }
 
     /// The create sequence of the first entry of the collection `prefix` after `after`, if any.
@@ -168,8 +174,7 @@ private struct MergeHeads {
     }
 }
 
-/// A list index entry's operation name and stored record, both in the read transaction's map.
-private struct FoundRecord {
-    let name: UnsafeRawBufferPointer
+/// A list index entry's stored record, in the read transaction's map.
+private struct AheadRecord {
     let stored: UnsafeRawBufferPointer
 }

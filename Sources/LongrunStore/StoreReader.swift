@@ -101,18 +101,42 @@ public struct StoreReader {
 
     /// The state of `name`, deleted ones included (check ``OperationState/isDeleted``).
     public func operation(_ name: OperationName) throws -> OperationState? {
-        let key = Keys.name(name)
-        guard let (database, value) = try record(key) else { return nil }
-        return try decodeState(try Checksum.open(database, key: key, value: value), key: name.description)
+        guard let found = try record(Keys.name(name)) else { return nil }
+        guard let body = found.key.withUnsafeBytes({ Checksum.body(key: $0, value: found.value) }) else {
+            throw StoreError.damaged(DamagedRecord(database: found.database.name, key: found.key, operation: name))
+        }
+        let state = try decodeState(body, key: name.description)
+        guard state.name == name else {
+            throw StoreError(.dataLoss, "the record names found for \(name) is the record of \(state.name)",
+                             damage: DamagedRecord(database: schema.names.name, key: Keys.name(name)))
+        }
+        return state
     }
 
-    /// The stored record (checksum and body) under the name `key`, and the database it was found
-    /// in: `operations`, else `tombstones` (``Schema/records``).
-    func record(_ key: [UInt8]) throws -> (Database, UnsafeRawBufferPointer)? {
-        for database in schema.records {
-            if let value = try txn.get(database, key: key) { return (database, value) }
+    /// A stored record (checksum and body) as found by its operation's name: the database it is in
+    /// (``Schema/records``) and its key there.
+    struct FoundRecord {
+        let database: Database
+        let key: [UInt8]
+        let value: UnsafeRawBufferPointer
+    }
+
+    /// The stored record of the operation named by `name` (its UTF-8): in `operations` under the
+    /// create sequence its `names` entry gives, else in `tombstones`.
+    func record(_ name: [UInt8]) throws -> FoundRecord? {
+        if let entry = try checkedGet(schema.names, key: name) {
+            guard let sequence = Keys.decodeSequence(entry) else {
+                throw StoreError(.dataLoss, "the names entry of \(String(decoding: name, as: UTF8.self)) holds \(entry.count) bytes, not a create sequence",
+                                 damage: DamagedRecord(database: schema.names.name, key: name))
+            }
+            let key = Keys.sequence(sequence)
+            guard let value = try txn.get(schema.operations, key: key) else {
+                throw StoreError(.dataLoss, "\(String(decoding: name, as: UTF8.self)) has no record under its create sequence \(sequence)",
+                                 damage: DamagedRecord(database: schema.names.name, key: name))
+            }
+            return FoundRecord(database: schema.operations, key: key, value: value)
         }
-        return nil
+        return try txn.get(schema.tombstones, key: name).map { FoundRecord(database: schema.tombstones, key: name, value: $0) }
     }
 
     /// The body of the value under `key` in `database` if present, checked against its checksum

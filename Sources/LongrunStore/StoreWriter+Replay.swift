@@ -56,8 +56,8 @@ extension StoreWriter {
     /// them (the indexes are a function of the state: ``IndexEntries``), at a fraction of the reads,
     /// decodes, encodes and writes.
     ///
-    /// Every database is written in one ascending run through one cursor: the records in name
-    /// order, the history entries by create sequence, the indexes in the order the chunk first met
+    /// Every database is written in one ascending run through one cursor: the live records and
+    /// the history entries by create sequence, the tombstones in name order, the indexes in the order the chunk first met
     /// each operation (which is creation order for those it created, so the creation indexes grow
     /// at their end).
     /// Consecutive keys mostly land on the leaf page the cursor is on, so LMDB neither searches
@@ -77,8 +77,8 @@ extension StoreWriter {
         try setAppliedSequence(decoded.through)
     }
 
-    /// Writes what a chunk folded: records in name order, history in creation order, then each
-    /// index. Each changed state is taken out of the chunk (not copied: a copy retains and
+    /// Writes what a chunk folded: live records and history in creation order, tombstones in name
+    /// order, then each index. Each changed state is taken out of the chunk (not copied: a copy retains and
     /// releases every field), encoded after its checksum's place in one reused buffer, and left as
     /// its index entries.
     private func write(_ chunk: inout ReplayChunk) throws {
@@ -94,20 +94,29 @@ extension StoreWriter {
         var removes = [UInt8](repeating: 0, count: chunk.operations.count)
         var adds = [UInt8](repeating: 0, count: chunk.operations.count)
         // Records go where their state keeps them (``Schema/recordDatabase(listed:)``), each
-        // database through its own cursor, in name order; one that died in the chunk leaves `operations`.
-        try txn.withCursor(schema.operations) { live in
-            try txn.withCursor(schema.tombstones) { dead in
-                for slot in byName where chunk.operations[slot].changed {
+        // database through its own cursor in its keys' order: live ones by create sequence, dead
+        // ones by name. One that died in the chunk leaves `operations`.
+        var live: [Int] = [], dead: [Int] = []
+        for slot in byName where chunk.operations[slot].changed {
+            if chunk.isListed(at: slot) { live.append(slot) } else { dead.append(slot) }
+        }
+        live.sort { createSequences[$0] < createSequences[$1] }
+        var recordKey = Keys.sequence(0)
+        try txn.withCursor(schema.operations) { liveCursor in
+            try txn.withCursor(schema.tombstones) { deadCursor in
+                for slot in live + dead {
                     let state = chunk.takeState(at: slot)!
                     let entries = IndexEntries(state)
                     let before = chunk.operations[slot].before
-                    if !entries.facts.listed, before.facts.listed {
-                        _ = try txn.delete(schema.operations, key: chunk.operations[slot].key)
+                    let listed = entries.facts.listed
+                    if listed || before.facts.listed {
+                        recordKey.withUnsafeMutableBytes { $0.storeBytes(of: createSequences[slot].bigEndian, as: UInt64.self) }
                     }
-                    try chunk.operations[slot].key.withUnsafeBytes { key in
+                    if !listed, before.facts.listed { _ = try txn.delete(schema.operations, key: recordKey) }
+                    try (listed ? recordKey : chunk.operations[slot].key).withUnsafeBytes { key in
                         Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
                         try writer.bytes.withUnsafeBytes { value in
-                            if entries.facts.listed { try live.put(key: key, value: value) } else { try dead.put(key: key, value: value) }
+                            if listed { try liveCursor.put(key: key, value: value) } else { try deadCursor.put(key: key, value: value) }
                         }
                     }
                     for (bit, index) in IndexEntries.Index.allCases.enumerated() {
@@ -137,7 +146,7 @@ extension StoreWriter {
                 try txn.withCursor(index.database(schema)) { cursor in
                     for slot in chunk.operations.indices where adds[slot] & 1 << bit != 0 {
                         new[slot].key(index, into: &key)
-                        try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : [], value: &value)
+                        try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : new[slot].body(index), value: &value)
                     }
                 }
             }
@@ -305,7 +314,7 @@ struct ReplayNames: Sendable {
 /// chunk and after it, and the chunk's history entries.
 struct ReplayChunk {
     struct Operation {
-        /// The name's UTF-8: its key in `operations`, and the value of its list entries.
+        /// The name's UTF-8: its key in `tombstones` and `names`, and the value of its list entries.
         let key: [UInt8]
         /// The index entries of its state before the chunk: all the chunk needs of that state.
         let before: IndexEntries
@@ -339,6 +348,11 @@ struct ReplayChunk {
             createSequences.append(state?.createSequence ?? .max)
             operations.append(Operation(key: entry.key, before: IndexEntries(state), after: state))
         }
+    }
+
+    /// Whether the operation at `slot` is listed after the chunk (its record lives in `operations`).
+    func isListed(at slot: Int) -> Bool {
+        operations[slot].after.map { IndexFacts($0).listed } ?? false
     }
 
     /// Takes the state of the operation at `slot` out of the chunk (moved, not copied), for

@@ -160,21 +160,40 @@ public final class StoreWriter {
         return next
     }
 
-    /// Stores an operation's record where its state keeps it (``Schema/recordDatabase(listed:)``),
-    /// taking it out of `operations` when it dies there. `previous` is the state stored before
-    /// (nil when unknown: then `operations` is cleared of the name whenever `state` is not listed).
+    /// Stores an operation's record where its state keeps it (``Schema/recordDatabase(listed:)``,
+    /// under ``Schema/recordKey(of:listed:)``), taking it out of `operations` when it dies there.
+    /// `previous` is the state stored before (nil when unknown: then `operations` is cleared of the
+    /// operation's create sequence whenever `state` is not listed). Its `names` entry is an index
+    /// entry (``IndexEntries``), not written here.
     func putRecord(_ state: OperationState, previous: OperationState?) throws {
-        let key = Keys.name(state.name)
         let listed = IndexFacts(state).listed
-        if !listed, previous.map({ IndexFacts($0).listed }) ?? true { _ = try txn.delete(schema.operations, key: key) }
-        try putSealed(schema.recordDatabase(listed: listed), key: key, body: RecordCodec.encode(state))
+        if !listed, previous.map({ IndexFacts($0).listed }) ?? true {
+            _ = try txn.delete(schema.operations, key: Schema.recordKey(of: state, listed: true))
+        }
+        try putSealed(schema.recordDatabase(listed: listed), key: Schema.recordKey(of: state, listed: listed), body: RecordCodec.encode(state))
     }
 
-    /// Removes whatever record is stored under the name `key`, from both record databases; whether
-    /// there was one.
-    func deleteRecord(_ key: [UInt8]) throws -> Bool {
-        var deleted = false
-        for database in schema.records where try txn.delete(database, key: key) { deleted = true }
+    /// Removes whatever record `name` has: its tombstone, its `names` entry, and the live records
+    /// under each of `createSequences` and under the one its `names` entry gives, each only if it
+    /// is this operation's or cannot be read (a record that names another operation stays: a
+    /// damaged `names` entry must not delete another operation's record). Whether there was one.
+    func deleteRecord(of name: OperationName, under createSequences: Set<UInt64> = []) throws -> Bool {
+        let nameKey = Keys.name(name)
+        var deleted = try txn.delete(schema.tombstones, key: nameKey)
+        var sequences = createSequences
+        if let value = try txn.get(schema.names, key: nameKey) {
+            if let body = nameKey.withUnsafeBytes({ Checksum.body(key: $0, value: value) }), let sequence = Keys.decodeSequence(body) {
+                sequences.insert(sequence)
+            }
+            _ = try txn.delete(schema.names, key: nameKey)
+        }
+        for sequence in sequences {
+            let key = Keys.sequence(sequence)
+            guard let value = try txn.get(schema.operations, key: key) else { continue }
+            let owner = key.withUnsafeBytes { Checksum.body(key: $0, value: value) }.flatMap { try? RecordCodec.decodeState($0).name }
+            guard owner == nil || owner == name else { continue }
+            if try txn.delete(schema.operations, key: key) { deleted = true }
+        }
         return deleted
     }
 
@@ -252,7 +271,7 @@ public final class StoreWriter {
         }
         for index in IndexEntries.Index.allCases where IndexEntries.adds(index, from: old, to: new) {
             new.key(index, into: &key)
-            try putSealed(index.database(schema), key: key, body: index.bodyNamesOperation ? Keys.name(next.name) : [])
+            try putSealed(index.database(schema), key: key, body: new.body(index))
         }
     }
 }
@@ -260,6 +279,8 @@ public final class StoreWriter {
 /// The index entries an operation's state implies, beside its record and its history:
 /// - `by_creation` while it is not deleted or expired, `running` while it is also not done (both
 ///   keyed by collection and create sequence, valued by name);
+/// - `names` while it is not deleted or expired (keyed by name, valued by create sequence: where
+///   its record is in `operations`);
 /// - `request_ids` if it was created with one (kept after deletion, so a retry learns of it);
 /// - `engine_deadlines` while it is not done and the engine has a deadline on it (a cooperative cancel's grace, a lease);
 /// - `expiry_candidates` while it is done, not held and not deleted (keyed by outcome class and
@@ -270,7 +291,7 @@ public final class StoreWriter {
 struct IndexEntries {
     /// The indexes an operation can have an entry in, in the order ``entries(_:)`` lists them.
     enum Index: CaseIterable {
-        case byCreation, running, requestIDs, engineDeadlines, expiryCandidates
+        case byCreation, running, requestIDs, engineDeadlines, expiryCandidates, names
 
         func database(_ schema: Schema) -> Database {
             switch self {
@@ -279,11 +300,12 @@ struct IndexEntries {
             case .requestIDs: schema.requestIDs
             case .engineDeadlines: schema.engineDeadlines
             case .expiryCandidates: schema.expiryCandidates
+            case .names: schema.names
             }
         }
 
-        /// Whether its entries hold the operation's name (else nothing): the indexes List and
-        /// request ids read through; the others' keys say it all.
+        /// Whether its entries hold the operation's name: the indexes List and request ids read
+        /// through. `names` holds the create sequence; the others nothing, their keys say it all.
         var bodyNamesOperation: Bool { self == .byCreation || self == .running || self == .requestIDs }
     }
 
@@ -299,7 +321,7 @@ struct IndexEntries {
     func has(_ index: Index) -> Bool {
         guard operation != nil else { return false }
         switch index {
-        case .byCreation: return facts.listed
+        case .byCreation, .names: return facts.listed
         case .running: return facts.running
         case .requestIDs: return facts.requestID != nil
         case .engineDeadlines: return facts.engineDeadline != nil
@@ -313,6 +335,9 @@ struct IndexEntries {
         guard has(index), other.has(index), let mine = operation, let theirs = other.operation else { return false }
         switch index {
         case .byCreation, .running: return mine.createSequence == theirs.createSequence && mine.name.collection == theirs.name.collection
+        // Its value, the create sequence, is the same while the name is listed: an operation's
+        // never changes, and a name is created again only after its operation was forgotten.
+        case .names: return mine.name == theirs.name
         case .requestIDs: return facts.requestID == other.facts.requestID && mine.name.collection == theirs.name.collection
         case .engineDeadlines: return facts.engineDeadline == other.facts.engineDeadline && mine.name == theirs.name
         case .expiryCandidates: return facts.expiry == other.facts.expiry && mine.name == theirs.name
@@ -340,7 +365,16 @@ struct IndexEntries {
         case .expiryCandidates:
             guard let expiry = facts.expiry else { return }
             Keys.appendExpiryCandidate(expiry.outcomeClass, expiry.end, name, to: &key)
+        case .names: key.append(contentsOf: name.description.utf8)
         }
+    }
+
+    /// What its entry in `index` holds (before its checksum): the name for the indexes List and
+    /// request ids read through, the create sequence in `names`, nothing in the others.
+    func body(_ index: Index) -> [UInt8] {
+        guard let (name, createSequence) = operation else { return [] }
+        if index.bodyNamesOperation { return Keys.name(name) }
+        return index == .names ? Keys.sequence(createSequence) : []
     }
 
     /// Every entry, with its database and key (for the checks and repairs, which compare them
@@ -353,10 +387,9 @@ struct IndexEntries {
         }
     }
 
-    /// What an index entry of `name` holds (before its checksum): the name for the indexes List
-    /// and request ids read through, nothing for the others, whose key says it all.
-    static func body(of database: Database, for name: OperationName, _ schema: Schema) -> [UInt8] {
-        Index.allCases.contains { $0.bodyNamesOperation && $0.database(schema) == database } ? Keys.name(name) : []
+    /// What its entry in `database` holds (before its checksum): ``body(_:)`` of that index.
+    func body(of database: Database, _ schema: Schema) -> [UInt8] {
+        Index.allCases.first { $0.database(schema) == database }.map(body) ?? []
     }
 
     func contains(_ database: Database, _ key: [UInt8], _ schema: Schema) -> Bool {

@@ -11,8 +11,9 @@ struct EngineIntegrityTests {
     /// Flips one bit in the stored record of `name`.
     func damage(_ engine: LongrunEngine, _ name: OperationName) throws {
         let store = try #require(engine.lmdb)
+        let createSequence = try #require(try store.read { try $0.operation(name) }).createSequence
         try store.environment.write { txn in
-            let key = Keys.name(name)
+            let key = Keys.sequence(createSequence)
             var value = Array(try #require(try txn.get(store.schema.operations, key: key)))
             value[value.count / 2] ^= 0x20
             try txn.put(store.schema.operations, key: key, value: value)
@@ -62,7 +63,7 @@ struct EngineIntegrityTests {
             let after = try await engine.get(victim.name)
             #expect(after.metadata == before.metadata && after.version == before.version)
             let history = try await engine.history(of: victim.name)
-            #expect(history.events.last?.kind == .repaired(detail: "damaged_record in operations"))
+            #expect(history.events.last?.kind == .repaired(detail: "damaged_record in operations_by_creation"))
             #expect(history.events.last?.actor == Fixtures.consumer)
             // The producer's expected version still holds after the repair.
             #expect(try await engine.progress(victim.name, metadata: nil, expectedVersion: before.version, actor: Fixtures.producer).version == before.version + 1)

@@ -73,10 +73,15 @@ struct ErrorStatusTests {
     }
 
     @Test func aDamagedRecordNamesItselfAndItsRepair() throws {
-        let view = try Self.received(StoreError.damaged(DamagedRecord(database: "operations", key: Array("operations/job".utf8))))
+        // A live record's key is its create sequence: the reader that knew its name says it.
+        let view = try Self.received(StoreError.damaged(DamagedRecord(database: "operations_by_creation", key: [0, 0, 0, 0, 0, 0, 0, 7],
+                                                                      operation: try OperationName(parsing: "operations/job"))))
         #expect(view.code == .dataLoss && view.info.reason == "RECORD_DAMAGED")
-        #expect(view.info.metadata["database"] == "operations" && view.info.metadata["operation"] == "operations/job")
+        #expect(view.info.metadata["database"] == "operations_by_creation" && view.info.metadata["operation"] == "operations/job")
         #expect(view.info.metadata["repair"] == "longrun repair operations/job")
+        // A tombstone's key is its name.
+        let tombstone = try Self.received(StoreError.damaged(DamagedRecord(database: "tombstones", key: Array("operations/job".utf8))))
+        #expect(tombstone.info.metadata["operation"] == "operations/job")
 
         var key = [UInt8](repeating: 0, count: 8)
         key[7] = 42

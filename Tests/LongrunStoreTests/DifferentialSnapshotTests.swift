@@ -147,7 +147,7 @@ struct DifferentialSnapshotTests {
         let base = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 1)
         // A record gone from the views (as repair drops one the log never created), and an event
         // naming it (the fold ignores it: there is no operation).
-        try store.write { writer in _ = try writer.txn.delete(writer.schema.operations, key: Keys.name(name(7))) }
+        try store.write { writer in _ = try writer.deleteRecord(of: name(7)) }
         try append(store, 7, [.progressed(metadata: nil)])
         try append(store, 8, [.progressed(metadata: nil)])
         let differential = try SnapshotFile.write(store, into: store.snapshotDirectory, keep: 3, createdUnixNanos: 2, kind: .differential)
@@ -191,7 +191,7 @@ struct DifferentialSnapshotTests {
             try store.write { writer in
                 var state = try #require(try writer.reader.operation(name(target)))
                 state.version += 7
-                try writer.putSealed(writer.schema.operations, key: Keys.name(name(target)), body: RecordCodec.encode(state))
+                try writer.putRecord(state, previous: state)
             }
             let report = try store.repair([], operations: [name(target)], actor: .engine, now: t0 + .seconds(500))
             #expect(report.repaired == [name(target)])

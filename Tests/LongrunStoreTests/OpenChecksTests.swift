@@ -140,7 +140,7 @@ struct OpenChecksTests {
             try Store(directory: directory.path, configuration: configuration, logger: logger)
         } throws: { error in
             guard let error = error as? StoreError else { return false }
-            return error.kind == .missingDatabase && error.database == "operations" && error.message.contains("'operations'")
+            return error.kind == .missingDatabase && error.database == "operations_by_creation" && error.message.contains("'operations_by_creation'")
                 && error.message.contains("Start longrund on it once")
         }
         let env = try Environment(configuration: .init(path: directory.path))

@@ -45,7 +45,8 @@ extension StoreTests {
     }
 
     /// What a build before `history_by_creation` left: the same views, with `history` keyed by
-    /// name (name · 0x00 · sequence) and the view set naming it. Any entries already in
+    /// name (name · 0x00 · sequence), records keyed by name (``keyRecordsByName(_:withTombstones:leftInTheNewViews:)``),
+    /// and the view set naming them. Any entries already in
     /// `history_by_creation` stand for a conversion interrupted part way.
     func keyHistoryByName(_ store: Store, leftInTheNewView: [[UInt8]] = []) throws {
         let legacy = try store.environment.openDatabase("history")
@@ -58,6 +59,10 @@ extension StoreTests {
             }
             try writer.txn.clear(writer.schema.history)
             for key in leftInTheNewView { try writer.putSealed(writer.schema.history, key: key, body: []) }
+        }
+        // Those builds also kept records by name.
+        try keyRecordsByName(store)
+        try store.write { writer in
             try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.viewSet, value: Array(Store.viewSetBeforeHistoryByCreation.utf8))
         }
     }
@@ -90,6 +95,7 @@ extension StoreTests {
         let viewSet = try reopened.read { try $0.txn.get(reopened.schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
         #expect(viewSet == reopened.schema.viewSetDescription)
         #expect(try !reopened.environment.databaseNames().contains("history"))
+        #expect(try !reopened.environment.databaseNames().contains("operations"))
         #expect(try Scrubber.run(reopened).isEmpty)
         #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
     }

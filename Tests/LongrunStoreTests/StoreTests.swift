@@ -209,7 +209,7 @@ struct StoreTests {
             try store.write { writer in
                 var state = try #require(try writer.reader.operation(op))
                 state.version += 1
-                try writer.putSealed(writer.schema.operations, key: Keys.name(op), body: RecordCodec.encode(state))
+                try writer.putRecord(state, previous: state)
                 _ = try writer.txn.delete(writer.schema.meta, key: Schema.MetaKey.foldRevision)
             }
             #expect(try store.read { try $0.operation(op)?.version } == 3)

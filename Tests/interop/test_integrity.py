@@ -76,7 +76,12 @@ def test_a_damaged_view_is_refused_found_and_repaired_online(make_daemon):
     names = populate(first)
     before = get(first, names[2])
     first.stop_and_check()
-    flip(first.data_dir, "operations", names[2].encode())
+    env = lmdb.open(first.data_dir, max_dbs=32, map_size=1 << 34, subdir=True, readonly=True, lock=False)
+    try:
+        key = support.live_record_key(env, names[2])
+    finally:
+        env.close()
+    flip(first.data_dir, "operations_by_creation", key)
 
     # Damage in a view does not stop the daemon: the log is intact.
     daemon = make_daemon(data_dir=first.data_dir).start().wait_ready()
@@ -85,7 +90,7 @@ def test_a_damaged_view_is_refused_found_and_repaired_online(make_daemon):
     assert refused.value.code() == grpc.StatusCode.DATA_LOSS
     info = support.error_info(refused.value)
     assert info.reason == "RECORD_DAMAGED"
-    assert info.metadata["database"] == "operations"
+    assert info.metadata["database"] == "operations_by_creation"
     assert info.metadata["operation"] == names[2]
     assert info.metadata["repair"] == f"longrun repair {names[2]}"
     # Every other operation is served as before.
@@ -111,7 +116,7 @@ def test_a_damaged_view_is_refused_found_and_repaired_online(make_daemon):
 
     scrubbed = longrun(daemon, "scrub")
     assert scrubbed.returncode == 5, scrubbed.stdout + scrubbed.stderr
-    assert "damaged_record: operations" in scrubbed.stdout and names[2] in scrubbed.stdout, scrubbed.stdout
+    assert "damaged_record: operations_by_creation" in scrubbed.stdout and names[2] in scrubbed.stdout, scrubbed.stdout
 
     repaired = longrun(daemon, "repair")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr

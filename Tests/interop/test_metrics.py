@@ -188,11 +188,12 @@ def test_damaged_reads_are_counted(make_daemon):
     # One bit of one operation's view flipped while the daemon is stopped, as a disk would.
     env = lmdb.open(first.data_dir, max_dbs=32, map_size=1 << 34, subdir=True)
     try:
-        db = env.open_db(b"operations", create=False)
+        key = support.live_record_key(env, names[1])
+        db = env.open_db(b"operations_by_creation", create=False)
         with env.begin(write=True, db=db) as txn:
-            stored = bytearray(txn.get(names[1].encode()))
+            stored = bytearray(txn.get(key))
             stored[-3] ^= 0x08
-            txn.put(names[1].encode(), bytes(stored))
+            txn.put(key, bytes(stored))
     finally:
         env.close()
 
