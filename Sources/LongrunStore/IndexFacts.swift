@@ -34,7 +34,7 @@ public struct IndexFacts: Hashable, Sendable {
             (listed, running, requestID, engineDeadline, expiry) = (false, false, nil, nil, nil)
             return
         }
-        listed = !state.isDeleted
+        listed = Self.isListed(state)
         running = listed && !state.done
         requestID = state.requestID
         engineDeadline = running ? Self.earlier(state.cancelRequest?.graceDeadline, state.lease?.expireTime) : nil
@@ -47,6 +47,9 @@ public struct IndexFacts: Hashable, Sendable {
 }
 
 extension IndexFacts {
+    /// Whether `state` is listed (``listed``): not deleted or expired.
+    static func isListed(_ state: OperationState) -> Bool { !state.isDeleted }
+
     /// The earlier of two times, either of which may be missing (without building an array:
     /// replay computes this for every operation it changes).
     static func earlier(_ a: Timestamp?, _ b: Timestamp?) -> Timestamp? {

@@ -57,9 +57,9 @@ extension StoreWriter {
     /// decodes, encodes and writes.
     ///
     /// Every database is written in one ascending run through one cursor: the live records and
-    /// the history entries by create sequence, the tombstones in name order, the indexes in the order the chunk first met
-    /// each operation (which is creation order for those it created, so the creation indexes grow
-    /// at their end).
+    /// the history entries by create sequence, the tombstones and `names` in name order, the
+    /// other indexes in the order the chunk first met each operation (which is creation order for
+    /// those it created, so the creation indexes grow at their end).
     /// Consecutive keys mostly land on the leaf page the cursor is on, so LMDB neither searches
     /// from the root nor touches a page twice.
     func foldDecoded(_ decoded: DecodedChunk) throws {
@@ -141,10 +141,12 @@ extension StoreWriter {
                 _ = try txn.delete(index.database(schema), key: key)
             }
         }
+        // `names` is keyed by name: its entries go in name order, each next to the last.
+        let metOrder = Array(chunk.operations.indices)
         try new.withUnsafeBufferPointer { new in
             for (bit, index) in IndexEntries.Index.allCases.enumerated() {
                 try txn.withCursor(index.database(schema)) { cursor in
-                    for slot in chunk.operations.indices where adds[slot] & 1 << bit != 0 {
+                    for slot in index == .names ? byName : metOrder where adds[slot] & 1 << bit != 0 {
                         new[slot].key(index, into: &key)
                         try putSealed(&cursor, key: key, body: index.bodyNamesOperation ? chunk.operations[slot].key : new[slot].body(index), value: &value)
                     }
@@ -350,9 +352,10 @@ struct ReplayChunk {
         }
     }
 
-    /// Whether the operation at `slot` is listed after the chunk (its record lives in `operations`).
+    /// Whether the operation at `slot` is listed after the chunk (its record lives in `operations`),
+    /// read in place (binding the state would copy it: a retain and a release of each of its fields).
     func isListed(at slot: Int) -> Bool {
-        operations[slot].after.map { IndexFacts($0).listed } ?? false
+        operations[slot].after != nil && IndexFacts.isListed(operations[slot].after!)
     }
 
     /// Takes the state of the operation at `slot` out of the chunk (moved, not copied), for
