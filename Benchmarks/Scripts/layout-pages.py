@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How many LMDB pages a commit writes under the store's views, and under two other layouts: a
+"""How many LMDB pages a commit writes under the store's views, and under other layouts: a
 model for deciding whether a format change is worth making, not a measurement of the engine.
 
 Each layout writes, per transition, the keys docs/FORMAT.md gives the views (format 2), with
@@ -11,8 +11,11 @@ commit (/proc/self/io, `wchar`; LMDB writes each dirty page once, with the meta 
   format2   the views before `history_by_creation`: `operations` by name, `history` by name and
             sequence, both written at every transition; `by_creation`, `running`,
             `expiry_candidates`, `log`, `meta`
-  bycreation  the views as they are: format2 with history keyed by the operation's create
-            sequence and the event's (`history_by_creation`)
+  bycreation  format2 with history keyed by the operation's create sequence and the event's
+            (`history_by_creation`): the views before records were keyed by creation
+  records   the views as they are: bycreation with the live records keyed by their create
+            sequence (`operations_by_creation`), found through a `names` index written once, at
+            the create
   history   `history`'s keys beside the record in `operations` (name, 0x00, sequence)
   creation  records keyed by creation sequence (parent, 0x00, sequence), their history beside them,
             and an index from name to creation sequence written once, at the create
@@ -21,7 +24,7 @@ Workload: --tasks producers, each creating an operation, updating it --updates t
 it, one transition at a time; --batch transitions of distinct producers per commit (W6: 64 tasks,
 0 updates, batches of ~40; unary lifecycle over the socket: 3 updates, ~10 at 64 callers, 1 alone).
 
-  Benchmarks/Scripts/layout-pages.py [--batch 40] [--updates 0] [--commits 3000] [format2 bycreation history creation]
+  Benchmarks/Scripts/layout-pages.py [--batch 40] [--updates 0] [--commits 3000] [format2 bycreation records history creation]
 
 Needs py-lmdb (`pip install lmdb`, or Debian's python3-lmdb). Writes under --scratch (default
 /var/tmp) and removes what it wrote.
@@ -34,7 +37,7 @@ import shutil
 import struct
 
 PAGE = 4096
-LAYOUTS = ("format2", "bycreation", "history", "creation")
+LAYOUTS = ("format2", "bycreation", "records", "history", "creation")
 
 
 def written_bytes():
@@ -48,7 +51,7 @@ def run(layout, options):
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
     env = lmdb.open(path, map_size=16 << 30, max_dbs=12, sync=False, metasync=False)
-    names = ["log", "operations", "by_creation", "running", "history", "expiry_candidates", "meta"]
+    names = ["log", "operations", "by_creation", "running", "history", "expiry_candidates", "meta", "names"]
     db = {name: env.open_db(name.encode()) for name in names}
     rnd = random.Random(options.seed)
     record = os.urandom(options.record_size)
@@ -72,6 +75,10 @@ def run(layout, options):
             if layout == "creation":
                 txn.put(name, be64(sequence), db=db["by_creation"])  # the name index
                 txn.put(creation, record, db=db["operations"])
+            elif layout == "records":
+                txn.put(name, be64(sequence), db=db["names"])
+                txn.put(be64(first), record, db=db["operations"])
+                txn.put(creation, name, db=db["by_creation"])
             else:
                 txn.put(name, record, db=db["operations"])
                 txn.put(creation, name, db=db["by_creation"])
@@ -79,7 +86,8 @@ def run(layout, options):
         else:
             name, first, steps = current[task]
             creation = b"\0" + be64(first)
-            txn.put(creation if layout == "creation" else name, record, db=db["operations"])
+            key = {"creation": creation, "records": be64(first)}.get(layout, name)
+            txn.put(key, record, db=db["operations"])
             if steps < options.updates:
                 current[task] = (name, first, steps + 1)
             else:
@@ -88,7 +96,7 @@ def run(layout, options):
                 txn.put(b"\0" + be64(sequence) + name, b"", db=db["expiry_candidates"])
         if layout == "format2":
             txn.put(name + b"\0" + be64(sequence), b"", db=db["history"])
-        elif layout == "bycreation":
+        elif layout in ("bycreation", "records"):
             txn.put(be64(first) + be64(sequence), b"", db=db["history"])
         elif layout == "history":
             txn.put(name + b"\0" + be64(sequence), b"", db=db["operations"])

@@ -257,9 +257,9 @@ public final class Scrubber {
         let schema = store.schema
         let live = database == schema.operations
         let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) })
-        let keyed: OperationName? = live ? creator(key, database, reader) : try? OperationName(parsing: String(decoding: key, as: UTF8.self))
-        let keyMatches = live ? state.map { Keys.sequence($0.createSequence) == key } : state.map { $0.name == keyed }
-        guard let state, keyMatches == true else {
+        guard let state, key == Schema.recordKey(of: state, listed: live) else {
+            // Which operation the key says, for the finding (a live record's: through the log).
+            let keyed: OperationName? = live ? creator(key, database, reader) : try? OperationName(parsing: String(decoding: key, as: UTF8.self))
             let text = keyed?.description ?? DamagedRecord(database: database.name, key: key).printableKey
             record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: keyed ?? state?.name,
                                     message: "the record of \(text) cannot be decoded or names another operation"))
