@@ -218,21 +218,26 @@ extension Store {
         return try storage { try environment.openDatabase("operations", create: false) }
     }
 
-    /// Keys live records by creation, in place: each record of the name-keyed `operations` moves
-    /// to ``Schema/operations`` under its create sequence (its checksum sealed again, over that
-    /// key), with its ``Schema/names`` entry; then the name-keyed database is dropped. Nothing else
-    /// changes (the list indexes' keys and values, history, tombstones), and no log is read, so a
-    /// compacted store converts as well as any.
+    /// Keys live records by creation, in place: each record of the name-keyed `operations` is
+    /// copied to ``Schema/operations`` under its create sequence (its checksum sealed again, over
+    /// that key), with its ``Schema/names`` entry; then the name-keyed database is dropped. Nothing
+    /// else changes (the list indexes' keys and values, history, tombstones), and no log is read,
+    /// so a compacted store converts as well as any.
     ///
-    /// Runs in chunks of `chunk` records, each its own transaction that deletes what it moved: an
-    /// interrupted conversion goes on where it stopped at the next open (the view set is recorded
-    /// only after the last chunk). A record that fails its checksum or cannot be decoded cannot
-    /// say its create sequence: it is logged, by name, and left out; `longrun repair NAME` then
-    /// rebuilds it from the log. Logs its progress.
+    /// Runs in chunks of `chunk` records, each its own transaction. The new views are cleared
+    /// first and the old one is dropped only after the last chunk, so a conversion interrupted
+    /// part way starts again at the next open, as it does after a build from before it wrote the
+    /// store (and left what this build had written stale). A record that fails its checksum or
+    /// cannot be decoded cannot say its create sequence: it is logged, by name, and left out;
+    /// `longrun repair NAME` then rebuilds it from the log. Logs its progress.
     func keyRecordsByCreation(chunk: Int = 50_000) throws {
         guard let legacy = try nameKeyedRecords() else { return }
         let total = try read { try $0.txn.count(legacy) }
         logger.notice("keying the operations' records by creation", metadata: ["directory": "\(directory)", "records": "\(total)"])
+        try write { writer in
+            try writer.txn.clear(schema.operations)
+            try writer.txn.clear(schema.names)
+        }
         var after: [UInt8]?
         var (moved, lost) = (0, 0)
         var logged = 0
@@ -249,7 +254,6 @@ extension Store {
                 }
                 var damaged: [String] = []
                 for (key, value) in batch {
-                    _ = try writer.txn.delete(legacy, key: key)
                     let body = key.withUnsafeBytes { key in value.withUnsafeBytes { Checksum.body(key: key, value: $0).map(Array.init) } }
                     guard let body, let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) }), Keys.name(state.name) == key else {
                         damaged.append(String(decoding: key, as: UTF8.self))

@@ -41,11 +41,18 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         self.database = database
     }
 
+    /// What to run when a view record cannot be trusted: its operation's views are rebuilt from the
+    /// log (named when it is known).
+    static func repairAdvice(_ name: (some CustomStringConvertible)?) -> String {
+        let command = name.map { "longrun repair \($0)" } ?? "longrun repair"
+        return "Rebuild it from the log with `\(command)` (daemon running) or `longrun-replay repair --data-dir DIR` (daemon stopped)"
+    }
+
     /// A read met a record whose checksum does not hold: it is not served.
     package static func damaged(_ record: DamagedRecord) -> StoreError {
         let repair = record.database == "log"
             ? "An event cannot be rebuilt from anything else: see the extent with `longrun-replay verify`, and restore the data directory from a backup if the event is before the newest snapshot"
-            : "Rebuild it from the log with `longrun repair` (daemon running) or `longrun-replay repair --data-dir DIR` (daemon stopped)"
+            : repairAdvice(record.operation)
         return StoreError(.dataLoss, "the stored \(record) fails its checksum (damaged on disk or in memory), so it is not served. \(repair)", damage: record)
     }
 

@@ -107,8 +107,9 @@ public struct StoreReader {
         }
         let state = try decodeState(body, key: name.description)
         guard state.name == name else {
-            throw StoreError(.dataLoss, "the record names found for \(name) is the record of \(state.name)",
-                             damage: DamagedRecord(database: schema.names.name, key: Keys.name(name)))
+            throw StoreError(.dataLoss, """
+                the names entry of \(name) gives the record of \(state.name), so it is not served. \(StoreError.repairAdvice(name))
+                """, damage: DamagedRecord(database: schema.names.name, key: Keys.name(name)))
         }
         return state
     }
@@ -125,13 +126,14 @@ public struct StoreReader {
     /// create sequence its `names` entry gives, else in `tombstones`.
     func record(_ name: [UInt8]) throws -> FoundRecord? {
         if let entry = try checkedGet(schema.names, key: name) {
+            let text = String(decoding: name, as: UTF8.self)
             guard let sequence = Keys.decodeSequence(entry) else {
-                throw StoreError(.dataLoss, "the names entry of \(String(decoding: name, as: UTF8.self)) holds \(entry.count) bytes, not a create sequence",
+                throw StoreError(.dataLoss, "the names entry of \(text) holds \(entry.count) bytes, not a create sequence. \(StoreError.repairAdvice(text))",
                                  damage: DamagedRecord(database: schema.names.name, key: name))
             }
             let key = Keys.sequence(sequence)
             guard let value = try txn.get(schema.operations, key: key) else {
-                throw StoreError(.dataLoss, "\(String(decoding: name, as: UTF8.self)) has no record under its create sequence \(sequence)",
+                throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
                                  damage: DamagedRecord(database: schema.names.name, key: name))
             }
             return FoundRecord(database: schema.operations, key: key, value: value)

@@ -7,9 +7,11 @@ import Testing
 /// What a build before `operations_by_creation` left: every live record in `operations` keyed
 /// by its name (sealed over the name), and no `names`; with `withTombstones`, the dead ones
 /// there too (a build before `tombstones`). The first `leftInTheNewViews` live records (by
-/// name) stay where they are, as a conversion interrupted after its first chunks leaves them.
-/// The view set is the caller's.
-func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNewViews: Int = 0) throws {
+/// name) also stay where they are, as a conversion interrupted after its first chunks leaves
+/// them, and with `stale`, the new views also hold the record and `names` entry of an
+/// operation the name-keyed view does not have (what this build wrote before a build from
+/// before it deleted that operation). The view set is the caller's.
+func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNewViews: Int = 0, stale: Bool = false) throws {
     let legacy = try store.environment.openDatabase("operations")
     try store.write { writer in
         let schema = writer.schema
@@ -21,13 +23,22 @@ func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNew
                 entry = try cursor.next()
             }
         }
-        for (name, sequence) in live.dropFirst(leftInTheNewViews) {
+        for (index, (name, sequence)) in live.enumerated() {
             let key = Keys.sequence(sequence)
             let value = try #require(try writer.txn.get(schema.operations, key: key))
             let body = Array(try Checksum.open(schema.operations, key: key, value: value))
             try writer.txn.put(legacy, key: name, value: Checksum.seal(key: name, body: body))
+            guard index >= leftInTheNewViews else { continue }
             _ = try writer.txn.delete(schema.operations, key: key)
             _ = try writer.txn.delete(schema.names, key: name)
+        }
+        if stale, let (name, _) = live.first {
+            let value = try #require(try writer.txn.get(legacy, key: name))
+            var state = try RecordCodec.decodeState(try name.withUnsafeBytes { try Checksum.open(named: "operations", key: $0, value: value) })
+            state = state.renamed(try OperationName(parsing: "operations/gone"))
+            state.createSequence = 1_000_000
+            try writer.putSealed(schema.names, key: Keys.name(state.name), body: Keys.sequence(state.createSequence))
+            try writer.putSealed(schema.operations, key: Keys.sequence(state.createSequence), body: RecordCodec.encode(state))
         }
         guard withTombstones else { return }
         var dead: [([UInt8], [UInt8])] = []
@@ -133,9 +144,10 @@ extension StoreTests {
     /// A store written before `operations_by_creation` is converted when first opened for writing:
     /// each record moves under its create sequence, with its `names` entry, and the name-keyed
     /// `operations` is dropped. No log is needed (this one was compacted); a conversion
-    /// interrupted after some chunks goes on where it stopped.
-    @Test(arguments: [0, 7])
-    func aStoreWithRecordsKeyedByNameIsConvertedInPlace(_ leftInTheNewViews: Int) throws {
+    /// interrupted after some chunks, or followed by a build from before it, starts again and
+    /// leaves nothing of what was there.
+    @Test(arguments: [(0, false), (7, false), (7, true)])
+    func aStoreWithRecordsKeyedByNameIsConvertedInPlace(_ leftInTheNewViews: Int, _ stale: Bool) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let expected: [[[UInt8]: [UInt8]]]
@@ -143,11 +155,11 @@ extension StoreTests {
             let (store, _, _) = try variedStoreCompactedThroughASnapshot(directory)
             expected = try views(store)
             try #require(try recordLayout(store).records.count >= 30)
-            try keyRecordsByName(store, leftInTheNewViews: leftInTheNewViews)
+            try keyRecordsByName(store, leftInTheNewViews: leftInTheNewViews, stale: stale)
             try store.write { writer in
                 try writer.txn.put(writer.schema.meta, key: Schema.MetaKey.viewSet, value: Array(Store.viewSetBeforeRecordsByCreation.utf8))
             }
-            #expect(try recordLayout(store).records.count == leftInTheNewViews)
+            #expect(try recordLayout(store).records.count == leftInTheNewViews + (stale ? 1 : 0))
         }
         let reopened = try Store(directory: directory.path, logger: logger)
         #expect(try views(reopened) == expected)

@@ -356,7 +356,8 @@ extension StoreTests {
     }
 }
 
-private extension OperationState {
+/// The same state under another name (what a record moved or copied under a wrong key holds).
+extension OperationState {
     func renamed(_ name: OperationName) -> OperationState {
         var state = self
         state.name = name
