@@ -221,11 +221,8 @@ public enum SnapshotFile {
                         try reader.txn.withCursor(schema.tombstones) { dead in
                             var (nextLive, nextDead) = (try live.first(), try dead.first())
                             while nextLive != nil || nextDead != nil {
-                                if let (name, _) = nextLive, nextDead.map({ Keys.precedes(name, $0.key) }) ?? true {
-                                    guard let found = try reader.record(Array(name)) else {
-                                        throw StoreError(.dataLoss, "the names entry of \(String(decoding: name, as: UTF8.self)) has no record")
-                                    }
-                                    try copy(found, name: name)
+                                if let (name, entry) = nextLive, nextDead.map({ Keys.precedes(name, $0.key) }) ?? true {
+                                    try copy(try reader.liveRecord(name: name, entry: entry), name: name)
                                     nextLive = try live.next()
                                 } else if let (key, value) = nextDead {
                                     try copy(operationsView, schema.tombstones, key: key, value: value)

@@ -125,20 +125,27 @@ public struct StoreReader {
     /// The stored record of the operation named by `name` (its UTF-8): in `operations` under the
     /// create sequence its `names` entry gives, else in `tombstones`.
     func record(_ name: [UInt8]) throws -> FoundRecord? {
-        if let entry = try checkedGet(schema.names, key: name) {
-            let text = String(decoding: name, as: UTF8.self)
-            guard let sequence = Keys.decodeSequence(entry) else {
-                throw StoreError(.dataLoss, "the names entry of \(text) holds \(entry.count) bytes, not a create sequence. \(StoreError.repairAdvice(text))",
-                                 damage: DamagedRecord(database: schema.names.name, key: name))
-            }
-            let key = Keys.sequence(sequence)
-            guard let value = try txn.get(schema.operations, key: key) else {
-                throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
-                                 damage: DamagedRecord(database: schema.names.name, key: name))
-            }
-            return FoundRecord(database: schema.operations, key: key, value: value)
+        if let entry = try txn.get(schema.names, key: name) {
+            return try name.withUnsafeBytes { try liveRecord(name: $0, entry: entry) }
         }
         return try txn.get(schema.tombstones, key: name).map { FoundRecord(database: schema.tombstones, key: name, value: $0) }
+    }
+
+    /// The live record the `names` entry `entry` of `name` gives (as read from `names`, checksum
+    /// included).
+    func liveRecord(name: UnsafeRawBufferPointer, entry stored: UnsafeRawBufferPointer) throws -> FoundRecord {
+        let entry = try Checksum.open(schema.names, key: name, value: stored)
+        var text: String { String(decoding: name, as: UTF8.self) }  // for an error only
+        guard let sequence = Keys.decodeSequence(entry) else {
+            throw StoreError(.dataLoss, "the names entry of \(text) holds \(entry.count) bytes, not a create sequence. \(StoreError.repairAdvice(text))",
+                             damage: DamagedRecord(database: schema.names.name, key: Array(name)))
+        }
+        let key = Keys.sequence(sequence)
+        guard let value = try txn.get(schema.operations, key: key) else {
+            throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
+                             damage: DamagedRecord(database: schema.names.name, key: Array(name)))
+        }
+        return FoundRecord(database: schema.operations, key: key, value: value)
     }
 
     /// The body of the value under `key` in `database` if present, checked against its checksum
