@@ -81,8 +81,16 @@ extension StoreTests {
         }
     }
 
-    func storedViewSet(_ store: Store) throws -> String? {
-        try store.read { try $0.txn.get(store.schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
+    /// What a conversion in place must leave: the views `expected`, this build's view set
+    /// recorded, the old databases `dropped` gone, and a store the scrub and `verify` find whole.
+    func expectConverted(_ reopened: Store, to expected: [[[UInt8]: [UInt8]]], dropped: [String], scratch: String,
+                         sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(try views(reopened) == expected, sourceLocation: sourceLocation)
+        let viewSet = try reopened.read { try $0.txn.get(reopened.schema.meta, key: Schema.MetaKey.viewSet).map { String(decoding: $0, as: UTF8.self) } }
+        #expect(viewSet == reopened.schema.viewSetDescription, sourceLocation: sourceLocation)
+        #expect(try Set(reopened.environment.databaseNames()).isDisjoint(with: dropped), sourceLocation: sourceLocation)
+        #expect(try Scrubber.run(reopened).isEmpty, sourceLocation: sourceLocation)
+        #expect(try reopened.verify(scratchDirectory: scratch, logger: logger).isHealthy, sourceLocation: sourceLocation)
     }
 
     @Test func liveRecordsAreKeyedByCreateSequenceAndFoundByName() throws {
@@ -161,12 +169,8 @@ extension StoreTests {
             }
             #expect(try recordLayout(store).records.count == leftInTheNewViews + (stale ? 1 : 0))
         }
-        let reopened = try Store(directory: directory.path, logger: logger)
-        #expect(try views(reopened) == expected)
-        #expect(try storedViewSet(reopened) == reopened.schema.viewSetDescription)
-        #expect(try !reopened.environment.databaseNames().contains("operations"))
-        #expect(try Scrubber.run(reopened).isEmpty)
-        #expect(try reopened.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+        try expectConverted(try Store(directory: directory.path, logger: logger), to: expected, dropped: ["operations"],
+                            scratch: directory.child("scratch"))
     }
 
     /// A name-keyed record that fails its checksum cannot say its create sequence: the conversion
