@@ -189,7 +189,8 @@ extension Store {
     /// how many entries went, records not counted, and the names that had a record. History entries
     /// and live records go under each of `createSequences`, and under a current record's create
     /// sequence where the log holds that operation's creation there (a live record also under the
-    /// one its `names` entry gives, if it is this operation's: ``StoreWriter/deleteRecord(of:under:)``).
+    /// one its `names` entry gives, if it is this operation's:
+    /// ``StoreWriter/deleteRecord(of:under:)``).
     private func removeEntries(of names: Set<OperationName>, historyUnder createSequences: Set<UInt64>,
                                writer: StoreWriter) throws -> (removed: Int, hadRecords: Set<OperationName>) {
         let txn = writer.txn

@@ -184,7 +184,8 @@ public final class Store: Sendable {
             storedSet = Self.viewSetBeforeHistoryByCreation
         }
         if storedSet == Self.viewSetBeforeHistoryByCreation, revision == Lifecycle.foldRevision {
-            // Records first: the history's conversion finds each operation's create sequence in its record.
+            // Records first: the history's conversion finds each operation's create sequence in its
+            // record.
             try keyRecordsByCreation()
             try keyHistoryByCreation()
             storedSet = currentSet

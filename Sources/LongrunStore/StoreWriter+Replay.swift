@@ -78,9 +78,9 @@ extension StoreWriter {
     }
 
     /// Writes what a chunk folded: live records and history in creation order, tombstones in name
-    /// order, then each index. Each changed state is taken out of the chunk (not copied: a copy retains and
-    /// releases every field), encoded after its checksum's place in one reused buffer, and left as
-    /// its index entries.
+    /// order, then each index. Each changed state is taken out of the chunk (not copied: a copy
+    /// retains and releases every field), encoded after its checksum's place in one reused buffer,
+    /// and left as its index entries.
     private func write(_ chunk: inout ReplayChunk) throws {
         let byName = chunk.nameOrder
         let createSequences = chunk.createSequences
@@ -316,7 +316,7 @@ struct ReplayNames: Sendable {
 /// chunk and after it, and the chunk's history entries.
 struct ReplayChunk {
     struct Operation {
-        /// The name's UTF-8: its key in `tombstones` and `names`, and the value of its list entries.
+        /// The name's UTF-8: its key in `tombstones` and `names`, and its list entries' value.
         let key: [UInt8]
         /// The index entries of its state before the chunk: all the chunk needs of that state.
         let before: IndexEntries
@@ -352,8 +352,8 @@ struct ReplayChunk {
         }
     }
 
-    /// Whether the operation at `slot` is listed after the chunk (its record lives in `operations`),
-    /// read in place (binding the state would copy it: a retain and a release of each of its fields).
+    /// Whether the operation at `slot` is listed after the chunk (its record is in `operations`),
+    /// read in place (binding the state would copy it: a retain and a release of each field).
     func isListed(at slot: Int) -> Bool {
         operations[slot].after != nil && IndexFacts.isListed(operations[slot].after!)
     }

@@ -45,8 +45,8 @@ extension StoreTests {
     }
 
     /// What a build before `history_by_creation` left: the same views, with `history` keyed by
-    /// name (name · 0x00 · sequence), records keyed by name (``keyRecordsByName(_:withTombstones:leftInTheNewViews:)``),
-    /// and the view set naming them. Any entries already in
+    /// name (name · 0x00 · sequence), records keyed by name (`keyRecordsByName`), and the view
+    /// set naming them. Any entries already in
     /// `history_by_creation` stand for a conversion interrupted part way.
     func keyHistoryByName(_ store: Store, leftInTheNewView: [[UInt8]] = []) throws {
         let legacy = try store.environment.openDatabase("history")
