@@ -87,7 +87,7 @@ package enum Checksum {
 /// A stored record whose checksum does not hold: where it is, and which operation or event it
 /// belongs to when its key says so.
 public struct DamagedRecord: Sendable, Hashable, CustomStringConvertible {
-    /// The database (`log`, `operations`, `by_creation`, ...).
+    /// The database (`log`, `operations_by_creation`, `names`, ...).
     public var database: String
     /// The record's key, as stored.
     public var key: [UInt8]

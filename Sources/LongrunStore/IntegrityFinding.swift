@@ -22,7 +22,7 @@ public struct IntegrityFinding: Sendable, Hashable, CustomStringConvertible {
     }
 
     public var kind: Kind
-    /// The database (`log`, `operations`, ...), or the snapshot's path.
+    /// The database (`log`, `operations_by_creation`, ...), or the snapshot's path.
     public var database: String
     /// The record's key as stored, when the finding is about one record.
     public var key: [UInt8]?

@@ -71,12 +71,12 @@ extension StoreReader {
     /// actors. `records` is the page's cursor on `operations`: a page's records, in creation order
     /// as the records are, mostly share a leaf page, which a cursor searches without descending
     /// the tree again. `found`: the entry's record, when ``lookAhead(key:records:)`` found it.
-    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: AheadRecord? = nil,
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: UnsafeRawBufferPointer? = nil,
                              records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
         let stored: UnsafeRawBufferPointer
         if let found {
-            stored = found.stored
+            stored = found
         } else {
             guard let record = try records.find(recordKey) else {
                 throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
@@ -98,9 +98,8 @@ extension StoreReader {
     /// The record of a list index entry (whose key ends with its create sequence), found ahead of
     /// its turn (which brings its page into the caches), or nil when finding it fails: the entry's
     /// turn then finds it again and reports what went wrong, in order.
-    private func lookAhead(key: UnsafeRawBufferPointer, records: inout Cursor) -> AheadRecord? {
-        guard let stored = try? records.find(UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])) else { return nil }
-        return AheadRecord(stored: stored)
+    private func lookAhead(key: UnsafeRawBufferPointer, records: inout Cursor) -> UnsafeRawBufferPointer? {
+        (try? records.find(UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...]))) ?? nil
     }
 
     /// The create sequence of the first entry of the collection `prefix` after `after`, if any.
@@ -172,9 +171,4 @@ private struct MergeHeads {
         }
         return (top.sequence, top.slot)
     }
-}
-
-/// A list index entry's stored record, in the read transaction's map.
-private struct AheadRecord {
-    let stored: UnsafeRawBufferPointer
 }

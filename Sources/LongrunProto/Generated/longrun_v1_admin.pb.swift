@@ -260,7 +260,7 @@ public nonisolated struct Longrun_V1_IntegrityFinding: Sendable {
   /// `index_missing`, `index_stale`, `history_stale`, `snapshot_damaged`.
   public var kind: String = String()
 
-  /// The database of the record (`log`, `operations`, `by_creation`, ...),
+  /// The database of the record (`log`, `operations_by_creation`, `names`, ...),
   /// or the snapshot's path for `snapshot_damaged`.
   public var database: String = String()
 
