@@ -123,6 +123,50 @@ struct EnvironmentTests {
         #expect(absentFound.isEmpty)
     }
 
+    @Test func aCursorStepsForwardToKeysNearAfterItAndSearchesForOthers() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        // Even 8-byte big-endian keys over many leaf pages: steps cross from page to page.
+        func key(_ number: UInt64) -> [UInt8] { withUnsafeBytes(of: number.bigEndian) { Array($0) } }
+        try env.write { txn in
+            for number in stride(from: UInt64(0), to: 20_000, by: 2) {
+                try txn.put(db, key: key(number), value: key(number &* 3))
+            }
+        }
+        try env.read { txn in
+            try txn.withCursor(db) { cursor in
+                func find(_ number: UInt64, steps: Int) throws -> (value: UInt64?, stepped: Bool) {
+                    let (value, stepped) = try key(number).withUnsafeBytes { try cursor.find($0, steppingAtMost: steps) }
+                    return (value.map { $0.reduce(0) { $0 << 8 | UInt64($1) } }, stepped)
+                }
+                _ = try key(10).withUnsafeBytes { try cursor.find($0) }
+                // Every next key, then every other one: within the steps.
+                for number in stride(from: UInt64(12), to: 20_000, by: 2) {
+                    let found = try find(number, steps: 1)
+                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
+                }
+                _ = try key(0).withUnsafeBytes { try cursor.find($0) }
+                for number in stride(from: UInt64(4), to: 20_000, by: 4) {
+                    let found = try find(number, steps: 2)
+                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
+                }
+                // An absent key within the steps: nil, and the next lookup still works.
+                _ = try key(100).withUnsafeBytes { try cursor.find($0) }
+                let absent = try find(103, steps: 4)
+                #expect(absent.value == nil && absent.stepped)
+                #expect(try find(110, steps: 0).value == 330)
+                // Beyond the steps: found by a search, and missing beyond the last key too.
+                let far = try find(5_000, steps: 4)
+                #expect(far.value == 15_000 && !far.stepped)
+                let farAbsent = try find(5_003, steps: 1)
+                #expect(farAbsent.value == nil && !farAbsent.stepped)
+                _ = try key(19_998).withUnsafeBytes { try cursor.find($0) }
+                let pastTheLast = try find(20_000, steps: 4)
+                #expect(pastTheLast.value == nil && pastTheLast.stepped)
+            }
+        }
+    }
+
     @Test func theMapGrowsWhenFullAndTheWriteIsNotLost() throws {
         let env = try open(initialMapSize: 1 << 20, maximumMapSize: 1 << 30)
         let db = try env.openDatabase("things")
