@@ -48,7 +48,43 @@ struct WireReader {
         return try longVarint()
     }
 
+    /// Where 8 bytes can be read at once (most of a record), the varint's bytes are found and
+    /// joined from one load: a timestamp's nine bytes cost no loop of nine reads and bounds checks.
     private mutating func longVarint() throws(CodecError) -> UInt64 {
+        if buffer.count - offset >= 10, let base = buffer.baseAddress {
+            let word = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+            let stops = ~word & 0x8080_8080_8080_8080
+            if stops != 0 {
+                // The lowest clear high bit ends the varint: keep its bytes, drop the others.
+                let bits = stops.trailingZeroBitCount + 1
+                offset += bits / 8
+                return Self.joinSevenBitGroups(bits == 64 ? word : word & ((1 &<< UInt64(bits)) &- 1))
+            }
+            // Nine or ten bytes: the first eight carry 56 bits.
+            let low = Self.joinSevenBitGroups(word)
+            let ninth = base.load(fromByteOffset: offset + 8, as: UInt8.self)
+            if ninth < 0x80 {
+                offset += 9
+                return low | UInt64(ninth) &<< 56
+            }
+            let tenth = base.load(fromByteOffset: offset + 9, as: UInt8.self)
+            guard tenth <= 1 else { throw CodecError(message: "varint overflows 64 bits") }
+            offset += 10
+            return low | UInt64(ninth & 0x7F) &<< 56 | UInt64(tenth) &<< 63
+        }
+        return try varintByteByByte()
+    }
+
+    /// The 7-bit groups of up to eight varint bytes (little-endian in `word`), joined.
+    @inline(__always)
+    private static func joinSevenBitGroups(_ word: UInt64) -> UInt64 {
+        var x = word & 0x7F7F_7F7F_7F7F_7F7F
+        x = (x & 0x007F_007F_007F_007F) | ((x & 0x7F00_7F00_7F00_7F00) &>> 1)
+        x = (x & 0x0000_3FFF_0000_3FFF) | ((x & 0x3FFF_0000_3FFF_0000) &>> 2)
+        return (x & 0x0000_0000_0FFF_FFFF) | ((x & 0x0FFF_FFFF_0000_0000) &>> 4)
+    }
+
+    private mutating func varintByteByByte() throws(CodecError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
