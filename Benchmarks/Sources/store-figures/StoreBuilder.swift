@@ -14,6 +14,10 @@ struct StoreBuilder {
         /// As `halfDone`, named `operations/r` and 16 hex digits of a hash of the operation's index,
         /// so that names follow no order (creation order and name order part).
         case halfDoneRandomNames = "half-done-random-names"
+        /// As `halfDone`, in 8 collections taken in turn by pairs (`tenants/tK/operations/op-N`, K
+        /// = N / 2 modulo 8, so that each holds done and running ones): a collection's records
+        /// are one in 8 of the store's, in creation order.
+        case halfDoneInterleaved = "half-done-interleaved"
         /// Every operation created, progressed twice and completed: four events each, as a daemon
         /// serving producers writes them.
         case fourEvents = "four-events"
@@ -69,7 +73,7 @@ struct StoreBuilder {
                         { .created(Event.Created(metadata: Self.build(percentDone: $0 % 101))) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
-                    case .halfDone, .halfDoneRandomNames: [
+                    case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
@@ -99,8 +103,12 @@ struct StoreBuilder {
         return events
     }
 
+    /// How many collections `halfDoneInterleaved` spreads its operations over.
+    static let interleavedCollections = 8
+
     /// The name of the `index`th operation of a store of `shape`.
     static func name(of index: Int, shape: Shape) -> String {
+        if shape == .halfDoneInterleaved { return "tenants/t\(index / 2 % interleavedCollections)/operations/op-\(index)" }
         guard shape == .halfDoneRandomNames else { return "operations/op-\(index)" }
         // SplitMix64's finalizer: a bijection, so no two operations share a name.
         var z = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
