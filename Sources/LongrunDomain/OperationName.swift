@@ -202,10 +202,26 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         guard let first = bytes.first, bytes.count <= 63, isLower(first) || (digitFirst && isDigit(first)) else { return false }
         var last = first
         for byte in bytes {
-            guard isLower(byte) || isDigit(byte) || byte == UInt8(ascii: "-") else { return false }
+            guard isIDByte(byte) else { return false }
             last = byte
         }
         return isLower(last) || isDigit(last)
+    }
+
+    /// Whether `byte` may be in an id (`a`–`z`, `0`–`9`, `-`), looked up in a set of bits rather
+    /// than tested class by class: ids mix letters and digits in no order (those
+    /// ``OperationIDGenerator`` makes do), and a branch on the class went the wrong way on about
+    /// half of their bytes (W3 in BENCHMARKS.md, names in no order).
+    @inline(__always) private static func isIDByte(_ byte: UInt8) -> Bool {
+        // Bytes 0–63: `-` (45) and `0`–`9` (48–57); bytes 64–127: `a`–`z` (97–122, bits 33–58).
+        let low: UInt64 = 1 << 45 | 0x3FF << 48
+        let high: UInt64 = 0x3FF_FFFF << 33
+        // All ones where the byte selects `high`, or is ASCII; in arithmetic, since a choice
+        // written as a condition compiles to the same branch.
+        let isHigh = 0 &- UInt64(byte &>> 6 & 1)
+        let isASCII = 0 &- UInt64(1 &- byte &>> 7)
+        let set = (high & isHigh | low & ~isHigh) & isASCII
+        return (set &>> UInt64(byte & 63)) & 1 != 0
     }
 
     /// A parent is one or more `collection/id` pairs; collections are lowerCamelCase identifiers and

@@ -30,6 +30,18 @@ struct NameTests {
         }
     }
 
+    @Test func everyByteIsAcceptedInsideAnIDExactlyWhenTheRuleSaysSo() {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-".utf8)
+        for byte in UInt8.min...UInt8.max {
+            // In the operation's id, and in the parent's.
+            for bytes in [Array("operations/a".utf8) + [byte] + Array("z".utf8),
+                          Array("tenants/a".utf8) + [byte] + Array("z/operations/x".utf8)] {
+                let accepted = bytes.withUnsafeBytes { OperationName.validatedParentLength($0) } != nil
+                #expect(accepted == allowed.contains(byte), "byte \(byte) in \(String(decoding: bytes, as: UTF8.self))")
+            }
+        }
+    }
+
     @Test func theLongestValidIDIsAccepted() throws {
         let id = "a" + String(repeating: "0", count: 61) + "z"
         #expect(OperationName.isValidID(id))
