@@ -85,13 +85,27 @@ public struct CollectionSet: Hashable, Sendable, CustomStringConvertible {
         case .all: return true
         case .one(let one): return one == collection
         case .pattern(let pattern):
-            let parts = collection.parent.split(separator: "/", omittingEmptySubsequences: false)
-            guard !collection.parent.isEmpty, parts.count == pattern.count * 2 else { return false }
-            for (index, segment) in pattern.enumerated() {
-                guard parts[2 * index] == segment.collection else { return false }
-                if let id = segment.id, parts[2 * index + 1] != id { return false }
+            // The parent's segments in turn, compared as bytes: a List page across a wildcard asks
+            // this of every operation it examines, and splitting the parent into strings was a
+            // fifth of such a page.
+            let parent = collection.parent.utf8
+            guard !parent.isEmpty else { return false }
+            var start = parent.startIndex
+            var segments = 0
+            while true {
+                let end = parent[start...].firstIndex(of: UInt8(ascii: "/")) ?? parent.endIndex
+                guard segments < pattern.count * 2 else { return false }
+                let segment = pattern[segments / 2]
+                if segments % 2 == 0 {
+                    guard parent[start..<end].elementsEqual(segment.collection.utf8) else { return false }
+                } else if let id = segment.id {
+                    guard parent[start..<end].elementsEqual(id.utf8) else { return false }
+                }
+                segments += 1
+                guard end < parent.endIndex else { break }
+                start = parent.index(after: end)
             }
-            return true
+            return segments == pattern.count * 2
         }
     }
 

@@ -1,4 +1,5 @@
 import LongrunDomain
+import LongrunTestSupport
 import Testing
 
 @Suite("Collection sets: AIP-159 wildcards")
@@ -7,10 +8,11 @@ struct CollectionSetTests {
 
     @Test(arguments: [
         // name, canonical, covered, not covered
-        ("tenants/-", "tenants/-/operations", ["tenants/acme", "tenants/globex", "tenants/0"], ["", "tenants/acme/projects/p1", "teams/acme"]),
+        ("tenants/-", "tenants/-/operations", ["tenants/acme", "tenants/globex", "tenants/0"], ["", "tenants/acme/projects/p1", "teams/acme", "tenantsx/acme", "tenant/acme"]),
         ("tenants/-/operations", "tenants/-/operations", ["tenants/acme"], ["", "tenants/acme/projects/p1"]),
         ("tenants/-/projects/-", "tenants/-/projects/-/operations", ["tenants/a/projects/b", "tenants/c/projects/d"], ["tenants/a", "tenants/a/teams/b"]),
-        ("tenants/acme/projects/-", "tenants/acme/projects/-/operations", ["tenants/acme/projects/b"], ["tenants/globex/projects/b"]),
+        ("tenants/acme/projects/-", "tenants/acme/projects/-/operations", ["tenants/acme/projects/b"],
+         ["tenants/globex/projects/b", "tenants/acmex/projects/b", "tenants/acm/projects/b", "tenants/acme/projectsx/b", "tenants/acme/projects/b/teams/c", "tenants/acme"]),
         ("-", "-/operations", ["", "tenants/acme", "tenants/acme/projects/p1"], []),
         ("-/operations", "-/operations", ["", "a/b"], []),
         ("tenants/acme", "tenants/acme/operations", ["tenants/acme"], ["tenants/globex", ""]),
@@ -24,6 +26,27 @@ struct CollectionSetTests {
             #expect(collection(parent).parent.hasPrefix(set.parentPrefix))
         }
         for parent in others { #expect(!set.matches(collection(parent)), "\(name) should not cover \(parent)") }
+    }
+
+    /// ``CollectionSet/matches(_:)`` against a reading of the rule that splits the parent into its
+    /// segments, on parents built from a few words so that near misses are common.
+    @Test func matchingAgreesWithSplittingTheParentIntoSegments() throws {
+        let collections = ["tenants", "projects", "tenantsx"], ids = ["acme", "acm", "b", "0"]
+        var generator = SplitMix64(seed: 0xC011)
+        func pick(_ words: [String]) -> String { words[Int(generator.next() % UInt64(words.count))] }
+        func parent(pairs: Int) -> String { (0..<pairs).map { _ in pick(collections) + "/" + pick(ids) }.joined(separator: "/") }
+        for name in ["tenants/-", "tenants/acme/projects/-", "tenants/-/projects/-", "tenants/-/projects/b"] {
+            let set = try CollectionSet(listName: name)
+            guard case .pattern(let pattern) = set.kind else { Issue.record("\(name) is no pattern"); continue }
+            for _ in 0..<2_000 {
+                let text = parent(pairs: Int(generator.next() % 4))
+                let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+                let expected = !text.isEmpty && parts.count == pattern.count * 2 && pattern.enumerated().allSatisfy { index, segment in
+                    parts[2 * index] == segment.collection && (segment.id.map { parts[2 * index + 1] == $0 } ?? true)
+                }
+                #expect(set.matches(collection(text)) == expected, "\(name) and \(text.debugDescription)")
+            }
+        }
     }
 
     @Test(arguments: ["-/acme", "-/acme/operations", "operations/-", "tenants/-/-", "tenants/-/", "Tenants/-", "tenants/-/operations/x", "--", "tenants/--x"])
