@@ -59,13 +59,18 @@ public struct ListPageBuilder {
     public let query: ListQuery
     /// The filter left to check once the index chose the candidates.
     private let filter: Filter
+    /// Whether every candidate is known to be of the query's collections, so that ``add(_:sequence:size:)``
+    /// need not ask ``CollectionSet/matches(_:)``: LMDB reads each matching collection's index
+    /// entries alone; PostgreSQL's query narrows a wildcard to a prefix of the parent only.
+    private let candidatesInCollections: Bool
     private var operations: [OperationState] = []
     private var scanned = 0
     private var bytes = 0
     private var lastScanned: UInt64
 
-    public init(_ query: ListQuery) {
+    public init(_ query: ListQuery, candidatesInCollections: Bool = false) {
         self.query = query
+        self.candidatesInCollections = candidatesInCollections
         // The index of running operations answers `done = false` by itself.
         self.filter = query.filter == .notDone ? Filter.all : query.filter
         self.lastScanned = query.afterCreateSequence
@@ -93,7 +98,7 @@ public struct ListPageBuilder {
     public mutating func add(_ state: consuming OperationState, sequence: UInt64, size: Int) -> ListPage? {
         scanned += 1
         if query.creatorUID == nil || state.creator.uid == query.creatorUID,
-           query.collections.single != nil || query.collections.matches(state.name.collection),
+           candidatesInCollections || query.collections.single != nil || query.collections.matches(state.name.collection),
            filter.isEmpty || filter.matches(state.filterRecord) {
             if operations.count == query.pageSize || (!operations.isEmpty && bytes + size > query.maximumBytes) {
                 return ListPage(operations: operations, resumeAfter: operations.last!.createSequence)
