@@ -26,6 +26,14 @@ public struct Cursor {
     /// prefetches holding up the record's own first reads.
     private static let prefetchBlock = UInt(min(4096, max(64, sysconf(Int32(_SC_PAGESIZE)))))
 
+    /// Opens a cursor in `transaction`; its owner closes it (`mdb_cursor_close`).
+    init(transaction: OpaquePointer, database: Database) throws(LMDBError) {
+        var pointer: OpaquePointer?
+        try LMDBError.check(mdb_cursor_open(transaction, database.dbi, &pointer), "mdb_cursor_open(\(database.name))")
+        self.handle = pointer!
+        self.database = database
+    }
+
     public mutating func first() throws(LMDBError) -> Entry? { try move(MDB_FIRST) }
     public mutating func last() throws(LMDBError) -> Entry? { try move(MDB_LAST) }
     public mutating func next() throws(LMDBError) -> Entry? { try move(MDB_NEXT) }

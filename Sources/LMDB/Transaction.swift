@@ -60,11 +60,47 @@ public class ReadTransaction {
     /// Runs `body` with a cursor over `database`, closed when `body` returns.
     public final func withCursor<R, E: Error>(_ database: Database, _ body: (inout Cursor) throws(E) -> R) throws -> R {
         precondition(isOpen, "transaction used after it ended")
-        var pointer: OpaquePointer?
-        try LMDBError.check(mdb_cursor_open(handle, database.dbi, &pointer), "mdb_cursor_open(\(database.name))")
-        var cursor = Cursor(handle: pointer!, database: database)
-        defer { mdb_cursor_close(pointer!) }
+        var cursor = try Cursor(transaction: handle, database: database)
+        defer { mdb_cursor_close(cursor.handle) }
         return try body(&cursor)
+    }
+
+    /// Runs `body` with a set of cursors over `database` that it opens as it needs them (each
+    /// stays where its moves leave it), all closed when `body` returns.
+    public final func withCursors<R, E: Error>(_ database: Database, _ body: (inout Cursors) throws(E) -> R) throws -> R {
+        precondition(isOpen, "transaction used after it ended")
+        var cursors = Cursors(transaction: handle, database: database)
+        defer { cursors.closeAll() }
+        return try body(&cursors)
+    }
+}
+
+/// Cursors over one database, opened one by one inside ``ReadTransaction/withCursors(_:_:)``.
+public struct Cursors {
+    private let transaction: OpaquePointer
+    private let database: Database
+    private var cursors: [Cursor] = []
+
+    init(transaction: OpaquePointer, database: Database) {
+        self.transaction = transaction
+        self.database = database
+    }
+
+    public var count: Int { cursors.count }
+
+    /// Opens one more cursor, unpositioned; its index.
+    public mutating func open() throws(LMDBError) -> Int {
+        cursors.append(try Cursor(transaction: transaction, database: database))
+        return cursors.count - 1
+    }
+
+    public subscript(index: Int) -> Cursor {
+        get { cursors[index] }
+        _modify { yield &cursors[index] }
+    }
+
+    fileprivate func closeAll() {
+        for cursor in cursors { mdb_cursor_close(cursor.handle) }
     }
 }
 

@@ -19,8 +19,8 @@ extension StoreReader {
             return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection), strings: strings)
         }
         let collections = try collections(in: index, matching: query.collections)
-        return try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
-            var page = ListPageBuilder(query)
+        return try txn.withCursor(index) { cursor in try txn.withCursors(index) { own in try txn.withCursor(schema.operations) { records in
+            var page = ListPageBuilder(query, candidatesInCollections: true)
             var heads = MergeHeads()
             let prefixes = collections.map(Keys.collectionPrefix)
             for (slot, prefix) in prefixes.enumerated() {
@@ -28,24 +28,46 @@ extension StoreReader {
                     heads.push(sequence: sequence, slot: slot)
                 }
             }
+            // A collection whose entries the page reads gets a cursor of its own on the index,
+            // from its second entry on (up to `ownCursorLimit` of them): that cursor stays on the
+            // collection's last entry, so its next one is a step away rather than a seek from the
+            // root, as it is with the shared `cursor` the collections take in turn.
+            var ownCursor = [Int?](repeating: nil, count: prefixes.count)
+            // Merged, the page's records are in creation order: the records cursor steps to each.
+            var stepping = Stepping()
+            var fromBefore = false
             while let (sequence, slot) = heads.pop() {
                 if let short = page.budgetExhausted() { return short }
                 let key = prefixes[slot] + Keys.sequence(sequence)
                 let (state, size) = try key.withUnsafeBytes { key in
-                    try listedState(index: index, key: key, records: &records, strings: strings)
+                    let found = lookAhead(key: key, records: &records, stepping: &stepping, fromBefore: fromBefore)
+                    fromBefore = found != nil
+                    return try listedState(index: index, key: key, found: found, records: &records, strings: strings)
                 }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
-                if let next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence) {
-                    heads.push(sequence: next, slot: slot)
+                let next: UInt64?
+                if let index = ownCursor[slot] {
+                    next = try nextSequence(&own[index], prefix: prefixes[slot])
+                } else if own.count < Self.ownCursorLimit {
+                    let index = try own.open()
+                    ownCursor[slot] = index
+                    next = try firstSequence(&own[index], prefix: prefixes[slot], after: sequence)
+                } else {
+                    next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence)
                 }
+                if let next { heads.push(sequence: next, slot: slot) }
             }
             return page.end()
-        } }
+        } } }
     }
+
+    /// How many of a merged page's collections get an index cursor of their own: enough for a page
+    /// of 100 to read every collection it meets so; each is an LMDB cursor (a few hundred bytes).
+    private static let ownCursorLimit = 128
 
     private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8], strings: RecordStrings) throws -> ListPage {
         try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
-            var page = ListPageBuilder(query)
+            var page = ListPageBuilder(query, candidatesInCollections: true)
             let isCandidate = { (key: UnsafeRawBufferPointer) in Keys.hasPrefix(key, prefix) && key.count == prefix.count + 8 }
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             var stepping = Stepping()
@@ -109,6 +131,12 @@ extension StoreReader {
         guard let (value, stepped) = try? records.find(recordKey, steppingAtMost: stepping.steps) else { return nil }
         stepping.record(stepped: stepped)
         return value
+    }
+
+    /// The create sequence of the entry after the one `cursor` is on, if in the collection `prefix`.
+    private func nextSequence(_ cursor: inout Cursor, prefix: [UInt8]) throws -> UInt64? {
+        guard let (key, _) = try cursor.next(), Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 else { return nil }
+        return Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
     }
 
     /// The create sequence of the first entry of the collection `prefix` after `after`, if any.

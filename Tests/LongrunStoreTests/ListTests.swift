@@ -55,6 +55,36 @@ struct ListTests {
         #expect(tenantPages == 1)
     }
 
+    /// A wildcard merges its collections in creation order; a page reads each collection it meets
+    /// with a cursor of its own up to a limit (128), and the others with a shared one: pages of
+    /// collections taken in turn, more of them than that limit, must come out the same either way.
+    @Test(arguments: [7, 50, 1000])
+    func aWildcardMergesManyCollectionsInCreationOrder(pageSize: Int) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        let tenants = 200
+        // Created in turn (op-0 in t0, op-1 in t1, ...), four rounds; every third one done.
+        let names = (0..<(tenants * 4)).map { name($0, parent: "tenants/t\($0 % tenants)") }
+        try create(store, names, done: { $0 % 3 == 0 })
+        let wildcard = try CollectionSet(listName: "tenants/-")
+        for filter in [Filter.all, .notDone] {
+            var after: UInt64 = 0
+            var listed: [String] = []
+            while true {
+                let page = try store.read { try $0.list(ListQuery(collections: wildcard, filter: filter, afterCreateSequence: after, pageSize: pageSize)) }
+                #expect(page.operations.count <= pageSize)
+                listed += page.operations.map(\.name.description)
+                guard let next = page.resumeAfter else { break }
+                after = next
+            }
+            let expected = names.enumerated().filter { filter == .all || $0.offset % 3 != 0 }.map(\.element.description)
+            let firstDifference = zip(listed, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+            #expect(listed.count == expected.count && firstDifference == nil,
+                    "filter \(filter), pages of \(pageSize): \(listed.count) listed of \(expected.count), first difference at \(firstDifference.map(String.init) ?? "none")")
+        }
+    }
+
     @Test func aPageOfLargeOperationsEndsBeforeItOutgrowsOneGRPCMessage() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
