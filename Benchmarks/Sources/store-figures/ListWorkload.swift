@@ -12,14 +12,15 @@ struct ListWorkload {
     /// among others has its records spread among theirs.
     enum Names: String, ExpressibleByArgument {
         /// `interleaved`: in 8 collections taken in turn, of which the pages list one (its records
-        /// one in 8 of the store's).
-        case sequential, random, interleaved
+        /// one in 8 of the store's); `merged`: the same store, the pages listing all 8 at once
+        /// (`tenants/-`, a wildcard: the collections merged in creation order).
+        case sequential, random, interleaved, merged
 
         var shape: StoreBuilder.Shape {
             switch self {
             case .sequential: .halfDone
             case .random: .halfDoneRandomNames
-            case .interleaved: .halfDoneInterleaved
+            case .interleaved, .merged: .halfDoneInterleaved
             }
         }
         /// What the report's labels add.
@@ -28,11 +29,18 @@ struct ListWorkload {
             case .sequential: ""
             case .random: ", random names"
             case .interleaved: ", one of 8 interleaved collections"
+            case .merged: ", 8 collections merged (tenants/-)"
             }
         }
         var key: String { self == .sequential ? "" : "." + rawValue + (self == .random ? "_names" : "") }
         /// The collection the pages list.
-        var collection: String { self == .interleaved ? "tenants/t0" : "" }
+        var collection: String {
+            switch self {
+            case .sequential, .random: ""
+            case .interleaved: "tenants/t0"
+            case .merged: "tenants/-"
+            }
+        }
     }
 
     let sizes: [Int]
