@@ -59,9 +59,10 @@ public struct ListPageBuilder {
     public let query: ListQuery
     /// The filter left to check once the index chose the candidates.
     private let filter: Filter
-    /// Whether every candidate is known to be of the query's collections, so that ``add(_:sequence:size:)``
-    /// need not ask ``CollectionSet/matches(_:)``: LMDB reads each matching collection's index
-    /// entries alone; PostgreSQL's query narrows a wildcard to a prefix of the parent only.
+    /// Whether every candidate is known to be of the query's collections, so that
+    /// ``add(_:sequence:size:)`` need not ask ``CollectionSet/matches(_:)``: LMDB reads each
+    /// matching collection's index entries alone; PostgreSQL's query narrows a wildcard to a
+    /// prefix of the parent only.
     private let candidatesInCollections: Bool
     private var operations: [OperationState] = []
     private var scanned = 0

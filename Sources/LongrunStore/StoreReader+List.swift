@@ -40,7 +40,7 @@ extension StoreReader {
                 if let short = page.budgetExhausted() { return short }
                 let key = prefixes[slot] + Keys.sequence(sequence)
                 let (state, size) = try key.withUnsafeBytes { key in
-                    let found = lookAhead(key: key, records: &records, stepping: &stepping, fromBefore: fromBefore)
+                    let found = findRecord(key: key, records: &records, stepping: &stepping, fromBefore: fromBefore)
                     fromBefore = found != nil
                     return try listedState(index: index, key: key, found: found, records: &records, strings: strings)
                 }
@@ -71,7 +71,7 @@ extension StoreReader {
             let isCandidate = { (key: UnsafeRawBufferPointer) in Keys.hasPrefix(key, prefix) && key.count == prefix.count + 8 }
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
             var stepping = Stepping()
-            var ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(key: $0.key, records: &records, stepping: &stepping, fromBefore: false) : nil }
+            var ahead = entry.flatMap { isCandidate($0.key) ? findRecord(key: $0.key, records: &records, stepping: &stepping, fromBefore: false) : nil }
             while let (key, _) = entry, isCandidate(key) {
                 if let short = page.budgetExhausted() { return short }
                 if let full = page.fullBeforeReading() { return full }
@@ -81,7 +81,7 @@ extension StoreReader {
                 // record when it was found, before the next one's in key order.
                 let found = ahead
                 entry = try cursor.next()
-                ahead = entry.flatMap { isCandidate($0.key) ? lookAhead(key: $0.key, records: &records, stepping: &stepping, fromBefore: found != nil) : nil }
+                ahead = entry.flatMap { isCandidate($0.key) ? findRecord(key: $0.key, records: &records, stepping: &stepping, fromBefore: found != nil) : nil }
                 let (state, size) = try listedState(index: index, key: key, found: found, records: &records, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
             }
@@ -94,7 +94,8 @@ extension StoreReader {
     /// of the entry's collection. `strings` is the page's: its records share their type URLs and
     /// actors. `records` is the page's cursor on `operations`: a page's records, in creation order
     /// as the records are, mostly share a leaf page, which a cursor searches without descending
-    /// the tree again. `found`: the entry's record, when ``lookAhead(key:records:)`` found it.
+    /// the tree again. `found`: the entry's record, when
+    /// ``findRecord(key:records:stepping:fromBefore:)`` found it.
     private func listedState(index: Database, key: UnsafeRawBufferPointer, found: UnsafeRawBufferPointer? = nil,
                              records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
@@ -119,13 +120,14 @@ extension StoreReader {
         return (state, stateBytes.count)
     }
 
-    /// The record of a list index entry (whose key ends with its create sequence), found ahead of
-    /// its turn (which brings its page into the caches), or nil when finding it fails: the entry's
-    /// turn then finds it again and reports what went wrong, in order.
+    /// The record of a list index entry (whose key ends with its create sequence), or nil when
+    /// finding it fails: ``listedState(index:key:found:records:strings:)`` then finds it again and
+    /// reports what went wrong, in order. A page of one collection finds each record ahead of its
+    /// turn, which brings its page into the caches while the record before decodes.
     ///
     /// `fromBefore`: the cursor sits on a record before this one's, so that it may step forward to
     /// it (as `stepping`, the page's record of how stepping fared, says).
-    private func lookAhead(key: UnsafeRawBufferPointer, records: inout Cursor, stepping: inout Stepping, fromBefore: Bool) -> UnsafeRawBufferPointer? {
+    private func findRecord(key: UnsafeRawBufferPointer, records: inout Cursor, stepping: inout Stepping, fromBefore: Bool) -> UnsafeRawBufferPointer? {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
         guard fromBefore, stepping.steps > 0 else { return (try? records.find(recordKey)) ?? nil }
         guard let (value, stepped) = try? records.find(recordKey, steppingAtMost: stepping.steps) else { return nil }
@@ -133,7 +135,7 @@ extension StoreReader {
         return value
     }
 
-    /// The create sequence of the entry after the one `cursor` is on, if in the collection `prefix`.
+    /// The create sequence of the entry after `cursor`'s, if it is of the collection `prefix`.
     private func nextSequence(_ cursor: inout Cursor, prefix: [UInt8]) throws -> UInt64? {
         guard let (key, _) = try cursor.next(), Keys.hasPrefix(key, prefix), key.count == prefix.count + 8 else { return nil }
         return Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
