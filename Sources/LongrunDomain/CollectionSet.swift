@@ -9,7 +9,8 @@
 ///   The root collection has no parent whose id could be `-`, so AIP-159 has no spelling for
 ///   "every collection"; this is Longrun's: the whole parent is the wildcard.
 ///
-/// The rule of which collections a name covers lives here alone; backends ask ``matches(_:)``.
+/// The rule of which collections a name covers lives here alone; backends ask ``matches(_:)``, or
+/// ``matches(parent:)`` with a parent's bytes.
 public struct CollectionSet: Hashable, Sendable, CustomStringConvertible {
     public enum Kind: Hashable, Sendable {
         /// Exactly one collection.
@@ -81,31 +82,45 @@ public struct CollectionSet: Hashable, Sendable, CustomStringConvertible {
 
     /// Whether `collection` is one of this set's.
     public func matches(_ collection: CollectionName) -> Bool {
+        var parent = collection.parent
+        return parent.withUTF8 { matches(parent: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// ``matches(_:)`` for a collection given by its parent's UTF-8 bytes (as a store's keys hold
+    /// it), compared segment by segment without building a name or splitting it into strings: a
+    /// List page across a wildcard asks it of every collection and operation it examines.
+    public func matches(parent: UnsafeRawBufferPointer) -> Bool {
         switch kind {
         case .all: return true
-        case .one(let one): return one == collection
+        case .one(let one): return Self.equal(one.parent, parent[...])
         case .pattern(let pattern):
-            // The parent's segments in turn, compared as bytes: a List page across a wildcard asks
-            // this of every operation it examines, and splitting the parent into strings was a
-            // fifth of such a page.
-            let parent = collection.parent.utf8
             guard !parent.isEmpty else { return false }
-            var start = parent.startIndex
+            var start = 0
             var segments = 0
             while true {
                 let end = parent[start...].firstIndex(of: UInt8(ascii: "/")) ?? parent.endIndex
                 guard segments < pattern.count * 2 else { return false }
                 let segment = pattern[segments / 2]
                 if segments % 2 == 0 {
-                    guard parent[start..<end].elementsEqual(segment.collection.utf8) else { return false }
+                    guard Self.equal(segment.collection, parent[start..<end]) else { return false }
                 } else if let id = segment.id {
-                    guard parent[start..<end].elementsEqual(id.utf8) else { return false }
+                    guard Self.equal(id, parent[start..<end]) else { return false }
                 }
                 segments += 1
                 guard end < parent.endIndex else { break }
-                start = parent.index(after: end)
+                start = end + 1
             }
             return segments == pattern.count * 2
+        }
+    }
+
+    /// Whether `text`'s UTF-8 bytes are `bytes`.
+    private static func equal(_ text: String, _ bytes: Slice<UnsafeRawBufferPointer>) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            guard utf8.count == bytes.count else { return false }
+            for offset in 0..<utf8.count where utf8[offset] != bytes[bytes.startIndex + offset] { return false }
+            return true
         }
     }
 

@@ -18,11 +18,11 @@ extension StoreReader {
         if let collection = query.collections.single {
             return try listOne(query, index: index, prefix: Keys.collectionPrefix(collection), strings: strings)
         }
-        let collections = try collections(in: index, matching: query.collections)
+        // Each collection's entries start with its parent and 0x00 (Keys.collectionPrefix).
+        let prefixes = try matchingParents(in: index, matching: query.collections).map { $0 + [0] }
         return try txn.withCursor(index) { cursor in try txn.withCursors(index) { own in try txn.withCursor(schema.operations) { records in
             var page = ListPageBuilder(query, candidatesInCollections: true)
             var heads = MergeHeads()
-            let prefixes = collections.map(Keys.collectionPrefix)
             for (slot, prefix) in prefixes.enumerated() {
                 if let sequence = try firstSequence(&cursor, prefix: prefix, after: query.afterCreateSequence) {
                     heads.push(sequence: sequence, slot: slot)
@@ -156,22 +156,27 @@ extension StoreReader {
     }
 
     func collections(in index: Database, matching set: CollectionSet) throws -> [CollectionName] {
+        try matchingParents(in: index, matching: set).map { try CollectionName(parent: String(decoding: $0, as: UTF8.self)) }
+    }
+
+    /// The parents of ``collections(in:matching:)``, as the index's keys hold them (UTF-8 bytes):
+    /// matched as bytes, so that a List page across many collections builds no name for each.
+    func matchingParents(in index: Database, matching set: CollectionSet) throws -> [[UInt8]] {
         let prefix = Array(set.parentPrefix.utf8)
         return try txn.withCursor(index) { cursor in
-            var names: [CollectionName] = []
+            var parents: [[UInt8]] = []
             // LMDB refuses an empty key: every collection starts at the first entry.
             var entry = prefix.isEmpty ? try cursor.first() : try cursor.seek(atLeast: prefix)
             while let (key, _) = entry, Keys.hasPrefix(key, prefix) {
                 guard let zero = key.firstIndex(of: 0) else {
                     throw StoreError(.dataLoss, "an entry of \(index.name) has no collection separator")
                 }
-                let parentBytes = Array(key[..<zero])
-                let collection = try CollectionName(parent: String(decoding: parentBytes, as: UTF8.self))
-                if set.matches(collection) { names.append(collection) }
+                let parent = UnsafeRawBufferPointer(rebasing: key[..<zero])
+                if set.matches(parent: parent) { parents.append(Array(parent)) }
                 // Parents never contain 0x00, so `parent · 0x01` is past every entry of that parent.
-                entry = try cursor.seek(atLeast: parentBytes + [1])
+                entry = try cursor.seek(atLeast: Array(parent) + [1])
             }
-            return names
+            return parents
         }
     }
 }
