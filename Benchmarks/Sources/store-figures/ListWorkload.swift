@@ -15,12 +15,15 @@ struct ListWorkload {
         /// one in 8 of the store's); `merged`: the same store, the pages listing all 8 at once
         /// (`tenants/-`, a wildcard: the collections merged in creation order).
         case sequential, random, interleaved, merged
+        /// `merged1000`: 1,000 collections taken in turn, the pages listing all (`tenants/-`).
+        case merged1000
 
         var shape: StoreBuilder.Shape {
             switch self {
             case .sequential: .halfDone
             case .random: .halfDoneRandomNames
             case .interleaved, .merged: .halfDoneInterleaved
+            case .merged1000: .halfDoneThousandCollections
             }
         }
         /// What the report's labels add.
@@ -30,6 +33,7 @@ struct ListWorkload {
             case .random: ", random names"
             case .interleaved: ", one of 8 interleaved collections"
             case .merged: ", 8 collections merged (tenants/-)"
+            case .merged1000: ", 1000 collections merged (tenants/-)"
             }
         }
         var key: String { self == .sequential ? "" : "." + rawValue + (self == .random ? "_names" : "") }
@@ -38,7 +42,7 @@ struct ListWorkload {
             switch self {
             case .sequential, .random: ""
             case .interleaved: "tenants/t0"
-            case .merged: "tenants/-"
+            case .merged, .merged1000: "tenants/-"
             }
         }
     }

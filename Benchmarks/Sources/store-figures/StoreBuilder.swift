@@ -18,6 +18,8 @@ struct StoreBuilder {
         /// = N / 2 modulo 8, so that each holds done and running ones): a collection's records
         /// are one in 8 of the store's, in creation order.
         case halfDoneInterleaved = "half-done-interleaved"
+        /// As `halfDoneInterleaved`, over 1,000 collections (`tenants/t0` to `tenants/t999`).
+        case halfDoneThousandCollections = "half-done-1000-collections"
         /// Every operation created, progressed twice and completed: four events each, as a daemon
         /// serving producers writes them.
         case fourEvents = "four-events"
@@ -73,7 +75,7 @@ struct StoreBuilder {
                         { .created(Event.Created(metadata: Self.build(percentDone: $0 % 101))) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
-                    case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved: [
+                    case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved, .halfDoneThousandCollections: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
@@ -109,6 +111,7 @@ struct StoreBuilder {
     /// The name of the `index`th operation of a store of `shape`.
     static func name(of index: Int, shape: Shape) -> String {
         if shape == .halfDoneInterleaved { return "tenants/t\(index / 2 % interleavedCollections)/operations/op-\(index)" }
+        if shape == .halfDoneThousandCollections { return "tenants/t\(index / 2 % 1000)/operations/op-\(index)" }
         guard shape == .halfDoneRandomNames else { return "operations/op-\(index)" }
         // SplitMix64's finalizer: a bijection, so no two operations share a name.
         var z = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
