@@ -9,9 +9,10 @@ extension StoreReader {
     /// Several collections (a wildcard) are merged: the indexes are ordered by parent first, so
     /// each matching collection is read from its own position and the smallest create sequence
     /// goes next. Create sequences are global, so the merge is creation order across collections,
-    /// and one position resumes every collection. A page costs one seek per matching collection to
-    /// find them (``collections(matching:)``'s skip over the index) plus its candidates, never a
-    /// scan of the collections' operations.
+    /// and one position resumes every collection. A page costs one seek per collection under the
+    /// set's fixed part to find them (``matchingParents(in:matching:)``'s skip over the index) and
+    /// one per matching collection to start it, plus its candidates, never a scan of the
+    /// collections' operations.
     public func list(_ query: ListQuery) throws -> ListPage {
         let index = query.usesRunningIndex ? schema.running : schema.byCreation
         let strings = RecordStrings()
@@ -156,7 +157,15 @@ extension StoreReader {
     }
 
     func collections(in index: Database, matching set: CollectionSet) throws -> [CollectionName] {
-        try matchingParents(in: index, matching: set).map { try CollectionName(parent: String(decoding: $0, as: UTF8.self)) }
+        try matchingParents(in: index, matching: set).map { parent in
+            let text = String(decoding: parent, as: UTF8.self)
+            do {
+                return try CollectionName(parent: text)
+            } catch {
+                // The store wrote only valid names: this is damage, not the caller's mistake.
+                throw StoreError(.dataLoss, "the list index \(index.name) has entries under an invalid parent \(text.debugDescription): \(error)")
+            }
+        }
     }
 
     /// The parents of ``collections(in:matching:)``, as the index's keys hold them (UTF-8 bytes):

@@ -1,3 +1,4 @@
+import LMDB
 import LongrunDomain
 @testable import LongrunStore
 import LongrunTestSupport
@@ -83,6 +84,23 @@ struct ListTests {
             #expect(listed.count == expected.count && firstDifference == nil,
                     "filter \(filter), pages of \(pageSize): \(listed.count) listed of \(expected.count), first difference at \(firstDifference.map(String.init) ?? "none")")
         }
+    }
+
+    /// The list index holds only parents the store checked when it wrote them: one that is not a
+    /// valid parent is damage, said as such, not a malformed request.
+    @Test func anInvalidParentInTheIndexIsDataLossForTheCollectionsThatMatchIt() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        try create(store, (0..<3).map { name($0, parent: "tenants/t\($0)") })
+        try store.environment.write { txn in
+            try txn.put(store.schema.byCreation, key: Array("tenants/Bad Id".utf8) + [0] + Keys.sequence(99), value: Array("x".utf8))
+        }
+        #expect {
+            try store.read { try $0.collections(matching: CollectionSet(listName: "tenants/-")) }
+        } throws: { ($0 as? StoreError)?.kind == .dataLoss && "\($0)".contains("invalid parent") }
+        // A wildcard that does not cover it still answers.
+        #expect(try store.read { try $0.collections(matching: CollectionSet(listName: "teams/-")) }.isEmpty)
     }
 
     @Test func aPageOfLargeOperationsEndsBeforeItOutgrowsOneGRPCMessage() throws {
