@@ -8,8 +8,8 @@ import LongrunEngine
 /// the ones the engine issued while walking the whole listing once, so every page measured is full.
 struct ListWorkload {
     /// How the stored operations are named. Records are kept in creation order, as pages read
-    /// them; names in no order cost a page nothing more since (BENCHMARKS.md), and a collection
-    /// among others has its records spread among theirs.
+    /// them, so names in no order cost a page little more (longer ids to check, BENCHMARKS.md);
+    /// a collection among others has its records spread among theirs.
     enum Names: String, ExpressibleByArgument {
         /// `interleaved`: in 8 collections taken in turn, of which the pages list one (its records
         /// one in 8 of the store's); `merged`: the same store, the pages listing all 8 at once
