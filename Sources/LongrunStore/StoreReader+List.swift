@@ -47,12 +47,12 @@ extension StoreReader {
                 }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 let next: UInt64?
-                if let index = ownCursor[slot] {
-                    next = try nextSequence(&own[index], prefix: prefixes[slot])
+                if let mine = ownCursor[slot] {
+                    next = try nextSequence(&own[mine], prefix: prefixes[slot])
                 } else if own.count < Self.ownCursorLimit {
-                    let index = try own.open()
-                    ownCursor[slot] = index
-                    next = try firstSequence(&own[index], prefix: prefixes[slot], after: sequence)
+                    let mine = try own.open()
+                    ownCursor[slot] = mine
+                    next = try firstSequence(&own[mine], prefix: prefixes[slot], after: sequence)
                 } else {
                     next = try firstSequence(&cursor, prefix: prefixes[slot], after: sequence)
                 }
