@@ -261,7 +261,7 @@ extension Store {
                     }
                     let listed = IndexFacts(state).listed
                     if listed {
-                        try writer.putSealed(schema.names, key: key, body: Keys.sequence(state.createSequence))
+                        try writer.putSealed(schema.names, key: key, body: IndexEntries(state).body(.names))
                         try writer.putSealed(schema.operations, key: Schema.recordKey(of: state, listed: true), body: body)
                     } else {
                         try writer.txn.put(schema.tombstones, key: key, value: value)
