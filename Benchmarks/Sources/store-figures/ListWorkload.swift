@@ -17,6 +17,10 @@ struct ListWorkload {
         case sequential, random, interleaved, merged
         /// `merged1000`: 1,000 collections taken in turn, the pages listing all (`tenants/-`).
         case merged1000
+        /// `merged9000`: 9,025 collections holding 95% of the records among 9,525, the pages
+        /// listing them (`projects/-`); `sparse500`: the other 500 collections, 5% of the records
+        /// (`tenants/-`).
+        case merged9000, sparse500
 
         var shape: StoreBuilder.Shape {
             switch self {
@@ -24,6 +28,7 @@ struct ListWorkload {
             case .random: .halfDoneRandomNames
             case .interleaved, .merged: .halfDoneInterleaved
             case .merged1000: .halfDoneThousandCollections
+            case .merged9000, .sparse500: .halfDoneMixedCollections
             }
         }
         /// What the report's labels add.
@@ -34,6 +39,8 @@ struct ListWorkload {
             case .interleaved: ", one of 8 interleaved collections"
             case .merged: ", 8 collections merged (tenants/-)"
             case .merged1000: ", 1000 collections merged (tenants/-)"
+            case .merged9000: ", 9025 of 9525 collections merged (projects/-)"
+            case .sparse500: ", 500 of 9525 collections merged (tenants/-, 5% of the records)"
             }
         }
         var key: String { self == .sequential ? "" : "." + rawValue + (self == .random ? "_names" : "") }
@@ -42,7 +49,8 @@ struct ListWorkload {
             switch self {
             case .sequential, .random: ""
             case .interleaved: "tenants/t0"
-            case .merged, .merged1000: "tenants/-"
+            case .merged, .merged1000, .sparse500: "tenants/-"
+            case .merged9000: "projects/-"
             }
         }
     }

@@ -20,6 +20,10 @@ struct StoreBuilder {
         case halfDoneInterleaved = "half-done-interleaved"
         /// As `halfDoneInterleaved`, over 1,000 collections (`tenants/t0` to `tenants/t999`).
         case halfDoneThousandCollections = "half-done-1000-collections"
+        /// As `halfDoneInterleaved`, over 10,000 collections of two kinds: one pair in 20 in
+        /// `tenants/t0` to `tenants/t499` (5% of the records, in 500 collections), the others in
+        /// `projects/p0` to `projects/p9499` (95%, in 9,025).
+        case halfDoneMixedCollections = "half-done-mixed-collections"
         /// Every operation created, progressed twice and completed: four events each, as a daemon
         /// serving producers writes them.
         case fourEvents = "four-events"
@@ -75,7 +79,7 @@ struct StoreBuilder {
                         { .created(Event.Created(metadata: Self.build(percentDone: $0 % 101))) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
-                    case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved, .halfDoneThousandCollections: [
+                    case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved, .halfDoneThousandCollections, .halfDoneMixedCollections: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
                     ]
@@ -112,6 +116,11 @@ struct StoreBuilder {
     static func name(of index: Int, shape: Shape) -> String {
         if shape == .halfDoneInterleaved { return "tenants/t\(index / 2 % interleavedCollections)/operations/op-\(index)" }
         if shape == .halfDoneThousandCollections { return "tenants/t\(index / 2 % 1000)/operations/op-\(index)" }
+        if shape == .halfDoneMixedCollections {
+            let pair = index / 2
+            let parent = pair % 20 == 0 ? "tenants/t\(pair / 20 % 500)" : "projects/p\(pair % 9500)"
+            return "\(parent)/operations/op-\(index)"
+        }
         guard shape == .halfDoneRandomNames else { return "operations/op-\(index)" }
         // SplitMix64's finalizer: a bijection, so no two operations share a name.
         var z = UInt64(index) &+ 0x9E37_79B9_7F4A_7C15
