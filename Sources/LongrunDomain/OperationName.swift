@@ -134,6 +134,21 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     public static func == (lhs: OperationName, rhs: OperationName) -> Bool { lhs.description == rhs.description }
     public func hash(into hasher: inout Hasher) { hasher.combine(description) }
 
+    /// The parent of a name the store wrote (a checksummed record's), as the first of its UTF-8
+    /// bytes (empty for the root collection): what precedes `operations/` and the id. Only the
+    /// name's shape is checked, not each rule of a name (the store checked those when it wrote
+    /// it), so that a scan can ask it of every record it passes; nil when the shape is not one.
+    public static func parent(ofStored bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        let segment = operationsSegment.utf8CodeUnitCount
+        guard let lastSlash = bytes.lastIndex(of: UInt8(ascii: "/")), lastSlash >= segment,
+              isOperations(bytes[(lastSlash - segment)..<lastSlash])
+        else { return nil }
+        let headStart = lastSlash - segment
+        if headStart == 0 { return UnsafeRawBufferPointer(rebasing: bytes[..<0]) }
+        guard headStart >= 2, bytes[headStart - 1] == UInt8(ascii: "/") else { return nil }
+        return UnsafeRawBufferPointer(rebasing: bytes[..<(headStart - 1)])
+    }
+
     /// A name whose bytes ``validatedParentLength(_:)`` accepted, its parent being its first
     /// `parentLength` bytes.
     private init(validated description: String, parentLength: Int) {

@@ -60,6 +60,27 @@ extension RecordCodec {
         try decodeState(buffer, strings: nil)
     }
 
+    /// The name in a state record (its UTF-8 bytes, borrowed from `buffer`) and whether it says
+    /// the operation is done, read from the record's first fields without decoding the rest: a
+    /// List page scanning records for a wildcard's collections asks it of every record it passes.
+    /// `done` is true only when the outcome was found; reading stops at the first field past it,
+    /// as the encoder writes fields in order, so a record written otherwise may say false.
+    static func stateHead(_ buffer: UnsafeRawBufferPointer) throws(CodecError) -> (name: UnsafeRawBufferPointer, done: Bool) {
+        var r = WireReader(buffer)
+        var name: UnsafeRawBufferPointer?
+        var done = false
+        while let (field, type) = try r.nextField(), field <= 4 {
+            switch field {
+            case 2: try r.expect(type, 2, field: field); name = try r.lengthDelimited()
+            case 4: done = true; try r.skip(type)
+            default: try r.skip(type)
+            }
+            if done, name != nil { break }
+        }
+        guard let name else { throw CodecError(message: "operation record lacks its name") }
+        return (name, done)
+    }
+
     /// ``decodeState(_:)`` for a reader of many records (a List page): recurring strings (type
     /// URLs, actors) come from `strings`.
     static func decodeState(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?) throws(CodecError) -> OperationState {

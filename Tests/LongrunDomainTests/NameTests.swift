@@ -15,6 +15,22 @@ struct NameTests {
         #expect(name.description == text)
     }
 
+    /// A scan reads each stored record's parent from its name's shape alone: for every valid name
+    /// it is the parent that parsing finds; a shape without `operations/` before the id has none.
+    @Test func aStoredNamesParentIsTheOneParsingFinds() throws {
+        for text in ["operations/build-1", "tenants/acme/operations/x", "projects/p1/locations/us-east1/operations/a0-b",
+                     "tenants/operations-x/operations/y"] {
+            let parent = text.utf8.withContiguousStorageIfAvailable { bytes in
+                OperationName.parent(ofStored: UnsafeRawBufferPointer(bytes)).map { String(decoding: $0, as: UTF8.self) }
+            }
+            #expect(parent == .some(try OperationName(parsing: text).collection.parent), "\(text)")
+        }
+        for text in ["", "operations", "xoperations/x", "/operations/x", "tenants/acme/operation/x", "tenants/acmeoperations/x", "ops/x"] {
+            let found = text.utf8.withContiguousStorageIfAvailable { OperationName.parent(ofStored: UnsafeRawBufferPointer($0)) != nil }
+            #expect(found == false, "\(text)")
+        }
+    }
+
     @Test(arguments: [
         "", "operations", "operations/", "operations/Build", "operations/1abc", "operations/abc-", "operations/a_b",
         "ops/x", "tenants/operations/x", "tenants//operations/x", "Tenants/a/operations/x", "operations/x/operations/y",

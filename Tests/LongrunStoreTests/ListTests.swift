@@ -86,6 +86,106 @@ struct ListTests {
         }
     }
 
+    /// Collections of three sizes created in a seeded order: `projects/pK` (300 of them, most
+    /// operations), `tenants/tK` (40, a few), `teams/tK` (3, fewer), plus the root; every third
+    /// operation done, every eleventh deleted. The names in creation order, and which are done.
+    func mixedCollections(_ store: Store) throws -> (names: [OperationName], done: Set<Int>) {
+        var random = SplitMix64(seed: 12)
+        var names: [OperationName] = []
+        for index in 0..<3000 {
+            let roll = Int.random(in: 0..<100, using: &random)
+            let parent = switch roll {
+            case 0..<88: "projects/p\(Int.random(in: 0..<300, using: &random))"
+            case 88..<97: "tenants/t\(Int.random(in: 0..<40, using: &random))"
+            case 97..<99: "teams/t\(Int.random(in: 0..<3, using: &random))"
+            default: ""
+            }
+            names.append(name(index, parent: parent))
+        }
+        try create(store, names, done: { $0 % 3 == 0 })
+        try store.write { writer in
+            for index in stride(from: 0, to: names.count, by: 11) {
+                try writer.append([.init(actor: Fixtures.consumer, kind: .deleted)], name: names[index], time: t0)
+            }
+        }
+        return (names.enumerated().filter { $0.offset % 11 != 0 }.map(\.element), Set(stride(from: 0, to: names.count, by: 3)))
+    }
+
+    /// Every page of `wildcard` in turn; the names listed and how many pages.
+    func listAll(_ store: Store, _ wildcard: CollectionSet, filter: Filter, pageSize: Int, budget: Int = 10_000) throws -> (names: [OperationName], pages: Int) {
+        var after: UInt64 = 0
+        var names: [OperationName] = []
+        var pages = 0
+        while true {
+            let page = try store.read {
+                try $0.list(ListQuery(collections: wildcard, filter: filter, afterCreateSequence: after, pageSize: pageSize, scanBudget: budget))
+            }
+            pages += 1
+            #expect(page.operations.count <= pageSize)
+            names += page.operations.map(\.name)
+            guard let next = page.resumeAfter else { break }
+            after = next
+            if pages > 10_000 { Issue.record("paging does not end"); break }
+        }
+        return (names, pages)
+    }
+
+    /// A wildcard page either merges its collections from the index or scans the records in
+    /// creation order, taking turns until one finishes, and may hand over from the scan to the
+    /// merge mid-page: a wildcard over hundreds of collections holding most operations (read by
+    /// the scan), one over tens holding few among the others (scanned, then merged from where the
+    /// scan stopped), one over three (merged at once), and every collection. Each must list exactly
+    /// its collections' operations in creation order, whatever the filter, page size or budget.
+    @Test(arguments: [1, 7, 100, 1000])
+    func aWildcardListsItsOperationsInCreationOrderWhicheverWayItReads(pageSize: Int) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        let (names, done) = try mixedCollections(store)
+        let created = Dictionary(uniqueKeysWithValues: names.map { ($0, Int($0.id.dropFirst(3))!) })
+        for listName in ["projects/-", "tenants/-", "teams/-", "-"] {
+            let wildcard = try CollectionSet(listName: listName)
+            for (filter, keep) in [(Filter.all, { (_: Int) in true }), (.notDone, { !done.contains($0) }),
+                                   (try Filter(parsing: "done = true"), { done.contains($0) })] {
+                let expected = names.filter { wildcard.matches($0.collection) && keep(created[$0]!) }
+                #expect(!expected.isEmpty)
+                for budget in [10_000, 5] {
+                    let (listed, pages) = try listAll(store, wildcard, filter: filter, pageSize: pageSize, budget: budget)
+                    let firstDifference = zip(listed, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+                    #expect(listed.count == expected.count && firstDifference == nil,
+                            "\(listName), filter \(filter), pages of \(pageSize), budget \(budget): \(listed.count) listed of \(expected.count), first difference at \(firstDifference.map(String.init) ?? "none")")
+                    if budget == 10_000 { #expect(pages == max(1, (expected.count + pageSize - 1) / pageSize)) }
+                }
+            }
+        }
+    }
+
+    /// A scan across a wildcard passes records of other collections: one of those that is damaged
+    /// fails no page of the wildcard (the merge reads on from it, and only the wildcard's
+    /// candidates), while the page of its own collections that holds it fails, naming it.
+    @Test func aDamagedRecordOfAnotherCollectionFailsNoWildcardPage() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        let (names, _) = try mixedCollections(store)
+        let target = try #require(names.dropFirst(5).first { $0.collection.parent.hasPrefix("projects/") })
+        let key = try store.read { Keys.sequence(try #require(try $0.operation(target)).createSequence) }
+        try store.environment.write { txn in
+            var value = try Array(#require(try txn.get(store.schema.operations, key: key)))
+            value[value.count / 2] ^= 0x10
+            try txn.put(store.schema.operations, key: key, value: value)
+        }
+        let tenants = try CollectionSet(listName: "tenants/-")
+        let (listed, _) = try listAll(store, tenants, filter: .all, pageSize: 100)
+        #expect(listed == names.filter { tenants.matches($0.collection) })
+        #expect {
+            try listAll(store, CollectionSet(listName: "projects/-"), filter: .all, pageSize: 100)
+        } throws: { error in
+            let error = error as? StoreError
+            return error?.kind == .dataLoss && error?.damage?.operation == target
+        }
+    }
+
     /// The list index holds only parents the store checked when it wrote them: one that is not a
     /// valid parent is damage, said as such, not a malformed request.
     @Test func anInvalidParentInTheIndexIsDataLossForTheCollectionsThatMatchIt() throws {

@@ -47,6 +47,26 @@ struct RecordCodecTests {
         }
     }
 
+    /// A wildcard page's scan reads a record's name and whether it is done from its first fields:
+    /// the same as the whole record decoded, at every step of a life, with payloads of every size.
+    @Test func aRecordsHeadSaysItsNameAndWhetherItIsDoneAsTheWholeRecordDoes() throws {
+        for metadata in [nil, Self.payload, Payload(typeURL: "t/big", value: [UInt8](repeating: 9, count: 300))] {
+            var state: OperationState?
+            for (index, kind) in [Event.Kind.created(.init(metadata: metadata)), .progressed(metadata: metadata),
+                                  .completed(.response(Self.payload))].enumerated() {
+                state = Lifecycle.apply(state, Event(sequence: UInt64(index + 1), time: Timestamp(seconds: 1), name: Self.name, actor: Self.actor, kind: kind))
+                let bytes = RecordCodec.encode(state!)
+                let head = try bytes.withUnsafeBytes { bytes in
+                    let head = try RecordCodec.stateHead(bytes)
+                    return (String(decoding: head.name, as: UTF8.self), head.done)
+                }
+                #expect(head.0 == Self.name.description)
+                #expect(head.1 == state!.done)
+            }
+        }
+        #expect(throws: CodecError.self) { try [0x08, 0x01].withUnsafeBytes { try RecordCodec.stateHead($0) } }
+    }
+
     @Test func sharedStringsDecodeTheSameRecordsAsFreshOnes() throws {
         // More distinct type URLs than the cache holds, each met twice, so entries are evicted and
         // met again; URLs of up to 15 bytes bypass it.
