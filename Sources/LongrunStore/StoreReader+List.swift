@@ -49,9 +49,11 @@ extension StoreReader {
     /// How many collections a wildcard page walks before it first scans records instead.
     private static let firstWalk = 16
     /// How many records a wildcard page scans in its turn for each collection its walk takes in
-    /// its turn: about what a seek costs against a record passed (at 1M operations in 9,525
-    /// collections, ~0.55 µs against ~0.25 µs; store-figures `--list-names sparse500`).
-    private static let recordsPerStep = 2
+    /// its turn: one, so that a page whose collections hold few records scans less before its walk
+    /// is done than the walk costs (at 1M operations a seek costs ~0.55 µs, a record passed
+    /// ~0.3 µs; `store-figures --list-names sparse500`: 1.2× the merge alone, 1.5–1.7× at two records
+    /// a collection), while one whose collections hold most records completes in a few turns.
+    private static let recordsPerStep = 1
 
     /// What a wildcard page's scan has read so far.
     private struct ScanCount {
