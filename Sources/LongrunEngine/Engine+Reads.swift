@@ -80,11 +80,11 @@ extension LongrunEngine {
         let pageSize = try ListRequest.effectivePageSize(request.pageSize)
         let binding = PageToken.binding("collections", set.description)
         let after = request.pageToken.isEmpty ? nil : try CollectionPageToken(decoding: request.pageToken, expectedBinding: binding).after
-        let all = try await read { store in try await store.collections(matching: set) }
-        let rest = after.map { after in all.drop(while: { $0.parent <= after }) } ?? all[...]
-        let page = Array(rest.prefix(pageSize))
-        let next = rest.count > pageSize ? CollectionPageToken(after: page.last!.parent, binding: binding).encoded : ""
-        return CollectionsPage(collections: page, nextPageToken: next)
+        // One more than the page: whether another page follows.
+        var page = try await read { store in try await store.collections(matching: set, after: after, limit: pageSize + 1) }
+        guard page.count > pageSize else { return CollectionsPage(collections: page, nextPageToken: "") }
+        page.removeLast()
+        return CollectionsPage(collections: page, nextPageToken: CollectionPageToken(after: page.last!.parent, binding: binding).encoded)
     }
 
     /// The transitions of one operation, deleted ones included, oldest first, each with the

@@ -93,8 +93,11 @@ extension PostgresStore {
     }
 
     /// The collections with live operations, by a walk over the List index that jumps from each
-    /// collection to the next (one index probe per collection; PostgreSQL has no skip scan of its own).
-    public func collections(matching set: CollectionSet) async throws -> [CollectionName] {
+    /// collection to the next (one index probe per collection; PostgreSQL has no skip scan of its
+    /// own). Every page walks them all: the index is in the database's collation, which need not
+    /// order parents by their bytes as pages do (`en_US` ignores `-` and `/` at first), so the
+    /// walk cannot start at `after`.
+    public func collections(matching set: CollectionSet, after: String?, limit: Int) async throws -> [CollectionName] {
         try await reading { [logger] connection in
             let rows = try await connection.query("""
                 WITH RECURSIVE walk(collection) AS (
@@ -109,9 +112,9 @@ extension PostgresStore {
             var names: [CollectionName] = []
             for try await text in rows.decode(String.self) {
                 let collection = try CollectionName(listName: text)
-                if set.matches(collection) { names.append(collection) }
+                if set.matches(collection), after.map({ collection.parent > $0 }) ?? true { names.append(collection) }
             }
-            return names.sorted()
+            return Array(names.sorted().prefix(limit))
         }
     }
 

@@ -41,9 +41,11 @@ public protocol OperationStore: AnyObject, Sendable {
     func operation(_ name: OperationName) async throws -> OperationState?
     /// One page of a collection, or of several merged, in creation order (``ListQuery``).
     func list(_ query: ListQuery) async throws -> ListPage
-    /// The collections of `set` that hold live operations (not deleted or expired), in parent
-    /// order (the root first). Costs about one index probe per collection, none per operation.
-    func collections(matching set: CollectionSet) async throws -> [CollectionName]
+    /// Up to `limit` of the collections of `set` that hold live operations (not deleted or
+    /// expired), in the order of their parents' bytes (the root first), after the collection whose
+    /// parent is `after` (from the first when nil). Costs about one index probe per collection
+    /// walked, none per operation.
+    func collections(matching set: CollectionSet, after: String?, limit: Int) async throws -> [CollectionName]
     /// The oldest sequence the log keeps; nil when it keeps everything from 1.
     func logTail() async throws -> UInt64?
     /// Up to `limit` events of the log after `sequence`, oldest first.

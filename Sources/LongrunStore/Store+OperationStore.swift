@@ -17,8 +17,8 @@ extension Store: OperationStore {
     public func appliedSequence() async throws -> UInt64 { try read { try $0.appliedSequence() } }
     public func operation(_ name: OperationName) async throws -> OperationState? { try read { try $0.operation(name) } }
     public func list(_ query: ListQuery) async throws -> ListPage { try read { try $0.list(query) } }
-    public func collections(matching set: CollectionSet) async throws -> [CollectionName] {
-        try read { try $0.collections(matching: set) }
+    public func collections(matching set: CollectionSet, after: String?, limit: Int) async throws -> [CollectionName] {
+        try read { try $0.collections(matching: set, after: after, limit: limit) }
     }
     public func logTail() async throws -> UInt64? { try read { try $0.logTail() } }
 

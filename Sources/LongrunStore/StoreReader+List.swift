@@ -246,14 +246,22 @@ extension StoreReader {
         return Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...]))
     }
 
-    /// The collections of `set` with live operations, in parent order (the root first): one seek
-    /// per collection (to its first entry, then past its last), never a read of its operations.
-    public func collections(matching set: CollectionSet) throws -> [CollectionName] {
-        try collections(in: schema.byCreation, matching: set)
+    /// Up to `limit` of the collections of `set` with live operations, in the order of their
+    /// parents' bytes (the root first), after the one whose parent is `after` (from the first when
+    /// nil): one seek per collection walked (to its first entry, then past its last), never a read
+    /// of its operations, and none past the page's last.
+    public func collections(matching set: CollectionSet, after: String? = nil, limit: Int = .max) throws -> [CollectionName] {
+        try collections(in: schema.byCreation, matching: set, after: after, limit: limit)
     }
 
-    func collections(in index: Database, matching set: CollectionSet) throws -> [CollectionName] {
-        try matchingParents(in: index, matching: set).map { parent in
+    func collections(in index: Database, matching set: CollectionSet, after: String? = nil, limit: Int = .max) throws -> [CollectionName] {
+        var walk = ParentWalk()
+        // Parents never contain 0x00, so `after · 0x01` is past every entry of that parent, and
+        // before those of any parent it is a prefix of. (`after`, a parent of the set's, starts
+        // with the set's fixed part, where the walk stops.)
+        walk.resume = after.map { Array($0.utf8) + [1] }
+        try walkParents(in: index, matching: set, walk: &walk, steps: .max, untilMatched: limit)
+        return try walk.parents.map { parent in
             let text = String(decoding: parent, as: UTF8.self)
             do {
                 return try CollectionName(parent: text)
@@ -264,18 +272,12 @@ extension StoreReader {
         }
     }
 
-    /// The parents of ``collections(in:matching:)``, as the index's keys hold them (UTF-8 bytes):
-    /// matched as bytes, so that a List page across many collections builds no name for each.
-    func matchingParents(in index: Database, matching set: CollectionSet) throws -> [[UInt8]] {
-        var walk = ParentWalk()
-        try walkParents(in: index, matching: set, walk: &walk, steps: .max)
-        return walk.parents
-    }
-
     /// Takes `walk` at most `steps` collections further over `index`'s collections under `set`'s
-    /// fixed part, in parent order: one seek per collection (to its first entry, then past its
-    /// last), never a read of its operations.
-    func walkParents(in index: Database, matching set: CollectionSet, walk: inout ParentWalk, steps: Int) throws {
+    /// fixed part, in parent order, and no further once it has found `untilMatched` matching ones:
+    /// one seek per collection (to its first entry, then past its last), never a read of its
+    /// operations.
+    func walkParents(in index: Database, matching set: CollectionSet, walk: inout ParentWalk, steps: Int,
+                     untilMatched: Int = .max) throws {
         guard !walk.isComplete else { return }
         let prefix = Array(set.parentPrefix.utf8)
         try txn.withCursor(index) { cursor in
@@ -285,7 +287,7 @@ extension StoreReader {
                         else { try cursor.seek(atLeast: prefix) }
             var taken = 0
             while let (key, _) = entry, Keys.hasPrefix(key, prefix) {
-                guard taken < steps else { return }
+                guard taken < steps, walk.parents.count < untilMatched else { return }
                 taken += 1
                 guard let zero = key.firstIndex(of: 0) else {
                     throw StoreError(.dataLoss, "an entry of \(index.name) has no collection separator")
@@ -302,10 +304,12 @@ extension StoreReader {
     }
 }
 
-/// How far a walk over an index's collections (``StoreReader/walkParents(in:matching:walk:steps:)``)
-/// has come: a wildcard List page walks only as far as it needs to choose how to read.
+/// How far a walk over an index's collections has come
+/// (``StoreReader/walkParents(in:matching:walk:steps:untilMatched:)``): a wildcard List page
+/// walks only as far as it needs to choose how to read, a page of collections as far as its last.
 struct ParentWalk {
-    /// The parents found so far that the set matches, in order.
+    /// The parents found so far that the set matches, in order, as the index's keys hold them
+    /// (UTF-8 bytes: matched as bytes, so that a List page builds no name for each).
     var parents: [[UInt8]] = []
     /// The key to go on from, past the last collection walked; nil before the first.
     var resume: [UInt8]?

@@ -133,4 +133,44 @@ struct CollectionsTests {
             #expect(try await engine.collections(CollectionsRequest(), access: .owner(uid: 1000, readsOwnOnly: false)).collections.count == 4)
         }
     }
+
+    /// Collections are paged in the order of their parents' bytes, each page walking the index
+    /// only as far as it returns (on LMDB): over parents whose order by bytes differs from a
+    /// locale's (`-` and `/` against letters and digits), with nested ones and a deleted one, every
+    /// page size lists each collection once, in that order, under every kind of name.
+    @Test(arguments: TestBackend.available)
+    func collectionPagesFollowTheParentsBytesAcrossManyCollections(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
+            defer { engine.close() }
+            var parents = ["", "teams/a", "teams/a-b", "teams/ab", "teams/a/projects/p"]
+            for index in 0..<30 { parents += ["tenants/t\(index)", "tenants/t-\(index)", "tenants/t\(index)/projects/p1"] }
+            for (index, parent) in parents.enumerated() {
+                _ = try await engine.create(CreateRequest(collection: CollectionName(parent: parent), id: "op-\(index)"), actor: Fixtures.producer)
+            }
+            let gone = try await engine.create(CreateRequest(collection: CollectionName(parent: "tenants/t1-gone"), id: "a"), actor: Fixtures.producer)
+            _ = try await engine.delete(gone.name, actor: Fixtures.producer)
+            let every = try parents.map { try CollectionName(parent: $0) }.sorted()
+            #expect(every.map(\.parent) == parents.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) })
+            for name in ["", "tenants/-", "tenants/-/projects/-", "teams/-", "teams/a", "tenants/t1"] {
+                let set = name.isEmpty ? CollectionSet.all : try CollectionSet(listName: name)
+                let expected = every.filter { set.matches($0) }.map(\.description)
+                #expect(!expected.isEmpty)
+                for pageSize in [1, 7, 1000] as [Int32] {
+                    var token = ""
+                    var paged: [String] = []
+                    var pages = 0
+                    repeat {
+                        let page = try await engine.collections(CollectionsRequest(name: name, pageSize: pageSize, pageToken: token))
+                        #expect(page.collections.count <= Int(pageSize))
+                        paged += page.collections.map(\.description)
+                        token = page.nextPageToken
+                        pages += 1
+                    } while !token.isEmpty && pages < 200
+                    #expect(paged == expected, "\(name.isEmpty ? "every collection" : name), pages of \(pageSize)")
+                    #expect(pages == max(1, (expected.count + Int(pageSize) - 1) / Int(pageSize)))
+                }
+            }
+        }
+    }
 }
