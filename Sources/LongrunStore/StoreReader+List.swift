@@ -55,6 +55,10 @@ extension StoreReader {
     /// a collection), while one whose collections hold most records completes in a few turns.
     private static let recordsPerStep = 1
 
+    /// The size of a record passed that counts as one more towards a scan's turn (a 1 MiB record
+    /// counts as 257).
+    private static let bytesPerRecord = 4096
+
     /// What a wildcard page's scan has read so far.
     private struct ScanCount {
         var records = 0
@@ -79,7 +83,8 @@ extension StoreReader {
         case unreadable
     }
 
-    /// Reads the records after `after` in creation order, up to `limit` of them, adding those of
+    /// Reads the records after `after` in creation order, up to `limit` of them (``bytesPerRecord``
+    /// of a large one counting as one more), adding those of
     /// the query's collections (not done, when the page reads the running index: the candidates a
     /// merge reads) to `page`. `after` becomes the last record read.
     private func scan(_ query: ListQuery, after: inout UInt64, limit: Int, page: inout ListPageBuilder,
@@ -90,7 +95,9 @@ extension StoreReader {
             var read = 0
             while let (key, value) = entry {
                 guard read < limit else { return .limitReached }
-                read += 1
+                // A large record counts as many: its checksum reads all of it, from disk if it is
+                // not in memory, where a seek of the walk reads a page or two.
+                read += 1 + value.count / Self.bytesPerRecord
                 count.records += 1
                 guard let sequence = Keys.decodeSequence(key), let body = Checksum.body(key: key, value: value),
                       let head = try? RecordCodec.stateHead(body), let parent = OperationName.parent(ofStored: head.name)

@@ -88,7 +88,8 @@ struct ListTests {
 
     /// Collections of three sizes created in a seeded order: `projects/pK` (300 of them, most
     /// operations), `tenants/tK` (40, a few), `teams/tK` (3, fewer), plus the root; every third
-    /// operation done, every eleventh deleted. The names in creation order, and which are done.
+    /// operation done, every eleventh deleted, one in 40 with 20 KiB of metadata (a wildcard's
+    /// scan counts it as several). The names in creation order, and which are done.
     func mixedCollections(_ store: Store) throws -> (names: [OperationName], done: Set<Int>) {
         var random = SplitMix64(seed: 12)
         var names: [OperationName] = []
@@ -103,7 +104,11 @@ struct ListTests {
             names.append(name(index, parent: parent))
         }
         try create(store, names, done: { $0 % 3 == 0 })
+        let large = Payload(typeURL: "type.googleapis.com/acme.Large", value: [UInt8](repeating: 7, count: 20 << 10))
         try store.write { writer in
+            for index in stride(from: 1, to: names.count, by: 40) where index % 3 != 0 {
+                try writer.append([.init(actor: Fixtures.producer, kind: .progressed(metadata: large))], name: names[index], time: t0)
+            }
             for index in stride(from: 0, to: names.count, by: 11) {
                 try writer.append([.init(actor: Fixtures.consumer, kind: .deleted)], name: names[index], time: t0)
             }
