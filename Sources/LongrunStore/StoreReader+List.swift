@@ -51,8 +51,9 @@ extension StoreReader {
     /// How many records a wildcard page scans in its turn for each collection its walk takes in
     /// its turn: one, so that a page whose collections hold few records scans less before its walk
     /// is done than the walk costs (at 1M operations a seek costs ~0.55 µs, a record passed
-    /// ~0.3 µs; `store-figures --list-names sparse500`: 1.2× the merge alone, 1.5–1.7× at two records
-    /// a collection), while one whose collections hold most records completes in a few turns.
+    /// ~0.3 µs; `store-figures --list-names sparse500`: 1.2× the merge alone, 1.5–1.7× at two
+    /// records a collection), while one whose collections hold most records completes in a few
+    /// turns.
     private static let recordsPerStep = 1
 
     /// The size of a record passed that counts as one more towards a scan's turn (a 1 MiB record
@@ -83,10 +84,10 @@ extension StoreReader {
         case unreadable
     }
 
-    /// Reads the records after `after` in creation order, up to `limit` of them (``bytesPerRecord``
-    /// of a large one counting as one more), adding those of
-    /// the query's collections (not done, when the page reads the running index: the candidates a
-    /// merge reads) to `page`. `after` becomes the last record read.
+    /// Reads the records after `after` in creation order, up to `limit` of them (each
+    /// ``bytesPerRecord`` of a large one counting as one more), adding those of the query's
+    /// collections (not done, when the page reads the running index: the candidates a merge
+    /// reads) to `page`. `after` becomes the last record read.
     private func scan(_ query: ListQuery, after: inout UInt64, limit: Int, page: inout ListPageBuilder,
                       count: inout ScanCount, strings: RecordStrings) throws -> ScanEnd {
         guard after < UInt64.max else { return .page(page.end()) }
