@@ -141,9 +141,14 @@ extension StoreReader {
             // Merged, the page's records are in creation order: the records cursor steps to each.
             var stepping = Stepping()
             var fromBefore = false
+            // Each record's index key, built again in one buffer rather than in two new arrays.
+            var key: [UInt8] = []
+            key.reserveCapacity((prefixes.map(\.count).max() ?? 0) + 8)
             while let (sequence, slot) = heads.pop() {
                 if let short = page.budgetExhausted() { return short }
-                let key = prefixes[slot] + Keys.sequence(sequence)
+                key.removeAll(keepingCapacity: true)
+                key += prefixes[slot]
+                withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
                 let (state, size) = try key.withUnsafeBytes { key in
                     let found = findRecord(key: key, records: &records, stepping: &stepping, fromBefore: fromBefore)
                     fromBefore = found != nil
