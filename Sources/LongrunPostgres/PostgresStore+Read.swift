@@ -94,9 +94,10 @@ extension PostgresStore {
 
     /// The collections with live operations, by a walk over the List index that jumps from each
     /// collection to the next (one index probe per collection; PostgreSQL has no skip scan of its
-    /// own). Every page walks them all: the index is in the database's collation, which need not
-    /// order parents by their bytes as pages do (`en_US` ignores `-` and `/` at first), so the
-    /// walk cannot start at `after`.
+    /// own). Every page walks them all: the index orders the collections' names
+    /// (`tenants/a/operations`) in the database's collation, not their parents by their bytes as
+    /// pages do (`tenants/a-b/operations` comes first even in the `C` collation, and `en_US`
+    /// ignores `-` and `/` at first), so the walk cannot start at `after`.
     public func collections(matching set: CollectionSet, after: String?, limit: Int) async throws -> [CollectionName] {
         try await reading { [logger] connection in
             let rows = try await connection.query("""
