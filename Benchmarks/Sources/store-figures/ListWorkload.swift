@@ -21,10 +21,15 @@ struct ListWorkload {
         /// listing them (`projects/-`); `sparse500`: the other 500 collections, 5% of the records
         /// (`tenants/-`).
         case merged9000, sparse500
+        /// `oldest-done`: names as `sequential`, the older half done and the newer half running
+        /// (operations completed about in creation order), where the others have every other one
+        /// done.
+        case oldestDone = "oldest-done"
 
         var shape: StoreBuilder.Shape {
             switch self {
             case .sequential: .halfDone
+            case .oldestDone: .halfDoneOldestFirst
             case .random: .halfDoneRandomNames
             case .interleaved, .merged: .halfDoneInterleaved
             case .merged1000: .halfDoneThousandCollections
@@ -35,6 +40,7 @@ struct ListWorkload {
         var label: String {
             switch self {
             case .sequential: ""
+            case .oldestDone: ", the older half done"
             case .random: ", random names"
             case .interleaved: ", one of 8 interleaved collections"
             case .merged: ", 8 collections merged (tenants/-)"
@@ -47,7 +53,7 @@ struct ListWorkload {
         /// The collection the pages list.
         var collection: String {
             switch self {
-            case .sequential, .random: ""
+            case .sequential, .random, .oldestDone: ""
             case .interleaved: "tenants/t0"
             case .merged, .merged1000, .sparse500: "tenants/-"
             case .merged9000: "projects/-"

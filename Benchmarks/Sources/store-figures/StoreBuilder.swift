@@ -11,6 +11,10 @@ struct StoreBuilder {
     enum Shape: String {
         /// Every operation created; every other one (the even ones) completed: half done.
         case halfDone = "half-done"
+        /// As `halfDone`, the older half done and the newer half running, as operations that
+        /// complete about in the order they were created leave them: the running ones' records
+        /// follow each other, where `halfDone` puts a done one between every two.
+        case halfDoneOldestFirst = "half-done-oldest-first"
         /// As `halfDone`, named `operations/r` and 16 hex digits of a hash of the operation's index,
         /// so that names follow no order (creation order and name order part).
         case halfDoneRandomNames = "half-done-random-names"
@@ -82,6 +86,10 @@ struct StoreBuilder {
                     case .halfDone, .halfDoneRandomNames, .halfDoneInterleaved, .halfDoneThousandCollections, .halfDoneMixedCollections: [
                         { _ in .created(Event.Created(metadata: queued)) },
                         { $0 % 2 == 0 ? .completed(.response(done)) : nil },
+                    ]
+                    case .halfDoneOldestFirst: [
+                        { _ in .created(Event.Created(metadata: queued)) },
+                        { $0 < operations / 2 ? .completed(.response(done)) : nil },
                     ]
                     case .fourEvents: [
                         { _ in .created(Event.Created(metadata: queued)) },

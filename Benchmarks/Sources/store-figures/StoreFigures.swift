@@ -36,7 +36,7 @@ struct StoreFigures: AsyncParsableCommand {
     @Option(help: "W3: pages measured per store (after up to 1000 warm-up pages).")
     var listPages: Int = 5000
 
-    @Option(help: "W3: the stored operations' names: sequential (operations/op-N, in creation order but for the digits' count) or random (operations/r and 16 hex digits of a hash of N: no order), interleaved (tenants/tK/operations/op-N in 8 collections taken in turn; the pages list tenants/t0), merged (that store, the pages listing tenants/-), merged1000 (as merged, over 1000 collections), merged9000 (9,025 collections holding 95% of the records among 9,525, listed through projects/-) or sparse500 (the other 500, holding 5%, through tenants/-).")
+    @Option(help: "W3: the stored operations' names: sequential (operations/op-N, in creation order but for the digits' count) or random (operations/r and 16 hex digits of a hash of N: no order), interleaved (tenants/tK/operations/op-N in 8 collections taken in turn; the pages list tenants/t0), merged (that store, the pages listing tenants/-), merged1000 (as merged, over 1000 collections), merged9000 (9,025 collections holding 95% of the records among 9,525, listed through projects/-) sparse500 (the other 500, holding 5%, through tenants/-) or oldest-done (as sequential, the older half done and the newer half running, as operations completed in about the order they were created leave them; the others have every other operation done).")
     var listNames: ListWorkload.Names = .sequential
 
     @Option(help: "Payload: operations stored (half done, typed metadata) for List pages with a metadata filter.")
