@@ -24,7 +24,7 @@ struct StoreBuilder {
         case halfDoneInterleaved = "half-done-interleaved"
         /// As `halfDoneInterleaved`, over 1,000 collections (`tenants/t0` to `tenants/t999`).
         case halfDoneThousandCollections = "half-done-1000-collections"
-        /// As `halfDoneInterleaved`, over 10,000 collections of two kinds: one pair in 20 in
+        /// As `halfDoneInterleaved`, over 9,525 collections of two kinds: one pair in 20 in
         /// `tenants/t0` to `tenants/t499` (5% of the records, in 500 collections), the others in
         /// `projects/p0` to `projects/p9499` (95%, in 9,025).
         case halfDoneMixedCollections = "half-done-mixed-collections"
