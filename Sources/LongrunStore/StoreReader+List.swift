@@ -11,13 +11,15 @@ extension StoreReader {
     /// the index (``merge(_:index:parents:after:page:strings:)``), which costs a seek per
     /// collection under the set's fixed part, or by a scan of the records in creation order
     /// (``scan(_:after:limit:page:count:strings:)``), which costs every record it passes, theirs
-    /// or not. A page does not know which is cheaper: it takes turns, walking a few more
+    /// or not, but less a record than the merge where most records are candidates. A page does
+    /// not know which is cheaper: it scans a few records, then takes turns, walking a few more
     /// collections, then scanning a few more records, each turn twice the last, and merges once
-    /// the walk has found every collection. So a page over a few collections merges at once; one
-    /// over thousands that hold most records is read by the scan; one over hundreds that hold few
-    /// records costs the merge and the records scanned meanwhile, at most about as much again.
-    /// Both read the same candidates in the same order, so where the scan hands over to the merge
-    /// changes nothing in the page.
+    /// the walk has found every collection, unless at least half the records scanned were
+    /// candidates. So a page over a few collections that hold few of the records merges almost at
+    /// once; one over collections, few or thousands, that hold most records is read by the scan;
+    /// one over hundreds that hold few records costs the merge and the records scanned meanwhile,
+    /// at most about as much again. Both read the same candidates in the same order, so where the
+    /// scan hands over to the merge changes nothing in the page.
     public func list(_ query: ListQuery) throws -> ListPage {
         let index = query.usesRunningIndex ? schema.running : schema.byCreation
         let strings = RecordStrings()
@@ -29,20 +31,28 @@ extension StoreReader {
         var after = query.afterCreateSequence
         var (steps, records) = (Self.firstWalk, Self.firstWalk * Self.recordsPerStep)
         var scanned = ScanCount()
+        // A first look at the records tells how many of them are candidates.
+        var turn = try scan(query, after: &after, limit: records, page: &page, count: &scanned, strings: strings)
         while true {
+            switch turn {
+            case .page(let done): return done
+            case .limitReached: break
+            case .unreadable:
+                try walkParents(in: index, matching: query.collections, walk: &walk, steps: .max)
+                return try merge(query, index: index, parents: walk.parents, after: after, page: &page, strings: strings)
+            }
             // The walk waits while the scan, at the rate it has found candidates so far, is
-            // expected to complete the page within this turn's records.
-            if !scanned.expectsToComplete(query.pageSize, within: records) {
+            // expected to complete the page within this turn's records and the next's.
+            if !walk.isComplete, !scanned.expectsToComplete(query.pageSize, within: records * 3) {
                 try walkParents(in: index, matching: query.collections, walk: &walk, steps: steps)
             }
-            if !walk.isComplete {
-                switch try scan(query, after: &after, limit: records, page: &page, count: &scanned, strings: strings) {
-                case .page(let done): return done
-                case .limitReached: (steps, records) = (steps * 2, records * 2); continue
-                case .unreadable: try walkParents(in: index, matching: query.collections, walk: &walk, steps: .max)
-                }
+            // With every collection found, the merge goes on unless most records are candidates,
+            // where the scan reads little more than the page and the merge pays per record.
+            if walk.isComplete, !scanned.isDense {
+                return try merge(query, index: index, parents: walk.parents, after: after, page: &page, strings: strings)
             }
-            return try merge(query, index: index, parents: walk.parents, after: after, page: &page, strings: strings)
+            turn = try scan(query, after: &after, limit: records, page: &page, count: &scanned, strings: strings)
+            (steps, records) = (steps * 2, records * 2)
         }
     }
 
@@ -71,6 +81,11 @@ extension StoreReader {
         func expectsToComplete(_ pageSize: Int, within more: Int) -> Bool {
             candidates > 0 && (pageSize + 1 - candidates) * records <= more * candidates
         }
+
+        /// Whether at least half the records read were candidates: a scan then costs a page
+        /// little more than its records, less than a merge of its collections (at 1M operations
+        /// over 8 collections, half of them done: ~92 µs a page against ~110).
+        var isDense: Bool { candidates * 2 >= records }
     }
 
     private enum ScanEnd {

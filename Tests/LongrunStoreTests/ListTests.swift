@@ -165,6 +165,28 @@ struct ListTests {
         }
     }
 
+    /// A wildcard over a few collections that hold most records is read by the scan even once the
+    /// walk has found them all (a merge would pay per record what the scan does not), and goes
+    /// back to the merge where the records turn to other collections: every page size and filter
+    /// lists the same as creation order.
+    @Test(arguments: [1, 7, 100, 1000])
+    func aWildcardOverAFewCollectionsHoldingMostRecordsListsInCreationOrder(pageSize: Int) throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
+        // 600 in four tenants taken in turn, then 600 in the root, then 300 more in the tenants.
+        let names = (0..<600).map { name($0, parent: "tenants/t\($0 % 4)") } + (600..<1200).map { name($0) }
+            + (1200..<1500).map { name($0, parent: "tenants/t\($0 % 4)") }
+        try create(store, names, done: { $0 % 3 == 0 })
+        let tenants = try CollectionSet(listName: "tenants/-")
+        for (filter, keep) in [(Filter.all, { (_: Int) in true }), (.notDone, { $0 % 3 != 0 })] {
+            let expected = names.enumerated().filter { tenants.matches($0.element.collection) && keep($0.offset) }.map(\.element)
+            let (listed, pages) = try listAll(store, tenants, filter: filter, pageSize: pageSize)
+            #expect(listed == expected, "filter \(filter), pages of \(pageSize): \(listed.count) listed of \(expected.count)")
+            #expect(pages == max(1, (expected.count + pageSize - 1) / pageSize))
+        }
+    }
+
     /// A scan across a wildcard passes records of other collections: one of those that is damaged
     /// fails no page of the wildcard (the merge reads on from it, and only the wildcard's
     /// candidates), while the page of its own collections that holds it fails, naming it.
