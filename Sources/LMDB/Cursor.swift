@@ -39,6 +39,15 @@ public struct Cursor {
     public mutating func next() throws(LMDBError) -> Entry? { try move(MDB_NEXT) }
     public mutating func previous() throws(LMDBError) -> Entry? { try move(MDB_PREV) }
 
+    /// ``next()`` for a scan that reads the values: when the value is in another block than the
+    /// last one (``prefetchBlock``), the whole block is asked into the caches, as ``find(_:)``
+    /// does, so that the values after it on that page arrive while this one is read.
+    public mutating func nextPrefetching() throws(LMDBError) -> Entry? {
+        guard let entry = try move(MDB_NEXT) else { return nil }
+        prefetch(entry.value)
+        return entry
+    }
+
     /// Moves to the first entry whose key is greater than or equal to `key`.
     public mutating func seek(atLeast key: UnsafeRawBufferPointer) throws(LMDBError) -> Entry? {
         try move(MDB_SET_RANGE, key: key, "SET_RANGE")

@@ -128,7 +128,7 @@ extension StoreReader {
                     }
                 }
                 after = sequence
-                entry = try records.next()
+                entry = try records.nextPrefetching()
             }
             return .page(page.end())
         }

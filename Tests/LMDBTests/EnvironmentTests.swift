@@ -123,6 +123,33 @@ struct EnvironmentTests {
         #expect(absentFound.isEmpty)
     }
 
+    /// A scan that prefetches what it reads walks the same entries as one that does not, across
+    /// leaf pages and values of every size up to overflow pages, and ends where the other does.
+    @Test func aPrefetchingScanReadsWhatAPlainOneReads() throws {
+        let env = try open()
+        let db = try env.openDatabase("things")
+        func key(_ number: UInt64) -> [UInt8] { withUnsafeBytes(of: number.bigEndian) { Array($0) } }
+        try env.write { txn in
+            for number in UInt64(0)..<3_000 {
+                try txn.put(db, key: key(number), value: [UInt8](repeating: UInt8(number % 251), count: Int(number % 97) * Int(number % 5 == 0 ? 90 : 3)))
+            }
+        }
+        try env.read { txn in
+            try txn.withCursor(db) { plain in try txn.withCursor(db) { prefetching in
+                var (a, b) = (try plain.first(), try prefetching.first())
+                var count = 0
+                while let (keyA, valueA) = a {
+                    let (keyB, valueB) = try #require(b)
+                    #expect(Array(keyA) == Array(keyB) && Array(valueA) == Array(valueB))
+                    count += 1
+                    (a, b) = (try plain.next(), try prefetching.nextPrefetching())
+                }
+                #expect(b == nil)
+                #expect(count == 3_000)
+            } }
+        }
+    }
+
     @Test func aCursorStepsForwardToKeysNearAfterItAndSearchesForOthers() throws {
         let env = try open()
         let db = try env.openDatabase("things")
