@@ -139,14 +139,21 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     /// name's shape is checked, not each rule of a name (the store checked those when it wrote
     /// it), so that a scan can ask it of every record it passes; nil when the shape is not one.
     public static func parent(ofStored bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        shape(of: bytes).map { UnsafeRawBufferPointer(rebasing: bytes[..<$0.parentLength]) }
+    }
+
+    /// The shape of a name, `operations/{id}` or `{parent}/operations/{id}` with a parent that is
+    /// not empty: the length of its parent (0 for the root) and where its id starts; nil when the
+    /// bytes have neither shape. No segment's own rule is checked.
+    private static func shape(of bytes: UnsafeRawBufferPointer) -> (parentLength: Int, idStart: Int)? {
         let segment = operationsSegment.utf8CodeUnitCount
         guard let lastSlash = bytes.lastIndex(of: UInt8(ascii: "/")), lastSlash >= segment,
               isOperations(bytes[(lastSlash - segment)..<lastSlash])
         else { return nil }
         let headStart = lastSlash - segment
-        if headStart == 0 { return UnsafeRawBufferPointer(rebasing: bytes[..<0]) }
+        if headStart == 0 { return (0, lastSlash + 1) }
         guard headStart >= 2, bytes[headStart - 1] == UInt8(ascii: "/") else { return nil }
-        return UnsafeRawBufferPointer(rebasing: bytes[..<(headStart - 1)])
+        return (headStart - 1, lastSlash + 1)
     }
 
     /// A name whose bytes ``validatedParentLength(_:)`` accepted, its parent being its first
@@ -166,17 +173,10 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
     /// Whether `bytes` are a valid name, all the rules of ``init(explaining:)`` checked on bytes;
     /// the length of its parent if so (0 for the root collection), nil if not.
     static func validatedParentLength(_ bytes: UnsafeRawBufferPointer) -> Int? {
-        guard bytes.count <= maximumLength,
-              let lastSlash = bytes.lastIndex(of: UInt8(ascii: "/")),
-              isValidID(bytes[(lastSlash + 1)...])
+        guard bytes.count <= maximumLength, let (parentLength, idStart) = shape(of: bytes),
+              isValidID(bytes[idStart...])
         else { return nil }
-        // The head is `operations` or `{parent}/operations`.
-        let headStart = lastSlash - operationsSegment.utf8CodeUnitCount
-        guard headStart >= 0, isOperations(bytes[headStart..<lastSlash]) else { return nil }
-        if headStart == 0 { return 0 }
-        guard bytes[headStart - 1] == UInt8(ascii: "/") else { return nil }
-        let parentLength = headStart - 1
-        return isValidParent(bytes[..<parentLength]) ? parentLength : nil
+        return parentLength == 0 || isValidParent(bytes[..<parentLength]) ? parentLength : nil
     }
 
     /// `validateParent` on bytes, without saying why.

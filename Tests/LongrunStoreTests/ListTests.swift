@@ -23,22 +23,33 @@ struct ListTests {
         }
     }
 
-    func listAll(_ store: Store, _ collection: CollectionName, filter: Filter = .all, pageSize: Int, budget: Int = 10_000,
-                 between: (Int) throws -> Void = { _ in }) throws -> (names: [String], pages: Int) {
+    /// Every page of `collections` in turn, `between` called after each page but the last; the
+    /// names listed and how many pages.
+    func listAll(_ store: Store, _ collections: CollectionSet, filter: Filter = .all, pageSize: Int, budget: Int = 10_000,
+                 between: (Int) throws -> Void = { _ in }) throws -> (names: [OperationName], pages: Int) {
         var after: UInt64 = 0
-        var names: [String] = []
+        var names: [OperationName] = []
         var pages = 0
         while true {
-            let page = try store.read { try $0.list(ListQuery(collection: collection, filter: filter, afterCreateSequence: after, pageSize: pageSize, scanBudget: budget)) }
+            let page = try store.read {
+                try $0.list(ListQuery(collections: collections, filter: filter, afterCreateSequence: after, pageSize: pageSize, scanBudget: budget))
+            }
             pages += 1
             #expect(page.operations.count <= pageSize)
-            names += page.operations.map(\.name.id)
+            names += page.operations.map(\.name)
             guard let next = page.resumeAfter else { break }
             after = next
             try between(pages)
             if pages > 10_000 { Issue.record("paging does not end"); break }
         }
         return (names, pages)
+    }
+
+    /// ``listAll(_:_:filter:pageSize:budget:between:)`` of one collection: the ids listed.
+    func listAll(_ store: Store, _ collection: CollectionName, filter: Filter = .all, pageSize: Int, budget: Int = 10_000,
+                 between: (Int) throws -> Void = { _ in }) throws -> (names: [String], pages: Int) {
+        let (names, pages) = try listAll(store, CollectionSet(collection), filter: filter, pageSize: pageSize, budget: budget, between: between)
+        return (names.map(\.id), pages)
     }
 
     @Test func pagesWalkACollectionInCreationOrderAndOnlyTheLastHasNoToken() throws {
@@ -70,15 +81,7 @@ struct ListTests {
         try create(store, names, done: { $0 % 3 == 0 })
         let wildcard = try CollectionSet(listName: "tenants/-")
         for filter in [Filter.all, .notDone] {
-            var after: UInt64 = 0
-            var listed: [String] = []
-            while true {
-                let page = try store.read { try $0.list(ListQuery(collections: wildcard, filter: filter, afterCreateSequence: after, pageSize: pageSize)) }
-                #expect(page.operations.count <= pageSize)
-                listed += page.operations.map(\.name.description)
-                guard let next = page.resumeAfter else { break }
-                after = next
-            }
+            let listed = try listAll(store, wildcard, filter: filter, pageSize: pageSize).names.map(\.description)
             let expected = names.enumerated().filter { filter == .all || $0.offset % 3 != 0 }.map(\.element.description)
             let firstDifference = zip(listed, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset
             #expect(listed.count == expected.count && firstDifference == nil,
@@ -114,25 +117,6 @@ struct ListTests {
             }
         }
         return (names.enumerated().filter { $0.offset % 11 != 0 }.map(\.element), Set(stride(from: 0, to: names.count, by: 3)))
-    }
-
-    /// Every page of `wildcard` in turn; the names listed and how many pages.
-    func listAll(_ store: Store, _ wildcard: CollectionSet, filter: Filter, pageSize: Int, budget: Int = 10_000) throws -> (names: [OperationName], pages: Int) {
-        var after: UInt64 = 0
-        var names: [OperationName] = []
-        var pages = 0
-        while true {
-            let page = try store.read {
-                try $0.list(ListQuery(collections: wildcard, filter: filter, afterCreateSequence: after, pageSize: pageSize, scanBudget: budget))
-            }
-            pages += 1
-            #expect(page.operations.count <= pageSize)
-            names += page.operations.map(\.name)
-            guard let next = page.resumeAfter else { break }
-            after = next
-            if pages > 10_000 { Issue.record("paging does not end"); break }
-        }
-        return (names, pages)
     }
 
     /// A wildcard page either merges its collections from the index or scans the records in
