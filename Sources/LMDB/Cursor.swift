@@ -16,7 +16,7 @@ public struct Cursor {
     public typealias Entry = (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)
 
     let handle: OpaquePointer
-    let database: Database
+    public let database: Database
     /// The block (``prefetchBlock``) of the value ``find(_:)`` last returned.
     var lastBlock: UInt = 0
     /// What ``find(_:)`` prefetches: the memory page, LMDB's page, where pages are 4 KiB (x86-64),
@@ -73,30 +73,8 @@ public struct Cursor {
         return value
     }
 
-    /// ``find(_:)`` for a key a few entries after the one the cursor sits on, which must be before
-    /// `key` (a List page's next record, when records are in the page's order): steps forward up
-    /// to `steps` entries, and searches as ``find(_:)`` does only if they did not reach `key`.
-    /// `stepped` says whether they did (an entry past `key` on the way means it is absent).
-    ///
-    /// Why: a step leaves a leaf page for the next one through their parent, where ``find(_:)``
-    /// descends from the root with a binary search on every page of the way. W3 in BENCHMARKS.md
-    /// measured it.
-    public mutating func find(_ key: UnsafeRawBufferPointer, steppingAtMost steps: Int) throws(LMDBError)
-        -> (value: UnsafeRawBufferPointer?, stepped: Bool) {
-        for _ in 0..<steps {
-            guard let (found, value) = try move(MDB_NEXT) else { return (nil, true) }
-            let order = Self.compare(found, key)
-            if order > 0 { return (nil, true) }
-            if order == 0 {
-                prefetch(value)
-                return (value, true)
-            }
-        }
-        return (try find(key), false)
-    }
-
     /// LMDB's default key order: bytes compared as unsigned, a prefix first.
-    private static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
+    static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int32 {
         let common = min(a.count, b.count)
         if common > 0, let left = a.baseAddress, let right = b.baseAddress {
             let order = memcmp(left, right, common)
@@ -106,7 +84,7 @@ public struct Cursor {
     }
 
     /// Asks `value`'s block into the caches when it is another than the last one found.
-    private mutating func prefetch(_ value: UnsafeRawBufferPointer) {
+    mutating func prefetch(_ value: UnsafeRawBufferPointer) {
         guard let data = value.baseAddress else { return }
         let block = UInt(bitPattern: data) & ~(Self.prefetchBlock - 1)
         if block != lastBlock {

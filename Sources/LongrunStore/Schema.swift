@@ -25,12 +25,18 @@ public struct Schema: Sendable {
     /// sequence (8 bytes, big-endian) → `LogRecord`. Append-only: the source of truth.
     public let log: Database
     /// create sequence (8 bytes BE) → `OperationRecord`: the current state of every listed
-    /// operation (not deleted or expired), named `operations_by_creation`. Keyed by creation
-    /// rather than by name, so that the operations running now, all created lately, share the
-    /// tree's last pages, and a List page's records follow each other: keyed by name, each
-    /// transition rewrote a leaf page of its own and each record of a page was a descent of its
-    /// own (docs/FORMAT.md; BENCHMARKS.md, W3 and W6). ``names`` finds a record by name.
+    /// operation (not deleted or expired) that is not done, named `operations_by_creation`. Keyed
+    /// by creation rather than by name, so that the operations running now, all created lately,
+    /// share the tree's last pages, and a List page's records follow each other: keyed by name,
+    /// each transition rewrote a leaf page of its own and each record of a page was a descent of
+    /// its own (docs/FORMAT.md; BENCHMARKS.md, W3 and W6). ``names`` finds a record by name.
     public let operations: Database
+    /// create sequence (8 bytes BE) → `OperationRecord`: the listed operations that are done,
+    /// named `done_by_creation`; a record moves here from ``operations`` when its operation ends.
+    /// Apart so that the records of running operations are not interleaved with done ones: a
+    /// `done = false` page reads about half the leaf pages it read when they were (W3), and a done
+    /// one is never rewritten, so its pages stay packed.
+    public let doneOperations: Database
     /// name (UTF-8) → create sequence (8 bytes BE): where each listed operation's record is in
     /// ``operations``. Written when the operation is created and removed when it dies; an index
     /// (``IndexEntries``) like the others.
@@ -65,18 +71,25 @@ public struct Schema: Sendable {
 
     /// The databases the fold writes: dropped and rebuilt together by a rebuild. Their order is the
     /// view index in snapshot files: append new views at the end.
-    public var views: [Database] { [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates, tombstones, names] }
+    public var views: [Database] {
+        [operations, byCreation, running, history, requestIDs, engineDeadlines, expiryCandidates, tombstones, names, doneOperations]
+    }
 
-    /// The databases operations' records live in: ``operations`` for listed ones (under their
-    /// create sequence), ``tombstones`` for the rest (under their name). An operation has a record
-    /// in at most one of them.
-    public var records: [Database] { [operations, tombstones] }
+    /// The databases operations' records live in: ``operations`` for listed ones not done and
+    /// ``doneOperations`` for listed done ones (under their create sequence), ``tombstones`` for
+    /// the rest (under their name). An operation has a record in at most one of them.
+    public var records: [Database] { [operations, doneOperations, tombstones] }
 
-    /// Where the record of an operation whose state is (or is not) listed lives.
-    public func recordDatabase(listed: Bool) -> Database { listed ? operations : tombstones }
+    /// The databases of listed operations' records, keyed by create sequence: running ones first.
+    public var liveRecords: [Database] { [operations, doneOperations] }
 
-    /// The key of `state`'s record in ``recordDatabase(listed:)``: its create sequence while
-    /// listed, its name once dead.
+    /// Where the record of an operation whose state has `facts` lives.
+    public func recordDatabase(_ facts: IndexFacts) -> Database {
+        facts.running ? operations : facts.listed ? doneOperations : tombstones
+    }
+
+    /// The key of `state`'s record in ``recordDatabase(_:)``: its create sequence while listed,
+    /// its name once dead.
     static func recordKey(of state: OperationState, listed: Bool) -> [UInt8] {
         listed ? Keys.sequence(state.createSequence) : Keys.name(state.name)
     }
@@ -119,7 +132,7 @@ public struct Schema: Sendable {
     /// The name of every database ``init(environment:)`` opens: a read-only open checks that the
     /// store has them all before opening any (it cannot create one).
     package static let databaseNames = ["log", "operations_by_creation", "by_creation", "running", "history_by_creation", "request_ids", "engine_deadlines",
-                                        "expiry_candidates", "tombstones", "names", "meta"]
+                                        "expiry_candidates", "tombstones", "names", "done_by_creation", "meta"]
 
     init(environment: Environment) throws(LMDBError) {
         func open(_ name: String) throws(LMDBError) -> Database {
@@ -136,6 +149,7 @@ public struct Schema: Sendable {
         engineDeadlines = try open("engine_deadlines")
         expiryCandidates = try open("expiry_candidates")
         tombstones = try open("tombstones")
+        doneOperations = try open("done_by_creation")
         meta = try open("meta")
     }
 }

@@ -196,7 +196,7 @@ public enum SnapshotFile {
                 /// A record found by its name, as a snapshot keeps it: under the name, its checksum
                 /// over the name (a live record's in the store is over its create sequence).
                 func copy(_ found: StoreReader.FoundRecord, name: UnsafeRawBufferPointer) throws {
-                    guard found.database == reader.schema.operations else {
+                    guard reader.schema.liveRecords.contains(found.database) else {
                         try copy(operationsView, found.database, key: name, value: found.value)
                         return
                     }
@@ -437,8 +437,8 @@ public enum SnapshotFile {
     }
 
     /// One record of a snapshot (keyed and sealed by its name): checked, decoded, stored where its
-    /// state keeps it (`operations` under its create sequence, or `tombstones` under its name),
-    /// with its index entries (`names` among them).
+    /// state keeps it (``Schema/recordDatabase(_:)``: under its create sequence while listed, its
+    /// name in `tombstones`), with its index entries (`names` among them).
     private static func loadRecord(key: [UInt8], value: [UInt8], into writer: StoreWriter, path: String) throws {
         let (state, body) = try value.withUnsafeBytes { value in
             let body = try key.withUnsafeBytes { try Checksum.open(named: "operations", key: $0, value: value) }
@@ -449,9 +449,9 @@ public enum SnapshotFile {
         guard state.name.description.utf8.elementsEqual(key) else {
             throw StoreError(.dataLoss, "snapshot \(path) holds the record of \(state.name) under another name; delete the snapshot, the log can replace it")
         }
-        let listed = IndexFacts(state).listed
-        if listed {
-            try writer.putSealed(writer.schema.operations, key: Schema.recordKey(of: state, listed: true), body: body)
+        let facts = IndexFacts(state)
+        if facts.listed {
+            try writer.putSealed(writer.schema.recordDatabase(facts), key: Schema.recordKey(of: state, listed: true), body: body)
         } else {
             try writer.txn.put(writer.schema.tombstones, key: key, value: value)
         }

@@ -262,7 +262,7 @@ extension Scrubber {
                         record(IntegrityFinding(damaged: DamagedRecord(database: schema.names.name, key: nameKey)))
                         continue
                     }
-                    stored.append((schema.operations, Keys.sequence(sequence)))
+                    stored += schema.liveRecords.map { ($0, Keys.sequence(sequence)) }
                 }
                 for (database, key) in stored {
                     guard let value = try reader.txn.get(database, key: key) else { continue }

@@ -233,7 +233,7 @@ public final class Scrubber {
     /// it (a scan of `names`: only for a record that cannot say it itself). Nil for other
     /// databases' keys (the key names it, or nothing).
     private func creator(_ key: [UInt8], _ database: Database, _ reader: StoreReader) -> OperationName? {
-        guard database == store.schema.operations, let sequence = key.withUnsafeBytes({ Keys.decodeSequence($0) }) else { return nil }
+        guard store.schema.liveRecords.contains(database), let sequence = key.withUnsafeBytes({ Keys.decodeSequence($0) }) else { return nil }
         if let event = try? reader.event(at: sequence) {
             if case .created = event.kind { return event.name }
             return nil
@@ -251,11 +251,11 @@ public final class Scrubber {
         }
     }
 
-    /// Checks the record of one operation found in `database`: `operations` (keyed by its create
-    /// sequence) or `tombstones` (by its name).
+    /// Checks the record of one operation found in `database`: `operations` or `done_by_creation`
+    /// (keyed by its create sequence) or `tombstones` (by its name).
     func checkOperation(_ database: Database, key: [UInt8], body: [UInt8], reader: StoreReader, tail: UInt64) throws {
         let schema = store.schema
-        let live = database == schema.operations
+        let live = schema.liveRecords.contains(database)
         let state = try? body.withUnsafeBytes({ try RecordCodec.decodeState($0) })
         guard let state, key == Schema.recordKey(of: state, listed: live) else {
             // Which operation the key says, for the finding (a live record's: through the log).
@@ -266,7 +266,7 @@ public final class Scrubber {
             return
         }
         let name = state.name
-        let home = schema.recordDatabase(listed: IndexFacts(state).listed)
+        let home = schema.recordDatabase(IndexFacts(state))
         if database != home {
             record(IntegrityFinding(kind: .viewDiffers, database: database.name, key: key, operation: name,
                                     message: "the record of \(name) is in \(database.name), but its state belongs in \(home.name)"))
@@ -339,8 +339,9 @@ public final class Scrubber {
         let schema = store.schema
         let text = String(decoding: key, as: UTF8.self)
         let sequence = body.withUnsafeBytes { Keys.decodeSequence($0) }
-        if let sequence, let value = try reader.txn.get(schema.operations, key: Keys.sequence(sequence)) {
-            // A damaged record is reported where the pass reads `operations`.
+        for database in schema.liveRecords {
+            guard let sequence, let value = try reader.txn.get(database, key: Keys.sequence(sequence)) else { continue }
+            // A damaged record is reported where the pass reads its database.
             guard let stored = Keys.sequence(sequence).withUnsafeBytes({ Checksum.body(key: $0, value: value) }) else { return }
             if let state = try? RecordCodec.decodeState(stored), state.name.description == text { return }
         }

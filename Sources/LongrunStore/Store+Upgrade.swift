@@ -235,7 +235,7 @@ extension Store {
         let total = try read { try $0.txn.count(legacy) }
         logger.notice("keying the operations' records by creation", metadata: ["directory": "\(directory)", "records": "\(total)"])
         try write { writer in
-            try writer.txn.clear(schema.operations)
+            for database in schema.liveRecords { try writer.txn.clear(database) }
             try writer.txn.clear(schema.names)
         }
         var after: [UInt8]?
@@ -259,10 +259,10 @@ extension Store {
                         damaged.append(String(decoding: key, as: UTF8.self))
                         continue
                     }
-                    let listed = IndexFacts(state).listed
-                    if listed {
+                    let facts = IndexFacts(state)
+                    if facts.listed {
                         try writer.putSealed(schema.names, key: key, body: IndexEntries(state).body(.names))
-                        try writer.putSealed(schema.operations, key: Schema.recordKey(of: state, listed: true), body: body)
+                        try writer.putSealed(schema.recordDatabase(facts), key: Schema.recordKey(of: state, listed: true), body: body)
                     } else {
                         try writer.txn.put(schema.tombstones, key: key, value: value)
                     }
@@ -285,5 +285,66 @@ extension Store {
         }
         try write { writer in try writer.txn.drop(legacy) }
         logger.notice("the operations' records are keyed by creation", metadata: ["moved": "\(moved)", "left_out": "\(lost)"])
+    }
+}
+
+extension Store {
+    /// The view set of builds before done operations' records were kept apart
+    /// (``Schema/doneOperations``): the same views, with every listed record in `operations`.
+    static let viewSetBeforeDoneApart = "operations_by_creation,by_creation,running,history_by_creation,request_ids,engine_deadlines,expiry_candidates,tombstones,names"
+
+    /// Moves the records of listed operations that are done from ``Schema/operations`` to
+    /// ``Schema/doneOperations``, in place: what a store of ``viewSetBeforeDoneApart`` needs, and
+    /// all it needs (a record keeps its key, so its bytes, checksum included, do not change; no
+    /// other view does). Needs no log, so a compacted store converts as well as any.
+    ///
+    /// Runs in chunks of `chunk` records read, each its own transaction; a move is idempotent, so
+    /// an interrupted conversion simply runs again (the view set is recorded only after the last
+    /// chunk). A record that fails its checksum or cannot be decoded stays where it is, for the
+    /// scrub to report and a repair to rebuild. Logs its progress.
+    func moveDoneRecordsApart(chunk: Int = 50_000) throws {
+        let (running, done) = (schema.operations, schema.doneOperations)
+        let total = try read { try $0.txn.count(running) }
+        logger.notice("keeping done operations' records apart from running ones' (done_by_creation)", metadata: [
+            "directory": "\(directory)", "records": "\(total)",
+        ])
+        var after: [UInt8]?
+        var (scanned, moved) = (0, 0)
+        var logged = 0
+        while true {
+            let (last, count) = try write { writer -> ([UInt8]?, Int) in
+                var ended: [([UInt8], [UInt8])] = []
+                var last: [UInt8]?
+                try writer.txn.withCursor(running) { cursor in
+                    var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
+                    if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
+                    var read = 0
+                    while let (key, value) = entry, read < chunk {
+                        if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body),
+                           schema.recordDatabase(IndexFacts(state)) == done {
+                            ended.append((Array(key), Array(value)))
+                        }
+                        last = Array(key)
+                        read += 1
+                        entry = try cursor.next()
+                    }
+                }
+                for (key, value) in ended {
+                    _ = try writer.txn.delete(running, key: key)
+                    try writer.txn.put(done, key: key, value: value)
+                }
+                return (last, ended.count)
+            }
+            guard let last else { break }
+            after = last
+            scanned += chunk
+            moved += count
+            let percent = min(100, scanned * 100 / max(total, 1))
+            if percent >= logged + 5 {
+                logger.notice("keeping done records apart", metadata: ["progress": "\(percent)%", "moved": "\(moved)"])
+                logged = percent
+            }
+        }
+        logger.notice("done operations' records are kept apart", metadata: ["moved": "\(moved)", "running": "\(total - moved)"])
     }
 }

@@ -194,6 +194,10 @@ public final class Store: Sendable {
             try keyRecordsByCreation()
             storedSet = currentSet
         }
+        if storedSet == Self.viewSetBeforeDoneApart, revision == Lifecycle.foldRevision {
+            try moveDoneRecordsApart()
+            storedSet = currentSet
+        }
         if storedSet == currentSet, revision == Lifecycle.foldRevision {
             // Converted in place.
         } else if try read({ try $0.logHead() }) > 0 {

@@ -106,8 +106,9 @@ extension StoreReader {
     private func scan(_ query: ListQuery, after: inout UInt64, limit: Int, page: inout ListPageBuilder,
                       count: inout ScanCount, strings: RecordStrings) throws -> ScanEnd {
         guard after < UInt64.max else { return .page(page.end()) }
-        return try txn.withCursor(schema.operations) { records in
-            var entry = try records.seek(atLeast: Keys.sequence(after + 1))
+        return try withLiveRecords(runningOnly: query.usesRunningIndex) { cursors in
+            var records = try RecordScan(cursors, after: after)
+            var entry = try records.next()
             var read = 0
             while let (key, value) = entry {
                 guard read < limit else { return .limitReached }
@@ -128,7 +129,7 @@ extension StoreReader {
                     }
                 }
                 after = sequence
-                entry = try records.nextPrefetching()
+                entry = try records.next()
             }
             return .page(page.end())
         }
@@ -141,7 +142,7 @@ extension StoreReader {
                        page: inout ListPageBuilder, strings: RecordStrings) throws -> ListPage {
         // Each collection's entries start with its parent and 0x00 (Keys.collectionPrefix).
         let prefixes = parents.map { $0 + [0] }
-        return try txn.withCursor(index) { cursor in try txn.withCursors(index) { own in try txn.withCursor(schema.operations) { records in
+        return try txn.withCursor(index) { cursor in try txn.withCursors(index) { own in try withPageRecords(query) { records in
             var heads = MergeHeads()
             for (slot, prefix) in prefixes.enumerated() {
                 if let sequence = try firstSequence(&cursor, prefix: prefix, after: after) {
@@ -153,9 +154,7 @@ extension StoreReader {
             // collection's last entry, so its next one is a step away rather than a seek from the
             // root, as it is with the shared `cursor` the collections take in turn.
             var ownCursor = [Int?](repeating: nil, count: prefixes.count)
-            // Merged, the page's records are in creation order: the records cursor steps to each.
-            var stepping = Stepping()
-            var fromBefore = false
+            // Merged, the page's records are in creation order: the records cursors step to each.
             // Each record's index key, built again in one buffer rather than in two new arrays.
             var key: [UInt8] = []
             key.reserveCapacity((prefixes.map(\.count).max() ?? 0) + 8)
@@ -165,9 +164,7 @@ extension StoreReader {
                 key += prefixes[slot]
                 withUnsafeBytes(of: sequence.bigEndian) { key += $0 }
                 let (state, size) = try key.withUnsafeBytes { key in
-                    let found = findRecord(key: key, records: &records, stepping: &stepping, fromBefore: fromBefore)
-                    fromBefore = found != nil
-                    return try listedState(index: index, key: key, found: found, records: &records, strings: strings)
+                    try listedState(index: index, key: key, found: records.find(recordOf: key), strings: strings)
                 }
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
                 let next: UInt64?
@@ -191,23 +188,21 @@ extension StoreReader {
     private static let ownCursorLimit = 128
 
     private func listOne(_ query: ListQuery, index: Database, prefix: [UInt8], strings: RecordStrings) throws -> ListPage {
-        try txn.withCursor(index) { cursor in try txn.withCursor(schema.operations) { records in
+        try txn.withCursor(index) { cursor in try withPageRecords(query) { records in
             var page = ListPageBuilder(query, candidatesInCollections: true)
             let isCandidate = { (key: UnsafeRawBufferPointer) in Keys.hasPrefix(key, prefix) && key.count == prefix.count + 8 }
             var entry = try cursor.seek(atLeast: prefix + Keys.sequence(query.afterCreateSequence &+ 1))
-            var stepping = Stepping()
-            var ahead = entry.flatMap { isCandidate($0.key) ? findRecord(key: $0.key, records: &records, stepping: &stepping, fromBefore: false) : nil }
+            var ahead = entry.flatMap { isCandidate($0.key) ? records.find(recordOf: $0.key) : nil }
             while let (key, _) = entry, isCandidate(key) {
                 if let short = page.budgetExhausted() { return short }
                 if let full = page.fullBeforeReading() { return full }
                 let sequence = Keys.decodeSequence(UnsafeRawBufferPointer(rebasing: key[prefix.count...])) ?? 0
                 // Find the next candidate's record before decoding this one: its page comes into
-                // the caches while this record decodes. The records cursor sits on this one's
-                // record when it was found, before the next one's in key order.
+                // the caches while this record decodes.
                 let found = ahead
                 entry = try cursor.next()
-                ahead = entry.flatMap { isCandidate($0.key) ? findRecord(key: $0.key, records: &records, stepping: &stepping, fromBefore: found != nil) : nil }
-                let (state, size) = try listedState(index: index, key: key, found: found, records: &records, strings: strings)
+                ahead = entry.flatMap { isCandidate($0.key) ? records.find(recordOf: $0.key) : nil }
+                let (state, size) = try listedState(index: index, key: key, found: found, strings: strings)
                 if let full = page.add(state, sequence: sequence, size: size) { return full }
             }
             return page.end()
@@ -215,28 +210,22 @@ extension StoreReader {
     }
 
     /// The operation a list index entry stands for, and its stored size. The entry's key ends with
-    /// the create sequence its record is under in `operations`; the record must be of an operation
-    /// of the entry's collection. `strings` is the page's: its records share their type URLs and
-    /// actors. `records` is the page's cursor on `operations`: a page's records, in creation order
-    /// as the records are, mostly share a leaf page, which a cursor searches without descending
-    /// the tree again. `found`: the entry's record, when
-    /// ``findRecord(key:records:stepping:fromBefore:)`` found it.
-    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: UnsafeRawBufferPointer? = nil,
-                             records: inout Cursor, strings: RecordStrings) throws -> (OperationState, Int) {
+    /// the create sequence its record is under in ``Schema/operations`` or
+    /// ``Schema/doneOperations``; the record must be of an operation of the entry's collection.
+    /// `strings` is the page's: its records share their type URLs and actors. `found`: the entry's
+    /// record and its database, when ``PageRecords/find(recordOf:)`` found it; else it is looked
+    /// up here, and what went wrong is said.
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: PageRecords.Found?,
+                             strings: RecordStrings) throws -> (OperationState, Int) {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
-        let stored: UnsafeRawBufferPointer
-        if let found {
-            stored = found
-        } else {
-            guard let record = try records.find(recordKey) else {
-                throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
-            }
-            stored = record
+        guard let stored = try found ?? lookUp(recordKey) else {
+            throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
         }
-        guard let stateBytes = Checksum.body(key: recordKey, value: stored) else {
+        guard let stateBytes = Checksum.body(key: recordKey, value: stored.value) else {
             // Named by the index entry's value, for the error (only here is the value read).
             let named = (try? checkedGet(index, key: Array(key))).flatMap { $0 }.flatMap { try? OperationName(parsing: String(decoding: $0, as: UTF8.self)) }
-            throw StoreError.damaged(DamagedRecord(database: schema.operations.name, key: Array(recordKey), operation: named))
+            let database = stored.running ? schema.operations : schema.doneOperations
+            throw StoreError.damaged(DamagedRecord(database: database.name, key: Array(recordKey), operation: named))
         }
         let state = try decodeState(stateBytes, key: "create sequence \(Keys.decodeSequence(recordKey) ?? 0)", strings: strings)
         guard Keys.isCreation(key, in: state.name.collection) else {
@@ -245,19 +234,28 @@ extension StoreReader {
         return (state, stateBytes.count)
     }
 
-    /// The record of a list index entry (whose key ends with its create sequence), or nil when
-    /// finding it fails: ``listedState(index:key:found:records:strings:)`` then finds it again and
-    /// reports what went wrong, in order. A page of one collection finds each record ahead of its
-    /// turn, which brings its page into the caches while the record before decodes.
-    ///
-    /// `fromBefore`: the cursor sits on a record before this one's, so that it may step forward to
-    /// it (as `stepping`, the page's record of how stepping fared, says).
-    private func findRecord(key: UnsafeRawBufferPointer, records: inout Cursor, stepping: inout Stepping, fromBefore: Bool) -> UnsafeRawBufferPointer? {
-        let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
-        guard fromBefore, stepping.steps > 0 else { return (try? records.find(recordKey)) ?? nil }
-        guard let (value, stepped) = try? records.find(recordKey, steppingAtMost: stepping.steps) else { return nil }
-        stepping.record(stepped: stepped)
-        return value
+    /// The live record under `recordKey`, looked up in each database of live records.
+    private func lookUp(_ recordKey: UnsafeRawBufferPointer) throws -> PageRecords.Found? {
+        if let value = try txn.get(schema.operations, key: recordKey) { return PageRecords.Found(value: value, running: true) }
+        return try txn.get(schema.doneOperations, key: recordKey).map { PageRecords.Found(value: $0, running: false) }
+    }
+
+    /// Runs `body` with the cursors `query`'s page reads records through (``PageRecords``).
+    private func withPageRecords<R>(_ query: ListQuery, _ body: (inout PageRecords) throws -> R) throws -> R {
+        try withLiveRecords(runningOnly: query.usesRunningIndex) { cursors in
+            var records = PageRecords(running: cursors[0], done: cursors.dropFirst().first)
+            return try body(&records)
+        }
+    }
+
+    /// Runs `body` with a cursor on each database of live records (``Schema/liveRecords``), or on
+    /// ``Schema/operations`` alone when `runningOnly` (a page of the running index, whose records
+    /// are all there).
+    private func withLiveRecords<R>(runningOnly: Bool, _ body: ([Cursor]) throws -> R) throws -> R {
+        try txn.withCursor(schema.operations) { running in
+            if runningOnly { return try body([running]) }
+            return try txn.withCursor(schema.doneOperations) { done in try body([running, done]) }
+        }
     }
 
     /// The create sequence of the entry after `cursor`'s, if it is of the collection `prefix`.
@@ -345,10 +343,76 @@ struct ParentWalk {
     var isComplete = false
 }
 
+/// A List page's cursors on the records it reads: on ``Schema/operations`` (running operations')
+/// and, unless the page reads only running ones, on ``Schema/doneOperations``. A page's records
+/// are in creation order in each, as its entries are, so each cursor only moves forward
+/// (``ForwardCursor``), and one that already sits past a record costs it nothing.
+struct PageRecords {
+    /// A record found, and whether it is in ``Schema/operations`` (else in
+    /// ``Schema/doneOperations``).
+    struct Found {
+        let value: UnsafeRawBufferPointer
+        let running: Bool
+    }
+
+    private var running: ForwardCursor
+    private var runningStepping = Stepping()
+    private var done: ForwardCursor?
+    private var doneStepping = Stepping()
+
+    init(running: Cursor, done: Cursor?) {
+        self.running = ForwardCursor(running)
+        self.done = done.map(ForwardCursor.init)
+    }
+
+    /// The record of the list index entry `key` (whose last 8 bytes are its create sequence, after
+    /// the last one looked up), or nil when no cursor finds it or a lookup fails:
+    /// ``StoreReader/listedState(index:key:found:strings:)`` then looks again and says why.
+    mutating func find(recordOf key: UnsafeRawBufferPointer) -> Found? {
+        let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
+        if let value = Self.find(recordKey, &running, &runningStepping) { return Found(value: value, running: true) }
+        guard done != nil, let value = Self.find(recordKey, &done!, &doneStepping) else { return nil }
+        return Found(value: value, running: false)
+    }
+
+    private static func find(_ key: UnsafeRawBufferPointer, _ cursor: inout ForwardCursor, _ stepping: inout Stepping) -> UnsafeRawBufferPointer? {
+        guard let (value, stepped) = try? cursor.value(at: key, steppingAtMost: stepping.steps) else { return nil }
+        stepping.record(stepped: stepped)
+        return value
+    }
+}
+
+/// Live records after a create sequence, in creation order across the cursors' databases (each
+/// in key order: the next record is the smaller of their next ones).
+private struct RecordScan {
+    private var cursors: [Cursor]
+    private var heads: [Cursor.Entry?]
+
+    init(_ cursors: [Cursor], after: UInt64) throws {
+        self.cursors = cursors
+        heads = []
+        for slot in self.cursors.indices { heads.append(try self.cursors[slot].seek(atLeast: Keys.sequence(after + 1))) }
+    }
+
+    /// The next record, the scan moving past it (the next one on its leaf page asked into the
+    /// caches: ``Cursor/nextPrefetching()``).
+    mutating func next() throws -> Cursor.Entry? {
+        var next: Int?
+        for slot in heads.indices {
+            guard let head = heads[slot] else { continue }
+            if let best = next, let current = heads[best], !head.key.lexicographicallyPrecedes(current.key) { continue }
+            next = slot
+        }
+        guard let next, let entry = heads[next] else { return nil }
+        heads[next] = try cursors[next].nextPrefetching()
+        return entry
+    }
+}
+
 /// Whether a List page finds its next record by stepping forward from the last one
-/// (``Cursor/find(_:steppingAtMost:)``) rather than by a search: yes while stepping reaches most of
-/// them, as it does when the page's records are most of those in their range of create sequences
-/// (one collection, half of it done: 15 of 16 within four steps); no once it has missed more than
+/// (``ForwardCursor/value(at:steppingAtMost:)``) rather than by a search: yes while stepping
+/// reaches most of them, as it does when the page's records are most of those in their range of
+/// create sequences (one collection: 15 of 16 within four steps); no once it has missed more than
 /// half as often as it reached (a collection among others that interleave with it), where each
 /// miss costs its steps on top of the search.
 private struct Stepping {

@@ -122,8 +122,8 @@ public struct StoreReader {
         let value: UnsafeRawBufferPointer
     }
 
-    /// The stored record of the operation named by `name` (its UTF-8): in `operations` under the
-    /// create sequence its `names` entry gives, else in `tombstones`.
+    /// The stored record of the operation named by `name` (its UTF-8): in `operations` or
+    /// `done_by_creation` under the create sequence its `names` entry gives, else in `tombstones`.
     func record(_ name: [UInt8]) throws -> FoundRecord? {
         if let entry = try txn.get(schema.names, key: name) {
             return try name.withUnsafeBytes { try liveRecord(name: $0, entry: entry) }
@@ -141,11 +141,12 @@ public struct StoreReader {
                              damage: DamagedRecord(database: schema.names.name, key: Array(name)))
         }
         let key = Keys.sequence(sequence)
-        guard let value = try txn.get(schema.operations, key: key) else {
-            throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
-                             damage: DamagedRecord(database: schema.names.name, key: Array(name)))
+        // Running ones first: a done one costs one more search, a running one none.
+        for database in schema.liveRecords {
+            if let value = try txn.get(database, key: key) { return FoundRecord(database: database, key: key, value: value) }
         }
-        return FoundRecord(database: schema.operations, key: key, value: value)
+        throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
+                         damage: DamagedRecord(database: schema.names.name, key: Array(name)))
     }
 
     /// The body of the value under `key` in `database` if present, checked against its checksum

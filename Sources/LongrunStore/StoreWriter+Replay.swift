@@ -93,37 +93,44 @@ extension StoreWriter {
         var new = [IndexEntries](repeating: IndexEntries(nil), count: chunk.operations.count)
         var removes = [UInt8](repeating: 0, count: chunk.operations.count)
         var adds = [UInt8](repeating: 0, count: chunk.operations.count)
-        // Records go where their state keeps them (``Schema/recordDatabase(listed:)``), each
-        // database through its own cursor in its keys' order: live ones by create sequence, dead
-        // ones by name. One that died in the chunk leaves `operations`.
+        // Records go where their state keeps them (``Schema/recordDatabase(_:)``), each database
+        // through its own cursor in its keys' order: live ones by create sequence, dead ones by
+        // name. One that ended in the chunk leaves `operations`; one that died, its live database.
         var live: [Int] = [], dead: [Int] = []
         for slot in byName where chunk.operations[slot].changed {
             if chunk.isListed(at: slot) { live.append(slot) } else { dead.append(slot) }
         }
         live.sort { createSequences[$0] < createSequences[$1] }
         var recordKey = Keys.sequence(0)
-        try txn.withCursor(schema.operations) { liveCursor in
-            try txn.withCursor(schema.tombstones) { deadCursor in
-                for slot in live + dead {
-                    let state = chunk.takeState(at: slot)!
-                    let entries = IndexEntries(state)
-                    let before = chunk.operations[slot].before
-                    let listed = entries.facts.listed
-                    if listed || before.facts.listed {
-                        recordKey.withUnsafeMutableBytes { $0.storeBytes(of: createSequences[slot].bigEndian, as: UInt64.self) }
-                    }
-                    if !listed, before.facts.listed { _ = try txn.delete(schema.operations, key: recordKey) }
-                    try (listed ? recordKey : chunk.operations[slot].key).withUnsafeBytes { key in
-                        Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
-                        try writer.bytes.withUnsafeBytes { value in
-                            if listed { try liveCursor.put(key: key, value: value) } else { try deadCursor.put(key: key, value: value) }
+        try txn.withCursor(schema.operations) { runningCursor in
+            try txn.withCursor(schema.doneOperations) { doneCursor in
+                try txn.withCursor(schema.tombstones) { deadCursor in
+                    for slot in live + dead {
+                        let state = chunk.takeState(at: slot)!
+                        let entries = IndexEntries(state)
+                        let before = chunk.operations[slot].before
+                        let (home, was) = (schema.recordDatabase(entries.facts), schema.recordDatabase(before.facts))
+                        let listed = entries.facts.listed
+                        if listed || before.facts.listed {
+                            recordKey.withUnsafeMutableBytes { $0.storeBytes(of: createSequences[slot].bigEndian, as: UInt64.self) }
                         }
+                        if was != home, was != schema.tombstones { _ = try txn.delete(was, key: recordKey) }
+                        try (listed ? recordKey : chunk.operations[slot].key).withUnsafeBytes { key in
+                            Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
+                            try writer.bytes.withUnsafeBytes { value in
+                                switch home {
+                                case schema.operations: try runningCursor.put(key: key, value: value)
+                                case schema.doneOperations: try doneCursor.put(key: key, value: value)
+                                default: try deadCursor.put(key: key, value: value)
+                                }
+                            }
+                        }
+                        for (bit, index) in IndexEntries.Index.allCases.enumerated() {
+                            if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
+                            if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
+                        }
+                        new[slot] = entries // its last use: the entries move in
                     }
-                    for (bit, index) in IndexEntries.Index.allCases.enumerated() {
-                        if IndexEntries.removes(index, from: before, to: entries) { removes[slot] |= 1 << bit }
-                        if IndexEntries.adds(index, from: before, to: entries) { adds[slot] |= 1 << bit }
-                    }
-                    new[slot] = entries // its last use: the entries move in
                 }
             }
         }

@@ -160,17 +160,23 @@ public final class StoreWriter {
         return next
     }
 
-    /// Stores an operation's record where its state keeps it (``Schema/recordDatabase(listed:)``,
-    /// under ``Schema/recordKey(of:listed:)``), taking it out of `operations` when it dies there.
-    /// `previous` is the state stored before (nil when unknown: then `operations` is cleared of the
-    /// operation's create sequence whenever `state` is not listed). Its `names` entry is an index
-    /// entry (``IndexEntries``), not written here.
+    /// Stores an operation's record where its state keeps it (``Schema/recordDatabase(_:)``, under
+    /// ``Schema/recordKey(of:listed:)``), taking it out of the database it was in when it moves:
+    /// from ``Schema/operations`` to ``Schema/doneOperations`` when it ends, out of either when it
+    /// dies. `previous` is the state stored before (nil for a create, or when unknown: then a state
+    /// that is not running clears the other databases of live records of its create sequence). Its
+    /// `names` entry is an index entry (``IndexEntries``), not written here.
     func putRecord(_ state: OperationState, previous: OperationState?) throws {
-        let listed = IndexFacts(state).listed
-        if !listed, previous.map({ IndexFacts($0).listed }) ?? true {
-            _ = try txn.delete(schema.operations, key: Schema.recordKey(of: state, listed: true))
+        let facts = IndexFacts(state)
+        let home = schema.recordDatabase(facts)
+        let key = Keys.sequence(state.createSequence)
+        if let previous {
+            let was = schema.recordDatabase(IndexFacts(previous))
+            if was != home, was != schema.tombstones { _ = try txn.delete(was, key: key) }
+        } else if home != schema.operations {
+            for database in schema.liveRecords where database != home { _ = try txn.delete(database, key: key) }
         }
-        try putSealed(schema.recordDatabase(listed: listed), key: Schema.recordKey(of: state, listed: listed), body: RecordCodec.encode(state))
+        try putSealed(home, key: Schema.recordKey(of: state, listed: facts.listed), body: RecordCodec.encode(state))
     }
 
     /// Removes whatever record `name` has: its tombstone, its `names` entry, and the live records
@@ -189,10 +195,12 @@ public final class StoreWriter {
         }
         for sequence in sequences {
             let key = Keys.sequence(sequence)
-            guard let value = try txn.get(schema.operations, key: key) else { continue }
-            let owner = key.withUnsafeBytes { Checksum.body(key: $0, value: value) }.flatMap { try? RecordCodec.decodeState($0).name }
-            guard owner == nil || owner == name else { continue }
-            if try txn.delete(schema.operations, key: key) { deleted = true }
+            for database in schema.liveRecords {
+                guard let value = try txn.get(database, key: key) else { continue }
+                let owner = key.withUnsafeBytes { Checksum.body(key: $0, value: value) }.flatMap { try? RecordCodec.decodeState($0).name }
+                guard owner == nil || owner == name else { continue }
+                if try txn.delete(database, key: key) { deleted = true }
+            }
         }
         return deleted
     }

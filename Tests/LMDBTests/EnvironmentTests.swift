@@ -150,7 +150,7 @@ struct EnvironmentTests {
         }
     }
 
-    @Test func aCursorStepsForwardToKeysNearAfterItAndSearchesForOthers() throws {
+    @Test func aForwardCursorStepsToKeysNearAfterItsLastAndSearchesForOthers() throws {
         let env = try open()
         let db = try env.openDatabase("things")
         // Even 8-byte big-endian keys over many leaf pages: steps cross from page to page.
@@ -161,36 +161,89 @@ struct EnvironmentTests {
             }
         }
         try env.read { txn in
-            try txn.withCursor(db) { cursor in
-                func find(_ number: UInt64, steps: Int) throws -> (value: UInt64?, stepped: Bool) {
-                    let (value, stepped) = try key(number).withUnsafeBytes { try cursor.find($0, steppingAtMost: steps) }
-                    return (value.map { $0.reduce(0) { $0 << 8 | UInt64($1) } }, stepped)
+            func lookUps(_ body: (_ find: (UInt64, Int) throws -> (value: UInt64?, stepped: Bool)) throws -> Void) throws {
+                try txn.withCursor(db) { cursor in
+                    var forward = ForwardCursor(cursor)
+                    try body { number, steps in
+                        let (value, stepped) = try key(number).withUnsafeBytes { try forward.value(at: $0, steppingAtMost: steps) }
+                        return (value.map { $0.reduce(0) { $0 << 8 | UInt64($1) } }, stepped)
+                    }
                 }
-                _ = try key(10).withUnsafeBytes { try cursor.find($0) }
-                // Every next key, then every other one: within the steps.
-                for number in stride(from: UInt64(12), to: 20_000, by: 2) {
-                    let found = try find(number, steps: 1)
-                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
-                }
-                _ = try key(0).withUnsafeBytes { try cursor.find($0) }
-                for number in stride(from: UInt64(4), to: 20_000, by: 4) {
-                    let found = try find(number, steps: 2)
-                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
-                }
-                // An absent key within the steps: nil, and the next lookup still works.
-                _ = try key(100).withUnsafeBytes { try cursor.find($0) }
-                let absent = try find(103, steps: 4)
-                #expect(absent.value == nil && absent.stepped)
-                #expect(try find(110, steps: 0).value == 330)
-                // Beyond the steps: found by a search, and missing beyond the last key too.
-                let far = try find(5_000, steps: 4)
-                #expect(far.value == 15_000 && !far.stepped)
-                let farAbsent = try find(5_003, steps: 1)
-                #expect(farAbsent.value == nil && !farAbsent.stepped)
-                _ = try key(19_998).withUnsafeBytes { try cursor.find($0) }
-                let pastTheLast = try find(20_000, steps: 4)
-                #expect(pastTheLast.value == nil && pastTheLast.stepped)
             }
+            try lookUps { find throws in
+                // The first lookup searches; every next key, then every other one, is within the
+                // steps.
+                #expect(try find(10, 4) == (30, false))
+                for number in stride(from: UInt64(12), to: 10_000, by: 2) {
+                    let found = try find(number, 1)
+                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
+                }
+                for number in stride(from: UInt64(10_002), to: 20_000, by: 4) {
+                    let found = try find(number, 2)
+                    #expect(found.value == number * 3 && found.stepped, "key \(number)")
+                }
+            }
+            try lookUps { find throws in
+                _ = try find(100, 4)
+                // An absent key within the steps: nil, and the cursor sits on the entry past it,
+                // which the next lookup finds without moving, or passes.
+                #expect(try find(103, 4) == (nil, true))
+                #expect(try find(104, 0) == (312, true))
+                #expect(try find(105, 4) == (nil, true))
+                // Without steps, a lookup past the entry the cursor sits on searches.
+                #expect(try find(107, 0) == (nil, false))
+                #expect(try find(110, 0) == (330, false))
+                // Beyond the steps: found by a search, and missing beyond the last key too.
+                #expect(try find(5_000, 4) == (15_000, false))
+                #expect(try find(5_003, 1) == (nil, false))
+                #expect(try find(5_004, 1) == (15_012, true))
+                #expect(try find(19_998, 1) == (59_994, false))
+                #expect(try find(20_000, 4) == (nil, true))
+                #expect(try find(30_000, 4) == (nil, true))
+            }
+            try lookUps { find throws in
+                // Past the last key from the first lookup on.
+                #expect(try find(25_000, 4) == (nil, false))
+                #expect(try find(25_002, 4) == (nil, true))
+            }
+        }
+    }
+
+    @Test func forwardCursorsOnTwoDatabasesFindKeysThatInterleaveBetweenThem() throws {
+        let env = try open()
+        let (low, high) = (try env.openDatabase("evens"), try env.openDatabase("odds"))
+        func key(_ number: UInt64) -> [UInt8] { withUnsafeBytes(of: number.bigEndian) { Array($0) } }
+        // Runs of either kind, as a List page meets running and done operations' records.
+        var where_: [UInt64: Bool] = [:]
+        var generator = SystemRandomNumberGenerator()
+        try env.write { txn in
+            var number: UInt64 = 0
+            while number < 30_000 {
+                let inLow = Bool.random(using: &generator)
+                for _ in 0..<Int.random(in: 1...6, using: &generator) {
+                    try txn.put(inLow ? low : high, key: key(number), value: key(number &* 7))
+                    where_[number] = inLow
+                    number += 1
+                }
+            }
+        }
+        try env.read { txn in
+            try txn.withCursor(low) { lowCursor in try txn.withCursor(high) { highCursor in
+                var cursors = [ForwardCursor(lowCursor), ForwardCursor(highCursor)]
+                // Every third key, and some that neither holds.
+                for number in stride(from: UInt64(0), to: 31_000, by: 3) {
+                    var found: [Int] = []
+                    for slot in cursors.indices {
+                        let value = try key(number).withUnsafeBytes { try cursors[slot].value(at: $0, steppingAtMost: 4).value }
+                        if let value {
+                            #expect(value.reduce(0) { $0 << 8 | UInt64($1) } == number * 7)
+                            found.append(slot)
+                        }
+                    }
+                    let expected = where_[number].map { [$0 ? 0 : 1] } ?? []
+                    #expect(found == expected, "key \(number)")
+                }
+            } }
         }
     }
 

@@ -12,11 +12,12 @@ struct EngineIntegrityTests {
     func damage(_ engine: LongrunEngine, _ name: OperationName) throws {
         let store = try #require(engine.lmdb)
         let createSequence = try #require(try store.read { try $0.operation(name) }).createSequence
+        let database = try #require(try store.read { try $0.record(Keys.name(name)) }).database
         try store.environment.write { txn in
             let key = Keys.sequence(createSequence)
-            var value = Array(try #require(try txn.get(store.schema.operations, key: key)))
+            var value = Array(try #require(try txn.get(database, key: key)))
             value[value.count / 2] ^= 0x20
-            try txn.put(store.schema.operations, key: key, value: value)
+            try txn.put(database, key: key, value: value)
         }
     }
 

@@ -71,16 +71,18 @@ struct ChecksumTests {
         }
     }
 
-    /// Where the record of `name` is in `operations` (keyed by create sequence), in key order.
-    func position(of name: OperationName, in store: Store) throws -> Int {
+    /// Where the record of `name` is: the database of live records that holds it (`operations`
+    /// or `done_by_creation`, keyed by create sequence), and its index there in key order.
+    func position(of name: OperationName, in store: Store) throws -> (database: Database, entry: Int) {
         try store.read { reader in
-            let key = Keys.sequence(try #require(try reader.operation(name)).createSequence)
-            return try reader.txn.withCursor(store.schema.operations) { cursor in
+            let found = try #require(try reader.record(Keys.name(name)))
+            try #require(store.schema.liveRecords.contains(found.database))
+            return (found.database, try reader.txn.withCursor(found.database) { cursor in
                 var index = 0
                 var entry = try cursor.first()
-                while let (found, _) = entry, !found.elementsEqual(key) { index += 1; entry = try cursor.next() }
+                while let (key, _) = entry, !key.elementsEqual(found.key) { index += 1; entry = try cursor.next() }
                 return index
-            }
+            })
         }
     }
 
@@ -97,13 +99,13 @@ struct ChecksumTests {
         defer { directory.remove() }
         let store = try populated(directory.child("data"))
         let target = name(3)
-        let entry = try position(of: target, in: store)
-        _ = try flip(store, store.schema.operations, entry: entry, byte: 20)
+        let (database, entry) = try position(of: target, in: store)
+        _ = try flip(store, database, entry: entry, byte: 20)
         #expect {
             try store.read { try $0.operation(target) }
         } throws: { error in
             let error = error as? StoreError
-            return error?.kind == .dataLoss && error?.damage?.database == "operations_by_creation" && error?.damage?.operation == target
+            return error?.kind == .dataLoss && error?.damage?.database == database.name && error?.damage?.operation == target
                 && error?.message.contains("longrun repair") == true
         }
         // Its neighbours are still served.
@@ -132,7 +134,8 @@ struct ChecksumTests {
         let listed = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 100)) }.operations
         try #require(listed.count > 6)
         let target = listed[3].name
-        _ = try flip(store, store.schema.operations, entry: try position(of: target, in: store), byte: 20)
+        let (database, entry) = try position(of: target, in: store)
+        _ = try flip(store, database, entry: entry, byte: 20)
 
         // The page that ends just before it is whole, and says another page follows.
         let before = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 3)) }
@@ -215,8 +218,8 @@ struct ChecksumTests {
         }
         try store.compactLog(through: snapshot.sequence)
         let before = try states(store)
-        let entry = try position(of: target, in: store)
-        _ = try flip(store, store.schema.operations, entry: entry, byte: 30)
+        let (database, entry) = try position(of: target, in: store)
+        _ = try flip(store, database, entry: entry, byte: 30)
         let findings = try Scrubber.run(store)
         #expect(findings.contains { $0.operation == target })
         let report = try store.repair(findings, actor: .engine, now: t0 + .seconds(200))
@@ -230,8 +233,13 @@ struct ChecksumTests {
         defer { directory.remove() }
         let store = try populated(directory.child("data"))
         let before = try states(store)
-        let count = try store.read { try $0.txn.count(store.schema.operations) }
-        for entry in 0..<count { _ = try flip(store, store.schema.operations, entry: entry, byte: 11) }
+        var count = 0
+        for database in store.schema.liveRecords {
+            let records = try store.read { try $0.txn.count(database) }
+            for entry in 0..<records { _ = try flip(store, database, entry: entry, byte: 11) }
+            count += records
+        }
+        try #require(store.schema.liveRecords.allSatisfy { database in (try? store.read { try $0.txn.count(database) }) ?? 0 > 0 })
         _ = try flip(store, store.schema.running, entry: 0, byte: 2)
         _ = try flip(store, store.schema.history, entry: 5, byte: 1, inKey: true)
         let findings = try Scrubber.run(store)

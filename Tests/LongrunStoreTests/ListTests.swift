@@ -180,11 +180,12 @@ struct ListTests {
         let store = try Store(directory: directory.path, logger: Fixtures.quietLogger)
         let (names, _) = try mixedCollections(store)
         let target = try #require(names.dropFirst(5).first { $0.collection.parent.hasPrefix("projects/") })
+        let found = try store.read { reader in try #require(try reader.record(Keys.name(target))).database }
         let key = try store.read { Keys.sequence(try #require(try $0.operation(target)).createSequence) }
         try store.environment.write { txn in
-            var value = try Array(#require(try txn.get(store.schema.operations, key: key)))
+            var value = try Array(#require(try txn.get(found, key: key)))
             value[value.count / 2] ^= 0x10
-            try txn.put(store.schema.operations, key: key, value: value)
+            try txn.put(found, key: key, value: value)
         }
         let tenants = try CollectionSet(listName: "tenants/-")
         let (listed, _) = try listAll(store, tenants, filter: .all, pageSize: 100)

@@ -25,11 +25,12 @@ func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNew
         }
         for (index, (name, sequence)) in live.enumerated() {
             let key = Keys.sequence(sequence)
-            let value = try #require(try writer.txn.get(schema.operations, key: key))
-            let body = Array(try Checksum.open(schema.operations, key: key, value: value))
+            let database = try #require(try schema.liveRecords.first { try writer.txn.get($0, key: key) != nil })
+            let value = try #require(try writer.txn.get(database, key: key))
+            let body = Array(try Checksum.open(database, key: key, value: value))
             try writer.txn.put(legacy, key: name, value: Checksum.seal(key: name, body: body))
             guard index >= leftInTheNewViews else { continue }
-            _ = try writer.txn.delete(schema.operations, key: key)
+            _ = try writer.txn.delete(database, key: key)
             _ = try writer.txn.delete(schema.names, key: name)
         }
         if stale, let (name, _) = live.first {
@@ -38,7 +39,7 @@ func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNew
             state = state.renamed(try OperationName(parsing: "operations/gone"))
             state.createSequence = 1_000_000
             try writer.putSealed(schema.names, key: Keys.name(state.name), body: Keys.sequence(state.createSequence))
-            try writer.putSealed(schema.operations, key: Keys.sequence(state.createSequence), body: RecordCodec.encode(state))
+            try writer.putSealed(schema.recordDatabase(IndexFacts(state)), key: Keys.sequence(state.createSequence), body: RecordCodec.encode(state))
         }
         guard withTombstones else { return }
         var dead: [([UInt8], [UInt8])] = []
@@ -58,18 +59,22 @@ func keyRecordsByName(_ store: Store, withTombstones: Bool = false, leftInTheNew
 /// by name through `names` (docs/FORMAT.md), and the conversion of a store whose records are
 /// keyed by name.
 extension StoreTests {
-    /// The live records' keys as create sequences, in key order, and each `names` entry.
+    /// The live records' keys as create sequences, in order (running and done ones together),
+    /// and each `names` entry.
     func recordLayout(_ store: Store) throws -> (records: [UInt64], names: [String: UInt64]) {
         try store.read { reader in
             var records: [UInt64] = []
             var names: [String: UInt64] = [:]
-            try reader.txn.withCursor(reader.schema.operations) { cursor in
-                var entry = try cursor.first()
-                while let (key, _) = entry {
-                    records.append(try #require(Keys.decodeSequence(key)))
-                    entry = try cursor.next()
+            for database in reader.schema.liveRecords {
+                try reader.txn.withCursor(database) { cursor in
+                    var entry = try cursor.first()
+                    while let (key, _) = entry {
+                        records.append(try #require(Keys.decodeSequence(key)))
+                        entry = try cursor.next()
+                    }
                 }
             }
+            records.sort()
             try reader.txn.withCursor(reader.schema.names) { cursor in
                 var entry = try cursor.first()
                 while let (key, value) = entry {

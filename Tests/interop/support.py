@@ -168,9 +168,10 @@ def postgres_schema_url(base):
 # ---- gRPC helpers -------------------------------------------------------------------------------
 
 def live_record_key(env, name):
-    """The key of a live operation's record in `operations_by_creation`: its create sequence, which
-    its `names` entry holds after the entry's 4-byte checksum (docs/FORMAT.md). `env` is an open
-    py-lmdb environment of the data directory."""
+    """The key of a live operation's record in `operations_by_creation` (a running one's; a done
+    one's is under the same key in `done_by_creation`): its create sequence, which its `names`
+    entry holds after the entry's 4-byte checksum (docs/FORMAT.md). `env` is an open py-lmdb
+    environment of the data directory."""
     with env.begin(db=env.open_db(b"names", create=False)) as txn:
         entry = txn.get(name.encode())
     assert entry is not None and len(entry) == 12, f"no names entry for {name}"
