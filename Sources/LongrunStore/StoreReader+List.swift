@@ -213,18 +213,20 @@ extension StoreReader {
     /// the create sequence its record is under in ``Schema/operations`` or
     /// ``Schema/doneOperations``; the record must be of an operation of the entry's collection.
     /// `strings` is the page's: its records share their type URLs and actors. `found`: the entry's
-    /// record and its database, when ``PageRecords/find(recordOf:)`` found it; else it is looked
-    /// up here, and what went wrong is said.
-    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: PageRecords.Found?,
+    /// record, when ``PageRecords/find(recordOf:)`` found it; else it is looked up here, and what
+    /// went wrong is said.
+    private func listedState(index: Database, key: UnsafeRawBufferPointer, found: UnsafeRawBufferPointer?,
                              strings: RecordStrings) throws -> (OperationState, Int) {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
         guard let stored = try found ?? lookUp(recordKey) else {
             throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
         }
-        guard let stateBytes = Checksum.body(key: recordKey, value: stored.value) else {
-            // Named by the index entry's value, for the error (only here is the value read).
+        guard let stateBytes = Checksum.body(key: recordKey, value: stored) else {
+            // Named by the index entry's value, and by the database the record is in, for the error
+            // (only here are they read).
             let named = (try? checkedGet(index, key: Array(key))).flatMap { $0 }.flatMap { try? OperationName(parsing: String(decoding: $0, as: UTF8.self)) }
-            let database = stored.running ? schema.operations : schema.doneOperations
+            let running = try txn.get(schema.operations, key: recordKey)?.baseAddress == stored.baseAddress
+            let database = running ? schema.operations : schema.doneOperations
             throw StoreError.damaged(DamagedRecord(database: database.name, key: Array(recordKey), operation: named))
         }
         let state = try decodeState(stateBytes, key: "create sequence \(Keys.decodeSequence(recordKey) ?? 0)", strings: strings)
@@ -235,9 +237,8 @@ extension StoreReader {
     }
 
     /// The live record under `recordKey`, looked up in each database of live records.
-    private func lookUp(_ recordKey: UnsafeRawBufferPointer) throws -> PageRecords.Found? {
-        if let value = try txn.get(schema.operations, key: recordKey) { return PageRecords.Found(value: value, running: true) }
-        return try txn.get(schema.doneOperations, key: recordKey).map { PageRecords.Found(value: $0, running: false) }
+    private func lookUp(_ recordKey: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer? {
+        try txn.get(schema.operations, key: recordKey) ?? txn.get(schema.doneOperations, key: recordKey)
     }
 
     /// Runs `body` with the cursors `query`'s page reads records through (``PageRecords``).
@@ -348,13 +349,6 @@ struct ParentWalk {
 /// are in creation order in each, as its entries are, so each cursor only moves forward
 /// (``ForwardCursor``), and one that already sits past a record costs it nothing.
 struct PageRecords {
-    /// A record found, and whether it is in ``Schema/operations`` (else in
-    /// ``Schema/doneOperations``).
-    struct Found {
-        let value: UnsafeRawBufferPointer
-        let running: Bool
-    }
-
     private var running: ForwardCursor
     private var runningStepping = Stepping()
     private var done: ForwardCursor?
@@ -368,11 +362,11 @@ struct PageRecords {
     /// The record of the list index entry `key` (whose last 8 bytes are its create sequence, after
     /// the last one looked up), or nil when no cursor finds it or a lookup fails:
     /// ``StoreReader/listedState(index:key:found:strings:)`` then looks again and says why.
-    mutating func find(recordOf key: UnsafeRawBufferPointer) -> Found? {
+    mutating func find(recordOf key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
-        if let value = Self.find(recordKey, &running, &runningStepping) { return Found(value: value, running: true) }
-        guard done != nil, let value = Self.find(recordKey, &done!, &doneStepping) else { return nil }
-        return Found(value: value, running: false)
+        if let value = Self.find(recordKey, &running, &runningStepping) { return value }
+        guard done != nil else { return nil }
+        return Self.find(recordKey, &done!, &doneStepping)
     }
 
     private static func find(_ key: UnsafeRawBufferPointer, _ cursor: inout ForwardCursor, _ stepping: inout Stepping) -> UnsafeRawBufferPointer? {

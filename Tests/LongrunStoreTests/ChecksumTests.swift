@@ -127,32 +127,36 @@ struct ChecksumTests {
         #expect(try Scrubber.run(store).contains { $0.kind == .damagedRecord && $0.database == damage.database && $0.key == damage.key })
     }
 
-    @Test func aDamagedRecordFailsOnlyTheListPagesThatHoldIt() throws {
+    /// The third operation listed is done, the fourth running: each one's record is in its own
+    /// database, which the error names.
+    @Test(arguments: [2, 3])
+    func aDamagedRecordFailsOnlyTheListPagesThatHoldIt(_ position: Int) throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let store = try populated(directory.child("data"))
         let listed = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 100)) }.operations
         try #require(listed.count > 6)
-        let target = listed[3].name
-        let (database, entry) = try position(of: target, in: store)
+        let target = listed[position].name
+        try #require(listed[position].done == (position == 2))
+        let (database, entry) = try self.position(of: target, in: store)
         _ = try flip(store, database, entry: entry, byte: 20)
 
         // The page that ends just before it is whole, and says another page follows.
-        let before = try store.read { try $0.list(ListQuery(collection: .root, pageSize: 3)) }
-        #expect(before.operations.map(\.name) == listed[..<3].map(\.name))
-        #expect(before.resumeAfter == listed[2].createSequence)
-        // The page that holds it fails, naming it.
-        for size in [4, 100] {
+        let before = try store.read { try $0.list(ListQuery(collection: .root, pageSize: position)) }
+        #expect(before.operations.map(\.name) == listed[..<position].map(\.name))
+        #expect(before.resumeAfter == listed[position - 1].createSequence)
+        // The page that holds it fails, naming it and where it is.
+        for size in [position + 1, 100] {
             #expect {
                 try store.read { try $0.list(ListQuery(collection: .root, pageSize: size)) }
             } throws: { error in
                 let error = error as? StoreError
-                return error?.kind == .dataLoss && error?.damage?.operation == target
+                return error?.kind == .dataLoss && error?.damage?.operation == target && error?.damage?.database == database.name
             }
         }
         // Pages after it are served.
-        let after = try store.read { try $0.list(ListQuery(collection: .root, afterCreateSequence: listed[3].createSequence, pageSize: 100)) }
-        #expect(after.operations.map(\.name) == listed[4...].map(\.name))
+        let after = try store.read { try $0.list(ListQuery(collection: .root, afterCreateSequence: listed[position].createSequence, pageSize: 100)) }
+        #expect(after.operations.map(\.name) == listed[(position + 1)...].map(\.name))
     }
 
     @Test func aDamagedEventIsNotServedAndTheChainNamesIt() throws {
