@@ -88,39 +88,56 @@ extension Store {
         logger.notice("moving deleted and expired operations' records to their own view (tombstones)", metadata: [
             "directory": "\(directory)", "records": "\(total)",
         ])
+        let moved = try moveRecords(from: operations, to: schema.tombstones, total: total, chunk: chunk, progress: "moving tombstones")
+        logger.notice("tombstones moved", metadata: ["moved": "\(moved)", "live": "\(total - moved)"])
+    }
+
+    /// Moves in place, byte for byte under the same key, each record of `source` whose state
+    /// belongs in `destination` (``Schema/recordDatabase(_:)``): what a conversion that splits a
+    /// database of records needs. `total`: the records of `source`, for the progress logged as
+    /// `progress`. Returns how many it moved.
+    ///
+    /// Runs in chunks of `chunk` records read, each its own transaction; a move is idempotent, so
+    /// an interrupted conversion simply runs again. A record that fails its checksum or cannot be
+    /// decoded stays where it is, for the scrub to report and a repair to rebuild.
+    private func moveRecords(from source: Database, to destination: Database, total: Int, chunk: Int, progress: String) throws -> Int {
         var after: [UInt8]?
         var (scanned, moved) = (0, 0)
+        var logged = 0
         while true {
             let (last, count) = try write { writer -> ([UInt8]?, Int) in
-                var dead: [([UInt8], [UInt8])] = []
+                var leaving: [([UInt8], [UInt8])] = []
                 var last: [UInt8]?
-                try writer.txn.withCursor(operations) { cursor in
+                try writer.txn.withCursor(source) { cursor in
                     var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
                     if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
                     var read = 0
                     while let (key, value) = entry, read < chunk {
-                        // A damaged record stays where it is, for the scrub to report and a repair to rebuild.
-                        if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body), !IndexFacts(state).listed {
-                            dead.append((Array(key), Array(value)))
+                        if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body),
+                           schema.recordDatabase(IndexFacts(state)) == destination {
+                            leaving.append((Array(key), Array(value)))
                         }
                         last = Array(key)
                         read += 1
                         entry = try cursor.next()
                     }
                 }
-                for (key, value) in dead {
-                    _ = try writer.txn.delete(operations, key: key)
-                    try writer.txn.put(schema.tombstones, key: key, value: value)
+                for (key, value) in leaving {
+                    _ = try writer.txn.delete(source, key: key)
+                    try writer.txn.put(destination, key: key, value: value)
                 }
-                return (last, dead.count)
+                return (last, leaving.count)
             }
-            guard let last else { break }
+            guard let last else { return moved }
             after = last
             scanned += chunk
             moved += count
-            logger.notice("moving tombstones", metadata: ["progress": "\(min(100, scanned * 100 / max(total, 1)))%", "moved": "\(moved)"])
+            let percent = min(100, scanned * 100 / max(total, 1))
+            if percent >= logged + 5 {
+                logger.notice("\(progress)", metadata: ["progress": "\(percent)%", "moved": "\(moved)"])
+                logged = percent
+            }
         }
-        logger.notice("tombstones moved", metadata: ["moved": "\(moved)", "live": "\(total - moved)"])
     }
 }
 
@@ -303,48 +320,11 @@ extension Store {
     /// chunk). A record that fails its checksum or cannot be decoded stays where it is, for the
     /// scrub to report and a repair to rebuild. Logs its progress.
     func moveDoneRecordsApart(chunk: Int = 50_000) throws {
-        let (running, done) = (schema.operations, schema.doneOperations)
-        let total = try read { try $0.txn.count(running) }
+        let total = try read { try $0.txn.count(schema.operations) }
         logger.notice("keeping done operations' records apart from running ones' (done_by_creation)", metadata: [
             "directory": "\(directory)", "records": "\(total)",
         ])
-        var after: [UInt8]?
-        var (scanned, moved) = (0, 0)
-        var logged = 0
-        while true {
-            let (last, count) = try write { writer -> ([UInt8]?, Int) in
-                var ended: [([UInt8], [UInt8])] = []
-                var last: [UInt8]?
-                try writer.txn.withCursor(running) { cursor in
-                    var entry = try after.map { try cursor.seek(atLeast: $0) } ?? cursor.first()
-                    if let after, let (key, _) = entry, key.elementsEqual(after) { entry = try cursor.next() }
-                    var read = 0
-                    while let (key, value) = entry, read < chunk {
-                        if let body = Checksum.body(key: key, value: value), let state = try? RecordCodec.decodeState(body),
-                           schema.recordDatabase(IndexFacts(state)) == done {
-                            ended.append((Array(key), Array(value)))
-                        }
-                        last = Array(key)
-                        read += 1
-                        entry = try cursor.next()
-                    }
-                }
-                for (key, value) in ended {
-                    _ = try writer.txn.delete(running, key: key)
-                    try writer.txn.put(done, key: key, value: value)
-                }
-                return (last, ended.count)
-            }
-            guard let last else { break }
-            after = last
-            scanned += chunk
-            moved += count
-            let percent = min(100, scanned * 100 / max(total, 1))
-            if percent >= logged + 5 {
-                logger.notice("keeping done records apart", metadata: ["progress": "\(percent)%", "moved": "\(moved)"])
-                logged = percent
-            }
-        }
+        let moved = try moveRecords(from: schema.operations, to: schema.doneOperations, total: total, chunk: chunk, progress: "keeping done records apart")
         logger.notice("done operations' records are kept apart", metadata: ["moved": "\(moved)", "running": "\(total - moved)"])
     }
 }
