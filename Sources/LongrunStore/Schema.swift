@@ -88,6 +88,13 @@ public struct Schema: Sendable {
         facts.running ? operations : facts.listed ? doneOperations : tombstones
     }
 
+    /// The database of live records that an operation's record leaves, under its create sequence,
+    /// when its facts go from `before` to `after` (it ends, or it dies), if any.
+    func liveRecordsLeft(from before: IndexFacts, to after: IndexFacts) -> Database? {
+        let (was, home) = (recordDatabase(before), recordDatabase(after))
+        return was != home && was != tombstones ? was : nil
+    }
+
     /// The key of `state`'s record in ``recordDatabase(_:)``: its create sequence while listed,
     /// its name once dead.
     static func recordKey(of state: OperationState, listed: Bool) -> [UInt8] {

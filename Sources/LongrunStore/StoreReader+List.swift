@@ -84,7 +84,8 @@ extension StoreReader {
 
         /// Whether at least half the records read were candidates: a scan then costs a page
         /// little more than its records, less than a merge of its collections (at 1M operations
-        /// over 8 collections, half of them done: ~92 µs a page against ~110).
+        /// over 8 collections, half of them done, while done records were scanned too: ~92 µs a
+        /// page against ~110; BENCHMARKS.md).
         var isDense: Bool { candidates * 2 >= records }
     }
 
@@ -218,17 +219,10 @@ extension StoreReader {
     private func listedState(index: Database, key: UnsafeRawBufferPointer, found: UnsafeRawBufferPointer?,
                              strings: RecordStrings) throws -> (OperationState, Int) {
         let recordKey = UnsafeRawBufferPointer(rebasing: key[(key.count - 8)...])
-        guard let stored = try found ?? lookUp(recordKey) else {
+        guard let stored = try found ?? liveRecord(under: Array(recordKey))?.value else {
             throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0), which has no record")
         }
-        guard let stateBytes = Checksum.body(key: recordKey, value: stored) else {
-            // Named by the index entry's value, and by the database the record is in, for the error
-            // (only here are they read).
-            let named = (try? checkedGet(index, key: Array(key))).flatMap { $0 }.flatMap { try? OperationName(parsing: String(decoding: $0, as: UTF8.self)) }
-            let running = try txn.get(schema.operations, key: recordKey)?.baseAddress == stored.baseAddress
-            let database = running ? schema.operations : schema.doneOperations
-            throw StoreError.damaged(DamagedRecord(database: database.name, key: Array(recordKey), operation: named))
-        }
+        guard let stateBytes = Checksum.body(key: recordKey, value: stored) else { throw try damaged(index: index, key: key) }
         let state = try decodeState(stateBytes, key: "create sequence \(Keys.decodeSequence(recordKey) ?? 0)", strings: strings)
         guard Keys.isCreation(key, in: state.name.collection) else {
             throw StoreError(.dataLoss, "the list index \(index.name) has an entry for create sequence \(Keys.decodeSequence(recordKey) ?? 0) in another collection than its record's, \(state.name)")
@@ -236,9 +230,16 @@ extension StoreReader {
         return (state, stateBytes.count)
     }
 
-    /// The live record under `recordKey`, looked up in each database of live records.
-    private func lookUp(_ recordKey: UnsafeRawBufferPointer) throws -> UnsafeRawBufferPointer? {
-        try txn.get(schema.operations, key: recordKey) ?? txn.get(schema.doneOperations, key: recordKey)
+    /// The error for the damaged record of the list index entry `key` (whose last 8 bytes are its
+    /// create sequence): named by the entry's value and by the database the record is in, which
+    /// only an error reads. Apart from ``listedState(index:key:found:strings:)``, which every
+    /// record of a page passes through: inlined there, it cost W3 at 1M about 1 µs a page.
+    @inline(never)
+    private func damaged(index: Database, key: UnsafeRawBufferPointer) throws -> StoreError {
+        let recordKey = Array(key[(key.count - 8)...])
+        let named = (try? checkedGet(index, key: Array(key))).flatMap { $0 }.flatMap { try? OperationName(parsing: String(decoding: $0, as: UTF8.self)) }
+        let database = try liveRecord(under: recordKey)?.database ?? schema.operations
+        return StoreError.damaged(DamagedRecord(database: database.name, key: recordKey, operation: named))
     }
 
     /// Runs `body` with the cursors `query`'s page reads records through (``PageRecords``).

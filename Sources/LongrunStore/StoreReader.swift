@@ -140,13 +140,21 @@ public struct StoreReader {
             throw StoreError(.dataLoss, "the names entry of \(text) holds \(entry.count) bytes, not a create sequence. \(StoreError.repairAdvice(text))",
                              damage: DamagedRecord(database: schema.names.name, key: Array(name)))
         }
-        let key = Keys.sequence(sequence)
-        // Running ones first: a done one costs one more search, a running one none.
+        guard let found = try liveRecord(under: Keys.sequence(sequence)) else {
+            throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
+                             damage: DamagedRecord(database: schema.names.name, key: Array(name)))
+        }
+        return found
+    }
+
+    /// The live record under the create sequence `key`, in whichever database of live records
+    /// holds it (``Schema/liveRecords``): running ones first, so a done one costs one more search
+    /// and a running one none.
+    func liveRecord(under key: [UInt8]) throws -> FoundRecord? {
         for database in schema.liveRecords {
             if let value = try txn.get(database, key: key) { return FoundRecord(database: database, key: key, value: value) }
         }
-        throw StoreError(.dataLoss, "\(text) has no record under the create sequence its names entry gives (\(sequence)). \(StoreError.repairAdvice(text))",
-                         damage: DamagedRecord(database: schema.names.name, key: Array(name)))
+        return nil
     }
 
     /// The body of the value under `key` in `database` if present, checked against its checksum

@@ -109,12 +109,12 @@ extension StoreWriter {
                         let state = chunk.takeState(at: slot)!
                         let entries = IndexEntries(state)
                         let before = chunk.operations[slot].before
-                        let (home, was) = (schema.recordDatabase(entries.facts), schema.recordDatabase(before.facts))
+                        let home = schema.recordDatabase(entries.facts)
                         let listed = entries.facts.listed
                         if listed || before.facts.listed {
                             recordKey.withUnsafeMutableBytes { $0.storeBytes(of: createSequences[slot].bigEndian, as: UInt64.self) }
                         }
-                        if was != home, was != schema.tombstones { _ = try txn.delete(was, key: recordKey) }
+                        if let left = schema.liveRecordsLeft(from: before.facts, to: entries.facts) { _ = try txn.delete(left, key: recordKey) }
                         try (listed ? recordKey : chunk.operations[slot].key).withUnsafeBytes { key in
                             Checksum.seal(key: key, into: &writer) { RecordCodec.encode(state, into: &$0) }
                             try writer.bytes.withUnsafeBytes { value in

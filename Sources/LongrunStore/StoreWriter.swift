@@ -171,8 +171,7 @@ public final class StoreWriter {
         let home = schema.recordDatabase(facts)
         let key = Keys.sequence(state.createSequence)
         if let previous {
-            let was = schema.recordDatabase(IndexFacts(previous))
-            if was != home, was != schema.tombstones { _ = try txn.delete(was, key: key) }
+            if let left = schema.liveRecordsLeft(from: IndexFacts(previous), to: facts) { _ = try txn.delete(left, key: key) }
         } else if home != schema.operations {
             for database in schema.liveRecords where database != home { _ = try txn.delete(database, key: key) }
         }
