@@ -101,6 +101,16 @@ public struct OperationName: Hashable, Sendable, Comparable, CustomStringConvert
         self.init(validated: String(decoding: bytes, as: UTF8.self), parentLength: parentLength)
     }
 
+    /// A name the store wrote, read back from a record whose checksum was just verified: only its
+    /// shape is checked (to find its collection), not each rule of a name, as in
+    /// ``parent(ofStored:)``. The store checked every rule when it wrote the name, the checksum
+    /// says these are the bytes it wrote, and the scrub checks every rule again. Nil when the bytes
+    /// have neither shape; ``init(parsing:)-(UnsafeRawBufferPointer)`` then says why.
+    public init?(stored bytes: UnsafeRawBufferPointer) {
+        guard bytes.count <= Self.maximumLength, let (parentLength, _) = Self.shape(of: bytes) else { return nil }
+        self.init(validated: String(decoding: bytes, as: UTF8.self), parentLength: parentLength)
+    }
+
     /// The rules of ``init(parsing:)-(String)`` applied to strings and substrings, step by step: the
     /// reading that says why a name is refused. It accepts exactly what ``validatedParentLength(_:)``
     /// accepts (a test in FuzzPropertyTests compares them), so a name reaches it only to be refused.

@@ -82,8 +82,9 @@ extension RecordCodec {
     }
 
     /// ``decodeState(_:)`` for a reader of many records (a List page): recurring strings (type
-    /// URLs, actors) come from `strings`.
-    static func decodeState(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?) throws(CodecError) -> OperationState {
+    /// URLs, actors) come from `strings`. With `nameAsStored`, for a record whose checksum the
+    /// caller verified, the name's shape alone is checked (``OperationName/init(stored:)``).
+    static func decodeState(_ buffer: UnsafeRawBufferPointer, strings: RecordStrings?, nameAsStored: Bool = false) throws(CodecError) -> OperationState {
         var r = WireReader(buffer, strings: strings)
         var version: UInt64 = 0
         var name: UnsafeRawBufferPointer?
@@ -176,7 +177,11 @@ extension RecordCodec {
         guard version == formatVersion else { throw CodecError(message: "unknown operation record format version \(version)") }
         guard let name else { throw CodecError(message: "operation record lacks its name") }
         let operationName: OperationName
-        do { operationName = try OperationName(parsing: name) } catch { throw CodecError(message: "operation record has an invalid name: \(error.message)") }
+        if nameAsStored, let stored = OperationName(stored: name) {
+            operationName = stored
+        } else {
+            do { operationName = try OperationName(parsing: name) } catch { throw CodecError(message: "operation record has an invalid name: \(error.message)") }
+        }
         return OperationState(
             name: operationName, metadata: metadata, outcome: outcome,
             createTime: Timestamp(nanosecondsSinceEpoch: createTime), updateTime: Timestamp(nanosecondsSinceEpoch: updateTime),

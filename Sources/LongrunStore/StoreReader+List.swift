@@ -123,7 +123,7 @@ extension StoreReader {
                 // A done one is no candidate of the running index's: not decoded.
                 if !(query.usesRunningIndex && head.done), query.collections.matches(parent: parent) {
                     if let short = page.budgetExhausted() { return .page(short) }
-                    guard let state = try? RecordCodec.decodeState(body, strings: strings) else { return .unreadable }
+                    guard let state = try? RecordCodec.decodeState(body, strings: strings, nameAsStored: true) else { return .unreadable }
                     if !(query.usesRunningIndex && state.done) {
                         count.candidates += 1
                         if let full = page.add(state, sequence: sequence, size: body.count) { return .page(full) }

@@ -288,10 +288,11 @@ public struct StoreReader {
     public func liveOperationCount() throws -> Int { try txn.count(schema.byCreation) }
     public func runningOperationCount() throws -> Int { try txn.count(schema.running) }
 
-    /// `key` names the record in the error, and is built only then.
+    /// `key` names the record in the error, and is built only then. `value`: a record's body,
+    /// its checksum verified (``Checksum/body(key:value:)``), so its name's shape alone is checked.
     func decodeState(_ value: UnsafeRawBufferPointer, key: @autoclosure () -> String, strings: RecordStrings? = nil) throws -> OperationState {
         do {
-            return try RecordCodec.decodeState(value, strings: strings)
+            return try RecordCodec.decodeState(value, strings: strings, nameAsStored: true)
         } catch {
             throw StoreError(.dataLoss, "the view of \(key()) cannot be decoded (\(error)); run `longrun-replay verify`")
         }

@@ -31,6 +31,25 @@ struct NameTests {
         }
     }
 
+    /// A name read back from a checksummed record is taken by its shape: for every valid name it
+    /// is the name parsing gives; a shape without `operations/` before the id is none; a name of
+    /// the right shape that breaks a rule is taken as it is (the scrub, which parses, finds it).
+    @Test func aStoredNameIsTheOneParsingGives() throws {
+        func stored(_ text: String) -> OperationName? {
+            text.utf8.withContiguousStorageIfAvailable { OperationName(stored: UnsafeRawBufferPointer($0)) } ?? nil
+        }
+        for text in ["operations/build-1", "tenants/acme/operations/x", "projects/p1/locations/us-east1/operations/a0-b"] {
+            let parsed = try OperationName(parsing: text)
+            #expect(stored(text) == parsed, "\(text)")
+            #expect(stored(text)?.collection == parsed.collection, "\(text)")
+        }
+        for text in ["", "operations", "xoperations/x", "/operations/x", "tenants/acme/operation/x", "ops/x",
+                     "operations/" + String(repeating: "a", count: 250)] {
+            #expect(stored(text) == nil, "\(text)")
+        }
+        #expect(stored("Tenants/a/operations/Op-1")?.collection.parent == "Tenants/a")
+    }
+
     @Test(arguments: [
         "", "operations", "operations/", "operations/Build", "operations/1abc", "operations/abc-", "operations/a_b",
         "ops/x", "tenants/operations/x", "tenants//operations/x", "Tenants/a/operations/x", "operations/x/operations/y",

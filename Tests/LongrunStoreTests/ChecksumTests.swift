@@ -211,6 +211,41 @@ struct ChecksumTests {
         }
     }
 
+    /// A record whose checksum holds but whose name breaks a rule of names (as a faulty build, or
+    /// a hand that sealed it again, would leave it): a List page reads names by their shape alone
+    /// (the checksum vouches for the bytes the store wrote, and it checked every rule then), so it
+    /// serves the page; the scrub checks every rule, reports it, and a repair rewrites it.
+    @Test func aSealedRecordWhoseNameBreaksARuleIsFoundByTheScrub() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try populated(directory.child("data"))
+        let target = name(1)
+        let before = try states(store)
+        let (database, entry) = try position(of: target, in: store)
+        try store.environment.write { txn in
+            let (key, value): ([UInt8], [UInt8]) = try txn.withCursor(database) { cursor in
+                var found = try cursor.first()
+                for _ in 0..<entry { found = try cursor.next() }
+                let (key, value) = try #require(found)
+                return (Array(key), Array(value))
+            }
+            var body = Array(try #require(key.withUnsafeBytes { keyBytes in value.withUnsafeBytes { Checksum.body(key: keyBytes, value: $0) } }))
+            // `op-1` → `Op-1`: the same shape and length, an id no name may have.
+            let id = Array("/op-1".utf8)
+            let at = try #require((0...(body.count - id.count)).first { body[$0..<($0 + id.count)].elementsEqual(id) })
+            body[at + 1] = UInt8(ascii: "O")
+            try txn.put(database, key: key, value: Checksum.seal(key: key, body: body))
+        }
+        let page = try store.read { try $0.list(ListQuery(collection: target.collection, pageSize: 100)) }
+        #expect(page.operations.contains { $0.name.description == "tenants/acme/operations/Op-1" })
+        let findings = try Scrubber.run(store)
+        #expect(findings.contains { $0.kind == .viewDiffers && $0.database == database.name && $0.operation == target })
+        let report = try store.repair(findings, actor: .engine, now: t0 + .seconds(300))
+        #expect(report.repaired == [target])
+        #expect(try Scrubber.run(store).isEmpty)
+        #expect(sameButLastSequence(before[target] ?? nil, try store.read { try $0.operation(target) }))
+    }
+
     @Test func repairRebuildsAnOperationWhoseEarlyEventsWereCompactedFromTheSnapshot() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
