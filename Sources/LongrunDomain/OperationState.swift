@@ -16,12 +16,21 @@ public struct OperationState: Hashable, Sendable {
     public var creator: Actor
     public var requestID: Optional<String>
     public var cancellation: CancellationPolicy
-    public var cancelRequest: Optional<CancelRequest>
-    public var deletion: Optional<Deletion>
+    public var cancelRequest: Optional<CancelRequest> {
+        get { boxedCancelRequest?.value }
+        set { boxedCancelRequest = newValue.map(Boxed.init) }
+    }
+    public var deletion: Optional<Deletion> {
+        get { boxedDeletion?.value }
+        set { boxedDeletion = newValue.map(Boxed.init) }
+    }
     /// Set when retention expired the operation.
     public var expireTime: Optional<Timestamp>
     /// Set while a hold keeps the operation from expiring.
-    public var hold: Optional<Hold>
+    public var hold: Optional<Hold> {
+        get { boxedHold?.value }
+        set { boxedHold = newValue.map(Boxed.init) }
+    }
     /// Number of transitions so far (1 after creation). Progress can require an expected version.
     /// Holds, releases and repairs are recorded in the history but are not transitions: they leave it alone.
     public var version: UInt64
@@ -33,7 +42,18 @@ public struct OperationState: Hashable, Sendable {
     public var lastSequence: UInt64
     /// While a running operation is held under a lease: who holds it and until when. Nil for
     /// operations created without one, and for every done operation.
-    public var lease: Optional<Lease>
+    public var lease: Optional<Lease> {
+        get { boxedLease?.value }
+        set { boxedLease = newValue.map(Boxed.init) }
+    }
+
+    // The parts most states lack, each behind a reference (``Boxed``): nil, each costs a state 8
+    // bytes rather than its own 56 to 81, so a state is 296 bytes rather than 552, which a List
+    // page copies and frees 100 of (BENCHMARKS.md, W3).
+    @usableFromInline var boxedCancelRequest: Optional<Boxed<CancelRequest>>
+    @usableFromInline var boxedDeletion: Optional<Boxed<Deletion>>
+    @usableFromInline var boxedHold: Optional<Boxed<Hold>>
+    @usableFromInline var boxedLease: Optional<Boxed<Lease>>
 
     /// A producer's claim on a running operation: renewed by each progress, heartbeat or adoption;
     /// when it expires the engine completes the operation with ABORTED (``Lifecycle``).
@@ -118,7 +138,7 @@ public struct OperationState: Hashable, Sendable {
         cancelRequest: CancelRequest?, deletion: Deletion?, expireTime: Timestamp? = nil, hold: Hold? = nil,
         version: UInt64, createSequence: UInt64, lastSequence: UInt64, requestFingerprint: UInt64? = nil, lease: Lease? = nil
     ) {
-        self.lease = lease
+        self.boxedLease = lease.map(Boxed.init)
         self.requestFingerprint = requestFingerprint
         self.name = name
         self.metadata = metadata
@@ -129,10 +149,10 @@ public struct OperationState: Hashable, Sendable {
         self.creator = creator
         self.requestID = requestID
         self.cancellation = cancellation
-        self.cancelRequest = cancelRequest
-        self.deletion = deletion
+        self.boxedCancelRequest = cancelRequest.map(Boxed.init)
+        self.boxedDeletion = deletion.map(Boxed.init)
         self.expireTime = expireTime
-        self.hold = hold
+        self.boxedHold = hold.map(Boxed.init)
         self.version = version
         self.createSequence = createSequence
         self.lastSequence = lastSequence
@@ -160,4 +180,28 @@ public struct OperationState: Hashable, Sendable {
             metadataType: metadata?.typeURL, responseType: response?.typeURL, metadata: metadata, response: response
         )
     }
+}
+
+/// A value behind a reference that is never changed (a change stores a new one), compared and
+/// hashed by its value: for the parts of ``OperationState`` that most states lack.
+@usableFromInline
+final class Boxed<Value: Hashable & Sendable>: Hashable, Sendable {
+    @usableFromInline let value: Value
+
+    @inlinable
+    init(_ value: Value) {
+        self.value = value
+    }
+
+    @usableFromInline
+    static func == (lhs: Boxed, rhs: Boxed) -> Bool { lhs === rhs || lhs.value == rhs.value }
+
+    @usableFromInline
+    func hash(into hasher: inout Hasher) { hasher.combine(value) }
+}
+
+// A state printed (a test's failure, a log line) shows the value, not the box.
+extension Boxed: CustomStringConvertible, CustomDebugStringConvertible {
+    @usableFromInline var description: String { String(describing: value) }
+    @usableFromInline var debugDescription: String { String(reflecting: value) }
 }
