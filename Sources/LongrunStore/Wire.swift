@@ -72,6 +72,17 @@ struct WireReader {
             offset += 10
             return low | UInt64(ninth & 0x7F) &<< 56 | UInt64(tenth) &<< 63
         }
+        return try shortVarint()
+    }
+
+    /// A varint within the last nine bytes of the buffer (a record's last fields, a nested
+    /// message's): two bytes or fewer inline, longer ones byte by byte.
+    private mutating func shortVarint() throws(CodecError) -> UInt64 {
+        if buffer.count - offset >= 2, buffer[offset + 1] < 0x80 {
+            let value = UInt64(buffer[offset] & 0x7F) | UInt64(buffer[offset + 1]) &<< 7
+            offset += 2
+            return value
+        }
         return try varintByteByByte()
     }
 
@@ -115,6 +126,7 @@ struct WireReader {
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
     }
 
+    @inline(__always)
     mutating func lengthDelimited() throws(CodecError) -> UnsafeRawBufferPointer {
         let length = try varint()
         guard length <= UInt64(buffer.count - offset) else {

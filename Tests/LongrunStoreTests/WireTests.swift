@@ -3,8 +3,9 @@ import LongrunDomain
 import LongrunTestSupport
 import Testing
 
-/// A varint is read from one 8-byte load where the buffer has room after it, and byte by byte near
-/// its end: both must agree on every value and where it ends, and refuse the same malformed bytes.
+/// A varint is read from one 8-byte load where the buffer has room after it, and near its end from
+/// its two bytes or byte by byte: all must agree on every value and where it ends, and refuse the
+/// same malformed bytes.
 @Suite("Wire reader")
 struct WireTests {
     /// Values of every encoded length (1 to 10 bytes), with their edges, and random ones.
