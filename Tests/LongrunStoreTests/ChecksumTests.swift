@@ -48,15 +48,20 @@ struct ChecksumTests {
         }
     }
 
+    /// The key and value of the `index`th entry of `database`, in key order.
+    func entry(_ txn: ReadTransaction, _ database: Database, _ index: Int) throws -> (key: [UInt8], value: [UInt8]) {
+        try txn.withCursor(database) { cursor in
+            var entry = try cursor.first()
+            for _ in 0..<index { entry = try cursor.next() }
+            let (key, value) = try #require(entry)
+            return (Array(key), Array(value))
+        }
+    }
+
     /// Flips one bit of the value (or, with `inKey`, of the key) of the `index`th entry of `database`.
     func flip(_ store: Store, _ database: Database, entry index: Int, byte: Int, inKey: Bool = false) throws -> DamagedRecord {
         try store.environment.write { txn in
-            let (key, value): ([UInt8], [UInt8]) = try txn.withCursor(database) { cursor in
-                var entry = try cursor.first()
-                for _ in 0..<index { entry = try cursor.next() }
-                let (key, value) = try #require(entry)
-                return (Array(key), Array(value))
-            }
+            let (key, value) = try entry(txn, database, index)
             if inKey {
                 var damaged = key
                 damaged[byte % damaged.count] ^= 0x04
@@ -223,12 +228,7 @@ struct ChecksumTests {
         let before = try states(store)
         let (database, entry) = try position(of: target, in: store)
         try store.environment.write { txn in
-            let (key, value): ([UInt8], [UInt8]) = try txn.withCursor(database) { cursor in
-                var found = try cursor.first()
-                for _ in 0..<entry { found = try cursor.next() }
-                let (key, value) = try #require(found)
-                return (Array(key), Array(value))
-            }
+            let (key, value) = try self.entry(txn, database, entry)
             var body = Array(try #require(key.withUnsafeBytes { keyBytes in value.withUnsafeBytes { Checksum.body(key: keyBytes, value: $0) } }))
             // `op-1` → `Op-1`: the same shape and length, an id no name may have.
             let id = Array("/op-1".utf8)
