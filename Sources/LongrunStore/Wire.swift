@@ -75,8 +75,9 @@ struct WireReader {
         return try shortVarint()
     }
 
-    /// A varint within the last nine bytes of the buffer (a record's last fields, a nested
-    /// message's): two bytes or fewer inline, longer ones byte by byte.
+    /// A varint of two bytes or more (``varint()`` read a one-byte one) within the last nine bytes
+    /// of the buffer (a record's last fields, a nested message's): two bytes inline, more byte by
+    /// byte.
     private mutating func shortVarint() throws(CodecError) -> UInt64 {
         if buffer.count - offset >= 2, buffer[offset + 1] < 0x80 {
             let value = UInt64(buffer[offset] & 0x7F) | UInt64(buffer[offset + 1]) &<< 7
