@@ -212,7 +212,7 @@ let package = Package(
                                                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                                                   .product(name: "Prometheus", package: "swift-prometheus")]),
         .testTarget(name: "LongrunReplayKitTests", dependencies: ["LongrunReplayKit", "LongrunStore", "LongrunPostgres", "LongrunEngine", "LongrunTestSupport"]),
-        .testTarget(name: "LongrunWireTests", dependencies: ["LongrunWire", "LongrunDomain", "LongrunProto",
+        .testTarget(name: "LongrunWireTests", dependencies: ["LongrunWire", "LongrunDomain", "LongrunProto", "LongrunTestSupport",
                                                            .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "LongrunDefaultsTests", dependencies: ["LongrunDefaults"]),
         .testTarget(name: "LongrundConfigTests", dependencies: ["LongrundConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

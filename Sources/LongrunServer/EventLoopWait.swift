@@ -3,10 +3,8 @@ import GRPCProtobuf
 import Logging
 import LongrunDomain
 import LongrunEngine
-import LongrunProto
 import LongrunWire
 import NIOCore
-import SwiftProtobuf
 
 /// One WaitOperation answered on its stream's event loop (``UnaryFastPath``): no task waits for
 /// it. Each step reads the operation on the event loop (``LongrunEngine/waitImmediately(_:deadline:access:wake:)``);
@@ -51,7 +49,7 @@ final class EventLoopWait {
                 eventLoop.execute { bound.value.step() }
             }
             switch step {
-            case .over(let state): finish(.message(try state.proto.serializedBytes()))
+            case .over(let state): finish(.message(state.operationBytes))
             case .waiting(let registration): self.registration = registration
             }
         } catch {

@@ -21,9 +21,12 @@ struct OperationsMethods: Sendable {
 
     /// ``list(_:call:)`` without suspending, for the event loop (``UnaryFastPath``), when the engine
     /// answers it so (``LongrunEngine/listImmediately(_:access:)``); nil, having read nothing,
-    /// otherwise. Only when the engine ``LongrunEngine/readsImmediately``.
-    func listImmediately(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) throws -> Google_Longrunning_ListOperationsResponse? {
-        try engine.listImmediately(Self.listRequest(request), access: call.access).map(Self.response)
+    /// otherwise. Only when the engine ``LongrunEngine/readsImmediately``. The response serialized
+    /// (``listOperationsResponseBytes(_:nextPageToken:)``: the bytes of ``list(_:call:)``'s).
+    func listImmediately(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) throws -> [UInt8]? {
+        try engine.listImmediately(Self.listRequest(request), access: call.access).map { page in
+            listOperationsResponseBytes(page.operations, nextPageToken: page.nextPageToken)
+        }
     }
 
     private static func listRequest(_ request: Google_Longrunning_ListOperationsRequest) -> ListRequest {
@@ -42,9 +45,10 @@ struct OperationsMethods: Sendable {
     }
 
     /// ``get(_:call:)`` without suspending, for the event loop (``UnaryFastPath``); only when the
-    /// engine ``LongrunEngine/readsImmediately``.
-    func getImmediately(_ request: Google_Longrunning_GetOperationRequest, call: CallContext) throws -> Google_Longrunning_Operation {
-        try engine.getImmediately(OperationName(parsing: request.name), access: call.access).proto
+    /// engine ``LongrunEngine/readsImmediately``. The operation serialized
+    /// (``LongrunDomain/OperationState/operationBytes``: the bytes of ``get(_:call:)``'s).
+    func getImmediately(_ request: Google_Longrunning_GetOperationRequest, call: CallContext) throws -> [UInt8] {
+        try engine.getImmediately(OperationName(parsing: request.name), access: call.access).operationBytes
     }
 
     func delete(_ request: Google_Longrunning_DeleteOperationRequest, call: CallContext) async throws {

@@ -114,14 +114,13 @@ struct UnaryFastPath: Sendable {
             case .getOperation:
                 let request: Google_Longrunning_GetOperationRequest = try Self.unaryMessage(in: body)
                 subject = request.name
-                let operation = try OperationsMethods(engine: engine).getImmediately(request, call: call)
-                finish(.message(try operation.serializedBytes()), subject)
+                finish(.message(try OperationsMethods(engine: engine).getImmediately(request, call: call)), subject)
             case .listOperations:
                 let request: Google_Longrunning_ListOperationsRequest = try Self.unaryMessage(in: body)
                 subject = request.name
                 let methods = OperationsMethods(engine: engine)
                 if let response = try methods.listImmediately(request, call: call) {
-                    finish(.message(try response.serializedBytes()), subject)
+                    finish(.message(response), subject)
                 } else {
                     // A page a filter or an owner check may scan many records for (up to the scan
                     // budget), or a large one: not on the event loop, which other streams share.
