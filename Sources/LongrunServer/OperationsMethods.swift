@@ -29,6 +29,13 @@ struct OperationsMethods: Sendable {
         }
     }
 
+    /// ``list(_:call:)`` serialized (``listOperationsResponseBytes(_:nextPageToken:)``), for the
+    /// server's fast path when ``listImmediately(_:call:)`` leaves a page to a task.
+    func listBytes(_ request: Google_Longrunning_ListOperationsRequest, call: CallContext) async throws -> [UInt8] {
+        let page = try await engine.list(Self.listRequest(request), access: call.access)
+        return listOperationsResponseBytes(page.operations, nextPageToken: page.nextPageToken)
+    }
+
     private static func listRequest(_ request: Google_Longrunning_ListOperationsRequest) -> ListRequest {
         ListRequest(name: request.name, filter: request.filter, pageSize: request.pageSize, pageToken: request.pageToken)
     }

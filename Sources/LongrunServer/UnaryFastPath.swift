@@ -127,7 +127,7 @@ struct UnaryFastPath: Sendable {
                     let (named, logger) = (request.name, logger)
                     Task {
                         do {
-                            finish(.message(try await methods.list(request, call: call).serializedBytes()), named)
+                            finish(.message(try await methods.listBytes(request, call: call)), named)
                         } catch {
                             finish(.status(Self.rpcError(ending: error, logger: logger)), named)
                         }
@@ -158,7 +158,7 @@ struct UnaryFastPath: Sendable {
             case .createOperation:
                 try queue(Longrun_V1_CreateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access, leading: true, completion: done)
-                } response: { try $0.proto.serializedBytes() }
+                } response: { $0.operationBytes }
             case .updateOperation:
                 try queue(Longrun_V1_UpdateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, leading: true, completion: done)
@@ -166,7 +166,7 @@ struct UnaryFastPath: Sendable {
             case .completeOperation:
                 try queue(Longrun_V1_CompleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, leading: true, completion: done)
-                } response: { try $0.proto.serializedBytes() }
+                } response: { $0.operationBytes }
             }
         } catch {
             finish(.status(Self.rpcError(ending: error, logger: logger)), subject)
