@@ -77,8 +77,8 @@ public struct ForwardCursor {
         return nil
     }
 
-    /// Records the cursor on `entry`, the first at or after `key` (where a search landed): its value
-    /// if its key is `key`.
+    /// Records the cursor on `entry`, the first at or after `key` (where a search landed): its
+    /// value if its key is `key`.
     private mutating func settle(on entry: Cursor.Entry, _ key: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         guard Cursor.compare(entry.key, key) == 0 else {
             position = .past(entry)

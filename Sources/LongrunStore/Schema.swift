@@ -38,8 +38,8 @@ public struct Schema: Sendable {
     /// one is never rewritten, so its pages stay packed.
     public let doneOperations: Database
     /// name (UTF-8) → create sequence (8 bytes BE): where each listed operation's record is in
-    /// ``operations`` or ``doneOperations``. Written when the operation is created and removed when it dies; an index
-    /// (``IndexEntries``) like the others.
+    /// ``operations`` or ``doneOperations``. Written when the operation is created and removed
+    /// when it dies; an index (``IndexEntries``) like the others.
     public let names: Database
     /// name (UTF-8) → `OperationRecord`: the state of every deleted or expired operation (its
     /// tombstone, without payloads), kept so that its name is not reused while its history is

@@ -313,12 +313,9 @@ extension Store {
     /// Moves the records of listed operations that are done from ``Schema/operations`` to
     /// ``Schema/doneOperations``, in place: what a store of ``viewSetBeforeDoneApart`` needs, and
     /// all it needs (a record keeps its key, so its bytes, checksum included, do not change; no
-    /// other view does). Needs no log, so a compacted store converts as well as any.
-    ///
-    /// Runs in chunks of `chunk` records read, each its own transaction; a move is idempotent, so
-    /// an interrupted conversion simply runs again (the view set is recorded only after the last
-    /// chunk). A record that fails its checksum or cannot be decoded stays where it is, for the
-    /// scrub to report and a repair to rebuild. Logs its progress.
+    /// other view does). Needs no log, so a compacted store converts as well as any. Chunked and
+    /// idempotent as ``moveRecords(from:to:total:chunk:progress:)`` is; the view set is recorded
+    /// only after the last chunk.
     func moveDoneRecordsApart(chunk: Int = 50_000) throws {
         let total = try read { try $0.txn.count(schema.operations) }
         logger.notice("keeping done operations' records apart from running ones' (done_by_creation)", metadata: [
