@@ -162,7 +162,7 @@ struct UnaryFastPath: Sendable {
             case .updateOperation:
                 try queue(Longrun_V1_UpdateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, leading: true, completion: done)
-                } response: { try ProducersService.updateResponse($0).serializedBytes() }
+                } response: { $0.updateOperationResponseBytes }
             case .completeOperation:
                 try queue(Longrun_V1_CompleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, leading: true, completion: done)

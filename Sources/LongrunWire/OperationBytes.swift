@@ -1,8 +1,8 @@
 public import LongrunDomain
 
-/// `google.longrunning.Operation` and `ListOperationsResponse` written straight from the domain's
-/// states, for the answers the server writes on the event loop (GetOperation, ListOperations,
-/// WaitOperation): the bytes SwiftProtobuf writes for ``OperationState/proto`` and for a response
+/// `google.longrunning.Operation`, `ListOperationsResponse` and `longrun.v1.UpdateOperationResponse`
+/// written straight from the domain's states, for the answers the server writes on the event loop
+/// (GetOperation, ListOperations, WaitOperation, the producers' writes): the bytes SwiftProtobuf writes for ``OperationState/proto`` and for a response
 /// of those (OperationBytesTests compares them over seeded random states), in one pass, without
 /// building a message per operation, an `Any` per payload, or a pass that sizes them first. A
 /// ListOperations page of 100 spent over a third of the daemon's time on those (BENCHMARKS.md,
@@ -12,12 +12,23 @@ public import LongrunDomain
 /// `Operation { name = 1; Any metadata = 2; bool done = 3; oneof result { Status error = 4;
 /// Any response = 5; } }`, `Any { type_url = 1; bytes value = 2; }`,
 /// `Status { int32 code = 1; string message = 2; repeated Any details = 3; }`,
-/// `ListOperationsResponse { repeated Operation operations = 1; string next_page_token = 2; }`.
+/// `ListOperationsResponse { repeated Operation operations = 1; string next_page_token = 2; }`,
+/// `UpdateOperationResponse { Operation operation = 1; uint64 version = 2; bool cancel_requested = 3; }`.
 extension OperationState {
     /// This state as a serialized `google.longrunning.Operation`.
     public var operationBytes: [UInt8] {
         var writer = WireWriter(capacity: 64 + (metadata?.value.count ?? 0))
         encodeOperation(into: &writer)
+        return writer.bytes
+    }
+
+    /// This state as a serialized `longrun.v1.UpdateOperationResponse`: the operation, its version
+    /// and whether its cancellation was requested (`ProducersService.updateResponse` as bytes).
+    public var updateOperationResponseBytes: [UInt8] {
+        var writer = WireWriter(capacity: 80 + (metadata?.value.count ?? 0))
+        writer.message(1) { encodeOperation(into: &$0) }
+        writer.uint(2, version)
+        writer.uint(3, cancelRequest == nil ? 0 : 1)
         return writer.bytes
     }
 

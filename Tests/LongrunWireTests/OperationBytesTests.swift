@@ -32,7 +32,9 @@ struct OperationBytesTests {
         return OperationState(
             name: name, metadata: Bool.random(using: &random) ? payload(&random) : nil, outcome: outcome,
             createTime: time, updateTime: time, endTime: outcome == nil ? nil : time, creator: Actor(uid: 1000, label: "producer"),
-            requestID: nil, cancellation: .default, cancelRequest: nil, deletion: nil,
+            requestID: nil, cancellation: .default,
+            cancelRequest: Bool.random(using: &random) ? nil : .init(actor: Actor(uid: 0, label: "admin"), time: time, reason: "", graceDeadline: nil),
+            deletion: nil,
             version: random.next() % 10, createSequence: random.next() % 1000, lastSequence: random.next() % 1000)
     }
 
@@ -41,6 +43,18 @@ struct OperationBytesTests {
             let state = try Self.state(&random)
             let expected: [UInt8] = try state.proto.serializedBytes()
             #expect(state.operationBytes == expected, "\(state.name), \(FuzzRun.reproduce)")
+        }
+    }
+
+    @Test func anUpdateAnswerIsTheBytesSwiftProtobufWrites() throws {
+        try FuzzRun.run(0x0BD47E) { random in
+            let state = try Self.state(&random)
+            var response = Longrun_V1_UpdateOperationResponse()
+            response.operation = state.proto
+            response.version = state.version
+            response.cancelRequested = state.cancelRequest != nil
+            let expected: [UInt8] = try response.serializedBytes()
+            #expect(state.updateOperationResponseBytes == expected, "\(state.name), \(FuzzRun.reproduce)")
         }
     }
 
