@@ -1,19 +1,21 @@
 public import LongrunDomain
 
-/// `google.longrunning.Operation`, `ListOperationsResponse` and `longrun.v1.UpdateOperationResponse`
-/// written straight from the domain's states, for the answers the server writes on the event loop
-/// (GetOperation, ListOperations, WaitOperation, the producers' writes): the bytes SwiftProtobuf writes for ``OperationState/proto`` and for a response
-/// of those (OperationBytesTests compares them over seeded random states), in one pass, without
-/// building a message per operation, an `Any` per payload, or a pass that sizes them first. A
-/// ListOperations page of 100 spent over a third of the daemon's time on those (BENCHMARKS.md,
-/// W3 over the socket).
+/// `google.longrunning.Operation`, `ListOperationsResponse` and
+/// `longrun.v1.UpdateOperationResponse` written straight from the domain's states, for the answers
+/// the server writes on the event loop (GetOperation, ListOperations, WaitOperation, the producers'
+/// writes): the bytes SwiftProtobuf writes for ``OperationState/proto`` and for a response of
+/// those (OperationBytesTests compares them over seeded random states; UnaryFastPathTests compares
+/// each answer with grpc-swift's path), in one pass, without building a message per operation, an
+/// `Any` per payload, or a pass that sizes them first. A ListOperations page of 100 spent over a
+/// third of the daemon's time on those (BENCHMARKS.md, W3 over the socket).
 ///
 /// The fields in field-number order, proto3 defaults left out, as SwiftProtobuf does:
 /// `Operation { name = 1; Any metadata = 2; bool done = 3; oneof result { Status error = 4;
 /// Any response = 5; } }`, `Any { type_url = 1; bytes value = 2; }`,
 /// `Status { int32 code = 1; string message = 2; repeated Any details = 3; }`,
 /// `ListOperationsResponse { repeated Operation operations = 1; string next_page_token = 2; }`,
-/// `UpdateOperationResponse { Operation operation = 1; uint64 version = 2; bool cancel_requested = 3; }`.
+/// `UpdateOperationResponse { Operation operation = 1; uint64 version = 2;
+/// bool cancel_requested = 3; }`.
 extension OperationState {
     /// This state as a serialized `google.longrunning.Operation`.
     public var operationBytes: [UInt8] {

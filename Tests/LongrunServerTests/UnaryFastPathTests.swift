@@ -172,8 +172,9 @@ import Testing
         }
     }
 
-    /// Writes covering every kind of answer: created, created again by request id, progressed,
-    /// completed, cancelled, deleted; and each refusal the writer or the validation gives.
+    /// Writes covering every kind of answer: created, created again by request id, progressed (and
+    /// after a cancel request), completed, cancelled, deleted; and each refusal the writer or the
+    /// validation gives.
     static func writes(_ h: Harness) async throws -> [Answer] {
         let producers = h.producers, operations = h.operations
         let payload = any(Google_Protobuf_StringValue("step"))
@@ -193,6 +194,8 @@ import Testing
             try await answer { try await producers.completeOperation(.with { $0.name = "operations/c"; $0.error = .with { $0.code = 9; $0.message = "no disk" } }) },
             try await answer { try await producers.createOperation(.with { $0.operationID = "d" }) },
             try await answer { try await operations.cancelOperation(.with { $0.name = "operations/d" }) },
+            // Cancellation requested: the answer says so.
+            try await answer { try await producers.updateOperation(.with { $0.name = "operations/d"; $0.metadata = payload }) },
             try await answer { try await operations.cancelOperation(.with { $0.name = "operations/missing" }) },
             try await answer { try await operations.cancelOperation(.with { $0.name = "not a name" }) },
             try await answer { try await operations.deleteOperation(.with { $0.name = "operations/a" }) },
