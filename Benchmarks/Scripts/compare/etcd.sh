@@ -24,6 +24,8 @@
 #   then Benchmarks/Scripts/compare/summarize.py OUTDIR/*.txt
 # needs: swift build -c release --product longrund; (cd Benchmarks && swift build -c release --product longrun-load)
 # env:   RUNS="1 2 3" DUR=10 (seconds a run) CONCS="1 16 64" C=64 NOPS=100000 LONGRUND=... LOADTOOL=...
+#        LR_ARGS="..." (flags for every longrund started, e.g. "--durability relaxed
+#        --sync-interval 1s": the same runs without a flush on the commit's path)
 #        WARM=3 (seconds each server is written, 16 callers, before the runs of writes and ceiling:
 #        a new store's first seconds are its growth; 30 measures stores past it)
 #        LONGRUN_BENCH_TMP (scratch; default /tmp/longrun-bench)
@@ -41,7 +43,7 @@ writes() {
   stamp "writes: $(etcd --version | head -1); longrund $LONGRUND"
   start_etcd w 23890 23900; local ep=$ETCD_EP epid=$ETCD_PID
   start_longrund w; local ls=$LR_SOCK lpid=$LR_PID
-  echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls (default settings: durability full)"
+  echo "# etcd pid=$epid; longrund pid=$lpid socket=$ls (settings: ${LR_ARGS:-the defaults, durability full})"
   $LG --target "$ep" --mode etcd-put --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
   $LG --target "unix:$ls" --mode lr-lifecycle --concurrency 16 --duration "$WARM" --warmup 0 --label warm >/dev/null
   local c r d

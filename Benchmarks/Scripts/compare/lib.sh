@@ -90,12 +90,14 @@ start_etcd() {
 }
 
 # start_longrund NAME [extra args] -> LR_PID, LR_SOCK, LR_DATA (a fresh data directory, unless
-# LR_KEEP=1: the one a previous start of NAME left)
+# LR_KEEP=1: the one a previous start of NAME left). LR_ARGS (split on spaces) is added to
+# every start, e.g. LR_ARGS="--durability relaxed --sync-interval 1s".
 start_longrund() {
   local n=$1; shift; LR_DATA=$CMP/lr-$n/data; LR_SOCK=$CMP/lr-$n/s.sock
+  local extra; read -ra extra <<< "${LR_ARGS:-}"
   [ "${LR_KEEP:-0}" = 1 ] || rm -rf "$CMP/lr-$n"
   mkdir -p "$CMP/lr-$n"; chmod 755 "$CMP/lr-$n"
-  timeout 1800 "$LONGRUND" --data-dir "$LR_DATA" --socket "$LR_SOCK" --log-level warning "$@" > "$CMP/lr-$n.log" 2>&1 &
+  timeout 1800 "$LONGRUND" --data-dir "$LR_DATA" --socket "$LR_SOCK" --log-level warning "${extra[@]}" "$@" > "$CMP/lr-$n.log" 2>&1 &
   LR_PID=$(child_of $!); [ -n "$LR_PID" ] || { echo "longrund did not start: $CMP/lr-$n.log" >&2; exit 1; }
   PIDS+=("$LR_PID")
   wait_for_socket "$LR_SOCK" || { echo "longrund is not listening:" >&2; cat "$CMP/lr-$n.log" >&2; exit 1; }
