@@ -22,6 +22,9 @@ final class JournalSlot: @unchecked Sendable {
         case open(StoreJournal?)
         /// The opening failed after reads were served: every commit throws this.
         case failed(StoreError)
+        /// A batch answered from the journal could not be committed (``fail(_:)``): every commit
+        /// throws this, and the journal is left as it is for the next open.
+        case broken(StoreError)
     }
 
     private var state = State.open(nil)
@@ -84,12 +87,21 @@ final class JournalSlot: @unchecked Sendable {
         for body in waiting { body() }
     }
 
+    /// Fails every later commit with `error`: the store cannot go on without being opened again
+    /// (``StoreJournal/commitBatch(_:answering:_:)``).
+    func fail(_ error: StoreError) {
+        locked {
+            state = .broken(error)
+            pthread_cond_broadcast(changed)
+        }
+    }
+
     /// The journal for a commit, once the opening has ended (at once on the opening's thread).
     func forCommit() throws(StoreError) -> StoreJournal? {
         let state = locked { settledLocked() }
         switch state {
         case .open(let journal): return journal
-        case .failed(let error): throw error
+        case .failed(let error), .broken(let error): throw error
         case .opening: return nil
         }
     }

@@ -25,6 +25,14 @@ public protocol OperationStore: AnyObject, Sendable {
     /// everything it returns from the transaction.
     func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R
 
+    /// ``write(footprint:_:)``, offering the batch's answers a moment before it is visible: once
+    /// the batch is durable, `answer` may be called (at most once, on this thread, before this
+    /// returns) with `body`'s result, and returns whether it answered. Every read that begins
+    /// after that waits until the batch is visible, and if the backend then cannot make it visible
+    /// it refuses reads and writes until it is opened again, which does. A backend whose commit is
+    /// one step (the default: PostgreSQL) never calls it, and the caller answers after this returns.
+    func write<R>(footprint: BatchFootprint, answering answer: ((R) -> Bool)?, _ body: (any BatchWriting) throws -> R) throws -> R
+
     /// Whether ``write(footprint:_:)`` reads its `footprint`: true for a backend that loads what a
     /// batch reads before its transaction (PostgreSQL); false for one whose transaction sees the
     /// whole store (LMDB), for which the writer builds none (an empty footprint, then).
@@ -79,6 +87,10 @@ public protocol OperationStore: AnyObject, Sendable {
 }
 
 extension OperationStore {
+    public func write<R>(footprint: BatchFootprint, answering answer: ((R) -> Bool)?, _ body: (any BatchWriting) throws -> R) throws -> R {
+        try write(footprint: footprint, body)
+    }
+
     public func state(of name: OperationName, at sequence: UInt64) async throws -> OperationState? {
         var fold = Lifecycle.HistoryFold(through: sequence)
         while let after = fold.nextPageAfter { fold.add(try await events(of: name, after: after, limit: Lifecycle.HistoryFold.pageSize)) }

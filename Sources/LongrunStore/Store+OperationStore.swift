@@ -10,8 +10,14 @@ extension Store: OperationStore {
     public var readsFootprint: Bool { false }
 
     public func write<R>(footprint: BatchFootprint, _ body: (any BatchWriting) throws -> R) throws -> R {
+        try write(footprint: footprint, answering: nil, body)
+    }
+
+    /// With the journal on, `answer` is offered the batch once its journal record is flushed,
+    /// before LMDB's commit (``StoreJournal/commitBatch(_:answering:_:)``); without it, never.
+    public func write<R>(footprint: BatchFootprint, answering answer: ((R) -> Bool)?, _ body: (any BatchWriting) throws -> R) throws -> R {
         guard let journal = try journalSlot.forCommit() else { return try write { writer in try body(writer) } }
-        return try journal.commitBatch(self) { writer in try body(writer) }
+        return try journal.commitBatch(self, answering: answer) { writer in try body(writer) }
     }
 
     public func appliedSequence() async throws -> UInt64 { try read { try $0.appliedSequence() } }

@@ -2,6 +2,7 @@ import LMDB
 public import Logging
 import LongrunDomain
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -70,10 +71,19 @@ public final class Store: Sendable {
     /// ``close()``.
     let journalSlot = JournalSlot()
     var journal: StoreJournal? { journalSlot.journal }
+    /// Closed while a batch is answered and not yet visible (``StoreJournal/commitBatch(_:answering:_:)``).
+    let visibility = VisibilityGate()
+    /// Tests: an error thrown in place of LMDB's commit right after a batch was answered from the
+    /// journal (each call; nil commits).
+    let answeredCommitFault = Mutex<(@Sendable () -> (any Error)?)?>(nil)
     /// Why the open's writes failed after it had begun serving reads
     /// (``Configuration/serveReadsWhileOpening``): every commit fails with it until the store is
     /// opened again. Nil otherwise.
     public var openingFailure: StoreError? { journalSlot.failure }
+    /// Why the store refuses reads and commits until it is opened again: a batch answered from the
+    /// journal could not be committed to the data file (``StoreJournal/commitBatch(_:answering:_:)``).
+    /// Nil otherwise.
+    public var commitFailure: StoreError? { visibility.failure }
     /// Whether the open is still writing after it began serving reads: commits wait for it.
     public var isOpening: Bool { journalSlot.isOpening }
 
@@ -139,8 +149,11 @@ public final class Store: Sendable {
             checkpointWriteBack: configuration.checkpointWriteBack, checkpointWriteBackObserver: configuration.checkpointWriteBackObserver, bootID: bootID, chunk: configuration.replayChunk,
             fault: configuration.openingFault)
         // After a machine stop the journal's entries were acknowledged (LMDB had committed them in
-        // the page cache that was lost): reads wait for them.
+        // the page cache that was lost): reads wait for them. Within one boot so do entries LMDB
+        // lacks: a lone write is answered once its record is flushed, before LMDB commits it
+        // (``StoreJournal/commitBatch(_:answering:_:)``), so they may have been acknowledged too.
         let servesReadsFirst = try configuration.serveReadsWhileOpening && !recovery.machineStopped && !mustWriteBeforeServing()
+            && missingEntries(recovery).isEmpty
         // Within one boot the journal's entries are applied after the new session's checkpoint,
         // which makes the old session's records unreadable: entries the open must refuse are
         // refused before it. (After a machine stop they are applied before anything else.)
@@ -317,9 +330,11 @@ public final class Store: Sendable {
         }
     }
 
-    /// Runs `body` with a consistent view of the store as of the last commit.
+    /// Runs `body` with a consistent view of the store as of the last commit, which includes every
+    /// batch answered before the read began (``VisibilityGate``).
     public func read<R>(_ body: (StoreReader) throws -> R) throws -> R {
-        try storage { try environment.read { txn in try body(StoreReader(txn: txn, schema: schema)) } }
+        try visibility.pass()
+        return try storage { try environment.read { txn in try body(StoreReader(txn: txn, schema: schema)) } }
     }
 
     /// Runs `body` in the write transaction: what it appends is folded and committed together with
@@ -388,7 +403,8 @@ extension Store {
     /// checkpoint comes first (or, without a journal, a flush and the old journal removed): nothing
     /// protects the pages of the old checkpoint's state any more, so a commit before the new one
     /// could overwrite them, and a power loss would then put back meta pages that point at them.
-    /// Then the journal's entries LMDB had not committed (never acknowledged), as one journaled batch.
+    /// Then the journal's entries LMDB had not committed (never acknowledged, or answered before a
+    /// commit that failed: ``StoreJournal/commitBatch(_:answering:_:)``), as one journaled batch.
     /// After a machine stop the data file is the old checkpoint's state, whose pages LMDB's own free
     /// list protects, and every entry after it was acknowledged: they are committed first, flushed
     /// by LMDB, since the new session's checkpoint would make the old session's records unreadable.
@@ -426,7 +442,7 @@ extension Store {
         if journal == nil, recovery.checkpoint != nil {
             // Flushed, the state the process left needs the old journal no more; kept, it would take
             // the data file back to its checkpoint after a machine crash. (Within one boot, its
-            // entries LMDB had not committed, never acknowledged, are applied below from memory.)
+            // entries LMDB had not committed are applied below from memory.)
             try sync()
             JournalFile.remove(in: directory)
         }
@@ -461,7 +477,7 @@ extension Store {
     }
 
     /// Appends the journal's missing entries with `writer`, and folds them unless `fold` is false.
-    private func apply(_ missing: [(sequence: UInt64, entry: [UInt8])], with writer: StoreWriter, fold: Bool = true) throws {
+    func apply(_ missing: [(sequence: UInt64, entry: [UInt8])], with writer: StoreWriter, fold: Bool = true) throws {
         guard let first = missing.first?.sequence, let last = missing.last?.sequence else { return }
         for (sequence, entry) in missing { try writer.copyLogged(sequence: sequence, entry: entry) }
         let decoded = try writer.reader.decodeLogged(from: first, through: last)

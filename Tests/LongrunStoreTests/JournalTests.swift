@@ -1,3 +1,4 @@
+import Foundation
 import LMDB
 import LongrunDomain
 @testable import LongrunStore
@@ -219,8 +220,9 @@ struct JournalTests {
 
     /// A store, checkpointed, then written on (pages freed since the checkpoint), and a crash copy of
     /// it whose data file lacks the last batch, which only the journal holds: what a process killed
-    /// between the journal's flush and LMDB's commit leaves.
-    func crashedWithAJournalAhead(_ directory: TemporaryDirectory, name: String = "crashed", tag: String = "t") throws
+    /// between the journal's flush and LMDB's commit leaves. `committed`: the data file has it too
+    /// (killed after the commit: only the checkpoint of the state it left is the open's to write).
+    func crashedWithAJournalAhead(_ directory: TemporaryDirectory, name: String = "crashed", tag: String = "t", committed: Bool = false) throws
         -> (crashed: String, data: [UInt8], expected: (UInt64, ChainHash, String))
     {
         let source = directory.child("source-" + name)
@@ -230,8 +232,9 @@ struct JournalTests {
         for round in 0..<20 {
             try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload(tag, "\(round)"))) })
         }
-        let data = readFileBytes(source + "/data.mdb")
+        var data = readFileBytes(source + "/data.mdb")
         try batch(store, [("op1", .progressed(metadata: Fixtures.payload(tag, "late"))), ("c", .created(.init()))])
+        if committed { data = readFileBytes(source + "/data.mdb") }
         let expected = try fingerprint(store)
         return (crashCopy(directory, name, data: data, journalOf: source), data, expected)
     }
@@ -269,14 +272,15 @@ struct JournalTests {
         #expect(first.metas != metas(readFileBytes(crashed + "/data.mdb"), pageSize: first.pageSize))
     }
 
-    @Test func anOpenThatServesReadsFirstAppliesTheJournalBeforeAnyOtherWriteAndTellsFollowersWhatItApplied() throws {
+    @Test func anOpenAskedToServeReadsFirstAppliesEntriesLMDBLacksBeforeAnyReadAndTellsFollowersWhatItApplied() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
         let (crashed, data, expected) = try crashedWithAJournalAhead(directory)
         let reopened = try Store(directory: crashed, configuration: configuration(servingReadsFirst: true), logger: logger)
-        // Reads see the state the crash left, or that state with the journal's batch applied.
-        let seen = try reopened.read { try $0.logHead() }
-        #expect(seen == expected.0 - 2 || seen == expected.0)
+        // The journal's batch LMDB lacks may have been answered (before LMDB's commit): the first
+        // read sees it.
+        #expect(!reopened.isOpening)
+        #expect(try reopened.read { try $0.logHead() } == expected.0)
         let told = Mutex<(UInt64, [OperationName])?>(nil)
         reopened.followCommits(after: expected.0 - 2) { head, names in told.withLock { $0 = (head, names) } }
         // A write waits for the open's: it comes after the journal's batch, never in its place.
@@ -323,7 +327,7 @@ struct JournalTests {
     @Test func anOpenWhoseWritesFailAfterServingReadsKeepsServingThemAndRefusesEveryWriteWithTheReason() throws {
         let directory = TemporaryDirectory()
         defer { directory.remove() }
-        let (crashed, _, expected) = try crashedWithAJournalAhead(directory)
+        let (crashed, _, expected) = try crashedWithAJournalAhead(directory, committed: true)
         var failing = configuration(servingReadsFirst: true)
         failing.openingFault = StoreError(.storage, "the disk went away")
         do {
@@ -333,7 +337,7 @@ struct JournalTests {
             #expect(error?.message.contains("the disk went away") == true)
             #expect(error?.message.contains("restarted") == true)
             #expect(reopened.openingFailure?.kind == .storage)
-            #expect(try reopened.read { try $0.logHead() } == expected.0 - 2)
+            #expect(try reopened.read { try $0.logHead() } == expected.0)
             #expect(try reopened.read { try $0.operation(Fixtures.name("operations/op1")) } != nil)
             reopened.close()
         }
@@ -517,5 +521,162 @@ struct JournalFileTests {
         var byte: UInt8 = 0xAA
         _ = pwrite(fd, &byte, 1, 60)
         #expect(try file.readCheckpoint()?.number == 1)
+    }
+}
+
+/// A batch answered once its journal record is flushed, before LMDB's commit makes it visible
+/// (`OperationStore.write(footprint:answering:_:)`, as the engine's writer answers a lone write).
+@Suite("Store: answering a batch from the journal")
+struct AnsweredFromTheJournalTests {
+    let logger = Fixtures.quietLogger
+    let t0 = Timestamp(seconds: 1_800_000_000)
+
+    func configuration() -> Store.Configuration {
+        var configuration = Store.Configuration()
+        configuration.journalSize = 1 << 20
+        configuration.journalCheckpointInterval = .seconds(3600)
+        configuration.bootID = JournalTests.thisBoot
+        return configuration
+    }
+
+    /// One batch through the seam that creates `id` and moves `progressed`, offered to `answer`;
+    /// `body` counts how often the batch itself ran.
+    func answeredBatch(_ store: Store, creating id: String, progressing progressed: String? = nil, runs: Counter,
+                       answer: @escaping (OperationState?) -> Bool) throws -> OperationState? {
+        try store.write(footprint: BatchFootprint(), answering: answer) { writer in
+            runs.add()
+            if let progressed {
+                let name = Fixtures.name("operations/\(progressed)")
+                _ = try writer.append([.init(actor: Fixtures.producer, kind: .progressed(metadata: Fixtures.payload("t", "half")))],
+                                      name: name, time: t0, current: try writer.operation(name))
+            }
+            let name = Fixtures.name("operations/\(id)")
+            return try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: name, time: t0, current: nil).state
+        }
+    }
+
+    final class Counter: @unchecked Sendable {
+        private(set) var value = 0
+        func add() { value += 1 }
+    }
+
+    func create(_ store: Store, _ id: String) throws {
+        try store.write(footprint: BatchFootprint()) { writer in
+            _ = try writer.append([.init(actor: Fixtures.producer, kind: .created(.init()))], name: Fixtures.name("operations/\(id)"),
+                                  time: t0, current: nil)
+        }
+    }
+
+    @Test func aReadThatBeginsOnceABatchIsAnsweredSeesItThoughLMDBHadNotCommittedItThen() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.child("s"), configuration: configuration(), logger: logger)
+        let name = Fixtures.name("operations/a")
+        let seen = Mutex<OperationState??>(nil)
+        let runs = Counter()
+        var answers: [OperationState?] = []
+        var reader: Thread?
+        let written = try answeredBatch(store, creating: "a", runs: runs) { state in
+            answers.append(state)
+            // A client told of the batch reads it on another thread while this one has yet to
+            // commit it; the commit waits long enough for that read to have begun.
+            let thread = Thread { seen.withLock { $0 = .some(try? store.read { try $0.operation(name) }) } }
+            thread.start()
+            reader = thread
+            usleep(50_000)
+            return true
+        }
+        while reader?.isFinished == false { usleep(1_000) }
+        #expect(runs.value == 1)
+        #expect(answers.count == 1)
+        #expect(answers.first??.name == name)
+        let read = try #require(seen.withLock { $0 })
+        #expect(read != nil)
+        #expect(read == written)
+        #expect(store.commitFailure == nil)
+    }
+
+    @Test func aBatchNotAnsweredFromTheJournalIsAnsweredByTheCaller() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.child("s"), configuration: configuration(), logger: logger)
+        let runs = Counter()
+        var offered = 0
+        let written = try answeredBatch(store, creating: "a", runs: runs) { _ in
+            offered += 1
+            return false
+        }
+        #expect(offered == 1)
+        #expect(try store.read { try $0.operation(Fixtures.name("operations/a")) } == written)
+    }
+
+    @Test func whenTheMapMustGrowAfterTheAnswerTheJournaledBatchIsCommittedNotTheBatchRunAgain() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store(directory: directory.child("s"), configuration: configuration(), logger: logger)
+        try create(store, "p")
+        let faults = Mutex(1)
+        store.answeredCommitFault.withLock {
+            $0 = {
+                faults.withLock { left in
+                    guard left > 0 else { return nil }
+                    left -= 1
+                    return LMDBError(kind: .mapFull, code: -30792, operation: "mdb_txn_commit")
+                }
+            }
+        }
+        let runs = Counter()
+        var answers: [OperationState?] = []
+        let written = try answeredBatch(store, creating: "a", progressing: "p", runs: runs) { state in
+            answers.append(state)
+            return true
+        }
+        #expect(runs.value == 1)
+        #expect(answers == [written])
+        #expect(faults.withLock { $0 } == 0)
+        #expect(try store.read { try $0.operation(Fixtures.name("operations/a")) } == written)
+        #expect(try store.read { try $0.operation(Fixtures.name("operations/p")) }?.metadata != nil)
+        #expect(try store.read { try $0.logHead() } == 3)
+        #expect(try store.verify(scratchDirectory: directory.child("scratch"), logger: logger).isHealthy)
+        // The batches after it continue the log.
+        try create(store, "b")
+        #expect(try store.read { try $0.logHead() } == 4)
+        #expect(try store.verifyLog().problem == nil)
+    }
+
+    @Test func whenTheCommitFailsForGoodAfterTheAnswerTheStoreRefusesReadsAndWritesAndItsNextOpenHasTheBatch() throws {
+        let directory = TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.child("s")
+        var written: OperationState?
+        do {
+            let store = try Store(directory: path, configuration: configuration(), logger: logger)
+            try create(store, "p")
+            store.answeredCommitFault.withLock { $0 = { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
+            var answers = 0
+            #expect(throws: StoreError.self) {
+                _ = try answeredBatch(store, creating: "a", progressing: "p", runs: Counter()) { state in
+                    answers += 1
+                    written = state
+                    return true
+                }
+            }
+            #expect(answers == 1)
+            #expect(store.commitFailure?.kind == .storage)
+            #expect(store.commitFailure?.message.contains("restarted") == true)
+            // Neither the state without the answered batch, nor anything on top of it.
+            #expect(throws: StoreError.self) { try store.read { try $0.operation(Fixtures.name("operations/p")) } }
+            #expect(throws: StoreError.self) { try create(store, "b") }
+            store.close()
+        }
+        let reopened = try Store(directory: path, configuration: configuration(), logger: logger)
+        #expect(reopened.commitFailure == nil)
+        let found = try reopened.read { try $0.operation(Fixtures.name("operations/a")) }
+        #expect(found != nil)
+        #expect(found == written)
+        #expect(try reopened.read { try $0.logHead() } == 3)
+        #expect(try reopened.verifyLog().problem == nil)
+        try create(reopened, "b")
+        #expect(try reopened.read { try $0.logHead() } == 4)
     }
 }
