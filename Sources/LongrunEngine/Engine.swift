@@ -253,6 +253,9 @@ public final class LongrunEngine: Sendable {
     /// True when the store's open failed to write after it had begun serving reads (the journal's
     /// first checkpoint, its entries applied): every write fails until longrund is restarted.
     public var openingFailed: Bool { lmdb?.openingFailure != nil }
+    /// True when a write answered before its commit could not then be committed (a failing disk):
+    /// every read and write fails until longrund is restarted, which applies it from the journal.
+    public var commitFailed: Bool { lmdb?.commitFailure != nil }
     /// Callers currently suspended in ``wait(_:timeout:)``.
     public var waiterCount: Int { waiters.waiterCount }
     /// Sequence of the newest committed event.

@@ -30,7 +30,8 @@ public struct WriterStatistics: Sendable, Equatable {
 /// decides and appends them all in one transaction, commits once (one fsync in `full`
 /// durability), then wakes the waiters of the operations that changed and resumes each caller with
 /// its own result. A lone unary write may be committed by its caller instead
-/// (``offer(_:actor:access:leading:completion:)``), one batch at a time all the same. A command the
+/// (``offer(_:actor:access:leading:completion:)``), one batch at a time all the same, and answered
+/// once durable, before its commit is visible (reads wait for that). A command the
 /// lifecycle rejects fails alone; a storage
 /// failure (a full store or disk included) fails the whole batch, nothing of it is committed, and
 /// the writer goes on with the next batch.
@@ -166,8 +167,8 @@ final class GroupCommitWriter: Sendable {
     /// caller's thread, which blocks for the commit's flush; its completion runs before this returns.
     /// What queued meanwhile then goes to the writer's thread as the next batch.
     func commit(_ led: Led) {
-        commit([led.job])
-        queue.finishBatch()
+        let answeredAt = commit([led.job], answeringEarly: true)
+        queue.finishBatch(answeredAt: answeredAt)
     }
 
     /// What a command queued after ``shutdown()`` fails with.
@@ -213,7 +214,13 @@ final class GroupCommitWriter: Sendable {
         }
     }
 
-    private func commit(_ batch: [Job]) {
+    /// Commits `batch` and answers it. `answeringEarly` (a led command): answered once the batch
+    /// is durable, before it is visible, if nobody waits for what it changes
+    /// (``OperationStore/write(footprint:answering:_:)``); the caller, an event loop, flushes the
+    /// answer before the store's commit takes its thread. Returns when it was answered so (monotonic
+    /// nanoseconds), nil when it was answered after its commit.
+    @discardableResult
+    private func commit(_ batch: [Job], answeringEarly: Bool = false) -> Int64? {
         let now = clock.now()
         // What the batch reads, known before the transaction, so that a backend that loads it first
         // (PostgreSQL) has it all. Every command is named by now: a create's id was chosen or drawn
@@ -229,8 +236,17 @@ final class GroupCommitWriter: Sendable {
             }
         }
         let started = ContinuousClock.now
+        var answeredAt: Int64?
+        var answered: Bool { answeredAt != nil }
+        let answer: ((BatchOutcome) -> Bool)? = answeringEarly ? { [waiters] outcome in
+            // Waiters first (below): a batch someone waits on answers after its commit.
+            guard !waiters.isAwaited(outcome.changed) else { return false }
+            answeredAt = monotonicNanoseconds()
+            for (job, result) in zip(batch, outcome.results) { job.completion(result) }
+            return true
+        } : nil
         do {
-            let (results, head, changed, transitions) = try store.write(footprint: footprint) { writer in
+            let outcome = try store.write(footprint: footprint, answering: answer) { writer -> BatchOutcome in
                 var results: [Result<Written, any Error>] = []
                 results.reserveCapacity(batch.count)
                 var changed: [OperationName] = []
@@ -252,26 +268,32 @@ final class GroupCommitWriter: Sendable {
                         results.append(.failure(error))
                     }
                 }
-                return (results, writer.head, changed, transitions)
+                return BatchOutcome(results: results, head: writer.head, changed: changed, transitions: transitions)
             }
             stats.withLock {
                 $0.commits += 1
                 $0.commands += UInt64(batch.count)
-                $0.transitions += UInt64(transitions)
+                $0.transitions += UInt64(outcome.transitions)
             }
             if let observe = commitObserver.withLock({ $0 }) {
-                observe(CommitSample(commands: batch.count, transitions: transitions, duration: ContinuousClock.now - started))
+                observe(CommitSample(commands: batch.count, transitions: outcome.transitions, duration: ContinuousClock.now - started))
             }
             // Waiters first: a batch's answers then leave after its wake-ups, so that whoever is
             // told of a change (a producer's completion acknowledged) is never told before those
             // waiting for it. (10,000 waiters woken by one pipelined stream of completions: wake-ups
             // over 50 ms after their completion's acknowledgement 9-1,161 of 10,000 before, 0-234
             // after, six runs each; BENCHMARKS.md, W7.)
-            waiters.notify(committedThrough: head, changed: changed)
-            for (job, result) in zip(batch, results) { job.completion(result) }
+            waiters.notify(committedThrough: outcome.head, changed: outcome.changed)
+            if !answered {
+                for (job, result) in zip(batch, outcome.results) { job.completion(result) }
+            }
             if storeFull.withLock({ full in defer { full = false }; return full }) {
                 logger.notice("the store has room again: writes are committed again")
             }
+        } catch where answered {
+            // Answered, then not committed: the store refuses reads and writes until it is opened
+            // again, which applies the batch from its journal (the store logged it).
+            logger.error("a batch answered before its commit could not be committed", metadata: ["error": "\(error)"])
         } catch let error as StoreError where error.kind == .resourceExhausted {
             // Every batch fails the same way until there is room: say so once, not per batch.
             let first = storeFull.withLock { full in defer { full = true }; return !full }
@@ -284,6 +306,16 @@ final class GroupCommitWriter: Sendable {
             ])
             for job in batch { job.completion(.failure(error)) }
         }
+        return answeredAt
+    }
+
+    /// What a batch's transaction returns: each command's result, the head after it, the
+    /// operations it changed and the events it appended.
+    private struct BatchOutcome {
+        var results: [Result<Written, any Error>]
+        var head: UInt64
+        var changed: [OperationName]
+        var transitions: Int
     }
 
     /// Decides one command against the transaction's current state and appends its events.

@@ -159,6 +159,14 @@ final class WaiterRegistry: Sendable {
         }
     }
 
+    /// Whether a waiter of any of `names`, or of any commit (a watch stream), is filed: a batch
+    /// that changes what someone waits for wakes them before it answers its callers.
+    func isAwaited(_ names: [OperationName]) -> Bool {
+        state.withLock { state in
+            !state.commitWaiters.isEmpty || (!state.waiters.isEmpty && names.contains { state.waiters[$0] != nil })
+        }
+    }
+
     /// Called by the writer after each commit: records the committed sequence and wakes every
     /// waiter of the changed operations.
     func notify(committedThrough sequence: UInt64, changed names: [OperationName]) {

@@ -92,13 +92,16 @@ final class WorkQueue<Element: Sendable>: @unchecked Sendable {
     }
 
     /// Ends the batch being committed: what was queued meanwhile goes to the draining thread.
-    func finishBatch() {
+    /// `answeredAt` (monotonic nanoseconds): when a batch answered before its commit ended was
+    /// answered; its caller's pause is measured from then, as the next command of a lone caller
+    /// may arrive while the commit ends.
+    func finishBatch(answeredAt: Int64? = nil) {
         pthread_mutex_lock(&mutex)
-        let now = monotonicNanoseconds()
+        let end = answeredAt ?? monotonicNanoseconds()
         busy = false
-        lastBatch = now - batchStarted
+        lastBatch = end - batchStarted
         lastBatchCount = batchCount
-        if items.isEmpty { idleSince = now }
+        if items.isEmpty { idleSince = end }
         if !items.isEmpty || closed { pthread_cond_signal(&condition) }
         pthread_mutex_unlock(&mutex)
     }

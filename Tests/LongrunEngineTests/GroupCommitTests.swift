@@ -1,6 +1,8 @@
 import Dispatch
+import LMDB
 import LongrunDomain
-import LongrunEngine
+@testable import LongrunEngine
+@testable import LongrunStore
 import LongrunTestSupport
 import Synchronization
 import Testing
@@ -99,6 +101,79 @@ struct GroupCommitTests {
             let state = try result.get()
             #expect(try await engine.get(state.name) == state)
             #expect(engine.writerStatistics.commits == 1)
+        }
+    }
+
+    @Test func aLoneWriteIsAnsweredBeforeItsCommitEndsAndAReadBegunThenSeesIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let caller = pthread_self()
+            let answer = Mutex<(state: OperationState, onCaller: Bool, commitsThen: UInt64, read: Task<OperationState, any Error>)?>(nil)
+            engine.enqueue(CreateRequest(id: "alone"), actor: Fixtures.producer, leading: true) { result in
+                guard let state = try? result.get() else { return }
+                // Answered once the batch is durable (its journal record), before LMDB's commit:
+                // a read a client makes now, on another thread, waits for the commit.
+                let read = Task.detached { try await engine.get(state.name) }
+                usleep(20_000)
+                answer.withLock { $0 = (state, pthread_equal(pthread_self(), caller) != 0, engine.writerStatistics.commits, read) }
+            }
+            let (state, onCaller, commitsThen, read) = try #require(answer.withLock { $0 })
+            #expect(onCaller)
+            #expect(commitsThen == 0)
+            #expect(try await read.value == state)
+            #expect(engine.writerStatistics.commits == 1)
+        }
+    }
+
+    @Test func aLoneWriteSomeoneWaitsOnWakesTheWaiterBeforeItIsAnswered() async throws {
+        try await withTemporaryDirectory { directory in
+            let engine = try Fixtures.openEngine(directory.path)
+            defer { engine.close() }
+            let created = try await engine.create(CreateRequest(id: "awaited"), actor: Fixtures.producer)
+            let waiter = Task { try await engine.wait(created.name, timeout: .seconds(30)) }
+            while engine.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
+            try await Task.sleep(for: .milliseconds(50))  // a pause: the next write leads
+            let caller = pthread_self()
+            let answer = Mutex<(onCaller: Bool, commitsThen: UInt64, waitersThen: Int)?>(nil)
+            let command = Command.complete(name: created.name, outcome: .response(Fixtures.payload("R", "done")))
+            engine.enqueue(command, actor: Fixtures.producer, leading: true) { _ in
+                answer.withLock { $0 = (pthread_equal(pthread_self(), caller) != 0, engine.writerStatistics.commits, engine.waiterCount) }
+            }
+            let (onCaller, commitsThen, waitersThen) = try #require(answer.withLock { $0 })
+            #expect(onCaller)
+            // Answered after the commit, and after the waiter was woken.
+            #expect(commitsThen == 2)
+            #expect(waitersThen == 0)
+            #expect(try await waiter.value.done)
+        }
+    }
+
+    @Test func aLoneWriteAnsweredBeforeACommitThatFailsStopsTheEngineAndTheNextOpenHasIt() async throws {
+        try await withTemporaryDirectory { directory in
+            let answered: OperationState
+            do {
+                let engine = try Fixtures.openEngine(directory.path)
+                defer { engine.close() }
+                let created = try await engine.create(CreateRequest(id: "p"), actor: Fixtures.producer)
+                let store = try #require(engine.lmdb)
+                store.answeredCommitFault.withLock { $0 = { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
+                try await Task.sleep(for: .milliseconds(50))  // a pause: the next write leads
+                let answer = Mutex<Result<OperationState, any Error>?>(nil)
+                let command = Command.complete(name: created.name, outcome: .response(Fixtures.payload("R", "done")))
+                engine.enqueue(command, actor: Fixtures.producer, leading: true) { result in answer.withLock { $0 = result } }
+                answered = try #require(try answer.withLock { $0 }?.get())
+                #expect(answered.done)
+                #expect(engine.commitFailed)
+                await #expect(throws: StoreError.self) { _ = try await engine.get(created.name) }
+                await #expect(throws: StoreError.self) { _ = try await engine.create(CreateRequest(id: "q"), actor: Fixtures.producer) }
+            }
+            let reopened = try Fixtures.openEngine(directory.path)
+            defer { reopened.close() }
+            #expect(!reopened.commitFailed)
+            let found = try await reopened.get(answered.name)
+            #expect(found == answered, "\(String(describing: found))\n\(answered)")
+            _ = try await reopened.create(CreateRequest(id: "q"), actor: Fixtures.producer)
         }
     }
 
