@@ -159,6 +159,9 @@ public struct LongrunServer: Service {
             HealthCondition("writes refused: the store could not finish opening (see the log); restart longrund", affects: writingServices) {
                 engine.openingFailed
             },
+            HealthCondition("the store could not commit a write it had answered (see the log); restart longrund, which applies it") {
+                engine.commitFailed
+            },
             HealthCondition("the store is closed") { engine.isClosed },
             HealthCondition("damage found: see longrun info", affects: [integrityHealthName], affectsWholeServer: false) {
                 engine.integrityDamageKnown

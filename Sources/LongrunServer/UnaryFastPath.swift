@@ -54,6 +54,14 @@ struct UnaryFastPath: Sendable {
             }
         }
 
+        /// A write: committed by the writer, or by its caller's event loop when it is alone.
+        var isWrite: Bool {
+            switch self {
+            case .getOperation, .listOperations, .waitOperation: false
+            case .cancelOperation, .deleteOperation, .createOperation, .updateOperation, .completeOperation: true
+            }
+        }
+
         /// Each method by its HTTP/2 `:path`.
         static let byPath: [String: Method] = Dictionary(uniqueKeysWithValues: allCases.map { ("/" + $0.descriptor.fullyQualifiedMethod, $0) })
     }

@@ -7,6 +7,10 @@ import NIOCore
 /// loop (``UnaryFastPath``), and each answer flushes its stream; without this, 64 callers on one
 /// connection cost one `writev` per answer. NIOHTTP2 already gathers the flushes of the streams
 /// answered while it reads, and those reach here as one.
+///
+/// A write committed by the event loop that read it is answered before the store's commit, which
+/// then holds the loop for tens of microseconds: ``flushNow(_:)`` sends that answer at once, past
+/// NIOHTTP2 (which holds its streams' flushes until the read ends) and past the turn's end.
 final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -14,8 +18,24 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     private var scheduled = false
     private var removed = false
 
+    /// The outbound event ``flushNow(_:)`` sends down the connection's pipeline.
+    struct FlushNow: Sendable {}
+
+    /// Writes what the connection holds to its socket now, on the connection's event loop: the
+    /// HTTP/2 frames its streams wrote, then the bytes.
+    static func flushNow(_ connection: any Channel) {
+        connection.flush()
+        connection.triggerUserOutboundEvent(FlushNow(), promise: nil)
+    }
+
     func handlerRemoved(context: ChannelHandlerContext) {
         removed = true
+    }
+
+    func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        guard event is FlushNow else { return context.triggerUserOutboundEvent(event, promise: promise) }
+        context.flush()
+        promise?.succeed()
     }
 
     func flush(context: ChannelHandlerContext) {

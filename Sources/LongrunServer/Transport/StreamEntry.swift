@@ -144,9 +144,14 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
         // stream's event loop either way.
         let eventLoop = context.eventLoop
         let bound = NIOLoopBound((entry: self, context: context), eventLoop: eventLoop)
+        let isWrite = method.isWrite
         wait = fastPath.answer(method, body: body, headers: headers, peer: connection.credentials, eventLoop: eventLoop) { answer in
             if eventLoop.inEventLoop {
                 bound.value.entry.write(answer, context: bound.value.context)
+                // A write answered here was committed by this loop, which answers before the
+                // store's commit (its page writes) takes it: the answer leaves now, not when the
+                // read ends (FlushCoalescer.FlushNow).
+                if isWrite, let connection = bound.value.context.channel.parent { FlushCoalescer.flushNow(connection) }
             } else {
                 eventLoop.execute { bound.value.entry.write(answer, context: bound.value.context) }
             }
