@@ -133,7 +133,7 @@ struct GroupCommitTests {
             let created = try await engine.create(CreateRequest(id: "awaited"), actor: Fixtures.producer)
             let waiter = Task { try await engine.wait(created.name, timeout: .seconds(30)) }
             while engine.waiterCount == 0 { try await Task.sleep(for: .milliseconds(1)) }
-            try await Task.sleep(for: .milliseconds(50))  // a pause: the next write leads
+            try await Task.sleep(for: .milliseconds(200))  // longer than the last batch: the next write leads
             let caller = pthread_self()
             let answer = Mutex<(onCaller: Bool, commitsThen: UInt64, waitersThen: Int)?>(nil)
             let command = Command.complete(name: created.name, outcome: .response(Fixtures.payload("R", "done")))
@@ -158,7 +158,7 @@ struct GroupCommitTests {
                 let created = try await engine.create(CreateRequest(id: "p"), actor: Fixtures.producer)
                 let store = try #require(engine.lmdb)
                 store.answeredCommitFault.withLock { $0 = { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
-                try await Task.sleep(for: .milliseconds(50))  // a pause: the next write leads
+                try await Task.sleep(for: .milliseconds(200))  // longer than the last batch: the next write leads
                 let answer = Mutex<Result<OperationState, any Error>?>(nil)
                 let command = Command.complete(name: created.name, outcome: .response(Fixtures.payload("R", "done")))
                 engine.enqueue(command, actor: Fixtures.producer, leading: true) { result in answer.withLock { $0 = result } }
@@ -171,8 +171,7 @@ struct GroupCommitTests {
             let reopened = try Fixtures.openEngine(directory.path)
             defer { reopened.close() }
             #expect(!reopened.commitFailed)
-            let found = try await reopened.get(answered.name)
-            #expect(found == answered, "\(String(describing: found))\n\(answered)")
+            #expect(try await reopened.get(answered.name) == answered)
             _ = try await reopened.create(CreateRequest(id: "q"), actor: Fixtures.producer)
         }
     }
