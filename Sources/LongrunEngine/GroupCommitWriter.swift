@@ -217,8 +217,8 @@ final class GroupCommitWriter: Sendable {
     /// Commits `batch` and answers it. `answeringEarly` (a led command): answered once the batch
     /// is durable, before it is visible, if nobody waits for what it changes
     /// (``OperationStore/write(footprint:answering:_:)``); the caller, an event loop, flushes the
-    /// answer before the store's commit takes its thread. Returns when it was answered so (monotonic
-    /// nanoseconds), nil when it was answered after its commit.
+    /// answer before the store's commit takes its thread. Returns when it was answered so
+    /// (monotonic nanoseconds), nil when it was answered after its commit.
     @discardableResult
     private func commit(_ batch: [Job], answeringEarly: Bool = false) -> Int64? {
         let now = clock.now()

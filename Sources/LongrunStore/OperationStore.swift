@@ -30,7 +30,8 @@ public protocol OperationStore: AnyObject, Sendable {
     /// returns) with `body`'s result, and returns whether it answered. Every read that begins
     /// after that waits until the batch is visible, and if the backend then cannot make it visible
     /// it refuses reads and writes until it is opened again, which does. A backend whose commit is
-    /// one step (the default: PostgreSQL) never calls it, and the caller answers after this returns.
+    /// one step (the default: PostgreSQL) never calls it, and the caller answers after this
+    /// returns.
     func write<R>(footprint: BatchFootprint, answering answer: ((R) -> Bool)?, _ body: (any BatchWriting) throws -> R) throws -> R
 
     /// Whether ``write(footprint:_:)`` reads its `footprint`: true for a backend that loads what a

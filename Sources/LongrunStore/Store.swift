@@ -71,7 +71,8 @@ public final class Store: Sendable {
     /// ``close()``.
     let journalSlot = JournalSlot()
     var journal: StoreJournal? { journalSlot.journal }
-    /// Closed while a batch is answered and not yet visible (``StoreJournal/commitBatch(_:answering:_:)``).
+    /// Closed while a batch is answered and not yet visible
+    /// (``StoreJournal/commitBatch(_:answering:_:)``).
     let visibility = VisibilityGate()
     /// Tests: an error thrown in place of LMDB's commit right after a batch was answered from the
     /// journal (each call; nil commits).
@@ -81,8 +82,8 @@ public final class Store: Sendable {
     /// opened again. Nil otherwise.
     public var openingFailure: StoreError? { journalSlot.failure }
     /// Why the store refuses reads and commits until it is opened again: a batch answered from the
-    /// journal could not be committed to the data file (``StoreJournal/commitBatch(_:answering:_:)``).
-    /// Nil otherwise.
+    /// journal could not be committed to the data file
+    /// (``StoreJournal/commitBatch(_:answering:_:)``). Nil otherwise.
     public var commitFailure: StoreError? { visibility.failure }
     /// Whether the open is still writing after it began serving reads: commits wait for it.
     public var isOpening: Bool { journalSlot.isOpening }
