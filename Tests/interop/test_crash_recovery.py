@@ -3,7 +3,9 @@
 - SIGKILL longrund at random moments while producers create, update and complete operations, many
   times over (LONGRUN_CRASH_CYCLES, at least 20 in CI). After each restart every transition a client
   saw acknowledged is present, `longrun-replay verify` passes on the live data directory, and the
-  daemon serves new work.
+  daemon serves new work. With six producers the writer's thread commits most batches; with one,
+  every write is committed by the event loop that read it and answered once its journal record is
+  flushed, before LMDB's commit, so some kills land between the answer and that commit.
 - A flipped byte in a logged event: the daemon refuses to start and names the command to run;
   `longrun-replay verify` reports DATA_LOSS with the event's sequence.
 """
@@ -21,7 +23,6 @@ from google.protobuf import wrappers_pb2
 import support
 
 CYCLES = int(os.environ.get("LONGRUN_CRASH_CYCLES", "20"))
-PRODUCERS = 6
 
 
 def replay(*args):
@@ -86,7 +87,8 @@ def check_everything_acknowledged_is_there(target, ledger):
         return len(versions)
 
 
-def test_acknowledged_transitions_survive_sigkill(longrund_binary):
+@pytest.mark.parametrize("producers", [6, 1])
+def test_acknowledged_transitions_survive_sigkill(longrund_binary, producers):
     seed = int(os.environ.get("LONGRUN_TEST_SEED", random.randrange(1 << 30)))
     print(f"crash recovery seed {seed} (replay with LONGRUN_TEST_SEED={seed})")
     rng = random.Random(seed)
@@ -106,7 +108,7 @@ def test_acknowledged_transitions_survive_sigkill(longrund_binary):
 
             stop = threading.Event()
             threads = [threading.Thread(target=produce, args=(daemon.target, ledger, f"c{cycle}-p{i}", stop))
-                       for i in range(PRODUCERS)]
+                       for i in range(producers)]
             for thread in threads:
                 thread.start()
             time.sleep(rng.uniform(0.15, 0.9))
