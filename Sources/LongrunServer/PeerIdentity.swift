@@ -62,9 +62,10 @@ public struct AccessPolicy: Sendable {
 /// Carries each connection's credentials from the socket to the RPC handlers.
 ///
 /// On accept, ``UnixServerTransport`` reads the connection's `SO_PEERCRED` once (with the admin
-/// check, which may consult the group database); on each HTTP/2 stream, ``StreamEntry`` removes any
-/// `longrun-peer` header the client sent and adds the kernel's answer, which ``CallContext``
-/// reads. A client therefore cannot forge it.
+/// check, which may consult the group database); on each HTTP/2 stream served through grpc-swift's
+/// router, ``StreamEntry`` removes any `longrun-peer` header the client sent and adds the kernel's
+/// answer, which ``CallContext`` reads; ``FastPathStreams`` gives the calls it takes the
+/// connection's credentials themselves. A client therefore cannot forge them.
 enum PeerIdentity {
     static let metadataKey = "longrun-peer"
 

@@ -6,7 +6,7 @@ import NIOHTTP2
 /// (from the listener's `ServerQuiescingHelper`) it sends GOAWAY (NO_ERROR) naming the last stream
 /// the server took, so the client opens no more and retries any it had in flight beyond it, lets
 /// the open streams finish (grpc-swift's router ends their calls), and closes the connection when
-/// the last one has closed. It counts the streams through NIOHTTP2's stream delegate.
+/// the last one has closed. It counts the streams from NIOHTTP2's stream events.
 final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -26,19 +26,6 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler 
         self.context = nil
     }
 
-    /// What NIOHTTP2 calls as streams open and close, on the connection's event loop.
-    struct StreamCounter: NIOHTTP2StreamDelegate {
-        let lifecycle: NIOLoopBound<ConnectionLifecycle>
-
-        func streamCreated(_ id: HTTP2StreamID, channel: any Channel) {
-            lifecycle.value.streamCreated(id)
-        }
-
-        func streamClosed(_ id: HTTP2StreamID, channel: any Channel) {
-            lifecycle.value.streamClosed()
-        }
-    }
-
     private func streamCreated(_ id: HTTP2StreamID) {
         openStreams += 1
         if id > lastStream { lastStream = id }
@@ -53,7 +40,11 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler 
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is ChannelShouldQuiesceEvent, !quiescing {
+        if let created = event as? NIOHTTP2StreamCreatedEvent {
+            streamCreated(created.streamID)
+        } else if event is StreamClosedEvent {
+            streamClosed()
+        } else if event is ChannelShouldQuiesceEvent, !quiescing {
             quiescing = true
             if openStreams == 0 {
                 close(context: context)

@@ -11,12 +11,13 @@ import Synchronization
 ///
 /// grpc-swift's own transport gives every stream an async wrapper and a task, even one whose call
 /// is over in a few microseconds; for a GetOperation read from LMDB that was most of the call's
-/// server CPU (issue 12). Here a stream costs its HTTP/2 child channel and one handler
-/// (``StreamEntry``) until its request headers say what it is: the calls ``UnaryFastPath`` takes
-/// are answered in that handler, on the event loop or from the writer's commit; every other call
-/// gets gRPC's framing (``GRPCStreamCodec``), an async wrapper and a task, and is served by
-/// grpc-swift's router with the same interceptors, deadlines (`grpc-timeout`) and statuses as
-/// before. Each connection's `SO_PEERCRED` is read once, on accept.
+/// server CPU (issue 12). Here the calls ``UnaryFastPath`` takes are read from the connection's
+/// HTTP/2 frames and answered there (``FastPathStreams``), on the event loop or from the writer's
+/// commit: no child channel, pipeline or task. Every other stream gets a child channel whose first
+/// handler (``StreamEntry``) reads its request headers; the call then gets gRPC's framing
+/// (``GRPCStreamCodec``), an async wrapper and a task, and is served by grpc-swift's router with
+/// the same interceptors, deadlines (`grpc-timeout`) and statuses as before. Each connection's
+/// `SO_PEERCRED` is read once, on accept.
 ///
 /// Compression is not offered (the Unix socket is local; grpc-swift's transport had it off too): a
 /// request that asks for it is refused UNIMPLEMENTED with `grpc-accept-encoding: identity`. The
@@ -145,32 +146,37 @@ public final class UnixServerTransport: ServerTransport {
         drained.futureResult.whenComplete { _ in continuation?.finish() }
     }
 
-    /// One accepted connection: its credentials, HTTP/2 with a ``StreamEntry`` first on every
-    /// stream, and its graceful end (``ConnectionLifecycle``). Runs on the connection's event loop.
+    /// One accepted connection: its credentials; HTTP/2, with the calls ``UnaryFastPath`` answers
+    /// taken from its frames (``FastPathStreams``) and a child channel with a ``StreamEntry``
+    /// first for every other stream; and its graceful end (``ConnectionLifecycle``). Runs on the
+    /// connection's event loop.
     private static func configure(connection channel: any Channel, policy: AccessPolicy, fastPath: UnaryFastPath?, calls: CallQueue) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
-        let shared = ConnectionContext(credentials: credentials, stamp: credentials.map(PeerIdentity.encode), fastPath: fastPath, calls: calls)
-        let lifecycle = ConnectionLifecycle()
+        let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
         // 16 KiB frames, no limit on concurrent streams (the per-uid quotas bound the long ones).
         var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
         connectionConfiguration.initialSettings = [
-            HTTP2Setting(parameter: .initialWindowSize, value: 65_535),
+            HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
-        _ = try sync.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connectionConfiguration, streamConfiguration: .init(),
-            streamDelegate: ConnectionLifecycle.StreamCounter(lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
-        ) { stream in
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration))
+        if let fastPath {
+            try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow))
+        }
+        try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: streamWindow) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(StreamEntry(connection: shared))
             }
-        }
-        try sync.addHandler(lifecycle)
+        })
+        try sync.addHandler(ConnectionLifecycle())
     }
+
+    /// The inbound window of the connection and of each stream.
+    private static let streamWindow = 65_535
 
     /// Runs one call through grpc-swift's router on its own task, as grpc-swift's transport does.
     private static func serve(
