@@ -50,7 +50,6 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// The highest stream the client opened: a HEADERS frame above it opens a new stream, any
     /// other is a later block (trailers) of one already open.
     private var highestStream = HTTP2StreamID.rootStream
-    private var context: ChannelHandlerContext?
 
     /// The inbound window a stream starts with (the server's SETTINGS): half of it read is given
     /// back, as NIOHTTP2's child channels do.
@@ -62,12 +61,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         self.streamWindow = streamWindow
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
     func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
         endAll()
     }
 
