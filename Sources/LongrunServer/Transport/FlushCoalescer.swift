@@ -4,13 +4,14 @@ import NIOCore
 /// flush at the end of the turn's tasks, the rest ride on it.
 ///
 /// The writer answers each command of a committed batch with a task on the connection's event
-/// loop (``UnaryFastPath``), and each answer flushes its stream; without this, 64 callers on one
-/// connection cost one `writev` per answer. NIOHTTP2 already gathers the flushes of the streams
-/// answered while it reads, and those reach here as one.
+/// loop (``UnaryFastPath``, through ``FastPathStreams``), and each answer flushes; without this,
+/// 64 callers on one connection cost one `writev` per answer. NIOHTTP2's stream multiplexer
+/// already gathers the flushes of the child channels answered while it reads, and those reach here
+/// as one.
 ///
 /// A write committed by the event loop that read it is answered before the store's commit, which
 /// then holds the loop for tens of microseconds: ``flushNow(_:)`` sends that answer at once, past
-/// NIOHTTP2 (which holds its streams' flushes until the read ends) and past the turn's end.
+/// the turn's end.
 final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     typealias OutboundIn = IOData
     typealias OutboundOut = IOData
@@ -21,10 +22,9 @@ final class FlushCoalescer: ChannelOutboundHandler, RemovableChannelHandler {
     /// The outbound event ``flushNow(_:)`` sends down the connection's pipeline.
     struct FlushNow: Sendable {}
 
-    /// Writes what the connection holds to its socket now, on the connection's event loop: the
-    /// HTTP/2 frames its streams wrote, then the bytes.
+    /// Writes to the socket now what the handlers above this one have written and flushed, on the
+    /// connection's event loop.
     static func flushNow(_ connection: any Channel) {
-        connection.flush()
         connection.triggerUserOutboundEvent(FlushNow(), promise: nil)
     }
 
