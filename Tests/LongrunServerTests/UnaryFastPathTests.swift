@@ -1,4 +1,3 @@
-import Foundation
 import GRPCCore
 import GRPCProtobuf
 import LongrunEngine
@@ -324,23 +323,6 @@ import Testing
     static func until(_ condition: () -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
         for _ in 0..<2000 where !condition() { try await Task.sleep(for: .milliseconds(5)) }
         #expect(condition(), sourceLocation: sourceLocation)
-    }
-
-    /// A fast-path stream has no child channel to give its window back: the connection's handler
-    /// does, or a request larger than the stream's 64 KiB window would never arrive whole.
-    @Test func aRequestLargerThanTheStreamWindowIsAnsweredOnTheEventLoop() async throws {
-        try await Harness.with { h in
-            let metadata = any(Google_Protobuf_BytesValue.with { $0.value = Data((0..<300_000).map { UInt8(truncatingIfNeeded: $0) }) })
-            var options = CallOptions.defaults
-            options.timeout = .seconds(20)
-            let created = try await h.producers.createOperation(.with { $0.operationID = "large"; $0.metadata = metadata }, options: options)
-            let read = try await h.operations.getOperation(.with { $0.name = "operations/large" }, options: options)
-            // Compared as bytes: a failure prints a Bool, not 300 kB.
-            #expect(try created.metadata.serializedBytes() as [UInt8] == metadata.serializedBytes())
-            #expect(try read.metadata.serializedBytes() as [UInt8] == metadata.serializedBytes())
-            for id in ["after-1", "after-2"] { _ = try await h.create(id: id) }
-            #expect(h.server.callsAnsweredOnEventLoop >= 4)
-        }
     }
 
     @Test func aRequestOverTheSizeLimitIsRefusedUnread() async throws {
