@@ -324,9 +324,9 @@ def test_oversized_message_is_refused(guarded):
 
 
 def test_oversized_message_gets_resource_exhausted(fresh_daemon):
-    # CreateOperation is answered in the stream's first handler, which refuses the message unread
-    # with RESOURCE_EXHAUSTED. (grpc-swift-nio-transport, for the calls it serves, resets the stream
-    # instead: RST_STREAM CANCEL, seen as CANCELLED.)
+    # CreateOperation is answered by the fast path on the connection (FastPathStreams), which
+    # refuses the message unread with RESOURCE_EXHAUSTED. (grpc-swift-nio-transport, for the calls
+    # it serves, resets the stream instead: RST_STREAM CANCEL, seen as CANCELLED.)
     error = send_oversized(fresh_daemon.target)
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
 
