@@ -138,11 +138,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// The stream closed (reset by the client, or both ends done): its wait, if any, ends and
     /// nothing more is written to it.
     private func end(_ id: HTTP2StreamID) {
-        guard let stream = streams.removeValue(forKey: id) else { return }
-        stream.state = .finished
-        let wait = stream.wait
-        stream.wait = nil
-        wait?.cancel()
+        streams.removeValue(forKey: id)?.wait?.cancel()
     }
 
     private func endAll() {
