@@ -53,10 +53,15 @@ public final class Environment: @unchecked Sendable {
 
     public let configuration: Configuration
     let handle: OpaquePointer
-    /// Changing the map size requires that this process has no transaction open. Transactions hold
-    /// this lock shared; growing the map takes it exclusively.
-    private let resizeLock: ReadWriteLock
+    /// Changing the map size requires that this process has no transaction open, and unmaps the
+    /// map: transactions, and everything else that reads the map (``info``, a
+    /// ``PinnedSnapshot``'s start and its free pages), hold this lock shared; growing the map takes
+    /// it exclusively. Never taken twice by one thread: the lock prefers a waiting growth, which
+    /// would then wait for the first hold while the second waits for it.
+    fileprivate let resizeLock: ReadWriteLock
     private var currentMapSize: Int
+    /// The environment's page size, fixed when it was created.
+    private let pageSize: Int
 
     public init(configuration: Configuration) throws(LMDBError) {
         self.configuration = configuration
@@ -89,6 +94,9 @@ public final class Environment: @unchecked Sendable {
         var info = MDB_envinfo()
         mdb_env_info(env, &info)
         self.currentMapSize = info.me_mapsize
+        var stat = MDB_stat()
+        mdb_env_stat(env, &stat)
+        self.pageSize = Int(stat.ms_psize)
     }
 
     deinit {
@@ -214,7 +222,6 @@ public final class Environment: @unchecked Sendable {
         precondition(slice > 0, "a slice of \(slice) bytes")
         var fd: mdb_filehandle_t = -1
         try LMDBError.check(mdb_env_get_fd(handle, &fd), "mdb_env_get_fd")
-        let pageSize = info.pageSize
         var runs: [Range<Int>] = []
         var next = 0
         for page in skipping where page >= next && page <= lastPage {
@@ -249,16 +256,6 @@ public final class Environment: @unchecked Sendable {
         try PinnedSnapshot(environment: self)
     }
 
-    /// Writes a consistent copy of the environment to `path` (a file), optionally compacted.
-    /// Runs in a read transaction of its own, so writers are not blocked.
-    public func copy(toFile path: String, compact: Bool) throws(LMDBError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard fd >= 0 else { throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "open(\(path))") }
-        defer { close(fd) }
-        try LMDBError.check(mdb_env_copyfd2(handle, fd, compact ? UInt32(MDB_CP_COMPACT) : 0), "mdb_env_copyfd2(\(path))")
-        guard fsync(fd) == 0 else { throw LMDBError(kind: LMDBError.kind(of: errno), code: errno, operation: "fsync(\(path))") }
-    }
-
     public struct Info: Sendable {
         public var mapSize: Int
         public var usedBytes: Int
@@ -266,16 +263,18 @@ public final class Environment: @unchecked Sendable {
         public var pageSize: Int
     }
 
+    /// Read from the newest meta page, in the map: waits while the map grows, so not from inside a
+    /// ``read(_:)`` or ``write(_:)`` body (see ``resizeLock``).
     public var info: Info {
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
         var info = MDB_envinfo()
         mdb_env_info(handle, &info)
-        var stat = MDB_stat()
-        mdb_env_stat(handle, &stat)
         return Info(
             mapSize: info.me_mapsize,
-            usedBytes: (info.me_last_pgno + 1) * Int(stat.ms_psize),
+            usedBytes: (info.me_last_pgno + 1) * pageSize,
             lastTransactionID: info.me_last_txnid,
-            pageSize: Int(stat.ms_psize)
+            pageSize: pageSize
         )
     }
 
@@ -423,15 +422,20 @@ public enum ByteCount {
     }
 }
 
-/// A read transaction that is never read from, kept open so that LMDB reuses none of the pages of
-/// the state it began on (LMDB frees a page for reuse only once no reader can see it). It does not
-/// hold the environment's resize lock: growing the map while it is open is safe, since LMDB checks
-/// only for a write transaction there and a transaction that reads nothing holds no pointer into
-/// the map. Not bound to a thread (`MDB_NOTLS`); released at the latest when it is freed.
+/// A read transaction kept open so that LMDB reuses none of the pages of the state it began on
+/// (LMDB frees a page for reuse only once no reader can see it), and read only for its free pages.
+/// It does not hold the environment's resize lock while open: growing the map meanwhile is safe,
+/// since LMDB checks only for a write transaction there and a transaction that is not reading
+/// holds no pointer into the map; its start and ``freePages()`` read the map, and take the lock.
+/// Not bound to a thread (`MDB_NOTLS`); released at the latest when it is freed.
 public final class PinnedSnapshot: @unchecked Sendable {
     private var transaction: ReadTransaction?
+    private let resizeLock: ReadWriteLock
 
     init(environment: Environment) throws(LMDBError) {
+        resizeLock = environment.resizeLock
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
         transaction = try ReadTransaction(environment: environment, flags: UInt32(MDB_RDONLY))
     }
 
@@ -447,6 +451,8 @@ public final class PinnedSnapshot: @unchecked Sendable {
     /// commits), and nothing in the state points at them. Empty after ``release()``.
     public func freePages() throws -> [Int] {
         guard let transaction else { return [] }
+        resizeLock.lockShared()
+        defer { resizeLock.unlock() }
         var pages: [Int] = []
         try transaction.withCursor(Database(name: "free pages", dbi: 0)) { (cursor: inout Cursor) throws(LMDBError) in
             var entry = try cursor.first()
