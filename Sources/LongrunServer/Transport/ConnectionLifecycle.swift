@@ -6,7 +6,9 @@ import NIOHTTP2
 /// (from the listener's `ServerQuiescingHelper`) it sends GOAWAY (NO_ERROR) naming the last stream
 /// the server took, so the client opens no more and retries any it had in flight beyond it, lets
 /// the open streams finish (grpc-swift's router ends their calls), and closes the connection when
-/// the last one has closed. It counts the streams from NIOHTTP2's stream events.
+/// the last one has closed. It counts the streams from NIOHTTP2's stream events, so it sits next to
+/// `NIOHTTP2Handler`, before any handler that keeps a stream's events to itself
+/// (``FastPathStreams``).
 final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -39,18 +41,23 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler 
         context.eventLoop.execute { bound.value.lifecycle.close(context: bound.value.context) }
     }
 
+    /// Every event of the connection passes here, several per call: the type is compared before any
+    /// cast (a failed `as?` from `Any` costs more).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let created = event as? NIOHTTP2StreamCreatedEvent {
-            streamCreated(created.streamID)
-        } else if event is StreamClosedEvent {
+        switch ObjectIdentifier(type(of: event)) {
+        case ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self):
+            if let created = event as? NIOHTTP2StreamCreatedEvent { streamCreated(created.streamID) }
+        case ObjectIdentifier(StreamClosedEvent.self):
             streamClosed()
-        } else if event is ChannelShouldQuiesceEvent, !quiescing {
+        case ObjectIdentifier(ChannelShouldQuiesceEvent.self) where !quiescing:
             quiescing = true
             if openStreams == 0 {
                 close(context: context)
             } else {
                 context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
             }
+        default:
+            break
         }
         context.fireUserInboundEventTriggered(event)
     }

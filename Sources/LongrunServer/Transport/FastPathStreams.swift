@@ -10,10 +10,10 @@ import NIOHTTP2
 /// Sits between `NIOHTTP2Handler` and `HTTP2StreamMultiplexer`. A stream whose request headers
 /// name a method the fast path answers is kept here: its body is collected, the call answered
 /// (``UnaryFastPath/answer(_:body:headers:peer:eventLoop:reply:)``) and its frames written on the
-/// connection; every other stream's frames, and every event, go on to the multiplexer, whose child
-/// channel (``StreamEntry``) serves the call through grpc-swift's router. A child channel, its
-/// pipeline and their activation cost about a third of bare HTTP/2's CPU per call
-/// (BENCHMARKS.md, "The transport's floor"), and most of a waiting call's memory.
+/// connection; every other stream's frames and events, and the connection's events, go on to the
+/// multiplexer, whose child channel (``StreamEntry``) serves the call through grpc-swift's router.
+/// A child channel, its pipeline and their activation cost about a third of bare HTTP/2's CPU per
+/// call (BENCHMARKS.md, "The transport's floor"), and most of a waiting call's memory.
 ///
 /// What a child channel did for the stream is done here: the stream's inbound window is given back
 /// as its body is read (the connection's is the multiplexer's, from NIOHTTP2's window events,
@@ -125,8 +125,23 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: increment))), promise: nil)
     }
 
+    /// NIOHTTP2's events about a stream taken here end here: the multiplexer has no channel for it
+    /// and would only look it up among its own. The connection's events, and every other stream's,
+    /// go on. The event's type is compared before any cast: a failed `as?` from `Any` costs more.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let closed = event as? StreamClosedEvent { end(closed.streamID) }
+        switch ObjectIdentifier(type(of: event)) {
+        case ObjectIdentifier(StreamClosedEvent.self):
+            if let closed = event as? StreamClosedEvent, streams[closed.streamID] != nil {
+                end(closed.streamID)
+                return
+            }
+        case ObjectIdentifier(NIOHTTP2WindowUpdatedEvent.self):
+            if let updated = event as? NIOHTTP2WindowUpdatedEvent, streams[updated.streamID] != nil { return }
+        case ObjectIdentifier(NIOHTTP2StreamCreatedEvent.self):
+            if let created = event as? NIOHTTP2StreamCreatedEvent, streams[created.streamID] != nil { return }
+        default:
+            break
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

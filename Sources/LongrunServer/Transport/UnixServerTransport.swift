@@ -164,6 +164,7 @@ public final class UnixServerTransport: ServerTransport {
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
         try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration))
+        try sync.addHandler(ConnectionLifecycle())
         if let fastPath {
             try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow))
         }
@@ -172,7 +173,6 @@ public final class UnixServerTransport: ServerTransport {
                 try stream.pipeline.syncOperations.addHandler(StreamEntry(connection: shared))
             }
         })
-        try sync.addHandler(ConnectionLifecycle())
     }
 
     /// The inbound window of the connection and of each stream.
