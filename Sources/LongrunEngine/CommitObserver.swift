@@ -19,3 +19,7 @@ public struct CommitSample: Sendable, Equatable {
 /// Called on the writer's thread after each successful commit: it must be quick and must not block
 /// (record into a histogram, nothing more), since the next batch waits for it.
 public typealias CommitObserver = @Sendable (CommitSample) -> Void
+
+/// Told, on the waiter's thread, how long a waiter woken by a commit took to read the operation
+/// again after the commit was announced (``LongrunEngine/observeWakeUps(_:)``): quick, no blocking.
+public typealias WakeObserver = @Sendable (Duration) -> Void

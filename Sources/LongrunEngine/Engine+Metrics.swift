@@ -13,6 +13,17 @@ extension LongrunEngine {
         writer.commitObserver.withLock { $0 = observer }
     }
 
+    /// Calls `observer` each time a waiter (WaitOperation) woken by a commit has read the operation
+    /// again, with the time since that commit was announced to the waiters (nil: stop): how long
+    /// the wake-up waited for a thread. Called on the waiter's thread; it must be quick.
+    public func observeWakeUps(_ observer: WakeObserver?) {
+        wakeObserver.withLock { $0 = observer }
+    }
+
+    func recordWakeUp(announced: ContinuousClock.Instant) {
+        if let observe = wakeObserver.withLock({ $0 }) { observe(.now - announced) }
+    }
+
     /// A consistent sample of the engine's gauges.
     public struct MetricsSample: Sendable, Equatable {
         /// Sequence of the newest event in the log.

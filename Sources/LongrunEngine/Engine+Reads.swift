@@ -121,6 +121,7 @@ extension LongrunEngine {
     /// unknown or gets deleted. Throws `CancellationError` if the calling task is cancelled.
     public func wait(_ name: OperationName, timeout: Duration?, access: Access = .unrestricted) async throws -> OperationState {
         let deadline = timeout.map { ContinuousClock.now + max($0, .zero) }
+        var announced: ContinuousClock.Instant?
         while true {
             // The sequence first, then the state: the state is at least that new, so a change
             // after it has a later sequence and wakes this waiter.
@@ -132,11 +133,16 @@ extension LongrunEngine {
                 // closed under the read): the wait ends as any wait the close ends.
                 throw CancellationError()
             }
+            if let woken = announced {
+                recordWakeUp(announced: woken)
+                announced = nil
+            }
             try access.requireRead(state, name)
             let live = try Lifecycle.requireLive(state, name)
             if live.done { return live }
             switch await waiters.waitForChange(of: name, after: seen, deadline: deadline) {
-            case .changed:
+            case .changed(let woken):
+                announced = woken
                 continue
             case .timedOut:
                 return try await get(name)
@@ -151,17 +157,31 @@ extension LongrunEngine {
     /// the wait is over (it is done, or `deadline` has passed), or a registration whose `wake` is
     /// called once on the next change, at the deadline, or when the engine closes, on whichever
     /// thread that happens. The caller then takes the next step; ``cancelWait(_:)`` takes a
-    /// registration back. Same rules and errors as ``wait(_:timeout:access:)``; throws
-    /// `CancellationError` once the engine is closed. Only when ``readsImmediately``.
+    /// registration back, and hands the ``WakeUp`` `wake` was given to the next step (`after`),
+    /// which reports how long the wake-up took to the ``observeWakeUps(_:)`` observer. Same rules
+    /// and errors as ``wait(_:timeout:access:)``; throws `CancellationError` once the engine is
+    /// closed. Only when ``readsImmediately``.
     public func waitImmediately(_ name: OperationName, deadline: ContinuousClock.Instant?, access: Access = .unrestricted,
-                                wake: @escaping @Sendable () -> Void) throws -> WaitStep {
+                                after wakeUp: WakeUp? = nil, wake: @escaping @Sendable (WakeUp) -> Void) throws -> WaitStep {
+        var announced = wakeUp?.announced
         while true {
             // The announced sequence first, then the state: the state is at least that new, so a
             // change it does not show is announced later and wakes this waiter.
             let seen = waiters.committedThrough
             let state = try getImmediately(name, access: access)
+            if let woken = announced {
+                recordWakeUp(announced: woken)
+                announced = nil
+            }
             if state.done { return .over(state) }
-            switch waiters.register(name, after: seen, deadline: deadline, wake: { _ in wake() }) {
+            let registration = waiters.register(name, after: seen, deadline: deadline) { woken in
+                if case .changed(let announced) = woken {
+                    wake(WakeUp(announced: announced))
+                } else {
+                    wake(WakeUp(announced: nil))
+                }
+            }
+            switch registration {
             case .waiting(let id): return .waiting(WaitRegistration(name: name, id: id))
             case .immediate(.changed): continue
             case .immediate(.timedOut): return .over(state)
@@ -170,8 +190,8 @@ extension LongrunEngine {
         }
     }
 
-    /// Takes back a registration of ``waitImmediately(_:deadline:access:wake:)`` whose caller is
-    /// gone (its stream closed); its `wake` may still be called if it was under way.
+    /// Takes back a registration of ``waitImmediately(_:deadline:access:after:wake:)`` whose caller
+    /// is gone (its stream closed); its `wake` may still be called if it was under way.
     public func cancelWait(_ registration: WaitRegistration) {
         waiters.unregister(registration.id, of: registration.name)
     }
@@ -213,7 +233,7 @@ extension LongrunEngine {
     }
 }
 
-/// What one step of ``LongrunEngine/waitImmediately(_:deadline:access:wake:)`` left.
+/// What one step of ``LongrunEngine/waitImmediately(_:deadline:access:after:wake:)`` left.
 public enum WaitStep: Sendable {
     /// The wait is over: the operation is done, or the deadline passed; this is its state.
     case over(OperationState)
@@ -221,7 +241,14 @@ public enum WaitStep: Sendable {
     case waiting(WaitRegistration)
 }
 
-/// A waiter filed by ``LongrunEngine/waitImmediately(_:deadline:access:wake:)``.
+/// What woke a waiter of ``LongrunEngine/waitImmediately(_:deadline:access:after:wake:)``, for its
+/// next step.
+public struct WakeUp: Sendable {
+    /// When the commit that woke it was announced; nil for a deadline or the engine's close.
+    let announced: ContinuousClock.Instant?
+}
+
+/// A waiter filed by ``LongrunEngine/waitImmediately(_:deadline:access:after:wake:)``.
 public struct WaitRegistration: Sendable {
     let name: OperationName
     let id: UInt64

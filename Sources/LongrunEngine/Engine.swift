@@ -143,6 +143,8 @@ public final class LongrunEngine: Sendable {
     let lmdb: Store?
     let writer: GroupCommitWriter
     let waiters: WaiterRegistry
+    /// Told how long each woken waiter took to read the operation again (the daemon's metrics).
+    let wakeObserver = Mutex<WakeObserver?>(nil)
     let clock: any WallClock
     let logger: Logger
     let integrity: IntegrityMonitor

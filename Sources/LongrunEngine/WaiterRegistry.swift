@@ -9,8 +9,10 @@ import Synchronization
 /// sleeps until the earliest of them.
 final class WaiterRegistry: Sendable {
     enum Wake: Sendable {
-        /// The operation (or, conservatively, the store) changed after the sequence the caller saw.
-        case changed
+        /// The operation (or, conservatively, the store) changed after the sequence the caller saw;
+        /// `announced`: when the commit that woke the caller was announced, nil when the caller
+        /// found it announced already and did not wait.
+        case changed(announced: ContinuousClock.Instant?)
         case timedOut
         case cancelled
     }
@@ -92,7 +94,7 @@ final class WaiterRegistry: Sendable {
                   wake: @escaping @Sendable (Wake) -> Void) -> Registration {
         state.withLock { state in
             if state.closed { return .immediate(.cancelled) }
-            if state.notifiedSequence > seenSequence { return .immediate(.changed) }
+            if state.notifiedSequence > seenSequence { return .immediate(.changed(announced: nil)) }
             state.nextID += 1
             let id = state.nextID
             if let immediate = fileWaiter(.callback(wake), id: id, for: name, deadline: deadline, in: &state) { return .immediate(immediate) }
@@ -148,7 +150,7 @@ final class WaiterRegistry: Sendable {
             await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
                 let immediate: Wake? = state.withLock { state in
                     if Task.isCancelled || state.closed { return .cancelled }
-                    if state.notifiedSequence > seenSequence { return .changed }
+                    if state.notifiedSequence > seenSequence { return .changed(announced: nil) }
                     return register(&state, id, continuation)
                 }
                 if let immediate { continuation.resume(returning: immediate) }
@@ -184,7 +186,8 @@ final class WaiterRegistry: Sendable {
                 woken.append(contentsOf: entries.values)
             }
         }
-        for waker in woken { waker(.changed) }
+        let announced = ContinuousClock.now
+        for waker in woken { waker(.changed(announced: announced)) }
     }
 
     /// Wakes every waiter with `.cancelled` and refuses new ones (shutdown).

@@ -7,10 +7,11 @@ import LongrunWire
 import NIOCore
 
 /// One WaitOperation answered on its stream's event loop (``UnaryFastPath``): no task waits for
-/// it. Each step reads the operation on the event loop (``LongrunEngine/waitImmediately(_:deadline:access:wake:)``);
-/// if the wait is not over, the engine's waiters keep a callback that brings the next step back
-/// to the event loop on the next change of the operation, at the deadline or when the engine
-/// closes. What it costs while it waits is a waiter entry, this object and the HTTP/2 stream.
+/// it. Each step reads the operation on the event loop
+/// (``LongrunEngine/waitImmediately(_:deadline:access:after:wake:)``); if the wait is not over, the
+/// engine's waiters keep a callback that brings the next step back to the event loop on the next
+/// change of the operation, at the deadline or when the engine closes. What it costs while it
+/// waits is a waiter entry, this object and the HTTP/2 stream.
 ///
 /// Every member is used on `eventLoop` only; the one thing another thread does is the wake-up,
 /// which only schedules the next step there.
@@ -37,16 +38,17 @@ final class EventLoopWait {
         self.end = end
     }
 
-    /// Reads the operation and answers if the wait is over, or waits for the next wake-up.
-    func step() {
+    /// Reads the operation and answers if the wait is over, or waits for the next wake-up (`after`
+    /// the one that brought this step here, if any).
+    func step(after wakeUp: WakeUp? = nil) {
         eventLoop.preconditionInEventLoop()
         guard end != nil else { return }
         registration = nil
         let bound = NIOLoopBound(self, eventLoop: eventLoop)
         let eventLoop = self.eventLoop
         do {
-            let step = try engine.waitImmediately(name, deadline: deadline, access: access) {
-                eventLoop.execute { bound.value.step() }
+            let step = try engine.waitImmediately(name, deadline: deadline, access: access, after: wakeUp) { wakeUp in
+                eventLoop.execute { bound.value.step(after: wakeUp) }
             }
             switch step {
             case .over(let state): finish(.message(state.operationBytes))

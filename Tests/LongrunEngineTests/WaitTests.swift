@@ -31,7 +31,7 @@ struct WaitTests {
             defer { engine.close() }
             let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
             let woken = Mutex(false)
-            let step = try engine.waitImmediately(op.name, deadline: nil) { woken.withLock { $0 = true } }
+            let step = try engine.waitImmediately(op.name, deadline: nil) { _ in woken.withLock { $0 = true } }
             guard case .waiting = step else {
                 Issue.record("a running operation's wait ended at once: \(step)")
                 return
@@ -42,6 +42,58 @@ struct WaitTests {
                 }
             }
             #expect(wokenWhenAnswered)
+        }
+    }
+
+    /// A wake-up by a commit is reported with the time since the commit was announced (the
+    /// daemon's `longrun_wait_wakeup_seconds`); a wait that ends at its deadline reports none.
+    @Test(arguments: TestBackend.available)
+    func aWakeUpByACommitIsReportedWithItsDelay(on backend: TestBackend) async throws {
+        try await withStorePlace(backend) { place in
+            let engine = try await place.openEngine()
+            defer { engine.close() }
+            let reported = Mutex<[Duration]>([])
+            engine.observeWakeUps { delay in reported.withLock { $0.append(delay) } }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            #expect(try await !engine.wait(op.name, timeout: .milliseconds(20)).done)
+            // A shared store announces commits as it follows the log: the create, announced after
+            // the wait began, may wake it (a wake-up too, of a wait that then goes on).
+            let beforeTheCompletion = reported.withLock { delays in defer { delays = [] }; return delays.count }
+            #expect(beforeTheCompletion == 0 || backend == .postgres, "a wait that ended at its deadline was reported")
+            async let waited = engine.wait(op.name, timeout: .seconds(30))
+            try await waitUntil { engine.waiterCount == 1 }
+            _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
+            #expect(try await waited.done)
+            let delays = reported.withLock { $0 }
+            #expect(delays.count == 1 || (backend == .postgres && delays.count == 2), "\(delays)")
+            #expect(delays.allSatisfy { $0 >= .zero && $0 < .seconds(30) }, "\(delays)")
+        }
+    }
+
+    /// The event loop's waits report theirs at the step after the wake-up, from the `WakeUp` it
+    /// hands on.
+    @Test
+    func aWakeUpOfAWaitThatCannotSuspendIsReportedAtItsNextStep() async throws {
+        try await withStorePlace(.lmdb) { place in
+            let engine = try await place.openEngine()
+            defer { engine.close() }
+            let reported = Mutex<[Duration]>([])
+            engine.observeWakeUps { delay in reported.withLock { $0.append(delay) } }
+            let op = try await engine.create(CreateRequest(), actor: Fixtures.producer)
+            let woken = Mutex<WakeUp?>(nil)
+            guard case .waiting = try engine.waitImmediately(op.name, deadline: nil, wake: { wakeUp in woken.withLock { $0 = wakeUp } }) else {
+                Issue.record("a running operation's wait ended at once")
+                return
+            }
+            _ = try await engine.complete(op.name, outcome: .response(Fixtures.payload("R")), actor: Fixtures.producer)
+            let wakeUp = try #require(woken.withLock { $0 })
+            #expect(reported.withLock { $0 }.isEmpty)
+            guard case .over(let state) = try engine.waitImmediately(op.name, deadline: nil, after: wakeUp, wake: { _ in }) else {
+                Issue.record("the wait did not end after its operation completed")
+                return
+            }
+            #expect(state.done)
+            #expect(reported.withLock { $0 }.count == 1)
         }
     }
 

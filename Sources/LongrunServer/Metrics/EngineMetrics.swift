@@ -5,8 +5,8 @@ import Prometheus
 import Synchronization
 
 /// The engine's side of the metrics: a commit observer for the batch size and commit latency
-/// histograms, and a sampler that reads the gauges and the writer's and integrity monitor's
-/// counters at each scrape.
+/// histograms, a wake-up observer for the waiters' wake-up histogram, and a sampler that reads
+/// the gauges and the writer's and integrity monitor's counters at each scrape.
 extension LongrunMetrics {
     /// Starts recording `engine`'s commits and sampling its state (and the open waits and watches
     /// in `quotas`) into this registry.
@@ -17,6 +17,8 @@ extension LongrunMetrics {
             batchSize.record(sample.commands)
             commitDuration.record(duration: sample.duration)
         }
+        let wakeUps = Metrics.Timer(label: MetricName.waitWakeUp, factory: factory)
+        engine.observeWakeUps { wakeUps.record(duration: $0) }
         let gauges = EngineGauges(registry: registry)
         addSampler { gauges.sample(engine: engine, quotas: quotas) }
     }

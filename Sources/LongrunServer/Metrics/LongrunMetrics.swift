@@ -21,6 +21,7 @@ public final class LongrunMetrics: Sendable {
         factory.durationHistogramBuckets = [
             MetricName.rpcDuration: MetricBuckets.rpcDuration,
             MetricName.commitDuration: MetricBuckets.commitDuration,
+            MetricName.waitWakeUp: MetricBuckets.waitWakeUp,
         ]
         factory.valueHistogramBuckets = [MetricName.commitBatchSize: MetricBuckets.commitBatchSize]
         self.factory = factory
@@ -67,6 +68,7 @@ enum MetricName {
     static let runningOperations = "longrun_running_operations"
     static let liveOperations = "longrun_live_operations"
     static let waiters = "longrun_waiters"
+    static let waitWakeUp = "longrun_wait_wakeup_seconds"
     static let watchers = "longrun_watchers"
     static let logHead = "longrun_log_head_sequence"
     static let appliedSequence = "longrun_applied_sequence"
@@ -90,6 +92,13 @@ enum MetricBuckets {
     ]
     /// One write transaction: tens of microseconds without fsync, milliseconds with one.
     static let commitDuration: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
+        .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .seconds(1),
+    ]
+    /// A woken waiter waits for a thread: microseconds when one is free, tens of milliseconds
+    /// behind thousands of other wake-ups.
+    static let waitWakeUp: [Duration] = [
         .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
         .seconds(1),

@@ -106,6 +106,34 @@ struct MetricsTests {
         }
     }
 
+    /// A WaitOperation woken by a completion is timed from the commit's announcement to its read of
+    /// the operation, answered on the event loop or through grpc-swift; one that ends at its
+    /// deadline is not.
+    @Test(arguments: [true, false])
+    func aWokenWaitIsTimedFromTheCommitThatWokeIt(answersOnEventLoop: Bool) async throws {
+        let metrics = LongrunMetrics()
+        try await Harness.with(server: { $0.metrics = metrics; $0.answersOnEventLoop = answersOnEventLoop }) { h in
+            let created = try await h.create(id: "woken")
+            let timedOut = try await h.operations.waitOperation(.with { $0.name = created.name; $0.timeout = .init(nanos: 20_000_000) })
+            #expect(!timedOut.done)
+            let waiting = Task {
+                try await h.operations.waitOperation(.with { $0.name = created.name; $0.timeout = .init(seconds: 30) })
+            }
+            var open: Double?
+            for _ in 0..<200 where open != 1 {
+                open = Exposition(metrics.expositionText()).value("longrun_waiters")
+                if open != 1 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(open == 1)
+            _ = try await h.complete(created.name, response: any(Google_Protobuf_StringValue("done")))
+            #expect(try await waiting.value.done)
+            let scraped = Exposition(metrics.expositionText())
+            #expect(scraped.type(of: "longrun_wait_wakeup_seconds") == "histogram")
+            #expect(scraped.value("longrun_wait_wakeup_seconds_count") == 1)
+            #expect((scraped.value("longrun_wait_wakeup_seconds_sum") ?? -1) >= 0)
+        }
+    }
+
     @Test func serversInOneProcessKeepTheirOwnCounts() async throws {
         let first = LongrunMetrics(), second = LongrunMetrics()
         try await Harness.with(server: { $0.metrics = first }) { h in
