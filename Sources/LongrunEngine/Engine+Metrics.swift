@@ -10,18 +10,18 @@ extension LongrunEngine {
     /// observer at a time: the daemon's metrics. Batches that fail are not reported (their
     /// callers get the error).
     public func observeCommits(_ observer: CommitObserver?) {
-        writer.commitObserver.withLock { $0 = observer }
+        writer.commitObserver.withLock { $0 = observer.map(ObserverSlot.init) }
     }
 
     /// Calls `observer` each time a waiter (WaitOperation) woken by a commit has read the operation
     /// again, with the time since that commit was announced to the waiters (nil: stop): how long
     /// the wake-up waited for a thread. Called on the waiter's thread; it must be quick.
     public func observeWakeUps(_ observer: WakeObserver?) {
-        wakeObserver.withLock { $0 = observer }
+        wakeObserver.withLock { $0 = observer.map(ObserverSlot.init) }
     }
 
     func recordWakeUp(announced: ContinuousClock.Instant) {
-        if let observe = wakeObserver.withLock({ $0 }) { observe(.now - announced) }
+        if let observer = wakeObserver.withLock({ $0 }) { observer.observe(.now - announced) }
     }
 
     /// A consistent sample of the engine's gauges.

@@ -144,7 +144,7 @@ public final class LongrunEngine: Sendable {
     let writer: GroupCommitWriter
     let waiters: WaiterRegistry
     /// Told how long each woken waiter took to read the operation again (the daemon's metrics).
-    let wakeObserver = Mutex<WakeObserver?>(nil)
+    let wakeObserver = Mutex<ObserverSlot<Duration>?>(nil)
     let clock: any WallClock
     let logger: Logger
     let integrity: IntegrityMonitor

@@ -66,7 +66,7 @@ final class GroupCommitWriter: Sendable {
     /// Whether the last batch failed because the store is full (logged once per episode).
     private let storeFull = Mutex(false)
     /// Told of each committed batch (the daemon's metrics); nil costs one lock per commit.
-    let commitObserver = Mutex<CommitObserver?>(nil)
+    let commitObserver = Mutex<ObserverSlot<CommitSample>?>(nil)
 
     /// The host stamped on every actor this writer records (``LongrunEngine/Configuration/hostName``).
     private let hostName: String?
@@ -275,8 +275,8 @@ final class GroupCommitWriter: Sendable {
                 $0.commands += UInt64(batch.count)
                 $0.transitions += UInt64(outcome.transitions)
             }
-            if let observe = commitObserver.withLock({ $0 }) {
-                observe(CommitSample(commands: batch.count, transitions: outcome.transitions, duration: ContinuousClock.now - started))
+            if let observer = commitObserver.withLock({ $0 }) {
+                observer.observe(CommitSample(commands: batch.count, transitions: outcome.transitions, duration: ContinuousClock.now - started))
             }
             // Waiters first: a batch's answers then leave after its wake-ups, so that whoever is
             // told of a change (a producer's completion acknowledged) is never told before those

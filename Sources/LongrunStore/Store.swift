@@ -75,8 +75,13 @@ public final class Store: Sendable {
     /// (``StoreJournal/commitBatch(_:answering:_:)``).
     let visibility = VisibilityGate()
     /// Tests: an error thrown in place of LMDB's commit right after a batch was answered from the
-    /// journal (each call; nil commits).
-    let answeredCommitFault = Mutex<(@Sendable () -> (any Error)?)?>(nil)
+    /// journal (each call; nil commits). In a struct: a bare closure in a `Mutex` gains two thunks
+    /// at every access (see `ObserverSlot` in LongrunEngine).
+    let answeredCommitFault = Mutex<AnsweredCommitFault?>(nil)
+
+    struct AnsweredCommitFault: Sendable {
+        let error: @Sendable () -> (any Error)?
+    }
     /// Why the open's writes failed after it had begun serving reads
     /// (``Configuration/serveReadsWhileOpening``): every commit fails with it until the store is
     /// opened again. Nil otherwise.

@@ -205,7 +205,7 @@ final class StoreJournal: @unchecked Sendable {
                     if let answered {
                         // Run again (the map grew): the answered batch, exactly as journaled.
                         _ = try store.writeBatch(txn) { writer in try store.apply(answered.entries, with: writer) }
-                        if let fault = store.answeredCommitFault.withLock({ $0?() }) { throw fault }
+                        if let fault = store.answeredCommitFault.withLock({ $0?.error() }) { throw fault }
                         return answered.result
                     }
                     let (result, entries) = try store.writeBatch(txn, journaling: true, body)
@@ -219,7 +219,7 @@ final class StoreJournal: @unchecked Sendable {
                                 store.visibility.close()
                                 if answer(result) { answered = (result, entries) } else { store.visibility.open() }
                             }
-                            if answered != nil, let fault = store.answeredCommitFault.withLock({ $0?() }) { throw fault }
+                            if answered != nil, let fault = store.answeredCommitFault.withLock({ $0?.error() }) { throw fault }
                         } else {
                             // Larger than the ring's free room: made durable by a checkpoint instead.
                             journaled = false

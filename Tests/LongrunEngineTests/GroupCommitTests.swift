@@ -157,7 +157,7 @@ struct GroupCommitTests {
                 defer { engine.close() }
                 let created = try await engine.create(CreateRequest(id: "p"), actor: Fixtures.producer)
                 let store = try #require(engine.lmdb)
-                store.answeredCommitFault.withLock { $0 = { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
+                store.answeredCommitFault.withLock { $0 = .init { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
                 try await Task.sleep(for: .milliseconds(200))  // longer than the last batch: the next write leads
                 let answer = Mutex<Result<OperationState, any Error>?>(nil)
                 let command = Command.complete(name: created.name, outcome: .response(Fixtures.payload("R", "done")))

@@ -617,7 +617,7 @@ struct AnsweredFromTheJournalTests {
         try create(store, "p")
         let faults = Mutex(1)
         store.answeredCommitFault.withLock {
-            $0 = {
+            $0 = .init {
                 faults.withLock { left in
                     guard left > 0 else { return nil }
                     left -= 1
@@ -652,7 +652,7 @@ struct AnsweredFromTheJournalTests {
         do {
             let store = try Store(directory: path, configuration: configuration(), logger: logger)
             try create(store, "p")
-            store.answeredCommitFault.withLock { $0 = { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
+            store.answeredCommitFault.withLock { $0 = .init { LMDBError(kind: .other(code: EIO), code: EIO, operation: "mdb_txn_commit") } }
             var answers = 0
             #expect(throws: StoreError.self) {
                 _ = try answeredBatch(store, creating: "a", progressing: "p", runs: Counter()) { state in
