@@ -9,7 +9,10 @@ import SwiftProtobuf
 /// connections: the server advertises no stream limit, and NIO's HTTP/2 client then keeps to 100
 /// open streams per connection (it queues the others). While they wait: the daemon's RSS increase
 /// per waiter. Then one pipelined producer stream completes every operation: per waiter, the time
-/// from its completion's acknowledgement (and from its send) to the waiter's response.
+/// from its completion's acknowledgement (and from its send) to the waiter's response; and the
+/// daemon's own account of the same wake-ups, from its metrics (`longrun_wait_wakeup_seconds`:
+/// from a commit's announcement to the woken wait's read), which this process's share of the two
+/// cores does not delay.
 struct W7Result: Codable, Sendable {
     var waiters: Int
     var connections: Int
@@ -35,6 +38,9 @@ struct W7Result: Codable, Sendable {
     /// CPU would delay the waiters' responses it reads.
     var daemonCompletionCPUSeconds = 0.0
     var clientCompletionCPUSeconds = 0.0
+    /// The daemon's own account of the same wake-ups (its `longrun_wait_wakeup_seconds`): nil if
+    /// its metrics could not be read.
+    var daemonWakeUps: DaemonWakeUps?
     var targets = "every waiter ≤ 50 ms after the acknowledgement; ≤ 2 KB of daemon RSS per waiter"
 
     init(waiters: Int, connections: Int, rssBeforeKiB: Int, rssConnectedKiB: Int, rssWaitingKiB: Int) {
@@ -49,7 +55,7 @@ struct W7Result: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case waiters, connections, bytesPerWaiter, bytesPerWaiterWithConnections, wakeAfterAcknowledgement, wakeAfterSend
-        case waitersOver50Milliseconds, completionSeconds, daemonCompletionCPUSeconds, clientCompletionCPUSeconds, targets
+        case waitersOver50Milliseconds, completionSeconds, daemonCompletionCPUSeconds, clientCompletionCPUSeconds, daemonWakeUps, targets
         case rssBeforeKiB = "rss_before_kib"
         case rssConnectedKiB = "rss_connected_kib"
         case rssWaitingKiB = "rss_waiting_kib"
@@ -63,8 +69,12 @@ struct W7Wait {
         let count = settings.waiters
         let connections = settings.waitConnections ?? (count + Self.streamsPerConnection - 1) / Self.streamsPerConnection
         say("W7 \(count) concurrent WaitOperation callers on \(connections) connections, then completion of every operation")
-        let daemon = try Daemon.start(binary: settings.longrund)
-        defer { daemon.stop() }
+        let metrics = NSTemporaryDirectory() + "longrun-load-\(getpid())-w7-metrics.sock"
+        let daemon = try Daemon.start(binary: settings.longrund, arguments: ["--metrics-listen", metrics])
+        defer {
+            daemon.stop()
+            unlink(metrics)
+        }
         return try await Connection.with(socket: daemon.socket) { control in
             try await populate(control.producers, prefix: "w-", count: count)
             let rssBefore = await Self.settledRSS(daemon.server)
@@ -94,6 +104,15 @@ struct W7Wait {
                         """)
                     try await Self.completeAll(count, producers: control.producers, daemon: daemon.server, arrivals: arrivals, into: &result) {
                         try await waiters.waitForAll()
+                    }
+                    result.daemonWakeUps = UnixSocket.get("/metrics", from: metrics).flatMap(DaemonWakeUps.init(exposition:))
+                    if let wakeUps = result.daemonWakeUps {
+                        say("""
+                              the daemon's account (longrun_wait_wakeup_seconds, from a commit's announcement to the woken wait's read): \
+                            \(wakeUps.count) wake-ups, \(wakeUps.within50Milliseconds) within 50 ms, p99 at most \(wakeUps.p99AtMostText)
+                            """)
+                    } else {
+                        say("  the daemon's metrics could not be read: no account of its own of the wake-ups")
                     }
                     return result
                 }
@@ -157,6 +176,33 @@ struct W7Wait {
             last = now
             if quiet >= 3 && ContinuousClock.now - start >= .seconds(1) { return }
         }
+    }
+}
+
+/// A histogram of the daemon's `longrun_wait_wakeup_seconds`, as W7 reports it.
+struct DaemonWakeUps: Codable, Sendable {
+    var count: Int
+    var within50Milliseconds: Int
+    /// The upper bound of the bucket that holds the 99th percentile (nil: over the last bound).
+    var p99AtMostMilliseconds: Double?
+
+    var p99AtMostText: String { p99AtMostMilliseconds.map { "\(Format.fixed($0, 2)) ms" } ?? "over the last bucket" }
+
+    /// From the daemon's Prometheus text: the metric's cumulative buckets (`le` in seconds).
+    init?(exposition: String) {
+        var buckets: [(bound: Double, count: Int)] = []
+        for line in exposition.split(separator: "\n") where line.hasPrefix("longrun_wait_wakeup_seconds_bucket{") {
+            guard let quote = line.range(of: "le=\""), let end = line[quote.upperBound...].firstIndex(of: "\""),
+                  let count = line.split(separator: " ").last.flatMap({ Double($0) }) else { continue }
+            let bound = line[quote.upperBound..<end] == "+Inf" ? Double.infinity : Double(line[quote.upperBound..<end])
+            if let bound { buckets.append((bound, Int(count))) }
+        }
+        buckets.sort { $0.bound < $1.bound }
+        guard let total = buckets.last?.count else { return nil }
+        count = total
+        within50Milliseconds = buckets.last { $0.bound <= 0.05 }?.count ?? 0
+        let p99 = buckets.first { Double($0.count) >= 0.99 * Double(total) }?.bound ?? .infinity
+        p99AtMostMilliseconds = p99.isFinite ? p99 * 1000 : nil
     }
 }
 
