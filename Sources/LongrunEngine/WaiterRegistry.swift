@@ -186,6 +186,7 @@ final class WaiterRegistry: Sendable {
                 woken.append(contentsOf: entries.values)
             }
         }
+        guard !woken.isEmpty else { return }
         let announced = ContinuousClock.now
         for waker in woken { waker(.changed(announced: announced)) }
     }
