@@ -85,19 +85,26 @@ struct MetricsTests {
         }
     }
 
+    /// A WaitOperation of `name` (up to 30 s) in a task of its own, once `longrun_waiters` counts it.
+    private static func openWait(of name: String, on h: Harness, countedIn metrics: LongrunMetrics) async throws
+        -> Task<Google_Longrunning_Operation, any Error> {
+        let waiting = Task {
+            try await h.operations.waitOperation(.with { $0.name = name; $0.timeout = .init(seconds: 30) })
+        }
+        var open: Double?
+        for _ in 0..<200 where open != 1 {
+            open = Exposition(metrics.expositionText()).value("longrun_waiters")
+            if open != 1 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(open == 1)
+        return waiting
+    }
+
     @Test func openWaitsAreCountedWhileTheyWait() async throws {
         let metrics = LongrunMetrics()
         try await Harness.with(server: { $0.metrics = metrics }) { h in
             let created = try await h.create(id: "slow")
-            let waiting = Task {
-                try await h.operations.waitOperation(.with { $0.name = created.name; $0.timeout = .init(seconds: 30) })
-            }
-            var seen: Double?
-            for _ in 0..<200 where seen != 1 {
-                seen = Exposition(metrics.expositionText()).value("longrun_waiters")
-                if seen != 1 { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            #expect(seen == 1)
+            let waiting = try await Self.openWait(of: created.name, on: h, countedIn: metrics)
             _ = try await h.complete(created.name, response: any(Google_Protobuf_StringValue("done")))
             _ = try await waiting.value
             let after = Exposition(metrics.expositionText())
@@ -116,15 +123,7 @@ struct MetricsTests {
             let created = try await h.create(id: "woken")
             let timedOut = try await h.operations.waitOperation(.with { $0.name = created.name; $0.timeout = .init(nanos: 20_000_000) })
             #expect(!timedOut.done)
-            let waiting = Task {
-                try await h.operations.waitOperation(.with { $0.name = created.name; $0.timeout = .init(seconds: 30) })
-            }
-            var open: Double?
-            for _ in 0..<200 where open != 1 {
-                open = Exposition(metrics.expositionText()).value("longrun_waiters")
-                if open != 1 { try await Task.sleep(for: .milliseconds(10)) }
-            }
-            #expect(open == 1)
+            let waiting = try await Self.openWait(of: created.name, on: h, countedIn: metrics)
             _ = try await h.complete(created.name, response: any(Google_Protobuf_StringValue("done")))
             #expect(try await waiting.value.done)
             let scraped = Exposition(metrics.expositionText())
