@@ -14,6 +14,8 @@ public final class LongrunMetrics: Sendable {
     /// swift-metrics' view of ``registry``, with this daemon's histogram buckets.
     public let factory: PrometheusMetricsFactory
     private let samplers = Mutex<[@Sendable () -> Void]>([])
+    /// Every RPC's series, by label set (``recordRPC(service:method:code:duration:)``).
+    private let rpcSeriesByKey = Mutex<[RPCSeries.Key: RPCSeries]>([:])
 
     public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -32,6 +34,17 @@ public final class LongrunMetrics: Sendable {
     /// tests use their own instances and never call it.
     public func bootstrapMetricsSystem() {
         MetricsSystem.bootstrap(factory)
+    }
+
+    /// The series of `key`, made at its first call.
+    func rpcSeries(_ key: RPCSeries.Key) -> RPCSeries {
+        if let series = rpcSeriesByKey.withLock({ $0[key] }) { return series }
+        let made = RPCSeries(key, factory: factory)
+        return rpcSeriesByKey.withLock { series in
+            if let existing = series[key] { return existing }
+            series[key] = made
+            return made
+        }
     }
 
     /// Runs `sampler` before every exposition; it sets gauges and catches counters up.
