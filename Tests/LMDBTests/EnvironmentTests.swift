@@ -305,9 +305,10 @@ struct EnvironmentTests {
         let env = try open(initialMapSize: 1 << 20)
         let db = try env.openDatabase("things")
         func check() throws {
+            let mapSize = env.info.mapSize  // not inside the read: `info` takes the resize lock too
             try env.read { txn in
                 let map = try #require(env.mapRange(txn))
-                #expect(map.count >= env.info.mapSize)
+                #expect(map.count >= mapSize)
                 let start = UInt(bitPattern: map.start)
                 let inside = try #require(try txn.get(db, key: [0])).baseAddress.map { UInt(bitPattern: $0) }
                 #expect(inside.map { start <= $0 && $0 < start + UInt(map.count) } == true)
