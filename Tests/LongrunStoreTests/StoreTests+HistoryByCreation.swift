@@ -50,8 +50,9 @@ extension StoreTests {
     /// `history_by_creation` stand for a conversion interrupted part way.
     func keyHistoryByName(_ store: Store, leftInTheNewView: [[UInt8]] = []) throws {
         let legacy = try store.environment.openDatabase("history")
+        let keys = try historyKeys(store)  // not inside the write: one thread, one hold of the map
         try store.write { writer in
-            for (createSequence, sequence) in try historyKeys(store) {
+            for (createSequence, sequence) in keys {
                 let event = try #require(try writer.reader.event(at: sequence))
                 #expect(try writer.reader.operation(event.name)?.createSequence == createSequence)
                 let key = Array(event.name.description.utf8) + [0] + Keys.sequence(sequence)
@@ -76,9 +77,10 @@ extension StoreTests {
             // Compacted: the log alone cannot rebuild the views, and the conversion needs no more.
             let (store, _, _) = try variedStoreCompactedThroughASnapshot(directory)
             expected = try views(store)
+            let keys = try historyKeys(store)
             histories = try store.read { reader in
                 var histories: [OperationName: [UInt64]] = [:]
-                for (_, sequence) in try historyKeys(store) {
+                for (_, sequence) in keys {
                     let event = try #require(try reader.event(at: sequence))
                     histories[event.name, default: []].append(sequence)
                 }
