@@ -187,8 +187,10 @@ public struct LongrunServer: Service {
 
     public func run() async throws {
         let transport = UnixServerTransport(configuration: .init(
-            listeningSocket: listeningSocket, policy: configuration.access,
-            maximumRequestBytes: configuration.maximumRequestBytes, fastPath: fastPath
+            listeningSocket: listeningSocket, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
+            // Every wait and watch a peer may hold, on one connection, and room for other calls.
+            maximumConcurrentStreams: configuration.maximumWaitsPerPeer + configuration.maximumWatchesPerPeer + 1_024,
+            fastPath: fastPath
         ))
         // Metrics count every call when enabled; the access log is installed only when its lines
         // would be printed: off, it costs nothing. Innermost, Longrun's own services get their

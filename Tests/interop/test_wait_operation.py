@@ -144,3 +144,48 @@ def test_client_cancelling_a_wait_does_not_disturb_others(stubs):
     support.complete(producers, name, response=wrappers_pb2.StringValue(value="kept"))
     assert kept.result(timeout=30).done
     assert abandoned.cancelled()
+
+
+
+def test_one_channel_holds_hundreds_of_waits_at_once(daemon, stubs):
+    """A client may hold more calls open on one connection than swift-nio-http2's default limit of
+    100 streams: the daemon advertises the streams a connection may carry, where it had its
+    connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call and calls failed."""
+    producers, _ = stubs
+    name = support.create(producers).name
+    channel = grpc.insecure_channel(daemon.target)
+    try:
+        _, _, _, operations = support.stubs(channel)
+        futures = [operations.WaitOperation.future(wait_request(name, 60), timeout=90) for _ in range(300)]
+        time.sleep(1.0)
+        ended = [f.exception() for f in futures if f.done()]
+        assert not ended, f"{len(ended)} of 300 waits ended before the completion: {ended[:3]}"
+        support.complete(producers, name, response=wrappers_pb2.StringValue(value="all 300"))
+        assert all(f.result(timeout=30).done for f in futures)
+    finally:
+        channel.close()
+
+
+def test_a_client_that_cancels_hundreds_of_calls_keeps_its_other_calls(daemon, stubs):
+    """Cancelling is a client's right: 500 waits cancelled within a second or two (RST_STREAM
+    each) do not end the connection, which swift-nio-http2's guard against reset floods did after
+    200 (GOAWAY, ENHANCE_YOUR_CALM), failing every call still open on it with UNAVAILABLE."""
+    producers, _ = stubs
+    held, other = support.create(producers).name, support.create(producers).name
+    channel = grpc.insecure_channel(daemon.target)
+    try:
+        _, _, _, operations = support.stubs(channel)
+        kept = [operations.WaitOperation.future(wait_request(held, 60), timeout=90) for _ in range(50)]
+        time.sleep(0.3)
+        for _ in range(20):
+            cancelled = [operations.WaitOperation.future(wait_request(other, 60), timeout=90) for _ in range(25)]
+            time.sleep(0.05)
+            for future in cancelled:
+                future.cancel()
+        time.sleep(0.3)
+        ended = [f.exception() for f in kept if f.done()]
+        assert not ended, f"{len(ended)} of the 50 waits kept open ended early: {ended[:3]}"
+        support.complete(producers, held, response=wrappers_pb2.StringValue(value="kept"))
+        assert all(f.result(timeout=30).done for f in kept)
+    finally:
+        channel.close()

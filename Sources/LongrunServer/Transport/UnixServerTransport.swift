@@ -33,6 +33,11 @@ public final class UnixServerTransport: ServerTransport {
         var policy: AccessPolicy
         /// Largest request message accepted, on both paths.
         var maximumRequestBytes: Int
+        /// Streams one connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS): a
+        /// client opens more as others end. Not swift-nio-http2's 100 when unset: that limit
+        /// is not advertised, so a client that takes no limit for granted (grpc-core) had its
+        /// connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call.
+        var maximumConcurrentStreams = 16_384
         var fastPath: UnaryFastPath? = nil
     }
 
@@ -100,6 +105,7 @@ public final class UnixServerTransport: ServerTransport {
         }
         let queue = CallQueue(methods: methods.withLock { $0 }, maximumMessageBytes: configuration.maximumRequestBytes, continuation: continuation)
         let (policy, fastPath, quiescing) = (configuration.policy, configuration.fastPath, quiescing)
+        let maximumStreams = configuration.maximumConcurrentStreams
         do {
             _ = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -110,7 +116,7 @@ public final class UnixServerTransport: ServerTransport {
                 }
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try Self.configure(connection: channel, policy: policy, fastPath: fastPath, calls: queue)
+                        try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, calls: queue)
                     }
                 }
                 .withBoundSocket(configuration.listeningSocket)
@@ -150,20 +156,30 @@ public final class UnixServerTransport: ServerTransport {
     /// taken from its frames (``FastPathStreams``) and a child channel with a ``StreamEntry``
     /// first for every other stream; and its graceful end (``ConnectionLifecycle``). Runs on the
     /// connection's event loop.
-    private static func configure(connection channel: any Channel, policy: AccessPolicy, fastPath: UnaryFastPath?, calls: CallQueue) throws {
+    private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
+                                  calls: CallQueue) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
         let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
-        // 16 KiB frames, no limit on concurrent streams (the per-uid quotas bound the long ones).
+        // 16 KiB frames; and the concurrent streams stated (swift-nio-http2 enforces 100 unless
+        // told otherwise, and a client only knows a limit it was sent).
         var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
         connectionConfiguration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumStreams),
             HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
             HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
             HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
         ]
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration))
+        // A client may cancel every call it may hold (RST_STREAM) every 30 s: swift-nio-http2's
+        // guard against reset floods allows 200 per connection, and past them ends the connection
+        // (GOAWAY, ENHANCE_YOUR_CALM) with every call still open on it: a client that cancelled
+        // 500 waits in a second lost the 50 it kept open, UNAVAILABLE.
+        var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
+        streamConfiguration.streamResetFrameRateLimit.maximumCount = max(maximumStreams, 200)
+        streamConfiguration.streamResetFrameRateLimit.windowLength = .seconds(30)
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration, streamConfiguration: streamConfiguration))
         try sync.addHandler(ConnectionLifecycle())
         if let fastPath {
             try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow))
