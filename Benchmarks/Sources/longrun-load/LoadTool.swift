@@ -112,7 +112,7 @@ struct RunWorkloads: AsyncParsableCommand {
             throw ValidationError("counts and durations must be positive")
         }
         if let waitConnections, waitConnections * W7Wait.streamsPerConnection < waiters {
-            throw ValidationError("--wait-connections: at least \((waiters + W7Wait.streamsPerConnection - 1) / W7Wait.streamsPerConnection) for \(waiters) waiters (the HTTP/2 client opens at most \(W7Wait.streamsPerConnection) streams per connection)")
+            throw ValidationError("--wait-connections: at least \((waiters + W7Wait.streamsPerConnection - 1) / W7Wait.streamsPerConnection) for \(waiters) waiters (\(W7Wait.streamsPerConnection) streams per connection: daemons before 2026-12-07 allowed no more)")
         }
         _ = try Self.counts(producers, "--producers")
         _ = try Self.counts(listSizes, "--list-sizes")

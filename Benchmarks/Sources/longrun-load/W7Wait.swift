@@ -6,13 +6,13 @@ import Synchronization
 import SwiftProtobuf
 
 /// W7: N concurrent WaitOperation callers, each on its own running operation, spread over several
-/// connections: the server advertises no stream limit, and NIO's HTTP/2 client then keeps to 100
-/// open streams per connection (it queues the others). While they wait: the daemon's RSS increase
-/// per waiter. Then one pipelined producer stream completes every operation: per waiter, the time
-/// from its completion's acknowledgement (and from its send) to the waiter's response; and the
-/// daemon's own account of the same wake-ups, from its metrics (`longrun_wait_wakeup_seconds`:
-/// from a commit's announcement to the woken wait's read), which this process's share of the two
-/// cores does not delay.
+/// connections, 100 streams on each (builds before 2026-12-07 advertised no stream limit and
+/// allowed 100; NIO's HTTP/2 client then queued the others). While they wait: the daemon's RSS
+/// increase per waiter. Then one pipelined producer stream completes every operation: per
+/// waiter, the time from its completion's acknowledgement (and from its send) to the waiter's
+/// response; and the daemon's own account of the same wake-ups, from its metrics
+/// (`longrun_wait_wakeup_seconds`: from a commit's announcement to the woken wait's read), which
+/// this process's share of the two cores does not delay.
 struct W7Result: Codable, Sendable {
     var waiters: Int
     var connections: Int
@@ -160,7 +160,7 @@ struct W7Wait {
         return server.rssKiB()
     }
 
-    /// Streams NIO's HTTP/2 client opens on one connection when the server sets no limit.
+    /// Streams the waiters open on one connection: what every daemon build allows.
     static let streamsPerConnection = 100
 
     /// Returns once neither the daemon nor this process has used CPU for 300 ms (at least 1 s
