@@ -177,7 +177,7 @@ public final class UnixServerTransport: ServerTransport {
         // (GOAWAY, ENHANCE_YOUR_CALM) with every call still open on it: a client that cancelled
         // 500 waits in a second lost the 50 it kept open, UNAVAILABLE.
         var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
-        streamConfiguration.streamResetFrameRateLimit.maximumCount = max(maximumStreams, 200)
+        streamConfiguration.streamResetFrameRateLimit.maximumCount = maximumStreams
         streamConfiguration.streamResetFrameRateLimit.windowLength = .seconds(30)
         try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration, streamConfiguration: streamConfiguration))
         try sync.addHandler(ConnectionLifecycle())
