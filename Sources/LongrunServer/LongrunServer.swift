@@ -190,7 +190,7 @@ public struct LongrunServer: Service {
             listeningSocket: listeningSocket, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
             // Every wait and watch a peer may hold, on one connection, and room for other calls.
             maximumConcurrentStreams: configuration.maximumWaitsPerPeer + configuration.maximumWatchesPerPeer + 1_024,
-            fastPath: fastPath
+            fastPath: fastPath, logger: logger
         ))
         // Metrics count every call when enabled; the access log is installed only when its lines
         // would be printed: off, it costs nothing. Innermost, Longrun's own services get their

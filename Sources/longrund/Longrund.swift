@@ -155,6 +155,9 @@ struct Longrund: AsyncParsableCommand {
         if logFormat == .json { LoggingSystem.bootstrap(JSONLogHandler.init(label:)) }
         var logger = Logger(label: "longrund")
         logger.logLevel = level
+        if let limit = OpenFileLimit.raiseToHardLimit() {
+            logger.debug("open files limit", metadata: ["before": "\(limit.before)", "now": "\(limit.after)"])
+        }
         guard let mode = mode_t(socketMode, radix: 8), mode <= 0o777 else { throw ValidationError("--socket-mode must be octal permission bits such as 0660") }
         guard let grace = DurationText.parse(cancelGrace) else { throw ValidationError("--cancel-grace: not a duration: \(cancelGrace) (try 30s)") }
         guard let wait = DurationText.parse(maxWait) else { throw ValidationError("--max-wait: not a duration: \(maxWait) (try 1h)") }

@@ -5,6 +5,7 @@ conftest.py's pytest_configure); import them inside functions.
 """
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -60,8 +61,10 @@ def _tail(path, limit=4000):
 class Daemon:
     """One longrund process on a private (or given) data directory and socket."""
 
-    def __init__(self, binary_path, data_dir=None, socket_path=None, args=(), store=None):
+    def __init__(self, binary_path, data_dir=None, socket_path=None, args=(), store=None, open_files=None):
         self.binary = binary_path
+        # RLIMIT_NOFILE, soft and hard, for the daemon's process (None: this process's).
+        self.open_files = open_files
         # A PostgreSQL store (--store): given, or with LONGRUN_INTEROP_STORE set (the suite run on
         # PostgreSQL), a fresh schema of that database for each daemon not given a data directory.
         if store is None and data_dir is None and os.environ.get("LONGRUN_INTEROP_STORE"):
@@ -85,7 +88,10 @@ class Daemon:
         where = ["--store", self.store] if self.store else ["--data-dir", self.data_dir]
         cmd = [self.binary, *where, "--socket", self.socket, *self.args]
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+            limit = self.open_files
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                         preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit)))
+                                         if limit else None)
         return self
 
     def running(self):

@@ -3,6 +3,7 @@ graceful shutdown."""
 
 import os
 import queue
+import socket
 import stat
 import threading
 import time
@@ -220,3 +221,40 @@ def test_sigterm_ends_waits_and_watches_and_exits_cleanly(make_daemon):
         assert not problems, "; ".join(problems)
     finally:
         ch.close()
+
+
+def test_out_of_file_descriptors_is_said_and_the_daemon_serves_again(make_daemon):
+    """Each client connection holds a descriptor. At the limit a new client is refused (UNAVAILABLE,
+    which clients retry) and the log says why and what to do; once connections close, clients are
+    served again. (The daemon raises its soft limit to the hard one; here both are 64.)"""
+    daemon = make_daemon(open_files=64).start().wait_ready()
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+    peers = []
+    try:
+        for _ in range(300):
+            peer = socket.socket(socket.AF_UNIX)
+            peer.settimeout(2)
+            try:
+                peer.connect(daemon.socket)
+                peer.sendall(preface)
+            except OSError:  # the listening socket's queue is full: the daemon stopped accepting
+                peer.close()
+                break
+            peers.append(peer)
+            time.sleep(0.002)
+        deadline = time.monotonic() + 10
+        while "out of file descriptors" not in daemon.stderr() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = daemon.stderr()
+        assert "out of file descriptors" in log and "open_files_limit=64" in log, daemon.output()
+        assert "LimitNOFILE" in log
+    finally:
+        for peer in peers:
+            peer.close()
+    with grpc.insecure_channel(daemon.target) as channel:
+        _, _, _, operations = support.stubs(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/absent"), timeout=10,
+                                    wait_for_ready=True)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    assert daemon.running()

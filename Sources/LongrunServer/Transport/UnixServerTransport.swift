@@ -1,4 +1,5 @@
 public import GRPCCore
+import Logging
 import NIOCore
 import NIOExtras
 import NIOHPACK
@@ -39,6 +40,8 @@ public final class UnixServerTransport: ServerTransport {
         /// connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call.
         var maximumConcurrentStreams = 16_384
         var fastPath: UnaryFastPath? = nil
+        /// Where the listening socket's accept errors are told (``AcceptErrors``).
+        var logger = Logger(label: "longrun.transport")
     }
 
     private let configuration: Configuration
@@ -105,12 +108,13 @@ public final class UnixServerTransport: ServerTransport {
         }
         let queue = CallQueue(methods: methods.withLock { $0 }, maximumMessageBytes: configuration.maximumRequestBytes, continuation: continuation)
         let (policy, fastPath, quiescing) = (configuration.policy, configuration.fastPath, quiescing)
-        let maximumStreams = configuration.maximumConcurrentStreams
+        let (maximumStreams, logger) = (configuration.maximumConcurrentStreams, configuration.logger)
         do {
             _ = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(AcceptErrors(logger: logger))
                         try channel.pipeline.syncOperations.addHandler(quiescing.makeServerChannelHandler(channel: channel))
                     }
                 }

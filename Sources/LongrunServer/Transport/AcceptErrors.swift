@@ -1,0 +1,43 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Says why the listening socket cannot accept a connection (out of file descriptors, above all),
+/// at most once a minute: swift-nio retries the accept after a second and tells no one, so clients
+/// saw UNAVAILABLE and the daemon's log said nothing. Sits on the listening channel, ahead of the
+/// accept back-off handler the bootstrap adds (which keeps the error to itself).
+final class AcceptErrors: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let logger: Logger
+    private var lastLogged: NIODeadline?
+    private var unlogged = 0
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        let now = NIODeadline.now()
+        if let lastLogged, now - lastLogged < .seconds(60) {
+            unlogged += 1
+        } else {
+            lastLogged = now
+            var metadata: Logger.Metadata = ["error": "\(error)", "refused_since_last_message": "\(unlogged)"]
+            unlogged = 0
+            let outOfDescriptors = (error as? IOError).map { $0.errnoCode == EMFILE || $0.errnoCode == ENFILE } ?? false
+            if outOfDescriptors {
+                metadata["open_files_limit"] = "\(OpenFileLimit.current.map(String.init) ?? "unknown")"
+                logger.warning("""
+                    cannot accept a connection: out of file descriptors (one per client connection). Clients see \
+                    UNAVAILABLE until connections close; raise the limit (LimitNOFILE= in the systemd unit, or ulimit -n) \
+                    or let fewer clients connect. Accepting again every second
+                    """, metadata: metadata)
+            } else {
+                logger.warning("cannot accept a connection; accepting again in a second", metadata: metadata)
+            }
+        }
+        context.fireErrorCaught(error)
+    }
+}
