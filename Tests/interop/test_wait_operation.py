@@ -147,23 +147,25 @@ def test_client_cancelling_a_wait_does_not_disturb_others(stubs):
 
 
 
+def expect_every_wait_woken(futures, producers, name):
+    """None of `futures` (waits on `name`) ended early; completing `name` answers each, done."""
+    ended = [f.exception() for f in futures if f.done()]
+    assert not ended, f"{len(ended)} of {len(futures)} waits ended before the completion: {ended[:3]}"
+    support.complete(producers, name, response=wrappers_pb2.StringValue(value="done"))
+    assert all(f.result(timeout=30).done for f in futures)
+
+
 def test_one_channel_holds_hundreds_of_waits_at_once(daemon, stubs):
-    """A client may hold more calls open on one connection than swift-nio-http2's default limit of
-    100 streams: the daemon advertises the streams a connection may carry, where it had its
-    connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call and calls failed."""
+    """A client may hold more calls open on one connection than swift-nio-http2's default of 100
+    streams: the daemon advertises how many a connection may carry. (It advertised none and
+    refused the connection at the 101st call, GOAWAY with PROTOCOL_ERROR: calls failed.)"""
     producers, _ = stubs
     name = support.create(producers).name
-    channel = grpc.insecure_channel(daemon.target)
-    try:
+    with grpc.insecure_channel(daemon.target) as channel:
         _, _, _, operations = support.stubs(channel)
         futures = [operations.WaitOperation.future(wait_request(name, 60), timeout=90) for _ in range(300)]
         time.sleep(1.0)
-        ended = [f.exception() for f in futures if f.done()]
-        assert not ended, f"{len(ended)} of 300 waits ended before the completion: {ended[:3]}"
-        support.complete(producers, name, response=wrappers_pb2.StringValue(value="all 300"))
-        assert all(f.result(timeout=30).done for f in futures)
-    finally:
-        channel.close()
+        expect_every_wait_woken(futures, producers, name)
 
 
 def test_a_client_that_cancels_hundreds_of_calls_keeps_its_other_calls(daemon, stubs):
@@ -172,8 +174,7 @@ def test_a_client_that_cancels_hundreds_of_calls_keeps_its_other_calls(daemon, s
     200 (GOAWAY, ENHANCE_YOUR_CALM), failing every call still open on it with UNAVAILABLE."""
     producers, _ = stubs
     held, other = support.create(producers).name, support.create(producers).name
-    channel = grpc.insecure_channel(daemon.target)
-    try:
+    with grpc.insecure_channel(daemon.target) as channel:
         _, _, _, operations = support.stubs(channel)
         kept = [operations.WaitOperation.future(wait_request(held, 60), timeout=90) for _ in range(50)]
         time.sleep(0.3)
@@ -183,9 +184,4 @@ def test_a_client_that_cancels_hundreds_of_calls_keeps_its_other_calls(daemon, s
             for future in cancelled:
                 future.cancel()
         time.sleep(0.3)
-        ended = [f.exception() for f in kept if f.done()]
-        assert not ended, f"{len(ended)} of the 50 waits kept open ended early: {ended[:3]}"
-        support.complete(producers, held, response=wrappers_pb2.StringValue(value="kept"))
-        assert all(f.result(timeout=30).done for f in kept)
-    finally:
-        channel.close()
+        expect_every_wait_woken(kept, producers, held)
