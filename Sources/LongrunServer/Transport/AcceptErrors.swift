@@ -3,8 +3,8 @@ import NIOCore
 import NIOPosix
 
 /// Says why the listening socket cannot accept a connection (out of file descriptors, above all),
-/// at most once a minute: swift-nio retries the accept after a second and tells no one, so clients
-/// saw UNAVAILABLE and the daemon's log said nothing. Sits on the listening channel, ahead of the
+/// at most once a minute: swift-nio retries an accept that failed with an I/O error after a second
+/// and tells no one, so clients saw UNAVAILABLE and the daemon's log said nothing. Sits on the listening channel, ahead of the
 /// accept back-off handler the bootstrap adds (which keeps the error to itself).
 final class AcceptErrors: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = any Channel
@@ -24,7 +24,7 @@ final class AcceptErrors: ChannelInboundHandler, RemovableChannelHandler {
             unlogged += 1
         } else {
             lastLogged = now
-            var metadata: Logger.Metadata = ["error": "\(error)", "refused_since_last_message": "\(unlogged)"]
+            var metadata: Logger.Metadata = ["error": "\(error)", "failures_since_last_message": "\(unlogged)"]
             unlogged = 0
             let outOfDescriptors = (error as? IOError).map { $0.errnoCode == EMFILE || $0.errnoCode == ENFILE } ?? false
             if outOfDescriptors {
@@ -35,7 +35,7 @@ final class AcceptErrors: ChannelInboundHandler, RemovableChannelHandler {
                     or let fewer clients connect. Accepting again every second
                     """, metadata: metadata)
             } else {
-                logger.warning("cannot accept a connection; accepting again in a second", metadata: metadata)
+                logger.warning("cannot accept a connection", metadata: metadata)
             }
         }
         context.fireErrorCaught(error)
