@@ -16,6 +16,18 @@ public struct StartupError: Error, CustomStringConvertible, Sendable {
 /// moment it exists (bound under a umask, no window where it is more open), a live socket of
 /// another daemon is refused rather than stolen, and a stale socket file is replaced.
 enum UnixListener {
+    /// Connections the kernel queues for the daemon to accept: a burst of clients connecting at
+    /// once beyond it is refused (EAGAIN on a Unix socket).
+    static let backlog: Int32 = 1024
+
+    /// Sets ``backlog`` again on a listening socket swift-nio has taken: its channel for a bound
+    /// socket listens again with its default of 128 before any option applies, so 128 clients
+    /// connecting at once filled the queue and the next were refused. (A socket the service
+    /// manager passed gets it too, where swift-nio had left it at 128 as well.)
+    static func restoreBacklog(of socket: Int32) {
+        _ = listen(socket, backlog)
+    }
+
     static func bind(path: String, mode: mode_t, group: gid_t? = nil) throws -> Int32 {
         guard path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) else {
             throw StartupError("socket path \(path) is longer than the system allows (\(MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1) bytes); choose a shorter --socket")
@@ -45,7 +57,7 @@ enum UnixListener {
             unlink(path)
             throw StartupError("cannot give \(path) the group \(group): \(message); the daemon's user must be a member of that group")
         }
-        guard chmod(path, mode) == 0, listen(fd, 1024) == 0 else {
+        guard chmod(path, mode) == 0, listen(fd, backlog) == 0 else {
             let message = String(cString: strerror(errno))
             close(fd)
             unlink(path)

@@ -258,3 +258,29 @@ def test_out_of_file_descriptors_is_said_and_the_daemon_serves_again(make_daemon
                                     wait_for_ready=True)
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     assert daemon.running()
+
+
+def test_a_burst_of_clients_connecting_at_once_is_queued(make_daemon):
+    """500 clients connecting within a few milliseconds all get in: the kernel queues them for the
+    daemon to accept (a backlog of 1,024). It queued 128 (swift-nio listened again with its
+    default), and a client's non-blocking connect past them failed at once with EAGAIN."""
+    daemon = make_daemon().start().wait_ready()
+    peers = []
+    try:
+        for index in range(500):
+            peer = socket.socket(socket.AF_UNIX)
+            peer.settimeout(2)  # non-blocking underneath: a full queue fails the connect at once
+            try:
+                peer.connect(daemon.socket)
+            except OSError as error:
+                peer.close()
+                pytest.fail(f"connection {index} of 500 refused: {error}")
+            peers.append(peer)
+    finally:
+        for peer in peers:
+            peer.close()
+    with grpc.insecure_channel(daemon.target) as channel:
+        _, _, _, operations = support.stubs(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/absent"), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND

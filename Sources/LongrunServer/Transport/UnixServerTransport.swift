@@ -111,7 +111,7 @@ public final class UnixServerTransport: ServerTransport {
         let (maximumStreams, logger) = (configuration.maximumConcurrentStreams, configuration.logger)
         do {
             _ = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.backlog, value: UnixListener.backlog)
                 .serverChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(AcceptErrors(logger: logger))
@@ -125,6 +125,7 @@ public final class UnixServerTransport: ServerTransport {
                 }
                 .withBoundSocket(configuration.listeningSocket)
                 .get()
+            UnixListener.restoreBacklog(of: configuration.listeningSocket)
         } catch {
             continuation.finish()
             resolveBound(.failure(error))
