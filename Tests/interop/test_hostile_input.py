@@ -456,3 +456,23 @@ def test_a_client_that_never_answers_does_not_hold_shutdown(make_daemon, greetin
         assert code == 0, f"longrund {'is still running' if code is None else f'exited {code}'} after SIGTERM\n{daemon.output()}"
     finally:
         s.close()
+
+
+def test_a_protocol_error_ends_the_connection_and_is_in_the_debug_log_with_its_peer(make_daemon):
+    """A client that breaks HTTP/2 is answered GOAWAY with the error, and the daemon closes the
+    connection (RFC 9113, 5.4.1; it stayed open until the client hung up) and says at debug which
+    error and which process (nothing logged it)."""
+    daemon = make_daemon(args=["--log-level", "debug"]).start().wait_ready()
+    settings = frame(SETTINGS, 0, 0, b"")
+    # A client may only open odd-numbered streams: HEADERS on stream 2 is a connection error.
+    started = time.monotonic()
+    answer = send_and_close(daemon.socket, PREFACE + settings + frame(HEADERS, END_HEADERS | END_STREAM, 2, b"\x82\x86"))
+    assert time.monotonic() - started < 5, "the daemon left the connection open after its GOAWAY"
+    goaway = answer.find(bytes([0x07, 0x00, 0x00, 0x00, 0x00, 0x00]))  # type GOAWAY, no flags, stream 0
+    assert goaway >= 3 and answer[goaway + 10:goaway + 14] == b"\x00\x00\x00\x01", answer.hex()  # PROTOCOL_ERROR
+    deadline = time.monotonic() + 10
+    while "error on a client connection" not in daemon.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = [line for line in daemon.stderr().splitlines() if "error on a client connection" in line]
+    assert lines, daemon.output()
+    assert f"pid={os.getpid()}" in lines[0], lines[0]

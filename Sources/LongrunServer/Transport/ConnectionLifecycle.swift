@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOExtras
 import NIOHTTP2
@@ -9,16 +10,50 @@ import NIOHTTP2
 /// the last one has closed. It counts the streams from NIOHTTP2's stream events, so it sits next to
 /// `NIOHTTP2Handler`, before any handler that keeps a stream's events to itself
 /// (``FastPathStreams``).
-final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler {
+///
+/// It also ends a connection swift-nio-http2 ended for an error: that handler sends GOAWAY with the
+/// error's code (it tells this handler of each frame it writes, as `NIOHTTP2Handler`'s frame
+/// delegate) but leaves the connection open, where RFC 9113 (5.4.1) says to close it; a peer that
+/// broke the protocol held its descriptor until it hung up itself. And it logs, at debug, the
+/// errors the connection reports (protocol errors answered with GOAWAY or RST_STREAM, the
+/// socket's own), which nothing else did.
+final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler, NIOHTTP2FrameDelegate {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
+    private let logger: Logger
+    private let peer: PeerCredentials?
     private var openStreams = 0
     private var lastStream = HTTP2StreamID.rootStream
     private var quiescing = false
     private var closing = false
+    /// Set when `NIOHTTP2Handler` wrote a GOAWAY with an error code.
+    private var endedForError = false
     private var context: ChannelHandlerContext?
+
+    init(logger: Logger, peer: PeerCredentials?) {
+        self.logger = logger
+        self.peer = peer
+    }
+
+    func wroteFrame(_ frame: HTTP2Frame) {
+        if case .goAway(_, let code, _) = frame.payload, code != .noError { endedForError = true }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("error on a client connection", metadata: [
+            "error": "\(error)", "error_type": "\(type(of: error))", "peer": "\(peer.map(String.init(describing:)) ?? "unknown")",
+            "closing": "\(endedForError)",
+        ])
+        if endedForError, !closing {
+            closing = true
+            // After the read that raised it, whose end flushes the GOAWAY.
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            context.eventLoop.execute { bound.value.close(promise: nil) }
+        }
+        context.fireErrorCaught(error)
+    }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context

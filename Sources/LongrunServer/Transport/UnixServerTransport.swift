@@ -40,7 +40,8 @@ public final class UnixServerTransport: ServerTransport {
         /// connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call.
         var maximumConcurrentStreams = 16_384
         var fastPath: UnaryFastPath? = nil
-        /// Where the listening socket's accept errors are told (``AcceptErrors``).
+        /// Where the listening socket's accept errors (``AcceptErrors``) and, at debug, client
+        /// connections' errors (``ConnectionLifecycle``) are told.
         var logger = Logger(label: "longrun.transport")
     }
 
@@ -120,7 +121,8 @@ public final class UnixServerTransport: ServerTransport {
                 }
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, calls: queue)
+                        try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, calls: queue,
+                                           logger: logger)
                     }
                 }
                 .withBoundSocket(configuration.listeningSocket)
@@ -162,7 +164,7 @@ public final class UnixServerTransport: ServerTransport {
     /// first for every other stream; and its graceful end (``ConnectionLifecycle``). Runs on the
     /// connection's event loop.
     private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
-                                  calls: CallQueue) throws {
+                                  calls: CallQueue, logger: Logger) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
         let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls)
         let sync = channel.pipeline.syncOperations
@@ -184,8 +186,10 @@ public final class UnixServerTransport: ServerTransport {
         var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
         streamConfiguration.streamResetFrameRateLimit.maximumCount = maximumStreams
         streamConfiguration.streamResetFrameRateLimit.windowLength = .seconds(30)
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: connectionConfiguration, streamConfiguration: streamConfiguration))
-        try sync.addHandler(ConnectionLifecycle())
+        let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials)
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration,
+                                            streamConfiguration: streamConfiguration))
+        try sync.addHandler(lifecycle)
         if let fastPath {
             try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow))
         }
