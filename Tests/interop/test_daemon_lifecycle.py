@@ -223,6 +223,17 @@ def test_sigterm_ends_waits_and_watches_and_exits_cleanly(make_daemon):
         ch.close()
 
 
+def expect_served(daemon):
+    """A new client's call is answered (NOT_FOUND for an absent operation), waiting for the
+    connection as long as the call's 10 s allow."""
+    with grpc.insecure_channel(daemon.target) as channel:
+        _, _, _, operations = support.stubs(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/absent"), timeout=10,
+                                    wait_for_ready=True)
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
 def test_out_of_file_descriptors_is_said_and_the_daemon_serves_again(make_daemon):
     """Each client connection holds a descriptor. At the limit a new client is refused (UNAVAILABLE,
     which clients retry) and the log says why and what to do; once connections close, clients are
@@ -251,12 +262,7 @@ def test_out_of_file_descriptors_is_said_and_the_daemon_serves_again(make_daemon
     finally:
         for peer in peers:
             peer.close()
-    with grpc.insecure_channel(daemon.target) as channel:
-        _, _, _, operations = support.stubs(channel)
-        with pytest.raises(grpc.RpcError) as refused:
-            operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/absent"), timeout=10,
-                                    wait_for_ready=True)
-        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    expect_served(daemon)
     assert daemon.running()
 
 
@@ -279,8 +285,4 @@ def test_a_burst_of_clients_connecting_at_once_is_queued(make_daemon):
     finally:
         for peer in peers:
             peer.close()
-    with grpc.insecure_channel(daemon.target) as channel:
-        _, _, _, operations = support.stubs(channel)
-        with pytest.raises(grpc.RpcError) as refused:
-            operations.GetOperation(operations_pb2.GetOperationRequest(name="operations/absent"), timeout=10)
-        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+    expect_served(daemon)
