@@ -49,6 +49,7 @@ for round_ in range(1, rounds + 1):
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.DEADLINE_EXCEEDED, e
     abandoned = grpc.insecure_channel(target)
+    # Held until the channel closes under them (a future collected earlier would cancel its call).
     futures = [ops_grpc.OperationsStub(abandoned).WaitOperation.future(wait_request(name)) for _ in range(1000)]
     time.sleep(0.5)
     abandoned.close()
