@@ -1,6 +1,7 @@
 import ArgumentParser
 import BenchmarkSupport
 import Foundation
+import LongrunServer
 
 /// Starts `longrund` on temporary sockets and data directories, loads it over its Unix socket, and
 /// reports throughput, latency percentiles, the daemon's CPU time and peak RSS, each workload's
@@ -126,7 +127,7 @@ struct RunWorkloads: AsyncParsableCommand {
             restartEvents: restartEvents, restarts: restarts, waiters: waiters, waitConnections: waitConnections,
             storeCache: storeCache, soakInterval: soakInterval, soakRate: soakRate, soakCSV: soakCSV
         )
-        raiseOpenFileLimit()
+        OpenFileLimit.raiseToHardLimit()  // W7 opens many connections
         say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage() ?? ""), longrund \(longrund)")
         var result = RunResult(secondsPerMeasurement: seconds)
         let names = workload == "all" ? Self.order : [Self.workloads[workload]!]

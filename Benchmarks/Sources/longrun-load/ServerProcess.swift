@@ -180,18 +180,6 @@ enum UnixSocket {
     }
 }
 
-/// Raises the soft limit on open files to the hard limit (W7 opens many connections), and returns it.
-@discardableResult
-func raiseOpenFileLimit() -> UInt64 {
-    var limit = rlimit()
-    guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
-    if limit.rlim_cur < limit.rlim_max {
-        limit.rlim_cur = limit.rlim_max
-        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-    }
-    return UInt64(limit.rlim_cur)
-}
-
 /// User + system CPU seconds of process `pid` ("self" for this one) so far, from /proc.
 func processCPUSeconds(_ pid: String) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
