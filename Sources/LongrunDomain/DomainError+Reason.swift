@@ -47,6 +47,7 @@ extension DomainError {
         public static let permissionDenied = Reason("PERMISSION_DENIED")
         public static let noPeerCredentials = Reason("NO_PEER_CREDENTIALS")
         public static let tooManyOpenCalls = Reason("TOO_MANY_OPEN_CALLS")
+        public static let tooManyPendingBytes = Reason("TOO_MANY_PENDING_BYTES")
 
         // MARK: The log and its retention
         public static let historyCompacted = Reason("HISTORY_COMPACTED")

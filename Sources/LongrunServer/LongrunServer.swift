@@ -35,6 +35,10 @@ public struct LongrunServer: Service {
         public var maximumWait: Duration = .seconds(3600)
         /// Largest request message accepted.
         public var maximumRequestBytes = 4 << 20
+        /// Most bytes of request messages one uid may have arriving at once, each counted at the
+        /// size its prefix announces (a message that comes in pieces is held until its last one); a
+        /// message beyond it is refused RESOURCE_EXHAUSTED. At least `maximumRequestBytes` + 5.
+        public var maximumPendingRequestBytesPerPeer = 64 << 20
         /// How often a health Watch looks at the polled conditions (phase changes arrive at once).
         public var healthPollInterval: Duration = .milliseconds(250)
         /// A listening socket the service manager opened (socket activation): served instead of
@@ -86,7 +90,8 @@ public struct LongrunServer: Service {
         self.engine = engine
         self.configuration = configuration
         self.logger = logger
-        self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer))
+        self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer,
+                                               pendingRequestBytes: configuration.maximumPendingRequestBytesPerPeer))
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
         let listeningSocket = try configuration.inheritedSocket
             ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
@@ -190,7 +195,7 @@ public struct LongrunServer: Service {
             listeningSocket: listeningSocket, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
             // Every wait and watch a peer may hold, on one connection, and room for other calls.
             maximumConcurrentStreams: configuration.maximumWaitsPerPeer + configuration.maximumWatchesPerPeer + 1_024,
-            fastPath: fastPath, logger: logger
+            fastPath: fastPath, quotas: quotas, logger: logger
         ))
         // Metrics count every call when enabled; the access log is installed only when its lines
         // would be printed: off, it costs nothing. Innermost, Longrun's own services get their

@@ -1,9 +1,11 @@
 import LongrunDomain
 import Synchronization
 
-/// Caps on the long-held calls one uid may have open at once (WaitOperation, WatchOperations), so
-/// one caller cannot tie up the daemon's memory for everyone else. Short calls need no cap: each
-/// is bounded by the request size and the page size.
+/// Caps on what one uid may hold of the daemon's memory at once, so that one caller cannot tie it
+/// up for everyone else: the long-held calls (WaitOperation, WatchOperations), and the request
+/// messages still arriving. A message that comes in pieces is held until its last piece, up to
+/// the request size limit (4 MiB), on every stream a connection may open, on every connection:
+/// uncapped, one connection of 200 streams whose messages never ended took the daemon to 857 MB.
 final class PeerQuotas: Sendable {
     enum Kind: String, Sendable {
         case wait = "WaitOperation calls"
@@ -13,6 +15,8 @@ final class PeerQuotas: Sendable {
     struct Limits: Sendable {
         var waits: Int
         var watches: Int
+        /// Bytes of request messages a uid may have arriving at once, by the size each announces.
+        var pendingRequestBytes: Int
     }
 
     private struct Key: Hashable {
@@ -22,6 +26,8 @@ final class PeerQuotas: Sendable {
 
     let limits: Limits
     private let open = Mutex<[Key: Int]>([:])
+    /// Bytes of request messages arriving, by uid (nil: a connection without credentials).
+    private let pending = Mutex<[UInt32?: Int]>([:])
 
     init(limits: Limits) {
         self.limits = limits
@@ -68,5 +74,37 @@ final class PeerQuotas: Sendable {
     /// How many slots of `kind` `uid` holds now.
     func openCount(_ kind: Kind, uid: UInt32) -> Int {
         open.withLock { $0[Key(uid: uid, kind: kind), default: 0] }
+    }
+
+    /// Charges `bytes` of a request message still arriving to `uid`: RESOURCE_EXHAUSTED, charging
+    /// nothing, if that would take the uid past its limit. Give them back with
+    /// ``releasePending(_:uid:)`` once the message is whole or its stream ends.
+    func chargePending(_ bytes: Int, uid: UInt32?) throws(DomainError) {
+        let limit = limits.pendingRequestBytes
+        let refused: Int? = pending.withLock { pending in
+            let held = pending[uid, default: 0]
+            guard held + bytes <= limit else { return held }
+            pending[uid] = held + bytes
+            return nil
+        }
+        if let held = refused {
+            let who = uid.map { "uid \($0)" } ?? "this connection"
+            throw DomainError(.resourceExhausted, reason: .tooManyPendingBytes,
+                              "\(who) has \(held) bytes of request messages arriving, and this one needs \(bytes) more: past the \(limit) one uid may have; send fewer large requests at once, or raise the daemon's --max-pending-request-bytes-per-peer")
+        }
+    }
+
+    /// Gives back bytes ``chargePending(_:uid:)`` took.
+    func releasePending(_ bytes: Int, uid: UInt32?) {
+        guard bytes > 0 else { return }
+        pending.withLock { pending in
+            let held = pending[uid, default: bytes] - bytes
+            pending[uid] = held == 0 ? nil : held
+        }
+    }
+
+    /// The bytes of request messages `uid` has arriving now.
+    func pendingBytes(uid: UInt32?) -> Int {
+        pending.withLock { $0[uid, default: 0] }
     }
 }

@@ -1,4 +1,5 @@
-/// `--max-store-size` values: a number of bytes with an optional binary unit.
+/// Size options' values (`--max-store-size`, `--journal-size`, `--max-pending-request-bytes-per-peer`):
+/// a number of bytes with an optional binary unit.
 enum StoreSize {
     /// `64GiB`, `512MiB`, `1T`, `1048576` (bytes); units K/KiB, M/MiB, G/GiB, T/TiB are powers of
     /// 1024, case-insensitive, with or without a trailing `B`. Nil for anything else or overflow.

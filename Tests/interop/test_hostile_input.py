@@ -331,6 +331,111 @@ def test_oversized_message_gets_resource_exhausted(fresh_daemon):
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
 
 
+def resident_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(make_daemon):
+    """Three connections of 100 streams each, every stream announcing a 4 MiB message and sending
+    all the windows let it, never its end: the daemon holds no more than the uid's limit of request
+    bytes arriving (--max-pending-request-bytes-per-peer, here room for three such messages) and
+    refuses the rest at once, RESOURCE_EXHAUSTED (TOO_MANY_PENDING_BYTES), on both paths
+    (CreateOperation is answered from the connection's frames, Health/Check by grpc-swift's
+    router). Without the limit one connection of 200 such streams took the daemon from 36 MB to
+    857 MB, and the streams a connection may open (17,664) are enough for 70 GB."""
+    import h2.events
+    import h2.exceptions
+    import h2.settings
+    from google.protobuf import wrappers_pb2
+
+    announced = 4 << 20
+    limit = 3 * (announced + 5)
+    daemon = make_daemon(args=["--max-pending-request-bytes-per-peer", str(limit)]).start().wait_ready()
+    with guarding(daemon) as client:
+        before = resident_bytes(daemon.proc.pid)
+        paths = ["/longrun.v1.Producers/CreateOperation", "/grpc.health.v1.Health/Check"]
+        connections = []
+        for _ in range(3):
+            s = connect(daemon.socket)
+            conn = h2_connection()
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 1 << 30})
+            s.sendall(conn.data_to_send())
+            conn.receive_data(s.recv(65536))  # the server's SETTINGS: its stream limit is over 100
+            s.sendall(conn.data_to_send())
+            streams = {}
+            for index in range(100):
+                stream = conn.get_next_available_stream_id()
+                conn.send_headers(stream, grpc_headers(paths[index % 2]))
+                conn.send_data(stream, b"\x00" + struct.pack(">I", announced))
+                streams[stream] = 5
+            s.sendall(conn.data_to_send())
+            s.setblocking(False)
+            connections.append((s, conn, streams))
+
+        refusals, peak, chunk = [], before, bytes(16384)
+        last_progress = time.monotonic()
+        while time.monotonic() - last_progress < 3:
+            for s, conn, streams in connections:
+                try:
+                    events = conn.receive_data(s.recv(1 << 20))
+                except BlockingIOError:
+                    events = []
+                for event in events:
+                    if isinstance(event, (h2.events.ResponseReceived, h2.events.TrailersReceived)):
+                        headers = dict(event.headers)
+                        if "grpc-status" in headers:
+                            refusals.append((headers["grpc-status"], headers.get("grpc-message", "")))
+                    if isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
+                        streams.pop(event.stream_id, None)
+                for stream, sent in list(streams.items()):
+                    try:
+                        size = min(conn.local_flow_control_window(stream), len(chunk), announced + 5 - sent)
+                    except h2.exceptions.StreamClosedError:
+                        streams.pop(stream)
+                        continue
+                    if size > 0:
+                        conn.send_data(stream, chunk[:size])
+                        streams[stream] = sent + size
+                        last_progress = time.monotonic()
+                pending = conn.data_to_send()
+                if pending:
+                    s.setblocking(True)
+                    s.sendall(pending)
+                    s.setblocking(False)
+            peak = max(peak, resident_bytes(daemon.proc.pid))
+            time.sleep(0.01)
+
+        held = sum(len(streams) for _, _, streams in connections)
+        assert held == 3, f"{held} streams are held, not the 3 messages of 4 MiB the limit has room for"
+        assert peak - before < 100 << 20, f"the daemon grew by {(peak - before) >> 20} MiB"
+        assert len(refusals) == 297, refusals[:3]
+        assert all(code == "8" and "max-pending-request-bytes-per-peer" in message for code, message in refusals), refusals[:3]
+        with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+            producers, _, _, _ = support.stubs(channel)
+            # Even a small message that arrives in pieces is refused while the three are held...
+            with pytest.raises(grpc.RpcError) as refused:
+                support.create(producers, metadata=wrappers_pb2.BytesValue(value=bytes(100_000)))
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+            # ...one that arrives in one read is not held...
+            support.create(producers, metadata=wrappers_pb2.BytesValue(value=bytes(1_000)))
+            for s, _, _ in connections:
+                s.close()
+            # ...and what the closed connections held is given back.
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    support.create(producers, metadata=wrappers_pb2.BytesValue(value=bytes(1_000_000)))
+                    break
+                except grpc.RpcError as error:
+                    # The daemon may see a connection's end a moment after the client closes it.
+                    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline, error
+                    time.sleep(0.1)
+
+
 def test_huge_metadata_header(guarded):
     from google.longrunning import operations_pb2
 

@@ -38,9 +38,12 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         var wait: EventLoopWait?
         /// Request bytes read since the stream's window was last given back.
         var unacknowledged = 0
+        /// The request message while it arrives in pieces, charged to the peer.
+        var pending: PendingMessage
 
-        init(state: State) {
+        init(state: State, pending: PendingMessage) {
             self.state = state
+            self.pending = pending
         }
     }
 
@@ -81,7 +84,8 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        let stream = Stream(state: .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)))
+        let pending = PendingMessage(quotas: fastPath.quotas, uid: credentials?.uid, maximumMessageBytes: fastPath.maximumRequestBytes)
+        let stream = Stream(state: .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)), pending: pending)
         streams[id] = stream
         if headers.endStream { finish(stream, id: id, context: context) }
     }
@@ -90,22 +94,33 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         switch payload {
         case .data(let data):
             guard case .collecting(let method, let headers, var body) = stream.state, case .byteBuffer(var bytes) = data.data else { return }
-            // The prefix and the largest message the server accepts; more is refused unread.
-            if body.readableBytes + bytes.readableBytes > fastPath.maximumRequestBytes + 5 {
-                stream.state = .finished
-                let refused = RPCError(code: .resourceExhausted, message: "the request message is larger than \(fastPath.maximumRequestBytes) bytes")
-                write(.status(refused), to: id, context: context)
+            // The prefix and the largest message the server accepts, sent or announced; more is
+            // refused unread.
+            let limit = fastPath.maximumRequestBytes + 5
+            guard body.readableBytes + bytes.readableBytes <= limit else {
+                refuse(stream, oversized, id: id, context: context)
                 return
             }
             let flowControlled = bytes.readableBytes + (data.paddingBytes.map { $0 + 1 } ?? 0)
             stream.state = .finished  // no copy of the buffer while it is appended to
             body.writeBuffer(&bytes)
-            stream.state = .collecting(method, headers, body)
-            if data.endStream {
-                finish(stream, id: id, context: context)
-            } else {
-                giveBack(flowControlled, of: stream, id: id, context: context)
+            guard PendingMessage.declaredBytes(body).map({ $0 <= limit }) ?? true else {
+                refuse(stream, oversized, id: id, context: context)
+                return
             }
+            if data.endStream {
+                stream.state = .collecting(method, headers, body)
+                finish(stream, id: id, context: context)
+                return
+            }
+            do {
+                try stream.pending.hold(&body, mayShareStorage: false, allocator: context.channel.allocator)
+            } catch {
+                refuse(stream, RPCError(error), id: id, context: context)
+                return
+            }
+            stream.state = .collecting(method, headers, body)
+            giveBack(flowControlled, of: stream, id: id, context: context)
         case .headers(let trailers) where trailers.endStream:
             finish(stream, id: id, context: context)
         case .rstStream:
@@ -150,10 +165,23 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         context.fireChannelInactive()
     }
 
+    private var oversized: RPCError {
+        RPCError(code: .resourceExhausted, message: "the request message is larger than \(fastPath.maximumRequestBytes) bytes")
+    }
+
+    /// Ends the call with `error`'s status before its request was whole.
+    private func refuse(_ stream: Stream, _ error: RPCError, id: HTTP2StreamID, context: ChannelHandlerContext) {
+        stream.state = .finished
+        stream.pending.release()
+        write(.status(error), to: id, context: context)
+    }
+
     /// The stream closed (reset by the client, or both ends done): its wait, if any, ends and
     /// nothing more is written to it.
     private func end(_ id: HTTP2StreamID) {
-        streams.removeValue(forKey: id)?.wait?.cancel()
+        guard let stream = streams.removeValue(forKey: id) else { return }
+        stream.pending.release()
+        stream.wait?.cancel()
     }
 
     private func endAll() {
@@ -165,6 +193,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(_ stream: Stream, id: HTTP2StreamID, context: ChannelHandlerContext) {
         guard case .collecting(let method, let headers, let body) = stream.state else { return }
         stream.state = .finished
+        stream.pending.release()
         // A read answers before `answer` returns; a write after its commit (before `answer` returns
         // when committed here, else from the writer's thread); the frames are written on this
         // connection's event loop either way.

@@ -32,14 +32,17 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var response = Response.idle
     /// Request bytes read but not yet a whole message.
     private var pending: ByteBuffer?
+    /// What `pending` is charged to the peer while it waits for the rest of its message.
+    private var held: PendingMessage
     private var metadataRead = false
     private var requestEnded = false
     /// The call's cancellation, once its task has started; a cancellation before that is kept.
     private var cancellation: ServerContext.RPCCancellationHandle?
     private var cancelled = false
 
-    init(maximumMessageBytes: Int) {
+    init(maximumMessageBytes: Int, quotas: PeerQuotas?, uid: UInt32?) {
         self.maximumMessageBytes = maximumMessageBytes
+        self.held = PendingMessage(quotas: quotas, uid: uid, maximumMessageBytes: maximumMessageBytes)
     }
 
     /// Called on the event loop by the call's task as it starts.
@@ -77,6 +80,8 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
         case .rstStream(let code):
             response = .closed
             requestEnded = true
+            pending = nil
+            held.release()
             cancel()
             context.fireErrorCaught(RPCError(code: .cancelled, message: "the client reset the stream (\(code))"))
         default:
@@ -97,17 +102,28 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
                 fail(RPCError(code: .internalError, message: "the request message is compressed but no grpc-encoding was sent"), context: context)
                 return
             }
-            guard buffer.readableBytes >= 5 + length else { return }
+            guard buffer.readableBytes >= 5 + length else { break }
             buffer.moveReaderIndex(forwardBy: 5)
             let message = buffer.readSlice(length: length)!
             pending = buffer.readableBytes > 0 ? buffer : nil
+            held.release()
             context.fireChannelRead(wrapInboundOut(.message(StreamBytes(message))))
+        }
+        // The start of a message, held until the rest of it arrives.
+        guard !requestEnded, var partial = pending else { return }
+        pending = nil
+        do {
+            try held.hold(&partial, mayShareStorage: held.charged == 0, allocator: context.channel.allocator)
+            pending = partial
+        } catch {
+            fail(RPCError(error), context: context)
         }
     }
 
     private func endRequest(context: ChannelHandlerContext) {
         requestEnded = true
         pending = nil
+        held.release()
         context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
     }
 
@@ -115,8 +131,9 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private func fail(_ error: RPCError, context: ChannelHandlerContext) {
         requestEnded = true
         pending = nil
+        held.release()
         if response != .closed {
-            let trailers = GRPCFraming.trailers(code: error.code.rawValue, message: error.message, metadata: [:], trailersOnly: response == .idle)
+            let trailers = GRPCFraming.trailers(code: error.code.rawValue, message: error.message, metadata: error.metadata, trailersOnly: response == .idle)
             response = .closed
             context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
         }
@@ -129,7 +146,14 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
+    func handlerRemoved(context: ChannelHandlerContext) {
+        pending = nil
+        held.release()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        pending = nil
+        held.release()
         if response != .closed {
             response = .closed
             cancel()

@@ -8,6 +8,9 @@ struct ConnectionContext: Sendable {
     /// The credentials as the `longrun-peer` header carries them, encoded once per connection.
     var stamp: String?
     var calls: CallQueue
+    /// Where request messages still arriving are charged, and to which uid.
+    var quotas: PeerQuotas?
+    var uid: UInt32?
 }
 
 /// The first handler of an HTTP/2 stream's child channel: the calls ``UnaryFastPath`` takes never
@@ -72,7 +75,7 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
             stamped.headers.add(name: PeerIdentity.metadataKey, value: stamp)
         }
         do {
-            let codec = GRPCStreamCodec(maximumMessageBytes: connection.calls.maximumMessageBytes)
+            let codec = GRPCStreamCodec(maximumMessageBytes: connection.calls.maximumMessageBytes, quotas: connection.quotas, uid: connection.uid)
             try context.pipeline.syncOperations.addHandler(codec)
             let stream = try NIOAsyncChannel<RPCRequestPart<StreamBytes>, RPCResponsePart<StreamBytes>>(
                 wrappingChannelSynchronously: context.channel

@@ -40,6 +40,8 @@ public final class UnixServerTransport: ServerTransport {
         /// connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call.
         var maximumConcurrentStreams = 16_384
         var fastPath: UnaryFastPath? = nil
+        /// What each uid may hold (request messages still arriving, on both paths); nil: no caps.
+        var quotas: PeerQuotas? = nil
         /// Where the listening socket's accept errors (``AcceptErrors``) and, at debug, client
         /// connections' errors (``ConnectionLifecycle``) are told.
         var logger = Logger(label: "longrun.transport")
@@ -108,7 +110,7 @@ public final class UnixServerTransport: ServerTransport {
             return
         }
         let queue = CallQueue(methods: methods.withLock { $0 }, maximumMessageBytes: configuration.maximumRequestBytes, continuation: continuation)
-        let (policy, fastPath, quiescing) = (configuration.policy, configuration.fastPath, quiescing)
+        let (policy, fastPath, quotas, quiescing) = (configuration.policy, configuration.fastPath, configuration.quotas, quiescing)
         let (maximumStreams, logger) = (configuration.maximumConcurrentStreams, configuration.logger)
         do {
             _ = try await ServerBootstrap(group: group)
@@ -121,8 +123,8 @@ public final class UnixServerTransport: ServerTransport {
                 }
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
-                        try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, calls: queue,
-                                           logger: logger)
+                        try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, quotas: quotas,
+                                           calls: queue, logger: logger)
                     }
                 }
                 .withBoundSocket(configuration.listeningSocket)
@@ -164,9 +166,9 @@ public final class UnixServerTransport: ServerTransport {
     /// first for every other stream; and its graceful end (``ConnectionLifecycle``). Runs on the
     /// connection's event loop.
     private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
-                                  calls: CallQueue, logger: Logger) throws {
+                                  quotas: PeerQuotas?, calls: CallQueue, logger: Logger) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
-        let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls)
+        let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,

@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCProtobuf
@@ -27,6 +28,59 @@ import Testing
             }
             _ = try await h.create(id: "small")
             #expect(try await h.operations.listOperations(.with { $0.name = "operations" }).operations.map(\.name) == ["operations/small"])
+        }
+    }
+
+    /// A request message that arrives in pieces is charged to its uid while it arrives, on both
+    /// paths: one announcing more than the uid may have arriving is refused before it is read,
+    /// and a smaller one's charge is given back once it is whole.
+    @Test(arguments: [true, false])
+    func aMessageArrivingInPiecesIsChargedToItsUidUntilItIsWhole(answersOnEventLoop: Bool) async throws {
+        try await Harness.with(server: { $0.maximumPendingRequestBytesPerPeer = 256 << 10; $0.answersOnEventLoop = answersOnEventLoop }) { h in
+            func metadata(_ size: Int) -> Google_Protobuf_Any {
+                any(Google_Protobuf_BytesValue.with { $0.value = Data(repeating: 7, count: size) })
+            }
+            await expectRPCError(.resourceExhausted, reason: "TOO_MANY_PENDING_BYTES") {
+                _ = try await h.producers.createOperation(.with { $0.operationID = "over"; $0.metadata = metadata(300_000) })
+            }
+            for id in ["under-1", "under-2"] {
+                let created = try await h.producers.createOperation(.with { $0.operationID = id; $0.metadata = metadata(200_000) })
+                #expect(created.name == "operations/\(id)")
+                #expect(h.server.quotas.pendingBytes(uid: getuid()) == 0)
+            }
+            await expectRPCError(.notFound) {
+                _ = try await h.operations.getOperation(.with { $0.name = "operations/over" })
+            }
+        }
+    }
+
+    /// On a stream that stays open (a producer's StreamTransitions), a large message's charge is
+    /// given back as soon as it is whole, not when the stream ends.
+    @Test func aMessageWholeOnAStreamThatStaysOpenIsNoLongerCharged() async throws {
+        try await Harness.with(server: { $0.maximumPendingRequestBytesPerPeer = 256 << 10 }) { h in
+            let (answered, signal) = AsyncStream.makeStream(of: Void.self)
+            let chargedWhileOpen = Mutex<Int?>(nil)
+            let tags = try await h.producers.streamTransitions(requestProducer: { writer in
+                try await writer.write(.with {
+                    $0.tag = 1
+                    $0.create = .with {
+                        $0.operationID = "large"
+                        $0.metadata = any(Google_Protobuf_BytesValue.with { $0.value = Data(repeating: 7, count: 200_000) })
+                    }
+                })
+                for await _ in answered { break }
+                chargedWhileOpen.withLock { $0 = h.server.quotas.pendingBytes(uid: getuid()) }
+                try await writer.write(.with { $0.tag = 2; $0.create = .with { $0.operationID = "small" } })
+            }) { response in
+                var tags: [UInt64] = []
+                for try await message in response.messages {
+                    tags.append(message.tag)
+                    signal.yield()
+                }
+                return tags
+            }
+            #expect(tags == [1, 2])
+            #expect(chargedWhileOpen.withLock { $0 } == 0)
         }
     }
 
