@@ -35,10 +35,11 @@ public struct LongrunServer: Service {
         public var maximumWait: Duration = .seconds(3600)
         /// Largest request message accepted.
         public var maximumRequestBytes = 4 << 20
-        /// Most bytes of request messages one uid may have arriving at once, each counted at the
-        /// size its prefix announces (a message that comes in pieces is held until its last one); a
-        /// message beyond it is refused RESOURCE_EXHAUSTED. At least `maximumRequestBytes` + 5.
-        public var maximumPendingRequestBytesPerPeer = 64 << 20
+        /// Most bytes held for one uid at once, counted apart for request messages still arriving
+        /// (each at the size its prefix announces; a message past it is refused RESOURCE_EXHAUSTED)
+        /// and for answers its peer has not read (past it, the connection that took it there is
+        /// closed). At least `maximumRequestBytes` + 5.
+        public var maximumBufferedBytesPerPeer = 256 << 20
         /// How often a health Watch looks at the polled conditions (phase changes arrive at once).
         public var healthPollInterval: Duration = .milliseconds(250)
         /// A listening socket the service manager opened (socket activation): served instead of
@@ -91,7 +92,7 @@ public struct LongrunServer: Service {
         self.configuration = configuration
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer,
-                                               pendingRequestBytes: configuration.maximumPendingRequestBytesPerPeer))
+                                               bufferedBytes: configuration.maximumBufferedBytesPerPeer))
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
         let listeningSocket = try configuration.inheritedSocket
             ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)

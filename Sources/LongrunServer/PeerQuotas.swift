@@ -2,10 +2,12 @@ import LongrunDomain
 import Synchronization
 
 /// Caps on what one uid may hold of the daemon's memory at once, so that one caller cannot tie it
-/// up for everyone else: the long-held calls (WaitOperation, WatchOperations), and the request
-/// messages still arriving. A message that comes in pieces is held until its last piece, up to
-/// the request size limit (4 MiB), on every stream a connection may open, on every connection:
-/// uncapped, one connection of 200 streams whose messages never ended took the daemon to 857 MB.
+/// up for everyone else: the long-held calls (WaitOperation, WatchOperations); the request messages
+/// still arriving; and the answers written but not yet read. A message that comes in pieces is held
+/// until its last piece, and an answer until the peer's HTTP/2 window lets it out, each up to
+/// megabytes, on every stream a connection may open (17,664), on every connection: uncapped, one
+/// connection of 200 streams whose messages never ended took the daemon to 857 MB, and one whose
+/// client asked for a 1 MB operation on 3,000 streams and read nothing, to 2.9 GB.
 final class PeerQuotas: Sendable {
     enum Kind: String, Sendable {
         case wait = "WaitOperation calls"
@@ -15,8 +17,9 @@ final class PeerQuotas: Sendable {
     struct Limits: Sendable {
         var waits: Int
         var watches: Int
-        /// Bytes of request messages a uid may have arriving at once, by the size each announces.
-        var pendingRequestBytes: Int
+        /// Bytes of request messages a uid may have arriving at once, by the size each announces;
+        /// and, counted apart, bytes of answers it may leave unread.
+        var bufferedBytes: Int
     }
 
     private struct Key: Hashable {
@@ -28,6 +31,8 @@ final class PeerQuotas: Sendable {
     private let open = Mutex<[Key: Int]>([:])
     /// Bytes of request messages arriving, by uid (nil: a connection without credentials).
     private let pending = Mutex<[UInt32?: Int]>([:])
+    /// Bytes of answers written and not yet sent, by uid.
+    private let unread = Mutex<[UInt32?: Int]>([:])
 
     init(limits: Limits) {
         self.limits = limits
@@ -80,7 +85,7 @@ final class PeerQuotas: Sendable {
     /// nothing, if that would take the uid past its limit. Give them back with
     /// ``releasePending(_:uid:)`` once the message is whole or its stream ends.
     func chargePending(_ bytes: Int, uid: UInt32?) throws(DomainError) {
-        let limit = limits.pendingRequestBytes
+        let limit = limits.bufferedBytes
         let refused: Int? = pending.withLock { pending in
             let held = pending[uid, default: 0]
             guard held + bytes <= limit else { return held }
@@ -90,7 +95,7 @@ final class PeerQuotas: Sendable {
         if let held = refused {
             let who = uid.map { "uid \($0)" } ?? "this connection"
             throw DomainError(.resourceExhausted, reason: .tooManyPendingBytes,
-                              "\(who) has \(held) bytes of request messages arriving, and this one needs \(bytes) more: past the \(limit) one uid may have; send fewer large requests at once, or raise the daemon's --max-pending-request-bytes-per-peer")
+                              "\(who) has \(held) bytes of request messages arriving, and this one needs \(bytes) more: past the \(limit) one uid may have; send fewer large requests at once, or raise the daemon's --max-buffered-bytes-per-peer")
         }
     }
 
@@ -106,5 +111,31 @@ final class PeerQuotas: Sendable {
     /// The bytes of request messages `uid` has arriving now.
     func pendingBytes(uid: UInt32?) -> Int {
         pending.withLock { $0[uid, default: 0] }
+    }
+
+    /// The bytes of request messages all uids have arriving now (the metrics).
+    func totalPendingBytes() -> Int {
+        pending.withLock { $0.values.reduce(0, +) }
+    }
+
+    /// Adds `delta` (negative: gives back) to the bytes of answers `uid` has not read, and returns
+    /// the uid's new total. Nothing is refused here: the connection that took the uid past its limit
+    /// is closed (``AnswerBacklog``).
+    func addUnread(_ delta: Int, uid: UInt32?) -> Int {
+        unread.withLock { unread in
+            let total = unread[uid, default: 0] + delta
+            unread[uid] = total == 0 ? nil : total
+            return total
+        }
+    }
+
+    /// The bytes of answers `uid` has not read now.
+    func unreadBytes(uid: UInt32?) -> Int {
+        unread.withLock { $0[uid, default: 0] }
+    }
+
+    /// The bytes of answers no uid has read yet (the metrics).
+    func totalUnreadBytes() -> Int {
+        unread.withLock { $0.values.reduce(0, +) }
     }
 }

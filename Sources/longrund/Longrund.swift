@@ -74,8 +74,8 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Most WatchOperations streams one uid may have open at once.")
     var maxWatchesPerPeer: Int = 256
 
-    @Option(help: "Most bytes of request messages one uid may have arriving at once, on all its calls and connections, e.g. 64MiB (at least 8MiB), each counted at the size it announces: a message that comes in pieces is held until its last one. A message beyond it is refused with RESOURCE_EXHAUSTED (TOO_MANY_PENDING_BYTES).")
-    var maxPendingRequestBytesPerPeer: String = "64MiB"
+    @Option(help: "Most bytes the daemon holds for one uid, on all its calls and connections, e.g. 256MiB (at least 8MiB), counted apart for request messages still arriving (each at the size it announces; a message past it is refused with RESOURCE_EXHAUSTED, TOO_MANY_PENDING_BYTES) and for answers its peer has not read yet (past it, the connection that took it there is closed, with a warning).")
+    var maxBufferedBytesPerPeer: String = "256MiB"
 
     @Option(help: "full: fsync every commit (nothing acknowledged is lost). relaxed: sync every --sync-interval.")
     var durability: DurabilityFlag = .full
@@ -218,8 +218,8 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--max-store-size: not a size of at least 1MiB: \(maxStoreSize) (try 64GiB)")
         }
         engineConfiguration.maximumMapSize = storeLimit
-        guard let pendingLimit = StoreSize.parse(maxPendingRequestBytesPerPeer), pendingLimit >= 8 << 20 else {
-            throw ValidationError("--max-pending-request-bytes-per-peer: not a size of at least 8MiB (a whole request of 4 MiB): \(maxPendingRequestBytesPerPeer) (try 64MiB)")
+        guard let pendingLimit = StoreSize.parse(maxBufferedBytesPerPeer), pendingLimit >= 8 << 20 else {
+            throw ValidationError("--max-buffered-bytes-per-peer: not a size of at least 8MiB (a whole request of 4 MiB): \(maxBufferedBytesPerPeer) (try 256MiB)")
         }
         guard let journalBytes = StoreSize.parse(journalSize), journalBytes == 0 || (journalBytes >= 1 << 20 && journalBytes <= 1 << 32) else {
             throw ValidationError("--journal-size: not 0 or a size from 1MiB to 4GiB: \(journalSize) (try 64MiB)")
@@ -275,7 +275,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.access = AccessPolicy(adminGroup: try adminGroup.map { try Self.groupID($0, flag: "--admin-group") }, ownerOnly: ownerOnly)
             serverConfiguration.maximumWaitsPerPeer = maxWaitsPerPeer
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
-            serverConfiguration.maximumPendingRequestBytesPerPeer = pendingLimit
+            serverConfiguration.maximumBufferedBytesPerPeer = pendingLimit
             serverConfiguration.maximumWait = wait
             serverConfiguration.inheritedSocket = inherited?.descriptor
             serverConfiguration.httpSocketPath = httpSocketPath

@@ -1,4 +1,4 @@
-/// Size options' values (`--max-store-size`, `--journal-size`, `--max-pending-request-bytes-per-peer`):
+/// Size options' values (`--max-store-size`, `--journal-size`, `--max-buffered-bytes-per-peer`):
 /// a number of bytes with an optional binary unit.
 enum StoreSize {
     /// `64GiB`, `512MiB`, `1T`, `1048576` (bytes); units K/KiB, M/MiB, G/GiB, T/TiB are powers of

@@ -332,17 +332,18 @@ def test_oversized_message_gets_resource_exhausted(fresh_daemon):
 
 
 def resident_bytes(pid):
+    """The process's anonymous resident memory: its heap, not the store's pages it maps."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for {pid}")
+    raise AssertionError(f"no RssAnon for {pid}")
 
 
 def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(make_daemon):
     """Three connections of 100 streams each, every stream announcing a 4 MiB message and sending
     all the windows let it, never its end: the daemon holds no more than the uid's limit of request
-    bytes arriving (--max-pending-request-bytes-per-peer, here room for three such messages) and
+    bytes arriving (--max-buffered-bytes-per-peer, here room for three such messages) and
     refuses the rest at once, RESOURCE_EXHAUSTED (TOO_MANY_PENDING_BYTES), on both paths
     (CreateOperation is answered from the connection's frames, Health/Check by grpc-swift's
     router). Without the limit one connection of 200 such streams took the daemon from 36 MB to
@@ -354,7 +355,7 @@ def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(m
 
     announced = 4 << 20
     limit = 3 * (announced + 5)
-    daemon = make_daemon(args=["--max-pending-request-bytes-per-peer", str(limit)]).start().wait_ready()
+    daemon = make_daemon(args=["--max-buffered-bytes-per-peer", str(limit)]).start().wait_ready()
     with guarding(daemon) as client:
         before = resident_bytes(daemon.proc.pid)
         paths = ["/longrun.v1.Producers/CreateOperation", "/grpc.health.v1.Health/Check"]
@@ -413,7 +414,7 @@ def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(m
         assert held == 3, f"{held} streams are held, not the 3 messages of 4 MiB the limit has room for"
         assert peak - before < 100 << 20, f"the daemon grew by {(peak - before) >> 20} MiB"
         assert len(refusals) == 297, refusals[:3]
-        assert all(code == "8" and "max-pending-request-bytes-per-peer" in message for code, message in refusals), refusals[:3]
+        assert all(code == "8" and "max-buffered-bytes-per-peer" in message for code, message in refusals), refusals[:3]
         with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
             producers, _, _, _ = support.stubs(channel)
             # Even a small message that arrives in pieces is refused while the three are held...
@@ -434,6 +435,63 @@ def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(m
                     # The daemon may see a connection's end a moment after the client closes it.
                     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline, error
                     time.sleep(0.1)
+
+
+def test_a_peer_that_reads_no_answers_has_its_connection_closed_past_its_uids_limit(make_daemon):
+    """A client asks for a 1 MB operation on 1,000 streams of one connection and reads none of the
+    answers (its HTTP/2 windows stay shut): past the uid's limit of answers not read
+    (--max-buffered-bytes-per-peer, here 16 MiB) the daemon closes that connection, says so in its
+    log with the peer's pid, and gives the memory back; other connections are not affected.
+    Without the limit, 3,000 such requests made the daemon hold 2.9 GB."""
+    import h2.exceptions
+    import h2.settings
+    from google.longrunning import operations_pb2
+    from google.protobuf import wrappers_pb2
+
+    daemon = make_daemon(args=["--max-buffered-bytes-per-peer", str(16 << 20)]).start().wait_ready()
+    with guarding(daemon) as client:
+        with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+            producers, _, _, operations = support.stubs(channel)
+            name = support.create(producers, metadata=wrappers_pb2.BytesValue(value=os.urandom(1_000_000))).name
+            before = resident_bytes(daemon.proc.pid)
+            request = grpc_message(operations_pb2.GetOperationRequest(name=name).SerializeToString())
+            s = connect(daemon.socket)
+            conn = h2_connection()
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+            s.sendall(conn.data_to_send())
+            closed_by_daemon, peak, sent = False, before, 0
+            deadline = time.monotonic() + 30
+            try:
+                while not closed_by_daemon and time.monotonic() < deadline:
+                    if sent < 1_000:
+                        for _ in range(50):
+                            stream = conn.get_next_available_stream_id()
+                            conn.send_headers(stream, grpc_headers("/google.longrunning.Operations/GetOperation"))
+                            conn.send_data(stream, request, end_stream=True)
+                            sent += 1
+                        s.sendall(conn.data_to_send())
+                    # The server's frames are taken in (its window updates let the requests go
+                    # on), and its answers' bytes never acknowledged.
+                    try:
+                        received = s.recv(1 << 20)
+                    except socket.timeout:
+                        break  # the daemon holds the answers and waits
+                    closed_by_daemon = not received
+                    conn.receive_data(received)
+                    peak = max(peak, resident_bytes(daemon.proc.pid))
+            except (ConnectionResetError, BrokenPipeError, h2.exceptions.ProtocolError):
+                closed_by_daemon = True
+            s.close()
+            assert closed_by_daemon, f"the daemon kept a connection that read nothing of {sent} answers"
+            assert sent < 1_000, "the connection was closed only after every request was sent"
+            assert peak - before < 100 << 20, f"the daemon grew by {(peak - before) >> 20} MiB"
+            assert "closing a connection whose peer does not read its answers" in daemon.output()
+            assert f"pid={os.getpid()}" in daemon.output()
+            # The same uid, reading its answers, is served: what the closed connection held is
+            # no longer charged to it.
+            for _ in range(20):
+                got = operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+                assert got.name == name
 
 
 def test_huge_metadata_header(guarded):

@@ -38,6 +38,8 @@ private final class EngineGauges: Sendable {
     let live: Prometheus.Gauge
     let waiters: Prometheus.Gauge
     let watchers: Prometheus.Gauge
+    let pendingRequestBytes: Prometheus.Gauge
+    let unreadAnswerBytes: Prometheus.Gauge
     let logHead: Prometheus.Gauge
     let applied: Prometheus.Gauge
     let replayLag: Prometheus.Gauge
@@ -73,6 +75,10 @@ private final class EngineGauges: Sendable {
         live = registry.makeGauge(descriptor: Self.describe(MetricName.liveOperations, "Live (not deleted or expired) operations."))
         waiters = registry.makeGauge(descriptor: Self.describe(MetricName.waiters, "Open WaitOperation calls."))
         watchers = registry.makeGauge(descriptor: Self.describe(MetricName.watchers, "Open WatchOperations streams."))
+        pendingRequestBytes = registry.makeGauge(descriptor: Self.describe(
+            MetricName.pendingRequestBytes, "Bytes of request messages still arriving in pieces, by the size each announces, over all uids."))
+        unreadAnswerBytes = registry.makeGauge(descriptor: Self.describe(
+            MetricName.unreadAnswerBytes, "Bytes of answers written and held until their peers' HTTP/2 windows let them out, over all uids."))
         logHead = registry.makeGauge(descriptor: Self.describe(MetricName.logHead, "Sequence of the newest event in the log."))
         applied = registry.makeGauge(descriptor: Self.describe(MetricName.appliedSequence, "Sequence of the newest event folded into the views."))
         replayLag = registry.makeGauge(descriptor: Self.describe(MetricName.replayLag, "Events in the log not yet folded into the views; 0 once startup replay is done."))
@@ -96,6 +102,8 @@ private final class EngineGauges: Sendable {
         findings.set(Int64(integrity.findings.count))
         waiters.set(Int64(quotas.totalOpen(.wait)))
         watchers.set(Int64(quotas.totalOpen(.watch)))
+        pendingRequestBytes.set(Int64(quotas.totalPendingBytes()))
+        unreadAnswerBytes.set(Int64(quotas.totalUnreadBytes()))
         writesRefused.set(Int64(engine.writesRefused ? 1 : 0))
         maximumSize.set(Int64(engine.configuration.maximumMapSize))
         // A closed engine (shutting down) has no store to read: keep the last values.

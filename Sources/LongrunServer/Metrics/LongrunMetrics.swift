@@ -83,6 +83,8 @@ enum MetricName {
     static let waiters = "longrun_waiters"
     static let waitWakeUp = "longrun_wait_wakeup_seconds"
     static let watchers = "longrun_watchers"
+    static let pendingRequestBytes = "longrun_pending_request_bytes"
+    static let unreadAnswerBytes = "longrun_unread_answer_bytes"
     static let logHead = "longrun_log_head_sequence"
     static let appliedSequence = "longrun_applied_sequence"
     static let replayLag = "longrun_replay_lag_events"

@@ -18,7 +18,9 @@ import NIOHTTP2
 /// What a child channel did for the stream is done here: the stream's inbound window is given back
 /// as its body is read (the connection's is the multiplexer's, from NIOHTTP2's window events,
 /// which count these streams' bytes too); a reset or a closed connection ends the stream's wait;
-/// nothing is written to a stream once it has closed.
+/// nothing is written to a stream once it has closed. And what ``GRPCStreamCodec`` does for its
+/// stream: a request message that arrives in pieces is charged to the peer while it does
+/// (``PendingMessage``), and the connection is told of each answer written (``ConnectionLifecycle``).
 final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame
     typealias InboundOut = HTTP2Frame
@@ -39,16 +41,17 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         /// Request bytes read since the stream's window was last given back.
         var unacknowledged = 0
         /// The request message while it arrives in pieces, charged to the peer.
-        var pending: PendingMessage
+        var pending: PendingMessage?
 
-        init(state: State, pending: PendingMessage) {
+        init(state: State) {
             self.state = state
-            self.pending = pending
         }
     }
 
     private let fastPath: UnaryFastPath
     private let credentials: PeerCredentials?
+    /// Told of the answers written here (``ConnectionLifecycle/answerHanded(_:on:)``).
+    private let lifecycle: ConnectionLifecycle?
     private var streams: [HTTP2StreamID: Stream] = [:]
     /// The highest stream the client opened: a HEADERS frame above it opens a new stream, any
     /// other is a later block (trailers) of one already open.
@@ -58,9 +61,10 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// back, as NIOHTTP2's child channels do.
     private let streamWindow: Int
 
-    init(fastPath: UnaryFastPath, credentials: PeerCredentials?, streamWindow: Int) {
+    init(fastPath: UnaryFastPath, credentials: PeerCredentials?, streamWindow: Int, lifecycle: ConnectionLifecycle?) {
         self.fastPath = fastPath
         self.credentials = credentials
+        self.lifecycle = lifecycle
         self.streamWindow = streamWindow
     }
 
@@ -84,8 +88,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        let pending = PendingMessage(quotas: fastPath.quotas, uid: credentials?.uid, maximumMessageBytes: fastPath.maximumRequestBytes)
-        let stream = Stream(state: .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)), pending: pending)
+        let stream = Stream(state: .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)))
         streams[id] = stream
         if headers.endStream { finish(stream, id: id, context: context) }
     }
@@ -114,7 +117,10 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
                 return
             }
             do {
-                try stream.pending.hold(&body, mayShareStorage: false, allocator: context.channel.allocator)
+                if stream.pending == nil {
+                    stream.pending = PendingMessage(quotas: fastPath.quotas, uid: credentials?.uid, maximumMessageBytes: fastPath.maximumRequestBytes)
+                }
+                try stream.pending!.hold(&body, mayShareStorage: false, allocator: context.channel.allocator)
             } catch {
                 refuse(stream, RPCError(error), id: id, context: context)
                 return
@@ -172,7 +178,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// Ends the call with `error`'s status before its request was whole.
     private func refuse(_ stream: Stream, _ error: RPCError, id: HTTP2StreamID, context: ChannelHandlerContext) {
         stream.state = .finished
-        stream.pending.release()
+        stream.pending?.release()
         write(.status(error), to: id, context: context)
     }
 
@@ -180,7 +186,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// nothing more is written to it.
     private func end(_ id: HTTP2StreamID) {
         guard let stream = streams.removeValue(forKey: id) else { return }
-        stream.pending.release()
+        stream.pending?.release()
         stream.wait?.cancel()
     }
 
@@ -193,7 +199,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     private func finish(_ stream: Stream, id: HTTP2StreamID, context: ChannelHandlerContext) {
         guard case .collecting(let method, let headers, let body) = stream.state else { return }
         stream.state = .finished
-        stream.pending.release()
+        stream.pending?.release()
         // A read answers before `answer` returns; a write after its commit (before `answer` returns
         // when committed here, else from the writer's thread); the frames are written on this
         // connection's event loop either way.
@@ -223,8 +229,12 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
 
     private func write(_ answer: UnaryFastPath.Answer, to id: HTTP2StreamID, context: ChannelHandlerContext) {
         for payload in answer.frames(allocator: context.channel.allocator) {
+            if case .data(let data) = payload, case .byteBuffer(let bytes) = data.data {
+                lifecycle?.answerHanded(bytes.readableBytes, on: id)
+            }
             context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: payload)), promise: nil)
         }
         context.flush()
+        lifecycle?.answersFlushed()
     }
 }

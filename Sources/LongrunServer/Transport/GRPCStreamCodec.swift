@@ -12,7 +12,9 @@ import NIOHTTP2
 /// the call at once with its status (RESOURCE_EXHAUSTED, INTERNAL); the handler's inbound then
 /// fails and whatever it still writes is dropped. A client that resets the stream cancels the
 /// call (``ServerContext/RPCCancellationHandle``), as does the server's graceful shutdown, as
-/// grpc-swift's own transport does.
+/// grpc-swift's own transport does. A request message that arrives in pieces is charged to the
+/// peer while it does (``PendingMessage``), and the connection is told of each answer written
+/// (``ConnectionLifecycle/answerHanded(_:on:)``).
 final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTP2Frame.FramePayload
     typealias InboundOut = RPCRequestPart<StreamBytes>
@@ -40,9 +42,14 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     private var cancellation: ServerContext.RPCCancellationHandle?
     private var cancelled = false
 
-    init(maximumMessageBytes: Int, quotas: PeerQuotas?, uid: UInt32?) {
+    /// Told of the answers written here, and their stream.
+    private let lifecycle: NIOLoopBound<ConnectionLifecycle>?
+    private var streamID: HTTP2StreamID?
+
+    init(maximumMessageBytes: Int, quotas: PeerQuotas?, uid: UInt32?, lifecycle: NIOLoopBound<ConnectionLifecycle>?) {
         self.maximumMessageBytes = maximumMessageBytes
         self.held = PendingMessage(quotas: quotas, uid: uid, maximumMessageBytes: maximumMessageBytes)
+        self.lifecycle = lifecycle
     }
 
     /// Called on the event loop by the call's task as it starts.
@@ -163,6 +170,17 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: Outbound
 
+    func flush(context: ChannelHandlerContext) {
+        context.flush()
+        lifecycle?.value.answersFlushed()
+    }
+
+    /// The stream's id, read once from its child channel.
+    private func streamID(_ context: ChannelHandlerContext) -> HTTP2StreamID? {
+        if streamID == nil { streamID = try? context.channel.syncOptions?.getOption(HTTP2StreamChannelOptions.streamID) }
+        return streamID
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let part = unwrapOutboundIn(data)
         switch (part, response) {
@@ -171,6 +189,7 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
             context.write(wrapOutboundOut(.headers(.init(headers: GRPCFraming.responseHeaders(metadata)))), promise: promise)
         case (.message(let message), .open):
             let framed = GRPCFraming.frame(message.buffer, allocator: context.channel.allocator)
+            if let lifecycle, let stream = streamID(context) { lifecycle.value.answerHanded(framed.readableBytes, on: stream) }
             context.write(wrapOutboundOut(.data(.init(data: .byteBuffer(framed)))), promise: promise)
         case (.status(let status, let metadata), .idle), (.status(let status, let metadata), .open):
             let trailers = GRPCFraming.trailers(code: status.code.rawValue, message: status.message, metadata: metadata, trailersOnly: response == .idle)

@@ -11,6 +11,8 @@ struct ConnectionContext: Sendable {
     /// Where request messages still arriving are charged, and to which uid.
     var quotas: PeerQuotas?
     var uid: UInt32?
+    /// Told of the answers the streams write (``ConnectionLifecycle/answerHanded(_:on:)``).
+    var lifecycle: NIOLoopBound<ConnectionLifecycle>?
 }
 
 /// The first handler of an HTTP/2 stream's child channel: the calls ``UnaryFastPath`` takes never
@@ -75,7 +77,8 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
             stamped.headers.add(name: PeerIdentity.metadataKey, value: stamp)
         }
         do {
-            let codec = GRPCStreamCodec(maximumMessageBytes: connection.calls.maximumMessageBytes, quotas: connection.quotas, uid: connection.uid)
+            let codec = GRPCStreamCodec(maximumMessageBytes: connection.calls.maximumMessageBytes, quotas: connection.quotas, uid: connection.uid,
+                                        lifecycle: connection.lifecycle)
             try context.pipeline.syncOperations.addHandler(codec)
             let stream = try NIOAsyncChannel<RPCRequestPart<StreamBytes>, RPCResponsePart<StreamBytes>>(
                 wrappingChannelSynchronously: context.channel

@@ -168,7 +168,9 @@ public final class UnixServerTransport: ServerTransport {
     private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
                                   quotas: PeerQuotas?, calls: CallQueue, logger: Logger) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
-        let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid)
+        let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials, backlog: quotas.map { AnswerBacklog(quotas: $0, uid: credentials?.uid) })
+        let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid,
+                                       lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
@@ -188,12 +190,11 @@ public final class UnixServerTransport: ServerTransport {
         var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
         streamConfiguration.streamResetFrameRateLimit.maximumCount = maximumStreams
         streamConfiguration.streamResetFrameRateLimit.windowLength = .seconds(30)
-        let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials)
         try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration,
                                             streamConfiguration: streamConfiguration))
         try sync.addHandler(lifecycle)
         if let fastPath {
-            try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow))
+            try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow, lifecycle: lifecycle))
         }
         try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: streamWindow) { stream in
             stream.eventLoop.makeCompletedFuture {

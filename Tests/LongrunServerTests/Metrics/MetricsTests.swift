@@ -1,7 +1,7 @@
 import GRPCCore
 import LongrunEngine
 import LongrunProto
-import LongrunServer
+@testable import LongrunServer
 import LongrunTestSupport
 import Logging
 import SwiftProtobuf
@@ -68,6 +68,8 @@ struct MetricsTests {
             #expect(scraped.value("longrun_writes_refused") == 0)
             #expect(scraped.value("longrun_waiters") == 0)
             #expect(scraped.value("longrun_watchers") == 0)
+            #expect(scraped.value("longrun_pending_request_bytes") == 0)
+            #expect(scraped.value("longrun_unread_answer_bytes") == 0)
             // No snapshot yet: no age to report.
             #expect(scraped.value("longrun_snapshot_age_seconds") == nil)
         }
@@ -110,6 +112,24 @@ struct MetricsTests {
             let after = Exposition(metrics.expositionText())
             #expect(after.value("longrun_waiters") == 0)
             #expect(after.value("longrun_rpc_requests_total", ["method": "WaitOperation", "code": "OK"]) == 1)
+        }
+    }
+
+    /// What the server holds for peers (requests arriving, answers not read) is summed over uids.
+    @Test func bytesHeldForPeersAreGauged() async throws {
+        let metrics = LongrunMetrics()
+        try await Harness.with(server: { $0.metrics = metrics }) { h in
+            try h.server.quotas.chargePending(3_000, uid: 7)
+            try h.server.quotas.chargePending(2_000, uid: 8)
+            _ = h.server.quotas.addUnread(5_000, uid: 7)
+            let held = Exposition(metrics.expositionText())
+            #expect(held.value("longrun_pending_request_bytes") == 5_000)
+            #expect(held.value("longrun_unread_answer_bytes") == 5_000)
+            h.server.quotas.releasePending(3_000, uid: 7)
+            _ = h.server.quotas.addUnread(-5_000, uid: 7)
+            let after = Exposition(metrics.expositionText())
+            #expect(after.value("longrun_pending_request_bytes") == 2_000)
+            #expect(after.value("longrun_unread_answer_bytes") == 0)
         }
     }
 

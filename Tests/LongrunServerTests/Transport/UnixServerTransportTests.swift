@@ -36,7 +36,7 @@ import Testing
     /// and a smaller one's charge is given back once it is whole.
     @Test(arguments: [true, false])
     func aMessageArrivingInPiecesIsChargedToItsUidUntilItIsWhole(answersOnEventLoop: Bool) async throws {
-        try await Harness.with(server: { $0.maximumPendingRequestBytesPerPeer = 256 << 10; $0.answersOnEventLoop = answersOnEventLoop }) { h in
+        try await Harness.with(server: { $0.maximumBufferedBytesPerPeer = 256 << 10; $0.answersOnEventLoop = answersOnEventLoop }) { h in
             func metadata(_ size: Int) -> Google_Protobuf_Any {
                 any(Google_Protobuf_BytesValue.with { $0.value = Data(repeating: 7, count: size) })
             }
@@ -57,7 +57,7 @@ import Testing
     /// On a stream that stays open (a producer's StreamTransitions), a large message's charge is
     /// given back as soon as it is whole, not when the stream ends.
     @Test func aMessageWholeOnAStreamThatStaysOpenIsNoLongerCharged() async throws {
-        try await Harness.with(server: { $0.maximumPendingRequestBytesPerPeer = 256 << 10 }) { h in
+        try await Harness.with(server: { $0.maximumBufferedBytesPerPeer = 256 << 10 }) { h in
             let (answered, signal) = AsyncStream.makeStream(of: Void.self)
             let chargedWhileOpen = Mutex<Int?>(nil)
             let tags = try await h.producers.streamTransitions(requestProducer: { writer in
