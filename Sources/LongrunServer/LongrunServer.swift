@@ -267,11 +267,12 @@ extension LongrunServer {
         gateway.maximumBodyBytes = configuration.maximumHTTPBodyBytes
         let policy = configuration.access
         let idle = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout / .nanoseconds(1)))
+        let quotas = quotas
         return try await HTTPServerChannel.bootstrap { [gateway] channel in
             let peer = PeerIdentity.credentials(of: channel, policy: policy)
             // In front of the codec, so that any bytes at all count as activity.
             try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), position: .first)
-            try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer))
+            try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer, quotas: quotas))
         }.withBoundSocket(httpListeningSocket).get()
     }
 

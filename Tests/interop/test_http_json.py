@@ -165,3 +165,51 @@ def test_each_request_writes_one_access_log_line(make_daemon):
     assert line["method"] == "google.longrunning.Operations/GetOperation"
     assert (line["http"], line["http_status"], line["code"]) == ("GET /v1/operations/absent", "404", "NOT_FOUND")
     assert line["name"] == "operations/absent" and line["uid"] == str(os.getuid())
+
+
+def anonymous_resident_bytes(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no RssAnon for {pid}")
+
+
+def test_pipelined_requests_are_answered_in_order_one_answer_held_at_a_time(daemon, producers):
+    """A client pipelines 100 GETs of a 1 MB operation and reads nothing for two seconds: the
+    daemon takes no more of its requests while the socket holds an answer not yet read (NIOHTTP1
+    hands the next request on as soon as a response is written, and 3,000 such GETs made the daemon
+    hold 3.8 GB), then answers every one, in order, as the client reads."""
+    import socket
+    import threading
+    import time
+
+    name = support.create(producers, metadata=wrappers_pb2.BytesValue(value=os.urandom(1_000_000))).name
+    count = 100
+    request = f"GET /v1/{name} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(http_socket(daemon))
+    s.settimeout(60)
+    before = anonymous_resident_bytes(daemon.proc.pid)
+    sender = threading.Thread(target=s.sendall, args=(request * count,), daemon=True)
+    sender.start()
+    peak = before
+    for _ in range(20):
+        time.sleep(0.1)
+        peak = max(peak, anonymous_resident_bytes(daemon.proc.pid))
+    assert peak - before < 40 << 20, f"the daemon grew by {(peak - before) >> 20} MiB for a client that read nothing"
+
+    received = b""
+    for index in range(count):
+        while b"\r\n\r\n" not in received:
+            received += s.recv(1 << 20)
+        head, _, received = received.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0].split()[1] == "200", lines[0]
+        length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
+        while len(received) < length:
+            received += s.recv(1 << 20)
+        body, received = received[:length], received[length:]
+        assert json.loads(body)["name"] == name, f"answer {index}"
+    sender.join(timeout=30)
+    s.close()

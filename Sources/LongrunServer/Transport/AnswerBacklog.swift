@@ -1,3 +1,4 @@
+import Logging
 import NIOHTTP2
 
 /// The answers one connection has written that its peer has not let out yet: DATA frames handed to
@@ -89,5 +90,16 @@ struct AnswerBacklog {
         others = [:]
         total = 0
         settle()
+    }
+}
+
+extension Logger {
+    /// Says why a connection is closed when its uid's answers not read passed the limit (both the
+    /// gRPC socket's connections and the HTTP gateway's).
+    func closingForUnreadAnswers(peer: PeerCredentials?, connectionBytes: Int, uidBytes: Int, limit: Int) {
+        warning("closing a connection whose peer does not read its answers", metadata: [
+            "peer": "\(peer.map(String.init(describing:)) ?? "unknown")", "connection_unread_bytes": "\(connectionBytes)",
+            "uid_unread_bytes": "\(uidBytes)", "limit_bytes": "\(limit)", "limit": "--max-buffered-bytes-per-peer",
+        ])
     }
 }

@@ -68,10 +68,7 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
     func answersFlushed() {
         guard backlog != nil, let unread = backlog!.settle(), !closing, let context else { return }
         closing = true
-        logger.warning("closing a connection whose peer does not read its answers", metadata: [
-            "peer": "\(peer.map(String.init(describing:)) ?? "unknown")", "connection_unread_bytes": "\(backlog!.total)",
-            "uid_unread_bytes": "\(unread)", "limit_bytes": "\(backlog!.limit)", "limit": "--max-buffered-bytes-per-peer",
-        ])
+        logger.closingForUnreadAnswers(peer: peer, connectionBytes: backlog!.total, uidBytes: unread, limit: backlog!.limit)
         // Not from inside the write that flushed.
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
         context.eventLoop.execute { bound.value.close(promise: nil) }
