@@ -195,7 +195,7 @@ public struct LongrunServer: Service {
         let transport = UnixServerTransport(configuration: .init(
             listeningSocket: listeningSocket, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
             // Every wait and watch a peer may hold, on one connection, and room for other calls.
-            maximumConcurrentStreams: configuration.maximumWaitsPerPeer + configuration.maximumWatchesPerPeer + 1_024,
+            maximumConcurrentStreams: quotas.limits.streamsPerPeer,
             fastPath: fastPath, quotas: quotas, logger: logger
         ))
         // Metrics count every call when enabled; the access log is installed only when its lines

@@ -20,6 +20,12 @@ final class PeerQuotas: Sendable {
         /// Bytes of request messages a uid may have arriving at once, by the size each announces;
         /// and, counted apart, bytes of answers it may leave unread.
         var bufferedBytes: Int
+        /// Calls (HTTP/2 streams) a uid may have open at once on all its connections: as many as
+        /// one connection may carry. Unset: as many as its waits and watches and 1,024 more.
+        var streams: Int?
+
+        /// What one connection may carry, and one uid on all its connections.
+        var streamsPerPeer: Int { streams ?? waits + watches + 1_024 }
     }
 
     private struct Key: Hashable {
@@ -33,6 +39,8 @@ final class PeerQuotas: Sendable {
     private let pending = Mutex<[UInt32?: Int]>([:])
     /// Bytes of answers written and not yet sent, by uid.
     private let unread = Mutex<[UInt32?: Int]>([:])
+    /// Open calls, by uid: one counter per uid, handed to each of its connections.
+    private let streams = Mutex<[UInt32?: PeerStreams]>([:])
 
     init(limits: Limits) {
         self.limits = limits
@@ -138,4 +146,47 @@ final class PeerQuotas: Sendable {
     func totalUnreadBytes() -> Int {
         unread.withLock { $0.values.reduce(0, +) }
     }
+
+    /// The counter of `uid`'s open calls, which its connections share (taken once per connection).
+    func streams(of uid: UInt32?) -> PeerStreams {
+        streams.withLock { streams in
+            if let counter = streams[uid] { return counter }
+            let counter = PeerStreams(uid: uid, limit: limits.streamsPerPeer)
+            streams[uid] = counter
+            return counter
+        }
+    }
+}
+
+/// One uid's open calls on all its connections. Every HTTP/2 stream holds memory until it ends
+/// (about 300 bytes on the event loop's path, 20 KB with a child channel and a task), and a
+/// connection may carry 17,664 of them: without a cap across connections, 70 connections of
+/// streams that sent their headers and nothing more would have held 24 GB. Counted on each call's
+/// open and end, without a lock.
+final class PeerStreams: Sendable {
+    let uid: UInt32?
+    let limit: Int
+    private let count = Atomic<Int>(0)
+
+    init(uid: UInt32?, limit: Int) {
+        self.uid = uid
+        self.limit = limit
+    }
+
+    /// Counts one more open call: RESOURCE_EXHAUSTED, counting nothing, if the uid has its most.
+    func open() throws(DomainError) {
+        guard count.add(1, ordering: .relaxed).newValue > limit else { return }
+        count.subtract(1, ordering: .relaxed)
+        let who = uid.map { "uid \($0)" } ?? "this peer"
+        throw DomainError(.resourceExhausted, reason: .tooManyOpenCalls,
+                          "\(who) already has \(limit) calls open on its connections, the most one uid may (every wait and watch it may hold and 1,024 more); finish some first, or raise the daemon's --max-waits-per-peer")
+    }
+
+    /// A call ``open()`` counted has ended.
+    func close() {
+        count.subtract(1, ordering: .relaxed)
+    }
+
+    /// The uid's open calls now.
+    var openCount: Int { count.load(ordering: .relaxed) }
 }

@@ -68,7 +68,7 @@ struct Longrund: AsyncParsableCommand {
     @Flag(help: "Serve GetOperation, ListOperations and WaitOperation (LMDB), CancelOperation, DeleteOperation and the unary CreateOperation, UpdateOperation and CompleteOperation through grpc-swift's task per call, as every other call, instead of answering them from the connection's event loop and the writer's commit (the default: the same answers at a fraction of the server CPU per call).")
     var noEventLoopAnswers = false
 
-    @Option(help: "Most WaitOperation calls one uid may have open at once.")
+    @Option(help: "Most WaitOperation calls one uid may have open at once. With --max-watches-per-peer and 1,024 more, also the calls of any kind one connection, and one uid on all its connections, may have open.")
     var maxWaitsPerPeer: Int = 16_384
 
     @Option(help: "Most WatchOperations streams one uid may have open at once.")

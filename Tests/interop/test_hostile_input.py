@@ -494,6 +494,59 @@ def test_a_peer_that_reads_no_answers_has_its_connection_closed_past_its_uids_li
                 assert got.name == name
 
 
+def test_calls_a_uid_may_hold_open_are_counted_over_all_its_connections(make_daemon):
+    """Two connections of 1,000 streams each that send their request headers and nothing more,
+    half answered on the event loop (GetOperation) and half through grpc-swift's router
+    (Health/Check, a child channel and a task each, about 20 KB): the uid may hold as many calls
+    open as one connection may carry (its waits and watches and 1,024 more, here 1,134), over all
+    its connections; past that a call is refused at once, RESOURCE_EXHAUSTED (TOO_MANY_OPEN_CALLS),
+    another connection of the same uid included, until some end. Before, every stream was held."""
+    from google.longrunning import operations_pb2
+
+    daemon = make_daemon(args=["--max-waits-per-peer", "100", "--max-watches-per-peer", "10"]).start().wait_ready()
+    paths = ["/google.longrunning.Operations/GetOperation", "/grpc.health.v1.Health/Check"]
+    connections, refusals = [], []
+    for _ in range(2):
+        s = connect(daemon.socket)
+        conn = h2_connection()
+        s.sendall(conn.data_to_send())
+        conn.receive_data(s.recv(65536))  # the server's SETTINGS: its stream limit is 1,134
+        s.sendall(conn.data_to_send())
+        for index in range(1_000):
+            conn.send_headers(conn.get_next_available_stream_id(), grpc_headers(paths[index % 2]))
+        s.sendall(conn.data_to_send())
+        connections.append((s, conn))
+    import h2.events
+
+    deadline = time.monotonic() + 10
+    while len(refusals) < 866 and time.monotonic() < deadline:
+        for s, conn in connections:
+            s.settimeout(0.2)
+            try:
+                events = conn.receive_data(s.recv(1 << 20))
+            except socket.timeout:
+                continue
+            refusals += [dict(e.headers) for e in events if isinstance(e, h2.events.ResponseReceived)]
+    assert len(refusals) == 2_000 - 1_134, f"{len(refusals)} refused"
+    assert all(r["grpc-status"] == "8" and "calls open on its connections" in r["grpc-message"] for r in refusals), refusals[:2]
+    with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+        _, _, _, operations = support.stubs(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+        for s, _ in connections:
+            s.close()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+                break
+            except grpc.RpcError as error:
+                # The daemon may see the connections' end a moment after they close.
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline, error
+                time.sleep(0.1)
+
+
 def test_huge_metadata_header(guarded):
     from google.longrunning import operations_pb2
 

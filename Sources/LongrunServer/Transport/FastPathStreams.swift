@@ -42,9 +42,12 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         var unacknowledged = 0
         /// The request message while it arrives in pieces, charged to the peer.
         var pending: PendingMessage?
+        /// Counted among the peer's open calls until it ends (``PeerStreams``).
+        let counted: Bool
 
-        init(state: State) {
+        init(state: State, counted: Bool) {
             self.state = state
+            self.counted = counted
         }
     }
 
@@ -52,6 +55,8 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     private let credentials: PeerCredentials?
     /// Told of the answers written here (``ConnectionLifecycle/answerHanded(_:on:)``).
     private let lifecycle: ConnectionLifecycle?
+    /// The peer's open calls, on all its connections.
+    private let peerStreams: PeerStreams?
     private var streams: [HTTP2StreamID: Stream] = [:]
     /// The highest stream the client opened: a HEADERS frame above it opens a new stream, any
     /// other is a later block (trailers) of one already open.
@@ -61,10 +66,11 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// back, as NIOHTTP2's child channels do.
     private let streamWindow: Int
 
-    init(fastPath: UnaryFastPath, credentials: PeerCredentials?, streamWindow: Int, lifecycle: ConnectionLifecycle?) {
+    init(fastPath: UnaryFastPath, credentials: PeerCredentials?, streamWindow: Int, lifecycle: ConnectionLifecycle?, peerStreams: PeerStreams?) {
         self.fastPath = fastPath
         self.credentials = credentials
         self.lifecycle = lifecycle
+        self.peerStreams = peerStreams
         self.streamWindow = streamWindow
     }
 
@@ -88,9 +94,22 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelRead(data)
             return
         }
-        let stream = Stream(state: .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)))
+        let refused: RPCError?
+        do {
+            try peerStreams?.open()
+            refused = nil
+        } catch {
+            refused = RPCError(error)
+        }
+        // A refused stream is kept here too, its frames dropped, until it closes.
+        let stream = Stream(state: refused == nil ? .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)) : .finished,
+                            counted: refused == nil && peerStreams != nil)
         streams[id] = stream
-        if headers.endStream { finish(stream, id: id, context: context) }
+        if let refused {
+            write(.status(refused), to: id, context: context)
+        } else if headers.endStream {
+            finish(stream, id: id, context: context)
+        }
     }
 
     private func read(_ payload: HTTP2Frame.FramePayload, of stream: Stream, id: HTTP2StreamID, context: ChannelHandlerContext) {
@@ -186,6 +205,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// nothing more is written to it.
     private func end(_ id: HTTP2StreamID) {
         guard let stream = streams.removeValue(forKey: id) else { return }
+        if stream.counted { peerStreams?.close() }
         stream.pending?.release()
         stream.wait?.cancel()
     }

@@ -11,6 +11,8 @@ struct ConnectionContext: Sendable {
     /// Where request messages still arriving are charged, and to which uid.
     var quotas: PeerQuotas?
     var uid: UInt32?
+    /// The peer's open calls, on all its connections.
+    var peerStreams: PeerStreams?
     /// Told of the answers the streams write (``ConnectionLifecycle/answerHanded(_:on:)``).
     var lifecycle: NIOLoopBound<ConnectionLifecycle>?
 }
@@ -39,9 +41,16 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
 
     private let connection: ConnectionContext
     private var state = State.opening
+    /// Counted among the peer's open calls until the stream ends.
+    private var counted = false
 
     init(connection: ConnectionContext) {
         self.connection = connection
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        if counted { connection.peerStreams?.close() }
+        counted = false
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -69,6 +78,16 @@ final class StreamEntry: ChannelInboundHandler, RemovableChannelHandler {
             return
         case .serve(let method):
             descriptor = method
+        }
+        do {
+            try connection.peerStreams?.open()
+            counted = connection.peerStreams != nil
+        } catch {
+            state = .finished
+            let refused = RPCError(error)
+            let trailers = GRPCFraming.trailers(code: refused.code.rawValue, message: refused.message, metadata: refused.metadata, trailersOnly: true)
+            context.writeAndFlush(wrapOutboundOut(.headers(.init(headers: trailers, endStream: true))), promise: nil)
+            return
         }
         state = .forwarding
         var stamped = frame

@@ -169,8 +169,9 @@ public final class UnixServerTransport: ServerTransport {
                                   quotas: PeerQuotas?, calls: CallQueue, logger: Logger) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
         let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials, backlog: quotas.map { AnswerBacklog(quotas: $0, uid: credentials?.uid) })
+        let peerStreams = quotas?.streams(of: credentials?.uid)
         let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid,
-                                       lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
+                                       peerStreams: peerStreams, lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
         // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
@@ -194,7 +195,8 @@ public final class UnixServerTransport: ServerTransport {
                                             streamConfiguration: streamConfiguration))
         try sync.addHandler(lifecycle)
         if let fastPath {
-            try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow, lifecycle: lifecycle))
+            try sync.addHandler(FastPathStreams(fastPath: fastPath, credentials: credentials, streamWindow: streamWindow, lifecycle: lifecycle,
+                                                 peerStreams: peerStreams))
         }
         try sync.addHandler(HTTP2StreamMultiplexer(mode: .server, channel: channel, targetWindowSize: streamWindow) { stream in
             stream.eventLoop.makeCompletedFuture {

@@ -1,0 +1,41 @@
+import LongrunDomain
+@testable import LongrunServer
+import Testing
+
+/// What one uid may hold at once, whatever connections it spreads it over.
+@Suite struct PeerQuotasTests {
+    let quotas = PeerQuotas(limits: .init(waits: 2, watches: 1, bufferedBytes: 1_000, streams: 3))
+
+    @Test func openCallsAreCountedPerUidOverAllItsConnections() throws {
+        // Each connection takes its uid's counter; two of the same uid share it.
+        let first = quotas.streams(of: 7)
+        let second = quotas.streams(of: 7)
+        try first.open()
+        try second.open()
+        try first.open()
+        let refused = #expect(throws: DomainError.self) { try second.open() }
+        #expect(refused?.reason == .tooManyOpenCalls)
+        #expect(refused?.kind == .resourceExhausted)
+        #expect(first.openCount == 3)
+        // Another uid is not affected.
+        try quotas.streams(of: 8).open()
+        first.close()
+        try second.open()
+        #expect(second.openCount == 3)
+    }
+
+    @Test func oneConnectionCarriesWhatOneUidMayHold() {
+        let defaults = PeerQuotas(limits: .init(waits: 16_384, watches: 256, bufferedBytes: 1 << 20))
+        #expect(defaults.limits.streamsPerPeer == 17_664)
+    }
+
+    @Test func requestBytesArrivingAreChargedUpToTheLimitAndGivenBack() throws {
+        try quotas.chargePending(600, uid: 7)
+        #expect(throws: DomainError.self) { try quotas.chargePending(401, uid: 7) }
+        try quotas.chargePending(400, uid: 7)
+        try quotas.chargePending(1_000, uid: 8)
+        quotas.releasePending(600, uid: 7)
+        #expect(quotas.pendingBytes(uid: 7) == 400)
+        #expect(quotas.totalPendingBytes() == 1_400)
+    }
+}
