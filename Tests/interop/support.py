@@ -184,6 +184,15 @@ def live_record_key(env, name):
     return bytes(entry[4:])
 
 
+def anonymous_resident_bytes(pid):
+    """A process's anonymous resident memory (its heap), not the store's pages it maps."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no RssAnon for {pid}")
+
+
 def unique_id(prefix="op"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

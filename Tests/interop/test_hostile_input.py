@@ -331,15 +331,6 @@ def test_oversized_message_gets_resource_exhausted(fresh_daemon):
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
 
 
-def resident_bytes(pid):
-    """The process's anonymous resident memory: its heap, not the store's pages it maps."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no RssAnon for {pid}")
-
-
 def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(make_daemon):
     """Three connections of 100 streams each, every stream announcing a 4 MiB message and sending
     all the windows let it, never its end: the daemon holds no more than the uid's limit of request
@@ -357,7 +348,7 @@ def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(m
     limit = 3 * (announced + 5)
     daemon = make_daemon(args=["--max-buffered-bytes-per-peer", str(limit)]).start().wait_ready()
     with guarding(daemon) as client:
-        before = resident_bytes(daemon.proc.pid)
+        before = support.anonymous_resident_bytes(daemon.proc.pid)
         paths = ["/longrun.v1.Producers/CreateOperation", "/grpc.health.v1.Health/Check"]
         connections = []
         for _ in range(3):
@@ -407,7 +398,7 @@ def test_messages_never_finished_on_many_streams_hold_no_more_than_the_uid_may(m
                     s.setblocking(True)
                     s.sendall(pending)
                     s.setblocking(False)
-            peak = max(peak, resident_bytes(daemon.proc.pid))
+            peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
             time.sleep(0.01)
 
         held = sum(len(streams) for _, _, streams in connections)
@@ -453,7 +444,7 @@ def test_a_peer_that_reads_no_answers_has_its_connection_closed_past_its_uids_li
         with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
             producers, _, _, operations = support.stubs(channel)
             name = support.create(producers, metadata=wrappers_pb2.BytesValue(value=os.urandom(1_000_000))).name
-            before = resident_bytes(daemon.proc.pid)
+            before = support.anonymous_resident_bytes(daemon.proc.pid)
             request = grpc_message(operations_pb2.GetOperationRequest(name=name).SerializeToString())
             s = connect(daemon.socket)
             conn = h2_connection()
@@ -478,7 +469,7 @@ def test_a_peer_that_reads_no_answers_has_its_connection_closed_past_its_uids_li
                         break  # the daemon holds the answers and waits
                     closed_by_daemon = not received
                     conn.receive_data(received)
-                    peak = max(peak, resident_bytes(daemon.proc.pid))
+                    peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
             except (ConnectionResetError, BrokenPipeError, h2.exceptions.ProtocolError):
                 closed_by_daemon = True
             s.close()

@@ -167,14 +167,6 @@ def test_each_request_writes_one_access_log_line(make_daemon):
     assert line["name"] == "operations/absent" and line["uid"] == str(os.getuid())
 
 
-def anonymous_resident_bytes(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError(f"no RssAnon for {pid}")
-
-
 def test_pipelined_requests_are_answered_in_order_one_answer_held_at_a_time(daemon, producers):
     """A client pipelines 100 GETs of a 1 MB operation and reads nothing for two seconds: the
     daemon takes no more of its requests while the socket holds an answer not yet read (NIOHTTP1
@@ -190,13 +182,13 @@ def test_pipelined_requests_are_answered_in_order_one_answer_held_at_a_time(daem
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(http_socket(daemon))
     s.settimeout(60)
-    before = anonymous_resident_bytes(daemon.proc.pid)
+    before = support.anonymous_resident_bytes(daemon.proc.pid)
     sender = threading.Thread(target=s.sendall, args=(request * count,), daemon=True)
     sender.start()
     peak = before
     for _ in range(20):
         time.sleep(0.1)
-        peak = max(peak, anonymous_resident_bytes(daemon.proc.pid))
+        peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
     assert peak - before < 40 << 20, f"the daemon grew by {(peak - before) >> 20} MiB for a client that read nothing"
 
     received = b""
