@@ -218,7 +218,7 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--max-store-size: not a size of at least 1MiB: \(maxStoreSize) (try 64GiB)")
         }
         engineConfiguration.maximumMapSize = storeLimit
-        guard let pendingLimit = StoreSize.parse(maxBufferedBytesPerPeer), pendingLimit >= 8 << 20 else {
+        guard let bufferedLimit = StoreSize.parse(maxBufferedBytesPerPeer), bufferedLimit >= 8 << 20 else {
             throw ValidationError("--max-buffered-bytes-per-peer: not a size of at least 8MiB (a whole request of 4 MiB): \(maxBufferedBytesPerPeer) (try 256MiB)")
         }
         guard let journalBytes = StoreSize.parse(journalSize), journalBytes == 0 || (journalBytes >= 1 << 20 && journalBytes <= 1 << 32) else {
@@ -275,7 +275,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.access = AccessPolicy(adminGroup: try adminGroup.map { try Self.groupID($0, flag: "--admin-group") }, ownerOnly: ownerOnly)
             serverConfiguration.maximumWaitsPerPeer = maxWaitsPerPeer
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
-            serverConfiguration.maximumBufferedBytesPerPeer = pendingLimit
+            serverConfiguration.maximumBufferedBytesPerPeer = bufferedLimit
             serverConfiguration.maximumWait = wait
             serverConfiguration.inheritedSocket = inherited?.descriptor
             serverConfiguration.httpSocketPath = httpSocketPath

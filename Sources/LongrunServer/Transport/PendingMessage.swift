@@ -3,8 +3,9 @@ import NIOCore
 
 /// A request message that arrives in pieces, held on its stream until its last piece: in a buffer
 /// of its own, allocated once for the length its 5-byte prefix declares, and charged to the peer
-/// (``PeerQuotas/chargePending(_:uid:)``) for as long as it is held. A message whose bytes arrive
-/// in one read is never held, and costs nothing here.
+/// (``PeerQuotas/chargePending(_:uid:)``) for as long as it is held. A message that comes whole in
+/// one DATA frame (with the request's end, on the event loop's path) is never held, and costs
+/// nothing here.
 ///
 /// Both of the server's paths hold messages this way (``FastPathStreams``, ``GRPCStreamCodec``):
 /// without the charge, a peer that opened streams and never finished their messages made the

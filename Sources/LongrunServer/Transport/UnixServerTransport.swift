@@ -40,7 +40,8 @@ public final class UnixServerTransport: ServerTransport {
         /// connection refused (GOAWAY, PROTOCOL_ERROR) at its 101st open call.
         var maximumConcurrentStreams = 16_384
         var fastPath: UnaryFastPath? = nil
-        /// What each uid may hold (request messages still arriving, on both paths); nil: no caps.
+        /// What each uid may hold (request messages still arriving, answers not read, open calls),
+        /// on both paths; nil: no caps (the benchmarks' no-op server).
         var quotas: PeerQuotas? = nil
         /// Where the listening socket's accept errors (``AcceptErrors``) and, at debug, client
         /// connections' errors (``ConnectionLifecycle``) are told.
