@@ -33,6 +33,9 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
             case collecting(UnaryFastPath.Method, HPACKHeaders, ByteBuffer)
             /// Answered, refused, or waiting for its answer: whatever else arrives is dropped.
             case finished
+            /// Refused before it was counted among the peer's open calls (``PeerStreams``): as
+            /// `finished`, and not counted when it ends.
+            case uncounted
         }
 
         var state: State
@@ -42,12 +45,9 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
         var unacknowledged = 0
         /// The request message while it arrives in pieces, charged to the peer.
         var pending: PendingMessage?
-        /// Counted among the peer's open calls until it ends (``PeerStreams``).
-        let counted: Bool
 
-        init(state: State, counted: Bool) {
+        init(state: State) {
             self.state = state
-            self.counted = counted
         }
     }
 
@@ -102,8 +102,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
             refused = RPCError(error)
         }
         // A refused stream is kept here too, its frames dropped, until it closes.
-        let stream = Stream(state: refused == nil ? .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)) : .finished,
-                            counted: refused == nil && peerStreams != nil)
+        let stream = Stream(state: refused == nil ? .collecting(method, headers.headers, context.channel.allocator.buffer(capacity: 0)) : .uncounted)
         streams[id] = stream
         if let refused {
             write(.status(refused), to: id, context: context)
@@ -205,7 +204,7 @@ final class FastPathStreams: ChannelInboundHandler, RemovableChannelHandler {
     /// nothing more is written to it.
     private func end(_ id: HTTP2StreamID) {
         guard let stream = streams.removeValue(forKey: id) else { return }
-        if stream.counted { peerStreams?.close() }
+        if case .uncounted = stream.state {} else { peerStreams?.close() }
         stream.pending?.release()
         stream.wait?.cancel()
     }

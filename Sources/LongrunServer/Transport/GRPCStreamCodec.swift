@@ -35,7 +35,7 @@ final class GRPCStreamCodec: ChannelDuplexHandler, RemovableChannelHandler {
     /// Request bytes read but not yet a whole message.
     private var pending: ByteBuffer?
     /// What `pending` is charged to the peer while it waits for the rest of its message.
-    private var held: PendingMessage
+    private let held: PendingMessage
     private var metadataRead = false
     private var requestEnded = false
     /// The call's cancellation, once its task has started; a cancellation before that is kept.

@@ -9,8 +9,9 @@ import NIOCore
 ///
 /// Both of the server's paths hold messages this way (``FastPathStreams``, ``GRPCStreamCodec``):
 /// without the charge, a peer that opened streams and never finished their messages made the
-/// daemon hold up to the request size limit on each of them.
-struct PendingMessage {
+/// daemon hold up to the request size limit on each of them. A class: a stream that never needs one
+/// keeps only a reference's room for it. Used on the stream's event loop only.
+final class PendingMessage {
     /// Where the bytes are charged; nil: nowhere (a server without quotas, the benchmarks' no-op one).
     let quotas: PeerQuotas?
     let uid: UInt32?
@@ -32,7 +33,7 @@ struct PendingMessage {
     /// `mayShareStorage` (a slice of the connection's read buffer, which it would keep alive), first
     /// copied into a buffer of its own. Throws RESOURCE_EXHAUSTED when the peer has no room left
     /// for it; then nothing is charged, and the caller ends the stream.
-    mutating func hold(_ buffer: inout ByteBuffer, mayShareStorage: Bool, allocator: ByteBufferAllocator) throws(DomainError) {
+    func hold(_ buffer: inout ByteBuffer, mayShareStorage: Bool, allocator: ByteBufferAllocator) throws(DomainError) {
         let needed = max(buffer.readableBytes, Self.declaredBytes(buffer).map { min($0, 5 + maximumMessageBytes) } ?? 0)
         if charged == 0 && mayShareStorage {
             var owned = allocator.buffer(capacity: needed)
@@ -52,7 +53,7 @@ struct PendingMessage {
     }
 
     /// The message is whole, or its stream ended: its bytes are no longer charged.
-    mutating func release() {
+    func release() {
         quotas?.releasePending(charged, uid: uid)
         charged = 0
     }
