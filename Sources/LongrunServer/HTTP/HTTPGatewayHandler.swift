@@ -26,11 +26,10 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
     private var discarding = false
     /// A request is being answered: the connection is not idle, however long the answer takes.
     private var answering = false
-    /// The last response written is not all taken by the socket yet.
-    private var unsent = false
-    /// What of it is charged to the uid as an answer not read.
-    private var unsentCharged = 0
-    /// The next request, answered once the socket has taken the last response.
+    /// Responses written and not all taken by the socket yet. Counted before each is written:
+    /// NIOHTTP1 hands on the next pipelined request from inside that write.
+    private var writesInFlight = 0
+    /// The next request, answered once the socket has taken the responses before it.
     private var next: (() -> Void)?
     private let quotas: PeerQuotas?
 
@@ -64,7 +63,7 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
             answering = true
             let (handler, bound) = (NIOLoopBound(self, eventLoop: context.eventLoop), NIOLoopBound(context, eventLoop: context.eventLoop))
             let gateway = gateway
-            if unsent {
+            if writesInFlight > 0 {
                 next = { Self.answer(request, gateway: gateway, handler: handler, context: bound) }
             } else {
                 Self.answer(request, gateway: gateway, handler: handler, context: bound)
@@ -88,8 +87,7 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
             let response = await gateway.respond(to: request)
             context.eventLoop.execute {
                 handler.value.answering = false
-                let written = write(response, version: request.head.version, keepAlive: request.head.isKeepAlive, context: context.value)
-                handler.value.sent(written, context: context.value)
+                handler.value.send(response, version: request.head.version, keepAlive: request.head.isKeepAlive, context: context.value)
             }
         }
     }
@@ -102,22 +100,24 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
         Self.write(gateway.bodyTooLarge(head, peer: peer), version: head.version, keepAlive: false, context: context)
     }
 
-    /// Waits for `written` before the next request is answered; charges the uid for what the
-    /// socket did not take at once.
-    private func sent(_ written: EventLoopFuture<Void>, context: ChannelHandlerContext) {
-        unsent = true
+    /// Writes `response`; the next request is answered once the socket has taken it, and what the
+    /// socket did not take at once is charged to the uid until it does.
+    private func send(_ response: HTTPGateway.Response, version: HTTPVersion, keepAlive: Bool, context: ChannelHandlerContext) {
+        writesInFlight += 1
+        let written = Self.write(response, version: version, keepAlive: keepAlive, context: context)
+        var completed = false
+        var charged = 0
         written.assumeIsolated().whenComplete { [self] _ in
-            unsent = false
-            if unsentCharged > 0 {
-                _ = quotas?.addUnread(-unsentCharged, uid: peer?.uid)
-                unsentCharged = 0
-            }
-            let answer = next
+            completed = true
+            writesInFlight -= 1
+            if charged > 0 { _ = quotas?.addUnread(-charged, uid: peer?.uid) }
+            // The next answer starts a task of its own: no recursion through completed writes.
+            guard writesInFlight == 0, let answer = next else { return }
             next = nil
-            answer?()
+            answer()
         }
-        guard unsent, let quotas, let bytes = pendingBytes(context), bytes > 0 else { return }
-        unsentCharged = bytes
+        guard !completed, let quotas, let bytes = pendingBytes(context), bytes > 0 else { return }
+        charged = bytes
         let unread = quotas.addUnread(bytes, uid: peer?.uid)
         guard unread > quotas.limits.bufferedBytes else { return }
         gateway.logger.closingForUnreadAnswers(peer: peer, connectionBytes: bytes, uidBytes: unread, limit: quotas.limits.bufferedBytes)

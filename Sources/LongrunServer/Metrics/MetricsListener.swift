@@ -101,13 +101,21 @@ public struct MetricsListenerError: Error, CustomStringConvertible {
     }
 }
 
-/// Answers one request at a time on a connection, keeping it open when the client asks to.
+/// Answers one request at a time on a connection, keeping it open when the client asks to. A
+/// pipelined request is answered once the response before it has left for the socket: NIOHTTP1
+/// hands the next one on as soon as a response is written, and an endpoint that may listen on a
+/// network would otherwise hold every answer for a client that pipelines scrapes and reads none.
 private final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     private let metrics: LongrunMetrics
     private var request: HTTPRequestHead?
+    /// Responses written and not all taken by the socket yet. Counted before each is written:
+    /// NIOHTTP1 hands on the next pipelined request from inside that write.
+    private var writesInFlight = 0
+    /// The request that waits for them.
+    private var next: HTTPRequestHead?
 
     init(metrics: LongrunMetrics) {
         self.metrics = metrics
@@ -122,7 +130,11 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         case .end:
             guard let head = request else { return }
             request = nil
-            respond(to: head, context: context)
+            if writesInFlight > 0 {
+                next = head
+            } else {
+                respond(to: head, context: context)
+            }
         }
     }
 
@@ -146,6 +158,7 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         headers.add(name: "Content-Length", value: String(body.count))
         let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
+        writesInFlight += 1
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
         if head.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
@@ -153,6 +166,14 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive {
             written.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        }
+        written.assumeIsolated().whenComplete { [self] result in
+            writesInFlight -= 1
+            guard case .success = result, writesInFlight == 0, let head = next else { return }
+            next = nil
+            // In a later turn of the loop: no recursion through writes that complete at once.
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            context.eventLoop.execute { bound.value.handler.respond(to: head, context: bound.value.context) }
         }
     }
 }
