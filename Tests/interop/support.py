@@ -193,6 +193,40 @@ def anonymous_resident_bytes(pid):
     raise AssertionError(f"no RssAnon for {pid}")
 
 
+def pipeline_without_reading(pid, sock, request, count, seconds=2.0):
+    """Sends `request` `count` times on `sock` from a thread and reads nothing for `seconds`.
+    Returns the sender thread and how much the daemon `pid`'s anonymous memory grew meanwhile."""
+    import threading
+
+    before = anonymous_resident_bytes(pid)
+    sender = threading.Thread(target=sock.sendall, args=(request * count,), daemon=True)
+    sender.start()
+    peak = before
+    for _ in range(int(seconds * 10)):
+        time.sleep(0.1)
+        peak = max(peak, anonymous_resident_bytes(pid))
+    return sender, peak - before
+
+
+def read_http_answers(sock, count):
+    """Yields `count` HTTP/1.1 answers read in order from `sock`: (status code, body)."""
+    received = b""
+    for index in range(count):
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"the daemon closed the connection after {index} answers"
+            received += chunk
+        head, _, received = received.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = next(int(line.split(b":", 1)[1]) for line in lines[1:] if line.lower().startswith(b"content-length:"))
+        while len(received) < length:
+            chunk = sock.recv(1 << 20)
+            assert chunk, f"the daemon closed the connection inside answer {index}"
+            received += chunk
+        yield int(lines[0].split()[1]), received[:length]
+        received = received[length:]
+
+
 def unique_id(prefix="op"):
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 

@@ -173,8 +173,6 @@ def test_pipelined_requests_are_answered_in_order_one_answer_held_at_a_time(daem
     hands the next request on as soon as a response is written, and 3,000 such GETs made the daemon
     hold 3.8 GB), then answers every one, in order, as the client reads."""
     import socket
-    import threading
-    import time
 
     name = support.create(producers, metadata=wrappers_pb2.BytesValue(value=os.urandom(1_000_000))).name
     count = 100
@@ -182,26 +180,10 @@ def test_pipelined_requests_are_answered_in_order_one_answer_held_at_a_time(daem
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(http_socket(daemon))
     s.settimeout(60)
-    before = support.anonymous_resident_bytes(daemon.proc.pid)
-    sender = threading.Thread(target=s.sendall, args=(request * count,), daemon=True)
-    sender.start()
-    peak = before
-    for _ in range(20):
-        time.sleep(0.1)
-        peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
-    assert peak - before < 40 << 20, f"the daemon grew by {(peak - before) >> 20} MiB for a client that read nothing"
-
-    received = b""
-    for index in range(count):
-        while b"\r\n\r\n" not in received:
-            received += s.recv(1 << 20)
-        head, _, received = received.partition(b"\r\n\r\n")
-        lines = head.decode().split("\r\n")
-        assert lines[0].split()[1] == "200", lines[0]
-        length = next(int(line.split(":", 1)[1]) for line in lines[1:] if line.lower().startswith("content-length:"))
-        while len(received) < length:
-            received += s.recv(1 << 20)
-        body, received = received[:length], received[length:]
+    sender, grown = support.pipeline_without_reading(daemon.proc.pid, s, request, count)
+    assert grown < 40 << 20, f"the daemon grew by {grown >> 20} MiB for a client that read nothing"
+    for index, (status, body) in enumerate(support.read_http_answers(s, count)):
+        assert status == 200, (index, body[:200])
         assert json.loads(body)["name"] == name, f"answer {index}"
     sender.join(timeout=30)
     s.close()
