@@ -621,6 +621,12 @@ final class StoreJournal: @unchecked Sendable {
         freePagesLeft.add(free.count, ordering: .relaxed)
     }
 
+    /// Returns once the checkpoint scheduled in the background, if any, has been written or has
+    /// failed: the data file and the journal then change only with the next commit.
+    func backgroundCheckpointsSettled() {
+        checkpoints.sync {}
+    }
+
     /// Writes a checkpoint now.
     func checkpoint(_ store: Store) throws {
         try lock.withLock {

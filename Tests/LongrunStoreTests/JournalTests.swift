@@ -155,14 +155,19 @@ struct JournalTests {
     }
 
     /// Progress on operations spread over many pages, batch after batch, as a steady load does:
-    /// little new data, many pages rewritten.
-    func churn(_ store: Store, batches: Int) throws {
+    /// little new data, many pages rewritten. Every `settlingEvery` batches, the commits wait for
+    /// the checkpoint running in the background: the pages a slow one keeps pinned are then those
+    /// of at most that many commits, however fast the disk is (on a slow one, a checkpoint that
+    /// outlasted the whole churn once left the file as long as if none had run).
+    func churn(_ store: Store, batches: Int, settlingEvery settling: Int? = nil) throws {
         for first in stride(from: 0, to: 2000, by: 250) {
             try batch(store, (first..<first + 250).map { ("op\($0)", .created(.init())) })
         }
         for round in 0..<batches {
             try batch(store, (0..<8).map { ("op\((round * 37 + $0 * 251) % 2000)", .progressed(metadata: Fixtures.payload("t", "\(round)"))) })
+            if let settling, round % settling == settling - 1 { try #require(store.journal).backgroundCheckpointsSettled() }
         }
+        store.journal?.backgroundCheckpointsSettled()
     }
 
 
@@ -173,13 +178,13 @@ struct JournalTests {
         // while one state stays pinned, LMDB reuses no page and every commit extends the file.
         let frequent = directory.child("frequent"), never = directory.child("never")
         let store = try Store(directory: frequent, configuration: configuration(journal: 16 << 20, checkpointEvery: .zero), logger: logger)
-        try churn(store, batches: 1500)
+        try churn(store, batches: 1500, settlingEvery: 10)
         let pinned = try Store(directory: never, configuration: configuration(journal: 16 << 20), logger: logger)
         try churn(pinned, batches: 1500)
         // What LMDB uses: the file itself may be longer, kept written ahead of it (CheckpointWriteBack).
-        // (Measured: 0.13–0.29 of it; the bound leaves room for a slow background thread.)
+        // (Measured: 0.03 of it, 4.1–4.5 MB against 155 MB; ten commits' pages pinned at most.)
         let used = (store.environment.info.usedBytes, pinned.environment.info.usedBytes)
-        #expect(used.0 * 2 < used.1, "\(used.0) bytes against \(used.1)")
+        #expect(used.0 * 4 < used.1, "\(used.0) bytes against \(used.1)")
 
         // And each checkpoint written in the background is whole: after a power loss that kept
         // every page written, the open goes back to the last one and applies the journal.
