@@ -31,6 +31,7 @@ struct Settings: Sendable {
     var restarts: Int
     var waiters: Int
     var waitConnections: Int?
+    var waitClient: WaitClient
     var storeCache: String?
     var soakInterval: Int
     var soakRate: Int?
@@ -95,6 +96,9 @@ struct RunWorkloads: AsyncParsableCommand {
     @Option(help: "W7: client connections the waiters are spread over (default and minimum: one per 100 waiters).")
     var waitConnections: Int?
 
+    @Option(help: "W7: what carries the calls: grpc-swift (its client, a task per waiter) or wire (HTTP/2 frames on the event loop, answers timed as they are read).")
+    var waitClient: String = WaitClient.grpcSwift.rawValue
+
     @Option(help: "Keep the stores W3 and W5 build in this directory and reuse them in later runs.")
     var storeCache: String?
 
@@ -117,6 +121,14 @@ struct RunWorkloads: AsyncParsableCommand {
         }
         _ = try Self.counts(producers, "--producers")
         _ = try Self.counts(listSizes, "--list-sizes")
+        _ = try Self.waitClient(waitClient)
+    }
+
+    static func waitClient(_ text: String) throws -> WaitClient {
+        guard let client = WaitClient(rawValue: text) else {
+            throw ValidationError("--wait-client: one of \(WaitClient.allCases.map(\.rawValue).joined(separator: ", ")), not \(text)")
+        }
+        return client
     }
 
     func run() async throws {
@@ -125,7 +137,7 @@ struct RunWorkloads: AsyncParsableCommand {
             streamWindow: streamWindow, operations: operations, concurrency: concurrency,
             listSizes: try Self.counts(listSizes, "--list-sizes"), listConcurrency: listConcurrency,
             restartEvents: restartEvents, restarts: restarts, waiters: waiters, waitConnections: waitConnections,
-            storeCache: storeCache, soakInterval: soakInterval, soakRate: soakRate, soakCSV: soakCSV
+            waitClient: try Self.waitClient(waitClient), storeCache: storeCache, soakInterval: soakInterval, soakRate: soakRate, soakCSV: soakCSV
         )
         OpenFileLimit.raiseToHardLimit()  // W7 opens many connections
         say("longrun-load: \(ProcessInfo.processInfo.activeProcessorCount) processors, load average \(loadAverage() ?? ""), longrund \(longrund)")
