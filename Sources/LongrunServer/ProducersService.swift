@@ -5,6 +5,7 @@ import LongrunDomain
 import LongrunEngine
 import LongrunProto
 import LongrunWire
+import SwiftProtobuf
 import Synchronization
 
 /// `longrun.v1.Producers`: create, progress and complete operations, one call at a time or many
@@ -12,8 +13,13 @@ import Synchronization
 struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     let engine: LongrunEngine
     let logger: Logger
-    /// Transitions a stream may have in flight before the server stops reading from it.
+    /// Transitions a stream may have in flight (read and not yet answered, or answered and the
+    /// answer not yet written out) before the server stops reading from it.
     static let maximumInFlightPerStream = 4096
+    /// Bytes a stream's transitions in flight may hold (their requests' payloads until answered,
+    /// then their answers' until written out) before the server stops reading from it; one
+    /// transition is always let in, however large.
+    static let maximumInFlightBytesPerStream = 16 << 20
 
     func createOperation(request: ServerRequest<Longrun_V1_CreateOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Google_Longrunning_Operation>
@@ -65,28 +71,36 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         let engine = self.engine
         let logger = self.logger
         return StreamingServerResponse { writer in
-            let (responses, sink) = AsyncStream.makeStream(of: Longrun_V1_TransitionResponse.self)
-            let flow = InFlight(limit: Self.maximumInFlightPerStream, sink: sink)
+            let (responses, sink) = AsyncStream.makeStream(of: InFlight.Answer.self)
+            let flow = InFlight(limit: Self.maximumInFlightPerStream, byteLimit: Self.maximumInFlightBytesPerStream, sink: sink)
             let leases = StreamLeases(clock: ContinuousClock())
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    for await response in responses { try await writer.write(response) }
+                    // A transition's slot is given back once its answer is written out: a client
+                    // that reads no answers gets no more of its stream read.
+                    defer { flow.close() }
+                    for await answer in responses {
+                        try await writer.write(answer.response)
+                        flow.written(answer)
+                    }
                 }
                 // Keeps this stream's leases alive while it is open; cancelled when it ends.
                 let renewals = Task { await leases.renew(engine: engine, actor: call.actor, access: call.access, logger: logger) }
                 defer { renewals.cancel() }
                 do {
                     for try await message in request.messages {
-                        await flow.acquire()
+                        let requestBytes = message.heldBytes
+                        // False once the answers can no longer be written: nothing more is read.
+                        guard await flow.acquire(requestBytes) else { break }
                         let tag = message.tag
                         let isUpdate: Bool = if case .update? = message.command { true } else { false }
                         do {
                             try Self.enqueue(message, engine: engine, call: call) { result in
                                 if case .success(let state) = result { leases.track(state) }
-                                flow.release(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger))
+                                flow.answer(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger), requestBytes: requestBytes)
                             }
                         } catch {
-                            flow.release(Self.transitionResponse(tag: tag, result: .failure(error), isUpdate: false, logger: logger))
+                            flow.answer(Self.transitionResponse(tag: tag, result: .failure(error), isUpdate: false, logger: logger), requestBytes: requestBytes)
                         }
                     }
                 } catch {
@@ -171,49 +185,89 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     }
 }
 
-/// Counts a stream's transitions in flight: the reader waits while `limit` are pending, and the
-/// response stream ends once the input has ended and every pending transition was answered.
+/// Counts a stream's transitions in flight, and the bytes they hold: the reader waits while
+/// `limit` are in flight or they hold `byteLimit` bytes (one is always let in), and a transition is
+/// in flight from its read until its answer has been written out. The response stream ends once
+/// the input has ended and every answer was written.
 final class InFlight: Sendable {
+    /// An answer on its way to the writer, with the bytes it is counted for.
+    struct Answer: Sendable {
+        var response: Longrun_V1_TransitionResponse
+        var bytes: Int
+    }
+
     private struct State {
         var pending = 0
+        var bytes = 0
         var inputDone = false
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The answers can no longer be written (the stream ended or failed).
+        var closed = false
+        var waiter: (bytes: Int, continuation: CheckedContinuation<Bool, Never>)?
+
+        func hasRoom(for bytes: Int, limit: Int, byteLimit: Int) -> Bool {
+            pending == 0 || (pending < limit && self.bytes + bytes <= byteLimit)
+        }
+
+        /// Counts the waiting reader's transition if there is room for it now, and returns the
+        /// reader to resume.
+        mutating func admitWaiter(limit: Int, byteLimit: Int) -> CheckedContinuation<Bool, Never>? {
+            guard let waiter, hasRoom(for: waiter.bytes, limit: limit, byteLimit: byteLimit) else { return nil }
+            self.waiter = nil
+            pending += 1
+            bytes += waiter.bytes
+            return waiter.continuation
+        }
     }
 
     private let state = Mutex(State())
     private let limit: Int
-    private let sink: AsyncStream<Longrun_V1_TransitionResponse>.Continuation
+    private let byteLimit: Int
+    private let sink: AsyncStream<Answer>.Continuation
 
-    init(limit: Int, sink: AsyncStream<Longrun_V1_TransitionResponse>.Continuation) {
+    init(limit: Int, byteLimit: Int, sink: AsyncStream<Answer>.Continuation) {
         self.limit = limit
+        self.byteLimit = byteLimit
         self.sink = sink
     }
 
-    func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { state -> Bool in
-                if state.pending < limit {
-                    state.pending += 1
-                    return true
+    /// Waits for room for a transition whose request holds `bytes`, and counts it; false, counting
+    /// nothing, once the answers can no longer be written.
+    func acquire(_ bytes: Int) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let ready = state.withLock { state -> Bool? in
+                guard !state.closed else { return false }
+                guard state.hasRoom(for: bytes, limit: limit, byteLimit: byteLimit) else {
+                    state.waiter = (bytes, continuation)
+                    return nil
                 }
-                state.waiter = continuation
-                return false
+                state.pending += 1
+                state.bytes += bytes
+                return true
             }
-            if ready { continuation.resume() }
+            if let ready { continuation.resume(returning: ready) }
         }
     }
 
-    func release(_ response: Longrun_V1_TransitionResponse) {
-        sink.yield(response)
-        let (waiter, finished) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Bool) in
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return (waiter, false)  // the slot passes to the waiting reader
-            }
-            state.pending -= 1
-            return (nil, state.inputDone && state.pending == 0)
+    /// Hands a transition's answer to the writer: from now on it is counted for the answer's bytes
+    /// instead of its request's.
+    func answer(_ response: Longrun_V1_TransitionResponse, requestBytes: Int) {
+        let answer = Answer(response: response, bytes: response.heldBytes)
+        let resume = state.withLock { state in
+            state.bytes += answer.bytes - requestBytes
+            return state.admitWaiter(limit: limit, byteLimit: byteLimit)
         }
-        waiter?.resume()
+        sink.yield(answer)
+        resume?.resume(returning: true)
+    }
+
+    /// An answer was written out: its transition is no longer in flight.
+    func written(_ answer: Answer) {
+        let (resume, finished) = state.withLock { state in
+            state.pending -= 1
+            state.bytes -= answer.bytes
+            return (state.admitWaiter(limit: limit, byteLimit: byteLimit), state.inputDone && state.pending == 0)
+        }
+        resume?.resume(returning: true)
         if finished { sink.finish() }
     }
 
@@ -224,4 +278,51 @@ final class InFlight: Sendable {
         }
         if finished { sink.finish() }
     }
+
+    /// Whether the reader waits for room (the tests).
+    var readerWaits: Bool { state.withLock { $0.waiter != nil } }
+
+    /// The answers can no longer be written: a reader waiting for room stops waiting.
+    func close() {
+        let waiter = state.withLock { state in
+            state.closed = true
+            defer { state.waiter = nil }
+            return state.waiter?.continuation
+        }
+        waiter?.resume(returning: false)
+    }
+}
+
+extension Longrun_V1_TransitionRequest {
+    /// What the request holds while in flight, near enough: its payloads' bytes and 64 for the rest.
+    var heldBytes: Int {
+        switch command {
+        case .create(let create)?: 64 + create.metadata.value.count + create.operationID.utf8.count
+        case .update(let update)?: 64 + update.metadata.value.count + update.name.utf8.count
+        case .complete(let complete)?:
+            64 + complete.name.utf8.count + complete.response.value.count + complete.error.heldBytes
+        case nil: 64
+        }
+    }
+}
+
+extension Longrun_V1_TransitionResponse {
+    /// What the answer holds until written out, near enough: its operation's payloads' bytes and
+    /// 64 for the rest.
+    var heldBytes: Int {
+        switch result {
+        case .operation(let operation)?: 64 + operation.heldBytes
+        case .update(let update)?: 64 + update.operation.heldBytes
+        case .error(let status)?: 64 + status.heldBytes
+        case nil: 64
+        }
+    }
+}
+
+extension Google_Longrunning_Operation {
+    var heldBytes: Int { name.utf8.count + metadata.value.count + response.value.count + error.heldBytes }
+}
+
+extension Google_Rpc_Status {
+    var heldBytes: Int { message.utf8.count + details.reduce(0) { $0 + $1.value.count } }
 }

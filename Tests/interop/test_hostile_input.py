@@ -485,6 +485,69 @@ def test_a_peer_that_reads_no_answers_has_its_connection_closed_past_its_uids_li
                 assert got.name == name
 
 
+def test_a_producer_stream_whose_answers_are_not_read_stops_being_read(make_daemon):
+    """A producer sends updates carrying 256 KiB of metadata each on StreamTransitions and reads
+    none of the answers (its HTTP/2 windows stay shut), each answer carrying the same 256 KiB: the
+    daemon stops reading the stream once its answers wait to be written, instead of applying every
+    update and holding every answer. Before, all 600 were read and applied and the daemon grew by
+    252 MiB (as much as the client sent); now 75 are read, and it grows by 29 MiB."""
+    import h2.exceptions
+    import h2.settings
+    from google.longrunning import operations_pb2
+    from google.protobuf import any_pb2
+    from longrun.v1 import producers_pb2
+
+    count, size = 600, 256 << 10
+    daemon = make_daemon().start().wait_ready()
+    with guarding(daemon) as client:
+        with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as channel:
+            producers, _, _, operations = support.stubs(channel)
+            name = support.create(producers).name
+            metadata = any_pb2.Any(type_url="type.googleapis.com/google.protobuf.BytesValue", value=os.urandom(size))
+            message = grpc_message(producers_pb2.TransitionRequest(
+                tag=1, update=producers_pb2.UpdateOperationRequest(name=name, metadata=metadata)).SerializeToString())
+            outgoing = message * count
+            before = support.anonymous_resident_bytes(daemon.proc.pid)
+            s = connect(daemon.socket)
+            s.settimeout(2)
+            conn = h2_connection()
+            conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 0})
+            s.sendall(conn.data_to_send())
+            stream = conn.get_next_available_stream_id()
+            conn.send_headers(stream, grpc_headers("/longrun.v1.Producers/StreamTransitions"))
+            s.sendall(conn.data_to_send())
+            peak, offset = before, 0
+            deadline = time.monotonic() + 30
+            try:
+                while offset < len(outgoing) and time.monotonic() < deadline:
+                    # As much as the daemon's windows take: it stops opening them when it stops
+                    # reading the stream.
+                    while offset < len(outgoing) and conn.local_flow_control_window(stream) > 0:
+                        chunk = min(conn.local_flow_control_window(stream), conn.max_outbound_frame_size, len(outgoing) - offset)
+                        conn.send_data(stream, outgoing[offset:offset + chunk])
+                        offset += chunk
+                    s.sendall(conn.data_to_send())
+                    try:
+                        received = s.recv(1 << 20)
+                    except socket.timeout:
+                        break  # the daemon reads no more of the stream
+                    assert received, "the daemon closed the connection"
+                    conn.receive_data(received)
+                    s.sendall(conn.data_to_send())
+                    peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
+            except (ConnectionResetError, BrokenPipeError, h2.exceptions.ProtocolError) as error:
+                pytest.fail(f"the daemon closed the connection: {error}")
+            time.sleep(1)
+            peak = max(peak, support.anonymous_resident_bytes(daemon.proc.pid))
+            # Other calls of the same uid are served meanwhile.
+            got = operations.GetOperation(operations_pb2.GetOperationRequest(name=name), timeout=10)
+            s.close()
+            sent = offset // len(message)
+            assert sent < count, f"the daemon read all {sent} updates of a stream whose answers were not read"
+            assert peak - before < 64 << 20, f"the daemon grew by {(peak - before) >> 20} MiB for {sent} updates"
+            assert got.name == name
+
+
 def test_calls_a_uid_may_hold_open_are_counted_over_all_its_connections(make_daemon):
     """Two connections of 1,000 streams each that send their request headers and nothing more,
     half answered on the event loop (GetOperation) and half through grpc-swift's router
