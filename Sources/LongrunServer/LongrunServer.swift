@@ -36,9 +36,10 @@ public struct LongrunServer: Service {
         /// Largest request message accepted.
         public var maximumRequestBytes = 4 << 20
         /// Most bytes held for one uid at once, counted apart for request messages still arriving
-        /// (each at the size its prefix announces; a message past it is refused RESOURCE_EXHAUSTED)
-        /// and for answers its peer has not read (past it, the connection that took it there is
-        /// closed). At least `maximumRequestBytes` + 5.
+        /// (each at the size its prefix announces; a message past it is refused RESOURCE_EXHAUSTED),
+        /// for writes waiting for their commits (a write past it is refused the same way), and for
+        /// answers its peer has not read (past it, the connection that took it there is closed).
+        /// At least `maximumRequestBytes` + 5.
         public var maximumBufferedBytesPerPeer = 256 << 20
         /// How often a health Watch looks at the polled conditions (phase changes arrive at once).
         public var healthPollInterval: Duration = .milliseconds(250)
@@ -116,7 +117,7 @@ public struct LongrunServer: Service {
         let reflection = ReflectionService(index: .generated, services: Self.servedServices)
         return [
             OperationsService(engine: engine, maximumWait: configuration.maximumWait, quotas: quotas),
-            ProducersService(engine: engine, logger: logger),
+            ProducersService(engine: engine, quotas: quotas, logger: logger),
             HistoryService(engine: engine, quotas: quotas),
             AdminService(engine: engine, logger: logger),
             HealthService(source: health, logger: logger, pollInterval: configuration.healthPollInterval),

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Caps on what one uid may hold of the daemon's memory at once, so that one caller cannot tie it
 /// up for everyone else: the long-held calls (WaitOperation, WatchOperations); the request messages
-/// still arriving; and the answers written but not yet read. A message that comes in pieces is held
+/// still arriving; the writes waiting for their commits; and the answers written but not yet read. A message that comes in pieces is held
 /// until its last piece, and an answer until the peer's HTTP/2 window lets it out, each up to
 /// megabytes, on every stream a connection may open (17,664), on every connection: uncapped, one
 /// connection of 200 streams whose messages never ended took the daemon to 857 MB, and one whose
@@ -18,7 +18,8 @@ final class PeerQuotas: Sendable {
         var waits: Int
         var watches: Int
         /// Bytes of request messages a uid may have arriving at once, by the size each announces;
-        /// and, counted apart, bytes of answers it may leave unread.
+        /// and, counted apart, bytes of writes it may have waiting for their commits, and of
+        /// answers it may leave unread.
         var bufferedBytes: Int
         /// Calls (HTTP/2 streams) a uid may have open at once on all its connections: as many as
         /// one connection may carry. Unset: as many as its waits and watches and 1,024 more.
@@ -37,6 +38,8 @@ final class PeerQuotas: Sendable {
     private let open = Mutex<[Key: Int]>([:])
     /// Bytes of request messages arriving, by uid (nil: a connection without credentials).
     private let pending = Mutex<[UInt32?: Int]>([:])
+    /// Bytes of writes waiting for their commits, by uid.
+    private let queued = Mutex<[UInt32?: Int]>([:])
     /// Bytes of answers written and not yet sent, by uid.
     private let unread = Mutex<[UInt32?: Int]>([:])
     /// Open calls, by uid: one counter per uid, handed to each of its connections.
@@ -89,31 +92,31 @@ final class PeerQuotas: Sendable {
         open.withLock { $0[Key(uid: uid, kind: kind), default: 0] }
     }
 
+    /// Request bytes a uid holds, each kind counted apart against the same limit.
+    enum Held: Sendable {
+        /// Messages still arriving in pieces, by the size each announces.
+        case arriving
+        /// Writes decoded and waiting for their commits: their request messages.
+        case queued
+
+        var description: String {
+            switch self {
+            case .arriving: "request messages arriving"
+            case .queued: "writes waiting for their commits"
+            }
+        }
+    }
+
     /// Charges `bytes` of a request message still arriving to `uid`: RESOURCE_EXHAUSTED, charging
     /// nothing, if that would take the uid past its limit. Give them back with
     /// ``releasePending(_:uid:)`` once the message is whole or its stream ends.
     func chargePending(_ bytes: Int, uid: UInt32?) throws(DomainError) {
-        let limit = limits.bufferedBytes
-        let refused: Int? = pending.withLock { pending in
-            let held = pending[uid, default: 0]
-            guard held + bytes <= limit else { return held }
-            pending[uid] = held + bytes
-            return nil
-        }
-        if let held = refused {
-            let who = uid.map { "uid \($0)" } ?? "this connection"
-            throw DomainError(.resourceExhausted, reason: .tooManyPendingBytes,
-                              "\(who) has \(held) bytes of request messages arriving, and this one needs \(bytes) more: past the \(limit) one uid may have; send fewer large requests at once, or raise the daemon's --max-buffered-bytes-per-peer")
-        }
+        try charge(bytes, .arriving, uid: uid)
     }
 
     /// Gives back bytes ``chargePending(_:uid:)`` took.
     func releasePending(_ bytes: Int, uid: UInt32?) {
-        guard bytes > 0 else { return }
-        pending.withLock { pending in
-            let held = pending[uid, default: bytes] - bytes
-            pending[uid] = held == 0 ? nil : held
-        }
+        release(bytes, .arriving, uid: uid)
     }
 
     /// The bytes of request messages `uid` has arriving now.
@@ -124,6 +127,66 @@ final class PeerQuotas: Sendable {
     /// The bytes of request messages all uids have arriving now (the metrics).
     func totalPendingBytes() -> Int {
         pending.withLock { $0.values.reduce(0, +) }
+    }
+
+    /// Charges a write's request (`bytes`) to `uid` until its commit answers it, counted apart from
+    /// the messages it has arriving: behind a slow disk, the writes one uid may have waiting would
+    /// otherwise be bounded only by its calls. RESOURCE_EXHAUSTED, charging nothing, past the limit;
+    /// give them back with ``releaseQueued(_:uid:)``.
+    func chargeQueued(_ bytes: Int, uid: UInt32?) throws(DomainError) {
+        try charge(bytes, .queued, uid: uid)
+    }
+
+    /// Gives back bytes ``chargeQueued(_:uid:)`` took.
+    func releaseQueued(_ bytes: Int, uid: UInt32?) {
+        release(bytes, .queued, uid: uid)
+    }
+
+    /// Runs `body` with `bytes` of a write charged to `peer`'s uid (``chargeQueued(_:uid:)``).
+    func holding<R>(_ bytes: Int, for peer: PeerCredentials, _ body: () async throws -> R) async throws -> R {
+        try chargeQueued(bytes, uid: peer.uid)
+        defer { releaseQueued(bytes, uid: peer.uid) }
+        return try await body()
+    }
+
+    /// The bytes of writes `uid` has waiting for their commits now.
+    func queuedBytes(uid: UInt32?) -> Int {
+        queued.withLock { $0[uid, default: 0] }
+    }
+
+    /// The bytes of writes all uids have waiting for their commits now (the metrics).
+    func totalQueuedBytes() -> Int {
+        queued.withLock { $0.values.reduce(0, +) }
+    }
+
+    private func charge(_ bytes: Int, _ held: Held, uid: UInt32?) throws(DomainError) {
+        let limit = limits.bufferedBytes
+        let refused: Int? = withCounts(held) { counts in
+            let holding = counts[uid, default: 0]
+            guard holding + bytes <= limit else { return holding }
+            counts[uid] = holding + bytes
+            return nil
+        }
+        if let holding = refused {
+            let who = uid.map { "uid \($0)" } ?? "this connection"
+            throw DomainError(.resourceExhausted, reason: .tooManyPendingBytes,
+                              "\(who) has \(holding) bytes of \(held.description), and this one needs \(bytes) more: past the \(limit) one uid may have; send fewer large requests at once, or raise the daemon's --max-buffered-bytes-per-peer")
+        }
+    }
+
+    private func release(_ bytes: Int, _ held: Held, uid: UInt32?) {
+        guard bytes > 0 else { return }
+        withCounts(held) { counts in
+            let holding = counts[uid, default: bytes] - bytes
+            counts[uid] = holding == 0 ? nil : holding
+        }
+    }
+
+    private func withCounts<R: Sendable>(_ held: Held, _ body: (inout [UInt32?: Int]) -> R) -> R {
+        switch held {
+        case .arriving: pending.withLock { body(&$0) }
+        case .queued: queued.withLock { body(&$0) }
+        }
     }
 
     /// Adds `delta` (negative: gives back) to the bytes of answers `uid` has not read, and returns

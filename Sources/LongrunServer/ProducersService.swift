@@ -12,6 +12,8 @@ import Synchronization
 /// on one stream.
 struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
     let engine: LongrunEngine
+    /// What a uid's writes may hold until their commits (``PeerQuotas/chargeQueued(_:uid:)``).
+    let quotas: PeerQuotas
     let logger: Logger
     /// Transitions a stream may have in flight (read and not yet answered, or answered and the
     /// answer not yet written out) before the server stops reading from it.
@@ -25,14 +27,20 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         let call = try CallContext.current
-        return ServerResponse(message: try await engine.create(try Self.create(request.message), actor: call.actor, access: call.access).proto)
+        let create = try Self.create(request.message)
+        return try await quotas.holding(request.message.heldBytes, for: call.peer) {
+            ServerResponse(message: try await engine.create(create, actor: call.actor, access: call.access).proto)
+        }
     }
 
     func updateOperation(request: ServerRequest<Longrun_V1_UpdateOperationRequest>, context: ServerContext) async throws
         -> ServerResponse<Longrun_V1_UpdateOperationResponse>
     {
         let call = try CallContext.current
-        let state = try await engine.submit(try Self.progress(request.message), actor: call.actor, access: call.access)
+        let progress = try Self.progress(request.message)
+        let state = try await quotas.holding(request.message.heldBytes, for: call.peer) {
+            try await engine.submit(progress, actor: call.actor, access: call.access)
+        }
         return ServerResponse(message: Self.updateResponse(state))
     }
 
@@ -40,7 +48,10 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> ServerResponse<Google_Longrunning_Operation>
     {
         let call = try CallContext.current
-        return ServerResponse(message: try await engine.submit(try Self.complete(request.message), actor: call.actor, access: call.access).proto)
+        let complete = try Self.complete(request.message)
+        return try await quotas.holding(request.message.heldBytes, for: call.peer) {
+            ServerResponse(message: try await engine.submit(complete, actor: call.actor, access: call.access).proto)
+        }
     }
 
     func heartbeat(request: ServerRequest<Longrun_V1_HeartbeatRequest>, context: ServerContext) async throws
@@ -68,8 +79,7 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
         -> StreamingServerResponse<Longrun_V1_TransitionResponse>
     {
         let call = try CallContext.current
-        let engine = self.engine
-        let logger = self.logger
+        let (engine, logger, quotas) = (self.engine, self.logger, self.quotas)
         return StreamingServerResponse { writer in
             let (responses, sink) = AsyncStream.makeStream(of: InFlight.Answer.self)
             let flow = InFlight(limit: Self.maximumInFlightPerStream, byteLimit: Self.maximumInFlightBytesPerStream, sink: sink)
@@ -95,9 +105,18 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
                         let tag = message.tag
                         let isUpdate: Bool = if case .update? = message.command { true } else { false }
                         do {
-                            try Self.enqueue(message, engine: engine, call: call) { result in
-                                if case .success(let state) = result { leases.track(state) }
-                                flow.answer(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger), requestBytes: requestBytes)
+                            // Charged to the caller's uid, with its other writes, until answered.
+                            let uid = call.peer.uid
+                            try quotas.chargeQueued(requestBytes, uid: uid)
+                            do {
+                                try Self.enqueue(message, engine: engine, call: call) { result in
+                                    quotas.releaseQueued(requestBytes, uid: uid)
+                                    if case .success(let state) = result { leases.track(state) }
+                                    flow.answer(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger), requestBytes: requestBytes)
+                                }
+                            } catch {
+                                quotas.releaseQueued(requestBytes, uid: uid)
+                                throw error
                             }
                         } catch {
                             flow.answer(Self.transitionResponse(tag: tag, result: .failure(error), isUpdate: false, logger: logger), requestBytes: requestBytes)
@@ -297,13 +316,24 @@ extension Longrun_V1_TransitionRequest {
     /// What the request holds while in flight, near enough: its payloads' bytes and 64 for the rest.
     var heldBytes: Int {
         switch command {
-        case .create(let create)?: 64 + create.metadata.value.count + create.operationID.utf8.count
-        case .update(let update)?: 64 + update.metadata.value.count + update.name.utf8.count
-        case .complete(let complete)?:
-            64 + complete.name.utf8.count + complete.response.value.count + complete.error.heldBytes
+        case .create(let create)?: create.heldBytes
+        case .update(let update)?: update.heldBytes
+        case .complete(let complete)?: complete.heldBytes
         case nil: 64
         }
     }
+}
+
+extension Longrun_V1_CreateOperationRequest {
+    var heldBytes: Int { 64 + parent.utf8.count + operationID.utf8.count + requestID.utf8.count + metadata.value.count }
+}
+
+extension Longrun_V1_UpdateOperationRequest {
+    var heldBytes: Int { 64 + name.utf8.count + metadata.value.count }
+}
+
+extension Longrun_V1_CompleteOperationRequest {
+    var heldBytes: Int { 64 + name.utf8.count + response.value.count + error.heldBytes }
 }
 
 extension Longrun_V1_TransitionResponse {

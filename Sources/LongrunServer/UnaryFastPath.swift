@@ -156,23 +156,23 @@ struct UnaryFastPath: Sendable {
                 wait.step()
                 return wait
             case .cancelOperation:
-                try queue(Google_Longrunning_CancelOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                try queue(Google_Longrunning_CancelOperationRequest.self, body: body, uid: call.peer.uid, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try OperationsMethods.command(request, call: call), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .deleteOperation:
-                try queue(Google_Longrunning_DeleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                try queue(Google_Longrunning_DeleteOperationRequest.self, body: body, uid: call.peer.uid, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try OperationsMethods.command(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { _ in try Google_Protobuf_Empty().serializedBytes() }
             case .createOperation:
-                try queue(Longrun_V1_CreateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                try queue(Longrun_V1_CreateOperationRequest.self, body: body, uid: call.peer.uid, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.create(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { $0.operationBytes }
             case .updateOperation:
-                try queue(Longrun_V1_UpdateOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                try queue(Longrun_V1_UpdateOperationRequest.self, body: body, uid: call.peer.uid, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.progress(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { $0.updateOperationResponseBytes }
             case .completeOperation:
-                try queue(Longrun_V1_CompleteOperationRequest.self, body: body, subject: &subject, finish: finish) { request, done in
+                try queue(Longrun_V1_CompleteOperationRequest.self, body: body, uid: call.peer.uid, subject: &subject, finish: finish) { request, done in
                     engine.enqueue(try ProducersService.complete(request), actor: call.actor, access: call.access, leading: true, completion: done)
                 } response: { $0.operationBytes }
             }
@@ -184,24 +184,32 @@ struct UnaryFastPath: Sendable {
 
     /// A write: decodes its request, queues what it asks for (`enqueue`, which hands the writer the
     /// completion), and answers with `response` of the state its commit left, or with the status
-    /// its error ends the call with.
+    /// its error ends the call with. The request's bytes are charged to `uid` until then
+    /// (``PeerQuotas/chargeQueued(_:uid:)``): RESOURCE_EXHAUSTED, queueing nothing, past its limit.
     private func queue<Request: SwiftProtobuf.Message & AccessLogSubject>(
-        _: Request.Type, body: ByteBuffer, subject: inout String?, finish: @escaping @Sendable (Answer, String?) -> Void,
+        _: Request.Type, body: ByteBuffer, uid: UInt32, subject: inout String?, finish: @escaping @Sendable (Answer, String?) -> Void,
         enqueue: (Request, @escaping @Sendable (Result<OperationState, any Error>) -> Void) throws -> Void,
         response: @escaping @Sendable (OperationState) throws -> [UInt8]
     ) throws {
         let request: Request = try Self.unaryMessage(in: body)
         let named = request.accessLogSubject
         subject = named
-        let logger = self.logger
-        try enqueue(request) { result in
-            let answer: Answer
-            do {
-                answer = .message(try response(result.get()))
-            } catch {
-                answer = .status(Self.rpcError(ending: error, logger: logger))
+        let (logger, quotas, bytes) = (self.logger, self.quotas, body.readableBytes)
+        try quotas.chargeQueued(bytes, uid: uid)
+        do {
+            try enqueue(request) { result in
+                quotas.releaseQueued(bytes, uid: uid)
+                let answer: Answer
+                do {
+                    answer = .message(try response(result.get()))
+                } catch {
+                    answer = .status(Self.rpcError(ending: error, logger: logger))
+                }
+                finish(answer, named)
             }
-            finish(answer, named)
+        } catch {
+            quotas.releaseQueued(bytes, uid: uid)
+            throw error
         }
     }
 

@@ -74,7 +74,7 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Most WatchOperations streams one uid may have open at once.")
     var maxWatchesPerPeer: Int = 256
 
-    @Option(help: "Most bytes the daemon holds for one uid, on all its calls and connections, e.g. 256MiB (at least 8MiB), counted apart for request messages still arriving (each at the size it announces; a message past it is refused with RESOURCE_EXHAUSTED, TOO_MANY_PENDING_BYTES) and for answers its peer has not read yet (past it, the connection that took it there is closed, with a warning).")
+    @Option(help: "Most bytes the daemon holds for one uid, on all its calls and connections, e.g. 256MiB (at least 8MiB), counted apart for request messages still arriving (each at the size it announces; a message past it is refused with RESOURCE_EXHAUSTED, TOO_MANY_PENDING_BYTES), for writes waiting for their commits (refused the same way) and for answers its peer has not read yet (past it, the connection that took it there is closed, with a warning).")
     var maxBufferedBytesPerPeer: String = "256MiB"
 
     @Option(help: "full: fsync every commit (nothing acknowledged is lost). relaxed: sync every --sync-interval.")

@@ -38,4 +38,20 @@ import Testing
         #expect(quotas.pendingBytes(uid: 7) == 400)
         #expect(quotas.totalPendingBytes() == 1_400)
     }
+
+    /// Writes waiting for their commits are counted apart from the messages arriving, against the
+    /// same limit: a uid whose arriving messages take it all may still have its writes queued.
+    @Test func writesWaitingForTheirCommitsAreChargedApartFromMessagesArriving() throws {
+        try quotas.chargePending(1_000, uid: 7)
+        try quotas.chargeQueued(1_000, uid: 7)
+        let error = #expect(throws: DomainError.self) { try quotas.chargeQueued(1, uid: 7) }
+        #expect(error?.reason == .tooManyPendingBytes)
+        #expect(error?.message.contains("waiting for their commits") == true)
+        quotas.releaseQueued(400, uid: 7)
+        try quotas.chargeQueued(400, uid: 7)
+        #expect(quotas.queuedBytes(uid: 7) == 1_000)
+        #expect(quotas.pendingBytes(uid: 7) == 1_000)
+        quotas.releaseQueued(1_000, uid: 7)
+        #expect(quotas.totalQueuedBytes() == 0)
+    }
 }

@@ -39,6 +39,7 @@ private final class EngineGauges: Sendable {
     let waiters: Prometheus.Gauge
     let watchers: Prometheus.Gauge
     let pendingRequestBytes: Prometheus.Gauge
+    let queuedWriteBytes: Prometheus.Gauge
     let unreadAnswerBytes: Prometheus.Gauge
     let logHead: Prometheus.Gauge
     let applied: Prometheus.Gauge
@@ -77,6 +78,8 @@ private final class EngineGauges: Sendable {
         watchers = registry.makeGauge(descriptor: Self.describe(MetricName.watchers, "Open WatchOperations streams."))
         pendingRequestBytes = registry.makeGauge(descriptor: Self.describe(
             MetricName.pendingRequestBytes, "Bytes of request messages still arriving in pieces, by the size each announces, over all uids."))
+        queuedWriteBytes = registry.makeGauge(descriptor: Self.describe(
+            MetricName.queuedWriteBytes, "Bytes of the request messages of writes waiting for their commits, over all uids."))
         unreadAnswerBytes = registry.makeGauge(descriptor: Self.describe(
             MetricName.unreadAnswerBytes, "Bytes of answers written and held until their peers' HTTP/2 windows let them out, over all uids."))
         logHead = registry.makeGauge(descriptor: Self.describe(MetricName.logHead, "Sequence of the newest event in the log."))
@@ -103,6 +106,7 @@ private final class EngineGauges: Sendable {
         waiters.set(Int64(quotas.totalOpen(.wait)))
         watchers.set(Int64(quotas.totalOpen(.watch)))
         pendingRequestBytes.set(Int64(quotas.totalPendingBytes()))
+        queuedWriteBytes.set(Int64(quotas.totalQueuedBytes()))
         unreadAnswerBytes.set(Int64(quotas.totalUnreadBytes()))
         writesRefused.set(Int64(engine.writesRefused ? 1 : 0))
         maximumSize.set(Int64(engine.configuration.maximumMapSize))

@@ -84,6 +84,7 @@ enum MetricName {
     static let waitWakeUp = "longrun_wait_wakeup_seconds"
     static let watchers = "longrun_watchers"
     static let pendingRequestBytes = "longrun_pending_request_bytes"
+    static let queuedWriteBytes = "longrun_queued_write_bytes"
     static let unreadAnswerBytes = "longrun_unread_answer_bytes"
     static let logHead = "longrun_log_head_sequence"
     static let appliedSequence = "longrun_applied_sequence"

@@ -121,14 +121,18 @@ struct MetricsTests {
         try await Harness.with(server: { $0.metrics = metrics }) { h in
             try h.server.quotas.chargePending(3_000, uid: 7)
             try h.server.quotas.chargePending(2_000, uid: 8)
+            try h.server.quotas.chargeQueued(4_000, uid: 7)
             _ = h.server.quotas.addUnread(5_000, uid: 7)
             let held = Exposition(metrics.expositionText())
             #expect(held.value("longrun_pending_request_bytes") == 5_000)
+            #expect(held.value("longrun_queued_write_bytes") == 4_000)
             #expect(held.value("longrun_unread_answer_bytes") == 5_000)
             h.server.quotas.releasePending(3_000, uid: 7)
+            h.server.quotas.releaseQueued(4_000, uid: 7)
             _ = h.server.quotas.addUnread(-5_000, uid: 7)
             let after = Exposition(metrics.expositionText())
             #expect(after.value("longrun_pending_request_bytes") == 2_000)
+            #expect(after.value("longrun_queued_write_bytes") == 0)
             #expect(after.value("longrun_unread_answer_bytes") == 0)
         }
     }

@@ -54,6 +54,39 @@ import Testing
         }
     }
 
+    /// A write is charged to its uid, at its request's size, until its commit answers it, apart from
+    /// the messages it has arriving, on both paths and on a producer stream: with the uid's room
+    /// for writes waiting otherwise taken (as by writes queued behind a slow disk), one more is
+    /// refused and nothing of it is applied (on a stream, that transition alone); with room, it is
+    /// applied and its charge given back.
+    @Test(arguments: [true, false])
+    func aWriteIsChargedToItsUidUntilItsCommitAnswersIt(answersOnEventLoop: Bool) async throws {
+        try await Harness.with(server: { $0.maximumBufferedBytesPerPeer = 256 << 10; $0.answersOnEventLoop = answersOnEventLoop }) { h in
+            let taken = (256 << 10) - 5_000
+            try h.server.quotas.chargeQueued(taken, uid: getuid())
+            let metadata = any(Google_Protobuf_BytesValue.with { $0.value = Data(repeating: 7, count: 6_000) })
+            await expectRPCError(.resourceExhausted, reason: "TOO_MANY_PENDING_BYTES") {
+                _ = try await h.producers.createOperation(.with { $0.operationID = "refused"; $0.metadata = metadata })
+            }
+            let answers = try await h.producers.streamTransitions(requestProducer: { writer in
+                try await writer.write(.with { $0.tag = 1; $0.create = .with { $0.operationID = "refused"; $0.metadata = metadata } })
+                try await writer.write(.with { $0.tag = 2; $0.create = .with { $0.operationID = "small" } })
+            }) { response in
+                var answers: [UInt64: Int32] = [:]
+                for try await message in response.messages { answers[message.tag] = message.error.code }
+                return answers
+            }
+            #expect(answers == [1: Int32(RPCError.Code.resourceExhausted.rawValue), 2: 0])
+            await expectRPCError(.notFound) {
+                _ = try await h.operations.getOperation(.with { $0.name = "operations/refused" })
+            }
+            h.server.quotas.releaseQueued(taken, uid: getuid())
+            _ = try await h.producers.createOperation(.with { $0.operationID = "applied"; $0.metadata = metadata })
+            _ = try await h.producers.updateOperation(.with { $0.name = "operations/applied"; $0.metadata = metadata })
+            #expect(h.server.quotas.queuedBytes(uid: getuid()) == 0)
+        }
+    }
+
     /// On a stream that stays open (a producer's StreamTransitions), a large message's charge is
     /// given back as soon as it is whole, not when the stream ends.
     @Test func aMessageWholeOnAStreamThatStaysOpenIsNoLongerCharged() async throws {
