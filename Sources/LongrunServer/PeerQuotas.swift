@@ -3,11 +3,12 @@ import Synchronization
 
 /// Caps on what one uid may hold of the daemon's memory at once, so that one caller cannot tie it
 /// up for everyone else: the long-held calls (WaitOperation, WatchOperations); the request messages
-/// still arriving; the writes waiting for their commits; and the answers written but not yet read. A message that comes in pieces is held
-/// until its last piece, and an answer until the peer's HTTP/2 window lets it out, each up to
-/// megabytes, on every stream a connection may open (17,664), on every connection: uncapped, one
-/// connection of 200 streams whose messages never ended took the daemon to 857 MB, and one whose
-/// client asked for a 1 MB operation on 3,000 streams and read nothing, to 2.9 GB.
+/// still arriving; the writes waiting for their commits; and the answers written but not yet read.
+/// A message that comes in pieces is held until its last piece, a write until its commit, and an
+/// answer until the peer's HTTP/2 window lets it out, each up to megabytes, on every stream a
+/// connection may open (17,664), on every connection: uncapped, one connection of 200 streams
+/// whose messages never ended took the daemon to 857 MB, and one whose client asked for a 1 MB
+/// operation on 3,000 streams and read nothing, to 2.9 GB.
 final class PeerQuotas: Sendable {
     enum Kind: String, Sendable {
         case wait = "WaitOperation calls"
@@ -93,7 +94,7 @@ final class PeerQuotas: Sendable {
     }
 
     /// Request bytes a uid holds, each kind counted apart against the same limit.
-    enum Held: Sendable {
+    private enum Held: Sendable {
         /// Messages still arriving in pieces, by the size each announces.
         case arriving
         /// Writes decoded and waiting for their commits: their request messages.
