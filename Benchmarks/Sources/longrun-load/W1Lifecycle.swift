@@ -3,6 +3,7 @@ import Foundation
 import GRPCCore
 import LMDB
 import LongrunProto
+import LongrunStore
 
 /// W1: C producers each take operations through create → 3 progress → complete (five durable
 /// transitions each) against a daemon at durability `full`, once with unary RPCs and once with one
@@ -152,6 +153,11 @@ final class DaemonStoreProbe {
     init(dataDirectory: String) throws {
         var configuration = Environment.Configuration(path: dataDirectory)
         configuration.readOnly = true
+        // Mapped at the daemon's largest map, as `longrun-replay` maps a live store: the daemon
+        // grows its map as the store grows, and a smaller map here then fails the next
+        // transaction this opens (MDB_MAP_RESIZED, which ended W1 in one of two runs on a new
+        // store before the streaming half).
+        configuration.initialMapSize = Store.Configuration().maximumMapSize
         environment = try Environment(configuration: configuration)
     }
 
