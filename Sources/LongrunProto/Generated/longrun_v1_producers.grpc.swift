@@ -315,6 +315,10 @@ extension Longrun_V1_Producers {
         /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
         /// >   sent only after the command's commit is durable (or after it failed).
         /// >   Responses may arrive in a different order than the requests.
+        /// > * Read the responses while sending: the server reads no further than
+        /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+        /// >   has written out, so a client that reads none is held back by HTTP/2
+        /// >   flow control.
         /// > * A failed command is answered with its `error` and does not end the
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
@@ -526,6 +530,10 @@ extension Longrun_V1_Producers {
         /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
         /// >   sent only after the command's commit is durable (or after it failed).
         /// >   Responses may arrive in a different order than the requests.
+        /// > * Read the responses while sending: the server reads no further than
+        /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+        /// >   has written out, so a client that reads none is held back by HTTP/2
+        /// >   flow control.
         /// > * A failed command is answered with its `error` and does not end the
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
@@ -735,6 +743,10 @@ extension Longrun_V1_Producers {
         /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
         /// >   sent only after the command's commit is durable (or after it failed).
         /// >   Responses may arrive in a different order than the requests.
+        /// > * Read the responses while sending: the server reads no further than
+        /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+        /// >   has written out, so a client that reads none is held back by HTTP/2
+        /// >   flow control.
         /// > * A failed command is answered with its `error` and does not end the
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
@@ -1192,6 +1204,10 @@ extension Longrun_V1_Producers {
         /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
         /// >   sent only after the command's commit is durable (or after it failed).
         /// >   Responses may arrive in a different order than the requests.
+        /// > * Read the responses while sending: the server reads no further than
+        /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+        /// >   has written out, so a client that reads none is held back by HTTP/2
+        /// >   flow control.
         /// > * A failed command is answered with its `error` and does not end the
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
@@ -1496,6 +1512,10 @@ extension Longrun_V1_Producers {
         /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
         /// >   sent only after the command's commit is durable (or after it failed).
         /// >   Responses may arrive in a different order than the requests.
+        /// > * Read the responses while sending: the server reads no further than
+        /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+        /// >   has written out, so a client that reads none is held back by HTTP/2
+        /// >   flow control.
         /// > * A failed command is answered with its `error` and does not end the
         /// >   stream; its errors are those of the unary RPC.
         /// > * When the client closes its side, the server answers the commands still
@@ -1751,6 +1771,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
     /// >   sent only after the command's commit is durable (or after it failed).
     /// >   Responses may arrive in a different order than the requests.
+    /// > * Read the responses while sending: the server reads no further than
+    /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+    /// >   has written out, so a client that reads none is held back by HTTP/2
+    /// >   flow control.
     /// > * A failed command is answered with its `error` and does not end the
     /// >   stream; its errors are those of the unary RPC.
     /// > * When the client closes its side, the server answers the commands still
@@ -2020,6 +2044,10 @@ extension Longrun_V1_Producers.ClientProtocol {
     /// >   [TransitionResponse][longrun.v1.TransitionResponse] with the same `tag`,
     /// >   sent only after the command's commit is durable (or after it failed).
     /// >   Responses may arrive in a different order than the requests.
+    /// > * Read the responses while sending: the server reads no further than
+    /// >   4,096 commands, or 16 MiB of their payloads, ahead of the responses it
+    /// >   has written out, so a client that reads none is held back by HTTP/2
+    /// >   flow control.
     /// > * A failed command is answered with its `error` and does not end the
     /// >   stream; its errors are those of the unary RPC.
     /// > * When the client closes its side, the server answers the commands still
