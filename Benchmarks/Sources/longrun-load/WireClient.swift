@@ -1,4 +1,3 @@
-import LongrunProto
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
