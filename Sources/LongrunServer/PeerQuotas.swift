@@ -121,14 +121,10 @@ final class PeerQuotas: Sendable {
     }
 
     /// The bytes of request messages `uid` has arriving now.
-    func pendingBytes(uid: UInt32?) -> Int {
-        pending.withLock { $0[uid, default: 0] }
-    }
+    func pendingBytes(uid: UInt32?) -> Int { withCounts(.arriving) { $0[uid, default: 0] } }
 
     /// The bytes of request messages all uids have arriving now (the metrics).
-    func totalPendingBytes() -> Int {
-        pending.withLock { $0.values.reduce(0, +) }
-    }
+    func totalPendingBytes() -> Int { withCounts(.arriving) { $0.values.reduce(0, +) } }
 
     /// Charges a write's request (`bytes`) to `uid` until its commit answers it, counted apart from
     /// the messages it has arriving: behind a slow disk, the writes one uid may have waiting would
@@ -151,14 +147,10 @@ final class PeerQuotas: Sendable {
     }
 
     /// The bytes of writes `uid` has waiting for their commits now.
-    func queuedBytes(uid: UInt32?) -> Int {
-        queued.withLock { $0[uid, default: 0] }
-    }
+    func queuedBytes(uid: UInt32?) -> Int { withCounts(.queued) { $0[uid, default: 0] } }
 
     /// The bytes of writes all uids have waiting for their commits now (the metrics).
-    func totalQueuedBytes() -> Int {
-        queued.withLock { $0.values.reduce(0, +) }
-    }
+    func totalQueuedBytes() -> Int { withCounts(.queued) { $0.values.reduce(0, +) } }
 
     private func charge(_ bytes: Int, _ held: Held, uid: UInt32?) throws(DomainError) {
         let limit = limits.bufferedBytes
