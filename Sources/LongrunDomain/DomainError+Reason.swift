@@ -48,6 +48,7 @@ extension DomainError {
         public static let noPeerCredentials = Reason("NO_PEER_CREDENTIALS")
         public static let tooManyOpenCalls = Reason("TOO_MANY_OPEN_CALLS")
         public static let tooManyPendingBytes = Reason("TOO_MANY_PENDING_BYTES")
+        public static let tooManyConnections = Reason("TOO_MANY_CONNECTIONS")
 
         // MARK: The log and its retention
         public static let historyCompacted = Reason("HISTORY_COMPACTED")

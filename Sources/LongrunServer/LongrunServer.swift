@@ -1,4 +1,5 @@
 import GRPCCore
+import GRPCProtobuf
 public import Logging
 import LongrunDefaults
 public import LongrunEngine
@@ -31,6 +32,10 @@ public struct LongrunServer: Service {
         public var maximumWaitsPerPeer = 16_384
         /// Most WatchOperations streams one uid may have open at once.
         public var maximumWatchesPerPeer = 256
+        /// Most connections one uid may have open at once, to the gRPC and HTTP sockets together.
+        /// Each holds memory until it closes (25–30 KB idle); past the limit, each call on a new
+        /// connection is refused RESOURCE_EXHAUSTED (`TOO_MANY_CONNECTIONS`) and it is closed.
+        public var maximumConnectionsPerPeer = 1_024
         /// Longest a WaitOperation holds a call when neither its timeout nor its deadline is shorter.
         public var maximumWait: Duration = .seconds(3600)
         /// Largest request message accepted.
@@ -93,7 +98,8 @@ public struct LongrunServer: Service {
         self.configuration = configuration
         self.logger = logger
         self.quotas = PeerQuotas(limits: .init(waits: configuration.maximumWaitsPerPeer, watches: configuration.maximumWatchesPerPeer,
-                                               bufferedBytes: configuration.maximumBufferedBytesPerPeer))
+                                               bufferedBytes: configuration.maximumBufferedBytesPerPeer,
+                                               connections: configuration.maximumConnectionsPerPeer))
         self.health = HealthStatusSource(services: Self.servedServices + [Self.integrityHealthName], conditions: Self.healthConditions(engine: engine))
         let listeningSocket = try configuration.inheritedSocket
             ?? UnixListener.bind(path: configuration.socketPath, mode: configuration.socketMode, group: configuration.socketGroup)
@@ -271,9 +277,17 @@ extension LongrunServer {
         let quotas = quotas
         return try await HTTPServerChannel.bootstrap { [gateway] channel in
             let peer = PeerIdentity.credentials(of: channel, policy: policy)
-            // In front of the codec, so that any bytes at all count as activity.
-            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle), position: .first)
-            try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer, quotas: quotas))
+            let refusal: GoogleRPCStatus?
+            switch try ConnectionGate.admit(channel, peer: peer, quotas: quotas, logger: gateway.logger) {
+            case .serve: refusal = nil
+            case .refuse(let error): refusal = error.googleRPCStatus
+            case .closed: return
+            }
+            // In front of the codec, so that any bytes at all count as activity. A refused
+            // connection has only the moment its refusal takes.
+            let timeout = refusal == nil ? idle : ConnectionGate.refusalLinger
+            try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .first)
+            try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer, quotas: quotas, refusal: refusal))
         }.withBoundSocket(httpListeningSocket).get()
     }
 

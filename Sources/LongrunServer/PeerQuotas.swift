@@ -26,6 +26,9 @@ final class PeerQuotas: Sendable {
         /// one connection may carry. Unset: as many as its waits and watches and 1,024 more.
         var streams: Int?
 
+        /// Connections a uid may hold open at once, on the gRPC and HTTP sockets together.
+        var connections = 1_024
+
         /// What one connection may carry, and one uid on all its connections.
         var streamsPerPeer: Int { streams ?? waits + watches + 1_024 }
     }
@@ -45,6 +48,16 @@ final class PeerQuotas: Sendable {
     private let unread = Mutex<[UInt32?: Int]>([:])
     /// Open calls, by uid: one counter per uid, handed to each of its connections.
     private let streams = Mutex<[UInt32?: PeerStreams]>([:])
+    private let connections = Mutex(Connections())
+
+    /// Open connections, by uid (nil: connections without credentials), and the refusals.
+    private struct Connections {
+        var open: [UInt32?: Int] = [:]
+        var total = 0
+        var refused = 0
+        var lastWarning: ContinuousClock.Instant?
+        var refusedSinceWarning = 0
+    }
 
     init(limits: Limits) {
         self.limits = limits
@@ -201,6 +214,65 @@ final class PeerQuotas: Sendable {
     /// The bytes of answers no uid has read yet (the metrics).
     func totalUnreadBytes() -> Int {
         unread.withLock { $0.values.reduce(0, +) }
+    }
+
+    /// How an accepted connection is served (``openConnection(uid:)``).
+    enum ConnectionAdmission: Sendable {
+        /// Within its uid's limit: served.
+        case admitted
+        /// Past it: each call that arrives on it is refused with `error`, and it is closed soon
+        /// after. `warning`: the connections refused since the last warning, this one included,
+        /// when one is due (at most one a minute, for all uids).
+        case refused(DomainError, warning: Int?)
+        /// Past it by more than ``explainedRefusals``: closed at once, unanswered.
+        case dropped
+    }
+
+    /// Connections a uid may hold past its limit that are answered with the refusal before they
+    /// close; any more are closed at once, so that refusing costs little memory as well.
+    static let explainedRefusals = 64
+
+    /// Counts a connection `uid` opened, whatever it is told (give it back with
+    /// ``closeConnection(uid:)`` when it closes): every connection holds memory until it closes,
+    /// about 25–30 KB even idle, and the file descriptors allow half a million of them.
+    func openConnection(uid: UInt32?) -> ConnectionAdmission {
+        let limit = limits.connections
+        let (count, warning): (Int, Int?) = connections.withLock { state in
+            let count = state.open[uid, default: 0] + 1
+            state.open[uid] = count
+            state.total += 1
+            guard count > limit else { return (count, nil) }
+            state.refused += 1
+            state.refusedSinceWarning += 1
+            let now = ContinuousClock.now
+            guard state.lastWarning.map({ now - $0 >= .seconds(60) }) ?? true else { return (count, nil) }
+            state.lastWarning = now
+            defer { state.refusedSinceWarning = 0 }
+            return (count, state.refusedSinceWarning)
+        }
+        if count <= limit { return .admitted }
+        if count > limit + Self.explainedRefusals { return .dropped }
+        let who = uid.map { "uid \($0)" } ?? "this peer"
+        return .refused(DomainError(.resourceExhausted, reason: .tooManyConnections,
+                                    "\(who) already has \(limit) connections open to the daemon, the most one uid may; close some (one channel can carry every call of a process), or raise the daemon's --max-connections-per-peer"),
+                        warning: warning)
+    }
+
+    /// A connection ``openConnection(uid:)`` counted has closed.
+    func closeConnection(uid: UInt32?) {
+        connections.withLock { state in
+            let count = state.open[uid, default: 1] - 1
+            state.open[uid] = count == 0 ? nil : count
+            state.total -= 1
+        }
+    }
+
+    /// The connections `uid` has open now, refused ones until they close included.
+    func openConnections(uid: UInt32?) -> Int { connections.withLock { $0.open[uid, default: 0] } }
+
+    /// The client connections open now, and the connections refused since the daemon started (the metrics).
+    func connectionCounts() -> (open: Int, refused: Int) {
+        connections.withLock { ($0.total, $0.refused) }
     }
 
     /// The counter of `uid`'s open calls, which its connections share (taken once per connection).

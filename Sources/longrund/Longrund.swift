@@ -74,6 +74,9 @@ struct Longrund: AsyncParsableCommand {
     @Option(help: "Most WatchOperations streams one uid may have open at once.")
     var maxWatchesPerPeer: Int = 256
 
+    @Option(help: "Most connections one uid may have open at once, to the gRPC and HTTP sockets together (each holds memory until it closes, 25-30 KB idle). Past it, the calls on a new connection are refused with RESOURCE_EXHAUSTED, TOO_MANY_CONNECTIONS, and it is closed, with a warning at most once a minute.")
+    var maxConnectionsPerPeer: Int = 1_024
+
     @Option(help: "Most bytes the daemon holds for one uid, on all its calls and connections, e.g. 256MiB (at least 8MiB), counted apart for request messages still arriving (each at the size it announces; a message past it is refused with RESOURCE_EXHAUSTED, TOO_MANY_PENDING_BYTES), for writes waiting for their commits (refused the same way) and for answers its peer has not read yet (past it, the connection that took it there is closed, with a warning).")
     var maxBufferedBytesPerPeer: String = "256MiB"
 
@@ -168,6 +171,7 @@ struct Longrund: AsyncParsableCommand {
             throw ValidationError("--snapshot-interval: not a duration: \(snapshotInterval) (try 1h, or 0s to disable)")
         }
         guard maxWaitsPerPeer >= 1, maxWatchesPerPeer >= 1 else { throw ValidationError("--max-waits-per-peer and --max-watches-per-peer must be at least 1") }
+        guard maxConnectionsPerPeer >= 1 else { throw ValidationError("--max-connections-per-peer must be at least 1") }
         guard snapshotsKept >= 1 else { throw ValidationError("--snapshots-kept must be at least 1") }
         func duration(_ text: String?, _ flag: String) throws -> Duration? {
             guard let text else { return nil }
@@ -275,6 +279,7 @@ struct Longrund: AsyncParsableCommand {
             serverConfiguration.access = AccessPolicy(adminGroup: try adminGroup.map { try Self.groupID($0, flag: "--admin-group") }, ownerOnly: ownerOnly)
             serverConfiguration.maximumWaitsPerPeer = maxWaitsPerPeer
             serverConfiguration.maximumWatchesPerPeer = maxWatchesPerPeer
+            serverConfiguration.maximumConnectionsPerPeer = maxConnectionsPerPeer
             serverConfiguration.maximumBufferedBytesPerPeer = bufferedLimit
             serverConfiguration.maximumWait = wait
             serverConfiguration.inheritedSocket = inherited?.descriptor

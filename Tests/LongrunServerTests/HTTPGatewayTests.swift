@@ -213,6 +213,20 @@ struct HTTPGatewayTests {
         }
     }
 
+    /// The gateway's connections count among their uid's with its gRPC connections: past the
+    /// limit, the request is answered 429 (RESOURCE_EXHAUSTED, TOO_MANY_CONNECTIONS) and the
+    /// connection closed at once.
+    @Test func aConnectionPastItsUidsLimitIsAnsweredTooManyRequestsAndClosed() async throws {
+        try await Harness.withHTTP(server: { $0.maximumConnectionsPerPeer = 1 }) { h, http in
+            // The harness's gRPC client holds the uid's one connection.
+            let refused = try await http.exchangeThenAwaitClose("GET /v1/operations HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            try expectError(refused.reply, status: 429, code: "RESOURCE_EXHAUSTED", reason: "TOO_MANY_CONNECTIONS")
+            #expect(refused.reply.headers["connection"] == "close")
+            #expect(refused.closedWithin.map { $0 < .seconds(2) } == true, "closed within \(String(describing: refused.closedWithin))")
+            _ = try await h.operations.listOperations(.with { $0.name = "operations" })
+        }
+    }
+
     private func expectError(_ reply: HTTPReply, status: Int, code: String, reason: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         #expect(reply.status == status, "\(reply.body)", sourceLocation: sourceLocation)
         let error = try #require(try reply.object()["error"] as? [String: Any], sourceLocation: sourceLocation)

@@ -24,6 +24,30 @@ import Testing
         #expect(second.openCount == 3)
     }
 
+    /// Connections are counted per uid, those refused included until they close: up to the limit
+    /// served; past it refused with a reason, a warning due once a minute; past the refusals it
+    /// explains, closed unanswered.
+    @Test func connectionsPastAUidsLimitAreRefusedThenDropped() {
+        let quotas = PeerQuotas(limits: .init(waits: 1, watches: 1, bufferedBytes: 1_000, connections: 2))
+        for _ in 0..<2 { guard case .admitted = quotas.openConnection(uid: 7) else { Issue.record("not admitted"); return } }
+        guard case .refused(let error, let warning) = quotas.openConnection(uid: 7) else { Issue.record("not refused"); return }
+        #expect(error.reason == .tooManyConnections)
+        #expect(error.kind == .resourceExhausted)
+        #expect(error.message.contains("--max-connections-per-peer"))
+        #expect(warning == 1)
+        guard case .refused(_, nil) = quotas.openConnection(uid: 7) else { Issue.record("warned again within a minute"); return }
+        for _ in 2..<PeerQuotas.explainedRefusals { _ = quotas.openConnection(uid: 7) }
+        guard case .dropped = quotas.openConnection(uid: 7) else { Issue.record("not dropped"); return }
+        // Another uid is not affected.
+        guard case .admitted = quotas.openConnection(uid: 8) else { Issue.record("uid 8 not admitted"); return }
+        let counts = quotas.connectionCounts()
+        #expect(counts.open == 2 + PeerQuotas.explainedRefusals + 1 + 1)
+        #expect(counts.refused == PeerQuotas.explainedRefusals + 1)
+        for _ in 0..<(PeerQuotas.explainedRefusals + 2) { quotas.closeConnection(uid: 7) }
+        #expect(quotas.openConnections(uid: 7) == 1)
+        guard case .admitted = quotas.openConnection(uid: 7) else { Issue.record("not admitted after closes"); return }
+    }
+
     @Test func oneConnectionCarriesWhatOneUidMayHold() {
         let defaults = PeerQuotas(limits: .init(waits: 16_384, watches: 256, bufferedBytes: 1 << 20))
         #expect(defaults.limits.streamsPerPeer == 17_664)

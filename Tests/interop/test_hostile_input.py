@@ -601,6 +601,74 @@ def test_calls_a_uid_may_hold_open_are_counted_over_all_its_connections(make_dae
                 time.sleep(0.1)
 
 
+def test_connections_a_uid_may_hold_open_are_capped(make_daemon):
+    """Every connection holds memory until it closes, 25-30 KB even idle, and the daemon's
+    descriptors allow half a million: one uid may hold `--max-connections-per-peer` of them (here
+    50). Past that, each call on a new connection is refused at once, RESOURCE_EXHAUSTED
+    (TOO_MANY_CONNECTIONS), and the connection is closed soon after; past the refusals explained
+    that way, a connection is closed unanswered. The uid's connections already open go on, and once
+    they close a new one is served. Before, 2,000 idle connections were all held."""
+    import resource
+
+    from google.longrunning import operations_pb2
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4_096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4_096, hard), hard))
+    daemon = make_daemon(args=["--max-connections-per-peer", "50"]).start().wait_ready()
+    listing = operations_pb2.ListOperationsRequest(name="operations")
+    peers = []
+    try:
+        with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as kept:
+            _, _, _, operations = support.stubs(kept)
+            operations.ListOperations(listing, timeout=10)  # one of the uid's 50
+            before = support.anonymous_resident_bytes(daemon.proc.pid)
+            for _ in range(2_000):
+                peer = socket.socket(socket.AF_UNIX)
+                peer.connect(daemon.socket)
+                peer.sendall(PREFACE + frame(SETTINGS, 0, 0, b""))
+                peer.setblocking(False)
+                peers.append(peer)
+            closed, deadline = set(), time.monotonic() + 15
+            while len(closed) < 2_000 - 49 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                for index, peer in enumerate(peers):
+                    with contextlib.suppress(BlockingIOError):
+                        try:
+                            while peer.recv(65536):
+                                pass
+                        except ConnectionResetError:
+                            pass
+                        closed.add(index)
+            grown = support.anonymous_resident_bytes(daemon.proc.pid) - before
+            assert len(closed) == 2_000 - 49, f"{len(closed)} of 2,000 idle connections closed"
+            assert grown < 16 << 20, f"the daemon grew by {grown >> 20} MiB for 2,000 idle connections"
+            with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as another:
+                with pytest.raises(grpc.RpcError) as refused:
+                    support.stubs(another)[3].GetOperation(operations_pb2.GetOperationRequest(name="operations/x"), timeout=10)
+                assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, refused.value
+                assert support.error_info(refused.value).reason == "TOO_MANY_CONNECTIONS"
+                assert "--max-connections-per-peer" in refused.value.details()
+            operations.ListOperations(listing, timeout=10)  # the connection the uid had goes on
+            for peer in peers:
+                peer.close()
+            peers = []
+            deadline = time.monotonic() + 10
+            while True:
+                with grpc.insecure_channel(daemon.target, options=OWN_CONNECTION) as another:
+                    try:
+                        support.stubs(another)[3].ListOperations(listing, timeout=10)
+                        break
+                    except grpc.RpcError as error:
+                        # The daemon may see the connections' end a moment after they close.
+                        assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and time.monotonic() < deadline, error
+                        time.sleep(0.1)
+        assert "refusing connections" in daemon.stderr() and "--max-connections-per-peer" in daemon.stderr()
+    finally:
+        for peer in peers:
+            peer.close()
+
+
 def test_huge_metadata_header(guarded):
     from google.longrunning import operations_pb2
 

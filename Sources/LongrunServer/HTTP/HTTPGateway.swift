@@ -179,13 +179,17 @@ struct HTTPGateway: Sendable {
         return (Response(status: http, body: ProtoJSON.errorBody(status, httpStatus: Int(http.code))), code)
     }
 
-    /// The response for a body larger than ``maximumBodyBytes``, in the same error shape, logged
-    /// like any other request.
+    /// The response for a body larger than ``maximumBodyBytes``.
     func bodyTooLarge(_ head: HTTPRequestHead, peer: PeerCredentials?) -> Response {
+        refusal(head, GoogleRPCStatus(.resourceExhausted, "the request body is larger than \(maximumBodyBytes) bytes", reason: .requestTooLarge),
+                httpStatus: .payloadTooLarge, peer: peer)
+    }
+
+    /// The response to a request refused before it is read (its body, or its connection: past its
+    /// uid's connections), in the same error shape, logged like any other request.
+    func refusal(_ head: HTTPRequestHead, _ status: GoogleRPCStatus, httpStatus: HTTPResponseStatus? = nil, peer: PeerCredentials?) -> Response {
         let started = ContinuousClock.now
-        let (refused, code) = errorResponse(GoogleRPCStatus(
-            .resourceExhausted, "the request body is larger than \(maximumBodyBytes) bytes", reason: .requestTooLarge), httpStatus: .payloadTooLarge)
-        var response = refused
+        var (response, code) = errorResponse(status, httpStatus: httpStatus)
         response.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
         let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         logAccess(head, path: path, rpc: nil, name: "", status: response.status, code: code, peer: peer, started: started)

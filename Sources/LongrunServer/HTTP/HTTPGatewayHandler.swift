@@ -1,3 +1,4 @@
+import GRPCProtobuf
 import NIOCore
 import NIOHTTP1
 
@@ -32,17 +33,26 @@ final class HTTPGatewayHandler: ChannelInboundHandler {
     /// The next request, answered once the socket has taken the responses before it.
     private var next: (() -> Void)?
     private let quotas: PeerQuotas?
+    /// A connection past its uid's limit (``ConnectionGate``): its first request is answered with
+    /// this, and the connection closed.
+    private let refusal: GoogleRPCStatus?
 
-    init(gateway: HTTPGateway, peer: PeerCredentials?, quotas: PeerQuotas?) {
+    init(gateway: HTTPGateway, peer: PeerCredentials?, quotas: PeerQuotas?, refusal: GoogleRPCStatus? = nil) {
         self.gateway = gateway
         self.peer = peer
         self.quotas = quotas
+        self.refusal = refusal
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard !discarding else { return }
+            if let refusal {
+                discarding = true
+                Self.write(gateway.refusal(head, refusal, peer: peer), version: head.version, keepAlive: false, context: context)
+                return
+            }
             self.head = head
             body = nil
             if let length = head.headers.first(name: "Content-Length").flatMap(Int.init), length > gateway.maximumBodyBytes {

@@ -33,6 +33,7 @@ private final class EngineGauges: Sendable {
     let commits: Prometheus.Counter
     let commands: Prometheus.Counter
     let damagedReads: Prometheus.Counter
+    let connectionsRefused: Prometheus.Counter
     let findings: Prometheus.Gauge
     let running: Prometheus.Gauge
     let live: Prometheus.Gauge
@@ -41,6 +42,7 @@ private final class EngineGauges: Sendable {
     let pendingRequestBytes: Prometheus.Gauge
     let queuedWriteBytes: Prometheus.Gauge
     let unreadAnswerBytes: Prometheus.Gauge
+    let connections: Prometheus.Gauge
     let logHead: Prometheus.Gauge
     let applied: Prometheus.Gauge
     let replayLag: Prometheus.Gauge
@@ -58,6 +60,7 @@ private final class EngineGauges: Sendable {
         var commits: UInt64 = 0
         var commands: UInt64 = 0
         var damagedReads: UInt64 = 0
+        var connectionsRefused = 0
     }
 
     /// A name with its help text; the name is whole already (no namespace or unit to join).
@@ -71,6 +74,8 @@ private final class EngineGauges: Sendable {
         commits = registry.makeCounter(descriptor: Self.describe(MetricName.commits, "Write transactions committed since the daemon started (one per group-commit batch)."))
         commands = registry.makeCounter(descriptor: Self.describe(MetricName.commands, "Write commands answered (accepted or rejected) since the daemon started."))
         damagedReads = registry.makeCounter(descriptor: Self.describe(MetricName.damagedReads, "Reads refused with DATA_LOSS because a stored record failed its checksum."))
+        connectionsRefused = registry.makeCounter(descriptor: Self.describe(
+            MetricName.connectionsRefused, "Client connections refused since the daemon started because their uid had as many open as it may (--max-connections-per-peer)."))
         findings = registry.makeGauge(descriptor: Self.describe(MetricName.integrityFindings, "Damaged records the integrity monitor knows of now (see longrun info)."))
         running = registry.makeGauge(descriptor: Self.describe(MetricName.runningOperations, "Live operations that are not done."))
         live = registry.makeGauge(descriptor: Self.describe(MetricName.liveOperations, "Live (not deleted or expired) operations."))
@@ -82,6 +87,8 @@ private final class EngineGauges: Sendable {
             MetricName.queuedWriteBytes, "Bytes of the request messages of writes waiting for their commits, over all uids."))
         unreadAnswerBytes = registry.makeGauge(descriptor: Self.describe(
             MetricName.unreadAnswerBytes, "Bytes of answers written and held until their peers' HTTP/2 windows let them out, over all uids."))
+        connections = registry.makeGauge(descriptor: Self.describe(
+            MetricName.clientConnections, "Client connections open, to the gRPC and HTTP sockets (refused ones until they close included)."))
         logHead = registry.makeGauge(descriptor: Self.describe(MetricName.logHead, "Sequence of the newest event in the log."))
         applied = registry.makeGauge(descriptor: Self.describe(MetricName.appliedSequence, "Sequence of the newest event folded into the views."))
         replayLag = registry.makeGauge(descriptor: Self.describe(MetricName.replayLag, "Events in the log not yet folded into the views; 0 once startup replay is done."))
@@ -94,13 +101,15 @@ private final class EngineGauges: Sendable {
     func sample(engine: LongrunEngine, quotas: PeerQuotas) {
         let statistics = engine.writerStatistics
         let integrity = engine.integrityStatus
+        let connectionCounts = quotas.connectionCounts()
         seen.withLock { seen in
             transitions.increment(by: Int64(statistics.transitions &- seen.transitions))
             commits.increment(by: Int64(statistics.commits &- seen.commits))
             commands.increment(by: Int64(statistics.commands &- seen.commands))
             damagedReads.increment(by: Int64(integrity.damagedReads &- seen.damagedReads))
+            connectionsRefused.increment(by: Int64(connectionCounts.refused - seen.connectionsRefused))
             seen = Seen(transitions: statistics.transitions, commits: statistics.commits, commands: statistics.commands,
-                        damagedReads: integrity.damagedReads)
+                        damagedReads: integrity.damagedReads, connectionsRefused: connectionCounts.refused)
         }
         findings.set(Int64(integrity.findings.count))
         waiters.set(Int64(quotas.totalOpen(.wait)))
@@ -108,6 +117,7 @@ private final class EngineGauges: Sendable {
         pendingRequestBytes.set(Int64(quotas.totalPendingBytes()))
         queuedWriteBytes.set(Int64(quotas.totalQueuedBytes()))
         unreadAnswerBytes.set(Int64(quotas.totalUnreadBytes()))
+        connections.set(Int64(connectionCounts.open))
         writesRefused.set(Int64(engine.writesRefused ? 1 : 0))
         maximumSize.set(Int64(engine.configuration.maximumMapSize))
         // A closed engine (shutting down) has no store to read: keep the last values.

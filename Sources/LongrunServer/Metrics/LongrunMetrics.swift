@@ -86,6 +86,8 @@ enum MetricName {
     static let pendingRequestBytes = "longrun_pending_request_bytes"
     static let queuedWriteBytes = "longrun_queued_write_bytes"
     static let unreadAnswerBytes = "longrun_unread_answer_bytes"
+    static let clientConnections = "longrun_client_connections"
+    static let connectionsRefused = "longrun_connections_refused_total"
     static let logHead = "longrun_log_head_sequence"
     static let appliedSequence = "longrun_applied_sequence"
     static let replayLag = "longrun_replay_lag_events"

@@ -1,5 +1,6 @@
 public import GRPCCore
 import Logging
+import LongrunDomain
 import NIOCore
 import NIOExtras
 import NIOHPACK
@@ -162,29 +163,29 @@ public final class UnixServerTransport: ServerTransport {
         drained.futureResult.whenComplete { _ in continuation?.finish() }
     }
 
-    /// One accepted connection: its credentials; HTTP/2, with the calls ``UnaryFastPath`` answers
-    /// taken from its frames (``FastPathStreams``) and a child channel with a ``StreamEntry``
-    /// first for every other stream; and its graceful end (``ConnectionLifecycle``). Runs on the
-    /// connection's event loop.
+    /// One accepted connection: its credentials and its count among its uid's connections (past
+    /// the uid's limit, its calls are refused: ``ConnectionGate``); HTTP/2, with the calls
+    /// ``UnaryFastPath`` answers taken from its frames (``FastPathStreams``) and a child channel
+    /// with a ``StreamEntry`` first for every other stream; and its graceful end
+    /// (``ConnectionLifecycle``). Runs on the connection's event loop.
     private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
                                   quotas: PeerQuotas?, calls: CallQueue, logger: Logger) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
+        switch try ConnectionGate.admit(channel, peer: credentials, quotas: quotas, logger: logger) {
+        case .serve:
+            break
+        case .refuse(let error):
+            try refuse(connection: channel, with: error, peer: credentials, logger: logger)
+            return
+        case .closed:
+            return
+        }
         let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials, backlog: quotas.map { AnswerBacklog(quotas: $0, uid: credentials?.uid) })
         let peerStreams = quotas?.streams(of: credentials?.uid)
         let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid,
                                        peerStreams: peerStreams, lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(FlushCoalescer())
-        // gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
-        // 16 KiB frames; and the concurrent streams stated (swift-nio-http2 enforces 100 unless
-        // told otherwise, and a client only knows a limit it was sent).
-        var connectionConfiguration = NIOHTTP2Handler.ConnectionConfiguration()
-        connectionConfiguration.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumStreams),
-            HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
-            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
-            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
-        ]
         // A client may cancel every call it may hold (RST_STREAM) every 30 s: swift-nio-http2's
         // guard against reset floods allows 200 per connection, and past them ends the connection
         // (GOAWAY, ENHANCE_YOUR_CALM) with every call still open on it: a client that cancelled
@@ -192,7 +193,7 @@ public final class UnixServerTransport: ServerTransport {
         var streamConfiguration = NIOHTTP2Handler.StreamConfiguration()
         streamConfiguration.streamResetFrameRateLimit.maximumCount = maximumStreams
         streamConfiguration.streamResetFrameRateLimit.windowLength = .seconds(30)
-        try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration,
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration(maximumStreams: maximumStreams),
                                             streamConfiguration: streamConfiguration))
         try sync.addHandler(lifecycle)
         if let fastPath {
@@ -204,6 +205,30 @@ public final class UnixServerTransport: ServerTransport {
                 try stream.pipeline.syncOperations.addHandler(StreamEntry(connection: shared))
             }
         })
+    }
+
+    /// A connection past its uid's limit: HTTP/2 and nothing else but its end, each call answered
+    /// with `error` (``RefusedCalls``).
+    private static func refuse(connection channel: any Channel, with error: DomainError, peer: PeerCredentials?, logger: Logger) throws {
+        let lifecycle = ConnectionLifecycle(logger: logger, peer: peer, backlog: nil)
+        let sync = channel.pipeline.syncOperations
+        try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration(maximumStreams: 100)))
+        try sync.addHandler(lifecycle)
+        try sync.addHandler(RefusedCalls(error))
+    }
+
+    /// gRPC's usual HTTP/2 settings (grpc-swift's transport sends the same): 64 KiB windows,
+    /// 16 KiB frames; and the concurrent streams stated (swift-nio-http2 enforces 100 unless told
+    /// otherwise, and a client only knows a limit it was sent).
+    private static func connectionConfiguration(maximumStreams: Int) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: maximumStreams),
+            HTTP2Setting(parameter: .initialWindowSize, value: streamWindow),
+            HTTP2Setting(parameter: .maxFrameSize, value: 1 << 14),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: HPACKDecoder.defaultMaxHeaderListSize),
+        ]
+        return configuration
     }
 
     /// The inbound window of the connection and of each stream.

@@ -117,6 +117,48 @@ import Testing
         }
     }
 
+    /// A uid may hold `maximumConnectionsPerPeer` connections: past them, each call on a new
+    /// connection is refused RESOURCE_EXHAUSTED (TOO_MANY_CONNECTIONS), whatever its method, and
+    /// nothing of it is applied, while the uid's other connections go on; once one of those
+    /// closes, a new connection is served.
+    @Test func callsOnAConnectionPastItsUidsLimitAreRefused() async throws {
+        let metrics = LongrunMetrics()
+        try await Harness.with(server: { $0.maximumConnectionsPerPeer = 2; $0.metrics = metrics }) { h in
+            // The harness's client holds the first connection.
+            try await withClient(of: h.socketPath) { second in
+                _ = try await Longrun_V1_Admin.Client(wrapping: second).getServerInfo(.init())
+                try await withClient(of: h.socketPath) { third in
+                    await expectRPCError(.resourceExhausted, reason: "TOO_MANY_CONNECTIONS") {
+                        _ = try await Longrun_V1_Producers.Client(wrapping: third).createOperation(.with { $0.operationID = "refused" })
+                    }
+                    await expectRPCError(.resourceExhausted, reason: "TOO_MANY_CONNECTIONS") {
+                        _ = try await Grpc_Health_V1_Health.Client(wrapping: third).check(.init())
+                    }
+                }
+                await expectRPCError(.notFound) {
+                    _ = try await h.operations.getOperation(.with { $0.name = "operations/refused" })
+                }
+                _ = try await Longrun_V1_Admin.Client(wrapping: second).getServerInfo(.init())
+                let scraped = Exposition(metrics.expositionText())
+                #expect((scraped.value("longrun_connections_refused_total") ?? 0) >= 1)
+                #expect((scraped.value("longrun_client_connections") ?? 0) >= 2)
+            }
+            // The daemon sees the second connection's end a moment after it closes.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while h.server.quotas.openConnections(uid: getuid()) > 1, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await withClient(of: h.socketPath) { another in
+                _ = try await Longrun_V1_Producers.Client(wrapping: another).createOperation(.with { $0.operationID = "served" })
+            }
+        }
+    }
+
+    private func withClient(of socketPath: String, _ body: (GRPCClient<HTTP2ClientTransport.Posix>) async throws -> Void) async throws {
+        let transport = try HTTP2ClientTransport.Posix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        try await withGRPCClient(transport: transport) { try await body($0) }
+    }
+
     @Test func aCompressedRequestIsRefusedUnimplementedNamingTheEncodingServed() async throws {
         try await Harness.with { h in
             _ = try await h.create(id: "kept")
