@@ -212,6 +212,67 @@ def test_damaged_reads_are_counted(make_daemon):
     assert value(after, "longrun_rpc_requests_total", service=OPERATIONS, method="GetOperation", code="DATA_LOSS") == 2
 
 
+def test_the_endpoint_holds_at_most_its_connections(make_daemon):
+    """The endpoint may listen where anyone can connect, and each connection holds a file descriptor
+    the daemon's gRPC clients need too: of 300 silent connections (any user can open them to
+    127.0.0.1), 64 are served, 64 more wait two seconds for a request to answer 503, and the rest
+    are closed at once. A scrape past the 64 is answered 503, saying why; the gRPC socket serves
+    meanwhile; once the 64 close, a scrape is answered. Before, every connection was held, for as
+    long as its client liked."""
+    import resource
+    import time
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4_096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4_096, hard), hard))
+    port = free_port()
+    daemon = make_daemon(args=["--metrics-listen", f"127.0.0.1:{port}"]).start().wait_ready()
+    peers = []
+    try:
+        for _ in range(300):
+            peer = socket.create_connection(("127.0.0.1", port), timeout=10)
+            peer.setblocking(False)
+            peers.append(peer)
+        def closed():
+            count = 0
+            for peer in peers:
+                try:
+                    count += peer.recv(65536) == b""
+                except BlockingIOError:
+                    pass
+                except ConnectionResetError:
+                    count += 1
+            return count
+
+        deadline = time.monotonic() + 15
+        while closed() < 300 - 64 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # and no more
+        assert closed() == 300 - 64, f"{closed()} of 300 silent connections closed"
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            scrape(port)
+        assert refused.value.code == 503
+        assert "serves 64 connections at once" in refused.value.read().decode()
+        with grpc.insecure_channel(daemon.target) as channel:
+            _, _, _, operations = support.stubs(channel)
+            operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+        for peer in peers:
+            peer.close()
+        peers = []
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                scrape(port)
+                break
+            except urllib.error.HTTPError as error:
+                # The daemon sees the connections' end a moment after they close.
+                assert error.code == 503 and time.monotonic() < deadline, error
+                time.sleep(0.1)
+    finally:
+        for peer in peers:
+            peer.close()
+
+
 def test_pipelined_scrapes_are_answered_one_at_a_time_as_the_client_reads(make_daemon):
     """A client pipelines 20,000 scrapes and reads nothing for two seconds: the endpoint (which may
     listen on a network) takes no more of its requests while an answer waits for it, then answers

@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 public import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -27,11 +28,38 @@ public final class MetricsListener: Service, Sendable {
         self.logger = logger
     }
 
+    /// What the endpoint lets its clients hold. It may listen where anyone can connect, and every
+    /// connection holds a file descriptor of the daemon's, which its gRPC clients need too: without
+    /// a cap, a user with no access to the daemon's socket could take them all from 127.0.0.1.
+    struct ConnectionLimits: Sendable {
+        /// Connections served at once (Prometheus keeps one per scraper). As many more are each
+        /// answered 503 and closed; past those, a connection is closed unanswered.
+        var connections = 64
+        /// A connection that sends nothing for this long (between requests, in one, or while its
+        /// answers wait for it to read them) is closed.
+        var idleTimeout = TimeAmount.seconds(120)
+    }
+
     /// Binds `address` now; throws a ``MetricsListenerError`` that says what is wrong (in use, not
     /// an address of this machine, not permitted). A stale Unix socket is replaced, a live one refused.
     public static func bind(_ address: MetricsAddress, metrics: LongrunMetrics, logger: Logger) async throws -> MetricsListener {
+        try await bind(address, metrics: metrics, logger: logger, limits: ConnectionLimits())
+    }
+
+    static func bind(_ address: MetricsAddress, metrics: LongrunMetrics, logger: Logger, limits: ConnectionLimits) async throws -> MetricsListener {
+        let open = OpenConnections()
         let bootstrap = HTTPServerChannel.bootstrap { channel in
-            try channel.pipeline.syncOperations.addHandler(MetricsHTTPHandler(metrics: metrics))
+            let count = open.count.add(1, ordering: .relaxed).newValue
+            channel.closeFuture.whenComplete { _ in open.count.subtract(1, ordering: .relaxed) }
+            let sync = channel.pipeline.syncOperations
+            guard count <= 2 * limits.connections else {
+                try sync.addHandler(CloseWhenActive())
+                return
+            }
+            let refusal = count > limits.connections ? limits.connections : nil
+            // In front of the codec, so that any bytes at all count as activity.
+            try sync.addHandler(IdleStateHandler(readTimeout: refusal == nil ? limits.idleTimeout : .seconds(2)), position: .first)
+            try sync.addHandler(MetricsHTTPHandler(metrics: metrics, refusingPast: refusal))
         }
         let channel: any Channel
         do {
@@ -101,7 +129,13 @@ public struct MetricsListenerError: Error, CustomStringConvertible {
     }
 }
 
-/// Answers one request at a time on a connection, keeping it open when the client asks to. A
+/// The endpoint's connections open now, counted as they are accepted and closed.
+private final class OpenConnections: Sendable {
+    let count = Atomic<Int>(0)
+}
+
+/// Answers one request at a time on a connection, keeping it open when the client asks to, until it
+/// has been idle for the endpoint's timeout (an `IdleStateHandler` in front of the codec says when). A
 /// pipelined request is answered once the response before it has left for the socket: NIOHTTP1
 /// hands the next one on as soon as a response is written, and an endpoint that may listen on a
 /// network would otherwise hold every answer for a client that pipelines scrapes and reads none.
@@ -110,6 +144,9 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
     typealias OutboundOut = HTTPServerResponsePart
 
     private let metrics: LongrunMetrics
+    /// Set on a connection past the endpoint's limit (its value): its first request is answered 503
+    /// and the connection closed.
+    private let refusingPast: Int?
     private var request: HTTPRequestHead?
     /// Responses written and not all taken by the socket yet. Counted before each is written:
     /// NIOHTTP1 hands on the next pipelined request from inside that write.
@@ -117,8 +154,17 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
     /// The request that waits for them.
     private var next: HTTPRequestHead?
 
-    init(metrics: LongrunMetrics) {
+    init(metrics: LongrunMetrics, refusingPast: Int? = nil) {
         self.metrics = metrics
+        self.refusingPast = refusingPast
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            context.close(promise: nil)  // a scrape's answer leaves in far less
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -143,7 +189,12 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         var headers = HTTPHeaders()
         let status: HTTPResponseStatus
         let body: [UInt8]
-        if head.method != .GET && head.method != .HEAD {
+        var keepAlive = head.isKeepAlive
+        if let limit = refusingPast {
+            status = .serviceUnavailable
+            body = Array("the metrics endpoint serves \(limit) connections at once and has them; close one (Prometheus needs one per scraper) and retry\n".utf8)
+            keepAlive = false
+        } else if head.method != .GET && head.method != .HEAD {
             status = .methodNotAllowed
             headers.add(name: "Allow", value: "GET, HEAD")
             body = Array("only GET /metrics is served\n".utf8)
@@ -156,7 +207,6 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         }
         headers.add(name: "Content-Type", value: status == .ok ? LongrunMetrics.contentType : "text/plain; charset=utf-8")
         headers.add(name: "Content-Length", value: String(body.count))
-        let keepAlive = head.isKeepAlive
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         writesInFlight += 1
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)

@@ -47,7 +47,7 @@ enum ConnectionGate {
 }
 
 /// Closes its connection as soon as it is active: one accepted past every limit.
-private final class CloseWhenActive: ChannelInboundHandler {
+final class CloseWhenActive: ChannelInboundHandler {
     typealias InboundIn = Any
 
     func channelActive(context: ChannelHandlerContext) {

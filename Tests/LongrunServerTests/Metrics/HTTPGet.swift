@@ -54,6 +54,32 @@ enum HTTPGet {
     }
 }
 
+/// A TCP connection to 127.0.0.1 that sends nothing: a client that holds one of the endpoint's slots.
+final class SilentConnection {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+        let rc = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { close(fd); throw HTTPError("connect 127.0.0.1:\(port): errno \(errno)") }
+    }
+
+    deinit { close(fd) }
+
+    /// True once the server closed the connection (a read returns end of file), false if it is
+    /// still open after `seconds`.
+    func closedByServer(within seconds: Int) -> Bool {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var byte: UInt8 = 0
+        return recv(fd, &byte, 1, 0) == 0
+    }
+}
+
 struct HTTPError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }

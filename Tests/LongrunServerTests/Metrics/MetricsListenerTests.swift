@@ -1,4 +1,5 @@
-import LongrunServer
+@testable import LongrunServer
+import NIOCore
 import Prometheus
 import LongrunTestSupport
 import ServiceLifecycle
@@ -7,9 +8,9 @@ import Testing
 @Suite("The metrics HTTP endpoint")
 struct MetricsListenerTests {
     /// Runs a listener on `address` in a ServiceGroup, as the daemon does, and stops it gracefully.
-    static func serving(_ address: MetricsAddress, _ metrics: LongrunMetrics,
+    static func serving(_ address: MetricsAddress, _ metrics: LongrunMetrics, limits: MetricsListener.ConnectionLimits = .init(),
                         _ body: (MetricsListener) async throws -> Void) async throws {
-        let listener = try await MetricsListener.bind(address, metrics: metrics, logger: Fixtures.quietLogger)
+        let listener = try await MetricsListener.bind(address, metrics: metrics, logger: Fixtures.quietLogger, limits: limits)
         let group = ServiceGroup(configuration: .init(services: [listener], logger: Fixtures.quietLogger))
         let running = Task { try await group.run() }
         do { try await body(listener) } catch {
@@ -56,6 +57,28 @@ struct MetricsListenerTests {
             }
         }
         #expect((try? HTTPGet.request("GET", "/metrics", unixPath: path)) == nil)
+    }
+
+    /// The endpoint may listen where anyone can connect, and its connections hold file descriptors
+    /// the daemon's gRPC clients need too: it serves so many at once, answers more 503 (saying why)
+    /// and closes them, and closes a connection that stays silent for its idle timeout.
+    @Test func connectionsPastTheLimitAreAnswered503AndSilentOnesClosed() async throws {
+        let limits = MetricsListener.ConnectionLimits(connections: 2, idleTimeout: .milliseconds(500))
+        try await Self.serving(.tcp(host: "127.0.0.1", port: 0), LongrunMetrics(), limits: limits) { listener in
+            guard case .tcp(_, let port) = listener.boundAddress else { Issue.record("not TCP"); return }
+            let silent = try (0..<2).map { _ in try SilentConnection(port: port) }
+            let refused = try HTTPGet.request("GET", "/metrics", port: port)
+            #expect(refused.status == 503)
+            #expect(refused.body.contains("serves 2 connections at once"), "\(refused.body)")
+            for connection in silent { #expect(connection.closedByServer(within: 10)) }
+            // The endpoint sees the silent ones close a moment after it closes them.
+            var status = 0
+            for _ in 0..<100 where status != 200 {
+                status = try HTTPGet.request("GET", "/metrics", port: port).status
+                if status != 200 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(status == 200)
+        }
     }
 
     @Test func anAddressInUseIsSaidPlainly() async throws {
