@@ -200,7 +200,8 @@ public struct LongrunServer: Service {
 
     public func run() async throws {
         let transport = UnixServerTransport(configuration: .init(
-            listeningSocket: listeningSocket, policy: configuration.access, maximumRequestBytes: configuration.maximumRequestBytes,
+            listeningSocket: listeningSocket, inherited: configuration.inheritedSocket != nil, policy: configuration.access,
+            maximumRequestBytes: configuration.maximumRequestBytes,
             // Every wait and watch a peer may hold, on one connection, and room for other calls.
             maximumConcurrentStreams: quotas.limits.streamsPerPeer,
             fastPath: fastPath, quotas: quotas, logger: logger
@@ -275,7 +276,7 @@ extension LongrunServer {
         let policy = configuration.access
         let idle = TimeAmount.nanoseconds(Int64(configuration.httpIdleTimeout / .nanoseconds(1)))
         let quotas = quotas
-        return try await HTTPServerChannel.bootstrap { [gateway] channel in
+        let channel = try await HTTPServerChannel.bootstrap { [gateway] channel in
             let peer = PeerIdentity.credentials(of: channel, policy: policy)
             let refusal: GoogleRPCStatus?
             switch try ConnectionGate.admit(channel, peer: peer, quotas: quotas, logger: gateway.logger) {
@@ -289,6 +290,8 @@ extension LongrunServer {
             try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .first)
             try channel.pipeline.syncOperations.addHandler(HTTPGatewayHandler(gateway: gateway, peer: peer, quotas: quotas, refusal: refusal))
         }.withBoundSocket(httpListeningSocket).get()
+        UnixListener.restoreBacklog(of: httpListeningSocket, inherited: configuration.inheritedHTTPSocket != nil)
+        return channel
     }
 
     /// Sends `WATCHDOG=1` every `interval` for as long as the store answers a read: a daemon whose

@@ -20,12 +20,14 @@ enum UnixListener {
     /// once beyond it is refused (EAGAIN on a Unix socket).
     static let backlog: Int32 = 1024
 
-    /// Sets ``backlog`` again on a listening socket swift-nio has taken: its channel for a bound
+    /// Sets the backlog again on a listening socket swift-nio has taken: its channel for a bound
     /// socket listens again with its default of 128 before any option applies, so 128 clients
-    /// connecting at once filled the queue and the next were refused. (A socket the service
-    /// manager passed gets it too, where swift-nio had left it at 128 as well.)
-    static func restoreBacklog(of socket: Int32) {
-        _ = listen(socket, backlog)
+    /// connecting at once filled the queue and the next were refused. The daemon's own socket gets
+    /// ``backlog``; one the service manager passed (`inherited`) the most the kernel allows
+    /// (`net.core.somaxconn`), which is systemd's default for `Backlog=` and never less than what
+    /// systemd could have set, where ``backlog`` would have lowered it.
+    static func restoreBacklog(of socket: Int32, inherited: Bool) {
+        _ = listen(socket, inherited ? Int32.max : backlog)
     }
 
     static func bind(path: String, mode: mode_t, group: gid_t? = nil) throws -> Int32 {

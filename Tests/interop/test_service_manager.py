@@ -20,12 +20,12 @@ ACTIVATE = 'exec 3<&0 0</dev/null; LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=lon
 
 
 class Manager:
-    def __init__(self, watchdog_usec=None):
+    def __init__(self, watchdog_usec=None, backlog=64):
         self.home = tempfile.mkdtemp(prefix="lr-sm-", dir="/tmp")
         self.socket_path = os.path.join(self.home, "longrund.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.socket_path)
-        self.listener.listen(64)
+        self.listener.listen(backlog)
         self.notify_path = os.path.join(self.home, "notify")
         self.notifications = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.notifications.bind(self.notify_path)
@@ -74,6 +74,43 @@ def test_socket_activation_and_readiness_stopping_notifications():
         # The socket is the manager's: the daemon leaves it in place.
         assert os.path.exists(manager.socket_path)
     finally:
+        manager.close()
+
+
+def test_the_backlog_the_manager_chose_is_kept():
+    """systemd listens with its `Backlog=`, by default the most the kernel allows
+    (net.core.somaxconn, 4,096 on current kernels). The daemon's socket library listened again with
+    128, and the daemon then set its own 1,024 on the passed socket: clients connecting in a burst
+    past that were refused (EAGAIN) although the manager had asked for more. A passed socket now
+    gets the kernel's most: here 2,000 clients connect while the daemon is stopped, then all are
+    served once it runs."""
+    with open("/proc/sys/net/core/somaxconn") as limit:
+        clients = min(2_000, int(limit.read()))
+    manager = Manager(backlog=clients)
+    peers = []
+    try:
+        assert manager.receive().startswith("READY=1")
+        manager.proc.send_signal(signal.SIGSTOP)
+        try:
+            for index in range(clients):
+                peer = socket.socket(socket.AF_UNIX)
+                peer.setblocking(False)  # a full queue fails the connect at once
+                try:
+                    peer.connect(manager.socket_path)
+                except OSError as error:
+                    peer.close()
+                    raise AssertionError(f"client {index} of {clients} refused: {error}")
+                peers.append(peer)
+        finally:
+            manager.proc.send_signal(signal.SIGCONT)
+        for peer in peers:
+            peer.close()
+        with grpc.insecure_channel("unix:" + manager.socket_path) as channel:
+            _, _, _, operations = support.stubs(channel)
+            operations.ListOperations(operations_pb2.ListOperationsRequest(name="operations"), timeout=10)
+    finally:
+        for peer in peers:
+            peer.close()
         manager.close()
 
 

@@ -32,6 +32,8 @@ public final class UnixServerTransport: ServerTransport {
     struct Configuration: Sendable {
         /// The bound, listening socket (``UnixListener`` or the service manager's).
         var listeningSocket: Int32
+        /// The service manager passed `listeningSocket` (``UnixListener/restoreBacklog(of:inherited:)``).
+        var inherited = false
         var policy: AccessPolicy
         /// Largest request message accepted, on both paths.
         var maximumRequestBytes: Int
@@ -131,7 +133,7 @@ public final class UnixServerTransport: ServerTransport {
                 }
                 .withBoundSocket(configuration.listeningSocket)
                 .get()
-            UnixListener.restoreBacklog(of: configuration.listeningSocket)
+            UnixListener.restoreBacklog(of: configuration.listeningSocket, inherited: configuration.inherited)
         } catch {
             continuation.finish()
             resolveBound(.failure(error))
