@@ -50,13 +50,14 @@ final class PeerQuotas: Sendable {
     private let streams = Mutex<[UInt32?: PeerStreams]>([:])
     private let connections = Mutex(Connections())
 
+    /// When to warn of refused connections.
+    private let refusalWarnings = ReportEveryMinute()
+
     /// Open connections, by uid (nil: connections without credentials), and the refusals.
     private struct Connections {
         var open: [UInt32?: Int] = [:]
         var total = 0
         var refused = 0
-        var lastWarning: ContinuousClock.Instant?
-        var refusedSinceWarning = 0
     }
 
     init(limits: Limits) {
@@ -225,7 +226,7 @@ final class PeerQuotas: Sendable {
         /// when one is due (at most one a minute, for all uids).
         case refused(DomainError, warning: Int?)
         /// Past it by more than ``explainedRefusals``: closed at once, unanswered.
-        case dropped
+        case dropped(warning: Int?)
     }
 
     /// Connections a uid may hold past its limit that are answered with the refusal before they
@@ -237,21 +238,16 @@ final class PeerQuotas: Sendable {
     /// about 25–30 KB even idle, and the file descriptors allow half a million of them.
     func openConnection(uid: UInt32?) -> ConnectionAdmission {
         let limit = limits.connections
-        let (count, warning): (Int, Int?) = connections.withLock { state in
+        let count = connections.withLock { state in
             let count = state.open[uid, default: 0] + 1
             state.open[uid] = count
             state.total += 1
-            guard count > limit else { return (count, nil) }
-            state.refused += 1
-            state.refusedSinceWarning += 1
-            let now = ContinuousClock.now
-            guard state.lastWarning.map({ now - $0 >= .seconds(60) }) ?? true else { return (count, nil) }
-            state.lastWarning = now
-            defer { state.refusedSinceWarning = 0 }
-            return (count, state.refusedSinceWarning)
+            if count > limit { state.refused += 1 }
+            return count
         }
         if count <= limit { return .admitted }
-        if count > limit + Self.explainedRefusals { return .dropped }
+        let warning = refusalWarnings.record()
+        if count > limit + Self.explainedRefusals { return .dropped(warning: warning) }
         let who = uid.map { "uid \($0)" } ?? "this peer"
         return .refused(DomainError(.resourceExhausted, reason: .tooManyConnections,
                                     "\(who) already has \(limit) connections open to the daemon, the most one uid may; close some (one channel can carry every call of a process), or raise the daemon's --max-connections-per-peer"),

@@ -814,3 +814,20 @@ def test_a_protocol_error_ends_the_connection_and_is_in_the_debug_log_with_its_p
     lines = [line for line in daemon.stderr().splitlines() if "error on a client connection" in line]
     assert lines, daemon.output()
     assert f"pid={os.getpid()}" in lines[0], lines[0]
+
+
+def test_connections_closed_for_protocol_errors_are_warned_of_once_a_minute(make_daemon):
+    """At the default log level: the client whose calls failed has an operator who will ask why,
+    and a peer that breaks the protocol on purpose must not flood the log. Five broken connections
+    in a row give one warning, naming the error and the peer."""
+    daemon = make_daemon().start().wait_ready()
+    broken = PREFACE + frame(SETTINGS, 0, 0, b"") + frame(HEADERS, END_HEADERS | END_STREAM, 2, b"\x82\x86")
+    for _ in range(5):
+        send_and_close(daemon.socket, broken)
+    deadline = time.monotonic() + 10
+    while "broke HTTP/2" not in daemon.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    lines = [line for line in daemon.stderr().splitlines() if "broke HTTP/2" in line]
+    assert len(lines) == 1, daemon.output()
+    assert "warning" in lines[0] and f"pid={os.getpid()}" in lines[0] and "closed_since_last_message=1" in lines[0], lines[0]

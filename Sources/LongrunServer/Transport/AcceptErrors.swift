@@ -11,21 +11,15 @@ final class AcceptErrors: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = any Channel
 
     private let logger: Logger
-    private var lastLogged: NIODeadline?
-    private var unlogged = 0
+    private let reports = ReportEveryMinute()
 
     init(logger: Logger) {
         self.logger = logger
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        let now = NIODeadline.now()
-        if let lastLogged, now - lastLogged < .seconds(60) {
-            unlogged += 1
-        } else {
-            lastLogged = now
-            var metadata: Logger.Metadata = ["error": "\(error)", "failures_since_last_message": "\(unlogged)"]
-            unlogged = 0
+        if let failures = reports.record() {
+            var metadata: Logger.Metadata = ["error": "\(error)", "failures_since_last_message": "\(failures - 1)"]
             let outOfDescriptors = (error as? IOError).map { $0.errnoCode == EMFILE || $0.errnoCode == ENFILE } ?? false
             if outOfDescriptors {
                 metadata["open_files_limit"] = "\(OpenFileLimit.current.map(String.init) ?? "unknown")"

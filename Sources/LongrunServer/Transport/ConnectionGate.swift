@@ -28,18 +28,21 @@ enum ConnectionGate {
         let uid = peer?.uid
         let admission = quotas.openConnection(uid: uid)
         channel.closeFuture.whenComplete { _ in quotas.closeConnection(uid: uid) }
+        func warn(_ refused: Int?) {
+            guard let refused else { return }
+            logger.warning("refusing connections of a uid that has as many open as it may, until some of them close; raise --max-connections-per-peer if its clients need more", metadata: [
+                "peer": "\(peer.map(String.init(describing:)) ?? "unknown")", "limit": "\(quotas.limits.connections)",
+                "refused_since_last_message": "\(refused)", "option": "--max-connections-per-peer",
+            ])
+        }
         switch admission {
         case .admitted:
             return .serve
         case .refused(let error, let warning):
-            if let warning {
-                logger.warning("refusing connections of a uid that has as many open as it may, until some of them close; raise --max-connections-per-peer if its clients need more", metadata: [
-                    "peer": "\(peer.map(String.init(describing:)) ?? "unknown")", "limit": "\(quotas.limits.connections)",
-                    "refused_since_last_message": "\(warning)", "option": "--max-connections-per-peer",
-                ])
-            }
+            warn(warning)
             return .refuse(error)
-        case .dropped:
+        case .dropped(let warning):
+            warn(warning)
             try channel.pipeline.syncOperations.addHandler(CloseWhenActive())
             return .closed
         }

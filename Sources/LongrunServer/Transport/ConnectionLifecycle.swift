@@ -14,9 +14,10 @@ import NIOHTTP2
 /// It also ends a connection swift-nio-http2 ended for an error: that handler sends GOAWAY with the
 /// error's code (it tells this handler of each frame it writes, as `NIOHTTP2Handler`'s frame
 /// delegate) but leaves the connection open, where RFC 9113 (5.4.1) says to close it; a peer that
-/// broke the protocol held its descriptor until it hung up itself. And it logs, at debug, the
-/// errors the connection reports (protocol errors answered with GOAWAY or RST_STREAM, the
-/// socket's own), which nothing else did.
+/// broke the protocol held its descriptor until it hung up itself. It says so in a warning, at most
+/// once a minute for all connections (``ReportEveryMinute``): the client's calls on it failed, and
+/// its operator will ask why. And it logs, at debug, every error the connection reports (protocol
+/// errors answered with GOAWAY or RST_STREAM, the socket's own), which nothing else did.
 ///
 /// And it keeps the connection's ``AnswerBacklog``: the handlers that write answers say what DATA
 /// they hand on (``answerHanded(_:on:)``) and when they have flushed it (``answersFlushed()``);
@@ -30,6 +31,8 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
     typealias OutboundOut = HTTP2Frame
 
     private let logger: Logger
+    /// When to warn of connections ended for breaking the protocol (nil: debug only).
+    private let protocolErrors: ReportEveryMinute?
     private let peer: PeerCredentials?
     private var openStreams = 0
     private var lastStream = HTTP2StreamID.rootStream
@@ -41,8 +44,9 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
     /// Answers written and not yet let out; nil: not counted (a server without quotas).
     private var backlog: AnswerBacklog?
 
-    init(logger: Logger, peer: PeerCredentials?, backlog: AnswerBacklog?) {
+    init(logger: Logger, peer: PeerCredentials?, backlog: AnswerBacklog?, protocolErrors: ReportEveryMinute? = nil) {
         self.logger = logger
+        self.protocolErrors = protocolErrors
         self.peer = peer
         self.backlog = backlog
     }
@@ -86,6 +90,12 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
         ])
         if endedForError, !closing {
             closing = true
+            if let closed = protocolErrors?.record() {
+                logger.warning("closed a client connection that broke HTTP/2 (sent GOAWAY with the error); its client's calls on it failed", metadata: [
+                    "error": "\(error)", "peer": "\(peer.map(String.init(describing:)) ?? "unknown")",
+                    "closed_since_last_message": "\(closed)",
+                ])
+            }
             // After the read that raised it, whose end flushes the GOAWAY.
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             context.eventLoop.execute { bound.value.close(promise: nil) }

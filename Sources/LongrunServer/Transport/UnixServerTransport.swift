@@ -116,6 +116,7 @@ public final class UnixServerTransport: ServerTransport {
         let queue = CallQueue(methods: methods.withLock { $0 }, maximumMessageBytes: configuration.maximumRequestBytes, continuation: continuation)
         let (policy, fastPath, quotas, quiescing) = (configuration.policy, configuration.fastPath, configuration.quotas, quiescing)
         let (maximumStreams, logger) = (configuration.maximumConcurrentStreams, configuration.logger)
+        let protocolErrors = ReportEveryMinute()
         do {
             _ = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: UnixListener.backlog)
@@ -128,7 +129,7 @@ public final class UnixServerTransport: ServerTransport {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try Self.configure(connection: channel, policy: policy, maximumStreams: maximumStreams, fastPath: fastPath, quotas: quotas,
-                                           calls: queue, logger: logger)
+                                           calls: queue, logger: logger, protocolErrors: protocolErrors)
                     }
                 }
                 .withBoundSocket(configuration.listeningSocket)
@@ -171,18 +172,19 @@ public final class UnixServerTransport: ServerTransport {
     /// with a ``StreamEntry`` first for every other stream; and its graceful end
     /// (``ConnectionLifecycle``). Runs on the connection's event loop.
     private static func configure(connection channel: any Channel, policy: AccessPolicy, maximumStreams: Int, fastPath: UnaryFastPath?,
-                                  quotas: PeerQuotas?, calls: CallQueue, logger: Logger) throws {
+                                  quotas: PeerQuotas?, calls: CallQueue, logger: Logger, protocolErrors: ReportEveryMinute) throws {
         let credentials = PeerIdentity.credentials(of: channel, policy: policy)
         switch try ConnectionGate.admit(channel, peer: credentials, quotas: quotas, logger: logger) {
         case .serve:
             break
         case .refuse(let error):
-            try refuse(connection: channel, with: error, peer: credentials, logger: logger)
+            try refuse(connection: channel, with: error, peer: credentials, logger: logger, protocolErrors: protocolErrors)
             return
         case .closed:
             return
         }
-        let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials, backlog: quotas.map { AnswerBacklog(quotas: $0, uid: credentials?.uid) })
+        let lifecycle = ConnectionLifecycle(logger: logger, peer: credentials, backlog: quotas.map { AnswerBacklog(quotas: $0, uid: credentials?.uid) },
+                                            protocolErrors: protocolErrors)
         let peerStreams = quotas?.streams(of: credentials?.uid)
         let shared = ConnectionContext(stamp: credentials.map(PeerIdentity.encode), calls: calls, quotas: quotas, uid: credentials?.uid,
                                        peerStreams: peerStreams, lifecycle: NIOLoopBound(lifecycle, eventLoop: channel.eventLoop))
@@ -211,8 +213,9 @@ public final class UnixServerTransport: ServerTransport {
 
     /// A connection past its uid's limit: HTTP/2 and nothing else but its end, each call answered
     /// with `error` (``RefusedCalls``).
-    private static func refuse(connection channel: any Channel, with error: DomainError, peer: PeerCredentials?, logger: Logger) throws {
-        let lifecycle = ConnectionLifecycle(logger: logger, peer: peer, backlog: nil)
+    private static func refuse(connection channel: any Channel, with error: DomainError, peer: PeerCredentials?, logger: Logger,
+                               protocolErrors: ReportEveryMinute) throws {
+        let lifecycle = ConnectionLifecycle(logger: logger, peer: peer, backlog: nil, protocolErrors: protocolErrors)
         let sync = channel.pipeline.syncOperations
         try sync.addHandler(NIOHTTP2Handler(mode: .server, frameDelegate: lifecycle, connectionConfiguration: connectionConfiguration(maximumStreams: 100)))
         try sync.addHandler(lifecycle)
