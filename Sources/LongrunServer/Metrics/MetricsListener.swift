@@ -20,13 +20,18 @@ public final class MetricsListener: Service, Sendable {
     public let boundAddress: MetricsAddress
     private let channel: any Channel
     private let logger: Logger
+    private let open: OpenConnections
 
-    private init(address: MetricsAddress, boundAddress: MetricsAddress, channel: any Channel, logger: Logger) {
+    private init(address: MetricsAddress, boundAddress: MetricsAddress, channel: any Channel, logger: Logger, open: OpenConnections) {
         self.address = address
         self.boundAddress = boundAddress
         self.channel = channel
         self.logger = logger
+        self.open = open
     }
+
+    /// The connections open now, refused ones until they close included.
+    var openConnections: Int { open.count.load(ordering: .relaxed) }
 
     /// What the endpoint lets its clients hold. It may listen where anyone can connect, and every
     /// connection holds a file descriptor of the daemon's, which its gRPC clients need too: without
@@ -78,7 +83,7 @@ public final class MetricsListener: Service, Sendable {
         var bound = address
         if case .tcp(let host, _) = address, let port = channel.localAddress?.port { bound = .tcp(host: host, port: port) }
         logger.notice("serving metrics", metadata: ["metrics": "http://\(bound)/metrics"])
-        return MetricsListener(address: address, boundAddress: bound, channel: channel, logger: logger)
+        return MetricsListener(address: address, boundAddress: bound, channel: channel, logger: logger, open: open)
     }
 
     /// A live socket (another daemon's endpoint) or a file that is not a socket is refused; a
