@@ -184,6 +184,14 @@ def live_record_key(env, name):
     return bytes(entry[4:])
 
 
+def allow_open_files(count):
+    """Raises this process's soft open-files limit to `count` (at most its hard limit): a test that
+    holds thousands of sockets must not fail on a machine whose soft limit is 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (count if hard == resource.RLIM_INFINITY else min(count, hard), hard))
+
+
 def anonymous_resident_bytes(pid):
     """A process's anonymous resident memory (its heap), not the store's pages it maps."""
     with open(f"/proc/{pid}/status") as status:

@@ -608,13 +608,9 @@ def test_connections_a_uid_may_hold_open_are_capped(make_daemon):
     (TOO_MANY_CONNECTIONS), and the connection is closed soon after; past the refusals explained
     that way, a connection is closed unanswered. The uid's connections already open go on, and once
     they close a new one is served. Before, 2,000 idle connections were all held."""
-    import resource
-
     from google.longrunning import operations_pb2
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 4_096:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4_096, hard), hard))
+    support.allow_open_files(4_096)
     daemon = make_daemon(args=["--max-connections-per-peer", "50"]).start().wait_ready()
     listing = operations_pb2.ListOperationsRequest(name="operations")
     peers = []

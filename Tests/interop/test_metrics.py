@@ -219,12 +219,9 @@ def test_the_endpoint_holds_at_most_its_connections(make_daemon):
     are closed at once. A scrape past the 64 is answered 503, saying why; the gRPC socket serves
     meanwhile; once the 64 close, a scrape is answered. Before, every connection was held, for as
     long as its client liked."""
-    import resource
     import time
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < 4_096:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (min(4_096, hard), hard))
+    support.allow_open_files(4_096)
     port = free_port()
     daemon = make_daemon(args=["--metrics-listen", f"127.0.0.1:{port}"]).start().wait_ready()
     peers = []

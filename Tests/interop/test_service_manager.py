@@ -86,6 +86,7 @@ def test_the_backlog_the_manager_chose_is_kept():
     served once it runs."""
     with open("/proc/sys/net/core/somaxconn") as limit:
         clients = min(2_000, int(limit.read()))
+    support.allow_open_files(clients + 256)
     manager = Manager(backlog=clients)
     peers = []
     try:
