@@ -31,8 +31,8 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
     typealias OutboundOut = HTTP2Frame
 
     private let logger: Logger
-    /// When to warn of connections ended for breaking the protocol (nil: debug only).
-    private let protocolErrors: ReportEveryMinute?
+    /// When to warn of connections ended for breaking the protocol: one for all connections.
+    private let protocolErrors: ReportEveryMinute
     private let peer: PeerCredentials?
     private var openStreams = 0
     private var lastStream = HTTP2StreamID.rootStream
@@ -44,7 +44,7 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
     /// Answers written and not yet let out; nil: not counted (a server without quotas).
     private var backlog: AnswerBacklog?
 
-    init(logger: Logger, peer: PeerCredentials?, backlog: AnswerBacklog?, protocolErrors: ReportEveryMinute? = nil) {
+    init(logger: Logger, peer: PeerCredentials?, backlog: AnswerBacklog?, protocolErrors: ReportEveryMinute) {
         self.logger = logger
         self.protocolErrors = protocolErrors
         self.peer = peer
@@ -90,7 +90,7 @@ final class ConnectionLifecycle: ChannelInboundHandler, RemovableChannelHandler,
         ])
         if endedForError, !closing {
             closing = true
-            if let closed = protocolErrors?.record() {
+            if let closed = protocolErrors.record() {
                 logger.warning("closed a client connection that broke HTTP/2 (sent GOAWAY with the error); its client's calls on it failed", metadata: [
                     "error": "\(error)", "peer": "\(peer.map(String.init(describing:)) ?? "unknown")",
                     "closed_since_last_message": "\(closed)",
