@@ -9,6 +9,7 @@ import http.client
 import os
 import re
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -219,8 +220,6 @@ def test_the_endpoint_holds_at_most_its_connections(make_daemon):
     are closed at once. A scrape past the 64 is answered 503, saying why; the gRPC socket serves
     meanwhile; once the 64 close, a scrape is answered. Before, every connection was held, for as
     long as its client liked."""
-    import time
-
     support.allow_open_files(4_096)
     port = free_port()
     daemon = make_daemon(args=["--metrics-listen", f"127.0.0.1:{port}"]).start().wait_ready()
@@ -230,6 +229,7 @@ def test_the_endpoint_holds_at_most_its_connections(make_daemon):
             peer = socket.create_connection(("127.0.0.1", port), timeout=10)
             peer.setblocking(False)
             peers.append(peer)
+
         def closed():
             count = 0
             for peer in peers:

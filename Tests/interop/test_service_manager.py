@@ -82,8 +82,8 @@ def test_the_backlog_the_manager_chose_is_kept():
     (net.core.somaxconn, 4,096 on current kernels). The daemon's socket library listened again with
     128, and the daemon then set its own 1,024 on the passed socket: clients connecting in a burst
     past that were refused (EAGAIN) although the manager had asked for more. A passed socket now
-    gets the kernel's most: here 2,000 clients connect while the daemon is stopped, then all are
-    served once it runs."""
+    gets the kernel's most: here 2,000 clients connect while the daemon is stopped, none refused,
+    and it serves once it runs again."""
     with open("/proc/sys/net/core/somaxconn") as limit:
         clients = min(2_000, int(limit.read()))
     support.allow_open_files(clients + 256)
