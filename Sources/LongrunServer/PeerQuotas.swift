@@ -160,6 +160,19 @@ final class PeerQuotas: Sendable {
         return try await body()
     }
 
+    /// Runs `enqueue` with `bytes` of a write charged to `uid` (``chargeQueued(_:uid:)``), for a
+    /// write answered by a completion rather than awaited: `enqueue` hands `release` to that
+    /// completion, which calls it once; if `enqueue` throws, the charge is given back here.
+    func queueing(_ bytes: Int, uid: UInt32?, _ enqueue: (_ release: @escaping @Sendable () -> Void) throws -> Void) throws {
+        try chargeQueued(bytes, uid: uid)
+        do {
+            try enqueue { self.releaseQueued(bytes, uid: uid) }
+        } catch {
+            releaseQueued(bytes, uid: uid)
+            throw error
+        }
+    }
+
     /// The bytes of writes `uid` has waiting for their commits now.
     func queuedBytes(uid: UInt32?) -> Int { withCounts(.queued) { $0[uid, default: 0] } }
 

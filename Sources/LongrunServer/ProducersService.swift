@@ -106,17 +106,12 @@ struct ProducersService: Longrun_V1_Producers.ServiceProtocol {
                         let isUpdate: Bool = if case .update? = message.command { true } else { false }
                         do {
                             // Charged to the caller's uid, with its other writes, until answered.
-                            let uid = call.peer.uid
-                            try quotas.chargeQueued(requestBytes, uid: uid)
-                            do {
+                            try quotas.queueing(requestBytes, uid: call.peer.uid) { release in
                                 try Self.enqueue(message, engine: engine, call: call) { result in
-                                    quotas.releaseQueued(requestBytes, uid: uid)
+                                    release()
                                     if case .success(let state) = result { leases.track(state) }
                                     flow.answer(Self.transitionResponse(tag: tag, result: result, isUpdate: isUpdate, logger: logger), requestBytes: requestBytes)
                                 }
-                            } catch {
-                                quotas.releaseQueued(requestBytes, uid: uid)
-                                throw error
                             }
                         } catch {
                             flow.answer(Self.transitionResponse(tag: tag, result: .failure(error), isUpdate: false, logger: logger), requestBytes: requestBytes)

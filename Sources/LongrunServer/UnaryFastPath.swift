@@ -194,11 +194,10 @@ struct UnaryFastPath: Sendable {
         let request: Request = try Self.unaryMessage(in: body)
         let named = request.accessLogSubject
         subject = named
-        let (logger, quotas, bytes) = (self.logger, self.quotas, body.readableBytes)
-        try quotas.chargeQueued(bytes, uid: uid)
-        do {
+        let logger = self.logger
+        try quotas.queueing(body.readableBytes, uid: uid) { release in
             try enqueue(request) { result in
-                quotas.releaseQueued(bytes, uid: uid)
+                release()
                 let answer: Answer
                 do {
                     answer = .message(try response(result.get()))
@@ -207,9 +206,6 @@ struct UnaryFastPath: Sendable {
                 }
                 finish(answer, named)
             }
-        } catch {
-            quotas.releaseQueued(bytes, uid: uid)
-            throw error
         }
     }
 

@@ -63,7 +63,8 @@ public final class MetricsListener: Service, Sendable {
             }
             let refusal = count > limits.connections ? limits.connections : nil
             // In front of the codec, so that any bytes at all count as activity.
-            try sync.addHandler(IdleStateHandler(readTimeout: refusal == nil ? limits.idleTimeout : .seconds(2)), position: .first)
+            // A refused one has only the moment its refusal takes, as on the daemon's own sockets.
+            try sync.addHandler(IdleStateHandler(readTimeout: refusal == nil ? limits.idleTimeout : ConnectionGate.refusalLinger), position: .first)
             try sync.addHandler(MetricsHTTPHandler(metrics: metrics, refusingPast: refusal))
         }
         let channel: any Channel
